@@ -1,0 +1,25 @@
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd;
+
+/// <summary>
+/// One recorded operation: it holds what its forward computed from, and a backward rule that
+/// <em>accumulates</em> into its inputs' gradients (as micrograd's <c>_backward</c> does).
+/// </summary>
+public abstract class Op
+{
+    /// <summary>Creates an op producing <paramref name="output"/>.</summary>
+    protected Op(Tensor output) => Output = output;
+
+    /// <summary>The op's name, as used in error messages.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>The tensor the forward produced.</summary>
+    public Tensor Output { get; }
+
+    /// <summary>Reads <c>Output.Grad</c> and adds the chain-rule contribution to each input that requires a gradient.</summary>
+    public abstract void Backward();
+
+    /// <summary>The gradient buffer of an input, allocated zeroed on first use; empty when it needs none.</summary>
+    protected static Span<float> GradOf(Tensor input) => input.RequiresGrad ? input.EnsureGrad() : Span<float>.Empty;
+}

@@ -1,0 +1,52 @@
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd.Ops;
+
+/// <summary>
+/// <c>y = x·Wᵀ + b</c> (PyTorch's <c>F.linear</c>). x is (N, in) (leading dimensions are flattened
+/// into N), W is (out, in), b is (out), y is (N, out). Backward:
+/// <c>∂x += ∂y·W</c>, <c>∂W += ∂yᵀ·x</c>, <c>∂b += Σₙ ∂y</c>: the transposes are GEMM flags, never copies.
+/// </summary>
+internal sealed class LinearOp : Op
+{
+    private readonly Tensor _x, _w;
+    private readonly Tensor? _b;
+    private readonly int _n, _in, _out;
+
+    private LinearOp(Tensor y, Tensor x, Tensor w, Tensor? b, int n, int inF, int outF) : base(y)
+    {
+        _x = x; _w = w; _b = b; _n = n; _in = inF; _out = outF;
+    }
+
+    public override string Name => "linear";
+
+    public static Tensor Apply(Tensor x, Tensor w, Tensor? b)
+    {
+        Shapes.RequireMatrix(w, "linear", "weight");
+        int outF = w.Shape[0], inF = w.Shape[1];
+        if (x.Shape[^1] != inF)
+            throw new ArgumentException($"linear: input {Shapes.Format(x.Shape)} has {x.Shape[^1]} features but weight {Shapes.Format(w.Shape)} expects {inF}.");
+        if (b is not null && (b.Rank != 1 || b.Count != outF))
+            throw new ArgumentException($"linear: bias {Shapes.Format(b.Shape)} does not match weight {Shapes.Format(w.Shape)} (expected [{outF}]).");
+        int n = inF == 0 ? 0 : x.Count / inF;
+        int[] shape = (int[])x.Shape.Clone();
+        shape[^1] = outF;
+        var y = new Tensor(shape);
+        Gemm.Multiply(false, true, n, outF, inF, 1f, x.Data, inF, w.Data, inF, 0f, y.Data, outF);
+        if (b is not null) RowOps.AddBias(y.Data, b.Data, n, outF);
+        if (Tape.ShouldRecord(x, w, b)) Tape.Current.Record(new LinearOp(y, x, w, b, n, inF, outF));
+        return y;
+    }
+
+    public override void Backward()
+    {
+        ReadOnlySpan<float> dy = Output.Grad;
+        if (_x.RequiresGrad)
+            Gemm.Multiply(false, false, _n, _in, _out, 1f, dy, _out, _w.Data, _in, 1f, _x.EnsureGrad(), _in);
+        if (_w.RequiresGrad)
+            Gemm.Multiply(true, false, _out, _in, _n, 1f, dy, _out, _x.Data, _in, 1f, _w.EnsureGrad(), _in);
+        if (_b is not null && _b.RequiresGrad)
+            RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
+    }
+}

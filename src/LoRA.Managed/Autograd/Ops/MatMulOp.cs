@@ -1,0 +1,53 @@
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd.Ops;
+
+/// <summary>
+/// <c>C = op(A)·op(B)</c> for matrices, op being identity or transpose. With C m×n and op(A) m×k:
+/// <c>∂op(A) = ∂C·op(B)ᵀ</c> and <c>∂op(B) = op(A)ᵀ·∂C</c>; when an operand is stored transposed its
+/// gradient is the transpose of that, which again is only a choice of GEMM flags.
+/// </summary>
+internal sealed class MatMulOp : Op
+{
+    private readonly Tensor _a, _b;
+    private readonly bool _ta, _tb;
+    private readonly int _m, _n, _k;
+
+    private MatMulOp(Tensor c, Tensor a, Tensor b, bool ta, bool tb, int m, int n, int k) : base(c)
+    {
+        _a = a; _b = b; _ta = ta; _tb = tb; _m = m; _n = n; _k = k;
+    }
+
+    public override string Name => "matmul";
+
+    public static Tensor Apply(Tensor a, Tensor b, bool transA, bool transB)
+    {
+        Shapes.RequireMatrix(a, "matmul", "A");
+        Shapes.RequireMatrix(b, "matmul", "B");
+        int m = transA ? a.Shape[1] : a.Shape[0], k = transA ? a.Shape[0] : a.Shape[1];
+        int kb = transB ? b.Shape[1] : b.Shape[0], n = transB ? b.Shape[0] : b.Shape[1];
+        if (k != kb)
+            throw new ArgumentException($"matmul: inner dimensions differ: A {Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
+        var c = new Tensor(m, n);
+        Gemm.Multiply(transA, transB, m, n, k, 1f, a.Data, a.Shape[1], b.Data, b.Shape[1], 0f, c.Data, n);
+        if (Tape.ShouldRecord(a, b)) Tape.Current.Record(new MatMulOp(c, a, b, transA, transB, m, n, k));
+        return c;
+    }
+
+    public override void Backward()
+    {
+        ReadOnlySpan<float> dc = Output.Grad;
+        int lda = _a.Shape[1], ldb = _b.Shape[1];
+        if (_a.RequiresGrad)
+        {
+            if (!_ta) Gemm.Multiply(false, !_tb, _m, _k, _n, 1f, dc, _n, _b.Data, ldb, 1f, _a.EnsureGrad(), _k);
+            else Gemm.Multiply(_tb, true, _k, _m, _n, 1f, _b.Data, ldb, dc, _n, 1f, _a.EnsureGrad(), _m);
+        }
+        if (_b.RequiresGrad)
+        {
+            if (!_tb) Gemm.Multiply(!_ta, false, _k, _n, _m, 1f, _a.Data, lda, dc, _n, 1f, _b.EnsureGrad(), _n);
+            else Gemm.Multiply(true, _ta, _n, _k, _m, 1f, dc, _n, _a.Data, lda, 1f, _b.EnsureGrad(), _k);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd;
+
+/// <summary>
+/// The record of operations for reverse-mode differentiation. While grad mode is on, every op whose
+/// inputs require a gradient appends itself here; since an op is recorded after its inputs exist,
+/// the tape is already in topological order and backward simply walks it in reverse.
+/// </summary>
+/// <remarks>There is one tape per thread, so training loops on different threads do not mix.</remarks>
+public sealed class Tape
+{
+    [ThreadStatic] private static Tape? t_current;
+    [ThreadStatic] private static int t_noGradDepth;
+
+    private readonly List<Op> _ops = new(64);
+
+    /// <summary>This thread's tape.</summary>
+    public static Tape Current => t_current ??= new Tape();
+
+    /// <summary>False inside a <see cref="NoGrad"/> scope: nothing is recorded.</summary>
+    public static bool IsGradEnabled => t_noGradDepth == 0;
+
+    /// <summary>Opens a scope in which no op is recorded (as <c>with torch.no_grad():</c>); dispose it to leave.</summary>
+    public static NoGradScope NoGrad()
+    {
+        t_noGradDepth++;
+        return new NoGradScope();
+    }
+
+    internal static void LeaveNoGrad() => t_noGradDepth--;
+
+    /// <summary>Number of ops recorded since the last backward or <see cref="Clear"/>.</summary>
+    public int Count => _ops.Count;
+
+    /// <summary>True when an op reading these inputs must be recorded.</summary>
+    public static bool ShouldRecord(Tensor a) => IsGradEnabled && a.RequiresGrad;
+
+    /// <summary>True when an op reading these inputs must be recorded.</summary>
+    public static bool ShouldRecord(Tensor a, Tensor? b) => IsGradEnabled && (a.RequiresGrad || (b?.RequiresGrad ?? false));
+
+    /// <summary>True when an op reading these inputs must be recorded.</summary>
+    public static bool ShouldRecord(Tensor a, Tensor? b, Tensor? c) =>
+        IsGradEnabled && (a.RequiresGrad || (b?.RequiresGrad ?? false) || (c?.RequiresGrad ?? false));
+
+    /// <summary>Appends an op; its output now requires a gradient.</summary>
+    public void Record(Op op)
+    {
+        ArgumentNullException.ThrowIfNull(op);
+        op.Output.RequiresGrad = true;
+        _ops.Add(op);
+    }
+
+    /// <summary>
+    /// Backpropagates from the scalar <paramref name="root"/>: clears the gradients of intermediate
+    /// results, seeds ∂root/∂root = 1, runs every recorded op's backward in reverse, then clears the tape.
+    /// Gradients of leaves (parameters, inputs) accumulate across calls until zeroed, as in PyTorch.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The root is not a single element or does not require a gradient.</exception>
+    public void Backward(Tensor root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        if (root.Count != 1)
+            throw new InvalidOperationException($"Backward: the root must be a scalar, got shape {Shapes.Format(root.Shape)}.");
+        if (!root.RequiresGrad)
+            throw new InvalidOperationException("Backward: the root does not require a gradient (was it computed under NoGrad, or from frozen tensors only?).");
+        try
+        {
+            foreach (Op op in _ops) op.Output.ZeroGrad();
+            root.EnsureGrad()[0] = 1f;
+            for (int i = _ops.Count - 1; i >= 0; i--)
+            {
+                Op op = _ops[i];
+                if (op.Output.HasGrad) op.Backward();
+            }
+        }
+        finally
+        {
+            _ops.Clear();
+        }
+    }
+
+    /// <summary>Forgets every recorded op without running backward.</summary>
+    public void Clear() => _ops.Clear();
+}
+
+/// <summary>The scope returned by <see cref="Tape.NoGrad"/>; disposing it re-enables recording.</summary>
+public readonly struct NoGradScope : IDisposable
+{
+    /// <summary>Leaves the no-grad scope.</summary>
+    public void Dispose() => Tape.LeaveNoGrad();
+}

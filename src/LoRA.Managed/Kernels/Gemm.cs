@@ -1,0 +1,161 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace LoRA.Managed.Kernels;
+
+/// <summary>
+/// The fast single-precision GEMM, <c>C = alpha·op(A)·op(B) + beta·C</c> on row-major spans, in the
+/// structure of GotoBLAS/BLIS (Goto &amp; van de Geijn, "Anatomy of High-Performance Matrix
+/// Multiplication", 2008): five loops around a register-blocked micro-kernel over packed panels.
+/// </summary>
+/// <remarks>
+/// <para>Loops, outermost first: columns of C in blocks of <c>NC</c> (a packed KC×NC block of B stays in
+/// L2); the shared dimension in blocks of <c>KC</c>; rows of C in blocks of <c>MC</c> (a packed MC×KC block
+/// of A); then NR-wide and MR-high tiles, each computed by the micro-kernel entirely in registers.</para>
+/// <para>Transposes are handled by the packing routines, so callers (autograd's backward in particular)
+/// never materialise a transposed copy. The micro-kernel is 8×32 on <see cref="Vector512{T}"/>,
+/// 6×16 on <see cref="Vector256{T}"/>, and a scalar loop elsewhere. <see cref="GemmReference"/> is the
+/// plain twin the tests hold this against.</para>
+/// <para>Large products are split over <see cref="ComputeThreads.Max"/> threads by blocks of output
+/// columns (or rows); each element of C is still summed in the same order, so results do not depend
+/// on the thread count.</para>
+/// </remarks>
+public static unsafe class Gemm
+{
+    private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
+    private static readonly bool Use256 = !Use512 && Vector256.IsHardwareAccelerated;
+
+    /// <summary>Rows of the micro-kernel's register tile.</summary>
+    public static readonly int MR = Use512 ? 8 : 6;
+    /// <summary>Columns of the micro-kernel's register tile.</summary>
+    public static readonly int NR = Use512 ? 32 : 16;
+
+    private const int KC = 256;
+    private static readonly int MC = 96 / MR * MR;
+    private const int NC = 2048;
+
+    /// <summary>Below this many multiply-adds (m·n·k) the product runs on the calling thread only.</summary>
+    public const long ParallelThreshold = 1L << 21;
+
+    [ThreadStatic] private static float[]? t_packA;
+    [ThreadStatic] private static float[]? t_packB;
+
+    /// <summary>
+    /// Row-major <c>C[m×n] = alpha·op(A)·op(B) + beta·C</c>. op(A) is m×k: A is stored m×k
+    /// (row stride <paramref name="lda"/>) or, when <paramref name="transA"/>, k×m. op(B) is k×n: B is
+    /// stored k×n or, when <paramref name="transB"/>, n×k. When beta is 0, C is not read (BLAS semantics).
+    /// </summary>
+    /// <exception cref="ArgumentException">A size is negative, a leading dimension is too small, or a span is too short.</exception>
+    public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            if (k == 0 || alpha == 0f)
+            {
+                ScaleC(m, n, beta, pc, ldc);
+                return;
+            }
+            long work = (long)m * n * k;
+            int threads = work >= ParallelThreshold ? ComputeThreads.Max : 1;
+            if (threads == 1)
+            {
+                Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                return;
+            }
+            Split(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+        }
+    }
+
+    /// <summary>Splits C into column (or row) blocks, one per thread, aligned to the register tile.</summary>
+    private static void Split(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads)
+    {
+        int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
+        bool byColumns = tilesN >= tilesM || tilesN >= 2 * threads;
+        int tiles = byColumns ? tilesN : tilesM;
+        threads = Math.Min(threads, tiles);
+        if (threads <= 1)
+        {
+            Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            return;
+        }
+        int tilesPer = (tiles + threads - 1) / threads;
+        int step = tilesPer * (byColumns ? NR : MR);
+        nint a = (nint)pa, b = (nint)pb, cc = (nint)pc;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int start = t * step;
+            if (byColumns)
+            {
+                if (start >= n) return;
+                int len = Math.Min(step, n - start);
+                float* bj = (float*)b + (transB ? (long)start * ldb : start);
+                Serial(transA, transB, m, len, k, alpha, (float*)a, lda, bj, ldb, beta, (float*)cc + start, ldc);
+            }
+            else
+            {
+                if (start >= m) return;
+                int len = Math.Min(step, m - start);
+                float* ai = (float*)a + (transA ? start : (long)start * lda);
+                Serial(transA, transB, len, n, k, alpha, ai, lda, (float*)b, ldb, beta, (float*)cc + (long)start * ldc, ldc);
+            }
+        });
+    }
+
+    private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        int mr = MR, nr = NR, mcMax = MC;
+        float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(mcMax * KC, pinned: true);
+        float[] packB = t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32), pinned: true);
+        fixed (float* pA = packA, pB = packB)
+        {
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc);
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    int kc = Math.Min(KC, k - pc);
+                    float betaEff = pc == 0 ? beta : 1f;
+                    Packing.PackB(transB, b, ldb, pc, jc, kc, nc, nr, pB);
+                    for (int ic = 0; ic < m; ic += mcMax)
+                    {
+                        int mc = Math.Min(mcMax, m - ic);
+                        Packing.PackA(transA, a, lda, ic, pc, mc, kc, mr, pA);
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            int nrEff = Math.Min(nr, nc - jr);
+                            for (int ir = 0; ir < mc; ir += mr)
+                            {
+                                int mrEff = Math.Min(mr, mc - ir);
+                                float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
+                                MicroKernel(kc, pA + ir * kc, pB + jr * kc, cTile, ldc, mrEff, nrEff, alpha, betaEff);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MicroKernel(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha, float beta)
+    {
+        if (Use512) MicroKernels.Kernel8x32(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
+        else if (Use256) MicroKernels.Kernel6x16(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
+        else MicroKernels.KernelScalar(kc, pa, pb, c, ldc, mr, nr, MR, NR, alpha, beta);
+    }
+
+    private static void ScaleC(int m, int n, float beta, float* c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + (long)i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else if (beta != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Nn;
+
+/// <summary>
+/// The base of every layer, like <c>torch.nn.Module</c>: it owns named parameters and named child
+/// modules, and names them hierarchically exactly as PyTorch's <c>state_dict</c> does
+/// (<c>layers.1.weight</c>, <c>layers.1.bias</c>, ...), so weights move between the two unchanged.
+/// </summary>
+public abstract class Module
+{
+    private readonly List<KeyValuePair<string, Parameter>> _parameters = new();
+    private readonly List<KeyValuePair<string, Module>> _children = new();
+
+    /// <summary>True in training mode (the default), false after <see cref="Eval"/>; dropout reads it.</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>Computes the module's output.</summary>
+    public abstract Tensor Forward(Tensor input);
+
+    /// <summary>Registers a parameter under <paramref name="name"/> and returns it.</summary>
+    protected Parameter RegisterParameter(string name, Parameter parameter)
+    {
+        CheckName(name);
+        _parameters.Add(new(name, parameter));
+        return parameter;
+    }
+
+    /// <summary>Registers a child module under <paramref name="name"/> and returns it.</summary>
+    protected T RegisterModule<T>(string name, T module) where T : Module
+    {
+        CheckName(name);
+        _children.Add(new(name, module));
+        return module;
+    }
+
+    /// <summary>Replaces the direct child called <paramref name="name"/> (how LoRA swaps a Linear for a LoraLinear).</summary>
+    /// <exception cref="ArgumentException">No direct child has that name.</exception>
+    public void ReplaceChild(string name, Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        int i = _children.FindIndex(c => c.Key == name);
+        if (i < 0) throw new ArgumentException($"ReplaceChild: {GetType().Name} has no child '{name}'; children: {string.Join(", ", _children.Select(c => c.Key))}.");
+        _children[i] = new(name, module);
+        OnChildReplaced(name, module);
+    }
+
+    /// <summary>Called after <see cref="ReplaceChild"/> so modules that keep typed references to children can update them.</summary>
+    protected virtual void OnChildReplaced(string name, Module module) { }
+
+    /// <summary>The direct children, in registration order.</summary>
+    public IEnumerable<KeyValuePair<string, Module>> NamedChildren() => _children;
+
+    /// <summary>Every module in the tree, this one first with the name "", children as <c>parent.child</c>.</summary>
+    public IEnumerable<KeyValuePair<string, Module>> NamedModules(string prefix = "")
+    {
+        yield return new(prefix, this);
+        foreach (var (name, child) in _children)
+            foreach (var pair in child.NamedModules(Join(prefix, name)))
+                yield return pair;
+    }
+
+    /// <summary>Every parameter in the tree with its <c>state_dict</c> name.</summary>
+    public IEnumerable<KeyValuePair<string, Parameter>> NamedParameters(string prefix = "")
+    {
+        foreach (var (name, p) in _parameters) yield return new(Join(prefix, name), p);
+        foreach (var (name, child) in _children)
+            foreach (var pair in child.NamedParameters(Join(prefix, name)))
+                yield return pair;
+    }
+
+    /// <summary>Every parameter in the tree.</summary>
+    public IEnumerable<Parameter> Parameters() => NamedParameters().Select(p => p.Value);
+
+    /// <summary>Parameters that currently require a gradient (what an optimiser should get).</summary>
+    public IEnumerable<Parameter> TrainableParameters() => Parameters().Where(p => p.RequiresGrad);
+
+    /// <summary>Total number of parameter elements; with <paramref name="trainableOnly"/>, only those requiring a gradient.</summary>
+    public long ParameterCount(bool trainableOnly = false) =>
+        Parameters().Where(p => !trainableOnly || p.RequiresGrad).Sum(p => (long)p.Count);
+
+    /// <summary>Sets training mode on this module and every descendant (<c>module.train(mode)</c>).</summary>
+    public Module Train(bool mode = true)
+    {
+        Training = mode;
+        foreach (var (_, child) in _children) child.Train(mode);
+        return this;
+    }
+
+    /// <summary>Sets evaluation mode (<c>module.eval()</c>).</summary>
+    public Module Eval() => Train(false);
+
+    /// <summary>Sets <see cref="Tensor.RequiresGrad"/> on every parameter (<c>module.requires_grad_(flag)</c>).</summary>
+    public Module RequiresGrad(bool requiresGrad = true)
+    {
+        foreach (var p in Parameters()) p.RequiresGrad = requiresGrad;
+        return this;
+    }
+
+    /// <summary>Zeroes every parameter's gradient.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters()) p.ZeroGrad();
+    }
+
+    /// <summary>The parameters by <c>state_dict</c> name (the tensors themselves, not copies).</summary>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var d = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in NamedParameters()) d[name] = p;
+        return d;
+    }
+
+    /// <summary>
+    /// Copies tensors into the parameters of the same names. With <paramref name="strict"/>, every
+    /// parameter must be present and no extra key allowed; shapes must always match.
+    /// </summary>
+    /// <exception cref="ArgumentException">A key is missing or unexpected (strict), or a shape differs; the message names it.</exception>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var mine = NamedParameters().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        if (strict)
+        {
+            var missing = mine.Keys.Where(k => !state.ContainsKey(k)).ToList();
+            var unexpected = state.Keys.Where(k => !mine.ContainsKey(k)).ToList();
+            if (missing.Count > 0 || unexpected.Count > 0)
+                throw new ArgumentException($"LoadStateDict: missing keys [{string.Join(", ", missing)}], unexpected keys [{string.Join(", ", unexpected)}].");
+        }
+        // Check every shape before copying anything, so a failed load leaves the model as it was.
+        foreach (var (name, t) in state)
+            if (mine.TryGetValue(name, out var p) && !p.Shape.AsSpan().SequenceEqual(t.Shape))
+                throw new ArgumentException($"LoadStateDict: '{name}' has shape {Shapes.Format(t.Shape)} in the state but {Shapes.Format(p.Shape)} in the model.");
+        foreach (var (name, t) in state)
+            if (mine.TryGetValue(name, out var p)) t.Data.CopyTo(p.Data);
+    }
+
+    private static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
+
+    private static void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('.'))
+            throw new ArgumentException($"Module: '{name}' is not a valid name (non-empty, no dots).");
+    }
+}

@@ -1,0 +1,34 @@
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Nn;
+
+/// <summary><c>nn.Sequential</c>: children named "0", "1", ... applied in order.</summary>
+public sealed class Sequential : Module
+{
+    private readonly List<Module> _layers = new();
+
+    /// <summary>Creates the chain.</summary>
+    public Sequential(params Module[] layers)
+    {
+        foreach (var layer in layers)
+            _layers.Add(RegisterModule(_layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), layer));
+    }
+
+    /// <summary>Number of layers.</summary>
+    public int Count => _layers.Count;
+
+    /// <summary>The layer at <paramref name="index"/>.</summary>
+    public Module this[int index] => _layers[index];
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input)
+    {
+        Tensor x = input;
+        foreach (var layer in _layers) x = layer.Forward(x);
+        return x;
+    }
+
+    /// <inheritdoc />
+    protected override void OnChildReplaced(string name, Module module) =>
+        _layers[int.Parse(name, System.Globalization.CultureInfo.InvariantCulture)] = module;
+}

@@ -1,0 +1,72 @@
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Optim;
+
+/// <summary>
+/// <c>torch.optim.Adam</c>: β₁ 0.9, β₂ 0.999, ε 1e-8 by default, bias-corrected, optional L2 weight
+/// decay added to the gradient. Each parameter is updated by one fused SIMD pass (<see cref="AdamUpdate"/>).
+/// </summary>
+public class Adam : Optimizer
+{
+    private readonly float[][] _m, _v;
+
+    /// <summary>Creates the optimiser.</summary>
+    public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double eps = 1e-8, double weightDecay = 0)
+        : base(parameters, learningRate)
+    {
+        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "Adam: beta1 must be in [0, 1).");
+        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "Adam: beta2 must be in [0, 1).");
+        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "Adam: eps must be ≥ 0.");
+        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Adam: weight decay must be ≥ 0.");
+        Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
+        _m = Parameters.Select(p => new float[p.Count]).ToArray();
+        _v = Parameters.Select(p => new float[p.Count]).ToArray();
+    }
+
+    /// <summary>β₁.</summary>
+    public double Beta1 { get; }
+    /// <summary>β₂.</summary>
+    public double Beta2 { get; }
+    /// <summary>ε.</summary>
+    public double Eps { get; }
+    /// <summary>λ.</summary>
+    public double WeightDecay { get; }
+
+    /// <summary>Whether weight decay is decoupled from the gradient (AdamW) rather than added to it (Adam).</summary>
+    protected virtual bool Decoupled => false;
+
+    /// <summary>First-moment buffers, one per parameter (exposed for checkpoints).</summary>
+    public IReadOnlyList<float[]> FirstMoments => _m;
+
+    /// <summary>Second-moment buffers, one per parameter (exposed for checkpoints).</summary>
+    public IReadOnlyList<float[]> SecondMoments => _v;
+
+    /// <summary>Restores the step counter (for checkpoints).</summary>
+    public void RestoreStepCount(int steps) => StepCount = steps >= 0 ? steps : throw new ArgumentOutOfRangeException(nameof(steps));
+
+    /// <inheritdoc />
+    public override void Step()
+    {
+        StepCount++;
+        int t = StepCount;
+        // Bias corrections as PyTorch computes them: step_size = lr / (1 − β₁ᵗ), denom = √v / √(1 − β₂ᵗ) + ε.
+        double bias1 = 1 - Math.Pow(Beta1, t);
+        double bias2Sqrt = Math.Sqrt(1 - Math.Pow(Beta2, t));
+        float stepSize = (float)(LearningRate / bias1);
+        float invBias2Sqrt = (float)(1 / bias2Sqrt);
+        float l2 = Decoupled ? 0f : (float)WeightDecay;
+        float decay = Decoupled ? (float)(1 - LearningRate * WeightDecay) : 1f;
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            Parameter p = Parameters[i];
+            if (!Active(p)) continue;
+            AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)Beta1, (float)Beta2, invBias2Sqrt, (float)Eps,
+                l2, DecayFor(p, decay));
+        }
+    }
+
+    /// <summary>The decoupled decay factor for one parameter (AdamW may exempt some).</summary>
+    protected virtual float DecayFor(Parameter p, float decay) => decay;
+}

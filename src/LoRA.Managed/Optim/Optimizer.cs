@@ -1,0 +1,39 @@
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Optim;
+
+/// <summary>The base of the optimisers: a fixed list of parameters, a learning rate, <see cref="Step"/>.</summary>
+public abstract class Optimizer
+{
+    /// <summary>Takes the parameters to update (frozen ones are skipped at each step, as are those without a gradient).</summary>
+    protected Optimizer(IEnumerable<Parameter> parameters, double learningRate)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (!(learningRate >= 0) || double.IsInfinity(learningRate))
+            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Optimizer: the learning rate must be a finite number ≥ 0.");
+        Parameters = parameters.ToArray();
+        if (Parameters.Count == 0) throw new ArgumentException("Optimizer: got an empty parameter list.");
+        LearningRate = learningRate;
+    }
+
+    /// <summary>The parameters this optimiser updates.</summary>
+    public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>The learning rate used by the next <see cref="Step"/> (a schedule sets it before each step).</summary>
+    public double LearningRate { get; set; }
+
+    /// <summary>Number of steps taken.</summary>
+    public int StepCount { get; protected set; }
+
+    /// <summary>Updates every parameter that requires and has a gradient.</summary>
+    public abstract void Step();
+
+    /// <summary>Zeroes the gradients of the parameters.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters) p.ZeroGrad();
+    }
+
+    /// <summary>True when a parameter takes part in this step.</summary>
+    protected static bool Active(Parameter p) => p.RequiresGrad && p.HasGrad;
+}

@@ -1,0 +1,118 @@
+using LoRA.Managed.Autograd;
+
+namespace LoRA.Managed.Tensors;
+
+/// <summary>
+/// A dense float32 tensor: row-major, contiguous, rank 1 to 4. Its storage is exposed as a
+/// <see cref="Span{T}"/> so kernels read and write it without copies.
+/// </summary>
+/// <remarks>
+/// Like PyTorch, a tensor may require a gradient; ops that read it while grad mode is on record
+/// themselves on the current <see cref="Tape"/>, and <see cref="Backward"/> runs them in reverse,
+/// accumulating into <see cref="Grad"/>.
+/// </remarks>
+public class Tensor
+{
+    private readonly float[] _data;
+    private float[]? _grad;
+
+    /// <summary>Creates a zero-filled tensor of the given shape.</summary>
+    public Tensor(params int[] shape) : this(new float[Shapes.CheckedCount(shape, nameof(Tensor))], shape) { }
+
+    /// <summary>Wraps <paramref name="data"/> (not copied) as a tensor of the given shape.</summary>
+    /// <exception cref="ArgumentException">The shape is not rank 1–4, has a negative dimension, or does not match the data's length.</exception>
+    public Tensor(float[] data, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        long count = Shapes.CheckedCount(shape, nameof(Tensor));
+        if (count != data.Length)
+            throw new ArgumentException($"Tensor: shape {Shapes.Format(shape)} holds {count} elements but the data has {data.Length}.");
+        _data = data;
+        Shape = (int[])shape.Clone();
+    }
+
+    /// <summary>The dimensions, outermost first.</summary>
+    public int[] Shape { get; }
+
+    /// <summary>Number of dimensions (1–4).</summary>
+    public int Rank => Shape.Length;
+
+    /// <summary>Total number of elements.</summary>
+    public int Count => _data.Length;
+
+    /// <summary>The storage, row-major.</summary>
+    public Span<float> Data => _data;
+
+    /// <summary>The underlying array (the same memory as <see cref="Data"/>).</summary>
+    public float[] Array => _data;
+
+    /// <summary>Whether gradients flow to this tensor.</summary>
+    public bool RequiresGrad { get; set; }
+
+    /// <summary>True when a gradient buffer has been allocated (by backward or <see cref="EnsureGrad"/>).</summary>
+    public bool HasGrad => _grad is not null;
+
+    /// <summary>The accumulated gradient, the same shape as the tensor; empty until backward reaches it.</summary>
+    public Span<float> Grad => _grad;
+
+    /// <summary>The gradient's array, allocating a zeroed one on first use.</summary>
+    public float[] EnsureGrad() => _grad ??= new float[_data.Length];
+
+    /// <summary>Zeroes the gradient (keeps the buffer), as <c>tensor.grad.zero_()</c>.</summary>
+    public void ZeroGrad()
+    {
+        if (_grad is not null) System.Array.Clear(_grad);
+    }
+
+    /// <summary>Size of dimension <paramref name="dim"/>; negative counts from the end as in PyTorch.</summary>
+    public int Size(int dim) => Shape[dim < 0 ? Shape.Length + dim : dim];
+
+    /// <summary>The element at a flat row-major index.</summary>
+    [System.Runtime.CompilerServices.IndexerName("Element")]
+    public float this[int index]
+    {
+        get => _data[index];
+        set => _data[index] = value;
+    }
+
+    /// <summary>The element at (row, col) of a rank-2 tensor.</summary>
+    [System.Runtime.CompilerServices.IndexerName("Element")]
+    public float this[int row, int col]
+    {
+        get => _data[row * Shape[1] + col];
+        set => _data[row * Shape[1] + col] = value;
+    }
+
+    /// <summary>The scalar value of a one-element tensor, as <c>tensor.item()</c>.</summary>
+    public float Item()
+    {
+        if (_data.Length != 1) throw new InvalidOperationException($"Item: tensor of shape {Shapes.Format(Shape)} has {_data.Length} elements, not 1.");
+        return _data[0];
+    }
+
+    /// <summary>
+    /// Runs reverse-mode differentiation from this scalar: seeds d(this)/d(this) = 1 and runs every
+    /// op recorded on the current tape in reverse order. Leaf gradients accumulate, as in PyTorch.
+    /// </summary>
+    public void Backward() => Tape.Current.Backward(this);
+
+    /// <summary>A new tensor with the same shape and a copy of the data (no gradient history).</summary>
+    public Tensor Clone() => new((float[])_data.Clone(), Shape) { RequiresGrad = false };
+
+    /// <summary>Creates a tensor from nested rows, convenient in tests and samples.</summary>
+    public static Tensor FromRows(float[][] rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        int cols = rows.Length == 0 ? 0 : rows[0].Length;
+        var t = new Tensor(rows.Length, cols);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (rows[i].Length != cols) throw new ArgumentException($"FromRows: row {i} has {rows[i].Length} values, row 0 has {cols}.");
+            rows[i].CopyTo(t._data, i * cols);
+        }
+        return t;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"Tensor{Shapes.Format(Shape)}";
+}
