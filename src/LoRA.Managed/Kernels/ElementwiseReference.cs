@@ -67,15 +67,15 @@ public static class ElementwiseReference
 
     /// <summary>One Adam step per element, the same formula as <see cref="AdamUpdate.Step"/>.</summary>
     public static void AdamStep(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
-        float stepSize, float beta1, float beta2, float invBias2Sqrt, float eps, float l2, float decoupledDecay)
+        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2, float decoupledDecay)
     {
         for (int i = 0; i < param.Length; i++)
         {
             float p0 = param[i];
             float g = grad[i] + l2 * p0;
-            m[i] = beta1 * m[i] + (1f - beta1) * g;
-            v[i] = beta2 * v[i] + (1f - beta2) * (g * g);
-            param[i] = p0 * decoupledDecay - stepSize * (m[i] / (MathF.Sqrt(v[i]) * invBias2Sqrt + eps));
+            m[i] = m[i] + oneMinusBeta1 * (g - m[i]);
+            v[i] = beta2 * v[i] + oneMinusBeta2 * g * g;
+            param[i] = p0 * decoupledDecay - stepSize * (m[i] / (MathF.Sqrt(v[i]) / bias2Sqrt + eps));
         }
     }
 }

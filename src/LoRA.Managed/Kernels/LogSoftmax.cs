@@ -21,11 +21,13 @@ public static class LogSoftmax
             ReadOnlySpan<float> xr = x.Slice(i * cols, cols);
             Span<float> yr = y.Slice(i * cols, cols);
             float max = TensorPrimitives.Max(xr);
-            // yr = exp(x − max) to sum; then overwrite with x − (max + log Σ). Two passes, no scratch buffer.
+            // yr = exp(x − max) to sum, then yr = (x − max) − log Σ. No scratch buffer; subtracting the
+            // max first keeps the result accurate relative to |y| rather than to |x| (x may be ~10³).
             TensorPrimitives.Subtract(xr, max, yr);
             TensorPrimitives.Exp(yr, yr);
             float logSum = MathF.Log(TensorPrimitives.Sum(yr));
-            TensorPrimitives.Subtract(xr, max + logSum, yr);
+            TensorPrimitives.Subtract(xr, max, yr);
+            TensorPrimitives.Subtract(yr, logSum, yr);
         }
     }
 }

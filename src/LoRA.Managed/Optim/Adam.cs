@@ -55,14 +55,13 @@ public class Adam : Optimizer
         double bias1 = 1 - Math.Pow(Beta1, t);
         double bias2Sqrt = Math.Sqrt(1 - Math.Pow(Beta2, t));
         float stepSize = (float)(LearningRate / bias1);
-        float invBias2Sqrt = (float)(1 / bias2Sqrt);
         float l2 = Decoupled ? 0f : (float)WeightDecay;
         float decay = Decoupled ? (float)(1 - LearningRate * WeightDecay) : 1f;
         for (int i = 0; i < Parameters.Count; i++)
         {
             Parameter p = Parameters[i];
             if (!Active(p)) continue;
-            AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)Beta1, (float)Beta2, invBias2Sqrt, (float)Eps,
+            AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bias2Sqrt, (float)Eps,
                 l2, DecayFor(p, decay));
         }
     }

@@ -1,0 +1,101 @@
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Tests.Kernels;
+
+/// <summary>
+/// Each elementwise kernel against its scalar twin over every length 0..256 (so every SIMD body/tail
+/// split is exercised), in the habit of .NET's TensorPrimitives tests.
+/// </summary>
+public class ElementwiseTests
+{
+    private static IEnumerable<int> Lengths() => Enumerable.Range(0, 257);
+
+    private static float[] Rand(int n, int seed, float lo = -3f, float hi = 3f)
+    {
+        var x = new float[n];
+        new TorchGenerator((ulong)seed).FillUniform(x, lo, hi);
+        return x;
+    }
+
+    [Test]
+    public void ReluForwardMatchesReference([ValueSource(nameof(Lengths))] int n)
+    {
+        float[] x = Rand(n, n), y = new float[n], r = new float[n];
+        Relu.Forward(x, y);
+        ElementwiseReference.ReluForward(x, r);
+        Assert.That(y, Is.EqualTo(r));
+    }
+
+    [Test]
+    public void ReluBackwardMatchesReferenceAndAccumulates([ValueSource(nameof(Lengths))] int n)
+    {
+        float[] y = Rand(n, n + 1), dy = Rand(n, n + 2), dx = Rand(n, n + 3);
+        float[] r = (float[])dx.Clone();
+        Relu.Backward(y, dy, dx);
+        ElementwiseReference.ReluBackward(y, dy, r);
+        Assert.That(dx, Is.EqualTo(r));
+    }
+
+    [TestCase(1, 1)] [TestCase(7, 3)] [TestCase(63, 65)] [TestCase(65, 129)] [TestCase(3, 10)]
+    public void BiasAndColumnSumsMatchReference(int rows, int cols)
+    {
+        float[] y = Rand(rows * cols, 1), bias = Rand(cols, 2);
+        float[] r = (float[])y.Clone();
+        RowOps.AddBias(y, bias, rows, cols);
+        ElementwiseReference.AddBias(r, bias, rows, cols);
+        Assert.That(y, Is.EqualTo(r));
+
+        float[] s = Rand(cols, 3), sr = (float[])s.Clone();
+        RowOps.AccumulateColumnSums(y, rows, cols, s);
+        ElementwiseReference.AccumulateColumnSums(y, rows, cols, sr);
+        for (int j = 0; j < cols; j++) Assert.That(s[j], Is.EqualTo(sr[j]).Within(1e-4f * rows));
+    }
+
+    [TestCase(1, 1)] [TestCase(7, 10)] [TestCase(63, 65)] [TestCase(2, 129)] [TestCase(64, 10)]
+    public void LogSoftmaxMatchesReferenceEvenForHugeLogits(int rows, int cols)
+    {
+        foreach (float scale in new[] { 1f, 300f, 5000f })
+        {
+            float[] x = Rand(rows * cols, rows * cols, -scale, scale), y = new float[x.Length], r = new float[x.Length];
+            LogSoftmax.Rows(x, y, rows, cols);
+            ElementwiseReference.LogSoftmaxRows(x, r, rows, cols);
+            for (int i = 0; i < y.Length; i++)
+            {
+                Assert.That(float.IsFinite(y[i]), Is.True, $"scale {scale} index {i}");
+                Assert.That(y[i], Is.EqualTo(r[i]).Within(2e-6f * Math.Max(1f, Math.Abs(r[i]))), $"scale {scale} index {i}");
+            }
+        }
+    }
+
+    [TestCase(1, 10)] [TestCase(64, 10)] [TestCase(7, 129)]
+    public void CrossEntropyMatchesReference(int rows, int classes)
+    {
+        float[] z = Rand(rows * classes, 5, -200f, 200f);
+        int[] labels = Enumerable.Range(0, rows).Select(i => (i * 7) % classes).ToArray();
+        float[] d = new float[z.Length], dr = new float[z.Length];
+        float loss = CrossEntropyKernel.ForwardBackward(z, labels, classes, d, 1f);
+        float lossRef = ElementwiseReference.CrossEntropy(z, labels, classes, dr);
+        Assert.That(loss, Is.EqualTo(lossRef).Within(1e-4f * Math.Max(1f, lossRef)));
+        for (int i = 0; i < d.Length; i++) Assert.That(d[i], Is.EqualTo(dr[i]).Within(1e-6f));
+    }
+
+    [Test]
+    public void CrossEntropyRefusesLabelsOutOfRange()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => CrossEntropyKernel.ForwardBackward(new float[6], new[] { 0, 3 }, 3, new float[6], 1f));
+        Assert.That(ex!.Message, Does.Contain("label 3 at row 1"));
+    }
+
+    [Test]
+    public void AdamUpdateMatchesReferenceBitForBit([ValueSource(nameof(Lengths))] int n)
+    {
+        float[] p = Rand(n, 1), g = Rand(n, 2), m = Rand(n, 3, 0f, 0.1f), v = Rand(n, 4, 0f, 0.1f);
+        float[] p2 = (float[])p.Clone(), m2 = (float[])m.Clone(), v2 = (float[])v.Clone();
+        AdamUpdate.Step(p, g, m, v, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.1f, 0.99f);
+        ElementwiseReference.AdamStep(p2, g, m2, v2, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.1f, 0.99f);
+        Assert.That(p, Is.EqualTo(p2));
+        Assert.That(m, Is.EqualTo(m2));
+        Assert.That(v, Is.EqualTo(v2));
+    }
+}
