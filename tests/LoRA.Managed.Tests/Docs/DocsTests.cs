@@ -1,0 +1,64 @@
+using System.Text.RegularExpressions;
+using LoRA.Managed.Samples;
+
+namespace LoRA.Managed.Tests.Docs;
+
+/// <summary>
+/// Keeps docs/ from rotting: every listing marked <c>// from: PATH</c> must appear verbatim in that file,
+/// every relative link must resolve, and every sample must print what its chapter quotes.
+/// </summary>
+public partial class DocsTests
+{
+    private static IEnumerable<string> Chapters() =>
+        Directory.GetFiles(Path.Combine(RepoPaths.Root, "docs"), "*.md").Select(Path.GetFileName).OfType<string>().Order();
+
+    [GeneratedRegex(@"```csharp\n// from: (?<path>\S+)\n(?<body>.*?)```", RegexOptions.Singleline)]
+    private static partial Regex Listing();
+
+    [GeneratedRegex(@"\]\((?<link>[^)#:]+)(#[^)]*)?\)")]
+    private static partial Regex Link();
+
+    [TestCaseSource(nameof(Chapters))]
+    public void ListingsAreCopiedFromCompiledSources(string chapter)
+    {
+        string text = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", chapter)).Replace("\r\n", "\n");
+        foreach (Match m in Listing().Matches(text))
+        {
+            string path = Path.Combine(RepoPaths.Root, m.Groups["path"].Value);
+            Assert.That(File.Exists(path), Is.True, $"{chapter}: listing source {m.Groups["path"].Value} does not exist");
+            string[] want = Lines(m.Groups["body"].Value);
+            string[] have = Lines(File.ReadAllText(path));
+            bool found = Enumerable.Range(0, Math.Max(0, have.Length - want.Length + 1))
+                .Any(i => have.AsSpan(i, want.Length).SequenceEqual(want));
+            Assert.That(found, Is.True, $"{chapter}: a listing from {m.Groups["path"].Value} no longer matches the source:\n{m.Groups["body"].Value}");
+        }
+    }
+
+    [TestCaseSource(nameof(Chapters))]
+    public void RelativeLinksResolve(string chapter)
+    {
+        string text = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", chapter));
+        foreach (Match m in Link().Matches(text))
+        {
+            string target = Path.GetFullPath(Path.Combine(RepoPaths.Root, "docs", m.Groups["link"].Value));
+            Assert.That(File.Exists(target) || Directory.Exists(target), Is.True, $"{chapter}: broken link {m.Groups["link"].Value}");
+        }
+    }
+
+    [TestCase("tensors", "shape [2, 3], x[1,0] = 40", "y = [[1, 2], [40, 5]]")]
+    [TestCase("autograd", "tape holds 3 ops, L = 6", "dL/dw = [2, -4, 6, 2, -4, 6]", "dL/dw[0] = 4", "under NoGrad the tape holds 0 ops")]
+    [TestCase("mlp", "log softmax = [-0.000045, -10.000046, -1500.0]", "naive exp(1200) = Infinity", "g =  0.5: theta = 0.9000", "g =  0.5: theta = 0.8000", "g =   -4: theta = 0.8495", "blog MLP: 535,818 parameters")]
+    public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var culture = Thread.CurrentThread.CurrentCulture;
+        Thread.CurrentThread.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
+        try { Program.Samples[sample](output); }
+        finally { Thread.CurrentThread.CurrentCulture = culture; }
+        foreach (string line in expected)
+            Assert.That(output.ToString(), Does.Contain(line), $"sample '{sample}' output:\n{output}");
+    }
+
+    private static string[] Lines(string s) =>
+        s.Replace("\r\n", "\n").Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+}
