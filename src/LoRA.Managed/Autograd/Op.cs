@@ -8,14 +8,16 @@ namespace LoRA.Managed.Autograd;
 /// </summary>
 public abstract class Op
 {
-    /// <summary>Creates an op producing <paramref name="output"/>.</summary>
-    protected Op(Tensor output) => Output = output;
+    private Tensor? _output;
 
     /// <summary>The op's name, as used in error messages.</summary>
     public abstract string Name { get; }
 
     /// <summary>The tensor the forward produced.</summary>
-    public Tensor Output { get; }
+    public Tensor Output => _output ?? throw new InvalidOperationException($"{Name}: the op has no output yet.");
+
+    /// <summary>Sets the output; ops are reusable records (see <see cref="TensorArena"/>), so this is not a constructor argument.</summary>
+    protected void SetOutput(Tensor output) => _output = output;
 
     /// <summary>Reads <c>Output.Grad</c> and adds the chain-rule contribution to each input that requires a gradient.</summary>
     public abstract void Backward();

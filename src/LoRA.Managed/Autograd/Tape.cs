@@ -30,6 +30,33 @@ public sealed class Tape
 
     internal static void LeaveNoGrad() => t_noGradDepth--;
 
+    /// <summary>The arena ops take their outputs from, or null (see <see cref="TensorArena.Activate"/>).</summary>
+    public TensorArena? Arena { get; internal set; }
+
+    /// <summary>A tensor for an op's output: from the active arena, or freshly allocated.</summary>
+    public static Tensor NewTensor(ReadOnlySpan<int> shape)
+    {
+        TensorArena? arena = t_current?.Arena;
+        return arena is not null ? arena.Rent(shape) : new Tensor(shape.ToArray());
+    }
+
+    /// <summary>A tensor shaped like <paramref name="like"/> with its last dimension replaced by <paramref name="last"/>.</summary>
+    public static Tensor NewTensorLike(Tensor like, int last)
+    {
+        ArgumentNullException.ThrowIfNull(like);
+        Span<int> shape = stackalloc int[like.Rank];
+        like.Shape.CopyTo(shape);
+        shape[^1] = last;
+        return NewTensor(shape);
+    }
+
+    /// <summary>An op record: reused from the active arena, or new.</summary>
+    public static T NewOp<T>() where T : Op, new()
+    {
+        TensorArena? arena = t_current?.Arena;
+        return arena is not null ? arena.RentOp<T>() : new T();
+    }
+
     /// <summary>Number of ops recorded since the last backward or <see cref="Clear"/>.</summary>
     public int Count => _ops.Count;
 

@@ -1,23 +1,27 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoRA.Managed.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
 /// <summary><c>y = a + b</c> for tensors of one shape; <c>∂a += ∂y</c>, <c>∂b += ∂y</c>.</summary>
 internal sealed class AddOp : Op
 {
-    private readonly Tensor _a, _b;
-
-    private AddOp(Tensor y, Tensor a, Tensor b) : base(y) { _a = a; _b = b; }
+    private Tensor _a = null!, _b = null!;
 
     public override string Name => "add";
 
     public static Tensor Apply(Tensor a, Tensor b)
     {
         Shapes.RequireSame(a, b, "add");
-        var y = new Tensor(a.Shape);
+        Tensor y = Tape.NewTensor(a.Shape);
         TensorPrimitives.Add(a.Data, b.Data, y.Data);
-        if (Tape.ShouldRecord(a, b)) Tape.Current.Record(new AddOp(y, a, b));
+        if (Tape.ShouldRecord(a, b))
+        {
+            var op = Tape.NewOp<AddOp>();
+            op.SetOutput(y);
+            op._a = a; op._b = b;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

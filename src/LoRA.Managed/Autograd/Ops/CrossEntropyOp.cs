@@ -1,6 +1,6 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
@@ -10,10 +10,7 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class CrossEntropyOp : Op
 {
-    private readonly Tensor _logits;
-    private readonly float[] _dLogits;
-
-    private CrossEntropyOp(Tensor loss, Tensor logits, float[] dLogits) : base(loss) { _logits = logits; _dLogits = dLogits; }
+    private Tensor _logits = null!, _dLogits = null!;
 
     public override string Name => "cross_entropy";
 
@@ -23,10 +20,17 @@ internal sealed class CrossEntropyOp : Op
         if (logits.Shape[0] != labels.Length)
             throw new ArgumentException($"cross_entropy: logits {Shapes.Format(logits.Shape)} but {labels.Length} labels.");
         bool record = Tape.ShouldRecord(logits);
-        var d = new float[logits.Count];
-        float loss = CrossEntropyKernel.ForwardBackward(logits.Data, labels, logits.Shape[1], d, record ? 1f : 0f);
-        var y = new Tensor(new[] { loss }, 1);
-        if (record) Tape.Current.Record(new CrossEntropyOp(y, logits, d));
+        Tensor d = Tape.NewTensor(logits.Shape);
+        float loss = CrossEntropyKernel.ForwardBackward(logits.Data, labels, logits.Shape[1], d.Data, record ? 1f : 0f);
+        Tensor y = Tape.NewTensor([1]);
+        y[0] = loss;
+        if (record)
+        {
+            var op = Tape.NewOp<CrossEntropyOp>();
+            op.SetOutput(y);
+            op._logits = logits; op._dLogits = d;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 
@@ -34,6 +38,6 @@ internal sealed class CrossEntropyOp : Op
     {
         if (!_logits.RequiresGrad) return;
         Span<float> g = _logits.EnsureGrad();
-        TensorPrimitives.MultiplyAdd(_dLogits, Output.Grad[0], g, g);
+        TensorPrimitives.MultiplyAdd(_dLogits.Data, Output.Grad[0], g, g);
     }
 }

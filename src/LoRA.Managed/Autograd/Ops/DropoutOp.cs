@@ -1,5 +1,5 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoRA.Managed.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
@@ -9,22 +9,26 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class DropoutOp : Op
 {
-    private readonly Tensor _x;
-    private readonly float[] _mask;
-
-    private DropoutOp(Tensor y, Tensor x, float[] mask) : base(y) { _x = x; _mask = mask; }
+    private Tensor _x = null!, _mask = null!;
 
     public override string Name => "dropout";
 
     public static Tensor Apply(Tensor x, float p, TorchGenerator generator)
     {
         if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout: p must be in [0, 1).");
-        var mask = new float[x.Count];
+        Tensor mask = Tape.NewTensor(x.Shape);
+        Span<float> m = mask.Data;
         float keep = 1f / (1f - p);
-        for (int i = 0; i < mask.Length; i++) mask[i] = generator.NextFloat() < p ? 0f : keep;
-        var y = new Tensor(x.Shape);
-        TensorPrimitives.Multiply(x.Data, mask, y.Data);
-        if (Tape.ShouldRecord(x)) Tape.Current.Record(new DropoutOp(y, x, mask));
+        for (int i = 0; i < m.Length; i++) m[i] = generator.NextFloat() < p ? 0f : keep;
+        Tensor y = Tape.NewTensor(x.Shape);
+        TensorPrimitives.Multiply(x.Data, m, y.Data);
+        if (Tape.ShouldRecord(x))
+        {
+            var op = Tape.NewOp<DropoutOp>();
+            op.SetOutput(y);
+            op._x = x; op._mask = mask;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 
@@ -32,6 +36,6 @@ internal sealed class DropoutOp : Op
     {
         if (!_x.RequiresGrad) return;
         Span<float> g = _x.EnsureGrad();
-        TensorPrimitives.MultiplyAdd(Output.Grad, _mask, g, g);
+        TensorPrimitives.MultiplyAdd(Output.Grad, _mask.Data, g, g);
     }
 }

@@ -10,14 +10,9 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class LinearOp : Op
 {
-    private readonly Tensor _x, _w;
-    private readonly Tensor? _b;
-    private readonly int _n, _in, _out;
-
-    private LinearOp(Tensor y, Tensor x, Tensor w, Tensor? b, int n, int inF, int outF) : base(y)
-    {
-        _x = x; _w = w; _b = b; _n = n; _in = inF; _out = outF;
-    }
+    private Tensor _x = null!, _w = null!;
+    private Tensor? _b;
+    private int _n, _in, _out;
 
     public override string Name => "linear";
 
@@ -30,12 +25,16 @@ internal sealed class LinearOp : Op
         if (b is not null && (b.Rank != 1 || b.Count != outF))
             throw new ArgumentException($"linear: bias {Shapes.Format(b.Shape)} does not match weight {Shapes.Format(w.Shape)} (expected [{outF}]).");
         int n = inF == 0 ? 0 : x.Count / inF;
-        int[] shape = (int[])x.Shape.Clone();
-        shape[^1] = outF;
-        var y = new Tensor(shape);
+        Tensor y = Tape.NewTensorLike(x, outF);
         Gemm.Multiply(false, true, n, outF, inF, 1f, x.Data, inF, w.Data, inF, 0f, y.Data, outF);
         if (b is not null) RowOps.AddBias(y.Data, b.Data, n, outF);
-        if (Tape.ShouldRecord(x, w, b)) Tape.Current.Record(new LinearOp(y, x, w, b, n, inF, outF));
+        if (Tape.ShouldRecord(x, w, b))
+        {
+            var op = Tape.NewOp<LinearOp>();
+            op.SetOutput(y);
+            op._x = x; op._w = w; op._b = b; op._n = n; op._in = inF; op._out = outF;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

@@ -10,14 +10,9 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class MatMulOp : Op
 {
-    private readonly Tensor _a, _b;
-    private readonly bool _ta, _tb;
-    private readonly int _m, _n, _k;
-
-    private MatMulOp(Tensor c, Tensor a, Tensor b, bool ta, bool tb, int m, int n, int k) : base(c)
-    {
-        _a = a; _b = b; _ta = ta; _tb = tb; _m = m; _n = n; _k = k;
-    }
+    private Tensor _a = null!, _b = null!;
+    private bool _ta, _tb;
+    private int _m, _n, _k;
 
     public override string Name => "matmul";
 
@@ -29,9 +24,15 @@ internal sealed class MatMulOp : Op
         int kb = transB ? b.Shape[1] : b.Shape[0], n = transB ? b.Shape[0] : b.Shape[1];
         if (k != kb)
             throw new ArgumentException($"matmul: inner dimensions differ: A {Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
-        var c = new Tensor(m, n);
+        Tensor c = Tape.NewTensor([m, n]);
         Gemm.Multiply(transA, transB, m, n, k, 1f, a.Data, a.Shape[1], b.Data, b.Shape[1], 0f, c.Data, n);
-        if (Tape.ShouldRecord(a, b)) Tape.Current.Record(new MatMulOp(c, a, b, transA, transB, m, n, k));
+        if (Tape.ShouldRecord(a, b))
+        {
+            var op = Tape.NewOp<MatMulOp>();
+            op.SetOutput(c);
+            op._a = a; op._b = b; op._ta = transA; op._tb = transB; op._m = m; op._n = n; op._k = k;
+            Tape.Current.Record(op);
+        }
         return c;
     }
 

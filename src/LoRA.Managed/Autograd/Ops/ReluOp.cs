@@ -6,17 +6,21 @@ namespace LoRA.Managed.Autograd.Ops;
 /// <summary><c>y = max(x, 0)</c>; <c>∂x += ∂y · [y &gt; 0]</c>.</summary>
 internal sealed class ReluOp : Op
 {
-    private readonly Tensor _x;
-
-    private ReluOp(Tensor y, Tensor x) : base(y) => _x = x;
+    private Tensor _x = null!;
 
     public override string Name => "relu";
 
     public static Tensor Apply(Tensor x)
     {
-        var y = new Tensor(x.Shape);
+        Tensor y = Tape.NewTensor(x.Shape);
         Relu.Forward(x.Data, y.Data);
-        if (Tape.ShouldRecord(x)) Tape.Current.Record(new ReluOp(y, x));
+        if (Tape.ShouldRecord(x))
+        {
+            var op = Tape.NewOp<ReluOp>();
+            op.SetOutput(y);
+            op._x = x;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

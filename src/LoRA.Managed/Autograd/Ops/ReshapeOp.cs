@@ -1,14 +1,12 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoRA.Managed.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
 /// <summary>A new shape over the same elements in the same order; the gradient flows back unchanged.</summary>
 internal sealed class ReshapeOp : Op
 {
-    private readonly Tensor _x;
-
-    private ReshapeOp(Tensor y, Tensor x) : base(y) => _x = x;
+    private Tensor _x = null!;
 
     public override string Name => "reshape";
 
@@ -17,8 +15,15 @@ internal sealed class ReshapeOp : Op
         int count = Shapes.CheckedCount(shape, "reshape");
         if (count != x.Count)
             throw new ArgumentException($"reshape: cannot view {Shapes.Format(x.Shape)} ({x.Count} elements) as {Shapes.Format(shape)} ({count}).");
-        var y = new Tensor((float[])x.Array.Clone(), shape);
-        if (Tape.ShouldRecord(x)) Tape.Current.Record(new ReshapeOp(y, x));
+        Tensor y = Tape.NewTensor(shape);
+        x.Data.CopyTo(y.Data);
+        if (Tape.ShouldRecord(x))
+        {
+            var op = Tape.NewOp<ReshapeOp>();
+            op.SetOutput(y);
+            op._x = x;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

@@ -1,23 +1,27 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoRA.Managed.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
 /// <summary><c>y = s·x</c> for a constant s; <c>∂x += s·∂y</c>.</summary>
 internal sealed class ScaleOp : Op
 {
-    private readonly Tensor _x;
-    private readonly float _s;
-
-    private ScaleOp(Tensor y, Tensor x, float s) : base(y) { _x = x; _s = s; }
+    private Tensor _x = null!;
+    private float _s;
 
     public override string Name => "scale";
 
     public static Tensor Apply(Tensor x, float s)
     {
-        var y = new Tensor(x.Shape);
+        Tensor y = Tape.NewTensor(x.Shape);
         TensorPrimitives.Multiply(x.Data, s, y.Data);
-        if (Tape.ShouldRecord(x)) Tape.Current.Record(new ScaleOp(y, x, s));
+        if (Tape.ShouldRecord(x))
+        {
+            var op = Tape.NewOp<ScaleOp>();
+            op.SetOutput(y);
+            op._x = x; op._s = s;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

@@ -1,0 +1,81 @@
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd;
+
+/// <summary>
+/// Reusable storage for the tensors and op records of a training step, so that a steady-state step
+/// allocates nothing. A step runs the same ops with the same shapes every time; while an arena is
+/// active, the i-th tensor an op asks for is the i-th tensor of the previous step (when its shape
+/// matches), the way llm.c preallocates every activation once.
+/// </summary>
+/// <remarks>
+/// Tensors produced inside <c>using (arena.Activate()) { ... }</c> are only valid until the next
+/// activation: the next step overwrites them. Copy out anything you keep (a loss value, accuracy).
+/// Outside an active arena, ops allocate fresh tensors as usual.
+/// </remarks>
+public sealed class TensorArena
+{
+    private readonly List<List<Tensor>> _tensors = new();
+    private readonly List<Op> _ops = new();
+    private int _nextTensor, _nextOp;
+
+    /// <summary>Number of distinct tensors the arena holds.</summary>
+    public int TensorCount => _tensors.Sum(s => s.Count);
+
+    /// <summary>Starts a step: rewinds to the first slot and makes this the current thread's arena until disposed.</summary>
+    /// <exception cref="InvalidOperationException">Another arena is already active on this thread.</exception>
+    public ArenaScope Activate()
+    {
+        var tape = Tape.Current;
+        if (tape.Arena is not null) throw new InvalidOperationException("TensorArena.Activate: an arena is already active on this thread.");
+        _nextTensor = 0;
+        _nextOp = 0;
+        tape.Arena = this;
+        return new ArenaScope(tape);
+    }
+
+    /// <summary>The next tensor slot with exactly this shape (contents are stale: the caller overwrites them).</summary>
+    internal Tensor Rent(ReadOnlySpan<int> shape)
+    {
+        if (_nextTensor == _tensors.Count) _tensors.Add(new List<Tensor>(1));
+        List<Tensor> slot = _tensors[_nextTensor++];
+        foreach (Tensor t in slot)
+        {
+            if (!t.Shape.AsSpan().SequenceEqual(shape)) continue;
+            t.RequiresGrad = false; // the op that rents it decides again whether it is recorded
+            return t;
+        }
+        // A new shape at this position (the first step, or a last partial batch): keep it beside the others.
+        var fresh = new Tensor(shape.ToArray());
+        slot.Add(fresh);
+        return fresh;
+    }
+
+    /// <summary>The next op record of type <typeparamref name="T"/>, reused when the step repeats.</summary>
+    internal T RentOp<T>() where T : Op, new()
+    {
+        if (_nextOp < _ops.Count && _ops[_nextOp] is T reuse)
+        {
+            _nextOp++;
+            return reuse;
+        }
+        var op = new T();
+        if (_nextOp < _ops.Count) _ops[_nextOp] = op; else _ops.Add(op);
+        _nextOp++;
+        return op;
+    }
+}
+
+/// <summary>The scope returned by <see cref="TensorArena.Activate"/>; disposing it deactivates the arena.</summary>
+public readonly struct ArenaScope : IDisposable
+{
+    private readonly Tape? _tape;
+
+    internal ArenaScope(Tape tape) => _tape = tape;
+
+    /// <summary>Deactivates the arena.</summary>
+    public void Dispose()
+    {
+        if (_tape is not null) _tape.Arena = null;
+    }
+}
