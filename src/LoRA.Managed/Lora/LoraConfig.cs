@@ -2,8 +2,9 @@ namespace LoRA.Managed.Lora;
 
 /// <summary>
 /// What to adapt and how, mirroring PEFT's <c>LoraConfig</c>. Defaults are PEFT's except where noted.
+/// A record, so <c>config with { Rank = 16 }</c> copies it with a change.
 /// </summary>
-public sealed class LoraConfig
+public sealed record LoraConfig
 {
     /// <summary>Rank r of the update; 1 ≤ r ≤ min(in, out) for every target. PEFT's default 8.</summary>
     public int Rank { get; init; } = 8;
