@@ -90,13 +90,17 @@ public sealed class LoraLinear : Module
         ActiveAdapter ??= name;
     }
 
-    /// <summary>Makes <paramref name="name"/> the adapter <see cref="Forward"/> uses (PEFT's <c>set_adapter</c>).</summary>
+    /// <summary>
+    /// Makes <paramref name="name"/> the adapter <see cref="Forward"/> uses (PEFT's <c>set_adapter</c>); null
+    /// leaves no adapter active, so the layer computes its base alone (how a model-wide active adapter that
+    /// this layer does not carry behaves in PEFT).
+    /// </summary>
     /// <exception cref="KeyNotFoundException">No such adapter.</exception>
     /// <exception cref="InvalidOperationException">Another adapter is merged.</exception>
-    public void SetActiveAdapter(string name)
+    public void SetActiveAdapter(string? name)
     {
-        if (!_configs.ContainsKey(name)) throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
-        if (IsMerged && MergedAdapter != name) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{MergedAdapter}' is merged; call Unmerge before activating '{name}'.");
+        if (name is not null && !_configs.ContainsKey(name)) throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        if (IsMerged && MergedAdapter != name) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{MergedAdapter}' is merged; call Unmerge before activating '{name ?? "none"}'.");
         ActiveAdapter = name;
     }
 

@@ -88,7 +88,7 @@ public sealed class PeftModel : Module
         _configs.Add(adapterName, config);
         _modulesToSave.Add(adapterName, plan.ModulesToSave.Select(m => m.Key).ToList());
         if (ActiveAdapter.Length == 0) ActiveAdapter = adapterName;
-        ApplyTrainable();
+        SyncActiveAdapter();
     }
 
     /// <summary>Makes <paramref name="adapterName"/> active (PEFT's <c>set_adapter</c>): only its factors, biases and modules to save train.</summary>
@@ -97,10 +97,8 @@ public sealed class PeftModel : Module
     {
         if (!_configs.ContainsKey(adapterName))
             throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
-        foreach (var (_, layer) in LoraLayers())
-            if (layer.Adapters.Contains(adapterName)) layer.SetActiveAdapter(adapterName);
         ActiveAdapter = adapterName;
-        ApplyTrainable();
+        SyncActiveAdapter();
     }
 
     /// <summary>Folds the active adapter into every adapted layer's weight (see <see cref="LoraLinear.Merge"/>).</summary>
@@ -166,6 +164,17 @@ public sealed class PeftModel : Module
 
     /// <summary>Replaces the configuration recorded for an adapter (used by loading, whose init config differs from the file's).</summary>
     internal void SetConfig(string adapterName, LoraConfig config) => _configs[adapterName] = config;
+
+    /// <summary>
+    /// Points every layer at the model's active adapter, or at none where the layer does not carry it, then
+    /// freezes everything and unfreezes what the active adapter trains.
+    /// </summary>
+    private void SyncActiveAdapter()
+    {
+        foreach (var (_, layer) in LoraLayers())
+            layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
+        ApplyTrainable();
+    }
 
     /// <summary>Freezes everything, then unfreezes what the active adapter trains.</summary>
     private void ApplyTrainable()
