@@ -1,0 +1,204 @@
+using System.Text.Json;
+using LoRA.Managed.Lora;
+
+namespace LoRA.Managed.IO;
+
+/// <summary>
+/// PEFT's <c>adapter_config.json</c> for a LoRA adapter, with PEFT's field names.
+/// </summary>
+/// <remarks>
+/// PEFT knows only the scales α/r and α/√r (<c>use_rslora</c>), so <c>lora_alpha</c> is written as whatever
+/// makes PEFT's scale equal the scale trained with: α·r for <see cref="LoraScaling.Alpha"/> (the blog's
+/// scale α = 1 at r = 4 gives <c>lora_alpha = 4</c>), α otherwise. Reading therefore yields
+/// <see cref="LoraScaling.AlphaOverRank"/> or <see cref="LoraScaling.RsLora"/> with the same scale.
+/// <c>init_lora_weights</c>: <c>true</c> for Default and for the blog's SVD (the factors are in the weights file
+/// and the base is unchanged, so PEFT must only build zero-effect factors and then load them over), <c>"gaussian"</c>,
+/// <c>"pissa"</c> (PEFT then rebuilds the residual base from the original model, as <see cref="LoraModel.LoadAdapter"/> does).
+/// </remarks>
+public static class AdapterConfigFile
+{
+    /// <summary>The file name PEFT uses.</summary>
+    public const string FileName = "adapter_config.json";
+
+    /// <summary>The <c>lora_alpha</c> PEFT needs to reproduce <paramref name="config"/>'s scale.</summary>
+    public static double PeftLoraAlpha(LoraConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.Scaling == LoraScaling.Alpha ? config.Alpha * config.Rank : config.Alpha;
+    }
+
+    /// <summary>The JSON text (indented, keys sorted as PEFT's <c>json.dumps(..., sort_keys=True)</c>).</summary>
+    public static string ToJson(LoraConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var fields = new SortedDictionary<string, Action<Utf8JsonWriter>>(StringComparer.Ordinal)
+        {
+            ["alpha_pattern"] = w => { w.WriteStartObject(); w.WriteEndObject(); },
+            ["base_model_name_or_path"] = w => w.WriteNullValue(),
+            ["bias"] = w => w.WriteStringValue(config.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" }),
+            ["fan_in_fan_out"] = w => w.WriteBooleanValue(false),
+            ["inference_mode"] = w => w.WriteBooleanValue(true),
+            ["init_lora_weights"] = w =>
+            {
+                switch (config.Init)
+                {
+                    case LoraInit.Gaussian: w.WriteStringValue("gaussian"); break;
+                    case LoraInit.Pissa: w.WriteStringValue("pissa"); break;
+                    default: w.WriteBooleanValue(true); break;
+                }
+            },
+            ["layers_pattern"] = w => w.WriteNullValue(),
+            ["layers_to_transform"] = w => w.WriteNullValue(),
+            ["lora_alpha"] = w => w.WriteNumberValue(PeftLoraAlpha(config)),
+            ["lora_dropout"] = w => w.WriteNumberValue((double)(decimal)config.Dropout),
+            ["modules_to_save"] = w => WriteList(w, config.ModulesToSave, nullWhenEmpty: true),
+            ["peft_type"] = w => w.WriteStringValue("LORA"),
+            ["r"] = w => w.WriteNumberValue(config.Rank),
+            ["rank_pattern"] = w => { w.WriteStartObject(); w.WriteEndObject(); },
+            ["revision"] = w => w.WriteNullValue(),
+            ["target_modules"] = w => WriteList(w, config.TargetModules, nullWhenEmpty: false),
+            ["task_type"] = w => w.WriteNullValue(),
+            ["use_dora"] = w => w.WriteBooleanValue(false),
+            ["use_rslora"] = w => w.WriteBooleanValue(config.Scaling == LoraScaling.RsLora),
+        };
+        var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            foreach (var (name, write) in fields)
+            {
+                w.WritePropertyName(name);
+                write(w);
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>Writes <c>adapter_config.json</c> to <paramref name="path"/> atomically.</summary>
+    public static void Write(string path, LoraConfig config)
+    {
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(ToJson(config));
+        AtomicFile.Write(path, s => s.Write(bytes));
+    }
+
+    /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
+    /// <exception cref="InvalidDataFormatException">A field is missing, of the wrong type, or asks for a feature not implemented here (DoRA, fan_in_fan_out, other inits).</exception>
+    public static LoraConfig Read(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Parses the JSON <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>
+    /// <exception cref="InvalidDataFormatException">As <see cref="Read"/>.</exception>
+    public static LoraConfig Parse(byte[] json, string source)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json); }
+        catch (JsonException ex) { throw new InvalidDataFormatException(source, "json", $"not valid JSON ({ex.Message}).", ex); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, "json", "expected an object.");
+            string peftType = String(root, "peft_type", source, required: true)!;
+            if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{peftType}' is not LORA.");
+            if (Bool(root, "use_dora", source)) throw new InvalidDataFormatException(source, "use_dora", "DoRA adapters are not supported.");
+            if (Bool(root, "fan_in_fan_out", source)) throw new InvalidDataFormatException(source, "fan_in_fan_out", "transposed (Conv1D) weights are not supported.");
+            int r = Get(root, "r", source, JsonValueKind.Number) is { } rEl && rEl.TryGetInt32(out int rv) && rv >= 1
+                ? rv : throw new InvalidDataFormatException(source, "r", "missing or not a positive integer.");
+            double alpha = Get(root, "lora_alpha", source, JsonValueKind.Number)?.GetDouble() ?? 8;
+            double dropout = Get(root, "lora_dropout", source, JsonValueKind.Number)?.GetDouble() ?? 0;
+            if (!(dropout >= 0 && dropout < 1)) throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout} is not in [0, 1).");
+            LoraBias bias = (String(root, "bias", source, required: false) ?? "none") switch
+            {
+                "none" => LoraBias.None,
+                "all" => LoraBias.All,
+                "lora_only" => LoraBias.LoraOnly,
+                var other => throw new InvalidDataFormatException(source, "bias", $"'{other}' is not none, all or lora_only."),
+            };
+            var targets = List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
+            if (targets.Count == 0) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
+            var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
+            bool rs = Bool(root, "use_rslora", source);
+            return new LoraConfig
+            {
+                Rank = r,
+                Alpha = alpha,
+                Dropout = (float)dropout,
+                Bias = bias,
+                TargetModules = targets,
+                ModulesToSave = modulesToSave,
+                Init = ReadInit(root, source),
+                Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
+            };
+        }
+    }
+
+    private static LoraInit ReadInit(JsonElement root, string source)
+    {
+        if (!root.TryGetProperty("init_lora_weights", out var el)) return LoraInit.Default;
+        return el.ValueKind switch
+        {
+            // false asks PEFT for random non-zero factors (a testing aid); the loaded weights replace them anyway.
+            JsonValueKind.True or JsonValueKind.False => LoraInit.Default,
+            JsonValueKind.String => el.GetString() switch
+            {
+                "gaussian" => LoraInit.Gaussian,
+                "pissa" => LoraInit.Pissa,
+                var s when s!.StartsWith("pissa_niter_", StringComparison.Ordinal) => LoraInit.Pissa,
+                var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{s}' is not supported (true, false, \"gaussian\", \"pissa\")."),
+            },
+            _ => throw new InvalidDataFormatException(source, "init_lora_weights", $"expected a boolean or string, found {el.ValueKind}."),
+        };
+    }
+
+    private static JsonElement? Get(JsonElement root, string name, string source, JsonValueKind kind)
+    {
+        if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return null;
+        if (el.ValueKind != kind) throw new InvalidDataFormatException(source, name, $"expected {kind}, found {el.ValueKind}.");
+        return el;
+    }
+
+    private static string? String(JsonElement root, string name, string source, bool required)
+    {
+        var el = Get(root, name, source, JsonValueKind.String);
+        if (el is null && required) throw new InvalidDataFormatException(source, name, "missing.");
+        return el?.GetString();
+    }
+
+    private static bool Bool(JsonElement root, string name, string source)
+    {
+        if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return false;
+        return el.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new InvalidDataFormatException(source, name, $"expected a boolean, found {el.ValueKind}."),
+        };
+    }
+
+    private static List<string>? List(JsonElement root, string name, string source)
+    {
+        if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return null;
+        if (el.ValueKind == JsonValueKind.String)
+            throw new InvalidDataFormatException(source, name, "a single string (PEFT's regex form) is not supported; give a list of module names.");
+        if (el.ValueKind != JsonValueKind.Array) throw new InvalidDataFormatException(source, name, $"expected a list of strings, found {el.ValueKind}.");
+        var list = new List<string>();
+        foreach (var item in el.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String) throw new InvalidDataFormatException(source, name, $"entry {item} is not a string.");
+            list.Add(item.GetString()!);
+        }
+        return list;
+    }
+
+    private static void WriteList(Utf8JsonWriter w, IReadOnlyList<string> items, bool nullWhenEmpty)
+    {
+        if (items.Count == 0 && nullWhenEmpty) { w.WriteNullValue(); return; }
+        w.WriteStartArray();
+        foreach (var s in items) w.WriteStringValue(s);
+        w.WriteEndArray();
+    }
+}

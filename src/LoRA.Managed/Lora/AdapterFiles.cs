@@ -1,0 +1,117 @@
+using LoRA.Managed.IO;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Lora;
+
+/// <summary>
+/// PEFT's adapter directory: <c>adapter_model.safetensors</c> (metadata <c>{"format": "pt"}</c>) holding
+/// <c>base_model.model.&lt;module&gt;.lora_A.weight</c> / <c>.lora_B.weight</c> for each adapted layer, the trained
+/// biases (<c>bias</c> "all"/"lora_only") and the parameters of the modules to save, all under
+/// <c>base_model.model.</c> + their in-memory name; and <c>adapter_config.json</c> (<see cref="AdapterConfigFile"/>).
+/// The metadata also records <see cref="ChecksumKey"/>, the SHA-256 of the base weights before adaptation.
+/// </summary>
+public static class AdapterFiles
+{
+    /// <summary>The weights file name PEFT uses.</summary>
+    public const string WeightsFileName = "adapter_model.safetensors";
+
+    /// <summary>The metadata key of the base model's checksum.</summary>
+    public const string ChecksumKey = "lora_managed.base_sha256";
+
+    private const string Prefix = "base_model.model.";
+
+    internal static void Save(PeftModel model, string directory, string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!model.Adapters.TryGetValue(adapterName, out var config))
+            throw new KeyNotFoundException($"SaveAdapter: no adapter '{adapterName}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, layer) in model.LoraLayers())
+        {
+            if (!layer.Adapters.Contains(adapterName)) continue;
+            tensors[$"{Prefix}{name}.lora_A.weight"] = layer.LoraA[adapterName].Weight;
+            tensors[$"{Prefix}{name}.lora_B.weight"] = layer.LoraB[adapterName].Weight;
+            if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) tensors[$"{Prefix}{name}.base_layer.bias"] = b;
+        }
+        if (config.Bias == LoraBias.All)
+            foreach (var (name, p) in model.NamedParameters())
+                if (IsBias(name)) tensors[Prefix + name] = p;
+        foreach (string m in model.ModulesToSave(adapterName))
+            foreach (var (name, p) in model.ModuleNamed(m).NamedParameters(m)) tensors[Prefix + name] = p;
+
+        Directory.CreateDirectory(directory);
+        var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum };
+        SafeTensors.Write(Path.Combine(directory, WeightsFileName), tensors, metadata);
+        AdapterConfigFile.Write(Path.Combine(directory, AdapterConfigFile.FileName), config);
+    }
+
+    internal static PeftModel Load(Module baseModel, string directory, TorchGenerator generator, bool verifyBaseChecksum, string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string configPath = Path.Combine(directory, AdapterConfigFile.FileName), weightsPath = Path.Combine(directory, WeightsFileName);
+        LoraConfig config = AdapterConfigFile.Read(configPath);
+        SafeTensorsFile file = SafeTensors.Read(weightsPath);
+
+        if (verifyBaseChecksum && file.Metadata.TryGetValue(ChecksumKey, out string? expected))
+        {
+            string actual = BaseChecksum.Compute(baseModel);
+            if (!string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidOperationException(
+                    $"LoadAdapter: {weightsPath} was trained on a base model with checksum {expected}, but this model's is {actual}. " +
+                    "Load the base it was trained on, or pass verifyBaseChecksum: false to apply it anyway.");
+        }
+
+        InjectionPlan plan;
+        try { plan = InjectionPlan.Create(baseModel, config, adapterName); }
+        catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
+        var shapes = ExpectedShapes(baseModel, plan, config);
+        IO.ModelFile.CheckFits(shapes.ToDictionary(p => p.Key, p => new Tensor(p.Value)), file.Tensors, weightsPath);
+
+        // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
+        var initConfig = config with { Init = config.Init == LoraInit.Pissa ? LoraInit.Pissa : LoraInit.Default };
+        var peft = LoraModel.Wrap(baseModel, initConfig, generator, adapterName);
+        peft.SetConfig(adapterName, config);
+        var live = peft.StateDict();
+        foreach (var (key, t) in file.Tensors) t.Data.CopyTo(live[InMemoryName(key, adapterName)].Data);
+        return peft;
+    }
+
+    /// <summary>File key → shape the adapter must have on this base model (PEFT's saved names).</summary>
+    private static Dictionary<string, int[]> ExpectedShapes(Module baseModel, InjectionPlan plan, LoraConfig config)
+    {
+        var shapes = new Dictionary<string, int[]>(StringComparer.Ordinal);
+        var targets = plan.Targets.ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer, StringComparer.Ordinal);
+        foreach (var (name, linear) in targets)
+        {
+            shapes[$"{Prefix}{name}.lora_A.weight"] = [config.Rank, linear.InFeatures];
+            shapes[$"{Prefix}{name}.lora_B.weight"] = [linear.OutFeatures, config.Rank];
+            if (config.Bias == LoraBias.LoraOnly && linear.Bias is { } b) shapes[$"{Prefix}{name}.base_layer.bias"] = b.Shape;
+        }
+        if (config.Bias == LoraBias.All)
+            foreach (var (name, p) in baseModel.NamedParameters())
+            {
+                if (!IsBias(name)) continue;
+                int dot = name.LastIndexOf('.');
+                string owner = dot < 0 ? "" : name[..dot];
+                shapes[Prefix + (targets.ContainsKey(owner) ? owner + ".base_layer.bias" : name)] = p.Shape;
+            }
+        foreach (var (m, module) in plan.ModulesToSave)
+            foreach (var (name, p) in module.NamedParameters(m)) shapes[Prefix + name] = p.Shape;
+        return shapes;
+    }
+
+    /// <summary><c>base_model.model.X.lora_A.weight</c> → <c>X.lora_A.&lt;adapter&gt;.weight</c>; other keys lose the prefix.</summary>
+    private static string InMemoryName(string key, string adapterName)
+    {
+        string name = key[Prefix.Length..];
+        foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
+            if (name.EndsWith(factor, StringComparison.Ordinal))
+                return name[..^".weight".Length] + "." + adapterName + ".weight";
+        return name;
+    }
+
+    private static bool IsBias(string name) => name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal);
+}

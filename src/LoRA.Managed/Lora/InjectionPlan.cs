@@ -1,0 +1,67 @@
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Lora;
+
+/// <summary>
+/// What <see cref="LoraModel"/> will do to a model for one adapter, worked out and validated before anything
+/// changes: the modules to adapt (a <see cref="Linear"/>, or a <see cref="LoraLinear"/> that gets another
+/// adapter) and the modules whose parameters stay trainable.
+/// </summary>
+internal sealed record InjectionPlan(
+    IReadOnlyList<KeyValuePair<string, Module>> Targets,
+    IReadOnlyList<KeyValuePair<string, Module>> ModulesToSave)
+{
+    /// <summary>Resolves <paramref name="config"/>'s targets in <paramref name="root"/>; throws before any change on a bad target or rank.</summary>
+    public static InjectionPlan Create(Module root, LoraConfig config, string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        var modules = root.NamedModules().Where(p => p.Key.Length > 0).ToList();
+        var wrapped = modules.Where(p => p.Value is LoraLinear).Select(p => p.Key + ".").ToList();
+        // Modules inside a LoraLinear (its base_layer and factors) are its business, never targets themselves.
+        var candidates = modules.Where(p => !wrapped.Any(w => p.Key.StartsWith(w, StringComparison.Ordinal))).ToList();
+        string names = string.Join(", ", candidates.Select(c => c.Key));
+
+        var targets = new List<KeyValuePair<string, Module>>();
+        foreach (string key in config.TargetModules)
+        {
+            var hits = candidates.Where(c => TargetMatcher.Matches(key, c.Key)).ToList();
+            if (hits.Count == 0)
+                throw new ArgumentException($"LoraModel: target module '{key}' matches no module. The model's modules are: {names}.");
+            foreach (var hit in hits)
+            {
+                if (hit.Value is not (Linear or LoraLinear))
+                    throw new ArgumentException($"LoraModel: target module '{key}' matches '{hit.Key}', a {hit.Value.GetType().Name}; only Linear layers can carry LoRA. Linear modules: {string.Join(", ", candidates.Where(c => c.Value is Linear or LoraLinear).Select(c => c.Key))}.");
+                if (!targets.Any(t => t.Key == hit.Key)) targets.Add(hit);
+            }
+        }
+        foreach (var (name, module) in targets)
+        {
+            Linear linear = module as Linear ?? ((LoraLinear)module).BaseLayer;
+            int max = Math.Min(linear.InFeatures, linear.OutFeatures);
+            if (config.Rank > max)
+                throw new ArgumentException($"LoraModel: rank {config.Rank} is too large for '{name}' with weight {Tensors.Shapes.Format(linear.Weight.Shape)} (out×in); it must be in 1..{max}.");
+            if (module is LoraLinear existing)
+            {
+                if (existing.Adapters.Contains(adapterName)) throw new ArgumentException($"LoraModel: '{name}' already has an adapter '{adapterName}'.");
+                if (existing.IsMerged) throw new InvalidOperationException($"LoraModel: '{name}' has a merged adapter; unmerge before adding '{adapterName}'.");
+            }
+        }
+
+        var save = new List<KeyValuePair<string, Module>>();
+        foreach (string key in config.ModulesToSave)
+        {
+            var hits = candidates.Where(c => TargetMatcher.Matches(key, c.Key)).ToList();
+            if (hits.Count == 0)
+                throw new ArgumentException($"LoraModel: modules_to_save entry '{key}' matches no module. The model's modules are: {names}.");
+            foreach (var hit in hits)
+            {
+                if (targets.Any(t => t.Key == hit.Key || hit.Key.StartsWith(t.Key + ".", StringComparison.Ordinal) || t.Key.StartsWith(hit.Key + ".", StringComparison.Ordinal)))
+                    throw new ArgumentException($"LoraModel: '{hit.Key}' is both a LoRA target (or contains one) and in modules_to_save; choose one.");
+                if (!save.Any(s => s.Key == hit.Key)) save.Add(hit);
+            }
+        }
+        return new InjectionPlan(targets, save);
+    }
+}

@@ -1,0 +1,73 @@
+namespace LoRA.Managed.Lora;
+
+/// <summary>
+/// What to adapt and how, mirroring PEFT's <c>LoraConfig</c>. Defaults are PEFT's except where noted.
+/// A record, so <c>config with { Rank = 16 }</c> copies it with a change.
+/// </summary>
+public sealed record LoraConfig
+{
+    /// <summary>Rank r of the update; 1 ≤ r ≤ min(in, out) for every target. PEFT's default 8.</summary>
+    public int Rank { get; init; } = 8;
+
+    /// <summary>α; the scale derived from it depends on <see cref="Scaling"/>. PEFT's default 8.</summary>
+    public double Alpha { get; init; } = 8;
+
+    /// <summary>Dropout probability on the adapter's input while training (PEFT's <c>lora_dropout</c>), in [0, 1).</summary>
+    public float Dropout { get; init; }
+
+    /// <summary>Which biases train (PEFT's <c>bias</c>).</summary>
+    public LoraBias Bias { get; init; } = LoraBias.None;
+
+    /// <summary>
+    /// Modules to wrap. Each entry matches a module whose full name equals it (<c>layers.5</c>), ends with
+    /// it on a dot boundary (<c>q_proj</c> matches <c>blocks.0.attn.q_proj</c>), or, when it contains
+    /// <c>*</c>, matches it as a wildcard over the full name (<c>*.q_proj</c>).
+    /// </summary>
+    public IReadOnlyList<string> TargetModules { get; init; } = Array.Empty<string>();
+
+    /// <summary>Initialisation of new adapters (PEFT's <c>init_lora_weights</c>).</summary>
+    public LoraInit Init { get; init; } = LoraInit.Default;
+
+    /// <summary>How α becomes the scale. PEFT's default α/r.</summary>
+    public LoraScaling Scaling { get; init; } = LoraScaling.AlphaOverRank;
+
+    /// <summary>
+    /// PEFT's <c>use_rslora</c> view of <see cref="Scaling"/>: true means α/√r. Setting it true selects
+    /// <see cref="LoraScaling.RsLora"/>; setting it false leaves the scaling unchanged unless it was RsLora, which becomes α/r.
+    /// </summary>
+    public bool UseRsLora
+    {
+        get => Scaling == LoraScaling.RsLora;
+        init => Scaling = value ? LoraScaling.RsLora : (Scaling == LoraScaling.RsLora ? LoraScaling.AlphaOverRank : Scaling);
+    }
+
+    /// <summary>Modules (matched like targets) whose parameters stay trainable and are saved with the adapter.</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();
+
+    /// <summary>The scale <c>ΔW = scale·B·A</c> uses for this configuration.</summary>
+    public double Scale => ScaleFor(Alpha, Rank, Scaling);
+
+    /// <summary>The scale for α, r and a scaling rule: α, α/r or α/√r.</summary>
+    public static double ScaleFor(double alpha, int rank, LoraScaling scaling) => scaling switch
+    {
+        LoraScaling.Alpha => alpha,
+        LoraScaling.AlphaOverRank => alpha / rank,
+        LoraScaling.RsLora => alpha / Math.Sqrt(rank),
+        _ => throw new ArgumentOutOfRangeException(nameof(scaling), scaling, "LoraConfig: unknown scaling."),
+    };
+
+    /// <summary>Checks the values that do not depend on the model.</summary>
+    /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
+    public void Validate()
+    {
+        if (Rank < 1) throw new ArgumentException($"LoraConfig: Rank must be at least 1, got {Rank}.");
+        if (!double.IsFinite(Alpha)) throw new ArgumentException($"LoraConfig: Alpha must be finite, got {Alpha}.");
+        if (!(Dropout >= 0f && Dropout < 1f)) throw new ArgumentException($"LoraConfig: Dropout must be in [0, 1), got {Dropout}.");
+        if (TargetModules is null || TargetModules.Count == 0) throw new ArgumentException("LoraConfig: TargetModules is empty; name at least one Linear module to adapt.");
+        if (TargetModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: TargetModules contains an empty name.");
+        if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
+        if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
+        if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");
+        _ = Scale;
+    }
+}

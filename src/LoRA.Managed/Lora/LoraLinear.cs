@@ -1,0 +1,182 @@
+using LoRA.Managed.Autograd;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Lora;
+
+/// <summary>
+/// A frozen <see cref="Linear"/> plus low-rank updates, PEFT's <c>lora.Linear</c>:
+/// <c>y = x·Wᵀ + b + scale·((x·Aᵀ)·Bᵀ)</c> with A = <c>lora_A</c> (r×in) and B = <c>lora_B</c> (out×r), so
+/// <c>ΔW = scale·B·A</c>. The forward never forms ΔW: the two thin products cost r·(in+out) per row
+/// instead of in·out.
+/// </summary>
+/// <remarks>
+/// Children are named as PEFT's in-memory modules: <c>base_layer</c>, <c>lora_A.&lt;adapter&gt;</c>,
+/// <c>lora_B.&lt;adapter&gt;</c>; a LoraLinear at <c>layers.5</c> thus has parameters
+/// <c>layers.5.base_layer.weight</c>, <c>layers.5.base_layer.bias</c>, <c>layers.5.lora_A.default.weight</c>,
+/// <c>layers.5.lora_B.default.weight</c>. Several adapters may live on one base; one is active at a time.
+/// </remarks>
+public sealed class LoraLinear : Module
+{
+    private readonly Dictionary<string, LoraConfig> _configs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TorchGenerator> _dropoutGenerators = new(StringComparer.Ordinal);
+    private Tensor? _unmergedWeight;
+
+    /// <summary>Wraps <paramref name="baseLayer"/> and freezes its weight and bias; add adapters with <see cref="AddAdapter"/>.</summary>
+    /// <param name="baseLayer">The layer to adapt.</param>
+    /// <param name="moduleName">Its full name in the model, used in error messages.</param>
+    public LoraLinear(Linear baseLayer, string moduleName = "")
+    {
+        ArgumentNullException.ThrowIfNull(baseLayer);
+        ModuleName = moduleName ?? "";
+        BaseLayer = RegisterModule("base_layer", baseLayer);
+        LoraA = RegisterModule("lora_A", new AdapterDict());
+        LoraB = RegisterModule("lora_B", new AdapterDict());
+        baseLayer.RequiresGrad(false);
+    }
+
+    /// <summary>The wrapped layer (its weight is the residual after PiSSA, the merged weight after <see cref="Merge"/>).</summary>
+    public Linear BaseLayer { get; }
+
+    /// <summary>The A factors (r×in) by adapter name.</summary>
+    public AdapterDict LoraA { get; }
+
+    /// <summary>The B factors (out×r) by adapter name.</summary>
+    public AdapterDict LoraB { get; }
+
+    /// <summary>The module's full name in its model ("" when built standalone).</summary>
+    public string ModuleName { get; }
+
+    /// <summary>The adapters in the order they were added.</summary>
+    public IReadOnlyList<string> Adapters => _configs.Keys.ToList();
+
+    /// <summary>The adapter used by <see cref="Forward"/> (null before the first <see cref="AddAdapter"/>).</summary>
+    public string? ActiveAdapter { get; private set; }
+
+    /// <summary>When true, <see cref="Forward"/> computes the base layer alone (PEFT's <c>disable_adapter</c>).</summary>
+    public bool AdaptersDisabled { get; set; }
+
+    /// <summary>The adapter folded into the base weight by <see cref="Merge"/>, or null.</summary>
+    public string? MergedAdapter { get; private set; }
+
+    /// <summary>True while an adapter is merged into the base weight.</summary>
+    public bool IsMerged => MergedAdapter is not null;
+
+    /// <summary>
+    /// Adds adapter <paramref name="name"/> with the rank, α, scaling, dropout and initialisation of
+    /// <paramref name="config"/>, drawing random values (initialisation, then dropout masks) from
+    /// <paramref name="generator"/>. The first adapter added becomes active.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is taken or invalid, or the rank is outside 1..min(in, out).</exception>
+    /// <exception cref="InvalidOperationException">An adapter is merged (unmerge first).</exception>
+    public void AddAdapter(string name, LoraConfig config, TorchGenerator generator)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(generator);
+        if (IsMerged) throw new InvalidOperationException($"LoraLinear '{ModuleName}': cannot add adapter '{name}' while '{MergedAdapter}' is merged; call Unmerge first.");
+        if (_configs.ContainsKey(name)) throw new ArgumentException($"LoraLinear '{ModuleName}': adapter '{name}' already exists.");
+        int inF = BaseLayer.InFeatures, outF = BaseLayer.OutFeatures, r = config.Rank;
+        if (r < 1 || r > Math.Min(inF, outF))
+            throw new ArgumentException($"LoraLinear '{ModuleName}': rank {r} must be in 1..{Math.Min(inF, outF)} for a Linear with weight {Shapes.Format(BaseLayer.Weight.Shape)} (out×in).");
+        if (!(config.Dropout >= 0f && config.Dropout < 1f))
+            throw new ArgumentException($"LoraLinear '{ModuleName}': dropout must be in [0, 1), got {config.Dropout}.");
+        var a = new LoraFactor(r, inF);
+        var b = new LoraFactor(outF, r);
+        LoraInitializer.Apply(config.Init, a.Weight, b.Weight, BaseLayer.Weight, config.Scale, generator);
+        LoraA.Add(name, a);
+        LoraB.Add(name, b);
+        _configs.Add(name, config);
+        _dropoutGenerators.Add(name, generator);
+        ActiveAdapter ??= name;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="name"/> the adapter <see cref="Forward"/> uses (PEFT's <c>set_adapter</c>); null
+    /// leaves no adapter active, so the layer computes its base alone (how a model-wide active adapter that
+    /// this layer does not carry behaves in PEFT).
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">Another adapter is merged.</exception>
+    public void SetActiveAdapter(string? name)
+    {
+        if (name is not null && !_configs.ContainsKey(name)) throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        if (IsMerged && MergedAdapter != name) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{MergedAdapter}' is merged; call Unmerge before activating '{name ?? "none"}'.");
+        ActiveAdapter = name;
+    }
+
+    /// <summary>The configuration adapter <paramref name="name"/> was added with.</summary>
+    public LoraConfig AdapterConfig(string name) => _configs.TryGetValue(name, out var c)
+        ? c : throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'.");
+
+    /// <summary>The scale of adapter <paramref name="name"/> (α, α/r or α/√r).</summary>
+    public double Scale(string name) => AdapterConfig(name).Scale;
+
+    /// <summary>ΔW = scale·B·A of adapter <paramref name="name"/> (out×in), computed in double then rounded once.</summary>
+    public Tensor DeltaWeight(string name)
+    {
+        var delta = new Tensor(BaseLayer.OutFeatures, BaseLayer.InFeatures);
+        LowRank.CopyTo(DeltaWeightDouble(name), delta.Data);
+        return delta;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (AdaptersDisabled)
+            return Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias);
+        Tensor y = Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias);
+        if (IsMerged || ActiveAdapter is null) return y;
+        string name = ActiveAdapter;
+        LoraConfig config = _configs[name];
+        Tensor h = Training && config.Dropout > 0f ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : input;
+        Tensor low = LoraB[name].Forward(LoraA[name].Forward(h));   // (…, r) then (…, out)
+        return Functional.Add(y, Functional.Scale(low, (float)config.Scale));
+    }
+
+    /// <summary>
+    /// Folds the active adapter into the base weight, <c>W ← W + scale·B·A</c> (PEFT's <c>merge</c>), so the
+    /// forward is a single GEMM. The sum is formed in double and rounded once. The previous weight is kept,
+    /// so <see cref="Unmerge"/> restores it bit for bit: subtracting ΔW in float would leave a rounding error of
+    /// order 2⁻²⁴·|ΔW| in each element instead.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Already merged, or there is no adapter.</exception>
+    public void Merge()
+    {
+        if (IsMerged) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{MergedAdapter}' is already merged.");
+        if (ActiveAdapter is null) throw new InvalidOperationException($"LoraLinear '{ModuleName}': there is no adapter to merge.");
+        Tensor w = BaseLayer.Weight;
+        _unmergedWeight = w.Clone();
+        var merged = LowRank.ToMatrix(w) + DeltaWeightDouble(ActiveAdapter);
+        LowRank.CopyTo(merged, w.Data);
+        MergedAdapter = ActiveAdapter;
+    }
+
+    /// <summary>Restores the base weight saved by <see cref="Merge"/> (PEFT's <c>unmerge</c>); exact.</summary>
+    /// <exception cref="InvalidOperationException">Nothing is merged.</exception>
+    public void Unmerge()
+    {
+        if (_unmergedWeight is null) throw new InvalidOperationException($"LoraLinear '{ModuleName}': nothing is merged.");
+        _unmergedWeight.Data.CopyTo(BaseLayer.Weight.Data);
+        _unmergedWeight = null;
+        MergedAdapter = null;
+    }
+
+    /// <summary>Merges the active adapter (if not yet merged) and returns the base layer, which now carries W + ΔW.</summary>
+    public Linear MergeAndUnload()
+    {
+        if (!IsMerged && ActiveAdapter is not null) Merge();
+        _unmergedWeight = null;
+        return BaseLayer;
+    }
+
+    private MathNet.Numerics.LinearAlgebra.Matrix<double> DeltaWeightDouble(string name)
+    {
+        double scale = Scale(name);
+        return scale * (LowRank.ToMatrix(LoraB[name].Weight) * LowRank.ToMatrix(LoraA[name].Weight));
+    }
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"LoraLinear({BaseLayer}, adapters=[{string.Join(", ", _configs.Select(c => $"{c.Key}: r={c.Value.Rank}, scale={c.Value.Scale}"))}], active={ActiveAdapter ?? "none"})";
+}

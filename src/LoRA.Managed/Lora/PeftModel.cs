@@ -1,0 +1,210 @@
+using System.Globalization;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Lora;
+
+/// <summary>
+/// A model with LoRA adapters injected, PEFT's <c>PeftModel</c>. Build it with <see cref="LoraModel.Wrap"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Naming.</b> Its children are the base model's own children under the same names, so its
+/// <see cref="Module.NamedParameters"/> are the base model's state_dict names with one substitution per
+/// adapted layer X: <c>X.weight</c>/<c>X.bias</c> become <c>X.base_layer.weight</c>/<c>X.base_layer.bias</c>, and
+/// <c>X.lora_A.&lt;adapter&gt;.weight</c> (r×in) and <c>X.lora_B.&lt;adapter&gt;.weight</c> (out×r) appear. These are
+/// PEFT's in-memory names without its <c>base_model.model.</c> prefix; the adapter file adds that prefix and
+/// drops the adapter name (<c>base_model.model.X.lora_A.weight</c>), as PEFT's does.</para>
+/// <para>The base model is modified in place (its Linear children are swapped for <see cref="LoraLinear"/>s);
+/// <see cref="MergeAndUnload"/> gives it back as a plain model.</para>
+/// </remarks>
+public sealed class PeftModel : Module
+{
+    private readonly Dictionary<string, LoraConfig> _configs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _modulesToSave = new(StringComparer.Ordinal);
+    private bool _adaptersDisabled;
+
+    internal PeftModel(Module baseModel)
+    {
+        BaseModel = baseModel;
+        BaseChecksum = Lora.BaseChecksum.Compute(baseModel);
+        // Re-register the base model's own parameters and children under the same names (see remarks).
+        foreach (var (name, p) in baseModel.NamedParameters().Where(p => !p.Key.Contains('.'))) RegisterParameter(name, p);
+        foreach (var (name, child) in baseModel.NamedChildren()) RegisterModule(name, child);
+        baseModel.RequiresGrad(false);
+    }
+
+    /// <summary>The wrapped model (modified in place: adapted layers are <see cref="LoraLinear"/>s).</summary>
+    public Module BaseModel { get; }
+
+    /// <summary>SHA-256 of the base model's parameters before any adapter touched them (see <see cref="Lora.BaseChecksum"/>).</summary>
+    public string BaseChecksum { get; internal set; }
+
+    /// <summary>The adapter the forward uses and the optimiser trains.</summary>
+    public string ActiveAdapter { get; private set; } = "";
+
+    /// <summary>The adapters by name with their configurations, in the order added.</summary>
+    public IReadOnlyDictionary<string, LoraConfig> Adapters => _configs;
+
+    /// <summary>The configuration of the active adapter.</summary>
+    public LoraConfig Config => _configs[ActiveAdapter];
+
+    /// <summary>The adapted layers with their full names.</summary>
+    public IEnumerable<KeyValuePair<string, LoraLinear>> LoraLayers() =>
+        BaseModel.NamedModules().Where(p => p.Value is LoraLinear).Select(p => new KeyValuePair<string, LoraLinear>(p.Key, (LoraLinear)p.Value));
+
+    /// <summary>Names of the modules kept trainable and saved with adapter <paramref name="adapterName"/>.</summary>
+    public IReadOnlyList<string> ModulesToSave(string adapterName) => _modulesToSave[adapterName];
+
+    /// <summary>When true every adapted layer computes its base layer only (PEFT's <c>with model.disable_adapter():</c>).</summary>
+    public bool AdaptersDisabled
+    {
+        get => _adaptersDisabled;
+        set
+        {
+            _adaptersDisabled = value;
+            foreach (var (_, layer) in LoraLayers()) layer.AdaptersDisabled = value;
+        }
+    }
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => BaseModel.Forward(input);
+
+    /// <summary>
+    /// Adds another adapter (PEFT's <c>add_adapter</c>) with its own targets, rank and init; it does not become
+    /// active until <see cref="SetAdapter"/>. Everything is validated before the model changes.
+    /// </summary>
+    public void AddAdapter(string adapterName, LoraConfig config, TorchGenerator generator)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        ArgumentNullException.ThrowIfNull(generator);
+        if (_configs.ContainsKey(adapterName)) throw new ArgumentException($"PeftModel: adapter '{adapterName}' already exists.");
+        var plan = InjectionPlan.Create(BaseModel, config, adapterName);
+        foreach (var (name, module) in plan.Targets)
+        {
+            var layer = module as LoraLinear ?? Swap(name, new LoraLinear((Linear)module, name));
+            layer.AddAdapter(adapterName, config, generator);
+            layer.AdaptersDisabled = _adaptersDisabled;
+        }
+        _configs.Add(adapterName, config);
+        _modulesToSave.Add(adapterName, plan.ModulesToSave.Select(m => m.Key).ToList());
+        if (ActiveAdapter.Length == 0) ActiveAdapter = adapterName;
+        SyncActiveAdapter();
+    }
+
+    /// <summary>Makes <paramref name="adapterName"/> active (PEFT's <c>set_adapter</c>): only its factors, biases and modules to save train.</summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    public void SetAdapter(string adapterName)
+    {
+        if (!_configs.ContainsKey(adapterName))
+            throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        ActiveAdapter = adapterName;
+        SyncActiveAdapter();
+    }
+
+    /// <summary>Folds the active adapter into every adapted layer's weight (see <see cref="LoraLinear.Merge"/>).</summary>
+    public void Merge()
+    {
+        foreach (var (_, layer) in LoraLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
+    }
+
+    /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLinear.Unmerge"/>).</summary>
+    public void Unmerge()
+    {
+        foreach (var (_, layer) in LoraLayers()) if (layer.IsMerged) layer.Unmerge();
+    }
+
+    /// <summary>
+    /// Merges the active adapter and puts each adapted layer's <see cref="Linear"/> (now carrying W + ΔW) back in
+    /// its place, returning the plain base model (PEFT's <c>merge_and_unload</c>). Its parameters stay frozen, as in
+    /// PEFT; call <c>RequiresGrad(true)</c> to train it further. This PeftModel holds no adapters afterwards.
+    /// </summary>
+    public Module MergeAndUnload()
+    {
+        foreach (var (name, layer) in LoraLayers().ToList())
+        {
+            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter)) layer.SetActiveAdapter(ActiveAdapter);
+            Linear merged = layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer;
+            Swap(name, merged);
+        }
+        _configs.Clear();
+        _modulesToSave.Clear();
+        ActiveAdapter = "";
+        return BaseModel;
+    }
+
+    /// <summary>Parameters that train (the active adapter's factors, plus biases and modules to save as configured).</summary>
+    public long TrainableParameterCount => ParameterCount(trainableOnly: true);
+
+    /// <summary>Every parameter, adapters included (PEFT's "all params").</summary>
+    public long AllParameterCount => ParameterCount();
+
+    /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's denominator.</summary>
+    public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l => l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount());
+
+    /// <summary>
+    /// PEFT's <c>print_trainable_parameters()</c> line exactly, e.g.
+    /// <c>trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982</c>.
+    /// </summary>
+    public string TrainableParameterSummary()
+    {
+        long t = TrainableParameterCount, a = AllParameterCount;
+        return string.Create(CultureInfo.InvariantCulture, $"trainable params: {t:N0} || all params: {a:N0} || trainable%: {(a == 0 ? 0.0 : 100.0 * t / a):F4}");
+    }
+
+    /// <summary>
+    /// Writes adapter <paramref name="adapterName"/> (default: the active one) to <paramref name="directory"/> as
+    /// PEFT does: <c>adapter_model.safetensors</c> and <c>adapter_config.json</c>. See <see cref="AdapterFiles"/>.
+    /// </summary>
+    public void SaveAdapter(string directory, string? adapterName = null) =>
+        AdapterFiles.Save(this, directory, adapterName ?? ActiveAdapter);
+
+    /// <summary>PEFT's <c>PeftModel.from_pretrained</c>: same as <see cref="LoraModel.LoadAdapter"/>.</summary>
+    public static PeftModel FromPretrained(Module baseModel, string directory, TorchGenerator? generator = null, bool verifyBaseChecksum = true) =>
+        LoraModel.LoadAdapter(baseModel, directory, generator, verifyBaseChecksum);
+
+    /// <summary>Replaces the configuration recorded for an adapter (used by loading, whose init config differs from the file's).</summary>
+    internal void SetConfig(string adapterName, LoraConfig config) => _configs[adapterName] = config;
+
+    /// <summary>
+    /// Points every layer at the model's active adapter, or at none where the layer does not carry it, then
+    /// freezes everything and unfreezes what the active adapter trains.
+    /// </summary>
+    private void SyncActiveAdapter()
+    {
+        foreach (var (_, layer) in LoraLayers())
+            layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
+        ApplyTrainable();
+    }
+
+    /// <summary>Freezes everything, then unfreezes what the active adapter trains.</summary>
+    private void ApplyTrainable()
+    {
+        BaseModel.RequiresGrad(false);
+        if (!_configs.TryGetValue(ActiveAdapter, out var config)) return;
+        var layers = LoraLayers().ToList();
+        foreach (var (_, layer) in layers)
+            if (layer.Adapters.Contains(ActiveAdapter))
+            {
+                layer.LoraA[ActiveAdapter].Weight.RequiresGrad = true;
+                layer.LoraB[ActiveAdapter].Weight.RequiresGrad = true;
+                if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) b.RequiresGrad = true;
+            }
+        if (config.Bias == LoraBias.All)
+            foreach (var (name, p) in BaseModel.NamedParameters())
+                if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) p.RequiresGrad = true;
+        foreach (string name in _modulesToSave[ActiveAdapter])
+            ModuleNamed(name).RequiresGrad(true);
+    }
+
+    internal Module ModuleNamed(string name) => BaseModel.NamedModules().First(m => m.Key == name).Value;
+
+    /// <summary>Puts <paramref name="replacement"/> at <paramref name="fullName"/> in the base model (and in this model when it is a top-level child).</summary>
+    private T Swap<T>(string fullName, T replacement) where T : Module
+    {
+        int dot = fullName.LastIndexOf('.');
+        string parentName = dot < 0 ? "" : fullName[..dot], child = fullName[(dot + 1)..];
+        ModuleNamed(parentName).ReplaceChild(child, replacement);
+        if (parentName.Length == 0) ReplaceChild(child, replacement);
+        return replacement;
+    }
+}
