@@ -46,8 +46,8 @@ public class LoraModelTests
         var peft = BlogPeft(out _, new LoraConfig { Rank = 4, TargetModules = ["layers.5"], Init = LoraInit.Gaussian });
         var g = new TorchGenerator(1);
         var x = Random(g, 3, 784);
-        Autograd.Tape.Current.Clear();
-        Autograd.Functional.CrossEntropy(peft.Forward(x), new[] { 1, 2, 3 }).Backward();
+        LoRA.Managed.Autograd.Tape.Current.Clear();
+        LoRA.Managed.Autograd.Functional.CrossEntropy(peft.Forward(x), new[] { 1, 2, 3 }).Backward();
         foreach (var (name, p) in peft.NamedParameters())
         {
             bool lora = name.Contains("lora_");
