@@ -54,7 +54,15 @@ internal static class CommonOptions
     {
         option.Validators.Add(result =>
         {
-            T value = result.GetValueOrDefault<T>()!;
+            T value;
+            try
+            {
+                value = result.GetValueOrDefault<T>()!;
+            }
+            catch (InvalidOperationException)
+            {
+                return; // not a number at all: System.CommandLine reports that conversion error itself
+            }
             if (!valid(value)) result.AddError($"{option.Name}: {value} {rule}.");
         });
         return option;

@@ -31,22 +31,36 @@ public static class Program
         };
         root.Options.Add(verbose);
 
-        ParseResult parse = root.Parse(args);
-        if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
-        {
-            error.WriteLine("lora: " + string.Join(" ", parse.Errors.Select(e => e.Message)));
-            return ErrorExitCode;
-        }
+        ParseResult? parse = null;
         try
         {
+            parse = root.Parse(args);
+            if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+            {
+                error.WriteLine("lora: " + string.Join(" ", parse.Errors.Select(Describe)));
+                return ErrorExitCode;
+            }
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)
         {
             error.WriteLine("lora: " + OneLine(e));
-            if (parse.GetValue(verbose)) error.WriteLine(e.ToString());
+            if (parse?.GetValue(verbose) ?? args.Contains("--verbose")) error.WriteLine(e.ToString());
             return ErrorExitCode;
         }
+    }
+
+    // One line, prefixed with the option's name when System.CommandLine's message does not say it.
+    private static string Describe(System.CommandLine.Parsing.ParseError error)
+    {
+        string message = string.Join(" ", error.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string? option = error.SymbolResult switch
+        {
+            System.CommandLine.Parsing.OptionResult o => o.Option.Name,
+            System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult o } => o.Option.Name,
+            _ => null,
+        };
+        return option is null || message.StartsWith(option, StringComparison.Ordinal) || message.Contains($"'{option}'", StringComparison.Ordinal) ? message : $"{option}: {message}";
     }
 
     // The innermost message usually names the file or field; keep the outer one if it adds context.

@@ -53,23 +53,23 @@ internal sealed class IdxTestFiles : IDisposable
         return path;
     }
 
-    /// <summary>Writes the four MNIST files (small: 20 train and 10 test images of 2×2 pixels, labels i mod 10).</summary>
-    public void WriteMnist(string directory, bool gzip = false)
+    /// <summary>Writes the four MNIST files (small: by default 20 train and 10 test images of 2×2 pixels, labels i mod 10).</summary>
+    public void WriteMnist(string directory, bool gzip = false, int side = 2, int train = 20, int test = 10)
     {
         System.IO.Directory.CreateDirectory(directory);
-        foreach (var (name, bytes) in MnistContents())
+        foreach (var (name, bytes) in MnistContents(side, train, test))
         {
             string path = Path.Combine(directory, gzip ? name + ".gz" : name);
             File.WriteAllBytes(path, gzip ? Gzip(bytes) : bytes);
         }
     }
 
-    public static IEnumerable<(string Name, byte[] Bytes)> MnistContents()
+    public static IEnumerable<(string Name, byte[] Bytes)> MnistContents(int side = 2, int train = 20, int test = 10)
     {
-        yield return ("train-images-idx3-ubyte", ImagesFile(20, 2, 2));
-        yield return ("train-labels-idx1-ubyte", LabelsFile(Enumerable.Range(0, 20).Select(i => (byte)(i % 10)).ToArray()));
-        yield return ("t10k-images-idx3-ubyte", ImagesFile(10, 2, 2));
-        yield return ("t10k-labels-idx1-ubyte", LabelsFile(Enumerable.Range(0, 10).Select(i => (byte)(9 - i)).ToArray()));
+        yield return ("train-images-idx3-ubyte", ImagesFile(train, side, side));
+        yield return ("train-labels-idx1-ubyte", LabelsFile(Enumerable.Range(0, train).Select(i => (byte)(i % 10)).ToArray()));
+        yield return ("t10k-images-idx3-ubyte", ImagesFile(test, side, side));
+        yield return ("t10k-labels-idx1-ubyte", LabelsFile(Enumerable.Range(0, test).Select(i => (byte)(9 - i % 10)).ToArray()));
     }
 
     public void Dispose()
