@@ -39,7 +39,7 @@ internal static class TrainingView
                     task.Value = p.GlobalStep;
                     if (p.Step % 10 == 0 || p.EndOfEpoch)
                         task.Description = string.Format(CultureInfo.InvariantCulture,
-                            "{0} epoch {1}/{2} step {3,4}/{4} loss {5:F4} {6,7:N0} samples/s",
+                            "{0} epoch {1}/{2} step {3}/{4} loss {5:F4} {6:N0}/s",
                             Markup.Escape(label), p.Epoch, p.Epochs, p.Step, p.StepsPerEpoch, p.EpochMeanLoss, p.SamplesPerSecond);
                 }));
                 task.Value = task.MaxValue;
