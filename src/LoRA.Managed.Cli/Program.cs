@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using LoRA.Managed.Cli.Commands;
+
+namespace LoRA.Managed.Cli;
+
+/// <summary>
+/// The <c>lora</c> command. Exit status: 0 on success, 2 on any error (bad options, missing or corrupt
+/// files, failed training), with one line on stderr; <c>--verbose</c> adds the stack trace.
+/// </summary>
+public static class Program
+{
+    /// <summary>Exit status for every error.</summary>
+    public const int ErrorExitCode = 2;
+
+    /// <summary>The process entry point.</summary>
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs the command line in-process, writing to the given writers (tests call this directly).</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        var context = new CliContext(output, error, CliContext.DetectInteractive(output));
+        var verbose = new Option<bool>("--verbose") { Description = "Show the stack trace of an error.", Recursive = true };
+        var root = new RootCommand("LoRA.Managed: train MNIST classifiers and fine-tune them with LoRA, in pure managed C#.")
+        {
+            TrainCommand.Create(context),
+            DemoCommand.Create(context),
+        };
+        root.Options.Add(verbose);
+
+        ParseResult? parse = null;
+        try
+        {
+            parse = root.Parse(args);
+            if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+            {
+                error.WriteLine("lora: " + string.Join(" ", parse.Errors.Select(Describe)));
+                return ErrorExitCode;
+            }
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            error.WriteLine("lora: " + OneLine(e));
+            if (parse?.GetValue(verbose) ?? args.Contains("--verbose")) error.WriteLine(e.ToString());
+            return ErrorExitCode;
+        }
+    }
+
+    // One line, prefixed with the option's name when System.CommandLine's message does not say it.
+    private static string Describe(System.CommandLine.Parsing.ParseError error)
+    {
+        string message = string.Join(" ", error.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string? option = error.SymbolResult switch
+        {
+            System.CommandLine.Parsing.OptionResult o => o.Option.Name,
+            System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult o } => o.Option.Name,
+            _ => null,
+        };
+        return option is null || message.StartsWith(option, StringComparison.Ordinal) || message.Contains($"'{option}'", StringComparison.Ordinal) ? message : $"{option}: {message}";
+    }
+
+    // The innermost message usually names the file or field; keep the outer one if it adds context.
+    private static string OneLine(Exception e)
+    {
+        string message = e is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerException!.Message : e.Message;
+        return message.ReplaceLineEndings(" ");
+    }
+}

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using System.Globalization;
+using LoRA.Managed.Training;
+using Spectre.Console;
+
+namespace LoRA.Managed.Cli;
+
+/// <summary>
+/// Shows training progress: a live Spectre bar (epoch, step, loss, samples/s) on a terminal, or one plain
+/// line per epoch when the output is redirected, so CI logs hold no ANSI codes or redraws.
+/// </summary>
+internal static class TrainingView
+{
+    /// <summary>Runs <paramref name="train"/>, feeding its step reports to the display.</summary>
+    public static void Run(CliContext context, string label, int epochs, int stepsPerEpoch, Action<IProgress<TrainingProgress>> train)
+    {
+        if (!context.Interactive)
+        {
+            var clock = Stopwatch.StartNew();
+            train(new Reporter(p =>
+            {
+                if (!p.EndOfEpoch) return;
+                context.Output.WriteLine(string.Format(CultureInfo.InvariantCulture,
+                    "{0} epoch {1}/{2}: loss {3:F4} (mean {4:F4}), {5:N0} samples/s, {6:F1} s",
+                    label, p.Epoch, p.Epochs, p.Loss, p.EpochMeanLoss, p.SamplesPerSecond, clock.Elapsed.TotalSeconds));
+            }));
+            return;
+        }
+
+        context.Console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(label), maxValue: Math.Max(1, epochs * stepsPerEpoch));
+                train(new Reporter(p =>
+                {
+                    task.Value = p.GlobalStep;
+                    if (p.Step % 10 == 0 || p.EndOfEpoch)
+                        task.Description = string.Format(CultureInfo.InvariantCulture,
+                            "{0} epoch {1}/{2} step {3}/{4} loss {5:F4} {6:N0}/s",
+                            Markup.Escape(label), p.Epoch, p.Epochs, p.Step, p.StepsPerEpoch, p.EpochMeanLoss, p.SamplesPerSecond);
+                }));
+                task.Value = task.MaxValue;
+            });
+    }
+
+    // Synchronous: System.Progress<T> would post to the thread pool and report out of order.
+    private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

@@ -1,0 +1,93 @@
+using System.Collections;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Data;
+
+/// <summary>
+/// <c>torch.utils.data.DataLoader</c> for an <see cref="MnistDataset"/>: batches of <see cref="BatchSize"/>
+/// samples, the last partial batch kept (<c>drop_last=False</c>), reshuffled at the start of every
+/// enumeration (epoch) from a seeded <see cref="TorchGenerator"/> when <see cref="Shuffle"/> is set.
+/// </summary>
+/// <remarks>
+/// The loader owns two batch buffers, one full-sized and one for the partial last batch, and refills
+/// them in place: enumerating allocates nothing per sample or per batch. Bytes become floats per batch.
+/// The shuffle is Fisher–Yates on the identity order, so the same generator state gives the same epoch;
+/// it is not PyTorch's <c>randperm</c> order.
+/// </remarks>
+public sealed class DataLoader : IEnumerable<Batch>
+{
+    private readonly TorchGenerator? _generator;
+    private readonly int[] _order;
+    private readonly Batch _full;
+    private readonly Batch? _partial;
+
+    /// <summary>Creates the loader.</summary>
+    /// <param name="dataset">The samples.</param>
+    /// <param name="batchSize">Samples per batch (≥ 1).</param>
+    /// <param name="shuffle">Reshuffle every epoch (needs <paramref name="generator"/>).</param>
+    /// <param name="generator">The generator that draws each epoch's order.</param>
+    /// <exception cref="ArgumentException">The dataset is empty, the batch size is below 1, or shuffling was asked without a generator.</exception>
+    public DataLoader(MnistDataset dataset, int batchSize, bool shuffle = false, TorchGenerator? generator = null)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "DataLoader: the batch size must be at least 1.");
+        if (dataset.Count == 0) throw new ArgumentException("DataLoader: the dataset is empty (did a digit filter remove every sample?).", nameof(dataset));
+        if (shuffle && generator is null) throw new ArgumentException("DataLoader: shuffling needs a TorchGenerator (every random draw takes an explicit seed).", nameof(generator));
+        Dataset = dataset;
+        BatchSize = batchSize;
+        Shuffle = shuffle;
+        _generator = generator;
+        _order = new int[dataset.Count];
+        int fullSize = Math.Min(batchSize, dataset.Count);
+        _full = new Batch(fullSize, dataset.ImageSize);
+        int rest = dataset.Count % batchSize;
+        if (rest != 0 && dataset.Count > batchSize) _partial = new Batch(rest, dataset.ImageSize);
+    }
+
+    /// <summary>The samples.</summary>
+    public MnistDataset Dataset { get; }
+
+    /// <summary>Samples per batch.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>Whether each epoch is reshuffled.</summary>
+    public bool Shuffle { get; }
+
+    /// <summary>Number of samples per epoch.</summary>
+    public int Count => Dataset.Count;
+
+    /// <summary>Batches per epoch, counting the partial last one: ⌈N / B⌉.</summary>
+    public int BatchCount => (Dataset.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>
+    /// Starts an epoch: draws a new order if shuffling, then yields each batch, refilled in place.
+    /// </summary>
+    public IEnumerator<Batch> GetEnumerator()
+    {
+        for (int i = 0; i < _order.Length; i++) _order[i] = i;
+        if (Shuffle) _generator!.Shuffle(_order.AsSpan());
+        for (int b = 0, start = 0; start < _order.Length; b++, start += BatchSize)
+        {
+            int size = Math.Min(BatchSize, _order.Length - start);
+            Batch batch = size == _full.Size ? _full : _partial!;
+            Fill(batch, _order.AsSpan(start, size));
+            batch.Index = b;
+            yield return batch;
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private void Fill(Batch batch, ReadOnlySpan<int> indices)
+    {
+        Span<float> images = batch.Images.Data;
+        int pixels = Dataset.ImageSize;
+        for (int i = 0; i < indices.Length; i++)
+        {
+            int sample = indices[i];
+            Dataset.CopyImage(sample, images.Slice(i * pixels, pixels));
+            batch.Labels[i] = Dataset.Label(sample);
+            batch.Indices[i] = sample;
+        }
+    }
+}

