@@ -42,6 +42,9 @@ public sealed class ClassifierTrainer
         ArgumentOutOfRangeException.ThrowIfNegative(epochs);
 
         model.Train();
+        // Every step runs the same ops on the same shapes, so activations and gradients live in an
+        // arena and are reused: a steady-state step allocates nothing (see TensorArena).
+        var arena = new TensorArena();
         int globalStep = 0;
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
@@ -51,6 +54,7 @@ public sealed class ClassifierTrainer
             foreach (Batch batch in loader)
             {
                 cancellation.ThrowIfCancellationRequested();
+                using ArenaScope step = arena.Activate();
                 schedule?.Apply(optimizer, optimizer.StepCount);
                 optimizer.ZeroGrad();
                 Tensor logits = model.Forward(batch.Images);
