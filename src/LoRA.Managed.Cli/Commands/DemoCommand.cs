@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using LoRA.Managed.Data;
 using LoRA.Managed.Kernels;
+using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Training;
@@ -11,121 +12,123 @@ using Spectre.Console;
 namespace LoRA.Managed.Cli.Commands;
 
 /// <summary>
-/// <c>lora demo</c>: the blog's experiment. Phase 1 trains the MLP on digits 0–7 (Adam 1e-3, batch 64)
-/// and measures it on the test digits 0–7 and 8–9, next to the blog's figures.
+/// <c>lora demo</c>: the blog's experiment end to end. Phase 1 trains the MLP on digits 0–7 (Adam 1e-3,
+/// batch 64, 5 epochs) and measures it on test 0–7 and 8–9; phase 2 freezes it, wraps the last layer with a
+/// rank-4, α = 1, SVD-initialised adapter (scale α, as the blog) and trains only the adapter with Adam 5e-3
+/// for 3 epochs on 8–9; then both test sets again — 0–7 too, which the blog does not show: how much the
+/// adapted model forgets.
 /// </summary>
 internal static class DemoCommand
 {
-    /// <summary>The blog's base-model accuracy on test digits 0–7.</summary>
-    private const double BlogBaseAccuracy0To7 = 0.9808;
-
-    /// <summary>The blog's base-model accuracy on test digits 8–9 (it never saw them).</summary>
-    private const double BlogBaseAccuracy89 = 0.0;
+    // The blog's figures (one run, PyTorch).
+    private const double BlogBase0To7 = 0.9808, BlogBase89 = 0.0, BlogLora89 = 0.9516;
+    private const long BlogBaseParams = 535_818, BlogLoraParams = 1_064;
 
     private static readonly DigitSet BaseDigits = DigitSet.Parse("0-7"), NewDigits = DigitSet.Parse("8,9");
 
-    /// <summary>The demo's options, validated.</summary>
-    internal sealed record Settings(
-        ulong Seed, int Epochs, int LoraEpochs, int Rank, double Alpha, string Init, string Scaling,
-        IReadOnlyList<string> Targets, int? Threads, string? Data, string? Json, bool Normalize);
-
-    /// <summary>Phase 1's results.</summary>
-    private sealed record BasePhase(Mlp Model, EvaluationResult On0To7, EvaluationResult On89, double Seconds);
+    private sealed record Settings(ulong Seed, int Epochs, int LoraEpochs, LoraConfig Lora, int? Threads, string? Data,
+        string? Out, string? Json, bool Normalize);
 
     public static Command Create(CliContext context)
     {
         var seed = CommonOptions.Seed();
-        var epochs = CommonOptions.Int("--epochs", 5, 1, "Epochs of base training on digits 0-7.");
-        var loraEpochs = CommonOptions.Int("--lora-epochs", 5, 1, "Epochs of LoRA fine-tuning on digits 8-9.");
-        var rank = CommonOptions.Int("--rank", 1, 1, "LoRA rank r.");
-        var alpha = CommonOptions.PositiveDouble("--alpha", 1.0, "LoRA alpha.");
-        var init = new Option<string>("--init") { Description = "LoRA initialisation: svd (the blog), pissa, or default (PEFT: Kaiming-uniform A, zero B).", DefaultValueFactory = _ => "svd" };
-        init.AcceptOnlyFromAmong("svd", "pissa", "default");
-        var scaling = new Option<string>("--scaling") { Description = "LoRA scale: alpha (the blog), alpha-over-rank (PEFT), rslora (alpha/sqrt(r)).", DefaultValueFactory = _ => "alpha" };
-        scaling.AcceptOnlyFromAmong("alpha", "alpha-over-rank", "rslora");
-        var targets = new Option<string>("--targets") { Description = "Comma-separated Linear modules to adapt.", DefaultValueFactory = _ => "layers.1,layers.3,layers.5", HelpName = "modules" };
-        targets.Validators.Add(result =>
-        {
-            string[] linear = LinearModuleNames();
-            foreach (string name in SplitTargets(result.GetValueOrDefault<string>() ?? ""))
-                if (!linear.Contains(name))
-                    result.AddError($"--targets: '{name}' is not a Linear module of the blog MLP (choose from {string.Join(", ", linear)}).");
-            if (SplitTargets(result.GetValueOrDefault<string>() ?? "").Length == 0) result.AddError("--targets: give at least one module.");
-        });
+        var epochs = CommonOptions.Int("--epochs", 5, 1, "Epochs of base training on digits 0-7 (the blog: 5).");
+        var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1, "Epochs of adapter training on digits 8-9 (the blog: 3).");
+        var lora = new LoraOptions();
         var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
+        var output = new Option<string?>("--out") { Description = "Keep the run in this directory: base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" };
         var json = CommonOptions.Json();
         var normalize = CommonOptions.Normalize();
 
-        var command = new Command("demo", "The blog's experiment: train the MLP on digits 0-7, then measure it on 0-7 and on the unseen 8-9.")
+        var command = new Command("demo", "The blog's experiment: train the MLP on digits 0-7, adapt its last layer to 8-9 with a rank-4 LoRA, and compare every figure with the blog's.")
         {
-            seed, epochs, loraEpochs, rank, alpha, init, scaling, targets, threads, data, json, normalize,
+            seed, epochs, loraEpochs, threads, data, output, json, normalize,
         };
+        foreach (Option o in lora.All) command.Options.Add(o);
         command.SetAction(parse => Run(context, new Settings(
-            parse.GetValue(seed), parse.GetValue(epochs), parse.GetValue(loraEpochs), parse.GetValue(rank), parse.GetValue(alpha),
-            parse.GetValue(init)!, parse.GetValue(scaling)!, SplitTargets(parse.GetValue(targets)!), parse.GetValue(threads),
-            parse.GetValue(data), parse.GetValue(json), parse.GetValue(normalize))));
+            parse.GetValue(seed), parse.GetValue(epochs), parse.GetValue(loraEpochs), lora.ToConfig(parse), parse.GetValue(threads),
+            parse.GetValue(data), parse.GetValue(output), parse.GetValue(json), parse.GetValue(normalize))));
         return command;
     }
 
-    private static int Run(CliContext context, Settings settings)
+    private static int Run(CliContext context, Settings s)
     {
         var total = Stopwatch.StartNew();
-        if (settings.Threads is { } n) ComputeThreads.Max = n;
-        context.Output.WriteLine(string.Format(CultureInfo.InvariantCulture,
-            "demo: seed {0}, threads {1}, base epochs {2}; LoRA settings: rank {3}, alpha {4}, init {5}, scaling {6}, targets {7}, epochs {8}",
-            settings.Seed, ComputeThreads.Max, settings.Epochs, settings.Rank, settings.Alpha, settings.Init, settings.Scaling,
-            string.Join(",", settings.Targets), settings.LoraEpochs));
+        if (s.Threads is { } n) ComputeThreads.Max = n;
+        context.Output.WriteLine(FormattableString.Invariant(
+            $"demo: seed {s.Seed}, threads {ComputeThreads.Max}, base epochs {s.Epochs}, LoRA epochs {s.LoraEpochs}; LoRA {LoraOptions.Describe(s.Lora)}"));
 
-        LoadedMnist mnist = LoadedMnist.Load(context, settings.Data, settings.Normalize);
-        BasePhase phase1 = TrainBase(context, mnist, settings);
+        LoadedMnist mnist = LoadedMnist.Load(context, s.Data, s.Normalize);
+        MnistDataset test0To7 = mnist.Test.Filter(BaseDigits), test89 = mnist.Test.Filter(NewDigits);
+        var generator = new TorchGenerator(s.Seed);
 
-        var table = new Table { Border = context.Border, Title = new TableTitle("blog vs ours") };
+        // Phase 1: the base model on 0-7.
+        MnistDataset train0To7 = mnist.Train.Filter(BaseDigits);
+        context.Output.WriteLine($"phase 1: base model on digits {BaseDigits} ({train0To7.Count:N0} samples)");
+        var clock = Stopwatch.StartNew();
+        var (model, baseTrainer) = BlogTraining.Train(context, "base 0-7", train0To7, s.Epochs, 1e-3, 64, generator);
+        double baseSeconds = clock.Elapsed.TotalSeconds;
+        long baseParams = model.ParameterCount();
+        EvaluationResult base0To7 = ClassifierTrainer.Evaluate(model, test0To7), base89 = ClassifierTrainer.Evaluate(model, test89);
+        EvaluationReport.Print(context, "base model, test 0-7", base0To7, BaseDigits);
+        EvaluationReport.Print(context, "base model, test 8-9", base89, NewDigits);
+        if (s.Out is not null) RunArtifacts.SaveBaseModel(s.Out, model);
+
+        // Phase 2: freeze it and train only the adapter on 8-9.
+        MnistDataset train89 = mnist.Train.Filter(NewDigits);
+        context.Output.WriteLine($"phase 2: LoRA on digits {NewDigits} ({train89.Count:N0} samples), {LoraOptions.Describe(s.Lora)}");
+        clock.Restart();
+        var (peft, loraTrainer) = BlogTraining.FineTune(context, "LoRA 8-9", model, s.Lora, train89, s.LoraEpochs, 5e-3, 64, generator);
+        double loraSeconds = clock.Elapsed.TotalSeconds;
+        long loraParams = peft.TrainableParameterCount;
+        EvaluationResult lora89 = ClassifierTrainer.Evaluate(peft, test89), lora0To7 = ClassifierTrainer.Evaluate(peft, test0To7);
+        EvaluationReport.Print(context, "adapted model, test 8-9", lora89, NewDigits);
+        EvaluationReport.Print(context, "adapted model, test 0-7", lora0To7, BaseDigits);
+        if (s.Out is not null)
+        {
+            RunArtifacts.SaveRun(s.Out, peft, baseTrainer.Losses, loraTrainer.Losses);
+            context.Output.WriteLine($"kept the run in {Path.GetFullPath(s.Out)}: {RunArtifacts.BaseModelFile}, {RunArtifacts.AdapterDirectory}/, {RunArtifacts.LossesFile}, {RunArtifacts.CurveFile}");
+        }
+
+        double percent = 100.0 * loraParams / baseParams;
+        var table = new Table { Border = context.Border, Title = new TableTitle("the blog's figures and ours") };
         table.AddColumn("figure");
         table.AddColumn(new TableColumn("blog").RightAligned());
         table.AddColumn(new TableColumn("ours").RightAligned());
-        table.AddRow("base acc 0-7", Format(BlogBaseAccuracy0To7), Format(phase1.On0To7.Accuracy));
-        table.AddRow("base acc 8-9", Format(BlogBaseAccuracy89), Format(phase1.On89.Accuracy));
+        table.AddRow("base model, accuracy on test 0-7", Acc(BlogBase0To7), Acc(base0To7.Accuracy));
+        table.AddRow("base model, accuracy on test 8-9", Acc(BlogBase89), Acc(base89.Accuracy));
+        table.AddRow("adapted model, accuracy on test 8-9", Acc(BlogLora89), Acc(lora89.Accuracy));
+        table.AddRow("adapted model, accuracy on test 0-7 (forgetting)", "not shown", Acc(lora0To7.Accuracy));
+        table.AddRow("trainable parameters, base model", BlogBaseParams.ToString("N0", CultureInfo.InvariantCulture), baseParams.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("trainable parameters, adapter", BlogLoraParams.ToString("N0", CultureInfo.InvariantCulture), loraParams.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("adapter / base parameters", "0.20%", percent.ToString("F2", CultureInfo.InvariantCulture) + "%");
         context.Console.Write(table);
-        context.Output.WriteLine(string.Format(CultureInfo.InvariantCulture, "load {0:F2} s, base training {1:F1} s, total {2:F1} s",
-            mnist.Seconds, phase1.Seconds, total.Elapsed.TotalSeconds));
+        context.Output.WriteLine(peft.TrainableParameterSummary());
+        context.Output.WriteLine(FormattableString.Invariant(
+            $"seconds: load {mnist.Seconds:F2}, base training {baseSeconds:F1}, LoRA training {loraSeconds:F1}, total {total.Elapsed.TotalSeconds:F1} ({ComputeThreads.Max} threads)"));
 
-        if (settings.Json is not null)
+        if (s.Json is not null)
         {
-            JsonReport.Write(settings.Json, new Dictionary<string, object?>
+            JsonReport.Write(s.Json, new Dictionary<string, object?>
             {
-                ["base_acc_0to7"] = phase1.On0To7.Accuracy,
-                ["base_acc_89"] = phase1.On89.Accuracy,
+                ["base_acc_0to7"] = base0To7.Accuracy,
+                ["base_acc_89"] = base89.Accuracy,
+                ["lora_acc_89"] = lora89.Accuracy,
+                ["lora_acc_0to7"] = lora0To7.Accuracy,
+                ["base_trainable_params"] = baseParams,
+                ["lora_trainable_params"] = loraParams,
+                ["lora_trainable_percent"] = percent,
                 ["seconds_load"] = mnist.Seconds,
-                ["seconds_base_train"] = phase1.Seconds,
+                ["seconds_base_train"] = baseSeconds,
+                ["seconds_lora_train"] = loraSeconds,
                 ["seconds_total"] = total.Elapsed.TotalSeconds,
-                ["seed"] = settings.Seed,
+                ["seed"] = s.Seed,
                 ["threads"] = ComputeThreads.Max,
             });
         }
         return 0;
     }
 
-    /// <summary>Phase 1: the base model on digits 0–7 (Adam 1e-3, batch 64), evaluated on test 0–7 and 8–9.</summary>
-    private static BasePhase TrainBase(CliContext context, LoadedMnist mnist, Settings settings)
-    {
-        MnistDataset train = mnist.Train.Filter(BaseDigits);
-        context.Output.WriteLine($"phase 1: base model on digits {BaseDigits} ({train.Count:N0} samples)");
-        var clock = Stopwatch.StartNew();
-        var (model, _) = BlogTraining.Train(context, "base 0-7", train, settings.Epochs, learningRate: 1e-3, batchSize: 64, settings.Seed);
-        double seconds = clock.Elapsed.TotalSeconds;
-        EvaluationResult on0To7 = ClassifierTrainer.Evaluate(model, mnist.Test.Filter(BaseDigits));
-        EvaluationResult on89 = ClassifierTrainer.Evaluate(model, mnist.Test.Filter(NewDigits));
-        EvaluationReport.Print(context, "base model, test 0-7", on0To7, BaseDigits);
-        EvaluationReport.Print(context, "base model, test 8-9", on89, NewDigits);
-        return new BasePhase(model, on0To7, on89, seconds);
-    }
-
-    private static string Format(double accuracy) => accuracy.ToString("F4", CultureInfo.InvariantCulture);
-
-    private static string[] SplitTargets(string text) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    private static string[] LinearModuleNames() =>
-        Mlp.Blog(new TorchGenerator(0)).NamedModules().Where(m => m.Value is Linear).Select(m => m.Key).ToArray();
+    private static string Acc(double accuracy) => accuracy.ToString("F4", CultureInfo.InvariantCulture);
 }

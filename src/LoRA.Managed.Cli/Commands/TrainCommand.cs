@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using LoRA.Managed.Data;
 using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
 using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Cli.Commands;
@@ -41,7 +42,7 @@ internal static class TrainCommand
         context.Output.WriteLine($"train: digits {digits}, {train.Count:N0} samples, {epochs} epochs, Adam lr {lr}, batch {batchSize}, seed {seed}, threads {ComputeThreads.Max}");
 
         var clock = Stopwatch.StartNew();
-        var (model, trainer) = BlogTraining.Train(context, $"train {digits}", train, epochs, lr, batchSize, seed);
+        var (model, trainer) = BlogTraining.Train(context, $"train {digits}", train, epochs, lr, batchSize, new TorchGenerator(seed));
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
         EvaluationResult result = ClassifierTrainer.Evaluate(model, test);

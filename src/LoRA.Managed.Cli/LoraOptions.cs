@@ -1,0 +1,57 @@
+using System.CommandLine;
+using LoRA.Managed.Lora;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Cli;
+
+/// <summary>
+/// The adapter options <c>demo</c> and <c>finetune</c> share, with the blog's defaults: rank 4, α = 1,
+/// SVD initialisation, scale α, the last layer only.
+/// </summary>
+internal sealed class LoraOptions
+{
+    public Option<int> Rank { get; } = CommonOptions.Int("--rank", 4, 1, "LoRA rank r (the blog: 4).");
+    public Option<double> Alpha { get; } = CommonOptions.PositiveDouble("--alpha", 1.0, "LoRA alpha (the blog: 1).");
+    public Option<string> Init { get; }
+    public Option<string> Scaling { get; }
+    public Option<string> Targets { get; }
+
+    public LoraOptions()
+    {
+        Init = new Option<string>("--init") { Description = "Initialisation: svd (the blog: top-r SVD factors, W kept), pissa (same factors, W becomes the residual), default (PEFT: Kaiming-uniform lora_A, zero lora_B).", DefaultValueFactory = _ => "svd" };
+        Init.AcceptOnlyFromAmong("svd", "pissa", "default");
+        Scaling = new Option<string>("--scaling") { Description = "Scale of B·A: alpha (the blog), alpha-over-rank (PEFT), rslora (alpha/sqrt(r)).", DefaultValueFactory = _ => "alpha" };
+        Scaling.AcceptOnlyFromAmong("alpha", "alpha-over-rank", "rslora");
+        Targets = new Option<string>("--targets") { Description = "Comma-separated Linear modules to adapt (the blog: layers.5).", DefaultValueFactory = _ => "layers.5", HelpName = "modules" };
+        Targets.Validators.Add(result =>
+        {
+            string[] names = Split(result.GetValueOrDefault<string>() ?? "");
+            if (names.Length == 0) { result.AddError("--targets: give at least one module."); return; }
+            string[] linear = BlogLinearModules();
+            foreach (string name in names)
+                if (!linear.Contains(name))
+                    result.AddError($"--targets: '{name}' is not a Linear module of the blog MLP (choose from {string.Join(", ", linear)}).");
+        });
+    }
+
+    public IEnumerable<Option> All => [Rank, Alpha, Init, Scaling, Targets];
+
+    /// <summary>The PEFT-style configuration these options describe.</summary>
+    public LoraConfig ToConfig(System.CommandLine.ParseResult parse) => new()
+    {
+        Rank = parse.GetValue(Rank),
+        Alpha = parse.GetValue(Alpha),
+        Init = parse.GetValue(Init) switch { "pissa" => LoraInit.Pissa, "default" => LoraInit.Default, _ => LoraInit.Svd },
+        Scaling = parse.GetValue(Scaling) switch { "alpha-over-rank" => LoraScaling.AlphaOverRank, "rslora" => LoraScaling.RsLora, _ => LoraScaling.Alpha },
+        TargetModules = Split(parse.GetValue(Targets)!),
+    };
+
+    public static string Describe(LoraConfig c) =>
+        FormattableString.Invariant($"rank {c.Rank}, alpha {c.Alpha}, init {c.Init}, scaling {c.Scaling} (scale {c.Scale:G4}), targets {string.Join(",", c.TargetModules)}");
+
+    private static string[] Split(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string[] BlogLinearModules() =>
+        Mlp.Blog(new TorchGenerator(0)).NamedModules().Where(m => m.Value is Linear).Select(m => m.Key).ToArray();
+}
