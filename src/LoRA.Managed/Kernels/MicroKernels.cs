@@ -10,6 +10,11 @@ namespace LoRA.Managed.Kernels;
 /// multiply-adds. Tiles at the right or bottom edge of C go through a small buffer so that only the
 /// valid mr×nr corner is written.
 /// </summary>
+/// <remarks>
+/// <see cref="SkipLocalsInitAttribute"/>: the edge buffer is fully written before it is read, so the
+/// runtime's zeroing of each <c>stackalloc</c> would be wasted work on every edge tile.
+/// </remarks>
+[SkipLocalsInit]
 internal static unsafe class MicroKernels
 {
     /// <summary>The 8×32 AVX-512 micro-kernel: 16 accumulators of 16 floats stay in registers for the whole kc loop.</summary>

@@ -36,6 +36,27 @@ public class GemmTests
         }
     }
 
+    /// <summary>The MLP's own shapes and a K spanning several KC blocks, where beta applies only to the first block.</summary>
+    [TestCase(64, 784, 512), TestCase(512, 784, 64), TestCase(64, 256, 1000), TestCase(33, 70, 1000)]
+    public void LargeAndMlpShapesMatchReferenceForEveryTranspose(int m, int n, int k)
+    {
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+            {
+                var g = new TorchGenerator((ulong)(m * 31 + n * 7 + k + (ta ? 1 : 0) + (tb ? 2 : 0)));
+                float[] a = Rand(g, m * k), b = Rand(g, k * n), c0 = Rand(g, m * n);
+                float[] expected = (float[])c0.Clone(), actual = (float[])c0.Clone();
+                int lda = ta ? m : k, ldb = tb ? k : n;
+                GemmReference.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, -0.5f, expected, n);
+                Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, -0.5f, actual, n);
+                // Sums of k products in [-1, 1]: the two summation orders differ by O(√k·ε) typically, k·ε at worst.
+                float tol = 4e-7f * k + 1e-6f;
+                for (int i = 0; i < expected.Length; i++)
+                    if (Math.Abs(actual[i] - expected[i]) > tol)
+                        Assert.Fail($"ta={ta} tb={tb}: C[{i / n},{i % n}] = {actual[i]}, reference {expected[i]}");
+            }
+    }
+
     [Test]
     public void BetaZeroIgnoresNaNInC()
     {
@@ -56,23 +77,29 @@ public class GemmTests
         for (int i = 0; i < c1.Length; i++) Assert.That(c2[i], Is.EqualTo(c1[i]).Within(1e-4f), $"index {i}");
     }
 
-    [Test]
-    public void ThreadCountDoesNotChangeTheBits()
+    [TestCase(64, 512, 784, false, true)]
+    [TestCase(512, 784, 64, true, false)]
+    [TestCase(64, 784, 512, false, false)]
+    [TestCase(301, 157, 1000, true, true)]
+    public void ThreadCountDoesNotChangeTheBits(int m, int n, int k, bool ta, bool tb)
     {
         var g = new TorchGenerator(9);
-        int m = 64, n = 512, k = 784;
         float[] a = Rand(g, m * k), b = Rand(g, n * k);
-        float[] one = new float[m * n], two = new float[m * n];
+        float[] one = new float[m * n], two = new float[m * n], three = new float[m * n];
+        int lda = ta ? m : k, ldb = tb ? k : n;
         int saved = ComputeThreads.Max;
         try
         {
             ComputeThreads.Max = 1;
-            Gemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, one, n);
+            Gemm.Multiply(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, one, n);
             ComputeThreads.Max = 2;
-            Gemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, two, n);
+            Gemm.Multiply(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, two, n);
+            ComputeThreads.Max = 3;
+            Gemm.Multiply(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, three, n);
         }
         finally { ComputeThreads.Max = saved; }
         Assert.That(two, Is.EqualTo(one));
+        Assert.That(three, Is.EqualTo(one));
     }
 
     [Test]

@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using LoRA.Managed.Autograd;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Lora;
+using LoRA.Managed.Losses;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Optim;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Benchmarks.Quick;
+
+/// <summary>One GEMM shape's measurement: our GFLOP/s and the naive i-j-k twin's.</summary>
+/// <param name="M">Rows of C.</param>
+/// <param name="K">The shared dimension.</param>
+/// <param name="N">Columns of C.</param>
+/// <param name="TransA">op(A) = Aᵀ (A stored k×m).</param>
+/// <param name="TransB">op(B) = Bᵀ (B stored n×k).</param>
+/// <param name="Gflops">Our <see cref="Gemm"/>: 2·m·n·k / best time, in 10⁹ flop/s.</param>
+/// <param name="GflopsNaive"><see cref="GemmReference"/> on the same shape (see <see cref="QuickBench.NaiveMaxMacs"/>).</param>
+public sealed record GemmMeasurement(
+    [property: JsonPropertyName("m")] int M,
+    [property: JsonPropertyName("k")] int K,
+    [property: JsonPropertyName("n")] int N,
+    [property: JsonPropertyName("trans_a")] bool TransA,
+    [property: JsonPropertyName("trans_b")] bool TransB,
+    [property: JsonPropertyName("gflops")] double Gflops,
+    [property: JsonPropertyName("gflops_naive")] double GflopsNaive);
+
+/// <summary>What <see cref="QuickBench.Run"/> measured; serialises to the JSON that <c>lora bench</c> prints.</summary>
+/// <param name="Gemm">One entry per GEMM shape.</param>
+/// <param name="TrainStepMs">Median time of one forward+backward+Adam step of <see cref="Mlp.Blog"/> at batch 64, in ms.</param>
+/// <param name="LoraStepMs">The same for the blog's LoRA fine-tuning step (rank 4 on layers.5, base frozen).</param>
+/// <param name="AllocatedBytesPerStep">Managed bytes the calling thread allocated per training step.</param>
+/// <param name="Threads"><see cref="ComputeThreads.Max"/> during the run.</param>
+public sealed record QuickBenchResult(
+    [property: JsonPropertyName("gemm")] IReadOnlyList<GemmMeasurement> Gemm,
+    [property: JsonPropertyName("train_step_ms")] double TrainStepMs,
+    [property: JsonPropertyName("lora_step_ms")] double? LoraStepMs,
+    [property: JsonPropertyName("allocated_bytes_per_step")] long AllocatedBytesPerStep,
+    [property: JsonPropertyName("threads")] int Threads)
+{
+    /// <summary>Indented JSON with the snake_case keys above.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>A plain-text table of the GEMM figures and the step time.</summary>
+    public string ToTable()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine($"threads = {Threads}");
+        sb.AppendLine("    M     K     N  tA tB   GFLOP/s  naive GFLOP/s  speed-up");
+        foreach (var g in Gemm)
+            sb.AppendLine($"{g.M,5} {g.K,5} {g.N,5}  {(g.TransA ? 'T' : 'N')}  {(g.TransB ? 'T' : 'N')}  {g.Gflops,8:F1}  {g.GflopsNaive,13:F2}  {g.Gflops / g.GflopsNaive,7:F1}×");
+        sb.AppendLine($"train step (Mlp.Blog, batch 64, Adam): {TrainStepMs:F3} ms, {AllocatedBytesPerStep:N0} bytes allocated per step");
+        return sb.ToString();
+    }
+}
+
+/// <summary>
+/// A few-second, in-process measurement of the engine's hot paths: <see cref="Gemm"/> on the blog MLP's
+/// shapes (each layer's forward, weight gradient and input gradient at batch 64) and on squares, against
+/// the naive twin, plus one training step. Figures are best-of-several timings (the least disturbed by
+/// other processes on a shared machine); for a careful study use the BenchmarkDotNet classes instead.
+/// </summary>
+public static class QuickBench
+{
+    /// <summary>The batch size of the MLP shapes.</summary>
+    public const int Batch = 64;
+
+    /// <summary>
+    /// The naive twin is timed on at most this many multiply-adds: for larger shapes it runs on a band of
+    /// C's first rows only. Every row of the i-j-k loop does the same work over the whole of B, so the
+    /// band's rate is the full product's rate; a full naive 1024² product would take several seconds.
+    /// </summary>
+    public const long NaiveMaxMacs = 1L << 25;
+
+    /// <summary>
+    /// The shapes measured: for each Linear(in→out) of the blog MLP, forward <c>y = x·Wᵀ</c>
+    /// (M=64, K=in, N=out, B transposed), weight gradient <c>dW = dyᵀ·x</c> (M=out, K=64, N=in, A transposed)
+    /// and input gradient <c>dx = dy·W</c> (M=64, K=out, N=in); then squares 256, 512, 1024.
+    /// </summary>
+    public static IReadOnlyList<(int M, int K, int N, bool TransA, bool TransB)> Shapes()
+    {
+        var list = new List<(int, int, int, bool, bool)>();
+        foreach (var (inF, outF) in new[] { (784, 512), (512, 256), (256, 10) })
+        {
+            list.Add((Batch, inF, outF, false, true));
+            list.Add((outF, Batch, inF, true, false));
+            list.Add((Batch, outF, inF, false, false));
+        }
+        foreach (int s in new[] { 256, 512, 1024 }) list.Add((s, s, s, false, false));
+        return list;
+    }
+
+    /// <summary>Runs every measurement with <see cref="ComputeThreads.Max"/> set to <paramref name="threads"/> (restored after).</summary>
+    /// <param name="threads">Threads the kernels may use.</param>
+    /// <param name="secondsPerShape">Time budget for our GEMM on each shape.</param>
+    public static QuickBenchResult Run(int threads = 1, double secondsPerShape = 0.15)
+    {
+        int saved = ComputeThreads.Max;
+        ComputeThreads.Max = threads;
+        try
+        {
+            WarmUp();
+            var gemm = new List<GemmMeasurement>();
+            foreach (var (m, k, n, ta, tb) in Shapes())
+                gemm.Add(MeasureGemm(m, k, n, ta, tb, secondsPerShape));
+            var (stepMs, bytes) = MeasureTrainStep(steps: 30, lora: false);
+            var (loraMs, loraBytes) = MeasureTrainStep(steps: 30, lora: true);
+            return new QuickBenchResult(gemm, stepMs, loraMs, Math.Max(bytes, loraBytes), threads);
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
+
+    /// <summary>
+    /// Runs both GEMMs on small shapes for half a second first: the runtime compiles methods with loops
+    /// at a lower tier and recompiles hot ones in the background after ~100 ms, so without this the
+    /// first shape measured would time partly unoptimised code.
+    /// </summary>
+    public static void WarmUp(double seconds = 0.5)
+    {
+        float[] a = new float[64 * 256], b = new float[256 * 256], c = new float[64 * 256];
+        long t0 = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(t0).TotalSeconds < seconds)
+            foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+            {
+                Gemm.Multiply(ta, tb, 64, 256, 256, 1f, a, ta ? 64 : 256, b, 256, 0.5f, c, 256);
+                Gemm.Multiply(ta, tb, 63, 33, 17, 1f, a, ta ? 63 : 17, b, tb ? 17 : 33, 0f, c, 33);
+                GemmReference.Multiply(ta, tb, 8, 16, 16, 1f, a, ta ? 8 : 16, b, 16, 0f, c, 16);
+            }
+    }
+
+    /// <summary>Our GEMM and the naive twin on one shape, alpha 1 and beta 0, random operands.</summary>
+    public static GemmMeasurement MeasureGemm(int m, int k, int n, bool transA, bool transB, double seconds = 0.15)
+    {
+        var g = new TorchGenerator(42);
+        float[] a = new float[m * k], b = new float[k * n], c = new float[m * n];
+        g.FillUniform(a, -1f, 1f);
+        g.FillUniform(b, -1f, 1f);
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        double flops = 2.0 * m * n * k;
+        double ours = BestSeconds(() => Gemm.Multiply(transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n), seconds);
+
+        // The naive twin on a band of rows (all of them when small enough); with transA the band is
+        // the first columns of the stored A, which op(A)'s leading rows are.
+        int rows = (int)Math.Clamp(NaiveMaxMacs / ((long)n * k), 1, m);
+        double naive = BestSeconds(() => GemmReference.Multiply(transA, transB, rows, n, k, 1f, a, lda, b, ldb, 0f, c, n),
+            seconds, maxReps: 5);
+        return new GemmMeasurement(m, k, n, transA, transB, flops / ours / 1e9, 2.0 * rows * n * k / naive / 1e9);
+    }
+
+    /// <summary>
+    /// Times one forward+backward+Adam step of <see cref="Mlp.Blog"/> (or, with <paramref name="lora"/>, of the
+    /// blog's rank-4 SVD adapter on <c>layers.5</c> with the base frozen) on a random batch of 64, inside a
+    /// <see cref="TensorArena"/> as the trainer runs it; returns the
+    /// median step in ms and the bytes the calling thread allocated per step (worker threads of a
+    /// parallel GEMM, if any, are not counted by <see cref="GC.GetAllocatedBytesForCurrentThread"/>).
+    /// </summary>
+    public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora)
+    {
+        var gen = new TorchGenerator(7);
+        Module model = Mlp.Blog(gen);
+        if (lora)
+            model = LoraModel.Wrap(model, new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, gen);
+        var opt = new Adam(model.TrainableParameters(), lora ? 5e-3 : 1e-3);
+        var arena = new TensorArena();
+        var loss = new CrossEntropyLoss();
+        var x = new Tensor(Batch, 784);
+        gen.FillUniform(x.Data, 0f, 1f);
+        var labels = new int[Batch];
+        for (int i = 0; i < Batch; i++) labels[i] = gen.NextInt(10);
+
+        void Step()
+        {
+            using var scope = arena.Activate();
+            opt.ZeroGrad();
+            var l = loss.Forward(model.Forward(x), labels);
+            l.Backward();
+            opt.Step();
+        }
+
+        for (int i = 0; i < 20; i++) Step();
+        var times = new double[steps];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < steps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Step();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        long bytes = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
+        Array.Sort(times);
+        return (times[steps / 2], bytes);
+    }
+
+    /// <summary>Best time of one call: warm up, then repeat until the budget is spent (at least 3, at most <paramref name="maxReps"/>).</summary>
+    private static double BestSeconds(Action run, double budgetSeconds, int maxReps = 10_000)
+    {
+        run();
+        double best = double.MaxValue, spent = 0;
+        for (int rep = 0; rep < maxReps && (rep < 3 || spent < budgetSeconds); rep++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            run();
+            double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            best = Math.Min(best, s);
+            spent += s;
+        }
+        return best;
+    }
+}
