@@ -26,8 +26,12 @@ public static class Program
         var verbose = new Option<bool>("--verbose") { Description = "Show the stack trace of an error.", Recursive = true };
         var root = new RootCommand("LoRA.Managed: train MNIST classifiers and fine-tune them with LoRA, in pure managed C#.")
         {
-            TrainCommand.Create(context),
             DemoCommand.Create(context),
+            SvdDemoCommand.Create(context),
+            TrainCommand.Create(context),
+            FinetuneCommand.Create(context),
+            EvalCommand.Create(context),
+            MergeCommand.Create(context),
         };
         root.Options.Add(verbose);
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using LoRA.Managed.Data;
+using LoRA.Managed.IO;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Training;
@@ -21,21 +22,24 @@ internal static class TrainCommand
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
         var json = CommonOptions.Json();
+        var output = new Option<string?>("--out") { Description = "Save the trained model here as safetensors with PyTorch's state_dict names.", HelpName = "FILE" };
 
         var command = new Command("train", "Train the blog's MLP (784-512-256-10) with Adam on some digits and report test accuracy and the confusion matrix.")
         {
-            digits, epochs, lr, batchSize, seed, threads, data, normalize, json,
+            digits, epochs, lr, batchSize, seed, threads, data, normalize, json, output,
         };
         command.SetAction(parse => Run(context, parse.GetValue(digits), parse.GetValue(epochs), parse.GetValue(lr),
             parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(data),
-            parse.GetValue(normalize), parse.GetValue(json)));
+            parse.GetValue(normalize), parse.GetValue(json), parse.GetValue(output)));
         return command;
     }
 
     private static int Run(CliContext context, DigitSet digits, int epochs, double lr, int batchSize, ulong seed,
-        int? threads, string? dataDirectory, bool normalize, string? jsonPath)
+        int? threads, string? dataDirectory, bool normalize, string? jsonPath, string? outPath)
     {
         var total = Stopwatch.StartNew();
+        if (outPath is not null) ModelArguments.RequireParentDirectory("--out", outPath);
+        if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
         if (threads is { } n) ComputeThreads.Max = n;
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
         MnistDataset train = mnist.Train.Filter(digits), test = mnist.Test.Filter(digits);
@@ -44,6 +48,11 @@ internal static class TrainCommand
         var clock = Stopwatch.StartNew();
         var (model, trainer) = BlogTraining.Train(context, $"train {digits}", train, epochs, lr, batchSize, new TorchGenerator(seed));
         double trainSeconds = clock.Elapsed.TotalSeconds;
+        if (outPath is not null)
+        {
+            ModelFile.Save(model, outPath);
+            context.Output.WriteLine($"model saved to {Path.GetFullPath(outPath)}");
+        }
 
         EvaluationResult result = ClassifierTrainer.Evaluate(model, test);
         EvaluationReport.Print(context, $"test {digits}", result, digits);

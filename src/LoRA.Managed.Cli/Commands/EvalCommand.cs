@@ -1,0 +1,44 @@
+using System.CommandLine;
+using LoRA.Managed.Data;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Training;
+
+namespace LoRA.Managed.Cli.Commands;
+
+/// <summary><c>lora eval</c>: accuracy and confusion matrix of a saved model, optionally with an adapter, on test digits.</summary>
+internal static class EvalCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = ModelArguments.Model();
+        var adapter = ModelArguments.Adapter(required: false);
+        var digits = CommonOptions.Digits("--digits", "Test classes to evaluate on, e.g. 8,9 or 0-9.");
+        var seed = CommonOptions.Seed();
+        var threads = CommonOptions.Threads();
+        var data = CommonOptions.Data();
+        var normalize = CommonOptions.Normalize();
+        var json = CommonOptions.Json();
+        var command = new Command("eval", "Accuracy and confusion matrix of a saved model (and adapter) on the MNIST test set.")
+        {
+            model, adapter, digits, seed, threads, data, normalize, json,
+        };
+        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(digits),
+            parse.GetValue(threads), parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(json)));
+        return command;
+    }
+
+    private static int Run(CliContext context, string modelPath, string? adapterDir, DigitSet digits, int? threads,
+        string? dataDirectory, bool normalize, string? jsonPath)
+    {
+        if (threads is { } n) ComputeThreads.Max = n;
+        if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
+        Module model = ModelArguments.LoadBlogMlp(modelPath);
+        if (adapterDir is not null) model = ModelArguments.LoadAdapter(model, adapterDir);
+        LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
+        EvaluationResult result = ClassifierTrainer.Evaluate(model, mnist.Test.Filter(digits));
+        EvaluationReport.Print(context, $"{modelPath}{(adapterDir is null ? "" : " + " + adapterDir)}, test {digits}", result, digits);
+        if (jsonPath is not null) JsonReport.Write(jsonPath, EvaluationReport.ToJson(result));
+        return 0;
+    }
+}

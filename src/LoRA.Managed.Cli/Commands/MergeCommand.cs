@@ -1,0 +1,34 @@
+using System.CommandLine;
+using LoRA.Managed.IO;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Cli.Commands;
+
+/// <summary>
+/// <c>lora merge</c>: folds an adapter into its base (<c>W ← W + scale·B·A</c>, PEFT's <c>merge_and_unload</c>) and
+/// saves a plain model with the original state_dict names: zero adapter overhead at inference.
+/// </summary>
+internal static class MergeCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = ModelArguments.Model();
+        var adapter = ModelArguments.Adapter(required: true);
+        var output = ModelArguments.Out("The merged model's safetensors file.");
+        var command = new Command("merge", "Fold a LoRA adapter into its base model and save the result as a plain model.")
+        {
+            model, adapter, output,
+        };
+        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(adapter)!, parse.GetValue(output)!));
+        return command;
+    }
+
+    private static int Run(CliContext context, string modelPath, string adapterDir, string outPath)
+    {
+        ModelArguments.RequireParentDirectory("--out", outPath);
+        Module merged = ModelArguments.LoadAdapter(ModelArguments.LoadBlogMlp(modelPath), adapterDir).MergeAndUnload();
+        ModelFile.Save(merged, outPath);
+        context.Output.WriteLine($"merged {adapterDir} into {modelPath}: {Path.GetFullPath(outPath)} ({merged.ParameterCount():N0} parameters, names {string.Join(", ", merged.NamedParameters().Select(p => p.Key))})");
+        return 0;
+    }
+}

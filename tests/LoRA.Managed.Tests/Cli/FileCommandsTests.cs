@@ -1,0 +1,108 @@
+using System.Text.Json;
+using LoRA.Managed.Cli;
+using LoRA.Managed.Data;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tests.Data;
+
+namespace LoRA.Managed.Tests.Cli;
+
+/// <summary>svd-demo, and train → finetune → eval → merge on small synthetic MNIST files.</summary>
+[NonParallelizable] // sets the data environment variable and ComputeThreads.Max
+public class FileCommandsTests
+{
+    private IdxTestFiles _files = null!;
+    private string? _savedData;
+    private int _savedThreads;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _files = new IdxTestFiles();
+        _savedData = Environment.GetEnvironmentVariable(MnistFiles.DataEnvironmentVariable);
+        _savedThreads = ComputeThreads.Max;
+        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, null);
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, _savedData);
+        ComputeThreads.Max = _savedThreads;
+        _files.Dispose();
+    }
+
+    private static (int Code, string Out, string Err) Lora(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = Program.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Test]
+    public void SvdDemoReproducesTheBlogsExampleInJson()
+    {
+        string json = _files.PathOf("svd.json");
+        var run = Lora("svd-demo", "--json", json);
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var root = doc.RootElement;
+        Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EquivalentTo(new[] { "W", "U", "S", "Vt", "A", "B", "W_approx", "frobenius_error_by_rank" }));
+        double[][] approx = root.GetProperty("W_approx").Deserialize<double[][]>()!;
+        double[][] blog = [[0.0374, 0.5079, 0.4906, 0.3878], [0.0747, 0.5884, 0.5673, 0.4529], [1.0059, 0.2161, 0.1760, 0.2814], [0.8896, 0.4589, 0.4149, 0.4510]];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) Assert.That(approx[i][j], Is.EqualTo(blog[i][j]).Within(5e-5), $"W_approx[{i}][{j}]");
+        Assert.That(root.GetProperty("W")[0][0].GetDouble(), Is.EqualTo(0.09181702).Within(1e-7));
+        double[] errors = root.GetProperty("frobenius_error_by_rank").Deserialize<double[]>()!;
+        Assert.That(errors, Has.Length.EqualTo(4));
+        Assert.That(errors, Is.Ordered.Descending);
+        Assert.That(errors[3], Is.EqualTo(0).Within(1e-5));
+        Assert.That(Lora("svd-demo", "--size", "3", "--rank", "4").Code, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void TrainFinetuneEvalMergeRoundTrip()
+    {
+        string data = _files.PathOf("mnist");
+        _files.WriteMnist(data, side: 28, train: 200, test: 100);
+        string model = _files.PathOf("model.safetensors"), adapter = _files.PathOf("adapter"), merged = _files.PathOf("merged.safetensors");
+        string evalAdapter = _files.PathOf("eval-adapter.json"), evalMerged = _files.PathOf("eval-merged.json"), ft = _files.PathOf("ft.json");
+
+        var train = Lora("train", "--digits", "0-7", "--epochs", "1", "--data", data, "--threads", "1", "--out", model);
+        Assert.That(train.Code, Is.EqualTo(0), train.Err);
+        var finetune = Lora("finetune", "--model", model, "--digits", "8,9", "--epochs", "1", "--data", data, "--out", adapter, "--json", ft);
+        Assert.That(finetune.Code, Is.EqualTo(0), finetune.Err);
+        Assert.That(File.Exists(Path.Combine(adapter, "adapter_model.safetensors")), Is.True);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(ft)))
+            Assert.That(doc.RootElement.GetProperty("trainable_params").GetInt64(), Is.EqualTo(1064));
+
+        var eval = Lora("eval", "--model", model, "--adapter", adapter, "--digits", "8,9", "--data", data, "--json", evalAdapter);
+        Assert.That(eval.Code, Is.EqualTo(0), eval.Err);
+        var merge = Lora("merge", "--model", model, "--adapter", adapter, "--out", merged);
+        Assert.That(merge.Code, Is.EqualTo(0), merge.Err);
+        Assert.That(merge.Out, Does.Contain("names layers.1.weight, layers.1.bias, layers.3.weight, layers.3.bias, layers.5.weight, layers.5.bias)"));
+        var evalM = Lora("eval", "--model", merged, "--digits", "8,9", "--data", data, "--json", evalMerged);
+        Assert.That(evalM.Code, Is.EqualTo(0), evalM.Err);
+
+        // The merged model predicts what the base + adapter predicts.
+        using var a = JsonDocument.Parse(File.ReadAllText(evalAdapter));
+        using var m = JsonDocument.Parse(File.ReadAllText(evalMerged));
+        Assert.That(m.RootElement.GetProperty("confusion").ToString(), Is.EqualTo(a.RootElement.GetProperty("confusion").ToString()));
+        Assert.That(a.RootElement.GetProperty("count").GetInt32(), Is.EqualTo(20));
+    }
+
+    [Test]
+    public void MissingModelOrAdapterIsOneLineNamingIt()
+    {
+        var run = Lora("eval", "--model", _files.PathOf("nope.safetensors"), "--digits", "8,9");
+        Assert.That(run.Code, Is.EqualTo(2));
+        Assert.That(run.Err.Trim().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(run.Err, Does.Contain("nope.safetensors"));
+
+        string bogus = _files.PathOf("bogus.safetensors");
+        File.WriteAllBytes(bogus, new byte[] { 1, 2, 3 });
+        run = Lora("merge", "--model", bogus, "--adapter", _files.PathOf("none"), "--out", _files.PathOf("m.safetensors"));
+        Assert.That(run.Code, Is.EqualTo(2));
+        Assert.That(run.Err, Does.Contain("bogus.safetensors"));
+    }
+}
