@@ -33,4 +33,33 @@ public static class Functional
 
     /// <summary>Mean cross-entropy of logits (B, C) against labels in 0..C−1 (<c>F.cross_entropy</c>).</summary>
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> labels) => CrossEntropyOp.Apply(logits, labels);
+
+    /// <summary>
+    /// Embedding lookup (<c>F.embedding</c>): rows of <paramref name="weight"/> (V, C) picked by <paramref name="ids"/>,
+    /// which fill <paramref name="idsShape"/> (rank 1–3); the output is <c>idsShape + [C]</c>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside 0..V−1 (the message names it and its position).</exception>
+    public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids, params int[] idsShape) => EmbeddingOp.Apply(weight, ids, idsShape);
+
+    /// <summary>Layer normalisation over the last dimension with affine weight and bias (<c>F.layer_norm</c>, eps 1e-5 as torch).</summary>
+    public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f) => LayerNormOp.Apply(x, weight, bias, eps);
+
+    /// <summary>GELU, tanh approximation, as GPT-2 (<c>F.gelu(x, approximate='tanh')</c>).</summary>
+    public static Tensor Gelu(Tensor x) => GeluOp.Apply(x);
+
+    /// <summary>
+    /// Causally masked softmax over the last dimension of attention scores (…, T, T), applied to
+    /// <c>scale·x</c>: row i keeps columns 0..i; the rest get probability 0.
+    /// </summary>
+    public static Tensor CausalSoftmax(Tensor scores, float scale = 1f) => CausalSoftmaxOp.Apply(scores, scale);
+
+    /// <summary>
+    /// Batched <c>op(A)·op(B)</c> over equal leading dimensions: (…, M, K) × (…, K, N) → (…, M, N); the flags
+    /// transpose each slice's last two dimensions without copying.
+    /// </summary>
+    public static Tensor BatchedMatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false) =>
+        BatchedMatMulOp.Apply(a, b, transposeA, transposeB);
+
+    /// <summary>Reorders dimensions into a contiguous copy (<c>x.permute(dims).contiguous()</c>).</summary>
+    public static Tensor Permute(Tensor x, params int[] dims) => PermuteOp.Apply(x, dims);
 }

@@ -1,0 +1,41 @@
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd.Ops;
+
+/// <summary>
+/// Scaled, causally masked row softmax over attention scores (…, T, T): row i attends to keys 0..i only
+/// (see <see cref="CausalSoftmaxKernel"/>). Equivalent to
+/// <c>F.softmax((s·x).masked_fill(triu(ones(T,T), 1), -inf), dim=-1)</c>. Backward uses the saved output.
+/// </summary>
+internal sealed class CausalSoftmaxOp : Op
+{
+    private readonly Tensor _x;
+    private readonly int _matrices, _t;
+    private readonly float _scale;
+
+    private CausalSoftmaxOp(Tensor y, Tensor x, int matrices, int t, float scale) : base(y)
+    {
+        _x = x; _matrices = matrices; _t = t; _scale = scale;
+    }
+
+    public override string Name => "causal_softmax";
+
+    public static Tensor Apply(Tensor x, float scale)
+    {
+        if (x.Rank < 2 || x.Shape[^1] != x.Shape[^2])
+            throw new ArgumentException($"causal_softmax: scores must end in a square (T, T), got shape {Shapes.Format(x.Shape)}.");
+        if (!float.IsFinite(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "causal_softmax: the scale must be finite.");
+        int t = x.Shape[^1];
+        int matrices = t == 0 ? 0 : x.Count / (t * t);
+        var y = new Tensor(x.Shape);
+        CausalSoftmaxKernel.Forward(x.Data, y.Data, matrices, t, scale);
+        if (Tape.ShouldRecord(x)) Tape.Current.Record(new CausalSoftmaxOp(y, x, matrices, t, scale));
+        return y;
+    }
+
+    public override void Backward()
+    {
+        if (_x.RequiresGrad) CausalSoftmaxKernel.Backward(Output.Data, Output.Grad, _x.EnsureGrad(), _matrices, _t, _scale);
+    }
+}

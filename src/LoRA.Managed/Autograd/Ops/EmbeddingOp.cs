@@ -1,0 +1,55 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd.Ops;
+
+/// <summary>
+/// Embedding lookup (<c>F.embedding</c>): output row n is row <c>ids[n]</c> of the weight (V, C), so the
+/// output has the ids' shape with C appended. Backward scatter-adds: <c>∂W[ids[n]] += ∂y[n]</c>
+/// (a repeated id accumulates every occurrence).
+/// </summary>
+internal sealed class EmbeddingOp : Op
+{
+    private readonly Tensor _weight;
+    private readonly int[] _ids;
+
+    private EmbeddingOp(Tensor y, Tensor weight, int[] ids) : base(y) { _weight = weight; _ids = ids; }
+
+    public override string Name => "embedding";
+
+    public static Tensor Apply(Tensor weight, ReadOnlySpan<int> ids, int[] idsShape)
+    {
+        Shapes.RequireMatrix(weight, "embedding", "weight");
+        int count = Shapes.CheckedCount(idsShape, "embedding");
+        if (count != ids.Length)
+            throw new ArgumentException($"embedding: {ids.Length} ids do not fill the shape {Shapes.Format(idsShape)}.");
+        if (idsShape.Length > 3)
+            throw new ArgumentException($"embedding: ids of rank {idsShape.Length} would give an output of rank {idsShape.Length + 1}; at most 3 is supported.");
+        int vocab = weight.Shape[0], dim = weight.Shape[1];
+        for (int n = 0; n < ids.Length; n++)
+            if ((uint)ids[n] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding: id {ids[n]} at position {n} is outside the vocabulary 0..{vocab - 1} of weight {Shapes.Format(weight.Shape)}.");
+        var shape = new int[idsShape.Length + 1];
+        idsShape.CopyTo(shape, 0);
+        shape[^1] = dim;
+        var y = new Tensor(shape);
+        ReadOnlySpan<float> w = weight.Data;
+        Span<float> yd = y.Data;
+        for (int n = 0; n < ids.Length; n++) w.Slice(ids[n] * dim, dim).CopyTo(yd.Slice(n * dim, dim));
+        if (Tape.ShouldRecord(weight)) Tape.Current.Record(new EmbeddingOp(y, weight, ids.ToArray()));
+        return y;
+    }
+
+    public override void Backward()
+    {
+        if (!_weight.RequiresGrad) return;
+        int dim = _weight.Shape[1];
+        Span<float> dw = _weight.EnsureGrad();
+        ReadOnlySpan<float> dy = Output.Grad;
+        for (int n = 0; n < _ids.Length; n++)
+        {
+            Span<float> row = dw.Slice(_ids[n] * dim, dim);
+            TensorPrimitives.Add(row, dy.Slice(n * dim, dim), row);
+        }
+    }
+}

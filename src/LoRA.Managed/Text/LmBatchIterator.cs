@@ -1,0 +1,63 @@
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Text;
+
+/// <summary>One language-model batch: ids (Batch, Time) row-major and their next-token targets, both Batch·Time long.</summary>
+/// <param name="Inputs">Input ids, row b holding window b.</param>
+/// <param name="Targets">Next-token targets, aligned with <paramref name="Inputs"/>.</param>
+/// <param name="Batch">Windows in the batch.</param>
+/// <param name="Time">Tokens per window.</param>
+public readonly record struct LmBatch(int[] Inputs, int[] Targets, int Batch, int Time);
+
+/// <summary>
+/// Iterates packed windows in batches, like a <c>DataLoader</c> over them: with a generator, each epoch visits the
+/// windows in a fresh permutation drawn from it (so one seed gives one order); without one, in order.
+/// </summary>
+public sealed class LmBatchIterator
+{
+    private readonly PackedSequences _data;
+    private readonly TorchGenerator? _generator;
+    private readonly int[] _order;
+
+    /// <summary>Creates the iterator; <paramref name="dropLast"/> skips a final batch smaller than <paramref name="batchSize"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The batch size is not positive.</exception>
+    public LmBatchIterator(PackedSequences data, int batchSize, TorchGenerator? generator = null, bool dropLast = false)
+    {
+        _data = data ?? throw new ArgumentNullException(nameof(data));
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "LmBatchIterator: the batch size must be positive.");
+        BatchSize = batchSize;
+        DropLast = dropLast;
+        _generator = generator;
+        _order = new int[data.Count];
+    }
+
+    /// <summary>Windows per full batch.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>Whether a short final batch is skipped.</summary>
+    public bool DropLast { get; }
+
+    /// <summary>Batches one epoch yields.</summary>
+    public int BatchesPerEpoch => DropLast ? _data.Count / BatchSize : (_data.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>One pass over the windows (shuffled when a generator was given; the permutation is drawn when enumeration starts).</summary>
+    public IEnumerable<LmBatch> Epoch()
+    {
+        for (int i = 0; i < _order.Length; i++) _order[i] = i;
+        _generator?.Shuffle<int>(_order);
+        int t = _data.MaxSeqLength;
+        for (int start = 0; start < _order.Length; start += BatchSize)
+        {
+            int b = Math.Min(BatchSize, _order.Length - start);
+            if (b < BatchSize && DropLast) yield break;
+            var inputs = new int[b * t];
+            var targets = new int[b * t];
+            for (int r = 0; r < b; r++)
+            {
+                _data.Inputs(_order[start + r]).CopyTo(inputs.AsSpan(r * t));
+                _data.Targets(_order[start + r]).CopyTo(targets.AsSpan(r * t));
+            }
+            yield return new LmBatch(inputs, targets, b, t);
+        }
+    }
+}
