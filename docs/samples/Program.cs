@@ -9,6 +9,7 @@ public static class Program
         ["tensors"] = TensorsSample.Run,
         ["autograd"] = AutogradSample.Run,
         ["mlp"] = MlpSample.Run,
+        ["lora"] = LoraSample.Run,
     };
 
     /// <summary>Entry point.</summary>

@@ -48,6 +48,10 @@ public partial class DocsTests
     [TestCase("tensors", "shape [2, 3], x[1,0] = 40", "y = [[1, 2], [40, 5]]")]
     [TestCase("autograd", "tape holds 3 ops, L = 6", "dL/dw = [2, -4, 6, 2, -4, 6]", "dL/dw[0] = 4", "under NoGrad the tape holds 0 ops")]
     [TestCase("mlp", "log softmax = [-0.000045, -10.000046, -1500.0]", "naive exp(1200) = Infinity", "g =  0.5: theta = 0.9000", "g =  0.5: theta = 0.8000", "g =   -4: theta = 0.8495", "blog MLP: 535,818 parameters")]
+    [TestCase("lora", "W[0] = [0.0918, 0.4794, 0.8106, 0.0151]", "S = [1.7940, 0.9258, 0.7783, 0.0498]", "(AB)[0] = [0.0374, 0.5079, 0.4906, 0.3878]",
+        "rank 2: |W - W_k|_F = 0.7799, sqrt(sum of dropped s^2) = 0.7799", "Svd    : max |y_adapted - y_base| at step 0 = 0.613",
+        "Pissa  : max |y_adapted - y_base| at step 0 = 0 (below 1e-5)", "Default: max |y_adapted - y_base| at step 0 = 0 (below 1e-5)",
+        "trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
     {
         var output = new StringWriter { NewLine = "\n" };
