@@ -92,6 +92,24 @@ public class FileCommandsTests
     }
 
     [Test]
+    public void SweepAdaptsOneBaseModelPerRankAndInit()
+    {
+        string data = _files.PathOf("mnist"), outDir = _files.PathOf("sweep"), json = _files.PathOf("sweep.json");
+        _files.WriteMnist(data, side: 28, train: 100, test: 50);
+        var run = Lora("sweep", "--ranks", "1,2", "--inits", "svd,pissa,default", "--epochs", "1", "--lora-epochs", "1", "--data", data, "--out", outDir, "--json", json);
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var ranks = doc.RootElement.GetProperty("ranks").EnumerateArray().ToList();
+        var inits = doc.RootElement.GetProperty("inits").EnumerateArray().ToList();
+        Assert.That(ranks.Select(r => r.GetProperty("rank").GetInt32()), Is.EqualTo(new[] { 1, 2 }));
+        Assert.That(ranks.Select(r => r.GetProperty("trainable_params").GetInt64()), Is.EqualTo(new long[] { 256 + 10, 2 * (256 + 10) }));
+        Assert.That(inits.Select(r => r.GetProperty("init").GetString()), Is.EqualTo(new[] { "svd", "pissa", "default" }));
+        Assert.That(File.ReadAllText(Path.Combine(outDir, "sweep.md")), Does.Contain("| Pissa | 4 | 1,064 |"));
+        Assert.That(File.ReadAllText(Path.Combine(outDir, "sweep.svg")), Does.StartWith("<svg"));
+        Assert.That(Lora("sweep", "--ranks", "1,x").Code, Is.EqualTo(2));
+    }
+
+    [Test]
     public void MissingModelOrAdapterIsOneLineNamingIt()
     {
         var run = Lora("eval", "--model", _files.PathOf("nope.safetensors"), "--digits", "8,9");
