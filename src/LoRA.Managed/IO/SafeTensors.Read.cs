@@ -25,8 +25,12 @@ public static partial class SafeTensors
 
     private const string MetadataKey = "__metadata__";
 
+    /// <summary>A valid header nests three levels (root, entry, shape/offsets array); anything far deeper is refused.</summary>
+    private const int MaxHeaderDepth = 8;
+
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names the file and field.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static SafeTensorsFile Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -35,7 +39,7 @@ public static partial class SafeTensors
     }
 
     /// <summary>Parses an in-memory file; <paramref name="source"/> names it in error messages.</summary>
-    /// <exception cref="InvalidDataFormatException">The content breaks the format.</exception>
+    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names <paramref name="source"/> and the field.</exception>
     public static SafeTensorsFile Parse(byte[] bytes, string source = "<memory>")
     {
         ArgumentNullException.ThrowIfNull(bytes);
@@ -44,10 +48,13 @@ public static partial class SafeTensors
     }
 
     /// <summary>Reads a whole safetensors file from a seekable stream positioned at its start.</summary>
-    /// <exception cref="InvalidDataFormatException">The content breaks the format.</exception>
+    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names <paramref name="source"/> and the field.</exception>
+    /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static SafeTensorsFile Read(Stream stream, string source)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(source);
+        if (!stream.CanRead || !stream.CanSeek) throw new ArgumentException($"SafeTensors: the stream for {source} must be readable and seekable.", nameof(stream));
         long fileLength = stream.Length - stream.Position;
         if (fileLength < 8) throw Bad(source, "header length", $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
         Span<byte> prefix = stackalloc byte[8];
@@ -81,15 +88,7 @@ public static partial class SafeTensors
 
     private static (List<Entry>, Dictionary<string, string>) ParseHeader(byte[] header, string source)
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
-        }
-        catch (JsonException ex)
-        {
-            throw Bad(source, "header", $"not valid UTF-8 JSON ({ex.Message}).", ex);
-        }
+        JsonDocument doc = StrictJson.Parse(header, source, "header", MaxHeaderDepth);
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
@@ -137,7 +136,7 @@ public static partial class SafeTensors
         foreach (var d in shapeEl.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
-                throw Bad(source, $"{name}.shape", $"dimension {d} is not a non-negative 32-bit integer.");
+                throw Bad(source, $"{name}.shape", $"dimension {StrictJson.Snippet(d)} is not a non-negative 32-bit integer.");
             shape.Add(dim);
         }
         if (shape.Count is < 1 or > 4)
@@ -156,7 +155,7 @@ public static partial class SafeTensors
         {
             var o = offEl[i];
             if (o.ValueKind != JsonValueKind.Number || !o.TryGetInt64(out off[i]) || off[i] < 0)
-                throw Bad(source, $"{name}.data_offsets", $"offset {o} is not a non-negative integer.");
+                throw Bad(source, $"{name}.data_offsets", $"offset {StrictJson.Snippet(o)} is not a non-negative 64-bit integer.");
         }
         if (off[1] < off[0]) throw Bad(source, $"{name}.data_offsets", $"end {off[1]} is before begin {off[0]}.");
         if (off[1] - off[0] != count * size)
