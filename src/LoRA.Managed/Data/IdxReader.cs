@@ -159,9 +159,6 @@ public static class IdxReader
             dims[d] = (int)size;
         }
         string shape = string.Join("×", dims);
-        // rows·columns must fit an int even for zero images: IdxImages.ImageSize and every consumer index with it.
-        if (expectedDims == 3 && (long)dims[1] * dims[2] > int.MaxValue)
-            throw new IdxFormatException(name, "image size", $"{dims[1]}×{dims[2]} = {(long)dims[1] * dims[2]:N0} pixels per image is more than {int.MaxValue:N0}.");
 
         // The product of three 31-bit sizes can overflow a long; 128-bit arithmetic cannot.
         UInt128 promised = 1;
@@ -176,6 +173,9 @@ public static class IdxReader
                 throw new IdxFormatException(name, "length",
                     $"the header promises {shape} = {promised:N0} data bytes but {available:N0} follow the {headerBytes}-byte header ({(UInt128)available - promised:N0} extra).");
         }
+        // rows·columns must fit an int even for zero images: IdxImages.ImageSize and every consumer index with it.
+        if (expectedDims == 3 && (long)dims[1] * dims[2] > int.MaxValue)
+            throw new IdxFormatException(name, "image size", $"{dims[1]}×{dims[2]} = {(long)dims[1] * dims[2]:N0} pixels per image is more than {int.MaxValue:N0}.");
         if (promised > (UInt128)Array.MaxLength)
             throw new IdxFormatException(name, "length", $"{shape} = {promised:N0} data bytes do not fit in one array.");
 

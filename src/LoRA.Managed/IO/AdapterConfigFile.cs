@@ -134,7 +134,9 @@ public static class AdapterConfigFile
             ? rv : throw new InvalidDataFormatException(source, "r", "missing or not an integer from 1 to 2147483647.");
         double alpha = FiniteNumber(root, "lora_alpha", source) ?? 8;
         double dropout = FiniteNumber(root, "lora_dropout", source) ?? 0;
-        if (!(dropout >= 0 && dropout < 1)) throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout} is not in [0, 1).");
+        // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999 < 1 as a double rounds to 1f.
+        if (!((float)dropout >= 0f && (float)dropout < 1f))
+            throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is not in [0, 1) as a float32.");
         LoraBias bias = (String(root, "bias", source, required: false) ?? "none") switch
         {
             "none" => LoraBias.None,
@@ -150,7 +152,7 @@ public static class AdapterConfigFile
         {
             Rank = r,
             Alpha = alpha,
-            Dropout = (float)dropout,
+            Dropout = (float)dropout,   // in range, checked above
             Bias = bias,
             TargetModules = targets,
             ModulesToSave = modulesToSave,
