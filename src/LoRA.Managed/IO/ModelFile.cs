@@ -46,12 +46,12 @@ public static class ModelFile
         foreach (var (name, t) in found.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (!expected.TryGetValue(name, out var shape))
-                throw new InvalidDataFormatException(file, name, $"unexpected tensor; the model has [{string.Join(", ", expected.Keys.Order(StringComparer.Ordinal))}].");
+                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), $"unexpected tensor; the model has [{string.Join(", ", expected.Keys.Order(StringComparer.Ordinal))}].");
             if (!shape.AsSpan().SequenceEqual(t.Shape))
-                throw new InvalidDataFormatException(file, name, $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(shape)} in the model.");
+                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(shape)} in the model.");
         }
         foreach (var name in expected.Keys.OrderBy(k => k, StringComparer.Ordinal))
             if (!found.ContainsKey(name))
-                throw new InvalidDataFormatException(file, name, "missing from the file.");
+                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), "missing from the file.");
     }
 }

@@ -98,7 +98,7 @@ public static partial class SafeTensors
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
-                if (!seen.Add(prop.Name)) throw Bad(source, prop.Name, "appears twice in the header.");
+                if (!seen.Add(prop.Name)) throw Bad(source, TensorField(prop.Name), "appears twice in the header.");
                 if (prop.Name == MetadataKey)
                 {
                     if (prop.Value.ValueKind != JsonValueKind.Object)
@@ -119,7 +119,7 @@ public static partial class SafeTensors
 
     private static Entry ParseEntry(JsonProperty prop, string source)
     {
-        string name = prop.Name;
+        string name = TensorField(prop.Name);
         JsonElement v = prop.Value;
         if (v.ValueKind != JsonValueKind.Object) throw Bad(source, name, $"expected an object with dtype, shape and data_offsets, found {v.ValueKind}.");
         if (!v.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
@@ -160,7 +160,7 @@ public static partial class SafeTensors
         if (off[1] < off[0]) throw Bad(source, $"{name}.data_offsets", $"end {off[1]} is before begin {off[0]}.");
         if (off[1] - off[0] != count * size)
             throw Bad(source, $"{name}.data_offsets", $"[{off[0]}, {off[1]}] spans {off[1] - off[0]} bytes but {dtype} shape {Shapes.Format(shape.ToArray())} needs {count * size}.");
-        return new Entry(name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
+        return new Entry(prop.Name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
     }
 
     /// <summary>Sorted by offset, the tensors must tile [0, dataLength) exactly, as the reference reader requires.</summary>
@@ -170,11 +170,11 @@ public static partial class SafeTensors
         foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
             if (e.Begin != expected)
-                throw Bad(source, $"{e.Name}.data_offsets",
+                throw Bad(source, $"{TensorField(e.Name)}.data_offsets",
                     e.Begin < expected ? $"[{e.Begin}, {e.End}] overlaps the previous tensor, which ends at {expected}."
                                        : $"[{e.Begin}, {e.End}] leaves a gap after byte {expected}.");
             if (e.End > dataLength)
-                throw Bad(source, $"{e.Name}.data_offsets", $"[{e.Begin}, {e.End}] runs past the data region of {dataLength} bytes.");
+                throw Bad(source, $"{TensorField(e.Name)}.data_offsets", $"[{e.Begin}, {e.End}] runs past the data region of {dataLength} bytes.");
             expected = e.End;
         }
         if (expected != dataLength)
@@ -217,6 +217,9 @@ public static partial class SafeTensors
         }
         return dst;
     }
+
+    /// <summary>A tensor name as an error's field: the empty name (valid in the format) is shown as <c>""</c> so the field is never blank.</summary>
+    internal static string TensorField(string name) => name.Length == 0 ? "\"\"" : name;
 
     private static InvalidDataFormatException Bad(string file, string field, string problem, Exception? inner = null) =>
         new(file, field, problem, inner);

@@ -53,7 +53,7 @@ public class AdapterConfigFuzzTests
     [Test]
     public void AdapterConfigsEndInSuccessOrTheDocumentedException()
     {
-        var report = ParserFuzzer.Run("adapter_config.json", Cases(), "3N0XIzNsQ0O2", Build,
+        var report = ParserFuzzer.Run("adapter_config.json", Cases(), 0xC0F1_0001UL, Build,
             bytes => AdapterConfigFile.Parse(bytes, ParserFuzzer.Source),
             (_, result) =>
             {

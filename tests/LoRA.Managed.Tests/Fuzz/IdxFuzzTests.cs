@@ -74,7 +74,7 @@ public class IdxFuzzTests
     [Test]
     public void ImageFilesEndInSuccessOrTheDocumentedException()
     {
-        var report = ParserFuzzer.Run("IDX images", Cases(ImageBases.Length, 3), "0N0XIzNsQ0O2", c => Build(c, ImageBases),
+        var report = ParserFuzzer.Run("IDX images", Cases(ImageBases.Length, 3), 0x1D1_0001UL, c => Build(c, ImageBases),
             bytes => IdxReader.ReadImages(new MemoryStream(bytes, writable: false), ParserFuzzer.Source),
             (input, result) =>
             {
@@ -91,7 +91,7 @@ public class IdxFuzzTests
     [Test]
     public void LabelFilesEndInSuccessOrTheDocumentedException()
     {
-        var report = ParserFuzzer.Run("IDX labels", Cases(LabelBases.Length, 1), "1N0XIzNsQ0O2", c => Build(c, LabelBases),
+        var report = ParserFuzzer.Run("IDX labels", Cases(LabelBases.Length, 1), 0x1D1_0002UL, c => Build(c, LabelBases),
             bytes => IdxReader.ReadLabels(new MemoryStream(bytes, writable: false), ParserFuzzer.Source),
             (input, result) =>
             {

@@ -51,12 +51,12 @@ internal static class ParserFuzzer
 
     /// <param name="parser">Name for the report.</param>
     /// <param name="gen">The cases.</param>
-    /// <param name="seed">CsCheck seed: fixed, so CI runs the same 10,000 inputs every time.</param>
+    /// <param name="seed">Seed of the master PCG: fixed, so CI runs the same 10,000 inputs every time (the printed fingerprint shows it).</param>
     /// <param name="build">Makes the input bytes of a case (outside the measured window).</param>
     /// <param name="parse">The parser under test.</param>
     /// <param name="check">Invariants of an accepted result given its input; throw when one is broken.</param>
     /// <param name="effectiveLength">The length the allocation budget is based on (default: the input's; for gzip, the larger of it and the decompressed length).</param>
-    public static FuzzReport Run<TCase>(string parser, Gen<TCase> gen, string seed, Func<TCase, byte[]> build,
+    public static FuzzReport Run<TCase>(string parser, Gen<TCase> gen, ulong seed, Func<TCase, byte[]> build,
         Func<byte[], object> parse, Action<byte[], object> check, Func<byte[], long>? effectiveLength = null)
     {
         int cases = 0, accepted = 0;
@@ -66,7 +66,7 @@ internal static class ParserFuzzer
         ulong fingerprint = 14695981039346656037UL;   // FNV-1a over every input, in order: equal across runs ⇔ same inputs
 
         var total = Stopwatch.StartNew();
-        gen.Sample(c =>
+        void RunCase(TCase c)
         {
             byte[] input = build(c);
             long length = effectiveLength?.Invoke(input) ?? input.Length;
@@ -105,7 +105,24 @@ internal static class ParserFuzzer
                 throw new FuzzFailure($"allocated {allocated:N0} bytes for a {length:N0}-byte input (budget {budget:N0}); outcome {(thrown is null ? "accepted" : Cut(thrown.Message))}");
             if (ticks > SlowestAllowed.TotalSeconds * Stopwatch.Frequency)
                 throw new FuzzFailure($"one case took {ticks / (double)Stopwatch.Frequency:F1} s");
-        }, seed: seed, iter: Cases, threads: 1, print: c => $"{c} → {Hex(build(c))}");
+        }
+
+        // CsCheck's own Sample(seed:) fixes only the first iteration, so the 10,000 cases are drawn here from one
+        // master PCG: case i is generated from a PCG seeded by the master's i-th draw, the same on every run.
+        // A failing case is handed back to CsCheck with its seed, which replays it and shrinks it to a smaller one.
+        var master = new PCG(1, seed);
+        for (int i = 0; i < Cases; i++)
+        {
+            var pcg = new PCG(1, master.Next64());
+            string caseSeed = pcg.ToString();
+            TCase c = gen.Generate(pcg, null, out _);
+            try { RunCase(c); }
+            catch (FuzzFailure first)
+            {
+                gen.Sample(RunCase, seed: caseSeed, iter: 1_000, threads: 1, print: x => $"{x} → {Hex(build(x))}");
+                throw new FuzzFailure($"case {i} (CsCheck seed {caseSeed}) failed but did not fail again when replayed", first);
+            }
+        }
         total.Stop();
 
         return new FuzzReport(parser, cases, accepted, cases - accepted, fields, total.Elapsed,
