@@ -12,7 +12,8 @@ namespace LoRA.Managed.IO;
 /// </summary>
 /// <remarks>
 /// Reading validates everything before allocating tensor memory, with the reference implementation's rules:
-/// header length within the file and at most <see cref="MaxHeaderBytes"/>; a JSON object whose entries have the
+/// header length within the file and at most <see cref="MaxHeaderBytes"/>; UTF-8 JSON (no invalid byte sequences, no
+/// lone-surrogate escapes, nesting at most 8 deep) forming an object whose entries have the
 /// expected types; known dtype names; shape products that match byte counts; and offsets that, sorted, tile
 /// the data region exactly (no gap, no overlap, nothing after). F32, F16, BF16 and F64 are read (converted to
 /// float32); other valid dtypes are refused. Every failure is an <see cref="InvalidDataFormatException"/>

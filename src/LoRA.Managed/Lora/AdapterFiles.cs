@@ -10,6 +10,8 @@ namespace LoRA.Managed.Lora;
 /// biases (<c>bias</c> "all"/"lora_only") and the parameters of the modules to save, all under
 /// <c>base_model.model.</c> + their in-memory name; and <c>adapter_config.json</c> (<see cref="AdapterConfigFile"/>).
 /// The metadata also records <see cref="ChecksumKey"/>, the SHA-256 of the base weights before adaptation.
+/// Saving writes both files through <see cref="AtomicFile.WriteAll"/>: both are complete on disk before either
+/// replaces an older adapter, and a failure puts the older pair back.
 /// </summary>
 public static class AdapterFiles
 {
