@@ -49,6 +49,9 @@ internal static class ParserFuzzer
     /// <summary>No single case may take this long; a parse loop that does not advance would.</summary>
     public static readonly TimeSpan SlowestAllowed = TimeSpan.FromSeconds(5);
 
+    /// <summary>A case still running after this long is taken for a hang and ends the test process.</summary>
+    public static readonly TimeSpan HangAfter = TimeSpan.FromSeconds(60);
+
     /// <param name="parser">Name for the report.</param>
     /// <param name="gen">The cases.</param>
     /// <param name="seed">Seed of the master PCG: fixed, so CI runs the same 10,000 inputs every time (the printed fingerprint shows it).</param>
@@ -111,11 +114,22 @@ internal static class ParserFuzzer
         // master PCG: case i is generated from a PCG seeded by the master's i-th draw, the same on every run.
         // A failing case is handed back to CsCheck with its seed, which replays it and shrinks it to a smaller one.
         var master = new PCG(1, seed);
+        string current = "";
+        long caseStarted = Stopwatch.GetTimestamp();
+        // A parse that never returns would hang the run, and SlowestAllowed is only checked after a case returns, so a
+        // watchdog ends the process naming the stuck case (a hard stop: a hung parser thread cannot be cancelled).
+        using var watchdog = new Timer(_ =>
+        {
+            if (Stopwatch.GetElapsedTime(Volatile.Read(ref caseStarted)) > HangAfter)
+                Environment.FailFast($"{parser} fuzz case {Volatile.Read(ref current)} has run for over {HangAfter.TotalSeconds} s: the parser hangs.");
+        }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         for (int i = 0; i < Cases; i++)
         {
             var pcg = new PCG(1, master.Next64());
             string caseSeed = pcg.ToString();
             TCase c = gen.Generate(pcg, null, out _);
+            Volatile.Write(ref current, $"{i} (CsCheck seed {caseSeed})");
+            Volatile.Write(ref caseStarted, Stopwatch.GetTimestamp());
             try { RunCase(c); }
             catch (FuzzFailure first)
             {
