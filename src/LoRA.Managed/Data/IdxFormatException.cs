@@ -1,26 +1,24 @@
+using LoRA.Managed.IO;
+
 namespace LoRA.Managed.Data;
 
 /// <summary>
-/// An IDX file (the MNIST format) is malformed: the message names the file and the field that is wrong
-/// (magic, dimension count, a dimension, item count, length).
+/// An IDX file (the MNIST format) is malformed: <see cref="InvalidDataFormatException.File"/> names the file
+/// and <see cref="InvalidDataFormatException.Field"/> the field that is wrong (magic, data type, dimension count,
+/// a dimension, item count, image size, length, gzip stream).
 /// </summary>
 /// <remarks>
-/// Derives from <see cref="IOException"/> because <see cref="InvalidDataException"/> is sealed; catch
-/// <see cref="IOException"/> to handle every file problem at once.
+/// A subtype of <see cref="InvalidDataFormatException"/>, so one <c>catch</c> handles bad IDX, safetensors and
+/// adapter-config files alike.
 /// </remarks>
-public sealed class IdxFormatException : IOException
+public sealed class IdxFormatException : InvalidDataFormatException
 {
     /// <summary>Creates the exception for <paramref name="fileName"/>'s <paramref name="field"/>.</summary>
-    public IdxFormatException(string fileName, string field, string detail)
-        : base($"{fileName}: bad IDX {field}: {detail}")
+    public IdxFormatException(string fileName, string field, string detail, Exception? inner = null)
+        : base(fileName, field, detail, inner)
     {
-        FileName = fileName;
-        Field = field;
     }
 
-    /// <summary>The file (path or name) that failed to parse.</summary>
-    public string FileName { get; }
-
-    /// <summary>The header field or property that is wrong: "magic", "dimension count", "item count", "length", …</summary>
-    public string Field { get; }
+    /// <summary>The file (path or name) that failed to parse; the same as <see cref="InvalidDataFormatException.File"/>.</summary>
+    public string FileName => File;
 }

@@ -10,9 +10,12 @@ namespace LoRA.Managed.Data;
 /// the gzip magic <c>1f 8b</c>, not by the file name.
 /// </summary>
 /// <remarks>
-/// The sizes in the header are untrusted: they are checked against the (decompressed) length of the
-/// file before anything is allocated from them, so a corrupt header gives an <see cref="IdxFormatException"/>
-/// naming the field instead of an out-of-memory error or a half-read array.
+/// The sizes in the header are untrusted. A raw file's header is checked against the file's length before
+/// anything is allocated from it, so the data array is exactly the bytes that are there. A gzip file's
+/// decompressed length is unknown until it has been decompressed (its trailer is not trusted either), so the
+/// data is read in chunks that grow, doubling from 64 KiB, only as decompressed bytes actually arrive: a
+/// small file whose header promises gigabytes costs at most one chunk before it is refused. Every problem is
+/// an <see cref="IdxFormatException"/> (an <see cref="IO.InvalidDataFormatException"/>) naming the file and field.
 /// </remarks>
 public static class IdxReader
 {
@@ -24,95 +27,117 @@ public static class IdxReader
 
     private const byte UnsignedByteType = 0x08;
 
-    /// <summary>Reads an image file (magic 2051).</summary>
-    /// <exception cref="IdxFormatException">The header or length is wrong.</exception>
+    /// <summary>First buffer for data of unknown length (gzip); it doubles as data arrives.</summary>
+    private const int FirstChunk = 1 << 16;
+
+    /// <summary>How many trailing bytes of a gzip file are counted for the error message before giving up counting.</summary>
+    private const int ExtraBytesCounted = 1 << 20;
+
+    /// <summary>Reads an image file (magic 2051), raw or gzip.</summary>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names the file and field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static IdxImages ReadImages(string path)
     {
-        using Stream content = OpenContent(path);
-        return ReadImages(content, path);
+        using var file = OpenFile(path);
+        return ReadImages(file, path);
     }
 
-    /// <summary>Reads an image file's content (already decompressed) from a seekable stream; <paramref name="name"/> is used in errors.</summary>
-    /// <exception cref="IdxFormatException">The header or length is wrong.</exception>
+    /// <summary>
+    /// Reads an image file's content, raw or gzip, from a readable, seekable stream positioned at its start;
+    /// <paramref name="name"/> is used in errors.
+    /// </summary>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names <paramref name="name"/> and the field.</exception>
+    /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static IdxImages ReadImages(Stream content, string name)
     {
-        var dims = ReadHeader(content, name, 3, ImagesMagic);
-        var pixels = new byte[(long)dims[0] * dims[1] * dims[2]];
-        content.ReadExactly(pixels);
+        var (dims, pixels) = Read(content, name, 3, ImagesMagic);
         return new IdxImages(dims[0], dims[1], dims[2], pixels);
     }
 
-    /// <summary>Reads a label file (magic 2049): one byte per item.</summary>
-    /// <exception cref="IdxFormatException">The header or length is wrong.</exception>
+    /// <summary>Reads a label file (magic 2049), raw or gzip: one byte per item.</summary>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names the file and field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static byte[] ReadLabels(string path)
     {
-        using Stream content = OpenContent(path);
-        return ReadLabels(content, path);
+        using var file = OpenFile(path);
+        return ReadLabels(file, path);
     }
 
-    /// <summary>Reads a label file's content (already decompressed) from a seekable stream; <paramref name="name"/> is used in errors.</summary>
-    /// <exception cref="IdxFormatException">The header or length is wrong.</exception>
-    public static byte[] ReadLabels(Stream content, string name)
-    {
-        var dims = ReadHeader(content, name, 1, LabelsMagic);
-        var labels = new byte[dims[0]];
-        content.ReadExactly(labels);
-        return labels;
-    }
+    /// <summary>
+    /// Reads a label file's content, raw or gzip, from a readable, seekable stream positioned at its start;
+    /// <paramref name="name"/> is used in errors.
+    /// </summary>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names <paramref name="name"/> and the field.</exception>
+    /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
+    public static byte[] ReadLabels(Stream content, string name) => Read(content, name, 1, LabelsMagic).Data;
 
     /// <summary>True when the file starts with the gzip magic bytes <c>1f 8b</c>.</summary>
     public static bool IsGzip(string path)
     {
         using var file = File.OpenRead(path);
-        Span<byte> head = stackalloc byte[2];
-        return file.ReadAtLeast(head, 2, throwOnEndOfStream: false) == 2 && head[0] == 0x1f && head[1] == 0x8b;
+        return IsGzip(file);
     }
 
     /// <summary>
-    /// Opens the file's content as a seekable stream with a known length: the file itself when raw,
-    /// the whole decompressed content in memory when gzip-compressed (the decompressed length cannot be
-    /// trusted from the gzip trailer, so it is measured).
+    /// The file's content as a forward-only stream: the file itself when raw, a decompressing stream when
+    /// gzip. Nothing is buffered, so a huge decompressed length costs time, not memory. Reads from a corrupt
+    /// gzip stream throw <see cref="InvalidDataException"/>.
     /// </summary>
-    internal static Stream OpenContent(string path)
+    internal static Stream OpenDecompressed(string path)
+    {
+        var file = OpenFile(path);
+        return IsGzip(file) ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: false) : file;
+    }
+
+    private static FileStream OpenFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"IDX file not found: {path}", path);
-        if (!IsGzip(path)) return File.OpenRead(path);
-        using var file = File.OpenRead(path);
-        using var gzip = new GZipStream(file, CompressionMode.Decompress);
-        var buffer = new MemoryStream(capacity: (int)Math.Min(file.Length * 4, Array.MaxLength));
+        return File.OpenRead(path);
+    }
+
+    /// <summary>Peeks at the first two bytes of a seekable stream and puts the position back.</summary>
+    private static bool IsGzip(Stream stream)
+    {
+        long start = stream.Position;
+        Span<byte> head = stackalloc byte[2];
+        int got = stream.ReadAtLeast(head, 2, throwOnEndOfStream: false);
+        stream.Position = start;
+        return got == 2 && head[0] == 0x1f && head[1] == 0x8b;
+    }
+
+    private static (int[] Dims, byte[] Data) Read(Stream content, string name, int expectedDims, int expectedMagic)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentNullException.ThrowIfNull(name);
+        if (!content.CanRead || !content.CanSeek) throw new ArgumentException($"IdxReader: the stream for {name} must be readable and seekable.", nameof(content));
+        if (!IsGzip(content)) return ReadIdx(content, content.Length - content.Position, name, expectedDims, expectedMagic);
+
+        using var gzip = new GZipStream(content, CompressionMode.Decompress, leaveOpen: true);
         try
         {
-            gzip.CopyTo(buffer);
+            return ReadIdx(gzip, knownLength: -1, name, expectedDims, expectedMagic);
         }
         catch (InvalidDataException e)
         {
-            throw new IdxFormatException(path, "gzip stream", e.Message);
+            throw new IdxFormatException(name, "gzip stream", $"the compressed data is corrupt ({e.Message}).", e);
         }
-        catch (IOException e) when (buffer.Length >= Array.MaxLength - 1)
-        {
-            throw new IdxFormatException(path, "length", $"decompresses to more than {Array.MaxLength:N0} bytes ({e.Message}).");
-        }
-        buffer.Position = 0;
-        return buffer;
     }
 
     /// <summary>
-    /// Reads and validates the header: magic, type, dimension count, every dimension, and that the data
-    /// the dimensions promise fills the rest of the stream exactly. Leaves the stream at the first data byte.
+    /// Reads and validates the header (magic, type, dimension count, every dimension, the image size), then
+    /// the data the dimensions promise, which must fill the rest of the content exactly.
+    /// <paramref name="knownLength"/> is the content's length, or −1 when it is unknown (gzip).
     /// </summary>
-    private static int[] ReadHeader(Stream content, string name, int expectedDims, int expectedMagic)
+    private static (int[] Dims, byte[] Data) ReadIdx(Stream s, long knownLength, string name, int expectedDims, int expectedMagic)
     {
-        ArgumentNullException.ThrowIfNull(content);
-        long length = content.Length - content.Position;
         int headerBytes = 4 + 4 * expectedDims;
-        if (length < 4)
-            throw new IdxFormatException(name, "length", $"the file has {length} bytes, too short for the 4-byte magic.");
-
+        string what = knownLength < 0 ? "the decompressed content" : "the file";
         Span<byte> header = stackalloc byte[4 + 4 * 3];
-        content.ReadExactly(header[..4]);
+        int got = s.ReadAtLeast(header[..4], 4, throwOnEndOfStream: false);
+        if (got < 4)
+            throw new IdxFormatException(name, "length", $"{what} has {got} bytes, too short for the 4-byte magic.");
+
         int magic = BinaryPrimitives.ReadInt32BigEndian(header);
         string kind = expectedMagic == ImagesMagic ? "images" : "labels";
         if (header[0] != 0 || header[1] != 0)
@@ -122,9 +147,9 @@ public static class IdxReader
         if (header[3] != expectedDims)
             throw new IdxFormatException(name, "dimension count", $"expected {expectedDims} ({kind}, magic {expectedMagic}) but found {header[3]} (magic {magic}).");
 
-        if (length < headerBytes)
-            throw new IdxFormatException(name, "length", $"the file has {length} bytes, shorter than the {headerBytes}-byte header.");
-        content.ReadExactly(header[4..headerBytes]);
+        got = s.ReadAtLeast(header[4..headerBytes], headerBytes - 4, throwOnEndOfStream: false);
+        if (got < headerBytes - 4)
+            throw new IdxFormatException(name, "length", $"{what} has {4 + got} bytes, shorter than the {headerBytes}-byte header.");
         var dims = new int[expectedDims];
         for (int d = 0; d < expectedDims; d++)
         {
@@ -133,21 +158,62 @@ public static class IdxReader
                 throw new IdxFormatException(name, d == 0 ? "item count" : $"dimension {d}", $"{size} is larger than {int.MaxValue}.");
             dims[d] = (int)size;
         }
+        string shape = string.Join("×", dims);
 
         // The product of three 31-bit sizes can overflow a long; 128-bit arithmetic cannot.
-        long available = length - headerBytes;
         UInt128 promised = 1;
         foreach (int size in dims) promised *= (uint)size;
-        string shape = string.Join("×", dims);
-        if (promised > (UInt128)available)
-            throw new IdxFormatException(name, "item count",
-                $"the header promises {shape} = {promised:N0} data bytes but only {available:N0} follow the {headerBytes}-byte header (file truncated?).");
-        long dataBytes = (long)promised;
-        if (dataBytes > Array.MaxLength)
-            throw new IdxFormatException(name, "length", $"{dataBytes:N0} data bytes do not fit in one array.");
-        if (dataBytes < available)
+        if (knownLength >= 0)
+        {
+            long available = knownLength - headerBytes;
+            if (promised > (UInt128)available)
+                throw new IdxFormatException(name, "item count",
+                    $"the header promises {shape} = {promised:N0} data bytes but only {available:N0} follow the {headerBytes}-byte header (file truncated?).");
+            if (promised < (UInt128)available)
+                throw new IdxFormatException(name, "length",
+                    $"the header promises {shape} = {promised:N0} data bytes but {available:N0} follow the {headerBytes}-byte header ({(UInt128)available - promised:N0} extra).");
+        }
+        // rows·columns must fit an int even for zero images: IdxImages.ImageSize and every consumer index with it.
+        if (expectedDims == 3 && (long)dims[1] * dims[2] > int.MaxValue)
+            throw new IdxFormatException(name, "image size", $"{dims[1]}×{dims[2]} = {(long)dims[1] * dims[2]:N0} pixels per image is more than {int.MaxValue:N0}.");
+        if (promised > (UInt128)Array.MaxLength)
+            throw new IdxFormatException(name, "length", $"{shape} = {promised:N0} data bytes do not fit in one array.");
+
+        int dataBytes = (int)promised;
+        if (knownLength >= 0)
+        {
+            var exact = new byte[dataBytes];
+            s.ReadExactly(exact);
+            return (dims, exact);
+        }
+        return (dims, ReadGrowing(s, dataBytes, name, shape, headerBytes));
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="dataBytes"/> from a stream of unknown length, growing the buffer only as
+    /// data arrives, then checks that nothing follows.
+    /// </summary>
+    private static byte[] ReadGrowing(Stream s, int dataBytes, string name, string shape, int headerBytes)
+    {
+        var buffer = new byte[Math.Min(dataBytes, FirstChunk)];
+        int filled = 0;
+        while (true)
+        {
+            filled += s.ReadAtLeast(buffer.AsSpan(filled), buffer.Length - filled, throwOnEndOfStream: false);
+            if (filled < buffer.Length)
+                throw new IdxFormatException(name, "item count",
+                    $"the header promises {shape} = {dataBytes:N0} data bytes but only {filled:N0} follow the {headerBytes}-byte header (file truncated?).");
+            if (filled == dataBytes) break;
+            Array.Resize(ref buffer, (int)Math.Min(2L * buffer.Length, dataBytes));
+        }
+
+        var scratch = new byte[4096];
+        long extra = 0;
+        int n;
+        while (extra < ExtraBytesCounted && (n = s.Read(scratch)) > 0) extra += n;
+        if (extra > 0)
             throw new IdxFormatException(name, "length",
-                $"the header promises {shape} = {dataBytes:N0} data bytes but {available:N0} follow the {headerBytes}-byte header ({available - dataBytes:N0} extra).");
-        return dims;
+                $"the header promises {shape} = {dataBytes:N0} data bytes but more follow the {headerBytes}-byte header ({(extra >= ExtraBytesCounted ? "at least " : "")}{extra:N0} extra).");
+        return buffer;
     }
 }

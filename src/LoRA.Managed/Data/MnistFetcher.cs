@@ -74,11 +74,20 @@ public sealed class MnistFetcher
         return Path.Combine(root, "lora-managed", "mnist");
     }
 
-    /// <summary>The SHA-256 (lower-case hex) of a file's content, decompressed first if it is gzip.</summary>
+    /// <summary>The SHA-256 (lower-case hex) of a file's content, decompressed first if it is gzip (streamed, not buffered).</summary>
+    /// <exception cref="IdxFormatException">The file is gzip but its compressed data is corrupt.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static string ContentSha256(string path)
     {
-        using Stream content = IdxReader.OpenContent(path);
-        return Convert.ToHexStringLower(SHA256.HashData(content));
+        using Stream content = IdxReader.OpenDecompressed(path);
+        try
+        {
+            return Convert.ToHexStringLower(SHA256.HashData(content));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new IdxFormatException(path, "gzip stream", $"the compressed data is corrupt ({e.Message}).", e);
+        }
     }
 
     /// <summary>

@@ -82,59 +82,96 @@ public static class AdapterConfigFile
         AtomicFile.Write(path, s => s.Write(bytes));
     }
 
+    /// <summary>The largest <c>adapter_config.json</c> accepted. PEFT writes about 1 KB; even a per-layer
+    /// <c>rank_pattern</c> for thousands of layers stays far below this.</summary>
+    public const long MaxFileBytes = 16 << 20;
+
+    /// <summary>A PEFT config nests at most three levels (root, <c>rank_pattern</c>, a value); deeper is refused.</summary>
+    private const int MaxDepth = 16;
+
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">A field is missing, of the wrong type, or asks for a feature not implemented here (DoRA, fan_in_fan_out, other inits).</exception>
+    /// <exception cref="InvalidDataFormatException">The file is larger than <see cref="MaxFileBytes"/>, not UTF-8 JSON, or a field is
+    /// missing, of the wrong type, out of range, or asks for a feature not implemented here (DoRA, fan_in_fan_out, other inits);
+    /// the message names the file and the field.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static LoraConfig Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        return Parse(File.ReadAllBytes(path), path);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        if (file.Length > MaxFileBytes)
+            throw new InvalidDataFormatException(path, "json", $"{file.Length:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
+        var bytes = new byte[file.Length];
+        file.ReadExactly(bytes);
+        return Parse(bytes, path);
     }
 
     /// <summary>Parses the JSON <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>
+    /// <remarks>
+    /// Strict where PEFT's own loader would silently misread: every key may appear once, <c>r</c> must be an integer ≥ 1,
+    /// <c>lora_alpha</c> a finite number, <c>lora_dropout</c> a number in [0, 1), <c>bias</c> one of PEFT's three names,
+    /// <c>target_modules</c> a non-empty list of non-empty strings, <c>modules_to_save</c> null or such a list. Keys this
+    /// library does not use are ignored, as PEFT ignores keys of newer versions.
+    /// </remarks>
     /// <exception cref="InvalidDataFormatException">As <see cref="Read"/>.</exception>
     public static LoraConfig Parse(byte[] json, string source)
     {
         ArgumentNullException.ThrowIfNull(json);
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(json); }
-        catch (JsonException ex) { throw new InvalidDataFormatException(source, "json", $"not valid JSON ({ex.Message}).", ex); }
-        using (doc)
+        ArgumentNullException.ThrowIfNull(source);
+        if (json.LongLength > MaxFileBytes)
+            throw new InvalidDataFormatException(source, "json", $"{json.LongLength:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
+        using JsonDocument doc = StrictJson.Parse(json, source, "json", MaxDepth);
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, "json", $"expected an object, found {root.ValueKind}.");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var prop in root.EnumerateObject())
+            if (!seen.Add(prop.Name)) throw new InvalidDataFormatException(source, prop.Name, "appears twice; the value meant is ambiguous.");
+
+        string peftType = String(root, "peft_type", source, required: true)!;
+        if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
+        if (Bool(root, "use_dora", source)) throw new InvalidDataFormatException(source, "use_dora", "DoRA adapters are not supported.");
+        if (Bool(root, "fan_in_fan_out", source)) throw new InvalidDataFormatException(source, "fan_in_fan_out", "transposed (Conv1D) weights are not supported.");
+        int r = Get(root, "r", source, JsonValueKind.Number) is { } rEl && rEl.TryGetInt32(out int rv) && rv >= 1
+            ? rv : throw new InvalidDataFormatException(source, "r", "missing or not an integer from 1 to 2147483647.");
+        double alpha = FiniteNumber(root, "lora_alpha", source) ?? 8;
+        double dropout = FiniteNumber(root, "lora_dropout", source) ?? 0;
+        // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999 < 1 as a double rounds to 1f.
+        if (!((float)dropout >= 0f && (float)dropout < 1f))
+            throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is not in [0, 1) as a float32.");
+        LoraBias bias = (String(root, "bias", source, required: false) ?? "none") switch
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, "json", "expected an object.");
-            string peftType = String(root, "peft_type", source, required: true)!;
-            if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{peftType}' is not LORA.");
-            if (Bool(root, "use_dora", source)) throw new InvalidDataFormatException(source, "use_dora", "DoRA adapters are not supported.");
-            if (Bool(root, "fan_in_fan_out", source)) throw new InvalidDataFormatException(source, "fan_in_fan_out", "transposed (Conv1D) weights are not supported.");
-            int r = Get(root, "r", source, JsonValueKind.Number) is { } rEl && rEl.TryGetInt32(out int rv) && rv >= 1
-                ? rv : throw new InvalidDataFormatException(source, "r", "missing or not a positive integer.");
-            double alpha = Get(root, "lora_alpha", source, JsonValueKind.Number)?.GetDouble() ?? 8;
-            double dropout = Get(root, "lora_dropout", source, JsonValueKind.Number)?.GetDouble() ?? 0;
-            if (!(dropout >= 0 && dropout < 1)) throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout} is not in [0, 1).");
-            LoraBias bias = (String(root, "bias", source, required: false) ?? "none") switch
-            {
-                "none" => LoraBias.None,
-                "all" => LoraBias.All,
-                "lora_only" => LoraBias.LoraOnly,
-                var other => throw new InvalidDataFormatException(source, "bias", $"'{other}' is not none, all or lora_only."),
-            };
-            var targets = List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
-            if (targets.Count == 0) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
-            var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
-            bool rs = Bool(root, "use_rslora", source);
-            return new LoraConfig
-            {
-                Rank = r,
-                Alpha = alpha,
-                Dropout = (float)dropout,
-                Bias = bias,
-                TargetModules = targets,
-                ModulesToSave = modulesToSave,
-                Init = ReadInit(root, source),
-                Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
-            };
-        }
+            "none" => LoraBias.None,
+            "all" => LoraBias.All,
+            "lora_only" => LoraBias.LoraOnly,
+            var other => throw new InvalidDataFormatException(source, "bias", $"'{Cut(other)}' is not none, all or lora_only."),
+        };
+        var targets = List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
+        if (targets.Count == 0) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
+        var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
+        bool rs = Bool(root, "use_rslora", source);
+        return new LoraConfig
+        {
+            Rank = r,
+            Alpha = alpha,
+            Dropout = (float)dropout,   // in range, checked above
+            Bias = bias,
+            TargetModules = targets,
+            ModulesToSave = modulesToSave,
+            Init = ReadInit(root, source),
+            Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
+        };
     }
+
+    /// <summary>A number that fits a finite double, or null when absent or null. <c>1e400</c> is refused, not read as ∞.</summary>
+    private static double? FiniteNumber(JsonElement root, string name, string source)
+    {
+        if (Get(root, name, source, JsonValueKind.Number) is not { } el) return null;
+        if (!el.TryGetDouble(out double v) || !double.IsFinite(v))
+            throw new InvalidDataFormatException(source, name, $"{StrictJson.Snippet(el)} is not a finite number.");
+        return v;
+    }
+
+    /// <summary>A string from the file, cut for an error message.</summary>
+    private static string Cut(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
     private static LoraInit ReadInit(JsonElement root, string source)
     {
@@ -143,12 +180,13 @@ public static class AdapterConfigFile
         {
             // false asks PEFT for random non-zero factors (a testing aid); the loaded weights replace them anyway.
             JsonValueKind.True or JsonValueKind.False => LoraInit.Default,
-            JsonValueKind.String => el.GetString() switch
+            JsonValueKind.String => el.GetString()! switch
             {
                 "gaussian" => LoraInit.Gaussian,
                 "pissa" => LoraInit.Pissa,
-                var s when s!.StartsWith("pissa_niter_", StringComparison.Ordinal) => LoraInit.Pissa,
-                var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{s}' is not supported (true, false, \"gaussian\", \"pissa\")."),
+                // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 subspace iterations; the exact SVD here gives the same factors up to its error.
+                var s when s.StartsWith("pissa_niter_", StringComparison.Ordinal) && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter) && niter >= 1 => LoraInit.Pissa,
+                var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\")."),
             },
             _ => throw new InvalidDataFormatException(source, "init_lora_weights", $"expected a boolean or string, found {el.ValueKind}."),
         };
@@ -188,8 +226,10 @@ public static class AdapterConfigFile
         var list = new List<string>();
         foreach (var item in el.EnumerateArray())
         {
-            if (item.ValueKind != JsonValueKind.String) throw new InvalidDataFormatException(source, name, $"entry {item} is not a string.");
-            list.Add(item.GetString()!);
+            if (item.ValueKind != JsonValueKind.String) throw new InvalidDataFormatException(source, name, $"entry {StrictJson.Snippet(item)} is not a string.");
+            string s = item.GetString()!;
+            if (string.IsNullOrWhiteSpace(s)) throw new InvalidDataFormatException(source, name, $"entry {list.Count} is an empty name.");
+            list.Add(s);
         }
         return list;
     }

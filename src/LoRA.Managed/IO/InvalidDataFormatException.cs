@@ -1,11 +1,17 @@
 namespace LoRA.Managed.IO;
 
 /// <summary>
-/// The one exception the readers in <c>LoRA.Managed.IO</c> throw for bad file content: a malformed or
-/// truncated safetensors file, an <c>adapter_config.json</c> with a wrong field, or tensors that do not fit
-/// the model they are loaded into. The message names the file and the field (or tensor).
+/// The one exception the file readers of this library throw for bad file content: a malformed or truncated
+/// IDX, safetensors or <c>adapter_config.json</c> file, or tensors that do not fit the model they are loaded
+/// into. <see cref="File"/> names the file and <see cref="Field"/> the header field, JSON key or tensor at
+/// fault; the message starts with both. Catch this type to handle every format problem at once;
+/// <see cref="Data.IdxFormatException"/> is the IDX reader's subtype.
 /// </summary>
-public sealed class InvalidDataFormatException : IOException
+/// <remarks>
+/// Derives from <see cref="IOException"/> because <see cref="InvalidDataException"/> is sealed, so a caller
+/// that already handles <see cref="IOException"/> handles bad content too.
+/// </remarks>
+public class InvalidDataFormatException : IOException
 {
     /// <summary>Creates the exception for <paramref name="file"/> and <paramref name="field"/> with a description of the problem.</summary>
     public InvalidDataFormatException(string file, string field, string problem, Exception? inner = null)

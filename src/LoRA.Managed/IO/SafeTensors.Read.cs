@@ -12,7 +12,8 @@ namespace LoRA.Managed.IO;
 /// </summary>
 /// <remarks>
 /// Reading validates everything before allocating tensor memory, with the reference implementation's rules:
-/// header length within the file and at most <see cref="MaxHeaderBytes"/>; a JSON object whose entries have the
+/// header length within the file and at most <see cref="MaxHeaderBytes"/>; UTF-8 JSON (no invalid byte sequences, no
+/// lone-surrogate escapes, nesting at most 8 deep) forming an object whose entries have the
 /// expected types; known dtype names; shape products that match byte counts; and offsets that, sorted, tile
 /// the data region exactly (no gap, no overlap, nothing after). F32, F16, BF16 and F64 are read (converted to
 /// float32); other valid dtypes are refused. Every failure is an <see cref="InvalidDataFormatException"/>
@@ -25,8 +26,12 @@ public static partial class SafeTensors
 
     private const string MetadataKey = "__metadata__";
 
+    /// <summary>A valid header nests three levels (root, entry, shape/offsets array); anything far deeper is refused.</summary>
+    private const int MaxHeaderDepth = 8;
+
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names the file and field.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static SafeTensorsFile Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -35,7 +40,7 @@ public static partial class SafeTensors
     }
 
     /// <summary>Parses an in-memory file; <paramref name="source"/> names it in error messages.</summary>
-    /// <exception cref="InvalidDataFormatException">The content breaks the format.</exception>
+    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names <paramref name="source"/> and the field.</exception>
     public static SafeTensorsFile Parse(byte[] bytes, string source = "<memory>")
     {
         ArgumentNullException.ThrowIfNull(bytes);
@@ -44,10 +49,13 @@ public static partial class SafeTensors
     }
 
     /// <summary>Reads a whole safetensors file from a seekable stream positioned at its start.</summary>
-    /// <exception cref="InvalidDataFormatException">The content breaks the format.</exception>
+    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names <paramref name="source"/> and the field.</exception>
+    /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static SafeTensorsFile Read(Stream stream, string source)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(source);
+        if (!stream.CanRead || !stream.CanSeek) throw new ArgumentException($"SafeTensors: the stream for {source} must be readable and seekable.", nameof(stream));
         long fileLength = stream.Length - stream.Position;
         if (fileLength < 8) throw Bad(source, "header length", $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
         Span<byte> prefix = stackalloc byte[8];
@@ -81,15 +89,7 @@ public static partial class SafeTensors
 
     private static (List<Entry>, Dictionary<string, string>) ParseHeader(byte[] header, string source)
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
-        }
-        catch (JsonException ex)
-        {
-            throw Bad(source, "header", $"not valid UTF-8 JSON ({ex.Message}).", ex);
-        }
+        JsonDocument doc = StrictJson.Parse(header, source, "header", MaxHeaderDepth);
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
@@ -99,7 +99,7 @@ public static partial class SafeTensors
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
-                if (!seen.Add(prop.Name)) throw Bad(source, prop.Name, "appears twice in the header.");
+                if (!seen.Add(prop.Name)) throw Bad(source, TensorField(prop.Name), "appears twice in the header.");
                 if (prop.Name == MetadataKey)
                 {
                     if (prop.Value.ValueKind != JsonValueKind.Object)
@@ -120,7 +120,7 @@ public static partial class SafeTensors
 
     private static Entry ParseEntry(JsonProperty prop, string source)
     {
-        string name = prop.Name;
+        string name = TensorField(prop.Name);
         JsonElement v = prop.Value;
         if (v.ValueKind != JsonValueKind.Object) throw Bad(source, name, $"expected an object with dtype, shape and data_offsets, found {v.ValueKind}.");
         if (!v.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
@@ -137,7 +137,7 @@ public static partial class SafeTensors
         foreach (var d in shapeEl.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
-                throw Bad(source, $"{name}.shape", $"dimension {d} is not a non-negative 32-bit integer.");
+                throw Bad(source, $"{name}.shape", $"dimension {StrictJson.Snippet(d)} is not a non-negative 32-bit integer.");
             shape.Add(dim);
         }
         if (shape.Count is < 1 or > 4)
@@ -156,12 +156,12 @@ public static partial class SafeTensors
         {
             var o = offEl[i];
             if (o.ValueKind != JsonValueKind.Number || !o.TryGetInt64(out off[i]) || off[i] < 0)
-                throw Bad(source, $"{name}.data_offsets", $"offset {o} is not a non-negative integer.");
+                throw Bad(source, $"{name}.data_offsets", $"offset {StrictJson.Snippet(o)} is not a non-negative 64-bit integer.");
         }
         if (off[1] < off[0]) throw Bad(source, $"{name}.data_offsets", $"end {off[1]} is before begin {off[0]}.");
         if (off[1] - off[0] != count * size)
             throw Bad(source, $"{name}.data_offsets", $"[{off[0]}, {off[1]}] spans {off[1] - off[0]} bytes but {dtype} shape {Shapes.Format(shape.ToArray())} needs {count * size}.");
-        return new Entry(name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
+        return new Entry(prop.Name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
     }
 
     /// <summary>Sorted by offset, the tensors must tile [0, dataLength) exactly, as the reference reader requires.</summary>
@@ -171,11 +171,11 @@ public static partial class SafeTensors
         foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
             if (e.Begin != expected)
-                throw Bad(source, $"{e.Name}.data_offsets",
+                throw Bad(source, $"{TensorField(e.Name)}.data_offsets",
                     e.Begin < expected ? $"[{e.Begin}, {e.End}] overlaps the previous tensor, which ends at {expected}."
                                        : $"[{e.Begin}, {e.End}] leaves a gap after byte {expected}.");
             if (e.End > dataLength)
-                throw Bad(source, $"{e.Name}.data_offsets", $"[{e.Begin}, {e.End}] runs past the data region of {dataLength} bytes.");
+                throw Bad(source, $"{TensorField(e.Name)}.data_offsets", $"[{e.Begin}, {e.End}] runs past the data region of {dataLength} bytes.");
             expected = e.End;
         }
         if (expected != dataLength)
@@ -218,6 +218,9 @@ public static partial class SafeTensors
         }
         return dst;
     }
+
+    /// <summary>A tensor name as an error's field: the empty name (valid in the format) is shown as <c>""</c> so the field is never blank.</summary>
+    internal static string TensorField(string name) => name.Length == 0 ? "\"\"" : name;
 
     private static InvalidDataFormatException Bad(string file, string field, string problem, Exception? inner = null) =>
         new(file, field, problem, inner);

@@ -10,6 +10,8 @@ namespace LoRA.Managed.Lora;
 /// biases (<c>bias</c> "all"/"lora_only") and the parameters of the modules to save, all under
 /// <c>base_model.model.</c> + their in-memory name; and <c>adapter_config.json</c> (<see cref="AdapterConfigFile"/>).
 /// The metadata also records <see cref="ChecksumKey"/>, the SHA-256 of the base weights before adaptation.
+/// Saving writes both files through <see cref="AtomicFile.WriteAll"/>: both are complete on disk before either
+/// replaces an older adapter, and a failure puts the older pair back.
 /// </summary>
 public static class AdapterFiles
 {
@@ -41,10 +43,16 @@ public static class AdapterFiles
         foreach (string m in model.ModulesToSave(adapterName))
             foreach (var (name, p) in model.ModuleNamed(m).NamedParameters(m)) tensors[Prefix + name] = p;
 
-        Directory.CreateDirectory(directory);
         var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum };
-        SafeTensors.Write(Path.Combine(directory, WeightsFileName), tensors, metadata);
-        AdapterConfigFile.Write(Path.Combine(directory, AdapterConfigFile.FileName), config);
+        byte[] weights = SafeTensors.Serialize(tensors, metadata);
+        byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(config));
+        // Both files are written and flushed before either replaces an older adapter, so a failure leaves the
+        // old pair (see AtomicFile.WriteAll for the one window that remains: a crash between the two renames).
+        AtomicFile.WriteAll(
+        [
+            (Path.Combine(directory, WeightsFileName), s => s.Write(weights)),
+            (Path.Combine(directory, AdapterConfigFile.FileName), s => s.Write(json)),
+        ]);
     }
 
     internal static PeftModel Load(Module baseModel, string directory, TorchGenerator generator, bool verifyBaseChecksum, string adapterName)
@@ -68,7 +76,7 @@ public static class AdapterFiles
         try { plan = InjectionPlan.Create(baseModel, config, adapterName); }
         catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
         var shapes = ExpectedShapes(baseModel, plan, config);
-        IO.ModelFile.CheckFits(shapes.ToDictionary(p => p.Key, p => new Tensor(p.Value)), file.Tensors, weightsPath);
+        IO.ModelFile.CheckFits(shapes, file.Tensors, weightsPath);   // shapes only: nothing is allocated for the check
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
         var initConfig = config with { Init = config.Init == LoraInit.Pissa ? LoraInit.Pissa : LoraInit.Default };
