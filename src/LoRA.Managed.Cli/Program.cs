@@ -32,6 +32,7 @@ public static class Program
             FinetuneCommand.Create(context),
             EvalCommand.Create(context),
             MergeCommand.Create(context),
+            LmDemoCommand.Create(context),
         };
         root.Options.Add(verbose);
 
