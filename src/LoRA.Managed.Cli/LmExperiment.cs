@@ -31,7 +31,7 @@ internal static class LmExperiment
         public int SeqLength { get; init; } = 64;
         public int BatchSize { get; init; } = 32;
         public double PretrainLearningRate { get; init; } = 3e-3;
-        public double FinetuneLearningRate { get; init; } = 3e-3;
+        public double FinetuneLearningRate { get; init; } = 1e-2;
         public int MaxEvalWindows { get; init; }
         public int SampleTokens { get; init; } = 120;
         public string? Out { get; init; }
