@@ -33,6 +33,7 @@ public static class Program
             EvalCommand.Create(context),
             MergeCommand.Create(context),
             SweepCommand.Create(context),
+            LmDemoCommand.Create(context),
         };
         root.Options.Add(verbose);
 

@@ -9,8 +9,8 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Training;
 
 /// <summary>
-/// The classic PyTorch classification loop, nothing more: for each batch <c>zero_grad</c>, forward,
-/// cross-entropy, <c>backward</c>, <c>step</c>; and an evaluation pass under no-grad in eval mode.
+/// The classic PyTorch classification recipe: for each batch <c>zero_grad</c>, forward, cross-entropy,
+/// <c>backward</c>, <c>step</c> (run by <see cref="Trainer"/>); and an evaluation pass under no-grad in eval mode.
 /// </summary>
 /// <remarks>
 /// Every step's loss is recorded in <see cref="Losses"/>. A NaN or infinite loss stops training with
@@ -18,13 +18,16 @@ namespace LoRA.Managed.Training;
 /// </remarks>
 public sealed class ClassifierTrainer
 {
-    private readonly CrossEntropyLoss _criterion = new();
     private readonly List<float> _losses = [];
 
     /// <summary>The loss of every step taken by <see cref="Fit"/>, across calls, in order.</summary>
     public IReadOnlyList<float> Losses => _losses;
 
-    /// <summary>Trains <paramref name="model"/> for <paramref name="epochs"/> passes over <paramref name="loader"/>.</summary>
+    /// <summary>
+    /// Trains <paramref name="model"/> for <paramref name="epochs"/> passes over <paramref name="loader"/>: a thin
+    /// wrapper over <see cref="Trainer"/> (one step per batch, no accumulation, no clipping, no weight decay beyond the
+    /// optimiser's own), so the blog's recipe runs through the one training loop of the library.
+    /// </summary>
     /// <param name="model">The classifier; its output is (B, classes) logits.</param>
     /// <param name="optimizer">Updates the model's parameters.</param>
     /// <param name="loader">The training batches (reshuffled each epoch if the loader shuffles).</param>
@@ -40,42 +43,28 @@ public sealed class ClassifierTrainer
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(loader);
         ArgumentOutOfRangeException.ThrowIfNegative(epochs);
-
         model.Train();
-        // Every step runs the same ops on the same shapes, so activations and gradients live in an
-        // arena and are reused: a steady-state step allocates nothing (see TensorArena).
-        var arena = new TensorArena();
-        int globalStep = 0;
-        for (int epoch = 1; epoch <= epochs; epoch++)
-        {
-            var clock = Stopwatch.StartNew();
-            double lossSum = 0;
-            int samples = 0;
-            foreach (Batch batch in loader)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                using ArenaScope step = arena.Activate();
-                schedule?.Apply(optimizer, optimizer.StepCount);
-                optimizer.ZeroGrad();
-                Tensor logits = model.Forward(batch.Images);
-                Tensor loss = _criterion.Forward(logits, batch.Labels);
-                float value = loss.Item();
-                globalStep++;
-                if (!float.IsFinite(value))
-                {
-                    Tape.Current.Clear();
-                    throw new ArithmeticException(
-                        $"Training diverged: loss is {value} at epoch {epoch}, step {batch.Index + 1} of {loader.BatchCount} (global step {globalStep}); lower the learning rate or normalise the inputs.");
-                }
-                loss.Backward();
-                optimizer.Step();
+        if (epochs == 0) return;
 
-                _losses.Add(value);
-                lossSum += (double)value * batch.Size;
-                samples += batch.Size;
-                progress?.Report(new TrainingProgress(epoch, epochs, batch.Index + 1, loader.BatchCount, globalStep,
-                    value, lossSum / samples, samples / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), optimizer.LearningRate));
-            }
+        var args = new TrainingArguments
+        {
+            PerDeviceTrainBatchSize = loader.BatchSize,
+            NumTrainEpochs = epochs,
+            // Only the schedule below sets the rate; the argument must merely be valid.
+            LearningRate = optimizer.LearningRate > 0 ? optimizer.LearningRate : 1e-3,
+            MaxGradNorm = null,
+            LoggingSteps = int.MaxValue,
+        };
+        // A constant schedule at the optimiser's own rate writes back the same double: the steps are those of
+        // the plain loop this replaced, bit for bit (ClassifierTrainerTests compares them).
+        var trainer = new Trainer(model, args, optimizer, schedule ?? new ConstantSchedule(optimizer.LearningRate));
+        try
+        {
+            trainer.Train(new ClassificationTask(loader), progress, cancellation);
+        }
+        finally
+        {
+            _losses.AddRange(trainer.StepLosses);
         }
     }
 

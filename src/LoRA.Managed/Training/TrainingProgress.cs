@@ -1,6 +1,6 @@
 namespace LoRA.Managed.Training;
 
-/// <summary>A report after one optimiser step of <see cref="ClassifierTrainer.Fit"/>.</summary>
+/// <summary>A report after one optimiser step of <see cref="Trainer"/> (and so of <see cref="ClassifierTrainer.Fit"/>).</summary>
 /// <param name="Epoch">The epoch, 1-based.</param>
 /// <param name="Epochs">Epochs in the run.</param>
 /// <param name="Step">The step within the epoch, 1-based.</param>
