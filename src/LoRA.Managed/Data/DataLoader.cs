@@ -59,14 +59,31 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// <summary>Batches per epoch, counting the partial last one: ⌈N / B⌉.</summary>
     public int BatchCount => (Dataset.Count + BatchSize - 1) / BatchSize;
 
+    /// <summary>The generator that draws each epoch's order, or null.</summary>
+    public TorchGenerator? Generator => _generator;
+
     /// <summary>
     /// Starts an epoch: draws a new order if shuffling, then yields each batch, refilled in place.
     /// </summary>
-    public IEnumerator<Batch> GetEnumerator()
+    public IEnumerator<Batch> GetEnumerator() => Batches(0).GetEnumerator();
+
+    /// <summary>
+    /// Starts an epoch as <see cref="GetEnumerator"/> does (the whole order is drawn, so the generator advances the same),
+    /// then yields the batches from index <paramref name="skip"/> on; the skipped ones are not filled. Resuming an epoch
+    /// from a checkpoint: restore the generator's state from before the epoch, then pass the batches already used.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="skip"/> is negative or beyond <see cref="BatchCount"/>.</exception>
+    public IEnumerable<Batch> Batches(int skip)
+    {
+        if (skip < 0 || skip > BatchCount) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"DataLoader: can skip 0 to {BatchCount} batches.");
+        return Epoch(skip);
+    }
+
+    private IEnumerable<Batch> Epoch(int skip)
     {
         for (int i = 0; i < _order.Length; i++) _order[i] = i;
         if (Shuffle) _generator!.Shuffle(_order.AsSpan());
-        for (int b = 0, start = 0; start < _order.Length; b++, start += BatchSize)
+        for (int b = skip, start = skip * BatchSize; start < _order.Length; b++, start += BatchSize)
         {
             int size = Math.Min(BatchSize, _order.Length - start);
             Batch batch = size == _full.Size ? _full : _partial!;

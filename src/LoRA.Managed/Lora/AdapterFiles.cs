@@ -27,6 +27,20 @@ public static class AdapterFiles
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        var (weights, json) = Serialize(model, adapterName);
+        // Both files are written and flushed before either replaces an older adapter, so a failure leaves the
+        // old pair (see AtomicFile.WriteAll for the one window that remains: a crash between the two renames).
+        AtomicFile.WriteAll(
+        [
+            (Path.Combine(directory, WeightsFileName), s => s.Write(weights)),
+            (Path.Combine(directory, AdapterConfigFile.FileName), s => s.Write(json)),
+        ]);
+    }
+
+    /// <summary>The bytes of an adapter's two files (weights, config), for callers that write them with other files at once.</summary>
+    internal static (byte[] Weights, byte[] Config) Serialize(PeftModel model, string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(model);
         if (!model.Adapters.TryGetValue(adapterName, out var config))
             throw new KeyNotFoundException($"SaveAdapter: no adapter '{adapterName}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -46,13 +60,7 @@ public static class AdapterFiles
         var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum };
         byte[] weights = SafeTensors.Serialize(tensors, metadata);
         byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(config));
-        // Both files are written and flushed before either replaces an older adapter, so a failure leaves the
-        // old pair (see AtomicFile.WriteAll for the one window that remains: a crash between the two renames).
-        AtomicFile.WriteAll(
-        [
-            (Path.Combine(directory, WeightsFileName), s => s.Write(weights)),
-            (Path.Combine(directory, AdapterConfigFile.FileName), s => s.Write(json)),
-        ]);
+        return (weights, json);
     }
 
     internal static PeftModel Load(Module baseModel, string directory, TorchGenerator generator, bool verifyBaseChecksum, string adapterName)

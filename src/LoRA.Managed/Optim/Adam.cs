@@ -43,9 +43,6 @@ public class Adam : Optimizer
     /// <summary>Second-moment buffers, one per parameter (exposed for checkpoints).</summary>
     public IReadOnlyList<float[]> SecondMoments => _v;
 
-    /// <summary>Restores the step counter (for checkpoints).</summary>
-    public void RestoreStepCount(int steps) => StepCount = steps >= 0 ? steps : throw new ArgumentOutOfRangeException(nameof(steps));
-
     /// <inheritdoc />
     public override void Step()
     {

@@ -25,6 +25,10 @@ public abstract class Optimizer
     /// <summary>Number of steps taken.</summary>
     public int StepCount { get; protected set; }
 
+    /// <summary>Restores the step counter (for checkpoints: Adam's bias correction and the schedule read it).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="steps"/> is negative.</exception>
+    public void RestoreStepCount(int steps) => StepCount = steps >= 0 ? steps : throw new ArgumentOutOfRangeException(nameof(steps), steps, "Optimizer: a step count must be ≥ 0.");
+
     /// <summary>Updates every parameter that requires and has a gradient.</summary>
     public abstract void Step();
 

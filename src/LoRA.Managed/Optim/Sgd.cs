@@ -26,6 +26,21 @@ public sealed class Sgd : Optimizer
     /// <summary>λ.</summary>
     public double WeightDecay { get; }
 
+    /// <summary>The momentum buffers, one per parameter; null until the parameter's first step with momentum (exposed for checkpoints).</summary>
+    public IReadOnlyList<float[]?> MomentumBuffers => _buf;
+
+    /// <summary>Restores parameter <paramref name="index"/>'s momentum buffer from a checkpoint (null: none yet).</summary>
+    /// <exception cref="ArgumentException">The buffer's length is not the parameter's element count.</exception>
+    public void RestoreMomentumBuffer(int index, float[]? buffer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, _buf.Length);
+        if (buffer is null) { _buf[index] = null; return; }
+        if (buffer.Length != Parameters[index].Count)
+            throw new ArgumentException($"SGD: momentum buffer {index} has {buffer.Length} values but its parameter has {Parameters[index].Count}.", nameof(buffer));
+        _buf[index] = (float[])buffer.Clone();
+    }
+
     /// <inheritdoc />
     public override void Step()
     {

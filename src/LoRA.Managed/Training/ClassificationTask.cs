@@ -11,7 +11,7 @@ namespace LoRA.Managed.Training;
 /// <see cref="DataLoader"/> batches; evaluation reports <c>eval_loss</c> (sample-weighted mean cross-entropy) and
 /// <c>eval_accuracy</c>.
 /// </summary>
-public sealed class ClassificationTask : ITrainingTask<Batch>
+public sealed class ClassificationTask : IResumableTask<Batch>
 {
     private readonly CrossEntropyLoss _criterion = new();
     private readonly MnistDataset? _train, _eval;
@@ -38,6 +38,12 @@ public sealed class ClassificationTask : ITrainingTask<Batch>
 
     /// <inheritdoc />
     public IEnumerable<Batch> Batches(int batchSize) => Loader(batchSize);
+
+    /// <inheritdoc />
+    public IEnumerable<Batch> Batches(int batchSize, int skip) => Loader(batchSize).Batches(skip);
+
+    /// <inheritdoc />
+    public TorchGenerator? OrderGenerator => _loader is { } l ? (l.Shuffle ? l.Generator : null) : _generator;
 
     /// <inheritdoc />
     public int SampleCount(Batch batch) => batch.Size;

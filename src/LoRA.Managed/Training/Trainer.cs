@@ -19,7 +19,7 @@ namespace LoRA.Managed.Training;
 /// LayerNorm weights), as HF's <c>get_decay_parameter_names</c>; or plain Adam (<see cref="OptimizerType.Adam"/>).
 /// A NaN or infinite loss stops training with an <see cref="ArithmeticException"/> naming the epoch and step.
 /// </remarks>
-public sealed class Trainer
+public sealed partial class Trainer
 {
     private readonly LrSchedule? _schedule;
     private readonly List<float> _stepLosses = [];
@@ -95,10 +95,20 @@ public sealed class Trainer
     /// <summary>Trains (HF's <c>trainer.train()</c>); see the class summary.</summary>
     /// <param name="task">Batches, loss and metrics.</param>
     /// <param name="progress">Receives a report after every optimiser step, synchronously on this thread.</param>
-    /// <param name="cancellation">Checked before every micro-batch.</param>
-    /// <exception cref="ArithmeticException">A loss is NaN or infinite; the message names the epoch and step.</exception>
+    /// <param name="cancellation">
+    /// Checked before every micro-batch. Cancelled between two steps with <see cref="TrainingArguments.SaveOnCancel"/>, a
+    /// checkpoint of the current step is written first; then <see cref="OperationCanceledException"/> is thrown.
+    /// </param>
+    /// <param name="resumeFrom">
+    /// HF's <c>resume_from_checkpoint</c>: a <c>checkpoint-{step}</c> folder this trainer wrote; overrides
+    /// <see cref="TrainingArguments.ResumeFromCheckpoint"/>. The model, optimiser and task must be built as for the
+    /// interrupted run (same seed); the run then continues bit for bit as if never stopped.
+    /// </param>
+    /// <exception cref="ArithmeticException">A loss is NaN or infinite; the message names the epoch and step. No checkpoint is written after it.</exception>
     /// <exception cref="KeyNotFoundException">The evaluation lacks <see cref="TrainingArguments.MetricForBestModel"/>.</exception>
-    public TrainerResult Train<TBatch>(ITrainingTask<TBatch> task, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    /// <exception cref="ArgumentException">The checkpoint comes from a run of another shape (batch size, steps; named).</exception>
+    public TrainerResult Train<TBatch>(ITrainingTask<TBatch> task, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default,
+        string? resumeFrom = null)
     {
         ArgumentNullException.ThrowIfNull(task);
         int batchSize = Args.PerDeviceTrainBatchSize, accumulation = Args.GradientAccumulationSteps;
@@ -109,24 +119,49 @@ public sealed class Trainer
         int totalSteps = Args.MaxSteps > 0 ? Args.MaxSteps : Args.NumTrainEpochs * stepsPerEpoch;
         int epochs = Args.MaxSteps > 0 ? (Args.MaxSteps + stepsPerEpoch - 1) / stepsPerEpoch : Args.NumTrainEpochs;
         LrSchedule schedule = _schedule ?? CreateSchedule(Args, totalSteps);
-        var run = new Run(this, epochs);
+        var resumable = task as IResumableTask<TBatch>;
+        var run = new Run(this, epochs, new RunShape(batchSize, accumulation, batchesPerEpoch, totalSteps), resumable?.OrderGenerator);
+
+        TrainingPosition? resume = null;
+        resumeFrom ??= Args.ResumeFromCheckpoint;
+        if (resumeFrom is not null)
+        {
+            resume = run.Resume(resumeFrom);
+            _stepLosses.AddRange(resume.StepLosses);
+        }
 
         Model.Train();
         var arena = new TensorArena();
-        int globalStep = 0, epoch = 0;
-        while (globalStep < totalSteps && epoch < epochs)
+        Cursor c = run.Cursor;
+        c.GlobalStep = resume?.GlobalStep ?? 0;
+        c.Epoch = resume is null ? 0 : resume.Epoch - 1;
+        while (c.GlobalStep < totalSteps && c.Epoch < epochs)
         {
-            epoch++;
+            c.Epoch++;
             var clock = Stopwatch.StartNew();
-            double epochLoss = 0;
-            int epochSamples = 0, stepInEpoch = 0, batchIndex = 0;
-            using IEnumerator<TBatch> batches = task.Batches(batchSize).GetEnumerator();
+            int skip = resume?.BatchIndex ?? 0;
+            if (resume?.EpochStartRng is { } epochStart) run.Generator?.SetState(epochStart);
+            c.EpochStartRng = run.Generator?.GetState();
+            c.EpochLoss = resume?.EpochLossSum ?? 0;
+            c.EpochSamples = resume?.EpochSamples ?? 0;
+            c.StepInEpoch = resume?.StepInEpoch ?? 0;
+            c.BatchIndex = skip;
+            IEnumerable<TBatch> epochBatches = resumable is not null ? resumable.Batches(batchSize, skip) : task.Batches(batchSize).Skip(skip);
+            using IEnumerator<TBatch> batches = epochBatches.GetEnumerator();
             bool more = batches.MoveNext();
-            while (more && globalStep < totalSteps)
+            // The epoch's order is drawn by now; restore the draws made after it before the checkpoint (e.g. dropout's).
+            if (resume?.CurrentRng is { } current) run.Generator?.SetState(current);
+            resume = null;
+            while (more && c.GlobalStep < totalSteps)
             {
+                if (cancellation.IsCancellationRequested)
+                {
+                    run.SaveOnCancel(c.GlobalStep);
+                    cancellation.ThrowIfCancellationRequested();
+                }
                 schedule.Apply(Optimizer, Optimizer.StepCount);
                 Optimizer.ZeroGrad();
-                int group = Math.Min(accumulation, batchesPerEpoch - batchIndex);
+                int group = Math.Min(accumulation, batchesPerEpoch - c.BatchIndex);
                 double stepLoss = 0;
                 int stepSamples = 0, micro = 0;
                 float value = 0f;
@@ -143,7 +178,7 @@ public sealed class Trainer
                             Tape.Current.Clear();
                             string where = accumulation > 1 ? $", micro-batch {micro + 1} of {group}" : "";
                             throw new ArithmeticException(
-                                $"Training diverged: loss is {value} at epoch {epoch}, step {stepInEpoch + 1} of {stepsPerEpoch}{where} (global step {globalStep + 1}); lower the learning rate or normalise the inputs.");
+                                $"Training diverged: loss is {value} at epoch {c.Epoch}, step {c.StepInEpoch + 1} of {stepsPerEpoch}{where} (global step {c.GlobalStep + 1}); lower the learning rate or normalise the inputs.{run.LastCheckpointNote()}");
                         }
                         // Each micro-batch's mean loss is divided by the group size, so the summed gradients are the
                         // gradient of the mean over the group: that of one batch `group` times larger (equal sizes).
@@ -152,27 +187,27 @@ public sealed class Trainer
                     }
                     stepLoss += (double)value * samples;
                     stepSamples += samples;
-                    batchIndex++;
+                    c.BatchIndex++;
                     more = batches.MoveNext();
                 }
                 if (Args.MaxGradNorm is > 0 and double max) ClipGradNorm(Optimizer.Parameters, max);
                 Optimizer.Step();
-                globalStep++;
-                stepInEpoch++;
+                c.GlobalStep++;
+                c.StepInEpoch++;
                 float reported = micro == 1 ? value : (float)(stepLoss / stepSamples);
                 _stepLosses.Add(reported);
                 run.Learn(reported, Optimizer.LearningRate);
-                epochLoss += stepLoss;
-                epochSamples += stepSamples;
-                progress?.Report(new TrainingProgress(epoch, epochs, stepInEpoch, stepsPerEpoch, globalStep, reported,
-                    epochLoss / epochSamples, epochSamples / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), Optimizer.LearningRate));
-                if (globalStep % Args.LoggingSteps == 0) run.Log(globalStep, epoch);
-                run.MaybeEvaluateAndSave(task, globalStep, epoch, Args.EvalStrategy == IntervalStrategy.Steps && globalStep % Args.EvalSteps == 0,
-                    Args.SaveStrategy == IntervalStrategy.Steps && globalStep % Args.SaveSteps == 0);
+                c.EpochLoss += stepLoss;
+                c.EpochSamples += stepSamples;
+                progress?.Report(new TrainingProgress(c.Epoch, epochs, c.StepInEpoch, stepsPerEpoch, c.GlobalStep, reported,
+                    c.EpochLoss / c.EpochSamples, c.EpochSamples / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), Optimizer.LearningRate));
+                if (c.GlobalStep % Args.LoggingSteps == 0) run.Log(c.GlobalStep, c.Epoch);
+                run.MaybeEvaluateAndSave(task, Args.EvalStrategy == IntervalStrategy.Steps && c.GlobalStep % Args.EvalSteps == 0,
+                    Args.SaveStrategy == IntervalStrategy.Steps && c.GlobalStep % Args.SaveSteps == 0);
             }
-            run.MaybeEvaluateAndSave(task, globalStep, epoch, Args.EvalStrategy == IntervalStrategy.Epoch, Args.SaveStrategy == IntervalStrategy.Epoch);
+            run.MaybeEvaluateAndSave(task, Args.EvalStrategy == IntervalStrategy.Epoch, Args.SaveStrategy == IntervalStrategy.Epoch);
         }
-        return run.Finish(globalStep, epoch);
+        return run.Finish();
     }
 
     /// <summary>
@@ -195,90 +230,5 @@ public sealed class Trainer
             foreach (Parameter p in parameters)
                 if (p.RequiresGrad && p.HasGrad) TensorPrimitives.Multiply(p.Grad, (float)coefficient, p.Grad);
         return norm;
-    }
-
-    /// <summary>The bookkeeping of one <see cref="Train{TBatch}"/> call: logs, evaluations, checkpoints, the best.</summary>
-    private sealed class Run(Trainer trainer, int epochs)
-    {
-        private readonly TrainingArguments _args = trainer.Args;
-        private readonly List<float> _losses = [];
-        private readonly List<double> _rates = [];
-        private readonly List<EvalRecord> _evals = [];
-        private readonly List<LogRecord> _logs = [];
-        private readonly List<(int Step, string Path)> _checkpoints = [];
-        private int _lastSavedStep = -1, _lastEvalStep = -1, _loggedUpTo;
-        private double? _best;
-        private int? _bestStep;
-        private string? _bestCheckpoint;
-
-        public void Learn(float loss, double rate)
-        {
-            _losses.Add(loss);
-            _rates.Add(rate);
-        }
-
-        public void Log(int step, int epoch)
-        {
-            double mean = _losses.Skip(_loggedUpTo).Average(l => (double)l);
-            _logs.Add(new LogRecord(step, epoch, mean, _rates[^1]));
-            _loggedUpTo = _losses.Count;
-        }
-
-        public void MaybeEvaluateAndSave<TBatch>(ITrainingTask<TBatch> task, int step, int epoch, bool evaluate, bool save)
-        {
-            if (evaluate && step != _lastEvalStep)
-            {
-                _lastEvalStep = step;
-                var metrics = task.Evaluate(trainer.Model, _args.PerDeviceEvalBatchSize);
-                _evals.Add(new EvalRecord(step, epoch, metrics));
-                if (metrics.TryGetValue(_args.MetricForBestModel, out double value))
-                {
-                    bool better = _best is not double best || (_args.MetricGreaterIsBetter ? value > best : value < best);
-                    if (better) { _best = value; _bestStep = step; _bestCheckpoint = null; }
-                }
-                else if (_args.LoadBestModelAtEnd)
-                    throw new KeyNotFoundException($"Trainer: metric_for_best_model '{_args.MetricForBestModel}' is not among the evaluation's metrics [{string.Join(", ", metrics.Keys)}].");
-            }
-            if (save && step != _lastSavedStep && step > 0)
-            {
-                _lastSavedStep = step;
-                string path = Path.GetFullPath(Path.Combine(_args.OutputDir!, TrainerCheckpoint.DirectoryName(step)));
-                TrainerCheckpoint.Save(trainer.Model, path);
-                if (_bestStep == step) _bestCheckpoint = path;
-                TrainerCheckpoint.WriteState(path, step, epoch, _best, _bestCheckpoint, _evals);
-                _checkpoints.Add((step, path));
-                Rotate();
-            }
-        }
-
-        // HF's _rotate_checkpoints: delete the oldest beyond save_total_limit, never the latest, and never the best
-        // when it is to be restored at the end.
-        private void Rotate()
-        {
-            if (_args.SaveTotalLimit is not int limit) return;
-            while (_checkpoints.Count > limit)
-            {
-                int victim = _checkpoints.FindIndex(c => c.Path != _checkpoints[^1].Path && !(_args.LoadBestModelAtEnd && c.Path == _bestCheckpoint));
-                if (victim < 0) return;
-                Directory.Delete(_checkpoints[victim].Path, recursive: true);
-                _checkpoints.RemoveAt(victim);
-            }
-        }
-
-        public TrainerResult Finish(int step, int epoch)
-        {
-            bool restored = false;
-            if (_args.LoadBestModelAtEnd && _bestCheckpoint is not null)
-            {
-                TrainerCheckpoint.Load(trainer.Model, _bestCheckpoint);
-                restored = true;
-            }
-            return new TrainerResult
-            {
-                GlobalStep = step, Epochs = Math.Min(epoch, epochs), StepLosses = _losses, LearningRates = _rates,
-                EvalHistory = _evals, LogHistory = _logs, Checkpoints = _checkpoints.Select(c => c.Path).ToList(),
-                BestCheckpoint = _bestCheckpoint, BestMetric = _best, BestStep = _bestStep, RestoredBest = restored,
-            };
-        }
     }
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using LoRA.Managed.IO;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
+using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Training;
@@ -10,7 +11,9 @@ namespace LoRA.Managed.Training;
 /// <summary>
 /// The checkpoint folders <see cref="Trainer"/> writes, <c>checkpoint-{step}</c> as HF's: for a <see cref="PeftModel"/>
 /// the active adapter in PEFT's layout (<see cref="PeftModel.SaveAdapter"/>); for any other model its trainable
-/// parameters as <c>model.safetensors</c> under <c>state_dict</c> names. Both with <c>trainer_state.json</c>.
+/// parameters as <c>model.safetensors</c> under <c>state_dict</c> names. A checkpoint written during training also
+/// holds the optimiser (<see cref="OptimizerCheckpoint"/>), <c>trainer_state.json</c> and <c>rng_state.json</c>
+/// (<see cref="TrainingPosition"/>), all replaced together, so the run can be resumed from it exactly.
 /// </summary>
 public static class TrainerCheckpoint
 {
@@ -67,8 +70,79 @@ public static class TrainerCheckpoint
         foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
     }
 
-    /// <summary>Writes <c>trainer_state.json</c> (HF's field names) atomically.</summary>
-    internal static void WriteState(string directory, int step, int epoch, double? bestMetric, string? bestCheckpoint, IEnumerable<EvalRecord> evals)
+    /// <summary>
+    /// Writes a full training checkpoint into <paramref name="directory"/> as one <see cref="AtomicFile.WriteAll"/> update:
+    /// the weights (as <see cref="Save"/>), <see cref="OptimizerCheckpoint.FileName"/>, <see cref="StateFileName"/> (HF's
+    /// fields plus the <see cref="TrainingPosition"/>) and <see cref="TrainingPosition.RngFileName"/>.
+    /// </summary>
+    internal static void SaveFull(Module model, Optimizer optimizer, string directory, TrainingPosition position,
+        double? bestMetric, string? bestCheckpoint, IEnumerable<EvalRecord> evals)
+    {
+        var files = new List<(string Path, Action<Stream> Write)>();
+        void Add(string name, byte[] bytes) => files.Add((Path.Combine(directory, name), s => s.Write(bytes)));
+        if (model is PeftModel peft)
+        {
+            var (weights, config) = AdapterFiles.Serialize(peft, peft.ActiveAdapter);
+            Add(AdapterFiles.WeightsFileName, weights);
+            Add(AdapterConfigFile.FileName, config);
+        }
+        else
+        {
+            var tensors = model.NamedParameters().Where(p => p.Value.RequiresGrad).ToDictionary(p => p.Key, p => (Tensor)p.Value, StringComparer.Ordinal);
+            Add(ModelFileName, SafeTensors.Serialize(tensors, new Dictionary<string, string> { ["format"] = "pt" }));
+        }
+        Add(OptimizerCheckpoint.FileName, OptimizerCheckpoint.Serialize(optimizer));
+        JsonObject state = StateJson(position.GlobalStep, position.Epoch, bestMetric, bestCheckpoint, evals);
+        state["resume"] = position.ToJson();
+        Add(StateFileName, JsonSerializer.SerializeToUtf8Bytes(state, new JsonSerializerOptions { WriteIndented = true }));
+        Add(TrainingPosition.RngFileName, position.RngJson());
+        AtomicFile.WriteAll(files);
+    }
+
+    /// <summary>
+    /// Restores a full checkpoint written by <see cref="Trainer"/>: the weights into <paramref name="model"/>, the state into
+    /// <paramref name="optimizer"/>; returns the run's position and its evaluation history.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser (named).</exception>
+    /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
+    public static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) LoadFull(
+        Module model, Optimizer optimizer, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Trainer: no checkpoint folder {Path.GetFullPath(directory)} to resume from.");
+        string optimizerPath = Path.Combine(directory, OptimizerCheckpoint.FileName);
+        if (!File.Exists(optimizerPath))
+            throw new InvalidDataFormatException(optimizerPath, "(file)", "missing: the checkpoint holds weights only and cannot be resumed from.");
+        TrainingPosition position = TrainingPosition.Load(directory);
+        string statePath = Path.Combine(directory, StateFileName);
+        JsonObject state = TrainingPosition.ReadObject(statePath);
+        var evals = new List<EvalRecord>();
+        double? best;
+        string? bestCheckpoint;
+        try
+        {
+            foreach (JsonNode? node in state["log_history"]!.AsArray())
+            {
+                var o = node!.AsObject();
+                var metrics = o.Where(kv => kv.Key is not ("step" or "epoch")).ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal);
+                evals.Add(new EvalRecord(o["step"]!.GetValue<int>(), o["epoch"]!.GetValue<int>(), metrics));
+            }
+            best = state["best_metric"]?.GetValue<double>();
+            bestCheckpoint = state["best_model_checkpoint"]?.GetValue<string>();
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataFormatException(statePath, "log_history", $"malformed ({e.Message}).", e);
+        }
+        // Everything is read and checked before the model or optimiser changes (each loader checks before copying).
+        Load(model, directory);
+        OptimizerCheckpoint.Load(optimizer, optimizerPath);
+        return (position, evals, best, bestCheckpoint);
+    }
+
+    /// <summary>HF's <c>trainer_state.json</c> fields.</summary>
+    private static JsonObject StateJson(int step, int epoch, double? bestMetric, string? bestCheckpoint, IEnumerable<EvalRecord> evals)
     {
         var history = new JsonArray();
         foreach (var e in evals)
@@ -77,13 +151,11 @@ public static class TrainerCheckpoint
             foreach (var (k, v) in e.Metrics) entry[k] = v;
             history.Add(entry);
         }
-        var state = new JsonObject
+        return new JsonObject
         {
             ["global_step"] = step, ["epoch"] = epoch, ["best_metric"] = bestMetric,
             ["best_model_checkpoint"] = bestCheckpoint, ["log_history"] = history,
         };
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(state, new JsonSerializerOptions { WriteIndented = true });
-        AtomicFile.WriteAllBytes(Path.Combine(directory, StateFileName), bytes);
     }
 
     private static Tensor Find(Dictionary<string, Tensor> mine, string name, Tensor t, string path, string key)

@@ -72,6 +72,18 @@ public sealed record TrainingArguments
     /// <summary><c>save_total_limit</c>: keep at most this many checkpoints (the oldest go first, never the best one nor the latest); null keeps all.</summary>
     public int? SaveTotalLimit { get; init; }
 
+    /// <summary>
+    /// On cancellation (the token given to <see cref="Trainer.Train{TBatch}"/>), write a checkpoint of the last finished
+    /// step into <see cref="OutputDir"/> before stopping, so Ctrl+C loses no work. Not in HF. Default false.
+    /// </summary>
+    public bool SaveOnCancel { get; init; }
+
+    /// <summary>
+    /// <c>resume_from_checkpoint</c>: a <c>checkpoint-{step}</c> folder to continue from (see
+    /// <see cref="Trainer.Train{TBatch}"/>'s <c>resumeFrom</c>, which wins over this). Default null.
+    /// </summary>
+    public string? ResumeFromCheckpoint { get; init; }
+
     /// <summary><c>load_best_model_at_end</c>: restore the best checkpoint's weights when training ends. Needs equal eval and save strategies. Default false.</summary>
     public bool LoadBestModelAtEnd { get; init; }
 
@@ -119,6 +131,8 @@ public sealed record TrainingArguments
         Require(SaveTotalLimit is null || SaveTotalLimit >= 1, nameof(SaveTotalLimit), "save_total_limit", SaveTotalLimit, "must be at least 1 or null");
         Require(LoggingSteps >= 1, nameof(LoggingSteps), "logging_steps", LoggingSteps, "must be at least 1");
         Require(!string.IsNullOrWhiteSpace(MetricForBestModel), nameof(MetricForBestModel), "metric_for_best_model", MetricForBestModel, "must name a metric such as eval_loss");
+        Require(!SaveOnCancel || !string.IsNullOrWhiteSpace(OutputDir), nameof(OutputDir), "output_dir", OutputDir, "is needed to save a checkpoint on cancellation (SaveOnCancel)");
+        Require(ResumeFromCheckpoint is null || !string.IsNullOrWhiteSpace(ResumeFromCheckpoint), nameof(ResumeFromCheckpoint), "resume_from_checkpoint", ResumeFromCheckpoint, "must name a checkpoint folder or be null");
         Require(SaveStrategy == IntervalStrategy.No || !string.IsNullOrWhiteSpace(OutputDir), nameof(OutputDir), "output_dir", OutputDir, $"is needed to save checkpoints (save_strategy {SaveStrategy})");
         if (LoadBestModelAtEnd)
         {
