@@ -105,6 +105,7 @@ public sealed record TrainingPosition
     /// <exception cref="InvalidDataFormatException">A file is missing a field or holds a wrong value (named).</exception>
     public static TrainingPosition Load(string directory)
     {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Trainer: no checkpoint folder {Path.GetFullPath(directory)} to resume from.");
         string statePath = Path.Combine(directory, TrainerCheckpoint.StateFileName);
         string rngPath = Path.Combine(directory, RngFileName);
         JsonObject state = ReadObject(statePath);
@@ -136,6 +137,7 @@ public sealed record TrainingPosition
 
     internal static JsonObject ReadObject(string path)
     {
+        if (!File.Exists(path)) throw new InvalidDataFormatException(path, "(file)", "missing: not a checkpoint the trainer wrote, so it cannot be resumed from.");
         byte[] bytes = File.ReadAllBytes(path);
         using JsonDocument doc = StrictJson.Parse(bytes, path, "(root)", 16);
         return JsonObject.Create(doc.RootElement.Clone()) ?? throw new InvalidDataFormatException(path, "(root)", "not a JSON object.");
