@@ -11,35 +11,75 @@ namespace LoRA.Managed.Cli;
 /// The blog's two training phases. As in the blog's script, one generator (PyTorch's global one after
 /// <c>torch.manual_seed(seed)</c>) draws the initial weights, then every epoch's order, then the adapter.
 /// </summary>
+/// <remarks>
+/// With a checkpoint directory, Ctrl+C cancels training between two steps: the trainer writes a checkpoint of the
+/// last finished step and <see cref="TrainingInterruptedException"/> carries the one line to print. A resumed run
+/// rebuilds the model from the same seed (so the generator is where it was) before the checkpoint overwrites it.
+/// </remarks>
 internal static class BlogTraining
 {
     /// <summary>Phase 1: the 784→512→256→10 MLP trained with Adam and cross-entropy on shuffled batches.</summary>
     public static (Mlp Model, ClassifierTrainer Trainer) Train(CliContext context, string label, MnistDataset train,
-        int epochs, double learningRate, int batchSize, TorchGenerator generator)
+        int epochs, double learningRate, int batchSize, TorchGenerator generator, CheckpointSettings? checkpoints = null)
     {
         Mlp model = Mlp.Blog(generator);
-        var trainer = Fit(context, label, model, model.Parameters(), train, epochs, learningRate, batchSize, generator);
+        var trainer = Fit(context, label, model, model.Parameters(), train, epochs, learningRate, batchSize, generator, checkpoints ?? CheckpointSettings.None);
         return (model, trainer);
     }
 
     /// <summary>Phase 2: wrap <paramref name="model"/>'s targets with adapters and train only those with Adam.</summary>
     public static (PeftModel Model, ClassifierTrainer Trainer) FineTune(CliContext context, string label, Module model, LoraConfig config,
-        MnistDataset train, int epochs, double learningRate, int batchSize, TorchGenerator generator)
+        MnistDataset train, int epochs, double learningRate, int batchSize, TorchGenerator generator, CheckpointSettings? checkpoints = null)
     {
         PeftModel peft = LoraModel.Wrap(model, config, generator);
         context.Output.WriteLine(peft.TrainableParameterSummary());
-        var trainer = Fit(context, label, peft, peft.TrainableParameters(), train, epochs, learningRate, batchSize, generator);
+        var trainer = Fit(context, label, peft, peft.TrainableParameters(), train, epochs, learningRate, batchSize, generator, checkpoints ?? CheckpointSettings.None);
         return (peft, trainer);
     }
 
     private static ClassifierTrainer Fit(CliContext context, string label, Module model, IEnumerable<Parameter> parameters,
-        MnistDataset train, int epochs, double learningRate, int batchSize, TorchGenerator generator)
+        MnistDataset train, int epochs, double learningRate, int batchSize, TorchGenerator generator, CheckpointSettings checkpoints)
     {
         var loader = new DataLoader(train, batchSize, shuffle: true, generator: generator);
         var optimizer = new Adam(parameters, learningRate);
         var trainer = new ClassifierTrainer();
-        TrainingView.Run(context, label, epochs, loader.BatchCount,
-            progress => trainer.Fit(model, optimizer, loader, epochs, schedule: null, progress));
+        if (checkpoints.ResumeFrom is { } resume) context.Output.WriteLine($"resuming from {Path.GetFullPath(resume)}");
+        using var interrupt = new CancellationTokenSource();
+        // Ctrl+C: cancel the token and keep the process alive (e.Cancel) so the trainer can save and we can exit cleanly.
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            TrainingView.Run(context, label, epochs, loader.BatchCount, progress => trainer.Fit(model, optimizer, loader, epochs, schedule: null,
+                checkpoints.StopAfterSteps > 0 ? new StopAfter(progress, checkpoints.StopAfterSteps, interrupt) : progress,
+                interrupt.Token, checkpoints.Apply, checkpoints.ResumeFrom));
+        }
+        catch (OperationCanceledException e) when (interrupt.IsCancellationRequested)
+        {
+            int step = trainer.Losses.Count;
+            string saved = checkpoints.Directory is { } dir && step > 0
+                ? $"checkpoint saved to {Path.GetFullPath(Path.Combine(dir, TrainerCheckpoint.DirectoryName(step)))}; continue with --resume and the same options"
+                : "no checkpoint saved (give --checkpoint-dir or --out to keep one)";
+            throw new TrainingInterruptedException($"interrupted after step {step}: {saved}.", e);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
         return trainer;
+    }
+
+    // The test-only stand-in for Ctrl+C: cancel right after step N, as the key press would.
+    private sealed class StopAfter(IProgress<TrainingProgress> inner, int steps, CancellationTokenSource interrupt) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value)
+        {
+            inner.Report(value);
+            if (value.GlobalStep >= steps) interrupt.Cancel();
+        }
     }
 }

@@ -33,14 +33,16 @@ internal static class FinetuneCommand
             model, digits, epochs, lr, batchSize, output, seed, threads, data, normalize, json,
         };
         foreach (Option o in lora.All) command.Options.Add(o);
+        var checkpoints = new CheckpointOptions();
+        foreach (Option o in checkpoints.All) command.Options.Add(o);
         command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(digits), parse.GetValue(epochs), parse.GetValue(lr),
             parse.GetValue(batchSize), lora.ToConfig(parse), parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(threads),
-            parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(json)));
+            parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(json), checkpoints.Read(parse, parse.GetValue(output))));
         return command;
     }
 
     private static int Run(CliContext context, string modelPath, DigitSet digits, int epochs, double lr, int batchSize, LoraConfig config,
-        string outDir, ulong seed, int? threads, string? dataDirectory, bool normalize, string? jsonPath)
+        string outDir, ulong seed, int? threads, string? dataDirectory, bool normalize, string? jsonPath, CheckpointSettings checkpoints)
     {
         var total = Stopwatch.StartNew();
         if (threads is { } n) ComputeThreads.Max = n;
@@ -51,7 +53,17 @@ internal static class FinetuneCommand
         context.Output.WriteLine($"finetune: {modelPath}, digits {digits}, {train.Count:N0} samples, {epochs} epochs, Adam lr {lr}, LoRA {LoraOptions.Describe(config)}");
 
         var clock = Stopwatch.StartNew();
-        var (peft, trainer) = BlogTraining.FineTune(context, $"LoRA {digits}", baseModel, config, train, epochs, lr, batchSize, new TorchGenerator(seed));
+        PeftModel peft;
+        ClassifierTrainer trainer;
+        try
+        {
+            (peft, trainer) = BlogTraining.FineTune(context, $"LoRA {digits}", baseModel, config, train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
+        }
+        catch (TrainingInterruptedException e)
+        {
+            context.Error.WriteLine("lora: " + e.Message);
+            return CheckpointOptions.InterruptedExitCode;
+        }
         double seconds = clock.Elapsed.TotalSeconds;
         peft.SaveAdapter(outDir);
         EvaluationResult result = ClassifierTrainer.Evaluate(peft, test);

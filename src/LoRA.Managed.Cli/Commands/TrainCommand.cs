@@ -3,6 +3,7 @@ using System.Diagnostics;
 using LoRA.Managed.Data;
 using LoRA.Managed.IO;
 using LoRA.Managed.Kernels;
+using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Training;
 
@@ -28,14 +29,16 @@ internal static class TrainCommand
         {
             digits, epochs, lr, batchSize, seed, threads, data, normalize, json, output,
         };
+        var checkpoints = new CheckpointOptions();
+        foreach (Option o in checkpoints.All) command.Options.Add(o);
         command.SetAction(parse => Run(context, parse.GetValue(digits), parse.GetValue(epochs), parse.GetValue(lr),
             parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(data),
-            parse.GetValue(normalize), parse.GetValue(json), parse.GetValue(output)));
+            parse.GetValue(normalize), parse.GetValue(json), parse.GetValue(output), checkpoints.Read(parse, parse.GetValue(output))));
         return command;
     }
 
     private static int Run(CliContext context, DigitSet digits, int epochs, double lr, int batchSize, ulong seed,
-        int? threads, string? dataDirectory, bool normalize, string? jsonPath, string? outPath)
+        int? threads, string? dataDirectory, bool normalize, string? jsonPath, string? outPath, CheckpointSettings checkpoints)
     {
         var total = Stopwatch.StartNew();
         if (outPath is not null) ModelArguments.RequireParentDirectory("--out", outPath);
@@ -46,7 +49,17 @@ internal static class TrainCommand
         context.Output.WriteLine($"train: digits {digits}, {train.Count:N0} samples, {epochs} epochs, Adam lr {lr}, batch {batchSize}, seed {seed}, threads {ComputeThreads.Max}");
 
         var clock = Stopwatch.StartNew();
-        var (model, trainer) = BlogTraining.Train(context, $"train {digits}", train, epochs, lr, batchSize, new TorchGenerator(seed));
+        Mlp model;
+        ClassifierTrainer trainer;
+        try
+        {
+            (model, trainer) = BlogTraining.Train(context, $"train {digits}", train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
+        }
+        catch (TrainingInterruptedException e)
+        {
+            context.Error.WriteLine("lora: " + e.Message);
+            return CheckpointOptions.InterruptedExitCode;
+        }
         double trainSeconds = clock.Elapsed.TotalSeconds;
         if (outPath is not null)
         {

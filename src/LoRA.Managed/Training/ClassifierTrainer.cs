@@ -35,9 +35,12 @@ public sealed class ClassifierTrainer
     /// <param name="schedule">Sets the learning rate before each step (step index counted from the optimiser's <see cref="Optimizer.StepCount"/>); null keeps it constant.</param>
     /// <param name="progress">Receives a report after every step, synchronously on this thread.</param>
     /// <param name="cancellation">Checked between steps.</param>
+    /// <param name="configure">Adjusts the trainer's arguments, e.g. to write checkpoints (<see cref="TrainingArguments.SaveStrategy"/>, <see cref="TrainingArguments.SaveOnCancel"/>).</param>
+    /// <param name="resumeFrom">A checkpoint folder to continue from (see <see cref="Trainer.Train{TBatch}"/>); its step losses join <see cref="Losses"/>.</param>
     /// <exception cref="ArithmeticException">A loss is NaN or infinite; the message names the epoch and step.</exception>
     public void Fit(Module model, Optimizer optimizer, DataLoader loader, int epochs,
-        LrSchedule? schedule = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+        LrSchedule? schedule = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default,
+        Func<TrainingArguments, TrainingArguments>? configure = null, string? resumeFrom = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
@@ -55,12 +58,13 @@ public sealed class ClassifierTrainer
             MaxGradNorm = null,
             LoggingSteps = int.MaxValue,
         };
+        if (configure is not null) args = configure(args);
         // A constant schedule at the optimiser's own rate writes back the same double: the steps are those of
         // the plain loop this replaced, bit for bit (ClassifierTrainerTests compares them).
         var trainer = new Trainer(model, args, optimizer, schedule ?? new ConstantSchedule(optimizer.LearningRate));
         try
         {
-            trainer.Train(new ClassificationTask(loader), progress, cancellation);
+            trainer.Train(new ClassificationTask(loader), progress, cancellation, resumeFrom);
         }
         finally
         {

@@ -1,0 +1,68 @@
+using System.CommandLine;
+using LoRA.Managed.Training;
+
+namespace LoRA.Managed.Cli;
+
+/// <summary>
+/// The checkpoint options of <c>train</c> and <c>finetune</c>: <c>--checkpoint-every</c>, <c>--checkpoint-dir</c>,
+/// <c>--resume</c>, and the hidden, test-only <c>--test-stop-after-steps</c>.
+/// </summary>
+internal sealed class CheckpointOptions
+{
+    /// <summary>Exit status when training was interrupted (Ctrl+C): 128 + SIGINT, as shells report it.</summary>
+    public const int InterruptedExitCode = 130;
+
+    public Option<int> Every { get; } = CommonOptions.Int("--checkpoint-every", 0, 0,
+        "Write a resumable checkpoint (weights, optimiser, data order, losses) every N optimiser steps; 0: only when interrupted with Ctrl+C.");
+
+    public Option<string?> Directory { get; } = new("--checkpoint-dir")
+    {
+        Description = "Where checkpoint-{step} folders go (default: next to --out, as <out>.checkpoints).", HelpName = "DIR",
+    };
+
+    public Option<string?> Resume { get; } = new("--resume")
+    {
+        Description = "Continue from a checkpoint-{step} folder; give the same options (seed, digits, epochs, batch size, lr) as the interrupted run. The result is bit for bit that of an uninterrupted run.",
+        HelpName = "DIR",
+    };
+
+    /// <summary>
+    /// Test-only: behaves as if Ctrl+C were pressed right after step N (the in-process CLI tests cannot send SIGINT).
+    /// Hidden from help; not part of the command's contract.
+    /// </summary>
+    public Option<int> StopAfterSteps { get; } = new("--test-stop-after-steps") { Hidden = true, DefaultValueFactory = _ => 0 };
+
+    public IEnumerable<Option> All => [Every, Directory, Resume, StopAfterSteps];
+
+    /// <summary>The values of one invocation, with the directory defaulted from <paramref name="outPath"/>.</summary>
+    public CheckpointSettings Read(ParseResult parse, string? outPath)
+    {
+        string? dir = parse.GetValue(Directory);
+        if (dir is null && outPath is not null)
+            dir = Path.ChangeExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(outPath)), ".checkpoints");
+        int every = parse.GetValue(Every);
+        if (every > 0 && dir is null) throw new ArgumentException("--checkpoint-every: give --checkpoint-dir (or --out, next to which checkpoints go by default).");
+        string? resume = parse.GetValue(Resume);
+        if (resume is not null && !System.IO.Directory.Exists(resume)) throw new DirectoryNotFoundException($"--resume {resume}: no such checkpoint directory.");
+        return new CheckpointSettings(dir, every, resume, parse.GetValue(StopAfterSteps));
+    }
+}
+
+/// <summary>One invocation's checkpoint settings (see <see cref="CheckpointOptions"/>).</summary>
+internal sealed record CheckpointSettings(string? Directory, int Every, string? ResumeFrom, int StopAfterSteps)
+{
+    /// <summary>No checkpoints, no resume (the demo).</summary>
+    public static CheckpointSettings None { get; } = new(null, 0, null, 0);
+
+    /// <summary>Applies the settings to the trainer's arguments.</summary>
+    public TrainingArguments Apply(TrainingArguments args) => Directory is null ? args : args with
+    {
+        OutputDir = Directory,
+        SaveStrategy = Every > 0 ? IntervalStrategy.Steps : IntervalStrategy.No,
+        SaveSteps = Every > 0 ? Every : args.SaveSteps,
+        SaveOnCancel = true,
+    };
+}
+
+/// <summary>Training was interrupted (Ctrl+C); the command exits with <see cref="CheckpointOptions.InterruptedExitCode"/>.</summary>
+internal sealed class TrainingInterruptedException(string message, Exception inner) : Exception(message, inner);
