@@ -41,12 +41,25 @@ public sealed class LmBatchIterator
     public int BatchesPerEpoch => DropLast ? _data.Count / BatchSize : (_data.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>One pass over the windows (shuffled when a generator was given; the permutation is drawn when enumeration starts).</summary>
-    public IEnumerable<LmBatch> Epoch()
+    public IEnumerable<LmBatch> Epoch() => Epoch(0);
+
+    /// <summary>
+    /// One pass as <see cref="Epoch()"/> (the whole permutation is drawn), from batch <paramref name="skip"/> on; the
+    /// skipped batches are not built. Resuming an epoch: restore the generator's state from before it, then skip.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="skip"/> is negative or beyond <see cref="BatchesPerEpoch"/>.</exception>
+    public IEnumerable<LmBatch> Epoch(int skip)
+    {
+        if (skip < 0 || skip > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");
+        return Batches(skip);
+    }
+
+    private IEnumerable<LmBatch> Batches(int skip)
     {
         for (int i = 0; i < _order.Length; i++) _order[i] = i;
         _generator?.Shuffle<int>(_order);
         int t = _data.MaxSeqLength;
-        for (int start = 0; start < _order.Length; start += BatchSize)
+        for (int start = skip * BatchSize; start < _order.Length; start += BatchSize)
         {
             int b = Math.Min(BatchSize, _order.Length - start);
             if (b < BatchSize && DropLast) yield break;

@@ -11,7 +11,7 @@ namespace LoRA.Managed.Training;
 /// <see cref="PeftModel"/> wrapping one) on packed windows, reshuffled every epoch from a generator; evaluation
 /// reports <c>eval_loss</c> (nats per token, <see cref="LanguageModelLoss.Mean"/>) on the validation windows.
 /// </summary>
-public sealed class LanguageModelTask : ITrainingTask<LmBatch>
+public sealed class LanguageModelTask : IResumableTask<LmBatch>
 {
     private readonly PackedSequences _train;
     private readonly PackedSequences? _validation;
@@ -36,6 +36,12 @@ public sealed class LanguageModelTask : ITrainingTask<LmBatch>
 
     /// <inheritdoc />
     public IEnumerable<LmBatch> Batches(int batchSize) => Iterator(batchSize).Epoch();
+
+    /// <inheritdoc />
+    public IEnumerable<LmBatch> Batches(int batchSize, int skip) => Iterator(batchSize).Epoch(skip);
+
+    /// <inheritdoc />
+    public TorchGenerator? OrderGenerator => _generator;
 
     /// <inheritdoc />
     public int SampleCount(LmBatch batch) => batch.Batch;

@@ -5,6 +5,7 @@ using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
+using LoRA.Managed.Text;
 using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Tests.Training;
@@ -99,6 +100,36 @@ public class ResumeTests
         Assert.That(trainer.StepLosses, Is.EqualTo(full.StepLosses));
         Assert.That(resumed.LearningRates, Is.EqualTo(full.LearningRates));
         Assert.That(resumed.LogHistory, Is.EqualTo(full.LogHistory));
+    }
+
+    [Test]
+    public void ResumedLanguageModelFineTuneEqualsUninterruptedRunBitwise()
+    {
+        (Module Model, LanguageModelTask Task) BuildLm()
+        {
+            var gen = new TorchGenerator(9);
+            var gpt = new GptModel(new GptConfig { VocabSize = 7, BlockSize = 4, Layers = 1, Heads = 2, Embed = 8 }, gen);
+            var peft = LoraModel.Wrap(gpt, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] }, gen);
+            int[] tokens = Enumerable.Range(0, 90).Select(i => (i * i + 3 * i) % 7).ToArray();
+            return (peft, new LanguageModelTask(SequencePacker.Pack(tokens, 4), generator: gen));
+        }
+        TrainingArguments LmArgs(string output) => new()
+        {
+            PerDeviceTrainBatchSize = 4, NumTrainEpochs = 2, LearningRate = 1e-2, LrSchedulerType = LrSchedulerType.Linear,
+            SaveStrategy = IntervalStrategy.Steps, SaveSteps = 1, OutputDir = Path.Combine(_dir, output),
+        };
+        var a = BuildLm();
+        TrainerResult full = new Trainer(a.Model, LmArgs("a")).Train(a.Task);
+        Assert.That(full.GlobalStep, Is.GreaterThan(6));
+        // Interrupted in the second epoch, whose order comes from the generator's state after the first epoch.
+        int perEpoch = a.Task.BatchesPerEpoch(4);
+        Assert.That(perEpoch, Is.GreaterThanOrEqualTo(3));
+        var b = BuildLm();
+        var stopper = new Stopper(p => { if (p.GlobalStep == perEpoch + 2) throw new InvalidOperationException("stop"); });
+        Assert.Throws<InvalidOperationException>(() => new Trainer(b.Model, LmArgs("b")).Train(b.Task, stopper));
+        var c = BuildLm();
+        TrainerResult resumed = new Trainer(c.Model, LmArgs("b")).Train(c.Task, resumeFrom: Path.Combine(_dir, "b", $"checkpoint-{perEpoch + 1}"));
+        AssertBitwiseEqual(a.Model, c.Model, full.StepLosses, resumed.StepLosses);
     }
 
     [Test]
