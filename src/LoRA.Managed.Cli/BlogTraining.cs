@@ -46,8 +46,10 @@ internal static class BlogTraining
         if (checkpoints.ResumeFrom is { } resume) context.Output.WriteLine($"resuming from {Path.GetFullPath(resume)}");
         using var interrupt = new CancellationTokenSource();
         // Ctrl+C: cancel the token and keep the process alive (e.Cancel) so the trainer can save and we can exit cleanly.
+        // A second Ctrl+C while that happens is not held back: it ends the process as usual.
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
+            if (interrupt.IsCancellationRequested) return;
             e.Cancel = true;
             interrupt.Cancel();
         };

@@ -46,8 +46,9 @@ public class ResumeTests
     {
         var gen = new TorchGenerator(7);
         Module model = new Mlp(gen, 12, 10, 3);
-        if (kind == "peft")
-            model = LoraModel.Wrap(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"] }, gen);
+        // "peft-dropout": LoRA dropout draws from the same generator as the shuffle, between the shuffles.
+        if (kind.StartsWith("peft", StringComparison.Ordinal))
+            model = LoraModel.Wrap(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"], Dropout = kind == "peft-dropout" ? 0.2f : 0f }, gen);
         Optimizer? optimizer = kind == "sgd" ? new Sgd(model.TrainableParameters(), 0.05, momentum: 0.9, weightDecay: 1e-3) : null;
         return new Setup(model, new ClassificationTask(Data(3), generator: gen), optimizer);
     }
@@ -56,7 +57,7 @@ public class ResumeTests
     {
         PerDeviceTrainBatchSize = 16, GradientAccumulationSteps = 3, NumTrainEpochs = 3, // 4 steps per epoch, 12 in all
         LearningRate = 2e-2, WarmupSteps = 2, LrSchedulerType = LrSchedulerType.Cosine, WeightDecay = 0.05,
-        Optimizer = kind == "peft" ? OptimizerType.Adam : OptimizerType.AdamW,
+        Optimizer = kind.StartsWith("peft", StringComparison.Ordinal) ? OptimizerType.Adam : OptimizerType.AdamW,
         SaveStrategy = IntervalStrategy.Steps, SaveSteps = 2, OutputDir = Path.Combine(_dir, output), LoggingSteps = 3,
     };
 
@@ -74,6 +75,7 @@ public class ResumeTests
     [TestCase("sgd", true)]
     [TestCase("peft", false)]
     [TestCase("peft", true)]
+    [TestCase("peft-dropout", false)]
     public void ResumedRunEqualsUninterruptedRunBitwise(string kind, bool saveOnCancel)
     {
         Setup a = Build(kind);
