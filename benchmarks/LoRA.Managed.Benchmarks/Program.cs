@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Running;
-using LoRA.Managed.Benchmarks.Quick;
+using LoRA.Managed.Cli.Bench;
 
 namespace LoRA.Managed.Benchmarks;
 
@@ -12,13 +12,27 @@ public static class Program
     /// <summary>Runs QuickBench or the BenchmarkDotNet suite.</summary>
     public static void Main(string[] args)
     {
+        if (args.Contains("--scaling"))
+        {
+            int[] threads = ThreadCounts(args);
+            Console.WriteLine(ThreadScaling.Table(threads));
+            Console.WriteLine(ThreadScaling.StepTable(threads));
+            return;
+        }
+        if (args.Contains("--profile"))
+        {
+            foreach (int t in ThreadCounts(args))
+            {
+                var ops = StepProfile.Run(t);
+                var (stepMs, _) = QuickBench.MeasureTrainStep(steps: 200, lora: false);
+                Console.WriteLine($"threads = {t}");
+                Console.WriteLine(StepProfile.ToTable(ops, stepMs));
+            }
+            return;
+        }
         if (args.Contains("--quick"))
         {
-            int i = Array.IndexOf(args, "--threads");
-            var threadCounts = i >= 0 && i + 1 < args.Length
-                ? args[i + 1].Split(',').Select(int.Parse).ToArray()
-                : new[] { 1 };
-            foreach (int t in threadCounts)
+            foreach (int t in ThreadCounts(args))
             {
                 var result = QuickBench.Run(t);
                 Console.WriteLine(result.ToTable());
@@ -27,5 +41,11 @@ public static class Program
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
+
+    private static int[] ThreadCounts(string[] args)
+    {
+        int i = Array.IndexOf(args, "--threads");
+        return i >= 0 && i + 1 < args.Length ? args[i + 1].Split(',').Select(int.Parse).ToArray() : new[] { 1 };
     }
 }

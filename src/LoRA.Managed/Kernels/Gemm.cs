@@ -62,6 +62,11 @@ public static unsafe class Gemm
                 ScaleC(m, n, beta, pc, ldc);
                 return;
             }
+            if (NarrowGemm.Applies(m, n, k))
+            {
+                NarrowGemm.Multiply(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                return;
+            }
             long work = (long)m * n * k;
             int threads = work >= ParallelThreshold ? ComputeThreads.Max : 1;
             if (threads == 1)
@@ -73,40 +78,68 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>Splits C into column (or row) blocks, one per thread, aligned to the register tile.</summary>
+    /// <summary>
+    /// Splits C into column (or row) blocks aligned to the register tile and runs them on
+    /// <see cref="ComputePool"/>. Columns are preferred: each part then packs only its own columns of B
+    /// (the large operand in the MLP's forward and input-gradient products), so the packing of B is
+    /// shared between the threads rather than repeated; A, small at batch 64, is packed by each part.
+    /// </summary>
     private static void Split(bool transA, bool transB, int m, int n, int k, float alpha,
         float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads)
     {
         int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
         bool byColumns = tilesN >= tilesM || tilesN >= 2 * threads;
         int tiles = byColumns ? tilesN : tilesM;
-        threads = Math.Min(threads, tiles);
-        if (threads <= 1)
+        int parts = Math.Min(threads, tiles);
+        if (parts <= 1)
         {
             Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             return;
         }
-        int tilesPer = (tiles + threads - 1) / threads;
-        int step = tilesPer * (byColumns ? NR : MR);
-        nint a = (nint)pa, b = (nint)pb, cc = (nint)pc;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        int tilesPer = (tiles + parts - 1) / parts;
+        var job = t_job ??= new GemmJob();
+        job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns, tilesPer * (byColumns ? NR : MR));
+        try { ComputePool.Run(job, parts, threads); }
+        finally { job.Clear(); }
+    }
+
+    [ThreadStatic] private static GemmJob? t_job;
+
+    /// <summary>One block of columns (or rows) of C per part; the operands stay pinned by the caller's <c>fixed</c>.</summary>
+    private sealed class GemmJob : ComputeJob
+    {
+        private bool _transA, _transB, _byColumns;
+        private int _m, _n, _k, _lda, _ldb, _ldc, _step;
+        private float _alpha, _beta;
+        private float* _a, _b, _c;
+
+        public void Set(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
+            float beta, float* c, int ldc, bool byColumns, int step)
         {
-            int start = t * step;
-            if (byColumns)
+            _transA = transA; _transB = transB; _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
+            _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc; _byColumns = byColumns; _step = step;
+        }
+
+        public void Clear() { _a = null; _b = null; _c = null; }
+
+        public override void Execute(int part)
+        {
+            int start = part * _step;
+            if (_byColumns)
             {
-                if (start >= n) return;
-                int len = Math.Min(step, n - start);
-                float* bj = (float*)b + (transB ? (long)start * ldb : start);
-                Serial(transA, transB, m, len, k, alpha, (float*)a, lda, bj, ldb, beta, (float*)cc + start, ldc);
+                if (start >= _n) return;
+                int len = Math.Min(_step, _n - start);
+                float* bj = _b + (_transB ? (long)start * _ldb : start);
+                Serial(_transA, _transB, _m, len, _k, _alpha, _a, _lda, bj, _ldb, _beta, _c + start, _ldc);
             }
             else
             {
-                if (start >= m) return;
-                int len = Math.Min(step, m - start);
-                float* ai = (float*)a + (transA ? start : (long)start * lda);
-                Serial(transA, transB, len, n, k, alpha, ai, lda, (float*)b, ldb, beta, (float*)cc + (long)start * ldc, ldc);
+                if (start >= _m) return;
+                int len = Math.Min(_step, _m - start);
+                float* ai = _a + (_transA ? start : (long)start * _lda);
+                Serial(_transA, _transB, len, _n, _k, _alpha, ai, _lda, _b, _ldb, _beta, _c + (long)start * _ldc, _ldc);
             }
-        });
+        }
     }
 
     private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,

@@ -98,4 +98,27 @@ public class ElementwiseTests
         Assert.That(m, Is.EqualTo(m2));
         Assert.That(v, Is.EqualTo(v2));
     }
+
+    /// <summary>Long spans are split over threads; every split must give the serial reference's exact bits.</summary>
+    [TestCase(AdamUpdate.ParallelThreshold), TestCase(100_003), TestCase(401_408)]
+    public void AdamUpdateOnLongSpansIsBitwiseTheSameForAnyThreadCount(int n)
+    {
+        float[] g = Rand(n, 2);
+        float[] p2 = Rand(n, 1), m2 = Rand(n, 3, 0f, 0.1f), v2 = Rand(n, 4, 0f, 0.1f);
+        ElementwiseReference.AdamStep(p2, g, m2, v2, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.1f, 0.99f);
+        int saved = ComputeThreads.Max;
+        try
+        {
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                ComputeThreads.Max = threads;
+                float[] p = Rand(n, 1), m = Rand(n, 3, 0f, 0.1f), v = Rand(n, 4, 0f, 0.1f);
+                AdamUpdate.Step(p, g, m, v, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.1f, 0.99f);
+                Assert.That(p, Is.EqualTo(p2), $"θ with {threads} threads");
+                Assert.That(m, Is.EqualTo(m2), $"m with {threads} threads");
+                Assert.That(v, Is.EqualTo(v2), $"v with {threads} threads");
+            }
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
 }

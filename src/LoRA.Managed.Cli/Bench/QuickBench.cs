@@ -9,7 +9,7 @@ using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Benchmarks.Quick;
+namespace LoRA.Managed.Cli.Bench;
 
 /// <summary>One GEMM shape's measurement: our GFLOP/s and the naive i-j-k twin's.</summary>
 /// <param name="M">Rows of C.</param>
@@ -159,6 +159,27 @@ public static class QuickBench
     /// </summary>
     public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora)
     {
+        Action step = CreateTrainStep(lora);
+        for (int i = 0; i < 20; i++) step();
+        var times = new double[steps];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < steps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            step();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        long bytes = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
+        Array.Sort(times);
+        return (times[steps / 2], bytes);
+    }
+
+    /// <summary>
+    /// One training step of <see cref="Mlp.Blog"/> (or its LoRA fine-tuning) on a fixed random batch of 64,
+    /// run in its own <see cref="TensorArena"/>; each call of the returned action is one step.
+    /// </summary>
+    public static Action CreateTrainStep(bool lora)
+    {
         var gen = new TorchGenerator(7);
         Module model = Mlp.Blog(gen);
         if (lora)
@@ -170,28 +191,14 @@ public static class QuickBench
         gen.FillUniform(x.Data, 0f, 1f);
         var labels = new int[Batch];
         for (int i = 0; i < Batch; i++) labels[i] = gen.NextInt(10);
-
-        void Step()
+        return () =>
         {
             using var scope = arena.Activate();
             opt.ZeroGrad();
             var l = loss.Forward(model.Forward(x), labels);
             l.Backward();
             opt.Step();
-        }
-
-        for (int i = 0; i < 20; i++) Step();
-        var times = new double[steps];
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < steps; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            Step();
-            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-        }
-        long bytes = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
-        Array.Sort(times);
-        return (times[steps / 2], bytes);
+        };
     }
 
     /// <summary>Best time of one call: warm up, then repeat until the budget is spent (at least 3, at most <paramref name="maxReps"/>).</summary>
