@@ -32,6 +32,7 @@ public static class Program
             FinetuneCommand.Create(context),
             EvalCommand.Create(context),
             MergeCommand.Create(context),
+            BenchCommand.Create(context),
         };
         root.Options.Add(verbose);
 

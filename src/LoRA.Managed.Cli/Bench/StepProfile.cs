@@ -23,12 +23,18 @@ public static class StepProfile
 
     /// <summary>Times each kernel of the step with <see cref="ComputeThreads.Max"/> = <paramref name="threads"/> (restored after).</summary>
     /// <param name="threads">Threads the kernels may use.</param>
-    /// <param name="reps">Timed calls per kernel (the median is kept).</param>
+    /// <param name="reps">Timed calls per kernel (the median is kept); the whole profile runs twice and the first pass is discarded.</param>
     public static IReadOnlyList<ProfiledOp> Run(int threads, int reps = 200)
     {
         int saved = ComputeThreads.Max;
         ComputeThreads.Max = threads;
-        try { return Measure(reps); }
+        try
+        {
+            // A first pass for the JIT: kernels with loops start at tier 0 and are recompiled after some
+            // calls and ~100 ms; timing them before that would measure unoptimised code.
+            Measure(reps);
+            return Measure(reps);
+        }
         finally { ComputeThreads.Max = saved; }
     }
 
