@@ -12,6 +12,11 @@ public static class Program
     /// <summary>Runs QuickBench or the BenchmarkDotNet suite.</summary>
     public static void Main(string[] args)
     {
+        if (args.Contains("--stages"))
+        {
+            Console.WriteLine(GemmStagesBench.Table(ThreadCounts(args).Max()));
+            return;
+        }
         if (args.Contains("--scaling"))
         {
             int[] threads = ThreadCounts(args);

@@ -35,7 +35,7 @@ public static unsafe class Gemm
     // MC ∈ {96, 192} and NC ∈ {1024, 2048} on the MLP shapes and 1024² moved results by less than the
     // noise of this shared machine, so the values stay simple.
     private const int KC = 256;
-    private static readonly int MC = 96 / MR * MR;
+    private const int MC = 96;
     private const int NC = 2048;
 
     /// <summary>Below this many multiply-adds (m·n·k) the product runs on the calling thread only.</summary>
@@ -142,11 +142,21 @@ public static unsafe class Gemm
         }
     }
 
+    private static readonly MicroKernelKind DefaultKernel =
+        Use512 ? MicroKernelKind.Vector512x8x32 : Use256 ? MicroKernelKind.Vector256x6x16 : MicroKernelKind.Scalar;
+
     private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
+        Serial(DefaultKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>The five loops on one thread with a chosen micro-kernel (<see cref="GemmStages"/> compares them).</summary>
+    internal static void Serial(MicroKernelKind kernel, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
-        int mr = MR, nr = NR, mcMax = MC;
-        float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(mcMax * KC, pinned: true);
+        int mr = kernel == MicroKernelKind.Vector256x6x16 ? 6 : kernel == MicroKernelKind.Vector512x8x32 ? 8 : MR;
+        int nr = kernel == MicroKernelKind.Vector256x6x16 ? 16 : kernel == MicroKernelKind.Vector512x8x32 ? 32 : NR;
+        int mcMax = MC / mr * mr;
+        float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
         float[] packB = t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32), pinned: true);
         fixed (float* pA = packA, pB = packB)
         {
@@ -169,7 +179,7 @@ public static unsafe class Gemm
                             {
                                 int mrEff = Math.Min(mr, mc - ir);
                                 float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
-                                MicroKernel(kc, pA + ir * kc, pB + jr * kc, cTile, ldc, mrEff, nrEff, alpha, betaEff);
+                                MicroKernel(kernel, kc, pA + ir * kc, pB + jr * kc, cTile, ldc, mrEff, nrEff, mr, nr, alpha, betaEff);
                             }
                         }
                     }
@@ -179,11 +189,12 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroKernel(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha, float beta)
+    private static void MicroKernel(MicroKernelKind kernel, int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr,
+        int tileRows, int tileColumns, float alpha, float beta)
     {
-        if (Use512) MicroKernels.Kernel8x32(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
-        else if (Use256) MicroKernels.Kernel6x16(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
-        else MicroKernels.KernelScalar(kc, pa, pb, c, ldc, mr, nr, MR, NR, alpha, beta);
+        if (kernel == MicroKernelKind.Vector512x8x32) MicroKernels.Kernel8x32(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
+        else if (kernel == MicroKernelKind.Vector256x6x16) MicroKernels.Kernel6x16(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
+        else MicroKernels.KernelScalar(kc, pa, pb, c, ldc, mr, nr, tileRows, tileColumns, alpha, beta);
     }
 
     private static void ScaleC(int m, int n, float beta, float* c, int ldc)
