@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LoRA.Managed.Kernels;
 
@@ -100,15 +101,27 @@ public static unsafe class AdamUpdate
             var vb2 = Vector512.Create(beta2); var vomb2 = Vector512.Create(omb2);
             var vstep = Vector512.Create(stepSize); var vbc2 = Vector512.Create(bias2Sqrt);
             var veps = Vector512.Create(eps); var vl2 = Vector512.Create(l2); var vdec = Vector512.Create(decoupledDecay);
+            bool exactSubnormals = Avx512F.IsSupported;
+            var vThreshold = Vector512.Create(SubnormalMoments.Threshold(stepSize, eps, omb1));
             for (; i <= n - 16; i += 16)
             {
                 var p = Vector512.Load(param + i) * vdec;
                 var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
                 var m0 = Vector512.Load(m + i);
+                // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see SubnormalMoments).
+                var decaying = exactSubnormals ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
+                bool anyDecaying = decaying != Vector512<int>.Zero;
+                Vector512<float> mDecayed = default;
+                if (anyDecaying)
+                {
+                    mDecayed = SubnormalMoments.Decay(m0, omb1);
+                    m0 = Vector512.ConditionalSelect(decaying.AsSingle(), Vector512<float>.Zero, m0);
+                }
                 var mi = m0 + vomb1 * (g - m0);
                 var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
                 var denom = Vector512.Sqrt(vi) / vbc2 + veps;
                 p -= vstep * (mi / denom);
+                if (anyDecaying) mi = Vector512.ConditionalSelect(decaying.AsSingle(), mDecayed, mi);
                 mi.Store(m + i); vi.Store(v + i); p.Store(param + i);
             }
         }
