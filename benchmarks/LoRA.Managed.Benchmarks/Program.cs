@@ -1,11 +1,16 @@
 using BenchmarkDotNet.Running;
 using LoRA.Managed.Cli.Bench;
+using LoRA.Managed.Kernels;
 
 namespace LoRA.Managed.Benchmarks;
 
 /// <summary>
-/// Entry point. <c>--quick [--threads N]</c> runs <see cref="QuickBench"/> (a few seconds) and prints a
-/// table and its JSON; anything else goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>.
+/// Entry point. With <c>--threads 1,2</c> (default 1): <c>--quick</c> runs <see cref="QuickBench"/> (a few
+/// seconds; the same as <c>lora bench</c>) and prints a table and its JSON; <c>--scaling</c> compares the thread
+/// counts side by side (<see cref="ThreadScaling"/>); <c>--profile</c> times each kernel of a training step
+/// (<see cref="StepProfile"/>); <c>--stages</c> measures each step from the naive GEMM to ours
+/// (<see cref="GemmStagesBench"/>, threaded row at the largest count). Anything else goes to BenchmarkDotNet's
+/// switcher, e.g. <c>--filter '*Gemm*'</c>.
 /// </summary>
 public static class Program
 {
@@ -29,7 +34,11 @@ public static class Program
             foreach (int t in ThreadCounts(args))
             {
                 var ops = StepProfile.Run(t);
-                var (stepMs, _) = QuickBench.MeasureTrainStep(steps: 200, lora: false);
+                int saved = ComputeThreads.Max;
+                ComputeThreads.Max = t;
+                double stepMs;
+                try { stepMs = QuickBench.MeasureTrainStep(steps: 200, lora: false).Ms; }
+                finally { ComputeThreads.Max = saved; }
                 Console.WriteLine($"threads = {t}");
                 Console.WriteLine(StepProfile.ToTable(ops, stepMs));
             }

@@ -106,8 +106,9 @@ public static class QuickBench
             var gemm = new List<GemmMeasurement>();
             foreach (var (m, k, n, ta, tb) in Shapes())
                 gemm.Add(MeasureGemm(m, k, n, ta, tb, secondsPerShape));
-            var (stepMs, bytes) = MeasureTrainStep(steps: 30, lora: false);
-            var (loraMs, loraBytes) = MeasureTrainStep(steps: 30, lora: true);
+            double warmUp = Math.Min(1.0, secondsPerShape * 6);
+            var (stepMs, bytes) = MeasureTrainStep(steps: 100, lora: false, warmUp);
+            var (loraMs, loraBytes) = MeasureTrainStep(steps: 100, lora: true, warmUp);
             return new QuickBenchResult(gemm, stepMs, loraMs, Math.Max(bytes, loraBytes), threads);
         }
         finally { ComputeThreads.Max = saved; }
@@ -157,10 +158,16 @@ public static class QuickBench
     /// median step in ms and the bytes the calling thread allocated per step (worker threads of a
     /// parallel GEMM, if any, are not counted by <see cref="GC.GetAllocatedBytesForCurrentThread"/>).
     /// </summary>
-    public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora)
+    /// <param name="steps">Timed steps (the median is returned).</param>
+    /// <param name="lora">Time the LoRA fine-tuning step instead of the base model's.</param>
+    /// <param name="warmUpSeconds">Untimed steps first, at least 20 and for at least this long: the runtime compiles
+    /// methods with loops at a lower tier and recompiles the hot ones only after ~100 ms, so a step timed
+    /// too early runs partly unoptimised code (on one thread here: a 3.8 ms median after 20 warm-up steps, 1.8 ms after 200).</param>
+    public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora, double warmUpSeconds = 1.0)
     {
         Action step = CreateTrainStep(lora);
-        for (int i = 0; i < 20; i++) step();
+        long warm = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 20 || Stopwatch.GetElapsedTime(warm).TotalSeconds < warmUpSeconds; i++) step();
         var times = new double[steps];
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < steps; i++)
