@@ -34,7 +34,7 @@ public static unsafe class Gemm
     // micro-kernel sweeps the MC rows of packed A (96 KB) held in L2. Sweeps of KC ∈ {128..512},
     // MC ∈ {96, 192} and NC ∈ {1024, 2048} on the MLP shapes and 1024² moved results by less than the
     // noise of this shared machine, so the values stay simple.
-    private const int KC = 256;
+    internal const int KC = 256;
     private const int MC = 96;
     private const int NC = 2048;
 

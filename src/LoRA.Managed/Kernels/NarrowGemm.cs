@@ -14,9 +14,9 @@ namespace LoRA.Managed.Kernels;
 /// <para>A is addressed through a (row stride, column stride) pair, so one kernel serves every transpose.
 /// With few columns there is one block and A streams through once; with few rows A is at most 16×k and
 /// stays in L1 while the blocks sweep across B.</para>
-/// <para>Each element of C is a sum over p in increasing order, like the packed path, and the path is chosen
-/// from the shape alone, so a given shape always takes the same path: results never depend on the thread
-/// count. The loops are compiled fully optimised at once (<see cref="MethodImplOptions.AggressiveOptimization"/>):
+/// <para>Each element of C is summed exactly as the packed path sums it (FMAs over p in increasing order, C
+/// updated after every block of <see cref="Gemm.KC"/>), so the two paths give the same bits for every shape
+/// and results never depend on which path or how many threads ran. The loops are compiled fully optimised at once (<see cref="MethodImplOptions.AggressiveOptimization"/>):
 /// otherwise they start at tier 0 and, called only a few times per step, could stay there for seconds.</para>
 /// </remarks>
 [SkipLocalsInit]
@@ -62,10 +62,18 @@ internal static unsafe class NarrowGemm
                         for (; j < Width; j++) dst[j] = 0f;
                     }
                 float* cj = c + j0;
-                int i = 0;
-                for (; i + 8 <= m; i += 8) Rows8(k, alpha, a + i * rsA, rsA, csA, pr, beta, cj + (long)i * ldc, ldc, w);
-                for (; i + 4 <= m; i += 4) Rows4(k, alpha, a + i * rsA, rsA, csA, pr, beta, cj + (long)i * ldc, ldc, w);
-                for (; i < m; i++) Rows1(k, alpha, a + i * rsA, csA, pr, beta, cj + (long)i * ldc, w);
+                // The shared dimension in blocks of Gemm.KC, C updated after each (beta, then 1) exactly as the
+                // packed path does, so both paths give the same bits for every shape.
+                for (int p0 = 0; p0 < k; p0 += Gemm.KC)
+                {
+                    int kc = Math.Min(Gemm.KC, k - p0);
+                    float betaEff = p0 == 0 ? beta : 1f;
+                    float* ap = a + p0 * csA, sp = pr + p0 * Width;
+                    int i = 0;
+                    for (; i + 8 <= m; i += 8) Rows8(kc, alpha, ap + i * rsA, rsA, csA, sp, betaEff, cj + (long)i * ldc, ldc, w);
+                    for (; i + 4 <= m; i += 4) Rows4(kc, alpha, ap + i * rsA, rsA, csA, sp, betaEff, cj + (long)i * ldc, ldc, w);
+                    for (; i < m; i++) Rows1(kc, alpha, ap + i * rsA, csA, sp, betaEff, cj + (long)i * ldc, w);
+                }
             }
         }
     }
