@@ -23,16 +23,17 @@ public static class StepProfile
 
     /// <summary>Times each kernel of the step with <see cref="ComputeThreads.Max"/> = <paramref name="threads"/> (restored after).</summary>
     /// <param name="threads">Threads the kernels may use.</param>
-    /// <param name="reps">Timed calls per kernel (the median is kept); the whole profile runs twice and the first pass is discarded.</param>
+    /// <param name="reps">Timed calls per kernel (the median is kept), after 1.5 s of untimed passes.</param>
     public static IReadOnlyList<ProfiledOp> Run(int threads, int reps = 200)
     {
         int saved = ComputeThreads.Max;
         ComputeThreads.Max = threads;
         try
         {
-            // A first pass for the JIT: kernels with loops start at tier 0 and are recompiled after some
-            // calls and ~100 ms; timing them before that would measure unoptimised code.
-            Measure(reps);
+            // Untimed passes for 1.5 s first: kernels with loops start at tier 0 and are recompiled only after
+            // ~30 calls and 100 ms without new compilations; timing them before would measure unoptimised code.
+            var warm = Stopwatch.StartNew();
+            do Measure(10); while (warm.Elapsed.TotalSeconds < 1.5);
             return Measure(reps);
         }
         finally { ComputeThreads.Max = saved; }
