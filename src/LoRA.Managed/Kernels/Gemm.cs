@@ -17,8 +17,10 @@ namespace LoRA.Managed.Kernels;
 /// 6×16 on <see cref="Vector256{T}"/>, and a scalar loop elsewhere. <see cref="GemmReference"/> is the
 /// plain twin the tests hold this against.</para>
 /// <para>Large products are split over <see cref="ComputeThreads.Max"/> threads by blocks of output
-/// columns (or rows); each element of C is still summed in the same order, so results do not depend
-/// on the thread count.</para>
+/// columns (or rows), run by the persistent workers of <see cref="ComputePool"/>; each element of C is still
+/// summed in the same order, so results do not depend on the thread count.</para>
+/// <para>Products with at most 16 columns or rows take <see cref="NarrowGemm"/>'s unpacked path, which sums
+/// every element exactly as the packed path does.</para>
 /// </remarks>
 public static unsafe class Gemm
 {
