@@ -1,24 +1,52 @@
 using BenchmarkDotNet.Running;
-using LoRA.Managed.Benchmarks.Quick;
+using LoRA.Managed.Cli.Bench;
+using LoRA.Managed.Kernels;
 
 namespace LoRA.Managed.Benchmarks;
 
 /// <summary>
-/// Entry point. <c>--quick [--threads N]</c> runs <see cref="QuickBench"/> (a few seconds) and prints a
-/// table and its JSON; anything else goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>.
+/// Entry point. With <c>--threads 1,2</c> (default 1): <c>--quick</c> runs <see cref="QuickBench"/> (a few
+/// seconds; the same as <c>lora bench</c>) and prints a table and its JSON; <c>--scaling</c> compares the thread
+/// counts side by side (<see cref="ThreadScaling"/>); <c>--profile</c> times each kernel of a training step
+/// (<see cref="StepProfile"/>); <c>--stages</c> measures each step from the naive GEMM to ours
+/// (<see cref="GemmStagesBench"/>, threaded row at the largest count). Anything else goes to BenchmarkDotNet's
+/// switcher, e.g. <c>--filter '*Gemm*'</c>.
 /// </summary>
 public static class Program
 {
     /// <summary>Runs QuickBench or the BenchmarkDotNet suite.</summary>
     public static void Main(string[] args)
     {
+        if (args.Contains("--stages"))
+        {
+            Console.WriteLine(GemmStagesBench.Table(ThreadCounts(args).Max()));
+            return;
+        }
+        if (args.Contains("--scaling"))
+        {
+            int[] threads = ThreadCounts(args);
+            Console.WriteLine(ThreadScaling.Table(threads));
+            Console.WriteLine(ThreadScaling.StepTable(threads));
+            return;
+        }
+        if (args.Contains("--profile"))
+        {
+            foreach (int t in ThreadCounts(args))
+            {
+                var ops = StepProfile.Run(t);
+                int saved = ComputeThreads.Max;
+                ComputeThreads.Max = t;
+                double stepMs;
+                try { stepMs = QuickBench.MeasureTrainStep(steps: 200, lora: false).Ms; }
+                finally { ComputeThreads.Max = saved; }
+                Console.WriteLine($"threads = {t}");
+                Console.WriteLine(StepProfile.ToTable(ops, stepMs));
+            }
+            return;
+        }
         if (args.Contains("--quick"))
         {
-            int i = Array.IndexOf(args, "--threads");
-            var threadCounts = i >= 0 && i + 1 < args.Length
-                ? args[i + 1].Split(',').Select(int.Parse).ToArray()
-                : new[] { 1 };
-            foreach (int t in threadCounts)
+            foreach (int t in ThreadCounts(args))
             {
                 var result = QuickBench.Run(t);
                 Console.WriteLine(result.ToTable());
@@ -27,5 +55,11 @@ public static class Program
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
+
+    private static int[] ThreadCounts(string[] args)
+    {
+        int i = Array.IndexOf(args, "--threads");
+        return i >= 0 && i + 1 < args.Length ? args[i + 1].Split(',').Select(int.Parse).ToArray() : new[] { 1 };
     }
 }

@@ -35,6 +35,7 @@ public static class Program
             MergeCommand.Create(context),
             SweepCommand.Create(context),
             LmDemoCommand.Create(context),
+            BenchCommand.Create(context),
         };
         root.Options.Add(verbose);
 

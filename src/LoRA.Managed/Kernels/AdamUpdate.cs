@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LoRA.Managed.Kernels;
 
@@ -16,8 +17,15 @@ namespace LoRA.Managed.Kernels;
 /// AdamW's decoupled decay (<c>θ ← θ·(1 − lr·λ)</c>, Loshchilov &amp; Hutter 2019) is applied by the
 /// caller's <c>decoupledDecay</c> factor before the update, in the same pass.
 /// </summary>
-public static class AdamUpdate
+public static unsafe class AdamUpdate
 {
+    /// <summary>
+    /// Spans at least this long are split over <see cref="ComputeThreads.Max"/> threads in blocks of 16
+    /// elements. Each element's update reads and writes only its own θ, g, m, v, so any split computes
+    /// exactly the same bits; the blocks keep the SIMD/scalar boundary where the serial loop puts it.
+    /// </summary>
+    public const int ParallelThreshold = 1 << 16;
+
     /// <summary>Updates <paramref name="param"/>, <paramref name="m"/> and <paramref name="v"/> in place.</summary>
     /// <param name="param">θ.</param>
     /// <param name="grad">g (not modified).</param>
@@ -37,24 +45,84 @@ public static class AdamUpdate
         int n = param.Length;
         if (grad.Length != n || m.Length != n || v.Length != n)
             throw new ArgumentException($"AdamUpdate.Step: lengths differ: param {n}, grad {grad.Length}, m {m.Length}, v {v.Length}.");
-        float omb1 = oneMinusBeta1, omb2 = oneMinusBeta2;
-        int i = 0;
+        fixed (float* pp = param, pg = grad, pm = m, pv = v)
+        {
+            var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, decoupledDecay);
+            int threads = ComputeThreads.Max;
+            if (n < ParallelThreshold || threads <= 1)
+            {
+                Range(pp, pg, pm, pv, 0, n, h);
+                return;
+            }
+            int parts = threads;
+            var job = t_job ??= new AdamJob();
+            job.Set(pp, pg, pm, pv, n, (n / 16 + parts - 1) / parts * 16, parts, h);
+            try { ComputePool.Run(job, parts, threads); }
+            finally { job.Clear(); }
+        }
+    }
+
+    private readonly record struct Hyper(float StepSize, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float Bias2Sqrt, float Eps, float L2, float Decay);
+
+    [ThreadStatic] private static AdamJob? t_job;
+
+    /// <summary>Part p updates elements [p·chunk, min(n, (p+1)·chunk)); chunk is a multiple of 16 and the last part takes the tail.</summary>
+    private sealed class AdamJob : ComputeJob
+    {
+        private float* _p, _g, _m, _v;
+        private int _n, _chunk, _parts;
+        private Hyper _h;
+
+        public void Set(float* p, float* g, float* m, float* v, int n, int chunk, int parts, Hyper h)
+        {
+            _p = p; _g = g; _m = m; _v = v; _n = n; _chunk = chunk; _parts = parts; _h = h;
+        }
+
+        public void Clear() { _p = _g = _m = _v = null; }
+
+        public override void Execute(int part)
+        {
+            int start = part * _chunk;
+            if (start >= _n) return;
+            Range(_p, _g, _m, _v, start, part == _parts - 1 ? _n : Math.Min(_n, start + _chunk), _h);
+        }
+    }
+
+    /// <summary>The fused update of elements [start, end): SIMD blocks of 16 (or 8) from start, then a scalar tail.</summary>
+    private static void Range(float* param, float* grad, float* m, float* v, int start, int end, Hyper h)
+    {
+        float stepSize = h.StepSize, beta2 = h.Beta2, bias2Sqrt = h.Bias2Sqrt, eps = h.Eps, l2 = h.L2, decoupledDecay = h.Decay;
+        float omb1 = h.OneMinusBeta1, omb2 = h.OneMinusBeta2;
+        int n = end;
+        int i = start;
         if (Vector512.IsHardwareAccelerated)
         {
             var vomb1 = Vector512.Create(omb1);
             var vb2 = Vector512.Create(beta2); var vomb2 = Vector512.Create(omb2);
             var vstep = Vector512.Create(stepSize); var vbc2 = Vector512.Create(bias2Sqrt);
             var veps = Vector512.Create(eps); var vl2 = Vector512.Create(l2); var vdec = Vector512.Create(decoupledDecay);
+            bool exactSubnormals = Avx512F.IsSupported;
+            var vThreshold = Vector512.Create(SubnormalMoments.Threshold(stepSize, eps, omb1));
             for (; i <= n - 16; i += 16)
             {
-                var p = Vector512.Create(param.Slice(i)) * vdec;
-                var g = Vector512.Create(grad.Slice(i)) + vl2 * Vector512.Create(param.Slice(i));
-                var m0 = Vector512.Create(m.Slice(i));
+                var p = Vector512.Load(param + i) * vdec;
+                var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
+                var m0 = Vector512.Load(m + i);
+                // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see SubnormalMoments).
+                var decaying = exactSubnormals ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
+                bool anyDecaying = decaying != Vector512<int>.Zero;
+                Vector512<float> mDecayed = default;
+                if (anyDecaying)
+                {
+                    mDecayed = SubnormalMoments.Decay(m0, omb1);
+                    m0 = Vector512.ConditionalSelect(decaying.AsSingle(), Vector512<float>.Zero, m0);
+                }
                 var mi = m0 + vomb1 * (g - m0);
-                var vi = vb2 * Vector512.Create(v.Slice(i)) + vomb2 * g * g;
+                var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
                 var denom = Vector512.Sqrt(vi) / vbc2 + veps;
                 p -= vstep * (mi / denom);
-                mi.CopyTo(m.Slice(i)); vi.CopyTo(v.Slice(i)); p.CopyTo(param.Slice(i));
+                if (anyDecaying) mi = Vector512.ConditionalSelect(decaying.AsSingle(), mDecayed, mi);
+                mi.Store(m + i); vi.Store(v + i); p.Store(param + i);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -65,14 +133,14 @@ public static class AdamUpdate
             var veps = Vector256.Create(eps); var vl2 = Vector256.Create(l2); var vdec = Vector256.Create(decoupledDecay);
             for (; i <= n - 8; i += 8)
             {
-                var p = Vector256.Create(param.Slice(i)) * vdec;
-                var g = Vector256.Create(grad.Slice(i)) + vl2 * Vector256.Create(param.Slice(i));
-                var m0 = Vector256.Create(m.Slice(i));
+                var p = Vector256.Load(param + i) * vdec;
+                var g = Vector256.Load(grad + i) + vl2 * Vector256.Load(param + i);
+                var m0 = Vector256.Load(m + i);
                 var mi = m0 + vomb1 * (g - m0);
-                var vi = vb2 * Vector256.Create(v.Slice(i)) + vomb2 * g * g;
+                var vi = vb2 * Vector256.Load(v + i) + vomb2 * g * g;
                 var denom = Vector256.Sqrt(vi) / vbc2 + veps;
                 p -= vstep * (mi / denom);
-                mi.CopyTo(m.Slice(i)); vi.CopyTo(v.Slice(i)); p.CopyTo(param.Slice(i));
+                mi.Store(m + i); vi.Store(v + i); p.Store(param + i);
             }
         }
         for (; i < n; i++)

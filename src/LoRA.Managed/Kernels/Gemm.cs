@@ -17,8 +17,10 @@ namespace LoRA.Managed.Kernels;
 /// 6×16 on <see cref="Vector256{T}"/>, and a scalar loop elsewhere. <see cref="GemmReference"/> is the
 /// plain twin the tests hold this against.</para>
 /// <para>Large products are split over <see cref="ComputeThreads.Max"/> threads by blocks of output
-/// columns (or rows); each element of C is still summed in the same order, so results do not depend
-/// on the thread count.</para>
+/// columns (or rows), run by the persistent workers of <see cref="ComputePool"/>; each element of C is still
+/// summed in the same order, so results do not depend on the thread count.</para>
+/// <para>Products with at most 16 columns or rows take <see cref="NarrowGemm"/>'s unpacked path, which sums
+/// every element exactly as the packed path does.</para>
 /// </remarks>
 public static unsafe class Gemm
 {
@@ -34,12 +36,16 @@ public static unsafe class Gemm
     // micro-kernel sweeps the MC rows of packed A (96 KB) held in L2. Sweeps of KC ∈ {128..512},
     // MC ∈ {96, 192} and NC ∈ {1024, 2048} on the MLP shapes and 1024² moved results by less than the
     // noise of this shared machine, so the values stay simple.
-    private const int KC = 256;
-    private static readonly int MC = 96 / MR * MR;
+    internal const int KC = 256;
+    private const int MC = 96;
     private const int NC = 2048;
 
-    /// <summary>Below this many multiply-adds (m·n·k) the product runs on the calling thread only.</summary>
-    public const long ParallelThreshold = 1L << 21;
+    /// <summary>
+    /// Below this many multiply-adds (m·n·k) the product runs on the calling thread only. Measured with
+    /// <see cref="ComputePool"/> on two cores, 1 vs 2 threads interleaved with 10 µs of serial work between
+    /// calls (median): 2¹⁶ (32×64×32) 0.90×, 2¹⁷ 1.42×, 2¹⁸ (64×64×64, ~7 µs) 1.41×, 2²¹ 1.3–1.6×.
+    /// </summary>
+    public const long ParallelThreshold = 1L << 18;
 
     [ThreadStatic] private static float[]? t_packA;
     [ThreadStatic] private static float[]? t_packB;
@@ -62,6 +68,11 @@ public static unsafe class Gemm
                 ScaleC(m, n, beta, pc, ldc);
                 return;
             }
+            if (NarrowGemm.Applies(m, n, k))
+            {
+                NarrowGemm.Multiply(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                return;
+            }
             long work = (long)m * n * k;
             int threads = work >= ParallelThreshold ? ComputeThreads.Max : 1;
             if (threads == 1)
@@ -73,47 +84,85 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>Splits C into column (or row) blocks, one per thread, aligned to the register tile.</summary>
+    /// <summary>
+    /// Splits C into column (or row) blocks aligned to the register tile and runs them on
+    /// <see cref="ComputePool"/>. Columns are preferred: each part then packs only its own columns of B
+    /// (the large operand in the MLP's forward and input-gradient products), so the packing of B is
+    /// shared between the threads rather than repeated; A, small at batch 64, is packed by each part.
+    /// </summary>
     private static void Split(bool transA, bool transB, int m, int n, int k, float alpha,
         float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads)
     {
         int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
         bool byColumns = tilesN >= tilesM || tilesN >= 2 * threads;
         int tiles = byColumns ? tilesN : tilesM;
-        threads = Math.Min(threads, tiles);
-        if (threads <= 1)
+        int parts = Math.Min(threads, tiles);
+        if (parts <= 1)
         {
             Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             return;
         }
-        int tilesPer = (tiles + threads - 1) / threads;
-        int step = tilesPer * (byColumns ? NR : MR);
-        nint a = (nint)pa, b = (nint)pb, cc = (nint)pc;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        int tilesPer = (tiles + parts - 1) / parts;
+        var job = t_job ??= new GemmJob();
+        job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns, tilesPer * (byColumns ? NR : MR));
+        try { ComputePool.Run(job, parts, threads); }
+        finally { job.Clear(); }
+    }
+
+    [ThreadStatic] private static GemmJob? t_job;
+
+    /// <summary>One block of columns (or rows) of C per part; the operands stay pinned by the caller's <c>fixed</c>.</summary>
+    private sealed class GemmJob : ComputeJob
+    {
+        private bool _transA, _transB, _byColumns;
+        private int _m, _n, _k, _lda, _ldb, _ldc, _step;
+        private float _alpha, _beta;
+        private float* _a, _b, _c;
+
+        public void Set(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
+            float beta, float* c, int ldc, bool byColumns, int step)
         {
-            int start = t * step;
-            if (byColumns)
+            _transA = transA; _transB = transB; _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
+            _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc; _byColumns = byColumns; _step = step;
+        }
+
+        public void Clear() { _a = null; _b = null; _c = null; }
+
+        public override void Execute(int part)
+        {
+            int start = part * _step;
+            if (_byColumns)
             {
-                if (start >= n) return;
-                int len = Math.Min(step, n - start);
-                float* bj = (float*)b + (transB ? (long)start * ldb : start);
-                Serial(transA, transB, m, len, k, alpha, (float*)a, lda, bj, ldb, beta, (float*)cc + start, ldc);
+                if (start >= _n) return;
+                int len = Math.Min(_step, _n - start);
+                float* bj = _b + (_transB ? (long)start * _ldb : start);
+                Serial(_transA, _transB, _m, len, _k, _alpha, _a, _lda, bj, _ldb, _beta, _c + start, _ldc);
             }
             else
             {
-                if (start >= m) return;
-                int len = Math.Min(step, m - start);
-                float* ai = (float*)a + (transA ? start : (long)start * lda);
-                Serial(transA, transB, len, n, k, alpha, ai, lda, (float*)b, ldb, beta, (float*)cc + (long)start * ldc, ldc);
+                if (start >= _m) return;
+                int len = Math.Min(_step, _m - start);
+                float* ai = _a + (_transA ? start : (long)start * _lda);
+                Serial(_transA, _transB, len, _n, _k, _alpha, ai, _lda, _b, _ldb, _beta, _c + (long)start * _ldc, _ldc);
             }
-        });
+        }
     }
 
+    private static readonly MicroKernelKind DefaultKernel =
+        Use512 ? MicroKernelKind.Vector512x8x32 : Use256 ? MicroKernelKind.Vector256x6x16 : MicroKernelKind.Scalar;
+
     private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
+        Serial(DefaultKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>The five loops on one thread with a chosen micro-kernel (<see cref="GemmStages"/> compares them).</summary>
+    internal static void Serial(MicroKernelKind kernel, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
-        int mr = MR, nr = NR, mcMax = MC;
-        float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(mcMax * KC, pinned: true);
+        int mr = kernel == MicroKernelKind.Vector256x6x16 ? 6 : kernel == MicroKernelKind.Vector512x8x32 ? 8 : MR;
+        int nr = kernel == MicroKernelKind.Vector256x6x16 ? 16 : kernel == MicroKernelKind.Vector512x8x32 ? 32 : NR;
+        int mcMax = MC / mr * mr;
+        float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
         float[] packB = t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32), pinned: true);
         fixed (float* pA = packA, pB = packB)
         {
@@ -136,7 +185,7 @@ public static unsafe class Gemm
                             {
                                 int mrEff = Math.Min(mr, mc - ir);
                                 float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
-                                MicroKernel(kc, pA + ir * kc, pB + jr * kc, cTile, ldc, mrEff, nrEff, alpha, betaEff);
+                                MicroKernel(kernel, kc, pA + ir * kc, pB + jr * kc, cTile, ldc, mrEff, nrEff, mr, nr, alpha, betaEff);
                             }
                         }
                     }
@@ -146,11 +195,12 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroKernel(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha, float beta)
+    private static void MicroKernel(MicroKernelKind kernel, int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr,
+        int tileRows, int tileColumns, float alpha, float beta)
     {
-        if (Use512) MicroKernels.Kernel8x32(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
-        else if (Use256) MicroKernels.Kernel6x16(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
-        else MicroKernels.KernelScalar(kc, pa, pb, c, ldc, mr, nr, MR, NR, alpha, beta);
+        if (kernel == MicroKernelKind.Vector512x8x32) MicroKernels.Kernel8x32(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
+        else if (kernel == MicroKernelKind.Vector256x6x16) MicroKernels.Kernel6x16(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
+        else MicroKernels.KernelScalar(kc, pa, pb, c, ldc, mr, nr, tileRows, tileColumns, alpha, beta);
     }
 
     private static void ScaleC(int m, int n, float beta, float* c, int ldc)

@@ -81,6 +81,12 @@ public class GemmTests
     [TestCase(512, 784, 64, true, false)]
     [TestCase(64, 784, 512, false, false)]
     [TestCase(301, 157, 1000, true, true)]
+    [TestCase(64, 10, 256, false, true)]
+    [TestCase(10, 256, 64, true, false)]
+    [TestCase(64, 256, 10, false, false)]
+    [TestCase(2000, 9, 300, false, false)]
+    [TestCase(64, 64, 64, false, true)]
+    [TestCase(65, 63, 70, true, true)]
     public void ThreadCountDoesNotChangeTheBits(int m, int n, int k, bool ta, bool tb)
     {
         var g = new TorchGenerator(9);

@@ -9,7 +9,7 @@ using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Benchmarks.Quick;
+namespace LoRA.Managed.Cli.Bench;
 
 /// <summary>One GEMM shape's measurement: our GFLOP/s and the naive i-j-k twin's.</summary>
 /// <param name="M">Rows of C.</param>
@@ -52,7 +52,7 @@ public sealed record QuickBenchResult(
         sb.AppendLine("    M     K     N  tA tB   GFLOP/s  naive GFLOP/s  speed-up");
         foreach (var g in Gemm)
             sb.AppendLine($"{g.M,5} {g.K,5} {g.N,5}  {(g.TransA ? 'T' : 'N')}  {(g.TransB ? 'T' : 'N')}  {g.Gflops,8:F1}  {g.GflopsNaive,13:F2}  {g.Gflops / g.GflopsNaive,7:F1}×");
-        sb.AppendLine($"train step (Mlp.Blog, batch 64, Adam): {TrainStepMs:F3} ms, {AllocatedBytesPerStep:N0} bytes allocated per step");
+        sb.AppendLine($"train step (Mlp.Blog, batch 64, Adam): {TrainStepMs:F3} ms; LoRA step (rank 4 on layers.5): {LoraStepMs:F3} ms; {AllocatedBytesPerStep:N0} bytes allocated per step");
         return sb.ToString();
     }
 }
@@ -102,12 +102,13 @@ public static class QuickBench
         ComputeThreads.Max = threads;
         try
         {
-            WarmUp();
+            WarmUp(Math.Min(0.5, secondsPerShape * 3));
             var gemm = new List<GemmMeasurement>();
             foreach (var (m, k, n, ta, tb) in Shapes())
                 gemm.Add(MeasureGemm(m, k, n, ta, tb, secondsPerShape));
-            var (stepMs, bytes) = MeasureTrainStep(steps: 30, lora: false);
-            var (loraMs, loraBytes) = MeasureTrainStep(steps: 30, lora: true);
+            double warmUp = Math.Min(1.0, secondsPerShape * 6);
+            var (stepMs, bytes) = MeasureTrainStep(steps: 100, lora: false, warmUp);
+            var (loraMs, loraBytes) = MeasureTrainStep(steps: 100, lora: true, warmUp);
             return new QuickBenchResult(gemm, stepMs, loraMs, Math.Max(bytes, loraBytes), threads);
         }
         finally { ComputeThreads.Max = saved; }
@@ -157,7 +158,34 @@ public static class QuickBench
     /// median step in ms and the bytes the calling thread allocated per step (worker threads of a
     /// parallel GEMM, if any, are not counted by <see cref="GC.GetAllocatedBytesForCurrentThread"/>).
     /// </summary>
-    public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora)
+    /// <param name="steps">Timed steps (the median is returned).</param>
+    /// <param name="lora">Time the LoRA fine-tuning step instead of the base model's.</param>
+    /// <param name="warmUpSeconds">Untimed steps first, at least 20 and for at least this long: the runtime compiles
+    /// methods with loops at a lower tier and recompiles the hot ones only after ~100 ms, so a step timed
+    /// too early runs partly unoptimised code (on one thread here: a 3.8 ms median after 20 warm-up steps, 1.8 ms after 200).</param>
+    public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora, double warmUpSeconds = 1.0)
+    {
+        Action step = CreateTrainStep(lora);
+        long warm = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 20 || Stopwatch.GetElapsedTime(warm).TotalSeconds < warmUpSeconds; i++) step();
+        var times = new double[steps];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < steps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            step();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        long bytes = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
+        Array.Sort(times);
+        return (times[steps / 2], bytes);
+    }
+
+    /// <summary>
+    /// One training step of <see cref="Mlp.Blog"/> (or its LoRA fine-tuning) on a fixed random batch of 64,
+    /// run in its own <see cref="TensorArena"/>; each call of the returned action is one step.
+    /// </summary>
+    public static Action CreateTrainStep(bool lora)
     {
         var gen = new TorchGenerator(7);
         Module model = Mlp.Blog(gen);
@@ -170,28 +198,14 @@ public static class QuickBench
         gen.FillUniform(x.Data, 0f, 1f);
         var labels = new int[Batch];
         for (int i = 0; i < Batch; i++) labels[i] = gen.NextInt(10);
-
-        void Step()
+        return () =>
         {
             using var scope = arena.Activate();
             opt.ZeroGrad();
             var l = loss.Forward(model.Forward(x), labels);
             l.Backward();
             opt.Step();
-        }
-
-        for (int i = 0; i < 20; i++) Step();
-        var times = new double[steps];
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < steps; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            Step();
-            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-        }
-        long bytes = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
-        Array.Sort(times);
-        return (times[steps / 2], bytes);
+        };
     }
 
     /// <summary>Best time of one call: warm up, then repeat until the budget is spent (at least 3, at most <paramref name="maxReps"/>).</summary>

@@ -1,0 +1,79 @@
+using LoRA.Managed.Kernels;
+
+namespace LoRA.Managed.Tests.Kernels;
+
+/// <summary>The kernels' persistent workers: every part runs exactly once, nesting and failures are safe.</summary>
+public class ComputePoolTests
+{
+    private sealed class CountingJob : ComputeJob
+    {
+        public int[] Runs = new int[64];
+        public Action<int>? Body;
+        public override void Execute(int part)
+        {
+            Interlocked.Increment(ref Runs[part]);
+            Body?.Invoke(part);
+        }
+    }
+
+    [TestCase(1, 1), TestCase(2, 2), TestCase(7, 2), TestCase(5, 3), TestCase(64, 2)]
+    public void EveryPartRunsExactlyOnce(int parts, int threads)
+    {
+        var job = new CountingJob();
+        for (int rep = 0; rep < 200; rep++)
+        {
+            Array.Clear(job.Runs);
+            ComputePool.Run(job, parts, threads);
+            for (int p = 0; p < job.Runs.Length; p++)
+                Assert.That(job.Runs[p], Is.EqualTo(p < parts ? 1 : 0), $"rep {rep}: part {p}");
+        }
+    }
+
+    [Test]
+    public void ANestedRunExecutesAllItsPartsOnTheCallingThread()
+    {
+        var inner = new CountingJob();
+        var outer = new CountingJob();
+        int innerThreadsOk = 0;
+        outer.Body = _ =>
+        {
+            var threadIds = new int[4];
+            var probe = new CountingJob { Body = p => threadIds[p] = Environment.CurrentManagedThreadId };
+            ComputePool.Run(probe, 4, 2);
+            if (threadIds.All(id => id == Environment.CurrentManagedThreadId)) Interlocked.Increment(ref innerThreadsOk);
+            ComputePool.Run(inner, 3, 2);
+        };
+        ComputePool.Run(outer, 2, 2);
+        Assert.That(innerThreadsOk, Is.EqualTo(2));
+        Assert.That(inner.Runs.Take(3), Is.All.EqualTo(2));
+    }
+
+    [Test]
+    public void AnExceptionInAPartReachesTheCallerAndThePoolRecovers()
+    {
+        var failing = new CountingJob { Body = p => { if (p == 1) throw new InvalidOperationException("part 1 failed"); } };
+        var ex = Assert.Throws<InvalidOperationException>(() => ComputePool.Run(failing, 4, 2));
+        Assert.That(ex!.Message, Is.EqualTo("part 1 failed"));
+        Assert.That(failing.Runs.Take(4), Is.All.EqualTo(1), "the other parts still ran");
+        var ok = new CountingJob();
+        ComputePool.Run(ok, 4, 2);
+        Assert.That(ok.Runs.Take(4), Is.All.EqualTo(1));
+    }
+
+    [Test]
+    public void ConcurrentCallersFromManyThreadsGetCorrectResults()
+    {
+        var errors = 0;
+        Parallel.For(0, 8, t =>
+        {
+            var job = new CountingJob();
+            for (int rep = 0; rep < 100; rep++)
+            {
+                Array.Clear(job.Runs);
+                ComputePool.Run(job, 5, 2);
+                if (job.Runs.Take(5).Any(r => r != 1) || job.Runs.Skip(5).Any(r => r != 0)) Interlocked.Increment(ref errors);
+            }
+        });
+        Assert.That(errors, Is.Zero);
+    }
+}
