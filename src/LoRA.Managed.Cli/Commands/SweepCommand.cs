@@ -27,7 +27,7 @@ internal static class SweepCommand
     public static Command Create(CliContext context)
     {
         var seed = CommonOptions.Seed();
-        var ranks = new Option<string>("--ranks") { Description = "Ranks to try with the blog's SVD init.", DefaultValueFactory = _ => "1,2,4,8,16" };
+        var ranks = new Option<string>("--ranks") { Description = "Ranks to try with the blog's SVD init (at most 10 on layers.5, whose weight is 10×256: 10 is full rank).", DefaultValueFactory = _ => "1,2,4,8,10" };
         var inits = new Option<string>("--inits") { Description = "Initialisations to compare at --rank.", DefaultValueFactory = _ => "svd,pissa,default" };
         var rank = CommonOptions.Int("--rank", 4, 1, "Rank for the initialisation comparison (the blog: 4).");
         var epochs = CommonOptions.Int("--epochs", 5, 1, "Base epochs on 0-7.");
