@@ -86,10 +86,14 @@ public sealed class ClassifierTrainer
         int[,]? confusion = null;
         try
         {
+            // Evaluation batches are large (1,000 rows by default), so their activations land on the large-object
+            // heap, which only a full GC reclaims; an arena reuses them instead (unless the caller runs one already).
+            var arena = Tape.Current.Arena is null ? new TensorArena() : null;
             using (Tape.NoGrad())
             {
                 foreach (Batch batch in loader)
                 {
+                    using ArenaScope scope = arena is null ? default : arena.Activate();
                     Tensor logits = model.Forward(batch.Images);
                     if (logits.Rank != 2 || logits.Shape[0] != batch.Size)
                         throw new InvalidOperationException($"Evaluate: the model returned {Shapes.Format(logits.Shape)} for a batch of {batch.Size}; expected (B, classes).");
