@@ -10,6 +10,7 @@ public static class Program
         ["autograd"] = AutogradSample.Run,
         ["mlp"] = MlpSample.Run,
         ["lora"] = LoraSample.Run,
+        ["quickstart"] = QuickStartSample.Run,
     };
 
     /// <summary>Entry point.</summary>

@@ -9,8 +9,10 @@ namespace LoRA.Managed.Tests.Docs;
 /// </summary>
 public partial class DocsTests
 {
+    // The chapters, and the README (as "../README.md"), whose library example is held to the same rule.
     private static IEnumerable<string> Chapters() =>
-        Directory.GetFiles(Path.Combine(RepoPaths.Root, "docs"), "*.md").Select(Path.GetFileName).OfType<string>().Order();
+        Directory.GetFiles(Path.Combine(RepoPaths.Root, "docs"), "*.md").Select(Path.GetFileName).OfType<string>().Order()
+            .Append("../README.md");
 
     [GeneratedRegex(@"```csharp\n// from: (?<path>\S+)\n(?<body>.*?)```", RegexOptions.Singleline)]
     private static partial Regex Listing();
@@ -40,7 +42,8 @@ public partial class DocsTests
         string text = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", chapter));
         foreach (Match m in Link().Matches(text))
         {
-            string target = Path.GetFullPath(Path.Combine(RepoPaths.Root, "docs", m.Groups["link"].Value));
+            string folder = Path.GetDirectoryName(Path.GetFullPath(Path.Combine(RepoPaths.Root, "docs", chapter)))!;
+            string target = Path.GetFullPath(Path.Combine(folder, m.Groups["link"].Value));
             Assert.That(File.Exists(target) || Directory.Exists(target), Is.True, $"{chapter}: broken link {m.Groups["link"].Value}");
         }
     }
@@ -52,6 +55,7 @@ public partial class DocsTests
         "rank 2: |W - W_k|_F = 0.7799, sqrt(sum of dropped s^2) = 0.7799", "Svd    : max |y_adapted - y_base| at step 0 = 0.613",
         "Pissa  : max |y_adapted - y_base| at step 0 = 0 (below 1e-5)", "Default: max |y_adapted - y_base| at step 0 = 0 (below 1e-5)",
         "trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982")]
+    [TestCase("quickstart", "trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982", "adapter_config.json, adapter_model.safetensors")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
     {
         var output = new StringWriter { NewLine = "\n" };
