@@ -7,7 +7,12 @@ namespace LoRA.Managed.Autograd;
 /// inputs require a gradient appends itself here; since an op is recorded after its inputs exist,
 /// the tape is already in topological order and backward simply walks it in reverse.
 /// </summary>
-/// <remarks>There is one tape per thread, so training loops on different threads do not mix.</remarks>
+/// <remarks>
+/// There is one tape per thread, so training loops on different threads do not mix. Unlike PyTorch, whose
+/// graph is freed when its output is dropped, recorded ops stay on the tape (with the tensors they read)
+/// until <see cref="Backward"/>, <see cref="Clear"/> or the next <see cref="TensorArena.Activate"/>: run
+/// inference inside <c>using (Tape.NoGrad())</c>, or call <see cref="Clear"/>, or the tape grows with every forward.
+/// </remarks>
 public sealed class Tape
 {
     [ThreadStatic] private static Tape? t_current;
@@ -28,7 +33,11 @@ public sealed class Tape
         return new NoGradScope();
     }
 
-    internal static void LeaveNoGrad() => t_noGradDepth--;
+    // Clamped, so disposing a scope twice cannot switch recording off for the rest of the thread.
+    internal static void LeaveNoGrad()
+    {
+        if (t_noGradDepth > 0) t_noGradDepth--;
+    }
 
     /// <summary>The arena ops take their outputs from, or null (see <see cref="TensorArena.Activate"/>).</summary>
     public TensorArena? Arena { get; internal set; }

@@ -11,6 +11,7 @@ namespace LoRA.Managed.Autograd;
 /// <remarks>
 /// Tensors produced inside <c>using (arena.Activate()) { ... }</c> are only valid until the next
 /// activation: the next step overwrites them. Copy out anything you keep (a loss value, accuracy).
+/// Activating also clears the tape: a step that recorded ops but never ran backward is discarded.
 /// Outside an active arena, ops allocate fresh tensors as usual.
 /// </remarks>
 public sealed class TensorArena
@@ -28,6 +29,10 @@ public sealed class TensorArena
     {
         var tape = Tape.Current;
         if (tape.Arena is not null) throw new InvalidOperationException("TensorArena.Activate: an arena is already active on this thread.");
+        // Ops still on the tape belong to an earlier step that never ran backward. Their tensors (and, for
+        // this arena, the op records themselves) are about to be reused, so running them later would be
+        // wrong: a record handed out again would sit on the tape twice and its gradient would count twice.
+        tape.Clear();
         _nextTensor = 0;
         _nextOp = 0;
         tape.Arena = this;

@@ -16,6 +16,10 @@ public abstract class Module
     public bool Training { get; private set; } = true;
 
     /// <summary>Computes the module's output.</summary>
+    /// <remarks>
+    /// While grad mode is on and a parameter requires a gradient, the ops are recorded on the thread's
+    /// <see cref="Autograd.Tape"/> until backward; for inference use <c>using (Tape.NoGrad())</c> so nothing is kept.
+    /// </remarks>
     public abstract Tensor Forward(Tensor input);
 
     /// <summary>Registers a parameter under <paramref name="name"/> and returns it.</summary>

@@ -81,3 +81,38 @@ public class TensorArenaTests
             Assert.Throws<InvalidOperationException>(() => new TensorArena().Activate());
     }
 }
+
+public class TensorArenaRegressionTests
+{
+    // Found in review: a step that recorded ops without backward left them on the tape; the next activation
+    // handed out the same op records again, so each sat on the tape twice and its gradient counted twice.
+    [Test]
+    public void AStepWithoutBackwardDoesNotCorruptTheNextStepsGradient()
+    {
+        var w = new LoRA.Managed.Nn.Parameter(new float[] { 0.5f, -1f, 2f, 0.25f, 1f, -0.5f }, 2, 3);
+        var x = new TorchGenerator(3).Rand(4, 3);
+        var ones = new Tensor(new float[] { 1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f }, 8, 1);
+        Tensor Loss() => Functional.MatMul(Functional.Reshape(Functional.Linear(x, w), 1, 8), ones);
+
+        Tape.Current.Clear();
+        Loss().Backward();
+        float[] expected = w.Grad.ToArray();
+
+        var arena = new TensorArena();
+        w.ZeroGrad();
+        using (arena.Activate()) Loss();                  // forgot backward (e.g. an evaluation without NoGrad)
+        using (arena.Activate()) Loss().Backward();
+        Assert.That(w.Grad.ToArray(), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void DisposingANoGradScopeTwiceKeepsGradEnabled()
+    {
+        var scope = Tape.NoGrad();
+        scope.Dispose();
+        scope.Dispose();
+        Assert.That(Tape.IsGradEnabled, Is.True);
+        using (Tape.NoGrad()) Assert.That(Tape.IsGradEnabled, Is.False);
+        Assert.That(Tape.IsGradEnabled, Is.True);
+    }
+}
