@@ -21,6 +21,7 @@ internal static class ModelArguments
     /// <summary>Loads the blog MLP from <paramref name="path"/>; shapes and names are checked before anything is changed.</summary>
     public static Mlp LoadBlogMlp(string path)
     {
+        if (Directory.Exists(path)) throw new FileNotFoundException($"--model {path}: is a directory; give the model's .safetensors file.", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"--model {path}: no such file.", path);
         var model = Mlp.Blog(new TorchGenerator(0));
         ModelFile.Load(model, path);
@@ -30,8 +31,26 @@ internal static class ModelArguments
     /// <summary>Loads an adapter onto <paramref name="model"/>.</summary>
     public static PeftModel LoadAdapter(Module model, string directory)
     {
+        if (File.Exists(directory)) throw new DirectoryNotFoundException($"--adapter {directory}: is a file; give the adapter's directory (adapter_model.safetensors + adapter_config.json).");
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"--adapter {directory}: no such directory.");
+        foreach (string file in new[] { AdapterFiles.WeightsFileName, AdapterConfigFile.FileName })
+            if (!File.Exists(Path.Combine(directory, file)))
+                throw new FileNotFoundException($"--adapter {directory}: {file} is missing; an adapter directory holds {AdapterFiles.WeightsFileName} and {AdapterConfigFile.FileName}.");
         return LoraModel.LoadAdapter(model, directory);
+    }
+
+    /// <summary>A file will be written at <paramref name="path"/>: it must not be a directory, and its folder must exist. Checked before any work starts.</summary>
+    public static void RequireWritableFile(string option, string path)
+    {
+        if (Directory.Exists(path)) throw new IOException($"{option} {path}: is a directory; give a file path.");
+        RequireParentDirectory(option, path);
+    }
+
+    /// <summary>A directory will be written at <paramref name="path"/>: it must not be an existing file, and its parent must exist.</summary>
+    public static void RequireWritableDirectory(string option, string path)
+    {
+        if (File.Exists(path)) throw new IOException($"{option} {path}: is a file; give a directory path.");
+        RequireParentDirectory(option, path);
     }
 
     /// <summary>Where a file will be written must exist as a directory; say so before any work starts.</summary>

@@ -14,7 +14,8 @@ internal static class EvalCommand
         var model = ModelArguments.Model();
         var adapter = ModelArguments.Adapter(required: false);
         var digits = CommonOptions.Digits("--digits", "Test classes to evaluate on, e.g. 8,9 or 0-9.");
-        var seed = CommonOptions.Seed();
+        // Every command that reads MNIST takes --seed; evaluation itself draws nothing random, so it has no effect here.
+        var seed = new Option<ulong>("--seed") { Description = "Accepted like every MNIST command's --seed; evaluation draws nothing random, so it changes nothing.", DefaultValueFactory = _ => 0UL };
         var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();

@@ -25,7 +25,7 @@ internal static class MergeCommand
 
     private static int Run(CliContext context, string modelPath, string adapterDir, string outPath)
     {
-        ModelArguments.RequireParentDirectory("--out", outPath);
+        ModelArguments.RequireWritableFile("--out", outPath);
         Module merged = ModelArguments.LoadAdapter(ModelArguments.LoadBlogMlp(modelPath), adapterDir).MergeAndUnload();
         ModelFile.Save(merged, outPath);
         context.Output.WriteLine($"merged {adapterDir} into {modelPath}: {Path.GetFullPath(outPath)} ({merged.ParameterCount():N0} parameters, names {string.Join(", ", merged.NamedParameters().Select(p => p.Key))})");

@@ -41,7 +41,7 @@ internal static class TrainCommand
         int? threads, string? dataDirectory, bool normalize, string? jsonPath, string? outPath, CheckpointSettings checkpoints)
     {
         var total = Stopwatch.StartNew();
-        if (outPath is not null) ModelArguments.RequireParentDirectory("--out", outPath);
+        if (outPath is not null) ModelArguments.RequireWritableFile("--out", outPath);
         if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
         if (threads is { } n) ComputeThreads.Max = n;
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);

@@ -110,6 +110,23 @@ public class FileCommandsTests
     }
 
     [Test]
+    public void OutputPathsOfTheWrongKindAreRefusedBeforeAnyWork()
+    {
+        string data = _files.PathOf("mnist"), dir = _files.PathOf("a-dir"), file = _files.PathOf("a-file");
+        _files.WriteMnist(data, side: 28, train: 20, test: 10);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(file, "x");
+        var train = Lora("train", "--digits", "0-7", "--epochs", "1", "--data", data, "--out", dir);
+        Assert.That(train.Code, Is.EqualTo(2));
+        Assert.That(train.Err, Does.Contain("--out").And.Contain("is a directory"));
+        Assert.That(train.Out, Does.Not.Contain("epoch"), "refused before training");
+
+        var eval = Lora("eval", "--model", file, "--adapter", file, "--digits", "8,9", "--data", data);
+        Assert.That(eval.Code, Is.EqualTo(2));
+        Assert.That(eval.Err.Trim().Split('\n'), Has.Length.EqualTo(1));
+    }
+
+    [Test]
     public void MissingModelOrAdapterIsOneLineNamingIt()
     {
         var run = Lora("eval", "--model", _files.PathOf("nope.safetensors"), "--digits", "8,9");
