@@ -15,6 +15,12 @@ namespace LoRA.Managed.Training;
 /// holds the optimiser (<see cref="OptimizerCheckpoint"/>), <c>trainer_state.json</c> and <c>rng_state.json</c>
 /// (<see cref="TrainingPosition"/>), all replaced together, so the run can be resumed from it exactly.
 /// </summary>
+/// <remarks>
+/// The generator saved is the task's (<see cref="IResumableTask{TBatch}.OrderGenerator"/>). Resume is bit for bit
+/// when every random draw of the run comes from it, as in the CLI (LoRA dropout draws from the generator the
+/// adapter was created with: pass the task's). A <see cref="Nn.Dropout"/> module or adapter with a generator of its
+/// own is not saved, so a run using one resumes with different masks.
+/// </remarks>
 public static class TrainerCheckpoint
 {
     /// <summary>The weights file of a checkpoint of a plain (non-PEFT) model.</summary>
