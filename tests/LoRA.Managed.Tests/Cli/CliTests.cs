@@ -35,13 +35,7 @@ public class CliTests
         _files.Dispose();
     }
 
-    private static (int Code, string Out, string Err) Lora(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = Program.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Lora(params string[] args) => LoraCli.Run(args);
 
     private static void AssertOneLineError((int Code, string Out, string Err) run, params string[] fragments)
     {

@@ -7,42 +7,12 @@ using LoRA.Managed.Tests.Data;
 namespace LoRA.Managed.Tests.Cli;
 
 /// <summary>svd-demo, and train → finetune → eval → merge on small synthetic MNIST files.</summary>
-[NonParallelizable] // sets the data environment variable and ComputeThreads.Max
-public class FileCommandsTests
+public class FileCommandsTests : MnistCliFixture
 {
-    private IdxTestFiles _files = null!;
-    private string? _savedData;
-    private int _savedThreads;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _files = new IdxTestFiles();
-        _savedData = Environment.GetEnvironmentVariable(MnistFiles.DataEnvironmentVariable);
-        _savedThreads = ComputeThreads.Max;
-        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, null);
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, _savedData);
-        ComputeThreads.Max = _savedThreads;
-        _files.Dispose();
-    }
-
-    private static (int Code, string Out, string Err) Lora(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = Program.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
-
     [Test]
     public void SvdDemoReproducesTheBlogsExampleInJson()
     {
-        string json = _files.PathOf("svd.json");
+        string json = Files.PathOf("svd.json");
         var run = Lora("svd-demo", "--json", json);
         Assert.That(run.Code, Is.EqualTo(0), run.Err);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -63,10 +33,10 @@ public class FileCommandsTests
     [Test]
     public void TrainFinetuneEvalMergeRoundTrip()
     {
-        string data = _files.PathOf("mnist");
-        _files.WriteMnist(data, side: 28, train: 200, test: 100);
-        string model = _files.PathOf("model.safetensors"), adapter = _files.PathOf("adapter"), merged = _files.PathOf("merged.safetensors");
-        string evalAdapter = _files.PathOf("eval-adapter.json"), evalMerged = _files.PathOf("eval-merged.json"), ft = _files.PathOf("ft.json");
+        string data = Files.PathOf("mnist");
+        Files.WriteMnist(data, side: 28, train: 200, test: 100);
+        string model = Files.PathOf("model.safetensors"), adapter = Files.PathOf("adapter"), merged = Files.PathOf("merged.safetensors");
+        string evalAdapter = Files.PathOf("eval-adapter.json"), evalMerged = Files.PathOf("eval-merged.json"), ft = Files.PathOf("ft.json");
 
         var train = Lora("train", "--digits", "0-7", "--epochs", "1", "--data", data, "--threads", "1", "--out", model);
         Assert.That(train.Code, Is.EqualTo(0), train.Err);
@@ -94,8 +64,8 @@ public class FileCommandsTests
     [Test]
     public void SweepAdaptsOneBaseModelPerRankAndInit()
     {
-        string data = _files.PathOf("mnist"), outDir = _files.PathOf("sweep"), json = _files.PathOf("sweep.json");
-        _files.WriteMnist(data, side: 28, train: 100, test: 50);
+        string data = Files.PathOf("mnist"), outDir = Files.PathOf("sweep"), json = Files.PathOf("sweep.json");
+        Files.WriteMnist(data, side: 28, train: 100, test: 50);
         var run = Lora("sweep", "--ranks", "1,2", "--inits", "svd,pissa,default", "--epochs", "1", "--lora-epochs", "1", "--data", data, "--out", outDir, "--json", json);
         Assert.That(run.Code, Is.EqualTo(0), run.Err);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -112,8 +82,8 @@ public class FileCommandsTests
     [Test]
     public void OutputPathsOfTheWrongKindAreRefusedBeforeAnyWork()
     {
-        string data = _files.PathOf("mnist"), dir = _files.PathOf("a-dir"), file = _files.PathOf("a-file");
-        _files.WriteMnist(data, side: 28, train: 20, test: 10);
+        string data = Files.PathOf("mnist"), dir = Files.PathOf("a-dir"), file = Files.PathOf("a-file");
+        Files.WriteMnist(data, side: 28, train: 20, test: 10);
         Directory.CreateDirectory(dir);
         File.WriteAllText(file, "x");
         var train = Lora("train", "--digits", "0-7", "--epochs", "1", "--data", data, "--out", dir);
@@ -129,14 +99,14 @@ public class FileCommandsTests
     [Test]
     public void MissingModelOrAdapterIsOneLineNamingIt()
     {
-        var run = Lora("eval", "--model", _files.PathOf("nope.safetensors"), "--digits", "8,9");
+        var run = Lora("eval", "--model", Files.PathOf("nope.safetensors"), "--digits", "8,9");
         Assert.That(run.Code, Is.EqualTo(2));
         Assert.That(run.Err.Trim().Split('\n'), Has.Length.EqualTo(1));
         Assert.That(run.Err, Does.Contain("nope.safetensors"));
 
-        string bogus = _files.PathOf("bogus.safetensors");
+        string bogus = Files.PathOf("bogus.safetensors");
         File.WriteAllBytes(bogus, new byte[] { 1, 2, 3 });
-        run = Lora("merge", "--model", bogus, "--adapter", _files.PathOf("none"), "--out", _files.PathOf("m.safetensors"));
+        run = Lora("merge", "--model", bogus, "--adapter", Files.PathOf("none"), "--out", Files.PathOf("m.safetensors"));
         Assert.That(run.Code, Is.EqualTo(2));
         Assert.That(run.Err, Does.Contain("bogus.safetensors"));
     }

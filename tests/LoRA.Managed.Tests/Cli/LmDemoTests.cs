@@ -9,13 +9,7 @@ namespace LoRA.Managed.Tests.Cli;
 /// <summary><c>lora lm-demo</c>: its options in-process, and its pipeline on two tiny synthetic corpora (no network).</summary>
 public class LmDemoTests
 {
-    private static (int Code, string Out, string Err) Lora(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = Program.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Lora(params string[] args) => LoraCli.Run(args);
 
     [TestCase("--rank", "0", "--rank")]
     [TestCase("--dropout", "1.5", "--dropout")]

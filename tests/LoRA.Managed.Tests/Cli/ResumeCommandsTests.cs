@@ -9,39 +9,15 @@ namespace LoRA.Managed.Tests.Cli;
 /// <c>lora train</c> and <c>lora finetune</c> interrupted (the test-only <c>--test-stop-after-steps</c> cancels exactly as
 /// Ctrl+C does) and resumed write the same bytes as uninterrupted runs.
 /// </summary>
-[NonParallelizable] // sets the data environment variable and ComputeThreads.Max
-public class ResumeCommandsTests
+public class ResumeCommandsTests : MnistCliFixture
 {
-    private IdxTestFiles _files = null!;
-    private string? _savedData;
-    private int _savedThreads;
     private string _data = null!;
 
     [SetUp]
     public void SetUp()
     {
-        _files = new IdxTestFiles();
-        _savedData = Environment.GetEnvironmentVariable(MnistFiles.DataEnvironmentVariable);
-        _savedThreads = ComputeThreads.Max;
-        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, null);
-        _data = _files.PathOf("mnist");
-        _files.WriteMnist(_data, side: 28, train: 120, test: 20);
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, _savedData);
-        ComputeThreads.Max = _savedThreads;
-        _files.Dispose();
-    }
-
-    private static (int Code, string Out, string Err) Lora(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = Program.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
+        _data = Files.PathOf("mnist");
+        Files.WriteMnist(_data, side: 28, train: 120, test: 20);
     }
 
     private string[] TrainArgs(string output, params string[] more) =>
@@ -57,12 +33,12 @@ public class ResumeCommandsTests
     [Test]
     public void InterruptedAndResumedTrainWritesTheSameModelBytes()
     {
-        string a = _files.PathOf("a.safetensors"), b = _files.PathOf("b.safetensors");
+        string a = Files.PathOf("a.safetensors"), b = Files.PathOf("b.safetensors");
         var full = Lora(TrainArgs(a));
         Assert.That(full.Code, Is.EqualTo(0), full.Err);
 
         // Checkpoints every 3 steps; "Ctrl+C" after step 7 saves checkpoint-7 too. The default folder is next to --out.
-        string dir = _files.PathOf("b.checkpoints");
+        string dir = Files.PathOf("b.checkpoints");
         var stopped = Lora(TrainArgs(b, "--checkpoint-every", "3", "--test-stop-after-steps", "7"));
         AssertInterrupted(stopped, Path.Combine(dir, "checkpoint-7"));
         Assert.That(File.Exists(b), Is.False, "no model is written by an interrupted run");
@@ -81,12 +57,12 @@ public class ResumeCommandsTests
     [Test]
     public void InterruptedAndResumedFinetuneWritesTheSameAdapterBytes()
     {
-        string model = _files.PathOf("base.safetensors");
+        string model = Files.PathOf("base.safetensors");
         Assert.That(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", _data, "--threads", "1", "--out", model).Code, Is.EqualTo(0));
         string[] Args(string output, params string[] more) =>
             ["finetune", "--model", model, "--digits", "8,9", "--epochs", "2", "--batch-size", "8", "--data", _data, "--threads", "1", "--out", output, .. more];
 
-        string a = _files.PathOf("adapter-a"), b = _files.PathOf("adapter-b"), dir = _files.PathOf("ck");
+        string a = Files.PathOf("adapter-a"), b = Files.PathOf("adapter-b"), dir = Files.PathOf("ck");
         Assert.That(Lora(Args(a)).Code, Is.EqualTo(0));
         var stopped = Lora(Args(b, "--checkpoint-dir", dir, "--test-stop-after-steps", "3"));
         AssertInterrupted(stopped, Path.Combine(dir, "checkpoint-3"));
@@ -99,13 +75,13 @@ public class ResumeCommandsTests
     [Test]
     public void CheckpointErrorsAreOneLineWithExitTwo()
     {
-        string b = _files.PathOf("b.safetensors");
+        string b = Files.PathOf("b.safetensors");
         Assert.That(Lora(TrainArgs(b, "--checkpoint-every", "2", "--test-stop-after-steps", "2")).Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode));
-        string checkpoint = _files.PathOf("b.checkpoints/checkpoint-2");
+        string checkpoint = Files.PathOf("b.checkpoints/checkpoint-2");
 
         var cases = new[]
         {
-            (Run: Lora(TrainArgs(b, "--resume", _files.PathOf("nowhere"))), Says: "nowhere"),
+            (Run: Lora(TrainArgs(b, "--resume", Files.PathOf("nowhere"))), Says: "nowhere"),
             (Run: Lora("train", "--digits", "0-7", "--data", _data, "--checkpoint-every", "2"), Says: "--checkpoint-dir"),
             (Run: Lora(TrainArgs(b, "--checkpoint-every", "-1")), Says: "--checkpoint-every"),
             (Run: Lora(TrainArgs(b, "--resume", checkpoint).Select(a => a == "16" ? "8" : a).ToArray()), Says: "per_device_train_batch_size 16"),
