@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LoRA.Managed.IO;
 
 namespace LoRA.Managed.Cli;
 
@@ -9,23 +10,7 @@ internal static class JsonReport
 
     public static void Write(string path, IReadOnlyDictionary<string, object?> values)
     {
-        string full = Path.GetFullPath(path);
-        string? dir = Path.GetDirectoryName(full);
-        if (dir is not null && !Directory.Exists(dir))
-            throw new DirectoryNotFoundException($"--json {path}: directory {dir} does not exist.");
-        string temp = full + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                JsonSerializer.Serialize(stream, values, Options);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        ModelArguments.RequireWritableFile("--json", path);
+        AtomicFile.Write(Path.GetFullPath(path), stream => JsonSerializer.Serialize(stream, values, Options));
     }
 }

