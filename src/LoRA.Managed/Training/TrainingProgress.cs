@@ -1,6 +1,9 @@
 namespace LoRA.Managed.Training;
 
-/// <summary>A report after one optimiser step of <see cref="Trainer"/> (and so of <see cref="ClassifierTrainer.Fit"/>).</summary>
+/// <summary>
+/// A report after one optimiser step of <see cref="Trainer"/> (and so of <see cref="ClassifierTrainer.Fit"/>). A value type:
+/// one is made every step, so reporting progress adds no allocation to the step.
+/// </summary>
 /// <param name="Epoch">The epoch, 1-based.</param>
 /// <param name="Epochs">Epochs in the run.</param>
 /// <param name="Step">The step within the epoch, 1-based.</param>
@@ -10,7 +13,7 @@ namespace LoRA.Managed.Training;
 /// <param name="EpochMeanLoss">Mean loss over the epoch's steps so far (sample-weighted).</param>
 /// <param name="SamplesPerSecond">Training throughput of the epoch so far.</param>
 /// <param name="LearningRate">The learning rate used for this step.</param>
-public sealed record TrainingProgress(
+public readonly record struct TrainingProgress(
     int Epoch, int Epochs, int Step, int StepsPerEpoch, int GlobalStep,
     float Loss, double EpochMeanLoss, double SamplesPerSecond, double LearningRate)
 {
