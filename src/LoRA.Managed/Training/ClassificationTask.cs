@@ -55,21 +55,8 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)
     {
         if (_eval is null) return new Dictionary<string, double>();
-        double lossSum = 0;
-        bool wasTraining = model.Training;
-        model.Eval();
-        try
-        {
-            using (Tape.NoGrad())
-                foreach (Batch batch in new DataLoader(_eval, batchSize))
-                    lossSum += (double)ComputeLoss(model, batch).Item() * batch.Size;
-        }
-        finally
-        {
-            model.Train(wasTraining);
-        }
-        EvaluationResult result = ClassifierTrainer.Evaluate(model, new DataLoader(_eval, batchSize));
-        return new Dictionary<string, double> { ["eval_loss"] = lossSum / _eval.Count, ["eval_accuracy"] = result.Accuracy };
+        EvaluationResult result = ClassifierTrainer.Evaluate(model, new DataLoader(_eval, batchSize), withLoss: true, out double loss);
+        return new Dictionary<string, double> { ["eval_loss"] = loss, ["eval_accuracy"] = result.Accuracy };
     }
 
     private DataLoader Loader(int batchSize)

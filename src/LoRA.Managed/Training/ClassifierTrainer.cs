@@ -77,13 +77,21 @@ public sealed class ClassifierTrainer
     /// mode and under <see cref="Tape.NoGrad"/> (the model's previous train/eval mode is restored afterwards).
     /// The prediction is the arg-max logit (the first on ties, as <c>torch.argmax</c>).
     /// </summary>
-    public static EvaluationResult Evaluate(Module model, DataLoader loader)
+    public static EvaluationResult Evaluate(Module model, DataLoader loader) => Evaluate(model, loader, withLoss: false, out _);
+
+    /// <summary>
+    /// <see cref="Evaluate(Module, DataLoader)"/>, and with <paramref name="withLoss"/> also the mean cross-entropy from the
+    /// same logits (one forward pass serves both, as <see cref="ClassificationTask.Evaluate"/> reports both).
+    /// </summary>
+    internal static EvaluationResult Evaluate(Module model, DataLoader loader, bool withLoss, out double meanLoss)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loader);
         bool wasTraining = model.Training;
         model.Eval();
         int[,]? confusion = null;
+        double lossSum = 0;
+        int samples = 0;
         try
         {
             // Evaluation batches are large (1,000 rows by default), so their activations land on the large-object
@@ -99,6 +107,8 @@ public sealed class ClassifierTrainer
                         throw new InvalidOperationException($"Evaluate: the model returned {Shapes.Format(logits.Shape)} for a batch of {batch.Size}; expected (B, classes).");
                     int classes = logits.Shape[1];
                     confusion ??= new int[classes, classes];
+                    if (withLoss) lossSum += (double)Functional.CrossEntropy(logits, batch.Labels).Item() * batch.Size;
+                    samples += batch.Size;
                     ReadOnlySpan<float> rows = logits.Data;
                     for (int i = 0; i < batch.Size; i++)
                     {
@@ -115,6 +125,7 @@ public sealed class ClassifierTrainer
         {
             model.Train(wasTraining);
         }
+        meanLoss = withLoss && samples > 0 ? lossSum / samples : double.NaN;
         return new EvaluationResult(confusion ?? new int[0, 0]);
     }
 
