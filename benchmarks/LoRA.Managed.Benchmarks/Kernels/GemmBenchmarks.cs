@@ -30,11 +30,8 @@ public class GemmBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var g = new TorchGenerator(1);
         var s = Shape;
-        _a = new float[s.M * s.K]; _b = new float[s.K * s.N]; _c = new float[s.M * s.N];
-        g.FillUniform(_a, -1f, 1f);
-        g.FillUniform(_b, -1f, 1f);
+        (_a, _b, _c) = s.RandomOperands();
         _savedThreads = ComputeThreads.Max;
         ComputeThreads.Max = 1;
 

@@ -1,3 +1,5 @@
+using LoRA.Managed.Tensors;
+
 namespace LoRA.Managed.Benchmarks.Kernels;
 
 /// <summary>A GEMM problem <c>C[m×n] = op(A)·op(B)</c> with op(A) m×k; its text is what BenchmarkDotNet prints as the parameter.</summary>
@@ -24,6 +26,16 @@ public sealed record GemmShape(int M, int K, int N, bool TransA, bool TransB)
 
     /// <summary>Row stride of B as stored.</summary>
     public int Ldb => TransB ? K : N;
+
+    /// <summary>Operands stored as the flags say, uniform in [−1, 1) from a fixed seed, and a zeroed C.</summary>
+    public (float[] A, float[] B, float[] C) RandomOperands(ulong seed = 1)
+    {
+        var g = new TorchGenerator(seed);
+        float[] a = new float[M * K], b = new float[K * N];
+        g.FillUniform(a, -1f, 1f);
+        g.FillUniform(b, -1f, 1f);
+        return (a, b, new float[M * N]);
+    }
 
     /// <summary>Floating-point operations of one product (2·m·n·k).</summary>
     public double Flops => 2.0 * M * N * K;
