@@ -9,14 +9,19 @@ namespace LoRA.Managed.Data;
 /// enumeration (epoch) from a seeded <see cref="TorchGenerator"/> when <see cref="Shuffle"/> is set.
 /// </summary>
 /// <remarks>
-/// The loader owns two batch buffers, one full-sized and one for the partial last batch, and refills
-/// them in place: enumerating allocates nothing per sample or per batch. Bytes become floats per batch.
-/// The shuffle is Fisher–Yates on the identity order, so the same generator state gives the same epoch;
-/// it is not PyTorch's <c>randperm</c> order.
+/// <para>The loader owns two batch buffers, one full-sized and one for the partial last batch, and refills
+/// them in place: enumerating allocates nothing per sample or per batch. Bytes become floats per batch.</para>
+/// <para>Each epoch's order is drawn exactly as PyTorch 1.13's <c>DataLoader(shuffle=True, num_workers=0)</c>
+/// draws it from the global generator: starting the epoch takes a 64-bit draw (the iterator's
+/// <c>_base_seed</c>, which only worker processes use), <c>RandomSampler</c> takes a second, seeds a fresh
+/// generator with it and returns <c>torch.randperm(n, generator)</c>. So after <c>torch.manual_seed(s)</c> and
+/// the same model construction, seed s gives PyTorch's initial weights and PyTorch's batches, and a run here
+/// differs from PyTorch's only by floating-point rounding.</para>
 /// </remarks>
 public sealed class DataLoader : IEnumerable<Batch>
 {
     private readonly TorchGenerator? _generator;
+    private readonly TorchGenerator? _sampler;
     private readonly int[] _order;
     private readonly Batch _full;
     private readonly Batch? _partial;
@@ -37,6 +42,7 @@ public sealed class DataLoader : IEnumerable<Batch>
         BatchSize = batchSize;
         Shuffle = shuffle;
         _generator = generator;
+        if (shuffle) _sampler = new TorchGenerator();
         _order = new int[dataset.Count];
         int fullSize = Math.Min(batchSize, dataset.Count);
         _full = new Batch(fullSize, dataset.ImageSize);
@@ -81,8 +87,14 @@ public sealed class DataLoader : IEnumerable<Batch>
 
     private IEnumerable<Batch> Epoch(int skip)
     {
-        for (int i = 0; i < _order.Length; i++) _order[i] = i;
-        if (Shuffle) _generator!.Shuffle(_order.AsSpan());
+        if (Shuffle)
+        {
+            _ = _generator!.NextInt64(); // _BaseDataLoaderIter's _base_seed: drawn every epoch, used only by worker processes
+            _sampler!.ManualSeed((ulong)_generator.NextInt64()); // RandomSampler: a fresh generator from one draw
+            _sampler.RandPerm(_order);
+        }
+        else
+            for (int i = 0; i < _order.Length; i++) _order[i] = i;
         for (int b = skip, start = skip * BatchSize; start < _order.Length; b++, start += BatchSize)
         {
             int size = Math.Min(BatchSize, _order.Length - start);

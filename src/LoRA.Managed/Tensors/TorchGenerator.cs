@@ -105,6 +105,28 @@ public sealed class TorchGenerator
         return t;
     }
 
+    /// <summary>
+    /// A non-negative 64-bit integer as <c>torch.empty((), dtype=torch.int64).random_()</c> draws it: one
+    /// <see cref="NextUInt64"/> reduced modulo 2⁶³ (ATen's <c>uniform_int</c> for int64). PyTorch's
+    /// <c>DataLoader</c> draws its per-epoch seeds this way.
+    /// </summary>
+    public long NextInt64() => (long)(NextUInt64() & long.MaxValue);
+
+    /// <summary>
+    /// Writes <c>torch.randperm(n, generator=g)</c> into <paramref name="result"/> (n = its length): the identity,
+    /// then for i = 0..n−2 a swap of element i with element i + (32-bit draw mod (n − i)), as ATen's CPU
+    /// <c>randperm</c> does (PyTorch 1.13). The draws keep a small modulo bias; it is PyTorch's, kept for its order.
+    /// </summary>
+    public void RandPerm(Span<int> result)
+    {
+        for (int i = 0; i < result.Length; i++) result[i] = i;
+        for (int i = 0; i < result.Length - 1; i++)
+        {
+            int z = (int)(NextUInt32() % (uint)(result.Length - i));
+            (result[i], result[i + z]) = (result[i + z], result[i]);
+        }
+    }
+
     /// <summary>Shuffles <paramref name="items"/> in place (Fisher–Yates from the end).</summary>
     public void Shuffle<T>(Span<T> items)
     {

@@ -87,6 +87,28 @@ public class DataLoaderTests
         Assert.That(a1, Is.Not.EqualTo(Enumerable.Range(0, 100)), "shuffled at all");
     }
 
+    // Golden orders from PyTorch 1.13:
+    //   torch.manual_seed(0); dl = DataLoader(list(range(20)), batch_size=8, shuffle=True)
+    //   [x for b in dl for x in b.tolist()]  (twice: two epochs)
+    [Test]
+    public void ShuffleDrawsPyTorchsEpochOrders()
+    {
+        var loader = new DataLoader(Indexed(20), 8, shuffle: true, generator: new TorchGenerator(0));
+        Assert.That(Epoch(loader).SelectMany(b => b), Is.EqualTo(new[] { 6, 15, 11, 13, 9, 2, 1, 17, 16, 8, 5, 12, 18, 3, 19, 10, 14, 4, 7, 0 }));
+        Assert.That(Epoch(loader).SelectMany(b => b), Is.EqualTo(new[] { 12, 1, 13, 14, 10, 19, 9, 18, 15, 11, 16, 17, 4, 2, 5, 0, 8, 6, 7, 3 }));
+    }
+
+    [Test]
+    public void ShuffleContinuesTheStreamAfterAModelsInitialisation()
+    {
+        // torch.manual_seed(7); torch.nn.Linear(3, 2); then one epoch of the loader above: the loader draws after
+        // the model's initialisation, as in the blog's script, so seed s gives PyTorch's batches too.
+        var generator = new TorchGenerator(7);
+        _ = new LoRA.Managed.Nn.Linear(3, 2, generator);
+        var loader = new DataLoader(Indexed(20), 8, shuffle: true, generator: generator);
+        Assert.That(Epoch(loader).SelectMany(b => b), Is.EqualTo(new[] { 9, 5, 3, 11, 14, 4, 2, 6, 19, 16, 7, 1, 0, 18, 17, 12, 8, 10, 13, 15 }));
+    }
+
     [Test]
     public void WithoutShuffleTheOrderIsSequential()
     {
