@@ -1,5 +1,6 @@
 # The blog's adapter phase in PyTorch on a base model saved by `lora demo --out RUN` (rank-4 SVD LoRA on layers.5, Adam 5e-3, 3 epochs on 8-9).
 # Usage: /usr/bin/python3 benchmarks/pytorch/lora_phase.py RUN/base_model.safetensors 6   (six shuffle seeds)
+# Seed s draws the same batches as `lora finetune --model RUN/base_model.safetensors --digits 8,9 --seed s`.
 import json, struct, sys, numpy as np, torch, os
 torch.set_num_threads(1)
 def load_st(path):
@@ -26,9 +27,7 @@ for seed in range(int(sys.argv[2])):
     A = torch.nn.Parameter(U[:,:r] @ torch.diag(S[:r].sqrt())); B = torch.nn.Parameter(torch.diag(S[:r].sqrt()) @ Vh[:r,:])
     opt = torch.optim.Adam([A,B], lr=5e-3)
     for ep in range(3):
-        perm = torch.randperm(len(y89))
-        for i in range(0, len(y89), 64):
-            idxs = perm[i:i+64]
+        for idxs in torch.utils.data.DataLoader(range(len(y89)), batch_size=64, shuffle=True):  # the batches `lora finetune --seed` draws
             logits = H89[idxs] @ (W3 + A@B).T + b3
             loss = torch.nn.functional.cross_entropy(logits, y89[idxs])
             opt.zero_grad(); loss.backward(); opt.step()
