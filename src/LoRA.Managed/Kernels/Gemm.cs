@@ -19,8 +19,8 @@ namespace LoRA.Managed.Kernels;
 /// <para>Large products are split over <see cref="ComputeThreads.Max"/> threads by blocks of output
 /// columns (or rows), run by the persistent workers of <see cref="ComputePool"/>; each element of C is still
 /// summed in the same order, so results do not depend on the thread count.</para>
-/// <para>Products with at most 16 columns or rows take <see cref="NarrowGemm"/>'s unpacked path, which sums
-/// every element exactly as the packed path does.</para>
+/// <para>Products with at most 16 columns or rows, or with k at most 16 and too small to split over threads,
+/// take <see cref="NarrowGemm"/>'s unpacked path, which sums every element exactly as the packed path does.</para>
 /// </remarks>
 public static unsafe class Gemm
 {

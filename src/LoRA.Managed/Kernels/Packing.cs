@@ -117,16 +117,34 @@ internal static unsafe class Packing
     /// shuffle per element instead of one strided scalar store each.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Transpose16x16(float* src, int srcStride, float* dst, int dstStride)
+    internal static void Transpose16x16(float* src, int srcStride, float* dst, int dstStride) =>
+        Transpose16x16(src, srcStride, 16, dst, dstStride);
+
+    /// <summary>
+    /// The same transpose when only the first <paramref name="rows"/> rows of the source exist (1..16): the
+    /// missing rows read as zeros, so <c>dst</c> gets 16 columns with zeros from column <paramref name="rows"/>
+    /// on, and nothing past the last source row is read. <see cref="NarrowGemm"/> builds its zero-padded strips
+    /// of a transposed op(B) with 10 columns this way.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose16x16(float* src, long srcStride, int rows, float* dst, int dstStride)
     {
-        Vector512<float> r0 = Vector512.Load(src), r1 = Vector512.Load(src + srcStride);
-        Vector512<float> r2 = Vector512.Load(src + 2L * srcStride), r3 = Vector512.Load(src + 3L * srcStride);
-        Vector512<float> r4 = Vector512.Load(src + 4L * srcStride), r5 = Vector512.Load(src + 5L * srcStride);
-        Vector512<float> r6 = Vector512.Load(src + 6L * srcStride), r7 = Vector512.Load(src + 7L * srcStride);
-        Vector512<float> r8 = Vector512.Load(src + 8L * srcStride), r9 = Vector512.Load(src + 9L * srcStride);
-        Vector512<float> r10 = Vector512.Load(src + 10L * srcStride), r11 = Vector512.Load(src + 11L * srcStride);
-        Vector512<float> r12 = Vector512.Load(src + 12L * srcStride), r13 = Vector512.Load(src + 13L * srcStride);
-        Vector512<float> r14 = Vector512.Load(src + 14L * srcStride), r15 = Vector512.Load(src + 15L * srcStride);
+        Vector512<float> r0 = Vector512.Load(src);
+        Vector512<float> r1 = rows > 1 ? Vector512.Load(src + srcStride) : default;
+        Vector512<float> r2 = rows > 2 ? Vector512.Load(src + 2 * srcStride) : default;
+        Vector512<float> r3 = rows > 3 ? Vector512.Load(src + 3 * srcStride) : default;
+        Vector512<float> r4 = rows > 4 ? Vector512.Load(src + 4 * srcStride) : default;
+        Vector512<float> r5 = rows > 5 ? Vector512.Load(src + 5 * srcStride) : default;
+        Vector512<float> r6 = rows > 6 ? Vector512.Load(src + 6 * srcStride) : default;
+        Vector512<float> r7 = rows > 7 ? Vector512.Load(src + 7 * srcStride) : default;
+        Vector512<float> r8 = rows > 8 ? Vector512.Load(src + 8 * srcStride) : default;
+        Vector512<float> r9 = rows > 9 ? Vector512.Load(src + 9 * srcStride) : default;
+        Vector512<float> r10 = rows > 10 ? Vector512.Load(src + 10 * srcStride) : default;
+        Vector512<float> r11 = rows > 11 ? Vector512.Load(src + 11 * srcStride) : default;
+        Vector512<float> r12 = rows > 12 ? Vector512.Load(src + 12 * srcStride) : default;
+        Vector512<float> r13 = rows > 13 ? Vector512.Load(src + 13 * srcStride) : default;
+        Vector512<float> r14 = rows > 14 ? Vector512.Load(src + 14 * srcStride) : default;
+        Vector512<float> r15 = rows > 15 ? Vector512.Load(src + 15 * srcStride) : default;
 
         // Stage 1: interleave 32-bit elements of row pairs.
         Vector512<float> t0 = Avx512F.UnpackLow(r0, r1), t1 = Avx512F.UnpackHigh(r0, r1);
