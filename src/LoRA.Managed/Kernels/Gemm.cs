@@ -162,10 +162,13 @@ public static unsafe class Gemm
         int mr = kernel == MicroKernelKind.Vector256x6x16 ? 6 : kernel == MicroKernelKind.Vector512x8x32 ? 8 : MR;
         int nr = kernel == MicroKernelKind.Vector256x6x16 ? 16 : kernel == MicroKernelKind.Vector512x8x32 ? 32 : NR;
         int mcMax = MC / mr * mr;
-        float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
-        float[] packB = t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32), pinned: true);
-        fixed (float* pA = packA, pB = packB)
+        float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(MC * KC + 16, pinned: true);
+        float[] packB = t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32) + 16, pinned: true);
+        fixed (float* unalignedA = packA, unalignedB = packB)
         {
+            // Panels start on a 64-byte boundary (an array's data starts 16 bytes into the object): every
+            // 64-byte load of a panel is then one cache line, not two.
+            float* pA = Align64(unalignedA), pB = Align64(unalignedB);
             for (int jc = 0; jc < n; jc += NC)
             {
                 int nc = Math.Min(NC, n - jc);
@@ -173,7 +176,12 @@ public static unsafe class Gemm
                 {
                     int kc = Math.Min(KC, k - pc);
                     float betaEff = pc == 0 ? beta : 1f;
-                    Packing.PackB(transB, b, ldb, pc, jc, kc, nc, nr, pB);
+                    // With one block of rows (m ≤ MC, the MLP's batch of 64) every panel of B is used by all of A
+                    // right after it is packed, so each panel is packed just before its use into the same KC×NR
+                    // buffer, which stays in L1: packing the whole KC×NC block first wrote (and re-read) 512 KB
+                    // for 64×256·256×512, about a tenth of the product's time.
+                    bool panelByPanel = m <= mcMax;
+                    if (!panelByPanel) Packing.PackB(transB, b, ldb, pc, jc, kc, nc, nr, pB);
                     for (int ic = 0; ic < m; ic += mcMax)
                     {
                         int mc = Math.Min(mcMax, m - ic);
@@ -181,11 +189,17 @@ public static unsafe class Gemm
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             int nrEff = Math.Min(nr, nc - jr);
+                            float* panelB = pB + jr * kc;
+                            if (panelByPanel)
+                            {
+                                panelB = pB;
+                                Packing.PackB(transB, b, ldb, pc, jc + jr, kc, nrEff, nr, panelB);
+                            }
                             for (int ir = 0; ir < mc; ir += mr)
                             {
                                 int mrEff = Math.Min(mr, mc - ir);
                                 float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
-                                MicroKernel(kernel, kc, pA + ir * kc, pB + jr * kc, cTile, ldc, mrEff, nrEff, mr, nr, alpha, betaEff);
+                                MicroKernel(kernel, kc, pA + ir * kc, panelB, cTile, ldc, mrEff, nrEff, mr, nr, alpha, betaEff);
                             }
                         }
                     }
@@ -193,6 +207,9 @@ public static unsafe class Gemm
             }
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MicroKernel(MicroKernelKind kernel, int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr,
