@@ -38,7 +38,32 @@ internal static unsafe class NarrowKernels
         float* l0 = l, l1 = Row(l, rsL, 1, rows), l2 = Row(l, rsL, 2, rows), l3 = Row(l, rsL, 3, rows);
         float* l4 = Row(l, rsL, 4, rows), l5 = Row(l, rsL, 5, rows), l6 = Row(l, rsL, 6, rows), l7 = Row(l, rsL, 7, rows);
         long o = 0;
-        for (int p = 0; p < k; p++, o += csL, b += rsB)
+        int p = 0;
+        // Two steps of p per iteration (each chain still takes p, then p + 1): half the loop's integer work,
+        // which shares the issue width with 9 loads and 8 FMAs per step; 7 % on 64×256·(10×256)ᵀ.
+        for (; p + 2 <= k; p += 2, o += 2 * csL, b += 2 * rsB)
+        {
+            var bv = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(l0[o]), bv, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(l1[o]), bv, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(l2[o]), bv, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(l3[o]), bv, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(l4[o]), bv, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(l5[o]), bv, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(l6[o]), bv, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(l7[o]), bv, c7);
+            var bw = Vector512.Load(b + rsB);
+            long q = o + csL;
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(l0[q]), bw, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(l1[q]), bw, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(l2[q]), bw, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(l3[q]), bw, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(l4[q]), bw, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(l5[q]), bw, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(l6[q]), bw, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(l7[q]), bw, c7);
+        }
+        for (; p < k; p++, o += csL, b += rsB)
         {
             var bv = Vector512.Load(b);
             c0 = Vector512.FusedMultiplyAdd(Vector512.Create(l0[o]), bv, c0);
