@@ -236,8 +236,10 @@ internal static unsafe class NarrowKernels
     /// <summary>
     /// Writes the first w columns of <c>alpha·tile + beta·C</c> for each valid row (C not read when beta is 0, as
     /// BLAS), 16 columns at a time with masked loads and stores: the same two roundings per element as
-    /// <see cref="Store"/>, and no column past w is touched.
+    /// <see cref="Store"/>, and no column past w is touched. Compiled fully optimised at once like the tiles:
+    /// at tier 0 it made 64×256·(10×256)ᵀ a fifth slower for the first seconds of a process.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreEdge(float* tile, int stride, int rows, float* c, int ldc, int w, float alpha, float beta)
     {
         var va = Vector512.Create(alpha);
