@@ -181,8 +181,8 @@ public static unsafe class Gemm
                     float betaEff = pc == 0 ? beta : 1f;
                     // With one block of rows (m ≤ MC, the MLP's batch of 64) every panel of B is used by all of A
                     // right after it is packed, so each panel is packed just before its use into the same KC×NR
-                    // buffer, which stays in L1: packing the whole KC×NC block first wrote (and re-read) 512 KB
-                    // for 64×256·256×512, about a tenth of the product's time.
+                    // buffer, which stays in L1. Packing the whole KC×NC block first (512 KB for 64×256·256×512)
+                    // took about a tenth of that product's time, and each panel had left L1 by its use.
                     bool panelByPanel = m <= mcMax;
                     if (!panelByPanel) Packing.PackB(transB, b, ldb, pc, jc, kc, nc, nr, pB);
                     for (int ic = 0; ic < m; ic += mcMax)

@@ -36,8 +36,8 @@ internal static unsafe class NarrowGemm
     /// <summary>
     /// True when the shape takes this path: at most 16 columns; at most 16 rows with A under 256 KB (every block
     /// of columns re-reads all of A, which must stay in cache for that to be free); or k at most 16 with fewer
-    /// than <see cref="Gemm.ParallelThreshold"/> multiply-adds (one thread would run it anyway, and with so
-    /// short a k the packed tile spends as long writing C as computing it).
+    /// than <see cref="Gemm.ParallelThreshold"/> multiply-adds (one thread would run it anyway; 64×10·10×256 was
+    /// 1.09× as fast here as packed).
     /// </summary>
     public static bool Applies(int m, int n, int k) =>
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported &&
@@ -74,10 +74,9 @@ internal static unsafe class NarrowGemm
                     int w = Math.Min(width, n - j0);
                     float* rowsB = b + j0 * csB + p0 * rsB, cj = c + j0;
                     long strideB = rsB;
-                    // op(B)'s rows are read in place when they are contiguous, or when one pass over the rows of
-                    // C reads them once. Otherwise they are copied: rows of B a kilobyte apart fall into a few L1
-                    // sets, so a second pass re-reads each line from L2.
-                    if (csB != 1 || w < width || (m > 8 && !twelve && rsB != width))
+                    // op(B)'s rows are read in place when they are contiguous and full width. (Copying them to the
+                    // strip for every block anyway, tried for 13 to 16 rows and for short k, was 1.0-1.45x slower.)
+                    if (csB != 1 || w < width)
                     {
                         FillStrip(rowsB, rsB, csB, kc, w, width, strip);
                         rowsB = strip;
@@ -125,7 +124,7 @@ internal static unsafe class NarrowGemm
     /// Copies kc rows of a block of op(B) (<c>src[p·rsB + j·csB]</c>, j &lt; w) into <c>dst[p·width + j]</c>, the
     /// columns from w to width zero. A transposed B (csB ≠ 1) is turned round 16×16 at a time in registers
     /// (<see cref="Packing.Transpose16x16(float*, long, int, float*, int)"/>); a strided scalar gather of ten
-    /// columns cost a third of the whole 64×256·(10×256)ᵀ product.
+    /// columns cost about a quarter of the whole 64×256·(10×256)ᵀ product.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FillStrip(float* src, long rsB, long csB, int kc, int w, int width, float* dst)
