@@ -119,7 +119,11 @@ internal static unsafe class MicroKernels
         StoreEdge(tile, 16, c, ldc, mr, nr, alpha, beta);
     }
 
-    /// <summary>The portable fallback for machines without 256-bit SIMD: same tile, scalar loops.</summary>
+    /// <summary>
+    /// The portable fallback for machines without 256-bit SIMD: same tile, scalar loops. Each step is a fused
+    /// multiply-add (<see cref="MathF.FusedMultiplyAdd"/>), as in the vector kernels: a separate multiply and add
+    /// rounds twice and gave other bits on most elements.
+    /// </summary>
     public static void KernelScalar(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, int MR, int NR, float alpha, float beta)
     {
         float* tile = stackalloc float[MR * NR];
@@ -129,7 +133,7 @@ internal static unsafe class MicroKernels
             for (int i = 0; i < MR; i++)
             {
                 float av = pa[i];
-                for (int j = 0; j < NR; j++) tile[i * NR + j] += av * pb[j];
+                for (int j = 0; j < NR; j++) tile[i * NR + j] = MathF.FusedMultiplyAdd(av, pb[j], tile[i * NR + j]);
             }
             pa += MR; pb += NR;
         }

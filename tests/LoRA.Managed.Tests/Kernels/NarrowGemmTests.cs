@@ -10,14 +10,15 @@ namespace LoRA.Managed.Tests.Kernels;
 /// </summary>
 public class NarrowGemmTests
 {
-    private static readonly int[] Narrow = { 1, 7, 10, 16 };
-    private static readonly int[] Wide = { 1, 7, 10, 17, 63, 65, 129 };
+    // 9..12 rows take the one-pass 12-row tile, 13..16 two passes; 33 and 65 leave a partial 32-column block.
+    private static readonly int[] Narrow = { 1, 7, 10, 12, 13, 16 };
+    private static readonly int[] Wide = { 1, 7, 10, 17, 33, 63, 65, 129 };
 
     private static IEnumerable<TestCaseData> Cases()
     {
         foreach (int narrow in Narrow)
             foreach (int wide in Wide)
-                foreach (int k in new[] { 1, 7, 17, 65, 129 })
+                foreach (int k in new[] { 1, 7, 17, 65, 129, 300 })
                     foreach (bool fewColumns in new[] { true, false })
                         foreach (bool ta in new[] { false, true })
                             foreach (bool tb in new[] { false, true })
@@ -25,6 +26,13 @@ public class NarrowGemmTests
                                 int m = fewColumns ? wide : narrow, n = fewColumns ? narrow : wide;
                                 yield return new TestCaseData(m, n, k, ta, tb).SetName($"M{m}_N{n}_K{k}_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}");
                             }
+        // A short shared dimension with many rows and columns (the layer-3 input gradient, 64×10·10×256).
+        foreach (int m in new[] { 17, 64, 65 })
+            foreach (int n in new[] { 17, 64, 129, 250 })
+                foreach (int k in new[] { 1, 4, 10, 16 })
+                    foreach (bool ta in new[] { false, true })
+                        foreach (bool tb in new[] { false, true })
+                            yield return new TestCaseData(m, n, k, ta, tb).SetName($"M{m}_N{n}_K{k}_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}");
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -72,11 +80,20 @@ public class NarrowGemmTests
         Assert.That(NarrowGemm.Applies(4096, 8, 4096), Is.EqualTo(Vector512.IsHardwareAccelerated));
     }
 
+    [Test]
+    public void AShortSharedDimensionTakesTheDirectPathOnlyBelowTheParallelThreshold()
+    {
+        Assert.That(NarrowGemm.Applies(64, 256, 10), Is.EqualTo(Vector512.IsHardwareAccelerated));
+        Assert.That(NarrowGemm.Applies(1024, 1024, 10), Is.False, "large enough to split over threads");
+        Assert.That(NarrowGemm.Applies(64, 256, 17), Is.False);
+    }
+
     /// <summary>
     /// The direct path sums each element exactly as the packed path does (including the KC-blocking of k),
     /// so switching paths never changes a bit: a last partial batch of 8 rows gives the same model either way.
     /// </summary>
     [TestCase(8, 512, 784, false, true), TestCase(64, 10, 256, false, true), TestCase(10, 256, 64, true, false),
+     TestCase(64, 256, 10, false, false), TestCase(12, 100, 600, false, true), TestCase(9, 33, 513, true, false),
      TestCase(7, 129, 300, true, true), TestCase(129, 16, 513, false, false), TestCase(3, 40, 1000, false, true)]
     public unsafe void GivesTheSameBitsAsThePackedPath(int m, int n, int k, bool ta, bool tb)
     {

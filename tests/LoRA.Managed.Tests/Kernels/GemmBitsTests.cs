@@ -1,0 +1,107 @@
+using System.Runtime.Intrinsics;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Tests.Kernels;
+
+/// <summary>
+/// Bit-for-bit equality of every path <see cref="Gemm.Multiply"/> can take (the narrow direct path, the packed
+/// path, one or two threads) with the packed 8×32 path on one thread, and of the AVX2 6×16 and scalar tiles with it: each
+/// element of C is one FMA chain over p in increasing order, C updated after every block of <see cref="Gemm.KC"/>,
+/// whatever the tile. The trained models are bitwise the same on every path because of this.
+/// </summary>
+public class GemmBitsTests
+{
+    // Awkward sizes: 1, tails of 4, 8, 16 and 32, the 12-row tile's range, the MLP's 10, 64 and 256.
+    private static readonly int[] Rows = { 1, 7, 9, 10, 12, 13, 16, 63, 64, 65, 129 };
+    private static readonly int[] Columns = { 1, 7, 10, 16, 17, 33, 63, 65, 129, 256 };
+    // 257 and 513 cross one and two KC blocks, where beta applies to the first only.
+    private static readonly int[] Depths = { 1, 7, 10, 16, 17, 64, 257, 513 };
+
+    [TestCase(false, false), TestCase(false, true), TestCase(true, false), TestCase(true, true)]
+    public void EveryPathGivesThePacked8x32Bits(bool ta, bool tb)
+    {
+        Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
+        int saved = ComputeThreads.Max;
+        try
+        {
+            foreach (int m in Rows)
+                foreach (int n in Columns)
+                    foreach (int k in Depths)
+                    {
+                        if ((long)m * n * k > 1 << 22) continue;
+                        foreach (int threads in new[] { 1, 2 })
+                        {
+                            ComputeThreads.Max = threads;
+                            Compare(MicroKernelKind.Vector512x8x32, m, n, k, ta, tb, null, $"{threads} thread(s)");
+                        }
+                    }
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
+
+    [TestCase("Vector256x6x16", false, false), TestCase("Vector256x6x16", false, true), TestCase("Vector256x6x16", true, false),
+     TestCase("Vector256x6x16", true, true), TestCase("Scalar", false, false), TestCase("Scalar", true, true)]
+    public void TheOtherTilesGiveThePacked8x32Bits(string kindName, bool ta, bool tb)
+    {
+        var kind = Enum.Parse<MicroKernelKind>(kindName); // the enum is internal, so cases carry its name
+        Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
+        foreach (int m in new[] { 1, 7, 10, 63, 65 })
+            foreach (int n in new[] { 1, 10, 17, 65 })
+                foreach (int k in new[] { 1, 10, 257, 513 })
+                    Compare(MicroKernelKind.Vector512x8x32, m, n, k, ta, tb, kind, $"{kind} against 8×32");
+    }
+
+    /// <summary>
+    /// The layer-3 products of the MLP and the shapes next to them, against the naive twin within the rounding
+    /// a sum of k products can gather (the twin adds in another order without fused multiply-adds).
+    /// </summary>
+    [TestCase(64, 10, 256, false, true), TestCase(10, 256, 64, true, false), TestCase(64, 256, 10, false, false),
+     TestCase(63, 9, 257, true, true), TestCase(11, 130, 513, false, false), TestCase(65, 257, 16, true, false)]
+    public void MlpLayer3ShapesMatchTheReference(int m, int n, int k, bool ta, bool tb)
+    {
+        var g = new TorchGenerator((ulong)(m * 3 + n * 5 + k));
+        foreach (var (alpha, beta) in new[] { (1f, 0f), (1f, 1f), (-0.75f, 0.5f) })
+        {
+            float[] a = GemmTests.Rand(g, m * k), b = GemmTests.Rand(g, k * n), c0 = GemmTests.Rand(g, m * n);
+            float[] expected = (float[])c0.Clone(), actual = (float[])c0.Clone();
+            int lda = ta ? m : k, ldb = tb ? k : n;
+            GemmReference.Multiply(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, expected, n);
+            Gemm.Multiply(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, actual, n);
+            float tol = 4e-7f * k * 4 + 1e-6f;
+            for (int i = 0; i < expected.Length; i++)
+                if (Math.Abs(actual[i] - expected[i]) > tol)
+                    Assert.Fail($"alpha {alpha} beta {beta}: C[{i / n},{i % n}] = {actual[i]}, reference {expected[i]}");
+        }
+    }
+
+    /// <summary>
+    /// Runs <see cref="Gemm.Multiply"/> (or, given <paramref name="kind"/>, the packed path with that tile) and the
+    /// <paramref name="reference"/> packed path on the same operands,
+    /// with leading dimensions wider than the rows, for beta 0 (C holds NaN, which must not leak), 1 and 0.3 and
+    /// alpha 0.75, and asserts the same bits and untouched padding.
+    /// </summary>
+    private static unsafe void Compare(MicroKernelKind reference, int m, int n, int k, bool ta, bool tb, MicroKernelKind? kind, string what)
+    {
+        var g = new TorchGenerator((ulong)(m * 7919 + n * 104729 + k * 13 + (ta ? 1 : 0) + (tb ? 2 : 0)));
+        int lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 3, ldc = n + 2;
+        float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb), c0 = GemmTests.Rand(g, m * ldc);
+        // 0.3 is not a power of two: beta·C rounds, so an update written as a separate multiply and add would show.
+        foreach (float beta in new[] { 0f, 1f, 0.3f })
+        {
+            float[] actual = (float[])c0.Clone(), expected = (float[])c0.Clone();
+            if (beta == 0f)
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) { actual[i * ldc + j] = float.NaN; expected[i * ldc + j] = float.NaN; }
+            fixed (float* pa = a, pb = b, pe = expected, pc = actual)
+            {
+                Gemm.Serial(reference, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, beta, pe, ldc);
+                if (kind is { } tile) Gemm.Serial(tile, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, beta, pc, ldc);
+                else Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, actual, ldc);
+            }
+            for (int i = 0; i < actual.Length; i++)
+                if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
+                    Assert.Fail($"{what}: {m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} beta {beta}: C[{i / ldc},{i % ldc}] = {actual[i]:R}, packed path {expected[i]:R}");
+        }
+    }
+}
