@@ -240,7 +240,7 @@ internal static unsafe class NarrowKernels
     /// at tier 0 it made 64×256·(10×256)ᵀ a fifth slower for the first seconds of a process.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void StoreEdge(float* tile, int stride, int rows, float* c, int ldc, int w, float alpha, float beta)
+    internal static void StoreEdge(float* tile, int stride, int rows, float* c, int ldc, int w, float alpha, float beta)
     {
         var va = Vector512.Create(alpha);
         var vb = Vector512.Create(beta);
