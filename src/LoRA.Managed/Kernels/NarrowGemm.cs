@@ -100,7 +100,8 @@ internal static unsafe class NarrowGemm
                     }
                     if (twelve)
                     {
-                        NarrowKernels.Rows12x32(kc, alpha, packedA, rowsB, strideB, betaEff, cj, ldc, m, w);
+                        if (m <= 10) NarrowKernels.Rows10x32(kc, alpha, packedA, rowsB, strideB, betaEff, cj, ldc, m, w);
+                        else NarrowKernels.Rows12x32(kc, alpha, packedA, rowsB, strideB, betaEff, cj, ldc, m, w);
                         continue;
                     }
                     for (int i = 0; i < m; i += 8)
