@@ -222,6 +222,39 @@ internal static unsafe class NarrowKernels
         StoreEdge(t, 2 * V, rows, c, ldc, w, alpha, beta);
     }
 
+    /// <summary>
+    /// As <see cref="Rows12x32"/> with ten rows (9..10 valid): 20 chains, none of them for a row that is dropped
+    /// (the classifier's weight gradient, (64×10)ᵀ·64×256, has exactly ten).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Rows10x32(int k, float alpha, float* pa, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        Vector512<float> c80 = default, c81 = default, c90 = default, c91 = default;
+        for (int p = 0; p < k; p++, pa += 12, b += rsB)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + V);
+            var a = Vector512.Create(pa[0]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
+            a = Vector512.Create(pa[1]); c10 = Vector512.FusedMultiplyAdd(a, b0, c10); c11 = Vector512.FusedMultiplyAdd(a, b1, c11);
+            a = Vector512.Create(pa[2]); c20 = Vector512.FusedMultiplyAdd(a, b0, c20); c21 = Vector512.FusedMultiplyAdd(a, b1, c21);
+            a = Vector512.Create(pa[3]); c30 = Vector512.FusedMultiplyAdd(a, b0, c30); c31 = Vector512.FusedMultiplyAdd(a, b1, c31);
+            a = Vector512.Create(pa[4]); c40 = Vector512.FusedMultiplyAdd(a, b0, c40); c41 = Vector512.FusedMultiplyAdd(a, b1, c41);
+            a = Vector512.Create(pa[5]); c50 = Vector512.FusedMultiplyAdd(a, b0, c50); c51 = Vector512.FusedMultiplyAdd(a, b1, c51);
+            a = Vector512.Create(pa[6]); c60 = Vector512.FusedMultiplyAdd(a, b0, c60); c61 = Vector512.FusedMultiplyAdd(a, b1, c61);
+            a = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(a, b0, c70); c71 = Vector512.FusedMultiplyAdd(a, b1, c71);
+            a = Vector512.Create(pa[8]); c80 = Vector512.FusedMultiplyAdd(a, b0, c80); c81 = Vector512.FusedMultiplyAdd(a, b1, c81);
+            a = Vector512.Create(pa[9]); c90 = Vector512.FusedMultiplyAdd(a, b0, c90); c91 = Vector512.FusedMultiplyAdd(a, b1, c91);
+        }
+        float* t = stackalloc float[10 * 2 * V];
+        c00.Store(t); c01.Store(t + V); c10.Store(t + 2 * V); c11.Store(t + 3 * V);
+        c20.Store(t + 4 * V); c21.Store(t + 5 * V); c30.Store(t + 6 * V); c31.Store(t + 7 * V);
+        c40.Store(t + 8 * V); c41.Store(t + 9 * V); c50.Store(t + 10 * V); c51.Store(t + 11 * V);
+        c60.Store(t + 12 * V); c61.Store(t + 13 * V); c70.Store(t + 14 * V); c71.Store(t + 15 * V);
+        c80.Store(t + 16 * V); c81.Store(t + 17 * V); c90.Store(t + 18 * V); c91.Store(t + 19 * V);
+        StoreEdge(t, 2 * V, rows, c, ldc, w, alpha, beta);
+    }
+
     /// <summary>Row i of A, or row 0 for a row past the valid ones (computed and dropped, see the remarks).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* Row(float* l, long rsL, int i, int rows) => i < rows ? l + i * rsL : l;
@@ -240,7 +273,7 @@ internal static unsafe class NarrowKernels
     /// at tier 0 it made 64×256·(10×256)ᵀ a fifth slower for the first seconds of a process.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void StoreEdge(float* tile, int stride, int rows, float* c, int ldc, int w, float alpha, float beta)
+    internal static void StoreEdge(float* tile, int stride, int rows, float* c, int ldc, int w, float alpha, float beta)
     {
         var va = Vector512.Create(alpha);
         var vb = Vector512.Create(beta);

@@ -53,6 +53,43 @@ public class GemmBitsTests
     }
 
     /// <summary>
+    /// Shallow products (k ≤ 10) split their columns where C's rows reach a 64-byte boundary when every row is
+    /// aligned alike (ldc a multiple of 16): C is placed at each float offset from a boundary, and the bits must
+    /// still be those of the packed path.
+    /// </summary>
+    [TestCase(false, false), TestCase(true, true)]
+    public unsafe void ShallowProductsGiveThePacked8x32BitsAtEveryAlignmentOfC(bool ta, bool tb)
+    {
+        Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
+        foreach (int m in new[] { 1, 7, 13, 63, 64 })
+            foreach (int n in new[] { 17, 40, 100, 256 })
+                foreach (int k in new[] { 1, 7, 10 })
+                {
+                    var g = new TorchGenerator((ulong)(m * 31 + n * 7 + k));
+                    int lda = ta ? m : k, ldb = tb ? k : n, ldc = (n + 15) / 16 * 16;
+                    float[] a = GemmTests.Rand(g, m * k), b = GemmTests.Rand(g, k * n), c0 = GemmTests.Rand(g, m * ldc + 16);
+                    for (int offset = 0; offset < 16; offset++)
+                        foreach (float beta in new[] { 0f, 0.3f })
+                        {
+                            // Pinned arrays are not moved, so the offset sets C's alignment for the whole call.
+                            float[] actual = GC.AllocateArray<float>(c0.Length + 32, pinned: true);
+                            float[] expected = (float[])actual.Clone();
+                            int shift;
+                            fixed (float* pc = actual) shift = (int)((64 - ((nint)pc & 63)) & 63) / 4 + offset;
+                            c0.CopyTo(actual, shift);
+                            c0.CopyTo(expected, shift);
+                            fixed (float* pa = a, pb = b, pe = expected)
+                                Gemm.Serial(MicroKernelKind.Vector512x8x32, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, beta, pe + shift, ldc);
+                            Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, actual.AsSpan(shift), ldc);
+                            for (int i = 0; i < actual.Length; i++)
+                                if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
+                                    Assert.Fail($"{m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} C {offset} floats past a boundary, beta {beta}: " +
+                                        $"element {i - shift} = {actual[i]:R}, packed path {expected[i]:R}");
+                        }
+                }
+    }
+
+    /// <summary>
     /// The layer-3 products of the MLP and the shapes next to them, against the naive twin within the rounding
     /// a sum of k products can gather (the twin adds in another order without fused multiply-adds).
     /// </summary>
