@@ -224,7 +224,9 @@ internal static unsafe class NarrowKernels
 
     /// <summary>
     /// As <see cref="Rows12x32"/> with ten rows (9..10 valid): 20 chains, none of them for a row that is dropped
-    /// (the classifier's weight gradient, (64×10)ᵀ·64×256, has exactly ten).
+    /// (the classifier's weight gradient, (64×10)ᵀ·64×256, has exactly ten). Step p's ten values of A are at
+    /// <c>pa + p·stepA</c>: a packed panel (stepA 12) or, for a transposed A, A itself (stepA = lda). A whole
+    /// tile is stored straight from the registers, as they are when alpha is 1 and beta 0 (acc·1 is acc, bit for bit).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows10x32(int k, float alpha, float* pa, long stepA, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)
