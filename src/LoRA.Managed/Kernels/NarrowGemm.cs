@@ -79,7 +79,9 @@ internal static unsafe class NarrowGemm
                 int kc = Math.Min(Gemm.KC, k - p0);
                 float betaEff = p0 == 0 ? beta : 1f;
                 float* ap = a + p0 * csA;
-                if (twelve) PackRows(ap, rsA, csA, m, kc, packedA);
+                // Ten rows of a transposed A are ten contiguous floats per step of p: broadcast in place, as packed.
+                bool inPlace = twelve && m == 10 && rsA == 1;
+                if (twelve && !inPlace) PackRows(ap, rsA, csA, m, kc, packedA);
                 if (!twelve && width == 2 * V && k <= ShortDepthKernel.MaxDepth)
                 {
                     ShortDepth(m, n, kc, alpha, ap, rsA, csA, b + p0 * rsB, rsB, csB, betaEff, c, ldc, strip);
@@ -100,7 +102,7 @@ internal static unsafe class NarrowGemm
                     }
                     if (twelve)
                     {
-                        if (m <= 10) NarrowKernels.Rows10x32(kc, alpha, packedA, rowsB, strideB, betaEff, cj, ldc, m, w);
+                        if (m <= 10) NarrowKernels.Rows10x32(kc, alpha, inPlace ? ap : packedA, inPlace ? csA : 12, rowsB, strideB, betaEff, cj, ldc, m, w);
                         else NarrowKernels.Rows12x32(kc, alpha, packedA, rowsB, strideB, betaEff, cj, ldc, m, w);
                         continue;
                     }

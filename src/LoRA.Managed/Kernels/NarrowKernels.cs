@@ -224,15 +224,17 @@ internal static unsafe class NarrowKernels
 
     /// <summary>
     /// As <see cref="Rows12x32"/> with ten rows (9..10 valid): 20 chains, none of them for a row that is dropped
-    /// (the classifier's weight gradient, (64×10)ᵀ·64×256, has exactly ten).
+    /// (the classifier's weight gradient, (64×10)ᵀ·64×256, has exactly ten). Step p's ten values of A are at
+    /// <c>pa + p·stepA</c>: a packed panel (stepA 12) or, for a transposed A, A itself (stepA = lda). A whole
+    /// tile is stored straight from the registers, as they are when alpha is 1 and beta 0 (acc·1 is acc, bit for bit).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows10x32(int k, float alpha, float* pa, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)
+    public static void Rows10x32(int k, float alpha, float* pa, long stepA, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         Vector512<float> c80 = default, c81 = default, c90 = default, c91 = default;
-        for (int p = 0; p < k; p++, pa += 12, b += rsB)
+        for (int p = 0; p < k; p++, pa += stepA, b += rsB)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + V);
             var a = Vector512.Create(pa[0]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
@@ -245,6 +247,30 @@ internal static unsafe class NarrowKernels
             a = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(a, b0, c70); c71 = Vector512.FusedMultiplyAdd(a, b1, c71);
             a = Vector512.Create(pa[8]); c80 = Vector512.FusedMultiplyAdd(a, b0, c80); c81 = Vector512.FusedMultiplyAdd(a, b1, c81);
             a = Vector512.Create(pa[9]); c90 = Vector512.FusedMultiplyAdd(a, b0, c90); c91 = Vector512.FusedMultiplyAdd(a, b1, c91);
+        }
+        if (rows == 10 && w == 2 * V)
+        {
+            // A whole tile goes straight from the registers to C: no stack tile, no masks.
+            if (alpha == 1f && beta == 0f)
+            {
+                c00.Store(c); c01.Store(c + V); c += ldc; c10.Store(c); c11.Store(c + V); c += ldc;
+                c20.Store(c); c21.Store(c + V); c += ldc; c30.Store(c); c31.Store(c + V); c += ldc;
+                c40.Store(c); c41.Store(c + V); c += ldc; c50.Store(c); c51.Store(c + V); c += ldc;
+                c60.Store(c); c61.Store(c + V); c += ldc; c70.Store(c); c71.Store(c + V); c += ldc;
+                c80.Store(c); c81.Store(c + V); c += ldc; c90.Store(c); c91.Store(c + V);
+                return;
+            }
+            Store(c, c00, alpha, beta); Store(c + V, c01, alpha, beta); c += ldc;
+            Store(c, c10, alpha, beta); Store(c + V, c11, alpha, beta); c += ldc;
+            Store(c, c20, alpha, beta); Store(c + V, c21, alpha, beta); c += ldc;
+            Store(c, c30, alpha, beta); Store(c + V, c31, alpha, beta); c += ldc;
+            Store(c, c40, alpha, beta); Store(c + V, c41, alpha, beta); c += ldc;
+            Store(c, c50, alpha, beta); Store(c + V, c51, alpha, beta); c += ldc;
+            Store(c, c60, alpha, beta); Store(c + V, c61, alpha, beta); c += ldc;
+            Store(c, c70, alpha, beta); Store(c + V, c71, alpha, beta); c += ldc;
+            Store(c, c80, alpha, beta); Store(c + V, c81, alpha, beta); c += ldc;
+            Store(c, c90, alpha, beta); Store(c + V, c91, alpha, beta);
+            return;
         }
         float* t = stackalloc float[10 * 2 * V];
         c00.Store(t); c01.Store(t + V); c10.Store(t + 2 * V); c11.Store(t + 3 * V);

@@ -90,6 +90,55 @@ public class GemmBitsTests
     }
 
     /// <summary>
+    /// Ten rows of a transposed A (the classifier's weight gradient, (64×10)ᵀ·64×256) are broadcast in place, not
+    /// packed, and whole 10×32 tiles are stored straight from the registers: A tight (lda = 10), and A, B and C
+    /// placed at offsets from a 64-byte boundary (0 to 15 floats, every third),
+    /// alpha 1 with beta 0 (the call autograd makes) and alpha 0.75 with beta 0 (C full of NaN), 1 and 0.3; the bits
+    /// must be those of the packed path and C's padding untouched.
+    /// </summary>
+    [TestCase(false), TestCase(true)]
+    public unsafe void TenRowsOfATransposedAGiveThePacked8x32BitsAtEveryAlignment(bool tb)
+    {
+        Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
+        const int m = 10;
+        foreach (int n in new[] { 17, 32, 33, 64, 250, 256 })
+            foreach (int k in new[] { 1, 2, 63, 64, 257 })
+            {
+                var g = new TorchGenerator((ulong)(n * 131 + k * 17 + (tb ? 1 : 0)));
+                int lda = m, ldb = tb ? k : n, ldc = n + (n % 16 == 0 ? 0 : 3);
+                float[] a0 = GemmTests.Rand(g, k * lda), b0 = GemmTests.Rand(g, (tb ? n : k) * ldb), c0 = GemmTests.Rand(g, m * ldc);
+                for (int offset = 0; offset < 16; offset += 3)
+                    foreach (var (alpha, beta) in new[] { (1f, 0f), (0.75f, 0f), (0.75f, 1f), (0.75f, 0.3f) })
+                    {
+                        // Pinned arrays are not moved, so each offset sets its operand's alignment for the whole call.
+                        float[] a = GC.AllocateArray<float>(a0.Length + 32, pinned: true), b = GC.AllocateArray<float>(b0.Length + 32, pinned: true);
+                        float[] actual = GC.AllocateArray<float>(c0.Length + 32, pinned: true);
+                        int sa, sb, sc;
+                        fixed (float* pa = a, pb = b, pc = actual)
+                        {
+                            sa = (int)((64 - ((nint)pa & 63)) & 63) / 4 + offset;
+                            sb = (int)((64 - ((nint)pb & 63)) & 63) / 4 + offset;
+                            sc = (int)((64 - ((nint)pc & 63)) & 63) / 4 + offset;
+                        }
+                        a0.CopyTo(a, sa);
+                        b0.CopyTo(b, sb);
+                        c0.CopyTo(actual, sc);
+                        if (beta == 0f)
+                            for (int i = 0; i < m; i++)
+                                for (int j = 0; j < n; j++) actual[sc + i * ldc + j] = float.NaN;
+                        float[] expected = (float[])actual.Clone();
+                        fixed (float* pa = a, pb = b, pe = expected)
+                            Gemm.Serial(MicroKernelKind.Vector512x8x32, true, tb, m, n, k, alpha, pa + sa, lda, pb + sb, ldb, beta, pe + sc, ldc);
+                        Gemm.Multiply(true, tb, m, n, k, alpha, a.AsSpan(sa, a0.Length), lda, b.AsSpan(sb, b0.Length), ldb, beta, actual.AsSpan(sc, c0.Length), ldc);
+                        for (int i = 0; i < actual.Length; i++)
+                            if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
+                                Assert.Fail($"(k×10)ᵀ·{k}×{n} T{(tb ? 'T' : 'N')} operands {offset} floats past a boundary, alpha {alpha} beta {beta}: " +
+                                    $"element {i - sc} = {actual[i]:R}, packed path {expected[i]:R}");
+                    }
+            }
+    }
+
+    /// <summary>
     /// The layer-3 products of the MLP and the shapes next to them, against the naive twin within the rounding
     /// a sum of k products can gather (the twin adds in another order without fused multiply-adds).
     /// </summary>
