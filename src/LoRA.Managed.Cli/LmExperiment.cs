@@ -129,7 +129,7 @@ internal static class LmExperiment
     private static TrainerResult Train<TBatch>(CliContext context, string label, Trainer trainer, ITrainingTask<TBatch> task, int totalSteps)
     {
         TrainerResult? result = null;
-        TrainingView.Run(context, label, 1, totalSteps, progress => result = trainer.Train(task, new GlobalSteps(progress, totalSteps)));
+        TrainingView.Run(context, label, 1, totalSteps, progress => result = trainer.Train(task, new GlobalSteps(progress, totalSteps)), byStep: true);
         return result!;
     }
 

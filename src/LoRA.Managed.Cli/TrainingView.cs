@@ -12,8 +12,18 @@ namespace LoRA.Managed.Cli;
 internal static class TrainingView
 {
     /// <summary>Runs <paramref name="train"/>, feeding its step reports to the display.</summary>
-    public static void Run(CliContext context, string label, int epochs, int stepsPerEpoch, Action<IProgress<TrainingProgress>> train)
+    /// <param name="context">Where to write.</param>
+    /// <param name="label">The run's name in each line.</param>
+    /// <param name="epochs">Epochs in the run.</param>
+    /// <param name="stepsPerEpoch">Optimiser steps per epoch.</param>
+    /// <param name="train">Trains, reporting every step.</param>
+    /// <param name="byStep">The run is bounded by a step count, not epochs (the caller reports steps of the whole run as one
+    /// "epoch"): lines then say "step s/total" instead of "epoch 1/1".</param>
+    public static void Run(CliContext context, string label, int epochs, int stepsPerEpoch, Action<IProgress<TrainingProgress>> train, bool byStep = false)
     {
+        string Position(TrainingProgress p) => byStep
+            ? string.Format(CultureInfo.InvariantCulture, "step {0}/{1}", p.Step, p.StepsPerEpoch)
+            : string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1}", p.Epoch, p.Epochs);
         if (!context.Interactive)
         {
             var clock = Stopwatch.StartNew();
@@ -21,8 +31,8 @@ internal static class TrainingView
             {
                 if (!p.EndOfEpoch) return;
                 context.Output.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                    "{0} epoch {1}/{2}: loss {3:F4} (mean {4:F4}), {5:N0} samples/s, {6:F1} s",
-                    label, p.Epoch, p.Epochs, p.Loss, p.EpochMeanLoss, p.SamplesPerSecond, clock.Elapsed.TotalSeconds));
+                    "{0} {1}: loss {2:F4} ({3} {4:F4}), {5:N0} samples/s, {6:F1} s",
+                    label, Position(p), p.Loss, byStep ? "mean of the last epoch" : "mean", p.EpochMeanLoss, p.SamplesPerSecond, clock.Elapsed.TotalSeconds));
             }));
             return;
         }
@@ -39,8 +49,8 @@ internal static class TrainingView
                     task.Value = p.GlobalStep;
                     if (p.Step % 10 == 0 || p.EndOfEpoch)
                         task.Description = string.Format(CultureInfo.InvariantCulture,
-                            "{0} epoch {1}/{2} step {3}/{4} loss {5:F4} {6:N0}/s",
-                            Markup.Escape(label), p.Epoch, p.Epochs, p.Step, p.StepsPerEpoch, p.EpochMeanLoss, p.SamplesPerSecond);
+                            "{0} {1} loss {2:F4} {3:N0}/s",
+                            Markup.Escape(label), byStep ? Position(p) : $"{Position(p)} step {p.Step}/{p.StepsPerEpoch}", p.EpochMeanLoss, p.SamplesPerSecond);
                 }));
                 task.Value = task.MaxValue;
             });

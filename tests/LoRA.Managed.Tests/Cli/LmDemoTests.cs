@@ -81,6 +81,8 @@ public class LmDemoTests
         Assert.That(r.Finetune.RestoredBest, Is.True);
         Assert.That(r.ValLossBAdapted, Is.EqualTo(r.Finetune.BestMetric!.Value).Within(1e-9), "the restored best is what is measured");
         Assert.That(output.ToString(), Does.Contain("sample (base").And.Contain("sample (adapted"));
+        // Step-bounded runs report steps of the whole run, not a made-up "epoch 1/1".
+        Assert.That(output.ToString(), Does.Contain("pre-train A step 60/60: loss").And.Not.Contain("epoch 1/1"));
     }
 
     [Test]
