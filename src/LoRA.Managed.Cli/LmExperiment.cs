@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using LoRA.Managed.IO;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
@@ -80,8 +79,7 @@ internal static class LmExperiment
         PrintSamples(context, "base", model, tokenizer, s);
         if (s.Out is not null)
         {
-            Directory.CreateDirectory(s.Out);
-            ModelFile.Save(model, Path.Combine(s.Out, "base_model.safetensors"));
+            RunArtifacts.SaveBaseModel(s.Out, model);
             tokenizer.Save(Path.Combine(s.Out, "tokenizer.json"));
         }
 
@@ -120,7 +118,7 @@ internal static class LmExperiment
         double bAdapted = LanguageModelLoss.Mean(model, valB, s.BatchSize, s.MaxEvalWindows);
         double aAdapted = LanguageModelLoss.Mean(model, valA, s.BatchSize, s.MaxEvalWindows);
         PrintSamples(context, "adapted", model, tokenizer, s);
-        if (s.Out is not null) peft.SaveAdapter(Path.Combine(s.Out, "adapter"));
+        if (s.Out is not null) peft.SaveAdapter(Path.Combine(s.Out, RunArtifacts.AdapterDirectory));
 
         long trainable = peft.TrainableParameterCount, all = peft.AllParameterCount;
         return new Result(aBase, bBase, bAdapted, aAdapted, trainable, all, 100.0 * trainable / all, secondsPretrain, secondsFinetune, summary, fine);
@@ -129,15 +127,8 @@ internal static class LmExperiment
     private static TrainerResult Train<TBatch>(CliContext context, string label, Trainer trainer, ITrainingTask<TBatch> task, int totalSteps)
     {
         TrainerResult? result = null;
-        TrainingView.Run(context, label, 1, totalSteps, progress => result = trainer.Train(task, new GlobalSteps(progress, totalSteps)), byStep: true);
+        TrainingView.Run(context, label, 1, totalSteps, progress => result = trainer.Train(task, progress), byStep: true);
         return result!;
-    }
-
-    // TrainingView draws one bar per run: report steps against the run's total rather than per epoch.
-    private sealed class GlobalSteps(IProgress<TrainingProgress> inner, int total) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress p) =>
-            inner.Report(p with { Epoch = 1, Epochs = 1, Step = p.GlobalStep, StepsPerEpoch = total });
     }
 
     private static (PackedSequences Train, PackedSequences Validation) Windows(CharTokenizer tokenizer, string text, int length, string name)

@@ -17,19 +17,20 @@ internal static class TrainingView
     /// <param name="epochs">Epochs in the run.</param>
     /// <param name="stepsPerEpoch">Optimiser steps per epoch.</param>
     /// <param name="train">Trains, reporting every step.</param>
-    /// <param name="byStep">The run is bounded by a step count, not epochs (the caller reports steps of the whole run as one
-    /// "epoch"): lines then say "step s/total" instead of "epoch 1/1".</param>
+    /// <param name="byStep">The run is bounded by a step count, not epochs (pass epochs 1 and the run's total steps as
+    /// <paramref name="stepsPerEpoch"/>): the display follows the global step, and lines say "step s/total".</param>
     public static void Run(CliContext context, string label, int epochs, int stepsPerEpoch, Action<IProgress<TrainingProgress>> train, bool byStep = false)
     {
+        int total = Math.Max(1, epochs * stepsPerEpoch);
         string Position(TrainingProgress p) => byStep
-            ? string.Format(CultureInfo.InvariantCulture, "step {0}/{1}", p.Step, p.StepsPerEpoch)
+            ? string.Format(CultureInfo.InvariantCulture, "step {0}/{1}", p.GlobalStep, total)
             : string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1}", p.Epoch, p.Epochs);
         if (!context.Interactive)
         {
             var clock = Stopwatch.StartNew();
             train(new Reporter(p =>
             {
-                if (!p.EndOfEpoch) return;
+                if (byStep ? p.GlobalStep != total : !p.EndOfEpoch) return;
                 context.Output.WriteLine(string.Format(CultureInfo.InvariantCulture,
                     "{0} {1}: loss {2:F4} ({3} {4:F4}), {5:N0} samples/s, {6:F1} s",
                     label, Position(p), p.Loss, byStep ? "mean of the last epoch" : "mean", p.EpochMeanLoss, p.SamplesPerSecond, clock.Elapsed.TotalSeconds));
@@ -43,7 +44,7 @@ internal static class TrainingView
                 new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask(Markup.Escape(label), maxValue: Math.Max(1, epochs * stepsPerEpoch));
+                var task = ctx.AddTask(Markup.Escape(label), maxValue: total);
                 train(new Reporter(p =>
                 {
                     task.Value = p.GlobalStep;
