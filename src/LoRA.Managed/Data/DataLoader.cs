@@ -44,6 +44,7 @@ public sealed class DataLoader : IEnumerable<Batch>
         _generator = generator;
         if (shuffle) _sampler = new TorchGenerator();
         _order = new int[dataset.Count];
+        if (!shuffle) for (int i = 0; i < _order.Length; i++) _order[i] = i; // the order never changes
         int fullSize = Math.Min(batchSize, dataset.Count);
         _full = new Batch(fullSize, dataset.ImageSize);
         int rest = dataset.Count % batchSize;
@@ -93,8 +94,6 @@ public sealed class DataLoader : IEnumerable<Batch>
             _sampler!.ManualSeed((ulong)_generator.NextInt64()); // RandomSampler: a fresh generator from one draw
             _sampler.RandPerm(_order);
         }
-        else
-            for (int i = 0; i < _order.Length; i++) _order[i] = i;
         for (int b = skip, start = skip * BatchSize; start < _order.Length; b++, start += BatchSize)
         {
             int size = Math.Min(BatchSize, _order.Length - start);
