@@ -212,7 +212,7 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
+    internal static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MicroKernel(MicroKernelKind kernel, int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr,

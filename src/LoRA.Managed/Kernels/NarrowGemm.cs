@@ -58,7 +58,7 @@ internal static unsafe class NarrowGemm
         {
             // A 64-byte boundary: an array's data starts 16 bytes into the object, and a vector load that
             // straddles two cache lines costs two.
-            float* strip = (float*)(((nint)unaligned + 63) & ~(nint)63), packedA = strip + Gemm.KC * 2 * V;
+            float* strip = Gemm.Align64(unaligned), packedA = strip + Gemm.KC * 2 * V;
             int vectorRows = RowVectorRows(m, n);
             if (vectorRows > 0)
             {

@@ -170,20 +170,10 @@ internal static unsafe class RowVectorGemm
     private static void StoreColumns(float* tile, int n, int rows, float* c, int ldc, float alpha, float beta)
     {
         float* r = stackalloc float[16 * 16];
-        var va = Vector512.Create(alpha);
-        var vb = Vector512.Create(beta);
-        var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n)).AsSingle();
         for (int h = 0; h < rows; h += 16)
         {
             Packing.Transpose16x16(tile + h, Panel, n, r, 16);
-            int last = Math.Min(16, rows - h);
-            float* ch = c + (long)h * ldc;
-            for (int i = 0; i < last; i++, ch += ldc)
-            {
-                var scaled = Vector512.Load(r + i * 16) * va;
-                if (beta != 0f) scaled = Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(ch, mask, default), vb, scaled);
-                Avx512F.MaskStore(ch, mask, scaled);
-            }
+            NarrowKernels.StoreEdge(r, 16, Math.Min(16, rows - h), c + (long)h * ldc, ldc, n, alpha, beta);
         }
     }
 
