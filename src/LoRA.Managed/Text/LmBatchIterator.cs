@@ -18,6 +18,7 @@ public sealed class LmBatchIterator
     private readonly PackedSequences _data;
     private readonly TorchGenerator? _generator;
     private readonly int[] _order;
+    private int[]? _fullInputs, _fullTargets, _partialInputs, _partialTargets;
 
     /// <summary>Creates the iterator; <paramref name="dropLast"/> skips a final batch smaller than <paramref name="batchSize"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The batch size is not positive.</exception>
@@ -51,10 +52,21 @@ public sealed class LmBatchIterator
     public IEnumerable<LmBatch> Epoch(int skip)
     {
         if (skip < 0 || skip > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");
-        return Batches(skip);
+        return Batches(skip, reuseBuffers: false);
     }
 
-    private IEnumerable<LmBatch> Batches(int skip)
+    /// <summary>
+    /// As <see cref="Epoch(int)"/>, but every batch's id arrays are refilled in place (one pair for full batches, one
+    /// for the partial last): the trainer's path, which is done with a batch before it asks for the next, so a
+    /// steady-state step allocates no ids. A batch is valid only until the next one is yielded.
+    /// </summary>
+    internal IEnumerable<LmBatch> EpochReusingBuffers(int skip)
+    {
+        if (skip < 0 || skip > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");
+        return Batches(skip, reuseBuffers: true);
+    }
+
+    private IEnumerable<LmBatch> Batches(int skip, bool reuseBuffers)
     {
         for (int i = 0; i < _order.Length; i++) _order[i] = i;
         _generator?.Shuffle<int>(_order);
@@ -63,8 +75,10 @@ public sealed class LmBatchIterator
         {
             int b = Math.Min(BatchSize, _order.Length - start);
             if (b < BatchSize && DropLast) yield break;
-            var inputs = new int[b * t];
-            var targets = new int[b * t];
+            int[] inputs, targets;
+            if (!reuseBuffers) (inputs, targets) = (new int[b * t], new int[b * t]);
+            else if (b == BatchSize) (inputs, targets) = (_fullInputs ??= new int[b * t], _fullTargets ??= new int[b * t]);
+            else (inputs, targets) = (_partialInputs ??= new int[b * t], _partialTargets ??= new int[b * t]);
             for (int r = 0; r < b; r++)
             {
                 _data.Inputs(_order[start + r]).CopyTo(inputs.AsSpan(r * t));

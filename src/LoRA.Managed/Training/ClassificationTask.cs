@@ -17,6 +17,7 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     private readonly MnistDataset? _train, _eval;
     private readonly TorchGenerator? _generator;
     private DataLoader? _loader;
+    private DataLoader? _evalLoader;
 
     /// <summary>Trains on <paramref name="train"/>, reshuffled every epoch from <paramref name="generator"/> (in order when null).</summary>
     public ClassificationTask(MnistDataset train, MnistDataset? eval = null, TorchGenerator? generator = null)
@@ -55,7 +56,8 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)
     {
         if (_eval is null) return new Dictionary<string, double>();
-        EvaluationResult result = ClassifierTrainer.Evaluate(model, new DataLoader(_eval, batchSize), withLoss: true, out double loss);
+        if (_evalLoader?.BatchSize != batchSize) _evalLoader = new DataLoader(_eval, batchSize); // its batch buffers are MBs: keep them
+        EvaluationResult result = ClassifierTrainer.Evaluate(model, _evalLoader, withLoss: true, out double loss);
         return new Dictionary<string, double> { ["eval_loss"] = loss, ["eval_accuracy"] = result.Accuracy };
     }
 

@@ -35,10 +35,10 @@ public sealed class LanguageModelTask : IResumableTask<LmBatch>
     public int BatchesPerEpoch(int batchSize) => Iterator(batchSize).BatchesPerEpoch;
 
     /// <inheritdoc />
-    public IEnumerable<LmBatch> Batches(int batchSize) => Iterator(batchSize).Epoch();
+    public IEnumerable<LmBatch> Batches(int batchSize) => Iterator(batchSize).EpochReusingBuffers(0);
 
     /// <inheritdoc />
-    public IEnumerable<LmBatch> Batches(int batchSize, int skip) => Iterator(batchSize).Epoch(skip);
+    public IEnumerable<LmBatch> Batches(int batchSize, int skip) => Iterator(batchSize).EpochReusingBuffers(skip);
 
     /// <inheritdoc />
     public TorchGenerator? OrderGenerator => _generator;

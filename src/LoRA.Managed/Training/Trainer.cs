@@ -222,9 +222,16 @@ public sealed partial class Trainer
     public static double ClipGradNorm(IEnumerable<Parameter> parameters, double maxNorm)
     {
         ArgumentNullException.ThrowIfNull(parameters);
+        return ClipGradNorm(parameters as IReadOnlyList<Parameter> ?? parameters.ToArray(), maxNorm);
+    }
+
+    // By index: the trainer calls this every step with the optimizer's list, and enumerating it through
+    // IEnumerable would allocate two enumerators per step.
+    internal static double ClipGradNorm(IReadOnlyList<Parameter> parameters, double maxNorm)
+    {
         double sum = 0;
-        foreach (Parameter p in parameters)
-            if (p.RequiresGrad && p.HasGrad)
+        for (int i = 0; i < parameters.Count; i++)
+            if (parameters[i] is { RequiresGrad: true, HasGrad: true } p)
             {
                 double n = TensorPrimitives.Norm<float>(p.Grad);
                 sum += n * n;
@@ -232,8 +239,8 @@ public sealed partial class Trainer
         double norm = Math.Sqrt(sum);
         double coefficient = maxNorm / (norm + 1e-6);
         if (coefficient < 1)
-            foreach (Parameter p in parameters)
-                if (p.RequiresGrad && p.HasGrad) TensorPrimitives.Multiply(p.Grad, (float)coefficient, p.Grad);
+            for (int i = 0; i < parameters.Count; i++)
+                if (parameters[i] is { RequiresGrad: true, HasGrad: true } p) TensorPrimitives.Multiply(p.Grad, (float)coefficient, p.Grad);
         return norm;
     }
 }
