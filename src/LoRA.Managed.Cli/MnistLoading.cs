@@ -4,7 +4,7 @@ using LoRA.Managed.Data;
 namespace LoRA.Managed.Cli;
 
 /// <summary>MNIST's two splits, where they came from and how long loading took.</summary>
-internal sealed record LoadedMnist(MnistDataset Train, MnistDataset Test, string Directory, double Seconds)
+internal sealed record LoadedMnist(MnistDataset Train, MnistDataset Test, double Seconds)
 {
     /// <summary>Locates (fetching if needed) and reads both splits.</summary>
     public static LoadedMnist Load(CliContext context, string? dataDirectory, bool normalize)
@@ -16,6 +16,6 @@ internal sealed record LoadedMnist(MnistDataset Train, MnistDataset Test, string
         var test = MnistDataset.Load(files, train: false, scale);
         double seconds = clock.Elapsed.TotalSeconds;
         context.Output.WriteLine($"MNIST from {files.Directory}: {train.Count:N0} train, {test.Count:N0} test images ({seconds:F2} s)");
-        return new LoadedMnist(train, test, files.Directory, seconds);
+        return new LoadedMnist(train, test, seconds);
     }
 }

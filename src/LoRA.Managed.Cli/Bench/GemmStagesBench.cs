@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
@@ -41,27 +40,11 @@ public static class GemmStagesBench
             for (int r = 0; r < rows.Count; r++)
             {
                 var run = rows[r].Run;
-                results[r][si] = 2.0 * m * n * k / Best(() => run(a, b, c, m, k, n), seconds) / 1e9;
+                results[r][si] = 2.0 * m * n * k / QuickBench.BestSeconds(() => run(a, b, c, m, k, n), seconds) / 1e9;
             }
         }
         for (int r = 0; r < rows.Count; r++)
             sb.AppendLine($"| {rows[r].Name} | " + string.Join(" | ", results[r].Select(x => x.ToString(x < 10 ? "F2" : "F1"))) + " |");
         return sb.ToString();
-    }
-
-    // Best of at least 3 timed runs (after one untimed) or as many as fit the budget.
-    private static double Best(Action run, double seconds)
-    {
-        run();
-        double best = double.MaxValue, spent = 0;
-        for (int rep = 0; rep < 3 || spent < seconds; rep++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            run();
-            double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            best = Math.Min(best, s);
-            spent += s;
-        }
-        return best;
     }
 }

@@ -209,7 +209,7 @@ public static class QuickBench
     }
 
     /// <summary>Best time of one call: warm up, then repeat until the budget is spent (at least 3, at most <paramref name="maxReps"/>).</summary>
-    private static double BestSeconds(Action run, double budgetSeconds, int maxReps = 10_000)
+    internal static double BestSeconds(Action run, double budgetSeconds, int maxReps = 10_000)
     {
         run();
         double best = double.MaxValue, spent = 0;

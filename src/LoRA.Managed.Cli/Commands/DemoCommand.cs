@@ -105,8 +105,9 @@ internal static class DemoCommand
         table.AddRow("adapter / base parameters", "0.20%", percent.ToString("F2", CultureInfo.InvariantCulture) + "%");
         context.Console.Write(table);
         context.Output.WriteLine(peft.TrainableParameterSummary());
+        double totalSeconds = total.Elapsed.TotalSeconds; // one reading for the line and the JSON
         context.Output.WriteLine(FormattableString.Invariant(
-            $"seconds: load {mnist.Seconds:F2}, base training {baseSeconds:F1}, LoRA training {loraSeconds:F1}, total {total.Elapsed.TotalSeconds:F1} ({ComputeThreads.Max} threads)"));
+            $"seconds: load {mnist.Seconds:F2}, base training {baseSeconds:F1}, LoRA training {loraSeconds:F1}, total {totalSeconds:F1} ({ComputeThreads.Max} threads)"));
 
         if (s.Json is not null)
         {
@@ -122,7 +123,7 @@ internal static class DemoCommand
                 ["seconds_load"] = mnist.Seconds,
                 ["seconds_base_train"] = baseSeconds,
                 ["seconds_lora_train"] = loraSeconds,
-                ["seconds_total"] = total.Elapsed.TotalSeconds,
+                ["seconds_total"] = totalSeconds,
                 ["seed"] = s.Seed,
                 ["threads"] = ComputeThreads.Max,
             });

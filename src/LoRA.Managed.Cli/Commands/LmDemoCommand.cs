@@ -70,7 +70,7 @@ internal static class LmDemoCommand
         double seconds = total.Elapsed.TotalSeconds;
         context.Output.WriteLine(FormattableString.Invariant(
             $"seconds: pre-training {r.SecondsPretrain:F1}, fine-tuning {r.SecondsFinetune:F1}, total {seconds:F1} ({ComputeThreads.Max} threads)"));
-        if (s.Out is not null) context.Output.WriteLine($"kept the run in {Path.GetFullPath(s.Out)}: base_model.safetensors, tokenizer.json, adapter/, checkpoints/");
+        if (s.Out is not null) context.Output.WriteLine($"kept the run in {Path.GetFullPath(s.Out)}: {RunArtifacts.BaseModelFile}, tokenizer.json, {RunArtifacts.AdapterDirectory}/, checkpoints/");
         if (json is not null)
         {
             JsonReport.Write(json, new Dictionary<string, object?>
