@@ -50,6 +50,11 @@ public static class Program
             }
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
+        catch (TrainingInterruptedException e) // Ctrl+C during training: the checkpoint is saved, the message says where
+        {
+            error.WriteLine("lora: " + e.Message);
+            return CheckpointOptions.InterruptedExitCode;
+        }
         catch (Exception e)
         {
             error.WriteLine("lora: " + OneLine(e));

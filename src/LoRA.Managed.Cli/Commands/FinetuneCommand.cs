@@ -54,17 +54,7 @@ internal static class FinetuneCommand
         context.Output.WriteLine($"finetune: {modelPath}, digits {digits}, {train.Count:N0} samples, {epochs} epochs, Adam lr {lr}, LoRA {LoraOptions.Describe(config)}");
 
         var clock = Stopwatch.StartNew();
-        PeftModel peft;
-        ClassifierTrainer trainer;
-        try
-        {
-            (peft, trainer) = BlogTraining.FineTune(context, $"LoRA {digits}", baseModel, config, train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
-        }
-        catch (TrainingInterruptedException e)
-        {
-            context.Error.WriteLine("lora: " + e.Message);
-            return CheckpointOptions.InterruptedExitCode;
-        }
+        var (peft, trainer) = BlogTraining.FineTune(context, $"LoRA {digits}", baseModel, config, train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
         double seconds = clock.Elapsed.TotalSeconds;
         peft.SaveAdapter(outDir);
         EvaluationResult result = ClassifierTrainer.Evaluate(peft, test);

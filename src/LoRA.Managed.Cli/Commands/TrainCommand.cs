@@ -49,17 +49,7 @@ internal static class TrainCommand
         context.Output.WriteLine($"train: digits {digits}, {train.Count:N0} samples, {epochs} epochs, Adam lr {lr}, batch {batchSize}, seed {seed}, threads {ComputeThreads.Max}");
 
         var clock = Stopwatch.StartNew();
-        Mlp model;
-        ClassifierTrainer trainer;
-        try
-        {
-            (model, trainer) = BlogTraining.Train(context, $"train {digits}", train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
-        }
-        catch (TrainingInterruptedException e)
-        {
-            context.Error.WriteLine("lora: " + e.Message);
-            return CheckpointOptions.InterruptedExitCode;
-        }
+        var (model, trainer) = BlogTraining.Train(context, $"train {digits}", train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
         double trainSeconds = clock.Elapsed.TotalSeconds;
         if (outPath is not null)
         {
