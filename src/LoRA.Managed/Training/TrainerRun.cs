@@ -118,7 +118,7 @@ public sealed partial class Trainer
                 GlobalStep = step, Epoch = Cursor.Epoch, StepInEpoch = Cursor.StepInEpoch, BatchIndex = Cursor.BatchIndex,
                 EpochLossSum = Cursor.EpochLoss, EpochSamples = Cursor.EpochSamples,
                 BatchSize = shape.BatchSize, GradientAccumulationSteps = shape.Accumulation, BatchesPerEpoch = shape.BatchesPerEpoch, TotalSteps = shape.TotalSteps,
-                StepLosses = _losses.ToList(), LearningRates = _rates.ToList(), LogHistory = _logs.ToList(),
+                StepLosses = _losses, LearningRates = _rates, LogHistory = _logs, // serialised right away: no copies
                 LoggedUpTo = _loggedUpTo, LastEvalStep = _lastEvalStep, BestStep = _bestStep,
                 EpochStartRng = Cursor.EpochStartRng, CurrentRng = generator?.GetState(),
             };
