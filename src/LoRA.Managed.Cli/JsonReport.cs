@@ -8,7 +8,7 @@ internal static class JsonReport
 {
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
 
-    public static void Write(string path, IReadOnlyDictionary<string, object?> values)
+    public static void Write<T>(string path, T values)
     {
         ModelArguments.RequireWritableFile("--json", path);
         AtomicFile.Write(Path.GetFullPath(path), stream => JsonSerializer.Serialize(stream, values, Options));

@@ -35,17 +35,7 @@ internal static class BenchCommand
             var ops = StepProfile.Run(n);
             context.Output.Write(StepProfile.ToTable(ops, result.TrainStepMs));
         }
-        if (json is not null)
-        {
-            JsonReport.Write(json, new Dictionary<string, object?>
-            {
-                ["gemm"] = result.Gemm,
-                ["train_step_ms"] = result.TrainStepMs,
-                ["lora_step_ms"] = result.LoraStepMs,
-                ["allocated_bytes_per_step"] = result.AllocatedBytesPerStep,
-                ["threads"] = result.Threads,
-            });
-        }
+        if (json is not null) JsonReport.Write(json, result); // QuickBenchResult names its own snake_case keys
         return 0;
     }
 }
