@@ -185,10 +185,11 @@ internal static unsafe class NarrowGemm
     /// Copies kc rows of a block of op(B) (<c>src[p·rsB + j·csB]</c>, j &lt; w) into <c>dst[p·width + j]</c>, the
     /// columns from w to width zero. A transposed B (csB ≠ 1) is turned round 16×16 at a time in registers
     /// (<see cref="Packing.Transpose16x16(float*, long, int, float*, int)"/>); a strided scalar gather of ten
-    /// columns cost about a quarter of the whole 64×256·(10×256)ᵀ product.
+    /// columns cost about a quarter of the whole 64×256·(10×256)ᵀ product. <see cref="RowVectorGemm"/> packs its
+    /// k-major panels of op(A) with it too (rows of op(A) as the columns here, strides swapped).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FillStrip(float* src, long rsB, long csB, int kc, int w, int width, float* dst)
+    internal static void FillStrip(float* src, long rsB, long csB, int kc, int w, int width, float* dst)
     {
         if (csB == 1)
         {

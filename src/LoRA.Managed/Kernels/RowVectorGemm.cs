@@ -56,7 +56,7 @@ internal static unsafe class RowVectorGemm
                 for (int q = 0; q < kc; q += Step)
                 {
                     int kq = Math.Min(Step, kc - q);
-                    Pack(a + i0 * rsA + (p0 + q) * csA, rsA, csA, rows, kq, packed);
+                    NarrowGemm.FillStrip(a + i0 * rsA + (p0 + q) * csA, csA, rsA, kq, rows, Panel, packed); // dst[p·32 + i] = op(A)[i, p]
                     float* bq = bp + q * rsB;
                     switch (n)
                     {
@@ -74,39 +74,6 @@ internal static unsafe class RowVectorGemm
                 }
                 StoreColumns(acc, n, rows, c + (long)i0 * ldc, ldc, alpha, betaEff);
             }
-        }
-    }
-
-    /// <summary>Packs <c>rows</c> (1..32) rows of op(A) as <c>dst[p·32 + i]</c>, rows past them zero.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pack(float* a, long rsA, long csA, int rows, int kc, float* dst)
-    {
-        if (rsA == 1)
-        {
-            // op(A)'s column p is contiguous: copy it, masked so nothing past row m is read.
-            var mask0 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rows)).AsSingle();
-            var mask1 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rows - 16)).AsSingle();
-            for (int p = 0; p < kc; p++, a += csA, dst += Panel)
-            {
-                Avx512F.MaskLoad(a, mask0, default).Store(dst);
-                Avx512F.MaskLoad(a + 16, mask1, default).Store(dst + 16);
-            }
-            return;
-        }
-        int p0 = 0;
-        for (; p0 + 16 <= kc; p0 += 16)
-            for (int h = 0; h < Panel; h += 16)
-            {
-                int valid = Math.Min(16, rows - h);
-                if (valid > 0) Packing.Transpose16x16(a + h * rsA + p0, rsA, valid, dst + p0 * Panel + h, Panel);
-                else for (int p = p0; p < p0 + 16; p++) Vector512<float>.Zero.Store(dst + p * Panel + h);
-            }
-        for (int p = p0; p < kc; p++)
-        {
-            float* d = dst + p * Panel;
-            int i = 0;
-            for (; i < rows; i++) d[i] = a[i * rsA + p];
-            for (; i < Panel; i++) d[i] = 0f;
         }
     }
 
