@@ -103,9 +103,8 @@ public sealed class GptModel : Module
             case ("wpe", Embedding e): Wpe = e; return;
             case ("blocks", Sequential s): Blocks = s; return;
         }
-        // Undo the swap (the old child is of the right type, so this does not recurse further) and refuse.
+        // Refuse: ReplaceChild puts the old child back.
         Module old = name switch { "wte" => Wte, "wpe" => Wpe, _ => Blocks };
-        ReplaceChild(name, old);
         throw new ArgumentException($"GptModel: '{name}' must stay a {old.GetType().Name}, not a {module.GetType().Name}.");
     }
 

@@ -45,11 +45,23 @@ public abstract class Module
         ArgumentNullException.ThrowIfNull(module);
         int i = _children.FindIndex(c => c.Key == name);
         if (i < 0) throw new ArgumentException($"ReplaceChild: {GetType().Name} has no child '{name}'; children: {string.Join(", ", _children.Select(c => c.Key))}.");
+        KeyValuePair<string, Module> old = _children[i];
         _children[i] = new(name, module);
-        OnChildReplaced(name, module);
+        try
+        {
+            OnChildReplaced(name, module);
+        }
+        catch
+        {
+            _children[i] = old; // a module that refuses the swap keeps its old child
+            throw;
+        }
     }
 
-    /// <summary>Called after <see cref="ReplaceChild"/> so modules that keep typed references to children can update them.</summary>
+    /// <summary>
+    /// Called after <see cref="ReplaceChild"/> so modules that keep typed references to children can update them; throwing
+    /// refuses the swap (<see cref="ReplaceChild"/> then puts the old child back).
+    /// </summary>
     protected virtual void OnChildReplaced(string name, Module module) { }
 
     /// <summary>The direct children, in registration order.</summary>
