@@ -13,9 +13,6 @@ public abstract class Op
     /// <summary>Creates a reusable op record whose output is set by <see cref="SetOutput"/> (see <see cref="Tape.NewOp{T}"/>).</summary>
     protected Op() { }
 
-    /// <summary>Creates a one-off op record producing <paramref name="output"/>.</summary>
-    protected Op(Tensor output) => _output = output;
-
     /// <summary>The op's name, as used in error messages.</summary>
     public abstract string Name { get; }
 

@@ -13,6 +13,11 @@ namespace LoRA.Managed.Nn;
 public sealed class CausalSelfAttention : Module
 {
     private Module _q, _k, _v, _o, _attnDropout, _residDropout;
+    // (B, T, nh, hs) ↔ (B, nh, T, hs) swaps dimensions 1 and 2 both ways.
+    private static readonly int[] HeadPermutation = [0, 2, 1, 3];
+    // The shapes (B, T, nh, hs) and (B, T, C) of the last input, so a training step does not allocate them each
+    // forward. Each array is replaced, never mutated, so a forward on another thread cannot see a half-written one.
+    private int[]? _headsShape, _mergedShape;
 
     /// <summary>Creates the layer for <paramref name="config"/>, drawing weights and dropout masks from <paramref name="generator"/>.</summary>
     public CausalSelfAttention(GptConfig config, TorchGenerator generator)
@@ -56,20 +61,23 @@ public sealed class CausalSelfAttention : Module
         if (input.Rank != 3 || input.Shape[2] != Embed)
             throw new ArgumentException($"CausalSelfAttention: expected input (B, T, {Embed}), got {Shapes.Format(input.Shape)}.");
         int b = input.Shape[0], t = input.Shape[1], hs = Embed / Heads;
-        Tensor q = SplitHeads(_q.Forward(input), b, t, hs);                           // (B, nh, T, hs)
-        Tensor k = SplitHeads(_k.Forward(input), b, t, hs);                           // (B, nh, T, hs)
-        Tensor v = SplitHeads(_v.Forward(input), b, t, hs);                           // (B, nh, T, hs)
+        int[]? headsShape = _headsShape, mergedShape = _mergedShape;
+        if (headsShape is null || headsShape[0] != b || headsShape[1] != t) _headsShape = headsShape = [b, t, Heads, hs];
+        if (mergedShape is null || mergedShape[0] != b || mergedShape[1] != t) _mergedShape = mergedShape = [b, t, Embed];
+        Tensor q = SplitHeads(_q.Forward(input), headsShape);                         // (B, nh, T, hs)
+        Tensor k = SplitHeads(_k.Forward(input), headsShape);                         // (B, nh, T, hs)
+        Tensor v = SplitHeads(_v.Forward(input), headsShape);                         // (B, nh, T, hs)
         Tensor att = Functional.BatchedMatMul(q, k, transposeB: true);               // (B, nh, T, T) = Q·Kᵀ
         att = Functional.CausalSoftmax(att, 1f / MathF.Sqrt(hs));                     // softmax(Q·Kᵀ/√hs + mask)
         att = _attnDropout.Forward(att);
         Tensor y = Functional.BatchedMatMul(att, v);                                  // (B, nh, T, hs)
-        y = Functional.Reshape(Functional.Permute(y, 0, 2, 1, 3), b, t, Embed);       // (B, T, nh, hs) → (B, T, C)
+        y = Functional.Reshape(Functional.Permute(y, HeadPermutation), mergedShape);  // (B, T, nh, hs) → (B, T, C)
         return _residDropout.Forward(_o.Forward(y));
     }
 
     /// <summary>(B, T, C) → (B, T, nh, hs) → (B, nh, T, hs).</summary>
-    private Tensor SplitHeads(Tensor x, int b, int t, int hs) =>
-        Functional.Permute(Functional.Reshape(x, b, t, Heads, hs), 0, 2, 1, 3);
+    private static Tensor SplitHeads(Tensor x, int[] headsShape) =>
+        Functional.Permute(Functional.Reshape(x, headsShape), HeadPermutation);
 
     /// <inheritdoc />
     protected override void OnChildReplaced(string name, Module module)

@@ -19,6 +19,9 @@ namespace LoRA.Managed.Nn;
 public sealed class GptModel : Module
 {
     private Module _drop, _lnF, _lmHead;
+    // The position ids and shapes of the last (batch, time), so a training step does not allocate them each forward.
+    // A cache is replaced, never mutated, so a forward on another thread cannot see a half-written one.
+    private InputLayout? _layout;
 
     /// <summary>Builds and initialises the model for <paramref name="config"/> from <paramref name="generator"/> (also used for dropout masks).</summary>
     /// <exception cref="ArgumentException">The config is invalid (the message names the field).</exception>
@@ -70,13 +73,14 @@ public sealed class GptModel : Module
             throw new ArgumentException($"GptModel: {ids.Length} ids do not fill batch {batch} × time {time}.");
         if (time > Config.BlockSize)
             throw new ArgumentException($"GptModel: sequence length {time} exceeds the block size (max_seq_length) {Config.BlockSize}.");
-        var positions = new int[batch * time];
-        for (int i = 0; i < positions.Length; i++) positions[i] = i % time;
-        Tensor x = Functional.Add(Wte.Forward(ids, batch, time), Wpe.Forward(positions, batch, time)); // (B, T, C)
+        InputLayout layout = _layout is { } cached && cached.Batch == batch && cached.Time == time
+            ? cached
+            : _layout = new InputLayout(batch, time, Config.Embed);
+        Tensor x = Functional.Add(Wte.Forward(ids, layout.IdsShape), Wpe.Forward(layout.Positions, layout.IdsShape)); // (B, T, C)
         x = _drop.Forward(x);
         x = Blocks.Forward(x);                                                                       // (B, T, C)
         x = _lnF.Forward(x);
-        return _lmHead.Forward(Functional.Reshape(x, batch * time, Config.Embed));                   // (B·T, V)
+        return _lmHead.Forward(Functional.Reshape(x, layout.RowsShape));                             // (B·T, V)
     }
 
     /// <summary>
@@ -106,6 +110,26 @@ public sealed class GptModel : Module
         // Refuse: ReplaceChild puts the old child back.
         Module old = name switch { "wte" => Wte, "wpe" => Wpe, _ => Blocks };
         throw new ArgumentException($"GptModel: '{name}' must stay a {old.GetType().Name}, not a {module.GetType().Name}.");
+    }
+
+    /// <summary>Position ids <c>t</c> for every (b, t), and the shapes (B, T) and (B·T, C), for one (batch, time).</summary>
+    private sealed class InputLayout
+    {
+        public InputLayout(int batch, int time, int embed)
+        {
+            Batch = batch;
+            Time = time;
+            Positions = new int[batch * time];
+            for (int i = 0; i < Positions.Length; i++) Positions[i] = i % time;
+            IdsShape = [batch, time];
+            RowsShape = [batch * time, embed];
+        }
+
+        public int Batch { get; }
+        public int Time { get; }
+        public int[] Positions { get; }
+        public int[] IdsShape { get; }
+        public int[] RowsShape { get; }
     }
 
     private void InitWeights(TorchGenerator generator)

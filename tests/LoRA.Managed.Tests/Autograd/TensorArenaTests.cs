@@ -57,6 +57,63 @@ public class TensorArenaTests
         finally { ComputeThreads.Max = saved; }
     }
 
+    // A GPT step exercises the transformer ops (embedding, layer norm, permute, batched matmul, causal softmax,
+    // GELU, dropout). B·nh = 8 slices of 16×16×8 keep the batched matmul serial; the two-thread variant below
+    // uses a longer window so its slices are spread over the compute pool.
+    private static (GptModel Model, AdamW Opt, int[] Ids, int[] Targets, int Batch, int Time) SetupGpt(int time = 16)
+    {
+        var g = new TorchGenerator(11);
+        var config = new GptConfig { VocabSize = 13, BlockSize = 64, Layers = 2, Heads = 4, Embed = 32, Dropout = 0.1f };
+        var model = new GptModel(config, g);
+        int batch = 2;
+        var ids = new int[batch * time];
+        var targets = new int[batch * time];
+        for (int i = 0; i < ids.Length; i++) { ids[i] = g.NextInt(13); targets[i] = g.NextInt(13); }
+        return (model, new AdamW(model.Parameters(), 3e-3), ids, targets, batch, time);
+    }
+
+    private static float GptStep(GptModel model, AdamW opt, int[] ids, int[] targets, int batch, int time, TensorArena? arena)
+    {
+        using var scope = arena is null ? default : arena.Activate();
+        opt.ZeroGrad();
+        Tensor loss = Functional.CrossEntropy(model.Forward(ids, batch, time), targets);
+        float value = loss.Item();
+        loss.Backward();
+        opt.Step();
+        return value;
+    }
+
+    [Test]
+    public void GptStepsWithAnArenaGiveTheSameBitsAsWithout()
+    {
+        var (m1, o1, ids, targets, b, t) = SetupGpt();
+        var (m2, o2, _, _, _, _) = SetupGpt();
+        var arena = new TensorArena();
+        for (int i = 0; i < 5; i++)
+            Assert.That(GptStep(m2, o2, ids, targets, b, t, arena), Is.EqualTo(GptStep(m1, o1, ids, targets, b, t, null)), $"step {i}");
+        foreach (var ((name, a), (_, p)) in m1.NamedParameters().Zip(m2.NamedParameters()))
+            Assert.That(p.Data.ToArray(), Is.EqualTo(a.Data.ToArray()), name);
+    }
+
+    [TestCase(1, 16)]
+    [TestCase(2, 64)]
+    public void SteadyStateGptTrainingStepAllocatesNothing(int threads, int time)
+    {
+        var (model, opt, ids, targets, b, t) = SetupGpt(time);
+        var arena = new TensorArena();
+        int saved = ComputeThreads.Max;
+        ComputeThreads.Max = threads;
+        try
+        {
+            for (int i = 0; i < 3; i++) GptStep(model, opt, ids, targets, b, t, arena);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++) GptStep(model, opt, ids, targets, b, t, arena);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.That(allocated, Is.Zero, $"bytes allocated by 10 steady-state GPT steps on {threads} thread(s)");
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
+
     [Test]
     public void ANewBatchShapeGetsItsOwnBuffersAndTheOldOnesStay()
     {

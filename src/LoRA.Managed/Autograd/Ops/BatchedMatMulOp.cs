@@ -16,14 +16,9 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </remarks>
 internal sealed class BatchedMatMulOp : Op
 {
-    private readonly Tensor _a, _b;
-    private readonly bool _ta, _tb;
-    private readonly int _batch, _m, _n, _k;
-
-    private BatchedMatMulOp(Tensor c, Tensor a, Tensor b, bool ta, bool tb, int batch, int m, int n, int k) : base(c)
-    {
-        _a = a; _b = b; _ta = ta; _tb = tb; _batch = batch; _m = m; _n = n; _k = k;
-    }
+    private Tensor _a = null!, _b = null!;
+    private bool _ta, _tb;
+    private int _batch, _m, _n, _k;
 
     public override string Name => "bmm";
 
@@ -37,52 +32,97 @@ internal sealed class BatchedMatMulOp : Op
             throw new ArgumentException($"bmm: inner dimensions differ: A {Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
         int batch = 1;
         for (int d = 0; d < a.Rank - 2; d++) batch *= a.Shape[d];
-        var shape = (int[])a.Shape.Clone();
+        Span<int> shape = stackalloc int[a.Rank];
+        a.Shape.CopyTo(shape);
         shape[^2] = m;
         shape[^1] = n;
-        var c = new Tensor(shape);
-        float[] aa = a.Array, ba = b.Array, cc = c.Array;
-        int lda = ca, ldb = cb, sa = ra * ca, sb = rb * cb, sc = m * n;
-        ForEachSlice(batch, (long)m * n * k, s =>
-            Gemm.Multiply(transA, transB, m, n, k, 1f, aa.AsSpan(s * sa, sa), lda, ba.AsSpan(s * sb, sb), ldb, 0f, cc.AsSpan(s * sc, sc), n));
-        if (Tape.ShouldRecord(a, b)) Tape.Current.Record(new BatchedMatMulOp(c, a, b, transA, transB, batch, m, n, k));
+        Tensor c = Tape.NewTensor(shape); // every slice is written with β = 0, so stale arena contents are never read
+        var job = t_job ??= new SliceJob();
+        job.Forward(a.Array, b.Array, c.Array, transA, transB, m, n, k, lda: ca, ldb: cb);
+        Run(job, batch, (long)m * n * k);
+        if (Tape.ShouldRecord(a, b))
+        {
+            var op = Tape.NewOp<BatchedMatMulOp>();
+            op.SetOutput(c);
+            op._a = a; op._b = b; op._ta = transA; op._tb = transB; op._batch = batch; op._m = m; op._n = n; op._k = k;
+            Tape.Current.Record(op);
+        }
         return c;
     }
 
     public override void Backward()
     {
-        float[] dc = Output.EnsureGrad(), aa = _a.Array, ba = _b.Array;
         float[]? da = _a.RequiresGrad ? _a.EnsureGrad() : null, db = _b.RequiresGrad ? _b.EnsureGrad() : null;
-        int m = _m, n = _n, k = _k;
-        bool ta = _ta, tb = _tb;
-        int lda = _a.Shape[^1], ldb = _b.Shape[^1], sa = m * k, sb = k * n, sc = m * n;
-        ForEachSlice(_batch, 2L * m * n * k, s =>
+        var job = t_job ??= new SliceJob();
+        job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, _ta, _tb, _m, _n, _k, lda: _a.Shape[^1], ldb: _b.Shape[^1]);
+        Run(job, _batch, 2L * _m * _n * _k);
+    }
+
+    [ThreadStatic] private static SliceJob? t_job;
+
+    /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then drops its array references.</summary>
+    private static void Run(SliceJob job, int batch, long workPerSlice)
+    {
+        try
         {
-            ReadOnlySpan<float> dcs = dc.AsSpan(s * sc, sc), a = aa.AsSpan(s * sa, sa), b = ba.AsSpan(s * sb, sb);
-            if (da is not null)
+            int threads = ComputeThreads.Max;
+            if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold || workPerSlice * batch < Gemm.ParallelThreshold)
+                for (int s = 0; s < batch; s++) job.Execute(s);
+            else
+                ComputePool.Run(job, batch, threads);
+        }
+        finally { job.Clear(); }
+    }
+
+    /// <summary>
+    /// Part s is slice s: one <see cref="Gemm.Multiply"/> (forward) or one per input gradient (backward), on one thread,
+    /// writing only slice s of its outputs, so the split never changes a bit. Reused per thread, so a step allocates nothing.
+    /// </summary>
+    private sealed class SliceJob : ComputeJob
+    {
+        private float[]? _a, _b, _c, _da, _db;
+        private bool _backward, _ta, _tb;
+        private int _m, _n, _k, _lda, _ldb;
+
+        public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
+        {
+            _backward = false;
+            _a = a; _b = b; _c = c; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda; _ldb = ldb;
+        }
+
+        /// <summary><paramref name="dc"/> is ∂C; <paramref name="da"/>/<paramref name="db"/> are null when that input needs no gradient.</summary>
+        public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
+        {
+            _backward = true;
+            _a = a; _b = b; _c = dc; _da = da; _db = db; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda; _ldb = ldb;
+        }
+
+        public void Clear() { _a = _b = _c = _da = _db = null; }
+
+        public override void Execute(int s)
+        {
+            int m = _m, n = _n, k = _k, lda = _lda, ldb = _ldb, sa = m * k, sb = k * n, sc = m * n;
+            ReadOnlySpan<float> a = _a!.AsSpan(s * sa, sa), b = _b!.AsSpan(s * sb, sb);
+            if (!_backward)
             {
-                Span<float> g = da.AsSpan(s * sa, sa);
+                Gemm.Multiply(_ta, _tb, m, n, k, 1f, a, lda, b, ldb, 0f, _c!.AsSpan(s * sc, sc), n);
+                return;
+            }
+            // ∂op(A) = ∂C·op(B)ᵀ and ∂op(B) = op(A)ᵀ·∂C, accumulated (β = 1) into the inputs' gradients.
+            ReadOnlySpan<float> dcs = _c!.AsSpan(s * sc, sc);
+            bool ta = _ta, tb = _tb;
+            if (_da is not null)
+            {
+                Span<float> g = _da.AsSpan(s * sa, sa);
                 if (!ta) Gemm.Multiply(false, !tb, m, k, n, 1f, dcs, n, b, ldb, 1f, g, k);
                 else Gemm.Multiply(tb, true, k, m, n, 1f, b, ldb, dcs, n, 1f, g, m);
             }
-            if (db is not null)
+            if (_db is not null)
             {
-                Span<float> g = db.AsSpan(s * sb, sb);
+                Span<float> g = _db.AsSpan(s * sb, sb);
                 if (!tb) Gemm.Multiply(!ta, false, k, n, m, 1f, a, lda, dcs, n, 1f, g, n);
                 else Gemm.Multiply(true, ta, n, k, m, 1f, dcs, n, a, lda, 1f, g, k);
             }
-        });
-    }
-
-    /// <summary>Runs <paramref name="body"/> for each slice, spread over threads when slices are small but many.</summary>
-    private static void ForEachSlice(int batch, long workPerSlice, Action<int> body)
-    {
-        int threads = ComputeThreads.Max;
-        if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold || workPerSlice * batch < Gemm.ParallelThreshold)
-        {
-            for (int s = 0; s < batch; s++) body(s);
-            return;
         }
-        Parallel.For(0, batch, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
     }
 }

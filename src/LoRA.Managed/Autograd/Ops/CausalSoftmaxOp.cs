@@ -10,14 +10,9 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class CausalSoftmaxOp : Op
 {
-    private readonly Tensor _x;
-    private readonly int _matrices, _t;
-    private readonly float _scale;
-
-    private CausalSoftmaxOp(Tensor y, Tensor x, int matrices, int t, float scale) : base(y)
-    {
-        _x = x; _matrices = matrices; _t = t; _scale = scale;
-    }
+    private Tensor _x = null!;
+    private int _matrices, _t;
+    private float _scale;
 
     public override string Name => "causal_softmax";
 
@@ -28,9 +23,15 @@ internal sealed class CausalSoftmaxOp : Op
         if (!float.IsFinite(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "causal_softmax: the scale must be finite.");
         int t = x.Shape[^1];
         int matrices = t == 0 ? 0 : x.Count / (t * t);
-        var y = new Tensor(x.Shape);
+        Tensor y = Tape.NewTensor(x.Shape); // the kernel writes every element, the masked ones as 0
         CausalSoftmaxKernel.Forward(x.Data, y.Data, matrices, t, scale);
-        if (Tape.ShouldRecord(x)) Tape.Current.Record(new CausalSoftmaxOp(y, x, matrices, t, scale));
+        if (Tape.ShouldRecord(x))
+        {
+            var op = Tape.NewOp<CausalSoftmaxOp>();
+            op.SetOutput(y);
+            op._x = x; op._matrices = matrices; op._t = t; op._scale = scale;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

@@ -10,10 +10,9 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class EmbeddingOp : Op
 {
-    private readonly Tensor _weight;
-    private readonly int[] _ids;
-
-    private EmbeddingOp(Tensor y, Tensor weight, int[] ids) : base(y) { _weight = weight; _ids = ids; }
+    private Tensor _weight = null!;
+    // A copy of the ids (the caller's span may be refilled before backward), kept on the reused record.
+    private int[] _ids = [];
 
     public override string Name => "embedding";
 
@@ -29,14 +28,22 @@ internal sealed class EmbeddingOp : Op
         for (int n = 0; n < ids.Length; n++)
             if ((uint)ids[n] >= (uint)vocab)
                 throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding: id {ids[n]} at position {n} is outside the vocabulary 0..{vocab - 1} of weight {Shapes.Format(weight.Shape)}.");
-        var shape = new int[idsShape.Length + 1];
-        idsShape.CopyTo(shape, 0);
+        Span<int> shape = stackalloc int[idsShape.Length + 1];
+        idsShape.CopyTo(shape);
         shape[^1] = dim;
-        var y = new Tensor(shape);
+        Tensor y = Tape.NewTensor(shape);
         ReadOnlySpan<float> w = weight.Data;
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++) w.Slice(ids[n] * dim, dim).CopyTo(yd.Slice(n * dim, dim));
-        if (Tape.ShouldRecord(weight)) Tape.Current.Record(new EmbeddingOp(y, weight, ids.ToArray()));
+        if (Tape.ShouldRecord(weight))
+        {
+            var op = Tape.NewOp<EmbeddingOp>();
+            op.SetOutput(y);
+            op._weight = weight;
+            if (op._ids.Length != ids.Length) op._ids = new int[ids.Length];
+            ids.CopyTo(op._ids);
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

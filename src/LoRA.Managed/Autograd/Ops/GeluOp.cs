@@ -9,17 +9,21 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class GeluOp : Op
 {
-    private readonly Tensor _x;
-
-    private GeluOp(Tensor y, Tensor x) : base(y) => _x = x;
+    private Tensor _x = null!;
 
     public override string Name => "gelu";
 
     public static Tensor Apply(Tensor x)
     {
-        var y = new Tensor(x.Shape);
+        Tensor y = Tape.NewTensor(x.Shape);
         GeluKernel.Forward(x.Data, y.Data);
-        if (Tape.ShouldRecord(x)) Tape.Current.Record(new GeluOp(y, x));
+        if (Tape.ShouldRecord(x))
+        {
+            var op = Tape.NewOp<GeluOp>();
+            op.SetOutput(y);
+            op._x = x;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 

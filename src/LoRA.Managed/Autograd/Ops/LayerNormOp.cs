@@ -10,14 +10,10 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class LayerNormOp : Op
 {
-    private readonly Tensor _x, _w, _b;
-    private readonly float[] _mean, _rstd;
-    private readonly int _rows, _cols;
-
-    private LayerNormOp(Tensor y, Tensor x, Tensor w, Tensor b, float[] mean, float[] rstd, int rows, int cols) : base(y)
-    {
-        _x = x; _w = w; _b = b; _mean = mean; _rstd = rstd; _rows = rows; _cols = cols;
-    }
+    private Tensor _x = null!, _w = null!, _b = null!, _mean = null!, _rstd = null!;
+    private int _rows, _cols;
+    // The backward's two rows of scratch (x̂ and g), kept on the reused record.
+    private float[] _scratch = [];
 
     public override string Name => "layer_norm";
 
@@ -28,18 +24,24 @@ internal sealed class LayerNormOp : Op
             throw new ArgumentException($"layer_norm: weight {Shapes.Format(weight.Shape)} and bias {Shapes.Format(bias.Shape)} must both be [{cols}] for input {Shapes.Format(x.Shape)}.");
         if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "layer_norm: eps must be positive.");
         int rows = cols == 0 ? 0 : x.Count / cols;
-        var y = new Tensor(x.Shape);
-        var mean = new float[rows];
-        var rstd = new float[rows];
-        LayerNormKernel.Forward(x.Data, weight.Data, bias.Data, y.Data, mean, rstd, rows, cols, eps);
-        if (Tape.ShouldRecord(x, weight, bias)) Tape.Current.Record(new LayerNormOp(y, x, weight, bias, mean, rstd, rows, cols));
+        Tensor y = Tape.NewTensor(x.Shape);
+        // The kernel writes every row of y, mean and rstd, so stale arena contents are never read.
+        Tensor mean = Tape.NewTensor([rows]), rstd = Tape.NewTensor([rows]);
+        LayerNormKernel.Forward(x.Data, weight.Data, bias.Data, y.Data, mean.Data, rstd.Data, rows, cols, eps);
+        if (Tape.ShouldRecord(x, weight, bias))
+        {
+            var op = Tape.NewOp<LayerNormOp>();
+            op.SetOutput(y);
+            op._x = x; op._w = weight; op._b = bias; op._mean = mean; op._rstd = rstd; op._rows = rows; op._cols = cols;
+            Tape.Current.Record(op);
+        }
         return y;
     }
 
     public override void Backward()
     {
-        var scratch = new float[2 * _cols];
-        LayerNormKernel.Backward(_x.Data, _w.Data, _mean, _rstd, Output.Grad,
-            GradOf(_x), GradOf(_w), GradOf(_b), _rows, _cols, scratch);
+        if (_scratch.Length != 2 * _cols) _scratch = new float[2 * _cols];
+        LayerNormKernel.Backward(_x.Data, _w.Data, _mean.Data, _rstd.Data, Output.Grad,
+            GradOf(_x), GradOf(_w), GradOf(_b), _rows, _cols, _scratch);
     }
 }

@@ -12,10 +12,9 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </summary>
 internal sealed class PermuteOp : Op
 {
-    private readonly Tensor _x;
-    private readonly int[] _dims;
-
-    private PermuteOp(Tensor y, Tensor x, int[] dims) : base(y) { _x = x; _dims = dims; }
+    private Tensor _x = null!;
+    // A copy of the permutation (the caller may reuse its array), kept on the reused record.
+    private int[] _dims = [];
 
     public override string Name => "permute";
 
@@ -24,7 +23,7 @@ internal sealed class PermuteOp : Op
         ArgumentNullException.ThrowIfNull(dims);
         int rank = x.Rank;
         bool valid = dims.Length == rank;
-        var seen = new bool[rank];
+        Span<bool> seen = stackalloc bool[rank];
         foreach (int d in dims)
         {
             if (!valid || (uint)d >= (uint)rank || seen[d]) { valid = false; break; }
@@ -32,11 +31,19 @@ internal sealed class PermuteOp : Op
         }
         if (!valid)
             throw new ArgumentException($"permute: [{string.Join(", ", dims)}] is not a permutation of the {rank} dimensions of {Shapes.Format(x.Shape)}.");
-        var shape = new int[rank];
+        Span<int> shape = stackalloc int[rank];
         for (int d = 0; d < rank; d++) shape[d] = x.Shape[dims[d]];
-        var y = new Tensor(shape);
-        Move(x.Shape, dims, x.Data, y.Data, accumulateBack: false);
-        if (Tape.ShouldRecord(x)) Tape.Current.Record(new PermuteOp(y, x, (int[])dims.Clone()));
+        Tensor y = Tape.NewTensor(shape);
+        Move(x.Shape, dims, x.Data, y.Data, accumulateBack: false); // writes every element of y
+        if (Tape.ShouldRecord(x))
+        {
+            var op = Tape.NewOp<PermuteOp>();
+            op.SetOutput(y);
+            op._x = x;
+            if (op._dims.Length != rank) op._dims = new int[rank];
+            dims.CopyTo(op._dims, 0);
+            Tape.Current.Record(op);
+        }
         return y;
     }
 
