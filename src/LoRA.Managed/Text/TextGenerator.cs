@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
@@ -38,7 +39,7 @@ public static class TextGenerator
             for (int n = 0; n < maxNewTokens; n++)
             {
                 int time = Math.Min(ids.Count, model.Config.BlockSize);
-                int[] context = ids.GetRange(ids.Count - time, time).ToArray();
+                ReadOnlySpan<int> context = CollectionsMarshal.AsSpan(ids)[^time..]; // a view: the model copies what it keeps
                 ReadOnlySpan<float> logits = model.Forward(context, 1, time).Data.Slice((time - 1) * vocab, vocab);
                 ids.Add(temperature == 0 ? ArgMax(logits) : Draw(logits, temperature, probabilities, generator));
             }
