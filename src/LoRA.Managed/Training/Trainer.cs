@@ -19,7 +19,7 @@ namespace LoRA.Managed.Training;
 /// LayerNorm weights), as HF's <c>get_decay_parameter_names</c>; or plain Adam (<see cref="OptimizerType.Adam"/>).
 /// A NaN or infinite loss stops training with an <see cref="ArithmeticException"/> naming the epoch and step; no
 /// checkpoint is written after it (nor of non-finite weights), so the last one on disk is good.
-/// Resuming (HF's <c>resume_from_checkpoint</c>): every checkpoint is a full one (<see cref="TrainerCheckpoint.LoadFull"/>,
+/// Resuming (HF's <c>resume_from_checkpoint</c>): every checkpoint is a full one (<see cref="TrainerCheckpoint.LoadFull(Module, Optimizer, string)"/>,
 /// <see cref="TrainingPosition"/>); with the model, optimiser and task rebuilt from the same seed and thread count, the
 /// resumed run's parameters and per-step losses equal the uninterrupted run's bit for bit. The epoch's order is
 /// regenerated from the saved generator state (<see cref="IResumableTask{TBatch}"/>) and the used batches skipped.

@@ -116,13 +116,31 @@ public static class TrainerCheckpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Trainer: no checkpoint folder {Path.GetFullPath(directory)} to resume from.");
-        string optimizerPath = Path.Combine(directory, OptimizerCheckpoint.FileName);
-        if (!File.Exists(optimizerPath))
-            throw new InvalidDataFormatException(optimizerPath, "(file)", "missing: the checkpoint holds weights only and cannot be resumed from.");
-        TrainingPosition position = TrainingPosition.Load(directory);
+        TrainingPosition.RequireDirectory(directory);
+        // The optimiser file is checked before the position so a weights-only checkpoint is named as such first.
+        string optimizerPath = RequireOptimizerFile(directory);
+        var (position, state) = TrainingPosition.LoadWithState(directory);
+        return Restore(model, optimizer, directory, optimizerPath, position, state);
+    }
+
+    /// <summary>
+    /// <see cref="LoadFull(Module, Optimizer, string)"/> for a caller that has already read the position and the parsed
+    /// <c>trainer_state.json</c> (<see cref="TrainingPosition.LoadWithState"/>), so neither file is read again.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser (named).</exception>
+    internal static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) LoadFull(
+        Module model, Optimizer optimizer, string directory, TrainingPosition position, JsonObject state)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        return Restore(model, optimizer, directory, RequireOptimizerFile(directory), position, state);
+    }
+
+    /// <summary>Reads HF's fields from the parsed state, then copies the weights and the optimiser state in.</summary>
+    private static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) Restore(
+        Module model, Optimizer optimizer, string directory, string optimizerPath, TrainingPosition position, JsonObject state)
+    {
         string statePath = Path.Combine(directory, StateFileName);
-        JsonObject state = TrainingPosition.ReadObject(statePath);
         var evals = new List<EvalRecord>();
         double? best;
         string? bestCheckpoint;
@@ -145,6 +163,14 @@ public static class TrainerCheckpoint
         Load(model, directory);
         OptimizerCheckpoint.Load(optimizer, optimizerPath);
         return (position, evals, best, bestCheckpoint);
+    }
+
+    private static string RequireOptimizerFile(string directory)
+    {
+        string optimizerPath = Path.Combine(directory, OptimizerCheckpoint.FileName);
+        if (!File.Exists(optimizerPath))
+            throw new InvalidDataFormatException(optimizerPath, "(file)", "missing: the checkpoint holds weights only and cannot be resumed from.");
+        return optimizerPath;
     }
 
     /// <summary>HF's <c>trainer_state.json</c> fields.</summary>

@@ -39,11 +39,11 @@ public sealed partial class Trainer
         public TrainingPosition Resume(string directory)
         {
             // Check the run's shape before anything changes: the position file alone says it.
-            TrainingPosition saved = TrainingPosition.Load(directory);
+            var (saved, state) = TrainingPosition.LoadWithState(directory);
             saved.RequireSameRun(directory, shape.BatchSize, shape.Accumulation, shape.BatchesPerEpoch, shape.TotalSteps);
             if (saved.EpochStartRng is not null && generator is null)
                 throw new ArgumentException($"Trainer: cannot resume from {directory}: it was written by a run that shuffled, but this task has no order generator.");
-            var (position, evals, best, bestCheckpoint) = TrainerCheckpoint.LoadFull(trainer.Model, trainer.Optimizer, directory);
+            var (position, evals, best, bestCheckpoint) = TrainerCheckpoint.LoadFull(trainer.Model, trainer.Optimizer, directory, saved, state);
             _losses.AddRange(position.StepLosses);
             _rates.AddRange(position.LearningRates);
             _logs.AddRange(position.LogHistory);

@@ -103,9 +103,18 @@ public sealed record TrainingPosition
 
     /// <summary>Reads a position back from a checkpoint folder.</summary>
     /// <exception cref="InvalidDataFormatException">A file is missing a field or holds a wrong value (named).</exception>
-    public static TrainingPosition Load(string directory)
+    /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
+    public static TrainingPosition Load(string directory) => LoadWithState(directory).Position;
+
+    /// <summary>
+    /// Reads a position back from a checkpoint folder and hands back the parsed <c>trainer_state.json</c> with it, so a
+    /// caller that also needs HF's fields (<see cref="TrainerCheckpoint"/>) does not read and parse the file again.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">A file is missing a field or holds a wrong value (named).</exception>
+    /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
+    internal static (TrainingPosition Position, JsonObject State) LoadWithState(string directory)
     {
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Trainer: no checkpoint folder {Path.GetFullPath(directory)} to resume from.");
+        RequireDirectory(directory);
         string statePath = Path.Combine(directory, TrainerCheckpoint.StateFileName);
         string rngPath = Path.Combine(directory, RngFileName);
         JsonObject state = ReadObject(statePath);
@@ -114,7 +123,7 @@ public sealed record TrainingPosition
         JsonObject rng = ReadObject(rngPath);
         try
         {
-            return new TrainingPosition
+            var position = new TrainingPosition
             {
                 GlobalStep = Int(state, "global_step"), Epoch = Int(r, "epoch"), StepInEpoch = Int(r, "step_in_epoch"),
                 BatchIndex = Int(r, "batch_index"), EpochLossSum = r["epoch_loss_sum"]!.GetValue<double>(),
@@ -128,11 +137,19 @@ public sealed record TrainingPosition
                     n["loss"]!.GetValue<double>(), n["learning_rate"]!.GetValue<double>())).ToList(),
                 EpochStartRng = Rng(rng["epoch_start"]), CurrentRng = Rng(rng["current"]),
             };
+            return (position, state);
         }
         catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException or ArgumentException)
         {
             throw new InvalidDataFormatException(statePath, "resume", $"a field is missing or of the wrong type ({e.Message}).", e);
         }
+    }
+
+    /// <summary>The one check (and message) for a checkpoint folder that is not there.</summary>
+    /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
+    internal static void RequireDirectory(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Trainer: no checkpoint folder {Path.GetFullPath(directory)} to resume from.");
     }
 
     internal static JsonObject ReadObject(string path)
