@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using LoRA.Managed.Models;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LoRA.Managed.Models;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LoRA.Managed.Models;
 using LoRA.Managed.IO;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;

@@ -1,3 +1,4 @@
+using LoRA.Managed.Models;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Benchmarks.Kernels;

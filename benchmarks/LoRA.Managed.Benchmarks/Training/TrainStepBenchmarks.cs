@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Lora;

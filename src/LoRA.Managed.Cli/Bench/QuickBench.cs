@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Lora;

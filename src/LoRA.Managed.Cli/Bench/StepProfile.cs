@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LoRA.Managed.Models;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
@@ -11,7 +12,7 @@ namespace LoRA.Managed.Cli.Bench;
 public sealed record ProfiledOp(string Phase, string Op, double Microseconds);
 
 /// <summary>
-/// Where the time of one <see cref="Nn.Mlp.Blog"/> training step goes: every kernel the step calls
+/// Where the time of one <see cref="Mlp.Blog"/> training step goes: every kernel the step calls
 /// (<see cref="Gemm"/> per shape, bias, ReLU, cross-entropy, gradient zeroing, Adam), called directly on
 /// buffers of the step's shapes and timed one by one. Their sum set beside the whole step measured by
 /// <see cref="QuickBench.MeasureTrainStep"/> shows what the framework around the kernels (tape, arena,

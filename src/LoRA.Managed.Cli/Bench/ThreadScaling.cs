@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LoRA.Managed.Models;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 

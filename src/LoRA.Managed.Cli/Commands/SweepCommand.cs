@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using LoRA.Managed.Models;
 using LoRA.Managed.Data;
 using LoRA.Managed.IO;
 using LoRA.Managed.Kernels;

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;

@@ -1,4 +1,5 @@
 using System.Text;
+using LoRA.Managed.Models;
 using LoRA.Managed.Cli;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;

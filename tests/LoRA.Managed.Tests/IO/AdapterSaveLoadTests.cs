@@ -1,3 +1,4 @@
+using LoRA.Managed.Models;
 using LoRA.Managed.IO;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;

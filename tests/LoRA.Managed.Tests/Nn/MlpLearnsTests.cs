@@ -1,3 +1,4 @@
+using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Nn;

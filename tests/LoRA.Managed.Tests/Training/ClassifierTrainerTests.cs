@@ -1,3 +1,4 @@
+using LoRA.Managed.Models;
 using LoRA.Managed.Data;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;

@@ -1,4 +1,6 @@
-namespace LoRA.Managed.Nn;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Models;
 
 /// <summary>
 /// The size of a <see cref="GptModel"/>, in the spirit of nanoGPT's <c>GPTConfig</c>. The defaults are a

@@ -1,7 +1,9 @@
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Nn;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Models;
 
 /// <summary>
 /// A GPT-style decoder-only language model (Radford et al. 2019, "Language Models are Unsupervised Multitask

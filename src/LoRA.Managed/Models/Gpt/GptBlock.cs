@@ -1,7 +1,9 @@
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Nn;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Models;
 
 /// <summary>
 /// One pre-norm transformer block, as GPT-2 and nanoGPT's <c>Block</c>:

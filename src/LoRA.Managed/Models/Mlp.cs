@@ -1,6 +1,8 @@
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Nn;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Models;
 
 /// <summary>
 /// The blog's classifier: <c>layers = Sequential(Flatten, Linear(784, 512), ReLU, Linear(512, 256), ReLU, Linear(256, 10))</c>,

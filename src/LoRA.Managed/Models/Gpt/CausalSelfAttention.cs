@@ -1,7 +1,9 @@
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Nn;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Models;
 
 /// <summary>
 /// Multi-head causal self-attention ("Attention Is All You Need", Vaswani et al. 2017, §3.2.2):

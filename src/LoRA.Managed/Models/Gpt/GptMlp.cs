@@ -1,6 +1,8 @@
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Nn;
+using LoRA.Managed.Nn;
+
+namespace LoRA.Managed.Models;
 
 /// <summary>
 /// The transformer's position-wise feed-forward network ("Attention Is All You Need" §3.3, GPT-2's MLP):
