@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Data;
-using LoRA.Managed.Losses;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
@@ -61,7 +60,7 @@ public sealed class ClassifierTrainer
         if (configure is not null) args = configure(args);
         // A constant schedule at the optimiser's own rate writes back the same double: the steps are those of
         // the plain loop this replaced, bit for bit (ClassifierTrainerTests compares them).
-        var trainer = new Trainer(model, args, optimizer, schedule ?? new ConstantSchedule(optimizer.LearningRate));
+        var trainer = new Trainer(model, args, optimizer, schedule ?? LrSchedules.Constant(optimizer.LearningRate));
         try
         {
             trainer.Train(new ClassificationTask(loader), progress, cancellation, resumeFrom);

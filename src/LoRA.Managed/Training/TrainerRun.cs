@@ -35,6 +35,9 @@ public sealed partial class Trainer
 
         public TorchGenerator? Generator => generator;
 
+        /// <summary>Every step's loss so far, resumed steps included: the one list of them.</summary>
+        public IReadOnlyList<float> Losses => _losses;
+
         /// <summary>Loads a checkpoint into the model, optimiser and this bookkeeping; returns where to continue.</summary>
         public TrainingPosition Resume(string directory)
         {

@@ -1,7 +1,6 @@
 using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Data;
-using LoRA.Managed.Losses;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
@@ -20,7 +19,6 @@ public class BlogRecipeEquivalenceTests
     // The loop ClassifierTrainer.Fit ran before Trainer existed (commit 7a13f12), minus progress reporting.
     private static List<float> ReferenceFit(Module model, Optimizer optimizer, DataLoader loader, int epochs)
     {
-        var criterion = new CrossEntropyLoss();
         var losses = new List<float>();
         model.Train();
         var arena = new TensorArena();
@@ -31,7 +29,7 @@ public class BlogRecipeEquivalenceTests
                 using ArenaScope step = arena.Activate();
                 optimizer.ZeroGrad();
                 Tensor logits = model.Forward(batch.Images);
-                Tensor loss = criterion.Forward(logits, batch.Labels);
+                Tensor loss = Functional.CrossEntropy(logits, batch.Labels);
                 float value = loss.Item();
                 if (!float.IsFinite(value)) throw new ArithmeticException("diverged");
                 loss.Backward();

@@ -84,11 +84,11 @@ public class ClassifierTrainerTests
     public void ProgressReportsEveryStepWithTheScheduledRate()
     {
         var reports = new List<TrainingProgress>();
-        var schedule = new WarmupCosineSchedule(1e-2, 5, 20);
+        var schedule = LrSchedules.WarmupCosine(1e-2, 5, 20);
         Train(seed: 3, epochs: 2, schedule, reports);
         Assert.That(reports, Has.Count.EqualTo(20));
         Assert.That(reports.Select(r => r.GlobalStep), Is.EqualTo(Enumerable.Range(1, 20)));
-        Assert.That(reports.Select(r => r.LearningRate), Is.EqualTo(Enumerable.Range(0, 20).Select(schedule.At)));
+        Assert.That(reports.Select(r => r.LearningRate), Is.EqualTo(Enumerable.Range(0, 20).Select(i => schedule(i))));
         Assert.That(reports.Count(r => r.EndOfEpoch), Is.EqualTo(2));
         Assert.That(reports[9].Epoch, Is.EqualTo(1));
         Assert.That(reports[10].Epoch, Is.EqualTo(2));
