@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoRA.Managed.IO;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 
@@ -157,6 +158,33 @@ public sealed class PeftModel : Module
     /// </summary>
     public void SaveAdapter(string directory, string? adapterName = null) =>
         AdapterFiles.Save(this, directory, adapterName ?? ActiveAdapter);
+
+    /// <summary>A checkpoint keeps the active adapter as PEFT writes it (<c>adapter_model.safetensors</c> + <c>adapter_config.json</c>).</summary>
+    public override IReadOnlyList<(string FileName, byte[] Bytes)> SerializeTrainable()
+    {
+        var (weights, config) = AdapterFiles.Serialize(this, ActiveAdapter);
+        return [(AdapterFiles.WeightsFileName, weights), (AdapterConfigFile.FileName, config)];
+    }
+
+    /// <summary>Loads a checkpoint's adapter weights into the active adapter; every name and shape is checked first.</summary>
+    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model (named).</exception>
+    public override void LoadTrainable(string directory)
+    {
+        string path = Path.Combine(directory, AdapterFiles.WeightsFileName);
+        const string prefix = "base_model.model.";
+        var mine = StateDict();
+        var targets = new List<(Tensor Target, Tensor Source)>();
+        foreach (var (key, t) in SafeTensors.Read(path).Tensors)
+        {
+            // PEFT's file drops the adapter name: X.lora_A.weight is X.lora_A.<adapter>.weight in memory.
+            string name = key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key;
+            foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
+                if (name.EndsWith(factor, StringComparison.Ordinal))
+                    name = name[..^".weight".Length] + "." + ActiveAdapter + ".weight";
+            targets.Add((FindForLoad(mine, name, t, path, key), t));
+        }
+        foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
+    }
 
     /// <summary>PEFT's <c>PeftModel.from_pretrained</c>: same as <see cref="LoraModel.LoadAdapter"/>.</summary>
     public static PeftModel FromPretrained(Module baseModel, string directory, TorchGenerator? generator = null, bool verifyBaseChecksum = true) =>
