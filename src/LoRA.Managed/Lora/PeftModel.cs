@@ -18,7 +18,7 @@ namespace LoRA.Managed.Lora;
 /// <para>The base model is modified in place (its Linear children are swapped for <see cref="LoraLinear"/>s);
 /// <see cref="MergeAndUnload"/> gives it back as a plain model.</para>
 /// </remarks>
-public sealed class PeftModel : Module
+public sealed class PeftModel : Module, ICausalLanguageModel
 {
     private readonly Dictionary<string, LoraConfig> _configs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _modulesToSave = new(StringComparer.Ordinal);
@@ -158,6 +158,19 @@ public sealed class PeftModel : Module
     /// </summary>
     public void SaveAdapter(string directory, string? adapterName = null) =>
         AdapterFiles.Save(this, directory, adapterName ?? ActiveAdapter);
+
+    /// <summary>The base model's logits (its adapted layers carry the adapters).</summary>
+    /// <exception cref="InvalidOperationException">The base model is not a causal language model.</exception>
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time) => BaseLanguageModel.Forward(ids, batch, time);
+
+    /// <inheritdoc />
+    public int VocabSize => BaseLanguageModel.VocabSize;
+
+    /// <inheritdoc />
+    public int MaxSequenceLength => BaseLanguageModel.MaxSequenceLength;
+
+    private ICausalLanguageModel BaseLanguageModel => BaseModel as ICausalLanguageModel
+        ?? throw new InvalidOperationException($"PeftModel: the base model ({BaseModel.GetType().Name}) is not a causal language model.");
 
     /// <summary>A checkpoint keeps the active adapter as PEFT writes it (<c>adapter_model.safetensors</c> + <c>adapter_config.json</c>).</summary>
     public override IReadOnlyList<(string FileName, byte[] Bytes)> SerializeTrainable()
