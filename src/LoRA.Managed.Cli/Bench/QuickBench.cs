@@ -98,9 +98,7 @@ public static class QuickBench
     /// <param name="secondsPerShape">Time budget for our GEMM on each shape.</param>
     public static QuickBenchResult Run(int threads = 1, double secondsPerShape = 0.15)
     {
-        int saved = ComputeThreads.Max;
-        ComputeThreads.Max = threads;
-        try
+        using (ComputeThreads.Use(threads))
         {
             WarmUp(Math.Min(0.5, secondsPerShape * 3));
             var gemm = new List<GemmMeasurement>();
@@ -111,7 +109,6 @@ public static class QuickBench
             var (loraMs, loraBytes) = MeasureTrainStep(steps: 100, lora: true, warmUp);
             return new QuickBenchResult(gemm, stepMs, loraMs, Math.Max(bytes, loraBytes), threads);
         }
-        finally { ComputeThreads.Max = saved; }
     }
 
     /// <summary>

@@ -55,7 +55,7 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     {
         if (_eval is null) return new Dictionary<string, double>();
         if (_evalLoader?.BatchSize != batchSize) _evalLoader = new DataLoader(_eval, batchSize); // its batch buffers are MBs: keep them
-        EvaluationResult result = ClassifierTrainer.Evaluate(model, _evalLoader, withLoss: true, out double loss);
+        EvaluationResult result = ClassifierEvaluation.Evaluate(model, _evalLoader, withLoss: true, out double loss);
         return new Dictionary<string, double> { ["eval_loss"] = loss, ["eval_accuracy"] = result.Accuracy };
     }
 

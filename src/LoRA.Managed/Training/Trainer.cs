@@ -104,7 +104,7 @@ public sealed partial class Trainer
     /// <param name="progress">Receives a report after every optimiser step, synchronously on this thread.</param>
     /// <param name="cancellation">
     /// Checked before every optimiser step. With <see cref="TrainingArguments.SaveOnCancel"/>, a
-    /// checkpoint of the current step is written first; then <see cref="OperationCanceledException"/> is thrown.
+    /// checkpoint of the current step is written first; then <see cref="TrainingCanceledException"/> is thrown, naming it.
     /// </param>
     /// <param name="resumeFrom">
     /// HF's <c>resume_from_checkpoint</c>: a <c>checkpoint-{step}</c> folder this trainer wrote; overrides
@@ -160,10 +160,7 @@ public sealed partial class Trainer
             {
                 // The one place cancellation is honoured: between two steps, where a checkpoint is whole.
                 if (cancellation.IsCancellationRequested)
-                {
-                    run.SaveOnCancel(c.GlobalStep);
-                    cancellation.ThrowIfCancellationRequested();
-                }
+                    throw new TrainingCanceledException(c.GlobalStep, run.SaveOnCancel(c.GlobalStep), cancellation);
                 Optimizer.LearningRate = schedule(Optimizer.StepCount);
                 int group = Math.Min(accumulation, batchesPerEpoch - c.BatchIndex);
                 double stepLoss = 0;

@@ -114,13 +114,14 @@ public class CliTests
     {
         string dir = _files.PathOf("mnist"), json = _files.PathOf("train.json");
         _files.WriteMnist(dir, gzip: true, side: 28, train: 70, test: 30);
+        int threadsBefore = ComputeThreads.Max;
         var run = Lora("train", "--digits", "0-4", "--epochs", "2", "--batch-size", "16", "--threads", "1",
             "--data", dir, "--normalize", "--json", json);
 
         Assert.That(run.Code, Is.EqualTo(0), run.Err);
         Assert.That(run.Out, Does.Contain("epoch 1/2").And.Contain("epoch 2/2").And.Contain("accuracy"));
         Assert.That(run.Out, Does.Not.Contain("\u001b["), "no ANSI codes when output is redirected");
-        Assert.That(ComputeThreads.Max, Is.EqualTo(1));
+        Assert.That(ComputeThreads.Max, Is.EqualTo(threadsBefore), "--threads is scoped to the command");
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement root = doc.RootElement;
@@ -129,6 +130,7 @@ public class CliTests
         Assert.That(root.GetProperty("confusion").GetArrayLength(), Is.EqualTo(10));
         Assert.That(root.GetProperty("confusion").EnumerateArray().Sum(r => r.EnumerateArray().Sum(c => c.GetInt32())), Is.EqualTo(15));
         Assert.That(root.GetProperty("train_count").GetInt32(), Is.EqualTo(35));
+        Assert.That(root.GetProperty("threads").GetInt32(), Is.EqualTo(1));
     }
 
     [Test]
