@@ -81,7 +81,9 @@ public static class BlogExperiment
         MnistDataset train0To7 = train.Filter(BaseDigits);
         observer.Message($"phase 1: base model on digits {BaseDigits} ({train0To7.Count:N0} samples)");
         var clock = Stopwatch.StartNew();
-        var (model, baseTraining) = ClassifierTraining.TrainBlogMlp(train0To7,
+        Mlp model = Mlp.Blog(generator);
+        LoraModel.Validate(model, options.Lora); // a bad adapter configuration is refused before phase 1's seconds
+        TrainerResult baseTraining = ClassifierTraining.Fit(model, train0To7,
             new ClassifierTrainingOptions { Epochs = options.Epochs, LearningRate = BaseLearningRate, BatchSize = BatchSize, Label = "base 0-7" },
             generator, observer, cancellation);
         double secondsBase = clock.Elapsed.TotalSeconds;

@@ -81,7 +81,12 @@ public class CliTests
         AssertOneLineError(Lora("train", "--digits", "0-7", "--epochs", "many"), "--epochs", "many");
         AssertOneLineError(Lora("train", "--digits", "0-7", "--lr", "-1"), "--lr");
         AssertOneLineError(Lora("demo", "--threads", "0"), "--threads");
-        AssertOneLineError(Lora("demo", "--targets", "layers.2"), "--targets", "layers.2", "layers.1, layers.3, layers.5");
+        // Targets are checked against the real model (once, in LoraModel.Validate), before any training.
+        string data = _files.PathOf("mnist");
+        _files.WriteMnist(data, side: 28, train: 40, test: 20);
+        var bad = Lora("demo", "--targets", "layers.2", "--data", data);
+        AssertOneLineError(bad, "target module", "layers.2", "layers.1, layers.3, layers.5");
+        Assert.That(bad.Out, Does.Not.Contain("epoch 1/"), "refused before phase 1");
         AssertOneLineError(Lora("train", "--digits", "0-7", "--bogus"), "--bogus");
     }
 
