@@ -21,7 +21,7 @@ internal static class TokenizerJsonReader
         using var document = StrictJson.Parse(utf8, file, "json", MaxDepth);
         var root = json.Object(document.RootElement, "json");
         var model = BpeModelReader.FromJson(json, json.Required(root, "model", ""), "model");
-        var added = AddedTokens(json, root);
+        var added = AssignIds(AddedTokens(json, root), model);
 
         var components = new TokenizerComponentsReader(json);
         var normalizer = components.Normalizer(JsonFields.Member(root, "normalizer"), "normalizer");
@@ -41,6 +41,36 @@ internal static class TokenizerJsonReader
         foreach (var item in array.EnumerateArray())
             list.Add(ReadAddedToken(json, item, $"added_tokens[{i++}]", id: null));
         return list;
+    }
+
+    /// <summary>
+    /// The ids HF gives the added tokens when it loads the file (<c>AddedVocabulary::add_tokens</c> after sorting
+    /// them by their written <c>id</c>, which is otherwise ignored): a token whose text is already a token keeps that
+    /// id; any other takes the model's vocabulary size, or one past the largest added id once that reaches it. Real
+    /// files were written by the same rule, so the written ids agree; a hand-edited file may not.
+    /// </summary>
+    private static List<AddedToken> AssignIds(List<AddedToken> declared, BpeModel model)
+    {
+        var byContent = new Dictionary<string, int>(StringComparer.Ordinal);
+        var byId = new Dictionary<int, AddedToken>();
+        var seen = new HashSet<AddedToken>();
+        int vocabularySize = model.VocabularyCount;
+        foreach (var token in declared.OrderBy(t => t.Id))
+        {
+            var key = token with { Id = 0 };
+            if (!seen.Add(key)) continue;                 // the very same token twice is ignored
+            int id;
+            if (byContent.TryGetValue(token.Content, out int existing)) id = existing;
+            else if (model.TryGetId(token.Content, out int inModel)) id = inModel;
+            else
+            {
+                int max = byId.Count == 0 ? -1 : byId.Keys.Max();
+                id = byId.Count == 0 ? vocabularySize : max >= vocabularySize || vocabularySize == 0 ? max + 1 : vocabularySize;
+            }
+            byContent[token.Content] = id;
+            byId[id] = token with { Id = id };             // a later token with the same text replaces the options
+        }
+        return [.. byId.Values];
     }
 
     /// <summary>

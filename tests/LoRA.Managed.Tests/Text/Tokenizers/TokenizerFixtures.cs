@@ -22,10 +22,16 @@ internal static class TokenizerFixtures
 
     public static IEnumerable<string> Variants() => Expected.Value.RootElement.GetProperty("results").EnumerateObject().Select(p => p.Name);
 
+    /// <summary>The fixture's cases; null members stand for "same as the text" (decodes) or "same as the ids".</summary>
     public static IReadOnlyList<Case> Cases(string variant) =>
-        Expected.Value.RootElement.GetProperty("results").GetProperty(variant).EnumerateArray().Select(c => new Case(
-            c.GetProperty("text").GetString()!, Ints(c.GetProperty("ids")), Ints(c.GetProperty("ids_no_special")),
-            c.GetProperty("decoded").GetString()!, c.GetProperty("decoded_skip_special").GetString()!)).ToList();
+        Expected.Value.RootElement.GetProperty("results").GetProperty(variant).EnumerateArray().Select(c =>
+        {
+            string text = c.GetProperty("text").GetString()!;
+            int[] ids = Ints(c.GetProperty("ids"));
+            var noSpecial = c.GetProperty("ids_no_special");
+            return new Case(text, ids, noSpecial.ValueKind == JsonValueKind.Null ? ids : Ints(noSpecial),
+                c.GetProperty("decoded").GetString() ?? text, c.GetProperty("decoded_skip_special").GetString() ?? text);
+        }).ToList();
 
     public static IReadOnlyList<string> Texts => Cases("gpt2").Select(c => c.Text).ToList();
 
@@ -89,6 +95,30 @@ internal static class TokenizerFixtures
                       "pair":[],"special_tokens":{"<|begin_of_text|>":{"id":"<|begin_of_text|>","ids":[128000],"tokens":["<|begin_of_text|>"]}}}]}
                     """);
                 break;
+            case "gpt2_added":
+                t = Gpt2(null);
+                var added = t["added_tokens"]!.AsArray();
+                void Add(int id, string content, string options) => added.Add(JsonNode.Parse(
+                    $$"""{"id":{{id}},"content":{{JsonSerializer.Serialize(content)}},"single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":false}""")!
+                    .AsObject().Also(o => { foreach (var (k, v) in JsonNode.Parse(options)!.AsObject().ToList()) o[k] = v?.DeepClone(); }));
+                Add(50257, "<mask>", """{"lstrip":true,"special":true}""");
+                Add(50258, "[R]", """{"rstrip":true}""");
+                Add(50259, "cat", """{"single_word":true}""");
+                Add(50260, " dog", """{"normalized":true}""");
+                Add(50261, "<|im_start|>", """{"special":true}""");
+                Add(50262, "<|im", "{}");
+                break;
+            case "stories260K_metaspace_split":
+                t = JsonNode.Parse(File.ReadAllBytes(Path.Combine(SharedStories260K, "tokenizer.json")))!;
+                t["normalizer"] = null;
+                t["pre_tokenizer"] = JsonNode.Parse("""{"type":"Metaspace","replacement":"\u2581","add_prefix_space":true}""");
+                t["decoder"] = JsonNode.Parse("""{"type":"Metaspace","replacement":"\u2581","add_prefix_space":true}""");
+                break;
+            case "stories260K_unk":
+                t = JsonNode.Parse(File.ReadAllBytes(Path.Combine(SharedStories260K, "tokenizer.json")))!;
+                t["model"]!["byte_fallback"] = false;
+                t["pre_tokenizer"] = JsonNode.Parse("""{"type":"Split","pattern":{"Regex":"\\p{N}+|[.,!?]"},"behavior":"MergedWithPrevious","invert":false}""");
+                break;
             default: throw new ArgumentException($"unknown variant {variant}");
         }
         return Encoding.UTF8.GetBytes(t.ToJsonString());
@@ -120,5 +150,15 @@ internal static class TokenizerFixtures
                 ["fuse_unk"] = false, ["byte_fallback"] = false, ["vocab"] = vocab, ["merges"] = merges,
             },
         };
+    }
+}
+
+internal static class JsonNodeExtensions
+{
+    /// <summary>Runs <paramref name="edit"/> on <paramref name="node"/> and returns it (for building nodes inline).</summary>
+    public static T Also<T>(this T node, Action<T> edit)
+    {
+        edit(node);
+        return node;
     }
 }
