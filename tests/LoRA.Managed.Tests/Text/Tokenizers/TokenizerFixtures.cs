@@ -85,7 +85,6 @@ internal static class TokenizerFixtures
                 t = Package("llama2");
                 t["normalizer"] = null;
                 t["pre_tokenizer"] = Metaspace();
-                t["decoder"] = Metaspace();
                 break;
             case "llama3_bos":
                 t = Package("llama3");
