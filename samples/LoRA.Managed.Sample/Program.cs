@@ -38,7 +38,7 @@ if (!File.Exists(basePath))
 var model = new Mlp(new TorchGenerator(0), 2, 64, 64, 4);            // 2 → 64 → 64 → 4, ReLU between
 ModelFile.Load(model, basePath);                                     // safetensors; names and shapes checked
 var lora = new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["layers.3", "layers.5"] };
-var peft = LoraModel.GetPeftModel(model, lora, new TorchGenerator(1));  // rank-4 A·B beside both hidden layers
+var peft = LoraModel.GetPeftModel(model, lora, new TorchGenerator(1));  // rank-4 A·B beside the last two Linears
 var adam = new Adam(peft.TrainableParameters(), 1e-2);               // the base stays frozen: only A and B train
 for (int step = 0; step < 300; step++)
 {
