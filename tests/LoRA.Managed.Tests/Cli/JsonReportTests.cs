@@ -23,8 +23,9 @@ public class JsonReportTests
         string path = Path.Combine(_dir, "r.json");
         JsonReport.Write(path, new Dictionary<string, object?>
         {
-            ["s"] = "0-7", ["b"] = true, ["i"] = 3, ["l"] = 535_818L, ["u"] = ulong.MaxValue, ["f"] = 0.5f, ["d"] = 0.125,
-            ["da"] = new[] { 1.0, 2.0 }, ["dm"] = new[] { new[] { 1.0 }, new[] { 2.0 } }, ["im"] = new[] { new[] { 4, 5 } },
+            ["s"] = "0-7", ["b"] = true, ["i"] = 3, ["l"] = 535_818L, ["u"] = ulong.MaxValue, ["f"] = 0.5f,
+            ["d"] = 0.125, ["da"] = new[] { 1.0, 2.0 }, ["dm"] = new[] { new[] { 1.0 }, new[] { 2.0 } },
+            ["im"] = new[] { new[] { 4, 5 } },
             ["rows"] = new List<Dictionary<string, object?>> { new() { ["rank"] = 4 } }, ["none"] = null,
         });
         using var doc = JsonDocument.Parse(File.ReadAllText(path));
