@@ -98,7 +98,7 @@ public sealed record TrainingPosition
             ["seed"] = s.Seed, ["index"] = s.Index, ["mt"] = new JsonArray(s.Mt.Select(w => (JsonNode?)JsonValue.Create(w)).ToArray()),
         };
         var json = new JsonObject { ["epoch_start"] = State(EpochStartRng), ["current"] = State(CurrentRng) };
-        return JsonSerializer.SerializeToUtf8Bytes(json);
+        return JsonSerializer.SerializeToUtf8Bytes(json, JsonNodeContext.Default.JsonObject);
     }
 
     /// <summary>Reads a position back from a checkpoint folder.</summary>
