@@ -20,7 +20,7 @@ internal static class VocabMergesReader
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         using (var document = StrictJson.Parse(vocabUtf8, vocabFile, "json", MaxDepth))
             foreach (var entry in vocabJson.Object(document.RootElement, "json").EnumerateObject())
-                vocab[entry.Name] = vocabJson.Int(entry.Value, System.Text.Json.JsonSerializer.Serialize(entry.Name.Length <= 30 ? entry.Name : entry.Name[..30] + "…"));
+                vocab[entry.Name] = vocabJson.Int(entry.Value, "\"" + System.Text.Json.JsonEncodedText.Encode(entry.Name.Length <= 30 ? entry.Name : entry.Name[..30] + "…").ToString() + "\"");
 
         var mergesJson = new JsonFields(mergesFile);
         if (!System.Text.Unicode.Utf8.IsValid(mergesUtf8.Span))
