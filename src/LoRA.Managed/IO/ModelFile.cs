@@ -21,18 +21,21 @@ public static class ModelFile
 
     /// <summary>
     /// Loads <paramref name="path"/> into <paramref name="model"/>, strictly: the file must hold exactly the
-    /// model's parameter names with the same shapes. Everything is checked before any parameter changes.
+    /// model's parameter names with the same shapes, and finite values. Everything is checked before any parameter
+    /// changes, the header before any data is read (<see cref="SafeTensors.LoadInto"/>), and the data is read straight
+    /// into the parameters.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">The file is malformed, or a tensor is missing, unexpected or of the wrong shape (named, with both shapes).</exception>
+    /// <exception cref="InvalidDataFormatException">The file is malformed, or a tensor is missing, unexpected, of the wrong shape (named, with both shapes) or holds a NaN or infinity (named).</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static void Load(Module model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var file = SafeTensors.Read(path);
-        var mine = model.StateDict();
-        CheckFits(mine, file.Tensors, path);
-        foreach (var (name, t) in file.Tensors) t.Data.CopyTo(mine[name].Data);
+        SafeTensors.LoadInto(path, Targets(model.StateDict()));
     }
+
+    /// <summary>The targets of <see cref="SafeTensors.LoadInto"/> for tensors by name.</summary>
+    internal static Dictionary<string, (int[] Shape, Memory<float> Data)> Targets(IReadOnlyDictionary<string, Tensor> tensors) =>
+        tensors.ToDictionary(p => p.Key, p => (p.Value.Shape, (Memory<float>)p.Value.Array), StringComparer.Ordinal);
 
     /// <summary>Checks that <paramref name="found"/> has exactly the keys and shapes of <paramref name="expected"/>.</summary>
     /// <exception cref="InvalidDataFormatException">A tensor is missing, unexpected, or of another shape; the first such is named.</exception>
@@ -41,14 +44,19 @@ public static class ModelFile
 
     /// <summary>Checks that <paramref name="found"/> has exactly the keys of <paramref name="expected"/>, each with the shape given there.</summary>
     /// <exception cref="InvalidDataFormatException">A tensor is missing, unexpected, or of another shape; the first such is named.</exception>
-    internal static void CheckFits(IReadOnlyDictionary<string, int[]> expected, IReadOnlyDictionary<string, Tensor> found, string file)
+    internal static void CheckFits(IReadOnlyDictionary<string, int[]> expected, IReadOnlyDictionary<string, Tensor> found, string file) =>
+        CheckFits(expected, found.ToDictionary(p => p.Key, p => p.Value.Shape, StringComparer.Ordinal), file);
+
+    /// <summary>Checks that <paramref name="found"/> (shapes by name, e.g. a header's) has exactly the keys of <paramref name="expected"/>, each with the shape given there.</summary>
+    /// <exception cref="InvalidDataFormatException">A tensor is missing, unexpected, or of another shape; the first such is named.</exception>
+    internal static void CheckFits(IReadOnlyDictionary<string, int[]> expected, IReadOnlyDictionary<string, int[]> found, string file)
     {
-        foreach (var (name, t) in found.OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (var (name, foundShape) in found.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (!expected.TryGetValue(name, out var shape))
                 throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), $"unexpected tensor; the model has [{string.Join(", ", expected.Keys.Order(StringComparer.Ordinal))}].");
-            if (!shape.AsSpan().SequenceEqual(t.Shape))
-                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(shape)} in the model.");
+            if (!shape.AsSpan().SequenceEqual(foundShape))
+                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), $"shape {Shapes.Format(foundShape)} in the file but {Shapes.Format(shape)} in the model.");
         }
         foreach (var name in expected.Keys.OrderBy(k => k, StringComparer.Ordinal))
             if (!found.ContainsKey(name))

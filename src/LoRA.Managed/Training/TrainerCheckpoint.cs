@@ -52,7 +52,7 @@ public static class TrainerCheckpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         var mine = model.StateDict();
-        var targets = new List<(Tensor Target, Tensor Source)>();
+        var targets = new List<(Tensor Target, Tensor Source, string Key)>();
         string path;
         if (model is PeftModel peft)
         {
@@ -65,15 +65,16 @@ public static class TrainerCheckpoint
                 foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
                     if (name.EndsWith(factor, StringComparison.Ordinal))
                         name = name[..^".weight".Length] + "." + peft.ActiveAdapter + ".weight";
-                targets.Add((Find(mine, name, t, path, key), t));
+                targets.Add((Find(mine, name, t, path, key), t, key));
             }
         }
         else
         {
             path = Path.Combine(directory, ModelFileName);
-            foreach (var (key, t) in SafeTensors.Read(path).Tensors) targets.Add((Find(mine, key, t, path, key), t));
+            foreach (var (key, t) in SafeTensors.Read(path).Tensors) targets.Add((Find(mine, key, t, path, key), t, key));
         }
-        foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
+        foreach (var (_, source, key) in targets) FiniteValues.Require(source.Data, path, key);
+        foreach (var (target, source, _) in targets) source.Data.CopyTo(target.Data);
     }
 
     /// <summary>
