@@ -15,16 +15,16 @@ internal sealed class CheckpointOptions
     public Option<int> Every { get; } = CommonOptions.Int("--checkpoint-every", 0, 0,
         "Write a resumable checkpoint (weights, optimiser, data order, losses) every N optimiser steps; 0: only when interrupted with Ctrl+C.");
 
-    public Option<string?> Directory { get; } = new("--checkpoint-dir")
+    public Option<string?> Directory { get; } = CommonOptions.NonEmptyPath(new Option<string?>("--checkpoint-dir")
     {
         Description = "Where checkpoint-{step} folders go (default: next to --out, as <out>.checkpoints).", HelpName = "DIR",
-    };
+    });
 
-    public Option<string?> Resume { get; } = new("--resume")
+    public Option<string?> Resume { get; } = CommonOptions.NonEmptyPath(new Option<string?>("--resume")
     {
         Description = "Continue from a checkpoint-{step} folder; give the same options (seed, digits, epochs, batch size, lr) as the interrupted run. The result is bit for bit that of an uninterrupted run.",
         HelpName = "DIR",
-    };
+    });
 
     /// <summary>
     /// Test-only: behaves as if Ctrl+C were pressed right after step N (the in-process CLI tests cannot send SIGINT).
@@ -38,7 +38,7 @@ internal sealed class CheckpointOptions
     public CheckpointSettings Read(ParseResult parse, string? outPath)
     {
         string? dir = parse.GetValue(Directory);
-        if (dir is null && outPath is not null)
+        if (dir is null && !string.IsNullOrWhiteSpace(outPath))
             dir = Path.ChangeExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(outPath)), ".checkpoints");
         int every = parse.GetValue(Every);
         if (every > 0 && dir is null) throw new ArgumentException("--checkpoint-every: give --checkpoint-dir (or --out, next to which checkpoints go by default).");
@@ -53,6 +53,15 @@ internal sealed record CheckpointSettings(string? Directory, int Every, string? 
 {
     /// <summary>No checkpoints, no resume (the demo).</summary>
     public static CheckpointSettings None { get; } = new(null, 0, null, 0);
+
+    /// <summary>
+    /// Checks the checkpoint folder before training (a checkpoint is written on Ctrl+C at the latest); call after the
+    /// command's own --out check, from which the folder may derive.
+    /// </summary>
+    public void RequireWritable()
+    {
+        if (Directory is not null) ModelArguments.RequireWritableDirectory("--checkpoint-dir", Directory, createParents: true);
+    }
 
     /// <summary>Applies the settings to the trainer's arguments.</summary>
     public TrainingArguments Apply(TrainingArguments args) => Directory is null ? args : args with

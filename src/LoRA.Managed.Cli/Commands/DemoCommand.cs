@@ -37,7 +37,7 @@ internal static class DemoCommand
         var lora = new LoraOptions();
         var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
-        var output = new Option<string?>("--out") { Description = "Keep the run in this directory: base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Keep the run in this directory: base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" });
         var json = CommonOptions.Json();
         var normalize = CommonOptions.Normalize();
 
@@ -56,6 +56,8 @@ internal static class DemoCommand
     {
         var total = Stopwatch.StartNew();
         if (s.Threads is { } n) ComputeThreads.Max = n;
+        if (s.Out is not null) ModelArguments.RequireWritableDirectory("--out", s.Out, createParents: true);
+        if (s.Json is not null) ModelArguments.RequireWritableFile("--json", s.Json);
         context.Output.WriteLine(FormattableString.Invariant(
             $"demo: seed {s.Seed}, threads {ComputeThreads.Max}, base epochs {s.Epochs}, LoRA epochs {s.LoraEpochs}; LoRA {LoraOptions.Describe(s.Lora)}"));
 

@@ -33,7 +33,7 @@ internal static class EvalCommand
         string? dataDirectory, bool normalize, string? jsonPath)
     {
         if (threads is { } n) ComputeThreads.Max = n;
-        if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
+        if (jsonPath is not null) ModelArguments.RequireWritableFile("--json", jsonPath);
         Module model = ModelArguments.LoadBlogMlp(modelPath);
         if (adapterDir is not null) model = ModelArguments.LoadAdapter(model, adapterDir);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);

@@ -46,8 +46,9 @@ internal static class FinetuneCommand
     {
         var total = Stopwatch.StartNew();
         if (threads is { } n) ComputeThreads.Max = n;
-        if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
+        if (jsonPath is not null) ModelArguments.RequireWritableFile("--json", jsonPath);
         ModelArguments.RequireWritableDirectory("--out", outDir);
+        checkpoints.RequireWritable();
         var baseModel = ModelArguments.LoadBlogMlp(modelPath);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
         MnistDataset train = mnist.Train.Filter(digits), test = mnist.Test.Filter(digits);

@@ -30,7 +30,7 @@ internal static class LmDemoCommand
             if (!(v >= 0 && v < 1)) r.AddError($"--dropout: {v.ToString(CultureInfo.InvariantCulture)} must be in [0, 1).");
         });
         var threads = CommonOptions.Threads();
-        var output = new Option<string?>("--out") { Description = "Keep the base model, tokenizer, PEFT adapter and checkpoints in this directory.", HelpName = "DIR" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Keep the base model, tokenizer, PEFT adapter and checkpoints in this directory.", HelpName = "DIR" });
         var json = CommonOptions.Json();
         var data = new Option<string?>("--data") { Description = $"Corpora cache root (default: ${CorpusFetcher.DataVariable}/corpora, else ~/.cache/lora-managed/corpora); missing files are fetched with apt-get download.", HelpName = "DIR" };
 
@@ -54,7 +54,8 @@ internal static class LmDemoCommand
     private static int Run(CliContext context, LmExperiment.Settings s, int? threads, string? json, string? data)
     {
         var total = Stopwatch.StartNew();
-        if (json is not null) ModelArguments.RequireParentDirectory("--json", json);
+        if (json is not null) ModelArguments.RequireWritableFile("--json", json);
+        if (s.Out is not null) ModelArguments.RequireWritableDirectory("--out", s.Out, createParents: true);
         if (threads is { } n) ComputeThreads.Max = n;
         context.Output.WriteLine(FormattableString.Invariant(
             $"lm-demo: seed {s.Seed}, threads {ComputeThreads.Max}, pre-train {s.PretrainSteps} steps, fine-tune {s.FinetuneEpochs} epochs, LoRA r {s.Rank} alpha {s.Alpha} dropout {s.Dropout}"));

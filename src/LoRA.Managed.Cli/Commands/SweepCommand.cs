@@ -35,7 +35,7 @@ internal static class SweepCommand
         var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1, "Adapter epochs on 8-9.");
         var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
-        var output = new Option<string?>("--out") { Description = "Write sweep.md (tables) and sweep.svg (plot) into this directory.", HelpName = "DIR" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Write sweep.md (tables) and sweep.svg (plot) into this directory.", HelpName = "DIR" });
         var json = CommonOptions.Json();
         var command = new Command("sweep", "Rank sweep and initialisation comparison of the blog's adapter on one base model.")
         {
@@ -51,6 +51,8 @@ internal static class SweepCommand
         int? threads, string? dataDirectory, string? outDir, string? jsonPath)
     {
         if (threads is { } n) ComputeThreads.Max = n;
+        if (outDir is not null) ModelArguments.RequireWritableDirectory("--out", outDir, createParents: true);
+        if (jsonPath is not null) ModelArguments.RequireWritableFile("--json", jsonPath);
         if (outDir is not null) Directory.CreateDirectory(outDir);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize: false);
         MnistDataset test0To7 = mnist.Test.Filter(BaseDigits), test89 = mnist.Test.Filter(NewDigits), train89 = mnist.Train.Filter(NewDigits);

@@ -23,7 +23,7 @@ internal static class TrainCommand
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
         var json = CommonOptions.Json();
-        var output = new Option<string?>("--out") { Description = "Save the trained model here as safetensors with PyTorch's state_dict names.", HelpName = "FILE" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Save the trained model here as safetensors with PyTorch's state_dict names.", HelpName = "FILE" });
 
         var command = new Command("train", "Train the blog's MLP (784-512-256-10) with Adam on some digits and report test accuracy and the confusion matrix.")
         {
@@ -42,7 +42,8 @@ internal static class TrainCommand
     {
         var total = Stopwatch.StartNew();
         if (outPath is not null) ModelArguments.RequireWritableFile("--out", outPath);
-        if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
+        if (jsonPath is not null) ModelArguments.RequireWritableFile("--json", jsonPath);
+        checkpoints.RequireWritable();
         if (threads is { } n) ComputeThreads.Max = n;
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
         MnistDataset train = mnist.Train.Filter(digits), test = mnist.Test.Filter(digits);
