@@ -45,44 +45,44 @@ internal static class BlogTraining
         var optimizer = new Adam(parameters, learningRate);
         var trainer = new ClassifierTrainer();
         if (checkpoints.ResumeFrom is { } resume) context.Output.WriteLine($"resuming from {Path.GetFullPath(resume)}");
-        using var interrupt = new CancellationTokenSource();
-        // Ctrl+C: cancel the token and keep the process alive (e.Cancel) so the trainer can save and we can exit cleanly.
-        // A second Ctrl+C while that happens is not held back: it ends the process as usual.
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (interrupt.IsCancellationRequested) return;
-            e.Cancel = true;
-            interrupt.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        // Ctrl+C, SIGTERM or SIGHUP cancel the token and keep the process alive so the trainer can save and we can exit
+        // cleanly (InterruptSignals); a second one while that happens ends the process as usual. The command's listener
+        // is used when it installed one (train, finetune: it also guards their final save), else one for this phase.
+        InterruptSignals? own = InterruptSignals.Current is null ? InterruptSignals.Listen(context.Error) : null;
+        InterruptSignals interrupt = InterruptSignals.Current!;
+        // The test stand-in for Ctrl+C "after step N" when the run resumes at or past N: pressed before the first step.
+        if (checkpoints is { StopAfterSteps: > 0, ResumeFrom: { } from } && TrainingPosition.Load(from).GlobalStep >= checkpoints.StopAfterSteps)
+            interrupt.Interrupt();
         try
         {
             TrainingView.Run(context, label, epochs, loader.BatchCount, progress => trainer.Fit(model, optimizer, loader, epochs, schedule: null,
                 checkpoints.StopAfterSteps > 0 ? new StopAfter(progress, checkpoints.StopAfterSteps, interrupt) : progress,
                 interrupt.Token, checkpoints.Apply, checkpoints.ResumeFrom));
         }
-        catch (OperationCanceledException e) when (interrupt.IsCancellationRequested)
+        catch (TrainingCanceledException e) when (interrupt.Requested)
         {
-            int step = trainer.Losses.Count;
-            string saved = checkpoints.Directory is { } dir && step > 0
-                ? $"checkpoint saved to {Path.GetFullPath(Path.Combine(dir, TrainerCheckpoint.DirectoryName(step)))}; continue with --resume and the same options"
-                : "no checkpoint saved (give --checkpoint-dir or --out to keep one)";
-            throw new TrainingInterruptedException($"interrupted after step {step}: {saved}.", e);
+            // Only what the trainer reports as written is named: every "saved to X" is true.
+            string saved = e.CheckpointPath is { } path
+                ? $"checkpoint saved to {path}; continue with --resume and the same options"
+                : checkpoints.Directory is null
+                    ? "no checkpoint saved (give --checkpoint-dir or --out to keep one)"
+                    : "no checkpoint saved (no step had finished)";
+            throw new TrainingInterruptedException($"interrupted after step {e.Step}: {saved}.", e);
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            own?.Dispose();
         }
         return trainer;
     }
 
     // The test-only stand-in for Ctrl+C: cancel right after step N, as the key press would.
-    private sealed class StopAfter(IProgress<TrainingProgress> inner, int steps, CancellationTokenSource interrupt) : IProgress<TrainingProgress>
+    private sealed class StopAfter(IProgress<TrainingProgress> inner, int steps, InterruptSignals interrupt) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value)
         {
             inner.Report(value);
-            if (value.GlobalStep >= steps) interrupt.Cancel();
+            if (value.GlobalStep >= steps) interrupt.Interrupt();
         }
     }
 }

@@ -37,7 +37,10 @@ internal static class FinetuneCommand
         foreach (Option o in checkpoints.All) command.Options.Add(o);
         command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(digits), parse.GetValue(epochs), parse.GetValue(lr),
             parse.GetValue(batchSize), lora.ToConfig(parse), parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(threads),
-            parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(json), checkpoints.Read(parse, parse.GetValue(output))));
+            parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(json), checkpoints.Read(parse, parse.GetValue(output)) with
+            {
+                Tags = new Dictionary<string, string> { ["digits"] = parse.GetValue(digits).ToString(), ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
+            }));
         return command;
     }
 
@@ -45,6 +48,7 @@ internal static class FinetuneCommand
         string outDir, ulong seed, int? threads, string? dataDirectory, bool normalize, string? jsonPath, CheckpointSettings checkpoints)
     {
         var total = Stopwatch.StartNew();
+        using var signals = InterruptSignals.Listen(context.Error);
         if (threads is { } n) ComputeThreads.Max = n;
         if (jsonPath is not null) ModelArguments.RequireWritableFile("--json", jsonPath);
         ModelArguments.RequireWritableDirectory("--out", outDir);
@@ -57,7 +61,8 @@ internal static class FinetuneCommand
         var clock = Stopwatch.StartNew();
         var (peft, trainer) = BlogTraining.FineTune(context, $"LoRA {digits}", baseModel, config, train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
         double seconds = clock.Elapsed.TotalSeconds;
-        peft.SaveAdapter(outDir);
+        if (signals.Save(() => peft.SaveAdapter(outDir)))
+            throw new TrainingInterruptedException($"interrupted during the final save, which was finished: adapter saved to {Path.GetFullPath(outDir)}.");
         EvaluationResult result = ClassifierTrainer.Evaluate(peft, test);
         EvaluationReport.Print(context, $"adapted model, test {digits}", result, digits);
         context.Output.WriteLine($"adapter saved to {Path.GetFullPath(outDir)}; trained in {seconds:F1} s");

@@ -33,7 +33,10 @@ internal static class TrainCommand
         foreach (Option o in checkpoints.All) command.Options.Add(o);
         command.SetAction(parse => Run(context, parse.GetValue(digits), parse.GetValue(epochs), parse.GetValue(lr),
             parse.GetValue(batchSize), parse.GetValue(seed), parse.GetValue(threads), parse.GetValue(data),
-            parse.GetValue(normalize), parse.GetValue(json), parse.GetValue(output), checkpoints.Read(parse, parse.GetValue(output))));
+            parse.GetValue(normalize), parse.GetValue(json), parse.GetValue(output), checkpoints.Read(parse, parse.GetValue(output)) with
+            {
+                Tags = new Dictionary<string, string> { ["digits"] = parse.GetValue(digits).ToString(), ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
+            }));
         return command;
     }
 
@@ -41,6 +44,7 @@ internal static class TrainCommand
         int? threads, string? dataDirectory, bool normalize, string? jsonPath, string? outPath, CheckpointSettings checkpoints)
     {
         var total = Stopwatch.StartNew();
+        using var signals = InterruptSignals.Listen(context.Error);
         if (outPath is not null) ModelArguments.RequireWritableFile("--out", outPath);
         if (jsonPath is not null) ModelArguments.RequireWritableFile("--json", jsonPath);
         checkpoints.RequireWritable();
@@ -54,8 +58,9 @@ internal static class TrainCommand
         double trainSeconds = clock.Elapsed.TotalSeconds;
         if (outPath is not null)
         {
-            ModelFile.Save(model, outPath);
+            bool interrupted = signals.Save(() => ModelFile.Save(model, outPath));
             context.Output.WriteLine($"model saved to {Path.GetFullPath(outPath)}");
+            if (interrupted) throw new TrainingInterruptedException($"interrupted during the final save, which was finished: model saved to {Path.GetFullPath(outPath)}.");
         }
 
         EvaluationResult result = ClassifierTrainer.Evaluate(model, test);

@@ -101,8 +101,9 @@ public sealed partial class Trainer
     /// <param name="task">Batches, loss and metrics.</param>
     /// <param name="progress">Receives a report after every optimiser step, synchronously on this thread.</param>
     /// <param name="cancellation">
-    /// Checked before every micro-batch. Cancelled between two steps with <see cref="TrainingArguments.SaveOnCancel"/>, a
-    /// checkpoint of the current step is written first; then <see cref="OperationCanceledException"/> is thrown.
+    /// Checked before every optimiser step (a step once begun is finished). With <see cref="TrainingArguments.SaveOnCancel"/>
+    /// a checkpoint of the current step is written first; then <see cref="TrainingCanceledException"/> is thrown, naming the
+    /// checkpoint that holds the step, if any.
     /// </param>
     /// <param name="resumeFrom">
     /// HF's <c>resume_from_checkpoint</c>: a <c>checkpoint-{step}</c> folder this trainer wrote; overrides
@@ -159,11 +160,11 @@ public sealed partial class Trainer
             resume = null;
             while (more && c.GlobalStep < totalSteps)
             {
+                // Cancellation is honoured only here, between two steps, where the state is a whole step's: a check
+                // between micro-batches (or after ZeroGrad) could not save what it stopped at, and would have thrown
+                // while the caller was told a checkpoint of that step existed.
                 if (cancellation.IsCancellationRequested)
-                {
-                    run.SaveOnCancel(c.GlobalStep);
-                    cancellation.ThrowIfCancellationRequested();
-                }
+                    throw new TrainingCanceledException(c.GlobalStep, run.SaveOnCancel(c.GlobalStep), cancellation);
                 schedule.Apply(Optimizer, Optimizer.StepCount);
                 Optimizer.ZeroGrad();
                 int group = Math.Min(accumulation, batchesPerEpoch - c.BatchIndex);
@@ -172,7 +173,6 @@ public sealed partial class Trainer
                 float value = 0f;
                 for (; micro < group && more; micro++)
                 {
-                    cancellation.ThrowIfCancellationRequested();
                     int samples = task.SampleCount(batches.Current);
                     using (arena.Activate())
                     {

@@ -86,7 +86,12 @@ public static class TrainerCheckpoint
         double? bestMetric, string? bestCheckpoint, IEnumerable<EvalRecord> evals)
     {
         var files = new List<(string Path, Action<Stream> Write)>();
-        void Add(string name, byte[] bytes) => files.Add((Path.Combine(directory, name), s => s.Write(bytes)));
+        var contents = new List<(string Name, byte[] Bytes)>();
+        void Add(string name, byte[] bytes)
+        {
+            files.Add((Path.Combine(directory, name), s => s.Write(bytes)));
+            contents.Add((name, bytes));
+        }
         if (model is PeftModel peft)
         {
             var (weights, config) = AdapterFiles.Serialize(peft, peft.ActiveAdapter);
@@ -103,6 +108,9 @@ public static class TrainerCheckpoint
         state["resume"] = position.ToJson();
         Add(StateFileName, JsonSerializer.SerializeToUtf8Bytes(state, new JsonSerializerOptions { WriteIndented = true }));
         Add(TrainingPosition.RngFileName, position.RngJson());
+        // Renamed last: the folder is marked complete only once every file above is in place (CheckpointManifest).
+        byte[] manifest = CheckpointManifest.Serialize(contents);
+        files.Add((Path.Combine(directory, CheckpointManifest.FileName), s => s.Write(manifest)));
         AtomicFile.WriteAll(files);
     }
 
@@ -120,6 +128,7 @@ public static class TrainerCheckpoint
         TrainingPosition.RequireDirectory(directory);
         // The optimiser file is checked before the position so a weights-only checkpoint is named as such first.
         string optimizerPath = RequireOptimizerFile(directory);
+        CheckpointManifest.Require(directory);
         var (position, state) = TrainingPosition.LoadWithState(directory);
         return Restore(model, optimizer, directory, optimizerPath, position, state);
     }
@@ -134,7 +143,9 @@ public static class TrainerCheckpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
-        return Restore(model, optimizer, directory, RequireOptimizerFile(directory), position, state);
+        string optimizerPath = RequireOptimizerFile(directory);
+        CheckpointManifest.Require(directory);
+        return Restore(model, optimizer, directory, optimizerPath, position, state);
     }
 
     /// <summary>Reads HF's fields from the parsed state, then copies the weights and the optimiser state in.</summary>
