@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Help;
-using System.Runtime.InteropServices;
 using LoRA.Managed.Cli.Commands;
 using LoRA.Managed.Training;
 
@@ -22,17 +21,8 @@ public static class Program
     /// </summary>
     public static int Main(string[] args)
     {
-        using var interrupt = new CancellationTokenSource();
-        void Cancel(PosixSignalContext c)
-        {
-            if (interrupt.IsCancellationRequested) return; // the second signal: let the runtime end the process
-            c.Cancel = true;
-            interrupt.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
-        using var sighup = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, Cancel);
-        return Run(args, Console.Out, Console.Error, interrupt.Token);
+        using var signals = InterruptSignals.Listen(Console.Error);
+        return Run(args, Console.Out, Console.Error, signals.Token);
     }
 
     /// <summary>
@@ -77,6 +67,11 @@ public static class Program
                 ? $"checkpoint saved to {path}; continue with --resume and the same options"
                 : "no checkpoint saved (give --checkpoint-dir or --out to keep one)";
             error.WriteLine($"lora: interrupted after step {e.GlobalStep}: {saved}.");
+            return CheckpointOptions.InterruptedExitCode;
+        }
+        catch (CommandInterruptedException e) // a signal during the final save, which was finished first
+        {
+            error.WriteLine("lora: " + e.Message);
             return CheckpointOptions.InterruptedExitCode;
         }
         catch (Exception e)

@@ -59,6 +59,34 @@ public sealed record TrainingPosition
     /// <summary>The order generator's state at the checkpoint, or null.</summary>
     public GeneratorState? CurrentRng { get; init; }
 
+    /// <summary>The run's learning rate (<see cref="TrainingArguments.LearningRate"/>), checked on resume; null in older checkpoints.</summary>
+    public double? LearningRate { get; init; }
+    /// <summary>The optimiser's type name (Adam, AdamW, Sgd), checked on resume; null in older checkpoints.</summary>
+    public string? OptimizerName { get; init; }
+    /// <summary>The run's <see cref="TrainingArguments.RunTags"/>, checked on resume.</summary>
+    public IReadOnlyDictionary<string, string> RunTags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Throws unless the run resuming this position has its settings: the learning rate, the optimiser, the order
+    /// generator's seed and every run tag. A different value would silently change the run, since the checkpoint's
+    /// state (moments, generator) wins over what the new run was built with.
+    /// </summary>
+    /// <exception cref="ArgumentException">The message names the checkpoint, the setting, and both values.</exception>
+    public void RequireSameSettings(string checkpoint, double learningRate, string optimizer, ulong? seed, IReadOnlyDictionary<string, string> tags)
+    {
+        ArgumentNullException.ThrowIfNull(tags);
+        void Check(string field, string? saved, string? now)
+        {
+            if (saved is not null && now is not null && saved != now)
+                throw new ArgumentException($"Trainer: cannot resume from {checkpoint}: it was written by a run with {field} {saved} but this run has {now}; resume with the same arguments and data.");
+        }
+        Check("learning_rate", LearningRate?.ToString("R", CultureInfo.InvariantCulture), learningRate.ToString("R", CultureInfo.InvariantCulture));
+        Check("optimizer", OptimizerName, optimizer);
+        Check("seed", EpochStartRng?.Seed.ToString(CultureInfo.InvariantCulture), seed?.ToString(CultureInfo.InvariantCulture));
+        foreach (string key in RunTags.Keys.Union(tags.Keys).Order(StringComparer.Ordinal))
+            Check(key, RunTags.GetValueOrDefault(key) ?? "(unset)", tags.GetValueOrDefault(key) ?? "(unset)");
+    }
+
     /// <summary>Throws unless this position belongs to a run of the given shape.</summary>
     /// <exception cref="ArgumentException">The message names the checkpoint and the field that differs.</exception>
     public void RequireSameRun(string checkpoint, int batchSize, int accumulation, int batchesPerEpoch, int totalSteps)
@@ -82,6 +110,8 @@ public sealed record TrainingPosition
         ["per_device_train_batch_size"] = BatchSize, ["gradient_accumulation_steps"] = GradientAccumulationSteps,
         ["batches_per_epoch"] = BatchesPerEpoch, ["total_steps"] = TotalSteps,
         ["logged_up_to"] = LoggedUpTo, ["last_eval_step"] = LastEvalStep, ["best_step"] = BestStep,
+        ["learning_rate"] = LearningRate, ["optimizer"] = OptimizerName,
+        ["run_tags"] = new JsonObject(RunTags.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => KeyValuePair.Create(t.Key, (JsonNode?)JsonValue.Create(t.Value)))),
         ["step_losses"] = new JsonArray(StepLosses.Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()),
         ["learning_rates"] = new JsonArray(LearningRates.Select(r => (JsonNode?)JsonValue.Create(r)).ToArray()),
         ["train_log"] = new JsonArray(LogHistory.Select(l => (JsonNode?)new JsonObject
@@ -136,6 +166,8 @@ public sealed record TrainingPosition
                 LogHistory = r["train_log"]!.AsArray().Select(n => new LogRecord(Int(n!.AsObject(), "step"), Int(n.AsObject(), "epoch"),
                     n["loss"]!.GetValue<double>(), n["learning_rate"]!.GetValue<double>())).ToList(),
                 EpochStartRng = Rng(rng["epoch_start"]), CurrentRng = Rng(rng["current"]),
+                LearningRate = r["learning_rate"]?.GetValue<double>(), OptimizerName = r["optimizer"]?.GetValue<string>(),
+                RunTags = r["run_tags"] is JsonObject t ? t.ToDictionary(p => p.Key, p => p.Value!.GetValue<string>(), StringComparer.Ordinal) : new Dictionary<string, string>(),
             };
             return (position, state);
         }

@@ -214,4 +214,20 @@ public class BadInputTests
         SafeTensors.LoadInto(path, new Dictionary<string, (int[], Memory<float>)> { ["w"] = ([count], target) });
         Assert.That(target, Is.EqualTo(SafeTensors.Read(path).Tensors["w"].Array));
     }
+
+    /// <summary>What a kill between the two renames of an adapter save leaves: new weights beside the old config.</summary>
+    [Test]
+    public void AnAdapterFolderMixingTwoSavesIsRefused()
+    {
+        PeftModel Adapter(double alpha, ulong seed) => LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
+            new LoraConfig { Rank = 2, Alpha = alpha, Init = LoraInit.Gaussian, TargetModules = ["layers.3"] }, new TorchGenerator(seed));
+        string old = _files.PathOf("old"), fresh = _files.PathOf("new");
+        Adapter(4, 3).SaveAdapter(old);
+        Adapter(8, 4).SaveAdapter(fresh);
+        Assert.DoesNotThrow(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), old), "an intact folder loads");
+        File.Copy(Path.Combine(fresh, AdapterFiles.WeightsFileName), Path.Combine(old, AdapterFiles.WeightsFileName), overwrite: true);
+        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), old))!;
+        Assert.That(ex.Field, Is.EqualTo(AdapterFiles.ConfigHashKey));
+        Assert.That(ex.Message, Does.Contain("mixes two saves"));
+    }
 }

@@ -88,9 +88,11 @@ public class ResumeTests
         using var cts = new CancellationTokenSource();
         var bArgs = Args(kind, "b") with { SaveOnCancel = saveOnCancel };
         var stopper = new Stopper(p => { if (p.GlobalStep == 7) cts.Cancel(); });
-        Assert.Throws<TrainingCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer).Train(b.Task, stopper, cts.Token));
+        var canceled = Assert.Throws<TrainingCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer).Train(b.Task, stopper, cts.Token))!;
         int last = saveOnCancel ? 7 : 6;
         string checkpoint = Path.Combine(bArgs.OutputDir!, TrainerCheckpoint.DirectoryName(last));
+        Assert.That(canceled.GlobalStep, Is.EqualTo(7));
+        Assert.That(canceled.CheckpointPath, Is.EqualTo(saveOnCancel ? Path.GetFullPath(checkpoint) : null));
         Assert.That(Directory.GetDirectories(bArgs.OutputDir!).Select(Path.GetFileName).Max(n => int.Parse(n!["checkpoint-".Length..])), Is.EqualTo(last));
         Assert.That(File.Exists(Path.Combine(checkpoint, OptimizerCheckpoint.FileName)));
         Assert.That(File.Exists(Path.Combine(checkpoint, TrainingPosition.RngFileName)));
