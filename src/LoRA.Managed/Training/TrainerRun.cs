@@ -72,6 +72,20 @@ public sealed partial class Trainer
             return position;
         }
 
+        /// <summary>The model's own generators besides the order generator (whose state is kept on its own).</summary>
+        public IEnumerable<TorchGenerator> ModelGenerators() =>
+            trainer.Model.Generators().Where(g => !ReferenceEquals(g, generator));
+
+        /// <summary>Puts the model's own generators back where the checkpoint had them.</summary>
+        /// <exception cref="ArgumentException">The checkpoint holds another number of them (another model).</exception>
+        public void RestoreModelGenerators(string directory, IReadOnlyList<GeneratorState> states)
+        {
+            var mine = ModelGenerators().ToList();
+            if (mine.Count != states.Count)
+                throw new ArgumentException($"Trainer: cannot resume from {directory}: it holds {states.Count} model generator state(s) (e.g. LoRA dropout) but this model has {mine.Count}.");
+            for (int i = 0; i < mine.Count; i++) mine[i].SetState(states[i]);
+        }
+
         public void Learn(float loss, double rate)
         {
             _losses.Add(loss);
@@ -133,6 +147,7 @@ public sealed partial class Trainer
                 StepLosses = _losses, LearningRates = _rates, LogHistory = _logs, // serialised right away: no copies
                 LoggedUpTo = _loggedUpTo, LastEvalStep = _lastEvalStep, BestStep = _bestStep,
                 EpochStartRng = Cursor.EpochStartRng, CurrentRng = generator?.GetState(),
+                ModelRng = ModelGenerators().Select(g => g.GetState()).ToList(),
                 LearningRate = _args.LearningRate, OptimizerName = trainer.Optimizer.GetType().Name, RunTags = _args.RunTags,
             };
             TrainerCheckpoint.SaveFull(trainer.Model, trainer.Optimizer, path, position, _best, _bestCheckpoint, _evals);

@@ -59,6 +59,12 @@ public sealed record TrainingPosition
     /// <summary>The order generator's state at the checkpoint, or null.</summary>
     public GeneratorState? CurrentRng { get; init; }
 
+    /// <summary>
+    /// The states of the model's own generators other than the order generator (<see cref="Nn.Module.Generators"/>, e.g. a
+    /// LoRA dropout created with a generator of its own), in the model's order; empty when it has none.
+    /// </summary>
+    public IReadOnlyList<GeneratorState> ModelRng { get; init; } = [];
+
     /// <summary>The run's learning rate (<see cref="TrainingArguments.LearningRate"/>), checked on resume; null in older checkpoints.</summary>
     public double? LearningRate { get; init; }
     /// <summary>The optimiser's type name (Adam, AdamW, Sgd), checked on resume; null in older checkpoints.</summary>
@@ -127,7 +133,11 @@ public sealed record TrainingPosition
         {
             ["seed"] = s.Seed, ["index"] = s.Index, ["mt"] = new JsonArray(s.Mt.Select(w => (JsonNode?)JsonValue.Create(w)).ToArray()),
         };
-        var json = new JsonObject { ["epoch_start"] = State(EpochStartRng), ["current"] = State(CurrentRng) };
+        var json = new JsonObject
+        {
+            ["epoch_start"] = State(EpochStartRng), ["current"] = State(CurrentRng),
+            ["model"] = new JsonArray(ModelRng.Select(State).ToArray()),
+        };
         return JsonSerializer.SerializeToUtf8Bytes(json, JsonNodeContext.Default.JsonObject);
     }
 
@@ -159,7 +169,7 @@ public sealed record TrainingPosition
     internal static (TrainingPosition Position, JsonObject State) Parse(byte[] stateJson, string stateSource, byte[] rngJson, string rngSource)
     {
         JsonObject state = ParseObject(stateJson, stateSource);
-        var (epochStart, current) = ParseRng(rngJson, rngSource);
+        var (epochStart, current, model) = ParseRng(rngJson, rngSource);
         TrainingPosition position;
         try
         {
@@ -186,7 +196,7 @@ public sealed record TrainingPosition
             throw new InvalidDataFormatException(stateSource, "resume", $"a field is missing or of the wrong type ({e.Message}).", e);
         }
         position.Validate(stateSource);
-        return (position with { EpochStartRng = epochStart, CurrentRng = current }, state);
+        return (position with { EpochStartRng = epochStart, CurrentRng = current, ModelRng = model }, state);
     }
 
     /// <summary>The ranges and cross-checks of <see cref="Parse"/>.</summary>
@@ -235,7 +245,7 @@ public sealed record TrainingPosition
             throw new InvalidDataFormatException(source, "(root)", $"expected a JSON object, found {doc.RootElement.ValueKind}.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in doc.RootElement.EnumerateObject())
-            if (!seen.Add(p.Name)) throw new InvalidDataFormatException(source, p.Name, "appears twice.");
+            if (!seen.Add(p.Name)) throw new InvalidDataFormatException(source, p.Name.Length == 0 ? "(empty key)" : p.Name, "appears twice.");
         try
         {
             return JsonObject.Create(doc.RootElement.Clone())!;
@@ -262,7 +272,7 @@ public sealed record TrainingPosition
     /// The two generator states of <c>rng_state.json</c>, read from the document directly (2 × 624 words as JSON nodes
     /// would cost an object each), each checked as <see cref="TorchGenerator.SetState"/> will: 624 words, an index in 0..624.
     /// </summary>
-    private static (GeneratorState? EpochStart, GeneratorState? Current) ParseRng(byte[] json, string source)
+    private static (GeneratorState? EpochStart, GeneratorState? Current, IReadOnlyList<GeneratorState> Model) ParseRng(byte[] json, string source)
     {
         using JsonDocument doc = StrictJson.Parse(json, source, "(root)", 16);
         JsonElement root = doc.RootElement;
@@ -270,13 +280,25 @@ public sealed record TrainingPosition
             throw new InvalidDataFormatException(source, "(root)", $"expected a JSON object, found {root.ValueKind}.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in root.EnumerateObject())
-            if (!seen.Add(p.Name)) throw new InvalidDataFormatException(source, p.Name, "appears twice.");
-        return (Rng(root, "epoch_start", source), Rng(root, "current", source));
+            if (!seen.Add(p.Name)) throw new InvalidDataFormatException(source, p.Name.Length == 0 ? "(empty key)" : p.Name, "appears twice.");
+        var model = new List<GeneratorState>();
+        if (root.TryGetProperty("model", out JsonElement list)) // absent in checkpoints written before it existed
+        {
+            if (list.ValueKind != JsonValueKind.Array) throw new InvalidDataFormatException(source, "model", $"expected an array, found {list.ValueKind}.");
+            int i = 0;
+            foreach (JsonElement item in list.EnumerateArray())
+                model.Add(State(item, $"model[{i++}]", source)
+                    ?? throw new InvalidDataFormatException(source, $"model[{i - 1}]", "a generator state, not null."));
+        }
+        return (Rng(root, "epoch_start", source), Rng(root, "current", source), model);
     }
 
-    private static GeneratorState? Rng(JsonElement root, string key, string source)
+    private static GeneratorState? Rng(JsonElement root, string key, string source) =>
+        root.TryGetProperty(key, out JsonElement o) ? State(o, key, source) : null;
+
+    private static GeneratorState? State(JsonElement o, string key, string source)
     {
-        if (!root.TryGetProperty(key, out JsonElement o) || o.ValueKind == JsonValueKind.Null) return null;
+        if (o.ValueKind == JsonValueKind.Null) return null;
         if (o.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, key, $"expected an object, found {o.ValueKind}.");
         if (!o.TryGetProperty("mt", out JsonElement mtEl) || mtEl.ValueKind != JsonValueKind.Array || mtEl.GetArrayLength() != 624)
             throw new InvalidDataFormatException(source, $"{key}.mt", "missing or not an array of the 624 words of a mt19937 state.");
