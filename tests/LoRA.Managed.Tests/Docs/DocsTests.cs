@@ -56,6 +56,7 @@ public partial class DocsTests
         "Pissa  : max |y_adapted - y_base| at step 0 = 0 (below 1e-5)", "Default: max |y_adapted - y_base| at step 0 = 0 (below 1e-5)",
         "trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982")]
     [TestCase("quickstart", "trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982", "adapter_config.json, adapter_model.safetensors")]
+    [TestCase("recipe", "adapter: 1,064 of 535,818 parameters", "8-9 before 0.00, after 0.83; 0-7 after 0.00")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
     {
         var output = new StringWriter { NewLine = "\n" };
