@@ -8,7 +8,7 @@ namespace LoRA.Managed.Data;
 public sealed class MnistFiles
 {
     /// <summary>The environment variable naming a directory that holds the MNIST files.</summary>
-    public const string DataEnvironmentVariable = "LORA_MANAGED_DATA";
+    public const string DataEnvironmentVariable = DataCache.DataVariable;
 
     /// <summary>The training images' file name (60,000 × 28 × 28).</summary>
     public const string TrainImagesName = "train-images-idx3-ubyte";
