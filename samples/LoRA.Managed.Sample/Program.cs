@@ -4,7 +4,7 @@ using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using LoRA.Managed.Autograd;
-using LoRA.Managed.IO;
+using LoRA.Managed.Nn;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Models;
 using LoRA.Managed.Optim;
