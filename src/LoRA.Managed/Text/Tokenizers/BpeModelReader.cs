@@ -57,6 +57,7 @@ internal static class BpeModelReader
         string? unknownToken, string unknownField, bool fuseUnknown, bool byteFallback, bool ignoreMerges)
     {
         var merges = new BpeMerges(pairs.Count);
+        bool crossesMetaspace = false;
         for (int rank = 0; rank < pairs.Count; rank++)
         {
             var (left, right) = pairs[rank];
@@ -66,11 +67,12 @@ internal static class BpeModelReader
                 throw json.Error($"{mergesField}[{rank}]", $"merge \"{Cut(left)} {Cut(right)}\" uses \"{Cut(missing)}\", which is not in the vocabulary.");
             }
             merges.Set(a, b, rank, merged);
+            crossesMetaspace = crossesMetaspace || BpeModel.CrossesMetaspace(left + right);
         }
         int unknownId = -1;
         if (unknownToken is not null && !vocab.TryGetValue(unknownToken, out unknownId))
             throw json.Error(unknownField, $"\"{Cut(unknownToken)}\" is not in the vocabulary.");
-        return new BpeModel(vocab, merges, unknownId, fuseUnknown, byteFallback, ignoreMerges);
+        return new BpeModel(vocab, merges, unknownId, fuseUnknown, byteFallback, ignoreMerges, crossesMetaspace);
     }
 
     private static string Quote(string name) => name.Length <= 30 ? name : name[..30] + "…";

@@ -30,12 +30,13 @@ public sealed partial class HfTokenizer
     /// Loads a <c>tokenizer.json</c>; <paramref name="tokenizerConfigPath"/> (and the <c>special_tokens_map.json</c>
     /// beside it, if any) names the special tokens and may override which of BOS and EOS are added.
     /// </summary>
+    /// <exception cref="FileNotFoundException">A named file does not exist.</exception>
     /// <exception cref="InvalidDataFormatException">A file is malformed or asks for something unsupported.</exception>
     public static HfTokenizer FromTokenizerJson(string path, string? tokenizerConfigPath = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         var definition = TokenizerJsonReader.Read(File.ReadAllBytes(path), path);
-        return Create(definition, ReadConfig(tokenizerConfigPath), tokenizerConfigPath);
+        return Create(definition, ReadConfig(tokenizerConfigPath, path), tokenizerConfigPath);
     }
 
     /// <summary>A tokenizer.json already in memory; <paramref name="source"/> names it in errors (tests, fuzzing).</summary>
@@ -52,7 +53,7 @@ public sealed partial class HfTokenizer
     {
         ArgumentNullException.ThrowIfNull(vocabJson);
         ArgumentNullException.ThrowIfNull(mergesTxt);
-        var config = ReadConfig(tokenizerConfigPath);
+        var config = ReadConfig(tokenizerConfigPath, vocabJson);
         // Other classes (Qwen2Tokenizer, ...) build a different pipeline from the same two files.
         if (config.TokenizerClass is { } cls && cls is not ("GPT2Tokenizer" or "GPT2TokenizerFast"))
             throw new InvalidDataFormatException(tokenizerConfigPath!, "tokenizer_class",
@@ -72,10 +73,12 @@ public sealed partial class HfTokenizer
         return Create(definition, config, tokenizerConfigPath);
     }
 
-    private static TokenizerConfig ReadConfig(string? tokenizerConfigPath)
+    // special_tokens_map.json is looked for beside the configuration, or beside the tokenizer file when there is none.
+    private static TokenizerConfig ReadConfig(string? tokenizerConfigPath, string tokenizerFile)
     {
-        if (tokenizerConfigPath is null) return TokenizerConfig.Empty;
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(tokenizerConfigPath));
+        if (tokenizerConfigPath is not null && !File.Exists(tokenizerConfigPath))
+            throw new FileNotFoundException($"{tokenizerConfigPath}: no such file.", tokenizerConfigPath);
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(tokenizerConfigPath ?? tokenizerFile));
         return TokenizerConfig.Read(tokenizerConfigPath, dir is null ? null : Path.Combine(dir, "special_tokens_map.json"));
     }
 

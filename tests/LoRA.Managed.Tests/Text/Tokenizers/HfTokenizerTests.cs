@@ -57,6 +57,16 @@ public class HfTokenizerTests
     }
 
     [Test]
+    public void SpecialTokensMapAloneNamesTheSpecialTokens()
+    {
+        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "tokenizer.json"), Path.Combine(_dir, "tokenizer.json"));
+        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "special_tokens_map.json"), Path.Combine(_dir, "special_tokens_map.json"));
+        var t = HfTokenizer.FromFolder(_dir);
+        Assert.That((t.BosTokenId, t.EosTokenId), Is.EqualTo(((int?)1, (int?)2)));
+        Assert.Throws<FileNotFoundException>(() => HfTokenizer.FromTokenizerJson(Path.Combine(_dir, "tokenizer.json"), Path.Combine(_dir, "missing.json")));
+    }
+
+    [Test]
     public void AddEosWithoutAnEosTokenIsRefused()
     {
         var e = Assert.Throws<InvalidDataFormatException>(() => HfTokenizer.FromFolder(Stories("""{"eos_token":"<nope>","add_eos_token":true}""")))!;
