@@ -107,6 +107,25 @@ internal static class TokenizerFixtures
                 Add(50261, "<|im_start|>", """{"special":true}""");
                 Add(50262, "<|im", "{}");
                 break;
+            case "gpt2_nfkc_prefix":
+                t = Gpt2(null);
+                t["normalizer"] = JsonNode.Parse("""
+                    {"type":"Sequence","normalizers":[{"type":"NFKC"},{"type":"Replace","pattern":{"String":"\u00BD"},"content":" half"}]}
+                    """);
+                t["pre_tokenizer"] = JsonNode.Parse("""{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true}""");
+                break;
+            case "gpt2_splits":
+                t = Gpt2(null);
+                t["pre_tokenizer"] = JsonNode.Parse("""
+                    {"type":"Sequence","pretokenizers":[
+                     {"type":"Split","pattern":{"String":"-"},"behavior":"Removed","invert":false},
+                     {"type":"Split","pattern":{"Regex":"\\p{N}"},"behavior":"Contiguous","invert":true},
+                     {"type":"Split","pattern":{"Regex":"[.!?]"},"behavior":"MergedWithNext","invert":false},
+                     {"type":"Split","pattern":{"Regex":"\\s+"},"behavior":"Isolated","invert":false},
+                     {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]}
+                    """);
+                t["decoder"] = JsonNode.Parse("""{"type":"Sequence","decoders":[{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},{"type":"Strip","content":" ","start":2,"stop":0}]}""");
+                break;
             case "stories260K_metaspace_split":
                 t = JsonNode.Parse(File.ReadAllBytes(Path.Combine(SharedStories260K, "tokenizer.json")))!;
                 t["normalizer"] = null;
