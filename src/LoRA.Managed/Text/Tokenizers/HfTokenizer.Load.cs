@@ -48,7 +48,9 @@ public sealed partial class HfTokenizer
     /// byte-level BPE with the GPT-2 regex (<c>add_prefix_space</c> from the configuration, default false), the
     /// configuration's added and special tokens (<c>&lt;|endoftext|&gt;</c> when it names none).
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">A file is malformed, or the configuration names a tokenizer class these files cannot describe.</exception>
+    /// <exception cref="InvalidDataFormatException">
+    /// A file is malformed, or the configuration names a tokenizer class these files cannot describe.
+    /// </exception>
     public static HfTokenizer FromVocabAndMerges(string vocabJson, string mergesTxt, string? tokenizerConfigPath = null)
     {
         ArgumentNullException.ThrowIfNull(vocabJson);
@@ -65,11 +67,13 @@ public sealed partial class HfTokenizer
         if (namesNone && model.TryGetId(Gpt2EndOfText, out _))
             config = config with { BosToken = Gpt2EndOfText, EosToken = Gpt2EndOfText, UnknownToken = Gpt2EndOfText };
         // transformers registers every named special token as a special added token with the vocabulary's id.
-        foreach (string? token in (string?[])[config.BosToken, config.EosToken, config.UnknownToken, config.PadToken, .. config.AdditionalSpecialTokens])
+        string?[] named = [config.BosToken, config.EosToken, config.UnknownToken, config.PadToken, .. config.AdditionalSpecialTokens];
+        foreach (string? token in named)
             if (token is not null && !added.Any(t => t.Content == token) && model.TryGetId(token, out int id))
                 added.Add(new AddedToken(id, token, Special: true, LStrip: false, RStrip: false, SingleWord: false, Normalized: false));
         var definition = new TokenizerDefinition(model, added, Normalizer: null,
-            new ByteLevelPreTokenizer(config.AddPrefixSpace ?? false, useRegex: true), ByteLevel: true, new ByteLevelDecoder(), SpecialTokenTemplate.None);
+            new ByteLevelPreTokenizer(config.AddPrefixSpace ?? false, useRegex: true), ByteLevel: true, new ByteLevelDecoder(),
+            SpecialTokenTemplate.None);
         return Create(definition, config, tokenizerConfigPath);
     }
 
@@ -95,7 +99,8 @@ public sealed partial class HfTokenizer
             if (add is not { } on) return fromFile;
             if (!on) return [];
             int? id = token is null ? null
-                : definition.AddedTokens.LastOrDefault(t => t.Content == token)?.Id ?? (definition.Model.TryGetId(token, out int m) ? m : null);
+                : definition.AddedTokens.LastOrDefault(t => t.Content == token)?.Id
+                    ?? (definition.Model.TryGetId(token, out int m) ? m : null);
             return id is { } found ? [found]
                 : throw new InvalidDataFormatException(configPath!, field, $"is true but the token \"{token}\" is not in the vocabulary.");
         }

@@ -85,7 +85,10 @@ internal sealed class MetaspacePreTokenizer(char replacement, MetaspacePreTokeni
     }
 }
 
-/// <summary><c>Digits</c> (Rust's <c>char::is_numeric</c>: categories Nd, Nl, No, by code point): each digit alone (<c>individual_digits</c>) or runs of digits, apart from the rest.</summary>
+/// <summary>
+/// <c>Digits</c> (Rust's <c>char::is_numeric</c>: categories Nd, Nl, No, by code point): each digit alone
+/// (<c>individual_digits</c>) or runs of digits, apart from the rest.
+/// </summary>
 internal sealed class DigitsPreTokenizer(bool individualDigits) : PreTokenizer
 {
     public override void Split(TextPiece piece, List<TextPiece> output)
