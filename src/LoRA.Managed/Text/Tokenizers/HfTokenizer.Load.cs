@@ -90,6 +90,11 @@ public sealed partial class HfTokenizer
     // LlamaTokenizerFast.update_post_processor and GPT2Converter do); otherwise the post_processor's template stands.
     private static HfTokenizer Create(TokenizerDefinition definition, TokenizerConfig config, string? configPath)
     {
+        // GPT2TokenizerFast (and its Roberta/Bart kin) rebuilds a plain ByteLevel pre-tokenizer when the configuration's
+        // add_prefix_space differs from the file's; other classes leave the file's pipeline alone.
+        if (config.AddPrefixSpace is { } prefix && definition.PreTokenizer is ByteLevelPreTokenizer byteLevel
+            && byteLevel.AddPrefixSpace != prefix && config.TokenizerClass is null or "GPT2Tokenizer" or "GPT2TokenizerFast")
+            definition = definition with { PreTokenizer = byteLevel.WithPrefixSpace(prefix) };
         if (config.BosToken is null && config.EosToken is null && definition.Model.TryGetId(Gpt2EndOfText, out _)
             && definition.ByteLevel && config.TokenizerClass is null or "GPT2Tokenizer" or "GPT2TokenizerFast")
             config = config with { BosToken = Gpt2EndOfText, EosToken = Gpt2EndOfText };

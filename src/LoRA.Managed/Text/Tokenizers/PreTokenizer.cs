@@ -44,6 +44,11 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
 {
     private readonly CodePointRegex? _regex = useRegex ? CodePointRegex.Create(CodePointRegex.Gpt2Pattern) : null;
 
+    public bool AddPrefixSpace => addPrefixSpace;
+
+    /// <summary>The same pre-tokenizer with <c>add_prefix_space</c> set as given.</summary>
+    public ByteLevelPreTokenizer WithPrefixSpace(bool add) => new(add, useRegex);
+
     public override void Split(TextPiece piece, List<TextPiece> output)
     {
         if (addPrefixSpace && piece.Span[0] != ' ')
