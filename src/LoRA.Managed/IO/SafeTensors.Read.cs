@@ -85,7 +85,28 @@ public static partial class SafeTensors
         return new SafeTensorsFile(tensors, metadata, dtypes);
     }
 
-    private sealed record Entry(string Name, string DType, int[] Shape, int Count, long Begin, long End);
+    internal sealed record Entry(string Name, string DType, int[] Shape, int Count, long Begin, long End);
+
+    /// <summary>Bytes per element of a readable dtype.</summary>
+    internal static int ElementSize(string dtype) => DTypeSize(dtype);
+
+    /// <summary>Reads and validates the header of an open stream (positioned at its start); returns the entries and metadata.</summary>
+    internal static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(Stream stream, string source)
+    {
+        long fileLength = stream.Length - stream.Position;
+        if (fileLength < 8) throw Bad(source, "header length", $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
+        Span<byte> prefix = stackalloc byte[8];
+        stream.ReadExactly(prefix);
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (n > (ulong)MaxHeaderBytes) throw Bad(source, "header length", $"{n} bytes exceeds the {MaxHeaderBytes}-byte limit.");
+        if ((long)n > fileLength - 8) throw Bad(source, "header length", $"{n} bytes but only {fileLength - 8} bytes follow the length field.");
+        if (n < 2) throw Bad(source, "header", $"{n} bytes cannot hold a JSON object.");
+        var header = new byte[n];
+        stream.ReadExactly(header);
+        var (entries, metadata) = ParseHeader(header, source);
+        CheckLayout(entries, fileLength - 8 - (long)n, source);
+        return (entries, metadata, stream.Position);
+    }
 
     private static (List<Entry>, Dictionary<string, string>) ParseHeader(byte[] header, string source)
     {
@@ -196,6 +217,14 @@ public static partial class SafeTensors
     internal static float[] Decode(ReadOnlySpan<byte> raw, string dtype, int count)
     {
         var dst = new float[count];
+        DecodeInto(raw, dtype, dst);
+        return dst;
+    }
+
+    /// <summary>Converts little-endian raw elements to float32 into <paramref name="dst"/> (its length is the element count).</summary>
+    internal static void DecodeInto(ReadOnlySpan<byte> raw, string dtype, Span<float> dst)
+    {
+        int count = dst.Length;
         switch (dtype)
         {
             case "F32":
@@ -216,7 +245,6 @@ public static partial class SafeTensors
             default:
                 throw new ArgumentException($"SafeTensors.Decode: unsupported dtype {dtype}.");
         }
-        return dst;
     }
 
     /// <summary>A tensor name as an error's field: the empty name (valid in the format) is shown as <c>""</c> so the field is never blank.</summary>
