@@ -59,7 +59,13 @@ public static class AdapterFiles
 
         var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum };
         byte[] weights = SafeTensors.Serialize(tensors, metadata);
-        byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(config));
+        // PEFT writes fan_in_fan_out: true for GPT-2's Conv1D targets; it follows from the layers, not from the caller.
+        bool conv1d = model.LoraLayers().Any(l => l.Value.Adapters.Contains(adapterName) && l.Value.BaseLayer.FanInFanOut);
+        var written = config with { FanInFanOut = conv1d };
+        // A language model loaded from a Hugging Face folder: PEFT's task type and the base it was trained on.
+        if (model.BaseModel is Models.CausalLm lm)
+            written = written with { TaskType = written.TaskType ?? "CAUSAL_LM", BaseModelNameOrPath = written.BaseModelNameOrPath ?? lm.SourceDirectory };
+        byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(written));
         return (weights, json);
     }
 
