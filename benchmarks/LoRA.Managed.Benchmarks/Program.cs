@@ -34,11 +34,8 @@ public static class Program
             foreach (int t in ThreadCounts(args))
             {
                 var ops = StepProfile.Run(t);
-                int saved = ComputeThreads.Max;
-                ComputeThreads.Max = t;
                 double stepMs;
-                try { stepMs = QuickBench.MeasureTrainStep(steps: 200, lora: false).Ms; }
-                finally { ComputeThreads.Max = saved; }
+                using (ComputeThreads.Use(t)) stepMs = QuickBench.MeasureTrainStep(steps: 200, lora: false).Ms;
                 Console.WriteLine($"threads = {t}");
                 Console.WriteLine(StepProfile.ToTable(ops, stepMs));
             }

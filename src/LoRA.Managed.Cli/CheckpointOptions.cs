@@ -1,11 +1,11 @@
 using System.CommandLine;
-using LoRA.Managed.Training;
+using LoRA.Managed.Recipes;
 
 namespace LoRA.Managed.Cli;
 
 /// <summary>
 /// The checkpoint options of <c>train</c> and <c>finetune</c>: <c>--checkpoint-every</c>, <c>--checkpoint-dir</c>,
-/// <c>--resume</c>, and the hidden, test-only <c>--test-stop-after-steps</c>.
+/// <c>--resume</c>.
 /// </summary>
 internal sealed class CheckpointOptions
 {
@@ -26,16 +26,13 @@ internal sealed class CheckpointOptions
         HelpName = "DIR",
     };
 
+    public IEnumerable<Option> All => [Every, Directory, Resume];
+
     /// <summary>
-    /// Test-only: behaves as if Ctrl+C were pressed right after step N (the in-process CLI tests cannot send SIGINT).
-    /// Hidden from help; not part of the command's contract.
+    /// <paramref name="options"/> with this invocation's checkpoint settings, the directory defaulted from
+    /// <paramref name="outPath"/> (as <c>&lt;out&gt;.checkpoints</c>).
     /// </summary>
-    public Option<int> StopAfterSteps { get; } = new("--test-stop-after-steps") { Hidden = true, DefaultValueFactory = _ => 0 };
-
-    public IEnumerable<Option> All => [Every, Directory, Resume, StopAfterSteps];
-
-    /// <summary>The values of one invocation, with the directory defaulted from <paramref name="outPath"/>.</summary>
-    public CheckpointSettings Read(ParseResult parse, string? outPath)
+    public ClassifierTrainingOptions Apply(ParseResult parse, string? outPath, ClassifierTrainingOptions options)
     {
         string? dir = parse.GetValue(Directory);
         if (dir is null && outPath is not null)
@@ -44,25 +41,6 @@ internal sealed class CheckpointOptions
         if (every > 0 && dir is null) throw new ArgumentException("--checkpoint-every: give --checkpoint-dir (or --out, next to which checkpoints go by default).");
         string? resume = parse.GetValue(Resume);
         if (resume is not null && !System.IO.Directory.Exists(resume)) throw new DirectoryNotFoundException($"--resume {resume}: no such checkpoint directory.");
-        return new CheckpointSettings(dir, every, resume, parse.GetValue(StopAfterSteps));
+        return options with { CheckpointDirectory = dir, CheckpointEvery = every, ResumeFrom = resume };
     }
 }
-
-/// <summary>One invocation's checkpoint settings (see <see cref="CheckpointOptions"/>).</summary>
-internal sealed record CheckpointSettings(string? Directory, int Every, string? ResumeFrom, int StopAfterSteps)
-{
-    /// <summary>No checkpoints, no resume (the demo).</summary>
-    public static CheckpointSettings None { get; } = new(null, 0, null, 0);
-
-    /// <summary>Applies the settings to the trainer's arguments.</summary>
-    public TrainingArguments Apply(TrainingArguments args) => Directory is null ? args : args with
-    {
-        OutputDir = Directory,
-        SaveStrategy = Every > 0 ? IntervalStrategy.Steps : IntervalStrategy.No,
-        SaveSteps = Every > 0 ? Every : args.SaveSteps,
-        SaveOnCancel = true,
-    };
-}
-
-/// <summary>Training was interrupted (Ctrl+C); the command exits with <see cref="CheckpointOptions.InterruptedExitCode"/>.</summary>
-internal sealed class TrainingInterruptedException(string message, Exception inner) : Exception(message, inner);

@@ -9,8 +9,9 @@ namespace LoRA.Managed.Cli;
 /// </summary>
 internal sealed class CliContext
 {
-    public CliContext(TextWriter output, TextWriter error, bool interactive)
+    public CliContext(TextWriter output, TextWriter error, bool interactive, CancellationToken cancellation = default)
     {
+        Cancellation = cancellation;
         Output = output;
         Error = error;
         Interactive = interactive;
@@ -23,6 +24,9 @@ internal sealed class CliContext
         });
         if (!interactive) Console.Profile.Width = 120; // a redirected writer has no width; keep tables on one line
     }
+
+    /// <summary>Cancelled by Ctrl+C, SIGTERM or SIGHUP (or by a test): training stops between two steps.</summary>
+    public CancellationToken Cancellation { get; }
 
     /// <summary>Plain standard output.</summary>
     public TextWriter Output { get; }

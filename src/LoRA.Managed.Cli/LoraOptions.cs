@@ -1,8 +1,5 @@
 using System.CommandLine;
-using LoRA.Managed.Models;
 using LoRA.Managed.Lora;
-using LoRA.Managed.Nn;
-using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Cli;
 
@@ -25,15 +22,7 @@ internal sealed class LoraOptions
         Scaling = new Option<string>("--scaling") { Description = "Scale of B·A: alpha (the blog), alpha-over-rank (PEFT), rslora (alpha/sqrt(r)).", DefaultValueFactory = _ => "alpha" };
         Scaling.AcceptOnlyFromAmong("alpha", "alpha-over-rank", "rslora");
         Targets = new Option<string>("--targets") { Description = "Comma-separated Linear modules to adapt (the blog: layers.5).", DefaultValueFactory = _ => "layers.5", HelpName = "modules" };
-        Targets.Validators.Add(result =>
-        {
-            string[] names = Split(result.GetValueOrDefault<string>() ?? "");
-            if (names.Length == 0) { result.AddError("--targets: give at least one module."); return; }
-            string[] linear = BlogLinearModules();
-            foreach (string name in names)
-                if (!linear.Contains(name))
-                    result.AddError($"--targets: '{name}' is not a Linear module of the blog MLP (choose from {string.Join(", ", linear)}).");
-        });
+        // Which names exist is the model's business: LoraModel.Validate checks them against the real model, once.
     }
 
     public IEnumerable<Option> All => [Rank, Alpha, Init, Scaling, Targets];
@@ -52,7 +41,4 @@ internal sealed class LoraOptions
         FormattableString.Invariant($"rank {c.Rank}, alpha {c.Alpha}, init {c.Init}, scaling {c.Scaling} (scale {c.Scale:G4}), targets {string.Join(",", c.TargetModules)}");
 
     private static string[] Split(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    private static string[] BlogLinearModules() =>
-        Mlp.Blog(new TorchGenerator(0)).NamedModules().Where(m => m.Value is Linear).Select(m => m.Key).ToArray();
 }

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.Runtime.InteropServices;
 using LoRA.Managed.Cli.Commands;
+using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Cli;
 
@@ -14,16 +16,35 @@ public static class Program
     /// <summary>Exit status for every error.</summary>
     public const int ErrorExitCode = 2;
 
-    /// <summary>The process entry point.</summary>
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    /// <summary>
+    /// The process entry point. Ctrl+C, SIGTERM and SIGHUP cancel the run's token (training then stops between two
+    /// steps, saving a checkpoint where one is configured); a second Ctrl+C ends the process at once.
+    /// </summary>
+    public static int Main(string[] args)
+    {
+        using var interrupt = new CancellationTokenSource();
+        void Cancel(PosixSignalContext c)
+        {
+            if (interrupt.IsCancellationRequested) return; // the second signal: let the runtime end the process
+            c.Cancel = true;
+            interrupt.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+        using var sighup = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, Cancel);
+        return Run(args, Console.Out, Console.Error, interrupt.Token);
+    }
 
-    /// <summary>Runs the command line in-process, writing to the given writers (tests call this directly).</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>
+    /// Runs the command line in-process, writing to the given writers; <paramref name="cancellation"/> stands for
+    /// Ctrl+C (tests call this directly).
+    /// </summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
-        var context = new CliContext(output, error, CliContext.DetectInteractive(output));
+        var context = new CliContext(output, error, CliContext.DetectInteractive(output), cancellation);
         var verbose = new Option<bool>("--verbose") { Description = "Show the stack trace of an error.", Recursive = true };
         var root = new RootCommand("LoRA.Managed: train MNIST classifiers and fine-tune them with LoRA, in pure managed C#.")
         {
@@ -50,9 +71,12 @@ public static class Program
             }
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (TrainingInterruptedException e) // Ctrl+C during training: the checkpoint is saved, the message says where
+        catch (TrainingCanceledException e) // Ctrl+C or a signal during training: the message says what was saved, truly
         {
-            error.WriteLine("lora: " + e.Message);
+            string saved = e.CheckpointPath is { } path
+                ? $"checkpoint saved to {path}; continue with --resume and the same options"
+                : "no checkpoint saved (give --checkpoint-dir or --out to keep one)";
+            error.WriteLine($"lora: interrupted after step {e.GlobalStep}: {saved}.");
             return CheckpointOptions.InterruptedExitCode;
         }
         catch (Exception e)

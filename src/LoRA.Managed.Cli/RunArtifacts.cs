@@ -15,15 +15,10 @@ internal static class RunArtifacts
 {
     public const string BaseModelFile = "base_model.safetensors", AdapterDirectory = "adapter", LossesFile = "losses.csv", CurveFile = "loss_curve.svg";
 
-    public static void SaveBaseModel(string directory, Module model)
+    public static void SaveRun(string directory, Module baseModel, PeftModel adapted, IReadOnlyList<float> baseLosses, IReadOnlyList<float> loraLosses)
     {
         Directory.CreateDirectory(directory);
-        ModelFile.Save(model, Path.Combine(directory, BaseModelFile));
-    }
-
-    public static void SaveRun(string directory, PeftModel adapted, IReadOnlyList<float> baseLosses, IReadOnlyList<float> loraLosses)
-    {
-        Directory.CreateDirectory(directory);
+        ModelFile.Save(baseModel, Path.Combine(directory, BaseModelFile));
         adapted.SaveAdapter(Path.Combine(directory, AdapterDirectory));
         var csv = new StringBuilder("phase,step,loss\n");
         for (int i = 0; i < baseLosses.Count; i++) csv.Append(CultureInfo.InvariantCulture, $"base,{i + 1},{baseLosses[i]:R}\n");

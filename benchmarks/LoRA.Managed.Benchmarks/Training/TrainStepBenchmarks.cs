@@ -3,7 +3,6 @@ using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Lora;
-using LoRA.Managed.Losses;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
@@ -24,7 +23,6 @@ public class TrainStepBenchmarks
     private Module _model = null!;
     private TensorArena? _arena;
     private Adam _optimizer = null!;
-    private readonly CrossEntropyLoss _loss = new();
     private Tensor _x = null!;
     private int[] _labels = [];
 
@@ -63,7 +61,7 @@ public class TrainStepBenchmarks
     {
         using var scope = _arena is null ? default : _arena.Activate();
         _optimizer.ZeroGrad();
-        var loss = _loss.Forward(_model.Forward(_x), _labels);
+        var loss = Functional.CrossEntropy(_model.Forward(_x), _labels);
         loss.Backward();
         _optimizer.Step();
         return loss.Item();

@@ -20,10 +20,7 @@ public static class GemmStagesBench
             .Select(s => (Name: s.ToString(), Run: (Action<float[], float[], float[], int, int, int>)((a, b, c, m, k, n) => GemmStages.Multiply(s, m, n, k, a, b, c))))
             .Append(($"Gemm.Multiply, {threads} threads", (a, b, c, m, k, n) =>
             {
-                int saved = ComputeThreads.Max;
-                ComputeThreads.Max = threads;
-                try { Gemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n); }
-                finally { ComputeThreads.Max = saved; }
+                using (ComputeThreads.Use(threads)) Gemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
             }))
             .ToList();
         var sb = new System.Text.StringBuilder();

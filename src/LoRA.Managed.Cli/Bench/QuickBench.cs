@@ -5,7 +5,6 @@ using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Lora;
-using LoRA.Managed.Losses;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
@@ -99,9 +98,7 @@ public static class QuickBench
     /// <param name="secondsPerShape">Time budget for our GEMM on each shape.</param>
     public static QuickBenchResult Run(int threads = 1, double secondsPerShape = 0.15)
     {
-        int saved = ComputeThreads.Max;
-        ComputeThreads.Max = threads;
-        try
+        using (ComputeThreads.Use(threads))
         {
             WarmUp(Math.Min(0.5, secondsPerShape * 3));
             var gemm = new List<GemmMeasurement>();
@@ -112,7 +109,6 @@ public static class QuickBench
             var (loraMs, loraBytes) = MeasureTrainStep(steps: 100, lora: true, warmUp);
             return new QuickBenchResult(gemm, stepMs, loraMs, Math.Max(bytes, loraBytes), threads);
         }
-        finally { ComputeThreads.Max = saved; }
     }
 
     /// <summary>
@@ -194,7 +190,6 @@ public static class QuickBench
             model = LoraModel.Wrap(model, new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, gen);
         var opt = new Adam(model.TrainableParameters(), lora ? 5e-3 : 1e-3);
         var arena = new TensorArena();
-        var loss = new CrossEntropyLoss();
         var x = new Tensor(Batch, 784);
         gen.FillUniform(x.Data, 0f, 1f);
         var labels = new int[Batch];
@@ -203,7 +198,7 @@ public static class QuickBench
         {
             using var scope = arena.Activate();
             opt.ZeroGrad();
-            var l = loss.Forward(model.Forward(x), labels);
+            var l = Functional.CrossEntropy(model.Forward(x), labels);
             l.Backward();
             opt.Step();
         };

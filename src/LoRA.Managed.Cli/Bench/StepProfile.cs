@@ -27,9 +27,7 @@ public static class StepProfile
     /// <param name="reps">Timed calls per kernel (the median is kept), after 1.5 s of untimed passes.</param>
     public static IReadOnlyList<ProfiledOp> Run(int threads, int reps = 200)
     {
-        int saved = ComputeThreads.Max;
-        ComputeThreads.Max = threads;
-        try
+        using (ComputeThreads.Use(threads))
         {
             // Untimed passes for 1.5 s first: kernels with loops start at tier 0 and are recompiled only after
             // ~30 calls and 100 ms without new compilations; timing them before would measure unoptimised code.
@@ -37,7 +35,6 @@ public static class StepProfile
             do Measure(10); while (warm.Elapsed.TotalSeconds < 1.5);
             return Measure(reps);
         }
-        finally { ComputeThreads.Max = saved; }
     }
 
     private static IReadOnlyList<ProfiledOp> Measure(int reps)

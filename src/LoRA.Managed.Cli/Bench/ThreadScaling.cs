@@ -27,22 +27,20 @@ public static class ThreadScaling
     /// <summary>Best time in seconds of <paramref name="run"/> at each thread count, alternating between them.</summary>
     public static double[] Interleaved(int[] threads, Action run, double seconds)
     {
-        int saved = ComputeThreads.Max;
         var best = Enumerable.Repeat(double.MaxValue, threads.Length).ToArray();
-        try
+        using (ComputeThreads.Use(null))
         {
             long start = Stopwatch.GetTimestamp();
             for (int rep = 0; rep < 5 || Stopwatch.GetElapsedTime(start).TotalSeconds < seconds; rep++)
                 for (int t = 0; t < threads.Length; t++)
                 {
-                    ComputeThreads.Max = threads[t];
+                    using var scope = ComputeThreads.Use(threads[t]); // each count restored before the next
                     run();
                     long t0 = Stopwatch.GetTimestamp();
                     run();
                     best[t] = Math.Min(best[t], Stopwatch.GetElapsedTime(t0).TotalSeconds);
                 }
         }
-        finally { ComputeThreads.Max = saved; }
         return best;
     }
 

@@ -27,6 +27,7 @@ internal static class BenchCommand
 
     private static int Run(CliContext context, int? threads, string? json, double seconds, bool profile)
     {
+        if (json is not null) ModelArguments.RequireWritableFile("--json", json);
         int n = threads ?? ComputeThreads.Max;
         QuickBenchResult result = QuickBench.Run(n, seconds);
         context.Output.Write(result.ToTable());

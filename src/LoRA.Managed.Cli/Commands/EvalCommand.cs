@@ -1,6 +1,5 @@
 using System.CommandLine;
 using LoRA.Managed.Data;
-using LoRA.Managed.Kernels;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Training;
 
@@ -16,30 +15,25 @@ internal static class EvalCommand
         var digits = CommonOptions.Digits("--digits", "Test classes to evaluate on, e.g. 8,9 or 0-9.");
         // Every command that reads MNIST takes --seed; evaluation itself draws nothing random, so it has no effect here.
         var seed = new Option<ulong>("--seed") { Description = "Accepted like every MNIST command's --seed; evaluation draws nothing random, so it changes nothing.", DefaultValueFactory = _ => 0UL };
-        var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
-        var json = CommonOptions.Json();
         var command = new Command("eval", "Accuracy and confusion matrix of a saved model (and adapter) on the MNIST test set.")
         {
-            model, adapter, digits, seed, threads, data, normalize, json,
+            model, adapter, digits, seed, data, normalize,
         };
-        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(digits),
-            parse.GetValue(threads), parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(json)));
+        RecipeCommand.SetAction(command, parse => Run(context, parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(digits),
+            parse.GetValue(data), parse.GetValue(normalize)));
         return command;
     }
 
-    private static int Run(CliContext context, string modelPath, string? adapterDir, DigitSet digits, int? threads,
-        string? dataDirectory, bool normalize, string? jsonPath)
+    private static Dictionary<string, object?> Run(CliContext context, string modelPath, string? adapterDir, DigitSet digits,
+        string? dataDirectory, bool normalize)
     {
-        if (threads is { } n) ComputeThreads.Max = n;
-        if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
         Module model = ModelArguments.LoadBlogMlp(modelPath);
         if (adapterDir is not null) model = ModelArguments.LoadAdapter(model, adapterDir);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
-        EvaluationResult result = ClassifierTrainer.Evaluate(model, mnist.Test.Filter(digits));
+        EvaluationResult result = ClassifierEvaluation.Evaluate(model, mnist.Test.Filter(digits));
         EvaluationReport.Print(context, $"{modelPath}{(adapterDir is null ? "" : " + " + adapterDir)}, test {digits}", result, digits);
-        if (jsonPath is not null) JsonReport.Write(jsonPath, EvaluationReport.ToJson(result));
-        return 0;
+        return EvaluationReport.ToJson(result);
     }
 }

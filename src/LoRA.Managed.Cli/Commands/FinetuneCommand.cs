@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using LoRA.Managed.Data;
 using LoRA.Managed.Kernels;
+using LoRA.Managed.Recipes;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Training;
@@ -24,55 +25,59 @@ internal static class FinetuneCommand
         var lora = new LoraOptions();
         var output = ModelArguments.Out("Directory to write the adapter to (adapter_model.safetensors, adapter_config.json).");
         var seed = CommonOptions.Seed();
-        var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
-        var json = CommonOptions.Json();
         var command = new Command("finetune", "Train a LoRA adapter on a saved base model and save it in PEFT's format.")
         {
-            model, digits, epochs, lr, batchSize, output, seed, threads, data, normalize, json,
+            model, digits, epochs, lr, batchSize, output, seed, data, normalize,
         };
         foreach (Option o in lora.All) command.Options.Add(o);
         var checkpoints = new CheckpointOptions();
         foreach (Option o in checkpoints.All) command.Options.Add(o);
-        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(digits), parse.GetValue(epochs), parse.GetValue(lr),
-            parse.GetValue(batchSize), lora.ToConfig(parse), parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(threads),
-            parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(json), checkpoints.Read(parse, parse.GetValue(output))));
+        RecipeCommand.SetAction(command, parse =>
+        {
+            DigitSet set = parse.GetValue(digits);
+            string outDir = parse.GetValue(output)!;
+            var settings = new Settings(parse.GetValue(model)!, set, lora.ToConfig(parse), outDir, parse.GetValue(seed), parse.GetValue(data),
+                parse.GetValue(normalize), checkpoints.Apply(parse, outDir, new ClassifierTrainingOptions
+                {
+                    Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batchSize), Label = $"LoRA {set}",
+                }));
+            return Run(context, settings);
+        });
         return command;
     }
 
-    private static int Run(CliContext context, string modelPath, DigitSet digits, int epochs, double lr, int batchSize, LoraConfig config,
-        string outDir, ulong seed, int? threads, string? dataDirectory, bool normalize, string? jsonPath, CheckpointSettings checkpoints)
+    /// <summary>One invocation's values.</summary>
+    private sealed record Settings(string ModelPath, DigitSet Digits, LoraConfig Lora, string OutDir, ulong Seed, string? Data,
+        bool Normalize, ClassifierTrainingOptions Training);
+
+    private static Dictionary<string, object?> Run(CliContext context, Settings s)
     {
         var total = Stopwatch.StartNew();
-        if (threads is { } n) ComputeThreads.Max = n;
-        if (jsonPath is not null) ModelArguments.RequireParentDirectory("--json", jsonPath);
-        ModelArguments.RequireWritableDirectory("--out", outDir);
-        var baseModel = ModelArguments.LoadBlogMlp(modelPath);
-        LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
-        MnistDataset train = mnist.Train.Filter(digits), test = mnist.Test.Filter(digits);
-        context.Output.WriteLine($"finetune: {modelPath}, digits {digits}, {train.Count:N0} samples, {epochs} epochs, Adam lr {lr}, LoRA {LoraOptions.Describe(config)}");
+        ModelArguments.RequireWritableDirectory("--out", s.OutDir);
+        var baseModel = ModelArguments.LoadBlogMlp(s.ModelPath);
+        LoadedMnist mnist = LoadedMnist.Load(context, s.Data, s.Normalize);
+        MnistDataset train = mnist.Train.Filter(s.Digits), test = mnist.Test.Filter(s.Digits);
+        context.Output.WriteLine($"finetune: {s.ModelPath}, digits {s.Digits}, {train.Count:N0} samples, {s.Training.Epochs} epochs, Adam lr {s.Training.LearningRate}, LoRA {LoraOptions.Describe(s.Lora)}");
 
         var clock = Stopwatch.StartNew();
-        var (peft, trainer) = BlogTraining.FineTune(context, $"LoRA {digits}", baseModel, config, train, epochs, lr, batchSize, new TorchGenerator(seed), checkpoints);
+        var (peft, training) = ClassifierTraining.FineTune(baseModel, s.Lora, train, s.Training, new TorchGenerator(s.Seed),
+            new CliObserver(context), context.Cancellation);
         double seconds = clock.Elapsed.TotalSeconds;
-        peft.SaveAdapter(outDir);
-        EvaluationResult result = ClassifierTrainer.Evaluate(peft, test);
-        EvaluationReport.Print(context, $"adapted model, test {digits}", result, digits);
-        context.Output.WriteLine($"adapter saved to {Path.GetFullPath(outDir)}; trained in {seconds:F1} s");
+        peft.SaveAdapter(s.OutDir);
+        EvaluationResult result = ClassifierEvaluation.Evaluate(peft, test);
+        EvaluationReport.Print(context, $"adapted model, test {s.Digits}", result, s.Digits);
+        context.Output.WriteLine($"adapter saved to {Path.GetFullPath(s.OutDir)}; trained in {seconds:F1} s");
 
-        if (jsonPath is not null)
-        {
-            var values = EvaluationReport.ToJson(result);
-            values["trainable_params"] = peft.TrainableParameterCount;
-            values["all_params"] = peft.AllParameterCount;
-            values["final_loss"] = trainer.Losses[^1];
-            values["seconds_train"] = seconds;
-            values["seconds_total"] = total.Elapsed.TotalSeconds;
-            values["seed"] = seed;
-            values["threads"] = ComputeThreads.Max;
-            JsonReport.Write(jsonPath, values);
-        }
-        return 0;
+        var values = EvaluationReport.ToJson(result);
+        values["trainable_params"] = peft.TrainableParameterCount;
+        values["all_params"] = peft.AllParameterCount;
+        values["final_loss"] = training.StepLosses[^1];
+        values["seconds_train"] = seconds;
+        values["seconds_total"] = total.Elapsed.TotalSeconds;
+        values["seed"] = s.Seed;
+        values["threads"] = ComputeThreads.Max;
+        return values;
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using LoRA.Managed.Kernels;
+using LoRA.Managed.Recipes;
 using LoRA.Managed.Text;
 
 namespace LoRA.Managed.Cli.Commands;
@@ -15,7 +16,7 @@ internal static class LmDemoCommand
 {
     public static Command Create(CliContext context)
     {
-        var defaults = new LmExperiment.Settings();
+        var defaults = new TinyLmExperiment.Settings();
         var seed = CommonOptions.Seed();
         var pretrainSteps = CommonOptions.Int("--pretrain-steps", defaults.PretrainSteps, 1, "Optimiser steps of pre-training on corpus A (batches of 32 windows of 64 characters).");
         var finetuneEpochs = CommonOptions.Int("--finetune-epochs", defaults.FinetuneEpochs, 1, "Epochs of LoRA fine-tuning on corpus B (evaluated and checkpointed each epoch; the best is kept).");
@@ -29,16 +30,14 @@ internal static class LmDemoCommand
             try { v = r.GetValueOrDefault<float>(); } catch (InvalidOperationException) { return; }
             if (!(v >= 0 && v < 1)) r.AddError($"--dropout: {v.ToString(CultureInfo.InvariantCulture)} must be in [0, 1).");
         });
-        var threads = CommonOptions.Threads();
         var output = new Option<string?>("--out") { Description = "Keep the base model, tokenizer, PEFT adapter and checkpoints in this directory.", HelpName = "DIR" };
-        var json = CommonOptions.Json();
         var data = new Option<string?>("--data") { Description = $"Corpora cache root (default: ${CorpusFetcher.DataVariable}/corpora, else ~/.cache/lora-managed/corpora); missing files are fetched with apt-get download.", HelpName = "DIR" };
 
         var command = new Command("lm-demo", "LoRA on a language model: pre-train a character GPT on fortune cookies, adapt q/k/v to The Devil's Dictionary, compare validation losses and samples.")
         {
-            seed, pretrainSteps, finetuneEpochs, finetuneLr, rank, alpha, dropout, threads, output, json, data,
+            seed, pretrainSteps, finetuneEpochs, finetuneLr, rank, alpha, dropout, output, data,
         };
-        command.SetAction(parse =>
+        RecipeCommand.SetAction(command, parse =>
         {
             var settings = defaults with
             {
@@ -46,16 +45,14 @@ internal static class LmDemoCommand
                 FinetuneLearningRate = parse.GetValue(finetuneLr),
                 Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = parse.GetValue(dropout), Out = parse.GetValue(output),
             };
-            return Run(context, settings, parse.GetValue(threads), parse.GetValue(json), parse.GetValue(data));
+            return Run(context, settings, parse.GetValue(data));
         });
         return command;
     }
 
-    private static int Run(CliContext context, LmExperiment.Settings s, int? threads, string? json, string? data)
+    private static Dictionary<string, object?> Run(CliContext context, TinyLmExperiment.Settings s, string? data)
     {
         var total = Stopwatch.StartNew();
-        if (json is not null) ModelArguments.RequireParentDirectory("--json", json);
-        if (threads is { } n) ComputeThreads.Max = n;
         context.Output.WriteLine(FormattableString.Invariant(
             $"lm-demo: seed {s.Seed}, threads {ComputeThreads.Max}, pre-train {s.PretrainSteps} steps, fine-tune {s.FinetuneEpochs} epochs, LoRA r {s.Rank} alpha {s.Alpha} dropout {s.Dropout}"));
         var fetcher = new CorpusFetcher(data);
@@ -63,30 +60,26 @@ internal static class LmDemoCommand
         context.Output.WriteLine(FormattableString.Invariant(
             $"corpus A: {Corpora.Fortunes.Title} ({a.Length:N0} chars); corpus B: {Corpora.DevilsDictionary.Title} ({b.Length:N0} chars)"));
 
-        LmExperiment.Result r = LmExperiment.Run(context, a, b, s);
+        TinyLmExperiment.Result r = TinyLmExperiment.Run(a, b, s, new CliObserver(context), context.Cancellation);
         context.Output.WriteLine(FormattableString.Invariant(
             $"validation loss (nats/char): B {r.ValLossBBase:F4} -> {r.ValLossBAdapted:F4} adapted; A {r.ValLossABase:F4} -> {r.ValLossAAdapted:F4} (forgetting)"));
         context.Output.WriteLine(r.Summary);
         double seconds = total.Elapsed.TotalSeconds;
         context.Output.WriteLine(FormattableString.Invariant(
             $"seconds: pre-training {r.SecondsPretrain:F1}, fine-tuning {r.SecondsFinetune:F1}, total {seconds:F1} ({ComputeThreads.Max} threads)"));
-        if (s.Out is not null) context.Output.WriteLine($"kept the run in {Path.GetFullPath(s.Out)}: {RunArtifacts.BaseModelFile}, tokenizer.json, {RunArtifacts.AdapterDirectory}/, checkpoints/");
-        if (json is not null)
+        if (s.Out is not null) context.Output.WriteLine($"kept the run in {Path.GetFullPath(s.Out)}: {TinyLmExperiment.BaseModelFileName}, tokenizer.json, {TinyLmExperiment.AdapterDirectoryName}/, checkpoints/");
+        return new Dictionary<string, object?>
         {
-            JsonReport.Write(json, new Dictionary<string, object?>
-            {
-                ["val_loss_a_base"] = r.ValLossABase,
-                ["val_loss_b_base"] = r.ValLossBBase,
-                ["val_loss_b_adapted"] = r.ValLossBAdapted,
-                ["val_loss_a_adapted"] = r.ValLossAAdapted,
-                ["trainable_params"] = r.TrainableParams,
-                ["all_params"] = r.AllParams,
-                ["trainable_percent"] = r.TrainablePercent,
-                ["seconds_pretrain"] = r.SecondsPretrain,
-                ["seconds_finetune"] = r.SecondsFinetune,
-                ["seconds_total"] = seconds,
-            });
-        }
-        return 0;
+            ["val_loss_a_base"] = r.ValLossABase,
+            ["val_loss_b_base"] = r.ValLossBBase,
+            ["val_loss_b_adapted"] = r.ValLossBAdapted,
+            ["val_loss_a_adapted"] = r.ValLossAAdapted,
+            ["trainable_params"] = r.TrainableParams,
+            ["all_params"] = r.AllParams,
+            ["trainable_percent"] = r.TrainablePercent,
+            ["seconds_pretrain"] = r.SecondsPretrain,
+            ["seconds_finetune"] = r.SecondsFinetune,
+            ["seconds_total"] = seconds,
+        };
     }
 }

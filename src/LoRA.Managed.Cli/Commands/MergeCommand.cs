@@ -1,5 +1,4 @@
 using System.CommandLine;
-using LoRA.Managed.IO;
 using LoRA.Managed.Nn;
 
 namespace LoRA.Managed.Cli.Commands;
@@ -19,16 +18,16 @@ internal static class MergeCommand
         {
             model, adapter, output,
         };
-        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(adapter)!, parse.GetValue(output)!));
+        RecipeCommand.SetAction(command, parse => Run(context, parse.GetValue(model)!, parse.GetValue(adapter)!, parse.GetValue(output)!), threads: false);
         return command;
     }
 
-    private static int Run(CliContext context, string modelPath, string adapterDir, string outPath)
+    private static Dictionary<string, object?> Run(CliContext context, string modelPath, string adapterDir, string outPath)
     {
         ModelArguments.RequireWritableFile("--out", outPath);
         Module merged = ModelArguments.LoadAdapter(ModelArguments.LoadBlogMlp(modelPath), adapterDir).MergeAndUnload();
         ModelFile.Save(merged, outPath);
         context.Output.WriteLine($"merged {adapterDir} into {modelPath}: {Path.GetFullPath(outPath)} ({merged.ParameterCount():N0} parameters, names {string.Join(", ", merged.NamedParameters().Select(p => p.Key))})");
-        return 0;
+        return new Dictionary<string, object?> { ["out"] = Path.GetFullPath(outPath), ["params"] = merged.ParameterCount() };
     }
 }

@@ -18,16 +18,15 @@ internal static class SvdDemoCommand
         var seed = new Option<ulong>("--seed") { Description = "torch.manual_seed for W (the blog: 13).", DefaultValueFactory = _ => 13UL };
         var size = CommonOptions.Int("--size", 4, 1, "W is size×size, drawn as torch.rand (the blog: 4).");
         var rank = CommonOptions.Int("--rank", 2, 1, "Rank r of the approximation (the blog: 2).");
-        var json = CommonOptions.Json();
         var command = new Command("svd-demo", "The blog's low-rank approximation by SVD: W = U S Vt, A = U_r sqrt(S_r), B = sqrt(S_r) V_r^T, W ≈ AB.")
         {
-            seed, size, rank, json,
+            seed, size, rank,
         };
-        command.SetAction(parse => Run(context, parse.GetValue(seed), parse.GetValue(size), parse.GetValue(rank), parse.GetValue(json)));
+        RecipeCommand.SetAction(command, parse => Run(context, parse.GetValue(seed), parse.GetValue(size), parse.GetValue(rank)), threads: false);
         return command;
     }
 
-    private static int Run(CliContext context, ulong seed, int size, int rank, string? json)
+    private static Dictionary<string, object?> Run(CliContext context, ulong seed, int size, int rank)
     {
         if (rank > size) throw new ArgumentException($"--rank {rank} is larger than --size {size}: a {size}×{size} matrix has rank at most {size}.");
         Tensor w = new TorchGenerator(seed).Rand(size, size);
@@ -50,21 +49,17 @@ internal static class SvdDemoCommand
                 Math.Sqrt(svd.S.Skip(k).Sum(s => s * s)).ToString("F6", CultureInfo.InvariantCulture));
         context.Console.Write(table);
 
-        if (json is not null)
+        return new Dictionary<string, object?>
         {
-            JsonReport.Write(json, new Dictionary<string, object?>
-            {
-                ["W"] = Rows(w),
-                ["U"] = Rows(svd.U),
-                ["S"] = svd.S,
-                ["Vt"] = Rows(svd.Vt),
-                ["A"] = Rows(svd.A),
-                ["B"] = Rows(svd.B),
-                ["W_approx"] = Rows(svd.Approximation),
-                ["frobenius_error_by_rank"] = errors,
-            });
-        }
-        return 0;
+            ["W"] = Rows(w),
+            ["U"] = Rows(svd.U),
+            ["S"] = svd.S,
+            ["Vt"] = Rows(svd.Vt),
+            ["A"] = Rows(svd.A),
+            ["B"] = Rows(svd.B),
+            ["W_approx"] = Rows(svd.Approximation),
+            ["frobenius_error_by_rank"] = errors,
+        };
     }
 
     private static double[][] Rows(Tensor t)

@@ -6,6 +6,7 @@ using LoRA.Managed.Models;
 using LoRA.Managed.Data;
 using LoRA.Managed.IO;
 using LoRA.Managed.Kernels;
+using LoRA.Managed.Recipes;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
@@ -21,8 +22,6 @@ namespace LoRA.Managed.Cli.Commands;
 /// </summary>
 internal static class SweepCommand
 {
-    private static readonly DigitSet BaseDigits = DigitSet.Parse("0-7"), NewDigits = DigitSet.Parse("8,9");
-
     private sealed record Row(string Init, int Rank, long Trainable, double Acc89, double Acc0To7, double Seconds);
 
     public static Command Create(CliContext context)
@@ -33,30 +32,31 @@ internal static class SweepCommand
         var rank = CommonOptions.Int("--rank", 4, 1, "Rank for the initialisation comparison (the blog: 4).");
         var epochs = CommonOptions.Int("--epochs", 5, 1, "Base epochs on 0-7.");
         var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1, "Adapter epochs on 8-9.");
-        var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
         var output = new Option<string?>("--out") { Description = "Write sweep.md (tables) and sweep.svg (plot) into this directory.", HelpName = "DIR" };
-        var json = CommonOptions.Json();
         var command = new Command("sweep", "Rank sweep and initialisation comparison of the blog's adapter on one base model.")
         {
-            seed, ranks, inits, rank, epochs, loraEpochs, threads, data, output, json,
+            seed, ranks, inits, rank, epochs, loraEpochs, data, output,
         };
-        command.SetAction(parse => Run(context, parse.GetValue(seed), ParseInts(parse.GetValue(ranks)!), ParseInits(parse.GetValue(inits)!),
-            parse.GetValue(rank), parse.GetValue(epochs), parse.GetValue(loraEpochs), parse.GetValue(threads), parse.GetValue(data),
-            parse.GetValue(output), parse.GetValue(json)));
+        RecipeCommand.SetAction(command, parse => Run(context, parse.GetValue(seed), ParseInts(parse.GetValue(ranks)!), ParseInits(parse.GetValue(inits)!),
+            parse.GetValue(rank), parse.GetValue(epochs), parse.GetValue(loraEpochs), parse.GetValue(data), parse.GetValue(output)));
         return command;
     }
 
-    private static int Run(CliContext context, ulong seed, int[] ranks, LoraInit[] inits, int initRank, int epochs, int loraEpochs,
-        int? threads, string? dataDirectory, string? outDir, string? jsonPath)
+    private static Dictionary<string, object?> Run(CliContext context, ulong seed, int[] ranks, LoraInit[] inits, int initRank, int epochs,
+        int loraEpochs, string? dataDirectory, string? outDir)
     {
-        if (threads is { } n) ComputeThreads.Max = n;
         if (outDir is not null) Directory.CreateDirectory(outDir);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize: false);
-        MnistDataset test0To7 = mnist.Test.Filter(BaseDigits), test89 = mnist.Test.Filter(NewDigits), train89 = mnist.Train.Filter(NewDigits);
+        MnistDataset test0To7 = mnist.Test.Filter(BlogExperiment.BaseDigits), test89 = mnist.Test.Filter(BlogExperiment.NewDigits);
+        MnistDataset train89 = mnist.Train.Filter(BlogExperiment.NewDigits);
         var generator = new TorchGenerator(seed);
-        var (baseModel, _) = BlogTraining.Train(context, "base 0-7", mnist.Train.Filter(BaseDigits), epochs, 1e-3, 64, generator);
-        double base0To7 = ClassifierTrainer.Evaluate(baseModel, test0To7).Accuracy;
+        var observer = new CliObserver(context);
+        var (baseModel, _) = ClassifierTraining.TrainBlogMlp(mnist.Train.Filter(BlogExperiment.BaseDigits), new ClassifierTrainingOptions
+        {
+            Epochs = epochs, LearningRate = BlogExperiment.BaseLearningRate, BatchSize = BlogExperiment.BatchSize, Label = "base 0-7",
+        }, generator, observer, context.Cancellation);
+        double base0To7 = ClassifierEvaluation.Evaluate(baseModel, test0To7).Accuracy;
         var state = baseModel.StateDict().ToDictionary(p => p.Key, p => p.Value.Clone());
         GeneratorState afterBase = generator.GetState();
 
@@ -67,11 +67,14 @@ internal static class SweepCommand
             model.LoadStateDict(state);
             var g = new TorchGenerator();
             g.SetState(afterBase);
-            var config = new LoraConfig { Rank = rank, Alpha = 1, Scaling = LoraScaling.Alpha, Init = init, TargetModules = ["layers.5"] };
+            var config = BlogExperiment.BlogLora with { Rank = rank, Init = init };
             var clock = Stopwatch.StartNew();
-            var (peft, _) = BlogTraining.FineTune(context, $"{init} r={rank}", model, config, train89, loraEpochs, 5e-3, 64, g);
-            return new Row(init.ToString(), rank, peft.TrainableParameterCount, ClassifierTrainer.Evaluate(peft, test89).Accuracy,
-                ClassifierTrainer.Evaluate(peft, test0To7).Accuracy, clock.Elapsed.TotalSeconds);
+            var (peft, _) = ClassifierTraining.FineTune(model, config, train89, new ClassifierTrainingOptions
+            {
+                Epochs = loraEpochs, LearningRate = BlogExperiment.LoraLearningRate, BatchSize = BlogExperiment.BatchSize, Label = $"{init} r={rank}",
+            }, g, observer, context.Cancellation);
+            return new Row(init.ToString(), rank, peft.TrainableParameterCount, ClassifierEvaluation.Evaluate(peft, test89).Accuracy,
+                ClassifierEvaluation.Evaluate(peft, test0To7).Accuracy, clock.Elapsed.TotalSeconds);
         }
 
         var rankRows = ranks.Select(r => Adapt(LoraInit.Svd, r)).ToList();
@@ -86,19 +89,15 @@ internal static class SweepCommand
                 initRows.Select(r => (r.Init, r.Acc89, r.Acc0To7)).ToList())));
             context.Output.WriteLine($"wrote {Path.Combine(outDir, "sweep.md")} and sweep.svg");
         }
-        if (jsonPath is not null)
+        object Rows(IEnumerable<Row> rows) => rows.Select(r => new Dictionary<string, object?>
         {
-            object Rows(IEnumerable<Row> rows) => rows.Select(r => new Dictionary<string, object?>
-            {
-                ["init"] = r.Init.ToLowerInvariant(), ["rank"] = r.Rank, ["trainable_params"] = r.Trainable,
-                ["acc_89"] = r.Acc89, ["acc_0to7"] = r.Acc0To7, ["seconds"] = r.Seconds,
-            }).ToList();
-            JsonReport.Write(jsonPath, new Dictionary<string, object?>
-            {
-                ["seed"] = seed, ["base_acc_0to7"] = base0To7, ["ranks"] = Rows(rankRows), ["inits"] = Rows(initRows), ["threads"] = ComputeThreads.Max,
-            });
-        }
-        return 0;
+            ["init"] = r.Init.ToLowerInvariant(), ["rank"] = r.Rank, ["trainable_params"] = r.Trainable,
+            ["acc_89"] = r.Acc89, ["acc_0to7"] = r.Acc0To7, ["seconds"] = r.Seconds,
+        }).ToList();
+        return new Dictionary<string, object?>
+        {
+            ["seed"] = seed, ["base_acc_0to7"] = base0To7, ["ranks"] = Rows(rankRows), ["inits"] = Rows(initRows), ["threads"] = ComputeThreads.Max,
+        };
     }
 
     private static void Print(CliContext context, string title, IEnumerable<Row> rows)

@@ -28,7 +28,7 @@ public static unsafe class AdamUpdate
 
     /// <summary>Updates <paramref name="param"/>, <paramref name="m"/> and <paramref name="v"/> in place.</summary>
     /// <param name="param">θ.</param>
-    /// <param name="grad">g (not modified).</param>
+    /// <param name="grad">g; read, then zeroed in the same pass when <paramref name="clearGrad"/> is set.</param>
     /// <param name="m">First-moment estimate.</param>
     /// <param name="v">Second-moment estimate.</param>
     /// <param name="stepSize">lr / (1 − β₁ᵗ).</param>
@@ -39,15 +39,20 @@ public static unsafe class AdamUpdate
     /// <param name="eps">ε.</param>
     /// <param name="l2">λ of Adam's L2 decay added to the gradient (0 for none).</param>
     /// <param name="decoupledDecay">Factor θ is multiplied by first (1 − lr·λ for AdamW, 1 for Adam).</param>
-    public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
-        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2, float decoupledDecay)
+    /// <param name="clearGrad">
+    /// Zero g after reading it: <c>step()</c> then <c>zero_grad()</c> in one pass over memory instead of two (the
+    /// next backward accumulates into a zero buffer, as after a separate zeroing pass; the bits are the same).
+    /// </param>
+    public static void Step(Span<float> param, Span<float> grad, Span<float> m, Span<float> v,
+        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2, float decoupledDecay,
+        bool clearGrad = false)
     {
         int n = param.Length;
         if (grad.Length != n || m.Length != n || v.Length != n)
             throw new ArgumentException($"AdamUpdate.Step: lengths differ: param {n}, grad {grad.Length}, m {m.Length}, v {v.Length}.");
         fixed (float* pp = param, pg = grad, pm = m, pv = v)
         {
-            var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, decoupledDecay);
+            var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, decoupledDecay, clearGrad);
             int threads = ComputeThreads.Max;
             if (n < ParallelThreshold || threads <= 1)
             {
@@ -62,7 +67,8 @@ public static unsafe class AdamUpdate
         }
     }
 
-    private readonly record struct Hyper(float StepSize, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float Bias2Sqrt, float Eps, float L2, float Decay);
+    private readonly record struct Hyper(float StepSize, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float Bias2Sqrt, float Eps,
+        float L2, float Decay, bool ClearGrad);
 
     [ThreadStatic] private static AdamJob? t_job;
 
@@ -93,6 +99,7 @@ public static unsafe class AdamUpdate
     {
         float stepSize = h.StepSize, beta2 = h.Beta2, bias2Sqrt = h.Bias2Sqrt, eps = h.Eps, l2 = h.L2, decoupledDecay = h.Decay;
         float omb1 = h.OneMinusBeta1, omb2 = h.OneMinusBeta2;
+        bool clear = h.ClearGrad;
         int n = end;
         int i = start;
         if (Vector512.IsHardwareAccelerated)
@@ -107,6 +114,7 @@ public static unsafe class AdamUpdate
             {
                 var p = Vector512.Load(param + i) * vdec;
                 var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
+                if (clear) Vector512<float>.Zero.Store(grad + i);
                 var m0 = Vector512.Load(m + i);
                 // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see SubnormalMoments).
                 var decaying = exactSubnormals ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
@@ -135,6 +143,7 @@ public static unsafe class AdamUpdate
             {
                 var p = Vector256.Load(param + i) * vdec;
                 var g = Vector256.Load(grad + i) + vl2 * Vector256.Load(param + i);
+                if (clear) Vector256<float>.Zero.Store(grad + i);
                 var m0 = Vector256.Load(m + i);
                 var mi = m0 + vomb1 * (g - m0);
                 var vi = vb2 * Vector256.Load(v + i) + vomb2 * g * g;
@@ -147,6 +156,7 @@ public static unsafe class AdamUpdate
         {
             float p0 = param[i];
             float g = grad[i] + l2 * p0;
+            if (clear) grad[i] = 0f;
             float mi = m[i] + omb1 * (g - m[i]);
             float vi = beta2 * v[i] + omb2 * g * g;
             float denom = MathF.Sqrt(vi) / bias2Sqrt + eps;

@@ -90,7 +90,7 @@ public static class AdapterFiles
         try { plan = InjectionPlan.Create(baseModel, config, adapterName); }
         catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
         var shapes = ExpectedShapes(baseModel, plan, config);
-        IO.ModelFile.CheckFits(shapes, file.Tensors, weightsPath);   // shapes only: nothing is allocated for the check
+        ModelFile.CheckFits(shapes, file.Tensors, weightsPath);   // shapes only: nothing is allocated for the check
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
         var initConfig = config with { Init = config.Init == LoraInit.Pissa ? LoraInit.Pissa : LoraInit.Default };

@@ -11,6 +11,15 @@ public static class LoraModel
     public const string DefaultAdapterName = "default";
 
     /// <summary>
+    /// Checks <paramref name="config"/> against <paramref name="model"/> without changing anything: the values, every
+    /// target and <c>modules_to_save</c> entry resolved to a module of the right kind, the rank within each target's
+    /// shape. The one place a LoRA configuration is validated; <see cref="Wrap"/> runs it first.
+    /// </summary>
+    /// <exception cref="ArgumentException">Something does not fit; the message names the field or the module.</exception>
+    public static void Validate(Module model, LoraConfig config, string adapterName = DefaultAdapterName) =>
+        InjectionPlan.Create(model, config, adapterName);
+
+    /// <summary>
     /// Wraps <paramref name="model"/>: every Linear matched by <see cref="LoraConfig.TargetModules"/> is replaced
     /// (via <see cref="Module.ReplaceChild"/>) by a <see cref="LoraLinear"/> carrying adapter
     /// <paramref name="adapterName"/>; all other parameters are frozen except the biases and modules to save the

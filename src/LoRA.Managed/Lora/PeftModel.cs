@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoRA.Managed.IO;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 
@@ -17,7 +18,7 @@ namespace LoRA.Managed.Lora;
 /// <para>The base model is modified in place (its Linear children are swapped for <see cref="LoraLinear"/>s);
 /// <see cref="MergeAndUnload"/> gives it back as a plain model.</para>
 /// </remarks>
-public sealed class PeftModel : Module
+public sealed class PeftModel : Module, ICausalLanguageModel
 {
     private readonly Dictionary<string, LoraConfig> _configs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _modulesToSave = new(StringComparer.Ordinal);
@@ -157,6 +158,46 @@ public sealed class PeftModel : Module
     /// </summary>
     public void SaveAdapter(string directory, string? adapterName = null) =>
         AdapterFiles.Save(this, directory, adapterName ?? ActiveAdapter);
+
+    /// <summary>The base model's logits (its adapted layers carry the adapters).</summary>
+    /// <exception cref="InvalidOperationException">The base model is not a causal language model.</exception>
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time) => BaseLanguageModel.Forward(ids, batch, time);
+
+    /// <inheritdoc />
+    public int VocabSize => BaseLanguageModel.VocabSize;
+
+    /// <inheritdoc />
+    public int MaxSequenceLength => BaseLanguageModel.MaxSequenceLength;
+
+    private ICausalLanguageModel BaseLanguageModel => BaseModel as ICausalLanguageModel
+        ?? throw new InvalidOperationException($"PeftModel: the base model ({BaseModel.GetType().Name}) is not a causal language model.");
+
+    /// <summary>A checkpoint keeps the active adapter as PEFT writes it (<c>adapter_model.safetensors</c> + <c>adapter_config.json</c>).</summary>
+    public override IReadOnlyList<(string FileName, byte[] Bytes)> SerializeTrainable()
+    {
+        var (weights, config) = AdapterFiles.Serialize(this, ActiveAdapter);
+        return [(AdapterFiles.WeightsFileName, weights), (AdapterConfigFile.FileName, config)];
+    }
+
+    /// <summary>Loads a checkpoint's adapter weights into the active adapter; every name and shape is checked first.</summary>
+    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model (named).</exception>
+    public override void LoadTrainable(string directory)
+    {
+        string path = Path.Combine(directory, AdapterFiles.WeightsFileName);
+        const string prefix = "base_model.model.";
+        var mine = StateDict();
+        var targets = new List<(Tensor Target, Tensor Source)>();
+        foreach (var (key, t) in SafeTensors.Read(path).Tensors)
+        {
+            // PEFT's file drops the adapter name: X.lora_A.weight is X.lora_A.<adapter>.weight in memory.
+            string name = key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key;
+            foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
+                if (name.EndsWith(factor, StringComparison.Ordinal))
+                    name = name[..^".weight".Length] + "." + ActiveAdapter + ".weight";
+            targets.Add((FindForLoad(mine, name, t, path, key), t));
+        }
+        foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
+    }
 
     /// <summary>PEFT's <c>PeftModel.from_pretrained</c>: same as <see cref="LoraModel.LoadAdapter"/>.</summary>
     public static PeftModel FromPretrained(Module baseModel, string directory, TorchGenerator? generator = null, bool verifyBaseChecksum = true) =>

@@ -1,3 +1,4 @@
+using LoRA.Managed.IO;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Nn;
@@ -149,6 +150,49 @@ public abstract class Module
                 throw new ArgumentException($"LoadStateDict: '{name}' has shape {Shapes.Format(t.Shape)} in the state but {Shapes.Format(p.Shape)} in the model.");
         foreach (var (name, t) in state)
             if (mine.TryGetValue(name, out var p)) t.Data.CopyTo(p.Data);
+    }
+
+    /// <summary>The file a checkpoint keeps a plain model's trainable weights in (<see cref="SerializeTrainable"/>).</summary>
+    public const string TrainableWeightsFileName = "model.safetensors";
+
+    /// <summary>
+    /// What a training checkpoint keeps of this model, as files to write side by side: by default
+    /// <see cref="TrainableWeightsFileName"/> with the trainable parameters under <c>state_dict</c> names. A model that
+    /// saves differently overrides this and <see cref="LoadTrainable"/> (a PEFT model writes its adapter as PEFT does),
+    /// so the training loop never needs to know which kind of model it trains.
+    /// </summary>
+    public virtual IReadOnlyList<(string FileName, byte[] Bytes)> SerializeTrainable()
+    {
+        var tensors = NamedParameters().Where(p => p.Value.RequiresGrad)
+            .ToDictionary(p => p.Key, p => (Tensor)p.Value, StringComparer.Ordinal);
+        return [(TrainableWeightsFileName, SafeTensors.Serialize(tensors, new Dictionary<string, string> { ["format"] = "pt" }))];
+    }
+
+    /// <summary>
+    /// Copies weights written by <see cref="SerializeTrainable"/> back from <paramref name="directory"/>; every name and
+    /// shape is checked before anything changes.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model (named).</exception>
+    public virtual void LoadTrainable(string directory)
+    {
+        string path = Path.Combine(directory, TrainableWeightsFileName);
+        var targets = new List<(Tensor Target, Tensor Source)>();
+        var mine = StateDict();
+        foreach (var (key, t) in SafeTensors.Read(path).Tensors) targets.Add((FindForLoad(mine, key, t, path, key), t));
+        foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
+    }
+
+    /// <summary>The parameter <paramref name="name"/> of <paramref name="mine"/> that file tensor <paramref name="key"/> loads into, shape checked.</summary>
+    /// <exception cref="InvalidDataFormatException">No such parameter, or another shape (both named).</exception>
+    protected static Tensor FindForLoad(Dictionary<string, Tensor> mine, string name, Tensor t, string path, string key)
+    {
+        ArgumentNullException.ThrowIfNull(mine);
+        ArgumentNullException.ThrowIfNull(t);
+        if (!mine.TryGetValue(name, out var target))
+            throw new InvalidDataFormatException(path, key, $"no parameter '{name}' in the model.");
+        if (!target.Shape.AsSpan().SequenceEqual(t.Shape))
+            throw new InvalidDataFormatException(path, key, $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(target.Shape)} in the model.");
+        return target;
     }
 
     private static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;

@@ -44,7 +44,7 @@ public class Adam : Optimizer
     public IReadOnlyList<float[]> SecondMoments => _v;
 
     /// <inheritdoc />
-    public override void Step()
+    protected override void Update(bool zeroGrad)
     {
         StepCount++;
         int t = StepCount;
@@ -59,7 +59,7 @@ public class Adam : Optimizer
             Parameter p = Parameters[i];
             if (!Active(p)) continue;
             AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bias2Sqrt, (float)Eps,
-                l2, DecayFor(p, decay));
+                l2, DecayFor(p, decay), zeroGrad);
         }
     }
 

@@ -29,8 +29,17 @@ public abstract class Optimizer
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="steps"/> is negative.</exception>
     public void RestoreStepCount(int steps) => StepCount = steps >= 0 ? steps : throw new ArgumentOutOfRangeException(nameof(steps), steps, "Optimizer: a step count must be ≥ 0.");
 
-    /// <summary>Updates every parameter that requires and has a gradient.</summary>
-    public abstract void Step();
+    /// <summary>Updates every parameter that requires and has a gradient (<c>optimizer.step()</c>).</summary>
+    public void Step() => Update(zeroGrad: false);
+
+    /// <summary>
+    /// <see cref="Step"/> then <see cref="ZeroGrad"/>, fused: each gradient is zeroed in the pass that reads it, so a
+    /// training loop needs no separate zeroing pass over every parameter each step.
+    /// </summary>
+    public void StepAndZeroGrad() => Update(zeroGrad: true);
+
+    /// <summary>The update; with <paramref name="zeroGrad"/> each gradient read is left zeroed.</summary>
+    protected abstract void Update(bool zeroGrad);
 
     /// <summary>Zeroes the gradients of the parameters.</summary>
     public void ZeroGrad()

@@ -42,7 +42,7 @@ public sealed class Sgd : Optimizer
     }
 
     /// <inheritdoc />
-    public override void Step()
+    protected override void Update(bool zeroGrad)
     {
         StepCount++;
         float lr = (float)LearningRate, mu = (float)Momentum, wd = (float)WeightDecay;
@@ -66,6 +66,7 @@ public sealed class Sgd : Optimizer
                 g = _buf[i];
             }
             TensorPrimitives.MultiplyAdd(g, -lr, theta, theta);
+            if (zeroGrad) p.Grad.Clear();
         }
     }
 }

@@ -1,4 +1,3 @@
-using LoRA.Managed.Autograd;
 
 namespace LoRA.Managed.Tensors;
 
@@ -8,7 +7,7 @@ namespace LoRA.Managed.Tensors;
 /// </summary>
 /// <remarks>
 /// Like PyTorch, a tensor may require a gradient; ops that read it while grad mode is on record
-/// themselves on the current <see cref="Tape"/>, and <see cref="Backward"/> runs them in reverse,
+/// themselves on the current autograd tape, and <c>Backward()</c> (in <c>Autograd</c>) runs them in reverse,
 /// accumulating into <see cref="Grad"/>.
 /// </remarks>
 public class Tensor
@@ -89,12 +88,6 @@ public class Tensor
         if (_data.Length != 1) throw new InvalidOperationException($"Item: tensor of shape {Shapes.Format(Shape)} has {_data.Length} elements, not 1.");
         return _data[0];
     }
-
-    /// <summary>
-    /// Runs reverse-mode differentiation from this scalar: seeds d(this)/d(this) = 1 and runs every
-    /// op recorded on the current tape in reverse order. Leaf gradients accumulate, as in PyTorch.
-    /// </summary>
-    public void Backward() => Tape.Current.Backward(this);
 
     /// <summary>A new tensor with the same shape and a copy of the data (no gradient history).</summary>
     public Tensor Clone() => new((float[])_data.Clone(), Shape) { RequiresGrad = false };

@@ -1,6 +1,5 @@
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Data;
-using LoRA.Managed.Losses;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 
@@ -13,7 +12,6 @@ namespace LoRA.Managed.Training;
 /// </summary>
 public sealed class ClassificationTask : IResumableTask<Batch>
 {
-    private readonly CrossEntropyLoss _criterion = new();
     private readonly MnistDataset? _train, _eval;
     private readonly TorchGenerator? _generator;
     private DataLoader? _loader;
@@ -50,14 +48,14 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     public int SampleCount(Batch batch) => batch.Size;
 
     /// <inheritdoc />
-    public Tensor ComputeLoss(Module model, Batch batch) => _criterion.Forward(model.Forward(batch.Images), batch.Labels);
+    public Tensor ComputeLoss(Module model, Batch batch) => Functional.CrossEntropy(model.Forward(batch.Images), batch.Labels);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)
     {
         if (_eval is null) return new Dictionary<string, double>();
         if (_evalLoader?.BatchSize != batchSize) _evalLoader = new DataLoader(_eval, batchSize); // its batch buffers are MBs: keep them
-        EvaluationResult result = ClassifierTrainer.Evaluate(model, _evalLoader, withLoss: true, out double loss);
+        EvaluationResult result = ClassifierEvaluation.Evaluate(model, _evalLoader, withLoss: true, out double loss);
         return new Dictionary<string, double> { ["eval_loss"] = loss, ["eval_accuracy"] = result.Accuracy };
     }
 

@@ -1,6 +1,4 @@
-using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
-using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Text;
@@ -8,8 +6,8 @@ using LoRA.Managed.Text;
 namespace LoRA.Managed.Training;
 
 /// <summary>
-/// Causal language modelling for <see cref="Trainer"/>: next-token cross-entropy of a <see cref="GptModel"/> (or a
-/// <see cref="PeftModel"/> wrapping one) on packed windows, reshuffled every epoch from a generator; evaluation
+/// Causal language modelling for <see cref="Trainer"/>: next-token cross-entropy of any
+/// <see cref="ICausalLanguageModel"/> (a PEFT model over one is one too) on packed windows, reshuffled every epoch from a generator; evaluation
 /// reports <c>eval_loss</c> (nats per token, <see cref="LanguageModelLoss.Mean"/>) on the validation windows.
 /// </summary>
 public sealed class LanguageModelTask : IResumableTask<LmBatch>
@@ -49,22 +47,18 @@ public sealed class LanguageModelTask : IResumableTask<LmBatch>
 
     /// <inheritdoc />
     public Tensor ComputeLoss(Module model, LmBatch batch) =>
-        Functional.CrossEntropy(Gpt(model).Forward(batch.Inputs, batch.Batch, batch.Time), batch.Targets);
+        Functional.CrossEntropy(LanguageModel(model).Forward(batch.Inputs, batch.Batch, batch.Time), batch.Targets);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) =>
         _validation is null
             ? new Dictionary<string, double>()
-            : new Dictionary<string, double> { ["eval_loss"] = LanguageModelLoss.Mean(Gpt(model), _validation, batchSize, _maxEvalWindows) };
+            : new Dictionary<string, double> { ["eval_loss"] = LanguageModelLoss.Mean(LanguageModel(model), _validation, batchSize, _maxEvalWindows) };
 
-    /// <summary>The GPT inside <paramref name="model"/>: itself, or a <see cref="PeftModel"/>'s base (whose layers carry the adapters).</summary>
-    /// <exception cref="ArgumentException">The model is neither.</exception>
-    public static GptModel Gpt(Module model) => model switch
-    {
-        GptModel g => g,
-        PeftModel { BaseModel: GptModel g } => g,
-        _ => throw new ArgumentException($"LanguageModelTask: expected a GptModel or a PeftModel over one, got {model?.GetType().Name ?? "null"}."),
-    };
+    /// <summary>The language model <paramref name="model"/> is.</summary>
+    /// <exception cref="ArgumentException">It is not one.</exception>
+    public static ICausalLanguageModel LanguageModel(Module model) => model as ICausalLanguageModel
+        ?? throw new ArgumentException($"LanguageModelTask: expected a causal language model, got {model?.GetType().Name ?? "null"}.");
 
     private LmBatchIterator Iterator(int batchSize)
     {

@@ -10,8 +10,10 @@ namespace LoRA.Managed.Training;
 /// <summary>
 /// Hugging Face's <c>Trainer</c> for any model: the task (<see cref="ITrainingTask{TBatch}"/>) supplies batches, the
 /// loss and evaluation metrics; the <see cref="TrainingArguments"/> say how to train. Each optimiser step: set the
-/// scheduled rate, zero the gradients, forward and backward each of the <c>gradient_accumulation_steps</c>
-/// micro-batches (each in a <see cref="TensorArena"/>, so a steady-state step allocates no tensors), clip, step.
+/// scheduled rate, forward and backward each of the <c>gradient_accumulation_steps</c> micro-batches (each in a
+/// <see cref="TensorArena"/>, so a steady-state step allocates no tensors), clip, then step and zero the gradients in
+/// one pass (<see cref="Optimizer.StepAndZeroGrad"/>). Every model and task, from the blog's MLP to a Hugging Face
+/// causal LM, trains through this one loop.
 /// Evaluation, checkpoints (<see cref="TrainerCheckpoint"/>), rotation and restoring the best follow the arguments.
 /// </summary>
 /// <remarks>
@@ -27,7 +29,7 @@ namespace LoRA.Managed.Training;
 public sealed partial class Trainer
 {
     private readonly LrSchedule? _schedule;
-    private readonly List<float> _stepLosses = [];
+    private Run? _run;
 
     /// <summary>
     /// Prepares training of <paramref name="model"/>'s trainable parameters (those with <c>RequiresGrad</c> now).
@@ -55,7 +57,7 @@ public sealed partial class Trainer
     public Optimizer Optimizer { get; }
 
     /// <summary>Every step's loss so far, also while <see cref="Train{TBatch}"/> runs or after it failed.</summary>
-    public IReadOnlyList<float> StepLosses => _stepLosses;
+    public IReadOnlyList<float> StepLosses => _run?.Losses ?? [];
 
     /// <summary>
     /// The optimiser <paramref name="args"/> describe over <paramref name="model"/>'s trainable parameters: AdamW with
@@ -84,9 +86,9 @@ public sealed partial class Trainer
         int warmup = args.WarmupStepsFor(totalSteps);
         return args.LrSchedulerType switch
         {
-            LrSchedulerType.Cosine => new WarmupCosineSchedule(args.LearningRate, warmup, totalSteps),
-            LrSchedulerType.Linear => new WarmupLinearSchedule(args.LearningRate, warmup, totalSteps),
-            _ => new WarmupConstantSchedule(args.LearningRate, warmup),
+            LrSchedulerType.Cosine => LrSchedules.WarmupCosine(args.LearningRate, warmup, totalSteps),
+            LrSchedulerType.Linear => LrSchedules.WarmupLinear(args.LearningRate, warmup, totalSteps),
+            _ => LrSchedules.WarmupConstant(args.LearningRate, warmup),
         };
     }
 
@@ -101,8 +103,8 @@ public sealed partial class Trainer
     /// <param name="task">Batches, loss and metrics.</param>
     /// <param name="progress">Receives a report after every optimiser step, synchronously on this thread.</param>
     /// <param name="cancellation">
-    /// Checked before every micro-batch. Cancelled between two steps with <see cref="TrainingArguments.SaveOnCancel"/>, a
-    /// checkpoint of the current step is written first; then <see cref="OperationCanceledException"/> is thrown.
+    /// Checked before every optimiser step. With <see cref="TrainingArguments.SaveOnCancel"/>, a
+    /// checkpoint of the current step is written first; then <see cref="TrainingCanceledException"/> is thrown, naming it.
     /// </param>
     /// <param name="resumeFrom">
     /// HF's <c>resume_from_checkpoint</c>: a <c>checkpoint-{step}</c> folder this trainer wrote; overrides
@@ -125,17 +127,14 @@ public sealed partial class Trainer
         int epochs = Args.MaxSteps > 0 ? (Args.MaxSteps + stepsPerEpoch - 1) / stepsPerEpoch : Args.NumTrainEpochs;
         LrSchedule schedule = _schedule ?? CreateSchedule(Args, totalSteps);
         var resumable = task as IResumableTask<TBatch>;
-        var run = new Run(this, epochs, new RunShape(batchSize, accumulation, batchesPerEpoch, totalSteps), resumable?.OrderGenerator);
+        var run = _run = new Run(this, epochs, new RunShape(batchSize, accumulation, batchesPerEpoch, totalSteps), resumable?.OrderGenerator);
 
         TrainingPosition? resume = null;
         resumeFrom ??= Args.ResumeFromCheckpoint;
-        if (resumeFrom is not null)
-        {
-            resume = run.Resume(resumeFrom);
-            _stepLosses.AddRange(resume.StepLosses);
-        }
+        if (resumeFrom is not null) resume = run.Resume(resumeFrom);
 
         Model.Train();
+        Optimizer.ZeroGrad(); // once: from here on each step leaves the gradients zeroed (StepAndZeroGrad)
         var arena = new TensorArena();
         Cursor c = run.Cursor;
         c.GlobalStep = resume?.GlobalStep ?? 0;
@@ -159,20 +158,16 @@ public sealed partial class Trainer
             resume = null;
             while (more && c.GlobalStep < totalSteps)
             {
+                // The one place cancellation is honoured: between two steps, where a checkpoint is whole.
                 if (cancellation.IsCancellationRequested)
-                {
-                    run.SaveOnCancel(c.GlobalStep);
-                    cancellation.ThrowIfCancellationRequested();
-                }
-                schedule.Apply(Optimizer, Optimizer.StepCount);
-                Optimizer.ZeroGrad();
+                    throw new TrainingCanceledException(c.GlobalStep, run.SaveOnCancel(c.GlobalStep), cancellation);
+                Optimizer.LearningRate = schedule(Optimizer.StepCount);
                 int group = Math.Min(accumulation, batchesPerEpoch - c.BatchIndex);
                 double stepLoss = 0;
                 int stepSamples = 0, micro = 0;
                 float value = 0f;
                 for (; micro < group && more; micro++)
                 {
-                    cancellation.ThrowIfCancellationRequested();
                     int samples = task.SampleCount(batches.Current);
                     using (arena.Activate())
                     {
@@ -196,11 +191,10 @@ public sealed partial class Trainer
                     more = batches.MoveNext();
                 }
                 if (Args.MaxGradNorm is > 0 and double max) ClipGradNorm(Optimizer.Parameters, max);
-                Optimizer.Step();
+                Optimizer.StepAndZeroGrad();
                 c.GlobalStep++;
                 c.StepInEpoch++;
                 float reported = micro == 1 ? value : (float)(stepLoss / stepSamples);
-                _stepLosses.Add(reported);
                 run.Learn(reported, Optimizer.LearningRate);
                 c.EpochLoss += stepLoss;
                 c.EpochSamples += stepSamples;

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoRA.Managed.IO;
-using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
@@ -9,9 +8,9 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Training;
 
 /// <summary>
-/// The checkpoint folders <see cref="Trainer"/> writes, <c>checkpoint-{step}</c> as HF's: for a <see cref="PeftModel"/>
-/// the active adapter in PEFT's layout (<see cref="PeftModel.SaveAdapter"/>); for any other model its trainable
-/// parameters as <c>model.safetensors</c> under <c>state_dict</c> names. A checkpoint written during training also
+/// The checkpoint folders <see cref="Trainer"/> writes, <c>checkpoint-{step}</c> as HF's: the model's trainable weights
+/// as the model serialises them (<see cref="Module.SerializeTrainable"/>: a PEFT model's active adapter in PEFT's
+/// layout, any other model's trainable parameters as <c>model.safetensors</c> under <c>state_dict</c> names). A checkpoint written during training also
 /// holds the optimiser (<see cref="OptimizerCheckpoint"/>), <c>trainer_state.json</c> and <c>rng_state.json</c>
 /// (<see cref="TrainingPosition"/>), all replaced together, so the run can be resumed from it exactly.
 /// </summary>
@@ -24,7 +23,7 @@ namespace LoRA.Managed.Training;
 public static class TrainerCheckpoint
 {
     /// <summary>The weights file of a checkpoint of a plain (non-PEFT) model.</summary>
-    public const string ModelFileName = "model.safetensors";
+    public const string ModelFileName = Module.TrainableWeightsFileName;
 
     /// <summary>The trainer state file (step, epoch, best metric and checkpoint, evaluations).</summary>
     public const string StateFileName = "trainer_state.json";
@@ -32,48 +31,21 @@ public static class TrainerCheckpoint
     /// <summary>The folder name of the checkpoint after <paramref name="step"/>.</summary>
     public static string DirectoryName(int step) => $"checkpoint-{step}";
 
-    /// <summary>Writes <paramref name="model"/>'s trainable weights (see the class summary) into <paramref name="directory"/>.</summary>
+    /// <summary>Writes <paramref name="model"/>'s trainable weights (<see cref="Module.SerializeTrainable"/>) into <paramref name="directory"/>, all files replaced together.</summary>
     public static void Save(Module model, string directory)
     {
         ArgumentNullException.ThrowIfNull(model);
         Directory.CreateDirectory(directory);
-        if (model is PeftModel peft)
-        {
-            peft.SaveAdapter(directory);
-            return;
-        }
-        var tensors = model.NamedParameters().Where(p => p.Value.RequiresGrad).ToDictionary(p => p.Key, p => (Tensor)p.Value, StringComparer.Ordinal);
-        SafeTensors.Write(Path.Combine(directory, ModelFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        AtomicFile.WriteAll(model.SerializeTrainable()
+            .Select(f => (Path.Combine(directory, f.FileName), (Action<Stream>)(s => s.Write(f.Bytes)))).ToList());
     }
 
-    /// <summary>Copies a checkpoint's weights back into <paramref name="model"/>; every name and shape is checked before anything changes.</summary>
+    /// <summary>Copies a checkpoint's weights back into <paramref name="model"/> (<see cref="Module.LoadTrainable"/>); every name and shape is checked before anything changes.</summary>
     /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model (named).</exception>
     public static void Load(Module model, string directory)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var mine = model.StateDict();
-        var targets = new List<(Tensor Target, Tensor Source)>();
-        string path;
-        if (model is PeftModel peft)
-        {
-            path = Path.Combine(directory, AdapterFiles.WeightsFileName);
-            const string prefix = "base_model.model.";
-            foreach (var (key, t) in SafeTensors.Read(path).Tensors)
-            {
-                // PEFT's file drops the adapter name: X.lora_A.weight is X.lora_A.<adapter>.weight in memory.
-                string name = key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key;
-                foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
-                    if (name.EndsWith(factor, StringComparison.Ordinal))
-                        name = name[..^".weight".Length] + "." + peft.ActiveAdapter + ".weight";
-                targets.Add((Find(mine, name, t, path, key), t));
-            }
-        }
-        else
-        {
-            path = Path.Combine(directory, ModelFileName);
-            foreach (var (key, t) in SafeTensors.Read(path).Tensors) targets.Add((Find(mine, key, t, path, key), t));
-        }
-        foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
+        model.LoadTrainable(directory);
     }
 
     /// <summary>
@@ -86,17 +58,7 @@ public static class TrainerCheckpoint
     {
         var files = new List<(string Path, Action<Stream> Write)>();
         void Add(string name, byte[] bytes) => files.Add((Path.Combine(directory, name), s => s.Write(bytes)));
-        if (model is PeftModel peft)
-        {
-            var (weights, config) = AdapterFiles.Serialize(peft, peft.ActiveAdapter);
-            Add(AdapterFiles.WeightsFileName, weights);
-            Add(AdapterConfigFile.FileName, config);
-        }
-        else
-        {
-            var tensors = model.NamedParameters().Where(p => p.Value.RequiresGrad).ToDictionary(p => p.Key, p => (Tensor)p.Value, StringComparer.Ordinal);
-            Add(ModelFileName, SafeTensors.Serialize(tensors, new Dictionary<string, string> { ["format"] = "pt" }));
-        }
+        foreach (var (name, bytes) in model.SerializeTrainable()) Add(name, bytes);
         Add(OptimizerCheckpoint.FileName, OptimizerCheckpoint.Serialize(optimizer));
         JsonObject state = StateJson(position.GlobalStep, position.Epoch, bestMetric, bestCheckpoint, evals);
         state["resume"] = position.ToJson();
@@ -188,14 +150,5 @@ public static class TrainerCheckpoint
             ["global_step"] = step, ["epoch"] = epoch, ["best_metric"] = bestMetric,
             ["best_model_checkpoint"] = bestCheckpoint, ["log_history"] = history,
         };
-    }
-
-    private static Tensor Find(Dictionary<string, Tensor> mine, string name, Tensor t, string path, string key)
-    {
-        if (!mine.TryGetValue(name, out var target))
-            throw new InvalidDataFormatException(path, key, $"no parameter '{name}' in the model.");
-        if (!target.Shape.AsSpan().SequenceEqual(t.Shape))
-            throw new InvalidDataFormatException(path, key, $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(target.Shape)} in the model.");
-        return target;
     }
 }

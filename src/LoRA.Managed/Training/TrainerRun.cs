@@ -35,6 +35,9 @@ public sealed partial class Trainer
 
         public TorchGenerator? Generator => generator;
 
+        /// <summary>Every step's loss so far, resumed steps included: the one list of them.</summary>
+        public IReadOnlyList<float> Losses => _losses;
+
         /// <summary>Loads a checkpoint into the model, optimiser and this bookkeeping; returns where to continue.</summary>
         public TrainingPosition Resume(string directory)
         {
@@ -99,10 +102,15 @@ public sealed partial class Trainer
             if (save) Save();
         }
 
-        /// <summary>On cancellation between steps: a checkpoint of the current step when <see cref="TrainingArguments.SaveOnCancel"/>.</summary>
-        public void SaveOnCancel(int step)
+        /// <summary>
+        /// On cancellation between steps: a checkpoint of the current step when <see cref="TrainingArguments.SaveOnCancel"/>.
+        /// Returns the folder that holds this step on disk (written now or at this step already), or null.
+        /// </summary>
+        public string? SaveOnCancel(int step)
         {
-            if (_args.SaveOnCancel && step > 0) Save();
+            if (!_args.SaveOnCancel || step == 0) return null;
+            Save();
+            return _checkpoints.Count > 0 && _checkpoints[^1].Step == step && Directory.Exists(_checkpoints[^1].Path) ? _checkpoints[^1].Path : null;
         }
 
         private void Save()

@@ -1,7 +1,7 @@
 namespace LoRA.Managed.Training;
 
 /// <summary>
-/// A report after one optimiser step of <see cref="Trainer"/> (and so of <see cref="ClassifierTrainer.Fit"/>). A value type:
+/// A report after one optimiser step of <see cref="Trainer"/>. A value type:
 /// one is made every step, so reporting progress adds no allocation to the step.
 /// </summary>
 /// <param name="Epoch">The epoch, 1-based.</param>

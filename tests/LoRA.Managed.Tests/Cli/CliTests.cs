@@ -81,7 +81,12 @@ public class CliTests
         AssertOneLineError(Lora("train", "--digits", "0-7", "--epochs", "many"), "--epochs", "many");
         AssertOneLineError(Lora("train", "--digits", "0-7", "--lr", "-1"), "--lr");
         AssertOneLineError(Lora("demo", "--threads", "0"), "--threads");
-        AssertOneLineError(Lora("demo", "--targets", "layers.2"), "--targets", "layers.2", "layers.1, layers.3, layers.5");
+        // Targets are checked against the real model (once, in LoraModel.Validate), before any training.
+        string data = _files.PathOf("mnist");
+        _files.WriteMnist(data, side: 28, train: 40, test: 20);
+        var bad = Lora("demo", "--targets", "layers.2", "--data", data);
+        AssertOneLineError(bad, "target module", "layers.2", "layers.1, layers.3, layers.5");
+        Assert.That(bad.Out, Does.Not.Contain("epoch 1/"), "refused before phase 1");
         AssertOneLineError(Lora("train", "--digits", "0-7", "--bogus"), "--bogus");
     }
 
@@ -114,13 +119,14 @@ public class CliTests
     {
         string dir = _files.PathOf("mnist"), json = _files.PathOf("train.json");
         _files.WriteMnist(dir, gzip: true, side: 28, train: 70, test: 30);
+        int threadsBefore = ComputeThreads.Max;
         var run = Lora("train", "--digits", "0-4", "--epochs", "2", "--batch-size", "16", "--threads", "1",
             "--data", dir, "--normalize", "--json", json);
 
         Assert.That(run.Code, Is.EqualTo(0), run.Err);
         Assert.That(run.Out, Does.Contain("epoch 1/2").And.Contain("epoch 2/2").And.Contain("accuracy"));
         Assert.That(run.Out, Does.Not.Contain("\u001b["), "no ANSI codes when output is redirected");
-        Assert.That(ComputeThreads.Max, Is.EqualTo(1));
+        Assert.That(ComputeThreads.Max, Is.EqualTo(threadsBefore), "--threads is scoped to the command");
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement root = doc.RootElement;
@@ -129,6 +135,7 @@ public class CliTests
         Assert.That(root.GetProperty("confusion").GetArrayLength(), Is.EqualTo(10));
         Assert.That(root.GetProperty("confusion").EnumerateArray().Sum(r => r.EnumerateArray().Sum(c => c.GetInt32())), Is.EqualTo(15));
         Assert.That(root.GetProperty("train_count").GetInt32(), Is.EqualTo(35));
+        Assert.That(root.GetProperty("threads").GetInt32(), Is.EqualTo(1));
     }
 
     [Test]

@@ -1,4 +1,5 @@
 using System.Text;
+using LoRA.Managed.Recipes;
 using LoRA.Managed.Models;
 using LoRA.Managed.Cli;
 using LoRA.Managed.Nn;
@@ -64,14 +65,14 @@ public class LmDemoTests
     [Test]
     public void AdaptingToCorpusBLowersItsValidationLoss()
     {
-        var settings = new LmExperiment.Settings
+        var settings = new TinyLmExperiment.Settings
         {
             Seed = 3, PretrainSteps = 60, FinetuneEpochs = 3, Rank = 4, Alpha = 8, Embed = 16, Layers = 1, Heads = 2,
             SeqLength = 16, BatchSize = 16, PretrainLearningRate = 1e-2, FinetuneLearningRate = 1e-2, SampleTokens = 20,
         };
         var output = new StringWriter();
         var context = new CliContext(output, new StringWriter(), interactive: false);
-        var r = LmExperiment.Run(context, Corpus(false, 400, 1), Corpus(true, 300, 2), settings);
+        var r = TinyLmExperiment.Run(Corpus(false, 400, 1), Corpus(true, 300, 2), settings, new CliObserver(context));
 
         Assert.That(r.ValLossBAdapted, Is.LessThan(r.ValLossBBase - 0.3), output.ToString());
         Assert.That(r.ValLossABase, Is.LessThan(r.ValLossBBase), "pre-training on A fits A better than B");

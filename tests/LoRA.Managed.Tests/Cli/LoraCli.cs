@@ -8,12 +8,30 @@ namespace LoRA.Managed.Tests.Cli;
 /// <summary>Runs the <c>lora</c> command in-process and captures what it prints.</summary>
 internal static class LoraCli
 {
-    public static (int Code, string Out, string Err) Run(params string[] args)
+    public static (int Code, string Out, string Err) Run(params string[] args) => Run(args, cancelOn: null);
+
+    /// <summary>
+    /// Runs <c>lora</c>, cancelling its token (what Ctrl+C, SIGTERM and SIGHUP do) as soon as it prints a line containing
+    /// <paramref name="cancelOn"/>; with an empty string, before it starts.
+    /// </summary>
+    public static (int Code, string Out, string Err) Run(string[] args, string? cancelOn)
     {
-        var output = new StringWriter();
+        using var interrupt = new CancellationTokenSource();
+        if (cancelOn == "") interrupt.Cancel();
+        var output = new CancellingWriter(cancelOn, interrupt);
         var error = new StringWriter();
-        int code = Program.Run(args, output, error);
+        int code = Program.Run(args, output, error, interrupt.Token);
         return (code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Standard output that presses "Ctrl+C" when a given text is written.</summary>
+    private sealed class CancellingWriter(string? text, CancellationTokenSource interrupt) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (!string.IsNullOrEmpty(text) && value is not null && value.Contains(text, StringComparison.Ordinal)) interrupt.Cancel();
+        }
     }
 }
 

@@ -6,8 +6,8 @@ using LoRA.Managed.Tests.Data;
 namespace LoRA.Managed.Tests.Cli;
 
 /// <summary>
-/// <c>lora train</c> and <c>lora finetune</c> interrupted (the test-only <c>--test-stop-after-steps</c> cancels exactly as
-/// Ctrl+C does) and resumed write the same bytes as uninterrupted runs.
+/// <c>lora train</c> and <c>lora finetune</c> interrupted (the run's token cancelled, as Ctrl+C, SIGTERM and SIGHUP do,
+/// when the first epoch's line is printed) and resumed write the same bytes as uninterrupted runs.
 /// </summary>
 public class ResumeCommandsTests : MnistCliFixture
 {
@@ -23,11 +23,20 @@ public class ResumeCommandsTests : MnistCliFixture
     private string[] TrainArgs(string output, params string[] more) =>
         ["train", "--digits", "0-7", "--epochs", "2", "--batch-size", "16", "--seed", "5", "--data", _data, "--threads", "1", "--out", output, .. more];
 
-    private static void AssertInterrupted((int Code, string Out, string Err) run, string checkpoint)
+    // Cancels when the first epoch's progress line is printed: the trainer then stops before the epoch's next step.
+    private static (int Code, string Out, string Err) Interrupted(string[] args) => LoraCli.Run(args, cancelOn: " epoch 1/2: loss");
+
+    /// <summary>The step the run stopped after; the message must name <c>checkpoint-{step}</c> under <paramref name="dir"/>, which exists.</summary>
+    private static int AssertInterrupted((int Code, string Out, string Err) run, string dir)
     {
         Assert.That(run.Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode), run.Err);
         Assert.That(run.Err.TrimEnd().Split('\n'), Has.Length.EqualTo(1), run.Err);
-        Assert.That(run.Err, Does.StartWith("lora: interrupted after step").And.Contain(checkpoint));
+        var match = System.Text.RegularExpressions.Regex.Match(run.Err, @"^lora: interrupted after step (\d+): checkpoint saved to (\S+);");
+        Assert.That(match.Success, Is.True, run.Err);
+        int step = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(match.Groups[2].Value, Is.EqualTo(Path.Combine(Path.GetFullPath(dir), $"checkpoint-{step}")));
+        Assert.That(Directory.Exists(match.Groups[2].Value), Is.True, "every 'saved to' is true");
+        return step;
     }
 
     [Test]
@@ -37,15 +46,17 @@ public class ResumeCommandsTests : MnistCliFixture
         var full = Lora(TrainArgs(a));
         Assert.That(full.Code, Is.EqualTo(0), full.Err);
 
-        // Checkpoints every 3 steps; "Ctrl+C" after step 7 saves checkpoint-7 too. The default folder is next to --out.
+        // Checkpoints every 4 steps; "Ctrl+C" at the end of epoch 1 (6 steps) saves that step too. The default folder is
+        // next to --out.
         string dir = Files.PathOf("b.checkpoints");
-        var stopped = Lora(TrainArgs(b, "--checkpoint-every", "3", "--test-stop-after-steps", "7"));
-        AssertInterrupted(stopped, Path.Combine(dir, "checkpoint-7"));
+        int step = AssertInterrupted(Interrupted(TrainArgs(b, "--checkpoint-every", "4")), dir);
+        Assert.That(step % 4, Is.Not.EqualTo(0), "the test wants a cancellation between two periodic checkpoints");
         Assert.That(File.Exists(b), Is.False, "no model is written by an interrupted run");
-        Assert.That(Directory.GetDirectories(dir).Select(Path.GetFileName), Is.EquivalentTo(new[] { "checkpoint-3", "checkpoint-6", "checkpoint-7" }));
+        var written = Enumerable.Range(1, step / 4).Select(i => $"checkpoint-{4 * i}").Append($"checkpoint-{step}").ToArray();
+        Assert.That(Directory.GetDirectories(dir).Select(Path.GetFileName), Is.EquivalentTo(written));
 
         byte[] expected = File.ReadAllBytes(a);
-        foreach (string checkpoint in new[] { "checkpoint-6", "checkpoint-7" })
+        foreach (string checkpoint in written[^2..])
         {
             var resumed = Lora(TrainArgs(b, "--resume", Path.Combine(dir, checkpoint)));
             Assert.That(resumed.Code, Is.EqualTo(0), resumed.Err);
@@ -64,9 +75,8 @@ public class ResumeCommandsTests : MnistCliFixture
 
         string a = Files.PathOf("adapter-a"), b = Files.PathOf("adapter-b"), dir = Files.PathOf("ck");
         Assert.That(Lora(Args(a)).Code, Is.EqualTo(0));
-        var stopped = Lora(Args(b, "--checkpoint-dir", dir, "--test-stop-after-steps", "3"));
-        AssertInterrupted(stopped, Path.Combine(dir, "checkpoint-3"));
-        var resumed = Lora(Args(b, "--resume", Path.Combine(dir, "checkpoint-3")));
+        int step = AssertInterrupted(Interrupted(Args(b, "--checkpoint-dir", dir)), dir);
+        var resumed = Lora(Args(b, "--resume", Path.Combine(dir, $"checkpoint-{step}")));
         Assert.That(resumed.Code, Is.EqualTo(0), resumed.Err);
         foreach (string file in new[] { "adapter_model.safetensors", "adapter_config.json" })
             Assert.That(File.ReadAllBytes(Path.Combine(b, file)), Is.EqualTo(File.ReadAllBytes(Path.Combine(a, file))), file);
@@ -76,7 +86,7 @@ public class ResumeCommandsTests : MnistCliFixture
     public void CheckpointErrorsAreOneLineWithExitTwo()
     {
         string b = Files.PathOf("b.safetensors");
-        Assert.That(Lora(TrainArgs(b, "--checkpoint-every", "2", "--test-stop-after-steps", "2")).Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode));
+        Assert.That(Interrupted(TrainArgs(b, "--checkpoint-every", "2")).Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode));
         string checkpoint = Files.PathOf("b.checkpoints/checkpoint-2");
 
         var cases = new[]
@@ -94,7 +104,7 @@ public class ResumeCommandsTests : MnistCliFixture
         }
 
         // Without --out or --checkpoint-dir an interruption still exits 130, saying nothing was kept.
-        var bare = Lora("train", "--digits", "0-7", "--epochs", "1", "--data", _data, "--test-stop-after-steps", "1");
+        var bare = LoraCli.Run(["train", "--digits", "0-7", "--epochs", "1", "--data", _data], cancelOn: "");
         Assert.That(bare.Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode), bare.Err);
         Assert.That(bare.Err, Does.Contain("no checkpoint saved"));
     }

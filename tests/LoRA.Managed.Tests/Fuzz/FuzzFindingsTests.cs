@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using LoRA.Managed.Lora;
 using LoRA.Managed.Data;
 using LoRA.Managed.IO;
 using LoRA.Managed.Tests.Data;

@@ -1,3 +1,4 @@
+using LoRA.Managed.Autograd;
 using LoRA.Managed.Models;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;

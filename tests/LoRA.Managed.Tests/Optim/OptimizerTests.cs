@@ -111,13 +111,48 @@ public class OptimizerTests
     [Test]
     public void WarmupCosineScheduleValues()
     {
-        var s = new WarmupCosineSchedule(1.0, warmupSteps: 10, totalSteps: 110);
-        Assert.That(s.At(0), Is.EqualTo(0.0));
-        Assert.That(s.At(5), Is.EqualTo(0.5).Within(1e-12));
-        Assert.That(s.At(10), Is.EqualTo(1.0).Within(1e-12));
-        Assert.That(s.At(60), Is.EqualTo(0.5).Within(1e-12));
-        Assert.That(s.At(35), Is.EqualTo(0.5 * (1 + Math.Cos(Math.PI * 0.25))).Within(1e-12));
-        Assert.That(s.At(110), Is.EqualTo(0.0).Within(1e-12));
-        Assert.That(new ConstantSchedule(0.3).At(1000), Is.EqualTo(0.3));
+        var s = LrSchedules.WarmupCosine(1.0, warmupSteps: 10, totalSteps: 110);
+        Assert.That(s(0), Is.EqualTo(0.0));
+        Assert.That(s(5), Is.EqualTo(0.5).Within(1e-12));
+        Assert.That(s(10), Is.EqualTo(1.0).Within(1e-12));
+        Assert.That(s(60), Is.EqualTo(0.5).Within(1e-12));
+        Assert.That(s(35), Is.EqualTo(0.5 * (1 + Math.Cos(Math.PI * 0.25))).Within(1e-12));
+        Assert.That(s(110), Is.EqualTo(0.0).Within(1e-12));
+        Assert.That(LrSchedules.Constant(0.3)(1000), Is.EqualTo(0.3));
+    }
+
+    // StepAndZeroGrad reads each gradient and zeroes it in the same pass: the parameters must take exactly the bits of
+    // Step() followed by ZeroGrad(), and every gradient must be zero after it. Lengths cover the 16/8-wide SIMD
+    // blocks, their tails and the threaded split.
+    [TestCase("adam", 1)]
+    [TestCase("adam", 7)]
+    [TestCase("adam", 65)]
+    [TestCase("adam", 129)]
+    [TestCase("adam", 70_001)]
+    [TestCase("adamw", 63)]
+    [TestCase("sgd", 65)]
+    public void StepAndZeroGradEqualsStepThenZeroGrad(string kind, int length)
+    {
+        var rng = new Random(length);
+        float[] init = Enumerable.Range(0, length).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        float[][] grads = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, length).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray()).ToArray();
+        Parameter a = new((float[])init.Clone(), length), b = new((float[])init.Clone(), length);
+        Optimizer Make(Parameter p) => kind switch
+        {
+            "adam" => new Adam([p], 1e-2, weightDecay: 0.1),
+            "adamw" => new AdamW([p], 1e-2, weightDecay: 0.1),
+            _ => new Sgd([p], 1e-2, momentum: 0.9),
+        };
+        Optimizer oa = Make(a), ob = Make(b);
+        foreach (float[] g in grads)
+        {
+            g.CopyTo(a.EnsureGrad(), 0);
+            oa.Step();
+            oa.ZeroGrad();
+            g.CopyTo(b.EnsureGrad(), 0);
+            ob.StepAndZeroGrad();
+            Assert.That(b.Grad.ToArray(), Is.All.EqualTo(0f));
+        }
+        Assert.That(b.Data.ToArray(), Is.EqualTo(a.Data.ToArray()).AsCollection);
     }
 }

@@ -1,10 +1,10 @@
 using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Data;
-using LoRA.Managed.Losses;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
+using LoRA.Managed.Recipes;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Training;
 
@@ -12,15 +12,14 @@ namespace LoRA.Managed.Tests.Training;
 
 /// <summary>
 /// The blog's recipe (Adam 1e-3, no decay, constant rate, batch 64, shuffled, one generator for init, order and
-/// adapter) through <see cref="ClassifierTrainer.Fit"/> — now a wrapper over <see cref="Trainer"/> — must train
-/// bit for bit as the plain loop it replaced, kept here verbatim as <see cref="ReferenceFit"/>.
+/// adapter) through the library's recipe (<see cref="ClassifierTraining"/>, which runs the one <see cref="Trainer"/> loop)
+/// must train bit for bit as the plain loop it replaced, kept here verbatim as <see cref="ReferenceFit"/>.
 /// </summary>
 public class BlogRecipeEquivalenceTests
 {
-    // The loop ClassifierTrainer.Fit ran before Trainer existed (commit 7a13f12), minus progress reporting.
+    // The loop the blog recipe ran before Trainer existed, minus progress reporting.
     private static List<float> ReferenceFit(Module model, Optimizer optimizer, DataLoader loader, int epochs)
     {
-        var criterion = new CrossEntropyLoss();
         var losses = new List<float>();
         model.Train();
         var arena = new TensorArena();
@@ -31,7 +30,7 @@ public class BlogRecipeEquivalenceTests
                 using ArenaScope step = arena.Activate();
                 optimizer.ZeroGrad();
                 Tensor logits = model.Forward(batch.Images);
-                Tensor loss = criterion.Forward(logits, batch.Labels);
+                Tensor loss = Functional.CrossEntropy(logits, batch.Labels);
                 float value = loss.Item();
                 if (!float.IsFinite(value)) throw new ArithmeticException("diverged");
                 loss.Backward();
@@ -56,35 +55,35 @@ public class BlogRecipeEquivalenceTests
         return new MnistDataset(pixels, labels, 784);
     }
 
-    private static (Mlp Base, PeftModel Peft, List<float> Losses) Blog(bool reference)
+    private static readonly LoraConfig Adapter = new() { Rank = 4, Alpha = 1, TargetModules = ["layers.5"], Init = LoraInit.Svd, Scaling = LoraScaling.Alpha };
+
+    private static (PeftModel Peft, List<float> Losses) Reference()
     {
         var gen = new TorchGenerator(7);
         MnistDataset train = Digits(1), adapt = Digits(2);
         // Phase 1: the MLP with Adam 1e-3 on shuffled batches of 64.
         Mlp model = Mlp.Blog(gen);
-        var optimizer = new Adam(model.Parameters(), 1e-3);
-        var loader = new DataLoader(train, 64, shuffle: true, generator: gen);
-        var losses = reference ? ReferenceFit(model, optimizer, loader, 2) : FitNew(model, optimizer, loader, 2);
+        var losses = ReferenceFit(model, new Adam(model.Parameters(), 1e-3), new DataLoader(train, 64, shuffle: true, generator: gen), 2);
         // Phase 2: a rank-4 SVD adapter on layers.5 with Adam 5e-3, the same generator continuing.
-        PeftModel peft = LoraModel.Wrap(model, new LoraConfig { Rank = 4, Alpha = 1, TargetModules = ["layers.5"], Init = LoraInit.Svd, Scaling = LoraScaling.Alpha }, gen);
-        var loraOptimizer = new Adam(peft.TrainableParameters(), 5e-3);
-        var loraLoader = new DataLoader(adapt, 64, shuffle: true, generator: gen);
-        losses.AddRange(reference ? ReferenceFit(peft, loraOptimizer, loraLoader, 2) : FitNew(peft, loraOptimizer, loraLoader, 2));
-        return (model, peft, losses);
+        PeftModel peft = LoraModel.Wrap(model, Adapter, gen);
+        losses.AddRange(ReferenceFit(peft, new Adam(peft.TrainableParameters(), 5e-3), new DataLoader(adapt, 64, shuffle: true, generator: gen), 2));
+        return (peft, losses);
     }
 
-    private static List<float> FitNew(Module model, Optimizer optimizer, DataLoader loader, int epochs)
+    private static (PeftModel Peft, List<float> Losses) Recipe()
     {
-        var trainer = new ClassifierTrainer();
-        trainer.Fit(model, optimizer, loader, epochs);
-        return trainer.Losses.ToList();
+        var gen = new TorchGenerator(7);
+        MnistDataset train = Digits(1), adapt = Digits(2);
+        var (model, phase1) = ClassifierTraining.TrainBlogMlp(train, new ClassifierTrainingOptions { Epochs = 2, LearningRate = 1e-3 }, gen);
+        var (peft, phase2) = ClassifierTraining.FineTune(model, Adapter, adapt, new ClassifierTrainingOptions { Epochs = 2, LearningRate = 5e-3 }, gen);
+        return (peft, phase1.StepLosses.Concat(phase2.StepLosses).ToList());
     }
 
     [Test]
-    public void ClassifierTrainerFitTrainsBitwiseLikeThePlainLoop()
+    public void RecipeTrainsBitwiseLikeThePlainLoop()
     {
-        var (_, oldPeft, oldLosses) = Blog(reference: true);
-        var (_, newPeft, newLosses) = Blog(reference: false);
+        var (oldPeft, oldLosses) = Reference();
+        var (newPeft, newLosses) = Recipe();
         Assert.That(newLosses, Has.Count.EqualTo(2 * 3 + 2 * 3));
         Assert.That(newLosses, Is.EqualTo(oldLosses).AsCollection, "every step's loss, exactly");
         var oldParams = oldPeft.NamedParameters().ToDictionary(p => p.Key, p => p.Value);

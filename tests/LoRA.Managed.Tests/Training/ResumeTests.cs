@@ -88,7 +88,7 @@ public class ResumeTests
         using var cts = new CancellationTokenSource();
         var bArgs = Args(kind, "b") with { SaveOnCancel = saveOnCancel };
         var stopper = new Stopper(p => { if (p.GlobalStep == 7) cts.Cancel(); });
-        Assert.Throws<OperationCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer).Train(b.Task, stopper, cts.Token));
+        Assert.Throws<TrainingCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer).Train(b.Task, stopper, cts.Token));
         int last = saveOnCancel ? 7 : 6;
         string checkpoint = Path.Combine(bArgs.OutputDir!, TrainerCheckpoint.DirectoryName(last));
         Assert.That(Directory.GetDirectories(bArgs.OutputDir!).Select(Path.GetFileName).Max(n => int.Parse(n!["checkpoint-".Length..])), Is.EqualTo(last));

@@ -59,9 +59,9 @@ public class TrainerTests
         var model = new Mlp(gen, 12, 8, 3);
         var args = new TrainingArguments { PerDeviceTrainBatchSize = 16, NumTrainEpochs = 2, LearningRate = 1e-2, WarmupSteps = 4, LrSchedulerType = LrSchedulerType.Cosine };
         var result = new Trainer(model, args).Train(new ClassificationTask(Separable(160, 2), generator: gen)); // 10 steps per epoch
-        var expected = new WarmupCosineSchedule(1e-2, 4, 20);
+        var expected = LrSchedules.WarmupCosine(1e-2, 4, 20);
         Assert.That(result.GlobalStep, Is.EqualTo(20));
-        Assert.That(result.LearningRates, Is.EqualTo(Enumerable.Range(0, 20).Select(expected.At)).AsCollection);
+        Assert.That(result.LearningRates, Is.EqualTo(Enumerable.Range(0, 20).Select(i => expected(i))).AsCollection);
         Assert.That(result.LearningRates[0], Is.EqualTo(0));
         Assert.That(result.LearningRates[4], Is.EqualTo(1e-2));
         Assert.That(result.LearningRates[19], Is.LessThan(1e-4).And.GreaterThan(0));
@@ -76,8 +76,8 @@ public class TrainerTests
         var result = new Trainer(model, args).Train(new ClassificationTask(Separable(160, 2), generator: gen));
         Assert.That(result.GlobalStep, Is.EqualTo(13));
         Assert.That(result.Epochs, Is.EqualTo(2));
-        var expected = new WarmupLinearSchedule(1e-2, 3, 13); // ceil(13 · 0.2) = 3
-        Assert.That(result.LearningRates, Is.EqualTo(Enumerable.Range(0, 13).Select(expected.At)).AsCollection);
+        var expected = LrSchedules.WarmupLinear(1e-2, 3, 13); // ceil(13 · 0.2) = 3
+        Assert.That(result.LearningRates, Is.EqualTo(Enumerable.Range(0, 13).Select(i => expected(i))).AsCollection);
     }
 
     [Test]

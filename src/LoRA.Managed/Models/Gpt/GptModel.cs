@@ -18,7 +18,7 @@ namespace LoRA.Managed.Models;
 /// and the projections back into the residual stream (<c>o_proj</c>, <c>fc2</c>) N(0, 0.02/√(2·Layers)) (GPT-2 §2.3),
 /// drawn in <see cref="Module.NamedModules"/> order after construction, so one seed gives one model.
 /// </remarks>
-public sealed class GptModel : Module
+public sealed class GptModel : Module, ICausalLanguageModel
 {
     private Module _drop, _lnF, _lmHead;
     // The position ids and shapes of the last (batch, time), so a training step does not allocate them each forward.
@@ -46,6 +46,12 @@ public sealed class GptModel : Module
 
     /// <summary>The sizes this model was built with.</summary>
     public GptConfig Config { get; }
+
+    /// <inheritdoc />
+    public int VocabSize => Config.VocabSize;
+
+    /// <inheritdoc />
+    public int MaxSequenceLength => Config.BlockSize;
 
     /// <summary>Token embedding, (V, C).</summary>
     public Embedding Wte { get; private set; }

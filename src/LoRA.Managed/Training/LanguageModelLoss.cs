@@ -1,10 +1,11 @@
-using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Nn;
 
-namespace LoRA.Managed.Text;
+using LoRA.Managed.Text;
 
-/// <summary>Mean next-token cross-entropy of a <see cref="GptModel"/> over packed windows, for validation.</summary>
+namespace LoRA.Managed.Training;
+
+/// <summary>Mean next-token cross-entropy of a causal language model (<see cref="ICausalLanguageModel"/>) over packed windows, for validation.</summary>
 public static class LanguageModelLoss
 {
     /// <summary>
@@ -12,14 +13,15 @@ public static class LanguageModelLoss
     /// in evaluation mode and without recording gradients; the model's training mode is restored afterwards.
     /// </summary>
     /// <exception cref="ArgumentException">There are no windows, or the windows are longer than the model's block size.</exception>
-    public static double Mean(GptModel model, PackedSequences windows, int batchSize = 32, int maxWindows = 0)
+    public static double Mean(ICausalLanguageModel model, PackedSequences windows, int batchSize = 32, int maxWindows = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
+        var module = (Module)model;
         ArgumentNullException.ThrowIfNull(windows);
         int count = maxWindows > 0 ? Math.Min(maxWindows, windows.Count) : windows.Count;
         if (count == 0) throw new ArgumentException("LanguageModelLoss: no windows to evaluate (is the text shorter than max_seq_length + 1?).");
-        bool wasTraining = model.Training;
-        model.Eval();
+        bool wasTraining = module.Training;
+        module.Eval();
         try
         {
             using var _ = Tape.NoGrad();
@@ -41,7 +43,7 @@ public static class LanguageModelLoss
         }
         finally
         {
-            model.Train(wasTraining);
+            module.Train(wasTraining);
         }
     }
 }

@@ -1,13 +1,14 @@
 using LoRA.Managed.Models;
 using LoRA.Managed.Data;
 using LoRA.Managed.Nn;
-using LoRA.Managed.Optim;
+using LoRA.Managed.Recipes;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Tests.Training;
 
-public class ClassifierTrainerTests
+/// <summary>The classifier recipe (<see cref="ClassifierTraining"/>) and <see cref="ClassifierEvaluation"/> on a small separable problem.</summary>
+public class ClassifierTrainingTests
 {
     // Three classes of 12-pixel "images": class c is bright (200..255) on pixels 4c..4c+3 and dark (0..55)
     // elsewhere, so the classes are linearly separable with a wide margin.
@@ -26,15 +27,19 @@ public class ClassifierTrainerTests
         return new MnistDataset(pixels, labels, 12, PixelScale.MinusOneToOne);
     }
 
-    private static (Mlp Model, ClassifierTrainer Trainer) Train(ulong seed, int epochs = 3, LrSchedule? schedule = null, List<TrainingProgress>? reports = null)
+    private static (Mlp Model, TrainerResult Result) Train(ulong seed, int epochs = 3, List<TrainingProgress>? reports = null)
     {
         var gen = new TorchGenerator(seed);
         var model = new Mlp(gen, 12, 16, 3);
-        var loader = new DataLoader(Separable(300, seed + 1), 32, shuffle: true, generator: gen);
-        var trainer = new ClassifierTrainer();
-        trainer.Fit(model, new Adam(model.Parameters(), 1e-2), loader, epochs, schedule,
-            reports is null ? null : new SynchronousProgress(reports.Add));
-        return (model, trainer);
+        TrainerResult result = ClassifierTraining.Fit(model, Separable(300, seed + 1),
+            new ClassifierTrainingOptions { Epochs = epochs, LearningRate = 1e-2, BatchSize = 32 }, gen,
+            reports is null ? null : new Recorder(reports));
+        return (model, result);
+    }
+
+    private sealed class Recorder(List<TrainingProgress> reports) : RecipeObserver
+    {
+        public override void RunPhase(TrainingPhase phase, Action<IProgress<TrainingProgress>?> train) => train(new SynchronousProgress(reports.Add));
     }
 
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
@@ -46,12 +51,12 @@ public class ClassifierTrainerTests
     public void LearnsASeparableProblem()
     {
         var (model, trainer) = Train(seed: 5);
-        EvaluationResult result = ClassifierTrainer.Evaluate(model, Separable(600, 99));
+        EvaluationResult result = ClassifierEvaluation.Evaluate(model, Separable(600, 99));
 
         Assert.That(result.Accuracy, Is.GreaterThanOrEqualTo(0.99));
         Assert.That(result.Count, Is.EqualTo(600));
-        Assert.That(trainer.Losses, Has.Count.EqualTo(3 * 10)); // ⌈300/32⌉ = 10 steps per epoch
-        Assert.That(trainer.Losses[^1], Is.LessThan(trainer.Losses[0] / 4));
+        Assert.That(trainer.StepLosses, Has.Count.EqualTo(3 * 10)); // ⌈300/32⌉ = 10 steps per epoch
+        Assert.That(trainer.StepLosses[^1], Is.LessThan(trainer.StepLosses[0] / 4));
         Assert.That(model.Training, Is.True, "Evaluate restores the training mode");
     }
 
@@ -63,7 +68,7 @@ public class ClassifierTrainerTests
         var (c, _) = Train(seed: 12);
         foreach (var ((name, pa), (_, pb)) in a.NamedParameters().Zip(b.NamedParameters()))
             Assert.That(pb.Array, Is.EqualTo(pa.Array).AsCollection, name); // exact float equality
-        Assert.That(tb.Losses, Is.EqualTo(ta.Losses));
+        Assert.That(tb.StepLosses, Is.EqualTo(ta.StepLosses));
         Assert.That(c.Parameters().First().Array, Is.Not.EqualTo(a.Parameters().First().Array));
     }
 
@@ -72,7 +77,7 @@ public class ClassifierTrainerTests
     {
         var (model, _) = Train(seed: 5);
         MnistDataset data = Separable(90, 7);
-        EvaluationResult result = ClassifierTrainer.Evaluate(model, data, batchSize: 16);
+        EvaluationResult result = ClassifierEvaluation.Evaluate(model, data, batchSize: 16);
         int[] perClass = data.LabelCounts(3);
         for (int t = 0; t < 3; t++)
             Assert.That(Enumerable.Range(0, 3).Sum(p => result.Confusion[t, p]), Is.EqualTo(perClass[t]), $"row {t}");
@@ -81,14 +86,13 @@ public class ClassifierTrainerTests
     }
 
     [Test]
-    public void ProgressReportsEveryStepWithTheScheduledRate()
+    public void ProgressReportsEveryStep()
     {
         var reports = new List<TrainingProgress>();
-        var schedule = new WarmupCosineSchedule(1e-2, 5, 20);
-        Train(seed: 3, epochs: 2, schedule, reports);
+        Train(seed: 3, epochs: 2, reports);
         Assert.That(reports, Has.Count.EqualTo(20));
         Assert.That(reports.Select(r => r.GlobalStep), Is.EqualTo(Enumerable.Range(1, 20)));
-        Assert.That(reports.Select(r => r.LearningRate), Is.EqualTo(Enumerable.Range(0, 20).Select(schedule.At)));
+        Assert.That(reports.Select(r => r.LearningRate), Is.All.EqualTo(1e-2), "the blog recipe's rate is constant");
         Assert.That(reports.Count(r => r.EndOfEpoch), Is.EqualTo(2));
         Assert.That(reports[9].Epoch, Is.EqualTo(1));
         Assert.That(reports[10].Epoch, Is.EqualTo(2));
@@ -100,8 +104,8 @@ public class ClassifierTrainerTests
         var gen = new TorchGenerator(0);
         var model = new Mlp(gen, 12, 4, 3);
         model.Parameters().First()[0] = float.NaN;
-        var loader = new DataLoader(Separable(64, 1), 16);
-        var e = Assert.Throws<ArithmeticException>(() => new ClassifierTrainer().Fit(model, new Adam(model.Parameters()), loader, 1))!;
+        var e = Assert.Throws<ArithmeticException>(() => ClassifierTraining.Fit(model, Separable(64, 1),
+            new ClassifierTrainingOptions { Epochs = 1, BatchSize = 16 }, gen))!;
         Assert.That(e.Message, Does.Contain("NaN").And.Contain("epoch 1, step 1 of 4"));
     }
 }

@@ -1,7 +1,8 @@
 using System.Text.Json;
-using LoRA.Managed.Lora;
 
-namespace LoRA.Managed.IO;
+using LoRA.Managed.IO;
+
+namespace LoRA.Managed.Lora;
 
 /// <summary>
 /// PEFT's <c>adapter_config.json</c> for a LoRA adapter, with PEFT's field names.

@@ -1,10 +1,11 @@
 using System.Runtime.InteropServices;
-using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.Text;
+using LoRA.Managed.Text;
+
+namespace LoRA.Managed.Models;
 
 /// <summary>
 /// Autoregressive sampling from a <see cref="GptModel"/>, as nanoGPT's <c>generate</c>: crop the context to the block

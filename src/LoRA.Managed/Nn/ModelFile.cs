@@ -1,7 +1,7 @@
-using LoRA.Managed.Nn;
+using LoRA.Managed.IO;
 using LoRA.Managed.Tensors;
 
-namespace LoRA.Managed.IO;
+namespace LoRA.Managed.Nn;
 
 /// <summary>
 /// A whole model's parameters as a safetensors file under PyTorch's <c>state_dict</c> names

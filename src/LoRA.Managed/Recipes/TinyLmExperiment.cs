@@ -7,18 +7,19 @@ using LoRA.Managed.Tensors;
 using LoRA.Managed.Text;
 using LoRA.Managed.Training;
 
-namespace LoRA.Managed.Cli;
+namespace LoRA.Managed.Recipes;
 
 /// <summary>
-/// The language-model LoRA experiment behind <c>lora lm-demo</c>, on any two texts: pre-train a small GPT on corpus A,
+/// The language-model LoRA experiment behind <c>lora lm-demo</c> (the blog's step 3 in miniature), on any two texts: pre-train a small GPT on corpus A,
 /// measure validation loss on A and B, wrap q/k/v with LoRA and fine-tune on B with <see cref="Trainer"/> (AdamW,
 /// warm-up + cosine, weight decay, evaluation and a checkpoint each epoch, best restored), then measure again.
 /// </summary>
-internal static class LmExperiment
+public static class TinyLmExperiment
 {
     /// <summary>The experiment's knobs (defaults: the command's).</summary>
     public sealed record Settings
     {
+#pragma warning disable CS1591 // each knob is named for what it sets
         public ulong Seed { get; init; }
         public int PretrainSteps { get; init; } = 1000;
         public int FinetuneEpochs { get; init; } = 3;
@@ -35,22 +36,32 @@ internal static class LmExperiment
         public int MaxEvalWindows { get; init; }
         public int SampleTokens { get; init; } = 120;
         public string? Out { get; init; }
+#pragma warning restore CS1591
     }
 
+    /// <summary>What <see cref="Settings.Out"/> keeps: the base model and the adapter folder (with tokenizer.json and checkpoints/).</summary>
+    public const string BaseModelFileName = "base_model.safetensors", AdapterDirectoryName = "adapter";
+
     /// <summary>The figures of one run.</summary>
+#pragma warning disable CS1591
     public sealed record Result(double ValLossABase, double ValLossBBase, double ValLossBAdapted, double ValLossAAdapted,
         long TrainableParams, long AllParams, double TrainablePercent, double SecondsPretrain, double SecondsFinetune,
         string Summary, TrainerResult Finetune);
+#pragma warning restore CS1591
 
     /// <summary>Prompts for the samples: one neutral, one in corpus B's entry style.</summary>
     public static readonly string[] Prompts = ["The ", "LOVE, n. "];
 
-    public static Result Run(CliContext context, string textA, string textB, Settings s)
+    /// <summary>Runs the experiment on corpus <paramref name="textA"/> then <paramref name="textB"/>.</summary>
+    /// <exception cref="TrainingCanceledException">Cancelled between two steps.</exception>
+    public static Result Run(string textA, string textB, Settings s, RecipeObserver? observer = null, CancellationToken cancellation = default)
     {
+        ArgumentNullException.ThrowIfNull(s);
+        var o = observer ?? RecipeObserver.Silent;
         var tokenizer = CharTokenizer.FromCorpora([textA, textB]);
         var (trainA, valA) = Windows(tokenizer, textA, s.SeqLength, "A");
         var (trainB, valB) = Windows(tokenizer, textB, s.SeqLength, "B");
-        context.Output.WriteLine(FormattableString.Invariant(
+        o.Message(FormattableString.Invariant(
             $"vocabulary {tokenizer.VocabSize} characters; windows of {s.SeqLength}: A {trainA.Count:N0} train / {valA.Count:N0} validation, B {trainB.Count:N0} / {valB.Count:N0}"));
 
         var generator = new TorchGenerator(s.Seed);
@@ -67,20 +78,21 @@ internal static class LmExperiment
         };
         var pretrainTask = new LanguageModelTask(trainA, generator: generator);
         var pretrainer = new Trainer(model, pretrainArgs);
-        context.Output.WriteLine(FormattableString.Invariant(
+        o.Message(FormattableString.Invariant(
             $"pre-training on A: {model.ParameterCount():N0} parameters, {s.PretrainSteps} steps of {s.BatchSize}, AdamW lr {s.PretrainLearningRate}, cosine"));
-        TrainerResult pre = Train(context, "pre-train A", pretrainer, pretrainTask, s.PretrainSteps);
+        TrainerResult pre = Train(o, "pre-train A", pretrainer, pretrainTask, s.PretrainSteps, cancellation);
         double secondsPretrain = clock.Elapsed.TotalSeconds;
         foreach (var log in pre.LogHistory)
-            context.Output.WriteLine(FormattableString.Invariant($"  step {log.Step}: loss {log.Loss:F4}, lr {log.LearningRate:G3}"));
+            o.Message(FormattableString.Invariant($"  step {log.Step}: loss {log.Loss:F4}, lr {log.LearningRate:G3}"));
 
         double aBase = LanguageModelLoss.Mean(model, valA, s.BatchSize, s.MaxEvalWindows);
         double bBase = LanguageModelLoss.Mean(model, valB, s.BatchSize, s.MaxEvalWindows);
-        context.Output.WriteLine(FormattableString.Invariant($"base model: validation loss A {aBase:F4}, B {bBase:F4} (nats/char)"));
-        PrintSamples(context, "base", model, tokenizer, s);
+        o.Message(FormattableString.Invariant($"base model: validation loss A {aBase:F4}, B {bBase:F4} (nats/char)"));
+        PrintSamples(o, "base", model, tokenizer, s);
         if (s.Out is not null)
         {
-            RunArtifacts.SaveBaseModel(s.Out, model);
+            Directory.CreateDirectory(s.Out);
+            ModelFile.Save(model, Path.Combine(s.Out, BaseModelFileName));
             tokenizer.Save(Path.Combine(s.Out, "tokenizer.json"));
         }
 
@@ -88,7 +100,7 @@ internal static class LmExperiment
         var lora = new LoraConfig { Rank = s.Rank, Alpha = s.Alpha, Dropout = s.Dropout, Bias = LoraBias.None, TargetModules = ["q_proj", "k_proj", "v_proj"] };
         PeftModel peft = LoraModel.Wrap(model, lora, generator);
         string summary = peft.TrainableParameterSummary();
-        context.Output.WriteLine(summary);
+        o.Message(summary);
         string checkpoints = s.Out is not null ? Path.Combine(s.Out, "checkpoints") : Directory.CreateTempSubdirectory("lora-lm-demo-").FullName;
         clock.Restart();
         TrainerResult fine;
@@ -103,9 +115,9 @@ internal static class LmExperiment
             };
             var finetuneTask = new LanguageModelTask(trainB, valB, generator, s.MaxEvalWindows);
             var finetuner = new Trainer(peft, finetuneArgs);
-            context.Output.WriteLine(FormattableString.Invariant(
+            o.Message(FormattableString.Invariant(
                 $"fine-tuning on B: LoRA r {s.Rank}, alpha {s.Alpha}, dropout {s.Dropout} on q/k/v; {s.FinetuneEpochs} epochs, AdamW lr {s.FinetuneLearningRate}, warm-up 10%, cosine, weight decay 0.1"));
-            fine = Train(context, "LoRA on B", finetuner, finetuneTask, s.FinetuneEpochs * finetuneTask.BatchesPerEpoch(s.BatchSize));
+            fine = Train(o, "LoRA on B", finetuner, finetuneTask, s.FinetuneEpochs * finetuneTask.BatchesPerEpoch(s.BatchSize), cancellation);
         }
         finally
         {
@@ -113,22 +125,23 @@ internal static class LmExperiment
         }
         double secondsFinetune = clock.Elapsed.TotalSeconds;
         foreach (var e in fine.EvalHistory)
-            context.Output.WriteLine(FormattableString.Invariant($"  epoch {e.Epoch} (step {e.Step}): eval_loss {e.Metrics["eval_loss"]:F4}"));
-        context.Output.WriteLine(FormattableString.Invariant($"  best: step {fine.BestStep}, eval_loss {fine.BestMetric:F4}{(fine.RestoredBest ? ", restored" : "")}"));
+            o.Message(FormattableString.Invariant($"  epoch {e.Epoch} (step {e.Step}): eval_loss {e.Metrics["eval_loss"]:F4}"));
+        o.Message(FormattableString.Invariant($"  best: step {fine.BestStep}, eval_loss {fine.BestMetric:F4}{(fine.RestoredBest ? ", restored" : "")}"));
 
         double bAdapted = LanguageModelLoss.Mean(model, valB, s.BatchSize, s.MaxEvalWindows);
         double aAdapted = LanguageModelLoss.Mean(model, valA, s.BatchSize, s.MaxEvalWindows);
-        PrintSamples(context, "adapted", model, tokenizer, s);
-        if (s.Out is not null) peft.SaveAdapter(Path.Combine(s.Out, RunArtifacts.AdapterDirectory));
+        PrintSamples(o, "adapted", model, tokenizer, s);
+        if (s.Out is not null) peft.SaveAdapter(Path.Combine(s.Out, AdapterDirectoryName));
 
         long trainable = peft.TrainableParameterCount, all = peft.AllParameterCount;
         return new Result(aBase, bBase, bAdapted, aAdapted, trainable, all, 100.0 * trainable / all, secondsPretrain, secondsFinetune, summary, fine);
     }
 
-    private static TrainerResult Train<TBatch>(CliContext context, string label, Trainer trainer, ITrainingTask<TBatch> task, int totalSteps)
+    private static TrainerResult Train<TBatch>(RecipeObserver observer, string label, Trainer trainer, ITrainingTask<TBatch> task, int totalSteps,
+        CancellationToken cancellation)
     {
         TrainerResult? result = null;
-        TrainingView.Run(context, label, 1, totalSteps, progress => result = trainer.Train(task, progress), byStep: true);
+        observer.RunPhase(new TrainingPhase(label, 1, totalSteps, ByStep: true), progress => result = trainer.Train(task, progress, cancellation));
         return result!;
     }
 
@@ -141,14 +154,14 @@ internal static class LmExperiment
         return (t, v);
     }
 
-    private static void PrintSamples(CliContext context, string label, GptModel model, CharTokenizer tokenizer, Settings s)
+    private static void PrintSamples(RecipeObserver observer, string label, GptModel model, CharTokenizer tokenizer, Settings s)
     {
         if (s.SampleTokens == 0) return;
         var generator = new TorchGenerator(s.Seed + 1); // the same draws before and after, so the texts differ only by the model
         foreach (string prompt in Prompts)
         {
             string text = TextGenerator.Sample(model, tokenizer, prompt, s.SampleTokens, 0.8f, generator);
-            context.Output.WriteLine($"sample ({label}, T 0.8): {text.Replace("\n", " / ", StringComparison.Ordinal)}");
+            observer.Message($"sample ({label}, T 0.8): {text.Replace("\n", " / ", StringComparison.Ordinal)}");
         }
     }
 }

@@ -1,3 +1,4 @@
+using LoRA.Managed.Training;
 using LoRA.Managed.Models;
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Nn;
