@@ -17,6 +17,11 @@ public static class Program
     /// <summary>Runs QuickBench or the BenchmarkDotNet suite.</summary>
     public static void Main(string[] args)
     {
+        if (args.Length >= 3 && args[0] == "--hf")
+        {
+            Console.WriteLine(HfLmBench.Run(args[1], args[2], ThreadCounts(args).Max()));
+            return;
+        }
         if (args.Contains("--stages"))
         {
             Console.WriteLine(GemmStagesBench.Table(ThreadCounts(args).Max()));

@@ -15,13 +15,19 @@ namespace LoRA.Managed.Models;
 /// recording, for scoring and generation. Both go through the same child modules, so an adapter injected by
 /// <see cref="Lora.LoraModel"/> acts in both.
 /// </remarks>
-public abstract class CausalLm : Module
+public abstract class CausalLm : Module, ICausalLanguageModel
 {
     /// <summary>Creates the base with its configuration.</summary>
     protected CausalLm(HfConfig config) => Config = config ?? throw new ArgumentNullException(nameof(config));
 
     /// <summary>The parsed <c>config.json</c>.</summary>
     public HfConfig Config { get; }
+
+    /// <inheritdoc />
+    public int VocabSize => Config.VocabSize;
+
+    /// <inheritdoc />
+    public int MaxSequenceLength => Config.MaxContext;
 
     /// <summary>Token ids that end generation (<c>generation_config.json</c>, else <c>config.json</c>).</summary>
     public IReadOnlyList<int> EosTokenIds { get; internal set; } = [];

@@ -34,10 +34,18 @@ public static class LmGeneration
         model.Eval();
         try
         {
-            int next;
-            using (arena.Activate())
-            using (Tape.NoGrad())
-                next = Pick(model, model.ForwardCached(promptIds, cache), sampler);
+            // The prompt in chunks (as LmScoring), only the last chunk's last row feeding the sampler.
+            int next = 0;
+            for (int c0 = 0; c0 < promptIds.Length; c0 += LmScoring.ChunkTokens)
+            {
+                int rows = Math.Min(LmScoring.ChunkTokens, promptIds.Length - c0);
+                using (arena.Activate())
+                using (Tape.NoGrad())
+                {
+                    Tensor hidden = model.ForwardCached(promptIds.Slice(c0, rows), cache);
+                    if (c0 + rows == promptIds.Length) next = Pick(model, hidden, sampler);
+                }
+            }
             while (true)
             {
                 output.Add(next);

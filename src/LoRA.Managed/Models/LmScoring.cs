@@ -11,13 +11,16 @@ namespace LoRA.Managed.Models;
 /// pooled over every predicted token).
 /// </summary>
 /// <remarks>
-/// Each window is one cached forward (prefill); the head is applied a few rows at a time, so the logits of a whole
-/// window (n × V, 200 MB for GPT-2 at n = 1024) are never held at once. Log-probabilities use the stable
-/// <c>x − max − log Σ exp(x − max)</c>, summed in double.
+/// Each window is prefilled into a key/value cache in chunks of <see cref="ChunkTokens"/> tokens (the same result as
+/// one pass: each token still attends to everything before it in the window), and the head is applied to each
+/// chunk's rows, so neither a whole window's activations nor its logits (n × V, 200 MB for GPT-2 at n = 1024) are
+/// held at once; a <see cref="TensorArena"/> reuses one chunk's tensors for the next. Log-probabilities use the
+/// stable <c>x − max − log Σ exp(x − max)</c>, summed in double.
 /// </remarks>
 public static class LmScoring
 {
-    private const int HeadRows = 32;
+    /// <summary>Tokens per cached forward: enough rows for the GEMMs to run at speed, few enough to keep memory small.</summary>
+    public const int ChunkTokens = 64;
 
     /// <summary>Scores <paramref name="ids"/> with windows of <paramref name="context"/> tokens (0: the model's maximum context).</summary>
     /// <exception cref="ArgumentException">The context is negative or exceeds the model's maximum, or an id is outside the vocabulary.</exception>
@@ -34,7 +37,7 @@ public static class LmScoring
         {
             KvCache cache = model.NewCache(Math.Min(context, Math.Max(1, ids.Length)));
             var arena = new TensorArena();
-            int[] rowsShape = [HeadRows, model.Config.HiddenSize];
+            int vocab = model.Config.VocabSize;
             double total = 0;
             long count = 0;
             for (int start = 0; start < ids.Length; start += context)
@@ -42,20 +45,17 @@ public static class LmScoring
                 int n = Math.Min(context, ids.Length - start);
                 if (n < 2) continue;
                 ReadOnlySpan<int> window = ids.Slice(start, n);
-                using (arena.Activate())
-                using (Tape.NoGrad())
+                cache.Reset();
+                for (int c0 = 0; c0 < n; c0 += ChunkTokens)
                 {
-                    cache.Reset();
-                    Tensor hidden = model.ForwardCached(window, cache);        // (n, C)
-                    for (int r0 = 0; r0 < n - 1; r0 += HeadRows)
+                    int rows = Math.Min(ChunkTokens, n - c0);
+                    using (arena.Activate())
+                    using (Tape.NoGrad())
                     {
-                        int rows = Math.Min(HeadRows, n - 1 - r0);
-                        if (rows != rowsShape[0]) rowsShape = [rows, model.Config.HiddenSize];
-                        Tensor chunk = Tape.NewTensor(rowsShape);
-                        hidden.Data.Slice(r0 * rowsShape[1], rows * rowsShape[1]).CopyTo(chunk.Data);
-                        Tensor logits = model.Head(chunk);                         // (rows, V)
-                        for (int r = 0; r < rows; r++)
-                            total += Nll(logits.Data.Slice(r * model.Config.VocabSize, model.Config.VocabSize), window[r0 + r + 1]);
+                        Tensor logits = model.Head(model.ForwardCached(window.Slice(c0, rows), cache));   // (rows, V)
+                        // Row r predicts token c0 + r + 1; the window's last token predicts nothing.
+                        for (int r = 0; r < rows && c0 + r + 1 < n; r++)
+                            total += Nll(logits.Data.Slice(r * vocab, vocab), window[c0 + r + 1]);
                     }
                 }
                 count += n - 1;
