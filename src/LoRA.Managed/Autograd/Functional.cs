@@ -87,4 +87,10 @@ public static class Functional
 
     /// <summary>A contiguous slice of the last dimension, <c>x[..., start:start+length]</c>.</summary>
     public static Tensor Narrow(Tensor x, int start, int length) => NarrowOp.Apply(x, start, length);
+
+    /// <summary>
+    /// Mean cross-entropy of logits (N, C) over the rows whose label is not −100
+    /// (<c>F.cross_entropy(..., ignore_index=-100)</c>): the loss of supervised fine-tuning on completion tokens only.
+    /// </summary>
+    public static Tensor MaskedCrossEntropy(Tensor logits, ReadOnlySpan<int> labels) => MaskedCrossEntropyOp.Apply(logits, labels);
 }
