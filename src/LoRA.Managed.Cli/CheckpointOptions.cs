@@ -15,16 +15,16 @@ internal sealed class CheckpointOptions
     public Option<int> Every { get; } = CommonOptions.Int("--checkpoint-every", 0, 0,
         "Write a resumable checkpoint (weights, optimiser, data order, losses) every N optimiser steps; 0: only when interrupted with Ctrl+C.");
 
-    public Option<string?> Directory { get; } = new("--checkpoint-dir")
+    public Option<string?> Directory { get; } = CommonOptions.NonEmptyPath(new Option<string?>("--checkpoint-dir")
     {
         Description = "Where checkpoint-{step} folders go (default: next to --out, as <out>.checkpoints).", HelpName = "DIR",
-    };
+    });
 
-    public Option<string?> Resume { get; } = new("--resume")
+    public Option<string?> Resume { get; } = CommonOptions.NonEmptyPath(new Option<string?>("--resume")
     {
         Description = "Continue from a checkpoint-{step} folder; give the same options (seed, digits, epochs, batch size, lr) as the interrupted run. The result is bit for bit that of an uninterrupted run.",
         HelpName = "DIR",
-    };
+    });
 
     public IEnumerable<Option> All => [Every, Directory, Resume];
 
@@ -35,12 +35,21 @@ internal sealed class CheckpointOptions
     public ClassifierTrainingOptions Apply(ParseResult parse, string? outPath, ClassifierTrainingOptions options)
     {
         string? dir = parse.GetValue(Directory);
-        if (dir is null && outPath is not null)
+        if (dir is null && !string.IsNullOrWhiteSpace(outPath))
             dir = Path.ChangeExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(outPath)), ".checkpoints");
         int every = parse.GetValue(Every);
         if (every > 0 && dir is null) throw new ArgumentException("--checkpoint-every: give --checkpoint-dir (or --out, next to which checkpoints go by default).");
         string? resume = parse.GetValue(Resume);
         if (resume is not null && !System.IO.Directory.Exists(resume)) throw new DirectoryNotFoundException($"--resume {resume}: no such checkpoint directory.");
         return options with { CheckpointDirectory = dir, CheckpointEvery = every, ResumeFrom = resume };
+    }
+
+    /// <summary>
+    /// Checks the checkpoint folder before training (a checkpoint is written on Ctrl+C at the latest); call after the
+    /// command's own --out check, from which the folder may derive.
+    /// </summary>
+    public static void RequireWritable(ClassifierTrainingOptions options)
+    {
+        if (options.CheckpointDirectory is { } dir) ModelArguments.RequireWritableDirectory("--checkpoint-dir", dir, createParents: true);
     }
 }

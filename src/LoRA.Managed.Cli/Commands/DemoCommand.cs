@@ -28,7 +28,7 @@ internal static class DemoCommand
         var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1, "Epochs of adapter training on digits 8-9 (the blog: 3).");
         var lora = new LoraOptions();
         var data = CommonOptions.Data();
-        var output = new Option<string?>("--out") { Description = "Keep the run in this directory: base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Keep the run in this directory: base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" });
         var normalize = CommonOptions.Normalize();
 
         var command = new Command("demo", "The blog's experiment: train the MLP on digits 0-7, adapt its last layer to 8-9 with a rank-4 LoRA, and compare every figure with the blog's.")
@@ -45,7 +45,7 @@ internal static class DemoCommand
     private static Dictionary<string, object?> Run(CliContext context, BlogExperimentOptions options, string? data, bool normalize, string? outDir)
     {
         var total = Stopwatch.StartNew();
-        if (outDir is not null) ModelArguments.RequireWritableDirectory("--out", outDir);
+        if (outDir is not null) ModelArguments.RequireWritableDirectory("--out", outDir, createParents: true);
         context.Output.WriteLine(FormattableString.Invariant(
             $"demo: seed {options.Seed}, threads {ComputeThreads.Max}, base epochs {options.Epochs}, LoRA epochs {options.LoraEpochs}; LoRA {LoraOptions.Describe(options.Lora)}"));
         LoadedMnist mnist = LoadedMnist.Load(context, data, normalize);

@@ -56,6 +56,7 @@ internal static class FinetuneCommand
     {
         var total = Stopwatch.StartNew();
         ModelArguments.RequireWritableDirectory("--out", s.OutDir);
+        CheckpointOptions.RequireWritable(s.Training);
         var baseModel = ModelArguments.LoadBlogMlp(s.ModelPath);
         LoadedMnist mnist = LoadedMnist.Load(context, s.Data, s.Normalize);
         MnistDataset train = mnist.Train.Filter(s.Digits), test = mnist.Test.Filter(s.Digits);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using LoRA.Managed.Data;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Recipes;
 using LoRA.Managed.Text;
@@ -30,8 +31,8 @@ internal static class LmDemoCommand
             try { v = r.GetValueOrDefault<float>(); } catch (InvalidOperationException) { return; }
             if (!(v >= 0 && v < 1)) r.AddError($"--dropout: {v.ToString(CultureInfo.InvariantCulture)} must be in [0, 1).");
         });
-        var output = new Option<string?>("--out") { Description = "Keep the base model, tokenizer, PEFT adapter and checkpoints in this directory.", HelpName = "DIR" };
-        var data = new Option<string?>("--data") { Description = $"Corpora cache root (default: ${CorpusFetcher.DataVariable}/corpora, else ~/.cache/lora-managed/corpora); missing files are fetched with apt-get download.", HelpName = "DIR" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Keep the base model, tokenizer, PEFT adapter and checkpoints in this directory.", HelpName = "DIR" });
+        var data = new Option<string?>("--data") { Description = $"Corpora cache root (default: ${DataCache.DataVariable}/corpora, else ~/.cache/lora-managed/corpora); missing files are fetched with apt-get download.", HelpName = "DIR" };
 
         var command = new Command("lm-demo", "LoRA on a language model: pre-train a character GPT on fortune cookies, adapt q/k/v to The Devil's Dictionary, compare validation losses and samples.")
         {
@@ -53,6 +54,7 @@ internal static class LmDemoCommand
     private static Dictionary<string, object?> Run(CliContext context, TinyLmExperiment.Settings s, string? data)
     {
         var total = Stopwatch.StartNew();
+        if (s.Out is not null) ModelArguments.RequireWritableDirectory("--out", s.Out, createParents: true);
         context.Output.WriteLine(FormattableString.Invariant(
             $"lm-demo: seed {s.Seed}, threads {ComputeThreads.Max}, pre-train {s.PretrainSteps} steps, fine-tune {s.FinetuneEpochs} epochs, LoRA r {s.Rank} alpha {s.Alpha} dropout {s.Dropout}"));
         var fetcher = new CorpusFetcher(data);

@@ -26,6 +26,7 @@ internal static class MergeCommand
     {
         ModelArguments.RequireWritableFile("--out", outPath);
         Module merged = ModelArguments.LoadAdapter(ModelArguments.LoadBlogMlp(modelPath), adapterDir).MergeAndUnload();
+        ModelFile.RequireFinite(merged, $"merge of {adapterDir} into {modelPath}");   // W + scale·B·A can overflow float32
         ModelFile.Save(merged, outPath);
         context.Output.WriteLine($"merged {adapterDir} into {modelPath}: {Path.GetFullPath(outPath)} ({merged.ParameterCount():N0} parameters, names {string.Join(", ", merged.NamedParameters().Select(p => p.Key))})");
         return new Dictionary<string, object?> { ["out"] = Path.GetFullPath(outPath), ["params"] = merged.ParameterCount() };

@@ -33,7 +33,7 @@ internal static class SweepCommand
         var epochs = CommonOptions.Int("--epochs", 5, 1, "Base epochs on 0-7.");
         var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1, "Adapter epochs on 8-9.");
         var data = CommonOptions.Data();
-        var output = new Option<string?>("--out") { Description = "Write sweep.md (tables) and sweep.svg (plot) into this directory.", HelpName = "DIR" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Write sweep.md (tables) and sweep.svg (plot) into this directory.", HelpName = "DIR" });
         var command = new Command("sweep", "Rank sweep and initialisation comparison of the blog's adapter on one base model.")
         {
             seed, ranks, inits, rank, epochs, loraEpochs, data, output,
@@ -46,6 +46,7 @@ internal static class SweepCommand
     private static Dictionary<string, object?> Run(CliContext context, ulong seed, int[] ranks, LoraInit[] inits, int initRank, int epochs,
         int loraEpochs, string? dataDirectory, string? outDir)
     {
+        if (outDir is not null) ModelArguments.RequireWritableDirectory("--out", outDir, createParents: true);
         if (outDir is not null) Directory.CreateDirectory(outDir);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize: false);
         MnistDataset test0To7 = mnist.Test.Filter(BlogExperiment.BaseDigits), test89 = mnist.Test.Filter(BlogExperiment.NewDigits);

@@ -21,7 +21,7 @@ internal static class TrainCommand
         var seed = CommonOptions.Seed();
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
-        var output = new Option<string?>("--out") { Description = "Save the trained model here as safetensors with PyTorch's state_dict names.", HelpName = "FILE" };
+        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Save the trained model here as safetensors with PyTorch's state_dict names.", HelpName = "FILE" });
 
         var command = new Command("train", "Train the blog's MLP (784-512-256-10) with Adam on some digits and report test accuracy and the confusion matrix.")
         {
@@ -47,6 +47,7 @@ internal static class TrainCommand
     {
         var total = Stopwatch.StartNew();
         if (outPath is not null) ModelArguments.RequireWritableFile("--out", outPath);
+        CheckpointOptions.RequireWritable(options);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
         MnistDataset train = mnist.Train.Filter(digits), test = mnist.Test.Filter(digits);
         context.Output.WriteLine($"train: digits {digits}, {train.Count:N0} samples, {options.Epochs} epochs, Adam lr {options.LearningRate}, batch {options.BatchSize}, seed {seed}, threads {ComputeThreads.Max}");

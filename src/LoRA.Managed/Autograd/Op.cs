@@ -10,7 +10,7 @@ public abstract class Op
 {
     private Tensor? _output;
 
-    /// <summary>Creates a reusable op record whose output is set by <see cref="SetOutput"/> (see <see cref="Tape.NewOp{T}"/>).</summary>
+    /// <summary>Creates a reusable op record whose output is set by <see cref="SetOutput"/> (see <see cref="Tape.Record{T}"/>).</summary>
     protected Op() { }
 
     /// <summary>The op's name, as used in error messages.</summary>
@@ -20,7 +20,7 @@ public abstract class Op
     public Tensor Output => _output ?? throw new InvalidOperationException($"{Name}: the op has no output yet.");
 
     /// <summary>Sets the output; ops are reusable records (see <see cref="TensorArena"/>), so this is not a constructor argument.</summary>
-    protected void SetOutput(Tensor output) => _output = output;
+    protected internal void SetOutput(Tensor output) => _output = output;
 
     /// <summary>Reads <c>Output.Grad</c> and adds the chain-rule contribution to each input that requires a gradient.</summary>
     public abstract void Backward();

@@ -66,6 +66,18 @@ public sealed class Tape
         return arena is not null ? arena.RentOp<T>() : new T();
     }
 
+    /// <summary>
+    /// Records a new op of type <typeparamref name="T"/> producing <paramref name="output"/> on the current tape and
+    /// returns it for the caller to store what its backward needs: the one way every op records itself.
+    /// </summary>
+    public static T Record<T>(Tensor output) where T : Op, new()
+    {
+        T op = NewOp<T>();
+        op.SetOutput(output);
+        Current.Record(op);
+        return op;
+    }
+
     /// <summary>Number of ops recorded since the last backward or <see cref="Clear"/>.</summary>
     public int Count => _ops.Count;
 

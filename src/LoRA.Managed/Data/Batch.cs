@@ -26,7 +26,4 @@ public sealed class Batch
 
     /// <summary>Which dataset samples this batch holds, in batch order.</summary>
     public int[] Indices { get; }
-
-    /// <summary>Position of this batch in its epoch (0-based).</summary>
-    public int Index { get; internal set; }
 }

@@ -94,12 +94,11 @@ public sealed class DataLoader : IEnumerable<Batch>
             _sampler!.ManualSeed((ulong)_generator.NextInt64()); // RandomSampler: a fresh generator from one draw
             _sampler.RandPerm(_order);
         }
-        for (int b = skip, start = skip * BatchSize; start < _order.Length; b++, start += BatchSize)
+        for (int start = skip * BatchSize; start < _order.Length; start += BatchSize)
         {
             int size = Math.Min(BatchSize, _order.Length - start);
             Batch batch = size == _full.Size ? _full : _partial!;
             Fill(batch, _order.AsSpan(start, size));
-            batch.Index = b;
             yield return batch;
         }
     }

@@ -74,7 +74,7 @@ public static class IdxReader
     /// <summary>True when the file starts with the gzip magic bytes <c>1f 8b</c>.</summary>
     public static bool IsGzip(string path)
     {
-        using var file = File.OpenRead(path);
+        using var file = OpenFile(path);
         return IsGzip(file);
     }
 
@@ -92,8 +92,8 @@ public static class IdxReader
     private static FileStream OpenFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"IDX file not found: {path}", path);
-        return File.OpenRead(path);
+        if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"IDX file not found: {path}", path);
+        return IO.InputFile.OpenRead(path);
     }
 
     /// <summary>Peeks at the first two bytes of a seekable stream and puts the position back.</summary>

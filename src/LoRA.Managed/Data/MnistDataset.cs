@@ -40,6 +40,9 @@ public sealed class MnistDataset
         _indices = indices;
     }
 
+    /// <summary>The classes of MNIST: digits 0 to 9.</summary>
+    public const int Classes = 10;
+
     /// <summary>Number of samples.</summary>
     public int Count => _indices?.Length ?? _labels.Length;
 
@@ -100,6 +103,10 @@ public sealed class MnistDataset
             throw new IdxFormatException(labelsPath, "item count", $"{labels.Length} labels but {imagesPath} has {images.Count} images.");
         if (images.ImageSize == 0)
             throw new IdxFormatException(imagesPath, "dimension 1", $"images of {images.Rows}×{images.Columns} pixels are empty.");
+        // A label outside the classes would be dropped by every digit filter and counted nowhere: refuse it.
+        int outside = labels.AsSpan().IndexOfAnyExceptInRange((byte)0, (byte)(Classes - 1));
+        if (outside >= 0)
+            throw new IdxFormatException(labelsPath, $"label {outside}", $"value {labels[outside]} is not a digit 0-{Classes - 1}.");
         return new MnistDataset(images.Pixels, labels, images.ImageSize, scale);
     }
 

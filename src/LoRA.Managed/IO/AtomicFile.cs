@@ -44,6 +44,9 @@ public static class AtomicFile
             ArgumentException.ThrowIfNullOrEmpty(files[i].Path);
             ArgumentNullException.ThrowIfNull(files[i].Write);
             targets[i] = Path.GetFullPath(files[i].Path);
+            // Never rename over a symbolic link (the link would become a file, its target untouched) or over an
+            // empty or special file (a FIFO or device report length 0).
+            OutputPath.RequireReplaceable(targets[i]);
         }
         if (targets.Distinct(StringComparer.Ordinal).Count() != targets.Length)
             throw new ArgumentException($"AtomicFile.WriteAll: a path appears twice in [{string.Join(", ", targets)}].", nameof(files));

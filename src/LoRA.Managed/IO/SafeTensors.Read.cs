@@ -35,7 +35,7 @@ public static partial class SafeTensors
     public static SafeTensorsFile Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var stream = InputFile.OpenRead(path);
         return Read(stream, path);
     }
 
@@ -53,10 +53,41 @@ public static partial class SafeTensors
     /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static SafeTensorsFile Read(Stream stream, string source)
     {
+        SafeTensorsHeader header = ReadHeader(stream, source);
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var dtypes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var e in header.Entries)
+        {
+            var data = new float[e.Count];
+            ReadTensor(stream, header, e, data);
+            tensors[e.Name] = new Tensor(data, e.Shape);
+            dtypes[e.Name] = e.DType;
+        }
+        return new SafeTensorsFile(tensors, header.Metadata, dtypes);
+    }
+
+    /// <summary>
+    /// Reads and validates only the header of the file at <paramref name="path"/> (names, dtypes, shapes, offsets tiling
+    /// the data region), reading none of the data: what a loader checks against its model before it reads anything else.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">The header breaks the format, or the path is not a non-empty regular file.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static SafeTensorsHeader ReadHeader(string path)
+    {
+        using var stream = InputFile.OpenRead(path);
+        return ReadHeader(stream, path);
+    }
+
+    /// <summary>Reads and validates the header of a safetensors file from a seekable stream positioned at its start; leaves the stream after the header.</summary>
+    /// <exception cref="InvalidDataFormatException">The header breaks the format; the message names <paramref name="source"/> and the field.</exception>
+    /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
+    public static SafeTensorsHeader ReadHeader(Stream stream, string source)
+    {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(source);
         if (!stream.CanRead || !stream.CanSeek) throw new ArgumentException($"SafeTensors: the stream for {source} must be readable and seekable.", nameof(stream));
-        long fileLength = stream.Length - stream.Position;
+        long start = stream.Position;
+        long fileLength = stream.Length - start;
         if (fileLength < 8) throw Bad(source, "header length", $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
         Span<byte> prefix = stackalloc byte[8];
         stream.ReadExactly(prefix);
@@ -70,52 +101,51 @@ public static partial class SafeTensors
 
         var (entries, metadata) = ParseHeader(header, source);
         CheckLayout(entries, dataLength, source);
-
-        long dataStart = stream.Position;
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        var dtypes = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var e in entries)
-        {
-            stream.Position = dataStart + e.Begin;
-            var raw = new byte[e.End - e.Begin];
-            stream.ReadExactly(raw);
-            tensors[e.Name] = new Tensor(Decode(raw, e.DType, e.Count), e.Shape);
-            dtypes[e.Name] = e.DType;
-        }
-        return new SafeTensorsFile(tensors, metadata, dtypes);
+        return new SafeTensorsHeader(source, start + 8 + (long)n, entries, metadata);
     }
 
-    internal sealed record Entry(string Name, string DType, int[] Shape, int Count, long Begin, long End);
-
-    /// <summary>Bytes per element of a readable dtype.</summary>
-    internal static int ElementSize(string dtype) => DTypeSize(dtype);
-
-    /// <summary>Reads and validates the header of an open stream (positioned at its start); returns the entries and metadata.</summary>
-    internal static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(Stream stream, string source)
+    /// <summary>
+    /// Reads one tensor of a validated header straight into <paramref name="destination"/> (converted to float32): F32
+    /// lands in place with no copy, the narrower and wider dtypes go through a 64 KiB buffer, so a load holds the
+    /// destination floats and never the file's bytes as well.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> does not have the entry's element count.</exception>
+    public static void ReadTensor(Stream stream, SafeTensorsHeader header, SafeTensorsEntry entry, Span<float> destination)
     {
-        long fileLength = stream.Length - stream.Position;
-        if (fileLength < 8) throw Bad(source, "header length", $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
-        Span<byte> prefix = stackalloc byte[8];
-        stream.ReadExactly(prefix);
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        if (n > (ulong)MaxHeaderBytes) throw Bad(source, "header length", $"{n} bytes exceeds the {MaxHeaderBytes}-byte limit.");
-        if ((long)n > fileLength - 8) throw Bad(source, "header length", $"{n} bytes but only {fileLength - 8} bytes follow the length field.");
-        if (n < 2) throw Bad(source, "header", $"{n} bytes cannot hold a JSON object.");
-        var header = new byte[n];
-        stream.ReadExactly(header);
-        var (entries, metadata) = ParseHeader(header, source);
-        CheckLayout(entries, fileLength - 8 - (long)n, source);
-        return (entries, metadata, stream.Position);
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(header);
+        ArgumentNullException.ThrowIfNull(entry);
+        if (destination.Length != entry.Count)
+            throw new ArgumentException($"SafeTensors.ReadTensor: {entry.Name} has {entry.Count} elements but the destination holds {destination.Length}.", nameof(destination));
+        stream.Position = header.DataStart + entry.Begin;
+        if (entry.DType == "F32" && BitConverter.IsLittleEndian)
+        {
+            stream.ReadExactly(MemoryMarshal.AsBytes(destination));
+            return;
+        }
+        int size = DTypeSize(entry.DType);
+        int perChunk = ChunkBytes / size;
+        byte[] buffer = new byte[Math.Min((long)perChunk, entry.Count) * size];
+        for (int done = 0; done < entry.Count; done += perChunk)
+        {
+            int count = Math.Min(perChunk, entry.Count - done);
+            Span<byte> raw = buffer.AsSpan(0, count * size);
+            stream.ReadExactly(raw);
+            Decode(raw, entry.DType, destination.Slice(done, count));
+        }
     }
 
-    private static (List<Entry>, Dictionary<string, string>) ParseHeader(byte[] header, string source)
+    /// <summary>The buffer through which non-F32 tensors are converted.</summary>
+    private const int ChunkBytes = 1 << 16;
+
+    private static (List<SafeTensorsEntry>, Dictionary<string, string>) ParseHeader(byte[] header, string source)
     {
         JsonDocument doc = StrictJson.Parse(header, source, "header", MaxHeaderDepth);
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw Bad(source, "header", $"expected a JSON object, found {doc.RootElement.ValueKind}.");
-            var entries = new List<Entry>();
+            var entries = new List<SafeTensorsEntry>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var prop in doc.RootElement.EnumerateObject())
@@ -139,7 +169,7 @@ public static partial class SafeTensors
         }
     }
 
-    private static Entry ParseEntry(JsonProperty prop, string source)
+    private static SafeTensorsEntry ParseEntry(JsonProperty prop, string source)
     {
         string name = TensorField(prop.Name);
         JsonElement v = prop.Value;
@@ -182,11 +212,11 @@ public static partial class SafeTensors
         if (off[1] < off[0]) throw Bad(source, $"{name}.data_offsets", $"end {off[1]} is before begin {off[0]}.");
         if (off[1] - off[0] != count * size)
             throw Bad(source, $"{name}.data_offsets", $"[{off[0]}, {off[1]}] spans {off[1] - off[0]} bytes but {dtype} shape {Shapes.Format(shape.ToArray())} needs {count * size}.");
-        return new Entry(prop.Name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
+        return new SafeTensorsEntry(prop.Name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
     }
 
     /// <summary>Sorted by offset, the tensors must tile [0, dataLength) exactly, as the reference reader requires.</summary>
-    private static void CheckLayout(List<Entry> entries, long dataLength, string source)
+    private static void CheckLayout(List<SafeTensorsEntry> entries, long dataLength, string source)
     {
         long expected = 0;
         foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
@@ -213,22 +243,14 @@ public static partial class SafeTensors
         _ => 0,
     };
 
-    /// <summary>Converts little-endian raw elements to float32.</summary>
-    internal static float[] Decode(ReadOnlySpan<byte> raw, string dtype, int count)
-    {
-        var dst = new float[count];
-        DecodeInto(raw, dtype, dst);
-        return dst;
-    }
-
-    /// <summary>Converts little-endian raw elements to float32 into <paramref name="dst"/> (its length is the element count).</summary>
-    internal static void DecodeInto(ReadOnlySpan<byte> raw, string dtype, Span<float> dst)
+    /// <summary>Converts little-endian raw elements to float32 into <paramref name="dst"/> (one element per slot).</summary>
+    internal static void Decode(ReadOnlySpan<byte> raw, string dtype, Span<float> dst)
     {
         int count = dst.Length;
         switch (dtype)
         {
             case "F32":
-                if (BitConverter.IsLittleEndian) MemoryMarshal.Cast<byte, float>(raw).CopyTo(dst);
+                if (BitConverter.IsLittleEndian) MemoryMarshal.Cast<byte, float>(raw[..(4 * count)]).CopyTo(dst);
                 else for (int i = 0; i < count; i++) dst[i] = BinaryPrimitives.ReadSingleLittleEndian(raw[(4 * i)..]);
                 break;
             case "F16":

@@ -4,27 +4,24 @@ namespace LoRA.Managed.IO;
 
 /// <summary>
 /// A safetensors file opened for reading one tensor at a time: the header is read and validated on opening (as
-/// <see cref="SafeTensors.Read(string)"/> does), and <see cref="ReadInto"/> converts one tensor straight into a
-/// caller's buffer through a small staging buffer, so loading a model never holds the file and its tensors at once.
+/// <see cref="SafeTensors.ReadHeader(string)"/>), and <see cref="ReadInto"/> reads one tensor straight into a caller's
+/// buffer (<see cref="SafeTensors.ReadTensor"/>), so loading a model never holds the file and its tensors at once. The
+/// stream stays open, so a sharded model's files are each opened once.
 /// </summary>
 public sealed class SafeTensorsReader : IDisposable
 {
-    private const int StagingBytes = 1 << 20;
     private readonly FileStream _stream;
-    private readonly Dictionary<string, SafeTensors.Entry> _entries;
-    private readonly long _dataStart;
-    private byte[]? _staging;
+    private readonly SafeTensorsHeader _header;
+    private readonly Dictionary<string, SafeTensorsEntry> _entries;
 
     private SafeTensorsReader(string path)
     {
         Path = path;
-        _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        _stream = InputFile.OpenRead(path);
         try
         {
-            var (entries, metadata, dataStart) = SafeTensors.ReadHeader(_stream, path);
-            _entries = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
-            Metadata = metadata;
-            _dataStart = dataStart;
+            _header = SafeTensors.ReadHeader(_stream, path);
+            _entries = _header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
         }
         catch
         {
@@ -46,7 +43,7 @@ public sealed class SafeTensorsReader : IDisposable
     public string Path { get; }
 
     /// <summary>The <c>__metadata__</c> map.</summary>
-    public IReadOnlyDictionary<string, string> Metadata { get; }
+    public IReadOnlyDictionary<string, string> Metadata => _header.Metadata;
 
     /// <summary>The tensor names, in header order.</summary>
     public IEnumerable<string> Names => _entries.Keys;
@@ -64,22 +61,7 @@ public sealed class SafeTensorsReader : IDisposable
 
     /// <summary>Reads tensor <paramref name="name"/>, converted to float32, into <paramref name="destination"/> (exactly its element count).</summary>
     /// <exception cref="ArgumentException">The destination's length is not the tensor's element count.</exception>
-    public void ReadInto(string name, Span<float> destination)
-    {
-        SafeTensors.Entry e = Get(name);
-        if (destination.Length != e.Count)
-            throw new ArgumentException($"SafeTensorsReader: {Path}: '{name}' has {e.Count} elements ({Shapes.Format(e.Shape)}), the destination {destination.Length}.");
-        int size = SafeTensors.ElementSize(e.DType), perChunk = StagingBytes / size;
-        _staging ??= new byte[StagingBytes];
-        _stream.Position = _dataStart + e.Begin;
-        for (int done = 0; done < e.Count; done += perChunk)
-        {
-            int n = Math.Min(perChunk, e.Count - done);
-            Span<byte> raw = _staging.AsSpan(0, n * size);
-            _stream.ReadExactly(raw);
-            SafeTensors.DecodeInto(raw, e.DType, destination.Slice(done, n));
-        }
-    }
+    public void ReadInto(string name, Span<float> destination) => SafeTensors.ReadTensor(_stream, _header, Get(name), destination);
 
     /// <summary>Reads tensor <paramref name="name"/> into a new tensor of its shape.</summary>
     public Tensor Read(string name)
@@ -89,7 +71,7 @@ public sealed class SafeTensorsReader : IDisposable
         return t;
     }
 
-    private SafeTensors.Entry Get(string name) => _entries.TryGetValue(name, out var e)
+    private SafeTensorsEntry Get(string name) => _entries.TryGetValue(name, out var e)
         ? e : throw new KeyNotFoundException($"SafeTensorsReader: {Path} has no tensor '{name}'.");
 
     /// <inheritdoc />

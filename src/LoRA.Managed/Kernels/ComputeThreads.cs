@@ -10,7 +10,7 @@ public static class ComputeThreads
     /// <summary>The largest thread count accepted (a guard against a typo allocating per-thread buffers for millions).</summary>
     public const int Limit = 1024;
 
-    private static int _max = Environment.ProcessorCount;
+    private static int _max = Math.Min(Environment.ProcessorCount, Limit);
 
     /// <summary>The threads kernels use now.</summary>
     public static int Max

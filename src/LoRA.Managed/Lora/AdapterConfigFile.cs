@@ -98,7 +98,7 @@ public static class AdapterConfigFile
     public static LoraConfig Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var file = InputFile.OpenRead(path);
         if (file.Length > MaxFileBytes)
             throw new InvalidDataFormatException(path, "json", $"{file.Length:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
         var bytes = new byte[file.Length];
@@ -135,6 +135,10 @@ public static class AdapterConfigFile
         int r = Get(root, "r", source, JsonValueKind.Number) is { } rEl && rEl.TryGetInt32(out int rv) && rv >= 1
             ? rv : throw new InvalidDataFormatException(source, "r", "missing or not an integer from 1 to 2147483647.");
         double alpha = FiniteNumber(root, "lora_alpha", source) ?? 8;
+        // The scale α/r or α/√r is used as a float32: 1e308 is a finite double but an infinite scale (merge would write ∞).
+        double scale = Bool(root, "use_rslora", source) ? alpha / Math.Sqrt(r) : alpha / r;
+        if (!float.IsFinite((float)scale))
+            throw new InvalidDataFormatException(source, "lora_alpha", $"{alpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} gives the scale {scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, which is infinite as a float32.");
         double dropout = FiniteNumber(root, "lora_dropout", source) ?? 0;
         // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999 < 1 as a double rounds to 1f.
         if (!((float)dropout >= 0f && (float)dropout < 1f))

@@ -75,9 +75,12 @@ public static class AdapterFiles
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string configPath = Path.Combine(directory, AdapterConfigFile.FileName), weightsPath = Path.Combine(directory, WeightsFileName);
         LoraConfig config = AdapterConfigFile.Read(configPath);
-        SafeTensorsFile file = SafeTensors.Read(weightsPath);
+        // Header first: names and shapes are checked against the model before any data is read, then the data is
+        // checked finite, and only then read straight into the adapter's parameters.
+        using var stream = InputFile.OpenRead(weightsPath);
+        SafeTensorsHeader header = SafeTensors.ReadHeader(stream, weightsPath);
 
-        if (verifyBaseChecksum && file.Metadata.TryGetValue(ChecksumKey, out string? expected))
+        if (verifyBaseChecksum && header.Metadata.TryGetValue(ChecksumKey, out string? expected))
         {
             string actual = BaseChecksum.Compute(baseModel);
             if (!string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
@@ -90,14 +93,15 @@ public static class AdapterFiles
         try { plan = InjectionPlan.Create(baseModel, config, adapterName); }
         catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
         var shapes = ExpectedShapes(baseModel, plan, config);
-        ModelFile.CheckFits(shapes, file.Tensors, weightsPath);   // shapes only: nothing is allocated for the check
+        SafeTensors.CheckFits(shapes, header.Shapes, weightsPath);   // from the header: no data read yet
+        SafeTensors.RequireFinite(stream, header);
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
         var initConfig = config with { Init = config.Init == LoraInit.Pissa ? LoraInit.Pissa : LoraInit.Default };
         var peft = LoraModel.Wrap(baseModel, initConfig, generator, adapterName);
         peft.SetConfig(adapterName, config);
         var live = peft.StateDict();
-        foreach (var (key, t) in file.Tensors) t.Data.CopyTo(live[InMemoryName(key, adapterName)].Data);
+        foreach (var e in header.Entries) SafeTensors.ReadTensor(stream, header, e, live[InMemoryName(e.Name, adapterName)].Data);
         return peft;
     }
 

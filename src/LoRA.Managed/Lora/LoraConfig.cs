@@ -80,6 +80,8 @@ public sealed record LoraConfig
         if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
         if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");
-        _ = Scale;
+        // The forward pass multiplies by (float)Scale: a double such as 1e308 is finite but becomes infinity there.
+        if (!float.IsFinite((float)Scale))
+            throw new ArgumentException($"LoraConfig: Alpha {Alpha} gives the scale {Scale}, which is infinite as a float32; use a smaller alpha.");
     }
 }

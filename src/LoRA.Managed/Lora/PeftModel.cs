@@ -195,6 +195,7 @@ public sealed class PeftModel : Module, ICausalLanguageModel
                 if (name.EndsWith(factor, StringComparison.Ordinal))
                     name = name[..^".weight".Length] + "." + ActiveAdapter + ".weight";
             targets.Add((FindForLoad(mine, name, t, path, key), t));
+            FiniteValues.Require(t.Data, path, key);
         }
         foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
     }

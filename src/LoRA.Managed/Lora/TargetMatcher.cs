@@ -19,7 +19,4 @@ public static class TargetMatcher
             return Regex.IsMatch(moduleName, "^" + string.Join(".*", key.Split('*').Select(Regex.Escape)) + "$", RegexOptions.CultureInvariant);
         return moduleName == key || moduleName.EndsWith("." + key, StringComparison.Ordinal);
     }
-
-    /// <summary>True when any of <paramref name="keys"/> matches <paramref name="moduleName"/>.</summary>
-    public static bool MatchesAny(IEnumerable<string> keys, string moduleName) => keys.Any(k => Matches(k, moduleName));
 }

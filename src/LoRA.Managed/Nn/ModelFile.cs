@@ -21,37 +21,31 @@ public static class ModelFile
 
     /// <summary>
     /// Loads <paramref name="path"/> into <paramref name="model"/>, strictly: the file must hold exactly the
-    /// model's parameter names with the same shapes. Everything is checked before any parameter changes.
+    /// model's parameter names with the same shapes, and finite values. Everything is checked before any parameter
+    /// changes, the header before any data is read (<see cref="SafeTensors.LoadInto"/>), and the data is read straight
+    /// into the parameters.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">The file is malformed, or a tensor is missing, unexpected or of the wrong shape (named, with both shapes).</exception>
+    /// <exception cref="InvalidDataFormatException">The file is malformed, or a tensor is missing, unexpected, of the wrong shape (named, with both shapes) or holds a NaN or infinity (named).</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static void Load(Module model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var file = SafeTensors.Read(path);
-        var mine = model.StateDict();
-        CheckFits(mine, file.Tensors, path);
-        foreach (var (name, t) in file.Tensors) t.Data.CopyTo(mine[name].Data);
+        SafeTensors.LoadInto(path, Targets(model.StateDict()));
     }
 
-    /// <summary>Checks that <paramref name="found"/> has exactly the keys and shapes of <paramref name="expected"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">A tensor is missing, unexpected, or of another shape; the first such is named.</exception>
-    internal static void CheckFits(IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> found, string file) =>
-        CheckFits(expected.ToDictionary(p => p.Key, p => p.Value.Shape, StringComparer.Ordinal), found, file);
+    /// <summary>The targets of <see cref="SafeTensors.LoadInto"/> for tensors by name.</summary>
+    internal static Dictionary<string, (int[] Shape, Memory<float> Data)> Targets(IReadOnlyDictionary<string, Tensor> tensors) =>
+        tensors.ToDictionary(p => p.Key, p => (p.Value.Shape, (Memory<float>)p.Value.Array), StringComparer.Ordinal);
 
-    /// <summary>Checks that <paramref name="found"/> has exactly the keys of <paramref name="expected"/>, each with the shape given there.</summary>
-    /// <exception cref="InvalidDataFormatException">A tensor is missing, unexpected, or of another shape; the first such is named.</exception>
-    internal static void CheckFits(IReadOnlyDictionary<string, int[]> expected, IReadOnlyDictionary<string, Tensor> found, string file)
+    /// <summary>Throws when a parameter of <paramref name="model"/> holds a NaN or infinity; <paramref name="what"/> says whose (e.g. the merged model).</summary>
+    /// <exception cref="ArithmeticException">The message names the parameter, the element and its value.</exception>
+    public static void RequireFinite(Module model, string what)
     {
-        foreach (var (name, t) in found.OrderBy(p => p.Key, StringComparer.Ordinal))
+        ArgumentNullException.ThrowIfNull(model);
+        foreach (var (name, p) in model.NamedParameters())
         {
-            if (!expected.TryGetValue(name, out var shape))
-                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), $"unexpected tensor; the model has [{string.Join(", ", expected.Keys.Order(StringComparer.Ordinal))}].");
-            if (!shape.AsSpan().SequenceEqual(t.Shape))
-                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(shape)} in the model.");
+            int i = FiniteValues.IndexOfNonFinite(p.Data);
+            if (i >= 0) throw new ArithmeticException($"{what}: {name} element {i} is {p.Data[i]}; weights must be finite.");
         }
-        foreach (var name in expected.Keys.OrderBy(k => k, StringComparer.Ordinal))
-            if (!found.ContainsKey(name))
-                throw new InvalidDataFormatException(file, SafeTensors.TensorField(name), "missing from the file.");
     }
 }

@@ -178,7 +178,11 @@ public abstract class Module
         string path = Path.Combine(directory, TrainableWeightsFileName);
         var targets = new List<(Tensor Target, Tensor Source)>();
         var mine = StateDict();
-        foreach (var (key, t) in SafeTensors.Read(path).Tensors) targets.Add((FindForLoad(mine, key, t, path, key), t));
+        foreach (var (key, t) in SafeTensors.Read(path).Tensors)
+        {
+            targets.Add((FindForLoad(mine, key, t, path, key), t));
+            FiniteValues.Require(t.Data, path, key);
+        }
         foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
     }
 

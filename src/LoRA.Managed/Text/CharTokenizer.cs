@@ -99,9 +99,9 @@ public sealed class CharTokenizer
     public string ToJson()
     {
         var vocab = new JsonArray();
-        foreach (char ch in _vocab) vocab.Add(ch.ToString());
+        foreach (char ch in _vocab) vocab.Add((JsonNode)ch.ToString());   // the non-generic Add: Add<T> is not trim-safe
         var root = new JsonObject { ["type"] = "char", ["unk_id"] = UnknownId, ["vocab"] = vocab };
-        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return JsonSerializer.Serialize(root, JsonNodeContext.Indented.JsonObject);
     }
 
     /// <summary>Reads the JSON form; <paramref name="source"/> names the file in error messages.</summary>

@@ -17,9 +17,6 @@ namespace LoRA.Managed.Text;
 /// </remarks>
 public sealed class CorpusFetcher
 {
-    /// <summary>The environment variable that relocates the data cache.</summary>
-    public const string DataVariable = "LORA_MANAGED_DATA";
-
     private static readonly TimeSpan ToolTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>Uses <paramref name="root"/> as the cache, or <see cref="DefaultRoot"/> when null.</summary>
@@ -29,14 +26,8 @@ public sealed class CorpusFetcher
     public string Root { get; }
 
     /// <summary>The default cache folder (see the class summary).</summary>
-    public static string DefaultRoot()
-    {
-        string? data = Environment.GetEnvironmentVariable(DataVariable);
-        if (!string.IsNullOrWhiteSpace(data)) return Path.Combine(data, "corpora");
-        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        string cache = !string.IsNullOrWhiteSpace(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(cache, "lora-managed", "corpora");
-    }
+    public static string DefaultRoot() =>
+        DataCache.UserDataFolder() is { } data ? Path.Combine(data, "corpora") : DataCache.Folder("corpora");
 
     /// <summary>The folder holding <paramref name="spec"/>'s files.</summary>
     public string DirectoryFor(CorpusSpec spec)
@@ -135,7 +126,7 @@ public sealed class CorpusFetcher
             $"Corpus '{spec.Name}' ({spec.Title}) is unavailable: {reason}.\n" +
             $"It comes from the Debian package {spec.DebianPackage} version {spec.Version} ({spec.Licence}). To provide it by hand, on any Debian-like machine run\n" +
             $"  apt-get download {spec.DebianPackage}={spec.Version} && dpkg-deb -x {spec.DebianPackage}_*.deb extracted\n" +
-            $"and copy these files from 'extracted/' (set {DataVariable} to move the cache):\n{files}";
+            $"and copy these files from 'extracted/' (set {DataCache.DataVariable} to move the cache):\n{files}";
         return new CorpusUnavailableException(message, inner);
     }
 

@@ -24,9 +24,6 @@ public sealed class PackedSequences
     /// <summary>Number of windows.</summary>
     public int Count { get; }
 
-    /// <summary>Total tokens the windows were cut from.</summary>
-    public int TokenCount => _tokens.Length;
-
     /// <summary>The input ids of window <paramref name="index"/> (T tokens).</summary>
     public ReadOnlySpan<int> Inputs(int index) => _tokens.AsSpan(Start(index), MaxSeqLength);
 

@@ -62,7 +62,7 @@ public static class TrainerCheckpoint
         Add(OptimizerCheckpoint.FileName, OptimizerCheckpoint.Serialize(optimizer));
         JsonObject state = StateJson(position.GlobalStep, position.Epoch, bestMetric, bestCheckpoint, evals);
         state["resume"] = position.ToJson();
-        Add(StateFileName, JsonSerializer.SerializeToUtf8Bytes(state, new JsonSerializerOptions { WriteIndented = true }));
+        Add(StateFileName, JsonSerializer.SerializeToUtf8Bytes(state, JsonNodeContext.Indented.JsonObject));
         Add(TrainingPosition.RngFileName, position.RngJson());
         AtomicFile.WriteAll(files);
     }
@@ -143,7 +143,7 @@ public static class TrainerCheckpoint
         {
             var entry = new JsonObject { ["step"] = e.Step, ["epoch"] = e.Epoch };
             foreach (var (k, v) in e.Metrics) entry[k] = v;
-            history.Add(entry);
+            history.Add((JsonNode)entry);   // the non-generic Add: Add<T> is not trim-safe
         }
         return new JsonObject
         {

@@ -48,7 +48,4 @@ public sealed record TrainerResult
 
     /// <summary>True when the best checkpoint's weights were loaded back at the end.</summary>
     public bool RestoredBest { get; init; }
-
-    /// <summary>Mean of <see cref="StepLosses"/> (HF's <c>train_loss</c>), NaN with no steps.</summary>
-    public double TrainingLoss => StepLosses.Count == 0 ? double.NaN : StepLosses.Average(l => (double)l);
 }

@@ -98,7 +98,7 @@ public sealed record TrainingPosition
             ["seed"] = s.Seed, ["index"] = s.Index, ["mt"] = new JsonArray(s.Mt.Select(w => (JsonNode?)JsonValue.Create(w)).ToArray()),
         };
         var json = new JsonObject { ["epoch_start"] = State(EpochStartRng), ["current"] = State(CurrentRng) };
-        return JsonSerializer.SerializeToUtf8Bytes(json);
+        return JsonSerializer.SerializeToUtf8Bytes(json, JsonNodeContext.Default.JsonObject);
     }
 
     /// <summary>Reads a position back from a checkpoint folder.</summary>
@@ -155,7 +155,12 @@ public sealed record TrainingPosition
     internal static JsonObject ReadObject(string path)
     {
         if (!File.Exists(path)) throw new InvalidDataFormatException(path, "(file)", "missing: not a checkpoint the trainer wrote, so it cannot be resumed from.");
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        using (var file = InputFile.OpenRead(path))
+        {
+            bytes = new byte[file.Length];
+            file.ReadExactly(bytes);
+        }
         using JsonDocument doc = StrictJson.Parse(bytes, path, "(root)", 16);
         return JsonObject.Create(doc.RootElement.Clone()) ?? throw new InvalidDataFormatException(path, "(root)", "not a JSON object.");
     }

@@ -95,8 +95,9 @@ public class CliTests
     {
         string missing = _files.PathOf("no-such-dir");
         var run = Lora("train", "--digits", "0-7", "--data", missing);
-        AssertOneLineError(run, missing, "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-            Path.Combine(_files.PathOf("cache"), "lora-managed", "mnist"));
+        AssertOneLineError(run, missing, "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
+        // An explicit --data is not a hint: no fallback to the cache, no fetch (issue 18).
+        Assert.That(run.Err, Does.Not.Contain(Path.Combine(_files.PathOf("cache"), "lora-managed", "mnist")));
         Assert.That(run.Err, Does.Not.Contain("   at "), "no stack trace without --verbose");
     }
 

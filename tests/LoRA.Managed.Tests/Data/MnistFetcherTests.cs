@@ -39,16 +39,34 @@ public class MnistFetcherTests
         _files.WriteMnist(envDir);
         var fetcher = new MnistFetcher(_files.PathOf("cache"), NoNpm);
 
-        Assert.That(MnistFiles.Locate(explicitDir, fetcher).TrainImages, Does.EndWith(".gz").And.StartWith(explicitDir));
         Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, envDir);
-        Assert.That(MnistFiles.Locate(_files.PathOf("empty"), fetcher).Directory, Is.EqualTo(envDir));
+        Assert.That(MnistFiles.Locate(explicitDir, fetcher).TrainImages, Does.EndWith(".gz").And.StartWith(explicitDir));
+        Assert.That(MnistFiles.Locate(null, fetcher).Directory, Is.EqualTo(envDir));
+    }
+
+    /// <summary>Issue 18: an explicit directory that lacks the files is an error, not a reason to look elsewhere or fetch.</summary>
+    [Test]
+    public void AnExplicitDirectoryWithoutTheFilesIsAnErrorWithNoFallbackAndNoFetch()
+    {
+        string envDir = _files.PathOf("env"), partial = _files.PathOf("partial");
+        _files.WriteMnist(envDir);
+        _files.WriteMnist(partial);
+        File.Delete(Path.Combine(partial, MnistFiles.TestLabelsName));
+        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, envDir);
+        var fetcher = new MnistFetcher(_files.PathOf("cache"), NoNpm);
+        var missing = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(_files.PathOf("empty"), fetcher))!;
+        Assert.That(missing.Message, Does.Contain(_files.PathOf("empty")).And.Contain("does not exist"));
+        var lacking = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(partial, fetcher))!;
+        Assert.That(lacking.Message, Does.Contain(partial).And.Contain(MnistFiles.TestLabelsName).And.Not.Contain(MnistFiles.TrainImagesName));
+        Assert.That(Directory.Exists(_files.PathOf("cache")), Is.False, "nothing was fetched");
     }
 
     [Test]
     public void NothingAnywhereAndNoNpmSaysWhichFilesGoWhere()
     {
         string cache = _files.PathOf("cache");
-        var e = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(_files.PathOf("missing"), new MnistFetcher(cache, NoNpm)))!;
+        Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, _files.PathOf("missing"));
+        var e = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(null, new MnistFetcher(cache, NoNpm)))!;
         Assert.That(e.Message, Does.Contain("train-images-idx3-ubyte").And.Contain("train-labels-idx1-ubyte")
             .And.Contain("t10k-images-idx3-ubyte").And.Contain("t10k-labels-idx1-ubyte")
             .And.Contain(cache).And.Contain(NoNpm).And.Contain(_files.PathOf("missing")));

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
+using LoRA.Managed.Data;
 using LoRA.Managed.Text;
 
 namespace LoRA.Managed.Tests.Text;
@@ -67,20 +68,20 @@ public class CorpusTests
         Assert.That(ex!.Message, Does.Contain("apt-get download lora-managed-no-such-package=0.0-0")
             .And.Contain(Path.Combine(fetcher.DirectoryFor(spec), "text.txt"))
             .And.Contain(spec.Files[0].Sha256)
-            .And.Contain(CorpusFetcher.DataVariable));
+            .And.Contain(DataCache.DataVariable));
         Assert.That(Directory.GetDirectories(_root, ".fetch-*"), Is.Empty, "the temporary folder is removed");
     }
 
     [Test]
     public void TheDataVariableMovesTheCache()
     {
-        string? saved = Environment.GetEnvironmentVariable(CorpusFetcher.DataVariable);
+        string? saved = Environment.GetEnvironmentVariable(DataCache.DataVariable);
         try
         {
-            Environment.SetEnvironmentVariable(CorpusFetcher.DataVariable, _root);
+            Environment.SetEnvironmentVariable(DataCache.DataVariable, _root);
             Assert.That(new CorpusFetcher().Root, Is.EqualTo(Path.Combine(_root, "corpora")));
         }
-        finally { Environment.SetEnvironmentVariable(CorpusFetcher.DataVariable, saved); }
+        finally { Environment.SetEnvironmentVariable(DataCache.DataVariable, saved); }
     }
 
     [Test, Explicit("Downloads the two Debian packages (about 1 MB) into a temporary cache.")]

@@ -17,10 +17,8 @@ internal sealed class AddOp : Op
         TensorPrimitives.Add(a.Data, b.Data, y.Data);
         if (Tape.ShouldRecord(a, b))
         {
-            var op = Tape.NewOp<AddOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<AddOp>(y);
             op._a = a; op._b = b;
-            Tape.Current.Record(op);
         }
         return y;
     }

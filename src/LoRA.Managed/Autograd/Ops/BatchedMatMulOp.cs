@@ -42,10 +42,8 @@ internal sealed class BatchedMatMulOp : Op
         Run(job, batch, (long)m * n * k);
         if (Tape.ShouldRecord(a, b))
         {
-            var op = Tape.NewOp<BatchedMatMulOp>();
-            op.SetOutput(c);
+            var op = Tape.Record<BatchedMatMulOp>(c);
             op._a = a; op._b = b; op._ta = transA; op._tb = transB; op._batch = batch; op._m = m; op._n = n; op._k = k;
-            Tape.Current.Record(op);
         }
         return c;
     }

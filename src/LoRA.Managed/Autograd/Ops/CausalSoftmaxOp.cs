@@ -27,10 +27,8 @@ internal sealed class CausalSoftmaxOp : Op
         CausalSoftmaxKernel.Forward(x.Data, y.Data, matrices, t, scale);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<CausalSoftmaxOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<CausalSoftmaxOp>(y);
             op._x = x; op._matrices = matrices; op._t = t; op._scale = scale;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -26,10 +26,8 @@ internal sealed class CrossEntropyOp : Op
         y[0] = loss;
         if (record)
         {
-            var op = Tape.NewOp<CrossEntropyOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<CrossEntropyOp>(y);
             op._logits = logits; op._dLogits = d;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -24,10 +24,8 @@ internal sealed class DropoutOp : Op
         TensorPrimitives.Multiply(x.Data, m, y.Data);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<DropoutOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<DropoutOp>(y);
             op._x = x; op._mask = mask;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -37,12 +37,10 @@ internal sealed class EmbeddingOp : Op
         for (int n = 0; n < ids.Length; n++) w.Slice(ids[n] * dim, dim).CopyTo(yd.Slice(n * dim, dim));
         if (Tape.ShouldRecord(weight))
         {
-            var op = Tape.NewOp<EmbeddingOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<EmbeddingOp>(y);
             op._weight = weight;
             if (op._ids.Length != ids.Length) op._ids = new int[ids.Length];
             ids.CopyTo(op._ids);
-            Tape.Current.Record(op);
         }
         return y;
     }

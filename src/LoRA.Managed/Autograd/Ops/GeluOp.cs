@@ -19,10 +19,8 @@ internal sealed class GeluOp : Op
         GeluKernel.Forward(x.Data, y.Data);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<GeluOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<GeluOp>(y);
             op._x = x;
-            Tape.Current.Record(op);
         }
         return y;
     }

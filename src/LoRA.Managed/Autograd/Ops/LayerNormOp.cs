@@ -30,10 +30,8 @@ internal sealed class LayerNormOp : Op
         LayerNormKernel.Forward(x.Data, weight.Data, bias.Data, y.Data, mean.Data, rstd.Data, rows, cols, eps);
         if (Tape.ShouldRecord(x, weight, bias))
         {
-            var op = Tape.NewOp<LayerNormOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<LayerNormOp>(y);
             op._x = x; op._w = weight; op._b = bias; op._mean = mean; op._rstd = rstd; op._rows = rows; op._cols = cols;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -34,10 +34,8 @@ internal sealed class LinearOp : Op
         if (b is not null) RowOps.AddBias(y.Data, b.Data, n, outF);
         if (Tape.ShouldRecord(x, w, b))
         {
-            var op = Tape.NewOp<LinearOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<LinearOp>(y);
             op._x = x; op._w = w; op._b = b; op._n = n; op._in = inF; op._out = outF; op._inOut = weightInOut;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -28,10 +28,8 @@ internal sealed class MatMulOp : Op
         Gemm.Multiply(transA, transB, m, n, k, 1f, a.Data, a.Shape[1], b.Data, b.Shape[1], 0f, c.Data, n);
         if (Tape.ShouldRecord(a, b))
         {
-            var op = Tape.NewOp<MatMulOp>();
-            op.SetOutput(c);
+            var op = Tape.Record<MatMulOp>(c);
             op._a = a; op._b = b; op._ta = transA; op._tb = transB; op._m = m; op._n = n; op._k = k;
-            Tape.Current.Record(op);
         }
         return c;
     }

@@ -37,12 +37,10 @@ internal sealed class PermuteOp : Op
         Move(x.Shape, dims, x.Data, y.Data, accumulateBack: false); // writes every element of y
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<PermuteOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<PermuteOp>(y);
             op._x = x;
             if (op._dims.Length != rank) op._dims = new int[rank];
             dims.CopyTo(op._dims, 0);
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -16,10 +16,8 @@ internal sealed class ReluOp : Op
         Relu.Forward(x.Data, y.Data);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<ReluOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<ReluOp>(y);
             op._x = x;
-            Tape.Current.Record(op);
         }
         return y;
     }

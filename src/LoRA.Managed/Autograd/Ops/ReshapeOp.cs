@@ -19,10 +19,8 @@ internal sealed class ReshapeOp : Op
         x.Data.CopyTo(y.Data);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<ReshapeOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<ReshapeOp>(y);
             op._x = x;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -17,10 +17,8 @@ internal sealed class ScaleOp : Op
         TensorPrimitives.Multiply(x.Data, s, y.Data);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<ScaleOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<ScaleOp>(y);
             op._x = x; op._s = s;
-            Tape.Current.Record(op);
         }
         return y;
     }

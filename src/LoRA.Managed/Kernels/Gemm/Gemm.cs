@@ -41,9 +41,8 @@ public static unsafe class Gemm
     private const int NC = 2048;
 
     /// <summary>
-    /// Below this many multiply-adds (m·n·k) the product runs on the calling thread only. Measured with
-    /// <see cref="ComputePool"/> on two cores, 1 vs 2 threads interleaved with 10 µs of serial work between
-    /// calls (median): 2¹⁶ (32×64×32) 0.90×, 2¹⁷ 1.42×, 2¹⁸ (64×64×64, ~7 µs) 1.41×, 2²¹ 1.3–1.6×.
+    /// Below this many multiply-adds (m·n·k) the product runs on the calling thread only: smaller products finish
+    /// before a second thread pays for its hand-off (measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     public const long ParallelThreshold = 1L << 18;
 
@@ -89,9 +88,8 @@ public static unsafe class Gemm
     /// <see cref="ComputePool"/>. Each part packs all of the operand it does not split. Below 256 rows columns
     /// are preferred: each part then packs only its own columns of B (the large operand in the MLP's forward
     /// and input-gradient products), and A, small at batch 64, is packed by each part. From 256 rows C is split
-    /// by rows: measured with both splits alternated in one process on two threads, rows were 1.00–1.22× as fast
-    /// on every shape tried (256³ 1.14×, 512×64·64×784 1.11×, 1024×256·256×128 1.22×): packing A into
-    /// 8-row panels costs more per element than copying B's panels, and with columns every part packed all of it.
+    /// by rows: packing A into 8-row panels costs more per element than copying B's panels, and with columns every
+    /// part packed all of it (measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     private static void Split(bool transA, bool transB, int m, int n, int k, float alpha,
         float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads)

@@ -36,8 +36,8 @@ internal static unsafe class NarrowGemm
     /// <summary>
     /// True when the shape takes this path: at most 16 columns; at most 16 rows with A under 256 KB (every block
     /// of columns re-reads all of A, which must stay in cache for that to be free); or k at most 16 with fewer
-    /// than <see cref="Gemm.ParallelThreshold"/> multiply-adds (one thread would run it anyway; 64×10·10×256 was
-    /// 1.09× as fast here as packed).
+    /// than <see cref="Gemm.ParallelThreshold"/> multiply-adds (one thread would run it anyway, and packing costs
+    /// more than it saves there; measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     public static bool Applies(int m, int n, int k) =>
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported &&
@@ -92,8 +92,8 @@ internal static unsafe class NarrowGemm
                     int w = Math.Min(width, n - j0);
                     float* rowsB = b + j0 * csB + p0 * rsB, cj = c + j0;
                     long strideB = rsB;
-                    // op(B)'s rows are read in place when they are contiguous and full width. (Copying them to the
-                    // strip for every block anyway, tried for 13 to 16 rows and for short k, was 1.0-1.45x slower.)
+                    // op(B)'s rows are read in place when they are contiguous and full width: copying them to the
+                    // strip for every block anyway was slower (docs/07-performance.md, "Decisions in the kernels").
                     if (csB != 1 || w < width)
                     {
                         FillStrip(rowsB, rsB, csB, kc, w, width, strip);
@@ -130,9 +130,8 @@ internal static unsafe class NarrowGemm
     /// A shallow product (k ≤ <see cref="ShortDepthKernel.MaxDepth"/>) in blocks of 32 columns whose stores to C
     /// start on a 64-byte boundary: when every row of C is aligned alike (ldc a multiple of 16), the first block
     /// takes just the columns before the first boundary. With k = 10 the FMAs are few and the stores of C are
-    /// a large part of the time; a vector store that straddles two cache lines costs two (64×10·10×256 on a C
-    /// 16 bytes past a boundary: 0.7x the speed of an aligned one). The loads of op(B) it moves off alignment
-    /// happen once per block.
+    /// a large part of the time; a vector store that straddles two cache lines costs two (measured in
+    /// docs/07-performance.md, "Decisions in the kernels"). The loads of op(B) it moves off alignment happen once per block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ShortDepth(int m, int n, int k, float alpha, float* a, long rsA, long csA,
@@ -159,8 +158,7 @@ internal static unsafe class NarrowGemm
 
     /// <summary>
     /// How many of the m rows <see cref="RowVectorGemm"/> computes: its whole 32-row panels, none with more than 10
-    /// columns. Measured against the column tiles (one thread, same process): 64×256·(10×256)ᵀ 1.06–1.13x;
-    /// a part-filled panel was not worth it (16 rows 0.94x, 20 rows 0.96–1.08x, 65 rows in three panels 0.86x).
+    /// columns: a part-filled panel is slower than the column tiles (measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     private static int RowVectorRows(int m, int n)
     {

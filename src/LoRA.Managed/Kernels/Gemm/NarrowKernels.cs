@@ -40,7 +40,7 @@ internal static unsafe class NarrowKernels
         long o = 0;
         int p = 0;
         // Two steps of p per iteration (each chain still takes p, then p + 1): half the loop's integer work,
-        // which shares the issue width with 9 loads and 8 FMAs per step; 7 % on 64×256·(10×256)ᵀ.
+        // which shares the issue width with 9 loads and 8 FMAs per step (docs/07-performance.md).
         for (; p + 2 <= k; p += 2, o += 2 * csL, b += 2 * rsB)
         {
             var bv = Vector512.Load(b);
@@ -188,7 +188,7 @@ internal static unsafe class NarrowKernels
     /// <summary>
     /// <c>rows</c> (1..12) rows × <c>w</c> (1..32) columns from a packed A, <c>pa[p·12 + i]</c> (rows past the valid
     /// ones zero): 24 chains, so 9 to 12 rows of C take one pass over op(B), each line of it loaded once, where
-    /// two passes of 8 and 4 rows loaded every line twice ((64×10)ᵀ·64×256: about 80 → 112 GFLOP/s).
+    /// two passes of 8 and 4 rows loaded every line twice (measured in docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows12x32(int k, float alpha, float* pa, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)

@@ -128,9 +128,8 @@ internal static unsafe class Packing
             else
             {
                 // op(B)[p, j] = b[p·ldb + j]: each step of p copies NR contiguous values. A full 32-wide panel
-                // is two vector copies per row, not a Span.CopyTo call per 128 bytes: 2-4 % on the MLP's NN
-                // products on one thread (the two builds alternated in one process), where B is packed one
-                // panel at a time right before its use.
+                // is two vector copies per row, not a Span.CopyTo call per 128 bytes (measured in docs/07), where
+                // B is packed one panel at a time right before its use.
                 if (cols == nr && nr == 32 && Vector512.IsHardwareAccelerated)
                 {
                     float* src = b + (long)pc * ldb + jc + jr;

@@ -23,8 +23,8 @@ namespace LoRA.Managed.Kernels;
 internal static unsafe class RowVectorGemm
 {
     /// <summary>
-    /// Most columns of C this path takes: 20 accumulators for two 16-row panels. (With 12 it was 0.96x the column
-    /// tiles' speed on 64×256·(12×256)ᵀ: the transposes of A cost as much as 4 of the 16 lanes.)
+    /// Most columns of C this path takes: 20 accumulators for two 16-row panels. Past 10 the transposes of A cost
+    /// more than the lanes gained (measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     public const int MaxColumns = 10;
 

@@ -26,9 +26,6 @@ public sealed record GptConfig
     /// <summary>Dropout probability on embeddings, attention weights and residual branches (0 = none, nanoGPT's default). Default 0.</summary>
     public float Dropout { get; init; }
 
-    /// <summary>Width of one head, <c>Embed / Heads</c>.</summary>
-    public int HeadSize => Embed / Heads;
-
     /// <summary>Throws unless every size is positive, the heads divide the width and dropout is in [0, 1).</summary>
     /// <exception cref="ArgumentException">The message names the offending field.</exception>
     public void Validate()

@@ -1,5 +1,4 @@
 using LoRA.Managed.IO;
-using LoRA.Managed.Lora;
 
 namespace LoRA.Managed.Models.Hf;
 
@@ -28,7 +27,8 @@ public static class HfModelWriter
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (model.NamedModules().Any(m => m.Value is LoraLinear))
+        // Adapted layers rename their weights (X.base_layer.weight, X.lora_A.<adapter>.weight): not a Hugging Face state_dict.
+        if (model.NamedParameters().Any(p => p.Key.Contains(".base_layer.", StringComparison.Ordinal) || p.Key.Contains(".lora_A.", StringComparison.Ordinal)))
             throw new InvalidOperationException("HfModelWriter: the model still has LoRA layers; call PeftModel.MergeAndUnload first.");
         string source = sourceDirectory ?? model.SourceDirectory
             ?? throw new InvalidOperationException("HfModelWriter: the model was not loaded from a folder; give the folder whose config and tokenizer to copy.");
