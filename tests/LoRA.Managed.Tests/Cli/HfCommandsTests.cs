@@ -78,3 +78,23 @@ public class HfCommandsTests
         Assert.That(err, Does.Contain("TopP"));
     }
 }
+
+/// <summary><c>lora merge</c> on a Hugging Face folder: the merged folder scores as base + adapter did.</summary>
+[NonParallelizable]
+public class HfMergeCommandTests
+{
+    [Test]
+    public void MergedFolderScoresLikeBasePlusAdapter()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string model = HfFixtures.Folder("gpt2-tiny"), adapter = Path.Combine(model, "adapter"), merged = Path.Combine(dir.Path, "merged");
+        var (code, _, err) = LoraCli.Run("merge", "--model", model, "--adapter", adapter, "--out", merged);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(File.Exists(Path.Combine(merged, "config.json")) && File.Exists(Path.Combine(merged, "model.safetensors")));
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected("gpt2-tiny").GetProperty("ids"));
+        var withAdapter = LoRA.Managed.Models.Hf.HfModel.Load(model);
+        LoRA.Managed.Lora.LoraModel.LoadAdapter(withAdapter, adapter);
+        double expected = withAdapter.Score(ids).MeanNll;
+        Assert.That(LoRA.Managed.Models.Hf.HfModel.Load(merged).Score(ids).MeanNll, Is.EqualTo(expected).Within(1e-5 * expected));
+    }
+}
