@@ -11,6 +11,7 @@ public static class Program
         ["mlp"] = MlpSample.Run,
         ["lora"] = LoraSample.Run,
         ["quickstart"] = QuickStartSample.Run,
+        ["hf"] = HfLmSample.Run,
     };
 
     /// <summary>Entry point.</summary>
