@@ -53,10 +53,8 @@ internal sealed class MaskedCrossEntropyOp : Op
         y[0] = (float)(total / kept);
         if (record)
         {
-            var op = Tape.NewOp<MaskedCrossEntropyOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<MaskedCrossEntropyOp>(y);
             op._logits = logits; op._dLogits = d;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -17,10 +17,8 @@ internal sealed class MulOp : Op
         TensorPrimitives.Multiply(a.Data, b.Data, y.Data);
         if (Tape.ShouldRecord(a, b))
         {
-            var op = Tape.NewOp<MulOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<MulOp>(y);
             op._a = a; op._b = b;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -26,10 +26,8 @@ internal sealed class NarrowOp : Op
         for (int r = 0; r < rows; r++) src.Slice(r * last + start, length).CopyTo(dst.Slice(r * length, length));
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<NarrowOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<NarrowOp>(y);
             op._x = x; op._start = start;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -28,10 +28,8 @@ internal sealed class RepeatKvOp : Op
                 src.Slice(i * block, block).CopyTo(dst.Slice((i * repeats + r) * block, block));
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<RepeatKvOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<RepeatKvOp>(y);
             op._x = x; op._repeats = repeats;
-            Tape.Current.Record(op);
         }
         return y;
     }

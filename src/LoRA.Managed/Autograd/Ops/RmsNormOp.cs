@@ -26,10 +26,8 @@ internal sealed class RmsNormOp : Op
         RmsNormKernel.Forward(x.Data, weight.Data, y.Data, rstd.Data, rows, cols, eps);
         if (Tape.ShouldRecord(x, weight))
         {
-            var op = Tape.NewOp<RmsNormOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<RmsNormOp>(y);
             op._x = x; op._w = weight; op._rstd = rstd; op._rows = rows; op._cols = cols;
-            Tape.Current.Record(op);
         }
         return y;
     }

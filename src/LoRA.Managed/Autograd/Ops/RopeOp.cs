@@ -24,10 +24,8 @@ internal sealed class RopeOp : Op
         RopeKernel.Forward(x.Data, y.Data, x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], start, cos, sin);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<RopeOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<RopeOp>(y);
             op._x = x; op._cos = cos; op._sin = sin; op._start = start;
-            Tape.Current.Record(op);
         }
         return y;
     }

@@ -16,10 +16,8 @@ internal sealed class SiluOp : Op
         SiluKernel.Forward(x.Data, y.Data);
         if (Tape.ShouldRecord(x))
         {
-            var op = Tape.NewOp<SiluOp>();
-            op.SetOutput(y);
+            var op = Tape.Record<SiluOp>(y);
             op._x = x;
-            Tape.Current.Record(op);
         }
         return y;
     }
