@@ -25,6 +25,11 @@ public static class Program
             Console.WriteLine(Text.TokenizerThroughput.Table(args[i + 1].Split(','), text));
             return;
         }
+        if (args.Length >= 3 && args[0] == "--hf")
+        {
+            Console.WriteLine(HfLmBench.Run(args[1], args[2], ThreadCounts(args).Max()));
+            return;
+        }
         if (args.Contains("--stages"))
         {
             Console.WriteLine(GemmStagesBench.Table(ThreadCounts(args).Max()));

@@ -12,6 +12,7 @@ public static class Program
         ["lora"] = LoraSample.Run,
         ["quickstart"] = QuickStartSample.Run,
         ["recipe"] = RecipeSample.Run,
+        ["hf"] = HfLmSample.Run,
     };
 
     /// <summary>Entry point.</summary>

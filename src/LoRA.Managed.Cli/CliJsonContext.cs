@@ -22,5 +22,6 @@ namespace LoRA.Managed.Cli;
 [JsonSerializable(typeof(double))]
 [JsonSerializable(typeof(double[]))]
 [JsonSerializable(typeof(double[][]))]
+[JsonSerializable(typeof(int[]))]
 [JsonSerializable(typeof(int[][]))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

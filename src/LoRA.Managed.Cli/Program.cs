@@ -46,6 +46,9 @@ public static class Program
             MergeCommand.Create(context),
             SweepCommand.Create(context),
             LmDemoCommand.Create(context),
+            LmEvalCommand.Create(context),
+            GenerateCommand.Create(context),
+            LmFinetuneCommand.Create(context),
             BenchCommand.Create(context),
         };
         root.Options.Add(verbose);

@@ -9,8 +9,12 @@ namespace LoRA.Managed.Autograd;
 /// </summary>
 public static class Functional
 {
-    /// <summary><c>y = x·Wᵀ + b</c>; x (…, in), W (out, in), b (out) or null.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearOp.Apply(x, weight, bias);
+    /// <summary>
+    /// <c>y = x·Wᵀ + b</c>; x (…, in), W (out, in), b (out) or null. With <paramref name="weightInOut"/>, W is
+    /// (in, out) and <c>y = x·W + b</c> (GPT-2's <c>Conv1D</c>).
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool weightInOut = false) =>
+        LinearOp.Apply(x, weight, bias, weightInOut);
 
     /// <summary><c>op(A)·op(B)</c> for matrices; the flags transpose without copying.</summary>
     public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false) =>
@@ -62,4 +66,31 @@ public static class Functional
 
     /// <summary>Reorders dimensions into a contiguous copy (<c>x.permute(dims).contiguous()</c>).</summary>
     public static Tensor Permute(Tensor x, params int[] dims) => PermuteOp.Apply(x, dims);
+
+    /// <summary>RMS normalisation over the last dimension with an elementwise weight (Hugging Face's <c>LlamaRMSNorm</c>).</summary>
+    public static Tensor RmsNorm(Tensor x, Tensor weight, float eps) => RmsNormOp.Apply(x, weight, eps);
+
+    /// <summary>SiLU, <c>x·σ(x)</c> (<c>F.silu</c>).</summary>
+    public static Tensor Silu(Tensor x) => SiluOp.Apply(x);
+
+    /// <summary>Elementwise <c>a ⊙ b</c> (same shape).</summary>
+    public static Tensor Mul(Tensor a, Tensor b) => MulOp.Apply(a, b);
+
+    /// <summary>
+    /// Rotary position embedding (rotate-half layout) of x (B, T, H, D), token t at position <c>start + t</c>, from
+    /// cos/sin tables of (positions, D/2) values.
+    /// </summary>
+    public static Tensor Rope(Tensor x, float[] cos, float[] sin, int start = 0) => RopeOp.Apply(x, cos, sin, start);
+
+    /// <summary>Grouped-query attention's <c>repeat_kv</c>: (B, H_kv, T, D) → (B, H_kv·n, T, D).</summary>
+    public static Tensor RepeatKv(Tensor x, int repeats) => RepeatKvOp.Apply(x, repeats);
+
+    /// <summary>A contiguous slice of the last dimension, <c>x[..., start:start+length]</c>.</summary>
+    public static Tensor Narrow(Tensor x, int start, int length) => NarrowOp.Apply(x, start, length);
+
+    /// <summary>
+    /// Mean cross-entropy of logits (N, C) over the rows whose label is not −100
+    /// (<c>F.cross_entropy(..., ignore_index=-100)</c>): the loss of supervised fine-tuning on completion tokens only.
+    /// </summary>
+    public static Tensor MaskedCrossEntropy(Tensor logits, ReadOnlySpan<int> labels) => MaskedCrossEntropyOp.Apply(logits, labels);
 }

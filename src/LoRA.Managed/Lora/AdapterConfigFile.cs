@@ -35,9 +35,9 @@ public static class AdapterConfigFile
         var fields = new SortedDictionary<string, Action<Utf8JsonWriter>>(StringComparer.Ordinal)
         {
             ["alpha_pattern"] = w => { w.WriteStartObject(); w.WriteEndObject(); },
-            ["base_model_name_or_path"] = w => w.WriteNullValue(),
+            ["base_model_name_or_path"] = w => WriteStringOrNull(w, config.BaseModelNameOrPath),
             ["bias"] = w => w.WriteStringValue(config.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" }),
-            ["fan_in_fan_out"] = w => w.WriteBooleanValue(false),
+            ["fan_in_fan_out"] = w => w.WriteBooleanValue(config.FanInFanOut),
             ["inference_mode"] = w => w.WriteBooleanValue(true),
             ["init_lora_weights"] = w =>
             {
@@ -58,7 +58,7 @@ public static class AdapterConfigFile
             ["rank_pattern"] = w => { w.WriteStartObject(); w.WriteEndObject(); },
             ["revision"] = w => w.WriteNullValue(),
             ["target_modules"] = w => WriteList(w, config.TargetModules, nullWhenEmpty: false),
-            ["task_type"] = w => w.WriteNullValue(),
+            ["task_type"] = w => WriteStringOrNull(w, config.TaskType),
             ["use_dora"] = w => w.WriteBooleanValue(false),
             ["use_rslora"] = w => w.WriteBooleanValue(config.Scaling == LoraScaling.RsLora),
         };
@@ -92,7 +92,7 @@ public static class AdapterConfigFile
 
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidDataFormatException">The file is larger than <see cref="MaxFileBytes"/>, not UTF-8 JSON, or a field is
-    /// missing, of the wrong type, out of range, or asks for a feature not implemented here (DoRA, fan_in_fan_out, other inits);
+    /// missing, of the wrong type, out of range, or asks for a feature not implemented here (DoRA, other inits);
     /// the message names the file and the field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static LoraConfig Read(string path) => Parse(ReadBytes(path), path);
@@ -133,7 +133,8 @@ public static class AdapterConfigFile
         string peftType = String(root, "peft_type", source, required: true)!;
         if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
         if (Bool(root, "use_dora", source)) throw new InvalidDataFormatException(source, "use_dora", "DoRA adapters are not supported.");
-        if (Bool(root, "fan_in_fan_out", source)) throw new InvalidDataFormatException(source, "fan_in_fan_out", "transposed (Conv1D) weights are not supported.");
+        // fan_in_fan_out is a per-layer fact here (Linear.FanInFanOut), as PEFT corrects the flag for each target; it is kept.
+        bool fanInFanOut = Bool(root, "fan_in_fan_out", source);
         int r = Get(root, "r", source, JsonValueKind.Number) is { } rEl && rEl.TryGetInt32(out int rv) && rv >= 1
             ? rv : throw new InvalidDataFormatException(source, "r", "missing or not an integer from 1 to 2147483647.");
         double alpha = FiniteNumber(root, "lora_alpha", source) ?? 8;
@@ -166,6 +167,9 @@ public static class AdapterConfigFile
             ModulesToSave = modulesToSave,
             Init = ReadInit(root, source),
             Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
+            FanInFanOut = fanInFanOut,
+            TaskType = String(root, "task_type", source, required: false),
+            BaseModelNameOrPath = String(root, "base_model_name_or_path", source, required: false),
         };
     }
 
@@ -240,6 +244,11 @@ public static class AdapterConfigFile
             list.Add(s);
         }
         return list;
+    }
+
+    private static void WriteStringOrNull(Utf8JsonWriter w, string? value)
+    {
+        if (value is null) w.WriteNullValue(); else w.WriteStringValue(value);
     }
 
     private static void WriteList(Utf8JsonWriter w, IReadOnlyList<string> items, bool nullWhenEmpty)

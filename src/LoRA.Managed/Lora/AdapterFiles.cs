@@ -64,7 +64,13 @@ public static class AdapterFiles
         foreach (string m in model.ModulesToSave(adapterName))
             foreach (var (name, p) in model.ModuleNamed(m).NamedParameters(m)) tensors[Prefix + name] = p;
 
-        byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(config));
+        // PEFT writes fan_in_fan_out: true for GPT-2's Conv1D targets; it follows from the layers, not from the caller.
+        bool conv1d = model.LoraLayers().Any(l => l.Value.Adapters.Contains(adapterName) && l.Value.BaseLayer.FanInFanOut);
+        var written = config with { FanInFanOut = conv1d };
+        // A language model loaded from a folder: PEFT's task type and the base it was trained on.
+        if (model.BaseModel is ICausalLanguageModel { NameOrPath: { } source })
+            written = written with { TaskType = written.TaskType ?? "CAUSAL_LM", BaseModelNameOrPath = written.BaseModelNameOrPath ?? source };
+        byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(written));
         var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum, [ConfigHashKey] = Sha256(json) };
         byte[] weights = SafeTensors.Serialize(tensors, metadata);
         return (weights, json);

@@ -44,6 +44,18 @@ public sealed record LoraConfig
     /// <summary>Modules (matched like targets) whose parameters stay trainable and are saved with the adapter.</summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();
 
+    /// <summary>
+    /// PEFT's <c>fan_in_fan_out</c>: the targets store W as (in, out) (GPT-2's Conv1D). Informational here (each
+    /// layer knows its layout, as PEFT corrects the flag per layer); saving sets it when an adapted layer is Conv1D.
+    /// </summary>
+    public bool FanInFanOut { get; init; }
+
+    /// <summary>PEFT's <c>task_type</c> (<c>CAUSAL_LM</c> for language models), or null.</summary>
+    public string? TaskType { get; init; }
+
+    /// <summary>PEFT's <c>base_model_name_or_path</c>: the base the adapter was trained on, or null.</summary>
+    public string? BaseModelNameOrPath { get; init; }
+
     /// <summary>The scale <c>ΔW = scale·B·A</c> uses for this configuration.</summary>
     public double Scale => ScaleFor(Alpha, Rank, Scaling);
 

@@ -15,6 +15,8 @@ namespace LoRA.Managed.Lora;
 /// <c>lora_B.&lt;adapter&gt;</c>; a LoraLinear at <c>layers.5</c> thus has parameters
 /// <c>layers.5.base_layer.weight</c>, <c>layers.5.base_layer.bias</c>, <c>layers.5.lora_A.default.weight</c>,
 /// <c>layers.5.lora_B.default.weight</c>. Several adapters may live on one base; one is active at a time.
+/// A base in GPT-2's Conv1D layout (<see cref="Linear.FanInFanOut"/>, W stored (in, out)) takes the same factors,
+/// as PEFT's <c>fan_in_fan_out=True</c>: only the merge transposes ΔW before adding it.
 /// </remarks>
 public sealed class LoraLinear : Module
 {
@@ -80,6 +82,8 @@ public sealed class LoraLinear : Module
             throw new ArgumentException($"LoraLinear '{ModuleName}': rank {r} must be in 1..{Math.Min(inF, outF)} for a Linear with weight {Shapes.Format(BaseLayer.Weight.Shape)} (out×in).");
         if (!(config.Dropout >= 0f && config.Dropout < 1f))
             throw new ArgumentException($"LoraLinear '{ModuleName}': dropout must be in [0, 1), got {config.Dropout}.");
+        if (BaseLayer.FanInFanOut && config.Init is LoraInit.Svd or LoraInit.Pissa)
+            throw new ArgumentException($"LoraLinear '{ModuleName}': {config.Init} initialisation is not supported on a Conv1D (fan_in_fan_out) layer; use Default or Gaussian.");
         var a = new LoraFactor(r, inF);
         var b = new LoraFactor(outF, r);
         LoraInitializer.Apply(config.Init, a.Weight, b.Weight, BaseLayer.Weight, config.Scale, generator);
@@ -111,7 +115,7 @@ public sealed class LoraLinear : Module
     /// <summary>The scale of adapter <paramref name="name"/> (α, α/r or α/√r).</summary>
     public double Scale(string name) => AdapterConfig(name).Scale;
 
-    /// <summary>ΔW = scale·B·A of adapter <paramref name="name"/> (out×in), computed in double then rounded once.</summary>
+    /// <summary>ΔW = scale·B·A of adapter <paramref name="name"/> (out×in, whatever the base's layout), computed in double then rounded once.</summary>
     public Tensor DeltaWeight(string name)
     {
         var delta = new Tensor(BaseLayer.OutFeatures, BaseLayer.InFeatures);
@@ -126,9 +130,10 @@ public sealed class LoraLinear : Module
     public override Tensor Forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        bool inOut = BaseLayer.FanInFanOut;
         if (AdaptersDisabled)
-            return Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias);
-        Tensor y = Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias);
+            return Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias, inOut);
+        Tensor y = Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias, inOut);
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
         LoraConfig config = _configs[name];
@@ -150,7 +155,8 @@ public sealed class LoraLinear : Module
         if (ActiveAdapter is null) throw new InvalidOperationException($"LoraLinear '{ModuleName}': there is no adapter to merge.");
         Tensor w = BaseLayer.Weight;
         _unmergedWeight = w.Clone();
-        var merged = LowRank.ToMatrix(w) + DeltaWeightDouble(ActiveAdapter);
+        var delta = DeltaWeightDouble(ActiveAdapter);
+        var merged = LowRank.ToMatrix(w) + (BaseLayer.FanInFanOut ? delta.Transpose() : delta);
         LowRank.CopyTo(merged, w.Data);
         MergedAdapter = ActiveAdapter;
     }

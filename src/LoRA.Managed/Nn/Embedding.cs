@@ -21,6 +21,18 @@ public sealed class Embedding : Module
         generator.FillNormal(Weight.Data, 0f, 1f);
     }
 
+    private Embedding(int numEmbeddings, int embeddingDim)
+    {
+        if (numEmbeddings <= 0 || embeddingDim <= 0)
+            throw new ArgumentOutOfRangeException(nameof(numEmbeddings), $"Embedding: sizes must be positive, got {numEmbeddings}×{embeddingDim}.");
+        NumEmbeddings = numEmbeddings;
+        EmbeddingDim = embeddingDim;
+        Weight = RegisterParameter("weight", new Parameter(numEmbeddings, embeddingDim));
+    }
+
+    /// <summary>A table of zeros, for weights loaded from a file.</summary>
+    public static Embedding Empty(int numEmbeddings, int embeddingDim) => new(numEmbeddings, embeddingDim);
+
     /// <summary>Rows of the table (the vocabulary size for token embeddings).</summary>
     public int NumEmbeddings { get; }
 

@@ -9,6 +9,11 @@ namespace LoRA.Managed.Nn;
 /// uniform in ±1/√in, drawn in that order, so a <see cref="TorchGenerator"/> seeded like
 /// <c>torch.manual_seed</c> reproduces PyTorch's initial weights.
 /// </summary>
+/// <remarks>
+/// <see cref="Empty"/> builds zero weights to be loaded into, optionally in GPT-2's <c>Conv1D</c> layout
+/// (<see cref="FanInFanOut"/>: W stored (in, out), <c>y = x·W + b</c>), which is the same map with the weight
+/// transposed; keeping the file's layout lets the state_dict round-trip to Hugging Face unchanged.
+/// </remarks>
 public sealed class Linear : Module
 {
     /// <summary>Creates a layer with PyTorch's default initialisation from <paramref name="generator"/>.</summary>
@@ -29,21 +34,44 @@ public sealed class Linear : Module
         }
     }
 
+    private Linear(int inFeatures, int outFeatures, bool bias, bool fanInFanOut)
+    {
+        if (inFeatures <= 0 || outFeatures <= 0)
+            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear: features must be positive, got in={inFeatures}, out={outFeatures}.");
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        FanInFanOut = fanInFanOut;
+        Weight = RegisterParameter("weight", fanInFanOut ? new Parameter(inFeatures, outFeatures) : new Parameter(outFeatures, inFeatures));
+        if (bias) Bias = RegisterParameter("bias", new Parameter(outFeatures));
+    }
+
+    /// <summary>
+    /// A layer with zero weight and bias, for weights loaded from a file; with <paramref name="fanInFanOut"/> the weight
+    /// is (in, out) as in GPT-2's <c>Conv1D</c> (PEFT's <c>fan_in_fan_out</c>).
+    /// </summary>
+    public static Linear Empty(int inFeatures, int outFeatures, bool bias = true, bool fanInFanOut = false) =>
+        new(inFeatures, outFeatures, bias, fanInFanOut);
+
+    /// <summary>True when <see cref="Weight"/> is stored (in, out), GPT-2's <c>Conv1D</c> layout.</summary>
+    public bool FanInFanOut { get; }
+
     /// <summary>Input features.</summary>
     public int InFeatures { get; }
 
     /// <summary>Output features.</summary>
     public int OutFeatures { get; }
 
-    /// <summary>W, (out, in).</summary>
+    /// <summary>W, (out, in); (in, out) when <see cref="FanInFanOut"/>.</summary>
     public Parameter Weight { get; }
 
     /// <summary>b, (out), or null without bias.</summary>
     public Parameter? Bias { get; }
 
     /// <inheritdoc />
-    public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias);
+    public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias, FanInFanOut);
 
     /// <inheritdoc />
-    public override string ToString() => $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";
+    public override string ToString() => FanInFanOut
+        ? $"Conv1D(nf={OutFeatures}, nx={InFeatures})"
+        : $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";
 }

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""PyTorch peer of `LoRA.Managed.Benchmarks --hf`: a GPT-2-small-sized model (124M, random weights) scored, LoRA
+fine-tuned (r=8 on c_attn, i.e. q and v with k, as PEFT's GPT-2 default) and greedily decoded with a KV cache, using
+the twins of tests/fixtures/hf/make_fixtures.py. Prints one JSON line: tokens_per_second and peak_rss_mb (VmHWM).
+
+  python3 benchmarks/pytorch/hf_lm.py make /tmp/gpt2-124m
+  python3 benchmarks/pytorch/hf_lm.py score|finetune|generate /tmp/gpt2-124m [--threads 2]
+"""
+import importlib.util, json, math, os, sys, time
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("twins", os.path.join(HERE, "..", "..", "tests", "fixtures", "hf", "make_fixtures.py"))
+tw = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tw)
+
+CONTEXT, SCORE_WINDOWS, FT_STEPS, GEN_PROMPT, GEN_NEW = 256, 8, 6, 16, 64
+
+
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def make(folder):
+    cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": 50257, "n_embd": 768, "n_layer": 12,
+           "n_head": 12, "n_positions": 1024, "n_inner": None, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+           "bos_token_id": 50256, "eos_token_id": 50256, "tie_word_embeddings": True}
+    os.makedirs(folder, exist_ok=True)
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"), indent=2)
+    g = torch.Generator().manual_seed(124)
+    C, I = 768, 3072
+    W = {"wte.weight": torch.randn(50257, C, generator=g) * 0.02, "wpe.weight": torch.randn(1024, C, generator=g) * 0.01,
+         "ln_f.weight": torch.ones(C), "ln_f.bias": torch.zeros(C)}
+    for l in range(12):
+        p = f"h.{l}."
+        W.update({p + "ln_1.weight": torch.ones(C), p + "ln_1.bias": torch.zeros(C), p + "ln_2.weight": torch.ones(C), p + "ln_2.bias": torch.zeros(C),
+                  p + "attn.c_attn.weight": torch.randn(C, 3 * C, generator=g) * 0.02, p + "attn.c_attn.bias": torch.zeros(3 * C),
+                  p + "attn.c_proj.weight": torch.randn(C, C, generator=g) * 0.02, p + "attn.c_proj.bias": torch.zeros(C),
+                  p + "mlp.c_fc.weight": torch.randn(C, I, generator=g) * 0.02, p + "mlp.c_fc.bias": torch.zeros(I),
+                  p + "mlp.c_proj.weight": torch.randn(I, C, generator=g) * 0.02, p + "mlp.c_proj.bias": torch.zeros(C)})
+    tw.save_safetensors(os.path.join(folder, "model.safetensors"), W, metadata={"format": "pt"})
+    print(f"wrote {folder}: {sum(v.numel() for v in W.values()):,} parameters")
+
+
+def load(folder):
+    return json.load(open(os.path.join(folder, "config.json"))), tw.load_safetensors(os.path.join(folder, "model.safetensors"))
+
+
+def ids_for(n, seed=1):
+    return [int(v) for v in torch.randint(0, 50257, (n,), generator=torch.Generator().manual_seed(seed))]
+
+
+def score(folder):
+    cfg, W = load(folder)
+    ids = ids_for(CONTEXT * SCORE_WINDOWS)
+    with torch.no_grad():
+        tw.mean_nll(lambda x: tw.gpt2_forward(cfg, W, x), ids[:CONTEXT], CONTEXT)  # warm-up
+        t = time.perf_counter()
+        nll, n = tw.mean_nll(lambda x: tw.gpt2_forward(cfg, W, x), ids, CONTEXT)
+        dt = time.perf_counter() - t
+    return {"mode": "score", "tokens": n, "mean_nll": nll, "tokens_per_second": len(ids) / dt}
+
+
+def finetune(folder):
+    cfg, W = load(folder)
+    g = torch.Generator().manual_seed(3)
+    targets = [f"transformer.h.{l}.attn.c_attn" for l in range(12)]
+    A = {t: (torch.rand(8, 768, generator=g) * 2 - 1).div(math.sqrt(768)).requires_grad_() for t in targets}
+    B = {t: torch.zeros(3 * 768, 8, requires_grad=True) for t in targets}
+    lora = tw.Lora(A, B, 16 / 8)
+    opt = torch.optim.AdamW(list(A.values()) + list(B.values()), lr=1e-4, weight_decay=0.0)
+    ids = ids_for(CONTEXT * (FT_STEPS + 1) + 1)
+
+    def step(i):
+        w = ids[i * CONTEXT:(i + 1) * CONTEXT + 1]
+        logits = tw.gpt2_forward(cfg, W, w[:-1], lora)
+        loss = F.cross_entropy(logits, torch.tensor(w[1:]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    step(0)  # warm-up
+    t = time.perf_counter()
+    for i in range(1, FT_STEPS + 1):
+        last = step(i)
+    dt = time.perf_counter() - t
+    return {"mode": "finetune", "steps": FT_STEPS, "context": CONTEXT, "last_loss": last, "tokens_per_second": FT_STEPS * CONTEXT / dt}
+
+
+def generate(folder):
+    """Greedy decoding with a KV cache: the prompt once, then one position per token (HF's past_key_values)."""
+    cfg, W = load(folder)
+    C, H, L = 768, 12, 12
+    D = C // H
+
+    def run(ids, start, cache):
+        T = len(ids)
+        x = W["wte.weight"][torch.tensor(ids)] + W["wpe.weight"][torch.arange(start, start + T)]
+        for l in range(L):
+            p = f"h.{l}."
+            h = F.layer_norm(x, (C,), W[p + "ln_1.weight"], W[p + "ln_1.bias"], 1e-5)
+            q, k, v = torch.addmm(W[p + "attn.c_attn.bias"], h, W[p + "attn.c_attn.weight"]).split(C, dim=-1)
+            q, k, v = (t.view(T, H, D).transpose(0, 1) for t in (q, k, v))
+            if l in cache:
+                k = torch.cat((cache[l][0], k), dim=1)
+                v = torch.cat((cache[l][1], v), dim=1)
+            cache[l] = (k, v)
+            att = q @ k.transpose(-1, -2) / math.sqrt(D)
+            if T > 1:
+                mask = torch.tril(torch.ones(T, start + T, dtype=torch.bool), diagonal=start)
+                att = att.masked_fill(~mask, float("-inf"))
+            y = (F.softmax(att, dim=-1) @ v).transpose(0, 1).reshape(T, C)
+            x = x + torch.addmm(W[p + "attn.c_proj.bias"], y, W[p + "attn.c_proj.weight"])
+            h = F.layer_norm(x, (C,), W[p + "ln_2.weight"], W[p + "ln_2.bias"], 1e-5)
+            h = tw.gelu_new(torch.addmm(W[p + "mlp.c_fc.bias"], h, W[p + "mlp.c_fc.weight"]))
+            x = x + torch.addmm(W[p + "mlp.c_proj.bias"], h, W[p + "mlp.c_proj.weight"])
+        x = F.layer_norm(x[-1:], (C,), W["ln_f.weight"], W["ln_f.bias"], 1e-5)
+        return int(torch.argmax(x @ W["wte.weight"].t()))
+
+    prompt = ids_for(GEN_PROMPT)
+    with torch.no_grad():
+        run(prompt, 0, {})  # warm-up
+        cache, out = {}, []
+        t = time.perf_counter()
+        nxt = run(prompt, 0, cache)
+        for i in range(GEN_NEW - 1):
+            out.append(nxt)
+            nxt = run([nxt], GEN_PROMPT + i, cache)
+        out.append(nxt)
+        dt = time.perf_counter() - t
+    return {"mode": "generate", "new_ids": out, "tokens_per_second": GEN_NEW / dt}
+
+
+if __name__ == "__main__":
+    mode, folder = sys.argv[1], sys.argv[2]
+    threads = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 2
+    torch.set_num_threads(threads)
+    if mode == "make":
+        make(folder)
+    else:
+        r = {"score": score, "finetune": finetune, "generate": generate}[mode](folder)
+        r.update({"engine": "pytorch " + torch.__version__, "threads": threads, "peak_rss_mb": peak_rss_mb()})
+        print(json.dumps(r))

@@ -1,0 +1,124 @@
+using System.Text.Json;
+using LoRA.Managed.IO;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Models.Hf;
+
+/// <summary>
+/// A model folder's weights: <c>model.safetensors</c>, or the shards listed by <c>model.safetensors.index.json</c>'s
+/// <c>weight_map</c>, opened header-only (<see cref="SafeTensorsReader"/>). <see cref="LoadInto"/> first matches every
+/// parameter of a module tree to a stored tensor, accepting names with or without the base-model prefix as
+/// <c>from_pretrained</c> does (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and checks
+/// every shape; only then are tensors read, one at a time, straight into the parameters.
+/// </summary>
+public sealed class HfWeights : IDisposable
+{
+    /// <summary>The single-file weights name.</summary>
+    public const string SingleFile = "model.safetensors";
+
+    /// <summary>The sharded weights index name.</summary>
+    public const string IndexFile = "model.safetensors.index.json";
+
+    private readonly List<SafeTensorsReader> _readers = new();
+    private readonly Dictionary<string, SafeTensorsReader> _byName = new(StringComparer.Ordinal);
+
+    private HfWeights() { }
+
+    /// <summary>Opens the weights of <paramref name="directory"/>.</summary>
+    /// <exception cref="InvalidDataFormatException">A file is malformed or the index names a tensor its shard lacks.</exception>
+    /// <exception cref="FileNotFoundException">Neither weights file exists, or a shard is missing.</exception>
+    public static HfWeights Open(string directory)
+    {
+        var w = new HfWeights();
+        try
+        {
+            string single = Path.Combine(directory, SingleFile), index = Path.Combine(directory, IndexFile);
+            if (File.Exists(single)) w.Add(SafeTensorsReader.Open(single));
+            else if (File.Exists(index)) w.OpenShards(directory, index);
+            else
+                throw new FileNotFoundException(
+                    $"{directory}: no {SingleFile} or {IndexFile} (pytorch_model.bin is not read; save the model with safe_serialization=True).", single);
+            return w;
+        }
+        catch
+        {
+            w.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Every stored tensor name.</summary>
+    public IEnumerable<string> Names => _byName.Keys;
+
+    private void Add(SafeTensorsReader reader)
+    {
+        _readers.Add(reader);
+        foreach (string name in reader.Names) _byName.TryAdd(name, reader);
+    }
+
+    private void OpenShards(string directory, string index)
+    {
+        using JsonDocument doc = JsonFields.Parse(index);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataFormatException(index, "weight_map", "missing or not an object of tensor name → shard file.");
+        var shards = new Dictionary<string, SafeTensorsReader>(StringComparer.Ordinal);
+        foreach (var entry in map.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.String)
+                throw new InvalidDataFormatException(index, $"weight_map.{entry.Name}", $"expected a file name, found {entry.Value.ValueKind}.");
+            string file = entry.Value.GetString()!;
+            if (file.Length == 0 || Path.GetFileName(file) != file)
+                throw new InvalidDataFormatException(index, $"weight_map.{entry.Name}", $"'{file}' is not a file name in the folder.");
+            if (!shards.TryGetValue(file, out var reader))
+            {
+                reader = SafeTensorsReader.Open(Path.Combine(directory, file));
+                shards[file] = reader;
+                _readers.Add(reader);
+            }
+            if (!reader.Contains(entry.Name))
+                throw new InvalidDataFormatException(index, $"weight_map.{entry.Name}", $"the shard {file} has no such tensor.");
+            _byName[entry.Name] = reader;
+        }
+    }
+
+    /// <summary>
+    /// Fills every parameter of <paramref name="model"/> from the stored tensor of the same name, or of the same name
+    /// without <paramref name="basePrefix"/>. Stored tensors no parameter takes are refused unless
+    /// <paramref name="ignorable"/> says they are buffers Hugging Face also skips.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">A tensor is missing, of another shape, or unexpected; the message names it and its file.</exception>
+    public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(ignorable);
+        var plan = new List<(Parameter Param, string Stored, SafeTensorsReader Reader)>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        string where = _readers.Count == 1 ? _readers[0].Path : Path.Combine(Path.GetDirectoryName(_readers[0].Path) ?? "", IndexFile);
+        foreach (var (name, p) in model.NamedParameters())
+        {
+            string? stored = _byName.ContainsKey(name) ? name
+                : name.StartsWith(basePrefix, StringComparison.Ordinal) && _byName.ContainsKey(name[basePrefix.Length..]) ? name[basePrefix.Length..]
+                : null;
+            if (stored is null)
+                throw new InvalidDataFormatException(where, name, $"missing (looked for '{name}' and '{(name.StartsWith(basePrefix, StringComparison.Ordinal) ? name[basePrefix.Length..] : name)}').");
+            SafeTensorsReader reader = _byName[stored];
+            int[] shape = reader.ShapeOf(stored);
+            if (!shape.AsSpan().SequenceEqual(p.Shape))
+                throw new InvalidDataFormatException(reader.Path, stored, $"shape {Shapes.Format(shape)} in the file but the config gives {Shapes.Format(p.Shape)}.");
+            used.Add(stored);
+            plan.Add((p, stored, reader));
+        }
+        foreach (string name in _byName.Keys.Order(StringComparer.Ordinal))
+            if (!used.Contains(name) && !ignorable(name))
+                throw new InvalidDataFormatException(_byName[name].Path, name, "unexpected tensor: no parameter of the model takes it (wrong config.json?).");
+        foreach (var (p, stored, reader) in plan) reader.ReadInto(stored, p.Data);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var r in _readers) r.Dispose();
+        _readers.Clear();
+    }
+}

@@ -1,0 +1,37 @@
+using LoRA.Managed.Models;
+using LoRA.Managed.Text;
+
+namespace LoRA.Managed.Recipes;
+
+/// <summary>
+/// <c>lora generate</c>: encode the prompt (special tokens as the tokenizer's config says), generate with the KV cache
+/// (<see cref="LmGeneration"/>), and hand each piece of decoded text to <c>onText</c> as soon as it is complete.
+/// </summary>
+public static class LmGenerationRecipe
+{
+    /// <summary>The JSON report's fields.</summary>
+    /// <param name="PromptIds">The prompt's ids.</param>
+    /// <param name="NewIds">The generated ids (ending with EOS when generation stopped there).</param>
+    /// <param name="Text">The decoded new text (special tokens skipped).</param>
+    public sealed record Result(int[] PromptIds, int[] NewIds, string Text);
+
+    /// <summary>Generates after <paramref name="prompt"/>.</summary>
+    /// <exception cref="ArgumentException">The prompt encodes to no ids or does not fit, or a setting is out of range.</exception>
+    public static Result Run(CausalLm model, ITextTokenizer tokenizer, string prompt, GenerationSettings settings, Action<string>? onText = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        int[] promptIds = tokenizer.Encode(prompt);
+        var eos = settings.EosTokenIds ?? (model.EosTokenIds.Count > 0 ? model.EosTokenIds : tokenizer.EosTokenId is { } e ? [e] : []);
+        ITextStreamDecoder stream = tokenizer.CreateStreamDecoder(skipSpecialTokens: true);
+        var text = new System.Text.StringBuilder();
+        int[] newIds = model.Generate(promptIds, settings with { EosTokenIds = eos }, id =>
+        {
+            string piece = stream.Append(id);
+            if (piece.Length == 0) return;
+            text.Append(piece);
+            onText?.Invoke(piece);
+        });
+        return new Result(promptIds, newIds, tokenizer.Decode(newIds, skipSpecialTokens: true));
+    }
+}

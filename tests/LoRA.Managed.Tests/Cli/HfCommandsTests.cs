@@ -1,0 +1,100 @@
+using System.Text.Json;
+using LoRA.Managed.Tests.Models;
+
+namespace LoRA.Managed.Tests.Cli;
+
+/// <summary><c>lora lm-eval</c>, <c>generate</c> and <c>lm-finetune</c> as a user runs them, on stories260K (../shared).</summary>
+[NonParallelizable]
+public class HfCommandsTests
+{
+    private static JsonElement Json(string path) => JsonDocument.Parse(File.ReadAllText(path)).RootElement;
+
+    [Test]
+    public void GenerateStreamsTheGreedyStoryAboutLily()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string json = Path.Combine(dir.Path, "gen.json");
+        var (code, output, err) = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--prompt", "Once upon a time", "--max-new-tokens", "40", "--json", json);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output, Does.StartWith("Once upon a time, there was a little girl named Lily."));
+        var r = Json(json);
+        var expected = HfFixtures.Json("stories260K.json");
+        Assert.That(HfFixtures.Ints(r.GetProperty("prompt_ids")), Is.EqualTo(HfFixtures.Ints(expected.GetProperty("prompt"))));
+        Assert.That(HfFixtures.Ints(r.GetProperty("new_ids")), Is.EqualTo(HfFixtures.Ints(expected.GetProperty("greedy"))));
+        Assert.That(r.GetProperty("text").GetString(), Does.Contain("named Lily"));
+    }
+
+    [Test]
+    public void LmEvalReportsTokensNllAndPerplexity()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string text = Path.Combine(dir.Path, "story.txt"), json = Path.Combine(dir.Path, "eval.json");
+        File.WriteAllText(text, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.\n");
+        var (code, _, err) = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text, "--context", "8", "--json", json);
+        Assert.That(code, Is.EqualTo(0), err);
+        var r = Json(json);
+        long tokens = r.GetProperty("tokens").GetInt64();
+        double nll = r.GetProperty("mean_nll").GetDouble();
+        Assert.That(tokens, Is.GreaterThan(10));
+        Assert.That(nll, Is.GreaterThan(0).And.LessThan(3), "a story in the model's own style");
+        Assert.That(r.GetProperty("perplexity").GetDouble(), Is.EqualTo(Math.Exp(nll)).Within(1e-9));
+    }
+
+    [Test]
+    public void LmFinetuneOnPromptCompletionWritesAPeftAdapterThatGenerateUses()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string data = Path.Combine(dir.Path, "sft.jsonl"), adapter = Path.Combine(dir.Path, "adapter"), json = Path.Combine(dir.Path, "ft.json");
+        File.WriteAllLines(data, Enumerable.Repeat("{\"prompt\": \"Q: What is the name of the dog? A:\", \"completion\": \" The dog is called Max.\"}", 40));
+        var (code, _, err) = LoraCli.Run("lm-finetune", "--model", HfFixtures.Stories260K, "--data", data, "--targets", "q_proj,v_proj", "--rank", "4",
+            "--alpha", "8", "--steps", "30", "--lr", "5e-3", "--batch-size", "8", "--out", adapter, "--json", json);
+        Assert.That(code, Is.EqualTo(0), err);
+        var r = Json(json);
+        foreach (string key in new[] { "first_loss", "last_loss", "trainable_params", "total_params", "tokens_per_second" })
+            Assert.That(r.TryGetProperty(key, out _), key);
+        Assert.That(r.GetProperty("last_loss").GetDouble(), Is.LessThan(r.GetProperty("first_loss").GetDouble() / 2));
+        Assert.That(r.GetProperty("trainable_params").GetInt64(), Is.EqualTo(5 * 2 * 4 * (64 + 64) - 5 * 4 * 32), "q (64→64) and v (64→32) at r 4 in 5 layers");
+        var (genCode, output, genErr) = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--adapter", adapter,
+            "--prompt", "Q: What is the name of the dog? A:", "--max-new-tokens", "12");
+        Assert.That(genCode, Is.EqualTo(0), genErr);
+        Assert.That(output, Does.Contain("called Max"));
+    }
+
+    [Test]
+    public void BadFoldersAndFilesGetOneLineAndExit2()
+    {
+        using var dir = new HfFixtures.TempDir();
+        var (code, _, err) = LoraCli.Run("lm-eval", "--model", dir.Path, "--data", Path.Combine(dir.Path, "none.txt"));
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err.Trim().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(err, Does.Contain("config.json"));
+        string data = Path.Combine(dir.Path, "bad.jsonl");
+        File.WriteAllText(data, "{\"prompt\": 1}\n");
+        (code, _, err) = LoraCli.Run("lm-finetune", "--model", HfFixtures.Stories260K, "--data", data, "--steps", "1", "--out", Path.Combine(dir.Path, "a"));
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("line 1.prompt"));
+        (code, _, err) = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--prompt", "x", "--top-p", "0");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("TopP"));
+    }
+}
+
+/// <summary><c>lora merge</c> on a Hugging Face folder: the merged folder scores as base + adapter did.</summary>
+[NonParallelizable]
+public class HfMergeCommandTests
+{
+    [Test]
+    public void MergedFolderScoresLikeBasePlusAdapter()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string model = HfFixtures.Folder("gpt2-tiny"), adapter = Path.Combine(model, "adapter"), merged = Path.Combine(dir.Path, "merged");
+        var (code, _, err) = LoraCli.Run("merge", "--model", model, "--adapter", adapter, "--out", merged);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(File.Exists(Path.Combine(merged, "config.json")) && File.Exists(Path.Combine(merged, "model.safetensors")));
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected("gpt2-tiny").GetProperty("ids"));
+        var withAdapter = LoRA.Managed.Models.Hf.HfModel.Load(model);
+        LoRA.Managed.Lora.LoraModel.LoadAdapter(withAdapter, adapter);
+        double expected = withAdapter.Score(ids).MeanNll;
+        Assert.That(LoRA.Managed.Models.Hf.HfModel.Load(merged).Score(ids).MeanNll, Is.EqualTo(expected).Within(1e-5 * expected));
+    }
+}
