@@ -13,7 +13,8 @@ namespace LoRA.Managed.Cli;
 /// </summary>
 internal sealed class InterruptSignals : IDisposable
 {
-    /// <summary>Test-only: milliseconds to wait before the final save, so a test can send a signal while it is under way.</summary>
+    /// <summary>Test-only: milliseconds to wait before the final save, so a test can send a signal while it is under
+    /// way.</summary>
     public const string SavePauseVariable = "LORA_MANAGED_TEST_SAVE_PAUSE_MS";
 
     private static readonly AsyncLocal<InterruptSignals?> CurrentListener = new();
@@ -52,8 +53,9 @@ internal sealed class InterruptSignals : IDisposable
     public void Interrupt() => _interrupt.Cancel();
 
     /// <summary>
-    /// Runs the final <paramref name="save"/> with the first signal held back (see the class summary). Returns true when
-    /// the command was asked to stop before or during the save, so it can say so and exit with status 130 once saved.
+    /// Runs the final <paramref name="save"/> with the first signal held back (see the class summary). Returns true
+    /// when the command was asked to stop before or during the save, so it can say so and exit with status 130 once
+    /// saved.
     /// </summary>
     public bool Save(Action save)
     {
@@ -61,7 +63,8 @@ internal sealed class InterruptSignals : IDisposable
         Volatile.Write(ref _saving, 1);
         try
         {
-            if (Environment.GetEnvironmentVariable(SavePauseVariable) is { } pause && int.TryParse(pause, NumberStyles.None, CultureInfo.InvariantCulture, out int ms))
+            if (Environment.GetEnvironmentVariable(SavePauseVariable) is { } pause && int.TryParse(pause,
+                NumberStyles.None, CultureInfo.InvariantCulture, out int ms))
             {
                 _error.WriteLine($"lora: test: pausing {ms} ms before the final save");
                 _error.Flush();
@@ -83,7 +86,8 @@ internal sealed class InterruptSignals : IDisposable
             if (Interlocked.Increment(ref _signalsWhileSaving) == 1)
             {
                 context.Cancel = true;
-                _error.WriteLine($"lora: {context.Signal} received while saving: finishing the save (send it again to abandon the save; the previous file stays).");
+                _error.WriteLine($"lora: {context.Signal} received while saving: finishing the save (send it again " +
+                    "to abandon the save; the previous file stays).");
                 _error.Flush();
             }
             return;   // a second one: not cancelled, so the process ends before the save's rename

@@ -8,7 +8,8 @@ namespace LoRA.Managed.Cli;
 /// <summary>
 /// The <c>lora</c> command. Exit status: 0 on success, 2 on any error (bad options, missing or corrupt
 /// files, failed training), with one line on stderr (<c>--verbose</c> adds the stack trace), and 130 when
-/// <c>train</c> or <c>finetune</c> is interrupted with Ctrl+C (after saving a checkpoint).
+/// <c>train</c> or <c>finetune</c> is interrupted with Ctrl+C, SIGTERM or SIGHUP (after saving a checkpoint, or after
+/// finishing the final save).
 /// </summary>
 public static class Program
 {

@@ -26,7 +26,8 @@ public class CheckpointSafetyTests : MnistCliFixture
     }
 
     private string[] TrainArgs(string output, params string[] more) =>
-        ["train", "--digits", "0-7", "--epochs", "2", "--batch-size", "16", "--seed", "5", "--data", _data, "--threads", "1", "--out", output, .. more];
+        ["train", "--digits", "0-7", "--epochs", "2", "--batch-size", "16", "--seed", "5", "--data", _data,
+            "--threads", "1", "--out", output, .. more];
 
     /// <summary>
     /// Runs with checkpoints every 4 steps and "Ctrl+C" when the first epoch's line is printed, so the run stops after
@@ -48,8 +49,10 @@ public class CheckpointSafetyTests : MnistCliFixture
             Assert.That(CheckpointManifest.Problem(Path.Combine(dir, name)), Is.Null, name);
         // A kill between two renames of a re-save: the new optimizer file beside the old rest.
         string seven = Path.Combine(dir, "checkpoint-6");
-        File.Copy(Path.Combine(dir, "checkpoint-4", OptimizerCheckpoint.FileName), Path.Combine(seven, OptimizerCheckpoint.FileName), overwrite: true);
-        Assert.That(CheckpointManifest.Problem(seven), Does.Contain(OptimizerCheckpoint.FileName).And.Contain("mixes two saves"));
+        File.Copy(Path.Combine(dir, "checkpoint-4", OptimizerCheckpoint.FileName), Path.Combine(seven,
+            OptimizerCheckpoint.FileName), overwrite: true);
+        Assert.That(CheckpointManifest.Problem(seven), Does.Contain(OptimizerCheckpoint.FileName).And.Contain("mixes " +
+            "two saves"));
         var resumed = Lora(TrainArgs(Files.PathOf("b.safetensors"), "--resume", seven));
         Assert.That(resumed.Code, Is.EqualTo(Program.ErrorExitCode));
         Assert.That(resumed.Err, Does.Contain("not a complete checkpoint").And.Contain(OptimizerCheckpoint.FileName));
@@ -64,7 +67,8 @@ public class CheckpointSafetyTests : MnistCliFixture
         // What kill -9 during the save of step 7 leaves: a folder with some files and no completion mark.
         string torn = Path.Combine(dir, "checkpoint-7");
         Directory.CreateDirectory(torn);
-        File.Copy(Path.Combine(dir, "checkpoint-6", TrainerCheckpoint.StateFileName), Path.Combine(torn, TrainerCheckpoint.StateFileName));
+        File.Copy(Path.Combine(dir, "checkpoint-6", TrainerCheckpoint.StateFileName), Path.Combine(torn,
+            TrainerCheckpoint.StateFileName));
         Assert.That(CheckpointManifest.FindNewestComplete(dir), Is.EqualTo(Path.Combine(dir, "checkpoint-6")));
 
         var resumed = Lora(TrainArgs(b, "--resume", dir));
@@ -81,7 +85,8 @@ public class CheckpointSafetyTests : MnistCliFixture
         Assert.That(run.Code, Is.EqualTo(0), run.Err);
         // 120 samples of 0-7 are ~96, so 6 batches of 16 per epoch, 12 steps: checkpoints 2..12, the last two kept.
         string dir = Path.ChangeExtension(output, ".checkpoints");
-        Assert.That(Directory.GetDirectories(dir).Select(Path.GetFileName), Is.EquivalentTo(new[] { "checkpoint-10", "checkpoint-12" }));
+        Assert.That(Directory.GetDirectories(dir).Select(Path.GetFileName), Is.EquivalentTo(new[] { "checkpoint-10",
+            "checkpoint-12" }));
     }
 
     [TestCase("--lr", "0.002", "learning_rate 0.001 but this run has 0.002")]
@@ -109,18 +114,22 @@ public class CheckpointSafetyTests : MnistCliFixture
             var gen = new TorchGenerator(1);
             var labels = Enumerable.Range(0, 48).Select(i => (byte)(i % 3)).ToArray();
             var pixels = Enumerable.Range(0, 48 * 4).Select(i => (byte)(i * 7 % 256)).ToArray();
-            return (new Mlp(gen, 4, 6, 3), new ClassificationTask(new DataLoader(new MnistDataset(pixels, labels, 4), 8, shuffle: true, generator: gen)));
+            return (new Mlp(gen, 4, 6, 3), new ClassificationTask(new DataLoader(new MnistDataset(pixels, labels, 4),
+                8, shuffle: true, generator: gen)));
         }
         string dir = Files.PathOf("opt");
         var args = new TrainingArguments
         {
-            PerDeviceTrainBatchSize = 8, NumTrainEpochs = 2, OutputDir = dir, SaveStrategy = IntervalStrategy.Steps, SaveSteps = 3,
+            PerDeviceTrainBatchSize = 8, NumTrainEpochs = 2, OutputDir = dir, SaveStrategy = IntervalStrategy.Steps,
+                SaveSteps = 3,
             LearningRate = 1e-2, Optimizer = OptimizerType.Adam,
         };
         var (model, task) = Build();
         new Trainer(model, args).Train(task);
         var (again, task2) = Build();
-        var ex = Assert.Throws<ArgumentException>(() => new Trainer(again, args with { Optimizer = OptimizerType.AdamW }).Train(task2, resumeFrom: Path.Combine(dir, "checkpoint-3")))!;
+        var ex = Assert.Throws<ArgumentException>(() => new Trainer(again,
+            args with { Optimizer = OptimizerType.AdamW }).Train(task2, resumeFrom: Path.Combine(dir,
+            "checkpoint-3")))!;
         Assert.That(ex.Message, Does.Contain("optimizer Adam but this run has AdamW"));
     }
 }

@@ -23,7 +23,8 @@ public class InterruptTests : MnistCliFixture
         return data;
     }
 
-    /// <summary>A schedule that cancels the run while step <paramref name="at"/> is being set up (after the between-steps check).</summary>
+    /// <summary>A schedule that cancels the run while step <paramref name="at"/> is being set up (after the
+    /// between-steps check).</summary>
     private static LrSchedule CancelWhileSettingUp(double rate, int at, CancellationTokenSource cts) => step =>
     {
         if (step == at) cts.Cancel();
@@ -37,10 +38,12 @@ public class InterruptTests : MnistCliFixture
         var model = new Mlp(gen, 4, 6, 3);
         var labels = Enumerable.Range(0, 48).Select(i => (byte)(i % 3)).ToArray();
         var pixels = Enumerable.Range(0, 48 * 4).Select(i => (byte)(i * 7 % 256)).ToArray();
-        var task = new ClassificationTask(new DataLoader(new MnistDataset(pixels, labels, 4), 8, shuffle: true, generator: gen));
+        var task = new ClassificationTask(new DataLoader(new MnistDataset(pixels, labels, 4), 8, shuffle: true,
+            generator: gen));
         using var cts = new CancellationTokenSource();
         string dir = Files.PathOf("ckpt");
-        var args = new TrainingArguments { PerDeviceTrainBatchSize = 8, NumTrainEpochs = 2, OutputDir = dir, SaveOnCancel = true, LearningRate = 1e-2 };
+        var args = new TrainingArguments { PerDeviceTrainBatchSize = 8, NumTrainEpochs = 2, OutputDir = dir,
+            SaveOnCancel = true, LearningRate = 1e-2 };
         var trainer = new Trainer(model, args, null, CancelWhileSettingUp(1e-2, 3, cts));
         var e = Assert.Throws<TrainingCanceledException>(() => trainer.Train(task, cancellation: cts.Token))!;
         // Step 4 (schedule index 3) was already under way: it is finished, then saved, then the run stops.
@@ -53,21 +56,25 @@ public class InterruptTests : MnistCliFixture
     public void AnInterruptRightAfterResumingIntoANewCheckpointDirSavesThereBeforeSayingSo()
     {
         string first = Files.PathOf("first"), second = Files.PathOf("second");
-        string[] common = ["train", "--digits", "0-7", "--epochs", "2", "--batch-size", "16", "--data", Data(), "--threads", "1"];
+        string[] common = ["train", "--digits", "0-7", "--epochs", "2", "--batch-size", "16", "--data", Data(),
+            "--threads", "1"];
         // "Ctrl+C" when the first epoch's line is printed: the run stops after that epoch's last step.
         var stopped = LoraCli.Run([.. common, "--checkpoint-dir", first], cancelOn: " epoch 1/2: loss");
         Assert.That(stopped.Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode), stopped.Err);
         string step = System.Text.RegularExpressions.Regex.Match(stopped.Err, @"after step (\d+)").Groups[1].Value;
         // Resumed there with another folder and stopped before its first step: the checkpoint must be written there.
-        var again = LoraCli.Run([.. common, "--checkpoint-dir", second, "--resume", Path.Combine(first, $"checkpoint-{step}")], cancelOn: "");
+        var again = LoraCli.Run([.. common, "--checkpoint-dir", second, "--resume", Path.Combine(first,
+            $"checkpoint-{step}")], cancelOn: "");
         Assert.That(again.Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode), again.Err);
         string claimed = Path.GetFullPath(Path.Combine(second, $"checkpoint-{step}"));
         Assert.That(again.Err, Does.Contain($"checkpoint saved to {claimed}"));
-        Assert.That(CheckpointManifest.Problem(claimed), Is.Null, "the checkpoint the message names exists and is complete");
+        Assert.That(CheckpointManifest.Problem(claimed), Is.Null, "the checkpoint the message names exists and is " +
+            "complete");
     }
 
     private string[] TrainArgs(string output, int epochs = 1) =>
-        ["train", "--digits", "0-7", "--epochs", epochs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--batch-size", "16",
+        ["train", "--digits", "0-7", "--epochs", epochs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--batch-size", "16",
          "--data", Data(), "--threads", "1", "--out", output];
 
     [TestCase("INT")]
@@ -77,12 +84,14 @@ public class InterruptTests : MnistCliFixture
     {
         if (!OperatingSystem.IsLinux()) Assert.Ignore("sends POSIX signals with kill(1)");
         string output = Files.PathOf("model.safetensors");
-        using var lora = new LoraProcess(new Dictionary<string, string> { [InterruptSignals.SavePauseVariable] = "1500" }, TrainArgs(output));
+        using var lora = new LoraProcess(new Dictionary<string,
+            string> { [InterruptSignals.SavePauseVariable] = "1500" }, TrainArgs(output));
         lora.WaitFor("pausing", TimeSpan.FromSeconds(60));
         lora.Signal(signal);
         int code = lora.Exit(TimeSpan.FromSeconds(60));
         Assert.That(code, Is.EqualTo(CheckpointOptions.InterruptedExitCode), lora.Err);
-        Assert.That(lora.Err, Does.Contain($"SIG{signal} received while saving").And.Contain($"model saved to {output}"));
+        Assert.That(lora.Err, Does.Contain($"SIG{signal} received while saving").And.Contain("model saved to " +
+            $"{output}"));
         Assert.DoesNotThrow(() => ModelFile.Load(Mlp.Blog(new TorchGenerator(0)), output), "the saved model is whole");
     }
 
@@ -92,7 +101,8 @@ public class InterruptTests : MnistCliFixture
         if (!OperatingSystem.IsLinux()) Assert.Ignore("sends POSIX signals with kill(1)");
         string output = Files.PathOf("model.safetensors");
         File.WriteAllBytes(output, [1, 2, 3, 4]);
-        using var lora = new LoraProcess(new Dictionary<string, string> { [InterruptSignals.SavePauseVariable] = "3000" }, TrainArgs(output));
+        using var lora = new LoraProcess(new Dictionary<string,
+            string> { [InterruptSignals.SavePauseVariable] = "3000" }, TrainArgs(output));
         lora.WaitFor("pausing", TimeSpan.FromSeconds(60));
         lora.Signal("INT");
         lora.WaitFor("received while saving", TimeSpan.FromSeconds(10));
@@ -110,7 +120,8 @@ public class InterruptTests : MnistCliFixture
         if (!OperatingSystem.IsLinux()) Assert.Ignore("sends POSIX signals with kill(1)");
         Data(train: 3000);
         string output = Files.PathOf("model.safetensors");
-        using var lora = new LoraProcess(null, TrainArgs(output, epochs: 30));
+        using var lora = new LoraProcess(null, TrainArgs(output,
+            epochs: 500));   // far longer than the wait: the signal ends it
         lora.WaitFor("train: digits", TimeSpan.FromSeconds(60));
         Thread.Sleep(500);
         lora.Signal(signal);

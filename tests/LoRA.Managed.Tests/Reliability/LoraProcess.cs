@@ -16,8 +16,10 @@ internal sealed class LoraProcess : IDisposable
     public LoraProcess(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "lora.dll");
-        string host = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
-        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string host = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath!
+            : "dotnet";
+        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false };
         info.ArgumentList.Add(dll);
         foreach (string a in args) info.ArgumentList.Add(a);
         info.Environment["CI"] = "1";   // plain output, no live progress
@@ -34,15 +36,19 @@ internal sealed class LoraProcess : IDisposable
 
     public string Err { get { lock (_gate) return _err.ToString(); } }
 
-    /// <summary>Waits until stdout or stderr contains <paramref name="text"/>; fails the test on timeout or exit.</summary>
+    /// <summary>Waits until stdout or stderr contains <paramref name="text"/>; fails the test on timeout or
+    /// exit.</summary>
     public void WaitFor(string text, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
         while (!Out.Contains(text, StringComparison.Ordinal) && !Err.Contains(text, StringComparison.Ordinal))
         {
-            if (_process.HasExited && !Out.Contains(text, StringComparison.Ordinal) && !Err.Contains(text, StringComparison.Ordinal))
-                Assert.Fail($"lora exited ({_process.ExitCode}) before printing '{text}'.\nstdout: {Out}\nstderr: {Err}");
-            if (clock.Elapsed > timeout) Assert.Fail($"no '{text}' within {timeout.TotalSeconds} s.\nstdout: {Out}\nstderr: {Err}");
+            if (_process.HasExited && !Out.Contains(text, StringComparison.Ordinal) && !Err.Contains(text,
+                StringComparison.Ordinal))
+                Assert.Fail($"lora exited ({_process.ExitCode}) before printing '{text}'.\nstdout: {Out}\nstderr: " +
+                    $"{Err}");
+            if (clock.Elapsed > timeout) Assert.Fail($"no '{text}' within {timeout.TotalSeconds} s.\nstdout: " +
+                $"{Out}\nstderr: {Err}");
             Thread.Sleep(20);
         }
     }
@@ -50,7 +56,8 @@ internal sealed class LoraProcess : IDisposable
     /// <summary>Sends a signal by name (INT, TERM, HUP) with kill(1).</summary>
     public void Signal(string name)
     {
-        using var kill = Process.Start("kill", [$"-{name}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        using var kill = Process.Start("kill", [$"-{name}",
+            _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
         kill.WaitForExit();
     }
 
