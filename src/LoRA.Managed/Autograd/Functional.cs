@@ -35,7 +35,10 @@ public static class Functional
     /// <summary>The same elements under a new shape.</summary>
     public static Tensor Reshape(Tensor x, params int[] shape) => ReshapeOp.Apply(x, shape);
 
-    /// <summary>Mean cross-entropy of logits (B, C) against labels in 0..C−1 (<c>F.cross_entropy</c>).</summary>
+    /// <summary>
+    /// Mean cross-entropy of logits (B, C) against labels in 0..C−1 (<c>F.cross_entropy</c>); rows labelled
+    /// <see cref="Kernels.CrossEntropyKernel.IgnoreIndex"/> (−100) are left out of the mean, as PyTorch's <c>ignore_index</c>.
+    /// </summary>
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> labels) => CrossEntropyOp.Apply(logits, labels);
 
     /// <summary>
@@ -88,9 +91,4 @@ public static class Functional
     /// <summary>A contiguous slice of the last dimension, <c>x[..., start:start+length]</c>.</summary>
     public static Tensor Narrow(Tensor x, int start, int length) => NarrowOp.Apply(x, start, length);
 
-    /// <summary>
-    /// Mean cross-entropy of logits (N, C) over the rows whose label is not −100
-    /// (<c>F.cross_entropy(..., ignore_index=-100)</c>): the loss of supervised fine-tuning on completion tokens only.
-    /// </summary>
-    public static Tensor MaskedCrossEntropy(Tensor logits, ReadOnlySpan<int> labels) => MaskedCrossEntropyOp.Apply(logits, labels);
 }

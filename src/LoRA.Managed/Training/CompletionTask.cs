@@ -8,7 +8,7 @@ namespace LoRA.Managed.Training;
 /// <summary>
 /// Supervised fine-tuning for <see cref="Trainer"/> (what TRL's <c>SFTTrainer</c> does with prompt/completion data):
 /// next-token cross-entropy of a causal LM over the supervised targets of <see cref="CompletionExamples"/> only
-/// (<see cref="Functional.MaskedCrossEntropy"/>), rows reshuffled every epoch from a generator; evaluation reports
+/// (<see cref="Functional.CrossEntropy"/>), rows reshuffled every epoch from a generator; evaluation reports
 /// <c>eval_loss</c>, the mean over every supervised target of the validation rows.
 /// </summary>
 public sealed class CompletionTask : IResumableTask<LmBatch>
@@ -73,7 +73,7 @@ public sealed class CompletionTask : IResumableTask<LmBatch>
 
     /// <inheritdoc />
     public Tensor ComputeLoss(Module model, LmBatch batch) =>
-        Functional.MaskedCrossEntropy(LanguageModelTask.LanguageModel(model).Forward(batch.Inputs, batch.Batch, batch.Time), batch.Targets);
+        Functional.CrossEntropy(LanguageModelTask.LanguageModel(model).Forward(batch.Inputs, batch.Batch, batch.Time), batch.Targets);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)
@@ -94,7 +94,7 @@ public sealed class CompletionTask : IResumableTask<LmBatch>
                 int kept = 0;
                 foreach (int y in targets) if (y != CompletionExamples.IgnoreIndex) kept++;
                 if (kept == 0) continue;
-                float mean = Functional.MaskedCrossEntropy(lm.Forward(_validation.Inputs(r), 1, t), targets).Item();
+                float mean = Functional.CrossEntropy(lm.Forward(_validation.Inputs(r), 1, t), targets).Item();
                 total += (double)mean * kept;
                 count += kept;
             }
