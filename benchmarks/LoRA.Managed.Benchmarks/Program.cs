@@ -10,13 +10,21 @@ namespace LoRA.Managed.Benchmarks;
 /// counts side by side (<see cref="ThreadScaling"/>); <c>--profile</c> times each kernel of a training step
 /// (<see cref="StepProfile"/>); <c>--stages</c> measures each step from the naive GEMM to ours
 /// (<see cref="GemmStagesBench"/>, threaded row at the largest count). Anything else goes to BenchmarkDotNet's
-/// switcher, e.g. <c>--filter '*Gemm*'</c>.
+/// switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures
+/// tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
 public static class Program
 {
     /// <summary>Runs QuickBench or the BenchmarkDotNet suite.</summary>
     public static void Main(string[] args)
     {
+        if (args.Contains("--tokenizers"))
+        {
+            int i = Array.IndexOf(args, "--tokenizers"), t = Array.IndexOf(args, "--text");
+            string text = t >= 0 && t + 1 < args.Length ? File.ReadAllText(args[t + 1]) : Text.TokenizerThroughput.DefaultText();
+            Console.WriteLine(Text.TokenizerThroughput.Table(args[i + 1].Split(','), text));
+            return;
+        }
         if (args.Length >= 3 && args[0] == "--hf")
         {
             Console.WriteLine(HfLmBench.Run(args[1], args[2], ThreadCounts(args).Max()));

@@ -11,6 +11,7 @@ public static class Program
         ["mlp"] = MlpSample.Run,
         ["lora"] = LoraSample.Run,
         ["quickstart"] = QuickStartSample.Run,
+        ["recipe"] = RecipeSample.Run,
         ["hf"] = HfLmSample.Run,
     };
 

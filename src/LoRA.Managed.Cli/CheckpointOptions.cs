@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LoRA.Managed.Recipes;
+using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Cli;
 
@@ -20,17 +21,21 @@ internal sealed class CheckpointOptions
         Description = "Where checkpoint-{step} folders go (default: next to --out, as <out>.checkpoints).", HelpName = "DIR",
     });
 
+    public Option<int> SaveTotalLimit { get; } = CommonOptions.Int("--save-total-limit", 0, 0,
+        "Keep at most N checkpoint folders, deleting the oldest (never the newest); 0: keep all.");
+
     public Option<string?> Resume { get; } = CommonOptions.NonEmptyPath(new Option<string?>("--resume")
     {
-        Description = "Continue from a checkpoint-{step} folder; give the same options (seed, digits, epochs, batch size, lr) as the interrupted run. The result is bit for bit that of an uninterrupted run.",
+        Description = "Continue from a checkpoint-{step} folder, or from the newest complete one in a checkpoint directory; give the same options (seed, digits, epochs, batch size, lr, normalisation) as the interrupted run (a difference is refused). The result is bit for bit that of an uninterrupted run.",
         HelpName = "DIR",
     });
 
-    public IEnumerable<Option> All => [Every, Directory, Resume];
+    public IEnumerable<Option> All => [Every, Directory, SaveTotalLimit, Resume];
 
     /// <summary>
     /// <paramref name="options"/> with this invocation's checkpoint settings, the directory defaulted from
-    /// <paramref name="outPath"/> (as <c>&lt;out&gt;.checkpoints</c>).
+    /// <paramref name="outPath"/> (as <c>&lt;out&gt;.checkpoints</c>), and a directory of checkpoints given to
+    /// <c>--resume</c> replaced by its newest complete checkpoint (a kill -9 can leave a newer, incomplete one).
     /// </summary>
     public ClassifierTrainingOptions Apply(ParseResult parse, string? outPath, ClassifierTrainingOptions options)
     {
@@ -41,7 +46,12 @@ internal sealed class CheckpointOptions
         if (every > 0 && dir is null) throw new ArgumentException("--checkpoint-every: give --checkpoint-dir (or --out, next to which checkpoints go by default).");
         string? resume = parse.GetValue(Resume);
         if (resume is not null && !System.IO.Directory.Exists(resume)) throw new DirectoryNotFoundException($"--resume {resume}: no such checkpoint directory.");
-        return options with { CheckpointDirectory = dir, CheckpointEvery = every, ResumeFrom = resume };
+        if (resume is not null) resume = CheckpointManifest.Resolve(resume);
+        int limit = parse.GetValue(SaveTotalLimit);
+        return options with
+        {
+            CheckpointDirectory = dir, CheckpointEvery = every, ResumeFrom = resume, SaveTotalLimit = limit > 0 ? limit : null,
+        };
     }
 
     /// <summary>

@@ -28,6 +28,18 @@ internal sealed class CliContext
     /// <summary>Cancelled by Ctrl+C, SIGTERM or SIGHUP (or by a test): training stops between two steps.</summary>
     public CancellationToken Cancellation { get; }
 
+    /// <summary>
+    /// Runs a command's final save with the first Ctrl+C, SIGTERM or SIGHUP held back until it is done (when the process
+    /// listens for them, <see cref="InterruptSignals"/>); returns true when the command was asked to stop meanwhile.
+    /// </summary>
+    public bool GuardedSave(Action save)
+    {
+        ArgumentNullException.ThrowIfNull(save);
+        if (InterruptSignals.Current is { } signals) return signals.Save(save);
+        save();
+        return Cancellation.IsCancellationRequested;
+    }
+
     /// <summary>Plain standard output.</summary>
     public TextWriter Output { get; }
 

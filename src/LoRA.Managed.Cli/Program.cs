@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Help;
-using System.Runtime.InteropServices;
 using LoRA.Managed.Cli.Commands;
 using LoRA.Managed.Training;
 
@@ -9,7 +8,8 @@ namespace LoRA.Managed.Cli;
 /// <summary>
 /// The <c>lora</c> command. Exit status: 0 on success, 2 on any error (bad options, missing or corrupt
 /// files, failed training), with one line on stderr (<c>--verbose</c> adds the stack trace), and 130 when
-/// <c>train</c> or <c>finetune</c> is interrupted with Ctrl+C (after saving a checkpoint).
+/// <c>train</c> or <c>finetune</c> is interrupted with Ctrl+C, SIGTERM or SIGHUP (after saving a checkpoint, or after
+/// finishing the final save).
 /// </summary>
 public static class Program
 {
@@ -22,17 +22,8 @@ public static class Program
     /// </summary>
     public static int Main(string[] args)
     {
-        using var interrupt = new CancellationTokenSource();
-        void Cancel(PosixSignalContext c)
-        {
-            if (interrupt.IsCancellationRequested) return; // the second signal: let the runtime end the process
-            c.Cancel = true;
-            interrupt.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
-        using var sighup = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, Cancel);
-        return Run(args, Console.Out, Console.Error, interrupt.Token);
+        using var signals = InterruptSignals.Listen(Console.Error);
+        return Run(args, Console.Out, Console.Error, signals.Token);
     }
 
     /// <summary>
@@ -80,6 +71,11 @@ public static class Program
                 ? $"checkpoint saved to {path}; continue with --resume and the same options"
                 : "no checkpoint saved (give --checkpoint-dir or --out to keep one)";
             error.WriteLine($"lora: interrupted after step {e.GlobalStep}: {saved}.");
+            return CheckpointOptions.InterruptedExitCode;
+        }
+        catch (CommandInterruptedException e) // a signal during the final save, which was finished first
+        {
+            error.WriteLine("lora: " + e.Message);
             return CheckpointOptions.InterruptedExitCode;
         }
         catch (Exception e)

@@ -42,6 +42,7 @@ internal static class FinetuneCommand
                 parse.GetValue(normalize), checkpoints.Apply(parse, outDir, new ClassifierTrainingOptions
                 {
                     Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batchSize), Label = $"LoRA {set}",
+                    RunTags = new Dictionary<string, string> { ["digits"] = set.ToString(), ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
                 }));
             return Run(context, settings);
         });
@@ -66,7 +67,8 @@ internal static class FinetuneCommand
         var (peft, training) = ClassifierTraining.FineTune(baseModel, s.Lora, train, s.Training, new TorchGenerator(s.Seed),
             new CliObserver(context), context.Cancellation);
         double seconds = clock.Elapsed.TotalSeconds;
-        peft.SaveAdapter(s.OutDir);
+        if (context.GuardedSave(() => peft.SaveAdapter(s.OutDir)))
+            throw new CommandInterruptedException($"interrupted during the final save, which was finished: adapter saved to {Path.GetFullPath(s.OutDir)}.");
         EvaluationResult result = ClassifierEvaluation.Evaluate(peft, test);
         EvaluationReport.Print(context, $"adapted model, test {s.Digits}", result, s.Digits);
         context.Output.WriteLine($"adapter saved to {Path.GetFullPath(s.OutDir)}; trained in {seconds:F1} s");

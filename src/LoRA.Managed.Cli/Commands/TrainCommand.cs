@@ -36,6 +36,7 @@ internal static class TrainCommand
             var options = checkpoints.Apply(parse, outPath, new ClassifierTrainingOptions
             {
                 Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batchSize), Label = $"train {set}",
+                RunTags = new Dictionary<string, string> { ["digits"] = set.ToString(), ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
             });
             return Run(context, set, options, parse.GetValue(seed), parse.GetValue(data), parse.GetValue(normalize), outPath);
         });
@@ -57,8 +58,9 @@ internal static class TrainCommand
         double trainSeconds = clock.Elapsed.TotalSeconds;
         if (outPath is not null)
         {
-            ModelFile.Save(model, outPath);
+            bool interrupted = context.GuardedSave(() => ModelFile.Save(model, outPath));
             context.Output.WriteLine($"model saved to {Path.GetFullPath(outPath)}");
+            if (interrupted) throw new CommandInterruptedException($"interrupted during the final save, which was finished: model saved to {Path.GetFullPath(outPath)}.");
         }
 
         EvaluationResult result = ClassifierEvaluation.Evaluate(model, test);

@@ -15,12 +15,15 @@ public static class FiniteValues
         return -1;
     }
 
-    /// <summary>Throws when <paramref name="values"/> (tensor <paramref name="tensor"/> of <paramref name="file"/>) holds a NaN or infinity.</summary>
-    /// <exception cref="InvalidDataFormatException">The message names the file, the tensor, the element and its value.</exception>
+    /// <summary>Throws when <paramref name="values"/> (tensor <paramref name="tensor"/> of <paramref name="file"/>)
+    /// holds a NaN or infinity.</summary>
+    /// <exception cref="InvalidDataFormatException">The message names the file, the tensor, the element and its
+    /// value.</exception>
     public static void Require(ReadOnlySpan<float> values, string file, string tensor)
     {
         int i = IndexOfNonFinite(values);
         if (i >= 0)
-            throw new InvalidDataFormatException(file, SafeTensors.TensorField(tensor), $"element {i} is {values[i]}; weights must be finite.");
+            throw new InvalidDataFormatException(file, SafeTensors.TensorField(tensor), $"element {i} is " +
+                $"{values[i]}; weights must be finite.");
     }
 }

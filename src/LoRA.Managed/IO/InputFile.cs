@@ -10,7 +10,8 @@ public static class InputFile
 {
     /// <summary>Throws unless <paramref name="path"/> is an existing, non-empty regular file.</summary>
     /// <exception cref="FileNotFoundException">Nothing is there.</exception>
-    /// <exception cref="InvalidDataFormatException">A directory, or empty / not a regular file (a FIFO, socket or device); the message names it.</exception>
+    /// <exception cref="InvalidDataFormatException">A directory, or empty / not a regular file (a FIFO, socket or
+    /// device); the message names it.</exception>
     public static void RequireRegular(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -19,7 +20,8 @@ public static class InputFile
         var info = new FileInfo(path);
         if (!info.Exists) throw new FileNotFoundException($"{path}: no such file.", path);
         if (info.Length == 0)
-            throw new InvalidDataFormatException(path, "(file)", "is empty or not a regular file (a FIFO, socket or device, which would block or never end); give a regular file.");
+            throw new InvalidDataFormatException(path, "(file)", "is empty or not a regular file (a FIFO, socket or " +
+                "device, which would block or never end); give a regular file.");
     }
 
     /// <summary><see cref="RequireRegular"/>, then opens the file for reading (shared read, 64 KiB buffer).</summary>

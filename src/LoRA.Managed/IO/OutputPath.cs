@@ -13,13 +13,16 @@ namespace LoRA.Managed.IO;
 /// </summary>
 public static class OutputPath
 {
-    /// <summary>The longest file name most file systems allow, in bytes (Linux's NAME_MAX, NTFS's 255 UTF-16 units).</summary>
+    /// <summary>The longest file name most file systems allow, in bytes (Linux's NAME_MAX, NTFS's 255 UTF-16
+    /// units).</summary>
     public const int MaxNameBytes = 255;
 
-    /// <summary>Bytes <see cref="AtomicFile"/> adds to a name for its temporary and backup files: <c>.</c> + name + <c>.</c> + 32 hex digits + <c>.tmp</c>.</summary>
+    /// <summary>Bytes <see cref="AtomicFile"/> adds to a name for its temporary and backup files: <c>.</c> + name +
+    /// <c>.</c> + 32 hex digits + <c>.tmp</c>.</summary>
     public const int TemporarySuffixBytes = 1 + 1 + 32 + 4;
 
-    /// <summary>Throws unless a file can be written at <paramref name="path"/> through <see cref="AtomicFile"/>; its folder must exist.</summary>
+    /// <summary>Throws unless a file can be written at <paramref name="path"/> through <see cref="AtomicFile"/>; its
+    /// folder must exist.</summary>
     /// <exception cref="IOException">The message names the path and what is wrong with it.</exception>
     public static void RequireWritableFile(string path)
     {
@@ -28,11 +31,15 @@ public static class OutputPath
         if (name.Length == 0) throw new IOException($"{path}: ends with a directory separator; give a file path.");
         int bytes = Encoding.UTF8.GetByteCount(name);
         if (bytes + TemporarySuffixBytes > MaxNameBytes)
-            throw new IOException($"{path}: the file name is {bytes} bytes; the temporary file saved beside it needs {bytes + TemporarySuffixBytes}, more than the {MaxNameBytes} a file name may have. Give a shorter name.");
-        if (Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null) throw new IOException($"{path}: is a directory; give a file path.");
+            throw new IOException($"{path}: the file name is {bytes} bytes; the temporary file saved beside it needs " +
+                $"{bytes + TemporarySuffixBytes}, more than the {MaxNameBytes} a file name may have. Give a shorter " +
+                "name.");
+        if (Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null) throw new IOException($"{path}: is " +
+            "a directory; give a file path.");
         RequireReplaceable(path);
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{path}: directory {folder} does not exist.");
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{path}: directory {folder} does not " +
+            "exist.");
         RequireCanCreateFiles(folder, path);
     }
 
@@ -55,7 +62,8 @@ public static class OutputPath
         string? existing = parent;
         while (createParents && existing is not null && !Directory.Exists(existing))
         {
-            if (File.Exists(existing)) throw new IOException($"{path}: {existing} is a file, so no directory can be made under it.");
+            if (File.Exists(existing)) throw new IOException($"{path}: {existing} is a file, so no directory can be " +
+                "made under it.");
             existing = Path.GetDirectoryName(existing);
         }
         if (existing is null || !Directory.Exists(existing))
@@ -72,9 +80,11 @@ public static class OutputPath
     {
         var info = new FileInfo(path);
         if (info.LinkTarget is { } link)
-            throw new IOException($"{path}: is a symbolic link (to {link}); a save would replace the link, not write to {link}. Give the real path or another name.");
+            throw new IOException($"{path}: is a symbolic link (to {link}); a save would replace the link, not write " +
+                $"to {link}. Give the real path or another name.");
         if (info.Exists && info.Length == 0)
-            throw new IOException($"{path}: exists and is empty or not a regular file (a FIFO or device), which a save must not replace; remove it or give another path.");
+            throw new IOException($"{path}: exists and is empty or not a regular file (a FIFO or device), which a " +
+                "save must not replace; remove it or give another path.");
     }
 
     private static void RequireCanCreateFiles(string folder, string path)
@@ -82,7 +92,8 @@ public static class OutputPath
         string probe = Path.Combine(folder, $".lora-managed-probe-{Guid.NewGuid():N}");
         try
         {
-            using var _ = new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            using var _ = new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1,
+                FileOptions.DeleteOnClose);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

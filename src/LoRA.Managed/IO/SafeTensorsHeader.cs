@@ -1,6 +1,7 @@
 namespace LoRA.Managed.IO;
 
-/// <summary>One tensor as a safetensors header describes it: dtype, shape and byte range within the data region.</summary>
+/// <summary>One tensor as a safetensors header describes it: dtype, shape and byte range within the data
+/// region.</summary>
 /// <param name="Name">The tensor's name.</param>
 /// <param name="DType">The stored dtype (F32, F16, BF16 or F64: the ones read as float).</param>
 /// <param name="Shape">The shape, rank 1 to 4.</param>
@@ -15,7 +16,8 @@ public sealed record SafeTensorsEntry(string Name, string DType, int[] Shape, in
 /// </summary>
 public sealed class SafeTensorsHeader
 {
-    internal SafeTensorsHeader(string source, long dataStart, IReadOnlyList<SafeTensorsEntry> entries, IReadOnlyDictionary<string, string> metadata)
+    internal SafeTensorsHeader(string source, long dataStart, IReadOnlyList<SafeTensorsEntry> entries,
+        IReadOnlyDictionary<string, string> metadata)
     {
         Source = source;
         DataStart = dataStart;

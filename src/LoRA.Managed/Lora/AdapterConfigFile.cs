@@ -95,7 +95,10 @@ public static class AdapterConfigFile
     /// missing, of the wrong type, out of range, or asks for a feature not implemented here (DoRA, other inits);
     /// the message names the file and the field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    public static LoraConfig Read(string path)
+    public static LoraConfig Read(string path) => Parse(ReadBytes(path), path);
+
+    /// <summary>The file's bytes, refused before reading when it is not a regular file or larger than <see cref="MaxFileBytes"/>.</summary>
+    internal static byte[] ReadBytes(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var file = InputFile.OpenRead(path);
@@ -103,7 +106,7 @@ public static class AdapterConfigFile
             throw new InvalidDataFormatException(path, "json", $"{file.Length:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
         var bytes = new byte[file.Length];
         file.ReadExactly(bytes);
-        return Parse(bytes, path);
+        return bytes;
     }
 
     /// <summary>Parses the JSON <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>

@@ -21,6 +21,13 @@ public static class AdapterFiles
     /// <summary>The metadata key of the base model's checksum.</summary>
     public const string ChecksumKey = "lora_managed.base_sha256";
 
+    /// <summary>
+    /// The metadata key of the SHA-256 of the <c>adapter_config.json</c> bytes saved with the weights. The two files are
+    /// renamed one after the other; a kill between the renames leaves new weights beside the old config, which this
+    /// hash exposes on load (PEFT ignores the key; adapters without it, e.g. PEFT's own, are loaded unchecked).
+    /// </summary>
+    public const string ConfigHashKey = "lora_managed.config_sha256";
+
     private const string Prefix = "base_model.model.";
 
     internal static void Save(PeftModel model, string directory, string adapterName)
@@ -57,15 +64,15 @@ public static class AdapterFiles
         foreach (string m in model.ModulesToSave(adapterName))
             foreach (var (name, p) in model.ModuleNamed(m).NamedParameters(m)) tensors[Prefix + name] = p;
 
-        var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum };
-        byte[] weights = SafeTensors.Serialize(tensors, metadata);
         // PEFT writes fan_in_fan_out: true for GPT-2's Conv1D targets; it follows from the layers, not from the caller.
         bool conv1d = model.LoraLayers().Any(l => l.Value.Adapters.Contains(adapterName) && l.Value.BaseLayer.FanInFanOut);
         var written = config with { FanInFanOut = conv1d };
-        // A language model loaded from a Hugging Face folder: PEFT's task type and the base it was trained on.
-        if (model.BaseModel is Models.CausalLm lm)
-            written = written with { TaskType = written.TaskType ?? "CAUSAL_LM", BaseModelNameOrPath = written.BaseModelNameOrPath ?? lm.SourceDirectory };
+        // A language model loaded from a folder: PEFT's task type and the base it was trained on.
+        if (model.BaseModel is ICausalLanguageModel { NameOrPath: { } source })
+            written = written with { TaskType = written.TaskType ?? "CAUSAL_LM", BaseModelNameOrPath = written.BaseModelNameOrPath ?? source };
         byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(written));
+        var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum, [ConfigHashKey] = Sha256(json) };
+        byte[] weights = SafeTensors.Serialize(tensors, metadata);
         return (weights, json);
     }
 
@@ -74,7 +81,8 @@ public static class AdapterFiles
         ArgumentNullException.ThrowIfNull(baseModel);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string configPath = Path.Combine(directory, AdapterConfigFile.FileName), weightsPath = Path.Combine(directory, WeightsFileName);
-        LoraConfig config = AdapterConfigFile.Read(configPath);
+        byte[] configBytes = AdapterConfigFile.ReadBytes(configPath);
+        LoraConfig config = AdapterConfigFile.Parse(configBytes, configPath);
         // Header first: names and shapes are checked against the model before any data is read, then the data is
         // checked finite, and only then read straight into the adapter's parameters.
         using var stream = InputFile.OpenRead(weightsPath);
@@ -94,6 +102,11 @@ public static class AdapterFiles
         catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
         var shapes = ExpectedShapes(baseModel, plan, config);
         SafeTensors.CheckFits(shapes, header.Shapes, weightsPath);   // from the header: no data read yet
+        // After the names and shapes, which say more precisely what is wrong when they do not fit either.
+        if (header.Metadata.TryGetValue(ConfigHashKey, out string? configHash) && !string.Equals(configHash, Sha256(configBytes), StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataFormatException(weightsPath, ConfigHashKey,
+                $"the weights were saved with another {AdapterConfigFile.FileName} (SHA-256 {configHash}, this one's is {Sha256(configBytes)}): " +
+                "the folder mixes two saves (one interrupted between its two renames?) or the config was edited. Save the adapter again.");
         SafeTensors.RequireFinite(stream, header);
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
@@ -138,6 +151,8 @@ public static class AdapterFiles
                 return name[..^".weight".Length] + "." + adapterName + ".weight";
         return name;
     }
+
+    private static string Sha256(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
 
     private static bool IsBias(string name) => name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal);
 }

@@ -124,6 +124,9 @@ public sealed class LoraLinear : Module
     }
 
     /// <inheritdoc />
+    protected override IEnumerable<TorchGenerator> OwnGenerators() => _dropoutGenerators.Values;
+
+    /// <inheritdoc />
     public override Tensor Forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);

@@ -35,6 +35,9 @@ public abstract class CausalLm : Module, ICausalLanguageModel
     /// <summary>The folder the model was loaded from, or null (recorded in adapters as <c>base_model_name_or_path</c>).</summary>
     public string? SourceDirectory { get; internal set; }
 
+    /// <inheritdoc />
+    public string? NameOrPath => SourceDirectory;
+
     /// <summary>
     /// Next-token logits for ids (batch, time), row-major: returns (batch·time, V), row <c>b·time + t</c> predicting the
     /// token after position t.

@@ -35,6 +35,9 @@ public sealed class Dropout : Module
     public float P { get; }
 
     /// <inheritdoc />
+    protected override IEnumerable<TorchGenerator> OwnGenerators() => [_generator];
+
+    /// <inheritdoc />
     public override Tensor Forward(Tensor input) =>
         Training && P > 0f ? Functional.Dropout(input, P, _generator) : input;
 }

@@ -16,4 +16,10 @@ public interface ICausalLanguageModel
 
     /// <summary>The longest sequence the model accepts.</summary>
     int MaxSequenceLength { get; }
+
+    /// <summary>
+    /// Where the model was loaded from (a Hugging Face folder), written as PEFT's <c>base_model_name_or_path</c> in an
+    /// adapter's config; null for a model built in code.
+    /// </summary>
+    string? NameOrPath => null;
 }

@@ -152,6 +152,23 @@ public abstract class Module
             if (mine.TryGetValue(name, out var p)) t.Data.CopyTo(p.Data);
     }
 
+    /// <summary>
+    /// The generators this module draws from itself while training (a dropout's masks), if any; the default has none.
+    /// A checkpoint keeps their states so a resumed run draws the same masks (<see cref="Generators"/>).
+    /// </summary>
+    protected virtual IEnumerable<TorchGenerator> OwnGenerators() => [];
+
+    /// <summary>Every distinct generator the modules of this tree draw from while training, in module order.</summary>
+    public IReadOnlyList<TorchGenerator> Generators()
+    {
+        var seen = new HashSet<TorchGenerator>(ReferenceEqualityComparer.Instance);
+        var list = new List<TorchGenerator>();
+        foreach (var (_, module) in NamedModules())
+            foreach (TorchGenerator g in module.OwnGenerators())
+                if (seen.Add(g)) list.Add(g);
+        return list;
+    }
+
     /// <summary>The file a checkpoint keeps a plain model's trainable weights in (<see cref="SerializeTrainable"/>).</summary>
     public const string TrainableWeightsFileName = "model.safetensors";
 

@@ -30,6 +30,15 @@ public sealed record ClassifierTrainingOptions
 
     /// <summary>A checkpoint folder to continue from, bit for bit (same options and seed as the interrupted run).</summary>
     public string? ResumeFrom { get; init; }
+
+    /// <summary>Keep at most this many checkpoint folders (HF's <c>save_total_limit</c>); null keeps all.</summary>
+    public int? SaveTotalLimit { get; init; }
+
+    /// <summary>
+    /// Settings outside the trainer's arguments that a resume must match (e.g. the digits, the normalisation): saved in
+    /// every checkpoint and compared on resume (<see cref="TrainingArguments.RunTags"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> RunTags { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>
@@ -77,12 +86,12 @@ public static class ClassifierTraining
         {
             PerDeviceTrainBatchSize = options.BatchSize, NumTrainEpochs = options.Epochs, LearningRate = options.LearningRate,
             Optimizer = OptimizerType.Adam, LrSchedulerType = LrSchedulerType.Constant, WeightDecay = 0, MaxGradNorm = null,
-            LoggingSteps = int.MaxValue,
+            LoggingSteps = int.MaxValue, RunTags = options.RunTags,
         };
         if (options.CheckpointDirectory is { } dir)
             args = args with
             {
-                OutputDir = dir, SaveOnCancel = true,
+                OutputDir = dir, SaveOnCancel = true, SaveTotalLimit = options.SaveTotalLimit,
                 SaveStrategy = options.CheckpointEvery > 0 ? IntervalStrategy.Steps : IntervalStrategy.No,
                 SaveSteps = options.CheckpointEvery > 0 ? options.CheckpointEvery : args.SaveSteps,
             };

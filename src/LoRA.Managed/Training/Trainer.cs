@@ -131,7 +131,11 @@ public sealed partial class Trainer
 
         TrainingPosition? resume = null;
         resumeFrom ??= Args.ResumeFromCheckpoint;
-        if (resumeFrom is not null) resume = run.Resume(resumeFrom);
+        if (resumeFrom is not null)
+        {
+            resume = run.Resume(resumeFrom);
+            run.RestoreModelGenerators(resumeFrom, resume.ModelRng);
+        }
 
         Model.Train();
         Optimizer.ZeroGrad(); // once: from here on each step leaves the gradients zeroed (StepAndZeroGrad)

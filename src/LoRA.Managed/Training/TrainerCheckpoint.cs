@@ -57,13 +57,21 @@ public static class TrainerCheckpoint
         double? bestMetric, string? bestCheckpoint, IEnumerable<EvalRecord> evals)
     {
         var files = new List<(string Path, Action<Stream> Write)>();
-        void Add(string name, byte[] bytes) => files.Add((Path.Combine(directory, name), s => s.Write(bytes)));
+        var contents = new List<(string Name, byte[] Bytes)>();
+        void Add(string name, byte[] bytes)
+        {
+            files.Add((Path.Combine(directory, name), s => s.Write(bytes)));
+            contents.Add((name, bytes));
+        }
         foreach (var (name, bytes) in model.SerializeTrainable()) Add(name, bytes);
         Add(OptimizerCheckpoint.FileName, OptimizerCheckpoint.Serialize(optimizer));
         JsonObject state = StateJson(position.GlobalStep, position.Epoch, bestMetric, bestCheckpoint, evals);
         state["resume"] = position.ToJson();
         Add(StateFileName, JsonSerializer.SerializeToUtf8Bytes(state, JsonNodeContext.Indented.JsonObject));
         Add(TrainingPosition.RngFileName, position.RngJson());
+        // Renamed last: the folder is marked complete only once every file above is in place (CheckpointManifest).
+        byte[] manifest = CheckpointManifest.Serialize(contents);
+        files.Add((Path.Combine(directory, CheckpointManifest.FileName), s => s.Write(manifest)));
         AtomicFile.WriteAll(files);
     }
 
@@ -81,6 +89,7 @@ public static class TrainerCheckpoint
         TrainingPosition.RequireDirectory(directory);
         // The optimiser file is checked before the position so a weights-only checkpoint is named as such first.
         string optimizerPath = RequireOptimizerFile(directory);
+        CheckpointManifest.Require(directory);
         var (position, state) = TrainingPosition.LoadWithState(directory);
         return Restore(model, optimizer, directory, optimizerPath, position, state);
     }
@@ -95,7 +104,9 @@ public static class TrainerCheckpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
-        return Restore(model, optimizer, directory, RequireOptimizerFile(directory), position, state);
+        string optimizerPath = RequireOptimizerFile(directory);
+        CheckpointManifest.Require(directory);
+        return Restore(model, optimizer, directory, optimizerPath, position, state);
     }
 
     /// <summary>Reads HF's fields from the parsed state, then copies the weights and the optimiser state in.</summary>

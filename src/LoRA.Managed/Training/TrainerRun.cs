@@ -1,4 +1,3 @@
-using System.Globalization;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 
@@ -41,9 +40,12 @@ public sealed partial class Trainer
         /// <summary>Loads a checkpoint into the model, optimiser and this bookkeeping; returns where to continue.</summary>
         public TrainingPosition Resume(string directory)
         {
-            // Check the run's shape before anything changes: the position file alone says it.
+            // A folder of checkpoints stands for its newest complete one.
+            directory = CheckpointManifest.Resolve(directory);
+            // Check the run's shape and settings before anything changes: the position file alone says them.
             var (saved, state) = TrainingPosition.LoadWithState(directory);
             saved.RequireSameRun(directory, shape.BatchSize, shape.Accumulation, shape.BatchesPerEpoch, shape.TotalSteps);
+            saved.RequireSameSettings(directory, _args.LearningRate, trainer.Optimizer.GetType().Name, generator?.Seed, _args.RunTags);
             if (saved.EpochStartRng is not null && generator is null)
                 throw new ArgumentException($"Trainer: cannot resume from {directory}: it was written by a run that shuffled, but this task has no order generator.");
             var (position, evals, best, bestCheckpoint) = TrainerCheckpoint.LoadFull(trainer.Model, trainer.Optimizer, directory, saved, state);
@@ -53,18 +55,35 @@ public sealed partial class Trainer
             _evals.AddRange(evals);
             _loggedUpTo = position.LoggedUpTo;
             _lastEvalStep = position.LastEvalStep;
-            _lastSavedStep = position.GlobalStep;
+            // The resumed step counts as saved only when its checkpoint is in this run's output folder; resumed with
+            // another folder, a cancellation before the next step must write the step there.
+            string resumedIn = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)))!;
+            if (_args.OutputDir is not null && Path.TrimEndingDirectorySeparator(Path.GetFullPath(_args.OutputDir)) == resumedIn)
+                _lastSavedStep = position.GlobalStep;
             _best = best;
             _bestStep = position.BestStep;
             _bestCheckpoint = bestCheckpoint;
             // HF's rotation counts the checkpoints already in output_dir; those after the resumed step belong to the
             // abandoned continuation and are left alone.
             if (_args.OutputDir is not null && Directory.Exists(_args.OutputDir))
-                foreach (string dir in Directory.GetDirectories(_args.OutputDir, "checkpoint-*"))
-                    if (int.TryParse(Path.GetFileName(dir)["checkpoint-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int step) && step <= position.GlobalStep)
-                        _checkpoints.Add((step, Path.GetFullPath(dir)));
+                foreach (var (step, dir) in CheckpointManifest.Checkpoints(_args.OutputDir))
+                    if (step <= position.GlobalStep) _checkpoints.Add((step, dir));
             _checkpoints.Sort((a, b) => a.Step.CompareTo(b.Step));
             return position;
+        }
+
+        /// <summary>The model's own generators besides the order generator (whose state is kept on its own).</summary>
+        public IEnumerable<TorchGenerator> ModelGenerators() =>
+            trainer.Model.Generators().Where(g => !ReferenceEquals(g, generator));
+
+        /// <summary>Puts the model's own generators back where the checkpoint had them.</summary>
+        /// <exception cref="ArgumentException">The checkpoint holds another number of them (another model).</exception>
+        public void RestoreModelGenerators(string directory, IReadOnlyList<GeneratorState> states)
+        {
+            var mine = ModelGenerators().ToList();
+            if (mine.Count != states.Count)
+                throw new ArgumentException($"Trainer: cannot resume from {directory}: it holds {states.Count} model generator state(s) (e.g. LoRA dropout) but this model has {mine.Count}.");
+            for (int i = 0; i < mine.Count; i++) mine[i].SetState(states[i]);
         }
 
         public void Learn(float loss, double rate)
@@ -104,12 +123,11 @@ public sealed partial class Trainer
 
         /// <summary>
         /// On cancellation between steps: a checkpoint of the current step when <see cref="TrainingArguments.SaveOnCancel"/>.
-        /// Returns the folder that holds this step on disk (written now or at this step already), or null.
+        /// Returns the checkpoint that holds <paramref name="step"/> (written now or before), or null.
         /// </summary>
         public string? SaveOnCancel(int step)
         {
-            if (!_args.SaveOnCancel || step == 0) return null;
-            Save();
+            if (_args.SaveOnCancel && step > 0) Save();
             return _checkpoints.Count > 0 && _checkpoints[^1].Step == step && Directory.Exists(_checkpoints[^1].Path) ? _checkpoints[^1].Path : null;
         }
 
@@ -129,6 +147,8 @@ public sealed partial class Trainer
                 StepLosses = _losses, LearningRates = _rates, LogHistory = _logs, // serialised right away: no copies
                 LoggedUpTo = _loggedUpTo, LastEvalStep = _lastEvalStep, BestStep = _bestStep,
                 EpochStartRng = Cursor.EpochStartRng, CurrentRng = generator?.GetState(),
+                ModelRng = ModelGenerators().Select(g => g.GetState()).ToList(),
+                LearningRate = _args.LearningRate, OptimizerName = trainer.Optimizer.GetType().Name, RunTags = _args.RunTags,
             };
             TrainerCheckpoint.SaveFull(trainer.Model, trainer.Optimizer, path, position, _best, _bestCheckpoint, _evals);
             _checkpoints.RemoveAll(c => c.Path == path);

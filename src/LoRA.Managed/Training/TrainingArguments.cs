@@ -84,6 +84,13 @@ public sealed record TrainingArguments
     /// </summary>
     public string? ResumeFromCheckpoint { get; init; }
 
+    /// <summary>
+    /// Settings outside these arguments that a resumed run must share with the checkpoint's (e.g. the CLI's pixel
+    /// normalisation and digits): saved in every checkpoint and compared on resume, a difference refused naming the key.
+    /// Not in HF. Default empty.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> RunTags { get; init; } = new Dictionary<string, string>();
+
     /// <summary><c>load_best_model_at_end</c>: restore the best checkpoint's weights when training ends. Needs equal eval and save strategies. Default false.</summary>
     public bool LoadBestModelAtEnd { get; init; }
 

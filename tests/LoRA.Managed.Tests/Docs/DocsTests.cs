@@ -56,6 +56,7 @@ public partial class DocsTests
         "Pissa  : max |y_adapted - y_base| at step 0 = 0 (below 1e-5)", "Default: max |y_adapted - y_base| at step 0 = 0 (below 1e-5)",
         "trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982")]
     [TestCase("quickstart", "trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982", "adapter_config.json, adapter_model.safetensors")]
+    [TestCase("recipe", "adapter: 1,064 of 535,818 parameters", "8-9 before 0.00, after 0.83; 0-7 after 0.00")]
     [TestCase("hf", "Once upon a time, there was a little girl named Lily. She loved to play outside in the park",
         "trainable params: 4,480 || all params: 264,512 || trainable%: 1.6937", "adapter_config.json, adapter_model.safetensors")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)

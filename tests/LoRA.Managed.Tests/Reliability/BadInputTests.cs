@@ -61,7 +61,8 @@ public class BadInputTests
         peft.LoraLayers().Single().Value.LoraB["default"].Weight.Data[1] = float.PositiveInfinity;
         string dir = _files.PathOf("adapter");
         peft.SaveAdapter(dir);
-        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), dir));
+        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1),
+            8, 6, 3), dir));
         Assert.That(ex!.Field, Is.EqualTo("base_model.model.layers.3.lora_B.weight"));
         Assert.That(ex.Message, Does.Contain("element 1 is ∞").Or.Contain("element 1 is Infinity"));
     }
@@ -72,10 +73,12 @@ public class BadInputTests
         string json = AdapterConfigFile.ToJson(new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["layers.5"] })
             .Replace("\"lora_alpha\": 8", "\"lora_alpha\": 1e308", StringComparison.Ordinal);
         Assert.That(json, Does.Contain("1e308"));
-        var ex = Assert.Throws<InvalidDataFormatException>(() => AdapterConfigFile.Parse(Encoding.UTF8.GetBytes(json), "cfg"));
+        var ex = Assert.Throws<InvalidDataFormatException>(() => AdapterConfigFile.Parse(Encoding.UTF8.GetBytes(json),
+            "cfg"));
         Assert.That(ex!.Field, Is.EqualTo("lora_alpha"));
         Assert.That(ex.Message, Does.Contain("float"));
-        var direct = Assert.Throws<ArgumentException>(() => new LoraConfig { Rank = 1, Alpha = 1e308, TargetModules = ["x"] }.Validate());
+        var direct = Assert.Throws<ArgumentException>(() => new LoraConfig { Rank = 1, Alpha = 1e308,
+            TargetModules = ["x"] }.Validate());
         Assert.That(direct!.Message, Does.Contain("Alpha").And.Contain("float"));
     }
 
@@ -83,7 +86,8 @@ public class BadInputTests
     public void AMergeThatOverflowsToInfinityIsRefusedNamingTheParameter()
     {
         var peft = LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
-            new LoraConfig { Rank = 2, Alpha = 1e37, Scaling = LoraScaling.Alpha, TargetModules = ["layers.3"] }, new TorchGenerator(3));
+            new LoraConfig { Rank = 2, Alpha = 1e37, Scaling = LoraScaling.Alpha, TargetModules = ["layers.3"] },
+                new TorchGenerator(3));
         peft.LoraLayers().Single().Value.LoraB["default"].Weight.Data.Fill(1e10f);
         Module merged = peft.MergeAndUnload();
         var ex = Assert.Throws<ArithmeticException>(() => ModelFile.RequireFinite(merged, "merge"));
@@ -134,7 +138,8 @@ public class BadInputTests
         Assert.That(dir!.Message, Does.Contain("is a directory"));
     }
 
-    /// <summary>A sparse file whose header names one 64 MiB tensor the model lacks: refused from the header alone.</summary>
+    /// <summary>A sparse file whose header names one 64 MiB tensor the model lacks: refused from the header
+    /// alone.</summary>
     [Test]
     public void AnUnexpectedHugeTensorIsRefusedFromTheHeaderBeforeAnyDataIsRead()
     {
@@ -156,11 +161,13 @@ public class BadInputTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.That(ex!.Field, Is.EqualTo("evil"));
         Assert.That(ex.Message, Does.Contain("unexpected tensor"));
-        TestContext.Out.WriteLine($"allocated {allocated:N0} bytes refusing a file that claims {4L * elements:N0} data bytes");
+        TestContext.Out.WriteLine($"allocated {allocated:N0} bytes refusing a file that claims {4L * elements:N0} " +
+            "data bytes");
         Assert.That(allocated, Is.LessThan(1 << 20));
     }
 
-    /// <summary>A load reads straight into the parameters: it allocates far less than the model's own bytes (it used to hold the file's bytes and floats).</summary>
+    /// <summary>A load reads straight into the parameters: it allocates far less than the model's own bytes (it used to
+    /// hold the file's bytes and floats).</summary>
     [Test]
     public void LoadingTheBlogMlpAllocatesLessThanATenthOfItsWeights()
     {
@@ -176,13 +183,15 @@ public class BadInputTests
         before = GC.GetAllocatedBytesForCurrentThread();
         _ = SafeTensors.Read(path);   // what the load did before issue 18: the whole file as floats, through a byte copy per tensor
         long whole = GC.GetAllocatedBytesForCurrentThread() - before;
-        TestContext.Out.WriteLine($"ModelFile.Load of the blog MLP ({weightBytes:N0} weight bytes) allocated {allocated:N0} bytes; SafeTensors.Read of the same file {whole:N0}");
+        TestContext.Out.WriteLine($"ModelFile.Load of the blog MLP ({weightBytes:N0} weight bytes) allocated " +
+            $"{allocated:N0} bytes; SafeTensors.Read of the same file {whole:N0}");
         Assert.That(allocated, Is.LessThan(weightBytes / 10));
         foreach (var (name, p) in source.NamedParameters())
             Assert.That(target.StateDict()[name].Array, Is.EqualTo(p.Array), name);
     }
 
-    /// <summary>Tensors of every float dtype, larger than the 64 KiB conversion buffer, load into targets as <see cref="SafeTensors.Read(string)"/> reads them.</summary>
+    /// <summary>Tensors of every float dtype, larger than the 64 KiB conversion buffer, load into targets as <see
+    /// cref="SafeTensors.Read(string)"/> reads them.</summary>
     [TestCase("F16")]
     [TestCase("BF16")]
     [TestCase("F64")]
@@ -199,7 +208,8 @@ public class BadInputTests
             switch (dtype)
             {
                 case "F16": BinaryPrimitives.WriteHalfLittleEndian(at, (Half)v); break;
-                case "BF16": BinaryPrimitives.WriteUInt16LittleEndian(at, (ushort)(BitConverter.SingleToInt32Bits(v) >> 16)); break;
+                case "BF16": BinaryPrimitives.WriteUInt16LittleEndian(at,
+                    (ushort)(BitConverter.SingleToInt32Bits(v) >> 16)); break;
                 case "F32": BinaryPrimitives.WriteSingleLittleEndian(at, v); break;
                 default: BinaryPrimitives.WriteDoubleLittleEndian(at, v); break;
             }
@@ -213,5 +223,26 @@ public class BadInputTests
         var target = new float[count];
         SafeTensors.LoadInto(path, new Dictionary<string, (int[], Memory<float>)> { ["w"] = ([count], target) });
         Assert.That(target, Is.EqualTo(SafeTensors.Read(path).Tensors["w"].Array));
+    }
+
+    /// <summary>What a kill between the two renames of an adapter save leaves: new weights beside the old
+    /// config.</summary>
+    [Test]
+    public void AnAdapterFolderMixingTwoSavesIsRefused()
+    {
+        PeftModel Adapter(double alpha, ulong seed) => LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
+            new LoraConfig { Rank = 2, Alpha = alpha, Init = LoraInit.Gaussian, TargetModules = ["layers.3"] },
+                new TorchGenerator(seed));
+        string old = _files.PathOf("old"), fresh = _files.PathOf("new");
+        Adapter(4, 3).SaveAdapter(old);
+        Adapter(8, 4).SaveAdapter(fresh);
+        Assert.DoesNotThrow(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), old), "an intact " +
+            "folder loads");
+        File.Copy(Path.Combine(fresh, AdapterFiles.WeightsFileName), Path.Combine(old, AdapterFiles.WeightsFileName),
+            overwrite: true);
+        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1),
+            8, 6, 3), old))!;
+        Assert.That(ex.Field, Is.EqualTo(AdapterFiles.ConfigHashKey));
+        Assert.That(ex.Message, Does.Contain("mixes two saves"));
     }
 }

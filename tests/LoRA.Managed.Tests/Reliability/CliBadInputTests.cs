@@ -56,7 +56,8 @@ public class CliBadInputTests : MnistCliFixture
         string target = Files.Write("real.safetensors", [1, 2, 3]);
         string link = Files.PathOf("link.safetensors");
         File.CreateSymbolicLink(link, target);
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out", link), "--out", "symbolic link");
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out", link), "--out",
+            "symbolic link");
         Assert.That(File.ReadAllBytes(target), Is.EqualTo(new byte[] { 1, 2, 3 }));
         Assert.That(new FileInfo(link).LinkTarget, Is.EqualTo(target));
     }
@@ -65,8 +66,10 @@ public class CliBadInputTests : MnistCliFixture
     public void AFifoOutOrJsonIsRefusedAndLeftInPlace()
     {
         string fifo = SpecialFiles.Fifo(Files.PathOf("out.fifo"));
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out", fifo), "--out", "not a regular file");
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--json", fifo), "--json", "not a regular file");
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out", fifo), "--out",
+            "not a regular file");
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--json", fifo),
+            "--json", "not a regular file");
         Assert.That(File.Exists(fifo), Is.True);
     }
 
@@ -74,30 +77,36 @@ public class CliBadInputTests : MnistCliFixture
     public void AnOutNameTooLongForItsTemporaryFileIsRefusedBeforeTraining()
     {
         string name = new string('m', OutputPath.MaxNameBytes - 10) + ".st";   // fits alone, not with the temp suffix
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out", Files.PathOf(name)), "--out", "shorter name");
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out",
+            Files.PathOf(name)), "--out", "shorter name");
     }
 
     [Test]
     public void AnOutInAFolderThatCannotHoldFilesIsRefusedBeforeTraining()
     {
-        if (!Directory.Exists("/proc/self")) Assert.Ignore("needs Linux's /proc, where no file can be created even by root");
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out", "/proc/model.safetensors"), "--out", "cannot create files in /proc");
+        if (!Directory.Exists("/proc/self")) Assert.Ignore("needs Linux's /proc, where no file can be created even " +
+            "by root");
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--out",
+            "/proc/model.safetensors"), "--out", "cannot create files in /proc");
     }
 
     [Test]
     public void AnUnwritableCheckpointDirectoryIsRefusedBeforeTraining()
     {
         if (!Directory.Exists("/proc/self")) Assert.Ignore("needs Linux's /proc");
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--checkpoint-dir", "/proc/ckpt", "--checkpoint-every", "1"),
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--checkpoint-dir",
+            "/proc/ckpt", "--checkpoint-every", "1"),
             "--checkpoint-dir", "cannot create files");
         string file = Files.Write("a-file", [1]);
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--checkpoint-dir", file), "--checkpoint-dir", "is a file");
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--epochs", "1", "--data", Data(), "--checkpoint-dir",
+            file), "--checkpoint-dir", "is a file");
     }
 
     [Test]
     public void HugeThreadCountsAreOneClearLine()
     {
-        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--data", Data(), "--threads", "2147483647"), "--threads", "from 1 to 1024");
+        RefusedBeforeWork(Lora("train", "--digits", "0-7", "--data", Data(), "--threads", "2147483647"), "--threads",
+            "from 1 to 1024");
     }
 
     [Test]
@@ -107,7 +116,8 @@ public class CliBadInputTests : MnistCliFixture
         model.StateDict()["layers.5.weight"].Data[7] = float.NaN;
         string path = Files.PathOf("nan.safetensors");
         ModelFile.Save(model, path);
-        var run = Lora("finetune", "--model", path, "--digits", "8,9", "--epochs", "1", "--data", Data(), "--out", Files.PathOf("adapter"));
+        var run = Lora("finetune", "--model", path, "--digits", "8,9", "--epochs", "1", "--data", Data(), "--out",
+            Files.PathOf("adapter"));
         RefusedBeforeWork(run, path, "layers.5.weight", "NaN");
         Assert.That(run.Err, Does.Not.Contain("Index was outside"));
     }
@@ -117,7 +127,8 @@ public class CliBadInputTests : MnistCliFixture
     {
         string fifo = SpecialFiles.Fifo(Files.PathOf("model.fifo"));
         (int, string, string) run = default;
-        SpecialFiles.Within(TimeSpan.FromSeconds(20), () => run = Lora("eval", "--model", fifo, "--digits", "8,9", "--data", Data()), fifo);
+        SpecialFiles.Within(TimeSpan.FromSeconds(20), () => run = Lora("eval", "--model", fifo, "--digits", "8,9",
+            "--data", Data()), fifo);
         RefusedBeforeWork(run, fifo, "not a regular file");
     }
 

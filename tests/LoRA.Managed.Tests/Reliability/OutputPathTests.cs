@@ -3,7 +3,8 @@ using LoRA.Managed.Tests.Data;
 
 namespace LoRA.Managed.Tests.Reliability;
 
-/// <summary>Issue 18: saves never replace a symbolic link or a special file, and output paths are checked up front.</summary>
+/// <summary>Issue 18: saves never replace a symbolic link or a special file, and output paths are checked up
+/// front.</summary>
 public class OutputPathTests
 {
     private IdxTestFiles _files = null!;
@@ -39,13 +40,17 @@ public class OutputPathTests
     [Test]
     public void WritableFileChecksNameEachProblem()
     {
-        string Message(string path) => Assert.Throws(Is.InstanceOf<IOException>(), () => OutputPath.RequireWritableFile(path))!.Message;
+        string Message(string path) => Assert.Throws(Is.InstanceOf<IOException>(), ()
+            => OutputPath.RequireWritableFile(path))!.Message;
         Assert.That(Message(""), Does.Contain("empty"));
         Assert.That(Message(_files.Directory), Does.Contain("is a directory"));
         Assert.That(Message(_files.PathOf("nope/x.bin")), Does.Contain("does not exist"));
-        Assert.That(Message(_files.PathOf(new string('a', 220))), Does.Contain("the file name is 220 bytes").And.Contain("258"));
-        Assert.DoesNotThrow(() => OutputPath.RequireWritableFile(_files.PathOf(new string('a', OutputPath.MaxNameBytes - OutputPath.TemporarySuffixBytes))));
-        Assert.That(Directory.GetFileSystemEntries(_files.Directory), Is.Empty, "the writability probe leaves nothing behind");
+        Assert.That(Message(_files.PathOf(new string('a', 220))), Does.Contain("the file name is 220 " +
+            "bytes").And.Contain("258"));
+        Assert.DoesNotThrow(() => OutputPath.RequireWritableFile(_files.PathOf(new string('a',
+            OutputPath.MaxNameBytes - OutputPath.TemporarySuffixBytes))));
+        Assert.That(Directory.GetFileSystemEntries(_files.Directory), Is.Empty, "the writability probe leaves " +
+            "nothing behind");
     }
 
     [Test]
@@ -56,7 +61,8 @@ public class OutputPathTests
         Assert.Throws<DirectoryNotFoundException>(() => OutputPath.RequireWritableDirectory(deep));
         Assert.DoesNotThrow(() => OutputPath.RequireWritableDirectory(_files.PathOf("a")));
         string file = _files.Write("f", [1]);
-        Assert.That(Assert.Throws<IOException>(() => OutputPath.RequireWritableDirectory(Path.Combine(file, "x"), createParents: true))!.Message, Does.Contain("is a file"));
+        Assert.That(Assert.Throws<IOException>(() => OutputPath.RequireWritableDirectory(Path.Combine(file, "x"),
+            createParents: true))!.Message, Does.Contain("is a file"));
         Assert.That(Directory.Exists(_files.PathOf("a")), Is.False, "checking creates nothing");
     }
 }

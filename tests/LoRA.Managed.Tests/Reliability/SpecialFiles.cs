@@ -2,7 +2,8 @@ using System.Diagnostics;
 
 namespace LoRA.Managed.Tests.Reliability;
 
-/// <summary>Makes the non-regular files the reliability tests feed the loaders (Linux: a FIFO through mkfifo).</summary>
+/// <summary>Makes the non-regular files the reliability tests feed the loaders (Linux: a FIFO through
+/// mkfifo).</summary>
 internal static class SpecialFiles
 {
     /// <summary>Creates a FIFO at <paramref name="path"/>, or ignores the test where mkfifo does not exist.</summary>

@@ -47,9 +47,11 @@ public class ResumeTests
     {
         var gen = new TorchGenerator(7);
         Module model = new Mlp(gen, 12, 10, 3);
-        // "peft-dropout": LoRA dropout draws from the same generator as the shuffle, between the shuffles.
+        // "peft-dropout": LoRA dropout draws from the same generator as the shuffle, between the shuffles;
+        // "peft-dropout-own": from a generator of its own, which the checkpoint must keep too.
         if (kind.StartsWith("peft", StringComparison.Ordinal))
-            model = LoraModel.Wrap(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"], Dropout = kind == "peft-dropout" ? 0.2f : 0f }, gen);
+            model = LoraModel.Wrap(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"], Dropout = kind.Contains("dropout") ? 0.2f : 0f },
+                kind == "peft-dropout-own" ? new TorchGenerator(99) : gen);
         Optimizer? optimizer = kind == "sgd" ? new Sgd(model.TrainableParameters(), 0.05, momentum: 0.9, weightDecay: 1e-3) : null;
         return new Setup(model, new ClassificationTask(Data(3), generator: gen), optimizer);
     }
@@ -77,6 +79,8 @@ public class ResumeTests
     [TestCase("peft", false)]
     [TestCase("peft", true)]
     [TestCase("peft-dropout", false)]
+    [TestCase("peft-dropout-own", false)]
+    [TestCase("peft-dropout-own", true)]
     public void ResumedRunEqualsUninterruptedRunBitwise(string kind, bool saveOnCancel)
     {
         Setup a = Build(kind);
@@ -88,9 +92,11 @@ public class ResumeTests
         using var cts = new CancellationTokenSource();
         var bArgs = Args(kind, "b") with { SaveOnCancel = saveOnCancel };
         var stopper = new Stopper(p => { if (p.GlobalStep == 7) cts.Cancel(); });
-        Assert.Throws<TrainingCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer).Train(b.Task, stopper, cts.Token));
+        var canceled = Assert.Throws<TrainingCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer).Train(b.Task, stopper, cts.Token))!;
         int last = saveOnCancel ? 7 : 6;
         string checkpoint = Path.Combine(bArgs.OutputDir!, TrainerCheckpoint.DirectoryName(last));
+        Assert.That(canceled.GlobalStep, Is.EqualTo(7));
+        Assert.That(canceled.CheckpointPath, Is.EqualTo(saveOnCancel ? Path.GetFullPath(checkpoint) : null));
         Assert.That(Directory.GetDirectories(bArgs.OutputDir!).Select(Path.GetFileName).Max(n => int.Parse(n!["checkpoint-".Length..])), Is.EqualTo(last));
         Assert.That(File.Exists(Path.Combine(checkpoint, OptimizerCheckpoint.FileName)));
         Assert.That(File.Exists(Path.Combine(checkpoint, TrainingPosition.RngFileName)));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace LoRA.Managed.Text.Tokenizers;
@@ -51,12 +52,25 @@ internal sealed class AddedTokenMatcher
         if (gapStart < text.Length) output.Add((gapStart, text.Length, -1));
     }
 
-    // Rust's char::is_alphanumeric (or '_') on the character before / after the match.
+    // HF tests the character before / after the match with the Rust regex crate's \w (UTS #18 word characters).
     private static bool EndsWithWord(ReadOnlySpan<char> before) =>
         !before.IsEmpty && Rune.DecodeLastFromUtf16(before, out Rune r, out _) == System.Buffers.OperationStatus.Done && IsWordRune(r);
 
     private static bool StartsWithWord(ReadOnlySpan<char> after) =>
         !after.IsEmpty && Rune.DecodeFromUtf16(after, out Rune r, out _) == System.Buffers.OperationStatus.Done && IsWordRune(r);
 
-    private static bool IsWordRune(Rune r) => Rune.IsLetterOrDigit(r) || r.Value == '_';
+    /// <summary>
+    /// Rust regex's <c>\w</c>: Alphabetic (letters, Nl, Other_Alphabetic), marks, decimal digits, connector punctuation
+    /// and the joiners U+200C/U+200D. Other_Alphabetic outside letters and marks is, in practice, the circled and
+    /// squared Latin letters (Ⓐ, 🄰), listed here.
+    /// </summary>
+    internal static bool IsWordRune(Rune r) => Rune.GetUnicodeCategory(r) switch
+    {
+        UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
+            or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.LetterNumber
+            or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark
+            or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.ConnectorPunctuation => true,
+        _ => r.Value is 0x200C or 0x200D or >= 0x24B6 and <= 0x24E9 or >= 0x1F130 and <= 0x1F149 or >= 0x1F150 and <= 0x1F169
+            or >= 0x1F170 and <= 0x1F189,
+    };
 }

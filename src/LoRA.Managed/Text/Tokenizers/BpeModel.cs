@@ -13,6 +13,7 @@ internal sealed class BpeModel
 {
     private const int MaxCachedWordLength = 256;
     private const int MaxCacheEntries = 200_000;
+    private const char Metaspace = '\u2581';
 
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
@@ -20,9 +21,16 @@ internal sealed class BpeModel
     private readonly int[] _byteFallbackIds;   // id of <0xNN> for each byte, -1 when absent
     private readonly Dictionary<string, int[]> _cache = new();
     private readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private readonly bool _splitAtMetaspace;
 
-    public BpeModel(Dictionary<string, int> vocab, BpeMerges merges, int unknownId, bool fuseUnknown, bool byteFallback, bool ignoreMerges)
+    public BpeModel(Dictionary<string, int> vocab, BpeMerges merges, int unknownId, bool fuseUnknown, bool byteFallback, bool ignoreMerges,
+        bool mergesCrossMetaspace = true)
     {
+        // When no merge yields a token with "x▁" inside (x not ▁), no merge can join across such a boundary, and every
+        // character there is known (▁ is in the vocabulary), so BPE on the pieces between them gives the same ids as on
+        // the whole word. SentencePiece vocabularies (Llama 2) are like that; the split lets a legacy Llama 2 text,
+        // which reaches the model as one word, use the word cache instead of one merge heap over the whole text.
+        _splitAtMetaspace = !mergesCrossMetaspace && !ignoreMerges && vocab.ContainsKey(Metaspace.ToString());
         _vocab = vocab;
         _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -42,6 +50,13 @@ internal sealed class BpeModel
         _byteFallbackIds = new int[256];
         for (int b = 0; b < 256; b++) _byteFallbackIds[b] = vocab.TryGetValue(ByteToken(b), out int id) ? id : -1;
     }
+
+    /// <summary>This model with the split at ▁ boundaries forced off (or on where it is safe): the twin the tests compare.</summary>
+    internal BpeModel WithMetaspaceSplit(bool split) =>
+        new(_vocab, Merges, UnknownId, FuseUnknown, ByteFallback, IgnoreMerges, mergesCrossMetaspace: !split);
+
+    /// <summary>True when words are cut before each ▁ that follows another character (see the constructor).</summary>
+    internal bool SplitsAtMetaspace => _splitAtMetaspace;
 
     /// <summary>The model's tokens by id (ids need not be dense; of two tokens with one id, the first is kept).</summary>
     public Dictionary<int, string> IdToToken { get; }
@@ -67,6 +82,28 @@ internal sealed class BpeModel
 
     /// <summary>Tokenizes one pre-token and appends its ids to <paramref name="output"/>.</summary>
     public void Tokenize(ReadOnlySpan<char> word, BpeMerger merger, List<int> output)
+    {
+        if (!_splitAtMetaspace) { TokenizeWord(word, merger, output); return; }
+        int start = 0;
+        for (int i = 1; i < word.Length; i++)
+            if (word[i] == Metaspace && word[i - 1] != Metaspace)
+            {
+                TokenizeWord(word[start..i], merger, output);
+                start = i;
+            }
+        TokenizeWord(word[start..], merger, output);
+    }
+
+    /// <summary>True when a merge's result holds a character other than ▁ followed by ▁ (see the constructor).</summary>
+    public static bool CrossesMetaspace(string merged)
+    {
+        if (merged.Length < 2) return false;
+        for (int i = merged.IndexOf(Metaspace, 1); i > 0; i = i + 1 < merged.Length ? merged.IndexOf(Metaspace, i + 1) : -1)
+            if (merged[i - 1] != Metaspace) return true;
+        return false;
+    }
+
+    private void TokenizeWord(ReadOnlySpan<char> word, BpeMerger merger, List<int> output)
     {
         if (word.IsEmpty) return;
         if (word.Length <= MaxCachedWordLength)

@@ -18,7 +18,8 @@ internal static class BpeModelReader
             throw json.Unsupported(path, $"model \"{type}\"", "BPE");
         if (JsonFields.Member(model, "dropout") is { } dropout
             && (dropout.ValueKind != JsonValueKind.Number || !dropout.TryGetDouble(out double p) || p != 0))
-            throw json.Error(JsonFields.Join(path, "dropout"), $"BPE dropout {JsonFields.Describe(dropout)} is not supported (it makes encoding random); expected null.");
+            throw json.Error(JsonFields.Join(path, "dropout"),
+                $"BPE dropout {JsonFields.Describe(dropout)} is not supported (it makes encoding random); expected null.");
         foreach (string affix in (string[])["continuing_subword_prefix", "end_of_word_suffix"])
             if (json.OptionalString(model, affix, path) is { Length: > 0 } value)
                 throw json.Error(JsonFields.Join(path, affix), $"\"{value}\" is not supported (only null or \"\").");
@@ -41,7 +42,8 @@ internal static class BpeModelReader
             else throw json.Error(field, $"expected \"a b\" or [\"a\", \"b\"], found {JsonFields.Describe(merge)}.");
         }
         return Build(json, vocab, pairs, mergesPath, json.OptionalString(model, "unk_token", path), JsonFields.Join(path, "unk_token"),
-            json.Bool(model, "fuse_unk", path, false), json.Bool(model, "byte_fallback", path, false), json.Bool(model, "ignore_merges", path, false));
+            json.Bool(model, "fuse_unk", path, false), json.Bool(model, "byte_fallback", path, false),
+            json.Bool(model, "ignore_merges", path, false));
     }
 
     /// <summary>A merges line <c>"a b"</c>: exactly one space (HF splits on ' ' and wants two parts).</summary>
@@ -57,20 +59,24 @@ internal static class BpeModelReader
         string? unknownToken, string unknownField, bool fuseUnknown, bool byteFallback, bool ignoreMerges)
     {
         var merges = new BpeMerges(pairs.Count);
+        bool crossesMetaspace = false;
         for (int rank = 0; rank < pairs.Count; rank++)
         {
             var (left, right) = pairs[rank];
-            if (!vocab.TryGetValue(left, out int a) || !vocab.TryGetValue(right, out int b) || !vocab.TryGetValue(left + right, out int merged))
+            if (!vocab.TryGetValue(left, out int a) || !vocab.TryGetValue(right, out int b)
+                || !vocab.TryGetValue(left + right, out int merged))
             {
                 string missing = !vocab.ContainsKey(left) ? left : !vocab.ContainsKey(right) ? right : left + right;
-                throw json.Error($"{mergesField}[{rank}]", $"merge \"{Cut(left)} {Cut(right)}\" uses \"{Cut(missing)}\", which is not in the vocabulary.");
+                throw json.Error($"{mergesField}[{rank}]",
+                    $"merge \"{Cut(left)} {Cut(right)}\" uses \"{Cut(missing)}\", which is not in the vocabulary.");
             }
             merges.Set(a, b, rank, merged);
+            crossesMetaspace = crossesMetaspace || BpeModel.CrossesMetaspace(left + right);
         }
         int unknownId = -1;
         if (unknownToken is not null && !vocab.TryGetValue(unknownToken, out unknownId))
             throw json.Error(unknownField, $"\"{Cut(unknownToken)}\" is not in the vocabulary.");
-        return new BpeModel(vocab, merges, unknownId, fuseUnknown, byteFallback, ignoreMerges);
+        return new BpeModel(vocab, merges, unknownId, fuseUnknown, byteFallback, ignoreMerges, crossesMetaspace);
     }
 
     private static string Quote(string name) => name.Length <= 30 ? name : name[..30] + "…";

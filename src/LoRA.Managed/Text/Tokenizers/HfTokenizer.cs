@@ -42,6 +42,9 @@ public sealed partial class HfTokenizer
         VocabSize = distinct.Count;
     }
 
+    /// <summary>What the files describe (for tests).</summary>
+    internal TokenizerDefinition Definition => _definition;
+
     /// <summary>
     /// Distinct tokens in the model's vocabulary and the added tokens together (HF's
     /// <c>get_vocab_size(with_added_tokens=True)</c>, transformers' <c>len(tokenizer)</c>).

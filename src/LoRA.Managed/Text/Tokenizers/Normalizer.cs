@@ -33,8 +33,42 @@ internal sealed class ReplaceNormalizer(string pattern, string content) : Normal
     public override string Normalize(string text) => text.Replace(pattern, content, StringComparison.Ordinal);
 }
 
-/// <summary><c>NFC</c>, <c>NFD</c>, <c>NFKC</c>, <c>NFKD</c>: Unicode normalization (Qwen2 uses NFC).</summary>
+/// <summary>
+/// <c>NFC</c>, <c>NFD</c>, <c>NFKC</c>, <c>NFKD</c> (Qwen2 uses NFC) as HF runs them, with Unicode 9.0 data: a character
+/// assigned later (<see cref="UnicodeAfter9"/>) is, to HF, an unassigned starter that nothing composes with, so it is
+/// kept as it is and the text on either side is normalized on its own (normalization stability makes .NET's result
+/// for the older characters the same as Unicode 9.0's).
+/// </summary>
 internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
 {
-    public override string Normalize(string text) => text.IsNormalized(form) ? text : text.Normalize(form);
+    public override string Normalize(string text)
+    {
+        int firstNew = FirstNewCharacter(text, 0);
+        if (firstNew < 0) return text.IsNormalized(form) ? text : text.Normalize(form);
+        var sb = new StringBuilder(text.Length);
+        int start = 0;
+        while (firstNew >= 0)
+        {
+            sb.Append(text.AsSpan(start, firstNew - start).ToString().Normalize(form));
+            int width = char.IsHighSurrogate(text[firstNew]) ? 2 : 1;
+            sb.Append(text, firstNew, width);
+            start = firstNew + width;
+            firstNew = FirstNewCharacter(text, start);
+        }
+        sb.Append(text.AsSpan(start).ToString().Normalize(form));
+        return sb.ToString();
+    }
+
+    private static int FirstNewCharacter(string text, int from)
+    {
+        for (int i = from; i < text.Length; i++)
+        {
+            if (text[i] < UnicodeAfter9.First) continue;
+            int cp = char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])
+                ? char.ConvertToUtf32(text[i], text[i + 1]) : text[i];
+            if (UnicodeAfter9.Contains(cp)) return i;
+            if (cp > char.MaxValue) i++;
+        }
+        return -1;
+    }
 }

@@ -44,6 +44,11 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
 {
     private readonly CodePointRegex? _regex = useRegex ? CodePointRegex.Create(CodePointRegex.Gpt2Pattern) : null;
 
+    public bool AddPrefixSpace => addPrefixSpace;
+
+    /// <summary>The same pre-tokenizer with <c>add_prefix_space</c> set as given.</summary>
+    public ByteLevelPreTokenizer WithPrefixSpace(bool add) => new(add, useRegex);
+
     public override void Split(TextPiece piece, List<TextPiece> output)
     {
         if (addPrefixSpace && piece.Span[0] != ' ')
@@ -85,7 +90,10 @@ internal sealed class MetaspacePreTokenizer(char replacement, MetaspacePreTokeni
     }
 }
 
-/// <summary><c>Digits</c> (Rust's <c>char::is_numeric</c>: categories Nd, Nl, No, by code point): each digit alone (<c>individual_digits</c>) or runs of digits, apart from the rest.</summary>
+/// <summary>
+/// <c>Digits</c> (Rust's <c>char::is_numeric</c>: categories Nd, Nl, No, by code point): each digit alone
+/// (<c>individual_digits</c>) or runs of digits, apart from the rest.
+/// </summary>
 internal sealed class DigitsPreTokenizer(bool individualDigits) : PreTokenizer
 {
     public override void Split(TextPiece piece, List<TextPiece> output)

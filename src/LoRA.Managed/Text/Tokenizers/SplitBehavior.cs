@@ -28,7 +28,7 @@ internal static class SplitBehavior
         return all;
     }
 
-    /// <summary>Every code point for which <paramref name="isMatch"/> holds is a match of its own (HF's <c>Fn(char) -> bool</c> pattern).</summary>
+    /// <summary>Every code point for which <paramref name="isMatch"/> holds is a match of its own (HF's char-predicate pattern).</summary>
     public static List<(int Start, int End, bool IsMatch)> CharMatches(ReadOnlySpan<char> text, Func<Rune, bool> isMatch)
     {
         var all = new List<(int, int, bool)>();

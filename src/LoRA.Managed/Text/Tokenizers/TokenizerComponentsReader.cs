@@ -138,7 +138,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
     {
         string singlePath = JsonFields.Join(path, "single");
         var single = json.Array(json.Required(e, "single", path), singlePath);
-        var specials = JsonFields.Member(e, "special_tokens") is { } s ? json.Object(s, JsonFields.Join(path, "special_tokens")) : (JsonElement?)null;
+        var specials = JsonFields.Member(e, "special_tokens") is { } s
+            ? json.Object(s, JsonFields.Join(path, "special_tokens")) : (JsonElement?)null;
         List<int> prefix = [], suffix = [];
         bool seenSequence = false;
         int i = 0;
@@ -180,7 +181,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
     {
         string source;
         if (JsonFields.Member(pattern, "Regex") is { } r) source = json.String(r, path + ".Regex");
-        else if (JsonFields.Member(pattern, "String") is { } s) source = System.Text.RegularExpressions.Regex.Escape(json.String(s, path + ".String"));
+        else if (JsonFields.Member(pattern, "String") is { } s)
+            source = System.Text.RegularExpressions.Regex.Escape(json.String(s, path + ".String"));
         else throw json.Error(path, "expected {\"Regex\": ...} or {\"String\": ...}.");
         if (source.Length == 0) throw json.Error(path, "the pattern is empty.");
         try { return CodePointRegex.Create(source); }
@@ -205,7 +207,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
         "MergedWithPrevious" => SplitBehavior.Kind.MergedWithPrevious,
         "MergedWithNext" => SplitBehavior.Kind.MergedWithNext,
         "Contiguous" => SplitBehavior.Kind.Contiguous,
-        _ => throw json.Error(path, $"\"{value}\" is not a split behavior (Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)."),
+        _ => throw json.Error(path,
+            $"\"{value}\" is not a split behavior (Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)."),
     };
 
     // prepend_scheme ("always", "first", "never"), or the older add_prefix_space boolean.

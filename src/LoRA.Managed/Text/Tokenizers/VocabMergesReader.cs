@@ -20,7 +20,10 @@ internal static class VocabMergesReader
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         using (var document = StrictJson.Parse(vocabUtf8, vocabFile, "json", MaxDepth))
             foreach (var entry in vocabJson.Object(document.RootElement, "json").EnumerateObject())
-                vocab[entry.Name] = vocabJson.Int(entry.Value, "\"" + System.Text.Json.JsonEncodedText.Encode(entry.Name.Length <= 30 ? entry.Name : entry.Name[..30] + "…").ToString() + "\"");
+            {
+                string name = entry.Name.Length <= 30 ? entry.Name : entry.Name[..30] + "…";
+                vocab[entry.Name] = vocabJson.Int(entry.Value, "\"" + System.Text.Json.JsonEncodedText.Encode(name).ToString() + "\"");
+            }
 
         var mergesJson = new JsonFields(mergesFile);
         if (!System.Text.Unicode.Utf8.IsValid(mergesUtf8.Span))
@@ -37,6 +40,7 @@ internal static class VocabMergesReader
             if (line.StartsWith("#version", StringComparison.Ordinal)) continue;
             pairs.Add(BpeModelReader.SplitMerge(mergesJson, line, $"line {i + 1}"));
         }
-        return BpeModelReader.Build(mergesJson, vocab, pairs, "merges", null, "unk_token", fuseUnknown: false, byteFallback: false, ignoreMerges: false);
+        return BpeModelReader.Build(mergesJson, vocab, pairs, "merges", null, "unk_token",
+            fuseUnknown: false, byteFallback: false, ignoreMerges: false);
     }
 }

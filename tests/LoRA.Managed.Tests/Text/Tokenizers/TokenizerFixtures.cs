@@ -16,8 +16,12 @@ internal static class TokenizerFixtures
 {
     public sealed record Case(string Text, int[] Ids, int[] IdsNoSpecial, string Decoded, string DecodedSkipSpecial);
 
-    private static readonly Lazy<JsonDocument> Expected = new(() =>
-        JsonDocument.Parse(File.ReadAllBytes(Path.Combine(RepoPaths.Root, "tests", "fixtures", "tokenizers", "expected.json"))));
+    /// <summary>Points the tests at another fixture (a larger one written by make_fixtures.mjs --random N --out PATH).</summary>
+    public const string FixtureVariable = "LORA_TOKENIZER_FIXTURE";
+
+    private static readonly Lazy<JsonDocument> Expected = new(() => JsonDocument.Parse(File.ReadAllBytes(
+        Environment.GetEnvironmentVariable(FixtureVariable) is { Length: > 0 } other ? other
+            : Path.Combine(RepoPaths.Root, "tests", "fixtures", "tokenizers", "expected.json"))));
     private static readonly Dictionary<string, HfTokenizer> Loaded = new();
 
     public static IEnumerable<string> Variants() => Expected.Value.RootElement.GetProperty("results").EnumerateObject().Select(p => p.Name);
@@ -106,6 +110,25 @@ internal static class TokenizerFixtures
                 Add(50260, " dog", """{"normalized":true}""");
                 Add(50261, "<|im_start|>", """{"special":true}""");
                 Add(50262, "<|im", "{}");
+                break;
+            case "gpt2_nfkc_prefix":
+                t = Gpt2(null);
+                t["normalizer"] = JsonNode.Parse("""
+                    {"type":"Sequence","normalizers":[{"type":"NFKC"},{"type":"Replace","pattern":{"String":"\u00BD"},"content":" half"}]}
+                    """);
+                t["pre_tokenizer"] = JsonNode.Parse("""{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true}""");
+                break;
+            case "gpt2_splits":
+                t = Gpt2(null);
+                t["pre_tokenizer"] = JsonNode.Parse("""
+                    {"type":"Sequence","pretokenizers":[
+                     {"type":"Split","pattern":{"String":"-"},"behavior":"Removed","invert":false},
+                     {"type":"Split","pattern":{"Regex":"\\p{N}"},"behavior":"Contiguous","invert":true},
+                     {"type":"Split","pattern":{"Regex":"[.!?]"},"behavior":"MergedWithNext","invert":false},
+                     {"type":"Split","pattern":{"Regex":"\\s+"},"behavior":"Isolated","invert":false},
+                     {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]}
+                    """);
+                t["decoder"] = JsonNode.Parse("""{"type":"Sequence","decoders":[{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},{"type":"Strip","content":" ","start":2,"stop":0}]}""");
                 break;
             case "stories260K_metaspace_split":
                 t = JsonNode.Parse(File.ReadAllBytes(Path.Combine(SharedStories260K, "tokenizer.json")))!;
