@@ -135,3 +135,25 @@ public class HfLoadErrorTests
         Assert.That(names, Does.Not.Contain("model.layers.0.self_attn.o_proj.bias"), "Qwen2 has no o_proj bias");
     }
 }
+
+/// <summary>Config-only variants of the Llama family.</summary>
+public class HfConfigVariantTests
+{
+    [Test]
+    public void MistralIsLlamaWithItsSlidingWindowAsTheContextLimit()
+    {
+        using var dir = new HfFixtures.TempDir();
+        foreach (string f in Directory.GetFiles(HfFixtures.Folder("llama-gqa-tied"))) File.Copy(f, Path.Combine(dir.Path, Path.GetFileName(f)));
+        string config = Path.Combine(dir.Path, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        json["model_type"] = "mistral";
+        json["sliding_window"] = 16;
+        File.WriteAllText(config, json.ToJsonString());
+        CausalLm mistral = HfModel.Load(dir.Path), llama = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"));
+        Assert.That(mistral.Config.MaxContext, Is.EqualTo(16));
+        Assert.That(llama.Config.MaxContext, Is.EqualTo(32));
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
+        Assert.That(mistral.Score(ids, 16).MeanNll, Is.EqualTo(llama.Score(ids, 16).MeanNll));
+        Assert.Throws<ArgumentException>(() => mistral.Score(ids, 24), "windows beyond the sliding window are refused, not silently wrong");
+    }
+}

@@ -131,4 +131,24 @@ public class LmRecipeTests
         Assert.That(peft.Config.TaskType, Is.EqualTo("CAUSAL_LM"));
         Assert.That(peft.Config.BaseModelNameOrPath, Is.EqualTo(o.ModelDir));
     }
+
+    [Test]
+    public void CompletionFinetuningResumedFromACheckpointGivesTheSameAdapter()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string data = Path.Combine(dir.Path, "train.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 24).Select(i => $"{{\"prompt\": \"P{i % 7} \", \"completion\": \"{new string((char)('a' + i % 3), 2 + i % 4)}\"}}"));
+        LmFinetuning.Options Options(string name) => new()
+        {
+            ModelDir = HfFixtures.Folder("llama-gqa-tied"), DataFile = data, OutDir = Path.Combine(dir.Path, name),
+            Targets = ["q_proj", "v_proj"], Rank = 2, Alpha = 4, Dropout = 0.1f, Steps = 8, BatchSize = 3, LearningRate = 1e-2, Context = 16, Seed = 9,
+            CheckpointDir = Path.Combine(dir.Path, name + "-checkpoints"), SaveSteps = 4,
+        };
+        LmFinetuning.Run(Options("whole"), new CharIds());
+        string checkpoint = Path.Combine(dir.Path, "whole-checkpoints", "checkpoint-4");
+        Assert.That(Directory.Exists(checkpoint), checkpoint);
+        LmFinetuning.Run(Options("resumed") with { ResumeFrom = checkpoint }, new CharIds());
+        Assert.That(File.ReadAllBytes(Path.Combine(dir.Path, "resumed", "adapter_model.safetensors")),
+            Is.EqualTo(File.ReadAllBytes(Path.Combine(dir.Path, "whole", "adapter_model.safetensors"))));
+    }
 }
