@@ -93,7 +93,8 @@ public sealed class MnistDataset
         for (int i = 0; i < kept.Length; i++)
         {
             if ((uint)positions[i] >= (uint)Count)
-                throw new ArgumentOutOfRangeException(nameof(positions), positions[i], $"MnistDataset.Select: position {positions[i]} is outside 0..{Count - 1}.");
+                throw new ArgumentOutOfRangeException(nameof(positions), positions[i],
+                    $"MnistDataset.Select: position {positions[i]} is outside 0..{Count - 1}.");
             kept[i] = Source(positions[i]);
         }
         return new MnistDataset(_images, _labels, ImageSize, Scale, kept);
@@ -104,8 +105,11 @@ public sealed class MnistDataset
     public MnistDataset Concat(MnistDataset other)
     {
         ArgumentNullException.ThrowIfNull(other);
-        if (!ReferenceEquals(_images, other._images) || !ReferenceEquals(_labels, other._labels) || Scale != other.Scale)
-            throw new ArgumentException("MnistDataset.Concat: both datasets must be views of the same images, labels and pixel scale.", nameof(other));
+        if (!ReferenceEquals(_images, other._images) 
+            || !ReferenceEquals(_labels, other._labels) || Scale != other.Scale)
+            throw new ArgumentException(
+                "MnistDataset.Concat: both datasets must be views of the same images, labels and pixel scale.",
+                nameof(other));
         var kept = new int[Count + other.Count];
         for (int i = 0; i < Count; i++) kept[i] = Source(i);
         for (int i = 0; i < other.Count; i++) kept[Count + i] = other.Source(i);

@@ -144,12 +144,17 @@ public static class BlogExperiment
         generator.SetState(afterBase);
         MnistDataset mixed = ReplaySampling.Mix(train89, train0To7, options.Replay, generator);
         int replayed = mixed.Count - train89.Count;
+        string share = options.Replay.ToString("P1", System.Globalization.CultureInfo.InvariantCulture);
         observer.Message(FormattableString.Invariant(
-            $"phase 2 with replay: LoRA on digits {NewDigits} plus {replayed:N0} replayed samples of {BaseDigits} ({options.Replay:P1})"));
+            $"phase 2 with replay: LoRA on digits {NewDigits} plus {replayed:N0} replayed samples of {BaseDigits} ({share})"));
         Mlp model = Mlp.Blog(new TorchGenerator(0));
         model.LoadStateDict(baseModel.StateDict().ToDictionary(p => p.Key, p => p.Value.Clone()));
         var (peft, training) = ClassifierTraining.FineTune(model, options.Lora, mixed,
-            new ClassifierTrainingOptions { Epochs = options.LoraEpochs, LearningRate = LoraLearningRate, BatchSize = BatchSize, Label = "LoRA 8-9 + replay" },
+            new ClassifierTrainingOptions
+            {
+                Epochs = options.LoraEpochs, LearningRate = LoraLearningRate, BatchSize = BatchSize,
+                Label = "LoRA 8-9 + replay",
+            },
             generator, observer, cancellation);
         double seconds = clock.Elapsed.TotalSeconds;
         return new ReplayRun(options.Replay, replayed, mixed.Count, ClassifierEvaluation.Evaluate(peft, test89),

@@ -15,7 +15,8 @@ public static class ReplaySampling
     public static int Count(double fraction, int oldCount)
     {
         if (!(fraction >= 0 && fraction <= 1))
-            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "replay: the fraction must be in [0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction,
+                "replay: the fraction must be in [0, 1].");
         return (int)Math.Floor(fraction * oldCount);
     }
 
@@ -42,7 +43,8 @@ public static class ReplaySampling
     /// <paramref name="oldTask"/> in their original order (the loader reshuffles every epoch). A fraction of 0
     /// returns <paramref name="newTask"/> itself.
     /// </summary>
-    public static MnistDataset Mix(MnistDataset newTask, MnistDataset oldTask, double fraction, TorchGenerator generator)
+    public static MnistDataset Mix(MnistDataset newTask, MnistDataset oldTask, double fraction,
+        TorchGenerator generator)
     {
         ArgumentNullException.ThrowIfNull(newTask);
         ArgumentNullException.ThrowIfNull(oldTask);

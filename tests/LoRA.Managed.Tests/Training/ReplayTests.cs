@@ -4,7 +4,10 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Tests.Training;
 
-/// <summary>Replay of the old task during the adapter phase (<see cref="ReplaySampling"/>, <see cref="BlogExperimentOptions.Replay"/>).</summary>
+/// <summary>
+/// Replay of the old task during the adapter phase (<see cref="ReplaySampling"/>,
+/// <see cref="BlogExperimentOptions.Replay"/>).
+/// </summary>
 public class ReplayTests
 {
     // Ten classes of 784-pixel "images": class c is bright (200..255) on pixels 78c..78c+77 and dark (0..55)
@@ -92,7 +95,8 @@ public class ReplayTests
         Assert.That(r.TrainSamples, Is.EqualTo(train.Filter(BlogExperiment.NewDigits).Count + r.ReplaySamples));
         Assert.That(r.Parameters, Is.EqualTo(a.LoraParameters), "the same adapter budget");
         Assert.That(a.Base0To7.Accuracy, Is.GreaterThan(0.95), "the base model learned 0-7");
-        TestContext.Out.WriteLine($"no replay: 89 {a.Lora89.Accuracy} 0-7 {a.Lora0To7.Accuracy}; replay: 89 {r.Lora89.Accuracy} 0-7 {r.Lora0To7.Accuracy}");
+        TestContext.Out.WriteLine($"no replay: 89 {a.Lora89.Accuracy} 0-7 {a.Lora0To7.Accuracy}; "
+            + $"replay: 89 {r.Lora89.Accuracy} 0-7 {r.Lora0To7.Accuracy}");
         Assert.That(r.Lora89.Accuracy, Is.GreaterThan(0.9), "replay still learns 8-9");
         Assert.That(r.Lora0To7.Accuracy, Is.GreaterThan(a.Lora0To7.Accuracy + 0.2),
             $"replay keeps 0-7: {r.Lora0To7.Accuracy} with, {a.Lora0To7.Accuracy} without");
