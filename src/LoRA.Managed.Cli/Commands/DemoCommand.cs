@@ -30,14 +30,16 @@ internal static class DemoCommand
         var data = CommonOptions.Data();
         var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Keep the run in this directory: base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" });
         var normalize = CommonOptions.Normalize();
+        var replay = ReplayOption();
 
         var command = new Command("demo", "The blog's experiment: train the MLP on digits 0-7, adapt its last layer to 8-9 with a rank-4 LoRA, and compare every figure with the blog's.")
         {
-            seed, epochs, loraEpochs, data, output, normalize,
+            seed, epochs, loraEpochs, data, output, normalize, replay,
         };
         foreach (Option o in lora.All) command.Options.Add(o);
         RecipeCommand.SetAction(command, parse => Run(context,
-            new BlogExperimentOptions { Seed = parse.GetValue(seed), Epochs = parse.GetValue(epochs), LoraEpochs = parse.GetValue(loraEpochs), Lora = lora.ToConfig(parse) },
+            new BlogExperimentOptions { Seed = parse.GetValue(seed), Epochs = parse.GetValue(epochs), LoraEpochs = parse.GetValue(loraEpochs), Lora = lora.ToConfig(parse),
+                Replay = parse.GetValue(replay) },
             parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(output)));
         return command;
     }
@@ -66,20 +68,37 @@ internal static class DemoCommand
         table.AddColumn("figure");
         table.AddColumn(new TableColumn("blog").RightAligned());
         table.AddColumn(new TableColumn("ours").RightAligned());
-        table.AddRow("base model, accuracy on test 0-7", Acc(BlogBase0To7), Acc(r.Base0To7.Accuracy));
-        table.AddRow("base model, accuracy on test 8-9", Acc(BlogBase89), Acc(r.Base89.Accuracy));
-        table.AddRow("adapted model, accuracy on test 8-9", Acc(BlogLora89), Acc(r.Lora89.Accuracy));
-        table.AddRow("adapted model, accuracy on test 0-7 (forgetting)", "not shown", Acc(r.Lora0To7.Accuracy));
-        table.AddRow("trainable parameters, base model", Count(BlogBaseParams), Count(r.BaseParameters));
-        table.AddRow("trainable parameters, adapter", Count(BlogLoraParams), Count(r.LoraParameters));
-        table.AddRow("adapter / base parameters", "0.20%", percent.ToString("F2", CultureInfo.InvariantCulture) + "%");
+        ReplayRun? rr = r.Replay;
+        if (rr is not null)
+            table.AddColumn(new TableColumn(FormattableString.Invariant($"ours, replay {rr.Fraction:0.###}")).RightAligned());
+        void Row(string figure, string blog, string ours, string? replay = null)
+        {
+            if (rr is null) table.AddRow(figure, blog, ours);
+            else table.AddRow(figure, blog, ours, replay ?? "");
+        }
+        Row("base model, accuracy on test 0-7", Acc(BlogBase0To7), Acc(r.Base0To7.Accuracy));
+        Row("base model, accuracy on test 8-9", Acc(BlogBase89), Acc(r.Base89.Accuracy));
+        Row("adapted model, accuracy on test 8-9", Acc(BlogLora89), Acc(r.Lora89.Accuracy),
+            rr is null ? null : Acc(rr.Lora89.Accuracy));
+        Row("adapted model, accuracy on test 0-7 (forgetting)", "not shown", Acc(r.Lora0To7.Accuracy),
+            rr is null ? null : Acc(rr.Lora0To7.Accuracy));
+        Row("trainable parameters, base model", Count(BlogBaseParams), Count(r.BaseParameters));
+        Row("trainable parameters, adapter", Count(BlogLoraParams), Count(r.LoraParameters),
+            rr is null ? null : Count(rr.Parameters));
+        Row("adapter / base parameters", "0.20%", percent.ToString("F2", CultureInfo.InvariantCulture) + "%");
+        if (rr is not null)
+            Row("seconds, adapter training", "", r.SecondsLora.ToString("F1", CultureInfo.InvariantCulture),
+                rr.Seconds.ToString("F1", CultureInfo.InvariantCulture));
         context.Console.Write(table);
         context.Output.WriteLine(r.Adapted.TrainableParameterSummary());
+        if (r.Replay is { } replayRun)
+            context.Output.WriteLine(FormattableString.Invariant(
+                $"replay {replayRun.Fraction:0.###}: {replayRun.ReplaySamples:N0} samples of 0-7 replayed ({replayRun.TrainSamples:N0} in the adapter phase), LoRA training {replayRun.Seconds:F1} s"));
         double totalSeconds = total.Elapsed.TotalSeconds; // one reading for the line and the JSON
         context.Output.WriteLine(FormattableString.Invariant(
             $"seconds: load {mnist.Seconds:F2}, base training {r.SecondsBase:F1}, LoRA training {r.SecondsLora:F1}, total {totalSeconds:F1} ({ComputeThreads.Max} threads)"));
 
-        return new Dictionary<string, object?>
+        var json = new Dictionary<string, object?>
         {
             ["base_acc_0to7"] = r.Base0To7.Accuracy,
             ["base_acc_89"] = r.Base89.Accuracy,
@@ -95,6 +114,33 @@ internal static class DemoCommand
             ["seed"] = options.Seed,
             ["threads"] = ComputeThreads.Max,
         };
+        if (r.Replay is { } rep)
+        {
+            json["replay_fraction"] = rep.Fraction;
+            json["replay_samples"] = rep.ReplaySamples;
+            json["replay_lora_acc_89"] = rep.Lora89.Accuracy;
+            json["replay_lora_acc_0to7"] = rep.Lora0To7.Accuracy;
+            json["replay_lora_trainable_params"] = rep.Parameters;
+            json["seconds_replay_train"] = rep.Seconds;
+        }
+        return json;
+    }
+
+    // The fraction of train 0-7 replayed in a second adapter phase; 0 (the default) is the blog's recipe alone.
+    private static Option<double> ReplayOption()
+    {
+        var option = new Option<double>("--replay")
+        {
+            Description = "Also rerun the adapter phase from the same base model with this fraction of train 0-7 "
+                + "replayed (e.g. 0.05) and add its figures as a column; 0: the blog's recipe only.",
+            DefaultValueFactory = _ => 0.0, HelpName = "F",
+        };
+        option.Validators.Add(result =>
+        {
+            double v = result.GetValueOrDefault<double>();
+            if (!(v >= 0 && v <= 1)) result.AddError("--replay: must be a fraction from 0 to 1.");
+        });
+        return option;
     }
 
     private static string Acc(double accuracy) => accuracy.ToString("F4", CultureInfo.InvariantCulture);

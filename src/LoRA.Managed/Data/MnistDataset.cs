@@ -85,6 +85,37 @@ public sealed class MnistDataset
         return new MnistDataset(_images, _labels, ImageSize, Scale, kept.ToArray());
     }
 
+    /// <summary>The samples at <paramref name="positions"/> (indices into this dataset), in that order.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A position is outside 0..<see cref="Count"/>−1.</exception>
+    public MnistDataset Select(ReadOnlySpan<int> positions)
+    {
+        var kept = new int[positions.Length];
+        for (int i = 0; i < kept.Length; i++)
+        {
+            if ((uint)positions[i] >= (uint)Count)
+                throw new ArgumentOutOfRangeException(nameof(positions), positions[i],
+                    $"MnistDataset.Select: position {positions[i]} is outside 0..{Count - 1}.");
+            kept[i] = Source(positions[i]);
+        }
+        return new MnistDataset(_images, _labels, ImageSize, Scale, kept);
+    }
+
+    /// <summary>This dataset's samples followed by <paramref name="other"/>'s (both views of the same bytes).</summary>
+    /// <exception cref="ArgumentException">The two datasets do not share their bytes or their pixel scale.</exception>
+    public MnistDataset Concat(MnistDataset other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (!ReferenceEquals(_images, other._images) 
+            || !ReferenceEquals(_labels, other._labels) || Scale != other.Scale)
+            throw new ArgumentException(
+                "MnistDataset.Concat: both datasets must be views of the same images, labels and pixel scale.",
+                nameof(other));
+        var kept = new int[Count + other.Count];
+        for (int i = 0; i < Count; i++) kept[i] = Source(i);
+        for (int i = 0; i < other.Count; i++) kept[Count + i] = other.Source(i);
+        return new MnistDataset(_images, _labels, ImageSize, Scale, kept);
+    }
+
     /// <summary>How many samples carry each label 0..<paramref name="classes"/>−1.</summary>
     public int[] LabelCounts(int classes = 10)
     {

@@ -21,7 +21,28 @@ public sealed record BlogExperimentOptions
 
     /// <summary>The adapter (the blog: rank 4, α = 1, scale α, SVD init, the last layer).</summary>
     public LoraConfig Lora { get; init; } = BlogExperiment.BlogLora;
+
+    /// <summary>
+    /// The fraction of the 0–7 training set replayed in a second adapter phase (0: none, the blog's recipe only).
+    /// Above 0, phase 2 runs twice from the same trained base model and the same generator state: once on 8–9 as
+    /// the blog, once on 8–9 plus ⌊fraction × |train 0–7|⌋ samples of 0–7 (<see cref="ReplaySampling.Indices"/>
+    /// draws them first from that state, then the adapter and the epochs draw as usual), same adapter and settings.
+    /// </summary>
+    public double Replay { get; init; }
 }
+
+/// <summary>The adapter phase rerun with replay (<see cref="BlogExperimentOptions.Replay"/>).</summary>
+/// <param name="Fraction">The fraction of train 0–7 replayed.</param>
+/// <param name="ReplaySamples">How many 0–7 samples were replayed.</param>
+/// <param name="TrainSamples">The phase's training set: train 8–9 plus the replayed samples.</param>
+/// <param name="Lora89">The adapted model on test 8–9.</param>
+/// <param name="Lora0To7">The adapted model on test 0–7.</param>
+/// <param name="Adapted">The copy of the base model with this adapter.</param>
+/// <param name="Training">The phase's steps.</param>
+/// <param name="Parameters">Trainable parameters of the adapter.</param>
+/// <param name="Seconds">Wall time of the phase.</param>
+public sealed record ReplayRun(double Fraction, int ReplaySamples, int TrainSamples, EvaluationResult Lora89,
+    EvaluationResult Lora0To7, PeftModel Adapted, TrainerResult Training, long Parameters, double Seconds);
 
 /// <summary>The figures of one run of the blog experiment, and the models it trained.</summary>
 /// <param name="Base0To7">The base model on test 0–7.</param>
@@ -39,7 +60,11 @@ public sealed record BlogExperimentOptions
 public sealed record BlogExperimentResult(
     EvaluationResult Base0To7, EvaluationResult Base89, EvaluationResult Lora89, EvaluationResult Lora0To7,
     Mlp BaseModel, PeftModel Adapted, TrainerResult BaseTraining, TrainerResult LoraTraining,
-    long BaseParameters, long LoraParameters, double SecondsBase, double SecondsLora);
+    long BaseParameters, long LoraParameters, double SecondsBase, double SecondsLora)
+{
+    /// <summary>The adapter phase rerun with replay; null when <see cref="BlogExperimentOptions.Replay"/> is 0.</summary>
+    public ReplayRun? Replay { get; init; }
+}
 
 /// <summary>
 /// The blog's experiment, step 2 (A Deep Dive Into Low-Rank Adaptation): train <c>784→512→256→10</c> on digits 0–7
@@ -93,6 +118,8 @@ public static class BlogExperiment
         EvaluationResult base0To7 = ClassifierEvaluation.Evaluate(model, test0To7), base89 = ClassifierEvaluation.Evaluate(model, test89);
 
         MnistDataset train89 = train.Filter(NewDigits);
+        ReplaySampling.Count(options.Replay, train0To7.Count); // a bad fraction is refused before phase 2
+        GeneratorState afterBase = generator.GetState();
         observer.Message($"phase 2: LoRA on digits {NewDigits} ({train89.Count:N0} samples)");
         clock.Restart();
         var (peft, loraTraining) = ClassifierTraining.FineTune(model, options.Lora, train89,
@@ -100,7 +127,37 @@ public static class BlogExperiment
             generator, observer, cancellation);
         double secondsLora = clock.Elapsed.TotalSeconds;
         EvaluationResult lora89 = ClassifierEvaluation.Evaluate(peft, test89), lora0To7 = ClassifierEvaluation.Evaluate(peft, test0To7);
+        ReplayRun? replay = options.Replay > 0
+            ? RunReplay(baseCopy, train89, train0To7, test89, test0To7, options, afterBase, observer, cancellation)
+            : null;
         return new BlogExperimentResult(base0To7, base89, lora89, lora0To7, baseCopy, peft, baseTraining, loraTraining,
-            baseParameters, peft.TrainableParameterCount, secondsBase, secondsLora);
+            baseParameters, peft.TrainableParameterCount, secondsBase, secondsLora) { Replay = replay };
+    }
+
+    // Phase 2 again on a fresh copy of the base model, from the generator state phase 2 started from.
+    private static ReplayRun RunReplay(Mlp baseModel, MnistDataset train89, MnistDataset train0To7,
+        MnistDataset test89, MnistDataset test0To7, BlogExperimentOptions options, GeneratorState afterBase,
+        RecipeObserver observer, CancellationToken cancellation)
+    {
+        var clock = Stopwatch.StartNew();
+        var generator = new TorchGenerator(options.Seed);
+        generator.SetState(afterBase);
+        MnistDataset mixed = ReplaySampling.Mix(train89, train0To7, options.Replay, generator);
+        int replayed = mixed.Count - train89.Count;
+        string share = options.Replay.ToString("P1", System.Globalization.CultureInfo.InvariantCulture);
+        observer.Message(FormattableString.Invariant(
+            $"phase 2 with replay: LoRA on digits {NewDigits} plus {replayed:N0} replayed samples of {BaseDigits} ({share})"));
+        Mlp model = Mlp.Blog(new TorchGenerator(0));
+        model.LoadStateDict(baseModel.StateDict().ToDictionary(p => p.Key, p => p.Value.Clone()));
+        var (peft, training) = ClassifierTraining.FineTune(model, options.Lora, mixed,
+            new ClassifierTrainingOptions
+            {
+                Epochs = options.LoraEpochs, LearningRate = LoraLearningRate, BatchSize = BatchSize,
+                Label = "LoRA 8-9 + replay",
+            },
+            generator, observer, cancellation);
+        double seconds = clock.Elapsed.TotalSeconds;
+        return new ReplayRun(options.Replay, replayed, mixed.Count, ClassifierEvaluation.Evaluate(peft, test89),
+            ClassifierEvaluation.Evaluate(peft, test0To7), peft, training, peft.TrainableParameterCount, seconds);
     }
 }
