@@ -15,7 +15,8 @@ public sealed record GenerationConfig(IReadOnlyList<int> EosTokenIds, int? BosTo
     public static GenerationConfig Read(string path)
     {
         using JsonDocument doc = JsonFields.Parse(path);
-        var f = new JsonFields(doc.RootElement, path);
-        return new GenerationConfig(f.IntOrList("eos_token_id"), f.Int("bos_token_id", 0));
+        return Parse(new JsonFields(doc.RootElement, path));
     }
+
+    internal static GenerationConfig Parse(JsonFields f) => new(f.IntOrList("eos_token_id"), f.Int("bos_token_id", 0));
 }

@@ -59,27 +59,44 @@ public sealed class HfWeights : IDisposable
 
     private void OpenShards(string directory, string index)
     {
-        using JsonDocument doc = JsonFields.Parse(index);
-        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-            throw new InvalidDataFormatException(index, "weight_map", "missing or not an object of tensor name → shard file.");
+        var info = new FileInfo(index);
+        if (info.Length > 16 << 20) throw new InvalidDataFormatException(index, "json", $"{info.Length:N0} bytes is too large for an index.");
         var shards = new Dictionary<string, SafeTensorsReader>(StringComparer.Ordinal);
-        foreach (var entry in map.EnumerateObject())
+        foreach (var (tensor, file) in ParseIndex(File.ReadAllBytes(index), index))
         {
-            if (entry.Value.ValueKind != JsonValueKind.String)
-                throw new InvalidDataFormatException(index, $"weight_map.{entry.Name}", $"expected a file name, found {entry.Value.ValueKind}.");
-            string file = entry.Value.GetString()!;
-            if (file.Length == 0 || Path.GetFileName(file) != file)
-                throw new InvalidDataFormatException(index, $"weight_map.{entry.Name}", $"'{file}' is not a file name in the folder.");
             if (!shards.TryGetValue(file, out var reader))
             {
                 reader = SafeTensorsReader.Open(Path.Combine(directory, file));
                 shards[file] = reader;
                 _readers.Add(reader);
             }
-            if (!reader.Contains(entry.Name))
-                throw new InvalidDataFormatException(index, $"weight_map.{entry.Name}", $"the shard {file} has no such tensor.");
-            _byName[entry.Name] = reader;
+            if (!reader.Contains(tensor))
+                throw new InvalidDataFormatException(index, $"weight_map.{tensor}", $"the shard {file} has no such tensor.");
+            _byName[tensor] = reader;
         }
+    }
+
+    /// <summary>
+    /// The <c>weight_map</c> of a sharded index (tensor name → shard file name), every entry checked: an object of
+    /// strings, each a plain file name in the folder. <paramref name="source"/> names the file in errors.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">The JSON or an entry is malformed (named).</exception>
+    internal static List<(string Tensor, string File)> ParseIndex(byte[] json, string source)
+    {
+        using JsonDocument doc = StrictJson.Parse(json, source, "json", 64);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataFormatException(source, "weight_map", "missing or not an object of tensor name → shard file.");
+        var entries = new List<(string, string)>();
+        foreach (var entry in map.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.String)
+                throw new InvalidDataFormatException(source, $"weight_map.{entry.Name}", $"expected a file name, found {entry.Value.ValueKind}.");
+            string file = entry.Value.GetString()!;
+            if (file.Length == 0 || Path.GetFileName(file) != file || file is "." or "..")
+                throw new InvalidDataFormatException(source, $"weight_map.{entry.Name}", $"'{file}' is not a file name in the folder.");
+            entries.Add((entry.Name, file));
+        }
+        return entries;
     }
 
     /// <summary>
