@@ -56,9 +56,12 @@ public static class Functional
 
     /// <summary>
     /// Causally masked softmax over the last dimension of attention scores (…, T, T), applied to
-    /// <c>scale·x</c>: row i keeps columns 0..i; the rest get probability 0.
+    /// <c>scale·x</c>: row i keeps columns 0..i; the rest get probability 0. With <paramref name="inPlace"/> the result
+    /// is written over <paramref name="scores"/> and shares its storage (PyTorch's in-place <c>softmax_</c> style):
+    /// only for scores nothing else reads, as in attention, whose backward needs the probabilities alone.
     /// </summary>
-    public static Tensor CausalSoftmax(Tensor scores, float scale = 1f) => CausalSoftmaxOp.Apply(scores, scale);
+    public static Tensor CausalSoftmax(Tensor scores, float scale = 1f, bool inPlace = false) =>
+        CausalSoftmaxOp.Apply(scores, scale, inPlace);
 
     /// <summary>
     /// Batched <c>op(A)·op(B)</c> over equal leading dimensions: (…, M, K) × (…, K, N) → (…, M, N); the flags

@@ -49,6 +49,16 @@ public sealed class Tape
         return arena is not null ? arena.Rent(shape) : new Tensor(shape.ToArray());
     }
 
+    /// <summary>
+    /// A tensor of shape <paramref name="shape"/> sharing <paramref name="source"/>'s storage (no copy): from the
+    /// active arena, or new. Writing into it writes into <paramref name="source"/>.
+    /// </summary>
+    internal static Tensor NewView(Tensor source, ReadOnlySpan<int> shape)
+    {
+        TensorArena? arena = t_current?.Arena;
+        return arena is not null ? arena.RentView(source, shape) : new Tensor(source.Array, shape.ToArray()) { IsView = true };
+    }
+
     /// <summary>A tensor shaped like <paramref name="like"/> with its last dimension replaced by <paramref name="last"/>.</summary>
     public static Tensor NewTensorLike(Tensor like, int last)
     {
@@ -96,13 +106,15 @@ public sealed class Tape
     {
         ArgumentNullException.ThrowIfNull(op);
         op.Output.RequiresGrad = true;
+        op.Output.IsIntermediate = true;
         _ops.Add(op);
     }
 
     /// <summary>
-    /// Backpropagates from the scalar <paramref name="root"/>: clears the gradients of intermediate
-    /// results, seeds ∂root/∂root = 1, runs every recorded op's backward in reverse, then clears the tape.
-    /// Gradients of leaves (parameters, inputs) accumulate across calls until zeroed, as in PyTorch.
+    /// Backpropagates from the scalar <paramref name="root"/>: seeds ∂root/∂root = 1, runs every recorded op's backward
+    /// in reverse, then clears the tape. Gradients of leaves (parameters, inputs) accumulate across calls until zeroed,
+    /// as in PyTorch; an intermediate result's gradient is returned to a pool as soon as its op has used it, so it is
+    /// not readable afterwards (PyTorch's non-leaf <c>.grad</c> is not kept either).
     /// </summary>
     /// <exception cref="InvalidOperationException">The root is not a single element or does not require a gradient.</exception>
     public void Backward(Tensor root)
@@ -114,12 +126,15 @@ public sealed class Tape
             throw new InvalidOperationException("Backward: the root does not require a gradient (was it computed under NoGrad, or from frozen tensors only?).");
         try
         {
-            foreach (Op op in _ops) op.Output.ZeroGrad();
+            foreach (Op op in _ops) op.Output.ReleaseGrad();
             root.EnsureGrad()[0] = 1f;
             for (int i = _ops.Count - 1; i >= 0; i--)
             {
                 Op op = _ops[i];
-                if (op.Output.HasGrad) op.Backward();
+                if (!op.Output.HasGrad) continue;
+                op.Backward();
+                // Every op that reads this output was recorded later and has already run: its gradient is spent.
+                op.Output.ReleaseGrad();
             }
         }
         finally

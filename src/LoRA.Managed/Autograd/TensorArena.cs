@@ -46,7 +46,7 @@ public sealed class TensorArena
         List<Tensor> slot = _tensors[_nextTensor++];
         foreach (Tensor t in slot)
         {
-            if (!t.Shape.AsSpan().SequenceEqual(shape)) continue;
+            if (t.IsView || !t.Shape.AsSpan().SequenceEqual(shape)) continue;
             t.RequiresGrad = false; // the op that rents it decides again whether it is recorded
             return t;
         }
@@ -54,6 +54,31 @@ public sealed class TensorArena
         var fresh = new Tensor(shape.ToArray());
         slot.Add(fresh);
         return fresh;
+    }
+
+    /// <summary>
+    /// The next slot as a tensor of this shape over <paramref name="source"/>'s storage. A step views the same arena
+    /// tensors every time, so the view made in the first step is found again; a slot keeps one view only, so a source
+    /// that changes every step (a fresh input) cannot make it grow.
+    /// </summary>
+    internal Tensor RentView(Tensor source, ReadOnlySpan<int> shape)
+    {
+        if (_nextTensor == _tensors.Count) _tensors.Add(new List<Tensor>(1));
+        List<Tensor> slot = _tensors[_nextTensor++];
+        for (int i = 0; i < slot.Count; i++)
+        {
+            Tensor t = slot[i];
+            if (!t.IsView) continue;
+            if (ReferenceEquals(t.Array, source.Array) && t.Shape.AsSpan().SequenceEqual(shape))
+            {
+                t.RequiresGrad = false;
+                return t;
+            }
+            slot.RemoveAt(i--);
+        }
+        var view = new Tensor(source.Array, shape.ToArray()) { IsView = true };
+        slot.Add(view);
+        return view;
     }
 
     /// <summary>The next op record of type <typeparamref name="T"/>, reused when the step repeats.</summary>

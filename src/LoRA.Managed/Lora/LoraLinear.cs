@@ -138,8 +138,9 @@ public sealed class LoraLinear : Module
         string name = ActiveAdapter;
         LoraConfig config = _configs[name];
         Tensor h = Training && config.Dropout > 0f ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : input;
-        Tensor low = LoraB[name].Forward(LoraA[name].Forward(h));   // (…, r) then (…, out)
-        return Functional.Add(y, Functional.Scale(low, (float)config.Scale));
+        // y + scale·B(A h), added in place into the base output: one activation per layer instead of four.
+        Tensor low = LoraA[name].Forward(h);   // (…, r)
+        return Autograd.Ops.LowRankAddOp.Apply(y, low, LoraB[name].Weight, (float)config.Scale);
     }
 
     /// <summary>

@@ -55,7 +55,40 @@ public class Tensor
     public Span<float> Grad => _grad;
 
     /// <summary>The gradient's array, allocating a zeroed one on first use.</summary>
-    public float[] EnsureGrad() => _grad ??= new float[_data.Length];
+    public float[] EnsureGrad() =>
+        _grad ??= IsIntermediate ? GradientPool.Current.RentZeroed(_data.Length) : new float[_data.Length];
+
+    /// <summary>
+    /// True for the output of a recorded op (set by the tape): its gradient is a pooled buffer that backward returns
+    /// once the producing op has used it, so after backward only leaves (parameters, inputs) hold gradients, as in
+    /// PyTorch where a non-leaf's <c>.grad</c> is not kept.
+    /// </summary>
+    internal bool IsIntermediate { get; set; }
+
+    /// <summary>
+    /// True for a tensor that shares another's storage (a reshape, an in-place softmax). An arena never hands such a
+    /// tensor out as fresh storage: writing into it would overwrite the tensor it views.
+    /// </summary>
+    internal bool IsView { get; init; }
+
+    /// <summary>
+    /// Makes <paramref name="buffer"/> (a pooled buffer nobody else uses) this intermediate's gradient when it has none
+    /// yet, sparing a copy; false, and nothing changed, otherwise.
+    /// </summary>
+    internal bool TryAdoptGrad(float[] buffer)
+    {
+        if (_grad is not null || !IsIntermediate || buffer.Length != _data.Length) return false;
+        _grad = buffer;
+        return true;
+    }
+
+    /// <summary>Hands this intermediate's gradient buffer back to the pool; the tensor then has no gradient.</summary>
+    internal void ReleaseGrad()
+    {
+        if (_grad is null) return;
+        if (IsIntermediate) GradientPool.Current.Return(_grad);
+        _grad = null;
+    }
 
     /// <summary>Zeroes the gradient (keeps the buffer), as <c>tensor.grad.zero_()</c>.</summary>
     public void ZeroGrad()

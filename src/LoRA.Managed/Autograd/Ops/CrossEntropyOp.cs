@@ -8,9 +8,15 @@ namespace LoRA.Managed.Autograd.Ops;
 /// Mean cross-entropy of logits (B, C) against integer labels, fused with log-softmax. The forward
 /// pass already computes <c>(softmax − onehot)/B</c>; backward scales it by the upstream gradient.
 /// </summary>
+/// <remarks>
+/// That B×C buffer is the logits' gradient in waiting, so it comes from the gradient pool and, in backward, becomes
+/// the logits' gradient itself rather than being copied into a second B×C buffer: with a language model's vocabulary
+/// (50,257 columns for GPT-2) each such buffer is tens of megabytes.
+/// </remarks>
 internal sealed class CrossEntropyOp : Op
 {
-    private Tensor _logits = null!, _dLogits = null!;
+    private Tensor _logits = null!;
+    private float[]? _dLogits;
 
     public override string Name => "cross_entropy";
 
@@ -20,8 +26,18 @@ internal sealed class CrossEntropyOp : Op
         if (logits.Shape[0] != labels.Length)
             throw new ArgumentException($"cross_entropy: logits {Shapes.Format(logits.Shape)} but {labels.Length} labels.");
         bool record = Tape.ShouldRecord(logits);
-        Tensor d = Tape.NewTensor(logits.Shape);
-        float loss = CrossEntropyKernel.ForwardBackward(logits.Data, labels, logits.Shape[1], d.Data, record ? 1f : 0f);
+        GradientPool pool = GradientPool.Current;
+        float[] d = pool.Rent(logits.Count);   // the kernel overwrites every element
+        float loss;
+        try
+        {
+            loss = CrossEntropyKernel.ForwardBackward(logits.Data, labels, logits.Shape[1], d, record ? 1f : 0f);
+        }
+        catch
+        {
+            pool.Return(d);
+            throw;
+        }
         Tensor y = Tape.NewTensor([1]);
         y[0] = loss;
         if (record)
@@ -29,13 +45,23 @@ internal sealed class CrossEntropyOp : Op
             var op = Tape.Record<CrossEntropyOp>(y);
             op._logits = logits; op._dLogits = d;
         }
+        else
+        {
+            pool.Return(d);
+        }
         return y;
     }
 
     public override void Backward()
     {
-        if (!_logits.RequiresGrad) return;
-        Span<float> g = _logits.EnsureGrad();
-        TensorPrimitives.MultiplyAdd(_dLogits.Data, Output.Grad[0], g, g);
+        float[]? d = _dLogits;
+        _dLogits = null;   // the buffer is handed on below: a record must never use it twice
+        if (d is null) throw new InvalidOperationException("cross_entropy: backward ran twice for one forward.");
+        float upstream = Output.Grad[0];
+        // The same rounding as accumulating d·upstream into a zero gradient: one product per element, then + 0.
+        if (upstream != 1f) TensorPrimitives.Multiply(d, upstream, d);
+        if (_logits.RequiresGrad && _logits.TryAdoptGrad(d)) return;
+        if (_logits.RequiresGrad) TensorPrimitives.Add(d, _logits.EnsureGrad(), _logits.EnsureGrad());
+        GradientPool.Current.Return(d);
     }
 }

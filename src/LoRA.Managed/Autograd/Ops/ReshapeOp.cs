@@ -3,7 +3,10 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
-/// <summary>A new shape over the same elements in the same order; the gradient flows back unchanged.</summary>
+/// <summary>
+/// A new shape over the same elements in the same order, as a view sharing the input's storage (PyTorch's
+/// <c>view</c>): no copy, no second buffer. The gradient has its own buffer and flows back unchanged.
+/// </summary>
 internal sealed class ReshapeOp : Op
 {
     private Tensor _x = null!;
@@ -15,8 +18,7 @@ internal sealed class ReshapeOp : Op
         int count = Shapes.CheckedCount(shape, "reshape");
         if (count != x.Count)
             throw new ArgumentException($"reshape: cannot view {Shapes.Format(x.Shape)} ({x.Count} elements) as {Shapes.Format(shape)} ({count}).");
-        Tensor y = Tape.NewTensor(shape);
-        x.Data.CopyTo(y.Data);
+        Tensor y = Tape.NewView(x, shape);
         if (Tape.ShouldRecord(x))
         {
             var op = Tape.Record<ReshapeOp>(y);

@@ -70,7 +70,7 @@ public sealed class CausalSelfAttention : Module
         Tensor k = SplitHeads(_k.Forward(input), headsShape);                         // (B, nh, T, hs)
         Tensor v = SplitHeads(_v.Forward(input), headsShape);                         // (B, nh, T, hs)
         Tensor att = Functional.BatchedMatMul(q, k, transposeB: true);               // (B, nh, T, T) = Q·Kᵀ
-        att = Functional.CausalSoftmax(att, 1f / MathF.Sqrt(hs));                     // softmax(Q·Kᵀ/√hs + mask)
+        att = Functional.CausalSoftmax(att, 1f / MathF.Sqrt(hs), inPlace: true);     // softmax(Q·Kᵀ/√hs + mask)
         att = _attnDropout.Forward(att);
         Tensor y = Functional.BatchedMatMul(att, v);                                  // (B, nh, T, hs)
         y = Functional.Reshape(Functional.Permute(y, HeadPermutation), mergedShape);  // (B, T, nh, hs) → (B, T, C)
