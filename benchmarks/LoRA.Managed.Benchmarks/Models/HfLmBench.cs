@@ -74,7 +74,7 @@ public static class HfLmBench
             using (arena.Activate())
             {
                 opt.ZeroGrad();
-                Tensor loss = Functional.CrossEntropy(model.Forward(w[..^1], 1, Context), w[1..]);
+                Tensor loss = model.Loss(w[..^1], w[1..], 1, Context);   // the head fused into the loss, as LmFinetuning trains
                 float value = loss.Item();
                 loss.Backward();
                 opt.Step();

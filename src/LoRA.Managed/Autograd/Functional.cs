@@ -55,6 +55,13 @@ public static class Functional
     public static Tensor Gelu(Tensor x) => GeluOp.Apply(x);
 
     /// <summary>
+    /// <c>CrossEntropy(Linear(hidden, weight), labels)</c> for a frozen, bias-free head, without ever holding the N×V
+    /// logits (see <c>LinearCrossEntropyOp</c>): a language model's training loss at a fraction of the memory.
+    /// </summary>
+    internal static Tensor LinearCrossEntropy(Tensor hidden, Tensor weight, ReadOnlySpan<int> labels) =>
+        LinearCrossEntropyOp.Apply(hidden, weight, labels);
+
+    /// <summary>
     /// Causally masked softmax over the last dimension of attention scores (…, T, T), applied to
     /// <c>scale·x</c>: row i keeps columns 0..i; the rest get probability 0. With <paramref name="inPlace"/> the result
     /// is written over <paramref name="scores"/> and shares its storage (PyTorch's in-place <c>softmax_</c> style):

@@ -39,6 +39,26 @@ public sealed class TensorArena
         return new ArenaScope(tape);
     }
 
+    /// <summary>
+    /// Makes this arena the current one, rewound, for a stretch of inference inside another arena's step (one block of
+    /// a model), and restores the outer arena when disposed. Two such arenas taking turns block by block hold two
+    /// blocks' activations instead of every block's: block l+2 overwrites block l's tensors, which block l+1 has
+    /// consumed. Only without recording: backward needs every block's tensors.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Gradients are being recorded, or this arena is the current one.</exception>
+    internal NestedArenaScope EnterNested()
+    {
+        var tape = Tape.Current;
+        if (Tape.IsGradEnabled)
+            throw new InvalidOperationException("TensorArena.EnterNested: only for inference (inside Tape.NoGrad()).");
+        if (ReferenceEquals(tape.Arena, this)) throw new InvalidOperationException("TensorArena.EnterNested: already current.");
+        TensorArena? outer = tape.Arena;
+        _nextTensor = 0;
+        _nextOp = 0;
+        tape.Arena = this;
+        return new NestedArenaScope(tape, outer);
+    }
+
     /// <summary>The next tensor slot with exactly this shape (contents are stale: the caller overwrites them).</summary>
     internal Tensor Rent(ReadOnlySpan<int> shape)
     {
@@ -107,5 +127,24 @@ public readonly struct ArenaScope : IDisposable
     public void Dispose()
     {
         if (_tape is not null) _tape.Arena = null;
+    }
+}
+
+/// <summary>The scope returned by <see cref="TensorArena.EnterNested"/>; disposing it makes the outer arena current again.</summary>
+internal readonly struct NestedArenaScope : IDisposable
+{
+    private readonly Tape? _tape;
+    private readonly TensorArena? _outer;
+
+    internal NestedArenaScope(Tape tape, TensorArena? outer)
+    {
+        _tape = tape;
+        _outer = outer;
+    }
+
+    /// <summary>Restores the outer arena (none when there was none).</summary>
+    public void Dispose()
+    {
+        if (_tape is not null) _tape.Arena = _outer;
     }
 }

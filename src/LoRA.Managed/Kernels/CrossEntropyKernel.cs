@@ -28,6 +28,17 @@ public static class CrossEntropyKernel
         int rows = labels.Length;
         if (classes <= 0 || logits.Length != rows * classes || dLogits.Length != logits.Length)
             throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient {dLogits.Length}, expected {rows}×{classes}.");
+        int kept = CountKept(labels, classes);
+        return (float)(NllSum(logits, labels, classes, dLogits, gradScale / kept) / kept);
+    }
+
+    /// <summary>
+    /// The number of rows whose label is not <see cref="IgnoreIndex"/>: the mean's divisor K. Checks every label.
+    /// </summary>
+    /// <exception cref="ArgumentException">The batch is empty, a label is out of range, or every label is ignored.</exception>
+    public static int CountKept(ReadOnlySpan<int> labels, int classes)
+    {
+        int rows = labels.Length;
         if (rows == 0) throw new ArgumentException("CrossEntropy: the batch is empty.");
         int kept = rows;
         for (int i = 0; i < rows; i++)
@@ -37,9 +48,23 @@ public static class CrossEntropyKernel
                 throw new ArgumentException($"CrossEntropy: label {labels[i]} at row {i} is outside 0..{classes - 1} (and is not {IgnoreIndex}).");
         }
         if (kept == 0) throw new ArgumentException($"CrossEntropy: every label is {IgnoreIndex} (ignored); the mean is undefined.");
+        return kept;
+    }
+
+    /// <summary>
+    /// The sum over kept rows of <c>−log softmax(zᵢ)[yᵢ]</c>, in double, and, when <paramref name="gradPerRow"/> is not
+    /// zero, <c>gradPerRow · (softmax(zᵢ) − onehot(yᵢ))</c> into <paramref name="dLogits"/> (0 for ignored rows): the
+    /// building block for a mean over rows processed in chunks (<paramref name="gradPerRow"/> = upstream / K).
+    /// Labels must have been checked (<see cref="CountKept"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The spans do not hold labels.Length × classes elements.</exception>
+    public static double NllSum(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes, Span<float> dLogits, float gradPerRow)
+    {
+        int rows = labels.Length;
+        if (classes <= 0 || logits.Length != rows * classes || dLogits.Length != logits.Length)
+            throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient {dLogits.Length}, expected {rows}×{classes}.");
         LogSoftmax.Rows(logits, dLogits, rows, classes);
         double total = 0;
-        float invK = gradScale / kept;
         for (int i = 0; i < rows; i++)
         {
             int label = labels[i];
@@ -50,13 +75,13 @@ public static class CrossEntropyKernel
                 continue;
             }
             total -= row[label];
-            if (gradScale != 0f)
+            if (gradPerRow != 0f)
             {
                 TensorPrimitives.Exp(row, row);                 // softmax
-                TensorPrimitives.Multiply(row, invK, row);
-                row[label] -= invK;
+                TensorPrimitives.Multiply(row, gradPerRow, row);
+                row[label] -= gradPerRow;
             }
         }
-        return (float)(total / kept);
+        return total;
     }
 }

@@ -164,6 +164,14 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time) => BaseLanguageModel.Forward(ids, batch, time);
 
     /// <inheritdoc />
+    public Tensor Loss(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time) =>
+        BaseLanguageModel.Loss(ids, targets, batch, time);
+
+    /// <inheritdoc />
+    public double NextTokenLoss(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time) =>
+        BaseLanguageModel.NextTokenLoss(ids, targets, batch, time);
+
+    /// <inheritdoc />
     public int VocabSize => BaseLanguageModel.VocabSize;
 
     /// <inheritdoc />

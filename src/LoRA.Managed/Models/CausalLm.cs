@@ -94,6 +94,39 @@ public abstract class CausalLm : Module, ICausalLanguageModel
     /// <summary>The blocks and final norm for new tokens against the cache: returns (n, C); the cache is advanced by the caller.</summary>
     protected abstract Tensor BodyCached(ReadOnlySpan<int> ids, KvCache cache);
 
+    /// <summary>
+    /// The training loss, <c>CrossEntropy(Head(Body(ids)), targets)</c>; with a frozen, bias-free head (LoRA
+    /// fine-tuning) the head is fused into the loss (<see cref="Functional.LinearCrossEntropy"/>) so the
+    /// (batch·time) × vocabulary logits are never held.
+    /// </summary>
+    public Tensor Loss(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time)
+    {
+        CheckBlock(ids.Length, batch, time);
+        Tensor hidden = Body(ids, batch, time);
+        return HeadWeightIfPlain is { RequiresGrad: false } w
+            ? Functional.LinearCrossEntropy(hidden, w, targets)
+            : Functional.CrossEntropy(Head(hidden), targets);
+    }
+
+    /// <summary>The head's weight when <see cref="Head"/> is exactly <c>Linear(hidden, weight)</c> (no bias, no adapter).</summary>
+    protected abstract Tensor? HeadWeightIfPlain { get; }
+
+    /// <summary>
+    /// Mean next-token NLL of (batch, time) ids against their targets (−100 ignored), scored row by row through a key/
+    /// value cache in chunks (<see cref="LmScoring.NextTokenLoss"/>), so validation holds one chunk's activations and
+    /// logits rather than a whole batch's.
+    /// </summary>
+    public double NextTokenLoss(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time)
+    {
+        // Validation calls this once per batch, between training steps: one cache and arena serve every call, rather
+        // than tens of megabytes of garbage per batch beside the training step's tensors.
+        if (_lossScratch is not { } s || s.Cache.Capacity < time)
+            _lossScratch = s = (NewCache(Math.Min(Math.Max(1, time), Config.MaxContext)), new TensorArena());
+        return LmScoring.NextTokenLoss(this, ids, targets, batch, time, s.Cache, s.Arena);
+    }
+
+    private (KvCache Cache, TensorArena Arena)? _lossScratch;
+
     /// <summary>Mean negative log-likelihood over windows of at most <paramref name="context"/> tokens (see <see cref="LmScoring"/>).</summary>
     public ScoreResult Score(ReadOnlySpan<int> ids, int context = 0) => LmScoring.Score(this, ids, context);
 

@@ -1,3 +1,5 @@
+using LoRA.Managed.Autograd;
+
 namespace LoRA.Managed.Models;
 
 /// <summary>
@@ -24,6 +26,19 @@ public sealed class KvCache
             _values[l] = new float[(long)capacity * RowSize];
         }
     }
+
+    private readonly TensorArena[] _blockArenas = [new(), new()];
+
+    /// <summary>
+    /// While the caller runs a step in a <see cref="TensorArena"/> (scoring, generation), block
+    /// <paramref name="layer"/> runs in one of two arenas that take turns, so a chunk holds two blocks' activations
+    /// instead of every block's (<see cref="TensorArena.EnterNested"/>); without an outer arena nothing changes.
+    /// </summary>
+    internal NestedArenaScope BlockScratch(int layer) =>
+        Tape.Current.Arena is null ? default : _blockArenas[layer & 1].EnterNested();
+
+    /// <summary>Tensors the two block arenas hold (for tests: they, not the caller's arena, hold the blocks').</summary>
+    internal int BlockScratchTensorCount => _blockArenas[0].TensorCount + _blockArenas[1].TensorCount;
 
     /// <summary>Positions the cache can hold.</summary>
     public int Capacity { get; }

@@ -68,6 +68,57 @@ public static class LmScoring
         }
     }
 
+    /// <summary>
+    /// Mean next-token NLL of <paramref name="batch"/> rows of <paramref name="time"/> ids against their targets
+    /// (−100: not scored), each row prefilled through a fresh cache in chunks as <see cref="Score"/> does.
+    /// </summary>
+    /// <exception cref="ArgumentException">The spans do not hold batch × time ids, a row is longer than the model's
+    /// maximum context, a target is outside the vocabulary, or every target is −100.</exception>
+    internal static double NextTokenLoss(CausalLm model, ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time,
+        KvCache cache, TensorArena arena)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (batch < 1 || time < 1 || ids.Length != batch * time || targets.Length != ids.Length)
+            throw new ArgumentException($"NextTokenLoss: {ids.Length} ids and {targets.Length} targets for batch {batch} × time {time}.");
+        if (time > model.Config.MaxContext)
+            throw new ArgumentException($"NextTokenLoss: rows of {time} tokens exceed the model's maximum context {model.Config.MaxContext}.");
+        bool wasTraining = model.Training;
+        model.Eval();
+        try
+        {
+            int vocab = model.Config.VocabSize;
+            double total = 0;
+            long count = 0;
+            for (int b = 0; b < batch; b++)
+            {
+                cache.Reset();
+                for (int c0 = 0; c0 < time; c0 += ChunkTokens)
+                {
+                    int rows = Math.Min(ChunkTokens, time - c0);
+                    int at = b * time + c0;
+                    using (arena.Activate())
+                    using (Tape.NoGrad())
+                    {
+                        Tensor logits = model.Head(model.ForwardCached(ids.Slice(at, rows), cache));   // (rows, V)
+                        for (int r = 0; r < rows; r++)
+                        {
+                            int target = targets[at + r];
+                            if (target == Kernels.CrossEntropyKernel.IgnoreIndex) continue;
+                            total += Nll(logits.Data.Slice(r * vocab, vocab), target);
+                            count++;
+                        }
+                    }
+                }
+            }
+            if (count == 0) throw new ArgumentException($"NextTokenLoss: every target is {Kernels.CrossEntropyKernel.IgnoreIndex} (ignored); the mean is undefined.");
+            return total / count;
+        }
+        finally
+        {
+            model.Train(wasTraining);
+        }
+    }
+
     /// <summary><c>−log softmax(logits)[target]</c>, stable, accumulated in double.</summary>
     internal static double Nll(ReadOnlySpan<float> logits, int target)
     {

@@ -22,4 +22,24 @@ public interface ICausalLanguageModel
     /// adapter's config; null for a model built in code.
     /// </summary>
     string? NameOrPath => null;
+
+    /// <summary>
+    /// The training loss: mean cross-entropy of the logits for <paramref name="ids"/> (batch, time) against
+    /// <paramref name="targets"/> (−100 ignored), recorded for backward. The default is
+    /// <c>CrossEntropy(Forward(ids), targets)</c>; a model may fuse its head into the loss to avoid holding the logits.
+    /// </summary>
+    Tensor Loss(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time) =>
+        Autograd.Functional.CrossEntropy(Forward(ids, batch, time), targets);
+
+    /// <summary>
+    /// Mean next-token cross-entropy (nats per kept token) of <paramref name="ids"/> (batch, time) against
+    /// <paramref name="targets"/> (−100 ignored), without recording gradients: what validation reports. The default
+    /// runs <see cref="Forward"/> on the whole batch; a model with a key/value cache scores it in chunks instead,
+    /// holding a fraction of the activations and logits.
+    /// </summary>
+    double NextTokenLoss(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time)
+    {
+        using var _ = Autograd.Tape.NoGrad();
+        return Autograd.Functional.CrossEntropy(Forward(ids, batch, time), targets).Item();
+    }
 }

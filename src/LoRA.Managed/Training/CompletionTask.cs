@@ -73,7 +73,7 @@ public sealed class CompletionTask : IResumableTask<LmBatch>
 
     /// <inheritdoc />
     public Tensor ComputeLoss(Module model, LmBatch batch) =>
-        Functional.CrossEntropy(LanguageModelTask.LanguageModel(model).Forward(batch.Inputs, batch.Batch, batch.Time), batch.Targets);
+        LanguageModelTask.LanguageModel(model).Loss(batch.Inputs, batch.Targets, batch.Batch, batch.Time);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)

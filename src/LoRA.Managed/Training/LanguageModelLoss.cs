@@ -37,7 +37,7 @@ public static class LanguageModelLoss
                     windows.Inputs(start + r).CopyTo(inputs.AsSpan(r * t));
                     windows.Targets(start + r).CopyTo(targets.AsSpan(r * t));
                 }
-                total += Functional.CrossEntropy(model.Forward(inputs, b, t), targets).Item() * (double)b;
+                total += model.NextTokenLoss(inputs, targets, b, t) * b;
             }
             return total / count;
         }

@@ -47,7 +47,7 @@ public sealed class LanguageModelTask : IResumableTask<LmBatch>
 
     /// <inheritdoc />
     public Tensor ComputeLoss(Module model, LmBatch batch) =>
-        Functional.CrossEntropy(LanguageModel(model).Forward(batch.Inputs, batch.Batch, batch.Time), batch.Targets);
+        LanguageModel(model).Loss(batch.Inputs, batch.Targets, batch.Batch, batch.Time);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) =>

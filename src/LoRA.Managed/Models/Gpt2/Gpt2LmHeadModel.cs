@@ -27,6 +27,9 @@ public sealed class Gpt2LmHeadModel : CausalLm
     public override Tensor Head(Tensor hidden) => Functional.Linear(hidden, Transformer.Wte.Weight);
 
     /// <inheritdoc />
+    protected override Tensor? HeadWeightIfPlain => Transformer.Wte.Weight;
+
+    /// <inheritdoc />
     protected override Tensor Body(ReadOnlySpan<int> ids, int batch, int time)
     {
         Tensor h = Transformer.Run(ids, batch, time, 0, null);

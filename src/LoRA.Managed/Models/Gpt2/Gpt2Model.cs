@@ -57,7 +57,8 @@ public sealed class Gpt2Model : Module
         for (int l = 0; l < H.Count; l++)
         {
             var block = (Gpt2Block)H[l];
-            x = cache is null ? block.Forward(x) : block.ForwardCached(x, cache, l);
+            if (cache is null) x = block.Forward(x);
+            else using (cache.BlockScratch(l)) x = block.ForwardCached(x, cache, l);
         }
         return LnF.Forward(x);
     }

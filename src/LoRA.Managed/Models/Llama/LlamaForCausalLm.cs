@@ -32,6 +32,10 @@ public sealed class LlamaForCausalLm : CausalLm
     public Module? LmHead => _lmHead;
 
     /// <inheritdoc />
+    protected override Tensor? HeadWeightIfPlain =>
+        _lmHead is null ? Model.EmbedTokens.Weight : _lmHead is Linear { Bias: null, FanInFanOut: false } l ? l.Weight : null;
+
+    /// <inheritdoc />
     public override Tensor Head(Tensor hidden) =>
         _lmHead is null ? Functional.Linear(hidden, Model.EmbedTokens.Weight) : _lmHead.Forward(hidden);
 

@@ -48,7 +48,8 @@ public sealed class LlamaModel : Module
         for (int l = 0; l < Layers.Count; l++)
         {
             var layer = (LlamaDecoderLayer)Layers[l];
-            x = cache is null ? layer.Forward(x) : layer.ForwardCached(x, cache, l);
+            if (cache is null) x = layer.Forward(x);
+            else using (cache.BlockScratch(l)) x = layer.ForwardCached(x, cache, l);
         }
         return Norm.Forward(x);
     }
