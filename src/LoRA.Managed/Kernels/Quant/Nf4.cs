@@ -70,12 +70,21 @@ public static class Nf4
     /// flattened weight; the range may start and end anywhere (a GEMM panel, a row).
     /// </summary>
     public static void Dequantize(ReadOnlySpan<byte> packed, ReadOnlySpan<float> absmax, long start,
+        Span<float> destination) => Dequantize(packed, absmax, 0, start, destination);
+
+    /// <summary>
+    /// As <see cref="Dequantize(ReadOnlySpan{byte}, ReadOnlySpan{float}, long, Span{float})"/>, with
+    /// <paramref name="absmax"/> holding only blocks from <paramref name="firstBlock"/> on (a caller that expands
+    /// double-quantised scales a range at a time).
+    /// </summary>
+    public static void Dequantize(ReadOnlySpan<byte> packed, ReadOnlySpan<float> absmax, int firstBlock, long start,
         Span<float> destination)
     {
         long end = start + destination.Length;
-        if (start < 0 || (end + 1) / 2 > packed.Length || BlockCount(end) > absmax.Length)
+        if (start < (long)firstBlock * BlockSize || (end + 1) / 2 > packed.Length
+            || BlockCount(end) - firstBlock > absmax.Length)
             throw new ArgumentException($"Nf4.Dequantize: elements [{start}, {end}) are outside {packed.Length} "
-                + $"bytes / {absmax.Length} blocks.");
+                + $"bytes / blocks {firstBlock}..{firstBlock + absmax.Length}.");
         float[] pairs = PairTable;
         ReadOnlySpan<float> levels = Levels;
         int d = 0;
@@ -83,7 +92,7 @@ public static class Nf4
         while (d < destination.Length)
         {
             int block = (int)(at / BlockSize);
-            float scale = absmax[block];
+            float scale = absmax[block - firstBlock];
             int stop = (int)Math.Min(destination.Length, d + ((long)(block + 1) * BlockSize - at));
             if ((at & 1) == 1) { destination[d++] = levels[packed[(int)(at >> 1)] & 15] * scale; at++; }
             // The block's body two at a time through the byte table (blocks are even-sized, so pairs never straddle).

@@ -1,0 +1,170 @@
+using System.Numerics.Tensors;
+
+namespace LoRA.Managed.Kernels;
+
+/// <summary>
+/// A frozen <c>[rows, columns]</c> weight (rows = nn.Linear's output features) kept in one of the
+/// <see cref="BaseDType"/> formats. Nothing expands it whole: <see cref="ExpandRange"/> writes any run of the
+/// row-major elements, which is what a GEMM panel or a GEMV row needs; NF4's double-quantised block scales are
+/// expanded alongside, a chunk at a time, on the stack.
+/// </summary>
+public sealed class QuantizedMatrix
+{
+    private const int Chunk = 4096; // elements expanded per step: 64 NF4 blocks, a 16 KiB float buffer on the stack
+
+    private readonly float[]? _f32;
+    private readonly ushort[]? _bf16;
+    private readonly Half[]? _f16;
+    private readonly sbyte[]? _int8;
+    private readonly float[]? _rowScales;
+    private readonly byte[]? _nf4;
+    private readonly byte[]? _absmaxCodes;
+    private readonly float[]? _absmax2;
+    private readonly float _absmaxOffset;
+
+    /// <summary>Output features.</summary>
+    public int Rows { get; }
+
+    /// <summary>Input features.</summary>
+    public int Columns { get; }
+
+    /// <summary>The storage format.</summary>
+    public BaseDType DType { get; }
+
+    /// <summary>Bytes held for the weight and its scales.</summary>
+    public long StorageBytes { get; }
+
+    private QuantizedMatrix(int rows, int columns, BaseDType dtype, ReadOnlySpan<float> weight)
+    {
+        Rows = rows;
+        Columns = columns;
+        DType = dtype;
+        int n = checked(rows * columns);
+        switch (dtype)
+        {
+            case BaseDType.F32:
+                _f32 = weight[..n].ToArray();
+                StorageBytes = 4L * n;
+                break;
+            case BaseDType.Bf16:
+                _bf16 = new ushort[n];
+                Bf16.Quantize(weight[..n], _bf16);
+                StorageBytes = 2L * n;
+                break;
+            case BaseDType.F16:
+                _f16 = new Half[n];
+                F16.Quantize(weight[..n], _f16);
+                StorageBytes = 2L * n;
+                break;
+            case BaseDType.Int8:
+                _int8 = new sbyte[n];
+                _rowScales = new float[rows];
+                Int8Rowwise.Quantize(weight, rows, columns, _int8, _rowScales);
+                StorageBytes = n + 4L * rows;
+                break;
+            case BaseDType.Nf4:
+                _nf4 = new byte[Nf4.PackedLength(n)];
+                var absmax = new float[Nf4.BlockCount(n)];
+                Nf4.Quantize(weight[..n], _nf4, absmax);
+                _absmaxCodes = new byte[absmax.Length];
+                _absmax2 = new float[DynamicQuant8.BlockCount(absmax.Length)];
+                _absmaxOffset = DynamicQuant8.Quantize(absmax, _absmaxCodes, _absmax2);
+                StorageBytes = _nf4.Length + _absmaxCodes.Length + 4L * _absmax2.Length + 4;
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown base dtype");
+        }
+    }
+
+    /// <summary>Stores a row-major <c>[rows, columns]</c> float weight in <paramref name="dtype"/>.</summary>
+    public static QuantizedMatrix Quantize(ReadOnlySpan<float> weight, int rows, int columns, BaseDType dtype)
+    {
+        if (rows < 0 || columns < 0 || weight.Length != (long)rows * columns)
+            throw new ArgumentException($"QuantizedMatrix: [{rows}, {columns}] needs {(long)rows * columns} values, "
+                + $"got {weight.Length}.");
+        return new QuantizedMatrix(rows, columns, dtype, weight);
+    }
+
+    /// <summary>Expands row-major elements <c>[start, start + destination.Length)</c> into floats.</summary>
+    public void ExpandRange(long start, Span<float> destination)
+    {
+        long n = (long)Rows * Columns;
+        if (start < 0 || start + destination.Length > n)
+            throw new ArgumentOutOfRangeException(nameof(start),
+                $"QuantizedMatrix: elements [{start}, {start + destination.Length}) outside {n}.");
+        int s = (int)start;
+        switch (DType)
+        {
+            case BaseDType.F32: _f32.AsSpan(s, destination.Length).CopyTo(destination); break;
+            case BaseDType.Bf16: Bf16.Dequantize(_bf16.AsSpan(s, destination.Length), destination); break;
+            case BaseDType.F16: F16.Dequantize(_f16.AsSpan(s, destination.Length), destination); break;
+            case BaseDType.Int8: ExpandInt8(s, destination); break;
+            default: ExpandNf4(s, destination); break;
+        }
+    }
+
+    /// <summary>Decoding's product (m = 1): <c>y[r] = Σ_c W[r, c]·x[c]</c>, one expanded chunk at a time.</summary>
+    public void MultiplyVector(ReadOnlySpan<float> x, Span<float> y)
+    {
+        CheckVectors(x.Length, y.Length, Columns, Rows, nameof(MultiplyVector));
+        Span<float> buffer = stackalloc float[Math.Min(Chunk, Math.Max(Columns, 1))];
+        for (int r = 0; r < Rows; r++)
+        {
+            float sum = 0f;
+            for (int c = 0; c < Columns; c += buffer.Length)
+            {
+                int len = Math.Min(buffer.Length, Columns - c);
+                ExpandRange((long)r * Columns + c, buffer[..len]);
+                sum += TensorPrimitives.Dot(buffer[..len], x.Slice(c, len));
+            }
+            y[r] = sum;
+        }
+    }
+
+    /// <summary>The input's gradient for one row of dY (m = 1): <c>dx[c] += Σ_r dy[r]·W[r, c]</c>.</summary>
+    public void MultiplyVectorTransposedAccumulate(ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        CheckVectors(dy.Length, dx.Length, Rows, Columns, nameof(MultiplyVectorTransposedAccumulate));
+        Span<float> buffer = stackalloc float[Math.Min(Chunk, Math.Max(Columns, 1))];
+        for (int r = 0; r < Rows; r++)
+            for (int c = 0; c < Columns; c += buffer.Length)
+            {
+                int len = Math.Min(buffer.Length, Columns - c);
+                ExpandRange((long)r * Columns + c, buffer[..len]);
+                TensorPrimitives.MultiplyAdd(buffer[..len], dy[r], dx.Slice(c, len), dx.Slice(c, len));
+            }
+    }
+
+    private void ExpandInt8(int start, Span<float> destination)
+    {
+        int d = 0;
+        while (d < destination.Length)
+        {
+            int at = start + d, row = at / Columns;
+            int len = Math.Min(destination.Length - d, (row + 1) * Columns - at);
+            Int8Rowwise.DequantizeRow(_int8.AsSpan(at, len), _rowScales![row], destination.Slice(d, len));
+            d += len;
+        }
+    }
+
+    private void ExpandNf4(int start, Span<float> destination)
+    {
+        Span<float> scales = stackalloc float[Chunk / Nf4.BlockSize + 1];
+        for (int d = 0; d < destination.Length; d += Chunk)
+        {
+            int len = Math.Min(Chunk, destination.Length - d);
+            int first = (start + d) / Nf4.BlockSize, last = (start + d + len - 1) / Nf4.BlockSize;
+            for (int b = first; b <= last; b++)
+                scales[b - first] = DynamicQuant8.Code[_absmaxCodes![b]] * _absmax2![b / DynamicQuant8.BlockSize]
+                    + _absmaxOffset;
+            Nf4.Dequantize(_nf4, scales[..(last - first + 1)], first, start + d, destination.Slice(d, len));
+        }
+    }
+
+    private static void CheckVectors(int input, int output, int inputNeeded, int outputNeeded, string what)
+    {
+        if (input != inputNeeded || output < outputNeeded)
+            throw new ArgumentException($"QuantizedMatrix.{what}: input has {input} elements (needs {inputNeeded}), "
+                + $"output {output} (needs {outputNeeded}).");
+    }
+}
