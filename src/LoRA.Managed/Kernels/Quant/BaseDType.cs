@@ -11,6 +11,6 @@ public enum BaseDType
     F16,
     /// <summary>int8 with one absmax scale per output row, see <see cref="Int8Rowwise"/>.</summary>
     Int8,
-    /// <summary>QLoRA's NF4 with double-quantised block scales (<see cref="Nf4"/>, <see cref="DynamicQuant8"/>).</summary>
+    /// <summary>QLoRA's NF4, double-quantised block scales (<see cref="Nf4"/>, <see cref="DynamicQuant8"/>).</summary>
     Nf4,
 }

@@ -20,10 +20,18 @@ public static class Bf16
     public static void Dequantize(ReadOnlySpan<ushort> source, Span<float> destination)
     {
         Check(source.Length, destination.Length, nameof(Dequantize));
-        // Widening to uint and shifting left by 16 is the whole conversion; TensorPrimitives vectorises both steps
-        // when the destination is reinterpreted as uint.
+        // Widening to uint and shifting left by 16 is the whole conversion, so it vectorises as widen + shift.
         Span<uint> bits = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(destination[..source.Length]);
-        for (int i = 0; i < source.Length; i++) bits[i] = (uint)source[i] << 16;
+        int i = 0, width = System.Numerics.Vector<ushort>.Count;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+            for (; i + width <= source.Length; i += width)
+            {
+                System.Numerics.Vector.Widen(new System.Numerics.Vector<ushort>(source.Slice(i, width)),
+                    out System.Numerics.Vector<uint> low, out System.Numerics.Vector<uint> high);
+                (low << 16).CopyTo(bits.Slice(i, width / 2));
+                (high << 16).CopyTo(bits.Slice(i + width / 2, width / 2));
+            }
+        for (; i < source.Length; i++) bits[i] = (uint)source[i] << 16;
     }
 
     /// <summary>One float to bfloat16 bits, round to nearest even.</summary>

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace LoRA.Managed.Kernels;
 
 /// <summary>
@@ -31,7 +33,21 @@ public static class Int8Rowwise
     public static void DequantizeRow(ReadOnlySpan<sbyte> codes, float scale, Span<float> destination)
     {
         Bf16.Check(codes.Length, destination.Length, nameof(DequantizeRow));
-        for (int c = 0; c < codes.Length; c++) destination[c] = codes[c] * scale;
+        // sbyte -> short -> int -> float by widening whole vectors, then one multiply: the same one rounding per
+        // element as the scalar form, so the result is bit-identical to it.
+        int c = 0, w = Vector<sbyte>.Count, q = w / 4;
+        if (Vector.IsHardwareAccelerated)
+            for (; c + w <= codes.Length; c += w)
+            {
+                Vector.Widen(new Vector<sbyte>(codes.Slice(c, w)), out Vector<short> s0, out Vector<short> s1);
+                Vector.Widen(s0, out Vector<int> i0, out Vector<int> i1);
+                Vector.Widen(s1, out Vector<int> i2, out Vector<int> i3);
+                (Vector.ConvertToSingle(i0) * scale).CopyTo(destination.Slice(c, q));
+                (Vector.ConvertToSingle(i1) * scale).CopyTo(destination.Slice(c + q, q));
+                (Vector.ConvertToSingle(i2) * scale).CopyTo(destination.Slice(c + 2 * q, q));
+                (Vector.ConvertToSingle(i3) * scale).CopyTo(destination.Slice(c + 3 * q, q));
+            }
+        for (; c < codes.Length; c++) destination[c] = codes[c] * scale;
     }
 
     /// <summary>Expands the whole <c>[rows, columns]</c> weight.</summary>
