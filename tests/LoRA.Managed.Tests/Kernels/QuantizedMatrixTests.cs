@@ -64,6 +64,13 @@ public class QuantizedMatrixTests
     [Test]
     public void GemvAndItsGradientMatchFullDequantisation([Values] BaseDType dtype,
         [ValueSource(nameof(Shapes))] int rows, [ValueSource(nameof(Shapes))] int columns)
+        => CheckGemv(dtype, rows, columns);
+
+    [Test]
+    public void GemvOnWholeBlockRowsMatches([Values] BaseDType dtype, [Values(1, 7, 65)] int rows,
+        [Values(64, 128, 768)] int columns) => CheckGemv(dtype, rows, columns); // NF4's fused per-block dot
+
+    private static void CheckGemv(BaseDType dtype, int rows, int columns)
     {
         float[] w = Rand(rows * columns, rows * 7 + columns);
         var m = QuantizedMatrix.Quantize(w, rows, columns, dtype);

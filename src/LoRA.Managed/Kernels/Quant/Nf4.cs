@@ -1,3 +1,7 @@
+using System.Buffers.Binary;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace LoRA.Managed.Kernels;
 
 /// <summary>
@@ -97,6 +101,9 @@ public static class Nf4
             if ((at & 1) == 1) { destination[d++] = levels[packed[(int)(at >> 1)] & 15] * scale; at++; }
             // The block's body two at a time through the byte table (blocks are even-sized, so pairs never straddle).
             int p = (int)(at >> 1);
+            if (Avx2.IsSupported)
+                for (; d + 8 <= stop; d += 8, at += 8, p += 4)
+                    Expand8(BinaryPrimitives.ReadUInt32LittleEndian(packed.Slice(p, 4)), scale, destination.Slice(d, 8));
             for (; d + 1 < stop; d += 2, at += 2, p++)
             {
                 int pair = packed[p] << 1;
@@ -106,6 +113,49 @@ public static class Nf4
             if (d < stop) { destination[d++] = levels[packed[(int)(at >> 1)] >> 4] * scale; at++; }
         }
     }
+
+    // Eight values from four bytes: each lane shifts its nibble down (high nibble first), then two in-register
+    // 8-entry table lookups (levels 0-7 and 8-15) and a select by bit 3 replace eight table loads.
+    private static void Expand8(uint fourBytes, float scale, Span<float> destination)
+    {
+        Vector256<uint> shifts = Vector256.Create(4u, 0u, 12u, 8u, 20u, 16u, 28u, 24u);
+        Vector256<uint> index = Avx2.ShiftRightLogicalVariable(Vector256.Create(fourBytes), shifts)
+            & Vector256.Create(15u);
+        Vector256<float> low = Avx2.PermuteVar8x32(LowLevels, index.AsInt32());
+        Vector256<float> high = Avx2.PermuteVar8x32(HighLevels, index.AsInt32());
+        Vector256<float> upper = Vector256.GreaterThan(index, Vector256.Create(7u)).AsSingle();
+        (Vector256.ConditionalSelect(upper, high, low) * scale).StoreUnsafe(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination));
+    }
+
+    /// <summary>Whether <see cref="BlockDot"/> has its vector form here (AVX2).</summary>
+    public static bool FusedDotSupported => Avx2.IsSupported;
+
+    /// <summary>
+    /// <c>Σ Levels[index_i]·x_i</c> over one block's 32 packed bytes, without the block's scale (decoding multiplies
+    /// by it once per block); the levels never leave registers.
+    /// </summary>
+    public static float BlockDot(ReadOnlySpan<byte> packedBlock, ReadOnlySpan<float> x)
+    {
+        if (packedBlock.Length != BlockSize / 2 || x.Length != BlockSize)
+            throw new ArgumentException($"Nf4.BlockDot: needs {BlockSize / 2} bytes and {BlockSize} values.");
+        Vector256<uint> shifts = Vector256.Create(4u, 0u, 12u, 8u, 20u, 16u, 28u, 24u);
+        Vector256<float> acc = Vector256<float>.Zero;
+        for (int p = 0, d = 0; p < packedBlock.Length; p += 4, d += 8)
+        {
+            Vector256<uint> index = Avx2.ShiftRightLogicalVariable(
+                Vector256.Create(BinaryPrimitives.ReadUInt32LittleEndian(packedBlock.Slice(p, 4))), shifts)
+                & Vector256.Create(15u);
+            Vector256<float> low = Avx2.PermuteVar8x32(LowLevels, index.AsInt32());
+            Vector256<float> high = Avx2.PermuteVar8x32(HighLevels, index.AsInt32());
+            Vector256<float> upper = Vector256.GreaterThan(index, Vector256.Create(7u)).AsSingle();
+            acc += Vector256.ConditionalSelect(upper, high, low) * Vector256.Create(x.Slice(d, 8));
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static readonly Vector256<float> LowLevels = Vector256.Create(Levels[..8]);
+    private static readonly Vector256<float> HighLevels = Vector256.Create(Levels[8..]);
 
     /// <summary>The index of the level nearest to a value in [-1, 1] (a tie goes to the lower level).</summary>
     public static int Nearest(float normalized) => Nearest(normalized, Midpoints);

@@ -107,6 +107,25 @@ public sealed class QuantizedMatrix
     public void MultiplyVector(ReadOnlySpan<float> x, Span<float> y)
     {
         CheckVectors(x.Length, y.Length, Columns, Rows, nameof(MultiplyVector));
+        if (DType == BaseDType.Nf4 && Columns % Nf4.BlockSize == 0 && Nf4.FusedDotSupported)
+        {
+            // Rows start on block boundaries, so each row is whole blocks: dot the levels with x, scale once a block.
+            int blocksPerRow = Columns / Nf4.BlockSize;
+            for (int r = 0; r < Rows; r++)
+            {
+                float sum = 0f;
+                for (int j = 0; j < blocksPerRow; j++)
+                {
+                    int b = r * blocksPerRow + j;
+                    float scale = DynamicQuant8.Code[_absmaxCodes![b]] * _absmax2![b / DynamicQuant8.BlockSize]
+                        + _absmaxOffset;
+                    sum += scale * Nf4.BlockDot(_nf4.AsSpan(b * (Nf4.BlockSize / 2), Nf4.BlockSize / 2),
+                        x.Slice(j * Nf4.BlockSize, Nf4.BlockSize));
+                }
+                y[r] = sum;
+            }
+            return;
+        }
         Span<float> buffer = stackalloc float[Math.Min(Chunk, Math.Max(Columns, 1))];
         for (int r = 0; r < Rows; r++)
         {
