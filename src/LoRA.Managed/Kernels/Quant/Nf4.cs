@@ -103,7 +103,8 @@ public static class Nf4
             int p = (int)(at >> 1);
             if (Avx2.IsSupported)
                 for (; d + 8 <= stop; d += 8, at += 8, p += 4)
-                    Expand8(BinaryPrimitives.ReadUInt32LittleEndian(packed.Slice(p, 4)), scale, destination.Slice(d, 8));
+                    Expand8(BinaryPrimitives.ReadUInt32LittleEndian(packed.Slice(p, 4)), scale,
+                        destination.Slice(d, 8));
             for (; d + 1 < stop; d += 2, at += 2, p++)
             {
                 int pair = packed[p] << 1;
