@@ -26,12 +26,13 @@ public static class HfLmSample
         int[] prompt = tokenizer.Encode("Once upon a time");
         int[] next = model.Generate(prompt, new GenerationSettings { MaxNewTokens = 26 });   // greedy, KV cache
         o.WriteLine(tokenizer.Decode([.. prompt, .. next], skipSpecialTokens: true));
-        PeftModel peft = LoraModel.Wrap(model, new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] },
+        PeftModel peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] },
             new TorchGenerator(0));
         o.WriteLine(peft.TrainableParameterSummary());
         // ... train with Trainer + LanguageModelTask / CompletionTask (see LmFinetuning), then:
         string adapter = Path.Combine(Path.GetTempPath(), "lora-managed-hf-sample");
-        peft.SaveAdapter(adapter);                                    // PEFT's adapter_config.json + adapter_model.safetensors
+        // PEFT's adapter_config.json + adapter_model.safetensors
+        peft.SaveAdapter(adapter);
         o.WriteLine(string.Join(", ", Directory.GetFiles(adapter).Select(Path.GetFileName).Order()));
     }
 

@@ -36,7 +36,7 @@ public static class LoraSample
             Tensor before, after;
             using (Tape.NoGrad()) before = model.Layers[5].Forward(x);
             var config = new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = init, TargetModules = ["layers.5"] };
-            PeftModel peft = LoraModel.Wrap(model, config, new TorchGenerator(0));
+            PeftModel peft = LoraModel.GetPeftModel(model, config, new TorchGenerator(0));
             using (Tape.NoGrad()) after = model.Layers[5].Forward(x);
             double change = Enumerable.Range(0, before.Count).Max(i => Math.Abs(after[i] - before[i]));
             o.WriteLine($"{init,-7}: max |y_adapted - y_base| at step 0 = {(change < 1e-5 ? "0 (below 1e-5)" : change.ToString("F3"))}; {peft.TrainableParameterSummary()}");

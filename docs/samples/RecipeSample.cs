@@ -3,10 +3,12 @@ using LoRA.Managed.Recipes;
 
 namespace LoRA.Managed.Samples;
 
-/// <summary>The README's recipe example: the blog's whole experiment as one library call, options in, figures out.</summary>
+/// <summary>The README's recipe example: the blog's whole experiment as one library call, options in, figures
+/// out.</summary>
 public static class RecipeSample
 {
-    /// <summary>Runs the blog experiment for one epoch of base training and three of the adapter on 2,000 synthetic 28×28 "digits".</summary>
+    /// <summary>Runs the blog experiment for one epoch of base training and three of the adapter on 2,000 synthetic
+    /// 28×28 "digits".</summary>
     public static void Run(TextWriter o)
     {
         var (train, test) = (Synthetic(2000, seed: 1), Synthetic(500, seed: 2));

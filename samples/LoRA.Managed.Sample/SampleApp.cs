@@ -37,7 +37,8 @@ internal static class SampleApp
         output.WriteLine(trained.TrainableParameterSummary());
 
         Mlp baseModel = LoadBase(basePath);
-        PeftModel served = LoraModel.LoadAdapter(LoadBase(basePath), adapterDir);   // what a service loads at start-up
+        // what a service loads at start-up
+        PeftModel served = PeftModel.FromPretrained(LoadBase(basePath), adapterDir);
         var (testA, labelsA) = Quadrants.Draw(new TorchGenerator(3), 2000, Quadrants.LabelA);
         var (testB, labelsB) = Quadrants.Draw(new TorchGenerator(4), 2000, Quadrants.LabelB);
         double baseA = Classifier.Accuracy(baseModel, testA, labelsA);

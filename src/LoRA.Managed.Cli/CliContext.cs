@@ -29,8 +29,9 @@ internal sealed class CliContext
     public CancellationToken Cancellation { get; }
 
     /// <summary>
-    /// Runs a command's final save with the first Ctrl+C, SIGTERM or SIGHUP held back until it is done (when the process
-    /// listens for them, <see cref="InterruptSignals"/>); returns true when the command was asked to stop meanwhile.
+    /// Runs a command's final save with the first Ctrl+C, SIGTERM or SIGHUP held back until it is done (when the
+    /// process listens for them, <see cref="InterruptSignals"/>); returns true when the command was asked to stop
+    /// meanwhile.
     /// </summary>
     public bool GuardedSave(Action save)
     {

@@ -3,7 +3,8 @@ using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Cli;
 
-/// <summary>Shows a recipe's lines on standard output and each training phase through <see cref="TrainingView"/>.</summary>
+/// <summary>Shows a recipe's lines on standard output and each training phase through
+/// <see cref="TrainingView"/>.</summary>
 internal sealed class CliObserver(CliContext context) : RecipeObserver
 {
     public override void Message(string line) => context.Output.WriteLine(line);

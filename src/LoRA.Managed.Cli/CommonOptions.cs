@@ -5,7 +5,8 @@ using LoRA.Managed.Kernels;
 
 namespace LoRA.Managed.Cli;
 
-/// <summary>Factories for the options several commands share, with their validation (errors become exit status 2).</summary>
+/// <summary>Factories for the options several commands share, with their validation (errors become exit status
+/// 2).</summary>
 internal static class CommonOptions
 {
     public static Option<DigitSet> Digits(string name, string description, string? defaultValue = null)

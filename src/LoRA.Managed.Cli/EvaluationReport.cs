@@ -5,10 +5,12 @@ using Spectre.Console;
 
 namespace LoRA.Managed.Cli;
 
-/// <summary>Prints an <see cref="EvaluationResult"/> (accuracy line and confusion table) and turns it into JSON values.</summary>
+/// <summary>Prints an <see cref="EvaluationResult"/> (accuracy line and confusion table) and turns it into JSON
+/// values.</summary>
 internal static class EvaluationReport
 {
-    /// <summary>Accuracy, then a confusion table whose rows are the true digits in <paramref name="digits"/> and columns every predicted class.</summary>
+    /// <summary>Accuracy, then a confusion table whose rows are the true digits in <paramref name="digits"/> and
+    /// columns every predicted class.</summary>
     public static void Print(CliContext context, string title, EvaluationResult result, DigitSet digits)
     {
         context.Console.MarkupLine(CultureInfo.InvariantCulture, "{0}: accuracy [bold]{1:F4}[/] ({2:N0}/{3:N0})",
@@ -30,7 +32,8 @@ internal static class EvaluationReport
         context.Console.Write(table);
     }
 
-    /// <summary>The JSON keys <c>accuracy</c>, <c>count</c>, <c>confusion</c> (rows: true class, columns: predicted).</summary>
+    /// <summary>The JSON keys <c>accuracy</c>, <c>count</c>, <c>confusion</c> (rows: true class, columns:
+    /// predicted).</summary>
     public static Dictionary<string, object?> ToJson(EvaluationResult result) => new()
     {
         ["accuracy"] = result.Accuracy,

@@ -5,7 +5,8 @@ using LoRA.Managed.Text.Tokenizers;
 
 namespace LoRA.Managed.Cli;
 
-/// <summary>The <c>--model DIR</c> / <c>--adapter DIR</c> options of the Hugging Face language-model commands, and loading them.</summary>
+/// <summary>The <c>--model DIR</c> / <c>--adapter DIR</c> options of the Hugging Face language-model commands, and
+/// loading them.</summary>
 internal static class HfArguments
 {
     public static Option<string> ModelDir() =>

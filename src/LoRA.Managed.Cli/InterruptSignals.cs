@@ -92,7 +92,8 @@ internal sealed class InterruptSignals : IDisposable
             }
             return;   // a second one: not cancelled, so the process ends before the save's rename
         }
-        if (_interrupt.IsCancellationRequested) return;   // a second one while the trainer writes its checkpoint: end now
+        // a second one while the trainer writes its checkpoint: end now
+        if (_interrupt.IsCancellationRequested) return;
         context.Cancel = true;
         _interrupt.Cancel();
     }

@@ -7,7 +7,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Cli;
 
-/// <summary>The <c>--model</c> and <c>--adapter</c> options of the commands that work on saved files, and loading them.</summary>
+/// <summary>The <c>--model</c> and <c>--adapter</c> options of the commands that work on saved files, and loading
+/// them.</summary>
 internal static class ModelArguments
 {
     public static Option<string> Model(string description = "The base model, a safetensors file with the blog MLP's state_dict names (layers.1.weight, ...).") =>
@@ -19,7 +20,8 @@ internal static class ModelArguments
     public static Option<string> Out(string description) =>
         CommonOptions.NonEmptyPath(new Option<string>("--out") { Description = description, Required = true, HelpName = "PATH" });
 
-    /// <summary>Loads the blog MLP from <paramref name="path"/>; shapes and names are checked before anything is changed.</summary>
+    /// <summary>Loads the blog MLP from <paramref name="path"/>; shapes and names are checked before anything is
+    /// changed.</summary>
     public static Mlp LoadBlogMlp(string path)
     {
         if (Directory.Exists(path)) throw new FileNotFoundException($"--model {path}: is a directory; give the model's .safetensors file.", path);
@@ -38,16 +40,17 @@ internal static class ModelArguments
         foreach (string file in new[] { AdapterFiles.WeightsFileName, AdapterConfigFile.FileName })
             if (!File.Exists(Path.Combine(directory, file)))
                 throw new FileNotFoundException($"--adapter {directory}: {file} is missing; an adapter directory holds {AdapterFiles.WeightsFileName} and {AdapterConfigFile.FileName}.");
-        return LoraModel.LoadAdapter(model, directory);
+        return PeftModel.FromPretrained(model, directory);
     }
 
     /// <summary>
-    /// A file will be written at <paramref name="path"/> (<see cref="OutputPath.RequireWritableFile"/>: not a directory,
-    /// link or device, a name short enough, an existing, writable folder). Checked before any work starts.
+    /// A file will be written at <paramref name="path"/> (<see cref="OutputPath.RequireWritableFile"/>: not a
+    /// directory, link or device, a name short enough, an existing, writable folder). Checked before any work starts.
     /// </summary>
     public static void RequireWritableFile(string option, string path) => Prefixed(option, () => OutputPath.RequireWritableFile(path));
 
-    /// <summary>A directory will be written at <paramref name="path"/>: not a file, its parent (or, with <paramref name="createParents"/>, an ancestor) exists and is writable.</summary>
+    /// <summary>A directory will be written at <paramref name="path"/>: not a file, its parent (or, with
+    /// <paramref name="createParents"/>, an ancestor) exists and is writable.</summary>
     public static void RequireWritableDirectory(string option, string path, bool createParents = false) =>
         Prefixed(option, () => OutputPath.RequireWritableDirectory(path, createParents));
 

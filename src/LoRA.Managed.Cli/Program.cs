@@ -65,7 +65,8 @@ public static class Program
             }
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (TrainingCanceledException e) // Ctrl+C or a signal during training: the message says what was saved, truly
+        // Ctrl+C or a signal during training: the message says what was saved, truly
+        catch (TrainingCanceledException e)
         {
             string saved = e.CheckpointPath is { } path
                 ? $"checkpoint saved to {path}; continue with --resume and the same options"

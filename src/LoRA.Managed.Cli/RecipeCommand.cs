@@ -10,7 +10,8 @@ namespace LoRA.Managed.Cli;
 /// </summary>
 internal static class RecipeCommand
 {
-    /// <summary>Sets <paramref name="command"/>'s action to <paramref name="body"/>, which returns its JSON figures (or null).</summary>
+    /// <summary>Sets <paramref name="command"/>'s action to <paramref name="body"/>, which returns its JSON figures (or
+    /// null).</summary>
     public static void SetAction(Command command, Func<ParseResult, object?> body, bool threads = true)
     {
         var threadsOption = threads ? CommonOptions.Threads() : null;

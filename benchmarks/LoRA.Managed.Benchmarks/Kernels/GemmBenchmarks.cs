@@ -27,7 +27,8 @@ public class GemmBenchmarks
     [ParamsSource(nameof(Shapes))]
     public GemmShape Shape { get; set; } = null!;
 
-    /// <summary>Random operands; Math.NET gets copies in its own (column-major) storage, pinned to its managed provider and one thread.</summary>
+    /// <summary>Random operands; Math.NET gets copies in its own (column-major) storage, pinned to its managed provider
+    /// and one thread.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -64,7 +65,8 @@ public class GemmBenchmarks
         Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K, 1f, _a, s.Lda, _b, s.Ldb, 0f, _c, s.N);
     }
 
-    /// <summary>Math.NET Numerics' managed provider, with its transpose-aware multiply for the same op(A)·op(B).</summary>
+    /// <summary>Math.NET Numerics' managed provider, with its transpose-aware multiply for the same
+    /// op(A)·op(B).</summary>
     [Benchmark]
     public void MathNetManaged()
     {

@@ -3,7 +3,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Benchmarks.Kernels;
 
-/// <summary>A GEMM problem <c>C[m×n] = op(A)·op(B)</c> with op(A) m×k; its text is what BenchmarkDotNet prints as the parameter.</summary>
+/// <summary>A GEMM problem <c>C[m×n] = op(A)·op(B)</c> with op(A) m×k; its text is what BenchmarkDotNet prints as the
+/// parameter.</summary>
 /// <param name="M">Rows of C.</param>
 /// <param name="K">The shared dimension.</param>
 /// <param name="N">Columns of C.</param>
@@ -11,7 +12,8 @@ namespace LoRA.Managed.Benchmarks.Kernels;
 /// <param name="TransB">B is stored n×k.</param>
 public sealed record GemmShape(int M, int K, int N, bool TransA, bool TransB)
 {
-    /// <summary>The blog MLP's products at batch 64, per Linear(in→out): forward x·Wᵀ, weight gradient dyᵀ·x, input gradient dy·W.</summary>
+    /// <summary>The blog MLP's products at batch 64, per Linear(in→out): forward x·Wᵀ, weight gradient dyᵀ·x, input
+    /// gradient dy·W.</summary>
     public static IEnumerable<GemmShape> Mlp()
     {
         foreach (var (inF, outF) in new[] { (784, 512), (512, 256), (256, 10) })

@@ -11,8 +11,8 @@ namespace LoRA.Managed.Benchmarks.Kernels;
 /// default (8×32 Vector512 micro-kernel), <c>DOTNET_PreferredVectorBitWidth=256</c> (the runtime then
 /// reports <c>Vector512.IsHardwareAccelerated == false</c>, so the 6×16 Vector256 kernel runs) and
 /// <c>DOTNET_EnableAVX512=0</c> (AVX-512 disabled entirely: <c>Avx512F.IsSupported</c> is false too). One thread.
-/// .NET 10 ignores the older <c>DOTNET_EnableAVX512F=0</c>: measured here, it left <c>Vector512.IsHardwareAccelerated</c>
-/// true and the timings equal to the default's, so the job uses the new name.
+/// .NET 10 ignores the older <c>DOTNET_EnableAVX512F=0</c>: measured here, it left
+/// <c>Vector512.IsHardwareAccelerated</c> true and the timings equal to the default's, so the job uses the new name.
 /// </summary>
 [Config(typeof(Config))]
 public class VectorWidthBenchmarks

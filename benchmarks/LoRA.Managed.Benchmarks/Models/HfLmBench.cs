@@ -62,7 +62,7 @@ public static class HfLmBench
 
     private static string Finetune(CausalLm model)
     {
-        var peft = LoraModel.Wrap(model, new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["c_attn"] }, new TorchGenerator(3));
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["c_attn"] }, new TorchGenerator(3));
         model.Train();
         var opt = new AdamW(peft.TrainableParameters(), 1e-4, weightDecay: 0);
         int[] ids = Ids(Context * (FinetuneSteps + 1) + 1, 1, model.VocabSize);
@@ -74,7 +74,8 @@ public static class HfLmBench
             using (arena.Activate())
             {
                 opt.ZeroGrad();
-                Tensor loss = model.Loss(w[..^1], w[1..], 1, Context);   // the head fused into the loss, as LmFinetuning trains
+                // the head fused into the loss, as LmFinetuning trains
+                Tensor loss = model.Loss(w[..^1], w[1..], 1, Context);
                 float value = loss.Item();
                 loss.Backward();
                 opt.Step();

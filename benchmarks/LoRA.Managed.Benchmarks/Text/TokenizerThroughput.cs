@@ -42,7 +42,8 @@ public static class TokenizerThroughput
         return sb.ToString();
     }
 
-    /// <summary>The default text: the licence texts on this machine, repeated to <paramref name="chars"/> characters.</summary>
+    /// <summary>The default text: the licence texts on this machine, repeated to <paramref name="chars"/>
+    /// characters.</summary>
     public static string DefaultText(int chars = 1 << 20)
     {
         var files = Directory.Exists("/usr/share/common-licenses")

@@ -12,7 +12,8 @@ public static class GemmStagesBench
     /// <summary>The shapes (M, K, N), all without transposes.</summary>
     public static readonly (int M, int K, int N)[] Shapes = { (64, 512, 784), (256, 256, 256), (512, 512, 512) };
 
-    /// <summary>A markdown table: one row per stage, one column per shape; the last row is <see cref="Gemm"/> on <paramref name="threads"/> threads.</summary>
+    /// <summary>A markdown table: one row per stage, one column per shape; the last row is <see cref="Gemm"/> on
+    /// <paramref name="threads"/> threads.</summary>
     public static string Table(int threads = 2, double seconds = 0.3)
     {
         QuickBench.WarmUp();

@@ -18,7 +18,8 @@ namespace LoRA.Managed.Cli.Bench;
 /// <param name="TransA">op(A) = Aᵀ (A stored k×m).</param>
 /// <param name="TransB">op(B) = Bᵀ (B stored n×k).</param>
 /// <param name="Gflops">Our <see cref="Gemm"/>: 2·m·n·k / best time, in 10⁹ flop/s.</param>
-/// <param name="GflopsNaive"><see cref="GemmReference"/> on the same shape (see <see cref="QuickBench.NaiveMaxMacs"/>).</param>
+/// <param name="GflopsNaive"><see cref="GemmReference"/> on the same shape (see
+/// <see cref="QuickBench.NaiveMaxMacs"/>).</param>
 public sealed record GemmMeasurement(
     [property: JsonPropertyName("m")] int M,
     [property: JsonPropertyName("k")] int K,
@@ -30,7 +31,8 @@ public sealed record GemmMeasurement(
 
 /// <summary>What <see cref="QuickBench.Run"/> measured; serialises to the JSON that <c>lora bench</c> prints.</summary>
 /// <param name="Gemm">One entry per GEMM shape.</param>
-/// <param name="TrainStepMs">Median time of one forward+backward+Adam step of <see cref="Mlp.Blog"/> at batch 64, in ms.</param>
+/// <param name="TrainStepMs">Median time of one forward+backward+Adam step of <see cref="Mlp.Blog"/> at batch 64, in
+/// ms.</param>
 /// <param name="LoraStepMs">The same for the blog's LoRA fine-tuning step (rank 4 on layers.5, base frozen).</param>
 /// <param name="AllocatedBytesPerStep">Managed bytes the calling thread allocated per training step.</param>
 /// <param name="Threads"><see cref="ComputeThreads.Max"/> during the run.</param>
@@ -93,7 +95,8 @@ public static class QuickBench
         return list;
     }
 
-    /// <summary>Runs every measurement with <see cref="ComputeThreads.Max"/> set to <paramref name="threads"/> (restored after).</summary>
+    /// <summary>Runs every measurement with <see cref="ComputeThreads.Max"/> set to <paramref name="threads"/>
+    /// (restored after).</summary>
     /// <param name="threads">Threads the kernels may use.</param>
     /// <param name="secondsPerShape">Time budget for our GEMM on each shape.</param>
     public static QuickBenchResult Run(int threads = 1, double secondsPerShape = 0.15)
@@ -159,7 +162,8 @@ public static class QuickBench
     /// <param name="lora">Time the LoRA fine-tuning step instead of the base model's.</param>
     /// <param name="warmUpSeconds">Untimed steps first, at least 20 and for at least this long: the runtime compiles
     /// methods with loops at a lower tier and recompiles the hot ones only after ~100 ms, so a step timed
-    /// too early runs partly unoptimised code (on one thread here: a 3.8 ms median after 20 warm-up steps, 1.8 ms after 200).</param>
+    /// too early runs partly unoptimised code (on one thread here: a 3.8 ms median after 20 warm-up steps, 1.8 ms after
+    /// 200).</param>
     public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora, double warmUpSeconds = 1.0)
     {
         Action step = CreateTrainStep(lora);
@@ -187,7 +191,7 @@ public static class QuickBench
         var gen = new TorchGenerator(7);
         Module model = Mlp.Blog(gen);
         if (lora)
-            model = LoraModel.Wrap(model, new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, gen);
+            model = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, gen);
         var opt = new Adam(model.TrainableParameters(), lora ? 5e-3 : 1e-3);
         var arena = new TensorArena();
         var x = new Tensor(Batch, 784);
@@ -204,7 +208,8 @@ public static class QuickBench
         };
     }
 
-    /// <summary>Best time of one call: warm up, then repeat until the budget is spent (at least 3, at most <paramref name="maxReps"/>).</summary>
+    /// <summary>Best time of one call: warm up, then repeat until the budget is spent (at least 3, at most
+    /// <paramref name="maxReps"/>).</summary>
     internal static double BestSeconds(Action run, double budgetSeconds, int maxReps = 10_000)
     {
         run();

@@ -22,7 +22,8 @@ public static class StepProfile
 {
     private const int B = QuickBench.Batch;
 
-    /// <summary>Times each kernel of the step with <see cref="ComputeThreads.Max"/> = <paramref name="threads"/> (restored after).</summary>
+    /// <summary>Times each kernel of the step with <see cref="ComputeThreads.Max"/> = <paramref name="threads"/>
+    /// (restored after).</summary>
     /// <param name="threads">Threads the kernels may use.</param>
     /// <param name="reps">Timed calls per kernel (the median is kept), after 1.5 s of untimed passes.</param>
     public static IReadOnlyList<ProfiledOp> Run(int threads, int reps = 200)

@@ -12,7 +12,8 @@ namespace LoRA.Managed.Cli.Bench;
 /// </summary>
 public static class ThreadScaling
 {
-    /// <summary>GFLOP/s of <see cref="Gemm"/> on one shape at each thread count (best of interleaved repetitions).</summary>
+    /// <summary>GFLOP/s of <see cref="Gemm"/> on one shape at each thread count (best of interleaved
+    /// repetitions).</summary>
     public static double[] Gemm(int m, int k, int n, bool transA, bool transB, int[] threads, double seconds = 0.5)
     {
         var g = new TorchGenerator(42);
@@ -24,7 +25,8 @@ public static class ThreadScaling
         return best.Select(s => 2.0 * m * n * k / s / 1e9).ToArray();
     }
 
-    /// <summary>Best time in seconds of <paramref name="run"/> at each thread count, alternating between them.</summary>
+    /// <summary>Best time in seconds of <paramref name="run"/> at each thread count, alternating between
+    /// them.</summary>
     public static double[] Interleaved(int[] threads, Action run, double seconds)
     {
         var best = Enumerable.Repeat(double.MaxValue, threads.Length).ToArray();
@@ -44,7 +46,8 @@ public static class ThreadScaling
         return best;
     }
 
-    /// <summary>A table: each QuickBench shape at each thread count, and the speed-up of the last over the first.</summary>
+    /// <summary>A table: each QuickBench shape at each thread count, and the speed-up of the last over the
+    /// first.</summary>
     public static string Table(int[] threads, double seconds = 0.5)
     {
         QuickBench.WarmUp();
@@ -59,7 +62,8 @@ public static class ThreadScaling
         return sb.ToString();
     }
 
-    /// <summary>Median-free best step time in ms of the base and LoRA train steps at each thread count, interleaved.</summary>
+    /// <summary>Median-free best step time in ms of the base and LoRA train steps at each thread count,
+    /// interleaved.</summary>
     public static string StepTable(int[] threads, double seconds = 3)
     {
         var sb = new System.Text.StringBuilder();

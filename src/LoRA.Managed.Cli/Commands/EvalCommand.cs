@@ -5,7 +5,8 @@ using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Cli.Commands;
 
-/// <summary><c>lora eval</c>: accuracy and confusion matrix of a saved model, optionally with an adapter, on test digits.</summary>
+/// <summary><c>lora eval</c>: accuracy and confusion matrix of a saved model, optionally with an adapter, on test
+/// digits.</summary>
 internal static class EvalCommand
 {
     public static Command Create(CliContext context)
@@ -13,7 +14,8 @@ internal static class EvalCommand
         var model = ModelArguments.Model();
         var adapter = ModelArguments.Adapter(required: false);
         var digits = CommonOptions.Digits("--digits", "Test classes to evaluate on, e.g. 8,9 or 0-9.");
-        // Every command that reads MNIST takes --seed; evaluation itself draws nothing random, so it has no effect here.
+        // Every command that reads MNIST takes --seed; evaluation itself draws nothing random, so it has no effect
+        // here.
         var seed = new Option<ulong>("--seed") { Description = "Accepted like every MNIST command's --seed; evaluation draws nothing random, so it changes nothing.", DefaultValueFactory = _ => 0UL };
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();

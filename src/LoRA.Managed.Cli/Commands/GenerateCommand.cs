@@ -5,7 +5,8 @@ using LoRA.Managed.Recipes;
 
 namespace LoRA.Managed.Cli.Commands;
 
-/// <summary><c>lora generate</c>: continue a prompt with a Hugging Face causal LM (KV cache, greedy or sampled), streaming the text.</summary>
+/// <summary><c>lora generate</c>: continue a prompt with a Hugging Face causal LM (KV cache, greedy or sampled),
+/// streaming the text.</summary>
 internal static class GenerateCommand
 {
     public static Command Create(CliContext context)

@@ -4,7 +4,8 @@ using LoRA.Managed.Recipes;
 
 namespace LoRA.Managed.Cli.Commands;
 
-/// <summary><c>lora lm-eval</c>: mean NLL and perplexity of a Hugging Face causal LM (optionally with an adapter) on a UTF-8 text.</summary>
+/// <summary><c>lora lm-eval</c>: mean NLL and perplexity of a Hugging Face causal LM (optionally with an adapter) on a
+/// UTF-8 text.</summary>
 internal static class LmEvalCommand
 {
     public static Command Create(CliContext context)

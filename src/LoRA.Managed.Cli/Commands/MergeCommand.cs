@@ -6,8 +6,8 @@ namespace LoRA.Managed.Cli.Commands;
 /// <summary>
 /// <c>lora merge</c>: folds an adapter into its base (<c>W ← W + scale·B·A</c>, PEFT's <c>merge_and_unload</c>) and
 /// saves a plain model with the original state_dict names: zero adapter overhead at inference. With a Hugging Face
-/// model folder as <c>--model</c>, <c>--out</c> is a folder <c>from_pretrained</c> loads (same keys, config and tokenizer
-/// files copied).
+/// model folder as <c>--model</c>, <c>--out</c> is a folder <c>from_pretrained</c> loads (same keys, config and
+/// tokenizer files copied).
 /// </summary>
 internal static class MergeCommand
 {
@@ -39,7 +39,7 @@ internal static class MergeCommand
     {
         ModelArguments.RequireWritableDirectory("--out", outDir, createParents: true);
         var model = Models.Hf.HfModel.Load(modelDir);
-        Lora.LoraModel.LoadAdapter(model, adapterDir).MergeAndUnload();
+        Lora.PeftModel.FromPretrained(model, adapterDir).MergeAndUnload();
         ModelFile.RequireFinite(model, $"merge of {adapterDir} into {modelDir}");
         Models.Hf.HfModelWriter.Save(model, outDir, modelDir);
         context.Output.WriteLine($"merged {adapterDir} into {modelDir}: {Path.GetFullPath(outDir)} ({model.ParameterCount():N0} parameters, a Hugging Face folder)");

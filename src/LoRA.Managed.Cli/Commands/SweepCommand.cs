@@ -63,7 +63,8 @@ internal static class SweepCommand
 
         Row Adapt(LoraInit init, int rank)
         {
-            // Every variant starts from the same base weights and the same generator state, so they differ only by the adapter.
+            // Every variant starts from the same base weights and the same generator state, so they differ only by the
+            // adapter.
             var model = Mlp.Blog(new TorchGenerator(0));
             model.LoadStateDict(state);
             var g = new TorchGenerator();

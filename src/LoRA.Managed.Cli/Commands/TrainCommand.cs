@@ -9,7 +9,8 @@ using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Cli.Commands;
 
-/// <summary><c>lora train</c>: trains the blog's MLP with Adam on a digit subset and reports test accuracy on it.</summary>
+/// <summary><c>lora train</c>: trains the blog's MLP with Adam on a digit subset and reports test accuracy on
+/// it.</summary>
 internal static class TrainCommand
 {
     public static Command Create(CliContext context)

@@ -29,7 +29,8 @@ public static class Functional
     /// <summary><c>s·x</c>.</summary>
     public static Tensor Scale(Tensor x, float s) => ScaleOp.Apply(x, s);
 
-    /// <summary>Inverted dropout with probability <paramref name="p"/>, drawing from <paramref name="generator"/>.</summary>
+    /// <summary>Inverted dropout with probability <paramref name="p"/>, drawing from
+    /// <paramref name="generator"/>.</summary>
     public static Tensor Dropout(Tensor x, float p, TorchGenerator generator) => DropoutOp.Apply(x, p, generator);
 
     /// <summary>The same elements under a new shape.</summary>
@@ -37,18 +38,21 @@ public static class Functional
 
     /// <summary>
     /// Mean cross-entropy of logits (B, C) against labels in 0..C−1 (<c>F.cross_entropy</c>); rows labelled
-    /// <see cref="Kernels.CrossEntropyKernel.IgnoreIndex"/> (−100) are left out of the mean, as PyTorch's <c>ignore_index</c>.
+    /// <see cref="Kernels.CrossEntropyKernel.IgnoreIndex"/> (−100) are left out of the mean, as PyTorch's
+    /// <c>ignore_index</c>.
     /// </summary>
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> labels) => CrossEntropyOp.Apply(logits, labels);
 
     /// <summary>
-    /// Embedding lookup (<c>F.embedding</c>): rows of <paramref name="weight"/> (V, C) picked by <paramref name="ids"/>,
-    /// which fill <paramref name="idsShape"/> (rank 1–3); the output is <c>idsShape + [C]</c>.
+    /// Embedding lookup (<c>F.embedding</c>): rows of <paramref name="weight"/> (V, C) picked by
+    /// <paramref name="ids"/>, which fill <paramref name="idsShape"/> (rank 1–3); the output is <c>idsShape + [C]</c>.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">An id is outside 0..V−1 (the message names it and its position).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside 0..V−1 (the message names it and its
+    /// position).</exception>
     public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids, params int[] idsShape) => EmbeddingOp.Apply(weight, ids, idsShape);
 
-    /// <summary>Layer normalisation over the last dimension with affine weight and bias (<c>F.layer_norm</c>, eps 1e-5 as torch).</summary>
+    /// <summary>Layer normalisation over the last dimension with affine weight and bias (<c>F.layer_norm</c>, eps 1e-5
+    /// as torch).</summary>
     public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f) => LayerNormOp.Apply(x, weight, bias, eps);
 
     /// <summary>GELU, tanh approximation, as GPT-2 (<c>F.gelu(x, approximate='tanh')</c>).</summary>
@@ -80,7 +84,8 @@ public static class Functional
     /// <summary>Reorders dimensions into a contiguous copy (<c>x.permute(dims).contiguous()</c>).</summary>
     public static Tensor Permute(Tensor x, params int[] dims) => PermuteOp.Apply(x, dims);
 
-    /// <summary>RMS normalisation over the last dimension with an elementwise weight (Hugging Face's <c>LlamaRMSNorm</c>).</summary>
+    /// <summary>RMS normalisation over the last dimension with an elementwise weight (Hugging Face's
+    /// <c>LlamaRMSNorm</c>).</summary>
     public static Tensor RmsNorm(Tensor x, Tensor weight, float eps) => RmsNormOp.Apply(x, weight, eps);
 
     /// <summary>SiLU, <c>x·σ(x)</c> (<c>F.silu</c>).</summary>

@@ -10,7 +10,8 @@ public abstract class Op
 {
     private Tensor? _output;
 
-    /// <summary>Creates a reusable op record whose output is set by <see cref="SetOutput"/> (see <see cref="Tape.Record{T}"/>).</summary>
+    /// <summary>Creates a reusable op record whose output is set by <see cref="SetOutput"/> (see
+    /// <see cref="Tape.Record{T}"/>).</summary>
     protected Op() { }
 
     /// <summary>The op's name, as used in error messages.</summary>
@@ -19,10 +20,12 @@ public abstract class Op
     /// <summary>The tensor the forward produced.</summary>
     public Tensor Output => _output ?? throw new InvalidOperationException($"{Name}: the op has no output yet.");
 
-    /// <summary>Sets the output; ops are reusable records (see <see cref="TensorArena"/>), so this is not a constructor argument.</summary>
+    /// <summary>Sets the output; ops are reusable records (see <see cref="TensorArena"/>), so this is not a constructor
+    /// argument.</summary>
     protected internal void SetOutput(Tensor output) => _output = output;
 
-    /// <summary>Reads <c>Output.Grad</c> and adds the chain-rule contribution to each input that requires a gradient.</summary>
+    /// <summary>Reads <c>Output.Grad</c> and adds the chain-rule contribution to each input that requires a
+    /// gradient.</summary>
     public abstract void Backward();
 
     /// <summary>The gradient buffer of an input, allocated zeroed on first use; empty when it needs none.</summary>

@@ -26,7 +26,8 @@ public sealed class Tape
     /// <summary>False inside a <see cref="NoGrad"/> scope: nothing is recorded.</summary>
     public static bool IsGradEnabled => t_noGradDepth == 0;
 
-    /// <summary>Opens a scope in which no op is recorded (as <c>with torch.no_grad():</c>); dispose it to leave.</summary>
+    /// <summary>Opens a scope in which no op is recorded (as <c>with torch.no_grad():</c>); dispose it to
+    /// leave.</summary>
     public static NoGradScope NoGrad()
     {
         t_noGradDepth++;
@@ -59,7 +60,8 @@ public sealed class Tape
         return arena is not null ? arena.RentView(source, shape) : new Tensor(source.Array, shape.ToArray()) { IsView = true };
     }
 
-    /// <summary>A tensor shaped like <paramref name="like"/> with its last dimension replaced by <paramref name="last"/>.</summary>
+    /// <summary>A tensor shaped like <paramref name="like"/> with its last dimension replaced by
+    /// <paramref name="last"/>.</summary>
     public static Tensor NewTensorLike(Tensor like, int last)
     {
         ArgumentNullException.ThrowIfNull(like);
@@ -116,7 +118,8 @@ public sealed class Tape
     /// as in PyTorch; an intermediate result's gradient is returned to a pool as soon as its op has used it, so it is
     /// not readable afterwards (PyTorch's non-leaf <c>.grad</c> is not kept either).
     /// </summary>
-    /// <exception cref="InvalidOperationException">The root is not a single element or does not require a gradient.</exception>
+    /// <exception cref="InvalidOperationException">The root is not a single element or does not require a
+    /// gradient.</exception>
     public void Backward(Tensor root)
     {
         ArgumentNullException.ThrowIfNull(root);

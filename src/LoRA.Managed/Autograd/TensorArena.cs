@@ -23,7 +23,8 @@ public sealed class TensorArena
     /// <summary>Number of distinct tensors the arena holds.</summary>
     public int TensorCount => _tensors.Sum(s => s.Count);
 
-    /// <summary>Starts a step: rewinds to the first slot and makes this the current thread's arena until disposed.</summary>
+    /// <summary>Starts a step: rewinds to the first slot and makes this the current thread's arena until
+    /// disposed.</summary>
     /// <exception cref="InvalidOperationException">Another arena is already active on this thread.</exception>
     public ArenaScope Activate()
     {
@@ -45,7 +46,8 @@ public sealed class TensorArena
     /// blocks' activations instead of every block's: block l+2 overwrites block l's tensors, which block l+1 has
     /// consumed. Only without recording: backward needs every block's tensors.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Gradients are being recorded, or this arena is the current one.</exception>
+    /// <exception cref="InvalidOperationException">Gradients are being recorded, or this arena is the current
+    /// one.</exception>
     internal NestedArenaScope EnterNested()
     {
         var tape = Tape.Current;
@@ -59,7 +61,8 @@ public sealed class TensorArena
         return new NestedArenaScope(tape, outer);
     }
 
-    /// <summary>The next tensor slot with exactly this shape (contents are stale: the caller overwrites them).</summary>
+    /// <summary>The next tensor slot with exactly this shape (contents are stale: the caller overwrites
+    /// them).</summary>
     internal Tensor Rent(ReadOnlySpan<int> shape)
     {
         if (_nextTensor == _tensors.Count) _tensors.Add(new List<Tensor>(1));
@@ -130,7 +133,8 @@ public readonly struct ArenaScope : IDisposable
     }
 }
 
-/// <summary>The scope returned by <see cref="TensorArena.EnterNested"/>; disposing it makes the outer arena current again.</summary>
+/// <summary>The scope returned by <see cref="TensorArena.EnterNested"/>; disposing it makes the outer arena current
+/// again.</summary>
 internal readonly struct NestedArenaScope : IDisposable
 {
     private readonly Tape? _tape;

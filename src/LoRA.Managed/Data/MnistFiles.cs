@@ -42,7 +42,8 @@ public sealed class MnistFiles
     /// <summary>The four paths in the order of <see cref="FileNames"/>.</summary>
     public IReadOnlyList<string> Paths => [TrainImages, TrainLabels, TestImages, TestLabels];
 
-    /// <summary>The files in <paramref name="directory"/> if all four are there (raw preferred over <c>.gz</c>), else null.</summary>
+    /// <summary>The files in <paramref name="directory"/> if all four are there (raw preferred over <c>.gz</c>), else
+    /// null.</summary>
     public static MnistFiles? TryFind(string? directory)
     {
         if (string.IsNullOrWhiteSpace(directory) || !System.IO.Directory.Exists(directory)) return null;
@@ -61,13 +62,15 @@ public sealed class MnistFiles
     /// <summary>
     /// Finds MNIST: in <paramref name="explicitDirectory"/> (e.g. <c>--data DIR</c>) only, when given; else in
     /// <c>$LORA_MANAGED_DATA</c>, then the fetcher's cache directory, whose files are checked against their SHA-256 (a
-    /// corrupt one is deleted and fetched again). If none has all four files, the fetcher downloads them into its cache.
+    /// corrupt one is deleted and fetched again). If none has all four files, the fetcher downloads them into its
+    /// cache.
     /// </summary>
     /// <remarks>
     /// An explicit directory is what the user asked for: if it lacks a file, that is an error naming the directory and
     /// the missing files, never a silent fallback to other data (or a download).
     /// </remarks>
-    /// <exception cref="DatasetUnavailableException">An explicit directory lacks files, or the files are nowhere and could not be fetched; the message says which files to put where.</exception>
+    /// <exception cref="DatasetUnavailableException">An explicit directory lacks files, or the files are nowhere and
+    /// could not be fetched; the message says which files to put where.</exception>
     public static MnistFiles Locate(string? explicitDirectory = null, MnistFetcher? fetcher = null)
     {
         if (!string.IsNullOrWhiteSpace(explicitDirectory))
@@ -90,7 +93,8 @@ public sealed class MnistFiles
         return fetcher.Fetch(searched, corruption);
     }
 
-    /// <summary>Why <paramref name="directory"/> does not hold MNIST: it is not there, or which files it lacks.</summary>
+    /// <summary>Why <paramref name="directory"/> does not hold MNIST: it is not there, or which files it
+    /// lacks.</summary>
     private static string MissingIn(string directory)
     {
         string full = Path.GetFullPath(directory);

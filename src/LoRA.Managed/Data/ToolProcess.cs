@@ -13,10 +13,12 @@ internal static class ToolProcess
     /// <summary>How a run ended: <see cref="TimedOut"/>, or else the exit code and what the tool wrote.</summary>
     internal readonly record struct Result(bool TimedOut, int ExitCode, string StandardOutput, string StandardError);
 
-    /// <summary>The tool could not be started; <see cref="Exception.InnerException"/> is the <see cref="Win32Exception"/>, or null when no process was started.</summary>
+    /// <summary>The tool could not be started; <see cref="Exception.InnerException"/> is the
+    /// <see cref="Win32Exception"/>, or null when no process was started.</summary>
     internal sealed class StartException(Win32Exception? reason) : Exception("The tool could not be started.", reason)
     {
-        /// <summary>The operating system's reason, or null when <see cref="Process.Start(ProcessStartInfo)"/> returned no process.</summary>
+        /// <summary>The operating system's reason, or null when <see cref="Process.Start(ProcessStartInfo)"/> returned
+        /// no process.</summary>
         public Win32Exception? Reason => InnerException as Win32Exception;
     }
 

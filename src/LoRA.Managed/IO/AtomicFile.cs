@@ -9,7 +9,8 @@ namespace LoRA.Managed.IO;
 public static class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>, atomically.</summary>
-    /// <remarks>A reader sees the old file or the new one, never a mixture, even if the process dies mid-write.</remarks>
+    /// <remarks>A reader sees the old file or the new one, never a mixture, even if the process dies
+    /// mid-write.</remarks>
     /// <exception cref="ArgumentException">The path is empty.</exception>
     public static void Write(string path, Action<Stream> write) => WriteAll([(path, write)]);
 
@@ -31,8 +32,8 @@ public static class AtomicFile
     /// <remarks>
     /// The one window left: each rename is atomic but the set is not, so if the process is killed (or the machine
     /// loses power) between two renames, the earlier targets are new and the later ones old, and a temporary file
-    /// or backup may remain (a hidden <c>.name.*.tmp</c> or <c>.name.*.bak</c>, safe to delete). Readers that must detect this can check the files
-    /// against each other; the adapter loader does, through names and shapes.
+    /// or backup may remain (a hidden <c>.name.*.tmp</c> or <c>.name.*.bak</c>, safe to delete). Readers that must
+    /// detect this can check the files against each other; the adapter loader does, through names and shapes.
     /// </remarks>
     /// <exception cref="ArgumentException">A path is empty or appears twice.</exception>
     public static void WriteAll(IReadOnlyList<(string Path, Action<Stream> Write)> files)
@@ -75,7 +76,8 @@ public static class AtomicFile
         RenameAll(temps, targets);
     }
 
-    /// <summary>Renames each temporary file over its target; on a failure, restores the targets already replaced.</summary>
+    /// <summary>Renames each temporary file over its target; on a failure, restores the targets already
+    /// replaced.</summary>
     private static void RenameAll(List<string> temps, string[] targets)
     {
         var backups = new string?[targets.Length];
@@ -107,7 +109,8 @@ public static class AtomicFile
                 catch (UnauthorizedAccessException) { }
             }
             for (int j = done; j < temps.Count; j++) TryDelete(temps[j]);
-            if (done < backups.Length && backups[done] is { } unused) TryDelete(unused);   // the failed target was not replaced
+            // the failed target was not replaced
+            if (done < backups.Length && backups[done] is { } unused) TryDelete(unused);
             throw;
         }
         foreach (string? backup in backups)

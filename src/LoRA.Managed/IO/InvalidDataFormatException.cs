@@ -13,7 +13,8 @@ namespace LoRA.Managed.IO;
 /// </remarks>
 public class InvalidDataFormatException : IOException
 {
-    /// <summary>Creates the exception for <paramref name="file"/> and <paramref name="field"/> with a description of the problem.</summary>
+    /// <summary>Creates the exception for <paramref name="file"/> and <paramref name="field"/> with a description of
+    /// the problem.</summary>
     public InvalidDataFormatException(string file, string field, string problem, Exception? inner = null)
         : base($"{file}: {field}: {problem}", inner)
     {

@@ -26,11 +26,13 @@ public static partial class SafeTensors
 
     private const string MetadataKey = "__metadata__";
 
-    /// <summary>A valid header nests three levels (root, entry, shape/offsets array); anything far deeper is refused.</summary>
+    /// <summary>A valid header nests three levels (root, entry, shape/offsets array); anything far deeper is
+    /// refused.</summary>
     private const int MaxHeaderDepth = 8;
 
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names the file and field.</exception>
+    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names the file and
+    /// field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static SafeTensorsFile Read(string path)
     {
@@ -40,7 +42,8 @@ public static partial class SafeTensors
     }
 
     /// <summary>Parses an in-memory file; <paramref name="source"/> names it in error messages.</summary>
-    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names <paramref name="source"/> and the field.</exception>
+    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names
+    /// <paramref name="source"/> and the field.</exception>
     public static SafeTensorsFile Parse(byte[] bytes, string source = "<memory>")
     {
         ArgumentNullException.ThrowIfNull(bytes);
@@ -49,7 +52,8 @@ public static partial class SafeTensors
     }
 
     /// <summary>Reads a whole safetensors file from a seekable stream positioned at its start.</summary>
-    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names <paramref name="source"/> and the field.</exception>
+    /// <exception cref="InvalidDataFormatException">The content breaks the format; the message names
+    /// <paramref name="source"/> and the field.</exception>
     /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static SafeTensorsFile Read(Stream stream, string source)
     {
@@ -67,10 +71,12 @@ public static partial class SafeTensors
     }
 
     /// <summary>
-    /// Reads and validates only the header of the file at <paramref name="path"/> (names, dtypes, shapes, offsets tiling
-    /// the data region), reading none of the data: what a loader checks against its model before it reads anything else.
+    /// Reads and validates only the header of the file at <paramref name="path"/> (names, dtypes, shapes, offsets
+    /// tiling the data region), reading none of the data: what a loader checks against its model before it reads
+    /// anything else.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">The header breaks the format, or the path is not a non-empty regular file.</exception>
+    /// <exception cref="InvalidDataFormatException">The header breaks the format, or the path is not a non-empty
+    /// regular file.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static SafeTensorsHeader ReadHeader(string path)
     {
@@ -78,8 +84,10 @@ public static partial class SafeTensors
         return ReadHeader(stream, path);
     }
 
-    /// <summary>Reads and validates the header of a safetensors file from a seekable stream positioned at its start; leaves the stream after the header.</summary>
-    /// <exception cref="InvalidDataFormatException">The header breaks the format; the message names <paramref name="source"/> and the field.</exception>
+    /// <summary>Reads and validates the header of a safetensors file from a seekable stream positioned at its start;
+    /// leaves the stream after the header.</summary>
+    /// <exception cref="InvalidDataFormatException">The header breaks the format; the message names
+    /// <paramref name="source"/> and the field.</exception>
     /// <exception cref="ArgumentException">The stream cannot read or seek.</exception>
     public static SafeTensorsHeader ReadHeader(Stream stream, string source)
     {
@@ -109,7 +117,8 @@ public static partial class SafeTensors
     /// lands in place with no copy, the narrower and wider dtypes go through a 64 KiB buffer, so a load holds the
     /// destination floats and never the file's bytes as well.
     /// </summary>
-    /// <exception cref="ArgumentException"><paramref name="destination"/> does not have the entry's element count.</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> does not have the entry's element
+    /// count.</exception>
     public static void ReadTensor(Stream stream, SafeTensorsHeader header, SafeTensorsEntry entry, Span<float> destination)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -215,7 +224,8 @@ public static partial class SafeTensors
         return new SafeTensorsEntry(prop.Name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
     }
 
-    /// <summary>Sorted by offset, the tensors must tile [0, dataLength) exactly, as the reference reader requires.</summary>
+    /// <summary>Sorted by offset, the tensors must tile [0, dataLength) exactly, as the reference reader
+    /// requires.</summary>
     private static void CheckLayout(List<SafeTensorsEntry> entries, long dataLength, string source)
     {
         long expected = 0;
@@ -243,7 +253,8 @@ public static partial class SafeTensors
         _ => 0,
     };
 
-    /// <summary>Converts little-endian raw elements to float32 into <paramref name="dst"/> (one element per slot).</summary>
+    /// <summary>Converts little-endian raw elements to float32 into <paramref name="dst"/> (one element per
+    /// slot).</summary>
     internal static void Decode(ReadOnlySpan<byte> raw, string dtype, Span<float> dst)
     {
         int count = dst.Length;
@@ -269,7 +280,8 @@ public static partial class SafeTensors
         }
     }
 
-    /// <summary>A tensor name as an error's field: the empty name (valid in the format) is shown as <c>""</c> so the field is never blank.</summary>
+    /// <summary>A tensor name as an error's field: the empty name (valid in the format) is shown as <c>""</c> so the
+    /// field is never blank.</summary>
     internal static string TensorField(string name) => name.Length == 0 ? "\"\"" : name;
 
     private static InvalidDataFormatException Bad(string file, string field, string problem, Exception? inner = null) =>

@@ -66,7 +66,8 @@ public static partial class SafeTensors
         return bytes;
     }
 
-    /// <summary>Writes float32 tensors and optional metadata to <paramref name="path"/> atomically (see <see cref="AtomicFile"/>).</summary>
+    /// <summary>Writes float32 tensors and optional metadata to <paramref name="path"/> atomically (see
+    /// <see cref="AtomicFile"/>).</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         byte[] bytes = Serialize(tensors, metadata);

@@ -2,7 +2,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.IO;
 
-/// <summary>The content of a safetensors file: tensors by name (converted to float32) and the free-form metadata.</summary>
+/// <summary>The content of a safetensors file: tensors by name (converted to float32) and the free-form
+/// metadata.</summary>
 public sealed class SafeTensorsFile
 {
     /// <summary>Creates the content from already validated parts.</summary>

@@ -31,7 +31,8 @@ public sealed class SafeTensorsReader : IDisposable
     }
 
     /// <summary>Opens and validates the header of <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">The header breaks the format; the message names the file and field.</exception>
+    /// <exception cref="InvalidDataFormatException">The header breaks the format; the message names the file and
+    /// field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static SafeTensorsReader Open(string path)
     {
@@ -59,7 +60,8 @@ public sealed class SafeTensorsReader : IDisposable
     /// <exception cref="KeyNotFoundException">No such tensor.</exception>
     public string DTypeOf(string name) => Get(name).DType;
 
-    /// <summary>Reads tensor <paramref name="name"/>, converted to float32, into <paramref name="destination"/> (exactly its element count).</summary>
+    /// <summary>Reads tensor <paramref name="name"/>, converted to float32, into <paramref name="destination"/>
+    /// (exactly its element count).</summary>
     /// <exception cref="ArgumentException">The destination's length is not the tensor's element count.</exception>
     public void ReadInto(string name, Span<float> destination) => SafeTensors.ReadTensor(_stream, _header, Get(name), destination);
 

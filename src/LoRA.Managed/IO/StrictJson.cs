@@ -12,8 +12,10 @@ namespace LoRA.Managed.IO;
 /// </summary>
 internal static class StrictJson
 {
-    /// <summary>Parses <paramref name="utf8"/>; errors name <paramref name="file"/> and <paramref name="field"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">Not UTF-8, not well-formed JSON, nested deeper than <paramref name="maxDepth"/>, or a string escape that is not valid UTF-16.</exception>
+    /// <summary>Parses <paramref name="utf8"/>; errors name <paramref name="file"/> and
+    /// <paramref name="field"/>.</summary>
+    /// <exception cref="InvalidDataFormatException">Not UTF-8, not well-formed JSON, nested deeper than
+    /// <paramref name="maxDepth"/>, or a string escape that is not valid UTF-16.</exception>
     internal static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string file, string field, int maxDepth)
     {
         // RFC 8259 §8.1: JSON exchanged between systems must be UTF-8.
@@ -45,7 +47,8 @@ internal static class StrictJson
         }
     }
 
-    /// <summary>A JSON value's text for an error message, cut to <paramref name="max"/> characters so a huge value cannot bloat it.</summary>
+    /// <summary>A JSON value's text for an error message, cut to <paramref name="max"/> characters so a huge value
+    /// cannot bloat it.</summary>
     internal static string Snippet(JsonElement element, int max = 40)
     {
         string text = element.GetRawText();

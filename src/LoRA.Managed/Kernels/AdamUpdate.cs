@@ -72,7 +72,8 @@ public static unsafe class AdamUpdate
 
     [ThreadStatic] private static AdamJob? t_job;
 
-    /// <summary>Part p updates elements [p·chunk, min(n, (p+1)·chunk)); chunk is a multiple of 16 and the last part takes the tail.</summary>
+    /// <summary>Part p updates elements [p·chunk, min(n, (p+1)·chunk)); chunk is a multiple of 16 and the last part
+    /// takes the tail.</summary>
     private sealed class AdamJob : ComputeJob
     {
         private float* _p, _g, _m, _v;
@@ -94,7 +95,8 @@ public static unsafe class AdamUpdate
         }
     }
 
-    /// <summary>The fused update of elements [start, end): SIMD blocks of 16 (or 8) from start, then a scalar tail.</summary>
+    /// <summary>The fused update of elements [start, end): SIMD blocks of 16 (or 8) from start, then a scalar
+    /// tail.</summary>
     private static void Range(float* param, float* grad, float* m, float* v, int start, int end, Hyper h)
     {
         float stepSize = h.StepSize, beta2 = h.Beta2, bias2Sqrt = h.Bias2Sqrt, eps = h.Eps, l2 = h.L2, decoupledDecay = h.Decay;
@@ -116,7 +118,8 @@ public static unsafe class AdamUpdate
                 var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
                 if (clear) Vector512<float>.Zero.Store(grad + i);
                 var m0 = Vector512.Load(m + i);
-                // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see SubnormalMoments).
+                // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
+                // SubnormalMoments).
                 var decaying = exactSubnormals ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
                 bool anyDecaying = decaying != Vector512<int>.Zero;
                 Vector512<float> mDecayed = default;

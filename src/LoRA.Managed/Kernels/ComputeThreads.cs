@@ -7,7 +7,8 @@ namespace LoRA.Managed.Kernels;
 /// </summary>
 public static class ComputeThreads
 {
-    /// <summary>The largest thread count accepted (a guard against a typo allocating per-thread buffers for millions).</summary>
+    /// <summary>The largest thread count accepted (a guard against a typo allocating per-thread buffers for
+    /// millions).</summary>
     public const int Limit = 1024;
 
     private static int _max = Math.Min(Environment.ProcessorCount, Limit);

@@ -5,8 +5,8 @@ namespace LoRA.Managed.Kernels;
 /// <summary>
 /// Fused log-softmax + negative log-likelihood over a batch, and its gradient in the same pass, as
 /// <c>F.cross_entropy(z, y, ignore_index=-100)</c>: over the K rows whose label is not <see cref="IgnoreIndex"/>,
-/// <c>L = −(1/K) Σᵢ log softmax(zᵢ)[yᵢ]</c>, <c>∂L/∂zᵢ = (softmax(zᵢ) − onehot(yᵢ)) / K</c>, and 0 for ignored rows (how
-/// SFT trainers put the loss on completion tokens only). With no label ignored, K is the batch size B.
+/// <c>L = −(1/K) Σᵢ log softmax(zᵢ)[yᵢ]</c>, <c>∂L/∂zᵢ = (softmax(zᵢ) − onehot(yᵢ)) / K</c>, and 0 for ignored rows
+/// (how SFT trainers put the loss on completion tokens only). With no label ignored, K is the batch size B.
 /// </summary>
 public static class CrossEntropyKernel
 {
@@ -22,7 +22,8 @@ public static class CrossEntropyKernel
     /// <param name="classes">C.</param>
     /// <param name="dLogits">B×C gradient destination (used as scratch for the log-probabilities).</param>
     /// <param name="gradScale">Upstream gradient of the loss (1 for a plain backward); 0 skips the gradient.</param>
-    /// <exception cref="ArgumentException">Shapes differ, a label is out of range, or every label is ignored.</exception>
+    /// <exception cref="ArgumentException">Shapes differ, a label is out of range, or every label is
+    /// ignored.</exception>
     public static float ForwardBackward(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes, Span<float> dLogits, float gradScale)
     {
         int rows = labels.Length;
@@ -35,7 +36,8 @@ public static class CrossEntropyKernel
     /// <summary>
     /// The number of rows whose label is not <see cref="IgnoreIndex"/>: the mean's divisor K. Checks every label.
     /// </summary>
-    /// <exception cref="ArgumentException">The batch is empty, a label is out of range, or every label is ignored.</exception>
+    /// <exception cref="ArgumentException">The batch is empty, a label is out of range, or every label is
+    /// ignored.</exception>
     public static int CountKept(ReadOnlySpan<int> labels, int classes)
     {
         int rows = labels.Length;

@@ -10,7 +10,8 @@ namespace LoRA.Managed.Kernels;
 /// </summary>
 public static class LogSoftmax
 {
-    /// <summary>Writes log-softmax of each row of the rows×cols matrix <paramref name="x"/> into <paramref name="y"/> (may alias x).</summary>
+    /// <summary>Writes log-softmax of each row of the rows×cols matrix <paramref name="x"/> into <paramref name="y"/>
+    /// (may alias x).</summary>
     public static void Rows(ReadOnlySpan<float> x, Span<float> y, int rows, int cols)
     {
         if ((long)rows * cols != x.Length || y.Length != x.Length)

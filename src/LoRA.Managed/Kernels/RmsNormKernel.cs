@@ -5,8 +5,8 @@ namespace LoRA.Managed.Kernels;
 /// <summary>
 /// Root-mean-square layer normalisation (Zhang &amp; Sennrich 2019, "Root Mean Square Layer Normalization", eq. 4),
 /// as Hugging Face's <c>LlamaRMSNorm</c>: per row of C values, <c>r = 1/√(mean(x²) + ε)</c>, <c>y = w ⊙ (x·r)</c>.
-/// Backward with <c>x̂ = x·r</c> and <c>g = ∂y ⊙ w</c>: <c>∂x = r·(g − x̂·mean(g ⊙ x̂))</c>, <c>∂w = Σ_rows ∂y ⊙ x̂</c>.
-/// <see cref="LlamaKernelsReference"/> holds the scalar twins.
+/// Backward with <c>x̂ = x·r</c> and <c>g = ∂y ⊙ w</c>: <c>∂x = r·(g − x̂·mean(g ⊙ x̂))</c>, <c>∂w = Σ_rows ∂y ⊙
+/// x̂</c>. <see cref="LlamaKernelsReference"/> holds the scalar twins.
 /// </summary>
 public static class RmsNormKernel
 {

@@ -14,7 +14,8 @@ namespace LoRA.Managed.Kernels;
 public static class RopeKernel
 {
     /// <summary>Rotates x (B, T, H, D) into y (may alias x).</summary>
-    /// <exception cref="ArgumentException">The spans do not fit the shape, D is odd, or a position is past the tables.</exception>
+    /// <exception cref="ArgumentException">The spans do not fit the shape, D is odd, or a position is past the
+    /// tables.</exception>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, int batch, int time, int heads, int headDim,
         int start, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin) =>
         Run(x, y, batch, time, heads, headDim, start, cos, sin, backward: false);

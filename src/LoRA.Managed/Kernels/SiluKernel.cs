@@ -4,7 +4,8 @@ namespace LoRA.Managed.Kernels;
 
 /// <summary>
 /// SiLU, <c>silu(x) = x·σ(x)</c> (Elfwing et al. 2018; Llama's <c>hidden_act: "silu"</c>), and its derivative
-/// <c>σ(x)·(1 + x·(1 − σ(x)))</c>. Both run on <see cref="TensorPrimitives"/> in stack chunks, so they allocate nothing.
+/// <c>σ(x)·(1 + x·(1 − σ(x)))</c>. Both run on <see cref="TensorPrimitives"/> in stack chunks, so they allocate
+/// nothing.
 /// </summary>
 public static class SiluKernel
 {

@@ -38,7 +38,8 @@ internal static class SubnormalMoments
         return t < float.MaxValue ? (float)t : float.PositiveInfinity;
     }
 
-    /// <summary>Lanes whose m is subnormal (non-zero), whose gradient is ±0, and whose |θ·d| exceeds the threshold.</summary>
+    /// <summary>Lanes whose m is subnormal (non-zero), whose gradient is ±0, and whose |θ·d| exceeds the
+    /// threshold.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<int> Lanes(Vector512<float> m, Vector512<float> g, Vector512<float> thetaDecayed, Vector512<float> threshold)
     {

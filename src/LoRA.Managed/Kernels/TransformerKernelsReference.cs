@@ -24,7 +24,8 @@ public static class TransformerKernelsReference
         }
     }
 
-    /// <summary>LayerNorm backward, as <see cref="LayerNormKernel.Backward"/> (accumulating; all three gradients).</summary>
+    /// <summary>LayerNorm backward, as <see cref="LayerNormKernel.Backward"/> (accumulating; all three
+    /// gradients).</summary>
     public static void LayerNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd,
         ReadOnlySpan<float> dy, Span<float> dx, Span<float> dw, Span<float> db, int rows, int cols)
     {

@@ -14,7 +14,8 @@ namespace LoRA.Managed.Lora;
 /// <see cref="LoraScaling.AlphaOverRank"/> or <see cref="LoraScaling.RsLora"/> with the same scale.
 /// <c>init_lora_weights</c>: <c>true</c> for Default and for the blog's SVD (the factors are in the weights file
 /// and the base is unchanged, so PEFT must only build zero-effect factors and then load them over), <c>"gaussian"</c>,
-/// <c>"pissa"</c> (PEFT then rebuilds the residual base from the original model, as <see cref="LoraModel.LoadAdapter"/> does).
+/// <c>"pissa"</c> (PEFT then rebuilds the residual base from the original model, as
+/// <see cref="PeftModel.FromPretrained"/> does).
 /// </remarks>
 public static class AdapterConfigFile
 {
@@ -87,17 +88,19 @@ public static class AdapterConfigFile
     /// <c>rank_pattern</c> for thousands of layers stays far below this.</summary>
     public const long MaxFileBytes = 16 << 20;
 
-    /// <summary>A PEFT config nests at most three levels (root, <c>rank_pattern</c>, a value); deeper is refused.</summary>
+    /// <summary>A PEFT config nests at most three levels (root, <c>rank_pattern</c>, a value); deeper is
+    /// refused.</summary>
     private const int MaxDepth = 16;
 
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">The file is larger than <see cref="MaxFileBytes"/>, not UTF-8 JSON, or a field is
-    /// missing, of the wrong type, out of range, or asks for a feature not implemented here (DoRA, other inits);
-    /// the message names the file and the field.</exception>
+    /// <exception cref="InvalidDataFormatException">The file is larger than <see cref="MaxFileBytes"/>, not UTF-8 JSON,
+    /// or a field is missing, of the wrong type, out of range, or asks for a feature not implemented here (DoRA, other
+    /// inits); the message names the file and the field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static LoraConfig Read(string path) => Parse(ReadBytes(path), path);
 
-    /// <summary>The file's bytes, refused before reading when it is not a regular file or larger than <see cref="MaxFileBytes"/>.</summary>
+    /// <summary>The file's bytes, refused before reading when it is not a regular file or larger than
+    /// <see cref="MaxFileBytes"/>.</summary>
     internal static byte[] ReadBytes(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -111,10 +114,10 @@ public static class AdapterConfigFile
 
     /// <summary>Parses the JSON <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>
     /// <remarks>
-    /// Strict where PEFT's own loader would silently misread: every key may appear once, <c>r</c> must be an integer ≥ 1,
-    /// <c>lora_alpha</c> a finite number, <c>lora_dropout</c> a number in [0, 1), <c>bias</c> one of PEFT's three names,
-    /// <c>target_modules</c> a non-empty list of non-empty strings, <c>modules_to_save</c> null or such a list. Keys this
-    /// library does not use are ignored, as PEFT ignores keys of newer versions.
+    /// Strict where PEFT's own loader would silently misread: every key may appear once, <c>r</c> must be an integer ≥
+    /// 1, <c>lora_alpha</c> a finite number, <c>lora_dropout</c> a number in [0, 1), <c>bias</c> one of PEFT's three
+    /// names, <c>target_modules</c> a non-empty list of non-empty strings, <c>modules_to_save</c> null or such a list.
+    /// Keys this library does not use are ignored, as PEFT ignores keys of newer versions.
     /// </remarks>
     /// <exception cref="InvalidDataFormatException">As <see cref="Read"/>.</exception>
     public static LoraConfig Parse(byte[] json, string source)
@@ -133,17 +136,20 @@ public static class AdapterConfigFile
         string peftType = String(root, "peft_type", source, required: true)!;
         if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
         if (Bool(root, "use_dora", source)) throw new InvalidDataFormatException(source, "use_dora", "DoRA adapters are not supported.");
-        // fan_in_fan_out is a per-layer fact here (Linear.FanInFanOut), as PEFT corrects the flag for each target; it is kept.
+        // fan_in_fan_out is a per-layer fact here (Linear.FanInFanOut), as PEFT corrects the flag for each target; it
+        // is kept.
         bool fanInFanOut = Bool(root, "fan_in_fan_out", source);
         int r = Get(root, "r", source, JsonValueKind.Number) is { } rEl && rEl.TryGetInt32(out int rv) && rv >= 1
             ? rv : throw new InvalidDataFormatException(source, "r", "missing or not an integer from 1 to 2147483647.");
         double alpha = FiniteNumber(root, "lora_alpha", source) ?? 8;
-        // The scale α/r or α/√r is used as a float32: 1e308 is a finite double but an infinite scale (merge would write ∞).
+        // The scale α/r or α/√r is used as a float32: 1e308 is a finite double but an infinite scale (merge would write
+        // ∞).
         double scale = Bool(root, "use_rslora", source) ? alpha / Math.Sqrt(r) : alpha / r;
         if (!float.IsFinite((float)scale))
             throw new InvalidDataFormatException(source, "lora_alpha", $"{alpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} gives the scale {scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, which is infinite as a float32.");
         double dropout = FiniteNumber(root, "lora_dropout", source) ?? 0;
-        // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999 < 1 as a double rounds to 1f.
+        // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999
+        // < 1 as a double rounds to 1f.
         if (!((float)dropout >= 0f && (float)dropout < 1f))
             throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is not in [0, 1) as a float32.");
         LoraBias bias = (String(root, "bias", source, required: false) ?? "none") switch
@@ -173,7 +179,8 @@ public static class AdapterConfigFile
         };
     }
 
-    /// <summary>A number that fits a finite double, or null when absent or null. <c>1e400</c> is refused, not read as ∞.</summary>
+    /// <summary>A number that fits a finite double, or null when absent or null. <c>1e400</c> is refused, not read as
+    /// ∞.</summary>
     private static double? FiniteNumber(JsonElement root, string name, string source)
     {
         if (Get(root, name, source, JsonValueKind.Number) is not { } el) return null;
@@ -196,7 +203,8 @@ public static class AdapterConfigFile
             {
                 "gaussian" => LoraInit.Gaussian,
                 "pissa" => LoraInit.Pissa,
-                // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 subspace iterations; the exact SVD here gives the same factors up to its error.
+                // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 subspace iterations; the exact SVD here gives the
+                // same factors up to its error.
                 var s when s.StartsWith("pissa_niter_", StringComparison.Ordinal) && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter) && niter >= 1 => LoraInit.Pissa,
                 var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\")."),
             },

@@ -22,8 +22,8 @@ public static class AdapterFiles
     public const string ChecksumKey = "lora_managed.base_sha256";
 
     /// <summary>
-    /// The metadata key of the SHA-256 of the <c>adapter_config.json</c> bytes saved with the weights. The two files are
-    /// renamed one after the other; a kill between the renames leaves new weights beside the old config, which this
+    /// The metadata key of the SHA-256 of the <c>adapter_config.json</c> bytes saved with the weights. The two files
+    /// are renamed one after the other; a kill between the renames leaves new weights beside the old config, which this
     /// hash exposes on load (PEFT ignores the key; adapters without it, e.g. PEFT's own, are loaded unchecked).
     /// </summary>
     public const string ConfigHashKey = "lora_managed.config_sha256";
@@ -44,7 +44,8 @@ public static class AdapterFiles
         ]);
     }
 
-    /// <summary>The bytes of an adapter's two files (weights, config), for callers that write them with other files at once.</summary>
+    /// <summary>The bytes of an adapter's two files (weights, config), for callers that write them with other files at
+    /// once.</summary>
     internal static (byte[] Weights, byte[] Config) Serialize(PeftModel model, string adapterName)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -93,7 +94,7 @@ public static class AdapterFiles
             string actual = BaseChecksum.Compute(baseModel);
             if (!string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
                 throw new InvalidOperationException(
-                    $"LoadAdapter: {weightsPath} was trained on a base model with checksum {expected}, but this model's is {actual}. " +
+                    $"PeftModel.FromPretrained: {weightsPath} was trained on a base model with checksum {expected}, but this model's is {actual}. " +
                     "Load the base it was trained on, or pass verifyBaseChecksum: false to apply it anyway.");
         }
 
@@ -111,7 +112,7 @@ public static class AdapterFiles
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
         var initConfig = config with { Init = config.Init == LoraInit.Pissa ? LoraInit.Pissa : LoraInit.Default };
-        var peft = LoraModel.Wrap(baseModel, initConfig, generator, adapterName);
+        var peft = LoraModel.GetPeftModel(baseModel, initConfig, generator, adapterName);
         peft.SetConfig(adapterName, config);
         var live = peft.StateDict();
         foreach (var e in header.Entries) SafeTensors.ReadTensor(stream, header, e, live[InMemoryName(e.Name, adapterName)].Data);
@@ -142,7 +143,8 @@ public static class AdapterFiles
         return shapes;
     }
 
-    /// <summary><c>base_model.model.X.lora_A.weight</c> → <c>X.lora_A.&lt;adapter&gt;.weight</c>; other keys lose the prefix.</summary>
+    /// <summary><c>base_model.model.X.lora_A.weight</c> → <c>X.lora_A.&lt;adapter&gt;.weight</c>; other keys lose the
+    /// prefix.</summary>
     private static string InMemoryName(string key, string adapterName)
     {
         string name = key[Prefix.Length..];

@@ -11,7 +11,8 @@ internal sealed record InjectionPlan(
     IReadOnlyList<KeyValuePair<string, Module>> Targets,
     IReadOnlyList<KeyValuePair<string, Module>> ModulesToSave)
 {
-    /// <summary>Resolves <paramref name="config"/>'s targets in <paramref name="root"/>; throws before any change on a bad target or rank.</summary>
+    /// <summary>Resolves <paramref name="config"/>'s targets in <paramref name="root"/>; throws before any change on a
+    /// bad target or rank.</summary>
     public static InjectionPlan Create(Module root, LoraConfig config, string adapterName)
     {
         ArgumentNullException.ThrowIfNull(root);
@@ -42,7 +43,8 @@ internal sealed record InjectionPlan(
             int max = Math.Min(linear.InFeatures, linear.OutFeatures);
             if (config.Rank > max)
                 throw new ArgumentException($"LoraModel: rank {config.Rank} is too large for '{name}' with weight {Tensors.Shapes.Format(linear.Weight.Shape)} (out×in); it must be in 1..{max}.");
-            // An SVD of a matrix holding NaN or infinity is undefined (MathNet's fails with an index error deep inside).
+            // An SVD of a matrix holding NaN or infinity is undefined (MathNet's fails with an index error deep
+            // inside).
             if (config.Init is LoraInit.Svd or LoraInit.Pissa && IO.FiniteValues.IndexOfNonFinite(linear.Weight.Data) is int bad and >= 0)
                 throw new ArgumentException($"LoraModel: '{name}'.weight element {bad} is {linear.Weight.Data[bad]}; {config.Init} initialisation takes its SVD, which needs finite weights.");
             if (module is LoraLinear existing)

@@ -1,6 +1,7 @@
 namespace LoRA.Managed.Lora;
 
-/// <summary>Which biases train alongside the adapter (PEFT's <c>bias</c> option); trained biases are saved with it.</summary>
+/// <summary>Which biases train alongside the adapter (PEFT's <c>bias</c> option); trained biases are saved with
+/// it.</summary>
 public enum LoraBias
 {
     /// <summary><c>"none"</c>: every bias stays frozen.</summary>

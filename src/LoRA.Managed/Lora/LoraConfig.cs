@@ -12,7 +12,8 @@ public sealed record LoraConfig
     /// <summary>α; the scale derived from it depends on <see cref="Scaling"/>. PEFT's default 8.</summary>
     public double Alpha { get; init; } = 8;
 
-    /// <summary>Dropout probability on the adapter's input while training (PEFT's <c>lora_dropout</c>), in [0, 1).</summary>
+    /// <summary>Dropout probability on the adapter's input while training (PEFT's <c>lora_dropout</c>), in [0,
+    /// 1).</summary>
     public float Dropout { get; init; }
 
     /// <summary>Which biases train (PEFT's <c>bias</c>).</summary>
@@ -33,7 +34,8 @@ public sealed record LoraConfig
 
     /// <summary>
     /// PEFT's <c>use_rslora</c> view of <see cref="Scaling"/>: true means α/√r. Setting it true selects
-    /// <see cref="LoraScaling.RsLora"/>; setting it false leaves the scaling unchanged unless it was RsLora, which becomes α/r.
+    /// <see cref="LoraScaling.RsLora"/>; setting it false leaves the scaling unchanged unless it was RsLora, which
+    /// becomes α/r.
     /// </summary>
     public bool UseRsLora
     {
@@ -41,7 +43,8 @@ public sealed record LoraConfig
         init => Scaling = value ? LoraScaling.RsLora : (Scaling == LoraScaling.RsLora ? LoraScaling.AlphaOverRank : Scaling);
     }
 
-    /// <summary>Modules (matched like targets) whose parameters stay trainable and are saved with the adapter.</summary>
+    /// <summary>Modules (matched like targets) whose parameters stay trainable and are saved with the
+    /// adapter.</summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();
 
     /// <summary>

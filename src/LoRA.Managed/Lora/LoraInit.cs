@@ -16,7 +16,8 @@ public enum LoraInit
     /// </summary>
     Pissa,
 
-    /// <summary>PEFT's default: lora_A Kaiming-uniform with a = √5 (uniform in ±1/√in), lora_B zero, so ΔW = 0.</summary>
+    /// <summary>PEFT's default: lora_A Kaiming-uniform with a = √5 (uniform in ±1/√in), lora_B zero, so ΔW =
+    /// 0.</summary>
     Default,
 
     /// <summary>PEFT's <c>"gaussian"</c>: lora_A normal with standard deviation 1/r, lora_B zero.</summary>

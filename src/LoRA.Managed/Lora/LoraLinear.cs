@@ -24,7 +24,8 @@ public sealed class LoraLinear : Module
     private readonly Dictionary<string, TorchGenerator> _dropoutGenerators = new(StringComparer.Ordinal);
     private Tensor? _unmergedWeight;
 
-    /// <summary>Wraps <paramref name="baseLayer"/> and freezes its weight and bias; add adapters with <see cref="AddAdapter"/>.</summary>
+    /// <summary>Wraps <paramref name="baseLayer"/> and freezes its weight and bias; add adapters with
+    /// <see cref="AddAdapter"/>.</summary>
     /// <param name="baseLayer">The layer to adapt.</param>
     /// <param name="moduleName">Its full name in the model, used in error messages.</param>
     public LoraLinear(Linear baseLayer, string moduleName = "")
@@ -37,7 +38,8 @@ public sealed class LoraLinear : Module
         baseLayer.RequiresGrad(false);
     }
 
-    /// <summary>The wrapped layer (its weight is the residual after PiSSA, the merged weight after <see cref="Merge"/>).</summary>
+    /// <summary>The wrapped layer (its weight is the residual after PiSSA, the merged weight after
+    /// <see cref="Merge"/>).</summary>
     public Linear BaseLayer { get; }
 
     /// <summary>The A factors (r×in) by adapter name.</summary>
@@ -55,7 +57,8 @@ public sealed class LoraLinear : Module
     /// <summary>The adapter used by <see cref="Forward"/> (null before the first <see cref="AddAdapter"/>).</summary>
     public string? ActiveAdapter { get; private set; }
 
-    /// <summary>When true, <see cref="Forward"/> computes the base layer alone (PEFT's <c>disable_adapter</c>).</summary>
+    /// <summary>When true, <see cref="Forward"/> computes the base layer alone (PEFT's
+    /// <c>disable_adapter</c>).</summary>
     public bool AdaptersDisabled { get; set; }
 
     /// <summary>The adapter folded into the base weight by <see cref="Merge"/>, or null.</summary>
@@ -69,7 +72,8 @@ public sealed class LoraLinear : Module
     /// <paramref name="config"/>, drawing random values (initialisation, then dropout masks) from
     /// <paramref name="generator"/>. The first adapter added becomes active.
     /// </summary>
-    /// <exception cref="ArgumentException">The name is taken or invalid, or the rank is outside 1..min(in, out).</exception>
+    /// <exception cref="ArgumentException">The name is taken or invalid, or the rank is outside 1..min(in,
+    /// out).</exception>
     /// <exception cref="InvalidOperationException">An adapter is merged (unmerge first).</exception>
     public void AddAdapter(string name, LoraConfig config, TorchGenerator generator)
     {
@@ -115,7 +119,8 @@ public sealed class LoraLinear : Module
     /// <summary>The scale of adapter <paramref name="name"/> (α, α/r or α/√r).</summary>
     public double Scale(string name) => AdapterConfig(name).Scale;
 
-    /// <summary>ΔW = scale·B·A of adapter <paramref name="name"/> (out×in, whatever the base's layout), computed in double then rounded once.</summary>
+    /// <summary>ΔW = scale·B·A of adapter <paramref name="name"/> (out×in, whatever the base's layout), computed in
+    /// double then rounded once.</summary>
     public Tensor DeltaWeight(string name)
     {
         var delta = new Tensor(BaseLayer.OutFeatures, BaseLayer.InFeatures);
@@ -172,7 +177,8 @@ public sealed class LoraLinear : Module
         MergedAdapter = null;
     }
 
-    /// <summary>Merges the active adapter (if not yet merged) and returns the base layer, which now carries W + ΔW.</summary>
+    /// <summary>Merges the active adapter (if not yet merged) and returns the base layer, which now carries W +
+    /// ΔW.</summary>
     public Linear MergeAndUnload()
     {
         if (!IsMerged && ActiveAdapter is not null) Merge();

@@ -10,7 +10,8 @@ namespace LoRA.Managed.Lora;
 /// </summary>
 public static class LowRank
 {
-    /// <summary>Splits W (m×n) into U, S, Vᵀ and the rank-<paramref name="rank"/> factors A (m×r) and B (r×n) with A·B = W_r.</summary>
+    /// <summary>Splits W (m×n) into U, S, Vᵀ and the rank-<paramref name="rank"/> factors A (m×r) and B (r×n) with A·B
+    /// = W_r.</summary>
     /// <exception cref="ArgumentException">W is not a matrix, or the rank is outside 1..min(m, n).</exception>
     public static LowRankApproximation Approximate(Tensor weight, int rank)
     {

@@ -6,7 +6,7 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Lora;
 
 /// <summary>
-/// A model with LoRA adapters injected, PEFT's <c>PeftModel</c>. Build it with <see cref="LoraModel.Wrap"/>.
+/// A model with LoRA adapters injected, PEFT's <c>PeftModel</c>. Build it with <see cref="LoraModel.GetPeftModel"/>.
 /// </summary>
 /// <remarks>
 /// <para><b>Naming.</b> Its children are the base model's own children under the same names, so its
@@ -37,7 +37,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// <summary>The wrapped model (modified in place: adapted layers are <see cref="LoraLinear"/>s).</summary>
     public Module BaseModel { get; }
 
-    /// <summary>SHA-256 of the base model's parameters before any adapter touched them (see <see cref="Lora.BaseChecksum"/>).</summary>
+    /// <summary>SHA-256 of the base model's parameters before any adapter touched them (see
+    /// <see cref="Lora.BaseChecksum"/>).</summary>
     public string BaseChecksum { get; internal set; }
 
     /// <summary>The adapter the forward uses and the optimiser trains.</summary>
@@ -56,7 +57,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// <summary>Names of the modules kept trainable and saved with adapter <paramref name="adapterName"/>.</summary>
     public IReadOnlyList<string> ModulesToSave(string adapterName) => _modulesToSave[adapterName];
 
-    /// <summary>When true every adapted layer computes its base layer only (PEFT's <c>with model.disable_adapter():</c>).</summary>
+    /// <summary>When true every adapted layer computes its base layer only (PEFT's <c>with
+    /// model.disable_adapter():</c>).</summary>
     public bool AdaptersDisabled
     {
         get => _adaptersDisabled;
@@ -92,7 +94,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         SyncActiveAdapter();
     }
 
-    /// <summary>Makes <paramref name="adapterName"/> active (PEFT's <c>set_adapter</c>): only its factors, biases and modules to save train.</summary>
+    /// <summary>Makes <paramref name="adapterName"/> active (PEFT's <c>set_adapter</c>): only its factors, biases and
+    /// modules to save train.</summary>
     /// <exception cref="KeyNotFoundException">No such adapter.</exception>
     public void SetAdapter(string adapterName)
     {
@@ -102,7 +105,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         SyncActiveAdapter();
     }
 
-    /// <summary>Folds the active adapter into every adapted layer's weight (see <see cref="LoraLinear.Merge"/>).</summary>
+    /// <summary>Folds the active adapter into every adapted layer's weight (see
+    /// <see cref="LoraLinear.Merge"/>).</summary>
     public void Merge()
     {
         foreach (var (_, layer) in LoraLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
@@ -133,13 +137,15 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         return BaseModel;
     }
 
-    /// <summary>Parameters that train (the active adapter's factors, plus biases and modules to save as configured).</summary>
+    /// <summary>Parameters that train (the active adapter's factors, plus biases and modules to save as
+    /// configured).</summary>
     public long TrainableParameterCount => ParameterCount(trainableOnly: true);
 
     /// <summary>Every parameter, adapters included (PEFT's "all params").</summary>
     public long AllParameterCount => ParameterCount();
 
-    /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's denominator.</summary>
+    /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's
+    /// denominator.</summary>
     public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l => l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount());
 
     /// <summary>
@@ -180,15 +186,18 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     private ICausalLanguageModel BaseLanguageModel => BaseModel as ICausalLanguageModel
         ?? throw new InvalidOperationException($"PeftModel: the base model ({BaseModel.GetType().Name}) is not a causal language model.");
 
-    /// <summary>A checkpoint keeps the active adapter as PEFT writes it (<c>adapter_model.safetensors</c> + <c>adapter_config.json</c>).</summary>
+    /// <summary>A checkpoint keeps the active adapter as PEFT writes it (<c>adapter_model.safetensors</c> +
+    /// <c>adapter_config.json</c>).</summary>
     public override IReadOnlyList<(string FileName, byte[] Bytes)> SerializeTrainable()
     {
         var (weights, config) = AdapterFiles.Serialize(this, ActiveAdapter);
         return [(AdapterFiles.WeightsFileName, weights), (AdapterConfigFile.FileName, config)];
     }
 
-    /// <summary>Loads a checkpoint's adapter weights into the active adapter; every name and shape is checked first.</summary>
-    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model (named).</exception>
+    /// <summary>Loads a checkpoint's adapter weights into the active adapter; every name and shape is checked
+    /// first.</summary>
+    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model
+    /// (named).</exception>
     public override void LoadTrainable(string directory)
     {
         string path = Path.Combine(directory, AdapterFiles.WeightsFileName);
@@ -208,11 +217,23 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
     }
 
-    /// <summary>PEFT's <c>PeftModel.from_pretrained</c>: same as <see cref="LoraModel.LoadAdapter"/>.</summary>
-    public static PeftModel FromPretrained(Module baseModel, string directory, TorchGenerator? generator = null, bool verifyBaseChecksum = true) =>
-        LoraModel.LoadAdapter(baseModel, directory, generator, verifyBaseChecksum);
+    /// <summary>
+    /// PEFT's <c>PeftModel.from_pretrained</c>: restores an adapter saved by <see cref="SaveAdapter"/> (or by PEFT)
+    /// onto <paramref name="baseModel"/>. Both files are read and every tensor's name and shape checked against the
+    /// model before it changes. If the adapter records the checksum of the base it was trained on and
+    /// <paramref name="verifyBaseChecksum"/> is true (the default), a different base is refused. A PiSSA adapter is
+    /// restored onto the original model: the residual base is recomputed, as PEFT does for
+    /// <c>init_lora_weights="pissa"</c>.
+    /// </summary>
+    /// <exception cref="InvalidDataFormatException">A file is malformed, or a tensor is missing, unexpected or does
+    /// not fit (named).</exception>
+    /// <exception cref="InvalidOperationException">The base model's checksum differs from the one recorded.</exception>
+    public static PeftModel FromPretrained(Module baseModel, string directory, TorchGenerator? generator = null,
+        bool verifyBaseChecksum = true, string adapterName = LoraModel.DefaultAdapterName) =>
+        AdapterFiles.Load(baseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum, adapterName);
 
-    /// <summary>Replaces the configuration recorded for an adapter (used by loading, whose init config differs from the file's).</summary>
+    /// <summary>Replaces the configuration recorded for an adapter (used by loading, whose init config differs from the
+    /// file's).</summary>
     internal void SetConfig(string adapterName, LoraConfig config) => _configs[adapterName] = config;
 
     /// <summary>
@@ -248,7 +269,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
 
     internal Module ModuleNamed(string name) => BaseModel.NamedModules().First(m => m.Key == name).Value;
 
-    /// <summary>Puts <paramref name="replacement"/> at <paramref name="fullName"/> in the base model (and in this model when it is a top-level child).</summary>
+    /// <summary>Puts <paramref name="replacement"/> at <paramref name="fullName"/> in the base model (and in this model
+    /// when it is a top-level child).</summary>
     private T Swap<T>(string fullName, T replacement) where T : Module
     {
         int dot = fullName.LastIndexOf('.');

@@ -25,7 +25,8 @@ internal sealed class AttentionShapes
     /// <summary>(B, T, H, D) ↔ (B, H, T, D).</summary>
     public static readonly int[] SwapTimeAndHeads = [0, 2, 1, 3];
 
-    /// <summary><paramref name="cached"/> when it is for this (batch, time), else new shapes (stored back by the caller).</summary>
+    /// <summary><paramref name="cached"/> when it is for this (batch, time), else new shapes (stored back by the
+    /// caller).</summary>
     public static AttentionShapes For(ref AttentionShapes? cached, int batch, int time, int heads, int kvHeads, int headDim)
     {
         AttentionShapes? c = cached;

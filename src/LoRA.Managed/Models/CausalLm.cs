@@ -32,24 +32,27 @@ public abstract class CausalLm : Module, ICausalLanguageModel
     /// <summary>Token ids that end generation (<c>generation_config.json</c>, else <c>config.json</c>).</summary>
     public IReadOnlyList<int> EosTokenIds { get; internal set; } = [];
 
-    /// <summary>The folder the model was loaded from, or null (recorded in adapters as <c>base_model_name_or_path</c>).</summary>
+    /// <summary>The folder the model was loaded from, or null (recorded in adapters as
+    /// <c>base_model_name_or_path</c>).</summary>
     public string? SourceDirectory { get; internal set; }
 
     /// <inheritdoc />
     public string? NameOrPath => SourceDirectory;
 
     /// <summary>
-    /// Next-token logits for ids (batch, time), row-major: returns (batch·time, V), row <c>b·time + t</c> predicting the
-    /// token after position t.
+    /// Next-token logits for ids (batch, time), row-major: returns (batch·time, V), row <c>b·time + t</c> predicting
+    /// the token after position t.
     /// </summary>
-    /// <exception cref="ArgumentException">The ids do not fill batch × time, or time exceeds <see cref="HfConfig.MaxContext"/>.</exception>
+    /// <exception cref="ArgumentException">The ids do not fill batch × time, or time exceeds
+    /// <see cref="HfConfig.MaxContext"/>.</exception>
     public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time)
     {
         CheckBlock(ids.Length, batch, time);
         return Head(Body(ids, batch, time));
     }
 
-    /// <summary>As <see cref="Forward(ReadOnlySpan{int}, int, int)"/> for ids stored as whole-number floats in a (B, T) tensor.</summary>
+    /// <summary>As <see cref="Forward(ReadOnlySpan{int}, int, int)"/> for ids stored as whole-number floats in a (B, T)
+    /// tensor.</summary>
     public override Tensor Forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -64,7 +67,8 @@ public abstract class CausalLm : Module, ICausalLanguageModel
     /// cache, appends their keys and values, and returns the final-norm hidden states (n, C); apply <see cref="Head"/>
     /// to the rows whose logits you need. Nothing is recorded for autograd.
     /// </summary>
-    /// <exception cref="ArgumentException">No ids, or the positions would pass <see cref="HfConfig.MaxContext"/>.</exception>
+    /// <exception cref="ArgumentException">No ids, or the positions would pass
+    /// <see cref="HfConfig.MaxContext"/>.</exception>
     /// <exception cref="InvalidOperationException">The cache is full.</exception>
     public Tensor ForwardCached(ReadOnlySpan<int> ids, KvCache cache)
     {
@@ -91,7 +95,8 @@ public abstract class CausalLm : Module, ICausalLanguageModel
     /// <summary>The blocks and final norm over (batch, time): returns (batch·time, C).</summary>
     protected abstract Tensor Body(ReadOnlySpan<int> ids, int batch, int time);
 
-    /// <summary>The blocks and final norm for new tokens against the cache: returns (n, C); the cache is advanced by the caller.</summary>
+    /// <summary>The blocks and final norm for new tokens against the cache: returns (n, C); the cache is advanced by
+    /// the caller.</summary>
     protected abstract Tensor BodyCached(ReadOnlySpan<int> ids, KvCache cache);
 
     /// <summary>
@@ -108,7 +113,8 @@ public abstract class CausalLm : Module, ICausalLanguageModel
             : Functional.CrossEntropy(Head(hidden), targets);
     }
 
-    /// <summary>The head's weight when <see cref="Head"/> is exactly <c>Linear(hidden, weight)</c> (no bias, no adapter).</summary>
+    /// <summary>The head's weight when <see cref="Head"/> is exactly <c>Linear(hidden, weight)</c> (no bias, no
+    /// adapter).</summary>
     protected abstract Tensor? HeadWeightIfPlain { get; }
 
     /// <summary>
@@ -127,10 +133,12 @@ public abstract class CausalLm : Module, ICausalLanguageModel
 
     private (KvCache Cache, TensorArena Arena)? _lossScratch;
 
-    /// <summary>Mean negative log-likelihood over windows of at most <paramref name="context"/> tokens (see <see cref="LmScoring"/>).</summary>
+    /// <summary>Mean negative log-likelihood over windows of at most <paramref name="context"/> tokens (see
+    /// <see cref="LmScoring"/>).</summary>
     public ScoreResult Score(ReadOnlySpan<int> ids, int context = 0) => LmScoring.Score(this, ids, context);
 
-    /// <summary>Generates up to <see cref="GenerationSettings.MaxNewTokens"/> tokens after the prompt (see <see cref="LmGeneration"/>).</summary>
+    /// <summary>Generates up to <see cref="GenerationSettings.MaxNewTokens"/> tokens after the prompt (see
+    /// <see cref="LmGeneration"/>).</summary>
     public int[] Generate(ReadOnlySpan<int> promptIds, GenerationSettings settings, Action<int>? onToken = null) =>
         LmGeneration.Generate(this, promptIds, settings, onToken);
 

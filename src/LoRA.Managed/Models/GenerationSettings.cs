@@ -22,7 +22,8 @@ public sealed record GenerationSettings
     /// <summary>Seed of the sampling generator.</summary>
     public ulong Seed { get; init; }
 
-    /// <summary>Ids that stop generation (null: the model's <see cref="CausalLm.EosTokenIds"/>); the EOS token is kept in the output.</summary>
+    /// <summary>Ids that stop generation (null: the model's <see cref="CausalLm.EosTokenIds"/>); the EOS token is kept
+    /// in the output.</summary>
     public IReadOnlyList<int>? EosTokenIds { get; init; }
 
     /// <summary>Checks the values.</summary>

@@ -37,7 +37,8 @@ public sealed class KvCache
     internal NestedArenaScope BlockScratch(int layer) =>
         Tape.Current.Arena is null ? default : _blockArenas[layer & 1].EnterNested();
 
-    /// <summary>Tensors the two block arenas hold (for tests: they, not the caller's arena, hold the blocks').</summary>
+    /// <summary>Tensors the two block arenas hold (for tests: they, not the caller's arena, hold the
+    /// blocks').</summary>
     internal int BlockScratchTensorCount => _blockArenas[0].TensorCount + _blockArenas[1].TensorCount;
 
     /// <summary>Positions the cache can hold.</summary>
@@ -63,7 +64,8 @@ public sealed class KvCache
             throw new InvalidOperationException($"KvCache: {Length} positions stored, {count} more do not fit the capacity {Capacity}.");
     }
 
-    /// <summary>Writes layer <paramref name="layer"/>'s keys and values for <paramref name="count"/> new positions at <see cref="Length"/>.</summary>
+    /// <summary>Writes layer <paramref name="layer"/>'s keys and values for <paramref name="count"/> new positions at
+    /// <see cref="Length"/>.</summary>
     public void Write(int layer, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int count)
     {
         EnsureRoom(count);

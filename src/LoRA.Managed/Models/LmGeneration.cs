@@ -11,8 +11,10 @@ namespace LoRA.Managed.Models;
 /// </summary>
 public static class LmGeneration
 {
-    /// <summary>The new tokens after <paramref name="promptIds"/>; <paramref name="onToken"/> sees each as it is chosen.</summary>
-    /// <exception cref="ArgumentException">The prompt is empty or too long for the model, or a setting is out of range.</exception>
+    /// <summary>The new tokens after <paramref name="promptIds"/>; <paramref name="onToken"/> sees each as it is
+    /// chosen.</summary>
+    /// <exception cref="ArgumentException">The prompt is empty or too long for the model, or a setting is out of
+    /// range.</exception>
     public static int[] Generate(CausalLm model, ReadOnlySpan<int> promptIds, GenerationSettings settings, Action<int>? onToken = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -19,11 +19,14 @@ namespace LoRA.Managed.Models;
 /// </remarks>
 public static class LmScoring
 {
-    /// <summary>Tokens per cached forward: enough rows for the GEMMs to run at speed, few enough to keep memory small.</summary>
+    /// <summary>Tokens per cached forward: enough rows for the GEMMs to run at speed, few enough to keep memory
+    /// small.</summary>
     public const int ChunkTokens = 64;
 
-    /// <summary>Scores <paramref name="ids"/> with windows of <paramref name="context"/> tokens (0: the model's maximum context).</summary>
-    /// <exception cref="ArgumentException">The context is negative or exceeds the model's maximum, or an id is outside the vocabulary.</exception>
+    /// <summary>Scores <paramref name="ids"/> with windows of <paramref name="context"/> tokens (0: the model's maximum
+    /// context).</summary>
+    /// <exception cref="ArgumentException">The context is negative or exceeds the model's maximum, or an id is outside
+    /// the vocabulary.</exception>
     public static ScoreResult Score(CausalLm model, ReadOnlySpan<int> ids, int context = 0)
     {
         ArgumentNullException.ThrowIfNull(model);

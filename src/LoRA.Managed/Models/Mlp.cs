@@ -5,8 +5,8 @@ using LoRA.Managed.Nn;
 namespace LoRA.Managed.Models;
 
 /// <summary>
-/// The blog's classifier: <c>layers = Sequential(Flatten, Linear(784, 512), ReLU, Linear(512, 256), ReLU, Linear(256, 10))</c>,
-/// so its <c>state_dict</c> names are <c>layers.1.*</c>, <c>layers.3.*</c>, <c>layers.5.*</c> as in PyTorch.
+/// The blog's classifier: <c>layers = Sequential(Flatten, Linear(784, 512), ReLU, Linear(512, 256), ReLU, Linear(256,
+/// 10))</c>, so its <c>state_dict</c> names are <c>layers.1.*</c>, <c>layers.3.*</c>, <c>layers.5.*</c> as in PyTorch.
 /// 535,818 parameters.
 /// </summary>
 public sealed class Mlp : Module

@@ -26,13 +26,15 @@ public sealed class RotaryEmbedding
     /// <summary>ωᵢ, D/2 values.</summary>
     public float[] InverseFrequencies { get; }
 
-    /// <summary>cos(p·ωᵢ), (positions, D/2) row-major; at least as many positions as the last <see cref="Ensure"/> asked for.</summary>
+    /// <summary>cos(p·ωᵢ), (positions, D/2) row-major; at least as many positions as the last <see cref="Ensure"/>
+    /// asked for.</summary>
     public float[] Cos { get; private set; } = [];
 
     /// <summary>sin(p·ωᵢ), laid out as <see cref="Cos"/>.</summary>
     public float[] Sin { get; private set; } = [];
 
-    /// <summary>Grows the tables to hold positions 0..<paramref name="positions"/>−1 (doubling, so growth is rare).</summary>
+    /// <summary>Grows the tables to hold positions 0..<paramref name="positions"/>−1 (doubling, so growth is
+    /// rare).</summary>
     public void Ensure(int positions)
     {
         int have = Cos.Length / _half;

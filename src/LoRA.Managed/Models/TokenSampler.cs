@@ -14,7 +14,8 @@ public sealed class TokenSampler
     private double[] _p = [];
     private int[] _order = [];
 
-    /// <summary>Creates a sampler for <paramref name="settings"/>, seeding its generator with <see cref="GenerationSettings.Seed"/>.</summary>
+    /// <summary>Creates a sampler for <paramref name="settings"/>, seeding its generator with
+    /// <see cref="GenerationSettings.Seed"/>.</summary>
     public TokenSampler(GenerationSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -42,8 +43,8 @@ public sealed class TokenSampler
         for (int i = 0; i < keep; i++) sum += Math.Exp(_p[_order[i]] - max);
         if (_settings.TopP < 1f)
         {
-            // HF removes tokens whose cumulative probability (ascending) is ≤ 1 − top_p, always keeping the most likely:
-            // equivalently, keep the shortest most-likely-first prefix whose mass reaches top_p.
+            // HF removes tokens whose cumulative probability (ascending) is ≤ 1 − top_p, always keeping the most
+            // likely: equivalently, keep the shortest most-likely-first prefix whose mass reaches top_p.
             double cumulative = 0;
             int cut = keep;
             for (int i = 0; i < keep; i++)

@@ -42,7 +42,8 @@ public sealed class Embedding : Module
     /// <summary>The table, (num_embeddings, embedding_dim).</summary>
     public Parameter Weight { get; }
 
-    /// <summary>Looks up <paramref name="ids"/>, which fill <paramref name="shape"/>; returns <c>shape + [embedding_dim]</c>.</summary>
+    /// <summary>Looks up <paramref name="ids"/>, which fill <paramref name="shape"/>; returns <c>shape +
+    /// [embedding_dim]</c>.</summary>
     public Tensor Forward(ReadOnlySpan<int> ids, params int[] shape) => Functional.Embedding(Weight, ids, shape);
 
     /// <summary>

@@ -46,8 +46,8 @@ public sealed class Linear : Module
     }
 
     /// <summary>
-    /// A layer with zero weight and bias, for weights loaded from a file; with <paramref name="fanInFanOut"/> the weight
-    /// is (in, out) as in GPT-2's <c>Conv1D</c> (PEFT's <c>fan_in_fan_out</c>).
+    /// A layer with zero weight and bias, for weights loaded from a file; with <paramref name="fanInFanOut"/> the
+    /// weight is (in, out) as in GPT-2's <c>Conv1D</c> (PEFT's <c>fan_in_fan_out</c>).
     /// </summary>
     public static Linear Empty(int inFeatures, int outFeatures, bool bias = true, bool fanInFanOut = false) =>
         new(inFeatures, outFeatures, bias, fanInFanOut);

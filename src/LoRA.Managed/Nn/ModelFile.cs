@@ -25,7 +25,8 @@ public static class ModelFile
     /// changes, the header before any data is read (<see cref="SafeTensors.LoadInto"/>), and the data is read straight
     /// into the parameters.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">The file is malformed, or a tensor is missing, unexpected, of the wrong shape (named, with both shapes) or holds a NaN or infinity (named).</exception>
+    /// <exception cref="InvalidDataFormatException">The file is malformed, or a tensor is missing, unexpected, of the
+    /// wrong shape (named, with both shapes) or holds a NaN or infinity (named).</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static void Load(Module model, string path)
     {
@@ -37,7 +38,8 @@ public static class ModelFile
     internal static Dictionary<string, (int[] Shape, Memory<float> Data)> Targets(IReadOnlyDictionary<string, Tensor> tensors) =>
         tensors.ToDictionary(p => p.Key, p => (p.Value.Shape, (Memory<float>)p.Value.Array), StringComparer.Ordinal);
 
-    /// <summary>Throws when a parameter of <paramref name="model"/> holds a NaN or infinity; <paramref name="what"/> says whose (e.g. the merged model).</summary>
+    /// <summary>Throws when a parameter of <paramref name="model"/> holds a NaN or infinity; <paramref name="what"/>
+    /// says whose (e.g. the merged model).</summary>
     /// <exception cref="ArithmeticException">The message names the parameter, the element and its value.</exception>
     public static void RequireFinite(Module model, string what)
     {

@@ -39,7 +39,8 @@ public abstract class Module
         return module;
     }
 
-    /// <summary>Replaces the direct child called <paramref name="name"/> (how LoRA swaps a Linear for a LoraLinear).</summary>
+    /// <summary>Replaces the direct child called <paramref name="name"/> (how LoRA swaps a Linear for a
+    /// LoraLinear).</summary>
     /// <exception cref="ArgumentException">No direct child has that name.</exception>
     public void ReplaceChild(string name, Module module)
     {
@@ -60,8 +61,8 @@ public abstract class Module
     }
 
     /// <summary>
-    /// Called after <see cref="ReplaceChild"/> so modules that keep typed references to children can update them; throwing
-    /// refuses the swap (<see cref="ReplaceChild"/> then puts the old child back).
+    /// Called after <see cref="ReplaceChild"/> so modules that keep typed references to children can update them;
+    /// throwing refuses the swap (<see cref="ReplaceChild"/> then puts the old child back).
     /// </summary>
     protected virtual void OnChildReplaced(string name, Module module) { }
 
@@ -92,7 +93,8 @@ public abstract class Module
     /// <summary>Parameters that currently require a gradient (what an optimiser should get).</summary>
     public IEnumerable<Parameter> TrainableParameters() => Parameters().Where(p => p.RequiresGrad);
 
-    /// <summary>Total number of parameter elements; with <paramref name="trainableOnly"/>, only those requiring a gradient.</summary>
+    /// <summary>Total number of parameter elements; with <paramref name="trainableOnly"/>, only those requiring a
+    /// gradient.</summary>
     public long ParameterCount(bool trainableOnly = false) =>
         Parameters().Where(p => !trainableOnly || p.RequiresGrad).Sum(p => (long)p.Count);
 
@@ -107,7 +109,8 @@ public abstract class Module
     /// <summary>Sets evaluation mode (<c>module.eval()</c>).</summary>
     public Module Eval() => Train(false);
 
-    /// <summary>Sets <see cref="Tensor.RequiresGrad"/> on every parameter (<c>module.requires_grad_(flag)</c>).</summary>
+    /// <summary>Sets <see cref="Tensor.RequiresGrad"/> on every parameter
+    /// (<c>module.requires_grad_(flag)</c>).</summary>
     public Module RequiresGrad(bool requiresGrad = true)
     {
         foreach (var p in Parameters()) p.RequiresGrad = requiresGrad;
@@ -132,7 +135,8 @@ public abstract class Module
     /// Copies tensors into the parameters of the same names. With <paramref name="strict"/>, every
     /// parameter must be present and no extra key allowed; shapes must always match.
     /// </summary>
-    /// <exception cref="ArgumentException">A key is missing or unexpected (strict), or a shape differs; the message names it.</exception>
+    /// <exception cref="ArgumentException">A key is missing or unexpected (strict), or a shape differs; the message
+    /// names it.</exception>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -169,7 +173,8 @@ public abstract class Module
         return list;
     }
 
-    /// <summary>The file a checkpoint keeps a plain model's trainable weights in (<see cref="SerializeTrainable"/>).</summary>
+    /// <summary>The file a checkpoint keeps a plain model's trainable weights in
+    /// (<see cref="SerializeTrainable"/>).</summary>
     public const string TrainableWeightsFileName = "model.safetensors";
 
     /// <summary>
@@ -186,10 +191,11 @@ public abstract class Module
     }
 
     /// <summary>
-    /// Copies weights written by <see cref="SerializeTrainable"/> back from <paramref name="directory"/>; every name and
-    /// shape is checked before anything changes.
+    /// Copies weights written by <see cref="SerializeTrainable"/> back from <paramref name="directory"/>; every name
+    /// and shape is checked before anything changes.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model (named).</exception>
+    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model
+    /// (named).</exception>
     public virtual void LoadTrainable(string directory)
     {
         string path = Path.Combine(directory, TrainableWeightsFileName);
@@ -203,7 +209,8 @@ public abstract class Module
         foreach (var (target, source) in targets) source.Data.CopyTo(target.Data);
     }
 
-    /// <summary>The parameter <paramref name="name"/> of <paramref name="mine"/> that file tensor <paramref name="key"/> loads into, shape checked.</summary>
+    /// <summary>The parameter <paramref name="name"/> of <paramref name="mine"/> that file tensor
+    /// <paramref name="key"/> loads into, shape checked.</summary>
     /// <exception cref="InvalidDataFormatException">No such parameter, or another shape (both named).</exception>
     protected static Tensor FindForLoad(Dictionary<string, Tensor> mine, string name, Tensor t, string path, string key)
     {

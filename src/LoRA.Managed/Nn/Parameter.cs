@@ -2,7 +2,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Nn;
 
-/// <summary>A tensor that is a module's learnable state (<c>nn.Parameter</c>); requires a gradient unless frozen.</summary>
+/// <summary>A tensor that is a module's learnable state (<c>nn.Parameter</c>); requires a gradient unless
+/// frozen.</summary>
 public sealed class Parameter : Tensor
 {
     /// <summary>Creates a zero-filled parameter that requires a gradient.</summary>

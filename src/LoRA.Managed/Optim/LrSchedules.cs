@@ -21,8 +21,8 @@ public static class LrSchedules
     }
 
     /// <summary>
-    /// Linear warm-up, then linear decay to 0 at <paramref name="totalSteps"/> (<c>get_linear_schedule_with_warmup</c>):
-    /// <c>lr(s) = peak·max(0, (T − s)/(T − w))</c>.
+    /// Linear warm-up, then linear decay to 0 at <paramref name="totalSteps"/>
+    /// (<c>get_linear_schedule_with_warmup</c>): <c>lr(s) = peak·max(0, (T − s)/(T − w))</c>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Unless 0 ≤ warmup ≤ total and total &gt; 0.</exception>
     public static LrSchedule WarmupLinear(double peak, int warmupSteps, int totalSteps)
@@ -34,8 +34,8 @@ public static class LrSchedules
     }
 
     /// <summary>
-    /// Linear warm-up, then cosine decay to 0 at <paramref name="totalSteps"/> (<c>get_cosine_schedule_with_warmup</c>):
-    /// <c>lr(s) = peak·½(1 + cos(π·(s − w)/(T − w)))</c>.
+    /// Linear warm-up, then cosine decay to 0 at <paramref name="totalSteps"/>
+    /// (<c>get_cosine_schedule_with_warmup</c>): <c>lr(s) = peak·½(1 + cos(π·(s − w)/(T − w)))</c>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Unless 0 ≤ warmup ≤ total and total &gt; 0.</exception>
     public static LrSchedule WarmupCosine(double peak, int warmupSteps, int totalSteps)

@@ -5,7 +5,8 @@ namespace LoRA.Managed.Optim;
 /// <summary>The base of the optimisers: a fixed list of parameters, a learning rate, <see cref="Step"/>.</summary>
 public abstract class Optimizer
 {
-    /// <summary>Takes the parameters to update (frozen ones are skipped at each step, as are those without a gradient).</summary>
+    /// <summary>Takes the parameters to update (frozen ones are skipped at each step, as are those without a
+    /// gradient).</summary>
     protected Optimizer(IEnumerable<Parameter> parameters, double learningRate)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -44,7 +45,8 @@ public abstract class Optimizer
     /// <summary>Zeroes the gradients of the parameters.</summary>
     public void ZeroGrad()
     {
-        for (int i = 0; i < Parameters.Count; i++) Parameters[i].ZeroGrad(); // indexed: no enumerator allocation per step
+        // indexed: no enumerator allocation per step
+        for (int i = 0; i < Parameters.Count; i++) Parameters[i].ZeroGrad();
     }
 
     /// <summary>True when a parameter takes part in this step.</summary>

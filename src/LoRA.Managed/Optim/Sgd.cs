@@ -26,10 +26,12 @@ public sealed class Sgd : Optimizer
     /// <summary>λ.</summary>
     public double WeightDecay { get; }
 
-    /// <summary>The momentum buffers, one per parameter; null until the parameter's first step with momentum (exposed for checkpoints).</summary>
+    /// <summary>The momentum buffers, one per parameter; null until the parameter's first step with momentum (exposed
+    /// for checkpoints).</summary>
     public IReadOnlyList<float[]?> MomentumBuffers => _buf;
 
-    /// <summary>Restores parameter <paramref name="index"/>'s momentum buffer from a checkpoint (null: none yet).</summary>
+    /// <summary>Restores parameter <paramref name="index"/>'s momentum buffer from a checkpoint (null: none
+    /// yet).</summary>
     /// <exception cref="ArgumentException">The buffer's length is not the parameter's element count.</exception>
     public void RestoreMomentumBuffer(int index, float[]? buffer)
     {

@@ -10,7 +10,8 @@ namespace LoRA.Managed.Recipes;
 /// <summary>The blog experiment's knobs; the defaults are the blog's.</summary>
 public sealed record BlogExperimentOptions
 {
-    /// <summary><c>torch.manual_seed(seed)</c>: the initial weights, every epoch's order and the adapter's init.</summary>
+    /// <summary><c>torch.manual_seed(seed)</c>: the initial weights, every epoch's order and the adapter's
+    /// init.</summary>
     public ulong Seed { get; init; }
 
     /// <summary>Epochs of base training on 0–7 (the blog: 5).</summary>
@@ -49,7 +50,8 @@ public sealed record ReplayRun(double Fraction, int ReplaySamples, int TrainSamp
 /// <param name="Base89">The base model on test 8–9 (it has never seen them).</param>
 /// <param name="Lora89">The adapted model on test 8–9.</param>
 /// <param name="Lora0To7">The adapted model on test 0–7: how much it forgets, which the blog does not show.</param>
-/// <param name="BaseModel">The trained MLP, as it was after phase 1 (a copy: phase 2 adapts the original in place).</param>
+/// <param name="BaseModel">The trained MLP, as it was after phase 1 (a copy: phase 2 adapts the original in
+/// place).</param>
 /// <param name="Adapted">The MLP with its adapter.</param>
 /// <param name="BaseTraining">Phase 1's steps.</param>
 /// <param name="LoraTraining">Phase 2's steps.</param>
@@ -62,7 +64,8 @@ public sealed record BlogExperimentResult(
     Mlp BaseModel, PeftModel Adapted, TrainerResult BaseTraining, TrainerResult LoraTraining,
     long BaseParameters, long LoraParameters, double SecondsBase, double SecondsLora)
 {
-    /// <summary>The adapter phase rerun with replay; null when <see cref="BlogExperimentOptions.Replay"/> is 0.</summary>
+    /// <summary>The adapter phase rerun with replay; null when <see cref="BlogExperimentOptions.Replay"/> is
+    /// 0.</summary>
     public ReplayRun? Replay { get; init; }
 }
 

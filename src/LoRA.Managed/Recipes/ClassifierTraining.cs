@@ -7,7 +7,8 @@ using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Recipes;
 
-/// <summary>How to train a classifier on MNIST digits (the blog's settings by default: Adam 1e-3, batch 64, 5 epochs).</summary>
+/// <summary>How to train a classifier on MNIST digits (the blog's settings by default: Adam 1e-3, batch 64, 5
+/// epochs).</summary>
 public sealed record ClassifierTrainingOptions
 {
     /// <summary>Passes over the training set.</summary>
@@ -28,7 +29,8 @@ public sealed record ClassifierTrainingOptions
     /// <summary>Write a checkpoint every this many steps (0: only when cancelled).</summary>
     public int CheckpointEvery { get; init; }
 
-    /// <summary>A checkpoint folder to continue from, bit for bit (same options and seed as the interrupted run).</summary>
+    /// <summary>A checkpoint folder to continue from, bit for bit (same options and seed as the interrupted
+    /// run).</summary>
     public string? ResumeFrom { get; init; }
 
     /// <summary>Keep at most this many checkpoint folders (HF's <c>save_total_limit</c>); null keeps all.</summary>
@@ -49,7 +51,8 @@ public sealed record ClassifierTrainingOptions
 /// </summary>
 public static class ClassifierTraining
 {
-    /// <summary>Phase 1: a new 784→512→256→10 MLP (<see cref="Mlp.Blog"/>) trained on <paramref name="train"/>.</summary>
+    /// <summary>Phase 1: a new 784→512→256→10 MLP (<see cref="Mlp.Blog"/>) trained on
+    /// <paramref name="train"/>.</summary>
     /// <exception cref="TrainingCanceledException">Cancelled; it names the checkpoint written, if any.</exception>
     public static (Mlp Model, TrainerResult Result) TrainBlogMlp(MnistDataset train, ClassifierTrainingOptions options,
         TorchGenerator generator, RecipeObserver? observer = null, CancellationToken cancellation = default)
@@ -64,7 +67,7 @@ public static class ClassifierTraining
     public static (PeftModel Model, TrainerResult Result) FineTune(Module model, LoraConfig config, MnistDataset train,
         ClassifierTrainingOptions options, TorchGenerator generator, RecipeObserver? observer = null, CancellationToken cancellation = default)
     {
-        PeftModel peft = LoraModel.Wrap(model, config, generator);
+        PeftModel peft = LoraModel.GetPeftModel(model, config, generator);
         (observer ?? RecipeObserver.Silent).Message(peft.TrainableParameterSummary());
         return (peft, Fit(peft, train, options, generator, observer, cancellation));
     }

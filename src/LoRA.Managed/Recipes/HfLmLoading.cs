@@ -4,15 +4,18 @@ using LoRA.Managed.Models.Hf;
 
 namespace LoRA.Managed.Recipes;
 
-/// <summary>Loads a Hugging Face model folder and, optionally, a PEFT adapter onto it (for lm-eval and generate).</summary>
+/// <summary>Loads a Hugging Face model folder and, optionally, a PEFT adapter onto it (for lm-eval and
+/// generate).</summary>
 public static class HfLmLoading
 {
-    /// <summary>The model of <paramref name="modelDir"/>, with the adapter of <paramref name="adapterDir"/> applied when given.</summary>
-    /// <exception cref="IO.InvalidDataFormatException">A file of either folder is malformed or does not fit (named).</exception>
+    /// <summary>The model of <paramref name="modelDir"/>, with the adapter of <paramref name="adapterDir"/> applied
+    /// when given.</summary>
+    /// <exception cref="IO.InvalidDataFormatException">A file of either folder is malformed or does not fit
+    /// (named).</exception>
     public static CausalLm Load(string modelDir, string? adapterDir)
     {
         CausalLm model = HfModel.Load(modelDir);
-        if (adapterDir is not null) LoraModel.LoadAdapter(model, adapterDir);
+        if (adapterDir is not null) PeftModel.FromPretrained(model, adapterDir);
         model.Eval();
         return model;
     }

@@ -16,8 +16,10 @@ public static class LmEvaluation
     /// <param name="Context">The window length used.</param>
     public sealed record Result(long Tokens, double MeanNll, double Perplexity, int Context);
 
-    /// <summary>Scores <paramref name="text"/>; <paramref name="context"/> 0 means the model's maximum positions.</summary>
-    /// <exception cref="ArgumentException">The context is out of range or the text has fewer than two tokens.</exception>
+    /// <summary>Scores <paramref name="text"/>; <paramref name="context"/> 0 means the model's maximum
+    /// positions.</summary>
+    /// <exception cref="ArgumentException">The context is out of range or the text has fewer than two
+    /// tokens.</exception>
     public static Result Run(CausalLm model, ITextTokenizer tokenizer, string text, int context = 0)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -48,7 +48,8 @@ public static class LmFinetuning
 
     /// <summary>Runs the fine-tuning and writes the adapter to <see cref="Options.OutDir"/>.</summary>
     /// <exception cref="IO.InvalidDataFormatException">A model, adapter or data file is malformed (named).</exception>
-    /// <exception cref="TrainingCanceledException">Cancelled between two steps (a checkpoint is saved when a folder was given).</exception>
+    /// <exception cref="TrainingCanceledException">Cancelled between two steps (a checkpoint is saved when a folder was
+    /// given).</exception>
     public static Result Run(Options o, ITextTokenizer tokenizer, RecipeObserver? observer = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(o);
@@ -65,7 +66,7 @@ public static class LmFinetuning
             Rank = o.Rank, Alpha = o.Alpha, Dropout = o.Dropout, TargetModules = o.Targets,
             TaskType = "CAUSAL_LM", BaseModelNameOrPath = o.ModelDir,
         };
-        PeftModel peft = LoraModel.Wrap(model, lora, generator);
+        PeftModel peft = LoraModel.GetPeftModel(model, lora, generator);
         model.Train();
         obs.Message(peft.TrainableParameterSummary());
         int time = train.Blocks?.MaxSeqLength ?? train.Rows!.Time;

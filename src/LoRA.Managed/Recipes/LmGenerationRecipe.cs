@@ -16,7 +16,8 @@ public static class LmGenerationRecipe
     public sealed record Result(int[] PromptIds, int[] NewIds, string Text);
 
     /// <summary>Generates after <paramref name="prompt"/>.</summary>
-    /// <exception cref="ArgumentException">The prompt encodes to no ids or does not fit, or a setting is out of range.</exception>
+    /// <exception cref="ArgumentException">The prompt encodes to no ids or does not fit, or a setting is out of
+    /// range.</exception>
     public static Result Run(CausalLm model, ITextTokenizer tokenizer, string prompt, GenerationSettings settings, Action<string>? onText = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -10,9 +10,10 @@ using LoRA.Managed.Training;
 namespace LoRA.Managed.Recipes;
 
 /// <summary>
-/// The language-model LoRA experiment behind <c>lora lm-demo</c> (the blog's step 3 in miniature), on any two texts: pre-train a small GPT on corpus A,
-/// measure validation loss on A and B, wrap q/k/v with LoRA and fine-tune on B with <see cref="Trainer"/> (AdamW,
-/// warm-up + cosine, weight decay, evaluation and a checkpoint each epoch, best restored), then measure again.
+/// The language-model LoRA experiment behind <c>lora lm-demo</c> (the blog's step 3 in miniature), on any two texts:
+/// pre-train a small GPT on corpus A, measure validation loss on A and B, wrap q/k/v with LoRA and fine-tune on B with
+/// <see cref="Trainer"/> (AdamW, warm-up + cosine, weight decay, evaluation and a checkpoint each epoch, best
+/// restored), then measure again.
 /// </summary>
 public static class TinyLmExperiment
 {
@@ -39,7 +40,8 @@ public static class TinyLmExperiment
 #pragma warning restore CS1591
     }
 
-    /// <summary>What <see cref="Settings.Out"/> keeps: the base model and the adapter folder (with tokenizer.json and checkpoints/).</summary>
+    /// <summary>What <see cref="Settings.Out"/> keeps: the base model and the adapter folder (with tokenizer.json and
+    /// checkpoints/).</summary>
     public const string BaseModelFileName = "base_model.safetensors", AdapterDirectoryName = "adapter";
 
     /// <summary>The figures of one run.</summary>
@@ -98,7 +100,7 @@ public static class TinyLmExperiment
 
         // LoRA on q/k/v, fine-tuned on B.
         var lora = new LoraConfig { Rank = s.Rank, Alpha = s.Alpha, Dropout = s.Dropout, Bias = LoraBias.None, TargetModules = ["q_proj", "k_proj", "v_proj"] };
-        PeftModel peft = LoraModel.Wrap(model, lora, generator);
+        PeftModel peft = LoraModel.GetPeftModel(model, lora, generator);
         string summary = peft.TrainableParameterSummary();
         o.Message(summary);
         string checkpoints = s.Out is not null ? Path.Combine(s.Out, "checkpoints") : Directory.CreateTempSubdirectory("lora-lm-demo-").FullName;
@@ -157,7 +159,8 @@ public static class TinyLmExperiment
     private static void PrintSamples(RecipeObserver observer, string label, GptModel model, CharTokenizer tokenizer, Settings s)
     {
         if (s.SampleTokens == 0) return;
-        var generator = new TorchGenerator(s.Seed + 1); // the same draws before and after, so the texts differ only by the model
+        // the same draws before and after, so the texts differ only by the model
+        var generator = new TorchGenerator(s.Seed + 1);
         foreach (string prompt in Prompts)
         {
             string text = TextGenerator.Sample(model, tokenizer, prompt, s.SampleTokens, 0.8f, generator);

@@ -29,7 +29,8 @@ internal sealed class GradientPool
         return buffer;
     }
 
-    /// <summary>A buffer of <paramref name="length"/> floats with stale contents, for a caller that overwrites it.</summary>
+    /// <summary>A buffer of <paramref name="length"/> floats with stale contents, for a caller that overwrites
+    /// it.</summary>
     public float[] Rent(int length) =>
         _free.TryGetValue(length, out var stack) && stack.TryPop(out float[]? buffer) ? buffer : new float[length];
 

@@ -19,7 +19,8 @@ public class Tensor
     public Tensor(params int[] shape) : this(new float[Shapes.CheckedCount(shape, nameof(Tensor))], shape) { }
 
     /// <summary>Wraps <paramref name="data"/> (not copied) as a tensor of the given shape.</summary>
-    /// <exception cref="ArgumentException">The shape is not rank 1–4, has a negative dimension, or does not match the data's length.</exception>
+    /// <exception cref="ArgumentException">The shape is not rank 1–4, has a negative dimension, or does not match the
+    /// data's length.</exception>
     public Tensor(float[] data, params int[] shape)
     {
         ArgumentNullException.ThrowIfNull(data);

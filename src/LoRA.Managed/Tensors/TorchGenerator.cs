@@ -25,7 +25,8 @@ public sealed class TorchGenerator
     /// <summary>The seed last given to <see cref="ManualSeed"/>.</summary>
     public ulong Seed { get; private set; }
 
-    /// <summary>Re-seeds the generator (mt19937's standard initialisation with the low 32 bits of the seed, as PyTorch does).</summary>
+    /// <summary>Re-seeds the generator (mt19937's standard initialisation with the low 32 bits of the seed, as PyTorch
+    /// does).</summary>
     public void ManualSeed(ulong seed)
     {
         Seed = seed;
@@ -47,7 +48,8 @@ public sealed class TorchGenerator
         return y;
     }
 
-    /// <summary>A 64-bit draw made from two 32-bit draws, the first as the high half (ATen's <c>random64</c>).</summary>
+    /// <summary>A 64-bit draw made from two 32-bit draws, the first as the high half (ATen's
+    /// <c>random64</c>).</summary>
     public ulong NextUInt64()
     {
         ulong hi = NextUInt32();
@@ -85,7 +87,8 @@ public sealed class TorchGenerator
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
     }
 
-    /// <summary>Fills <paramref name="dst"/> with uniform floats in [from, to), in order (as <c>tensor.uniform_(from, to)</c>).</summary>
+    /// <summary>Fills <paramref name="dst"/> with uniform floats in [from, to), in order (as <c>tensor.uniform_(from,
+    /// to)</c>).</summary>
     public void FillUniform(Span<float> dst, float from = 0f, float to = 1f)
     {
         for (int i = 0; i < dst.Length; i++) dst[i] = Uniform(from, to);

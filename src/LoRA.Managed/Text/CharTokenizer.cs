@@ -19,8 +19,10 @@ public sealed class CharTokenizer
     private readonly char[] _vocab;
     private readonly Dictionary<char, int> _ids;
 
-    /// <summary>Creates a tokenizer with the given characters in id order; with <paramref name="hasUnknown"/>, the first must be <see cref="UnknownChar"/>.</summary>
-    /// <exception cref="ArgumentException">A character repeats, the vocabulary is empty, or the unknown symbol is misplaced.</exception>
+    /// <summary>Creates a tokenizer with the given characters in id order; with <paramref name="hasUnknown"/>, the
+    /// first must be <see cref="UnknownChar"/>.</summary>
+    /// <exception cref="ArgumentException">A character repeats, the vocabulary is empty, or the unknown symbol is
+    /// misplaced.</exception>
     public CharTokenizer(IEnumerable<char> vocabulary, bool hasUnknown)
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
@@ -35,7 +37,8 @@ public sealed class CharTokenizer
         UnknownId = hasUnknown ? 0 : null;
     }
 
-    /// <summary>Builds the vocabulary from every character of <paramref name="corpora"/>, sorted by code unit.</summary>
+    /// <summary>Builds the vocabulary from every character of <paramref name="corpora"/>, sorted by code
+    /// unit.</summary>
     public static CharTokenizer FromCorpora(IEnumerable<string> corpora, bool addUnknown = true)
     {
         ArgumentNullException.ThrowIfNull(corpora);
@@ -58,7 +61,8 @@ public sealed class CharTokenizer
     public int? UnknownId { get; }
 
     /// <summary>Token ids of <paramref name="text"/>.</summary>
-    /// <exception cref="ArgumentException">A character is not in the vocabulary and there is no unknown symbol (names it and its index).</exception>
+    /// <exception cref="ArgumentException">A character is not in the vocabulary and there is no unknown symbol (names
+    /// it and its index).</exception>
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -99,13 +103,15 @@ public sealed class CharTokenizer
     public string ToJson()
     {
         var vocab = new JsonArray();
-        foreach (char ch in _vocab) vocab.Add((JsonNode)ch.ToString());   // the non-generic Add: Add<T> is not trim-safe
+        // the non-generic Add: Add<T> is not trim-safe
+        foreach (char ch in _vocab) vocab.Add((JsonNode)ch.ToString());
         var root = new JsonObject { ["type"] = "char", ["unk_id"] = UnknownId, ["vocab"] = vocab };
         return JsonSerializer.Serialize(root, JsonNodeContext.Indented.JsonObject);
     }
 
     /// <summary>Reads the JSON form; <paramref name="source"/> names the file in error messages.</summary>
-    /// <exception cref="FormatException">The JSON is malformed or a field is wrong (the message names the field).</exception>
+    /// <exception cref="FormatException">The JSON is malformed or a field is wrong (the message names the
+    /// field).</exception>
     public static CharTokenizer FromJson(string json, string source = "tokenizer JSON")
     {
         ArgumentNullException.ThrowIfNull(json);
@@ -131,7 +137,8 @@ public sealed class CharTokenizer
         catch (ArgumentException e) { throw new FormatException($"{source}: {e.Message}", e); }
     }
 
-    /// <summary>Writes the JSON form atomically (a temporary file in the same folder, flushed, then renamed over <paramref name="path"/>).</summary>
+    /// <summary>Writes the JSON form atomically (a temporary file in the same folder, flushed, then renamed over
+    /// <paramref name="path"/>).</summary>
     public void Save(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

@@ -17,7 +17,8 @@ public sealed class CompletionExamples
     /// Builds the rows from (tokens, prompt length) pairs; rows are <paramref name="maxLength"/> long or, if every
     /// example is shorter, as long as the longest. Examples with no completion token inside the length are dropped.
     /// </summary>
-    /// <exception cref="ArgumentException">The length is below 1, a prompt length is out of range, or no example has a completion token.</exception>
+    /// <exception cref="ArgumentException">The length is below 1, a prompt length is out of range, or no example has a
+    /// completion token.</exception>
     public CompletionExamples(IReadOnlyList<(int[] Tokens, int PromptLength)> examples, int maxLength, int padId = 0)
     {
         ArgumentNullException.ThrowIfNull(examples);

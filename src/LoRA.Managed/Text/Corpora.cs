@@ -29,8 +29,8 @@ public static class Corpora
         CorpusText.Fortunes);
 
     /// <summary>
-    /// Corpus B: Ambrose Bierce, <i>The Devil's Dictionary</i> (1911; satirical definitions and verse; about 380 KB of text),
-    /// from Debian's <c>dict-devil</c> 1.0-13.1 (<c>usr/share/dictd/devil.dict.dz</c>). Public domain.
+    /// Corpus B: Ambrose Bierce, <i>The Devil's Dictionary</i> (1911; satirical definitions and verse; about 380 KB of
+    /// text), from Debian's <c>dict-devil</c> 1.0-13.1 (<c>usr/share/dictd/devil.dict.dz</c>). Public domain.
     /// </summary>
     public static CorpusSpec DevilsDictionary { get; } = new(
         "devils-dictionary", "The Devil's Dictionary (Ambrose Bierce)", "dict-devil", "1.0-13.1",

@@ -40,7 +40,8 @@ public sealed class CorpusFetcher
     public bool IsCached(CorpusSpec spec) => TryReadCached(spec) is not null;
 
     /// <summary>Fetches what is missing (or corrupt) and returns the corpus text.</summary>
-    /// <exception cref="CorpusUnavailableException">A file could not be fetched or fails its SHA-256 check; the message says what to put where.</exception>
+    /// <exception cref="CorpusUnavailableException">A file could not be fetched or fails its SHA-256 check; the message
+    /// says what to put where.</exception>
     public string Load(CorpusSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -60,7 +61,8 @@ public sealed class CorpusFetcher
     }
 
     /// <summary>Downloads the package, extracts it, and moves every verified file into the corpus folder.</summary>
-    /// <exception cref="CorpusUnavailableException">The tools are missing or fail, or a file is absent or has the wrong SHA-256.</exception>
+    /// <exception cref="CorpusUnavailableException">The tools are missing or fail, or a file is absent or has the wrong
+    /// SHA-256.</exception>
     public void Fetch(CorpusSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -130,7 +132,8 @@ public sealed class CorpusFetcher
         return new CorpusUnavailableException(message, inner);
     }
 
-    /// <summary>Every file of <paramref name="spec"/> from the cache, or null at the first one missing or with the wrong SHA-256.</summary>
+    /// <summary>Every file of <paramref name="spec"/> from the cache, or null at the first one missing or with the
+    /// wrong SHA-256.</summary>
     private List<byte[]>? TryReadCached(CorpusSpec spec)
     {
         var bytes = new List<byte[]>(spec.Files.Count);

@@ -19,6 +19,7 @@ public sealed record CorpusFile(string PackagePath, string Sha256)
 /// <param name="Version">The exact package version whose files the hashes describe.</param>
 /// <param name="Licence">The licence, as the package's copyright file states it.</param>
 /// <param name="Files">The files, in the order their texts are joined.</param>
-/// <param name="ToText">Turns the verified files' bytes (in <paramref name="Files"/> order) into the corpus text.</param>
+/// <param name="ToText">Turns the verified files' bytes (in <paramref name="Files"/> order) into the corpus
+/// text.</param>
 public sealed record CorpusSpec(string Name, string Title, string DebianPackage, string Version, string Licence,
     IReadOnlyList<CorpusFile> Files, Func<IReadOnlyList<byte[]>, string> ToText);

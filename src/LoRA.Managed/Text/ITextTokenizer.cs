@@ -6,7 +6,8 @@ namespace LoRA.Managed.Text;
 /// </summary>
 public interface ITextTokenizer
 {
-    /// <summary>The ids of <paramref name="text"/>; with <paramref name="addSpecialTokens"/>, BOS/EOS as the tokenizer's config says.</summary>
+    /// <summary>The ids of <paramref name="text"/>; with <paramref name="addSpecialTokens"/>, BOS/EOS as the
+    /// tokenizer's config says.</summary>
     int[] Encode(string text, bool addSpecialTokens = true);
 
     /// <summary>The text of <paramref name="ids"/>.</summary>
@@ -15,11 +16,13 @@ public interface ITextTokenizer
     /// <summary>The end-of-sequence id, or null.</summary>
     int? EosTokenId { get; }
 
-    /// <summary>A decoder fed one id at a time that returns the text each completes (empty while a character is incomplete).</summary>
+    /// <summary>A decoder fed one id at a time that returns the text each completes (empty while a character is
+    /// incomplete).</summary>
     ITextStreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true);
 }
 
-/// <summary>Incremental decoding: the concatenation of what <see cref="Append"/> returns is the decode of all ids so far.</summary>
+/// <summary>Incremental decoding: the concatenation of what <see cref="Append"/> returns is the decode of all ids so
+/// far.</summary>
 public interface ITextStreamDecoder
 {
     /// <summary>Adds one id; returns the newly completed text.</summary>

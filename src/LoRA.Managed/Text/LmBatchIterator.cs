@@ -2,7 +2,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Text;
 
-/// <summary>One language-model batch: ids (Batch, Time) row-major and their next-token targets, both Batch·Time long.</summary>
+/// <summary>One language-model batch: ids (Batch, Time) row-major and their next-token targets, both Batch·Time
+/// long.</summary>
 /// <param name="Inputs">Input ids, row b holding window b.</param>
 /// <param name="Targets">Next-token targets, aligned with <paramref name="Inputs"/>.</param>
 /// <param name="Batch">Windows in the batch.</param>
@@ -20,7 +21,8 @@ public sealed class LmBatchIterator
     private readonly int[] _order;
     private int[]? _fullInputs, _fullTargets, _partialInputs, _partialTargets;
 
-    /// <summary>Creates the iterator; <paramref name="dropLast"/> skips a final batch smaller than <paramref name="batchSize"/>.</summary>
+    /// <summary>Creates the iterator; <paramref name="dropLast"/> skips a final batch smaller than
+    /// <paramref name="batchSize"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The batch size is not positive.</exception>
     public LmBatchIterator(PackedSequences data, int batchSize, TorchGenerator? generator = null, bool dropLast = false)
     {
@@ -41,14 +43,16 @@ public sealed class LmBatchIterator
     /// <summary>Batches one epoch yields.</summary>
     public int BatchesPerEpoch => DropLast ? _data.Count / BatchSize : (_data.Count + BatchSize - 1) / BatchSize;
 
-    /// <summary>One pass over the windows (shuffled when a generator was given; the permutation is drawn when enumeration starts).</summary>
+    /// <summary>One pass over the windows (shuffled when a generator was given; the permutation is drawn when
+    /// enumeration starts).</summary>
     public IEnumerable<LmBatch> Epoch() => Epoch(0);
 
     /// <summary>
     /// One pass as <see cref="Epoch()"/> (the whole permutation is drawn), from batch <paramref name="skip"/> on; the
     /// skipped batches are not built. Resuming an epoch: restore the generator's state from before it, then skip.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="skip"/> is negative or beyond <see cref="BatchesPerEpoch"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="skip"/> is negative or beyond
+    /// <see cref="BatchesPerEpoch"/>.</exception>
     public IEnumerable<LmBatch> Epoch(int skip)
     {
         if (skip < 0 || skip > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");

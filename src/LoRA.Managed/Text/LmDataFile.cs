@@ -5,8 +5,8 @@ namespace LoRA.Managed.Text;
 
 /// <summary>
 /// A fine-tuning file for a causal LM: <c>.txt</c> (UTF-8 text tokenized whole and packed into context-length
-/// blocks, every token supervised) or <c>.jsonl</c> (one JSON object per line: <c>{"text": …}</c>, every token after the
-/// first supervised, or <c>{"prompt": …, "completion": …}</c>, only the completion supervised, as SFT trainers do).
+/// blocks, every token supervised) or <c>.jsonl</c> (one JSON object per line: <c>{"text": …}</c>, every token after
+/// the first supervised, or <c>{"prompt": …, "completion": …}</c>, only the completion supervised, as SFT trainers do).
 /// JSONL rows end with the tokenizer's EOS so the model learns to stop; the completion is tokenized without special
 /// tokens and appended to the prompt's ids.
 /// </summary>
@@ -21,10 +21,11 @@ public static class LmDataFile
 
     /// <summary>
     /// Reads <paramref name="path"/> into training and validation blocks or rows of at most <paramref name="context"/>
-    /// positions: the last <paramref name="evalFraction"/> of the tokens (.txt) or of the rows (.jsonl, when there are at
-    /// least 10) go to validation; null when there are none.
+    /// positions: the last <paramref name="evalFraction"/> of the tokens (.txt) or of the rows (.jsonl, when there are
+    /// at least 10) go to validation; null when there are none.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">The extension is neither .txt nor .jsonl, a line is not a JSON object with text or prompt+completion strings, or nothing fits.</exception>
+    /// <exception cref="InvalidDataFormatException">The extension is neither .txt nor .jsonl, a line is not a JSON
+    /// object with text or prompt+completion strings, or nothing fits.</exception>
     public static (Content Train, Content? Validation) Read(string path, ITextTokenizer tokenizer, int context, double evalFraction)
     {
         if (!(evalFraction >= 0 && evalFraction < 1)) throw new ArgumentOutOfRangeException(nameof(evalFraction), evalFraction, "LmDataFile: the evaluation fraction must be in [0, 1).");
@@ -46,8 +47,10 @@ public static class LmDataFile
         return (trainRows, held == 0 ? null : Build(path!, rows.GetRange(rows.Count - held, held), trainRows.Rows!.Time, pad));
     }
 
-    /// <summary>Reads <paramref name="path"/> into blocks or rows of at most <paramref name="context"/> positions.</summary>
-    /// <exception cref="InvalidDataFormatException">The extension is neither .txt nor .jsonl, a line is not a JSON object with text or prompt+completion strings, or nothing fits.</exception>
+    /// <summary>Reads <paramref name="path"/> into blocks or rows of at most <paramref name="context"/>
+    /// positions.</summary>
+    /// <exception cref="InvalidDataFormatException">The extension is neither .txt nor .jsonl, a line is not a JSON
+    /// object with text or prompt+completion strings, or nothing fits.</exception>
     public static Content Read(string path, ITextTokenizer tokenizer, int context)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

@@ -17,7 +17,8 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     private DataLoader? _loader;
     private DataLoader? _evalLoader;
 
-    /// <summary>Trains on <paramref name="train"/>, reshuffled every epoch from <paramref name="generator"/> (in order when null).</summary>
+    /// <summary>Trains on <paramref name="train"/>, reshuffled every epoch from <paramref name="generator"/> (in order
+    /// when null).</summary>
     public ClassificationTask(MnistDataset train, MnistDataset? eval = null, TorchGenerator? generator = null)
     {
         _train = train ?? throw new ArgumentNullException(nameof(train));
@@ -25,7 +26,8 @@ public sealed class ClassificationTask : IResumableTask<Batch>
         _generator = generator;
     }
 
-    /// <summary>Trains on a ready loader (its batch size must then equal the trainer's), e.g. to keep its generator's draws.</summary>
+    /// <summary>Trains on a ready loader (its batch size must then equal the trainer's), e.g. to keep its generator's
+    /// draws.</summary>
     public ClassificationTask(DataLoader loader, MnistDataset? eval = null)
     {
         _loader = loader ?? throw new ArgumentNullException(nameof(loader));
@@ -54,7 +56,8 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)
     {
         if (_eval is null) return new Dictionary<string, double>();
-        if (_evalLoader?.BatchSize != batchSize) _evalLoader = new DataLoader(_eval, batchSize); // its batch buffers are MBs: keep them
+        // its batch buffers are MBs: keep them
+        if (_evalLoader?.BatchSize != batchSize) _evalLoader = new DataLoader(_eval, batchSize);
         EvaluationResult result = ClassifierEvaluation.Evaluate(model, _evalLoader, withLoss: true, out double loss);
         return new Dictionary<string, double> { ["eval_loss"] = loss, ["eval_accuracy"] = result.Accuracy };
     }

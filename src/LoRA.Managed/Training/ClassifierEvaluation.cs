@@ -19,8 +19,8 @@ public static class ClassifierEvaluation
     public static EvaluationResult Evaluate(Module model, DataLoader loader) => Evaluate(model, loader, withLoss: false, out _);
 
     /// <summary>
-    /// <see cref="Evaluate(Module, DataLoader)"/>, and with <paramref name="withLoss"/> also the mean cross-entropy from the
-    /// same logits (one forward pass serves both, as <see cref="ClassificationTask.Evaluate"/> reports both).
+    /// <see cref="Evaluate(Module, DataLoader)"/>, and with <paramref name="withLoss"/> also the mean cross-entropy
+    /// from the same logits (one forward pass serves both, as <see cref="ClassificationTask.Evaluate"/> reports both).
     /// </summary>
     internal static EvaluationResult Evaluate(Module model, DataLoader loader, bool withLoss, out double meanLoss)
     {
@@ -68,7 +68,8 @@ public static class ClassifierEvaluation
         return new EvaluationResult(confusion ?? new int[0, 0]);
     }
 
-    /// <summary>Accuracy and confusion matrix on a whole dataset, in batches of <paramref name="batchSize"/>, in order.</summary>
+    /// <summary>Accuracy and confusion matrix on a whole dataset, in batches of <paramref name="batchSize"/>, in
+    /// order.</summary>
     public static EvaluationResult Evaluate(Module model, MnistDataset dataset, int batchSize = 1000) =>
         Evaluate(model, new DataLoader(dataset, batchSize));
 

@@ -13,13 +13,14 @@ namespace LoRA.Managed.Training;
 /// </remarks>
 public interface IResumableTask<TBatch> : ITrainingTask<TBatch>
 {
-    /// <summary>The generator that draws each epoch's order when enumeration starts, or null when the order is fixed.</summary>
+    /// <summary>The generator that draws each epoch's order when enumeration starts, or null when the order is
+    /// fixed.</summary>
     TorchGenerator? OrderGenerator { get; }
 
     /// <summary>
-    /// One epoch's micro-batches from index <paramref name="skip"/> on: the whole epoch's order is drawn first (the same
-    /// draws as <see cref="ITrainingTask{TBatch}.Batches"/>), then the first <paramref name="skip"/> batches are passed over
-    /// without being built.
+    /// One epoch's micro-batches from index <paramref name="skip"/> on: the whole epoch's order is drawn first (the
+    /// same draws as <see cref="ITrainingTask{TBatch}.Batches"/>), then the first <paramref name="skip"/> batches are
+    /// passed over without being built.
     /// </summary>
     IEnumerable<TBatch> Batches(int batchSize, int skip);
 }

@@ -5,14 +5,16 @@ using LoRA.Managed.Text;
 
 namespace LoRA.Managed.Training;
 
-/// <summary>Mean next-token cross-entropy of a causal language model (<see cref="ICausalLanguageModel"/>) over packed windows, for validation.</summary>
+/// <summary>Mean next-token cross-entropy of a causal language model (<see cref="ICausalLanguageModel"/>) over packed
+/// windows, for validation.</summary>
 public static class LanguageModelLoss
 {
     /// <summary>
     /// The token-weighted mean loss (nats per token) over the first <paramref name="maxWindows"/> windows (all when 0),
     /// in evaluation mode and without recording gradients; the model's training mode is restored afterwards.
     /// </summary>
-    /// <exception cref="ArgumentException">There are no windows, or the windows are longer than the model's block size.</exception>
+    /// <exception cref="ArgumentException">There are no windows, or the windows are longer than the model's block
+    /// size.</exception>
     public static double Mean(ICausalLanguageModel model, PackedSequences windows, int batchSize = 32, int maxWindows = 0)
     {
         ArgumentNullException.ThrowIfNull(model);

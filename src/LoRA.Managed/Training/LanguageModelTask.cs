@@ -7,8 +7,9 @@ namespace LoRA.Managed.Training;
 
 /// <summary>
 /// Causal language modelling for <see cref="Trainer"/>: next-token cross-entropy of any
-/// <see cref="ICausalLanguageModel"/> (a PEFT model over one is one too) on packed windows, reshuffled every epoch from a generator; evaluation
-/// reports <c>eval_loss</c> (nats per token, <see cref="LanguageModelLoss.Mean"/>) on the validation windows.
+/// <see cref="ICausalLanguageModel"/> (a PEFT model over one is one too) on packed windows, reshuffled every epoch from
+/// a generator; evaluation reports <c>eval_loss</c> (nats per token, <see cref="LanguageModelLoss.Mean"/>) on the
+/// validation windows.
 /// </summary>
 public sealed class LanguageModelTask : IResumableTask<LmBatch>
 {
@@ -18,7 +19,8 @@ public sealed class LanguageModelTask : IResumableTask<LmBatch>
     private readonly int _maxEvalWindows;
     private LmBatchIterator? _iterator;
 
-    /// <summary>Trains on <paramref name="train"/>; evaluates on the first <paramref name="maxEvalWindows"/> validation windows (all when 0).</summary>
+    /// <summary>Trains on <paramref name="train"/>; evaluates on the first <paramref name="maxEvalWindows"/> validation
+    /// windows (all when 0).</summary>
     /// <exception cref="ArgumentException">There are no training windows.</exception>
     public LanguageModelTask(PackedSequences train, PackedSequences? validation = null, TorchGenerator? generator = null, int maxEvalWindows = 0)
     {

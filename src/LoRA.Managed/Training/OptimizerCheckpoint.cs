@@ -6,14 +6,16 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Training;
 
 /// <summary>
-/// An optimiser's state as a safetensors file (<c>optimizer.safetensors</c>, the counterpart of HF's <c>optimizer.pt</c>):
-/// per parameter <c>state.{i}.exp_avg</c> and <c>state.{i}.exp_avg_sq</c> (Adam, AdamW) or <c>state.{i}.momentum_buffer</c>
-/// (SGD, once it exists), named as in <c>torch.optim.Optimizer.state_dict()</c>; the metadata holds the optimiser's
-/// type, its step count (which also fixes the schedule's position) and the parameters' element counts.
+/// An optimiser's state as a safetensors file (<c>optimizer.safetensors</c>, the counterpart of HF's
+/// <c>optimizer.pt</c>): per parameter <c>state.{i}.exp_avg</c> and <c>state.{i}.exp_avg_sq</c> (Adam, AdamW) or
+/// <c>state.{i}.momentum_buffer</c> (SGD, once it exists), named as in <c>torch.optim.Optimizer.state_dict()</c>; the
+/// metadata holds the optimiser's type, its step count (which also fixes the schedule's position) and the parameters'
+/// element counts.
 /// </summary>
 /// <remarks>
 /// Parameters are identified by their position in <see cref="Optimizer.Parameters"/>, as PyTorch does, so the model and
-/// optimiser must be built the same way as when the file was written; every count and size is checked before anything changes.
+/// optimiser must be built the same way as when the file was written; every count and size is checked before anything
+/// changes.
 /// </remarks>
 public static class OptimizerCheckpoint
 {
@@ -52,8 +54,10 @@ public static class OptimizerCheckpoint
         return SafeTensors.Serialize(tensors, metadata);
     }
 
-    /// <summary>Restores <paramref name="optimizer"/> from the file at <paramref name="path"/>; nothing changes unless all of it fits.</summary>
-    /// <exception cref="InvalidDataFormatException">The file is malformed or was written by another optimiser or for other parameters (named).</exception>
+    /// <summary>Restores <paramref name="optimizer"/> from the file at <paramref name="path"/>; nothing changes unless
+    /// all of it fits.</summary>
+    /// <exception cref="InvalidDataFormatException">The file is malformed or was written by another optimiser or for
+    /// other parameters (named).</exception>
     public static void Load(Optimizer optimizer, string path)
     {
         ArgumentNullException.ThrowIfNull(optimizer);

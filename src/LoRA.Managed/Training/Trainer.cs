@@ -21,10 +21,11 @@ namespace LoRA.Managed.Training;
 /// LayerNorm weights), as HF's <c>get_decay_parameter_names</c>; or plain Adam (<see cref="OptimizerType.Adam"/>).
 /// A NaN or infinite loss stops training with an <see cref="ArithmeticException"/> naming the epoch and step; no
 /// checkpoint is written after it (nor of non-finite weights), so the last one on disk is good.
-/// Resuming (HF's <c>resume_from_checkpoint</c>): every checkpoint is a full one (<see cref="TrainerCheckpoint.LoadFull(Module, Optimizer, string)"/>,
-/// <see cref="TrainingPosition"/>); with the model, optimiser and task rebuilt from the same seed and thread count, the
-/// resumed run's parameters and per-step losses equal the uninterrupted run's bit for bit. The epoch's order is
-/// regenerated from the saved generator state (<see cref="IResumableTask{TBatch}"/>) and the used batches skipped.
+/// Resuming (HF's <c>resume_from_checkpoint</c>): every checkpoint is a full one
+/// (<see cref="TrainerCheckpoint.LoadFull(Module, Optimizer, string)"/>, <see cref="TrainingPosition"/>); with the
+/// model, optimiser and task rebuilt from the same seed and thread count, the resumed run's parameters and per-step
+/// losses equal the uninterrupted run's bit for bit. The epoch's order is regenerated from the saved generator state
+/// (<see cref="IResumableTask{TBatch}"/>) and the used batches skipped.
 /// </remarks>
 public sealed partial class Trainer
 {
@@ -35,7 +36,8 @@ public sealed partial class Trainer
     /// Prepares training of <paramref name="model"/>'s trainable parameters (those with <c>RequiresGrad</c> now).
     /// HF's <c>optimizers=(optimizer, scheduler)</c>: pass either to use it instead of the one the arguments describe.
     /// </summary>
-    /// <exception cref="ArgumentException">The arguments are invalid (the message names the field), or nothing is trainable.</exception>
+    /// <exception cref="ArgumentException">The arguments are invalid (the message names the field), or nothing is
+    /// trainable.</exception>
     public Trainer(Module model, TrainingArguments args, Optimizer? optimizer = null, LrSchedule? schedule = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -75,11 +77,13 @@ public sealed partial class Trainer
             : new AdamW(trainable, args.LearningRate, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, args.WeightDecay, NoDecayParameters(trainable));
     }
 
-    /// <summary>Parameters exempt from decoupled weight decay: the 1-D ones (biases, LayerNorm weights and biases), as HF does.</summary>
+    /// <summary>Parameters exempt from decoupled weight decay: the 1-D ones (biases, LayerNorm weights and biases), as
+    /// HF does.</summary>
     public static IReadOnlyList<Parameter> NoDecayParameters(IEnumerable<Parameter> parameters) =>
         parameters.Where(p => p.Rank <= 1).ToList();
 
-    /// <summary>The schedule <paramref name="args"/> describe for a run of <paramref name="totalSteps"/> optimiser steps.</summary>
+    /// <summary>The schedule <paramref name="args"/> describe for a run of <paramref name="totalSteps"/> optimiser
+    /// steps.</summary>
     public static LrSchedule CreateSchedule(TrainingArguments args, int totalSteps)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -104,16 +108,20 @@ public sealed partial class Trainer
     /// <param name="progress">Receives a report after every optimiser step, synchronously on this thread.</param>
     /// <param name="cancellation">
     /// Checked before every optimiser step. With <see cref="TrainingArguments.SaveOnCancel"/>, a
-    /// checkpoint of the current step is written first; then <see cref="TrainingCanceledException"/> is thrown, naming it.
+    /// checkpoint of the current step is written first; then <see cref="TrainingCanceledException"/> is thrown, naming
+    /// it.
     /// </param>
     /// <param name="resumeFrom">
     /// HF's <c>resume_from_checkpoint</c>: a <c>checkpoint-{step}</c> folder this trainer wrote; overrides
     /// <see cref="TrainingArguments.ResumeFromCheckpoint"/>. The model, optimiser and task must be built as for the
     /// interrupted run (same seed); the run then continues bit for bit as if never stopped.
     /// </param>
-    /// <exception cref="ArithmeticException">A loss is NaN or infinite; the message names the epoch and step. No checkpoint is written after it.</exception>
-    /// <exception cref="KeyNotFoundException">The evaluation lacks <see cref="TrainingArguments.MetricForBestModel"/>.</exception>
-    /// <exception cref="ArgumentException">The checkpoint comes from a run of another shape (batch size, steps; named).</exception>
+    /// <exception cref="ArithmeticException">A loss is NaN or infinite; the message names the epoch and step. No
+    /// checkpoint is written after it.</exception>
+    /// <exception cref="KeyNotFoundException">The evaluation lacks
+    /// <see cref="TrainingArguments.MetricForBestModel"/>.</exception>
+    /// <exception cref="ArgumentException">The checkpoint comes from a run of another shape (batch size, steps;
+    /// named).</exception>
     public TrainerResult Train<TBatch>(ITrainingTask<TBatch> task, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default,
         string? resumeFrom = null)
     {
@@ -157,7 +165,8 @@ public sealed partial class Trainer
             IEnumerable<TBatch> epochBatches = resumable is not null ? resumable.Batches(batchSize, skip) : task.Batches(batchSize).Skip(skip);
             using IEnumerator<TBatch> batches = epochBatches.GetEnumerator();
             bool more = batches.MoveNext();
-            // The epoch's order is drawn by now; restore the draws made after it before the checkpoint (e.g. dropout's).
+            // The epoch's order is drawn by now; restore the draws made after it before the checkpoint (e.g.
+            // dropout's).
             if (resume?.CurrentRng is { } current) run.Generator?.SetState(current);
             resume = null;
             while (more && c.GlobalStep < totalSteps)
@@ -214,8 +223,9 @@ public sealed partial class Trainer
     }
 
     /// <summary>
-    /// <c>torch.nn.utils.clip_grad_norm_</c>: when the L2 norm of all gradients together exceeds <paramref name="maxNorm"/>,
-    /// scales every gradient by <c>maxNorm / (norm + 1e-6)</c>. Returns the norm before clipping.
+    /// <c>torch.nn.utils.clip_grad_norm_</c>: when the L2 norm of all gradients together exceeds
+    /// <paramref name="maxNorm"/>, scales every gradient by <c>maxNorm / (norm + 1e-6)</c>. Returns the norm before
+    /// clipping.
     /// </summary>
     public static double ClipGradNorm(IEnumerable<Parameter> parameters, double maxNorm)
     {

@@ -10,9 +10,10 @@ namespace LoRA.Managed.Training;
 /// <summary>
 /// The checkpoint folders <see cref="Trainer"/> writes, <c>checkpoint-{step}</c> as HF's: the model's trainable weights
 /// as the model serialises them (<see cref="Module.SerializeTrainable"/>: a PEFT model's active adapter in PEFT's
-/// layout, any other model's trainable parameters as <c>model.safetensors</c> under <c>state_dict</c> names). A checkpoint written during training also
-/// holds the optimiser (<see cref="OptimizerCheckpoint"/>), <c>trainer_state.json</c> and <c>rng_state.json</c>
-/// (<see cref="TrainingPosition"/>), all replaced together, so the run can be resumed from it exactly.
+/// layout, any other model's trainable parameters as <c>model.safetensors</c> under <c>state_dict</c> names). A
+/// checkpoint written during training also holds the optimiser (<see cref="OptimizerCheckpoint"/>),
+/// <c>trainer_state.json</c> and <c>rng_state.json</c> (<see cref="TrainingPosition"/>), all replaced together, so the
+/// run can be resumed from it exactly.
 /// </summary>
 /// <remarks>
 /// The generator saved is the task's (<see cref="IResumableTask{TBatch}.OrderGenerator"/>). Resume is bit for bit
@@ -31,7 +32,8 @@ public static class TrainerCheckpoint
     /// <summary>The folder name of the checkpoint after <paramref name="step"/>.</summary>
     public static string DirectoryName(int step) => $"checkpoint-{step}";
 
-    /// <summary>Writes <paramref name="model"/>'s trainable weights (<see cref="Module.SerializeTrainable"/>) into <paramref name="directory"/>, all files replaced together.</summary>
+    /// <summary>Writes <paramref name="model"/>'s trainable weights (<see cref="Module.SerializeTrainable"/>) into
+    /// <paramref name="directory"/>, all files replaced together.</summary>
     public static void Save(Module model, string directory)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -40,8 +42,10 @@ public static class TrainerCheckpoint
             .Select(f => (Path.Combine(directory, f.FileName), (Action<Stream>)(s => s.Write(f.Bytes)))).ToList());
     }
 
-    /// <summary>Copies a checkpoint's weights back into <paramref name="model"/> (<see cref="Module.LoadTrainable"/>); every name and shape is checked before anything changes.</summary>
-    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model (named).</exception>
+    /// <summary>Copies a checkpoint's weights back into <paramref name="model"/> (<see cref="Module.LoadTrainable"/>);
+    /// every name and shape is checked before anything changes.</summary>
+    /// <exception cref="InvalidDataFormatException">The file is malformed or a tensor does not belong to the model
+    /// (named).</exception>
     public static void Load(Module model, string directory)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -49,9 +53,10 @@ public static class TrainerCheckpoint
     }
 
     /// <summary>
-    /// Writes a full training checkpoint into <paramref name="directory"/> as one <see cref="AtomicFile.WriteAll"/> update:
-    /// the weights (as <see cref="Save"/>), <see cref="OptimizerCheckpoint.FileName"/>, <see cref="StateFileName"/> (HF's
-    /// fields plus the <see cref="TrainingPosition"/>) and <see cref="TrainingPosition.RngFileName"/>.
+    /// Writes a full training checkpoint into <paramref name="directory"/> as one <see cref="AtomicFile.WriteAll"/>
+    /// update: the weights (as <see cref="Save"/>), <see cref="OptimizerCheckpoint.FileName"/>,
+    /// <see cref="StateFileName"/> (HF's fields plus the <see cref="TrainingPosition"/>) and
+    /// <see cref="TrainingPosition.RngFileName"/>.
     /// </summary>
     internal static void SaveFull(Module model, Optimizer optimizer, string directory, TrainingPosition position,
         double? bestMetric, string? bestCheckpoint, IEnumerable<EvalRecord> evals)
@@ -76,10 +81,11 @@ public static class TrainerCheckpoint
     }
 
     /// <summary>
-    /// Restores a full checkpoint written by <see cref="Trainer"/>: the weights into <paramref name="model"/>, the state into
-    /// <paramref name="optimizer"/>; returns the run's position and its evaluation history.
+    /// Restores a full checkpoint written by <see cref="Trainer"/>: the weights into <paramref name="model"/>, the
+    /// state into <paramref name="optimizer"/>; returns the run's position and its evaluation history.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser (named).</exception>
+    /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser
+    /// (named).</exception>
     /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
     public static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) LoadFull(
         Module model, Optimizer optimizer, string directory)
@@ -98,7 +104,8 @@ public static class TrainerCheckpoint
     /// <see cref="LoadFull(Module, Optimizer, string)"/> for a caller that has already read the position and the parsed
     /// <c>trainer_state.json</c> (<see cref="TrainingPosition.LoadWithState"/>), so neither file is read again.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser (named).</exception>
+    /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser
+    /// (named).</exception>
     internal static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) LoadFull(
         Module model, Optimizer optimizer, string directory, TrainingPosition position, JsonObject state)
     {

@@ -6,7 +6,8 @@ namespace LoRA.Managed.Training;
 /// <param name="Metrics">The task's metrics, e.g. <c>eval_loss</c>.</param>
 public sealed record EvalRecord(int Step, int Epoch, IReadOnlyDictionary<string, double> Metrics);
 
-/// <summary>A training log line every <see cref="TrainingArguments.LoggingSteps"/> steps (HF's <c>{"loss", "learning_rate", "epoch"}</c>).</summary>
+/// <summary>A training log line every <see cref="TrainingArguments.LoggingSteps"/> steps (HF's <c>{"loss",
+/// "learning_rate", "epoch"}</c>).</summary>
 /// <param name="Step">The optimiser step.</param>
 /// <param name="Epoch">The epoch (1-based).</param>
 /// <param name="Loss">Mean step loss since the previous log line.</param>
@@ -22,7 +23,8 @@ public sealed record TrainerResult
     /// <summary>Epochs begun (the last may be cut short by <see cref="TrainingArguments.MaxSteps"/>).</summary>
     public required int Epochs { get; init; }
 
-    /// <summary>The loss of every optimiser step (with accumulation: the sample-weighted mean over its micro-batches).</summary>
+    /// <summary>The loss of every optimiser step (with accumulation: the sample-weighted mean over its
+    /// micro-batches).</summary>
     public required IReadOnlyList<float> StepLosses { get; init; }
 
     /// <summary>The learning rate of every optimiser step.</summary>
@@ -37,7 +39,8 @@ public sealed record TrainerResult
     /// <summary>The checkpoint folders still on disk, oldest first.</summary>
     public required IReadOnlyList<string> Checkpoints { get; init; }
 
-    /// <summary>The checkpoint with the best <see cref="TrainingArguments.MetricForBestModel"/> (HF's <c>best_model_checkpoint</c>), or null.</summary>
+    /// <summary>The checkpoint with the best <see cref="TrainingArguments.MetricForBestModel"/> (HF's
+    /// <c>best_model_checkpoint</c>), or null.</summary>
     public string? BestCheckpoint { get; init; }
 
     /// <summary>The best value of the metric seen at an evaluation, or null.</summary>

@@ -16,7 +16,8 @@ public sealed partial class Trainer
         public GeneratorState? EpochStartRng;
     }
 
-    /// <summary>The bookkeeping of one <see cref="Train{TBatch}"/> call: logs, evaluations, checkpoints, the best.</summary>
+    /// <summary>The bookkeeping of one <see cref="Train{TBatch}"/> call: logs, evaluations, checkpoints, the
+    /// best.</summary>
     private sealed class Run(Trainer trainer, int epochs, RunShape shape, TorchGenerator? generator)
     {
         private readonly TrainingArguments _args = trainer.Args;
@@ -37,7 +38,8 @@ public sealed partial class Trainer
         /// <summary>Every step's loss so far, resumed steps included: the one list of them.</summary>
         public IReadOnlyList<float> Losses => _losses;
 
-        /// <summary>Loads a checkpoint into the model, optimiser and this bookkeeping; returns where to continue.</summary>
+        /// <summary>Loads a checkpoint into the model, optimiser and this bookkeeping; returns where to
+        /// continue.</summary>
         public TrainingPosition Resume(string directory)
         {
             // A folder of checkpoints stands for its newest complete one.
@@ -122,8 +124,9 @@ public sealed partial class Trainer
         }
 
         /// <summary>
-        /// On cancellation between steps: a checkpoint of the current step when <see cref="TrainingArguments.SaveOnCancel"/>.
-        /// Returns the checkpoint that holds <paramref name="step"/> (written now or before), or null.
+        /// On cancellation between steps: a checkpoint of the current step when
+        /// <see cref="TrainingArguments.SaveOnCancel"/>. Returns the checkpoint that holds <paramref name="step"/>
+        /// (written now or before), or null.
         /// </summary>
         public string? SaveOnCancel(int step)
         {

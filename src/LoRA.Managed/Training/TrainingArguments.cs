@@ -9,7 +9,8 @@ namespace LoRA.Managed.Training;
 /// </summary>
 public sealed record TrainingArguments
 {
-    /// <summary><c>output_dir</c>: where <c>checkpoint-{step}</c> folders go; required when <see cref="SaveStrategy"/> is not No. Default null.</summary>
+    /// <summary><c>output_dir</c>: where <c>checkpoint-{step}</c> folders go; required when <see cref="SaveStrategy"/>
+    /// is not No. Default null.</summary>
     public string? OutputDir { get; init; }
 
     /// <summary><c>per_device_train_batch_size</c>: samples per micro-batch. Default 8.</summary>
@@ -18,16 +19,19 @@ public sealed record TrainingArguments
     /// <summary><c>per_device_eval_batch_size</c>: samples per evaluation batch. Default 8.</summary>
     public int PerDeviceEvalBatchSize { get; init; } = 8;
 
-    /// <summary><c>num_train_epochs</c>: passes over the training batches (ignored when <see cref="MaxSteps"/> &gt; 0). Default 3.</summary>
+    /// <summary><c>num_train_epochs</c>: passes over the training batches (ignored when <see cref="MaxSteps"/> &gt; 0).
+    /// Default 3.</summary>
     public int NumTrainEpochs { get; init; } = 3;
 
-    /// <summary><c>max_steps</c>: when &gt; 0, the number of optimiser steps, overriding <see cref="NumTrainEpochs"/>; -1 for none. Default -1.</summary>
+    /// <summary><c>max_steps</c>: when &gt; 0, the number of optimiser steps, overriding <see cref="NumTrainEpochs"/>;
+    /// -1 for none. Default -1.</summary>
     public int MaxSteps { get; init; } = -1;
 
     /// <summary><c>learning_rate</c>: the peak rate of the schedule. Default 5e-5.</summary>
     public double LearningRate { get; init; } = 5e-5;
 
-    /// <summary><c>weight_decay</c>: λ (AdamW: decoupled, skipping 1-D parameters; Adam: L2 on every gradient). Default 0.</summary>
+    /// <summary><c>weight_decay</c>: λ (AdamW: decoupled, skipping 1-D parameters; Adam: L2 on every gradient). Default
+    /// 0.</summary>
     public double WeightDecay { get; init; }
 
     /// <summary><c>adam_beta1</c>. Default 0.9.</summary>
@@ -45,36 +49,44 @@ public sealed record TrainingArguments
     /// <summary><c>lr_scheduler_type</c>. Default Linear.</summary>
     public LrSchedulerType LrSchedulerType { get; init; } = LrSchedulerType.Linear;
 
-    /// <summary><c>warmup_steps</c>: steps of linear warm-up from 0; when &gt; 0 it wins over <see cref="WarmupRatio"/>. Default 0.</summary>
+    /// <summary><c>warmup_steps</c>: steps of linear warm-up from 0; when &gt; 0 it wins over
+    /// <see cref="WarmupRatio"/>. Default 0.</summary>
     public int WarmupSteps { get; init; }
 
-    /// <summary><c>warmup_ratio</c>: warm-up as a fraction of all steps, rounded up (HF's <c>ceil(total·ratio)</c>), in [0, 1]. Default 0.</summary>
+    /// <summary><c>warmup_ratio</c>: warm-up as a fraction of all steps, rounded up (HF's <c>ceil(total·ratio)</c>), in
+    /// [0, 1]. Default 0.</summary>
     public double WarmupRatio { get; init; }
 
-    /// <summary><c>gradient_accumulation_steps</c>: micro-batches whose gradients add up before one optimiser step. Default 1.</summary>
+    /// <summary><c>gradient_accumulation_steps</c>: micro-batches whose gradients add up before one optimiser step.
+    /// Default 1.</summary>
     public int GradientAccumulationSteps { get; init; } = 1;
 
-    /// <summary><c>max_grad_norm</c>: clip the global L2 norm of the gradients to this (as <c>clip_grad_norm_</c>); null or 0 for no clipping. Default 1.0.</summary>
+    /// <summary><c>max_grad_norm</c>: clip the global L2 norm of the gradients to this (as <c>clip_grad_norm_</c>);
+    /// null or 0 for no clipping. Default 1.0.</summary>
     public double? MaxGradNorm { get; init; } = 1.0;
 
     /// <summary><c>eval_strategy</c>. Default No.</summary>
     public IntervalStrategy EvalStrategy { get; init; } = IntervalStrategy.No;
 
-    /// <summary><c>eval_steps</c>: with <see cref="IntervalStrategy.Steps"/>, evaluate every this many steps. Default 500.</summary>
+    /// <summary><c>eval_steps</c>: with <see cref="IntervalStrategy.Steps"/>, evaluate every this many steps. Default
+    /// 500.</summary>
     public int EvalSteps { get; init; } = 500;
 
-    /// <summary><c>save_strategy</c>. Default No (HF's is "steps"; here saving is opt-in so a run writes nothing unasked).</summary>
+    /// <summary><c>save_strategy</c>. Default No (HF's is "steps"; here saving is opt-in so a run writes nothing
+    /// unasked).</summary>
     public IntervalStrategy SaveStrategy { get; init; } = IntervalStrategy.No;
 
-    /// <summary><c>save_steps</c>: with <see cref="IntervalStrategy.Steps"/>, save every this many steps. Default 500.</summary>
+    /// <summary><c>save_steps</c>: with <see cref="IntervalStrategy.Steps"/>, save every this many steps. Default
+    /// 500.</summary>
     public int SaveSteps { get; init; } = 500;
 
-    /// <summary><c>save_total_limit</c>: keep at most this many checkpoints (the oldest go first, never the best one nor the latest); null keeps all.</summary>
+    /// <summary><c>save_total_limit</c>: keep at most this many checkpoints (the oldest go first, never the best one
+    /// nor the latest); null keeps all.</summary>
     public int? SaveTotalLimit { get; init; }
 
     /// <summary>
-    /// On cancellation (the token given to <see cref="Trainer.Train{TBatch}"/>), write a checkpoint of the last finished
-    /// step into <see cref="OutputDir"/> before stopping, so Ctrl+C loses no work. Not in HF. Default false.
+    /// On cancellation (the token given to <see cref="Trainer.Train{TBatch}"/>), write a checkpoint of the last
+    /// finished step into <see cref="OutputDir"/> before stopping, so Ctrl+C loses no work. Not in HF. Default false.
     /// </summary>
     public bool SaveOnCancel { get; init; }
 
@@ -86,34 +98,41 @@ public sealed record TrainingArguments
 
     /// <summary>
     /// Settings outside these arguments that a resumed run must share with the checkpoint's (e.g. the CLI's pixel
-    /// normalisation and digits): saved in every checkpoint and compared on resume, a difference refused naming the key.
-    /// Not in HF. Default empty.
+    /// normalisation and digits): saved in every checkpoint and compared on resume, a difference refused naming the
+    /// key. Not in HF. Default empty.
     /// </summary>
     public IReadOnlyDictionary<string, string> RunTags { get; init; } = new Dictionary<string, string>();
 
-    /// <summary><c>load_best_model_at_end</c>: restore the best checkpoint's weights when training ends. Needs equal eval and save strategies. Default false.</summary>
+    /// <summary><c>load_best_model_at_end</c>: restore the best checkpoint's weights when training ends. Needs equal
+    /// eval and save strategies. Default false.</summary>
     public bool LoadBestModelAtEnd { get; init; }
 
-    /// <summary><c>metric_for_best_model</c>: a key of the evaluation metrics, e.g. <c>eval_loss</c> or <c>eval_accuracy</c>. Default <c>eval_loss</c>.</summary>
+    /// <summary><c>metric_for_best_model</c>: a key of the evaluation metrics, e.g. <c>eval_loss</c> or
+    /// <c>eval_accuracy</c>. Default <c>eval_loss</c>.</summary>
     public string MetricForBestModel { get; init; } = "eval_loss";
 
-    /// <summary><c>greater_is_better</c>: null derives it as HF does: false for a metric ending in "loss", true otherwise.</summary>
+    /// <summary><c>greater_is_better</c>: null derives it as HF does: false for a metric ending in "loss", true
+    /// otherwise.</summary>
     public bool? GreaterIsBetter { get; init; }
 
     /// <summary>
     /// <c>seed</c>: the seed the run's generators start from. The trainer itself draws nothing at random; callers build
-    /// the model's and the batch order's <c>TorchGenerator</c> from it (as HF's <c>set_seed(args.seed)</c>). Default 42.
+    /// the model's and the batch order's <c>TorchGenerator</c> from it (as HF's <c>set_seed(args.seed)</c>). Default
+    /// 42.
     /// </summary>
     public ulong Seed { get; init; } = 42;
 
-    /// <summary><c>logging_steps</c>: every this many steps, the mean loss since the last log goes to <see cref="TrainerResult.LogHistory"/>. Default 500.</summary>
+    /// <summary><c>logging_steps</c>: every this many steps, the mean loss since the last log goes to
+    /// <see cref="TrainerResult.LogHistory"/>. Default 500.</summary>
     public int LoggingSteps { get; init; } = 500;
 
-    /// <summary>Whether a larger metric is better for <see cref="MetricForBestModel"/> (see <see cref="GreaterIsBetter"/>).</summary>
+    /// <summary>Whether a larger metric is better for <see cref="MetricForBestModel"/> (see
+    /// <see cref="GreaterIsBetter"/>).</summary>
     public bool MetricGreaterIsBetter => GreaterIsBetter ?? !MetricForBestModel.EndsWith("loss", StringComparison.Ordinal);
 
     /// <summary>Throws unless every field is in range and the fields agree with one another.</summary>
-    /// <exception cref="ArgumentException">The message names the field (HF name in parentheses) and its value.</exception>
+    /// <exception cref="ArgumentException">The message names the field (HF name in parentheses) and its
+    /// value.</exception>
     public void Validate()
     {
         Require(PerDeviceTrainBatchSize >= 1, nameof(PerDeviceTrainBatchSize), "per_device_train_batch_size", PerDeviceTrainBatchSize, "must be at least 1");
@@ -149,7 +168,8 @@ public sealed record TrainingArguments
         }
     }
 
-    /// <summary>HF's <c>get_warmup_steps</c>: <see cref="WarmupSteps"/> if set, else <c>ceil(total·WarmupRatio)</c>.</summary>
+    /// <summary>HF's <c>get_warmup_steps</c>: <see cref="WarmupSteps"/> if set, else
+    /// <c>ceil(total·WarmupRatio)</c>.</summary>
     public int WarmupStepsFor(int totalSteps) =>
         WarmupSteps > 0 ? Math.Min(WarmupSteps, totalSteps) : (int)Math.Ceiling(totalSteps * WarmupRatio);
 

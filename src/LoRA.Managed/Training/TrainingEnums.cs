@@ -3,14 +3,17 @@ namespace LoRA.Managed.Training;
 /// <summary>The optimiser <see cref="Trainer"/> builds (HF's <c>optim</c>).</summary>
 public enum OptimizerType
 {
-    /// <summary><c>torch.optim.AdamW</c> (HF's default <c>adamw_torch</c>): decoupled weight decay, not applied to 1-D parameters.</summary>
+    /// <summary><c>torch.optim.AdamW</c> (HF's default <c>adamw_torch</c>): decoupled weight decay, not applied to 1-D
+    /// parameters.</summary>
     AdamW,
 
-    /// <summary><c>torch.optim.Adam</c>: weight decay, if any, is L2 added to every gradient (the blog's optimiser).</summary>
+    /// <summary><c>torch.optim.Adam</c>: weight decay, if any, is L2 added to every gradient (the blog's
+    /// optimiser).</summary>
     Adam,
 }
 
-/// <summary>The learning-rate schedule (HF's <c>lr_scheduler_type</c>); every one warms up linearly first when warm-up steps are set.</summary>
+/// <summary>The learning-rate schedule (HF's <c>lr_scheduler_type</c>); every one warms up linearly first when warm-up
+/// steps are set.</summary>
 public enum LrSchedulerType
 {
     /// <summary>HF's <c>linear</c>: warm-up, then linear decay to 0 at the last step (HF's default).</summary>

@@ -54,18 +54,20 @@ public sealed record TrainingPosition
     public required int LastEvalStep { get; init; }
     /// <summary>The step of the best metric, or null.</summary>
     public int? BestStep { get; init; }
-    /// <summary>The order generator's state when the current epoch began (before its shuffle), or null when the task has none.</summary>
+    /// <summary>The order generator's state when the current epoch began (before its shuffle), or null when the task
+    /// has none.</summary>
     public GeneratorState? EpochStartRng { get; init; }
     /// <summary>The order generator's state at the checkpoint, or null.</summary>
     public GeneratorState? CurrentRng { get; init; }
 
     /// <summary>
-    /// The states of the model's own generators other than the order generator (<see cref="Nn.Module.Generators"/>, e.g. a
-    /// LoRA dropout created with a generator of its own), in the model's order; empty when it has none.
+    /// The states of the model's own generators other than the order generator (<see cref="Nn.Module.Generators"/>,
+    /// e.g. a LoRA dropout created with a generator of its own), in the model's order; empty when it has none.
     /// </summary>
     public IReadOnlyList<GeneratorState> ModelRng { get; init; } = [];
 
-    /// <summary>The run's learning rate (<see cref="TrainingArguments.LearningRate"/>), checked on resume; null in older checkpoints.</summary>
+    /// <summary>The run's learning rate (<see cref="TrainingArguments.LearningRate"/>), checked on resume; null in
+    /// older checkpoints.</summary>
     public double? LearningRate { get; init; }
     /// <summary>The optimiser's type name (Adam, AdamW, Sgd), checked on resume; null in older checkpoints.</summary>
     public string? OptimizerName { get; init; }
@@ -142,7 +144,8 @@ public sealed record TrainingPosition
     }
 
     /// <summary>Reads a position back from a checkpoint folder.</summary>
-    /// <exception cref="InvalidDataFormatException">A file is missing a field or holds a wrong value (named).</exception>
+    /// <exception cref="InvalidDataFormatException">A file is missing a field or holds a wrong value
+    /// (named).</exception>
     /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
     public static TrainingPosition Load(string directory) => LoadWithState(directory).Position;
 
@@ -150,7 +153,8 @@ public sealed record TrainingPosition
     /// Reads a position back from a checkpoint folder and hands back the parsed <c>trainer_state.json</c> with it, so a
     /// caller that also needs HF's fields (<see cref="TrainerCheckpoint"/>) does not read and parse the file again.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">A file is missing a field or holds a wrong value (named).</exception>
+    /// <exception cref="InvalidDataFormatException">A file is missing a field or holds a wrong value
+    /// (named).</exception>
     /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
     internal static (TrainingPosition Position, JsonObject State) LoadWithState(string directory)
     {
@@ -162,10 +166,11 @@ public sealed record TrainingPosition
 
     /// <summary>
     /// Parses the bytes of <c>trainer_state.json</c> and <c>rng_state.json</c>; the sources name them in errors. Every
-    /// field is checked for type and range, and against the others (one loss and one rate per step taken, counters within
-    /// the run, a generator state of 624 words), so a resume never meets a value it cannot use.
+    /// field is checked for type and range, and against the others (one loss and one rate per step taken, counters
+    /// within the run, a generator state of 624 words), so a resume never meets a value it cannot use.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">A file is not a JSON object, or a field is missing, of the wrong type or out of range (named).</exception>
+    /// <exception cref="InvalidDataFormatException">A file is not a JSON object, or a field is missing, of the wrong
+    /// type or out of range (named).</exception>
     internal static (TrainingPosition Position, JsonObject State) Parse(byte[] stateJson, string stateSource, byte[] rngJson, string rngSource)
     {
         JsonObject state = ParseObject(stateJson, stateSource);
@@ -270,7 +275,8 @@ public sealed record TrainingPosition
 
     /// <summary>
     /// The two generator states of <c>rng_state.json</c>, read from the document directly (2 × 624 words as JSON nodes
-    /// would cost an object each), each checked as <see cref="TorchGenerator.SetState"/> will: 624 words, an index in 0..624.
+    /// would cost an object each), each checked as <see cref="TorchGenerator.SetState"/> will: 624 words, an index in
+    /// 0..624.
     /// </summary>
     private static (GeneratorState? EpochStart, GeneratorState? Current, IReadOnlyList<GeneratorState> Model) ParseRng(byte[] json, string source)
     {

@@ -127,7 +127,8 @@ public class GradientMemoryTests
     private static double TensorPrimitivesNorm(ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.Norm(x);
 }
 
-/// <summary><c>LowRankAddOp</c> against its reference twin, the unfused <c>Add(y, Scale(Linear(a, B), s))</c>.</summary>
+/// <summary><c>LowRankAddOp</c> against its reference twin, the unfused <c>Add(y, Scale(Linear(a, B),
+/// s))</c>.</summary>
 public class LowRankAddOpTests
 {
     [TestCase(1, 1, 1)]

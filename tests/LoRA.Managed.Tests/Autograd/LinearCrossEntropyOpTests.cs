@@ -3,7 +3,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Tests.Autograd;
 
-/// <summary>The fused head + loss against its reference twin, <c>CrossEntropy(Linear(h, W))</c>, across chunk edges.</summary>
+/// <summary>The fused head + loss against its reference twin, <c>CrossEntropy(Linear(h, W))</c>, across chunk
+/// edges.</summary>
 public class LinearCrossEntropyOpTests
 {
     [TestCase(1, 7, 5)]

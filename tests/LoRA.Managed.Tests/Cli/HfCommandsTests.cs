@@ -3,7 +3,8 @@ using LoRA.Managed.Tests.Models;
 
 namespace LoRA.Managed.Tests.Cli;
 
-/// <summary><c>lora lm-eval</c>, <c>generate</c> and <c>lm-finetune</c> as a user runs them, on stories260K (../shared).</summary>
+/// <summary><c>lora lm-eval</c>, <c>generate</c> and <c>lm-finetune</c> as a user runs them, on stories260K
+/// (../shared).</summary>
 [NonParallelizable]
 public class HfCommandsTests
 {
@@ -93,7 +94,7 @@ public class HfMergeCommandTests
         Assert.That(File.Exists(Path.Combine(merged, "config.json")) && File.Exists(Path.Combine(merged, "model.safetensors")));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected("gpt2-tiny").GetProperty("ids"));
         var withAdapter = LoRA.Managed.Models.Hf.HfModel.Load(model);
-        LoRA.Managed.Lora.LoraModel.LoadAdapter(withAdapter, adapter);
+        LoRA.Managed.Lora.PeftModel.FromPretrained(withAdapter, adapter);
         double expected = withAdapter.Score(ids).MeanNll;
         Assert.That(LoRA.Managed.Models.Hf.HfModel.Load(merged).Score(ids).MeanNll, Is.EqualTo(expected).Within(1e-5 * expected));
     }

@@ -8,7 +8,8 @@ using LoRA.Managed.Text;
 
 namespace LoRA.Managed.Tests.Cli;
 
-/// <summary><c>lora lm-demo</c>: its options in-process, and its pipeline on two tiny synthetic corpora (no network).</summary>
+/// <summary><c>lora lm-demo</c>: its options in-process, and its pipeline on two tiny synthetic corpora (no
+/// network).</summary>
 public class LmDemoTests
 {
     private static (int Code, string Out, string Err) Lora(params string[] args) => LoraCli.Run(args);

@@ -11,8 +11,8 @@ internal static class LoraCli
     public static (int Code, string Out, string Err) Run(params string[] args) => Run(args, cancelOn: null);
 
     /// <summary>
-    /// Runs <c>lora</c>, cancelling its token (what Ctrl+C, SIGTERM and SIGHUP do) as soon as it prints a line containing
-    /// <paramref name="cancelOn"/>; with an empty string, before it starts.
+    /// Runs <c>lora</c>, cancelling its token (what Ctrl+C, SIGTERM and SIGHUP do) as soon as it prints a line
+    /// containing <paramref name="cancelOn"/>; with an empty string, before it starts.
     /// </summary>
     public static (int Code, string Out, string Err) Run(string[] args, string? cancelOn)
     {

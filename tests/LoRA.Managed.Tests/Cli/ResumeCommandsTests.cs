@@ -26,7 +26,8 @@ public class ResumeCommandsTests : MnistCliFixture
     // Cancels when the first epoch's progress line is printed: the trainer then stops before the epoch's next step.
     private static (int Code, string Out, string Err) Interrupted(string[] args) => LoraCli.Run(args, cancelOn: " epoch 1/2: loss");
 
-    /// <summary>The step the run stopped after; the message must name <c>checkpoint-{step}</c> under <paramref name="dir"/>, which exists.</summary>
+    /// <summary>The step the run stopped after; the message must name <c>checkpoint-{step}</c> under
+    /// <paramref name="dir"/>, which exists.</summary>
     private static int AssertInterrupted((int Code, string Out, string Err) run, string dir)
     {
         Assert.That(run.Code, Is.EqualTo(CheckpointOptions.InterruptedExitCode), run.Err);
@@ -46,8 +47,8 @@ public class ResumeCommandsTests : MnistCliFixture
         var full = Lora(TrainArgs(a));
         Assert.That(full.Code, Is.EqualTo(0), full.Err);
 
-        // Checkpoints every 4 steps; "Ctrl+C" at the end of epoch 1 (6 steps) saves that step too. The default folder is
-        // next to --out.
+        // Checkpoints every 4 steps; "Ctrl+C" at the end of epoch 1 (6 steps) saves that step too. The default folder
+        // is next to --out.
         string dir = Files.PathOf("b.checkpoints");
         int step = AssertInterrupted(Interrupted(TrainArgs(b, "--checkpoint-every", "4")), dir);
         Assert.That(step % 4, Is.Not.EqualTo(0), "the test wants a cancellation between two periodic checkpoints");

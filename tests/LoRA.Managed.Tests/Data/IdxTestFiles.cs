@@ -53,7 +53,8 @@ internal sealed class IdxTestFiles : IDisposable
         return path;
     }
 
-    /// <summary>Writes the four MNIST files (small: by default 20 train and 10 test images of 2×2 pixels, labels i mod 10).</summary>
+    /// <summary>Writes the four MNIST files (small: by default 20 train and 10 test images of 2×2 pixels, labels i mod
+    /// 10).</summary>
     public void WriteMnist(string directory, bool gzip = false, int side = 2, int train = 20, int test = 10)
     {
         System.IO.Directory.CreateDirectory(directory);

@@ -44,7 +44,8 @@ public class MnistFetcherTests
         Assert.That(MnistFiles.Locate(null, fetcher).Directory, Is.EqualTo(envDir));
     }
 
-    /// <summary>Issue 18: an explicit directory that lacks the files is an error, not a reason to look elsewhere or fetch.</summary>
+    /// <summary>Issue 18: an explicit directory that lacks the files is an error, not a reason to look elsewhere or
+    /// fetch.</summary>
     [Test]
     public void AnExplicitDirectoryWithoutTheFilesIsAnErrorWithNoFallbackAndNoFetch()
     {

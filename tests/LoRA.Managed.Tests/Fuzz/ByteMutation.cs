@@ -14,7 +14,8 @@ internal abstract record ByteMutation
 
     protected static int Index(int drawn, int length) => length == 0 ? 0 : drawn % length;
 
-    /// <summary>Values that sit on the edges parsers get wrong: 0, 1, powers of two and their neighbours, type maxima, MNIST sizes, the safetensors header limit.</summary>
+    /// <summary>Values that sit on the edges parsers get wrong: 0, 1, powers of two and their neighbours, type maxima,
+    /// MNIST sizes, the safetensors header limit.</summary>
     public static readonly ulong[] Interesting =
     [
         0, 1, 2, 3, 4, 7, 8, 9, 15, 16, 28, 0x7F, 0x80, 0xFF, 0x100, 784, 0x7FFF, 0x8000, 0xFFFF, 10_000, 60_000,
@@ -22,7 +23,8 @@ internal abstract record ByteMutation
         0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000, ulong.MaxValue - 7, ulong.MaxValue,
     ];
 
-    /// <summary>Mutations for any binary file. <paramref name="fieldOffsets"/> are where the format keeps its integer fields.</summary>
+    /// <summary>Mutations for any binary file. <paramref name="fieldOffsets"/> are where the format keeps its integer
+    /// fields.</summary>
     public static Gen<ByteMutation> Any(int[] fieldOffsets, int fieldWidth, bool bigEndian)
     {
         var pos = Gen.Int[0, int.MaxValue];
@@ -72,7 +74,8 @@ internal sealed record SetByte(int At, byte Value) : ByteMutation
     }
 }
 
-/// <summary>Overwrites an integer field (IDX's big-endian sizes, safetensors' little-endian header length) with <see cref="Value"/>; bytes past the end are dropped.</summary>
+/// <summary>Overwrites an integer field (IDX's big-endian sizes, safetensors' little-endian header length) with
+/// <see cref="Value"/>; bytes past the end are dropped.</summary>
 internal sealed record SetField(int Offset, ulong Value, int Width, bool BigEndian) : ByteMutation
 {
     public override byte[] Apply(byte[] input) => WriteField(input, Offset, Value, Width, BigEndian);

@@ -43,7 +43,8 @@ public class FuzzFindingsTests
     [Test]
     public void ZeroImagesWhoseSizeOverflowsAnIntAreRefused()
     {
-        // Found: 0 images of 28 × 2147483647 needs no data, so it was accepted with ImageSize = 28·(2³¹−1) wrapped to −28.
+        // Found: 0 images of 28 × 2147483647 needs no data, so it was accepted with ImageSize = 28·(2³¹−1) wrapped to
+        // −28.
         byte[] file = IdxTestFiles.Idx(2051, [0, 28, int.MaxValue], []);
         var e = Refused(() => IdxReader.ReadImages(new MemoryStream(file), "images.idx"), "image size");
         Assert.That(e.Message, Does.Contain("28×2147483647"));
@@ -64,7 +65,8 @@ public class FuzzFindingsTests
     [TestCase("\\ud800\\ud800")]
     public void LoneSurrogateEscapesInSafeTensorsAreAHeaderError(string escape)
     {
-        // Found: "\ud800" in a shape or offset array; JsonElement.GetString (for the message) threw InvalidOperationException.
+        // Found: "\ud800" in a shape or offset array; JsonElement.GetString (for the message) threw
+        // InvalidOperationException.
         byte[] header = Utf8($"{{\"w\":{{\"dtype\":\"F32\",\"shape\":[2,\"{escape}\"],\"data_offsets\":[0,4]}}}}");
         Refused(() => SafeTensors.Parse(SafeTensorsWithHeader(header, 4), "w.safetensors"), "header");
     }
@@ -105,7 +107,8 @@ public class FuzzFindingsTests
     [TestCase("\"init_lora_weights\":\"pissa_niter_x\"", "init_lora_weights", TestName = "PissaNiterMustBeANumber")]
     public void ConfigNumbersAndKeys(string members, string field)
     {
-        // Found: -1e400 read as -∞ and 0.9999999999999999 stored as 1f were accepted, then refused by LoraConfig.Validate with an ArgumentException.
+        // Found: -1e400 read as -∞ and 0.9999999999999999 stored as 1f were accepted, then refused by
+        // LoraConfig.Validate with an ArgumentException.
         Refused(() => AdapterConfigFile.Parse(Config(members), "adapter_config.json"), field);
     }
 
@@ -136,9 +139,10 @@ public class FuzzFindingsTests
     [Test]
     public void GzipThatDecompressesFarBeyondItsHeaderCostsLittleMemory()
     {
-        // 10 labels followed by 32 MiB of zeros: about 320 KB compressed, 100× smaller. The reader stops after the promised
-        // bytes and counts about 1 MiB of the excess through a 4 KiB scratch buffer, so it allocates kilobytes, not the
-        // decompressed size (the reader this replaced buffered all 32 MiB before looking at the header).
+        // 10 labels followed by 32 MiB of zeros: about 320 KB compressed, 100× smaller. The reader stops after the
+        // promised bytes and counts about 1 MiB of the excess through a 4 KiB scratch buffer, so it allocates
+        // kilobytes, not the decompressed size (the reader this replaced buffered all 32 MiB before looking at the
+        // header).
         byte[] raw = [.. IdxTestFiles.LabelsFile(new byte[10]), .. new byte[32 << 20]];
         byte[] gz = IdxTestFiles.Gzip(raw);
         long before = GC.GetAllocatedBytesForCurrentThread();

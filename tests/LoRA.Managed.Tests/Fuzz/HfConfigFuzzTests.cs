@@ -9,9 +9,10 @@ namespace LoRA.Managed.Tests.Fuzz;
 
 /// <summary>
 /// A Hugging Face model folder's JSON files against 10,000 seeded mutations each: <c>config.json</c> (the four fixture
-/// families and stories260K's), <c>generation_config.json</c> and the sharded <c>model.safetensors.index.json</c>. Structural JSON edits and byte damage must end in a
-/// config or an <see cref="InvalidDataFormatException"/> naming the file and field, never another exception; an
-/// accepted <c>config.json</c> must describe a model the builder can size (positive dimensions, heads dividing it).
+/// families and stories260K's), <c>generation_config.json</c> and the sharded <c>model.safetensors.index.json</c>.
+/// Structural JSON edits and byte damage must end in a config or an <see cref="InvalidDataFormatException"/> naming the
+/// file and field, never another exception; an accepted <c>config.json</c> must describe a model the builder can size
+/// (positive dimensions, heads dividing it).
 /// </summary>
 public class HfConfigFuzzTests
 {

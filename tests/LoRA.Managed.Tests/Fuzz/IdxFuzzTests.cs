@@ -53,7 +53,8 @@ public class IdxFuzzTests
         return bytes;
     }
 
-    /// <summary>For gzip input the budget follows the decompressed length (what the reader legitimately holds), measured here independently.</summary>
+    /// <summary>For gzip input the budget follows the decompressed length (what the reader legitimately holds),
+    /// measured here independently.</summary>
     private static bool IsGzip(byte[] input) => input.Length >= 2 && input[0] == 0x1f && input[1] == 0x8b;
 
     private static long EffectiveLength(byte[] input)

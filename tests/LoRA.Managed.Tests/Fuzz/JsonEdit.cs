@@ -15,7 +15,8 @@ internal abstract record JsonEdit
     public abstract void Apply(JsonEditor doc);
 }
 
-/// <summary>Replaces a node's value with one of <see cref="JsonEdits.Values"/> (type changes, huge numbers, edge strings).</summary>
+/// <summary>Replaces a node's value with one of <see cref="JsonEdits.Values"/> (type changes, huge numbers, edge
+/// strings).</summary>
 internal sealed record ReplaceValue(int Node, int Value) : JsonEdit
 {
     public override void Apply(JsonEditor doc) => doc.Set(doc.Slot(Node), doc.Raw(JsonEdits.Values[Value % JsonEdits.Values.Length]));
@@ -41,7 +42,8 @@ internal sealed record RemoveNode(int Node) : JsonEdit
     public override void Apply(JsonEditor doc) => doc.Remove(doc.Slot(Node));
 }
 
-/// <summary>Adds a key (from <see cref="JsonEdits.Keys"/>) with a raw value to some object, or an element to some array.</summary>
+/// <summary>Adds a key (from <see cref="JsonEdits.Keys"/>) with a raw value to some object, or an element to some
+/// array.</summary>
 internal sealed record AddMember(int Node, int Key, int Value) : JsonEdit
 {
     public override void Apply(JsonEditor doc)
@@ -103,7 +105,8 @@ internal sealed record Nest(int Node, int Depth, bool Objects) : JsonEdit
     }
 }
 
-/// <summary>Repeats a key of some object with another value: a duplicate key (System.Text.Json and Python differ on which wins).</summary>
+/// <summary>Repeats a key of some object with another value: a duplicate key (System.Text.Json and Python differ on
+/// which wins).</summary>
 internal sealed record DuplicateKey(int Node, int Value) : JsonEdit
 {
     public override void Apply(JsonEditor doc)
@@ -169,7 +172,8 @@ internal sealed class JsonEditor(JsonNode root)
     /// <summary>A placeholder string value that serialises as the raw JSON text <paramref name="json"/>.</summary>
     public JsonNode Raw(string json) => JsonValue.Create(Marker(json))!;
 
-    /// <summary>A placeholder string whose quoted form is replaced by <paramref name="text"/> after serialising.</summary>
+    /// <summary>A placeholder string whose quoted form is replaced by <paramref name="text"/> after
+    /// serialising.</summary>
     public string Marker(string text)
     {
         string marker = $"QQRAW{_raw.Count}QQ";
@@ -188,7 +192,8 @@ internal sealed class JsonEditor(JsonNode root)
 
 internal static class JsonEdits
 {
-    /// <summary>Raw JSON replacement values: every type, numbers at the edges of int/long/ulong/double, the dtype and enum names, hostile strings.</summary>
+    /// <summary>Raw JSON replacement values: every type, numbers at the edges of int/long/ulong/double, the dtype and
+    /// enum names, hostile strings.</summary>
     public static readonly string[] Values =
     [
         "\"F32\"", "\"F16\"", "\"BF16\"", "\"F64\"", "\"I64\"", "\"U8\"", "\"BOOL\"", "\"F8_E4M3\"", "\"f32\"", "\"\"", "\" \"",
@@ -203,7 +208,8 @@ internal static class JsonEdits
         "{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", "{\"format\":\"pt\"}", "{\"format\":1}",
     ];
 
-    /// <summary>Keys to add or rename to: the formats' own names (so a key moves or repeats), near misses, empty and hostile ones.</summary>
+    /// <summary>Keys to add or rename to: the formats' own names (so a key moves or repeats), near misses, empty and
+    /// hostile ones.</summary>
     public static readonly string[] Keys =
     [
         "__metadata__", "dtype", "shape", "data_offsets", "format", "w", "a", "",

@@ -4,7 +4,8 @@ using LoRA.Managed.IO;
 
 namespace LoRA.Managed.Tests.Fuzz;
 
-/// <summary>A fuzz case's outcome is not one the parser documents: anything but success or <see cref="InvalidDataFormatException"/>.</summary>
+/// <summary>A fuzz case's outcome is not one the parser documents: anything but success or
+/// <see cref="InvalidDataFormatException"/>.</summary>
 internal sealed class FuzzFailure(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>What one fuzz run did, for the test log and for sanity checks on the generator.</summary>
@@ -54,11 +55,13 @@ internal static class ParserFuzzer
 
     /// <param name="parser">Name for the report.</param>
     /// <param name="gen">The cases.</param>
-    /// <param name="seed">Seed of the master PCG: fixed, so CI runs the same 10,000 inputs every time (the printed fingerprint shows it).</param>
+    /// <param name="seed">Seed of the master PCG: fixed, so CI runs the same 10,000 inputs every time (the printed
+    /// fingerprint shows it).</param>
     /// <param name="build">Makes the input bytes of a case (outside the measured window).</param>
     /// <param name="parse">The parser under test.</param>
     /// <param name="check">Invariants of an accepted result given its input; throw when one is broken.</param>
-    /// <param name="effectiveLength">The length the allocation budget is based on (default: the input's; for gzip, the larger of it and the decompressed length).</param>
+    /// <param name="effectiveLength">The length the allocation budget is based on (default: the input's; for gzip, the
+    /// larger of it and the decompressed length).</param>
     public static FuzzReport Run<TCase>(string parser, Gen<TCase> gen, ulong seed, Func<TCase, byte[]> build,
         Func<byte[], object> parse, Action<byte[], object> check, Func<byte[], long>? effectiveLength = null)
     {
@@ -66,7 +69,8 @@ internal static class ParserFuzzer
         var fields = new Dictionary<string, int>(StringComparer.Ordinal);
         long slowestTicks = 0;
         long largest = 0, largestInput = 0;
-        ulong fingerprint = 14695981039346656037UL;   // FNV-1a over every input, in order: equal across runs ⇔ same inputs
+        // FNV-1a over every input, in order: equal across runs ⇔ same inputs
+        ulong fingerprint = 14695981039346656037UL;
 
         var total = Stopwatch.StartNew();
         void RunCase(TCase c)
@@ -143,7 +147,8 @@ internal static class ParserFuzzer
             TimeSpan.FromSeconds(slowestTicks / (double)Stopwatch.Frequency), largest, largestInput, fingerprint);
     }
 
-    /// <summary>Checks that the run exercised both sides of the parser: a generator that only produced garbage (or only valid files) proves little.</summary>
+    /// <summary>Checks that the run exercised both sides of the parser: a generator that only produced garbage (or only
+    /// valid files) proves little.</summary>
     public static void AssertMixed(FuzzReport report, double minAcceptedShare = 0.01, double minRejectedShare = 0.3)
     {
         TestContext.Out.WriteLine(report);

@@ -68,7 +68,8 @@ public class TokenizerEncodeFuzzTests
     public void QwenDecodeOfEncodeIsTheNfcText()
     {
         var t = TokenizerFixtures.Tokenizer("qwen3");
-        // NFC as HF applies it (Unicode 9.0 data: later characters are left alone; the oracle fixture checks that part).
+        // NFC as HF applies it (Unicode 9.0 data: later characters are left alone; the oracle fixture checks that
+        // part).
         var nfc = new UnicodeNormalizer(NormalizationForm.FormC);
         Run(Text, 0x7E57_0002UL, text => RoundTrip(t, text, nfc.Normalize(text)));
     }
@@ -81,8 +82,8 @@ public class TokenizerEncodeFuzzTests
         var t = TokenizerFixtures.Tokenizer(variant);
         // ▁ in the text is the same token as a space, so it comes back as one: keep it out, with the special strings.
         var plain = Text.Select(s => s.Replace("<s>", "").Replace("</s>", "").Replace("<unk>", "").Replace("\u2581", ""));
-        // Metaspace with prepend_scheme "first" adds no ▁ before a text that starts with a space, and the decoder's Strip
-        // then drops that space: HF loses it too (Mistral's known behaviour).
+        // Metaspace with prepend_scheme "first" adds no ▁ before a text that starts with a space, and the decoder's
+        // Strip then drops that space: HF loses it too (Mistral's known behaviour).
         bool losesLeadingSpace = variant == "llama2_metaspace";
         Run(plain, 0x7E57_0003UL, text => RoundTrip(t, text, losesLeadingSpace && text.StartsWith(' ') ? text[1..] : text));
     }

@@ -9,8 +9,9 @@ namespace LoRA.Managed.Tests.Fuzz;
 /// <summary>
 /// The tokenizer file readers against 10,000 seeded mutations each (tokenizer.json; vocab.json + merges.txt;
 /// tokenizer_config.json): structural JSON edits, including swaps to the component kinds and options tokenizer
-/// files use, and byte-level damage. Every case must end in success or <see cref="LoRA.Managed.IO.InvalidDataFormatException"/>
-/// naming the field, and an accepted tokenizer must encode and decode sample texts without throwing.
+/// files use, and byte-level damage. Every case must end in success or
+/// <see cref="LoRA.Managed.IO.InvalidDataFormatException"/> naming the field, and an accepted tokenizer must encode and
+/// decode sample texts without throwing.
 /// </summary>
 public class TokenizerFuzzTests
 {
@@ -19,7 +20,8 @@ public class TokenizerFuzzTests
         public override string ToString() => $"base {Base}, edits [{string.Join(", ", Edits.AsEnumerable())}], bytes [{string.Join(", ", Bytes.AsEnumerable())}]";
     }
 
-    /// <summary>Puts raw JSON from <see cref="TokenizerValues"/> at a node: component kinds, options and patterns of tokenizer files.</summary>
+    /// <summary>Puts raw JSON from <see cref="TokenizerValues"/> at a node: component kinds, options and patterns of
+    /// tokenizer files.</summary>
     internal sealed record SetTokenizerValue(int Node, int Value) : JsonEdit
     {
         public override void Apply(JsonEditor doc) => doc.Set(doc.Slot(Node), doc.Raw(TokenizerValues[Value % TokenizerValues.Length]));
@@ -137,7 +139,8 @@ public class TokenizerFuzzTests
     {
         byte[][] vocabs = [Encoding.UTF8.GetBytes("{\"a\":0,\"b\":1,\"c\":2,\"ab\":3,\"abc\":4,\"\u0120\":5,\"\u0120a\":6,\"<|endoftext|>\":7,\"x\":8,\"y\":9,\"z\":10,\"xy\":11,\"zz\":12}")];
         byte[] merges = Encoding.UTF8.GetBytes("#version: 0.2\na b\nab c\n\u0120 a\n");
-        // Half the cases leave merges.txt alone, so that vocabulary edits are not all hidden behind a broken merges file.
+        // Half the cases leave merges.txt alone, so that vocabulary edits are not all hidden behind a broken merges
+        // file.
         var mergeEdits = Gen.Frequency((1, Gen.Const(Array.Empty<ByteMutation>())), (1, ByteMutation.Any([0, 14, 18], 2, bigEndian: false).Array[1, 3]));
         var gen = Gen.Select(Cases(1), mergeEdits, (v, m) => new PairCase(v, m));
         // One input: the vocabulary's length (4 bytes, never mutated), the vocabulary, then merges.txt.

@@ -24,7 +24,7 @@ public class AdapterSaveLoadTests
 
     private static PeftModel Adapted(ulong adapterSeed, int hidden = 6)
     {
-        var peft = LoraModel.Wrap(new Mlp(new TorchGenerator(1), 8, hidden, 3), Config, new TorchGenerator(2));
+        var peft = LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, hidden, 3), Config, new TorchGenerator(2));
         var g = new TorchGenerator(adapterSeed);
         foreach (var p in peft.TrainableParameters()) g.FillUniform(p.Data, -1f, 1f);
         return peft;
@@ -56,7 +56,8 @@ public class AdapterSaveLoadTests
         Adapted(3).SaveAdapter(dir);
         string[] before = Snapshot(dir);
 
-        // Make adapter_config.json un-replaceable: weights are written and renamed first, then the config's rename fails.
+        // Make adapter_config.json un-replaceable: weights are written and renamed first, then the config's rename
+        // fails.
         string config = Path.Combine(dir, AdapterConfigFile.FileName);
         byte[] configBytes = File.ReadAllBytes(config);
         File.Delete(config);
@@ -66,7 +67,7 @@ public class AdapterSaveLoadTests
         File.WriteAllBytes(config, configBytes);
 
         Assert.That(Snapshot(dir), Is.EqualTo(before), "the weights were put back and nothing else was left behind");
-        var loaded = LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), dir);
+        var loaded = PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), dir);
         Assert.That(loaded.StateDict()["layers.3.lora_A.default.weight"].Array, Is.EqualTo(Adapted(3).StateDict()["layers.3.lora_A.default.weight"].Array));
     }
 
@@ -77,7 +78,7 @@ public class AdapterSaveLoadTests
         Adapted(3).SaveAdapter(dir);
         Adapted(4).SaveAdapter(dir);
         Assert.That(Directory.GetFiles(dir).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { AdapterFiles.WeightsFileName, AdapterConfigFile.FileName }.Order()));
-        var loaded = LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), dir);
+        var loaded = PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), dir);
         Assert.That(loaded.StateDict()["layers.3.lora_B.default.weight"].Array, Is.EqualTo(Adapted(4).StateDict()["layers.3.lora_B.default.weight"].Array));
     }
 
@@ -87,7 +88,7 @@ public class AdapterSaveLoadTests
         string dir = Path.Combine(_dir, "adapter");
         Adapted(3, hidden: 6).SaveAdapter(dir);
         var narrower = new Mlp(new TorchGenerator(1), 8, 5, 3);
-        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(narrower, dir, verifyBaseChecksum: false));
+        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(narrower, dir, verifyBaseChecksum: false));
         Assert.That(ex!.File, Is.EqualTo(Path.Combine(dir, AdapterFiles.WeightsFileName)));
         Assert.That(ex.Field, Is.EqualTo("base_model.model.layers.3.lora_A.weight"));
         Assert.That(ex.Message, Does.Contain("[2, 6]").And.Contain("[2, 5]"));
@@ -99,7 +100,7 @@ public class AdapterSaveLoadTests
         string dir = Path.Combine(_dir, "adapter");
         Adapted(3).SaveAdapter(dir);
         var other = new Mlp(new TorchGenerator(77), 8, 6, 3);   // same shapes, other weights
-        var ex = Assert.Throws<InvalidOperationException>(() => LoraModel.LoadAdapter(other, dir));
+        var ex = Assert.Throws<InvalidOperationException>(() => PeftModel.FromPretrained(other, dir));
         Assert.That(ex!.Message, Does.Contain(AdapterFiles.WeightsFileName).And.Contain("checksum").And.Contain(BaseChecksum.Compute(other)));
         Assert.That(other.Layers[3], Is.TypeOf<Linear>(), "the model is untouched");
     }
@@ -111,7 +112,7 @@ public class AdapterSaveLoadTests
         Adapted(3).SaveAdapter(dir);
         string config = Path.Combine(dir, AdapterConfigFile.FileName);
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"layers.3\"", "\"layers.9\""));
-        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), dir));
+        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), dir));
         Assert.That(ex!.File, Is.EqualTo(config));
         Assert.That(ex.Field, Is.EqualTo("target_modules"));
         Assert.That(ex.Message, Does.Contain("layers.9"));

@@ -143,7 +143,8 @@ public class ElementwiseTests
                 0 => BitConverter.Int32BitsToSingle(1 + rng.Next(0x7F_FFFF)),            // subnormal
                 1 => -BitConverter.Int32BitsToSingle(1 + rng.Next(0x7F_FFFF)),           // negative subnormal
                 2 => BitConverter.Int32BitsToSingle(rng.Next(1, 16)),                      // a few units of 2⁻¹⁴⁹
-                3 => 1.3e-38f * (rng.Next(2) * 2 - 1),                                     // just above the normal minimum
+                // just above the normal minimum
+                3 => 1.3e-38f * (rng.Next(2) * 2 - 1),
                 4 => (float)(rng.NextDouble() - 0.5) * 1e-4f,
                 _ => 0f,
             };

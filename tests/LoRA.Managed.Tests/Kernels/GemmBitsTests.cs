@@ -6,8 +6,8 @@ namespace LoRA.Managed.Tests.Kernels;
 
 /// <summary>
 /// Bit-for-bit equality of every path <see cref="Gemm.Multiply"/> can take (the narrow direct path, the packed
-/// path, one or two threads) with the packed 8×32 path on one thread, and of the AVX2 6×16 and scalar tiles with it: each
-/// element of C is one FMA chain over p in increasing order, C updated after every block of <see cref="Gemm.KC"/>,
+/// path, one or two threads) with the packed 8×32 path on one thread, and of the AVX2 6×16 and scalar tiles with it:
+/// each element of C is one FMA chain over p in increasing order, C updated after every block of <see cref="Gemm.KC"/>,
 /// whatever the tile. The trained models are bitwise the same on every path because of this.
 /// </summary>
 public class GemmBitsTests

@@ -36,7 +36,8 @@ public class GemmTests
         }
     }
 
-    /// <summary>The MLP's own shapes and a K spanning several KC blocks, where beta applies only to the first block.</summary>
+    /// <summary>The MLP's own shapes and a K spanning several KC blocks, where beta applies only to the first
+    /// block.</summary>
     [TestCase(64, 784, 512), TestCase(512, 784, 64), TestCase(64, 256, 1000), TestCase(33, 70, 1000)]
     public void LargeAndMlpShapesMatchReferenceForEveryTranspose(int m, int n, int k)
     {

@@ -24,7 +24,7 @@ public class AdapterFilesTests
 
     private static PeftModel Trained(LoraConfig config, ulong baseSeed = 0)
     {
-        var peft = LoraModel.Wrap(Mlp.Blog(new TorchGenerator(baseSeed)), config, new TorchGenerator(1));
+        var peft = LoraModel.GetPeftModel(Mlp.Blog(new TorchGenerator(baseSeed)), config, new TorchGenerator(1));
         var g = new TorchGenerator(99);
         foreach (var p in peft.TrainableParameters()) g.FillUniform(p.Data, -0.1f, 0.1f);   // stands in for training
         return peft;
@@ -78,7 +78,7 @@ public class AdapterFilesTests
         var x = Random(new TorchGenerator(4), 3, 784);
         Tensor expected = trained.Forward(x);
 
-        var loaded = LoraModel.LoadAdapter(Mlp.Blog(new TorchGenerator(0)), _dir);
+        var loaded = PeftModel.FromPretrained(Mlp.Blog(new TorchGenerator(0)), _dir);
         var want = trained.StateDict();
         foreach (var (name, t) in loaded.StateDict())
             Assert.That(t.Array, Is.EqualTo(want[name].Array), name);
@@ -100,7 +100,7 @@ public class AdapterFilesTests
             "base_model.model.layers.1.bias", "base_model.model.layers.3.base_layer.bias", "base_model.model.layers.3.lora_A.weight",
             "base_model.model.layers.3.lora_B.weight", "base_model.model.layers.5.weight", "base_model.model.layers.5.bias",
         }));
-        var loaded = LoraModel.LoadAdapter(Mlp.Blog(new TorchGenerator(0)), _dir);
+        var loaded = PeftModel.FromPretrained(Mlp.Blog(new TorchGenerator(0)), _dir);
         var want = trained.StateDict();
         foreach (var (name, t) in loaded.StateDict()) Assert.That(t.Array, Is.EqualTo(want[name].Array), name);
     }
@@ -110,7 +110,7 @@ public class AdapterFilesTests
     {
         Trained(Blog).SaveAdapter(_dir);
         var smaller = new Mlp(new TorchGenerator(0), 784, 512, 128, 10);
-        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(smaller, _dir, verifyBaseChecksum: false));
+        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(smaller, _dir, verifyBaseChecksum: false));
         Assert.That(ex!.Field, Is.EqualTo("base_model.model.layers.5.lora_A.weight"));
         Assert.That(ex.Message, Does.Contain("[4, 256]").And.Contain("[4, 128]"));
         Assert.That(smaller.Layers[5], Is.TypeOf<Linear>(), "the model is untouched");
@@ -121,7 +121,7 @@ public class AdapterFilesTests
     {
         Trained(Blog).SaveAdapter(_dir);
         var other = Mlp.Blog(new TorchGenerator(5));
-        var ex = Assert.Throws<InvalidOperationException>(() => LoraModel.LoadAdapter(other, _dir));
+        var ex = Assert.Throws<InvalidOperationException>(() => PeftModel.FromPretrained(other, _dir));
         Assert.That(ex!.Message, Does.Contain("checksum").And.Contain("verifyBaseChecksum"));
         Assert.That(other.Layers[5], Is.TypeOf<Linear>());
         var loaded = PeftModel.FromPretrained(other, _dir, verifyBaseChecksum: false);

@@ -14,7 +14,7 @@ public class LoraModelTests
     {
         var g = new TorchGenerator(0);
         mlp = Mlp.Blog(g);
-        return LoraModel.Wrap(mlp, config ?? new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, g);
+        return LoraModel.GetPeftModel(mlp, config ?? new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, g);
     }
 
     [Test]
@@ -54,7 +54,8 @@ public class LoraModelTests
         {
             bool lora = name.Contains("lora_");
             Assert.That(p.RequiresGrad, Is.EqualTo(lora), name);
-            // lora_B starts at zero, so lora_A's gradient is zero at step 0, but the buffer exists; lora_B's is non-zero.
+            // lora_B starts at zero, so lora_A's gradient is zero at step 0, but the buffer exists; lora_B's is
+            // non-zero.
             Assert.That(p.HasGrad, Is.EqualTo(lora), name);
         }
         Assert.That(peft.StateDict()["layers.5.lora_B.default.weight"].Grad.ToArray().Any(v => v != 0f));
@@ -67,7 +68,7 @@ public class LoraModelTests
     public void TargetsMatchExactSuffixAndWildcard(string key, string[] expected)
     {
         var model = new Blocks(new TorchGenerator(3));
-        var peft = LoraModel.Wrap(model, new LoraConfig { Rank = 2, TargetModules = [key] }, new TorchGenerator(1));
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, TargetModules = [key] }, new TorchGenerator(1));
         Assert.That(peft.LoraLayers().Select(l => l.Key), Is.EqualTo(expected));
         Assert.That(TargetMatcher.Matches("proj", "blocks.0.attn.q_proj"), Is.False, "a suffix must start at a dot");
     }
@@ -76,7 +77,7 @@ public class LoraModelTests
     public void TargetMatchingNothingListsTheModules()
     {
         var mlp = Mlp.Blog(new TorchGenerator(0));
-        var ex = Assert.Throws<ArgumentException>(() => LoraModel.Wrap(mlp, new LoraConfig { TargetModules = ["layers.9"] }, new TorchGenerator(0)));
+        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(mlp, new LoraConfig { TargetModules = ["layers.9"] }, new TorchGenerator(0)));
         Assert.That(ex!.Message, Does.Contain("layers.9").And.Contain("layers.1").And.Contain("layers.5"));
         Assert.That(mlp.Layers[5], Is.TypeOf<Linear>(), "nothing changed");
     }
@@ -85,7 +86,7 @@ public class LoraModelTests
     public void TargetMatchingANonLinearIsRefused()
     {
         var mlp = Mlp.Blog(new TorchGenerator(0));
-        var ex = Assert.Throws<ArgumentException>(() => LoraModel.Wrap(mlp, new LoraConfig { Rank = 2, TargetModules = ["layers.4"] }, new TorchGenerator(0)));
+        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 2, TargetModules = ["layers.4"] }, new TorchGenerator(0)));
         Assert.That(ex!.Message, Does.Contain("layers.4").And.Contain("ReLU"));
         Assert.That(mlp.Parameters().All(p => p.RequiresGrad), "nothing was frozen");
     }
@@ -94,7 +95,7 @@ public class LoraModelTests
     public void RankTooLargeNamesModuleAndShape()
     {
         var mlp = Mlp.Blog(new TorchGenerator(0));
-        var ex = Assert.Throws<ArgumentException>(() => LoraModel.Wrap(mlp, new LoraConfig { Rank = 11, TargetModules = ["layers.5"] }, new TorchGenerator(0)));
+        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 11, TargetModules = ["layers.5"] }, new TorchGenerator(0)));
         Assert.That(ex!.Message, Does.Contain("layers.5").And.Contain("[10, 256]"));
     }
 
@@ -125,7 +126,7 @@ public class LoraModelTests
         var mlp = Mlp.Blog(g);
         var x = Random(new TorchGenerator(2), 2, 784);
         Tensor baseOut = mlp.Forward(x);
-        var peft = LoraModel.Wrap(mlp, new LoraConfig { Rank = 2, TargetModules = ["layers.5"] }, g);
+        var peft = LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 2, TargetModules = ["layers.5"] }, g);
         peft.AddAdapter("extra", new LoraConfig { Rank = 3, TargetModules = ["layers.3", "layers.5"], Init = LoraInit.Svd }, new TorchGenerator(4));
         Assert.That(peft.ActiveAdapter, Is.EqualTo("default"));
         Assert.That(peft.TrainableParameterCount, Is.EqualTo(2 * 256 + 10 * 2));
@@ -144,7 +145,7 @@ public class LoraModelTests
     {
         var g = new TorchGenerator(0);
         var mlp = Mlp.Blog(g);
-        var peft = LoraModel.Wrap(mlp, new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd, TargetModules = ["layers.3", "layers.5"] }, g);
+        var peft = LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd, TargetModules = ["layers.3", "layers.5"] }, g);
         var x = Random(new TorchGenerator(5), 4, 784);
         float[] w3 = ((LoraLinear)mlp.Layers[3]).BaseLayer.Weight.Array.ToArray();
         Tensor adapted = peft.Forward(x);

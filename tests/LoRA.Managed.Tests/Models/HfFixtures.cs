@@ -3,7 +3,8 @@ using LoRA.Managed.Tests.Docs;
 
 namespace LoRA.Managed.Tests.Models;
 
-/// <summary>The fixture folders made by tests/fixtures/hf/make_fixtures.py and what its PyTorch twins recorded.</summary>
+/// <summary>The fixture folders made by tests/fixtures/hf/make_fixtures.py and what its PyTorch twins
+/// recorded.</summary>
 internal static class HfFixtures
 {
     public static string Folder(string name) => Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", name);

@@ -24,7 +24,7 @@ public class HfLoraTests
     public void PeftAdapterReproducesTheTwin(string name)
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder(name));
-        var peft = LoraModel.LoadAdapter(model, Path.Combine(HfFixtures.Folder(name), "adapter"));
+        var peft = PeftModel.FromPretrained(model, Path.Combine(HfFixtures.Folder(name), "adapter"));
         var e = HfFixtures.Expected(name);
         int[] ids = HfFixtures.Ints(e.GetProperty("ids")), prompt = HfFixtures.Ints(e.GetProperty("prompt"));
         var a = e.GetProperty("adapter");
@@ -43,7 +43,7 @@ public class HfLoraTests
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder(name));
         var original = model.StateDict().ToDictionary(p => p.Key, p => p.Value.Shape);
-        var peft = LoraModel.LoadAdapter(model, Path.Combine(HfFixtures.Folder(name), "adapter"));
+        var peft = PeftModel.FromPretrained(model, Path.Combine(HfFixtures.Folder(name), "adapter"));
         peft.MergeAndUnload();
         using var dir = new HfFixtures.TempDir();
         HfModelWriter.Save(model, dir.Path);
@@ -63,7 +63,7 @@ public class HfLoraTests
     public void GradientsReachOnlyTheAdapterAndTheLossFalls(string name)
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder(name));
-        var peft = LoraModel.Wrap(model, Config(name), new TorchGenerator(5));
+        var peft = LoraModel.GetPeftModel(model, Config(name), new TorchGenerator(5));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
         double first = TrainStep(model, opt, ids), last = first;
@@ -78,7 +78,7 @@ public class HfLoraTests
     public void ASteadyStateTrainingStepAllocatesNothing(string name)
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder(name));
-        var peft = LoraModel.Wrap(model, Config(name), new TorchGenerator(5));
+        var peft = LoraModel.GetPeftModel(model, Config(name), new TorchGenerator(5));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
         var arena = new TensorArena();
@@ -106,7 +106,7 @@ public class HfLoraTests
         }
         var twin = HfFixtures.Json(Path.Combine(name, "ours_adapter.json"));
         CausalLm model = HfModel.Load(HfFixtures.Folder(name));
-        LoraModel.LoadAdapter(model, ours);
+        PeftModel.FromPretrained(model, ours);
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         double expected = twin.GetProperty("mean_nll_context7").GetDouble();
         Assert.That(model.Score(ids, 7).MeanNll, Is.EqualTo(expected).Within(2e-4 * expected));
@@ -120,7 +120,8 @@ public class HfLoraTests
             HfModelTwinTests.AssertClose(again.Tensors[key].Data.ToArray(), t.Data.ToArray(), 1e-4, key);
     }
 
-    /// <summary>Regenerates ours-adapter when LORA_HF_WRITE_FIXTURES=1 (then rerun make_fixtures.py to score it).</summary>
+    /// <summary>Regenerates ours-adapter when LORA_HF_WRITE_FIXTURES=1 (then rerun make_fixtures.py to score
+    /// it).</summary>
     [TestCaseSource(nameof(Adapted))]
     public void WriteOurAdapterFixtureWhenAsked(string name)
     {
@@ -142,7 +143,7 @@ public class HfLoraTests
     private static void TrainOurs(string name, string directory)
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder(name));
-        var peft = LoraModel.Wrap(model, Config(name) with { BaseModelNameOrPath = name }, new TorchGenerator(3));
+        var peft = LoraModel.GetPeftModel(model, Config(name) with { BaseModelNameOrPath = name }, new TorchGenerator(3));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 2e-2, weightDecay: 0);
         for (int i = 0; i < 10; i++) TrainStep(model, opt, ids);

@@ -52,7 +52,8 @@ public class InferenceMemoryTests
     }
 }
 
-/// <summary>A Hugging Face model's fused training loss and its chunked validation loss against the plain path.</summary>
+/// <summary>A Hugging Face model's fused training loss and its chunked validation loss against the plain
+/// path.</summary>
 public class HfLossPathTests
 {
     [TestCase("gpt2-tiny")]

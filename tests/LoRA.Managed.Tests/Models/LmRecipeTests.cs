@@ -127,7 +127,7 @@ public class LmRecipeTests
         var file = SafeTensors.Read(Path.Combine(o.OutDir, "adapter_model.safetensors"));
         Assert.That(file.Tensors.Keys, Has.All.StartWith("base_model.model.").And.EndWith(".lora_A.weight").Or.EndWith(".lora_B.weight"));
         CausalLm reloaded = HfModel.Load(o.ModelDir);
-        var peft = LoraModel.LoadAdapter(reloaded, o.OutDir);
+        var peft = PeftModel.FromPretrained(reloaded, o.OutDir);
         Assert.That(peft.Config.TaskType, Is.EqualTo("CAUSAL_LM"));
         Assert.That(peft.Config.BaseModelNameOrPath, Is.EqualTo(o.ModelDir));
     }

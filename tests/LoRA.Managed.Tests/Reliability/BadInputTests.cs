@@ -61,7 +61,7 @@ public class BadInputTests
         peft.LoraLayers().Single().Value.LoraB["default"].Weight.Data[1] = float.PositiveInfinity;
         string dir = _files.PathOf("adapter");
         peft.SaveAdapter(dir);
-        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1),
+        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(new Mlp(new TorchGenerator(1),
             8, 6, 3), dir));
         Assert.That(ex!.Field, Is.EqualTo("base_model.model.layers.3.lora_B.weight"));
         Assert.That(ex.Message, Does.Contain("element 1 is ∞").Or.Contain("element 1 is Infinity"));
@@ -181,7 +181,8 @@ public class BadInputTests
         ModelFile.Load(target, path);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         before = GC.GetAllocatedBytesForCurrentThread();
-        _ = SafeTensors.Read(path);   // what the load did before issue 18: the whole file as floats, through a byte copy per tensor
+        // what the load did before issue 18: the whole file as floats, through a byte copy per tensor
+        _ = SafeTensors.Read(path);
         long whole = GC.GetAllocatedBytesForCurrentThread() - before;
         TestContext.Out.WriteLine($"ModelFile.Load of the blog MLP ({weightBytes:N0} weight bytes) allocated " +
             $"{allocated:N0} bytes; SafeTensors.Read of the same file {whole:N0}");
@@ -236,11 +237,11 @@ public class BadInputTests
         string old = _files.PathOf("old"), fresh = _files.PathOf("new");
         Adapter(4, 3).SaveAdapter(old);
         Adapter(8, 4).SaveAdapter(fresh);
-        Assert.DoesNotThrow(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1), 8, 6, 3), old), "an intact " +
+        Assert.DoesNotThrow(() => PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), old), "an intact " +
             "folder loads");
         File.Copy(Path.Combine(fresh, AdapterFiles.WeightsFileName), Path.Combine(old, AdapterFiles.WeightsFileName),
             overwrite: true);
-        var ex = Assert.Throws<InvalidDataFormatException>(() => LoraModel.LoadAdapter(new Mlp(new TorchGenerator(1),
+        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(new Mlp(new TorchGenerator(1),
             8, 6, 3), old))!;
         Assert.That(ex.Field, Is.EqualTo(AdapterFiles.ConfigHashKey));
         Assert.That(ex.Message, Does.Contain("mixes two saves"));

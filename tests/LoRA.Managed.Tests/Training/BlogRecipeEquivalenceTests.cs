@@ -12,8 +12,8 @@ namespace LoRA.Managed.Tests.Training;
 
 /// <summary>
 /// The blog's recipe (Adam 1e-3, no decay, constant rate, batch 64, shuffled, one generator for init, order and
-/// adapter) through the library's recipe (<see cref="ClassifierTraining"/>, which runs the one <see cref="Trainer"/> loop)
-/// must train bit for bit as the plain loop it replaced, kept here verbatim as <see cref="ReferenceFit"/>.
+/// adapter) through the library's recipe (<see cref="ClassifierTraining"/>, which runs the one <see cref="Trainer"/>
+/// loop) must train bit for bit as the plain loop it replaced, kept here verbatim as <see cref="ReferenceFit"/>.
 /// </summary>
 public class BlogRecipeEquivalenceTests
 {
@@ -65,7 +65,7 @@ public class BlogRecipeEquivalenceTests
         Mlp model = Mlp.Blog(gen);
         var losses = ReferenceFit(model, new Adam(model.Parameters(), 1e-3), new DataLoader(train, 64, shuffle: true, generator: gen), 2);
         // Phase 2: a rank-4 SVD adapter on layers.5 with Adam 5e-3, the same generator continuing.
-        PeftModel peft = LoraModel.Wrap(model, Adapter, gen);
+        PeftModel peft = LoraModel.GetPeftModel(model, Adapter, gen);
         losses.AddRange(ReferenceFit(peft, new Adam(peft.TrainableParameters(), 5e-3), new DataLoader(adapt, 64, shuffle: true, generator: gen), 2));
         return (peft, losses);
     }

@@ -7,7 +7,8 @@ using LoRA.Managed.Training;
 
 namespace LoRA.Managed.Tests.Training;
 
-/// <summary>The classifier recipe (<see cref="ClassifierTraining"/>) and <see cref="ClassifierEvaluation"/> on a small separable problem.</summary>
+/// <summary>The classifier recipe (<see cref="ClassifierTraining"/>) and <see cref="ClassifierEvaluation"/> on a small
+/// separable problem.</summary>
 public class ClassifierTrainingTests
 {
     // Three classes of 12-pixel "images": class c is bright (200..255) on pixels 4c..4c+3 and dark (0..55)

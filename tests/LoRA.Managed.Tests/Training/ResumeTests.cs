@@ -50,7 +50,7 @@ public class ResumeTests
         // "peft-dropout": LoRA dropout draws from the same generator as the shuffle, between the shuffles;
         // "peft-dropout-own": from a generator of its own, which the checkpoint must keep too.
         if (kind.StartsWith("peft", StringComparison.Ordinal))
-            model = LoraModel.Wrap(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"], Dropout = kind.Contains("dropout") ? 0.2f : 0f },
+            model = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"], Dropout = kind.Contains("dropout") ? 0.2f : 0f },
                 kind == "peft-dropout-own" ? new TorchGenerator(99) : gen);
         Optimizer? optimizer = kind == "sgd" ? new Sgd(model.TrainableParameters(), 0.05, momentum: 0.9, weightDecay: 1e-3) : null;
         return new Setup(model, new ClassificationTask(Data(3), generator: gen), optimizer);
@@ -118,7 +118,7 @@ public class ResumeTests
         {
             var gen = new TorchGenerator(9);
             var gpt = new GptModel(new GptConfig { VocabSize = 7, BlockSize = 4, Layers = 1, Heads = 2, Embed = 8 }, gen);
-            var peft = LoraModel.Wrap(gpt, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] }, gen);
+            var peft = LoraModel.GetPeftModel(gpt, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] }, gen);
             int[] tokens = Enumerable.Range(0, 90).Select(i => (i * i + 3 * i) % 7).ToArray();
             return (peft, new LanguageModelTask(SequencePacker.Pack(tokens, 4), generator: gen));
         }

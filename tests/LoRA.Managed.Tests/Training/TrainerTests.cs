@@ -37,7 +37,8 @@ public class TrainerTests
     private static Dictionary<string, float[]> Snapshot(Module model) =>
         model.NamedParameters().ToDictionary(p => p.Key, p => p.Value.Clone().Array);
 
-    /// <summary>Classification whose eval_loss follows a script and which snapshots the model at every evaluation.</summary>
+    /// <summary>Classification whose eval_loss follows a script and which snapshots the model at every
+    /// evaluation.</summary>
     private sealed class ScriptedEval(ITrainingTask<Batch> inner, params double[] losses) : ITrainingTask<Batch>
     {
         public List<Dictionary<string, float[]>> Snapshots { get; } = [];
@@ -58,7 +59,8 @@ public class TrainerTests
         var gen = new TorchGenerator(1);
         var model = new Mlp(gen, 12, 8, 3);
         var args = new TrainingArguments { PerDeviceTrainBatchSize = 16, NumTrainEpochs = 2, LearningRate = 1e-2, WarmupSteps = 4, LrSchedulerType = LrSchedulerType.Cosine };
-        var result = new Trainer(model, args).Train(new ClassificationTask(Separable(160, 2), generator: gen)); // 10 steps per epoch
+        // 10 steps per epoch
+        var result = new Trainer(model, args).Train(new ClassificationTask(Separable(160, 2), generator: gen));
         var expected = LrSchedules.WarmupCosine(1e-2, 4, 20);
         Assert.That(result.GlobalStep, Is.EqualTo(20));
         Assert.That(result.LearningRates, Is.EqualTo(Enumerable.Range(0, 20).Select(i => expected(i))).AsCollection);
@@ -90,7 +92,8 @@ public class TrainerTests
         {
             var model = new Mlp(new TorchGenerator(3), 12, 16, 3);
             var args = new TrainingArguments { PerDeviceTrainBatchSize = batch, GradientAccumulationSteps = accumulation, NumTrainEpochs = 4, LearningRate = 1e-2, LrSchedulerType = LrSchedulerType.Cosine, WarmupSteps = 1, WeightDecay = 0.1 };
-            var result = new Trainer(model, args).Train(new ClassificationTask(Separable(128, 4))); // in order: the same samples per step
+            // in order: the same samples per step
+            var result = new Trainer(model, args).Train(new ClassificationTask(Separable(128, 4)));
             losses = result.StepLosses;
             return model.Parameters().SelectMany(p => p.Array).ToArray();
         }
@@ -102,7 +105,8 @@ public class TrainerTests
         Assert.That(unaccumulated.Zip(big).Max(p => Math.Abs(p.First - p.Second)), Is.GreaterThan(1e-3f), "a different recipe differs clearly");
     }
 
-    /// <summary>A loss whose gradient is exactly zero everywhere (logits scaled by 0), so AdamW's step is pure decay.</summary>
+    /// <summary>A loss whose gradient is exactly zero everywhere (logits scaled by 0), so AdamW's step is pure
+    /// decay.</summary>
     private sealed class ZeroGradientTask : ITrainingTask<int>
     {
         public int BatchesPerEpoch(int batchSize) => 3;
@@ -117,7 +121,8 @@ public class TrainerTests
     public void WeightDecaySkipsOneDimensionalParameters()
     {
         var model = new GptModel(new GptConfig { VocabSize = 7, BlockSize = 4, Layers = 1, Heads = 2, Embed = 8 }, new TorchGenerator(5));
-        foreach (var (name, p) in model.NamedParameters()) if (p.Rank == 1) p.Data.Fill(0.5f); // biases and norms non-zero
+        // biases and norms non-zero
+        foreach (var (name, p) in model.NamedParameters()) if (p.Rank == 1) p.Data.Fill(0.5f);
         var before = Snapshot(model);
         var args = new TrainingArguments { PerDeviceTrainBatchSize = 1, NumTrainEpochs = 1, LearningRate = 0.1, WeightDecay = 0.5, LrSchedulerType = LrSchedulerType.Constant };
         var trainer = new Trainer(model, args);
@@ -152,7 +157,8 @@ public class TrainerTests
             OutputDir = _dir, PerDeviceTrainBatchSize = 32, NumTrainEpochs = 5, LearningRate = 1e-2,
             EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, SaveTotalLimit = 2, LoadBestModelAtEnd = true,
         };
-        var task = new ScriptedEval(new ClassificationTask(Separable(64, 7), generator: gen), 0.5, 0.2, 0.4, 0.6, 0.7); // 2 steps per epoch
+        // 2 steps per epoch
+        var task = new ScriptedEval(new ClassificationTask(Separable(64, 7), generator: gen), 0.5, 0.2, 0.4, 0.6, 0.7);
         var result = new Trainer(model, args).Train(task);
         string best = Path.Combine(_dir, "checkpoint-4"), last = Path.Combine(_dir, "checkpoint-10");
         Assert.That(Directory.GetDirectories(_dir).Order(), Is.EqualTo(new[] { last, best }.Order()));
@@ -162,7 +168,8 @@ public class TrainerTests
         Assert.That(File.Exists(Path.Combine(best, TrainerCheckpoint.ModelFileName)));
         Assert.That(File.ReadAllText(Path.Combine(last, TrainerCheckpoint.StateFileName)), Does.Contain("checkpoint-4"));
 
-        // Without load_best_model_at_end the limit keeps just the newest two; accuracy (greater is better) picks another best.
+        // Without load_best_model_at_end the limit keeps just the newest two; accuracy (greater is better) picks
+        // another best.
         string other = Path.Combine(_dir, "plain");
         var plain = new Trainer(new Mlp(new TorchGenerator(6), 12, 8, 3), args with { OutputDir = other, LoadBestModelAtEnd = false, MetricForBestModel = "eval_accuracy" })
             .Train(new ScriptedEval(new ClassificationTask(Separable(64, 7)), 0.5, 0.2, 0.4, 0.6, 0.7));
@@ -194,14 +201,15 @@ public class TrainerTests
     public void LoadBestModelAtEndRestoresAPeftAdapter()
     {
         var gen = new TorchGenerator(10);
-        var peft = LoraModel.Wrap(new Mlp(gen, 12, 8, 3), new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"] }, gen);
+        var peft = LoraModel.GetPeftModel(new Mlp(gen, 12, 8, 3), new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"] }, gen);
         var args = new TrainingArguments
         {
             OutputDir = _dir, PerDeviceTrainBatchSize = 32, NumTrainEpochs = 3, LearningRate = 5e-2, WeightDecay = 0.1,
             EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, LoadBestModelAtEnd = true,
             MetricForBestModel = "eval_accuracy",
         };
-        var task = new ScriptedEval(new ClassificationTask(Separable(64, 11), generator: gen), 0.6, 0.1, 0.4); // accuracy best at epoch 2
+        // accuracy best at epoch 2
+        var task = new ScriptedEval(new ClassificationTask(Separable(64, 11), generator: gen), 0.6, 0.1, 0.4);
         var result = new Trainer(peft, args).Train(task);
         Assert.That(File.Exists(Path.Combine(_dir, "checkpoint-4", AdapterFiles.WeightsFileName)));
         Assert.That(File.Exists(Path.Combine(_dir, "checkpoint-4", "adapter_config.json")));
@@ -211,7 +219,8 @@ public class TrainerTests
         Assert.That(now["layers.3.lora_B.default.weight"], Is.Not.EqualTo(task.Snapshots[2]["layers.3.lora_B.default.weight"]));
     }
 
-    /// <summary>Classification that turns the inputs of micro-batch <c>poison</c> (0-based, counted across epochs) into NaN.</summary>
+    /// <summary>Classification that turns the inputs of micro-batch <c>poison</c> (0-based, counted across epochs) into
+    /// NaN.</summary>
     private sealed class PoisonedTask(ITrainingTask<Batch> inner, int poison) : ITrainingTask<Batch>
     {
         private int _calls;

@@ -42,7 +42,8 @@ public class TransformerOpGradientTests
     [Test]
     public void LayerNormOverLastDimensionOfRank3MatchesTorch()
     {
-        // torch: F.layer_norm(torch.tensor([[1., 2., 4.]]), (3,)) = [-1.0690, -0.2673, 1.3363] (eps 1e-5, biased variance)
+        // torch: F.layer_norm(torch.tensor([[1., 2., 4.]]), (3,)) = [-1.0690, -0.2673, 1.3363] (eps 1e-5, biased
+        // variance)
         var x = new Tensor(new float[] { 1f, 2f, 4f, 1f, 2f, 4f }, 2, 1, 3);
         var y = Functional.LayerNorm(x, new Tensor(new float[] { 1f, 1f, 1f }, 3), new Tensor(3));
         Assert.That(y.Shape, Is.EqualTo(new[] { 2, 1, 3 }));

@@ -58,7 +58,8 @@ internal sealed class BatchedMatMulOp : Op
 
     [ThreadStatic] private static SliceJob? t_job;
 
-    /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then drops its array references.</summary>
+    /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then
+    /// drops its array references.</summary>
     private static void Run(SliceJob job, int batch, long workPerSlice)
     {
         try
@@ -73,8 +74,9 @@ internal sealed class BatchedMatMulOp : Op
     }
 
     /// <summary>
-    /// Part s is slice s: one <see cref="Gemm.Multiply"/> (forward) or one per input gradient (backward), on one thread,
-    /// writing only slice s of its outputs, so the split never changes a bit. Reused per thread, so a step allocates nothing.
+    /// Part s is slice s: one <see cref="Gemm.Multiply"/> (forward) or one per input gradient (backward), on one
+    /// thread, writing only slice s of its outputs, so the split never changes a bit. Reused per thread, so a step
+    /// allocates nothing.
     /// </summary>
     private sealed class SliceJob : ComputeJob
     {
@@ -88,7 +90,8 @@ internal sealed class BatchedMatMulOp : Op
             _a = a; _b = b; _c = c; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda; _ldb = ldb;
         }
 
-        /// <summary><paramref name="dc"/> is ∂C; <paramref name="da"/>/<paramref name="db"/> are null when that input needs no gradient.</summary>
+        /// <summary><paramref name="dc"/> is ∂C; <paramref name="da"/>/<paramref name="db"/> are null when that input
+        /// needs no gradient.</summary>
         public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
         {
             _backward = true;

@@ -19,7 +19,8 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </remarks>
 internal sealed class LinearCrossEntropyOp : Op
 {
-    /// <summary>Rows of logits formed at once: 64 × 50,257 floats is 13 MB, and 64 rows keep the GEMM efficient.</summary>
+    /// <summary>Rows of logits formed at once: 64 × 50,257 floats is 13 MB, and 64 rows keep the GEMM
+    /// efficient.</summary>
     internal const int ChunkRows = 64;
 
     private Tensor _h = null!;

@@ -51,8 +51,9 @@ internal sealed class PermuteOp : Op
     }
 
     /// <summary>
-    /// Walks the output in row-major order. Forward: <c>y[j] = x[src(j)]</c>. Backward (<paramref name="accumulateBack"/>):
-    /// <c>x[src(j)] += y[j]</c>, where <c>xSpan</c> is then the input gradient and <c>ySpan</c> the output's.
+    /// Walks the output in row-major order. Forward: <c>y[j] = x[src(j)]</c>. Backward
+    /// (<paramref name="accumulateBack"/>): <c>x[src(j)] += y[j]</c>, where <c>xSpan</c> is then the input gradient and
+    /// <c>ySpan</c> the output's.
     /// </summary>
     private static void Move(int[] inShape, int[] dims, Span<float> xSpan, Span<float> ySpan, bool accumulateBack)
     {

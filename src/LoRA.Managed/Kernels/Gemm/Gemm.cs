@@ -54,7 +54,8 @@ public static unsafe class Gemm
     /// (row stride <paramref name="lda"/>) or, when <paramref name="transA"/>, k×m. op(B) is k×n: B is
     /// stored k×n or, when <paramref name="transB"/>, n×k. When beta is 0, C is not read (BLAS semantics).
     /// </summary>
-    /// <exception cref="ArgumentException">A size is negative, a leading dimension is too small, or a span is too short.</exception>
+    /// <exception cref="ArgumentException">A size is negative, a leading dimension is too small, or a span is too
+    /// short.</exception>
     public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
@@ -112,7 +113,8 @@ public static unsafe class Gemm
 
     [ThreadStatic] private static GemmJob? t_job;
 
-    /// <summary>One block of columns (or rows) of C per part; the operands stay pinned by the caller's <c>fixed</c>.</summary>
+    /// <summary>One block of columns (or rows) of C per part; the operands stay pinned by the caller's
+    /// <c>fixed</c>.</summary>
     private sealed class GemmJob : ComputeJob
     {
         private bool _transA, _transB, _byColumns;
@@ -156,7 +158,8 @@ public static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
         Serial(DefaultKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
-    /// <summary>The five loops on one thread with a chosen micro-kernel (<see cref="GemmStages"/> compares them).</summary>
+    /// <summary>The five loops on one thread with a chosen micro-kernel (<see cref="GemmStages"/> compares
+    /// them).</summary>
     internal static void Serial(MicroKernelKind kernel, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {

@@ -15,7 +15,8 @@ public static unsafe class GemmStages
     {
         /// <summary>i-j-k triple loop: each C[i,j] walks a column of B, one cache line per element.</summary>
         NaiveIjk,
-        /// <summary>i-k-j loop order with <see cref="Vector{T}"/>: rows of B and C stream contiguously, SIMD over j.</summary>
+        /// <summary>i-k-j loop order with <see cref="Vector{T}"/>: rows of B and C stream contiguously, SIMD over
+        /// j.</summary>
         IkjVector,
         /// <summary>The five loops of <see cref="Gemm"/> over packed panels with a scalar micro-kernel.</summary>
         PackedScalar,
@@ -25,7 +26,8 @@ public static unsafe class GemmStages
         Packed512,
     }
 
-    /// <summary>True when <paramref name="stage"/> can run on this machine (the vector kernels need the hardware).</summary>
+    /// <summary>True when <paramref name="stage"/> can run on this machine (the vector kernels need the
+    /// hardware).</summary>
     public static bool IsSupported(Stage stage) => stage switch
     {
         Stage.Packed512 => Vector512.IsHardwareAccelerated,

@@ -17,7 +17,8 @@ namespace LoRA.Managed.Kernels;
 [SkipLocalsInit]
 internal static unsafe class MicroKernels
 {
-    /// <summary>The 8×32 AVX-512 micro-kernel: 16 accumulators of 16 floats stay in registers for the whole kc loop.</summary>
+    /// <summary>The 8×32 AVX-512 micro-kernel: 16 accumulators of 16 floats stay in registers for the whole kc
+    /// loop.</summary>
     public static void Kernel8x32(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha, float beta)
     {
         Vector512<float> c00 = Vector512<float>.Zero, c01 = Vector512<float>.Zero;
@@ -73,7 +74,8 @@ internal static unsafe class MicroKernels
         StoreEdge(tile, 32, c, ldc, mr, nr, alpha, beta);
     }
 
-    /// <summary>The 6×16 AVX2 micro-kernel: 12 accumulators of 8 floats stay in registers for the whole kc loop.</summary>
+    /// <summary>The 6×16 AVX2 micro-kernel: 12 accumulators of 8 floats stay in registers for the whole kc
+    /// loop.</summary>
     public static void Kernel6x16(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha, float beta)
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
@@ -174,7 +176,8 @@ internal static unsafe class MicroKernels
         }
     }
 
-    /// <summary>Writes the valid mr×nr corner of a tile held in a buffer with row stride <paramref name="stride"/>.</summary>
+    /// <summary>Writes the valid mr×nr corner of a tile held in a buffer with row stride
+    /// <paramref name="stride"/>.</summary>
     private static void StoreEdge(float* tile, int stride, float* c, int ldc, int mr, int nr, float alpha, float beta)
     {
         for (int i = 0; i < mr; i++)

@@ -30,7 +30,8 @@ internal static unsafe class NarrowGemm
     /// <summary>Columns or rows at or under which a product is narrow: one 512-bit vector of floats.</summary>
     public const int Width = 16;
 
-    // A KC×32 strip of op(B) and a KC×12 panel of A, whatever k: both are rebuilt for every block of KC (44 KB per thread).
+    // A KC×32 strip of op(B) and a KC×12 panel of A, whatever k: both are rebuilt for every block of KC (44 KB per
+    // thread).
     [ThreadStatic] private static float[]? t_scratch;
 
     /// <summary>
@@ -43,7 +44,8 @@ internal static unsafe class NarrowGemm
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported &&
         (n <= Width || (m <= Width && (long)m * k <= 1 << 16) || (k <= Width && (long)m * n * k < Gemm.ParallelThreshold));
 
-    /// <summary>Row-major <c>C = alpha·op(A)·op(B) + beta·C</c> for a shape where <see cref="Applies"/> holds.</summary>
+    /// <summary>Row-major <c>C = alpha·op(A)·op(B) + beta·C</c> for a shape where <see cref="Applies"/>
+    /// holds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
@@ -131,7 +133,8 @@ internal static unsafe class NarrowGemm
     /// start on a 64-byte boundary: when every row of C is aligned alike (ldc a multiple of 16), the first block
     /// takes just the columns before the first boundary. With k = 10 the FMAs are few and the stores of C are
     /// a large part of the time; a vector store that straddles two cache lines costs two (measured in
-    /// docs/07-performance.md, "Decisions in the kernels"). The loads of op(B) it moves off alignment happen once per block.
+    /// docs/07-performance.md, "Decisions in the kernels"). The loads of op(B) it moves off alignment happen once per
+    /// block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ShortDepth(int m, int n, int k, float alpha, float* a, long rsA, long csA,
@@ -158,7 +161,8 @@ internal static unsafe class NarrowGemm
 
     /// <summary>
     /// How many of the m rows <see cref="RowVectorGemm"/> computes: its whole 32-row panels, none with more than 10
-    /// columns: a part-filled panel is slower than the column tiles (measurements: docs/07-performance.md, "Decisions in the kernels").
+    /// columns: a part-filled panel is slower than the column tiles (measurements: docs/07-performance.md, "Decisions
+    /// in the kernels").
     /// </summary>
     private static int RowVectorRows(int m, int n)
     {

@@ -188,7 +188,8 @@ internal static unsafe class NarrowKernels
     /// <summary>
     /// <c>rows</c> (1..12) rows × <c>w</c> (1..32) columns from a packed A, <c>pa[p·12 + i]</c> (rows past the valid
     /// ones zero): 24 chains, so 9 to 12 rows of C take one pass over op(B), each line of it loaded once, where
-    /// two passes of 8 and 4 rows loaded every line twice (measured in docs/07-performance.md, "Decisions in the kernels").
+    /// two passes of 8 and 4 rows loaded every line twice (measured in docs/07-performance.md, "Decisions in the
+    /// kernels").
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows12x32(int k, float alpha, float* pa, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)

@@ -33,7 +33,8 @@ internal static unsafe class RowVectorGemm
 
     /// <summary>
     /// <c>C = alpha·op(A)·op(B) + beta·C</c> for n ≤ <see cref="MaxColumns"/>; op(A)[i, p] = a[i·rsA + p·csA],
-    /// op(B)[p, j] = b[p·rsB + j·csB]; <paramref name="packed"/> holds <see cref="Gemm.KC"/>·32 floats, 64-byte aligned.
+    /// op(B)[p, j] = b[p·rsB + j·csB]; <paramref name="packed"/> holds <see cref="Gemm.KC"/>·32 floats, 64-byte
+    /// aligned.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(int m, int n, int k, float alpha, float* a, long rsA, long csA,
@@ -56,7 +57,8 @@ internal static unsafe class RowVectorGemm
                 for (int q = 0; q < kc; q += Step)
                 {
                     int kq = Math.Min(Step, kc - q);
-                    NarrowGemm.FillStrip(a + i0 * rsA + (p0 + q) * csA, csA, rsA, kq, rows, Panel, packed); // dst[p·32 + i] = op(A)[i, p]
+                    // dst[p·32 + i] = op(A)[i, p]
+                    NarrowGemm.FillStrip(a + i0 * rsA + (p0 + q) * csA, csA, rsA, kq, rows, Panel, packed);
                     float* bq = bp + q * rsB;
                     switch (n)
                     {
@@ -78,8 +80,9 @@ internal static unsafe class RowVectorGemm
     }
 
     /// <summary>
-    /// 32 rows × N columns: two accumulators per column (rows 0–15 and 16–31), 2N chains, loaded from and stored back to the column-major tile t. The column count is a
-    /// type so the JIT drops the unused accumulators and branches from each instantiation.
+    /// 32 rows × N columns: two accumulators per column (rows 0–15 and 16–31), 2N chains, loaded from and stored back
+    /// to the column-major tile t. The column count is a type so the JIT drops the unused accumulators and branches
+    /// from each instantiation.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TN>(int kc, float* pa, float* b, long rsB, long csB, float* t) where TN : struct, IColumns

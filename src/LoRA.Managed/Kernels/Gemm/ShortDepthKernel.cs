@@ -201,7 +201,8 @@ internal static unsafe class ShortDepthKernel
         else Avx512F.MaskStore(c, mask, Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(c, mask, default), beta, acc * alpha));
     }
 
-    /// <summary>How a tile is written: 0 as it is (alpha 1, beta 0), 1 <c>alpha·acc</c>, 2 <c>fma(C, beta, alpha·acc)</c>.</summary>
+    /// <summary>How a tile is written: 0 as it is (alpha 1, beta 0), 1 <c>alpha·acc</c>, 2 <c>fma(C, beta,
+    /// alpha·acc)</c>.</summary>
     private interface IStoreMode { static abstract int Mode { get; } }
     private struct Plain : IStoreMode { public static int Mode => 0; }
     private struct Scaled : IStoreMode { public static int Mode => 1; }

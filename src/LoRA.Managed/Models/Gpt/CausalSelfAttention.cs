@@ -8,9 +8,9 @@ namespace LoRA.Managed.Models;
 /// <summary>
 /// Multi-head causal self-attention ("Attention Is All You Need", Vaswani et al. 2017, §3.2.2):
 /// <c>headᵢ = softmax(QᵢKᵢᵀ/√d_k + causal mask)·Vᵢ</c>, <c>y = o_proj(concat(head₁…head_h))</c>.
-/// Q, K and V come from SEPARATE children <c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c> (as in Llama/PEFT naming, rather than
-/// GPT-2's fused <c>c_attn</c>) so LoRA's <c>target_modules = ["q_proj", "k_proj", "v_proj"]</c> can adapt each one;
-/// replacing a child through <see cref="Module.ReplaceChild"/> takes effect in <see cref="Forward"/>.
+/// Q, K and V come from SEPARATE children <c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c> (as in Llama/PEFT naming, rather
+/// than GPT-2's fused <c>c_attn</c>) so LoRA's <c>target_modules = ["q_proj", "k_proj", "v_proj"]</c> can adapt each
+/// one; replacing a child through <see cref="Module.ReplaceChild"/> takes effect in <see cref="Forward"/>.
 /// </summary>
 public sealed class CausalSelfAttention : Module
 {
@@ -21,7 +21,8 @@ public sealed class CausalSelfAttention : Module
     // forward. Each array is replaced, never mutated, so a forward on another thread cannot see a half-written one.
     private int[]? _headsShape, _mergedShape;
 
-    /// <summary>Creates the layer for <paramref name="config"/>, drawing weights and dropout masks from <paramref name="generator"/>.</summary>
+    /// <summary>Creates the layer for <paramref name="config"/>, drawing weights and dropout masks from
+    /// <paramref name="generator"/>.</summary>
     public CausalSelfAttention(GptConfig config, TorchGenerator generator)
     {
         ArgumentNullException.ThrowIfNull(config);

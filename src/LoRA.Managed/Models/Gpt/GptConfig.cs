@@ -8,7 +8,8 @@ namespace LoRA.Managed.Models;
 /// </summary>
 public sealed record GptConfig
 {
-    /// <summary>Distinct tokens (for a character model, the characters of the corpus plus the unknown symbol). Default 96.</summary>
+    /// <summary>Distinct tokens (for a character model, the characters of the corpus plus the unknown symbol). Default
+    /// 96.</summary>
     public int VocabSize { get; init; } = 96;
 
     /// <summary>Longest context (max_seq_length): the number of learned positions. Default 64.</summary>
@@ -23,7 +24,8 @@ public sealed record GptConfig
     /// <summary>Width of the residual stream (n_embd). Default 64.</summary>
     public int Embed { get; init; } = 64;
 
-    /// <summary>Dropout probability on embeddings, attention weights and residual branches (0 = none, nanoGPT's default). Default 0.</summary>
+    /// <summary>Dropout probability on embeddings, attention weights and residual branches (0 = none, nanoGPT's
+    /// default). Default 0.</summary>
     public float Dropout { get; init; }
 
     /// <summary>Throws unless every size is positive, the heads divide the width and dropout is in [0, 1).</summary>

@@ -13,7 +13,8 @@ public sealed class GptMlp : Module
 {
     private Module _fc1, _fc2, _act, _dropout;
 
-    /// <summary>Creates the block for <paramref name="config"/>, drawing weights and dropout masks from <paramref name="generator"/>.</summary>
+    /// <summary>Creates the block for <paramref name="config"/>, drawing weights and dropout masks from
+    /// <paramref name="generator"/>.</summary>
     public GptMlp(GptConfig config, TorchGenerator generator)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -8,9 +8,9 @@ namespace LoRA.Managed.Models;
 /// <summary>
 /// A GPT-style decoder-only language model (Radford et al. 2019, "Language Models are Unsupervised Multitask
 /// Learners"; structure as Karpathy's nanoGPT <c>model.py</c>): token embedding <c>wte</c> + learned position
-/// embedding <c>wpe</c>, <c>drop</c>, <see cref="GptConfig.Layers"/> pre-norm <see cref="GptBlock"/>s under <c>blocks.{i}</c>,
-/// the final norm <c>ln_f</c> and the head <c>lm_head</c> (C → V, no bias; not tied to <c>wte</c>, so LoRA and
-/// checkpoints see two ordinary tensors). Attention projections are therefore named
+/// embedding <c>wpe</c>, <c>drop</c>, <see cref="GptConfig.Layers"/> pre-norm <see cref="GptBlock"/>s under
+/// <c>blocks.{i}</c>, the final norm <c>ln_f</c> and the head <c>lm_head</c> (C → V, no bias; not tied to <c>wte</c>,
+/// so LoRA and checkpoints see two ordinary tensors). Attention projections are therefore named
 /// <c>blocks.0.attn.q_proj</c>, <c>blocks.0.attn.k_proj</c>, … in <see cref="Module.NamedModules"/>.
 /// </summary>
 /// <remarks>
@@ -25,7 +25,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
     // A cache is replaced, never mutated, so a forward on another thread cannot see a half-written one.
     private InputLayout? _layout;
 
-    /// <summary>Builds and initialises the model for <paramref name="config"/> from <paramref name="generator"/> (also used for dropout masks).</summary>
+    /// <summary>Builds and initialises the model for <paramref name="config"/> from <paramref name="generator"/> (also
+    /// used for dropout masks).</summary>
     /// <exception cref="ArgumentException">The config is invalid (the message names the field).</exception>
     public GptModel(GptConfig config, TorchGenerator generator)
     {
@@ -73,7 +74,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
     /// row <c>b·time + t</c> predicting the token after position t, so
     /// <c>Functional.CrossEntropy(logits, targets)</c> is the language-model loss.
     /// </summary>
-    /// <exception cref="ArgumentException">The ids do not fill batch × time, or time exceeds the block size.</exception>
+    /// <exception cref="ArgumentException">The ids do not fill batch × time, or time exceeds the block
+    /// size.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>
     public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time)
     {
@@ -84,7 +86,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
         InputLayout layout = _layout is { } cached && cached.Batch == batch && cached.Time == time
             ? cached
             : _layout = new InputLayout(batch, time, Config.Embed);
-        Tensor x = Functional.Add(Wte.Forward(ids, layout.IdsShape), Wpe.Forward(layout.Positions, layout.IdsShape)); // (B, T, C)
+        // (B, T, C)
+        Tensor x = Functional.Add(Wte.Forward(ids, layout.IdsShape), Wpe.Forward(layout.Positions, layout.IdsShape));
         x = _drop.Forward(x);
         x = Blocks.Forward(x);                                                                       // (B, T, C)
         x = _lnF.Forward(x);
@@ -92,10 +95,11 @@ public sealed class GptModel : Module, ICausalLanguageModel
     }
 
     /// <summary>
-    /// Same as <see cref="Forward(ReadOnlySpan{int}, int, int)"/> for ids stored as whole-number floats in a (B, T) tensor,
-    /// so the model also fits APIs that pass a <see cref="Tensor"/>.
+    /// Same as <see cref="Forward(ReadOnlySpan{int}, int, int)"/> for ids stored as whole-number floats in a (B, T)
+    /// tensor, so the model also fits APIs that pass a <see cref="Tensor"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">The input is not (B, T) or holds a value that is not a whole number.</exception>
+    /// <exception cref="ArgumentException">The input is not (B, T) or holds a value that is not a whole
+    /// number.</exception>
     public override Tensor Forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -120,7 +124,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
         throw new ArgumentException($"GptModel: '{name}' must stay a {old.GetType().Name}, not a {module.GetType().Name}.");
     }
 
-    /// <summary>Position ids <c>t</c> for every (b, t), and the shapes (B, T) and (B·T, C), for one (batch, time).</summary>
+    /// <summary>Position ids <c>t</c> for every (b, t), and the shapes (B, T) and (B·T, C), for one (batch,
+    /// time).</summary>
     private sealed class InputLayout
     {
         public InputLayout(int batch, int time, int embed)

@@ -41,7 +41,8 @@ public static class TextGenerator
             for (int n = 0; n < maxNewTokens; n++)
             {
                 int time = Math.Min(ids.Count, model.Config.BlockSize);
-                ReadOnlySpan<int> context = CollectionsMarshal.AsSpan(ids)[^time..]; // a view: the model copies what it keeps
+                // a view: the model copies what it keeps
+                ReadOnlySpan<int> context = CollectionsMarshal.AsSpan(ids)[^time..];
                 ReadOnlySpan<float> logits = model.Forward(context, 1, time).Data.Slice((time - 1) * vocab, vocab);
                 ids.Add(temperature == 0 ? ArgMax(logits) : Draw(logits, temperature, probabilities, generator));
             }

@@ -4,7 +4,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Models;
 
-/// <summary>GPT-2's pre-norm block (<c>GPT2Block</c>): <c>x + attn(ln_1(x))</c>, then <c>x + mlp(ln_2(x))</c>.</summary>
+/// <summary>GPT-2's pre-norm block (<c>GPT2Block</c>): <c>x + attn(ln_1(x))</c>, then <c>x +
+/// mlp(ln_2(x))</c>.</summary>
 public sealed class Gpt2Block : Module
 {
     /// <summary>Creates the block with zero weights (to be loaded).</summary>

@@ -4,7 +4,8 @@ using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Models;
 
-/// <summary>GPT-2's MLP (<c>GPT2MLP</c>): <c>c_proj(gelu_new(c_fc(x)))</c>, both Conv1D with (in, out) weights.</summary>
+/// <summary>GPT-2's MLP (<c>GPT2MLP</c>): <c>c_proj(gelu_new(c_fc(x)))</c>, both Conv1D with (in, out)
+/// weights.</summary>
 public sealed class Gpt2Mlp : Module
 {
     private Module _cFc, _cProj;

@@ -38,7 +38,8 @@ public sealed class Gpt2Model : Module
     /// <summary>The final layer norm.</summary>
     public LayerNorm LnF { get; }
 
-    /// <summary>Not used: the ids are integers; call <see cref="CausalLm.Forward(ReadOnlySpan{int}, int, int)"/> on the model.</summary>
+    /// <summary>Not used: the ids are integers; call <see cref="CausalLm.Forward(ReadOnlySpan{int}, int, int)"/> on the
+    /// model.</summary>
     /// <exception cref="InvalidOperationException">Always.</exception>
     public override Tensor Forward(Tensor input) =>
         throw new InvalidOperationException("Gpt2Model: run the whole model (CausalLm.Forward with token ids).");

@@ -6,7 +6,8 @@ namespace LoRA.Managed.Models.Hf;
 /// <summary>The two architectures this library builds from a Hugging Face folder.</summary>
 public enum HfArchitecture
 {
-    /// <summary><c>GPT2LMHeadModel</c>: learned positions, LayerNorm, gelu_new, fused Conv1D attention, tied head.</summary>
+    /// <summary><c>GPT2LMHeadModel</c>: learned positions, LayerNorm, gelu_new, fused Conv1D attention, tied
+    /// head.</summary>
     Gpt2,
 
     /// <summary><c>LlamaForCausalLM</c> and its config-only variants (<c>qwen2</c>, <c>mistral</c>).</summary>
@@ -54,7 +55,8 @@ public sealed record HfConfig
     /// <summary><c>max_position_embeddings</c> (GPT-2: <c>n_positions</c>).</summary>
     public required int MaxPositions { get; init; }
 
-    /// <summary>The longest sequence the forward may see: <see cref="MaxPositions"/>, or a smaller sliding window (Mistral, Qwen2) beyond which the models differ.</summary>
+    /// <summary>The longest sequence the forward may see: <see cref="MaxPositions"/>, or a smaller sliding window
+    /// (Mistral, Qwen2) beyond which the models differ.</summary>
     public required int MaxContext { get; init; }
 
     /// <summary><c>rms_norm_eps</c> (GPT-2: <c>layer_norm_epsilon</c>).</summary>
@@ -75,7 +77,8 @@ public sealed record HfConfig
     /// <summary>Biases on the MLP's projections (Llama's <c>mlp_bias</c>).</summary>
     public bool MlpBias { get; init; }
 
-    /// <summary><c>tie_word_embeddings</c>: the head reuses the token embedding (GPT-2's default true, Llama's false).</summary>
+    /// <summary><c>tie_word_embeddings</c>: the head reuses the token embedding (GPT-2's default true, Llama's
+    /// false).</summary>
     public required bool TieWordEmbeddings { get; init; }
 
     /// <summary><c>bos_token_id</c>, or null.</summary>
@@ -85,7 +88,8 @@ public sealed record HfConfig
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
 
     /// <summary>Reads <c>config.json</c> from <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">A field is missing, malformed or unsupported; the message names the file and field.</exception>
+    /// <exception cref="InvalidDataFormatException">A field is missing, malformed or unsupported; the message names the
+    /// file and field.</exception>
     public static HfConfig Read(string path)
     {
         using JsonDocument doc = JsonFields.Parse(path);

@@ -3,9 +3,10 @@ using LoRA.Managed.IO;
 namespace LoRA.Managed.Models.Hf;
 
 /// <summary>
-/// Loads a Hugging Face causal-LM folder as <c>save_pretrained</c> writes it (<c>AutoModelForCausalLM.from_pretrained</c>):
-/// <c>config.json</c>, <c>model.safetensors</c> or sharded <c>model.safetensors.index.json</c> (F32, F16, BF16 or F64,
-/// converted to float32 tensor by tensor), and <c>generation_config.json</c> for the EOS ids when present.
+/// Loads a Hugging Face causal-LM folder as <c>save_pretrained</c> writes it
+/// (<c>AutoModelForCausalLM.from_pretrained</c>): <c>config.json</c>, <c>model.safetensors</c> or sharded
+/// <c>model.safetensors.index.json</c> (F32, F16, BF16 or F64, converted to float32 tensor by tensor), and
+/// <c>generation_config.json</c> for the EOS ids when present.
 /// </summary>
 public static class HfModel
 {
@@ -15,7 +16,8 @@ public static class HfModel
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
-    /// <exception cref="InvalidDataFormatException">A file is malformed, a field unsupported, or a tensor missing, mis-shaped or unexpected (named with its file).</exception>
+    /// <exception cref="InvalidDataFormatException">A file is malformed, a field unsupported, or a tensor missing,
+    /// mis-shaped or unexpected (named with its file).</exception>
     public static CausalLm Load(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);

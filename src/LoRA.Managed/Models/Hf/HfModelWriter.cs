@@ -22,12 +22,14 @@ public static class HfModelWriter
     /// Writes <paramref name="model"/> into <paramref name="directory"/> with the non-weight files of
     /// <paramref name="sourceDirectory"/> (default: the folder the model was loaded from).
     /// </summary>
-    /// <exception cref="InvalidOperationException">The model still carries LoRA layers (merge and unload them first), or has no source folder.</exception>
+    /// <exception cref="InvalidOperationException">The model still carries LoRA layers (merge and unload them first),
+    /// or has no source folder.</exception>
     public static void Save(CausalLm model, string directory, string? sourceDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        // Adapted layers rename their weights (X.base_layer.weight, X.lora_A.<adapter>.weight): not a Hugging Face state_dict.
+        // Adapted layers rename their weights (X.base_layer.weight, X.lora_A.<adapter>.weight): not a Hugging Face
+        // state_dict.
         if (model.NamedParameters().Any(p => p.Key.Contains(".base_layer.", StringComparison.Ordinal) || p.Key.Contains(".lora_A.", StringComparison.Ordinal)))
             throw new InvalidOperationException("HfModelWriter: the model still has LoRA layers; call PeftModel.MergeAndUnload first.");
         string source = sourceDirectory ?? model.SourceDirectory
@@ -43,7 +45,8 @@ public static class HfModelWriter
             files.Add((Path.Combine(directory, name), s => s.Write(bytes)));
         }
         AtomicFile.WriteAll(files);
-        // A sharded index left from an older save would make from_pretrained read stale shards: the single file wins here.
+        // A sharded index left from an older save would make from_pretrained read stale shards: the single file wins
+        // here.
         string staleIndex = Path.Combine(directory, HfWeights.IndexFile);
         if (File.Exists(staleIndex)) File.Delete(staleIndex);
     }

@@ -9,8 +9,8 @@ namespace LoRA.Managed.Models.Hf;
 /// A model folder's weights: <c>model.safetensors</c>, or the shards listed by <c>model.safetensors.index.json</c>'s
 /// <c>weight_map</c>, opened header-only (<see cref="SafeTensorsReader"/>). <see cref="LoadInto"/> first matches every
 /// parameter of a module tree to a stored tensor, accepting names with or without the base-model prefix as
-/// <c>from_pretrained</c> does (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and checks
-/// every shape; only then are tensors read, one at a time, straight into the parameters.
+/// <c>from_pretrained</c> does (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and
+/// checks every shape; only then are tensors read, one at a time, straight into the parameters.
 /// </summary>
 public sealed class HfWeights : IDisposable
 {
@@ -26,7 +26,8 @@ public sealed class HfWeights : IDisposable
     private HfWeights() { }
 
     /// <summary>Opens the weights of <paramref name="directory"/>.</summary>
-    /// <exception cref="InvalidDataFormatException">A file is malformed or the index names a tensor its shard lacks.</exception>
+    /// <exception cref="InvalidDataFormatException">A file is malformed or the index names a tensor its shard
+    /// lacks.</exception>
     /// <exception cref="FileNotFoundException">Neither weights file exists, or a shard is missing.</exception>
     public static HfWeights Open(string directory)
     {
@@ -104,7 +105,8 @@ public sealed class HfWeights : IDisposable
     /// without <paramref name="basePrefix"/>. Stored tensors no parameter takes are refused unless
     /// <paramref name="ignorable"/> says they are buffers Hugging Face also skips.
     /// </summary>
-    /// <exception cref="InvalidDataFormatException">A tensor is missing, of another shape, or unexpected; the message names it and its file.</exception>
+    /// <exception cref="InvalidDataFormatException">A tensor is missing, of another shape, or unexpected; the message
+    /// names it and its file.</exception>
     public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -11,7 +11,8 @@ namespace LoRA.Managed.Models.Hf;
 /// <param name="OriginalMaxPositions"><c>original_max_position_embeddings</c>.</param>
 public sealed record RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositions)
 {
-    /// <summary>Applies the scaling to the default inverse frequencies ω (rounded to float32 as PyTorch holds them).</summary>
+    /// <summary>Applies the scaling to the default inverse frequencies ω (rounded to float32 as PyTorch holds
+    /// them).</summary>
     public float[] Apply(float[] invFreq)
     {
         ArgumentNullException.ThrowIfNull(invFreq);

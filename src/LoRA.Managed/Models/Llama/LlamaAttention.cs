@@ -18,7 +18,8 @@ public sealed class LlamaAttention : Module
     private readonly RotaryEmbedding _rope;
     private AttentionShapes? _shapes;
 
-    /// <summary>Creates the layer with zero weights (to be loaded); <paramref name="rope"/> is shared by every layer.</summary>
+    /// <summary>Creates the layer with zero weights (to be loaded); <paramref name="rope"/> is shared by every
+    /// layer.</summary>
     public LlamaAttention(Hf.HfConfig config, RotaryEmbedding rope)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -58,7 +59,8 @@ public sealed class LlamaAttention : Module
         int n = x.Shape[1], start = cache.Length;
         AttentionShapes s = AttentionShapes.For(ref _shapes, 1, n, _heads, _kvHeads, _headDim);
         _rope.Ensure(start + n);
-        Tensor q = Functional.Rope(Functional.Reshape(_q.Forward(x), s.Heads), _rope.Cos, _rope.Sin, start);     // (1, n, H, D)
+        // (1, n, H, D)
+        Tensor q = Functional.Rope(Functional.Reshape(_q.Forward(x), s.Heads), _rope.Cos, _rope.Sin, start);
         Tensor k = Functional.Rope(Functional.Reshape(_k.Forward(x), s.KvHeads), _rope.Cos, _rope.Sin, start);
         Tensor v = _v.Forward(x);
         cache.Write(layer, k.Data, v.Data, n);

@@ -35,12 +35,14 @@ public sealed class LlamaModel : Module
     /// <summary>The final norm.</summary>
     public RmsNorm Norm { get; }
 
-    /// <summary>Not used: the ids are integers; call <see cref="CausalLm.Forward(ReadOnlySpan{int}, int, int)"/> on the model.</summary>
+    /// <summary>Not used: the ids are integers; call <see cref="CausalLm.Forward(ReadOnlySpan{int}, int, int)"/> on the
+    /// model.</summary>
     /// <exception cref="InvalidOperationException">Always.</exception>
     public override Tensor Forward(Tensor input) =>
         throw new InvalidOperationException("LlamaModel: run the whole model (CausalLm.Forward with token ids).");
 
-    /// <summary>Ids (batch, time) → hidden states (batch, time, C) after the final norm; with a cache, against it.</summary>
+    /// <summary>Ids (batch, time) → hidden states (batch, time, C) after the final norm; with a cache, against
+    /// it.</summary>
     internal Tensor Run(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache)
     {
         if (_idsShape is null || _idsShape[0] != batch || _idsShape[1] != time) _idsShape = [batch, time];

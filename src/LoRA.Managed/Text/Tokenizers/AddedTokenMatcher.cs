@@ -22,7 +22,8 @@ internal sealed class AddedTokenMatcher
 
     public bool IsEmpty => _byFirstChar.Count == 0;
 
-    /// <summary>Appends (start, end, token id or -1 for a gap) covering <paramref name="text"/>; empty gaps are left out.</summary>
+    /// <summary>Appends (start, end, token id or -1 for a gap) covering <paramref name="text"/>; empty gaps are left
+    /// out.</summary>
     public void Split(string text, List<(int Start, int End, int Id)> output)
     {
         int gapStart = 0;

@@ -33,7 +33,8 @@ internal sealed class BpeMerger
         _count++;
     }
 
-    /// <summary>Merges until no adjacent pair has a merge rule, then appends the remaining ids to <paramref name="output"/>.</summary>
+    /// <summary>Merges until no adjacent pair has a merge rule, then appends the remaining ids to
+    /// <paramref name="output"/>.</summary>
     public void MergeInto(BpeMerges merges, List<int> output)
     {
         _heap.Clear();
@@ -56,7 +57,8 @@ internal sealed class BpeMerger
         for (int i = 0; i >= 0 && _count > 0; i = _next[i]) output.Add(_ids[i]);
     }
 
-    // Priority (rank << 32) | position: the lowest rank first and, among equal ranks, the leftmost, as HF's Ord for Merge.
+    // Priority (rank
+    // << 32) | position: the lowest rank first and, among equal ranks, the leftmost, as HF's Ord for Merge.
     private void Push(BpeMerges merges, int left)
     {
         int right = _next[left];

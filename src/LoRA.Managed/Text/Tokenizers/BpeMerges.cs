@@ -14,7 +14,8 @@ internal sealed class BpeMerges
     /// <summary>Number of rules.</summary>
     public int Count => _table.Count;
 
-    /// <summary>Sets the rule of a pair. A repeated pair keeps its last rank, as HF's <c>collect()</c> into a HashMap does.</summary>
+    /// <summary>Sets the rule of a pair. A repeated pair keeps its last rank, as HF's <c>collect()</c> into a HashMap
+    /// does.</summary>
     public void Set(int left, int right, int rank, int merged) => _table[Key(left, right)] = (rank, merged);
 
     public bool TryGet(int left, int right, out int rank, out int merged)

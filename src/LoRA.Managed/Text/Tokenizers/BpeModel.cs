@@ -51,19 +51,22 @@ internal sealed class BpeModel
         for (int b = 0; b < 256; b++) _byteFallbackIds[b] = vocab.TryGetValue(ByteToken(b), out int id) ? id : -1;
     }
 
-    /// <summary>This model with the split at ▁ boundaries forced off (or on where it is safe): the twin the tests compare.</summary>
+    /// <summary>This model with the split at ▁ boundaries forced off (or on where it is safe): the twin the tests
+    /// compare.</summary>
     internal BpeModel WithMetaspaceSplit(bool split) =>
         new(_vocab, Merges, UnknownId, FuseUnknown, ByteFallback, IgnoreMerges, mergesCrossMetaspace: !split);
 
     /// <summary>True when words are cut before each ▁ that follows another character (see the constructor).</summary>
     internal bool SplitsAtMetaspace => _splitAtMetaspace;
 
-    /// <summary>The model's tokens by id (ids need not be dense; of two tokens with one id, the first is kept).</summary>
+    /// <summary>The model's tokens by id (ids need not be dense; of two tokens with one id, the first is
+    /// kept).</summary>
     public Dictionary<int, string> IdToToken { get; }
 
     public BpeMerges Merges { get; }
 
-    /// <summary>Id of the unknown token, -1 when the model has none (unknown characters are then dropped, as in HF).</summary>
+    /// <summary>Id of the unknown token, -1 when the model has none (unknown characters are then dropped, as in
+    /// HF).</summary>
     public int UnknownId { get; }
 
     public bool FuseUnknown { get; }
@@ -77,7 +80,8 @@ internal sealed class BpeModel
 
     public bool TryGetId(ReadOnlySpan<char> token, out int id) => _vocabBySpan.TryGetValue(token, out id);
 
-    /// <summary>The byte-fallback token of <paramref name="b"/>: <c>&lt;0x0A&gt;</c> (Rust's <c>format!("&lt;{b:#04X}&gt;")</c>).</summary>
+    /// <summary>The byte-fallback token of <paramref name="b"/>: <c>&lt;0x0A&gt;</c> (Rust's
+    /// <c>format!("&lt;{b:#04X}&gt;")</c>).</summary>
     public static string ByteToken(int b) => $"<0x{b:X2}>";
 
     /// <summary>Tokenizes one pre-token and appends its ids to <paramref name="output"/>.</summary>
@@ -94,7 +98,8 @@ internal sealed class BpeModel
         TokenizeWord(word[start..], merger, output);
     }
 
-    /// <summary>True when a merge's result holds a character other than ▁ followed by ▁ (see the constructor).</summary>
+    /// <summary>True when a merge's result holds a character other than ▁ followed by ▁ (see the
+    /// constructor).</summary>
     public static bool CrossesMetaspace(string merged)
     {
         if (merged.Length < 2) return false;

@@ -11,7 +11,8 @@ internal static class ByteLevelAlphabet
     /// <summary>The character for each byte.</summary>
     public static readonly char[] ByteToChar = Build();
 
-    /// <summary>The byte for each character of the alphabet, -1 for any other character (indexed by char up to U+0143).</summary>
+    /// <summary>The byte for each character of the alphabet, -1 for any other character (indexed by char up to
+    /// U+0143).</summary>
     public static readonly short[] CharToByte = Inverse(ByteToChar);
 
     private static char[] Build()

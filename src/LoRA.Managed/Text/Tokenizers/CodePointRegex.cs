@@ -37,7 +37,8 @@ internal sealed class CodePointRegex
         return new CodePointRegex(regex);
     }
 
-    /// <summary>Appends the (start, end) of every match in <paramref name="text"/>, in UTF-16 indices of the text.</summary>
+    /// <summary>Appends the (start, end) of every match in <paramref name="text"/>, in UTF-16 indices of the
+    /// text.</summary>
     public void Matches(ReadOnlySpan<char> text, List<(int Start, int End)> output)
     {
         if (text.IndexOfAnyInRange('\uD800', '\uDFFF') < 0)

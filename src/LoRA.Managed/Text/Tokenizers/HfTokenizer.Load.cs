@@ -4,7 +4,8 @@ namespace LoRA.Managed.Text.Tokenizers;
 
 public sealed partial class HfTokenizer
 {
-    /// <summary>The token transformers' GPT-2 classes use for BOS, EOS and UNK when the configuration names none.</summary>
+    /// <summary>The token transformers' GPT-2 classes use for BOS, EOS and UNK when the configuration names
+    /// none.</summary>
     private const string Gpt2EndOfText = "<|endoftext|>";
 
     /// <summary>
@@ -12,7 +13,8 @@ public sealed partial class HfTokenizer
     /// else <c>vocab.json</c> + <c>merges.txt</c>; plus <c>tokenizer_config.json</c> and
     /// <c>special_tokens_map.json</c> when present.
     /// </summary>
-    /// <exception cref="FileNotFoundException">The folder holds neither tokenizer.json nor vocab.json + merges.txt.</exception>
+    /// <exception cref="FileNotFoundException">The folder holds neither tokenizer.json nor vocab.json +
+    /// merges.txt.</exception>
     /// <exception cref="InvalidDataFormatException">A file is malformed or asks for something unsupported.</exception>
     public static HfTokenizer FromFolder(string dir)
     {
@@ -39,7 +41,8 @@ public sealed partial class HfTokenizer
         return Create(definition, ReadConfig(tokenizerConfigPath, path), tokenizerConfigPath);
     }
 
-    /// <summary>A tokenizer.json already in memory; <paramref name="source"/> names it in errors (tests, fuzzing).</summary>
+    /// <summary>A tokenizer.json already in memory; <paramref name="source"/> names it in errors (tests,
+    /// fuzzing).</summary>
     internal static HfTokenizer FromTokenizerJsonBytes(ReadOnlyMemory<byte> utf8, string source, TokenizerConfig? config = null) =>
         Create(TokenizerJsonReader.Read(utf8, source), config ?? TokenizerConfig.Empty, null);
 
@@ -90,8 +93,8 @@ public sealed partial class HfTokenizer
     // LlamaTokenizerFast.update_post_processor and GPT2Converter do); otherwise the post_processor's template stands.
     private static HfTokenizer Create(TokenizerDefinition definition, TokenizerConfig config, string? configPath)
     {
-        // GPT2TokenizerFast (and its Roberta/Bart kin) rebuilds a plain ByteLevel pre-tokenizer when the configuration's
-        // add_prefix_space differs from the file's; other classes leave the file's pipeline alone.
+        // GPT2TokenizerFast (and its Roberta/Bart kin) rebuilds a plain ByteLevel pre-tokenizer when the
+        // configuration's add_prefix_space differs from the file's; other classes leave the file's pipeline alone.
         if (config.AddPrefixSpace is { } prefix && definition.PreTokenizer is ByteLevelPreTokenizer byteLevel
             && byteLevel.AddPrefixSpace != prefix && config.TokenizerClass is null or "GPT2Tokenizer" or "GPT2TokenizerFast")
             definition = definition with { PreTokenizer = byteLevel.WithPrefixSpace(prefix) };

@@ -29,7 +29,8 @@ internal readonly struct JsonFields(string file)
         return element;
     }
 
-    /// <summary>The member <paramref name="name"/> of <paramref name="obj"/>, or null when it is absent or JSON null.</summary>
+    /// <summary>The member <paramref name="name"/> of <paramref name="obj"/>, or null when it is absent or JSON
+    /// null.</summary>
     public static JsonElement? Member(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
 

@@ -34,10 +34,10 @@ internal sealed class ReplaceNormalizer(string pattern, string content) : Normal
 }
 
 /// <summary>
-/// <c>NFC</c>, <c>NFD</c>, <c>NFKC</c>, <c>NFKD</c> (Qwen2 uses NFC) as HF runs them, with Unicode 9.0 data: a character
-/// assigned later (<see cref="UnicodeAfter9"/>) is, to HF, an unassigned starter that nothing composes with, so it is
-/// kept as it is and the text on either side is normalized on its own (normalization stability makes .NET's result
-/// for the older characters the same as Unicode 9.0's).
+/// <c>NFC</c>, <c>NFD</c>, <c>NFKC</c>, <c>NFKD</c> (Qwen2 uses NFC) as HF runs them, with Unicode 9.0 data: a
+/// character assigned later (<see cref="UnicodeAfter9"/>) is, to HF, an unassigned starter that nothing composes with,
+/// so it is kept as it is and the text on either side is normalized on its own (normalization stability makes .NET's
+/// result for the older characters the same as Unicode 9.0's).
 /// </summary>
 internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
 {

@@ -13,7 +13,8 @@ internal static class SplitBehavior
     /// <summary><c>SplitDelimiterBehavior</c>.</summary>
     public enum Kind { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
 
-    /// <summary>Matches (sorted, non-overlapping) plus the gaps between them, covering [0, <paramref name="length"/>).</summary>
+    /// <summary>Matches (sorted, non-overlapping) plus the gaps between them, covering [0,
+    /// <paramref name="length"/>).</summary>
     public static List<(int Start, int End, bool IsMatch)> WithGaps(List<(int Start, int End)> matches, int length)
     {
         var all = new List<(int, int, bool)>(matches.Count * 2 + 1);
@@ -28,7 +29,8 @@ internal static class SplitBehavior
         return all;
     }
 
-    /// <summary>Every code point for which <paramref name="isMatch"/> holds is a match of its own (HF's char-predicate pattern).</summary>
+    /// <summary>Every code point for which <paramref name="isMatch"/> holds is a match of its own (HF's char-predicate
+    /// pattern).</summary>
     public static List<(int Start, int End, bool IsMatch)> CharMatches(ReadOnlySpan<char> text, Func<Rune, bool> isMatch)
     {
         var all = new List<(int, int, bool)>();

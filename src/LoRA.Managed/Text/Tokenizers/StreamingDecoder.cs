@@ -23,7 +23,8 @@ public sealed class StreamingDecoder
     }
 
     /// <summary>Adds one id and returns the text it completes (empty while a character is still incomplete).</summary>
-    /// <exception cref="InvalidOperationException">The decoder rewrote text already emitted (HF's <c>InvalidPrefix</c>).</exception>
+    /// <exception cref="InvalidOperationException">The decoder rewrote text already emitted (HF's
+    /// <c>InvalidPrefix</c>).</exception>
     public string Append(int id)
     {
         _ids.Add(id);

@@ -12,6 +12,7 @@ internal readonly record struct TextPiece(string Source, int Start, int Length, 
 
     public static TextPiece Whole(string text, bool atTextStart) => new(text, 0, text.Length, atTextStart);
 
-    /// <summary>The sub-run [<paramref name="from"/>, <paramref name="to"/>) of this piece, in the piece's own indices.</summary>
+    /// <summary>The sub-run [<paramref name="from"/>, <paramref name="to"/>) of this piece, in the piece's own
+    /// indices.</summary>
     public TextPiece Slice(int from, int to) => new(Source, Start + from, to - from, AtTextStart && from == 0);
 }

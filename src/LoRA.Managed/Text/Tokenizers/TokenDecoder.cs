@@ -93,7 +93,8 @@ internal sealed class FuseDecoder : TokenDecoder
     public override List<string> DecodeChain(List<string> tokens) => [string.Concat(tokens)];
 }
 
-/// <summary><c>Strip</c>: up to <c>start</c> leading and <c>stop</c> trailing <c>content</c> characters off each token.</summary>
+/// <summary><c>Strip</c>: up to <c>start</c> leading and <c>stop</c> trailing <c>content</c> characters off each
+/// token.</summary>
 internal sealed class StripDecoder(char content, int start, int stop) : TokenDecoder
 {
     public override List<string> DecodeChain(List<string> tokens) => tokens.ConvertAll(t =>

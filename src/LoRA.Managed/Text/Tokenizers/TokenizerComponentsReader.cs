@@ -41,7 +41,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
         }
     }
 
-    /// <summary>The pre-tokenizer, and whether it ends with <c>ByteLevel</c> (the words then reach the model as bytes).</summary>
+    /// <summary>The pre-tokenizer, and whether it ends with <c>ByteLevel</c> (the words then reach the model as
+    /// bytes).</summary>
     public (PreTokenizer? PreTokenizer, bool ByteLevel) PreTokenizer(JsonElement? element, string path)
     {
         if (element is not { } e) return (null, false);
@@ -115,7 +116,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
         }
     }
 
-    /// <summary>The special tokens the post-processor adds; <paramref name="idOf"/> resolves a template's token ids.</summary>
+    /// <summary>The special tokens the post-processor adds; <paramref name="idOf"/> resolves a template's token
+    /// ids.</summary>
     public SpecialTokenTemplate PostProcessor(JsonElement? element, string path, Func<string, int?> idOf)
     {
         if (element is not { } e) return SpecialTokenTemplate.None;

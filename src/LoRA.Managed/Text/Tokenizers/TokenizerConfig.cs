@@ -35,7 +35,8 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, strin
         };
     }
 
-    /// <summary>Parses one file's bytes (tokenizer_config.json or special_tokens_map.json: the token fields are the same).</summary>
+    /// <summary>Parses one file's bytes (tokenizer_config.json or special_tokens_map.json: the token fields are the
+    /// same).</summary>
     public static TokenizerConfig Parse(ReadOnlyMemory<byte> utf8, string file)
     {
         var json = new JsonFields(file);

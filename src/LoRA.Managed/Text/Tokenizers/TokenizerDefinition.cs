@@ -9,7 +9,8 @@ namespace LoRA.Managed.Text.Tokenizers;
 /// <param name="Normalizer">Applied to each piece between added tokens, or null.</param>
 /// <param name="PreTokenizer">Splits pieces into words, or null (the piece is one word).</param>
 /// <param name="ByteLevel">The words reach the model as GPT-2 byte characters.</param>
-/// <param name="Decoder">Turns tokens back into text, or null (tokens joined with spaces, as HF does without one).</param>
+/// <param name="Decoder">Turns tokens back into text, or null (tokens joined with spaces, as HF does without
+/// one).</param>
 /// <param name="Template">Special tokens added when asked.</param>
 internal sealed record TokenizerDefinition(BpeModel Model, IReadOnlyList<AddedToken> AddedTokens, Normalizer? Normalizer,
     PreTokenizer? PreTokenizer, bool ByteLevel, TokenDecoder? Decoder, SpecialTokenTemplate Template);

@@ -14,7 +14,8 @@ internal static class TokenizerJsonReader
     private const int MaxDepth = 64;
 
     /// <summary>Parses <paramref name="utf8"/>, naming <paramref name="file"/> in errors.</summary>
-    /// <exception cref="InvalidDataFormatException">The file is not valid JSON or describes something unsupported.</exception>
+    /// <exception cref="InvalidDataFormatException">The file is not valid JSON or describes something
+    /// unsupported.</exception>
     public static TokenizerDefinition Read(ReadOnlyMemory<byte> utf8, string file)
     {
         var json = new JsonFields(file);

@@ -13,7 +13,8 @@ internal static class VocabMergesReader
     private const int MaxDepth = 16;
 
     /// <summary>Parses both files.</summary>
-    /// <exception cref="InvalidDataFormatException">A file is malformed or a merge names a token missing from the vocabulary.</exception>
+    /// <exception cref="InvalidDataFormatException">A file is malformed or a merge names a token missing from the
+    /// vocabulary.</exception>
     public static BpeModel Read(ReadOnlyMemory<byte> vocabUtf8, string vocabFile, ReadOnlyMemory<byte> mergesUtf8, string mergesFile)
     {
         var vocabJson = new JsonFields(vocabFile);

@@ -3,7 +3,8 @@ using LoRA.Managed.Text.Tokenizers;
 
 namespace LoRA.Managed.Tests.Text.Tokenizers;
 
-/// <summary>Special-token ids, vocabulary sizes, configuration overrides and the refusals of unsupported files.</summary>
+/// <summary>Special-token ids, vocabulary sizes, configuration overrides and the refusals of unsupported
+/// files.</summary>
 public class HfTokenizerTests
 {
     private string _dir = null!;

