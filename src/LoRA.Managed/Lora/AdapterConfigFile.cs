@@ -136,6 +136,7 @@ public static class AdapterConfigFile
         string peftType = String(root, "peft_type", source, required: true)!;
         if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
         if (Bool(root, "use_dora", source)) throw new InvalidDataFormatException(source, "use_dora", "DoRA adapters are not supported.");
+        RefuseUnsupported(root, source);
         // fan_in_fan_out is a per-layer fact here (Linear.FanInFanOut), as PEFT corrects the flag for each target; it
         // is kept.
         bool fanInFanOut = Bool(root, "fan_in_fan_out", source);
@@ -235,6 +236,41 @@ public static class AdapterConfigFile
             JsonValueKind.False => false,
             _ => throw new InvalidDataFormatException(source, name, $"expected a boolean, found {el.ValueKind}."),
         };
+    }
+
+    /// <summary>
+    /// PEFT <c>LoraConfig</c> fields that change which modules are adapted, with what rank or scale, or how: set to
+    /// anything but their default they would change the adapter's outputs, so a file that sets one is refused by
+    /// name rather than loaded wrong. Fields that only affect PEFT's runtime (<c>runtime_config</c>,
+    /// <c>megatron_core</c>, <c>qalora_group_size</c> without <c>use_qalora</c>) are accepted as they are.
+    /// </summary>
+    private static readonly string[] UnsupportedFields =
+    [
+        "rank_pattern", "alpha_pattern", "layers_to_transform", "exclude_modules",
+        "megatron_config", "trainable_token_indices", "loftq_config", "eva_config", "corda_config", "use_qalora",
+        "layer_replication", "lora_bias", "target_parameters", "ensure_weight_tying", "alora_invocation_tokens",
+        "arrow_config",
+    ];
+
+    /// <summary>Throws, naming the field, when one of <see cref="UnsupportedFields"/> holds a non-default value
+    /// (anything but absent, null, false, {} or []).</summary>
+    private static void RefuseUnsupported(JsonElement root, string source)
+    {
+        foreach (string name in UnsupportedFields)
+        {
+            if (!root.TryGetProperty(name, out var el)) continue;
+            bool isDefault = el.ValueKind switch
+            {
+                JsonValueKind.Null or JsonValueKind.False => true,
+                JsonValueKind.Object => !el.EnumerateObject().Any(),
+                JsonValueKind.Array => el.GetArrayLength() == 0,
+                _ => false,
+            };
+            if (!isDefault)
+                throw new InvalidDataFormatException(source, name,
+                    $"{StrictJson.Snippet(el)} is not supported here (only its default is); the adapter would load " +
+                    "with the wrong modules, rank or scale.");
+        }
     }
 
     private static List<string>? List(JsonElement root, string name, string source)

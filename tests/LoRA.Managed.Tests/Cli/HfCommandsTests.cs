@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LoRA.Managed.Tests.Docs;
 using LoRA.Managed.Tests.Models;
 
 namespace LoRA.Managed.Tests.Cli;
@@ -97,5 +98,29 @@ public class HfMergeCommandTests
         LoRA.Managed.Lora.PeftModel.FromPretrained(withAdapter, adapter);
         double expected = withAdapter.Score(ids).MeanNll;
         Assert.That(LoRA.Managed.Models.Hf.HfModel.Load(merged).Score(ids).MeanNll, Is.EqualTo(expected).Within(1e-5 * expected));
+    }
+
+    // Issue 15: an adapter_config.json that sets an option we do not implement (here rank_pattern, which would give
+    // a module another rank) is refused by name, never loaded with the wrong rank or scale.
+    [TestCase("rank_pattern", "{\"c_attn\": 8}")]
+    [TestCase("layers_to_transform", "[0]")]
+    public void AnAdapterWithAnUnsupportedOptionExits2NamingIt(string field, string value)
+    {
+        using var dir = new HfFixtures.TempDir();
+        string model = Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", "gpt2-tiny");
+        string adapter = Path.Combine(dir.Path, "adapter");
+        Directory.CreateDirectory(adapter);
+        foreach (string file in Directory.GetFiles(Path.Combine(model, "adapter")))
+            File.Copy(file, Path.Combine(adapter, Path.GetFileName(file)));
+        string configPath = Path.Combine(adapter, "adapter_config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config[field] = System.Text.Json.Nodes.JsonNode.Parse(value);
+        File.WriteAllText(configPath, config.ToJsonString());
+        string text = Path.Combine(dir.Path, "t.txt");
+        File.WriteAllText(text, "hello world, hello world");
+        var (code, _, err) = LoraCli.Run("lm-eval", "--model", model, "--adapter", adapter, "--data", text);
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err.Trim().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(err, Does.Contain(field).And.Contain("adapter_config.json"));
     }
 }

@@ -135,10 +135,36 @@ public class AdapterFilesTests
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_dora\":true}", "use_dora")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"init_lora_weights\":\"olora\"}", "init_lora_weights")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"lora_alpha\":\"8\"}", "lora_alpha")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{\"q_proj\":8}}", "rank_pattern")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"alpha_pattern\":{\"q\":2}}", "alpha_pattern")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[0]}", "layers_to_transform")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":0}", "layers_to_transform")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"exclude_modules\":\"lm_head\"}", "exclude_modules")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"loftq_config\":{\"loftq_bits\":4}}", "loftq_config")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layer_replication\":[[0,2]]}", "layer_replication")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"lora_bias\":true}", "lora_bias")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_qalora\":true}", "use_qalora")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"target_parameters\":[\"w\"]}", "target_parameters")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"trainable_token_indices\":[1]}", "trainable_token_indices")]
     public void BadConfigFieldsAreNamed(string json, string field)
     {
         var ex = Assert.Throws<InvalidDataFormatException>(() => AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json"));
         Assert.That(ex!.Field, Is.EqualTo(field));
         Assert.That(ex.File, Is.EqualTo("adapter_config.json"));
+    }
+
+    // A file PEFT writes with every per-layer field at its default loads: the refusal is for values that change
+    // the adapter, not for the keys themselves.
+    [Test]
+    public void PerLayerFieldsAtTheirDefaultsLoad()
+    {
+        const string json = "{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{},"
+            + "\"alpha_pattern\":{},\"layers_to_transform\":null,\"layers_pattern\":\"layers\",\"exclude_modules\":null,"
+            + "\"loftq_config\":{},\"megatron_config\":null,\"megatron_core\":\"megatron.core\",\"layer_replication\":null,"
+            + "\"lora_bias\":false,\"use_qalora\":false,\"qalora_group_size\":16,\"target_parameters\":[],"
+            + "\"runtime_config\":{\"ephemeral_gpu_offload\":false},\"trainable_token_indices\":null}";
+        var config = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");
+        Assert.That(config.Rank, Is.EqualTo(4));
+        Assert.That(config.TargetModules, Is.EqualTo(new[] { "x" }));
     }
 }
