@@ -15,6 +15,9 @@ public static unsafe class GemmStages
     {
         /// <summary>i-j-k triple loop: each C[i,j] walks a column of B, one cache line per element.</summary>
         NaiveIjk,
+        /// <summary>The same i-j-k loop and the same column walk down B, but summing into four accumulators
+        /// (p mod 4): it separates the cost of the one dependent add chain from the cost of the loads.</summary>
+        NaiveIjk4,
         /// <summary>i-k-j loop order with <see cref="Vector{T}"/>: rows of B and C stream contiguously, SIMD over
         /// j.</summary>
         IkjVector,
@@ -47,6 +50,9 @@ public static unsafe class GemmStages
             case Stage.NaiveIjk:
                 GemmReference.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
                 return;
+            case Stage.NaiveIjk4:
+                Ijk4(m, n, k, a, b, c);
+                return;
             case Stage.IkjVector:
                 Ikj(m, n, k, a, b, c);
                 return;
@@ -61,6 +67,32 @@ public static unsafe class GemmStages
         };
         fixed (float* pa = a, pb = b, pc = c)
             Gemm.Serial(kernel, false, false, m, n, k, 1f, pa, k, pb, n, 0f, pc, n);
+    }
+
+    /// <summary>
+    /// The naive loop with four partial sums. Each <c>sum += a·b</c> of the naive loop must wait for the previous
+    /// one (an add's latency, ~4 cycles), so the core runs one multiply-add every 4 cycles whatever the loads cost;
+    /// four independent chains let four be in flight. The loads are the same column walk down B, so the difference
+    /// in speed between the two stages is the latency chain, not the cache. (The sums associate differently, so the
+    /// result can differ from the naive loop's in the last bits.)
+    /// </summary>
+    private static void Ijk4(int m, int n, int k, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+                int p = 0;
+                for (; p <= k - 4; p += 4)
+                {
+                    s0 += a[i * k + p] * b[p * n + j];
+                    s1 += a[i * k + p + 1] * b[(p + 1) * n + j];
+                    s2 += a[i * k + p + 2] * b[(p + 2) * n + j];
+                    s3 += a[i * k + p + 3] * b[(p + 3) * n + j];
+                }
+                for (; p < k; p++) s0 += a[i * k + p] * b[p * n + j];
+                c[i * n + j] = (s0 + s1) + (s2 + s3);
+            }
     }
 
     /// <summary>
