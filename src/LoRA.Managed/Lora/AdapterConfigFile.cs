@@ -33,9 +33,14 @@ public static class AdapterConfigFile
     public static string ToJson(LoraConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
+        // PEFT scales by alpha/r per module. The blog's rule (scale = alpha) is written as lora_alpha = alpha·r, which
+        // a pattern key matching modules of different ranks cannot express.
+        if (config.Scaling == LoraScaling.Alpha && (config.RankPattern.Count > 0 || config.AlphaPattern.Count > 0))
+            throw new ArgumentException("AdapterConfigFile: rank_pattern/alpha_pattern with the blog's scaling (scale = alpha) " +
+                "have no PEFT equivalent; use LoraScaling.AlphaOverRank or RsLora with patterns.");
         var fields = new SortedDictionary<string, Action<Utf8JsonWriter>>(StringComparer.Ordinal)
         {
-            ["alpha_pattern"] = w => { w.WriteStartObject(); w.WriteEndObject(); },
+            ["alpha_pattern"] = w => WritePattern(w, config.AlphaPattern.Select(p => KeyValuePair.Create(p.Key, p.Value))),
             ["base_model_name_or_path"] = w => WriteStringOrNull(w, config.BaseModelNameOrPath),
             ["bias"] = w => w.WriteStringValue(config.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" }),
             ["fan_in_fan_out"] = w => w.WriteBooleanValue(config.FanInFanOut),
@@ -56,7 +61,7 @@ public static class AdapterConfigFile
             ["modules_to_save"] = w => WriteList(w, config.ModulesToSave, nullWhenEmpty: true),
             ["peft_type"] = w => w.WriteStringValue("LORA"),
             ["r"] = w => w.WriteNumberValue(config.Rank),
-            ["rank_pattern"] = w => { w.WriteStartObject(); w.WriteEndObject(); },
+            ["rank_pattern"] = w => WritePattern(w, config.RankPattern.Select(p => KeyValuePair.Create(p.Key, (double)p.Value))),
             ["revision"] = w => w.WriteNullValue(),
             ["target_modules"] = w => WriteList(w, config.TargetModules, nullWhenEmpty: false),
             ["task_type"] = w => WriteStringOrNull(w, config.TaskType),
@@ -164,8 +169,28 @@ public static class AdapterConfigFile
         if (targets.Count == 0) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
         var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
         bool rs = Bool(root, "use_rslora", source);
+        var rankPattern = Pattern(root, "rank_pattern", source)
+            .Select(p => p.Value is >= 1 and <= int.MaxValue && p.Value == Math.Floor(p.Value)
+                ? KeyValuePair.Create(p.Key, (int)p.Value)
+                : throw new InvalidDataFormatException(source, "rank_pattern", $"'{Cut(p.Key)}': {p.Value} is not an integer rank of at least 1."))
+            .ToList();
+        var alphaPattern = Pattern(root, "alpha_pattern", source);
+        foreach (var (key, value) in alphaPattern)
+            if (!float.IsFinite((float)value))
+                throw new InvalidDataFormatException(source, "alpha_pattern", $"'{Cut(key)}': {value} is infinite as a float32.");
+        foreach (string key in rankPattern.Select(p => p.Key).Concat(alphaPattern.Select(p => p.Key)))
+        {
+            try { _ = new System.Text.RegularExpressions.Regex(key); }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataFormatException(source, rankPattern.Any(p => p.Key == key) ? "rank_pattern" : "alpha_pattern",
+                    $"key '{Cut(key)}' is not a regular expression ({e.Message}).");
+            }
+        }
         return new LoraConfig
         {
+            RankPattern = rankPattern,
+            AlphaPattern = alphaPattern,
             Rank = r,
             Alpha = alpha,
             Dropout = (float)dropout,   // in range, checked above
@@ -246,7 +271,7 @@ public static class AdapterConfigFile
     /// </summary>
     private static readonly string[] UnsupportedFields =
     [
-        "rank_pattern", "alpha_pattern", "layers_to_transform", "exclude_modules",
+        "layers_to_transform", "exclude_modules",
         "megatron_config", "trainable_token_indices", "loftq_config", "eva_config", "corda_config", "use_qalora",
         "layer_replication", "lora_bias", "target_parameters", "ensure_weight_tying", "alora_invocation_tokens",
         "arrow_config",
@@ -271,6 +296,31 @@ public static class AdapterConfigFile
                     $"{StrictJson.Snippet(el)} is not supported here (only its default is); the adapter would load " +
                     "with the wrong modules, rank or scale.");
         }
+    }
+
+    /// <summary>A <c>rank_pattern</c>/<c>alpha_pattern</c> object: string keys to finite numbers, in file order (PEFT
+    /// takes the first matching key). Absent or null: empty.</summary>
+    private static List<KeyValuePair<string, double>> Pattern(JsonElement root, string name, string source)
+    {
+        var list = new List<KeyValuePair<string, double>>();
+        if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return list;
+        if (el.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, name, $"expected an object, found {el.ValueKind}.");
+        foreach (var prop in el.EnumerateObject())
+        {
+            if (prop.Name.Length == 0) throw new InvalidDataFormatException(source, name, "a key is empty.");
+            if (list.Any(p => p.Key == prop.Name)) throw new InvalidDataFormatException(source, name, $"key '{Cut(prop.Name)}' appears twice.");
+            if (prop.Value.ValueKind != JsonValueKind.Number || !prop.Value.TryGetDouble(out double v) || !double.IsFinite(v))
+                throw new InvalidDataFormatException(source, name, $"'{Cut(prop.Name)}': {StrictJson.Snippet(prop.Value)} is not a finite number.");
+            list.Add(KeyValuePair.Create(prop.Name, v));
+        }
+        return list;
+    }
+
+    private static void WritePattern(Utf8JsonWriter w, IEnumerable<KeyValuePair<string, double>> pattern)
+    {
+        w.WriteStartObject();
+        foreach (var (key, value) in pattern) w.WriteNumber(key, value);
+        w.WriteEndObject();
     }
 
     private static List<string>? List(JsonElement root, string name, string source)

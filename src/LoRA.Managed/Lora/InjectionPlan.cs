@@ -41,8 +41,9 @@ internal sealed record InjectionPlan(
         {
             Linear linear = module as Linear ?? ((LoraLinear)module).BaseLayer;
             int max = Math.Min(linear.InFeatures, linear.OutFeatures);
-            if (config.Rank > max)
-                throw new ArgumentException($"LoraModel: rank {config.Rank} is too large for '{name}' with weight {Tensors.Shapes.Format(linear.Weight.Shape)} (out×in); it must be in 1..{max}.");
+            int rank = config.ForModule(name).Rank;   // rank_pattern may give this module its own
+            if (rank > max)
+                throw new ArgumentException($"LoraModel: rank {rank} is too large for '{name}' with weight {Tensors.Shapes.Format(linear.Weight.Shape)} (out×in); it must be in 1..{max}.");
             // An SVD of a matrix holding NaN or infinity is undefined (MathNet's fails with an index error deep
             // inside).
             if (config.Init is LoraInit.Svd or LoraInit.Pissa && IO.FiniteValues.IndexOfNonFinite(linear.Weight.Data) is int bad and >= 0)

@@ -59,6 +59,51 @@ public sealed record LoraConfig
     /// <summary>PEFT's <c>base_model_name_or_path</c>: the base the adapter was trained on, or null.</summary>
     public string? BaseModelNameOrPath { get; init; }
 
+    /// <summary>
+    /// PEFT's <c>rank_pattern</c>: a rank for the modules a key matches instead of <see cref="Rank"/>. A key matches a
+    /// module's full name when it equals it or, as a regular expression, matches the whole name or its end after a
+    /// dot (PEFT's <c>get_pattern_key</c>: <c>(.*\.)?(key)$</c>); the first matching key, in order, wins.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, int>> RankPattern { get; init; } = Array.Empty<KeyValuePair<string, int>>();
+
+    /// <summary>PEFT's <c>alpha_pattern</c>: an alpha for the modules a key matches (as <see cref="RankPattern"/>)
+    /// instead of <see cref="Alpha"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> AlphaPattern { get; init; } = Array.Empty<KeyValuePair<string, double>>();
+
+    /// <summary>
+    /// The configuration module <paramref name="moduleName"/> gets: <see cref="Rank"/> and <see cref="Alpha"/>
+    /// replaced by the first <see cref="RankPattern"/> / <see cref="AlphaPattern"/> key that matches it (PEFT's
+    /// <c>_create_and_replace</c>), the patterns themselves dropped. Without patterns, this configuration itself.
+    /// </summary>
+    public LoraConfig ForModule(string moduleName)
+    {
+        ArgumentNullException.ThrowIfNull(moduleName);
+        if (RankPattern.Count == 0 && AlphaPattern.Count == 0) return this;
+        int rank = Rank;
+        foreach (var (key, value) in RankPattern)
+            if (PatternMatches(key, moduleName)) { rank = value; break; }
+        double alpha = Alpha;
+        foreach (var (key, value) in AlphaPattern)
+            if (PatternMatches(key, moduleName)) { alpha = value; break; }
+        return this with
+        {
+            Rank = rank, Alpha = alpha,
+            RankPattern = Array.Empty<KeyValuePair<string, int>>(),
+            AlphaPattern = Array.Empty<KeyValuePair<string, double>>(),
+        };
+    }
+
+    /// <summary>PEFT's <c>get_pattern_key</c> test: equal, or <c>re.match(rf"(.*\.)?({key})$", name)</c>.</summary>
+    public static bool PatternMatches(string key, string moduleName)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(moduleName);
+        if (key == moduleName) return true;
+        // re.match anchors at the start; "$" in Python also matches before a final newline, which module names lack.
+        return System.Text.RegularExpressions.Regex.IsMatch(moduleName, $"^(.*\\.)?({key})$",
+            System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+    }
+
     /// <summary>The scale <c>ΔW = scale·B·A</c> uses for this configuration.</summary>
     public double Scale => ScaleFor(Alpha, Rank, Scaling);
 
@@ -83,6 +128,18 @@ public sealed record LoraConfig
         if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
         if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");
+        if (RankPattern is null || AlphaPattern is null)
+            throw new ArgumentException("LoraConfig: RankPattern and AlphaPattern must not be null (use an empty list).");
+        foreach (var (key, value) in RankPattern)
+            if (value < 1) throw new ArgumentException($"LoraConfig: RankPattern['{key}'] must be at least 1, got {value}.");
+        foreach (var (key, value) in AlphaPattern)
+            if (!double.IsFinite(value) || !float.IsFinite((float)value))
+                throw new ArgumentException($"LoraConfig: AlphaPattern['{key}'] must be finite, got {value}.");
+        foreach (string key in RankPattern.Select(p => p.Key).Concat(AlphaPattern.Select(p => p.Key)))
+        {
+            try { _ = new System.Text.RegularExpressions.Regex(key); }
+            catch (ArgumentException e) { throw new ArgumentException($"LoraConfig: pattern key '{key}' is not a regular expression: {e.Message}"); }
+        }
         // The forward pass multiplies by (float)Scale: a double such as 1e308 is finite but becomes infinity there.
         if (!float.IsFinite((float)Scale))
             throw new ArgumentException($"LoraConfig: Alpha {Alpha} gives the scale {Scale}, which is infinite as a float32; use a smaller alpha.");

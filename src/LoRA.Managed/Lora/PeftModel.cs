@@ -85,7 +85,7 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         foreach (var (name, module) in plan.Targets)
         {
             var layer = module as LoraLinear ?? Swap(name, new LoraLinear((Linear)module, name));
-            layer.AddAdapter(adapterName, config, generator);
+            layer.AddAdapter(adapterName, config.ForModule(name), generator);
             layer.AdaptersDisabled = _adaptersDisabled;
         }
         _configs.Add(adapterName, config);

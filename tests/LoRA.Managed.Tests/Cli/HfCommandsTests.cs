@@ -100,9 +100,9 @@ public class HfMergeCommandTests
         Assert.That(LoRA.Managed.Models.Hf.HfModel.Load(merged).Score(ids).MeanNll, Is.EqualTo(expected).Within(1e-5 * expected));
     }
 
-    // Issue 15: an adapter_config.json that sets an option we do not implement (here rank_pattern, which would give
-    // a module another rank) is refused by name, never loaded with the wrong rank or scale.
-    [TestCase("rank_pattern", "{\"c_attn\": 8}")]
+    // Issue 15: an adapter_config.json that sets an option we do not implement (here layers_to_transform or
+    // exclude_modules, which would change which modules are adapted) is refused by name, never loaded wrong.
+    [TestCase("exclude_modules", "[\"h.0.attn.c_attn\"]")]
     [TestCase("layers_to_transform", "[0]")]
     public void AnAdapterWithAnUnsupportedOptionExits2NamingIt(string field, string value)
     {

@@ -135,8 +135,6 @@ public class AdapterFilesTests
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_dora\":true}", "use_dora")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"init_lora_weights\":\"olora\"}", "init_lora_weights")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"lora_alpha\":\"8\"}", "lora_alpha")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{\"q_proj\":8}}", "rank_pattern")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"alpha_pattern\":{\"q\":2}}", "alpha_pattern")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[0]}", "layers_to_transform")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":0}", "layers_to_transform")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"exclude_modules\":\"lm_head\"}", "exclude_modules")]
