@@ -63,7 +63,12 @@ public static class AdapterConfigFile
             ["r"] = w => w.WriteNumberValue(config.Rank),
             ["rank_pattern"] = w => WritePattern(w, config.RankPattern.Select(p => KeyValuePair.Create(p.Key, (double)p.Value))),
             ["revision"] = w => w.WriteNullValue(),
-            ["target_modules"] = w => WriteList(w, config.TargetModules, nullWhenEmpty: false),
+            ["target_modules"] = w =>
+            {
+                if (config.TargetModules is [LoraConfig.AllLinear]) w.WriteStringValue(LoraConfig.AllLinear);
+                else WriteList(w, config.TargetModules, nullWhenEmpty: false);
+            },
+            ["exclude_modules"] = w => WriteList(w, config.ExcludeModules, nullWhenEmpty: true),
             ["task_type"] = w => WriteStringOrNull(w, config.TaskType),
             ["use_dora"] = w => w.WriteBooleanValue(false),
             ["use_rslora"] = w => w.WriteBooleanValue(config.Scaling == LoraScaling.RsLora),
@@ -136,7 +141,10 @@ public static class AdapterConfigFile
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, "json", $"expected an object, found {root.ValueKind}.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var prop in root.EnumerateObject())
-            if (!seen.Add(prop.Name)) throw new InvalidDataFormatException(source, prop.Name, "appears twice; the value meant is ambiguous.");
+            if (!seen.Add(prop.Name))
+                throw prop.Name.Length == 0
+                    ? new InvalidDataFormatException(source, "json", "the empty key appears twice; the value meant is ambiguous.")
+                    : new InvalidDataFormatException(source, prop.Name, "appears twice; the value meant is ambiguous.");
 
         string peftType = String(root, "peft_type", source, required: true)!;
         if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
@@ -165,7 +173,10 @@ public static class AdapterConfigFile
             "lora_only" => LoraBias.LoraOnly,
             var other => throw new InvalidDataFormatException(source, "bias", $"'{Cut(other)}' is not none, all or lora_only."),
         };
-        var targets = List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
+        var targets = root.TryGetProperty("target_modules", out var tm) && tm.ValueKind == JsonValueKind.String && tm.GetString() == LoraConfig.AllLinear
+            ? [LoraConfig.AllLinear]
+            : List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
+        var exclude = List(root, "exclude_modules", source) ?? new List<string>();
         if (targets.Count == 0) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
         var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
         bool rs = Bool(root, "use_rslora", source);
@@ -190,6 +201,7 @@ public static class AdapterConfigFile
         return new LoraConfig
         {
             RankPattern = rankPattern,
+            ExcludeModules = exclude,
             AlphaPattern = alphaPattern,
             Rank = r,
             Alpha = alpha,
@@ -271,7 +283,7 @@ public static class AdapterConfigFile
     /// </summary>
     private static readonly string[] UnsupportedFields =
     [
-        "layers_to_transform", "exclude_modules",
+        "layers_to_transform",
         "megatron_config", "trainable_token_indices", "loftq_config", "eva_config", "corda_config", "use_qalora",
         "layer_replication", "lora_bias", "target_parameters", "ensure_weight_tying", "alora_invocation_tokens",
         "arrow_config",

@@ -25,11 +25,17 @@ internal sealed record InjectionPlan(
         string names = string.Join(", ", candidates.Select(c => c.Key));
 
         var targets = new List<KeyValuePair<string, Module>>();
+        bool allLinear = config.TargetModules is [LoraConfig.AllLinear];
         foreach (string key in config.TargetModules)
         {
-            var hits = candidates.Where(c => TargetMatcher.Matches(key, c.Key)).ToList();
+            // PEFT's "all-linear": every Linear/Conv1D but the output layer; exclude_modules applies to every target.
+            var hits = candidates
+                .Where(c => allLinear ? c.Value is Linear or LoraLinear && !IsOutputLayer(c.Key) : TargetMatcher.Matches(key, c.Key))
+                .Where(c => !config.Excludes(c.Key))
+                .ToList();
             if (hits.Count == 0)
-                throw new ArgumentException($"LoraModel: target module '{key}' matches no module. The model's modules are: {names}.");
+                throw new ArgumentException($"LoraModel: target module '{key}' matches no module" +
+                    (config.ExcludeModules.Count > 0 ? " that exclude_modules leaves" : "") + $". The model's modules are: {names}.");
             foreach (var hit in hits)
             {
                 if (hit.Value is not (Linear or LoraLinear))
@@ -70,4 +76,7 @@ internal sealed record InjectionPlan(
         }
         return new InjectionPlan(targets, save);
     }
+
+    // PEFT removes the output embeddings (`model.get_output_embeddings()`, the LM head) from "all-linear".
+    private static bool IsOutputLayer(string name) => name == "lm_head" || name.EndsWith(".lm_head", StringComparison.Ordinal);
 }

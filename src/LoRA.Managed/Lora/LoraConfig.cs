@@ -60,6 +60,22 @@ public sealed record LoraConfig
     public string? BaseModelNameOrPath { get; init; }
 
     /// <summary>
+    /// PEFT's <c>target_modules="all-linear"</c> shorthand, as the single entry of <see cref="TargetModules"/>: every
+    /// Linear (and Conv1D) module except the output layer <c>lm_head</c>.
+    /// </summary>
+    public const string AllLinear = "all-linear";
+
+    /// <summary>
+    /// PEFT's <c>exclude_modules</c> (list form): modules never adapted even if a target matches them. An entry
+    /// excludes a module whose name equals it or ends with <c>"." + entry</c>.
+    /// </summary>
+    public IReadOnlyList<string> ExcludeModules { get; init; } = Array.Empty<string>();
+
+    /// <summary>True when PEFT's <c>exclude_modules</c> list excludes <paramref name="moduleName"/>.</summary>
+    public bool Excludes(string moduleName) =>
+        ExcludeModules.Any(e => moduleName == e || moduleName.EndsWith("." + e, StringComparison.Ordinal));
+
+    /// <summary>
     /// PEFT's <c>rank_pattern</c>: a rank for the modules a key matches instead of <see cref="Rank"/>. A key matches a
     /// module's full name when it equals it or, as a regular expression, matches the whole name or its end after a
     /// dot (PEFT's <c>get_pattern_key</c>: <c>(.*\.)?(key)$</c>); the first matching key, in order, wins.
@@ -128,6 +144,10 @@ public sealed record LoraConfig
         if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
         if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");
+        if (ExcludeModules is null) throw new ArgumentException("LoraConfig: ExcludeModules must not be null (use an empty list).");
+        if (ExcludeModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: ExcludeModules contains an empty name.");
+        if (TargetModules.Contains(AllLinear) && TargetModules.Count > 1)
+            throw new ArgumentException($"LoraConfig: '{AllLinear}' stands for every Linear layer; give it alone in TargetModules.");
         if (RankPattern is null || AlphaPattern is null)
             throw new ArgumentException("LoraConfig: RankPattern and AlphaPattern must not be null (use an empty list).");
         foreach (var (key, value) in RankPattern)

@@ -101,8 +101,8 @@ public class HfMergeCommandTests
     }
 
     // Issue 15: an adapter_config.json that sets an option we do not implement (here layers_to_transform or
-    // exclude_modules, which would change which modules are adapted) is refused by name, never loaded wrong.
-    [TestCase("exclude_modules", "[\"h.0.attn.c_attn\"]")]
+    // layer_replication, which would change which modules are adapted) is refused by name, never loaded wrong.
+    [TestCase("layer_replication", "[[0, 1]]")]
     [TestCase("layers_to_transform", "[0]")]
     public void AnAdapterWithAnUnsupportedOptionExits2NamingIt(string field, string value)
     {

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using LoRA.Managed.IO;
+using LoRA.Managed.Lora;
+using LoRA.Managed.Models;
+using LoRA.Managed.Models.Hf;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
+using LoRA.Managed.Tests.Docs;
+
+namespace LoRA.Managed.Tests.Lora;
+
+/// <summary>
+/// Which modules an adapter lands on (issue 15): PEFT's <c>target_modules="all-linear"</c> (every Linear/Conv1D but
+/// the output layer) and <c>exclude_modules</c> (list form: equal, or a suffix after a dot), in memory and in
+/// <c>adapter_config.json</c>.
+/// </summary>
+public class TargetSelectionTests
+{
+    private sealed class WithHead : Module
+    {
+        public WithHead(TorchGenerator g)
+        {
+            RegisterModule("body", new Linear(6, 5, g));
+            RegisterModule("lm_head", new Linear(5, 4, g));
+        }
+
+        public override Tensor Forward(Tensor input) => throw new NotSupportedException();
+    }
+
+    private static string[] Targets(Module model, LoraConfig config) =>
+        LoraModel.GetPeftModel(model, config, new TorchGenerator(1)).LoraLayers().Select(p => p.Key).ToArray();
+
+    [Test]
+    public void AllLinearTakesEveryLinearButTheOutputLayer()
+    {
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] }),
+            Is.EqualTo(new[] { "layers.1", "layers.3", "layers.5" }));
+        Assert.That(Targets(new WithHead(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] }),
+            Is.EqualTo(new[] { "body" }));
+    }
+
+    [Test]
+    public void AllLinearOnGpt2TakesEveryConv1DOfEveryBlock()
+    {
+        var model = HfModel.Load(Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", "gpt2-tiny"));
+        string[] linear = model.NamedModules().Where(p => p.Value is Linear).Select(p => p.Key).Where(n => n != "lm_head").ToArray();
+        string[] targets = Targets(model, new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] });
+        Assert.That(targets, Is.EquivalentTo(linear));
+        Assert.That(targets, Does.Contain("transformer.h.0.attn.c_attn").And.Contain("transformer.h.0.mlp.c_proj"));
+    }
+
+    [Test]
+    public void ExcludeModulesRemovesByNameOrDottedSuffix()
+    {
+        var config = new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear], ExcludeModules = ["layers.3", "5"] };
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), config), Is.EqualTo(new[] { "layers.1" }));
+        var none = new LoraConfig { Rank = 2, TargetModules = ["layers.5"], ExcludeModules = ["layers.5"] };
+        var ex = Assert.Throws<ArgumentException>(() => Targets(Mlp.Blog(new TorchGenerator(0)), none));
+        Assert.That(ex!.Message, Does.Contain("exclude_modules"));
+    }
+
+    [Test]
+    public void BothRoundTripThroughAdapterConfigAsPeftWritesThem()
+    {
+        var config = new LoraConfig { Rank = 2, Alpha = 4, TargetModules = [LoraConfig.AllLinear], ExcludeModules = ["layers.3"] };
+        string json = AdapterConfigFile.ToJson(config);
+        using var doc = JsonDocument.Parse(json);
+        Assert.That(doc.RootElement.GetProperty("target_modules").GetString(), Is.EqualTo("all-linear"));
+        Assert.That(doc.RootElement.GetProperty("exclude_modules").EnumerateArray().Select(e => e.GetString()), Is.EqualTo(new[] { "layers.3" }));
+        var back = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");
+        Assert.That(back.TargetModules, Is.EqualTo(new[] { LoraConfig.AllLinear }));
+        Assert.That(back.ExcludeModules, Is.EqualTo(new[] { "layers.3" }));
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), back), Is.EqualTo(new[] { "layers.1", "layers.5" }));
+    }
+
+    [Test]
+    public void AllLinearWithOtherTargetsIsRefused() =>
+        Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = [LoraConfig.AllLinear, "layers.1"] }.Validate());
+}
