@@ -54,8 +54,18 @@ public static class AdapterConfigFile
                     default: w.WriteBooleanValue(true); break;
                 }
             },
-            ["layers_pattern"] = w => w.WriteNullValue(),
-            ["layers_to_transform"] = w => w.WriteNullValue(),
+            ["layers_pattern"] = w =>
+            {
+                if (config.LayersPattern.Count == 1) w.WriteStringValue(config.LayersPattern[0]);
+                else WriteList(w, config.LayersPattern, nullWhenEmpty: true);
+            },
+            ["layers_to_transform"] = w =>
+            {
+                if (config.LayersToTransform.Count == 0) { w.WriteNullValue(); return; }
+                w.WriteStartArray();
+                foreach (int i in config.LayersToTransform) w.WriteNumberValue(i);
+                w.WriteEndArray();
+            },
             ["lora_alpha"] = w => w.WriteNumberValue(PeftLoraAlpha(config)),
             ["lora_dropout"] = w => w.WriteNumberValue((double)(decimal)config.Dropout),
             ["modules_to_save"] = w => WriteList(w, config.ModulesToSave, nullWhenEmpty: true),
@@ -177,6 +187,10 @@ public static class AdapterConfigFile
             ? [LoraConfig.AllLinear]
             : List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
         var exclude = List(root, "exclude_modules", source) ?? new List<string>();
+        var layers = LayerIndices(root, source);
+        var layersPattern = root.TryGetProperty("layers_pattern", out var lp) && lp.ValueKind == JsonValueKind.String
+            ? (lp.GetString() is { Length: > 0 } one ? [one] : throw new InvalidDataFormatException(source, "layers_pattern", "is empty."))
+            : List(root, "layers_pattern", source) ?? new List<string>();
         if (targets.Count == 0) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
         var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
         bool rs = Bool(root, "use_rslora", source);
@@ -202,6 +216,8 @@ public static class AdapterConfigFile
         {
             RankPattern = rankPattern,
             ExcludeModules = exclude,
+            LayersToTransform = layers,
+            LayersPattern = layers.Count > 0 ? layersPattern : new List<string>(),
             AlphaPattern = alphaPattern,
             Rank = r,
             Alpha = alpha,
@@ -283,7 +299,6 @@ public static class AdapterConfigFile
     /// </summary>
     private static readonly string[] UnsupportedFields =
     [
-        "layers_to_transform",
         "megatron_config", "trainable_token_indices", "loftq_config", "eva_config", "corda_config", "use_qalora",
         "layer_replication", "lora_bias", "target_parameters", "ensure_weight_tying", "alora_invocation_tokens",
         "arrow_config",
@@ -333,6 +348,21 @@ public static class AdapterConfigFile
         w.WriteStartObject();
         foreach (var (key, value) in pattern) w.WriteNumber(key, value);
         w.WriteEndObject();
+    }
+
+    /// <summary><c>layers_to_transform</c>: null, one index, or a list of indices (each an integer ≥ 0).</summary>
+    private static List<int> LayerIndices(JsonElement root, string source)
+    {
+        var list = new List<int>();
+        if (!root.TryGetProperty("layers_to_transform", out var el) || el.ValueKind == JsonValueKind.Null) return list;
+        IEnumerable<JsonElement> items = el.ValueKind == JsonValueKind.Array ? el.EnumerateArray() : [el];
+        foreach (var item in items)
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out int i) || i < 0)
+                throw new InvalidDataFormatException(source, "layers_to_transform", $"{StrictJson.Snippet(item)} is not a layer index (an integer ≥ 0).");
+            list.Add(i);
+        }
+        return list;
     }
 
     private static List<string>? List(JsonElement root, string name, string source)

@@ -31,11 +31,11 @@ internal sealed record InjectionPlan(
             // PEFT's "all-linear": every Linear/Conv1D but the output layer; exclude_modules applies to every target.
             var hits = candidates
                 .Where(c => allLinear ? c.Value is Linear or LoraLinear && !IsOutputLayer(c.Key) : TargetMatcher.Matches(key, c.Key))
-                .Where(c => !config.Excludes(c.Key))
+                .Where(c => !config.Excludes(c.Key) && config.InTransformedLayers(c.Key))
                 .ToList();
             if (hits.Count == 0)
                 throw new ArgumentException($"LoraModel: target module '{key}' matches no module" +
-                    (config.ExcludeModules.Count > 0 ? " that exclude_modules leaves" : "") + $". The model's modules are: {names}.");
+                    (config.ExcludeModules.Count > 0 || config.LayersToTransform.Count > 0 ? " that exclude_modules and layers_to_transform leave" : "") + $". The model's modules are: {names}.");
             foreach (var hit in hits)
             {
                 if (hit.Value is not (Linear or LoraLinear))

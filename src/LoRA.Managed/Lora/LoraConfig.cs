@@ -76,6 +76,36 @@ public sealed record LoraConfig
         ExcludeModules.Any(e => moduleName == e || moduleName.EndsWith("." + e, StringComparison.Ordinal));
 
     /// <summary>
+    /// PEFT's <c>layers_to_transform</c>: when not empty, only targets inside these layer indices are adapted. The index
+    /// is the number after the layer container in the module's name (<c>model.layers.3.self_attn.q_proj</c> → 3), found
+    /// as PEFT does with <see cref="LayersPattern"/> or, without one, the regex <c>.*\.[^.]*\.(\d+)\.</c>.
+    /// </summary>
+    public IReadOnlyList<int> LayersToTransform { get; init; } = Array.Empty<int>();
+
+    /// <summary>PEFT's <c>layers_pattern</c>: names of the layer container (<c>layers</c>, <c>h</c>); the first that
+    /// matches <c>.*\.{pattern}\.(\d+)\.</c> gives the index. Used only with <see cref="LayersToTransform"/>.</summary>
+    public IReadOnlyList<string> LayersPattern { get; init; } = Array.Empty<string>();
+
+    /// <summary>True when <see cref="LayersToTransform"/> is empty or <paramref name="moduleName"/>'s layer index (PEFT's
+    /// <c>check_target_module_exists</c>) is in it; a target with no layer index is then not adapted.</summary>
+    public bool InTransformedLayers(string moduleName)
+    {
+        ArgumentNullException.ThrowIfNull(moduleName);
+        if (LayersToTransform.Count == 0) return true;
+        var opts = System.Text.RegularExpressions.RegexOptions.CultureInvariant;
+        System.Text.RegularExpressions.Match? m = null;
+        if (LayersPattern.Count == 0) m = System.Text.RegularExpressions.Regex.Match(moduleName, @"^.*\.[^.]*\.(\d+)\.", opts);
+        else
+            foreach (string pattern in LayersPattern)
+            {
+                m = System.Text.RegularExpressions.Regex.Match(moduleName, $@"^.*\.{pattern}\.(\d+)\.", opts);
+                if (m.Success) break;
+            }
+        return m is { Success: true } && int.TryParse(m.Groups[1].Value, System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out int index) && LayersToTransform.Contains(index);
+    }
+
+    /// <summary>
     /// PEFT's <c>rank_pattern</c>: a rank for the modules a key matches instead of <see cref="Rank"/>. A key matches a
     /// module's full name when it equals it or, as a regular expression, matches the whole name or its end after a
     /// dot (PEFT's <c>get_pattern_key</c>: <c>(.*\.)?(key)$</c>); the first matching key, in order, wins.
@@ -144,6 +174,10 @@ public sealed record LoraConfig
         if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
         if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");
+        if (LayersToTransform is null || LayersPattern is null)
+            throw new ArgumentException("LoraConfig: LayersToTransform and LayersPattern must not be null (use empty lists).");
+        if (LayersToTransform.Any(i => i < 0)) throw new ArgumentException("LoraConfig: LayersToTransform holds a negative index.");
+        if (LayersPattern.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: LayersPattern contains an empty name.");
         if (ExcludeModules is null) throw new ArgumentException("LoraConfig: ExcludeModules must not be null (use an empty list).");
         if (ExcludeModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: ExcludeModules contains an empty name.");
         if (TargetModules.Contains(AllLinear) && TargetModules.Count > 1)

@@ -100,10 +100,10 @@ public class HfMergeCommandTests
         Assert.That(LoRA.Managed.Models.Hf.HfModel.Load(merged).Score(ids).MeanNll, Is.EqualTo(expected).Within(1e-5 * expected));
     }
 
-    // Issue 15: an adapter_config.json that sets an option we do not implement (here layers_to_transform or
-    // layer_replication, which would change which modules are adapted) is refused by name, never loaded wrong.
+    // Issue 15: an adapter_config.json that sets an option we do not implement (here layer_replication or lora_bias,
+    // which would change the model or the adapter) is refused by name, never loaded wrong.
     [TestCase("layer_replication", "[[0, 1]]")]
-    [TestCase("layers_to_transform", "[0]")]
+    [TestCase("lora_bias", "true")]
     public void AnAdapterWithAnUnsupportedOptionExits2NamingIt(string field, string value)
     {
         using var dir = new HfFixtures.TempDir();

@@ -76,4 +76,42 @@ public class TargetSelectionTests
     [Test]
     public void AllLinearWithOtherTargetsIsRefused() =>
         Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = [LoraConfig.AllLinear, "layers.1"] }.Validate());
+
+    // PEFT's check_target_module_exists: the index after the layer container, by layers_pattern or, without one,
+    // re.match(r".*\.[^.]*\.(\d+)\.", name).
+    [TestCase("model.layers.3.self_attn.q_proj", new[] { 3 }, new string[0], true)]
+    [TestCase("model.layers.3.self_attn.q_proj", new[] { 0, 1 }, new string[0], false)]
+    [TestCase("transformer.h.1.attn.c_attn", new[] { 1 }, new[] { "h" }, true)]
+    [TestCase("transformer.h.1.attn.c_attn", new[] { 1 }, new[] { "layers" }, false)]
+    [TestCase("transformer.h.1.attn.c_attn", new[] { 1 }, new[] { "layers", "h" }, true)]
+    [TestCase("layers.1", new[] { 1 }, new string[0], false)]                 // no container before the index
+    [TestCase("model.layers.12.mlp.down_proj", new[] { 1, 2 }, new string[0], false)]
+    public void LayerIndexIsFoundAsPeftFindsIt(string name, int[] layers, string[] pattern, bool expected) =>
+        Assert.That(new LoraConfig { TargetModules = ["x"], LayersToTransform = layers, LayersPattern = pattern }.InTransformedLayers(name),
+            Is.EqualTo(expected));
+
+    [Test]
+    public void LayersToTransformKeepsOnlyThoseBlocksAndRoundTrips()
+    {
+        var config = new LoraConfig { Rank = 2, TargetModules = ["c_attn", "c_fc"], LayersToTransform = [1], LayersPattern = ["h"] };
+        var model = HfModel.Load(Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", "gpt2-tiny"));
+        Assert.That(Targets(model, config), Is.EqualTo(new[] { "transformer.h.1.attn.c_attn", "transformer.h.1.mlp.c_fc" }));
+        string json = AdapterConfigFile.ToJson(config);
+        using var doc = JsonDocument.Parse(json);
+        Assert.That(doc.RootElement.GetProperty("layers_to_transform").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(new[] { 1 }));
+        Assert.That(doc.RootElement.GetProperty("layers_pattern").GetString(), Is.EqualTo("h"));
+        var back = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");
+        Assert.That((back.LayersToTransform, back.LayersPattern), Is.EqualTo((new[] { 1 }, new[] { "h" })));
+        var single = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(
+            "{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"c_attn\"],\"layers_to_transform\":0}"), "adapter_config.json");
+        Assert.That(single.LayersToTransform, Is.EqualTo(new[] { 0 }));
+    }
+
+    [Test]
+    public void LayersToTransformThatLeavesNothingIsNamed()
+    {
+        var config = new LoraConfig { Rank = 2, TargetModules = ["layers.5"], LayersToTransform = [0] };
+        var ex = Assert.Throws<ArgumentException>(() => Targets(Mlp.Blog(new TorchGenerator(0)), config));
+        Assert.That(ex!.Message, Does.Contain("layers_to_transform"));
+    }
 }
