@@ -17,6 +17,8 @@ internal static class LmFinetuneCommand
         var model = HfArguments.ModelDir();
         var data = CommonOptions.NonEmptyPath(new Option<string>("--data") { Description = ".txt (packed into context-length blocks) or .jsonl ({\"text\"} or {\"prompt\", \"completion\"} lines).", Required = true, HelpName = "FILE" });
         var targets = new Option<string>("--targets") { Description = "Comma-separated module names to adapt, as PEFT's target_modules (e.g. q_proj,v_proj; c_attn for GPT-2).", DefaultValueFactory = _ => "q_proj,v_proj" };
+        var exclude = new Option<string?>("--exclude") { Description = "Comma-separated modules never to adapt, as PEFT's exclude_modules (a name or a suffix after a dot).", HelpName = "modules" };
+        var layers = new Option<string?>("--layers") { Description = "Comma-separated layer indices to adapt (PEFT's layers_to_transform, e.g. 0,1); default: all.", HelpName = "i,j" };
         var rank = CommonOptions.Int("--rank", defaults.Rank, 1, "LoRA rank r.");
         var alpha = CommonOptions.PositiveDouble("--alpha", defaults.Alpha, "LoRA alpha (scale alpha/r, as PEFT).");
         var dropout = new Option<float>("--dropout") { Description = "LoRA dropout on the adapter input, in [0, 1).", DefaultValueFactory = _ => 0f };
@@ -33,7 +35,7 @@ internal static class LmFinetuneCommand
         var resume = new Option<string?>("--resume") { Description = "Continue from this checkpoint folder.", HelpName = "DIR" };
         var command = new Command("lm-finetune", "LoRA fine-tuning of a Hugging Face causal LM on your text; saves a PEFT adapter.")
         {
-            model, data, targets, rank, alpha, dropout, steps, epochs, lr, batch, accum, window, seed, output, checkpoints, saveSteps, resume,
+            model, data, targets, exclude, layers, rank, alpha, dropout, steps, epochs, lr, batch, accum, window, seed, output, checkpoints, saveSteps, resume,
         };
         RecipeCommand.SetAction(command, parse =>
         {
@@ -45,6 +47,10 @@ internal static class LmFinetuneCommand
             {
                 ModelDir = parse.GetValue(model)!, DataFile = parse.GetValue(data)!, OutDir = outDir,
                 Targets = parse.GetValue(targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Exclude = (parse.GetValue(exclude) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Layers = (parse.GetValue(layers) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i
+                        : throw new ArgumentException($"--layers: '{v}' is not a layer index (an integer ≥ 0).")).ToArray(),
                 Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = d, Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
                 LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batch), GradAccum = parse.GetValue(accum), Context = parse.GetValue(window),
                 Seed = parse.GetValue(seed), CheckpointDir = parse.GetValue(checkpoints), SaveSteps = parse.GetValue(saveSteps), ResumeFrom = parse.GetValue(resume),

@@ -23,6 +23,8 @@ public static class LmFinetuning
         public required string DataFile { get; init; }
         public required string OutDir { get; init; }
         public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
+        public IReadOnlyList<string> Exclude { get; init; } = [];
+        public IReadOnlyList<int> Layers { get; init; } = [];
         public int Rank { get; init; } = 8;
         public double Alpha { get; init; } = 16;
         public float Dropout { get; init; }
@@ -64,6 +66,7 @@ public static class LmFinetuning
         var lora = new LoraConfig
         {
             Rank = o.Rank, Alpha = o.Alpha, Dropout = o.Dropout, TargetModules = o.Targets,
+            ExcludeModules = o.Exclude, LayersToTransform = o.Layers,
             TaskType = "CAUSAL_LM", BaseModelNameOrPath = o.ModelDir,
         };
         PeftModel peft = LoraModel.GetPeftModel(model, lora, generator);

@@ -123,4 +123,28 @@ public class HfMergeCommandTests
         Assert.That(err.Trim().Split('\n'), Has.Length.EqualTo(1));
         Assert.That(err, Does.Contain(field).And.Contain("adapter_config.json"));
     }
+
+    // Issue 15: PEFT's per-layer selection from the command line: all-linear, exclude_modules, layers_to_transform.
+    [Test]
+    public void LmFinetuneTakesAllLinearExcludeAndLayers()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string data = Path.Combine(dir.Path, "t.txt"), adapter = Path.Combine(dir.Path, "adapter");
+        File.WriteAllText(data, string.Concat(Enumerable.Repeat("Once upon a time there was a cat. The cat liked milk.\n", 20)));
+        var (code, _, err) = LoraCli.Run("lm-finetune", "--model", HfFixtures.Stories260K, "--data", data, "--targets", "all-linear",
+            "--exclude", "o_proj", "--layers", "1,3", "--rank", "2", "--steps", "1", "--context", "32", "--out", adapter);
+        Assert.That(code, Is.EqualTo(0), err);
+        var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(adapter, "adapter_config.json"))).RootElement;
+        Assert.That(config.GetProperty("target_modules").GetString(), Is.EqualTo("all-linear"));
+        Assert.That(config.GetProperty("exclude_modules").EnumerateArray().Select(e => e.GetString()), Is.EqualTo(new[] { "o_proj" }));
+        Assert.That(config.GetProperty("layers_to_transform").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(new[] { 1, 3 }));
+        var keys = LoRA.Managed.IO.SafeTensors.Read(Path.Combine(adapter, "adapter_model.safetensors")).Tensors.Keys
+            .Where(k => k.EndsWith(".lora_A.weight", StringComparison.Ordinal)).ToArray();
+        Assert.That(keys, Has.Length.EqualTo(2 * 6), "6 Linear layers (7 but o_proj) in each of layers 1 and 3");
+        Assert.That(keys.All(k => k.Contains(".layers.1.") || k.Contains(".layers.3.")), Is.True);
+        Assert.That(keys.Any(k => k.Contains("o_proj")), Is.False);
+        (code, _, err) = LoraCli.Run("lm-finetune", "--model", HfFixtures.Stories260K, "--data", data, "--layers", "x", "--out", adapter);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("--layers"));
+    }
 }
