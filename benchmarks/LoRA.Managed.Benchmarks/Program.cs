@@ -9,7 +9,8 @@ namespace LoRA.Managed.Benchmarks;
 /// seconds; the same as <c>lora bench</c>) and prints a table and its JSON; <c>--scaling</c> compares the thread
 /// counts side by side (<see cref="ThreadScaling"/>); <c>--profile</c> times each kernel of a training step
 /// (<see cref="StepProfile"/>); <c>--stages</c> measures each step from the naive GEMM to ours
-/// (<see cref="GemmStagesBench"/>, threaded row at the largest count). Anything else goes to BenchmarkDotNet's
+/// (<see cref="GemmStagesBench"/>, threaded row at the largest count); <c>--roofline [--svg FILE]</c> measures one
+/// core's ceilings and sets the GEMM beside them (<see cref="Kernels.Roofline"/>). Anything else goes to BenchmarkDotNet's
 /// switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures
 /// tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
@@ -28,6 +29,14 @@ public static class Program
         if (args.Length >= 3 && args[0] == "--hf")
         {
             Console.WriteLine(HfLmBench.Run(args[1], args[2], ThreadCounts(args).Max()));
+            return;
+        }
+        if (args.Contains("--roofline"))
+        {
+            var (ceilings, points) = Kernels.Roofline.Measure();
+            Console.WriteLine(Kernels.Roofline.Tables(ceilings, points));
+            int svg = Array.IndexOf(args, "--svg");
+            if (svg >= 0 && svg + 1 < args.Length) File.WriteAllText(args[svg + 1], Kernels.Roofline.Svg(ceilings, points));
             return;
         }
         if (args.Contains("--stages"))

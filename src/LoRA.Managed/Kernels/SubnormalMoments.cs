@@ -7,7 +7,7 @@ namespace LoRA.Managed.Kernels;
 /// <summary>
 /// Adam's first moment of a parameter whose gradient is exactly zero decays geometrically,
 /// <c>m ← m + (1−β₁)·(0 − m)</c>, and after a few hundred steps becomes subnormal (below 2⁻¹²⁶ ≈ 1.2·10⁻³⁸).
-/// On x86, every SIMD instruction that produces a subnormal takes a microcode assist of ~100+ cycles. In the
+/// On the Intel Xeon where this was measured, a SIMD multiply producing a subnormal took a microcode assist. In the
 /// blog's MLP on raw MNIST a fifth of the weights (MNIST's always-blank border pixels, dead ReLU units) reach
 /// that state, and Adam's step became 10× slower than its memory traffic. .NET cannot set the flush-to-zero
 /// mode, and flushing would change the bits PyTorch computes, so this computes the same IEEE results without

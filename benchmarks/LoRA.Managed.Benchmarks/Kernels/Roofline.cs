@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Text;
+using LoRA.Managed.Cli.Bench;
+using LoRA.Managed.Kernels;
+
+namespace LoRA.Managed.Benchmarks.Kernels;
+
+/// <summary>
+/// Question: what limits a GEMM on this CPU? Measures the ceilings on one core (the rate of one chain of dependent
+/// adds and of several independent ones, scalar and 512-bit; the bandwidth of reading from each cache level and
+/// from memory) and sets our GEMM and the naive twin on the blog MLP's shapes beside them, at each product's
+/// arithmetic intensity (flops per byte of its compulsory traffic). <c>--roofline [--svg FILE]</c>; the table and
+/// docs/figures/roofline.svg of docs/07-performance.md.
+/// </summary>
+public static class Roofline
+{
+    /// <summary>One measured ceiling: a compute rate (GFLOP/s) or a bandwidth (GB/s).</summary>
+    /// <param name="Name">What was measured.</param>
+    /// <param name="Value">GFLOP/s for a compute ceiling, GB/s for a bandwidth.</param>
+    /// <param name="IsBandwidth">True for a bandwidth.</param>
+    public sealed record Ceiling(string Name, double Value, bool IsBandwidth);
+
+    /// <summary>One product: its shape, intensity and the two measured rates.</summary>
+    /// <param name="Label">M×K×N and the transposes.</param>
+    /// <param name="Intensity">2·M·N·K flops over 4·(MK + KN + MN) bytes.</param>
+    /// <param name="Ours">GFLOP/s of <see cref="Gemm"/>, one thread.</param>
+    /// <param name="Naive">GFLOP/s of <see cref="GemmReference"/>, one thread.</param>
+    public sealed record Point(string Label, double Intensity, double Ours, double Naive);
+
+    /// <summary>Measures everything on one thread and returns the two lists.</summary>
+    public static (IReadOnlyList<Ceiling> Ceilings, IReadOnlyList<Point> Points) Measure()
+    {
+        using var _ = ComputeThreads.Use(1);
+        QuickBench.WarmUp();
+        var ceilings = new List<Ceiling>();
+        float[] x = Random(1024), y = Random(1024);
+        const int reps = 64;
+        double dotFlops = 2.0 * 1024 * reps;
+        ceilings.Add(new("scalar a·b dot product, one sum (one chain of dependent adds)",
+            dotFlops / Best(() => DotOneSum(x, y, reps)) / 1e9, false));
+        ceilings.Add(new("scalar a·b dot product, four sums", dotFlops / Best(() => DotFourSums(x, y, reps)) / 1e9, false));
+        if (Vector512.IsHardwareAccelerated)
+        {
+            const long iters = 1 << 20;
+            foreach (int chains in new[] { 1, 2, 4, 8, 16 })
+            {
+                double flops = 2.0 * 16 * chains * iters;
+                ceilings.Add(new($"Vector512 FMA, {chains} independent chain{(chains > 1 ? "s" : "")}",
+                    flops / Best(() => FmaChains(chains, iters)) / 1e9, false));
+            }
+        }
+        foreach (var (label, bytes) in new[] { ("L1", 16 << 10), ("L2", 512 << 10), ("L3", 8 << 20), ("memory", 128 << 20) })
+        {
+            float[] data = Random(bytes / 4);
+            int passes = Math.Max(1, (64 << 20) / bytes);
+            ceilings.Add(new($"read {bytes >> 10:N0} KB ({label})", (double)bytes * passes / Best(() => Read(data, passes)) / 1e9, true));
+        }
+        var points = new List<Point>();
+        foreach (var (m, k, n, ta, tb) in QuickBench.Shapes())
+        {
+            var g = QuickBench.MeasureGemm(m, k, n, ta, tb, 0.2);
+            double intensity = 2.0 * m * n * k / (4.0 * ((long)m * k + (long)k * n + (long)m * n));
+            string op = (ta ? "T" : "N") + (tb ? "T" : "N");
+            points.Add(new($"{m}×{k}×{n} {op}", intensity, g.Gflops, g.GflopsNaive));
+        }
+        return (ceilings, points);
+    }
+
+    /// <summary>The two markdown tables.</summary>
+    public static string Tables(IReadOnlyList<Ceiling> ceilings, IReadOnlyList<Point> points)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| ceiling (one core) | GFLOP/s or GB/s |");
+        sb.AppendLine("|---|---:|");
+        foreach (var c in ceilings)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {c.Name} | {c.Value:F1} {(c.IsBandwidth ? "GB/s" : "GFLOP/s")} |");
+        sb.AppendLine();
+        sb.AppendLine("| M×K×N op | flops per byte | ours, GFLOP/s | naive, GFLOP/s |");
+        sb.AppendLine("|---|---:|---:|---:|");
+        foreach (var p in points)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {p.Label} | {p.Intensity:F1} | {p.Ours:F1} | {p.Naive:F2} |");
+        return sb.ToString();
+    }
+
+    /// <summary>A log-log roofline: the fastest compute ceiling, the memory and L2 bandwidth slopes, the other
+    /// compute ceilings as dashed lines, and the products (ours and naive) at their intensities.</summary>
+    public static string Svg(IReadOnlyList<Ceiling> ceilings, IReadOnlyList<Point> points)
+    {
+        const double W = 860, H = 520, L = 70, R = 600, T = 40, B = 470;
+        const double xMin = -3, xMax = 8, yMin = 0, yMax = 10;   // log₂ flops/byte, log₂ GFLOP/s
+        double X(double intensity) => L + (R - L) * (Math.Log2(intensity) - xMin) / (xMax - xMin);
+        double Y(double gflops) => B - (B - T) * (Math.Log2(Math.Max(gflops, 1)) - yMin) / (yMax - yMin);
+        var s = new StringBuilder();
+        string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
+        s.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\n");
+        s.Append(CultureInfo.InvariantCulture, $"<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n");
+        for (int e = (int)xMin; e <= xMax; e++)
+            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(X(Math.Pow(2, e)))}\" x2=\"{F(X(Math.Pow(2, e)))}\" y1=\"{T}\" y2=\"{B}\" stroke=\"#eee\"/><text x=\"{F(X(Math.Pow(2, e)))}\" y=\"{B + 16}\" text-anchor=\"middle\">{Math.Pow(2, e).ToString("0.###", CultureInfo.InvariantCulture)}</text>\n");
+        for (int e = (int)yMin; e <= yMax; e++)
+            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{L}\" x2=\"{R}\" y1=\"{F(Y(Math.Pow(2, e)))}\" y2=\"{F(Y(Math.Pow(2, e)))}\" stroke=\"#eee\"/><text x=\"{L - 6}\" y=\"{F(Y(Math.Pow(2, e)) + 4)}\" text-anchor=\"end\">{Math.Pow(2, e)}</text>\n");
+        s.Append(CultureInfo.InvariantCulture, $"<rect x=\"{L}\" y=\"{T}\" width=\"{R - L}\" height=\"{B - T}\" fill=\"none\" stroke=\"black\"/>\n");
+        s.Append(CultureInfo.InvariantCulture, $"<text x=\"{(L + R) / 2}\" y=\"{B + 34}\" text-anchor=\"middle\">arithmetic intensity: flops per byte of compulsory traffic (log scale)</text>\n");
+        s.Append(CultureInfo.InvariantCulture, $"<text x=\"18\" y=\"{(T + B) / 2}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {(T + B) / 2})\">GFLOP/s, one core (log scale)</text>\n");
+        s.Append(CultureInfo.InvariantCulture, $"<text x=\"{(L + R) / 2}\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Roofline of one core, and the blog MLP's products</text>\n");
+        var compute = ceilings.Where(c => !c.IsBandwidth).ToList();
+        double peak = compute.Max(c => c.Value);
+        foreach (var bw in ceilings.Where(c => c.IsBandwidth && (c.Name.Contains("memory") || c.Name.Contains("L2"))))
+        {
+            double x0 = Math.Pow(2, xMin), x1 = peak / bw.Value;   // the slope meets the peak at x1
+            string colour = bw.Name.Contains("memory") ? "#444" : "#999";
+            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(X(x0))}\" y1=\"{F(Y(bw.Value * x0))}\" x2=\"{F(X(x1))}\" y2=\"{F(Y(peak))}\" stroke=\"{colour}\" stroke-width=\"2\"/>");
+            s.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(X(x0) + 4)}\" y=\"{F(Y(bw.Value * x0) - 6)}\" fill=\"{colour}\">{bw.Name}: {bw.Value:F0} GB/s</text>\n");
+        }
+        double kneeX = peak / ceilings.Where(c => c.IsBandwidth).Min(c => c.Value);
+        double labelY = double.MaxValue;   // labels from the bottom up, each at least 12 px above the previous
+        foreach (var c in compute.OrderBy(c => c.Value))
+        {
+            bool top = c.Value == peak;
+            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(top ? X(Math.Min(kneeX, Math.Pow(2, xMax))) : L)}\" x2=\"{R}\" y1=\"{F(Y(c.Value))}\" y2=\"{F(Y(c.Value))}\" stroke=\"{(top ? "black" : "#888")}\" stroke-width=\"{(top ? 2 : 1)}\"{(top ? "" : " stroke-dasharray=\"4 3\"")}/>");
+            labelY = Math.Min(Y(c.Value) + 4, labelY - 12);
+            string name = c.Name.Replace("independent ", "").Replace(" (one chain of dependent adds)", "");
+            s.Append(CultureInfo.InvariantCulture, $"<text x=\"{R + 6}\" y=\"{F(labelY)}\">{name}: {c.Value:F1}</text>\n");
+        }
+        foreach (var p in points)
+        {
+            s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(X(p.Intensity))}\" cy=\"{F(Y(p.Ours))}\" r=\"4\" fill=\"#1f77b4\"><title>{p.Label}: {p.Ours:F1} GFLOP/s</title></circle>");
+            s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(X(p.Intensity))}\" cy=\"{F(Y(p.Naive))}\" r=\"4\" fill=\"#d62728\"><title>{p.Label} naive: {p.Naive:F2} GFLOP/s</title></circle>\n");
+        }
+        s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{L + 14}\" cy=\"{T + 16}\" r=\"4\" fill=\"#1f77b4\"/><text x=\"{L + 24}\" y=\"{T + 20}\">our GEMM, one thread (blog MLP shapes, 256³, 512³, 1024³)</text>\n");
+        s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{L + 14}\" cy=\"{T + 34}\" r=\"4\" fill=\"#d62728\"/><text x=\"{L + 24}\" y=\"{T + 38}\">naive i-j-k loop, same shapes</text>\n");
+        s.Append("</svg>\n");
+        return s.ToString();
+    }
+
+    private static float[] Random(int n)
+    {
+        var a = new float[n];
+        new LoRA.Managed.Tensors.TorchGenerator(5).FillUniform(a, -1f, 1f);
+        return a;
+    }
+
+    // The best of repeated runs over about 0.3 s: the least disturbed by the other processes of a shared machine.
+    private static double Best(Func<float> run)
+    {
+        float sink = run();
+        double best = double.MaxValue, spent = 0;
+        for (int rep = 0; rep < 5 || spent < 0.3; rep++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            sink += run();
+            double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            best = Math.Min(best, s);
+            spent += s;
+        }
+        if (float.IsNaN(sink)) Console.Write("");   // keeps the results alive
+        return best;
+    }
+
+    // The naive loop's inner step without its strided loads: each add waits for the previous one.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float DotOneSum(float[] a, float[] b, int reps)
+    {
+        float sum = 0f;
+        for (int r = 0; r < reps; r++)
+            for (int p = 0; p < a.Length; p++) sum += a[p] * b[p];
+        return sum;
+    }
+
+    // Four sums: four chains in flight, the same adds and multiplies.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float DotFourSums(float[] a, float[] b, int reps)
+    {
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        for (int r = 0; r < reps; r++)
+            for (int p = 0; p < a.Length; p += 4)
+            {
+                s0 += a[p] * b[p];
+                s1 += a[p + 1] * b[p + 1];
+                s2 += a[p + 2] * b[p + 2];
+                s3 += a[p + 3] * b[p + 3];
+            }
+        return s0 + s1 + s2 + s3;
+    }
+
+    private static float FmaChains(int chains, long iters) => chains switch
+    {
+        1 => Fma1(iters), 2 => Fma2(iters), 4 => Fma4(iters), 8 => Fma8(iters), _ => Fma16(iters),
+    };
+
+    // c ← c·m + d with m just below 1: stays finite and normal, and every FMA depends on its chain's previous one.
+    private static readonly Vector512<float> M = Vector512.Create(0.999999f), D = Vector512.Create(1e-3f);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Fma1(long iters)
+    {
+        Vector512<float> m = M, d = D, c0 = d;
+        for (long i = 0; i < iters; i++) c0 = Vector512.FusedMultiplyAdd(c0, m, d);
+        return c0.ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Fma2(long iters)
+    {
+        Vector512<float> m = M, d = D, c0 = d, c1 = d;
+        for (long i = 0; i < iters; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, d); c1 = Vector512.FusedMultiplyAdd(c1, m, d);
+        }
+        return (c0 + c1).ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Fma4(long iters)
+    {
+        Vector512<float> m = M, d = D, c0 = d, c1 = d, c2 = d, c3 = d;
+        for (long i = 0; i < iters; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, d); c1 = Vector512.FusedMultiplyAdd(c1, m, d);
+            c2 = Vector512.FusedMultiplyAdd(c2, m, d); c3 = Vector512.FusedMultiplyAdd(c3, m, d);
+        }
+        return (c0 + c1 + c2 + c3).ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Fma8(long iters)
+    {
+        Vector512<float> m = M, d = D, c0 = d, c1 = d, c2 = d, c3 = d, c4 = d, c5 = d, c6 = d, c7 = d;
+        for (long i = 0; i < iters; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, d); c1 = Vector512.FusedMultiplyAdd(c1, m, d);
+            c2 = Vector512.FusedMultiplyAdd(c2, m, d); c3 = Vector512.FusedMultiplyAdd(c3, m, d);
+            c4 = Vector512.FusedMultiplyAdd(c4, m, d); c5 = Vector512.FusedMultiplyAdd(c5, m, d);
+            c6 = Vector512.FusedMultiplyAdd(c6, m, d); c7 = Vector512.FusedMultiplyAdd(c7, m, d);
+        }
+        return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7).ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Fma16(long iters)
+    {
+        Vector512<float> m = M, d = D, c0 = d, c1 = d, c2 = d, c3 = d, c4 = d, c5 = d, c6 = d, c7 = d;
+        Vector512<float> c8 = d, c9 = d, c10 = d, c11 = d, c12 = d, c13 = d, c14 = d, c15 = d;
+        for (long i = 0; i < iters; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, d); c1 = Vector512.FusedMultiplyAdd(c1, m, d);
+            c2 = Vector512.FusedMultiplyAdd(c2, m, d); c3 = Vector512.FusedMultiplyAdd(c3, m, d);
+            c4 = Vector512.FusedMultiplyAdd(c4, m, d); c5 = Vector512.FusedMultiplyAdd(c5, m, d);
+            c6 = Vector512.FusedMultiplyAdd(c6, m, d); c7 = Vector512.FusedMultiplyAdd(c7, m, d);
+            c8 = Vector512.FusedMultiplyAdd(c8, m, d); c9 = Vector512.FusedMultiplyAdd(c9, m, d);
+            c10 = Vector512.FusedMultiplyAdd(c10, m, d); c11 = Vector512.FusedMultiplyAdd(c11, m, d);
+            c12 = Vector512.FusedMultiplyAdd(c12, m, d); c13 = Vector512.FusedMultiplyAdd(c13, m, d);
+            c14 = Vector512.FusedMultiplyAdd(c14, m, d); c15 = Vector512.FusedMultiplyAdd(c15, m, d);
+        }
+        return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11 + c12 + c13 + c14 + c15).ToScalar();
+    }
+
+    // Reads every float of the array, passes times, into eight vector sums (so the adds' latency is not the limit).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Read(float[] data, int passes)
+    {
+        var s0 = Vector512<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
+        var s4 = s0; var s5 = s0; var s6 = s0; var s7 = s0;
+        ref float start = ref data[0];
+        for (int pass = 0; pass < passes; pass++)
+            for (nuint i = 0; i + 128 <= (nuint)data.Length; i += 128)
+            {
+                s0 += Vector512.LoadUnsafe(ref start, i); s1 += Vector512.LoadUnsafe(ref start, i + 16);
+                s2 += Vector512.LoadUnsafe(ref start, i + 32); s3 += Vector512.LoadUnsafe(ref start, i + 48);
+                s4 += Vector512.LoadUnsafe(ref start, i + 64); s5 += Vector512.LoadUnsafe(ref start, i + 80);
+                s6 += Vector512.LoadUnsafe(ref start, i + 96); s7 += Vector512.LoadUnsafe(ref start, i + 112);
+            }
+        return (s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7).ToScalar();
+    }
+}
