@@ -12,7 +12,7 @@ public static class LmGenerationRecipe
     /// <summary>The JSON report's fields.</summary>
     /// <param name="PromptIds">The prompt's ids.</param>
     /// <param name="NewIds">The generated ids (ending with EOS when generation stopped there).</param>
-    /// <param name="Text">The decoded new text (special tokens skipped).</param>
+    /// <param name="Text">The decoded new text as it continues the prompt (special tokens skipped).</param>
     public sealed record Result(int[] PromptIds, int[] NewIds, string Text);
 
     /// <summary>Generates after <paramref name="prompt"/>.</summary>
@@ -25,6 +25,10 @@ public static class LmGenerationRecipe
         int[] promptIds = tokenizer.Encode(prompt);
         var eos = settings.EosTokenIds ?? (model.EosTokenIds.Count > 0 ? model.EosTokenIds : tokenizer.EosTokenId is { } e ? [e] : []);
         ITextStreamDecoder stream = tokenizer.CreateStreamDecoder(skipSpecialTokens: true);
+        // The prompt goes through the decoder first, unprinted: a decoder that strips a word's leading space at the
+        // start of a text (SentencePiece's) then sees the first new token after its context, so "who" + "▁lived"
+        // prints "who lived", not "wholived".
+        foreach (int id in promptIds) stream.Append(id);
         var text = new System.Text.StringBuilder();
         int[] newIds = model.Generate(promptIds, settings with { EosTokenIds = eos }, id =>
         {
@@ -33,6 +37,10 @@ public static class LmGenerationRecipe
             text.Append(piece);
             onText?.Invoke(piece);
         });
-        return new Result(promptIds, newIds, tokenizer.Decode(newIds, skipSpecialTokens: true));
+        // The new text as it reads after the prompt (with its leading space), as printed.
+        string head = tokenizer.Decode(promptIds, skipSpecialTokens: true);
+        string all = tokenizer.Decode([.. promptIds, .. newIds], skipSpecialTokens: true);
+        return new Result(promptIds, newIds,
+            all.StartsWith(head, StringComparison.Ordinal) ? all[head.Length..] : tokenizer.Decode(newIds, skipSpecialTokens: true));
     }
 }

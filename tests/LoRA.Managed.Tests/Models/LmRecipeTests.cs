@@ -7,6 +7,7 @@ using LoRA.Managed.Recipes;
 using LoRA.Managed.Tensors;
 using LoRA.Managed.Tests.Autograd;
 using LoRA.Managed.Text;
+using LoRA.Managed.Text.Tokenizers;
 
 namespace LoRA.Managed.Tests.Models;
 
@@ -103,6 +104,21 @@ public class LmRecipeTests
         Assert.That(r.NewIds, Has.Length.InRange(1, 10));
         Assert.That(string.Concat(pieces), Is.EqualTo(r.Text));
         Assert.That(r.NewIds, Is.EqualTo(model.Generate(r.PromptIds, new GenerationSettings { MaxNewTokens = 10, Temperature = 0.8f, Seed = 3, EosTokenIds = [47] })));
+    }
+
+    [Test]
+    public void GenerationKeepsTheSpaceBeforeTheFirstNewWord()
+    {
+        // SentencePiece's decoder strips the leading space of a text's first word; decoded alone, the first new token
+        // "▁lived" lost its space and the command printed "wholived".
+        CausalLm model = HfModel.Load(HfFixtures.Stories260K);
+        var tokenizer = HfTokenizer.FromFolder(HfFixtures.Stories260K);
+        var pieces = new List<string>();
+        var r = LmGenerationRecipe.Run(model, tokenizer, "Pip was a small grey cat who", new GenerationSettings { MaxNewTokens = 4 },
+            pieces.Add);
+        Assert.That(tokenizer.TokenToString(r.NewIds[0]), Does.StartWith("\u2581"), "the first new token starts a word");
+        Assert.That(r.Text, Does.StartWith(" "));
+        Assert.That(string.Concat(pieces), Is.EqualTo(r.Text));
     }
 
     [TestCase("llama-gqa-tied", "q_proj,v_proj")]
