@@ -13,6 +13,7 @@ public static class Program
         ["quickstart"] = QuickStartSample.Run,
         ["recipe"] = RecipeSample.Run,
         ["hf"] = HfLmSample.Run,
+        ["hfmodels"] = HfModelsSample.Run,
     };
 
     /// <summary>Entry point.</summary>

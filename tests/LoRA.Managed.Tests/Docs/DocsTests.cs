@@ -59,6 +59,14 @@ public partial class DocsTests
     [TestCase("recipe", "adapter: 1,064 of 535,818 parameters", "8-9 before 0.00, after 0.83; 0-7 after 0.00")]
     [TestCase("hf", "Once upon a time, there was a little girl named Lily. She loved to play outside in the park",
         "trainable params: 4,480 || all params: 264,512 || trainable%: 1.6937", "adapter_config.json, adapter_model.safetensors")]
+    [TestCase("hfmodels", "llama: hidden 16, 2 layers, 4 query heads, 2 key/value heads of 8",
+        "model.layers.0.self_attn.q_proj.weight F32 [32, 16]", "model.layers.0.self_attn.k_proj.weight F32 [16, 16]",
+        "our parameter: model.layers.0.self_attn.q_proj.weight",
+        "gpt2: file key h.0.attn.c_attn.weight [16, 48] -> our transformer.h.0.attn.c_attn.weight, a Conv1D(nf=48, nx=16)",
+        "byte-level: low er Ġlow est Ġ Ã © -> \"lower lowest é\"",
+        "sentencepiece: <s> ▁ P i p ▁a t e ▁ 3 ▁f is h ▁for ▁ € 1 ▁a t ▁the ▁ <0xE7> <0x8C> <0xAB> ▁c a f é",
+        "decoded: \"Pip ate 3 fish for €1 at the 猫 café\"",
+        "kv cache: 8 positions cached, 16 floats per position and layer; max |cached - full| = 0 (below 1e-5)")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
     {
         var output = new StringWriter { NewLine = "\n" };
