@@ -14,6 +14,8 @@ public static class Program
         ["recipe"] = RecipeSample.Run,
         ["hf"] = HfLmSample.Run,
         ["hfmodels"] = HfModelsSample.Run,
+        ["derivations"] = DerivationsSample.Run,
+        ["exercises"] = Exercises.ExerciseChecks.Run,
     };
 
     /// <summary>Entry point.</summary>

@@ -41,7 +41,8 @@ public static class Roofline
         double dotFlops = 2.0 * 1024 * reps;
         ceilings.Add(new("scalar a·b dot product, one sum (one chain of dependent adds)",
             dotFlops / Best(() => DotOneSum(x, y, reps)) / 1e9, false));
-        ceilings.Add(new("scalar a·b dot product, four sums", dotFlops / Best(() => DotFourSums(x, y, reps)) / 1e9, false));
+        ceilings.Add(new("scalar a·b dot product, four sums",
+            dotFlops / Best(() => DotFourSums(x, y, reps)) / 1e9, false));
         if (Vector512.IsHardwareAccelerated)
         {
             const long iters = 1 << 20;
@@ -52,11 +53,13 @@ public static class Roofline
                     flops / Best(() => FmaChains(chains, iters)) / 1e9, false));
             }
         }
-        foreach (var (label, bytes) in new[] { ("L1", 16 << 10), ("L2", 512 << 10), ("L3", 8 << 20), ("memory", 128 << 20) })
+        var sizes = new[] { ("L1", 16 << 10), ("L2", 512 << 10), ("L3", 8 << 20), ("memory", 128 << 20) };
+        foreach (var (label, bytes) in sizes)
         {
             float[] data = Random(bytes / 4);
             int passes = Math.Max(1, (64 << 20) / bytes);
-            ceilings.Add(new($"read {bytes >> 10:N0} KB ({label})", (double)bytes * passes / Best(() => Read(data, passes)) / 1e9, true));
+            double seconds = Best(() => Read(data, passes));
+            ceilings.Add(new($"read {bytes >> 10:N0} KB ({label})", (double)bytes * passes / seconds / 1e9, true));
         }
         var points = new List<Point>();
         foreach (var (m, k, n, ta, tb) in QuickBench.Shapes())
@@ -76,12 +79,12 @@ public static class Roofline
         sb.AppendLine("| ceiling (one core) | GFLOP/s or GB/s |");
         sb.AppendLine("|---|---:|");
         foreach (var c in ceilings)
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {c.Name} | {c.Value:F1} {(c.IsBandwidth ? "GB/s" : "GFLOP/s")} |");
+            sb.AppendLine(Inv($"| {c.Name} | {c.Value:F1} {(c.IsBandwidth ? "GB/s" : "GFLOP/s")} |"));
         sb.AppendLine();
         sb.AppendLine("| M×K×N op | flops per byte | ours, GFLOP/s | naive, GFLOP/s |");
         sb.AppendLine("|---|---:|---:|---:|");
         foreach (var p in points)
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {p.Label} | {p.Intensity:F1} | {p.Ours:F1} | {p.Naive:F2} |");
+            sb.AppendLine(Inv($"| {p.Label} | {p.Intensity:F1} | {p.Ours:F1} | {p.Naive:F2} |"));
         return sb.ToString();
     }
 
@@ -94,46 +97,79 @@ public static class Roofline
         double X(double intensity) => L + (R - L) * (Math.Log2(intensity) - xMin) / (xMax - xMin);
         double Y(double gflops) => B - (B - T) * (Math.Log2(Math.Max(gflops, 1)) - yMin) / (yMax - yMin);
         var s = new StringBuilder();
-        string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
-        s.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\n");
-        s.Append(CultureInfo.InvariantCulture, $"<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n");
+        s.Append(Inv($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" "))
+            .Append("font-family=\"sans-serif\" font-size=\"11\">\n")
+            .Append(Inv($"<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n"));
         for (int e = (int)xMin; e <= xMax; e++)
-            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(X(Math.Pow(2, e)))}\" x2=\"{F(X(Math.Pow(2, e)))}\" y1=\"{T}\" y2=\"{B}\" stroke=\"#eee\"/><text x=\"{F(X(Math.Pow(2, e)))}\" y=\"{B + 16}\" text-anchor=\"middle\">{Math.Pow(2, e).ToString("0.###", CultureInfo.InvariantCulture)}</text>\n");
+        {
+            double x = X(Math.Pow(2, e));
+            Line(s, x, T, x, B, "#eee");
+            Text(s, x, B + 16, Math.Pow(2, e).ToString("0.###", CultureInfo.InvariantCulture), "middle");
+        }
         for (int e = (int)yMin; e <= yMax; e++)
-            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{L}\" x2=\"{R}\" y1=\"{F(Y(Math.Pow(2, e)))}\" y2=\"{F(Y(Math.Pow(2, e)))}\" stroke=\"#eee\"/><text x=\"{L - 6}\" y=\"{F(Y(Math.Pow(2, e)) + 4)}\" text-anchor=\"end\">{Math.Pow(2, e)}</text>\n");
-        s.Append(CultureInfo.InvariantCulture, $"<rect x=\"{L}\" y=\"{T}\" width=\"{R - L}\" height=\"{B - T}\" fill=\"none\" stroke=\"black\"/>\n");
-        s.Append(CultureInfo.InvariantCulture, $"<text x=\"{(L + R) / 2}\" y=\"{B + 34}\" text-anchor=\"middle\">arithmetic intensity: flops per byte of compulsory traffic (log scale)</text>\n");
-        s.Append(CultureInfo.InvariantCulture, $"<text x=\"18\" y=\"{(T + B) / 2}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {(T + B) / 2})\">GFLOP/s, one core (log scale)</text>\n");
-        s.Append(CultureInfo.InvariantCulture, $"<text x=\"{(L + R) / 2}\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Roofline of one core, and the blog MLP's products</text>\n");
+        {
+            double y = Y(Math.Pow(2, e));
+            Line(s, L, y, R, y, "#eee");
+            Text(s, L - 6, y + 4, Math.Pow(2, e).ToString(CultureInfo.InvariantCulture), "end");
+        }
+        s.Append(Inv($"<rect x=\"{L}\" y=\"{T}\" width=\"{R - L}\" height=\"{B - T}\" "))
+            .Append("fill=\"none\" stroke=\"black\"/>\n");
+        Text(s, (L + R) / 2, B + 34, "arithmetic intensity: flops per byte of compulsory traffic (log scale)",
+            "middle");
+        s.Append(Inv($"<text x=\"18\" y=\"{(T + B) / 2}\" text-anchor=\"middle\" "))
+            .Append(Inv($"transform=\"rotate(-90 18 {(T + B) / 2})\">"))
+            .Append("GFLOP/s, one core (log scale)</text>\n");
+        Text(s, (L + R) / 2, 24, "Roofline of one core, and the blog MLP's products", "middle", "font-size=\"14\"");
         var compute = ceilings.Where(c => !c.IsBandwidth).ToList();
         double peak = compute.Max(c => c.Value);
         foreach (var bw in ceilings.Where(c => c.IsBandwidth && (c.Name.Contains("memory") || c.Name.Contains("L2"))))
         {
             double x0 = Math.Pow(2, xMin), x1 = peak / bw.Value;   // the slope meets the peak at x1
             string colour = bw.Name.Contains("memory") ? "#444" : "#999";
-            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(X(x0))}\" y1=\"{F(Y(bw.Value * x0))}\" x2=\"{F(X(x1))}\" y2=\"{F(Y(peak))}\" stroke=\"{colour}\" stroke-width=\"2\"/>");
-            s.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(X(x0) + 4)}\" y=\"{F(Y(bw.Value * x0) - 6)}\" fill=\"{colour}\">{bw.Name}: {bw.Value:F0} GB/s</text>\n");
+            Line(s, X(x0), Y(bw.Value * x0), X(x1), Y(peak), colour, 2);
+            Text(s, X(x0) + 4, Y(bw.Value * x0) - 6, Inv($"{bw.Name}: {bw.Value:F0} GB/s"),
+                extra: $"fill=\"{colour}\"");
         }
         double kneeX = peak / ceilings.Where(c => c.IsBandwidth).Min(c => c.Value);
         double labelY = double.MaxValue;   // labels from the bottom up, each at least 12 px above the previous
         foreach (var c in compute.OrderBy(c => c.Value))
         {
             bool top = c.Value == peak;
-            s.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(top ? X(Math.Min(kneeX, Math.Pow(2, xMax))) : L)}\" x2=\"{R}\" y1=\"{F(Y(c.Value))}\" y2=\"{F(Y(c.Value))}\" stroke=\"{(top ? "black" : "#888")}\" stroke-width=\"{(top ? 2 : 1)}\"{(top ? "" : " stroke-dasharray=\"4 3\"")}/>");
-            labelY = Math.Min(Y(c.Value) + 4, labelY - 12);
+            double y = Y(c.Value);
+            double x0 = top ? X(Math.Min(kneeX, Math.Pow(2, xMax))) : L;
+            Line(s, x0, y, R, y, top ? "black" : "#888", top ? 2 : 1, top ? null : "4 3");
+            labelY = Math.Min(y + 4, labelY - 12);
             string name = c.Name.Replace("independent ", "").Replace(" (one chain of dependent adds)", "");
-            s.Append(CultureInfo.InvariantCulture, $"<text x=\"{R + 6}\" y=\"{F(labelY)}\">{name}: {c.Value:F1}</text>\n");
+            Text(s, R + 6, labelY, Inv($"{name}: {c.Value:F1}"));
         }
         foreach (var p in points)
         {
-            s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(X(p.Intensity))}\" cy=\"{F(Y(p.Ours))}\" r=\"4\" fill=\"#1f77b4\"><title>{p.Label}: {p.Ours:F1} GFLOP/s</title></circle>");
-            s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(X(p.Intensity))}\" cy=\"{F(Y(p.Naive))}\" r=\"4\" fill=\"#d62728\"><title>{p.Label} naive: {p.Naive:F2} GFLOP/s</title></circle>\n");
+            Dot(s, X(p.Intensity), Y(p.Ours), "#1f77b4", Inv($"{p.Label}: {p.Ours:F1} GFLOP/s"));
+            Dot(s, X(p.Intensity), Y(p.Naive), "#d62728", Inv($"{p.Label} naive: {p.Naive:F2} GFLOP/s"));
         }
-        s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{L + 14}\" cy=\"{T + 16}\" r=\"4\" fill=\"#1f77b4\"/><text x=\"{L + 24}\" y=\"{T + 20}\">our GEMM, one thread (blog MLP shapes, 256³, 512³, 1024³)</text>\n");
-        s.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{L + 14}\" cy=\"{T + 34}\" r=\"4\" fill=\"#d62728\"/><text x=\"{L + 24}\" y=\"{T + 38}\">naive i-j-k loop, same shapes</text>\n");
-        s.Append("</svg>\n");
-        return s.ToString();
+        Dot(s, L + 14, T + 16, "#1f77b4", null);
+        Text(s, L + 24, T + 20, "our GEMM, one thread (blog MLP shapes, 256³, 512³, 1024³)");
+        Dot(s, L + 14, T + 34, "#d62728", null);
+        Text(s, L + 24, T + 38, "naive i-j-k loop, same shapes");
+        return s.Append("</svg>\n").ToString();
     }
+
+    private static string Inv(FormattableString text) => FormattableString.Invariant(text);
+
+    private static void Line(StringBuilder s, double x1, double y1, double x2, double y2, string stroke,
+        double width = 1, string? dash = null) =>
+        s.Append(Inv($"<line x1=\"{x1:F1}\" y1=\"{y1:F1}\" x2=\"{x2:F1}\" y2=\"{y2:F1}\" stroke=\"{stroke}\" "))
+            .Append(Inv($"stroke-width=\"{width}\"{(dash is null ? "" : $" stroke-dasharray=\"{dash}\"")}/>\n"));
+
+    private static void Text(StringBuilder s, double x, double y, string text, string anchor = "start",
+        string? extra = null) =>
+        s.Append(Inv($"<text x=\"{x:F1}\" y=\"{y:F1}\" text-anchor=\"{anchor}\"{(extra is null ? "" : " " + extra)}>"))
+            .Append(System.Security.SecurityElement.Escape(text)).Append("</text>\n");
+
+    private static void Dot(StringBuilder s, double x, double y, string fill, string? title) =>
+        s.Append(Inv($"<circle cx=\"{x:F1}\" cy=\"{y:F1}\" r=\"4\" fill=\"{fill}\">"))
+            .Append(title is null ? "" : "<title>" + System.Security.SecurityElement.Escape(title) + "</title>")
+            .Append("</circle>\n");
 
     private static float[] Random(int n)
     {

@@ -67,6 +67,23 @@ public partial class DocsTests
         "sentencepiece: <s> ▁ P i p ▁a t e ▁ 3 ▁f is h ▁for ▁ € 1 ▁a t ▁the ▁ <0xE7> <0x8C> <0xAB> ▁c a f é",
         "decoded: \"Pip ate 3 fish for €1 at the 猫 café\"",
         "kv cache: 8 positions cached, 16 floats per position and layer; max |cached - full| = 0 (below 1e-5)")]
+    [TestCase("derivations",
+        "linear: dW = dYᵀ·x, dx = dY·W, db = Σ dY: finite differences agree to < 1e-6, the library's backward to < 1e-4",
+        "softmax + cross-entropy: dz = (p − onehot(y)) / B: finite differences agree to < 1e-6, the library's backward to < 1e-4",
+        "log Σ exp(z) at z = [1000, 999, 998]: without the max Infinity, with it 1000.4076",
+        "Adam: m_1 = 0.05 raw, 0.50 corrected; five steps of lr 0.01 move θ from 1 to 0.9500",
+        "Adam's first moment after 2,000 zero gradients: 4 × 2^-149 (subnormal, not 0)",
+        "LoRA: dB = s·dYᵀ·(x·Aᵀ), dA = s·(dY·B)ᵀ·x: finite differences agree to < 1e-6, the library's backward to < 1e-4",
+        "B = 0: |dA| = 0.0000, |dB| = 5.2713; after one step on B: |dA| = 1.5263",
+        "RMSNorm: dx = g/r − x·Σ(g⊙x)/(n·r³): finite differences agree to < 1e-6, the library's backward to < 1e-4",
+        "LayerNorm: dx = (g − mean(g) − x̂·mean(g⊙x̂))/σ: finite differences agree to < 1e-6, the library's backward to < 1e-4",
+        "attention: dV = Pᵀ·dO, dS = P⊙(dP − rowsum(P⊙dP)), dQ = s·dS·K, dK = s·dSᵀ·Q: finite differences agree to < 1e-6, the library's backward to < 1e-4",
+        "RoPE: dx = R(−p·ω)·dy, the inverse rotation: finite differences agree to < 1e-6, the library's backward to < 1e-4",
+        "RoPE: q at 7 · k at 3 = 0.539998; q at 107 · k at 103 = 0.539998 (only m − n counts)")]
+    [TestCase("exercises", "exercise 1.1 transpose: ok", "exercise 2.1 naive GEMM with four sums: ok",
+        "exercise 3.1 backward of a ⊙ b: ok", "exercise 4.1 stable log softmax: ok", "exercise 4.2 three Adam steps by hand: ok",
+        "exercise 5.1 rank-2 LoRA backward with GEMM calls: ok", "exercise 5.2 merging an adapter: ok",
+        "exercise 9.1 greedy decoding with the KV cache: ok", "exercise 9.2 RoPE on one vector: ok")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
     {
         var output = new StringWriter { NewLine = "\n" };
