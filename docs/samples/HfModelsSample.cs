@@ -29,10 +29,11 @@ public static class HfModelsSample
     {
         string dir = Fixture("llama-gqa-tied");
         HfConfig config = HfConfig.Read(Path.Combine(dir, "config.json"));
-        o.WriteLine($"{config.ModelType}: hidden {config.HiddenSize}, {config.Layers} layers, {config.Heads} query heads, " +
-                    $"{config.KvHeads} key/value heads of {config.HeadDim}");
+        o.WriteLine($"{config.ModelType}: hidden {config.HiddenSize}, {config.Layers} layers, " +
+                    $"{config.Heads} query heads, {config.KvHeads} key/value heads of {config.HeadDim}");
         SafeTensorsHeader header = SafeTensors.ReadHeader(Path.Combine(dir, "model.safetensors"));
-        foreach (SafeTensorsEntry e in header.Entries.Where(e => e.Name.Contains("layers.0.self_attn")).OrderBy(e => e.Name))
+        var layer0 = header.Entries.Where(e => e.Name.Contains("layers.0.self_attn")).OrderBy(e => e.Name);
+        foreach (SafeTensorsEntry e in layer0)
             o.WriteLine($"  {e.Name} {e.DType} [{string.Join(", ", e.Shape)}]");
         CausalLm model = HfModel.Load(dir);                        // the file's "model." prefix is optional
         o.WriteLine($"  our parameter: {model.NamedParameters().First(p => p.Key.EndsWith("q_proj.weight")).Key}");
@@ -42,7 +43,8 @@ public static class HfModelsSample
             .First(e => e.Name.EndsWith("h.0.attn.c_attn.weight"));
         CausalLm gpt2 = HfModel.Load(gpt2Dir);                      // this file has no "transformer." prefix
         var (name, module) = gpt2.NamedModules().First(m => m.Key.EndsWith("h.0.attn.c_attn"));
-        o.WriteLine($"gpt2: file key {stored.Name} [{string.Join(", ", stored.Shape)}] -> our {name}.weight, a {module}");
+        o.WriteLine($"gpt2: file key {stored.Name} [{string.Join(", ", stored.Shape)}] -> our {name}.weight, " +
+                    $"a {module}");
     }
 
     // GPT-2's byte-level BPE on a toy vocabulary: the 256 byte symbols and six merges.

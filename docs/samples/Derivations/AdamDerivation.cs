@@ -30,7 +30,8 @@ public static class AdamDerivation
         }
         bool ok = worst < 1e-15 && Math.Abs(p.Data[0] - 0.95) < 1e-6;
         return ok
-            ? $"Adam: m_1 = {(1 - beta1) * g:F2} raw, {g:F2} corrected; five steps of lr 0.01 move θ from 1 to {p.Data[0]:F4}"
+            ? $"Adam: m_1 = {(1 - beta1) * g:F2} raw, {g:F2} corrected; " +
+              $"five steps of lr 0.01 move θ from 1 to {p.Data[0]:F4}"
             : $"Adam: FAIL (m̂ − g up to {worst:E2}, θ = {p.Data[0]})";
     }
 
@@ -48,6 +49,7 @@ public static class AdamDerivation
         adam.StepAndZeroGrad();             // m = 0.1, then zero gradients from here on
         for (int t = 0; t < 2000; t++) adam.StepAndZeroGrad();
         float m = adam.FirstMoments[0][0];
-        return $"Adam's first moment after 2,000 zero gradients: {m / MathF.Pow(2, -149):F0} × 2^-149 (subnormal, not 0)";
+        return $"Adam's first moment after 2,000 zero gradients: {m / MathF.Pow(2, -149):F0} × 2^-149 " +
+               "(subnormal, not 0)";
     }
 }

@@ -29,8 +29,10 @@ public static class AttentionDerivation
         var tv = GradCheck.Tensor(v, true, 1, T, D);
         Tensor p = Functional.CausalSoftmax(Functional.BatchedMatMul(tq, tk, transposeB: true), (float)scale);
         GradCheck.Loss(Functional.BatchedMatMul(p, tv), dO).Backward();
-        double lib = Math.Max(Math.Max(GradCheck.MaxDiff(dq, tq.Grad), GradCheck.MaxDiff(dk, tk.Grad)), GradCheck.MaxDiff(dv, tv.Grad));
-        return GradCheck.Verdict("attention: dV = Pᵀ·dO, dS = P⊙(dP − rowsum(P⊙dP)), dQ = s·dS·K, dK = s·dSᵀ·Q", fd, lib);
+        double lib = Math.Max(Math.Max(GradCheck.MaxDiff(dq, tq.Grad), GradCheck.MaxDiff(dk, tk.Grad)),
+            GradCheck.MaxDiff(dv, tv.Grad));
+        return GradCheck.Verdict("attention: dV = Pᵀ·dO, dS = P⊙(dP − rowsum(P⊙dP)), dQ = s·dS·K, dK = s·dSᵀ·Q",
+            fd, lib);
     }
 
     private static (double[] P, double[] O) Forward(double[] q, double[] k, double[] v, double scale)
@@ -58,7 +60,8 @@ public static class AttentionDerivation
     }
 
     /// <summary>The derived gradients.</summary>
-    public static (double[] Dq, double[] Dk, double[] Dv) Backward(double[] q, double[] k, double[] v, double[] dO, double scale)
+    public static (double[] Dq, double[] Dk, double[] Dv) Backward(double[] q, double[] k, double[] v, double[] dO,
+        double scale)
     {
         double[] p = Forward(q, k, v, scale).P;
         double[] dq = new double[T * D], dk = new double[T * D], dv = new double[T * D];

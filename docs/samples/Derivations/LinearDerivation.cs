@@ -26,7 +26,8 @@ public static class LinearDerivation
         var tw = GradCheck.Tensor(w, true, Out, In);
         var tb = GradCheck.Tensor(b, true, Out);
         GradCheck.Loss(Functional.Linear(tx, tw, tb), dy).Backward();
-        double lib = Math.Max(Math.Max(GradCheck.MaxDiff(dw, tw.Grad), GradCheck.MaxDiff(dx, tx.Grad)), GradCheck.MaxDiff(db, tb.Grad));
+        double lib = Math.Max(Math.Max(GradCheck.MaxDiff(dw, tw.Grad), GradCheck.MaxDiff(dx, tx.Grad)),
+            GradCheck.MaxDiff(db, tb.Grad));
         return GradCheck.Verdict("linear: dW = dYᵀ·x, dx = dY·W, db = Σ dY", fd, lib);
     }
 

@@ -17,7 +17,8 @@ public static class LoraDerivation
     public static string Check()
     {
         double[] x = GradCheck.Random(N * In, 11), w = GradCheck.Random(Out * In, 12);
-        double[] a = GradCheck.Random(R * In, 13), b = GradCheck.Random(Out * R, 14), dy = GradCheck.Random(N * Out, 15);
+        double[] a = GradCheck.Random(R * In, 13), b = GradCheck.Random(Out * R, 14);
+        double[] dy = GradCheck.Random(N * Out, 15);
         var (da, db) = Backward(x, a, b, dy);
         double fd = Math.Max(
             GradCheck.MaxDiff(da, GradCheck.Numeric(v => GradCheck.Dot(Forward(x, w, v, b), dy), a)),
@@ -27,10 +28,12 @@ public static class LoraDerivation
         var tw = GradCheck.Tensor(w, false, Out, In);                 // frozen
         var ta = GradCheck.Tensor(a, true, R, In);
         var tb = GradCheck.Tensor(b, true, Out, R);
-        Tensor y = Functional.Add(Functional.Linear(tx, tw), Functional.Scale(Functional.Linear(Functional.Linear(tx, ta), tb), (float)S));
+        Tensor low = Functional.Linear(Functional.Linear(tx, ta), tb);              // (x·Aᵀ)·Bᵀ
+        Tensor y = Functional.Add(Functional.Linear(tx, tw), Functional.Scale(low, (float)S));
         GradCheck.Loss(y, dy).Backward();
         double lib = Math.Max(GradCheck.MaxDiff(da, ta.Grad), GradCheck.MaxDiff(db, tb.Grad));
-        return GradCheck.Verdict("LoRA: dB = s·dYᵀ·(x·Aᵀ), dA = s·(dY·B)ᵀ·x", fd, lib) + (tw.HasGrad ? "; W got a gradient!" : "");
+        return GradCheck.Verdict("LoRA: dB = s·dYᵀ·(x·Aᵀ), dA = s·(dY·B)ᵀ·x", fd, lib)
+            + (tw.HasGrad ? "; W got a gradient!" : "");
     }
 
     /// <summary>With B = 0: the norms of dA and dB, then of dA after one gradient step on B.</summary>

@@ -1,4 +1,5 @@
 using LoRA.Managed.Autograd;
+using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Samples.Derivations;
 
@@ -27,8 +28,11 @@ public static class NormDerivation
         double[] dxLn = LayerBackward(x, w, dy);
         double fdLn = GradCheck.MaxDiff(dxLn, GradCheck.Numeric(v => GradCheck.Dot(Layer(v, w, b), dy), x));
         var tx2 = GradCheck.Tensor(x, true, Rows, N);
-        GradCheck.Loss(Functional.LayerNorm(tx2, GradCheck.Tensor(w, false, N), GradCheck.Tensor(b, false, N), (float)Eps), dy).Backward();
-        string ln = GradCheck.Verdict("LayerNorm: dx = (g − mean(g) − x̂·mean(g⊙x̂))/σ", fdLn, GradCheck.MaxDiff(dxLn, tx2.Grad));
+        Tensor wt = GradCheck.Tensor(w, false, N), bt = GradCheck.Tensor(b, false, N);
+        Tensor ln2 = Functional.LayerNorm(tx2, wt, bt, (float)Eps);
+        GradCheck.Loss(ln2, dy).Backward();
+        string ln = GradCheck.Verdict("LayerNorm: dx = (g − mean(g) − x̂·mean(g⊙x̂))/σ", fdLn,
+            GradCheck.MaxDiff(dxLn, tx2.Grad));
         return rms + "\n" + ln;
     }
 

@@ -25,11 +25,13 @@ public static class RopeDerivation
         rope.Ensure(start + time);
         var tx = GradCheck.Tensor(x, true, 1, time, 1, D);                 // (B, T, H, D)
         GradCheck.Loss(Functional.Rope(tx, rope.Cos, rope.Sin, start), dy).Backward();
-        string backward = GradCheck.Verdict("RoPE: dx = R(−p·ω)·dy, the inverse rotation", fd, GradCheck.MaxDiff(dx, tx.Grad));
+        string backward = GradCheck.Verdict("RoPE: dx = R(−p·ω)·dy, the inverse rotation", fd,
+            GradCheck.MaxDiff(dx, tx.Grad));
 
         double[] q = GradCheck.Random(D, 43), k = GradCheck.Random(D, 44);
         double near = Score(q, 7, k, 3), far = Score(q, 107, k, 103);        // both 4 positions apart
-        return backward + "\n" + $"RoPE: q at 7 · k at 3 = {near:F6}; q at 107 · k at 103 = {far:F6} (only m − n counts)";
+        return backward + "\n" +
+               $"RoPE: q at 7 · k at 3 = {near:F6}; q at 107 · k at 103 = {far:F6} (only m − n counts)";
     }
 
     private static double Omega(int i) => Math.Pow(Theta, -2.0 * i / D);

@@ -20,7 +20,8 @@ public static class SoftmaxCrossEntropyDerivation
         double fd = GradCheck.MaxDiff(dz, GradCheck.Numeric(Loss, z));
         var tz = GradCheck.Tensor(z, true, B, C);
         Functional.CrossEntropy(tz, Labels).Backward();
-        return GradCheck.Verdict("softmax + cross-entropy: dz = (p − onehot(y)) / B", fd, GradCheck.MaxDiff(dz, tz.Grad));
+        return GradCheck.Verdict("softmax + cross-entropy: dz = (p − onehot(y)) / B", fd,
+            GradCheck.MaxDiff(dz, tz.Grad));
     }
 
     /// <summary>log Σ e^{z} for logits in the thousands, without and with the max subtracted.</summary>

@@ -114,8 +114,8 @@ public static class ExerciseChecks
         float[] x = Random(n * inF, 11), w = Random(outF * inF, 12), a = Random(r * inF, 13), b = Random(outF * r, 14);
         using var _ = Tape.NoGrad();
         var tx = new Tensor(x, n, inF);
-        Tensor adapted = Functional.Add(Functional.Linear(tx, new Tensor(w, outF, inF)),
-            Functional.Scale(Functional.Linear(Functional.Linear(tx, new Tensor(a, r, inF)), new Tensor(b, outF, r)), s));
+        Tensor low = Functional.Linear(Functional.Linear(tx, new Tensor(a, r, inF)), new Tensor(b, outF, r));
+        Tensor adapted = Functional.Add(Functional.Linear(tx, new Tensor(w, outF, inF)), Functional.Scale(low, s));
         Tensor merged = Functional.Linear(tx, new Tensor(Solutions.Merge(w, a, b, inF, outF, r, s), outF, inF));
         return MaxDiff(merged.Data, adapted.Data);
     }

@@ -18,11 +18,12 @@ public static class Solutions
         var t = new float[x.Length];
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++)
-                t[j * rows + i] = x[i * cols + j];    // element (i, j) is at i·cols + j; in the transpose, at j·rows + i
+                t[j * rows + i] = x[i * cols + j];    // (i, j) is at i·cols + j; in the transpose, at j·rows + i
         return t;
     }
 
-    /// <summary>Exercise 2.1: C = A·B (row-major, A m×k, B k×n) with the naive i-j-k loop and four partial sums.</summary>
+    /// <summary>Exercise 2.1: C = A·B (row-major, A m×k, B k×n) with the naive i-j-k loop and four partial
+    /// sums.</summary>
     public static void NaiveFourSums(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
     {
         for (int i = 0; i < m; i++)
@@ -43,7 +44,8 @@ public static class Solutions
     }
 
     /// <summary>Exercise 3.1: the backward of y = a ⊙ b (elementwise): returns (da, db) for the upstream dy.</summary>
-    public static (float[] Da, float[] Db) MulBackward(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> dy)
+    public static (float[] Da, float[] Db) MulBackward(ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        ReadOnlySpan<float> dy)
     {
         var da = new float[a.Length];
         var db = new float[b.Length];
@@ -88,7 +90,8 @@ public static class Solutions
     /// Exercise 5.1: a rank-r LoRA backward by hand with the GEMM of chapter 2, transposes as flags. x (N×in),
     /// A (r×in), B (out×r), dY (N×out), scale s: returns dA (r×in) and dB (out×r).
     /// </summary>
-    public static (float[] Da, float[] Db) LoraBackward(float[] x, float[] a, float[] b, float[] dy, int n, int inF, int outF, int r, float s)
+    public static (float[] Da, float[] Db) LoraBackward(float[] x, float[] a, float[] b, float[] dy,
+        int n, int inF, int outF, int r, float s)
     {
         var h = new float[n * r];
         Gemm.Multiply(false, true, n, r, inF, 1f, x, inF, a, inF, 0f, h, r);            // h = x·Aᵀ       (N×r)
