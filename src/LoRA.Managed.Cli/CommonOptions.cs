@@ -28,6 +28,17 @@ internal static class CommonOptions
         return option;
     }
 
+    /// <summary>The entries of a comma-separated option value, trimmed, empty ones dropped.</summary>
+    public static string[] CommaList(string? text) =>
+        (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>A comma-separated list of integers of at least <paramref name="minimum"/>; a bad entry is named with
+    /// <paramref name="option"/> and what it should be.</summary>
+    public static int[] CommaInts(string? text, string option, int minimum, string what) =>
+        CommaList(text).Select(s =>
+            int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v)
+            && v >= minimum ? v : throw new FormatException($"{option}: '{s}' is not {what}.")).ToArray();
+
     public static Option<int> Int(string name, int defaultValue, int minimum, string description) =>
         Validated(new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue },
             v => v >= minimum, $"must be at least {minimum}");

@@ -34,11 +34,9 @@ internal sealed class LoraOptions
         Alpha = parse.GetValue(Alpha),
         Init = parse.GetValue(Init) switch { "pissa" => LoraInit.Pissa, "default" => LoraInit.Default, _ => LoraInit.Svd },
         Scaling = parse.GetValue(Scaling) switch { "alpha-over-rank" => LoraScaling.AlphaOverRank, "rslora" => LoraScaling.RsLora, _ => LoraScaling.Alpha },
-        TargetModules = Split(parse.GetValue(Targets)!),
+        TargetModules = CommonOptions.CommaList(parse.GetValue(Targets)),
     };
 
     public static string Describe(LoraConfig c) =>
         FormattableString.Invariant($"rank {c.Rank}, alpha {c.Alpha}, init {c.Init}, scaling {c.Scaling} (scale {c.Scale:G4}), targets {string.Join(",", c.TargetModules)}");
-
-    private static string[] Split(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

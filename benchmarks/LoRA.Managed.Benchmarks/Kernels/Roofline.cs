@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -178,20 +177,13 @@ public static class Roofline
         return a;
     }
 
-    // The best of repeated runs over about 0.3 s: the least disturbed by the other processes of a shared machine.
+    // The best of at least 5 runs over about 0.3 s (QuickBench.BestSeconds); the results are summed into a sink
+    // that is read afterwards, so the JIT cannot drop the work.
     private static double Best(Func<float> run)
     {
-        float sink = run();
-        double best = double.MaxValue, spent = 0;
-        for (int rep = 0; rep < 5 || spent < 0.3; rep++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            sink += run();
-            double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            best = Math.Min(best, s);
-            spent += s;
-        }
-        if (float.IsNaN(sink)) Console.Write("");   // keeps the results alive
+        float sink = 0f;
+        double best = QuickBench.BestSeconds(() => sink += run(), 0.3, minReps: 5);
+        if (float.IsNaN(sink)) Console.Write("");
         return best;
     }
 

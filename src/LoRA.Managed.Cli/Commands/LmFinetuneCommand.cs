@@ -46,11 +46,9 @@ internal static class LmFinetuneCommand
             var o = defaults with
             {
                 ModelDir = parse.GetValue(model)!, DataFile = parse.GetValue(data)!, OutDir = outDir,
-                Targets = parse.GetValue(targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                Exclude = (parse.GetValue(exclude) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                Layers = (parse.GetValue(layers) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                    .Select(v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i
-                        : throw new ArgumentException($"--layers: '{v}' is not a layer index (an integer ≥ 0).")).ToArray(),
+                Targets = CommonOptions.CommaList(parse.GetValue(targets)),
+                Exclude = CommonOptions.CommaList(parse.GetValue(exclude)),
+                Layers = CommonOptions.CommaInts(parse.GetValue(layers), "--layers", 0, "a layer index (an integer ≥ 0)"),
                 Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = d, Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
                 LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batch), GradAccum = parse.GetValue(accum), Context = parse.GetValue(window),
                 Seed = parse.GetValue(seed), CheckpointDir = parse.GetValue(checkpoints), SaveSteps = parse.GetValue(saveSteps), ResumeFrom = parse.GetValue(resume),

@@ -38,7 +38,7 @@ internal static class SweepCommand
         {
             seed, ranks, inits, rank, epochs, loraEpochs, data, output,
         };
-        RecipeCommand.SetAction(command, parse => Run(context, parse.GetValue(seed), ParseInts(parse.GetValue(ranks)!), ParseInits(parse.GetValue(inits)!),
+        RecipeCommand.SetAction(command, parse => Run(context, parse.GetValue(seed), CommonOptions.CommaInts(parse.GetValue(ranks), "--ranks", 1, "a positive integer"), ParseInits(parse.GetValue(inits)!),
             parse.GetValue(rank), parse.GetValue(epochs), parse.GetValue(loraEpochs), parse.GetValue(data), parse.GetValue(output)));
         return command;
     }
@@ -122,13 +122,8 @@ internal static class SweepCommand
         return md.ToString();
     }
 
-    private static int[] ParseInts(string text) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= 1 ? v
-                : throw new FormatException($"--ranks: '{s}' is not a positive integer.")).ToArray();
-
     private static LoraInit[] ParseInits(string text) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        CommonOptions.CommaList(text)
             .Select(s => s switch
             {
                 "svd" => LoraInit.Svd, "pissa" => LoraInit.Pissa, "default" => LoraInit.Default, "gaussian" => LoraInit.Gaussian,

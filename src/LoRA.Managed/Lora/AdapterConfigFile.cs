@@ -172,8 +172,8 @@ public static class AdapterConfigFile
         if (!float.IsFinite((float)scale))
             throw new InvalidDataFormatException(source, "lora_alpha", $"{alpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} gives the scale {scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, which is infinite as a float32.");
         double dropout = FiniteNumber(root, "lora_dropout", source) ?? 0;
-        // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999
-        // < 1 as a double rounds to 1f.
+        // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999 < 1 as a double rounds
+        // to 1f.
         if (!((float)dropout >= 0f && (float)dropout < 1f))
             throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is not in [0, 1) as a float32.");
         LoraBias bias = (String(root, "bias", source, required: false) ?? "none") switch
@@ -203,15 +203,10 @@ public static class AdapterConfigFile
         foreach (var (key, value) in alphaPattern)
             if (!float.IsFinite((float)value))
                 throw new InvalidDataFormatException(source, "alpha_pattern", $"'{Cut(key)}': {value} is infinite as a float32.");
-        foreach (string key in rankPattern.Select(p => p.Key).Concat(alphaPattern.Select(p => p.Key)))
-        {
-            try { _ = new System.Text.RegularExpressions.Regex(key); }
-            catch (ArgumentException e)
-            {
-                throw new InvalidDataFormatException(source, rankPattern.Any(p => p.Key == key) ? "rank_pattern" : "alpha_pattern",
-                    $"key '{Cut(key)}' is not a regular expression ({e.Message}).");
-            }
-        }
+        foreach (var (field, keys) in new[] { ("rank_pattern", rankPattern.Select(p => p.Key)), ("alpha_pattern", alphaPattern.Select(p => p.Key)) })
+            foreach (string key in keys)
+                if (TargetMatcher.PatternError(key) is { } error)
+                    throw new InvalidDataFormatException(source, field, $"key '{Cut(key)}' is not a regular expression ({error}).");
         return new LoraConfig
         {
             RankPattern = rankPattern,

@@ -126,8 +126,9 @@ public static class AdapterFiles
         var targets = plan.Targets.ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer, StringComparer.Ordinal);
         foreach (var (name, linear) in targets)
         {
-            shapes[$"{Prefix}{name}.lora_A.weight"] = [config.ForModule(name).Rank, linear.InFeatures];
-            shapes[$"{Prefix}{name}.lora_B.weight"] = [linear.OutFeatures, config.ForModule(name).Rank];
+            int rank = config.ForModule(name).Rank;
+            shapes[$"{Prefix}{name}.lora_A.weight"] = [rank, linear.InFeatures];
+            shapes[$"{Prefix}{name}.lora_B.weight"] = [linear.OutFeatures, rank];
             if (config.Bias == LoraBias.LoraOnly && linear.Bias is { } b) shapes[$"{Prefix}{name}.base_layer.bias"] = b.Shape;
         }
         if (config.Bias == LoraBias.All)

@@ -72,8 +72,7 @@ public sealed record LoraConfig
     public IReadOnlyList<string> ExcludeModules { get; init; } = Array.Empty<string>();
 
     /// <summary>True when PEFT's <c>exclude_modules</c> list excludes <paramref name="moduleName"/>.</summary>
-    public bool Excludes(string moduleName) =>
-        ExcludeModules.Any(e => moduleName == e || moduleName.EndsWith("." + e, StringComparison.Ordinal));
+    public bool Excludes(string moduleName) => ExcludeModules.Any(e => TargetMatcher.MatchesName(e, moduleName));
 
     /// <summary>
     /// PEFT's <c>layers_to_transform</c>: when not empty, only targets inside these layer indices are adapted. The index
@@ -88,27 +87,14 @@ public sealed record LoraConfig
 
     /// <summary>True when <see cref="LayersToTransform"/> is empty or <paramref name="moduleName"/>'s layer index (PEFT's
     /// <c>check_target_module_exists</c>) is in it; a target with no layer index is then not adapted.</summary>
-    public bool InTransformedLayers(string moduleName)
-    {
-        ArgumentNullException.ThrowIfNull(moduleName);
-        if (LayersToTransform.Count == 0) return true;
-        var opts = System.Text.RegularExpressions.RegexOptions.CultureInvariant;
-        System.Text.RegularExpressions.Match? m = null;
-        if (LayersPattern.Count == 0) m = System.Text.RegularExpressions.Regex.Match(moduleName, @"^.*\.[^.]*\.(\d+)\.", opts);
-        else
-            foreach (string pattern in LayersPattern)
-            {
-                m = System.Text.RegularExpressions.Regex.Match(moduleName, $@"^.*\.{pattern}\.(\d+)\.", opts);
-                if (m.Success) break;
-            }
-        return m is { Success: true } && int.TryParse(m.Groups[1].Value, System.Globalization.NumberStyles.None,
-            System.Globalization.CultureInfo.InvariantCulture, out int index) && LayersToTransform.Contains(index);
-    }
+    public bool InTransformedLayers(string moduleName) =>
+        LayersToTransform.Count == 0
+        || TargetMatcher.LayerIndex(moduleName, LayersPattern) is int index && LayersToTransform.Contains(index);
 
     /// <summary>
     /// PEFT's <c>rank_pattern</c>: a rank for the modules a key matches instead of <see cref="Rank"/>. A key matches a
     /// module's full name when it equals it or, as a regular expression, matches the whole name or its end after a
-    /// dot (PEFT's <c>get_pattern_key</c>: <c>(.*\.)?(key)$</c>); the first matching key, in order, wins.
+    /// dot (<see cref="TargetMatcher.MatchesPattern"/>); the first matching key, in order, wins.
     /// </summary>
     public IReadOnlyList<KeyValuePair<string, int>> RankPattern { get; init; } = Array.Empty<KeyValuePair<string, int>>();
 
@@ -127,27 +113,16 @@ public sealed record LoraConfig
         if (RankPattern.Count == 0 && AlphaPattern.Count == 0) return this;
         int rank = Rank;
         foreach (var (key, value) in RankPattern)
-            if (PatternMatches(key, moduleName)) { rank = value; break; }
+            if (TargetMatcher.MatchesPattern(key, moduleName)) { rank = value; break; }
         double alpha = Alpha;
         foreach (var (key, value) in AlphaPattern)
-            if (PatternMatches(key, moduleName)) { alpha = value; break; }
+            if (TargetMatcher.MatchesPattern(key, moduleName)) { alpha = value; break; }
         return this with
         {
             Rank = rank, Alpha = alpha,
             RankPattern = Array.Empty<KeyValuePair<string, int>>(),
             AlphaPattern = Array.Empty<KeyValuePair<string, double>>(),
         };
-    }
-
-    /// <summary>PEFT's <c>get_pattern_key</c> test: equal, or <c>re.match(rf"(.*\.)?({key})$", name)</c>.</summary>
-    public static bool PatternMatches(string key, string moduleName)
-    {
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(moduleName);
-        if (key == moduleName) return true;
-        // re.match anchors at the start; "$" in Python also matches before a final newline, which module names lack.
-        return System.Text.RegularExpressions.Regex.IsMatch(moduleName, $"^(.*\\.)?({key})$",
-            System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
     }
 
     /// <summary>The scale <c>ΔW = scale·B·A</c> uses for this configuration.</summary>
@@ -190,10 +165,8 @@ public sealed record LoraConfig
             if (!double.IsFinite(value) || !float.IsFinite((float)value))
                 throw new ArgumentException($"LoraConfig: AlphaPattern['{key}'] must be finite, got {value}.");
         foreach (string key in RankPattern.Select(p => p.Key).Concat(AlphaPattern.Select(p => p.Key)))
-        {
-            try { _ = new System.Text.RegularExpressions.Regex(key); }
-            catch (ArgumentException e) { throw new ArgumentException($"LoraConfig: pattern key '{key}' is not a regular expression: {e.Message}"); }
-        }
+            if (TargetMatcher.PatternError(key) is { } error)
+                throw new ArgumentException($"LoraConfig: pattern key '{key}' is not a regular expression: {error}");
         // The forward pass multiplies by (float)Scale: a double such as 1e308 is finite but becomes infinity there.
         if (!float.IsFinite((float)Scale))
             throw new ArgumentException($"LoraConfig: Alpha {Alpha} gives the scale {Scale}, which is infinite as a float32; use a smaller alpha.");

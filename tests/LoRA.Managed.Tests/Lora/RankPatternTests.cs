@@ -36,7 +36,7 @@ public class RankPatternTests
     [TestCase("5", "layers.5", true)]
     [TestCase("5", "layers.15", false)]
     public void KeysMatchAsPeftsGetPatternKey(string key, string module, bool expected) =>
-        Assert.That(LoraConfig.PatternMatches(key, module), Is.EqualTo(expected));
+        Assert.That(TargetMatcher.MatchesPattern(key, module), Is.EqualTo(expected));
 
     [Test]
     public void FirstMatchingKeyWinsAndOthersKeepTheDefaults()

@@ -49,8 +49,11 @@ public static class DynamicQuant8
         if (destination.Length < codes.Length || absmax.Length < BlockCount(codes.Length))
             throw new ArgumentException($"DynamicQuant8.Dequantize: {codes.Length} codes need as many outputs and "
                 + $"{BlockCount(codes.Length)} scales; got {destination.Length} and {absmax.Length}.");
-        for (int i = 0; i < codes.Length; i++) destination[i] = CodeTable[codes[i]] * absmax[i / BlockSize] + offset;
+        for (int i = 0; i < codes.Length; i++) destination[i] = Value(codes[i], absmax[i / BlockSize], offset);
     }
+
+    /// <summary>One dequantised value: the code's level times its block's absmax, plus the offset.</summary>
+    public static float Value(byte code, float blockAbsmax, float offset) => CodeTable[code] * blockAbsmax + offset;
 
     /// <summary>The index of the code nearest to <paramref name="x"/> (binary search; ties go lower).</summary>
     public static byte Nearest(float x)

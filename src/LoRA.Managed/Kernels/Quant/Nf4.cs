@@ -115,9 +115,13 @@ public static class Nf4
         }
     }
 
-    // Eight values from four bytes: each lane shifts its nibble down (high nibble first), then two in-register
-    // 8-entry table lookups (levels 0-7 and 8-15) and a select by bit 3 replace eight table loads.
-    private static void Expand8(uint fourBytes, float scale, Span<float> destination)
+    // Eight scaled values from four bytes.
+    private static void Expand8(uint fourBytes, float scale, Span<float> destination) =>
+        (Levels8(fourBytes) * scale).StoreUnsafe(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination));
+
+    // The eight levels four packed bytes hold: each lane shifts its nibble down (high nibble first), then two
+    // in-register 8-entry table lookups (levels 0-7 and 8-15) and a select by bit 3 replace eight table loads (AVX2).
+    private static Vector256<float> Levels8(uint fourBytes)
     {
         Vector256<uint> shifts = Vector256.Create(4u, 0u, 12u, 8u, 20u, 16u, 28u, 24u);
         Vector256<uint> index = Avx2.ShiftRightLogicalVariable(Vector256.Create(fourBytes), shifts)
@@ -125,8 +129,7 @@ public static class Nf4
         Vector256<float> low = Avx2.PermuteVar8x32(LowLevels, index.AsInt32());
         Vector256<float> high = Avx2.PermuteVar8x32(HighLevels, index.AsInt32());
         Vector256<float> upper = Vector256.GreaterThan(index, Vector256.Create(7u)).AsSingle();
-        (Vector256.ConditionalSelect(upper, high, low) * scale).StoreUnsafe(
-            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination));
+        return Vector256.ConditionalSelect(upper, high, low);
     }
 
     /// <summary>Whether <see cref="BlockDot"/> has its vector form here (AVX2).</summary>
@@ -140,18 +143,10 @@ public static class Nf4
     {
         if (packedBlock.Length != BlockSize / 2 || x.Length != BlockSize)
             throw new ArgumentException($"Nf4.BlockDot: needs {BlockSize / 2} bytes and {BlockSize} values.");
-        Vector256<uint> shifts = Vector256.Create(4u, 0u, 12u, 8u, 20u, 16u, 28u, 24u);
         Vector256<float> acc = Vector256<float>.Zero;
         for (int p = 0, d = 0; p < packedBlock.Length; p += 4, d += 8)
-        {
-            Vector256<uint> index = Avx2.ShiftRightLogicalVariable(
-                Vector256.Create(BinaryPrimitives.ReadUInt32LittleEndian(packedBlock.Slice(p, 4))), shifts)
-                & Vector256.Create(15u);
-            Vector256<float> low = Avx2.PermuteVar8x32(LowLevels, index.AsInt32());
-            Vector256<float> high = Avx2.PermuteVar8x32(HighLevels, index.AsInt32());
-            Vector256<float> upper = Vector256.GreaterThan(index, Vector256.Create(7u)).AsSingle();
-            acc += Vector256.ConditionalSelect(upper, high, low) * Vector256.Create(x.Slice(d, 8));
-        }
+            acc += Levels8(BinaryPrimitives.ReadUInt32LittleEndian(packedBlock.Slice(p, 4)))
+                * Vector256.Create(x.Slice(d, 8));
         return Vector256.Sum(acc);
     }
 

@@ -117,9 +117,7 @@ public sealed class QuantizedMatrix
                 for (int j = 0; j < blocksPerRow; j++)
                 {
                     int b = r * blocksPerRow + j;
-                    float scale = DynamicQuant8.Code[_absmaxCodes![b]] * _absmax2![b / DynamicQuant8.BlockSize]
-                        + _absmaxOffset;
-                    sum += scale * Nf4.BlockDot(_nf4.AsSpan(b * (Nf4.BlockSize / 2), Nf4.BlockSize / 2),
+                    sum += BlockScale(b) * Nf4.BlockDot(_nf4.AsSpan(b * (Nf4.BlockSize / 2), Nf4.BlockSize / 2),
                         x.Slice(j * Nf4.BlockSize, Nf4.BlockSize));
                 }
                 y[r] = sum;
@@ -174,11 +172,14 @@ public sealed class QuantizedMatrix
             int len = Math.Min(Chunk, destination.Length - d);
             int first = (start + d) / Nf4.BlockSize, last = (start + d + len - 1) / Nf4.BlockSize;
             for (int b = first; b <= last; b++)
-                scales[b - first] = DynamicQuant8.Code[_absmaxCodes![b]] * _absmax2![b / DynamicQuant8.BlockSize]
-                    + _absmaxOffset;
+                scales[b - first] = BlockScale(b);
             Nf4.Dequantize(_nf4, scales[..(last - first + 1)], first, start + d, destination.Slice(d, len));
         }
     }
+
+    // NF4 block b's absmax, stored double-quantised (8-bit code, one absmax per 256 blocks, one offset).
+    private float BlockScale(int b) =>
+        DynamicQuant8.Value(_absmaxCodes![b], _absmax2![b / DynamicQuant8.BlockSize], _absmaxOffset);
 
     private static void CheckVectors(int input, int output, int inputNeeded, int outputNeeded, string what)
     {
