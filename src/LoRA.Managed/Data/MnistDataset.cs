@@ -70,8 +70,7 @@ public sealed class MnistDataset
         ReadOnlySpan<byte> pixels = Image(index);
         if (destination.Length < pixels.Length)
             throw new ArgumentException($"CopyImage: destination holds {destination.Length} floats, the image has {pixels.Length}.", nameof(destination));
-        ReadOnlySpan<float> lookup = _lookup;
-        for (int i = 0; i < pixels.Length; i++) destination[i] = lookup[pixels[i]];
+        PixelLookup.Map(pixels, _lookup, destination);
     }
 
     /// <summary>The same samples with another pixel scale (shares the bytes).</summary>

@@ -28,7 +28,7 @@ public static unsafe class AdamUpdate
 
     /// <summary>Updates <paramref name="param"/>, <paramref name="m"/> and <paramref name="v"/> in place.</summary>
     /// <param name="param">θ.</param>
-    /// <param name="grad">g; read, then zeroed in the same pass when <paramref name="clearGrad"/> is set.</param>
+    /// <param name="grad">g.</param>
     /// <param name="m">First-moment estimate.</param>
     /// <param name="v">Second-moment estimate.</param>
     /// <param name="stepSize">lr / (1 − β₁ᵗ).</param>
@@ -39,20 +39,15 @@ public static unsafe class AdamUpdate
     /// <param name="eps">ε.</param>
     /// <param name="l2">λ of Adam's L2 decay added to the gradient (0 for none).</param>
     /// <param name="decoupledDecay">Factor θ is multiplied by first (1 − lr·λ for AdamW, 1 for Adam).</param>
-    /// <param name="clearGrad">
-    /// Zero g after reading it: <c>step()</c> then <c>zero_grad()</c> in one pass over memory instead of two (the
-    /// next backward accumulates into a zero buffer, as after a separate zeroing pass; the bits are the same).
-    /// </param>
     public static void Step(Span<float> param, Span<float> grad, Span<float> m, Span<float> v,
-        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2, float decoupledDecay,
-        bool clearGrad = false)
+        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2, float decoupledDecay)
     {
         int n = param.Length;
         if (grad.Length != n || m.Length != n || v.Length != n)
             throw new ArgumentException($"AdamUpdate.Step: lengths differ: param {n}, grad {grad.Length}, m {m.Length}, v {v.Length}.");
         fixed (float* pp = param, pg = grad, pm = m, pv = v)
         {
-            var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, decoupledDecay, clearGrad);
+            var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, decoupledDecay);
             int threads = ComputeThreads.Max;
             if (n < ParallelThreshold || threads <= 1)
             {
@@ -68,7 +63,7 @@ public static unsafe class AdamUpdate
     }
 
     private readonly record struct Hyper(float StepSize, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float Bias2Sqrt, float Eps,
-        float L2, float Decay, bool ClearGrad);
+        float L2, float Decay);
 
     [ThreadStatic] private static AdamJob? t_job;
 
@@ -101,7 +96,6 @@ public static unsafe class AdamUpdate
     {
         float stepSize = h.StepSize, beta2 = h.Beta2, bias2Sqrt = h.Bias2Sqrt, eps = h.Eps, l2 = h.L2, decoupledDecay = h.Decay;
         float omb1 = h.OneMinusBeta1, omb2 = h.OneMinusBeta2;
-        bool clear = h.ClearGrad;
         int n = end;
         int i = start;
         if (Vector512.IsHardwareAccelerated)
@@ -116,7 +110,6 @@ public static unsafe class AdamUpdate
             {
                 var p = Vector512.Load(param + i) * vdec;
                 var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
-                if (clear) Vector512<float>.Zero.Store(grad + i);
                 var m0 = Vector512.Load(m + i);
                 // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
                 // SubnormalMoments).
@@ -146,7 +139,6 @@ public static unsafe class AdamUpdate
             {
                 var p = Vector256.Load(param + i) * vdec;
                 var g = Vector256.Load(grad + i) + vl2 * Vector256.Load(param + i);
-                if (clear) Vector256<float>.Zero.Store(grad + i);
                 var m0 = Vector256.Load(m + i);
                 var mi = m0 + vomb1 * (g - m0);
                 var vi = vb2 * Vector256.Load(v + i) + vomb2 * g * g;
@@ -159,7 +151,6 @@ public static unsafe class AdamUpdate
         {
             float p0 = param[i];
             float g = grad[i] + l2 * p0;
-            if (clear) grad[i] = 0f;
             float mi = m[i] + omb1 * (g - m[i]);
             float vi = beta2 * v[i] + omb2 * g * g;
             float denom = MathF.Sqrt(vi) / bias2Sqrt + eps;

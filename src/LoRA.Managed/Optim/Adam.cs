@@ -59,7 +59,8 @@ public class Adam : Optimizer
             Parameter p = Parameters[i];
             if (!Active(p)) continue;
             AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bias2Sqrt, (float)Eps,
-                l2, DecayFor(p, decay), zeroGrad);
+                l2, DecayFor(p, decay));
+            if (zeroGrad) p.ZeroGrad(); // lazily: the next backward's first write overwrites (Tensor.ZeroGrad)
         }
     }
 

@@ -34,8 +34,9 @@ public abstract class Optimizer
     public void Step() => Update(zeroGrad: false);
 
     /// <summary>
-    /// <see cref="Step"/> then <see cref="ZeroGrad"/>, fused: each gradient is zeroed in the pass that reads it, so a
-    /// training loop needs no separate zeroing pass over every parameter each step.
+    /// <see cref="Step"/> then <see cref="ZeroGrad"/>. Zeroing only marks each gradient (<see cref="Tensors.Tensor.ZeroGrad"/>):
+    /// the next backward's first write into a weight's gradient overwrites it, so a training loop makes no pass over
+    /// the parameters' memory just to zero it.
     /// </summary>
     public void StepAndZeroGrad() => Update(zeroGrad: true);
 

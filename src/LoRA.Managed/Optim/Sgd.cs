@@ -68,7 +68,7 @@ public sealed class Sgd : Optimizer
                 g = _buf[i];
             }
             TensorPrimitives.MultiplyAdd(g, -lr, theta, theta);
-            if (zeroGrad) p.Grad.Clear();
+            if (zeroGrad) p.ZeroGrad();
         }
     }
 }

@@ -14,6 +14,9 @@ public class Tensor
 {
     private readonly float[] _data;
     private float[]? _grad;
+    // Set by ZeroGrad: the buffer's contents are stale and the gradient is logically zero. Clearing waits for the
+    // first reader; a kernel that overwrites the whole buffer (GradForOverwrite) skips the clearing altogether.
+    private bool _gradStale;
 
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
     public Tensor(params int[] shape) : this(new float[Shapes.CheckedCount(shape, nameof(Tensor))], shape) { }
@@ -53,11 +56,40 @@ public class Tensor
     public bool HasGrad => _grad is not null;
 
     /// <summary>The accumulated gradient, the same shape as the tensor; empty until backward reaches it.</summary>
-    public Span<float> Grad => _grad;
+    public Span<float> Grad
+    {
+        get
+        {
+            if (_gradStale) ClearStaleGrad();
+            return _grad;
+        }
+    }
 
     /// <summary>The gradient's array, allocating a zeroed one on first use.</summary>
-    public float[] EnsureGrad() =>
-        _grad ??= IsIntermediate ? GradientPool.Current.RentZeroed(_data.Length) : new float[_data.Length];
+    public float[] EnsureGrad()
+    {
+        if (_gradStale) ClearStaleGrad();
+        return _grad ??= IsIntermediate ? GradientPool.Current.RentZeroed(_data.Length) : new float[_data.Length];
+    }
+
+    /// <summary>
+    /// The gradient's array for a kernel that is about to add its result to every element: <paramref name="overwrite"/>
+    /// is true when the gradient is logically zero (just zeroed, or new), and the kernel must then write every element
+    /// instead of adding (a GEMM with β = 0), which spares zeroing the buffer and reading the zeros back. This is
+    /// PyTorch's <c>zero_grad(set_to_none=True)</c>, whose next backward writes <c>.grad</c> rather than adding to it.
+    /// </summary>
+    internal float[] GradForOverwrite(out bool overwrite)
+    {
+        overwrite = _gradStale || _grad is null;
+        _gradStale = false;
+        return _grad ??= IsIntermediate ? GradientPool.Current.Rent(_data.Length) : new float[_data.Length];
+    }
+
+    private void ClearStaleGrad()
+    {
+        System.Array.Clear(_grad!);
+        _gradStale = false;
+    }
 
     /// <summary>
     /// True for the output of a recorded op (set by the tape): its gradient is a pooled buffer that backward returns
@@ -80,6 +112,7 @@ public class Tensor
     {
         if (_grad is not null || !IsIntermediate || buffer.Length != _data.Length) return false;
         _grad = buffer;
+        _gradStale = false;
         return true;
     }
 
@@ -89,12 +122,17 @@ public class Tensor
         if (_grad is null) return;
         if (IsIntermediate) GradientPool.Current.Return(_grad);
         _grad = null;
+        _gradStale = false;
     }
 
-    /// <summary>Zeroes the gradient (keeps the buffer), as <c>tensor.grad.zero_()</c>.</summary>
+    /// <summary>
+    /// Zeroes the gradient (keeps the buffer), as <c>tensor.grad.zero_()</c>. The memory is cleared lazily: by the
+    /// first read of <see cref="Grad"/> or <see cref="EnsureGrad"/>, or never when backward's first write overwrites
+    /// the whole gradient (a linear layer's weight gradient), so a training step makes no pass just to zero.
+    /// </summary>
     public void ZeroGrad()
     {
-        if (_grad is not null) System.Array.Clear(_grad);
+        if (_grad is not null) _gradStale = true;
     }
 
     /// <summary>Size of dimension <paramref name="dim"/>; negative counts from the end as in PyTorch.</summary>

@@ -48,10 +48,20 @@ internal sealed class LinearOp : Op
             BackwardInOut(dy);
             return;
         }
+        // β = 0 when the gradient is logically zero (just zeroed or new): the GEMM writes it instead of adding to
+        // zeros it would first have to clear and read (Tensor.GradForOverwrite).
+        float[] g;
+        bool overwrite;
         if (_x.RequiresGrad)
-            Gemm.Multiply(false, false, _n, _in, _out, 1f, dy, _out, _w.Data, _in, 1f, _x.EnsureGrad(), _in);
+        {
+            g = _x.GradForOverwrite(out overwrite);
+            Gemm.Multiply(false, false, _n, _in, _out, 1f, dy, _out, _w.Data, _in, overwrite ? 0f : 1f, g, _in);
+        }
         if (_w.RequiresGrad)
-            Gemm.Multiply(true, false, _out, _in, _n, 1f, dy, _out, _x.Data, _in, 1f, _w.EnsureGrad(), _in);
+        {
+            g = _w.GradForOverwrite(out overwrite);
+            Gemm.Multiply(true, false, _out, _in, _n, 1f, dy, _out, _x.Data, _in, overwrite ? 0f : 1f, g, _in);
+        }
         if (_b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
     }
@@ -59,10 +69,18 @@ internal sealed class LinearOp : Op
     /// <summary>The Conv1D layout, W (in, out): <c>∂x += ∂y·Wᵀ</c>, <c>∂W += xᵀ·∂y</c>, <c>∂b += Σₙ ∂y</c>.</summary>
     private void BackwardInOut(ReadOnlySpan<float> dy)
     {
+        float[] g;
+        bool overwrite;
         if (_x.RequiresGrad)
-            Gemm.Multiply(false, true, _n, _in, _out, 1f, dy, _out, _w.Data, _out, 1f, _x.EnsureGrad(), _in);
+        {
+            g = _x.GradForOverwrite(out overwrite);
+            Gemm.Multiply(false, true, _n, _in, _out, 1f, dy, _out, _w.Data, _out, overwrite ? 0f : 1f, g, _in);
+        }
         if (_w.RequiresGrad)
-            Gemm.Multiply(true, false, _in, _out, _n, 1f, _x.Data, _in, dy, _out, 1f, _w.EnsureGrad(), _out);
+        {
+            g = _w.GradForOverwrite(out overwrite);
+            Gemm.Multiply(true, false, _in, _out, _n, 1f, _x.Data, _in, dy, _out, overwrite ? 0f : 1f, g, _out);
+        }
         if (_b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
     }
