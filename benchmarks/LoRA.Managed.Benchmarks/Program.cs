@@ -10,7 +10,8 @@ namespace LoRA.Managed.Benchmarks;
 /// counts side by side (<see cref="ThreadScaling"/>); <c>--profile</c> times each kernel of a training step
 /// (<see cref="StepProfile"/>); <c>--stages</c> measures each step from the naive GEMM to ours
 /// (<see cref="GemmStagesBench"/>, threaded row at the largest count); <c>--roofline [--svg FILE]</c> measures one
-/// core's ceilings and sets the GEMM beside them (<see cref="Kernels.Roofline"/>). Anything else goes to BenchmarkDotNet's
+/// core's ceilings and sets the GEMM beside them (<see cref="Kernels.Roofline"/>); <c>--trainer</c> times the blog's
+/// base training loop per step, cold and warm, beside the isolated step (<see cref="Training.TrainerLoopTiming"/>). Anything else goes to BenchmarkDotNet's
 /// switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures
 /// tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
@@ -49,6 +50,11 @@ public static class Program
             int[] threads = ThreadCounts(args);
             Console.WriteLine(ThreadScaling.Table(threads));
             Console.WriteLine(ThreadScaling.StepTable(threads));
+            return;
+        }
+        if (args.Contains("--trainer"))
+        {
+            Console.WriteLine(Training.TrainerLoopTiming.Table(ThreadCounts(args)));
             return;
         }
         if (args.Contains("--profile"))
