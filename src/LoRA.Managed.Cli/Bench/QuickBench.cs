@@ -208,6 +208,30 @@ public static class QuickBench
         };
     }
 
+    /// <summary>
+    /// One training step of <c>lm-demo</c>'s character GPT (vocabulary 96, 2 layers, 4 heads, width 64, context 64,
+    /// batch 32, no dropout) on fixed random tokens: forward, cross-entropy over every position, backward and AdamW
+    /// (weight decay 0.1), in its own <see cref="TensorArena"/>. <c>benchmarks/pytorch/gpt_step.py</c> is its PyTorch
+    /// twin.
+    /// </summary>
+    public static Action CreateGptTrainStep()
+    {
+        const int batch = 32, time = 64;
+        var gen = new TorchGenerator(7);
+        var config = new GptConfig { VocabSize = 96, BlockSize = time, Layers = 2, Heads = 4, Embed = 64 };
+        var model = new GptModel(config, gen);
+        var opt = new AdamW(model.TrainableParameters(), 3e-3, weightDecay: 0.1);
+        var arena = new TensorArena();
+        int[] ids = new int[batch * time], targets = new int[batch * time];
+        for (int i = 0; i < ids.Length; i++) { ids[i] = gen.NextInt(96); targets[i] = gen.NextInt(96); }
+        return () =>
+        {
+            using var scope = arena.Activate();
+            Functional.CrossEntropy(model.Forward(ids, batch, time), targets).Backward();
+            opt.StepAndZeroGrad();
+        };
+    }
+
     /// <summary>Best time of one call, the least disturbed by other processes on a shared machine: warm up, then
     /// repeat until the budget is spent (at least <paramref name="minReps"/>, at most <paramref name="maxReps"/>).</summary>
     public static double BestSeconds(Action run, double budgetSeconds, int maxReps = 10_000, int minReps = 3)

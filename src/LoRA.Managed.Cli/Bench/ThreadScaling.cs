@@ -69,12 +69,17 @@ public static class ThreadScaling
         var sb = new System.Text.StringBuilder();
         sb.AppendLine("| step | " + string.Join(" | ", threads.Select(t => $"ms, {t} thr")) + $" | {threads[^1]} vs {threads[0]} |");
         sb.AppendLine("|---|" + string.Concat(threads.Select(_ => "---:|")) + "---:|");
-        foreach (bool lora in new[] { false, true })
+        foreach (var (name, create) in new (string, Func<Action>)[]
         {
-            Action step = QuickBench.CreateTrainStep(lora);
+            ("base Mlp.Blog", () => QuickBench.CreateTrainStep(lora: false)),
+            ("LoRA (rank 4 on layers.5)", () => QuickBench.CreateTrainStep(lora: true)),
+            ("lm-demo GPT (batch 32×64, AdamW)", QuickBench.CreateGptTrainStep),
+        })
+        {
+            Action step = create();
             for (int i = 0; i < 20; i++) step();
             double[] r = Interleaved(threads, step, seconds).Select(s => s * 1e3).ToArray();
-            sb.AppendLine($"| {(lora ? "LoRA (rank 4 on layers.5)" : "base Mlp.Blog")} | " + string.Join(" | ", r.Select(x => x.ToString("F3"))) + $" | {r[0] / r[^1]:F2}× faster |");
+            sb.AppendLine($"| {name} | " + string.Join(" | ", r.Select(x => x.ToString("F3"))) + $" | {r[0] / r[^1]:F2}× faster |");
         }
         return sb.ToString();
     }
