@@ -11,7 +11,9 @@ namespace LoRA.Managed.Benchmarks;
 /// (<see cref="StepProfile"/>); <c>--stages</c> measures each step from the naive GEMM to ours
 /// (<see cref="GemmStagesBench"/>, threaded row at the largest count); <c>--roofline [--svg FILE]</c> measures one
 /// core's ceilings and sets the GEMM beside them (<see cref="Kernels.Roofline"/>); <c>--trainer</c> times the blog's
-/// base training loop per step, cold and warm, beside the isolated step (<see cref="Training.TrainerLoopTiming"/>). Anything else goes to BenchmarkDotNet's
+/// base training loop per step, cold and warm, beside the isolated step (<see cref="Training.TrainerLoopTiming"/>);
+/// <c>--ops</c> breaks the MLP, LoRA and GPT steps down op by op inside the real step
+/// (<see cref="Training.OpProfileBench"/>). Anything else goes to BenchmarkDotNet's
 /// switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures
 /// tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
@@ -50,6 +52,11 @@ public static class Program
             int[] threads = ThreadCounts(args);
             Console.WriteLine(ThreadScaling.Table(threads));
             Console.WriteLine(ThreadScaling.StepTable(threads));
+            return;
+        }
+        if (args.Contains("--ops"))
+        {
+            Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args)));
             return;
         }
         if (args.Contains("--trainer"))

@@ -110,6 +110,7 @@ public sealed class Tape
         op.Output.RequiresGrad = true;
         op.Output.IsIntermediate = true;
         _ops.Add(op);
+        OpProfiler.Active?.Recorded(op);
     }
 
     /// <summary>
@@ -131,11 +132,14 @@ public sealed class Tape
         {
             foreach (Op op in _ops) op.Output.ReleaseGrad();
             root.EnsureGrad()[0] = 1f;
+            OpProfiler? profiler = OpProfiler.Active;
             for (int i = _ops.Count - 1; i >= 0; i--)
             {
                 Op op = _ops[i];
                 if (!op.Output.HasGrad) continue;
+                long t0 = profiler is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
                 op.Backward();
+                if (profiler is not null) profiler.Backward(op, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
                 // Every op that reads this output was recorded later and has already run: its gradient is spent.
                 op.Output.ReleaseGrad();
             }
@@ -143,6 +147,7 @@ public sealed class Tape
         finally
         {
             _ops.Clear();
+            OpProfiler.Active?.AfterBackward();
         }
     }
 
