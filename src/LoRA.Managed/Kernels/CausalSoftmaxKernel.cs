@@ -10,15 +10,47 @@ namespace LoRA.Managed.Kernels;
 /// <c>softmax(masked_fill(s·x, mask, −inf))</c> gives. The scale s is <c>1/√d_k</c> in attention.
 /// Masked entries of x are never read. <see cref="TransformerKernelsReference"/> holds the scalar twins.
 /// </summary>
-public static class CausalSoftmaxKernel
+public static unsafe class CausalSoftmaxKernel
 {
     private const int Chunk = 256;
+
+    // Matrices per thread at least this many elements' worth: below, a second thread costs more than it saves.
+    private const int MinElementsPerThread = 16 * 1024;
 
     /// <summary>Writes the masked, scaled softmax of x (matrices, T, T) into y (may alias x).</summary>
     /// <exception cref="ArgumentException">The lengths do not match matrices × T × T.</exception>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, int matrices, int t, float scale = 1f)
     {
         Check(x.Length, y.Length, matrices, t);
+        fixed (float* px = x, py = y)
+            ParallelRange.For(new ForwardBody(px, py, t, scale), matrices, 1, MinMatrices(t));
+    }
+
+    // Each matrix is computed alone, so splitting the matrices over threads changes no bit.
+    private static int MinMatrices(int t) => Math.Max(1, MinElementsPerThread / Math.Max(1, t * t));
+
+    private readonly struct ForwardBody(float* x, float* y, int t, float scale) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            long offset = (long)start * t * t, length = (long)(end - start) * t * t;
+            ForwardSerial(new ReadOnlySpan<float>(x + offset, (int)length), new Span<float>(y + offset, (int)length), end - start, t, scale);
+        }
+    }
+
+    private readonly struct BackwardBody(float* p, float* dp, float* dx, int t, float scale) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            long offset = (long)start * t * t;
+            int length = (end - start) * t * t;
+            BackwardSerial(new ReadOnlySpan<float>(p + offset, length), new ReadOnlySpan<float>(dp + offset, length),
+                new Span<float>(dx + offset, length), end - start, t, scale);
+        }
+    }
+
+    private static void ForwardSerial(ReadOnlySpan<float> x, Span<float> y, int matrices, int t, float scale)
+    {
         for (int mtx = 0; mtx < matrices; mtx++)
             for (int i = 0; i < t; i++)
             {
@@ -43,6 +75,12 @@ public static class CausalSoftmaxKernel
     {
         Check(p.Length, dp.Length, matrices, t);
         Check(p.Length, dx.Length, matrices, t);
+        fixed (float* pp = p, pdp = dp, pdx = dx)
+            ParallelRange.For(new BackwardBody(pp, pdp, pdx, t, scale), matrices, 1, MinMatrices(t));
+    }
+
+    private static void BackwardSerial(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale)
+    {
         Span<float> tmp = stackalloc float[Chunk];
         for (int mtx = 0; mtx < matrices; mtx++)
             for (int i = 0; i < t; i++)

@@ -9,7 +9,7 @@ namespace LoRA.Managed.Kernels;
 /// is <c>½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)</c>.
 /// Both passes run on <see cref="TensorPrimitives"/> in chunks of a stack buffer, so they allocate nothing.
 /// </summary>
-public static class GeluKernel
+public static unsafe class GeluKernel
 {
     /// <summary>√(2/π).</summary>
     public const float SqrtTwoOverPi = 0.7978845608028654f;
@@ -19,11 +19,34 @@ public static class GeluKernel
 
     private const int Chunk = 256;
 
+    // Below this many elements a second thread costs more than it saves (a few µs of hand-off).
+    private const int MinPerThread = 16 * 1024;
+
     /// <summary>Writes <c>gelu(x)</c> into y (the same length; y may alias x).</summary>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
         if (x.Length != y.Length) throw new ArgumentException($"GeluKernel.Forward: x has {x.Length} elements, y {y.Length}.");
+        fixed (float* px = x, py = y)
+            ParallelRange.For(new ForwardBody(px, py), x.Length, Chunk, MinPerThread);
+    }
+
+    private readonly struct ForwardBody(float* x, float* y) : IRangeBody
+    {
+        public void Run(int start, int end) =>
+            ForwardSerial(new ReadOnlySpan<float>(x + start, end - start), new Span<float>(y + start, end - start));
+    }
+
+    private readonly struct BackwardBody(float* x, float* dy, float* dx) : IRangeBody
+    {
+        public void Run(int start, int end) => BackwardSerial(new ReadOnlySpan<float>(x + start, end - start),
+            new ReadOnlySpan<float>(dy + start, end - start), new Span<float>(dx + start, end - start));
+    }
+
+    // Chunks of 256 from the start of the range: ParallelRange splits at multiples of 256, so every element is
+    // computed by the same sequence of vector calls whatever the thread count.
+    private static void ForwardSerial(ReadOnlySpan<float> x, Span<float> y)
+    {
         Span<float> t = stackalloc float[Chunk];
         for (int start = 0; start < x.Length; start += Chunk)
         {
@@ -47,6 +70,12 @@ public static class GeluKernel
     {
         if (x.Length != dy.Length || x.Length != dx.Length)
             throw new ArgumentException($"GeluKernel.Backward: x {x.Length}, dy {dy.Length}, dx {dx.Length} elements.");
+        fixed (float* px = x, pdy = dy, pdx = dx)
+            ParallelRange.For(new BackwardBody(px, pdy, pdx), x.Length, Chunk, MinPerThread);
+    }
+
+    private static void BackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
         Span<float> buffer = stackalloc float[3 * Chunk];
         for (int start = 0; start < x.Length; start += Chunk)
         {

@@ -1,0 +1,83 @@
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Tests.Kernels;
+
+/// <summary>
+/// GELU and the causal softmax split over threads (<see cref="ParallelRange"/>): on sizes large enough to split, with
+/// ragged ends, one thread and two give the same bits, and both stay with the scalar twins.
+/// </summary>
+public class ParallelRangeTests
+{
+    private static float[] Random(int n, ulong seed, float scale = 3f)
+    {
+        var a = new float[n];
+        new TorchGenerator(seed).FillUniform(a, -scale, scale);
+        return a;
+    }
+
+    private static float[] Run(int threads, Action<float[]> kernel, int n)
+    {
+        var output = Random(n, 99, 0.5f); // backward accumulates into it
+        using (ComputeThreads.Use(threads)) kernel(output);
+        return output;
+    }
+
+    [TestCase(32 * 1024 + 129)]
+    [TestCase(65 * 1024 + 7)]
+    [TestCase(524_288)]
+    public void GeluIsBitwiseTheSameOnOneAndTwoThreads(int n)
+    {
+        float[] x = Random(n, 1), dy = Random(n, 2);
+        foreach (var (name, kernel) in new (string, Action<float[]>)[]
+        {
+            ("forward", y => GeluKernel.Forward(x, y)),
+            ("backward", dx => GeluKernel.Backward(x, dy, dx)),
+        })
+        {
+            float[] one = Run(1, kernel, n), two = Run(2, kernel, n);
+            Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), name);
+        }
+        float[] fast = new float[n], slow = new float[n];
+        using (ComputeThreads.Use(2)) GeluKernel.Forward(x, fast);
+        TransformerKernelsReference.GeluForward(x, slow);
+        for (int i = 0; i < n; i++) Assert.That(fast[i], Is.EqualTo(slow[i]).Within(1e-5f + 1e-5f * Math.Abs(slow[i])), $"element {i}");
+    }
+
+    [TestCase(9, 64)]
+    [TestCase(129, 7)]
+    [TestCase(700, 7)]
+    [TestCase(65, 63)]
+    public void CausalSoftmaxIsBitwiseTheSameOnOneAndTwoThreads(int matrices, int t)
+    {
+        int n = matrices * t * t;
+        float[] x = Random(n, 3), dp = Random(n, 4);
+        float[] p = new float[n];
+        TransformerKernelsReference.CausalSoftmaxForward(x, p, matrices, t, 0.125f);
+        foreach (var (name, kernel) in new (string, Action<float[]>)[]
+        {
+            ("forward", y => CausalSoftmaxKernel.Forward(x, y, matrices, t, 0.125f)),
+            ("backward", dx => CausalSoftmaxKernel.Backward(p, dp, dx, matrices, t, 0.125f)),
+        })
+        {
+            float[] one = Run(1, kernel, n), two = Run(2, kernel, n);
+            Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), name);
+        }
+        float[] fast = new float[n];
+        using (ComputeThreads.Use(2)) CausalSoftmaxKernel.Forward(x, fast, matrices, t, 0.125f);
+        for (int i = 0; i < n; i++) Assert.That(fast[i], Is.EqualTo(p[i]).Within(1e-6f), $"element {i}");
+    }
+
+    [Test]
+    public void InPlaceSoftmaxOnTwoThreadsEqualsOutOfPlace()
+    {
+        const int matrices = 33, t = 64;
+        float[] x = Random(matrices * t * t, 5), y = new float[x.Length], inPlace = (float[])x.Clone();
+        using (ComputeThreads.Use(2))
+        {
+            CausalSoftmaxKernel.Forward(x, y, matrices, t);
+            CausalSoftmaxKernel.Forward(inPlace, inPlace, matrices, t);
+        }
+        Assert.That(inPlace, Is.EqualTo(y));
+    }
+}
