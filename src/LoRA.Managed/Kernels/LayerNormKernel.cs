@@ -9,8 +9,14 @@ namespace LoRA.Managed.Kernels;
 /// The forward saves μ and <c>rstd = 1/√(σ² + ε)</c> per row for the backward (as llm.c's <c>layernorm_forward</c>).
 /// <see cref="TransformerKernelsReference"/> holds the scalar twins.
 /// </summary>
-public static class LayerNormKernel
+public static unsafe class LayerNormKernel
 {
+    // Rows per thread at least this many elements' worth: below, a second thread costs more than it saves.
+    private const int MinElementsPerThread = 16 * 1024;
+
+    // Widest row whose backward scratch (2 rows) a parallel part keeps on its stack; wider rows run serially.
+    private const int MaxStackColumns = 4096;
+
     /// <summary>
     /// Normalises each of the <paramref name="rows"/> rows of x (rows, cols) into y, which must not overlap x,
     /// and writes each row's mean and reciprocal standard deviation.
@@ -21,10 +27,28 @@ public static class LayerNormKernel
     {
         Check(x.Length, weight.Length, bias.Length, y.Length, mean.Length, rstd.Length, rows, cols);
         if (cols == 0) return;
-        for (int r = 0; r < rows; r++)
+        // Rows are independent: split over threads, the bits do not depend on how many.
+        fixed (float* px = x, pw = weight, pb = bias, py = y, pm = mean, pr = rstd)
+            ParallelRange.For(new ForwardBody(px, pw, pb, py, pm, pr, cols, eps), rows, 1, MinRows(cols));
+    }
+
+    private static int MinRows(int cols) => Math.Max(1, MinElementsPerThread / cols);
+
+    private readonly struct ForwardBody(float* x, float* w, float* b, float* y, float* mean, float* rstd, int cols, float eps)
+        : IRangeBody
+    {
+        public void Run(int start, int end) => ForwardRows(x, w, b, y, mean, rstd, cols, eps, start, end);
+    }
+
+    private static void ForwardRows(float* px, float* pw, float* pb, float* py, float* pm, float* pr, int cols, float eps,
+        int start, int end)
+    {
+        var weight = new ReadOnlySpan<float>(pw, cols);
+        var bias = new ReadOnlySpan<float>(pb, cols);
+        for (int r = start; r < end; r++)
         {
-            ReadOnlySpan<float> xr = x.Slice(r * cols, cols);
-            Span<float> yr = y.Slice(r * cols, cols);
+            var xr = new ReadOnlySpan<float>(px + (long)r * cols, cols);
+            var yr = new Span<float>(py + (long)r * cols, cols);
             // Two passes (mean, then squared deviations) rather than E[x²] − μ², which cancels badly
             // when |μ| ≫ σ; y serves as the scratch row.
             float m = TensorPrimitives.Sum(xr) / cols;
@@ -33,8 +57,8 @@ public static class LayerNormKernel
             float s = 1f / MathF.Sqrt(variance + eps);
             TensorPrimitives.Multiply(yr, s, yr);
             TensorPrimitives.FusedMultiplyAdd(yr, weight, bias, yr);
-            mean[r] = m;
-            rstd[r] = s;
+            pm[r] = m;
+            pr[r] = s;
         }
     }
 
@@ -52,23 +76,57 @@ public static class LayerNormKernel
             throw new ArgumentException($"LayerNormKernel.Backward: dx {dx.Length}, dw {dw.Length}, db {db.Length}, scratch {scratch.Length} do not fit {rows}×{cols}.");
         if (cols == 0) return;
         Span<float> xhat = scratch.Slice(0, cols), g = scratch.Slice(cols, cols);
+        bool splitDx = !dx.IsEmpty && cols <= MaxStackColumns && ComputeThreads.Max > 1 && rows >= 2 * MinRows(cols);
+        if (splitDx)
+        {
+            // dx row by row on every thread; dw and db, sums over rows, below on this thread in row order, so the bits
+            // are the serial loop's.
+            fixed (float* px = x, pw = weight, pm = mean, pr = rstd, pdy = dy, pdx = dx)
+                ParallelRange.For(new BackwardBody(px, pw, pm, pr, pdy, pdx, cols), rows, 1, MinRows(cols));
+        }
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<float> xr = x.Slice(r * cols, cols), dyr = dy.Slice(r * cols, cols);
+            if (db.IsEmpty && dw.IsEmpty && (dx.IsEmpty || splitDx)) break;
             TensorPrimitives.Subtract(xr, mean[r], xhat);
             TensorPrimitives.Multiply(xhat, rstd[r], xhat);
             if (!db.IsEmpty) TensorPrimitives.Add(db, dyr, db);
             if (!dw.IsEmpty) TensorPrimitives.FusedMultiplyAdd(dyr, xhat, dw, dw);
-            if (dx.IsEmpty) continue;
-            TensorPrimitives.Multiply(dyr, weight, g);
-            float meanG = TensorPrimitives.Sum(g) / cols;
-            float meanGx = TensorPrimitives.Dot(g, xhat) / cols;
-            // g ← g − meanG − x̂·meanGx, then dx += rstd·g.
-            TensorPrimitives.Subtract(g, meanG, g);
-            TensorPrimitives.FusedMultiplyAdd(xhat, -meanGx, g, g);
-            Span<float> dxr = dx.Slice(r * cols, cols);
-            TensorPrimitives.FusedMultiplyAdd(g, rstd[r], dxr, dxr);
+            if (dx.IsEmpty || splitDx) continue;
+            InputGradientRow(dyr, weight, xhat, g, rstd[r], dx.Slice(r * cols, cols));
         }
+    }
+
+    private readonly struct BackwardBody(float* x, float* w, float* mean, float* rstd, float* dy, float* dx, int cols)
+        : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            Span<float> scratch = stackalloc float[2 * cols];
+            Span<float> xhat = scratch.Slice(0, cols), g = scratch.Slice(cols, cols);
+            var weight = new ReadOnlySpan<float>(w, cols);
+            for (int r = start; r < end; r++)
+            {
+                TensorPrimitives.Subtract(new ReadOnlySpan<float>(x + (long)r * cols, cols), mean[r], xhat);
+                TensorPrimitives.Multiply(xhat, rstd[r], xhat);
+                InputGradientRow(new ReadOnlySpan<float>(dy + (long)r * cols, cols), weight, xhat, g, rstd[r],
+                    new Span<float>(dx + (long)r * cols, cols));
+            }
+        }
+    }
+
+    /// <summary>One row of <c>dx += rstd·(g − mean(g) − x̂·mean(g·x̂))</c> with <c>g = dy·w</c>.</summary>
+    private static void InputGradientRow(ReadOnlySpan<float> dyr, ReadOnlySpan<float> weight, ReadOnlySpan<float> xhat,
+        Span<float> g, float rstd, Span<float> dxr)
+    {
+        int cols = g.Length;
+        TensorPrimitives.Multiply(dyr, weight, g);
+        float meanG = TensorPrimitives.Sum(g) / cols;
+        float meanGx = TensorPrimitives.Dot(g, xhat) / cols;
+        // g ← g − meanG − x̂·meanGx, then dx += rstd·g.
+        TensorPrimitives.Subtract(g, meanG, g);
+        TensorPrimitives.FusedMultiplyAdd(xhat, -meanGx, g, g);
+        TensorPrimitives.FusedMultiplyAdd(g, rstd, dxr, dxr);
     }
 
     private static void Check(int x, int w, int b, int y, int mean, int rstd, int rows, int cols)

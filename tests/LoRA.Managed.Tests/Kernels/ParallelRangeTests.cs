@@ -80,4 +80,30 @@ public class ParallelRangeTests
         }
         Assert.That(inPlace, Is.EqualTo(y));
     }
+
+    [TestCase(2048, 64)]
+    [TestCase(129, 257)]
+    [TestCase(65, 4097)]
+    public void LayerNormIsBitwiseTheSameOnOneAndTwoThreads(int rows, int cols)
+    {
+        int n = rows * cols;
+        float[] x = Random(n, 6), w = Random(cols, 7), b = Random(cols, 8), dy = Random(n, 9);
+        float[] Forward(int threads)
+        {
+            float[] y = new float[n], mean = new float[rows], rstd = new float[rows];
+            using (ComputeThreads.Use(threads)) LayerNormKernel.Forward(x, w, b, y, mean, rstd, rows, cols);
+            return [.. y, .. mean, .. rstd];
+        }
+        float[] one = Forward(1), two = Forward(2);
+        Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), "forward");
+        float[] meanR = one.AsSpan(n, rows).ToArray(), rstdR = one.AsSpan(n + rows, rows).ToArray();
+        float[] Backward(int threads)
+        {
+            float[] dx = Random(n, 10, 0.5f), dw = Random(cols, 11, 0.5f), db = Random(cols, 12, 0.5f);
+            using (ComputeThreads.Use(threads))
+                LayerNormKernel.Backward(x, w, meanR, rstdR, dy, dx, dw, db, rows, cols, new float[2 * cols]);
+            return [.. dx, .. dw, .. db];
+        }
+        Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits), Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
+    }
 }
