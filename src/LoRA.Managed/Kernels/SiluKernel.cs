@@ -7,15 +7,38 @@ namespace LoRA.Managed.Kernels;
 /// <c>σ(x)·(1 + x·(1 − σ(x)))</c>. Both run on <see cref="TensorPrimitives"/> in stack chunks, so they allocate
 /// nothing.
 /// </summary>
-public static class SiluKernel
+public static unsafe class SiluKernel
 {
     private const int Chunk = 256;
+
+    // Below this many elements a second thread costs more than it saves.
+    private const int MinPerThread = 16 * 1024;
 
     /// <summary>Writes <c>silu(x)</c> into y (same length; y may alias x).</summary>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
         if (x.Length != y.Length) throw new ArgumentException($"SiluKernel.Forward: x has {x.Length} elements, y {y.Length}.");
+        fixed (float* px = x, py = y)
+            ParallelRange.For(new ForwardBody(px, py), x.Length, Chunk, MinPerThread);
+    }
+
+    private readonly struct ForwardBody(float* x, float* y) : IRangeBody
+    {
+        public void Run(int start, int end) =>
+            ForwardSerial(new ReadOnlySpan<float>(x + start, end - start), new Span<float>(y + start, end - start));
+    }
+
+    private readonly struct BackwardBody(float* x, float* dy, float* dx) : IRangeBody
+    {
+        public void Run(int start, int end) => BackwardSerial(new ReadOnlySpan<float>(x + start, end - start),
+            new ReadOnlySpan<float>(dy + start, end - start), new Span<float>(dx + start, end - start));
+    }
+
+    // Chunks of 256 from the range's start; ParallelRange splits on multiples of 256, so the bits do not depend on
+    // the thread count.
+    private static void ForwardSerial(ReadOnlySpan<float> x, Span<float> y)
+    {
         Span<float> t = stackalloc float[Chunk];
         for (int start = 0; start < x.Length; start += Chunk)
         {
@@ -32,6 +55,12 @@ public static class SiluKernel
     {
         if (x.Length != dy.Length || x.Length != dx.Length)
             throw new ArgumentException($"SiluKernel.Backward: x {x.Length}, dy {dy.Length}, dx {dx.Length} elements.");
+        fixed (float* px = x, pdy = dy, pdx = dx)
+            ParallelRange.For(new BackwardBody(px, pdy, pdx), x.Length, Chunk, MinPerThread);
+    }
+
+    private static void BackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
         Span<float> buffer = stackalloc float[2 * Chunk];
         for (int start = 0; start < x.Length; start += Chunk)
         {

@@ -4,7 +4,7 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Tests.Kernels;
 
 /// <summary>
-/// GELU and the causal softmax split over threads (<see cref="ParallelRange"/>): on sizes large enough to split, with
+/// GELU, SiLU, LayerNorm and the causal softmax split over threads (<see cref="ParallelRange"/>): on sizes large enough to split, with
 /// ragged ends, one thread and two give the same bits, and both stay with the scalar twins.
 /// </summary>
 public class ParallelRangeTests
@@ -26,13 +26,15 @@ public class ParallelRangeTests
     [TestCase(32 * 1024 + 129)]
     [TestCase(65 * 1024 + 7)]
     [TestCase(524_288)]
-    public void GeluIsBitwiseTheSameOnOneAndTwoThreads(int n)
+    public void GeluAndSiluAreBitwiseTheSameOnOneAndTwoThreads(int n)
     {
         float[] x = Random(n, 1), dy = Random(n, 2);
         foreach (var (name, kernel) in new (string, Action<float[]>)[]
         {
             ("forward", y => GeluKernel.Forward(x, y)),
             ("backward", dx => GeluKernel.Backward(x, dy, dx)),
+            ("SiLU forward", y => SiluKernel.Forward(x, y)),
+            ("SiLU backward", dx => SiluKernel.Backward(x, dy, dx)),
         })
         {
             float[] one = Run(1, kernel, n), two = Run(2, kernel, n);
