@@ -1,5 +1,6 @@
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Kernels;
+using LoRA.Managed.Lora;
 using LoRA.Managed.Models;
 using LoRA.Managed.Models.Hf;
 using LoRA.Managed.Nn;
@@ -22,6 +23,9 @@ public static class ExerciseChecks
         o.WriteLine(Line("4.2 three Adam steps by hand", Adam()));
         o.WriteLine(Line("5.1 rank-2 LoRA backward with GEMM calls", LoraBackward()));
         o.WriteLine(Line("5.2 merging an adapter", Merge()));
+        o.WriteLine(Line("6.1 the adapter's parameter count", LoraParameterCount()));
+        o.WriteLine(Line("6.2 the truncation error from the singular values", TruncationError()));
+        o.WriteLine(Line("8.1 an atomic save", AtomicWrite()));
         o.WriteLine(Line("9.1 greedy decoding with the KV cache", Greedy()));
         o.WriteLine(Line("9.2 RoPE on one vector", Rope()));
     }
@@ -144,4 +148,54 @@ public static class ExerciseChecks
             if (File.Exists(Path.Combine(dir.FullName, "LoRA.Managed.sln"))) return dir.FullName;
         throw new DirectoryNotFoundException("LoRA.Managed.sln not found above " + AppContext.BaseDirectory);
     }
+
+    private static double LoraParameterCount()
+    {
+        double worst = 0;
+        for (int r = 1; r <= 8; r++)
+        {
+            var g = new TorchGenerator(15);
+            var config = new LoraConfig { Rank = r, Alpha = r, TargetModules = ["layers.5"] };
+            long actual = LoraModel.GetPeftModel(Mlp.Blog(g), config, g).TrainableParameterCount;  // the 256→10 layer
+            worst = Math.Max(worst, Math.Abs(actual - Solutions.LoraParameterCount(256, 10, r)));
+        }
+        return worst;
+    }
+
+    private static double TruncationError()
+    {
+        var w = new Tensor(Random(8 * 6, 16), 8, 6);
+        double worst = 0;
+        for (int r = 1; r <= 6; r++)
+        {
+            LowRankApproximation approx = LowRank.Approximate(w, r);   // FrobeniusErrors[r] = ‖W − W_r‖ measured
+            worst = Math.Max(worst, Math.Abs(Solutions.TruncationError(approx.S, r) - approx.FrobeniusErrors[r]));
+        }
+        return worst;
+    }
+
+    private static double AtomicWrite()
+    {
+        string dir = Directory.CreateTempSubdirectory("lora-exercise-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "adapter_model.safetensors");
+            File.WriteAllText(path, "old");
+            try
+            {
+                Solutions.AtomicWrite(path, s =>
+                {
+                    s.Write("ne"u8);
+                    throw new IOException("disk full (simulated)");
+                });
+            }
+            catch (IOException) { }
+            bool keptOld = File.ReadAllText(path) == "old" && Directory.GetFiles(dir).Length == 1;
+            Solutions.AtomicWrite(path, s => s.Write("new"u8));
+            bool wroteNew = File.ReadAllText(path) == "new" && Directory.GetFiles(dir).Length == 1;
+            return keptOld && wroteNew ? 0 : 1;
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
+

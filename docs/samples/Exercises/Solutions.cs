@@ -143,4 +143,43 @@ public static class Solutions
         }
         return y;
     }
+
+    /// <summary>Exercise 6.1: trainable parameters of a rank-r adapter on an in→out linear layer: A is r×in and B is
+    /// out×r, so r·(in + out); the blog's rank 4 on the 256→10 layer gives 1,064.</summary>
+    public static long LoraParameterCount(int inF, int outF, int r) => (long)r * (inF + outF);
+
+    /// <summary>Exercise 6.2: ‖W − W_r‖_F of the best rank-r approximation from the singular values alone
+    /// (Eckart–Young): the square root of the sum of the squares of those left out.</summary>
+    public static double TruncationError(ReadOnlySpan<double> singularValues, int r)
+    {
+        double sum = 0;
+        for (int i = r; i < singularValues.Length; i++) sum += singularValues[i] * singularValues[i];
+        return Math.Sqrt(sum);
+    }
+
+    /// <summary>
+    /// Exercise 8.1: write a file so that a crash or an exception never leaves it half-written: write a temporary file
+    /// in the same folder (a rename is atomic only within one file system), flush it to the disk, then rename it over
+    /// the target; on failure delete the temporary file and leave the target as it was.
+    /// </summary>
+    public static void AtomicWrite(string path, Action<Stream> write)
+    {
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                write(file);
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
 }
+

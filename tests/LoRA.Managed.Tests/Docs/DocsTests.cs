@@ -83,7 +83,8 @@ public partial class DocsTests
     [TestCase("exercises", "exercise 1.1 transpose: ok", "exercise 2.1 naive GEMM with four sums: ok",
         "exercise 3.1 backward of a ⊙ b: ok", "exercise 4.1 stable log softmax: ok", "exercise 4.2 three Adam steps by hand: ok",
         "exercise 5.1 rank-2 LoRA backward with GEMM calls: ok", "exercise 5.2 merging an adapter: ok",
-        "exercise 9.1 greedy decoding with the KV cache: ok", "exercise 9.2 RoPE on one vector: ok")]
+        "exercise 6.1 the adapter's parameter count: ok", "exercise 6.2 the truncation error from the singular values: ok",
+        "exercise 8.1 an atomic save: ok", "exercise 9.1 greedy decoding with the KV cache: ok", "exercise 9.2 RoPE on one vector: ok")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
     {
         var output = new StringWriter { NewLine = "\n" };
