@@ -4,7 +4,7 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Tests.Kernels;
 
 /// <summary>
-/// GELU, SiLU, LayerNorm and the causal softmax split over threads (<see cref="ParallelRange"/>): on sizes large enough to split, with
+/// GELU, SiLU, LayerNorm, RMSNorm and the causal softmax split over threads (<see cref="ParallelRange"/>): on sizes large enough to split, with
 /// ragged ends, one thread and two give the same bits, and both stay with the scalar twins.
 /// </summary>
 public class ParallelRangeTests
@@ -108,4 +108,31 @@ public class ParallelRangeTests
         }
         Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits), Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
     }
+
+    [TestCase(2048, 64)]
+    [TestCase(129, 257)]
+    [TestCase(65, 4097)]
+    public void RmsNormIsBitwiseTheSameOnOneAndTwoThreads(int rows, int cols)
+    {
+        int n = rows * cols;
+        float[] x = Random(n, 13), w = Random(cols, 14), dy = Random(n, 15);
+        float[] Forward(int threads)
+        {
+            float[] y = new float[n], rstd = new float[rows];
+            using (ComputeThreads.Use(threads)) RmsNormKernel.Forward(x, w, y, rstd, rows, cols, 1e-6f);
+            return [.. y, .. rstd];
+        }
+        float[] one = Forward(1), two = Forward(2);
+        Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), "forward");
+        float[] rstdR = one.AsSpan(n, rows).ToArray();
+        float[] Backward(int threads)
+        {
+            float[] dx = Random(n, 16, 0.5f), dw = Random(cols, 17, 0.5f);
+            using (ComputeThreads.Use(threads))
+                RmsNormKernel.Backward(x, w, rstdR, dy, dx, dw, rows, cols, new float[2 * cols]);
+            return [.. dx, .. dw];
+        }
+        Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits), Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
+    }
 }
+
