@@ -57,6 +57,8 @@ public static class AdapterFiles
             if (!layer.Adapters.Contains(adapterName)) continue;
             tensors[$"{Prefix}{name}.lora_A.weight"] = layer.LoraA[adapterName].Weight;
             tensors[$"{Prefix}{name}.lora_B.weight"] = layer.LoraB[adapterName].Weight;
+            // PEFT's key for DoRA's magnitude has neither the adapter name nor ".weight" (see AdapterKeyToInMemory).
+            if (layer.IsDora(adapterName)) tensors[$"{Prefix}{name}.{MagnitudeKey}"] = layer.LoraMagnitude![adapterName].Weight;
             if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) tensors[$"{Prefix}{name}.base_layer.bias"] = b;
         }
         if (config.Bias == LoraBias.All)
@@ -129,6 +131,7 @@ public static class AdapterFiles
             int rank = config.ForModule(name).Rank;
             shapes[$"{Prefix}{name}.lora_A.weight"] = [rank, linear.InFeatures];
             shapes[$"{Prefix}{name}.lora_B.weight"] = [linear.OutFeatures, rank];
+            if (config.UseDora) shapes[$"{Prefix}{name}.{MagnitudeKey}"] = [linear.OutFeatures];
             if (config.Bias == LoraBias.LoraOnly && linear.Bias is { } b) shapes[$"{Prefix}{name}.base_layer.bias"] = b.Shape;
         }
         if (config.Bias == LoraBias.All)
@@ -146,12 +149,22 @@ public static class AdapterFiles
 
     /// <summary><c>base_model.model.X.lora_A.weight</c> → <c>X.lora_A.&lt;adapter&gt;.weight</c>; other keys lose the
     /// prefix.</summary>
-    private static string InMemoryName(string key, string adapterName)
+    private static string InMemoryName(string key, string adapterName) => AdapterKeyToInMemory(key[Prefix.Length..], adapterName);
+
+    /// <summary>The last part of PEFT's key for DoRA's magnitude, <c>base_model.model.X.lora_magnitude_vector</c>: PEFT's
+    /// <c>_get_adapter_state_dict</c> drops the <c>.weight</c> of <c>lora_magnitude_vector.&lt;adapter&gt;.weight</c>
+    /// to keep the format of its older ParameterDict, and then the adapter name.</summary>
+    internal const string MagnitudeKey = "lora_magnitude_vector";
+
+    /// <summary>A file key without <c>base_model.model.</c> → the in-memory name: <c>X.lora_A.weight</c> →
+    /// <c>X.lora_A.&lt;adapter&gt;.weight</c>, <c>X.lora_magnitude_vector</c> →
+    /// <c>X.lora_magnitude_vector.&lt;adapter&gt;.weight</c>; other keys unchanged.</summary>
+    internal static string AdapterKeyToInMemory(string name, string adapterName)
     {
-        string name = key[Prefix.Length..];
         foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
             if (name.EndsWith(factor, StringComparison.Ordinal))
                 return name[..^".weight".Length] + "." + adapterName + ".weight";
+        if (name.EndsWith("." + MagnitudeKey, StringComparison.Ordinal)) return name + "." + adapterName + ".weight";
         return name;
     }
 

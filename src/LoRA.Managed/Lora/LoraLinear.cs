@@ -48,6 +48,13 @@ public sealed class LoraLinear : Module
     /// <summary>The B factors (out×r) by adapter name.</summary>
     public AdapterDict LoraB { get; }
 
+    /// <summary>DoRA's magnitude vectors by adapter name (child <c>lora_magnitude_vector</c>, registered with the
+    /// first DoRA adapter), or null when no adapter of this layer uses DoRA.</summary>
+    public DoraMagnitudes? LoraMagnitude { get; private set; }
+
+    /// <summary>True when adapter <paramref name="name"/> uses DoRA on this layer.</summary>
+    public bool IsDora(string name) => LoraMagnitude?.Contains(name) ?? false;
+
     /// <summary>The module's full name in its model ("" when built standalone).</summary>
     public string ModuleName { get; }
 
@@ -93,6 +100,13 @@ public sealed class LoraLinear : Module
         LoraInitializer.Apply(config.Init, a.Weight, b.Weight, BaseLayer.Weight, config.Scale, generator);
         LoraA.Add(name, a);
         LoraB.Add(name, b);
+        if (config.UseDora)
+        {
+            // PEFT's DoraLinearLayer.update_layer: m starts as ‖W + s·B·A‖, so the new adapter changes nothing.
+            var m = new DoraMagnitude(outF);
+            Dora.FillWeightNorm(BaseLayer.Weight, BaseLayer.FanInFanOut, a.Weight, b.Weight, (float)config.Scale, m.Weight.Data);
+            (LoraMagnitude ??= RegisterModule("lora_magnitude_vector", new DoraMagnitudes())).Add(name, m);
+        }
         _configs.Add(name, config);
         _dropoutGenerators.Add(name, generator);
         ActiveAdapter ??= name;
@@ -143,6 +157,9 @@ public sealed class LoraLinear : Module
         string name = ActiveAdapter;
         LoraConfig config = _configs[name];
         Tensor h = Training && config.Dropout > 0f ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : input;
+        if (config.UseDora)
+            return Dora.Forward(input, ReferenceEquals(h, input) ? null : h, BaseLayer, LoraA[name].Weight, LoraB[name].Weight,
+                LoraMagnitude![name].Weight, (float)config.Scale);
         // y + scale·B(A h), added in place into the base output: one activation per layer instead of four.
         Tensor low = LoraA[name].Forward(h);   // (…, r)
         return Autograd.Ops.LowRankAddOp.Apply(y, low, LoraB[name].Weight, (float)config.Scale);
@@ -162,7 +179,9 @@ public sealed class LoraLinear : Module
         Tensor w = BaseLayer.Weight;
         _unmergedWeight = w.Clone();
         var delta = DeltaWeightDouble(ActiveAdapter);
-        var merged = LowRank.ToMatrix(w) + (BaseLayer.FanInFanOut ? delta.Transpose() : delta);
+        var merged = IsDora(ActiveAdapter)
+            ? Dora.MergedWeight(w, BaseLayer.FanInFanOut, delta, LoraMagnitude![ActiveAdapter].Weight.Data)
+            : LowRank.ToMatrix(w) + (BaseLayer.FanInFanOut ? delta.Transpose() : delta);
         LowRank.CopyTo(merged, w.Data);
         MergedAdapter = ActiveAdapter;
     }

@@ -146,7 +146,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
 
     /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's
     /// denominator.</summary>
-    public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l => l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount());
+    public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l =>
+        l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount() + (l.Value.LoraMagnitude?.ParameterCount() ?? 0));
 
     /// <summary>
     /// PEFT's <c>print_trainable_parameters()</c> line exactly, e.g.
@@ -208,9 +209,7 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         {
             // PEFT's file drops the adapter name: X.lora_A.weight is X.lora_A.<adapter>.weight in memory.
             string name = key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key;
-            foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
-                if (name.EndsWith(factor, StringComparison.Ordinal))
-                    name = name[..^".weight".Length] + "." + ActiveAdapter + ".weight";
+            name = AdapterFiles.AdapterKeyToInMemory(name, ActiveAdapter);
             targets.Add((FindForLoad(mine, name, t, path, key), t));
             FiniteValues.Require(t.Data, path, key);
         }
@@ -258,6 +257,7 @@ public sealed class PeftModel : Module, ICausalLanguageModel
             {
                 layer.LoraA[ActiveAdapter].Weight.RequiresGrad = true;
                 layer.LoraB[ActiveAdapter].Weight.RequiresGrad = true;
+                if (layer.IsDora(ActiveAdapter)) layer.LoraMagnitude![ActiveAdapter].Weight.RequiresGrad = true;
                 if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) b.RequiresGrad = true;
             }
         if (config.Bias == LoraBias.All)
