@@ -152,21 +152,30 @@ public sealed class LoraLinear : Module
         bool inOut = BaseLayer.FanInFanOut;
         if (AdaptersDisabled)
             return Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias, inOut);
+        if (!IsMerged && ActiveAdapter is { } dora && IsDora(dora)) return DoraForward(input, dora);
         Tensor y = Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias, inOut);
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
         LoraConfig config = _configs[name];
         Tensor h = Training && config.Dropout > 0f ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : input;
-        if (config.UseDora)
-            return Dora.Forward(input, ReferenceEquals(h, input) ? null : h, BaseLayer, LoraA[name].Weight, LoraB[name].Weight,
-                LoraMagnitude![name].Weight, (float)config.Scale);
         // y + scale·B(A h), added in place into the base output: one activation per layer instead of four.
         Tensor low = LoraA[name].Forward(h);   // (…, r)
         return Autograd.Ops.LowRankAddOp.Apply(y, low, LoraB[name].Weight, (float)config.Scale);
     }
 
+    /// <summary>DoRA's forward for adapter <paramref name="name"/> (see <see cref="Dora"/>): the base product is
+    /// rescaled there, so it is not computed here first.</summary>
+    private Tensor DoraForward(Tensor input, string name)
+    {
+        LoraConfig config = _configs[name];
+        Tensor? dropped = Training && config.Dropout > 0f ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : null;
+        return Dora.Forward(input, dropped, BaseLayer, LoraA[name].Weight, LoraB[name].Weight, LoraMagnitude![name].Weight,
+            (float)config.Scale);
+    }
+
     /// <summary>
-    /// Folds the active adapter into the base weight, <c>W ← W + scale·B·A</c> (PEFT's <c>merge</c>), so the
+    /// Folds the active adapter into the base weight, <c>W ← W + scale·B·A</c> (PEFT's <c>merge</c>; for DoRA
+    /// <c>W ← m/‖W + scale·B·A‖ ⊙ (W + scale·B·A)</c>, see <see cref="Dora.MergedWeight"/>), so the
     /// forward is a single GEMM. The sum is formed in double and rounded once. The previous weight is kept,
     /// so <see cref="Unmerge"/> restores it bit for bit: subtracting ΔW in float would leave a rounding error of
     /// order 2⁻²⁴·|ΔW| in each element instead.
