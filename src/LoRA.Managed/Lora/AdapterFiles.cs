@@ -61,6 +61,13 @@ public static class AdapterFiles
             if (layer.IsDora(adapterName)) tensors[$"{Prefix}{name}.{MagnitudeKey}"] = layer.LoraMagnitude![adapterName].Weight;
             if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) tensors[$"{Prefix}{name}.base_layer.bias"] = b;
         }
+        foreach (var (name, layer) in model.EmbeddingLayers())
+        {
+            if (!layer.Adapters.Contains(adapterName)) continue;
+            // PEFT's ParameterDict keys: no ".weight", and the adapter name dropped.
+            tensors[$"{Prefix}{name}.lora_embedding_A"] = layer.LoraEmbeddingA[adapterName];
+            tensors[$"{Prefix}{name}.lora_embedding_B"] = layer.LoraEmbeddingB[adapterName];
+        }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in model.NamedParameters())
                 if (IsBias(name)) tensors[Prefix + name] = p;
@@ -104,6 +111,11 @@ public static class AdapterFiles
         try { plan = InjectionPlan.Create(baseModel, config, adapterName); }
         catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
         var shapes = ExpectedShapes(baseModel, plan, config);
+        // PEFT's save_embedding_layers="auto" also writes a targeted embed_tokens' table (X.base_layer.weight); it is
+        // optional, and loaded into the base as PEFT's load_state_dict does.
+        foreach (var (name, module) in plan.Targets)
+            if (module is Embedding table && header.Shapes.ContainsKey($"{Prefix}{name}.base_layer.weight"))
+                shapes[$"{Prefix}{name}.base_layer.weight"] = table.Weight.Shape;
         SafeTensors.CheckFits(shapes, header.Shapes, weightsPath);   // from the header: no data read yet
         // After the names and shapes, which say more precisely what is wrong when they do not fit either.
         if (header.Metadata.TryGetValue(ConfigHashKey, out string? configHash) && !string.Equals(configHash, Sha256(configBytes), StringComparison.OrdinalIgnoreCase))
@@ -125,7 +137,16 @@ public static class AdapterFiles
     private static Dictionary<string, int[]> ExpectedShapes(Module baseModel, InjectionPlan plan, LoraConfig config)
     {
         var shapes = new Dictionary<string, int[]>(StringComparer.Ordinal);
-        var targets = plan.Targets.ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer, StringComparer.Ordinal);
+        foreach (var (name, module) in plan.Targets)
+        {
+            if (module is not (Embedding or LoraEmbedding)) continue;
+            Embedding table = module as Embedding ?? ((LoraEmbedding)module).BaseLayer;
+            int rank = config.ForModule(name).Rank;
+            shapes[$"{Prefix}{name}.lora_embedding_A"] = [rank, table.NumEmbeddings];
+            shapes[$"{Prefix}{name}.lora_embedding_B"] = [table.EmbeddingDim, rank];
+        }
+        var targets = plan.Targets.Where(t => t.Value is Linear or LoraLinear)
+            .ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer, StringComparer.Ordinal);
         foreach (var (name, linear) in targets)
         {
             int rank = config.ForModule(name).Rank;
@@ -165,6 +186,8 @@ public static class AdapterFiles
             if (name.EndsWith(factor, StringComparison.Ordinal))
                 return name[..^".weight".Length] + "." + adapterName + ".weight";
         if (name.EndsWith("." + MagnitudeKey, StringComparison.Ordinal)) return name + "." + adapterName + ".weight";
+        foreach (string factor in new[] { ".lora_embedding_A", ".lora_embedding_B" })
+            if (name.EndsWith(factor, StringComparison.Ordinal)) return name + "." + adapterName;
         return name;
     }
 

@@ -54,6 +54,10 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     public IEnumerable<KeyValuePair<string, LoraLinear>> LoraLayers() =>
         BaseModel.NamedModules().Where(p => p.Value is LoraLinear).Select(p => new KeyValuePair<string, LoraLinear>(p.Key, (LoraLinear)p.Value));
 
+    /// <summary>The adapted embeddings (PEFT's <c>lora.Embedding</c>) with their full names.</summary>
+    public IEnumerable<KeyValuePair<string, LoraEmbedding>> EmbeddingLayers() =>
+        BaseModel.NamedModules().Where(p => p.Value is LoraEmbedding).Select(p => new KeyValuePair<string, LoraEmbedding>(p.Key, (LoraEmbedding)p.Value));
+
     /// <summary>Names of the modules kept trainable and saved with adapter <paramref name="adapterName"/>.</summary>
     public IReadOnlyList<string> ModulesToSave(string adapterName) => _modulesToSave[adapterName];
 
@@ -66,6 +70,7 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         {
             _adaptersDisabled = value;
             foreach (var (_, layer) in LoraLayers()) layer.AdaptersDisabled = value;
+            foreach (var (_, layer) in EmbeddingLayers()) layer.AdaptersDisabled = value;
         }
     }
 
@@ -84,6 +89,13 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         var plan = InjectionPlan.Create(BaseModel, config, adapterName);
         foreach (var (name, module) in plan.Targets)
         {
+            if (module is Embedding or LoraEmbedding)
+            {
+                var embedding = module as LoraEmbedding ?? Swap(name, new LoraEmbedding((Embedding)module, name));
+                embedding.AddAdapter(adapterName, config.ForModule(name), generator);
+                embedding.AdaptersDisabled = _adaptersDisabled;
+                continue;
+            }
             var layer = module as LoraLinear ?? Swap(name, new LoraLinear((Linear)module, name));
             layer.AddAdapter(adapterName, config.ForModule(name), generator);
             layer.AdaptersDisabled = _adaptersDisabled;
@@ -110,12 +122,14 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     public void Merge()
     {
         foreach (var (_, layer) in LoraLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
+        foreach (var (_, layer) in EmbeddingLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
     }
 
     /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLinear.Unmerge"/>).</summary>
     public void Unmerge()
     {
         foreach (var (_, layer) in LoraLayers()) if (layer.IsMerged) layer.Unmerge();
+        foreach (var (_, layer) in EmbeddingLayers()) if (layer.IsMerged) layer.Unmerge();
     }
 
     /// <summary>
@@ -130,6 +144,11 @@ public sealed class PeftModel : Module, ICausalLanguageModel
             if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter)) layer.SetActiveAdapter(ActiveAdapter);
             Linear merged = layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer;
             Swap(name, merged);
+        }
+        foreach (var (name, layer) in EmbeddingLayers().ToList())
+        {
+            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter)) layer.SetActiveAdapter(ActiveAdapter);
+            Swap(name, layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer);
         }
         _configs.Clear();
         _modulesToSave.Clear();
@@ -147,7 +166,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's
     /// denominator.</summary>
     public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l =>
-        l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount() + (l.Value.LoraMagnitude?.ParameterCount() ?? 0));
+        l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount() + (l.Value.LoraMagnitude?.ParameterCount() ?? 0))
+        - EmbeddingLayers().Sum(l => l.Value.LoraEmbeddingA.ParameterCount() + l.Value.LoraEmbeddingB.ParameterCount());
 
     /// <summary>
     /// PEFT's <c>print_trainable_parameters()</c> line exactly, e.g.
@@ -243,6 +263,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     {
         foreach (var (_, layer) in LoraLayers())
             layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
+        foreach (var (_, layer) in EmbeddingLayers())
+            layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
         ApplyTrainable();
     }
 
@@ -259,6 +281,12 @@ public sealed class PeftModel : Module, ICausalLanguageModel
                 layer.LoraB[ActiveAdapter].Weight.RequiresGrad = true;
                 if (layer.IsDora(ActiveAdapter)) layer.LoraMagnitude![ActiveAdapter].Weight.RequiresGrad = true;
                 if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) b.RequiresGrad = true;
+            }
+        foreach (var (_, layer) in EmbeddingLayers())
+            if (layer.Adapters.Contains(ActiveAdapter))
+            {
+                layer.LoraEmbeddingA[ActiveAdapter].RequiresGrad = true;
+                layer.LoraEmbeddingB[ActiveAdapter].RequiresGrad = true;
             }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in BaseModel.NamedParameters())
