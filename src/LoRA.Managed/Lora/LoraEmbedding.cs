@@ -65,9 +65,8 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     public bool IsMerged => MergedAdapter is not null;
 
     /// <summary>
-    /// Adds adapter <paramref name="name"/>: A (r×V) and B (D×r) drawn as PEFT's <c>update_layer</c> does
-    /// (<c>randn</c> A, <c>randn</c> B) and reset as its <c>reset_lora_parameters</c> does for embeddings (A zeros,
-    /// B <c>normal_</c>), so an adapter starts with no effect. The first adapter added becomes active.
+    /// Adds adapter <paramref name="name"/>: A (r×V) zeros and B (D×r) normal(0, 1), as PEFT's
+    /// <c>reset_lora_parameters</c> does for embeddings, so an adapter starts with no effect. The first adapter added becomes active.
     /// </summary>
     /// <exception cref="ArgumentException">The name is taken, the rank does not fit, or the config asks for DoRA or an SVD
     /// initialisation, which embeddings do not take here.</exception>
@@ -86,9 +85,11 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
             throw new ArgumentException($"LoraEmbedding '{ModuleName}': {config.Init} initialisation is not supported on an Embedding; use Default.");
         var a = new Parameter(r, vocab);
         var b = new Parameter(dim, r);
-        generator.FillNormal(a.Data);   // PEFT's torch.randn((r, in)) and torch.randn((out, r)) ...
+        // PEFT draws randn A and randn B, then zeros_(A) and normal_(B): the same number of draws in that order
+        // (TorchGenerator's normal draws are not bit-identical to torch's, so the values differ from PEFT's).
+        generator.FillNormal(a.Data);
         generator.FillNormal(b.Data);
-        a.Data.Clear();                 // ... then zeros_(A), normal_(B)
+        a.Data.Clear();
         generator.FillNormal(b.Data);
         LoraEmbeddingA.Add(name, a);
         LoraEmbeddingB.Add(name, b);

@@ -101,8 +101,29 @@ public class HfEmbeddingTwinTests
             Is.EquivalentTo(new[] { "transformer.wte.lora_embedding_A.default", "transformer.wte.lora_embedding_B.default" }));
     }
 
-    private static double Step(CausalLm model, Optimizer opt, int[] ids)
+    [Test]
+    public void ASteadyStateEmbeddingTrainingStepAllocatesNothing()
     {
+        CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"));
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, TargetModules = ["embed_tokens", "q_proj"] }, new TorchGenerator(5));
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
+        var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
+        var arena = new TensorArena();
+        int saved = LoRA.Managed.Kernels.ComputeThreads.Max;
+        LoRA.Managed.Kernels.ComputeThreads.Max = 1;
+        try
+        {
+            for (int i = 0; i < 3; i++) Step(model, opt, ids, arena);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++) Step(model, opt, ids, arena);
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        }
+        finally { LoRA.Managed.Kernels.ComputeThreads.Max = saved; }
+    }
+
+    private static double Step(CausalLm model, Optimizer opt, int[] ids, TensorArena? arena = null)
+    {
+        using var scope = arena?.Activate();
         opt.ZeroGrad();
         Tensor loss = Functional.CrossEntropy(model.Forward(ids.AsSpan(0, 23), 1, 23), ids.AsSpan(1, 23));
         float value = loss.Item();
