@@ -15,7 +15,8 @@ public sealed class AdapterParameterDict : Module
     /// <exception cref="KeyNotFoundException">No adapter has that name; the message lists those that exist.</exception>
     public Parameter this[string name] => _items.TryGetValue(name, out var p)
         ? p
-        : throw new KeyNotFoundException($"AdapterParameterDict: no adapter '{name}'; adapters: {string.Join(", ", _items.Keys)}.");
+        : throw new KeyNotFoundException(
+            $"AdapterParameterDict: no adapter '{name}'; adapters: {string.Join(", ", _items.Keys)}.");
 
     /// <summary>True when an adapter of that name exists.</summary>
     public bool Contains(string name) => _items.ContainsKey(name);
@@ -25,5 +26,6 @@ public sealed class AdapterParameterDict : Module
     /// <summary>Always throws: a dictionary of parameters has no forward.</summary>
     /// <exception cref="InvalidOperationException">Always.</exception>
     public override Tensor Forward(Tensor input) =>
-        throw new InvalidOperationException("AdapterParameterDict: a container of LoRA factors has no forward; LoraEmbedding applies the active factor.");
+        throw new InvalidOperationException(
+            "AdapterParameterDict: a container of LoRA factors has no forward; LoraEmbedding applies the active factor.");
 }

@@ -33,7 +33,10 @@ internal static class Dora
         norm ??= WeightNorm(baseLayer.Weight, inOut, a, b, scale);
         Tensor u = Functional.Linear(Functional.Linear(dropped ?? input, a), b);
         if (dropped is null)
-            return DoraCombineOp.Apply(null, Functional.Linear(input, baseLayer.Weight, null, inOut), u, magnitude, norm, scale, baseLayer.Bias);
+        {
+            Tensor product = Functional.Linear(input, baseLayer.Weight, null, inOut);
+            return DoraCombineOp.Apply(null, product, u, magnitude, norm, scale, baseLayer.Bias);
+        }
         Tensor full = Functional.Linear(input, baseLayer.Weight, baseLayer.Bias, inOut);
         Tensor z = Functional.Linear(dropped, baseLayer.Weight, null, inOut);
         return DoraCombineOp.Apply(full, z, u, magnitude, norm, scale, null);
@@ -90,7 +93,8 @@ internal static class Dora
     /// <c>(m / ‖W + ΔW‖) ⊙ (W + ΔW)</c>, each output feature's row (a column in the Conv1D layout) rescaled, in
     /// double. <paramref name="delta"/> is ΔW = s·B·A, (out, in).
     /// </summary>
-    public static Matrix<double> MergedWeight(Tensor weight, bool inOut, Matrix<double> delta, ReadOnlySpan<float> magnitude)
+    public static Matrix<double> MergedWeight(Tensor weight, bool inOut, Matrix<double> delta,
+        ReadOnlySpan<float> magnitude)
     {
         Matrix<double> sum = LowRank.ToMatrix(weight) + (inOut ? delta.Transpose() : delta);
         if (inOut) sum = sum.Transpose();   // (out, in) while rescaling

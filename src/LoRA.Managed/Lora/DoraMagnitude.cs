@@ -34,7 +34,8 @@ public sealed class DoraMagnitudes : Module
     /// <exception cref="KeyNotFoundException">No DoRA adapter has that name.</exception>
     public DoraMagnitude this[string name] => _items.TryGetValue(name, out var m)
         ? m
-        : throw new KeyNotFoundException($"DoraMagnitudes: no DoRA adapter '{name}'; DoRA adapters: {string.Join(", ", _items.Keys)}.");
+        : throw new KeyNotFoundException(
+            $"DoraMagnitudes: no DoRA adapter '{name}'; DoRA adapters: {string.Join(", ", _items.Keys)}.");
 
     /// <summary>True when adapter <paramref name="name"/> uses DoRA on this layer.</summary>
     public bool Contains(string name) => _items.ContainsKey(name);

@@ -89,14 +89,20 @@ internal sealed record InjectionPlan(
         Embedding table = module as Embedding ?? ((LoraEmbedding)module).BaseLayer;
         int max = Math.Min(table.NumEmbeddings, table.EmbeddingDim), rank = config.ForModule(name).Rank;
         if (rank > max)
-            throw new ArgumentException($"LoraModel: rank {rank} is too large for the Embedding '{name}' of {table.NumEmbeddings}×{table.EmbeddingDim}; it must be in 1..{max}.");
-        if (config.UseDora) throw new ArgumentException($"LoraModel: '{name}' is an Embedding; DoRA is supported on Linear targets only.");
+            throw new ArgumentException($"LoraModel: rank {rank} is too large for the Embedding '{name}' of " +
+                $"{table.NumEmbeddings}×{table.EmbeddingDim}; it must be in 1..{max}.");
+        if (config.UseDora)
+            throw new ArgumentException($"LoraModel: '{name}' is an Embedding; DoRA is supported on Linear targets only.");
         if (config.Init is LoraInit.Svd or LoraInit.Pissa)
-            throw new ArgumentException($"LoraModel: '{name}' is an Embedding; {config.Init} initialisation is supported on Linear targets only.");
+            throw new ArgumentException(
+                $"LoraModel: '{name}' is an Embedding; {config.Init} initialisation is supported on Linear targets only.");
         if (module is LoraEmbedding existing)
         {
-            if (existing.Adapters.Contains(adapterName)) throw new ArgumentException($"LoraModel: '{name}' already has an adapter '{adapterName}'.");
-            if (existing.IsMerged) throw new InvalidOperationException($"LoraModel: '{name}' has a merged adapter; unmerge before adding '{adapterName}'.");
+            if (existing.Adapters.Contains(adapterName))
+                throw new ArgumentException($"LoraModel: '{name}' already has an adapter '{adapterName}'.");
+            if (existing.IsMerged)
+                throw new InvalidOperationException(
+                    $"LoraModel: '{name}' has a merged adapter; unmerge before adding '{adapterName}'.");
         }
     }
 

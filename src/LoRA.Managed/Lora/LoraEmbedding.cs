@@ -13,10 +13,10 @@ namespace LoRA.Managed.Lora;
 /// </summary>
 /// <remarks>
 /// Children are named as PEFT's: <c>base_layer</c> and the parameter dictionaries <c>lora_embedding_A</c> /
-/// <c>lora_embedding_B</c>, so the parameters are <c>X.lora_embedding_A.&lt;adapter&gt;</c> (no <c>.weight</c>; the file
-/// key is <c>base_model.model.X.lora_embedding_A</c>). A tied LM head multiplies by <see cref="BaseLayer"/>'s weight, as
-/// in PEFT: the adapter changes the lookup only, until <see cref="Merge"/> writes W + ΔW into that shared table, which
-/// the head then sees too.
+/// <c>lora_embedding_B</c>, so the parameters are <c>X.lora_embedding_A.&lt;adapter&gt;</c> (no <c>.weight</c>;
+/// the file key is <c>base_model.model.X.lora_embedding_A</c>). A tied LM head multiplies by
+/// <see cref="BaseLayer"/>'s weight, as in PEFT: the adapter changes the lookup only, until <see cref="Merge"/>
+/// writes W + ΔW into that shared table, which the head then sees too.
 /// </remarks>
 public sealed class LoraEmbedding : Module, ITokenEmbedding
 {
@@ -66,23 +66,29 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
 
     /// <summary>
     /// Adds adapter <paramref name="name"/>: A (r×V) zeros and B (D×r) normal(0, 1), as PEFT's
-    /// <c>reset_lora_parameters</c> does for embeddings, so an adapter starts with no effect. The first adapter added becomes active.
+    /// <c>reset_lora_parameters</c> does for embeddings, so an adapter starts with no effect. The first adapter added
+    /// becomes active.
     /// </summary>
-    /// <exception cref="ArgumentException">The name is taken, the rank does not fit, or the config asks for DoRA or an SVD
-    /// initialisation, which embeddings do not take here.</exception>
+    /// <exception cref="ArgumentException">The name is taken, the rank does not fit, or the config asks for DoRA or an
+    /// SVD initialisation, which embeddings do not take here.</exception>
     /// <exception cref="InvalidOperationException">An adapter is merged.</exception>
     public void AddAdapter(string name, LoraConfig config, TorchGenerator generator)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(generator);
-        if (IsMerged) throw new InvalidOperationException($"LoraEmbedding '{ModuleName}': cannot add adapter '{name}' while '{MergedAdapter}' is merged; call Unmerge first.");
-        if (_configs.ContainsKey(name)) throw new ArgumentException($"LoraEmbedding '{ModuleName}': adapter '{name}' already exists.");
+        if (IsMerged)
+            throw new InvalidOperationException(
+                $"{Who}: cannot add adapter '{name}' while '{MergedAdapter}' is merged; call Unmerge first.");
+        if (_configs.ContainsKey(name)) throw new ArgumentException($"{Who}: adapter '{name}' already exists.");
         int vocab = BaseLayer.NumEmbeddings, dim = BaseLayer.EmbeddingDim, r = config.Rank;
         if (r < 1 || r > Math.Min(vocab, dim))
-            throw new ArgumentException($"LoraEmbedding '{ModuleName}': rank {r} must be in 1..{Math.Min(vocab, dim)} for an Embedding of {vocab}×{dim}.");
-        if (config.UseDora) throw new ArgumentException($"LoraEmbedding '{ModuleName}': DoRA on an Embedding is not supported; target Linear layers only.");
+            throw new ArgumentException(
+                $"{Who}: rank {r} must be in 1..{Math.Min(vocab, dim)} for an Embedding of {vocab}×{dim}.");
+        if (config.UseDora)
+            throw new ArgumentException($"{Who}: DoRA on an Embedding is not supported; target Linear layers only.");
         if (config.Init is LoraInit.Svd or LoraInit.Pissa)
-            throw new ArgumentException($"LoraEmbedding '{ModuleName}': {config.Init} initialisation is not supported on an Embedding; use Default.");
+            throw new ArgumentException(
+                $"{Who}: {config.Init} initialisation is not supported on an Embedding; use Default.");
         var a = new Parameter(r, vocab);
         var b = new Parameter(dim, r);
         // PEFT draws randn A and randn B, then zeros_(A) and normal_(B): the same number of draws in that order
@@ -102,8 +108,12 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     /// <exception cref="InvalidOperationException">Another adapter is merged.</exception>
     public void SetActiveAdapter(string? name)
     {
-        if (name is not null && !_configs.ContainsKey(name)) throw new KeyNotFoundException($"LoraEmbedding '{ModuleName}': no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
-        if (IsMerged && MergedAdapter != name) throw new InvalidOperationException($"LoraEmbedding '{ModuleName}': adapter '{MergedAdapter}' is merged; call Unmerge before activating '{name ?? "none"}'.");
+        if (name is not null && !_configs.ContainsKey(name))
+            throw new KeyNotFoundException(
+                $"{Who}: no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        if (IsMerged && MergedAdapter != name)
+            throw new InvalidOperationException(
+                $"{Who}: adapter '{MergedAdapter}' is merged; call Unmerge before activating '{name ?? "none"}'.");
         ActiveAdapter = name;
     }
 
@@ -136,7 +146,8 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     }
 
     /// <summary>Looks up ids stored as whole-number floats (see <see cref="Embedding.Forward(Tensor)"/>).</summary>
-    public override Tensor Forward(Tensor input) => Forward(Embedding.IdsFromFloats(input, "LoraEmbedding"), input.Shape);
+    public override Tensor Forward(Tensor input) =>
+        Forward(Embedding.IdsFromFloats(input, "LoraEmbedding"), input.Shape);
 
     /// <summary>
     /// Folds the active adapter into the table, <c>W ← W + scale·(B·A)ᵀ</c> (PEFT's <c>merge</c>), formed in double
@@ -146,8 +157,8 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     /// <exception cref="InvalidOperationException">Already merged, or there is no adapter.</exception>
     public void Merge()
     {
-        if (IsMerged) throw new InvalidOperationException($"LoraEmbedding '{ModuleName}': adapter '{MergedAdapter}' is already merged.");
-        if (ActiveAdapter is null) throw new InvalidOperationException($"LoraEmbedding '{ModuleName}': there is no adapter to merge.");
+        if (IsMerged) throw new InvalidOperationException($"{Who}: adapter '{MergedAdapter}' is already merged.");
+        if (ActiveAdapter is null) throw new InvalidOperationException($"{Who}: there is no adapter to merge.");
         Tensor w = BaseLayer.Weight;
         _unmergedWeight = w.Clone();
         LowRank.CopyTo(LowRank.ToMatrix(w) + DeltaWeightDouble(ActiveAdapter), w.Data);
@@ -158,7 +169,7 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     /// <exception cref="InvalidOperationException">Nothing is merged.</exception>
     public void Unmerge()
     {
-        if (_unmergedWeight is null) throw new InvalidOperationException($"LoraEmbedding '{ModuleName}': nothing is merged.");
+        if (_unmergedWeight is null) throw new InvalidOperationException($"{Who}: nothing is merged.");
         _unmergedWeight.Data.CopyTo(BaseLayer.Weight.Data);
         _unmergedWeight = null;
         MergedAdapter = null;
@@ -178,5 +189,8 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"LoraEmbedding({BaseLayer}, adapters=[{string.Join(", ", _configs.Select(c => $"{c.Key}: r={c.Value.Rank}, scale={c.Value.Scale}"))}], active={ActiveAdapter ?? "none"})";
+        $"LoraEmbedding({BaseLayer}, adapters=[{string.Join(", ", _configs.Select(c => $"{c.Key}: r={c.Value.Rank}, " +
+            $"scale={c.Value.Scale}"))}], active={ActiveAdapter ?? "none"})";
+
+    private string Who => $"LoraEmbedding '{ModuleName}'";
 }

@@ -104,7 +104,8 @@ public sealed class LoraLinear : Module
         {
             // PEFT's DoraLinearLayer.update_layer: m starts as ‖W + s·B·A‖, so the new adapter changes nothing.
             var m = new DoraMagnitude(outF);
-            Dora.FillWeightNorm(BaseLayer.Weight, BaseLayer.FanInFanOut, a.Weight, b.Weight, (float)config.Scale, m.Weight.Data);
+            Dora.FillWeightNorm(BaseLayer.Weight, BaseLayer.FanInFanOut, a.Weight, b.Weight, (float)config.Scale,
+                m.Weight.Data);
             (LoraMagnitude ??= RegisterModule("lora_magnitude_vector", new DoraMagnitudes())).Add(name, m);
         }
         _configs.Add(name, config);
@@ -168,9 +169,11 @@ public sealed class LoraLinear : Module
     private Tensor DoraForward(Tensor input, string name)
     {
         LoraConfig config = _configs[name];
-        Tensor? dropped = Training && config.Dropout > 0f ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : null;
-        return Dora.Forward(input, dropped, BaseLayer, LoraA[name].Weight, LoraB[name].Weight, LoraMagnitude![name].Weight,
-            (float)config.Scale);
+        Tensor? dropped = Training && config.Dropout > 0f
+            ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name])
+            : null;
+        return Dora.Forward(input, dropped, BaseLayer, LoraA[name].Weight, LoraB[name].Weight,
+            LoraMagnitude![name].Weight, (float)config.Scale);
     }
 
     /// <summary>

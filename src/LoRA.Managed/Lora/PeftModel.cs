@@ -56,7 +56,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
 
     /// <summary>The adapted embeddings (PEFT's <c>lora.Embedding</c>) with their full names.</summary>
     public IEnumerable<KeyValuePair<string, LoraEmbedding>> EmbeddingLayers() =>
-        BaseModel.NamedModules().Where(p => p.Value is LoraEmbedding).Select(p => new KeyValuePair<string, LoraEmbedding>(p.Key, (LoraEmbedding)p.Value));
+        BaseModel.NamedModules().Where(p => p.Value is LoraEmbedding)
+            .Select(p => new KeyValuePair<string, LoraEmbedding>(p.Key, (LoraEmbedding)p.Value));
 
     /// <summary>Names of the modules kept trainable and saved with adapter <paramref name="adapterName"/>.</summary>
     public IReadOnlyList<string> ModulesToSave(string adapterName) => _modulesToSave[adapterName];
@@ -122,7 +123,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     public void Merge()
     {
         foreach (var (_, layer) in LoraLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
-        foreach (var (_, layer) in EmbeddingLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
+        foreach (var (_, layer) in EmbeddingLayers())
+            if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
     }
 
     /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLinear.Unmerge"/>).</summary>
@@ -147,7 +149,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         }
         foreach (var (name, layer) in EmbeddingLayers().ToList())
         {
-            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter)) layer.SetActiveAdapter(ActiveAdapter);
+            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter))
+                layer.SetActiveAdapter(ActiveAdapter);
             Swap(name, layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer);
         }
         _configs.Clear();

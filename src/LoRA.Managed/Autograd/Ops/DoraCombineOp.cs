@@ -20,13 +20,15 @@ internal sealed class DoraCombineOp : Op
     public override string Name => "dora_combine";
 
     /// <summary>Computes the output; <paramref name="norm"/> (out) is read as a constant.</summary>
-    public static Tensor Apply(Tensor? residual, Tensor z, Tensor u, Tensor magnitude, Tensor norm, float scale, Tensor? bias)
+    public static Tensor Apply(Tensor? residual, Tensor z, Tensor u, Tensor magnitude, Tensor norm, float scale,
+        Tensor? bias)
     {
         Shapes.RequireSame(z, u, "dora_combine");
         if (residual is not null) Shapes.RequireSame(z, residual, "dora_combine");
         int outF = z.Shape[^1];
         if (magnitude.Count != outF || norm.Count != outF || (bias is not null && bias.Count != outF))
-            throw new ArgumentException($"dora_combine: magnitude {Shapes.Format(magnitude.Shape)}, norm {Shapes.Format(norm.Shape)} and bias must have the {outF} columns of {Shapes.Format(z.Shape)}.");
+            throw new ArgumentException($"dora_combine: magnitude {Shapes.Format(magnitude.Shape)}, norm " +
+                $"{Shapes.Format(norm.Shape)} and bias must have the {outF} columns of {Shapes.Format(z.Shape)}.");
         int rows = outF == 0 ? 0 : z.Count / outF;
         Tensor y = Tape.NewTensor(z.Shape);
         ReadOnlySpan<float> zd = z.Data, ud = u.Data, m = magnitude.Data, n = norm.Data;
@@ -39,7 +41,9 @@ internal sealed class DoraCombineOp : Op
             {
                 float g = m[j] / n[j];
                 // PEFT's order: (g − 1)·base + g·lora·scaling, then added to the base output.
-                float v = residual is null ? g * (zd[o + j] + ud[o + j] * scale) : rd[o + j] + ((g - 1f) * zd[o + j] + g * ud[o + j] * scale);
+                float v = residual is null
+                    ? g * (zd[o + j] + ud[o + j] * scale)
+                    : rd[o + j] + ((g - 1f) * zd[o + j] + g * ud[o + j] * scale);
                 yd[o + j] = bias is null ? v : v + b[j];
             }
         }
