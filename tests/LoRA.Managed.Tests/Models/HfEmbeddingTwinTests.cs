@@ -102,6 +102,21 @@ public class HfEmbeddingTwinTests
     }
 
     [Test]
+    public void PositionEmbeddingAdapterIsAppliedAndMergesExactly()
+    {
+        // wpe is not tied: adapted and merged logits agree; the lookup goes through the wrapper, not the old table.
+        CausalLm model = HfModel.Load(HfFixtures.Folder("gpt2-tiny"));
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected("gpt2-tiny").GetProperty("ids"));
+        float[] baseLogits = Logits(model, ids);
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, TargetModules = ["wpe"] }, new TorchGenerator(5));
+        new TorchGenerator(6).FillUniform(peft.EmbeddingLayers().Single().Value.LoraEmbeddingA["default"].Data, -1f, 1f);
+        float[] adapted = Logits(model, ids);
+        Assert.That(MaxDiff(adapted, baseLogits), Is.GreaterThan(1e-2));
+        peft.MergeAndUnload();
+        Assert.That(MaxDiff(Logits(model, ids), adapted), Is.LessThan(1e-4));
+    }
+
+    [Test]
     public void ASteadyStateEmbeddingTrainingStepAllocatesNothing()
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"));

@@ -15,6 +15,7 @@ public sealed class Gpt2Model : Module
     private int[]? _idsShape;
     // The module at wte: the table itself, or an adapter wrapping it (the tied head keeps the table).
     private ITokenEmbedding _lookup;
+    private ITokenEmbedding _positionLookup;
 
     /// <summary>Creates the body with zero weights (to be loaded).</summary>
     public Gpt2Model(Hf.HfConfig config)
@@ -23,6 +24,7 @@ public sealed class Gpt2Model : Module
         Wte = RegisterModule("wte", Embedding.Empty(config.VocabSize, config.HiddenSize));
         _lookup = Wte;
         Wpe = RegisterModule("wpe", Embedding.Empty(config.MaxPositions, config.HiddenSize));
+        _positionLookup = Wpe;
         var blocks = new Module[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new Gpt2Block(config.HiddenSize, config.Heads, config.IntermediateSize, config.NormEps);
         H = RegisterModule("h", new Sequential(blocks));
@@ -33,7 +35,7 @@ public sealed class Gpt2Model : Module
     public Embedding Wte { get; private set; }
 
     /// <summary>Position embedding (positions, C).</summary>
-    public Embedding Wpe { get; }
+    public Embedding Wpe { get; private set; }
 
     /// <summary>The blocks.</summary>
     public Sequential H { get; }
@@ -57,7 +59,7 @@ public sealed class Gpt2Model : Module
             _positions = positions;
             _idsShape = [batch, time];
         }
-        Tensor x = Functional.Add(_lookup.Forward(ids, _idsShape), Wpe.Forward(_positions, _idsShape));
+        Tensor x = Functional.Add(_lookup.Forward(ids, _idsShape), _positionLookup.Forward(_positions, _idsShape));
         for (int l = 0; l < H.Count; l++)
         {
             var block = (Gpt2Block)H[l];
@@ -70,11 +72,11 @@ public sealed class Gpt2Model : Module
     /// <inheritdoc />
     protected override void OnChildReplaced(string name, Module module)
     {
-        if (name != "wte") return;
-        // Refuse anything that cannot look tokens up: ReplaceChild puts the old child back.
+        if (name is not ("wte" or "wpe")) return;
+        // Refuse anything that cannot look ids up: ReplaceChild puts the old child back.
         if (module is not ITokenEmbedding lookup)
-            throw new ArgumentException($"{GetType().Name}: 'wte' must be an Embedding or wrap one, not a {module.GetType().Name}.");
-        _lookup = lookup;
-        Wte = lookup.Table;
+            throw new ArgumentException($"Gpt2Model: '{name}' must be an Embedding or wrap one, not a {module.GetType().Name}.");
+        if (name == "wte") (_lookup, Wte) = (lookup, lookup.Table);
+        else (_positionLookup, Wpe) = (lookup, lookup.Table);
     }
 }
