@@ -1,4 +1,5 @@
 using LoRA.Managed.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
@@ -14,7 +15,7 @@ namespace LoRA.Managed.Autograd.Ops;
 internal sealed class DoraCombineOp : Op
 {
     private Tensor? _r, _bias;
-    private Tensor _z = null!, _u = null!, _m = null!, _n = null!;
+    private Tensor _z = null!, _u = null!, _m = null!, _n = null!, _g = null!;
     private float _s;
 
     public override string Name => "dora_combine";
@@ -31,49 +32,69 @@ internal sealed class DoraCombineOp : Op
                 $"{Shapes.Format(norm.Shape)} and bias must have the {outF} columns of {Shapes.Format(z.Shape)}.");
         int rows = outF == 0 ? 0 : z.Count / outF;
         Tensor y = Tape.NewTensor(z.Shape);
-        ReadOnlySpan<float> zd = z.Data, ud = u.Data, m = magnitude.Data, n = norm.Data;
-        ReadOnlySpan<float> rd = residual is null ? default : residual.Data, b = bias is null ? default : bias.Data;
+        // g = m / n once per column (kept for backward), then whole rows with vector kernels.
+        Tensor gain = Tape.NewTensor([outF]);
+        TensorPrimitives.Divide(magnitude.Data, norm.Data, gain.Data);
+        ReadOnlySpan<float> g = gain.Data;
         Span<float> yd = y.Data;
         for (int i = 0; i < rows; i++)
         {
-            int o = i * outF;
-            for (int j = 0; j < outF; j++)
+            Span<float> yr = yd.Slice(i * outF, outF);
+            ReadOnlySpan<float> zr = z.Data.Slice(i * outF, outF), ur = u.Data.Slice(i * outF, outF);
+            if (residual is null)
             {
-                float g = m[j] / n[j];
-                // PEFT's order: (g − 1)·base + g·lora·scaling, then added to the base output.
-                float v = residual is null
-                    ? g * (zd[o + j] + ud[o + j] * scale)
-                    : rd[o + j] + ((g - 1f) * zd[o + j] + g * ud[o + j] * scale);
-                yd[o + j] = bias is null ? v : v + b[j];
+                // g⊙(z + s·u)
+                TensorPrimitives.MultiplyAdd(ur, scale, zr, yr);
+                TensorPrimitives.Multiply(yr, g, yr);
             }
+            else
+            {
+                // r + ((g − 1)⊙z + g⊙(s·u)), PEFT's order: the DoRA term, then added to the base output.
+                TensorPrimitives.Multiply(ur, scale, yr);
+                TensorPrimitives.Multiply(yr, g, yr);
+                TensorPrimitives.FusedMultiplyAdd(g, zr, yr, yr);
+                TensorPrimitives.Subtract(yr, zr, yr);
+                TensorPrimitives.Add(residual.Data.Slice(i * outF, outF), yr, yr);
+            }
+            if (bias is not null) TensorPrimitives.Add(yr, bias.Data, yr);
         }
         if (Tape.ShouldRecord(z, u, magnitude) || (residual?.RequiresGrad ?? false) || (bias?.RequiresGrad ?? false))
         {
             var op = Tape.Record<DoraCombineOp>(y);
-            op._r = residual; op._z = z; op._u = u; op._m = magnitude; op._n = norm; op._s = scale; op._bias = bias;
+            op._r = residual; op._z = z; op._u = u; op._m = magnitude; op._n = norm; op._g = gain; op._s = scale;
+            op._bias = bias;
         }
         return y;
     }
 
     public override void Backward()
     {
-        ReadOnlySpan<float> grad = Output.Grad, zd = _z.Data, ud = _u.Data, m = _m.Data, n = _n.Data;
+        ReadOnlySpan<float> grad = Output.Grad, g = _g.Data;
         int outF = _z.Shape[^1], rows = outF == 0 ? 0 : _z.Count / outF;
         Span<float> gr = _r is null ? default : GradOf(_r), gz = GradOf(_z), gu = GradOf(_u);
         Span<float> gm = GradOf(_m), gb = _bias is null ? default : GradOf(_bias);
-        float shift = _r is null ? 0f : 1f;
+        GradientPool pool = GradientPool.Current;
+        // Per column: ∂z factor (g − 1 with a residual, else g), ∂u factor g·s; per row scratch z + s·u; ∂m sums.
+        float[] zFactor = pool.Rent(outF), uFactor = pool.Rent(outF), sum = pool.Rent(outF), acc = pool.RentZeroed(outF);
+        TensorPrimitives.Subtract(g, _r is null ? 0f : 1f, zFactor);
+        TensorPrimitives.Multiply(g, _s, uFactor);
         for (int i = 0; i < rows; i++)
         {
-            int o = i * outF;
-            for (int j = 0; j < outF; j++)
+            ReadOnlySpan<float> G = grad.Slice(i * outF, outF);
+            if (!gr.IsEmpty) AddInto(gr.Slice(i * outF, outF), G);
+            if (!gz.IsEmpty) { Span<float> d = gz.Slice(i * outF, outF); TensorPrimitives.FusedMultiplyAdd(G, zFactor, d, d); }
+            if (!gu.IsEmpty) { Span<float> d = gu.Slice(i * outF, outF); TensorPrimitives.FusedMultiplyAdd(G, uFactor, d, d); }
+            if (!gm.IsEmpty)
             {
-                float G = grad[o + j], g = m[j] / n[j];
-                if (!gr.IsEmpty) gr[o + j] += G;
-                if (!gz.IsEmpty) gz[o + j] += (g - shift) * G;
-                if (!gu.IsEmpty) gu[o + j] += g * _s * G;
-                if (!gm.IsEmpty) gm[j] += G * (zd[o + j] + ud[o + j] * _s) / n[j];
-                if (!gb.IsEmpty) gb[j] += G;
+                TensorPrimitives.MultiplyAdd(_u.Data.Slice(i * outF, outF), _s, _z.Data.Slice(i * outF, outF), sum);
+                TensorPrimitives.FusedMultiplyAdd(G, sum, acc, acc);
             }
+            if (!gb.IsEmpty) AddInto(gb, G);
         }
+        // ∂m = Σᵢ G⊙(z + s·u) / n: the norm is a constant.
+        if (!gm.IsEmpty) { TensorPrimitives.Divide(acc, _n.Data, acc); AddInto(gm, acc); }
+        pool.Return(zFactor); pool.Return(uFactor); pool.Return(sum); pool.Return(acc);
     }
+
+    private static void AddInto(Span<float> dst, ReadOnlySpan<float> src) => TensorPrimitives.Add(dst, src, dst);
 }
