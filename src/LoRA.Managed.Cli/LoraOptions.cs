@@ -14,6 +14,7 @@ internal sealed class LoraOptions
     public Option<string> Init { get; }
     public Option<string> Scaling { get; }
     public Option<string> Targets { get; }
+    public Option<bool> UseDora { get; } = new("--use-dora") { Description = "DoRA (PEFT's use_dora): a trained magnitude per output feature over the norm of W + s·B·A." };
 
     public LoraOptions()
     {
@@ -25,7 +26,7 @@ internal sealed class LoraOptions
         // Which names exist is the model's business: LoraModel.Validate checks them against the real model, once.
     }
 
-    public IEnumerable<Option> All => [Rank, Alpha, Init, Scaling, Targets];
+    public IEnumerable<Option> All => [Rank, Alpha, Init, Scaling, Targets, UseDora];
 
     /// <summary>The PEFT-style configuration these options describe.</summary>
     public LoraConfig ToConfig(System.CommandLine.ParseResult parse) => new()
@@ -35,8 +36,9 @@ internal sealed class LoraOptions
         Init = parse.GetValue(Init) switch { "pissa" => LoraInit.Pissa, "default" => LoraInit.Default, _ => LoraInit.Svd },
         Scaling = parse.GetValue(Scaling) switch { "alpha-over-rank" => LoraScaling.AlphaOverRank, "rslora" => LoraScaling.RsLora, _ => LoraScaling.Alpha },
         TargetModules = CommonOptions.CommaList(parse.GetValue(Targets)),
+        UseDora = parse.GetValue(UseDora),
     };
 
     public static string Describe(LoraConfig c) =>
-        FormattableString.Invariant($"rank {c.Rank}, alpha {c.Alpha}, init {c.Init}, scaling {c.Scaling} (scale {c.Scale:G4}), targets {string.Join(",", c.TargetModules)}");
+        FormattableString.Invariant($"rank {c.Rank}, alpha {c.Alpha}, init {c.Init}, scaling {c.Scaling} (scale {c.Scale:G4}), targets {string.Join(",", c.TargetModules)}{(c.UseDora ? ", DoRA" : "")}");
 }

@@ -22,6 +22,7 @@ internal static class LmFinetuneCommand
         var rank = CommonOptions.Int("--rank", defaults.Rank, 1, "LoRA rank r.");
         var alpha = CommonOptions.PositiveDouble("--alpha", defaults.Alpha, "LoRA alpha (scale alpha/r, as PEFT).");
         var dropout = new Option<float>("--dropout") { Description = "LoRA dropout on the adapter input, in [0, 1).", DefaultValueFactory = _ => 0f };
+        var useDora = new Option<bool>("--use-dora") { Description = "DoRA (PEFT's use_dora): a trained magnitude per output feature over the norm of W + s·B·A." };
         var steps = new Option<int?>("--steps") { Description = "Optimiser steps (overrides --epochs).", HelpName = "S" };
         var epochs = CommonOptions.Int("--epochs", defaults.Epochs, 1, "Epochs over the data.");
         var lr = CommonOptions.PositiveDouble("--lr", defaults.LearningRate, "Peak AdamW learning rate (3% warm-up, cosine decay).");
@@ -35,7 +36,7 @@ internal static class LmFinetuneCommand
         var resume = new Option<string?>("--resume") { Description = "Continue from this checkpoint folder.", HelpName = "DIR" };
         var command = new Command("lm-finetune", "LoRA fine-tuning of a Hugging Face causal LM on your text; saves a PEFT adapter.")
         {
-            model, data, targets, exclude, layers, rank, alpha, dropout, steps, epochs, lr, batch, accum, window, seed, output, checkpoints, saveSteps, resume,
+            model, data, targets, exclude, layers, rank, alpha, dropout, useDora, steps, epochs, lr, batch, accum, window, seed, output, checkpoints, saveSteps, resume,
         };
         RecipeCommand.SetAction(command, parse =>
         {
@@ -49,7 +50,7 @@ internal static class LmFinetuneCommand
                 Targets = CommonOptions.CommaList(parse.GetValue(targets)),
                 Exclude = CommonOptions.CommaList(parse.GetValue(exclude)),
                 Layers = CommonOptions.CommaInts(parse.GetValue(layers), "--layers", 0, "a layer index (an integer ≥ 0)"),
-                Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = d, Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
+                Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = d, UseDora = parse.GetValue(useDora), Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
                 LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batch), GradAccum = parse.GetValue(accum), Context = parse.GetValue(window),
                 Seed = parse.GetValue(seed), CheckpointDir = parse.GetValue(checkpoints), SaveSteps = parse.GetValue(saveSteps), ResumeFrom = parse.GetValue(resume),
             };

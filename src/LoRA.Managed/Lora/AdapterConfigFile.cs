@@ -80,7 +80,7 @@ public static class AdapterConfigFile
             },
             ["exclude_modules"] = w => WriteList(w, config.ExcludeModules, nullWhenEmpty: true),
             ["task_type"] = w => WriteStringOrNull(w, config.TaskType),
-            ["use_dora"] = w => w.WriteBooleanValue(false),
+            ["use_dora"] = w => w.WriteBooleanValue(config.UseDora),
             ["use_rslora"] = w => w.WriteBooleanValue(config.Scaling == LoraScaling.RsLora),
         };
         var stream = new MemoryStream();
@@ -114,7 +114,7 @@ public static class AdapterConfigFile
 
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidDataFormatException">The file is larger than <see cref="MaxFileBytes"/>, not UTF-8 JSON,
-    /// or a field is missing, of the wrong type, out of range, or asks for a feature not implemented here (DoRA, other
+    /// or a field is missing, of the wrong type, out of range, or asks for a feature not implemented here (other
     /// inits); the message names the file and the field.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static LoraConfig Read(string path) => Parse(ReadBytes(path), path);
@@ -158,7 +158,6 @@ public static class AdapterConfigFile
 
         string peftType = String(root, "peft_type", source, required: true)!;
         if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
-        if (Bool(root, "use_dora", source)) throw new InvalidDataFormatException(source, "use_dora", "DoRA adapters are not supported.");
         RefuseUnsupported(root, source);
         // fan_in_fan_out is a per-layer fact here (Linear.FanInFanOut), as PEFT corrects the flag for each target; it
         // is kept.
@@ -223,6 +222,7 @@ public static class AdapterConfigFile
             Init = ReadInit(root, source),
             Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
             FanInFanOut = fanInFanOut,
+            UseDora = Bool(root, "use_dora", source),
             TaskType = String(root, "task_type", source, required: false),
             BaseModelNameOrPath = String(root, "base_model_name_or_path", source, required: false),
         };

@@ -57,7 +57,16 @@ public static class AdapterFiles
             if (!layer.Adapters.Contains(adapterName)) continue;
             tensors[$"{Prefix}{name}.lora_A.weight"] = layer.LoraA[adapterName].Weight;
             tensors[$"{Prefix}{name}.lora_B.weight"] = layer.LoraB[adapterName].Weight;
+            // PEFT's key for DoRA's magnitude has neither the adapter name nor ".weight" (see AdapterKeyToInMemory).
+            if (layer.IsDora(adapterName)) tensors[$"{Prefix}{name}.{MagnitudeKey}"] = layer.LoraMagnitude![adapterName].Weight;
             if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) tensors[$"{Prefix}{name}.base_layer.bias"] = b;
+        }
+        foreach (var (name, layer) in model.EmbeddingLayers())
+        {
+            if (!layer.Adapters.Contains(adapterName)) continue;
+            // PEFT's ParameterDict keys: no ".weight", and the adapter name dropped.
+            tensors[$"{Prefix}{name}.lora_embedding_A"] = layer.LoraEmbeddingA[adapterName];
+            tensors[$"{Prefix}{name}.lora_embedding_B"] = layer.LoraEmbeddingB[adapterName];
         }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in model.NamedParameters())
@@ -102,6 +111,11 @@ public static class AdapterFiles
         try { plan = InjectionPlan.Create(baseModel, config, adapterName); }
         catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
         var shapes = ExpectedShapes(baseModel, plan, config);
+        // PEFT's save_embedding_layers="auto" also writes a targeted embed_tokens' table (X.base_layer.weight); it is
+        // optional, and loaded into the base as PEFT's load_state_dict does.
+        foreach (var (name, module) in plan.Targets)
+            if (module is Embedding table && header.Shapes.ContainsKey($"{Prefix}{name}.base_layer.weight"))
+                shapes[$"{Prefix}{name}.base_layer.weight"] = table.Weight.Shape;
         SafeTensors.CheckFits(shapes, header.Shapes, weightsPath);   // from the header: no data read yet
         // After the names and shapes, which say more precisely what is wrong when they do not fit either.
         if (header.Metadata.TryGetValue(ConfigHashKey, out string? configHash) && !string.Equals(configHash, Sha256(configBytes), StringComparison.OrdinalIgnoreCase))
@@ -123,12 +137,22 @@ public static class AdapterFiles
     private static Dictionary<string, int[]> ExpectedShapes(Module baseModel, InjectionPlan plan, LoraConfig config)
     {
         var shapes = new Dictionary<string, int[]>(StringComparer.Ordinal);
-        var targets = plan.Targets.ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer, StringComparer.Ordinal);
+        foreach (var (name, module) in plan.Targets)
+        {
+            if (module is not (Embedding or LoraEmbedding)) continue;
+            Embedding table = module as Embedding ?? ((LoraEmbedding)module).BaseLayer;
+            int rank = config.ForModule(name).Rank;
+            shapes[$"{Prefix}{name}.lora_embedding_A"] = [rank, table.NumEmbeddings];
+            shapes[$"{Prefix}{name}.lora_embedding_B"] = [table.EmbeddingDim, rank];
+        }
+        var targets = plan.Targets.Where(t => t.Value is Linear or LoraLinear)
+            .ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer, StringComparer.Ordinal);
         foreach (var (name, linear) in targets)
         {
             int rank = config.ForModule(name).Rank;
             shapes[$"{Prefix}{name}.lora_A.weight"] = [rank, linear.InFeatures];
             shapes[$"{Prefix}{name}.lora_B.weight"] = [linear.OutFeatures, rank];
+            if (config.UseDora) shapes[$"{Prefix}{name}.{MagnitudeKey}"] = [linear.OutFeatures];
             if (config.Bias == LoraBias.LoraOnly && linear.Bias is { } b) shapes[$"{Prefix}{name}.base_layer.bias"] = b.Shape;
         }
         if (config.Bias == LoraBias.All)
@@ -146,12 +170,24 @@ public static class AdapterFiles
 
     /// <summary><c>base_model.model.X.lora_A.weight</c> → <c>X.lora_A.&lt;adapter&gt;.weight</c>; other keys lose the
     /// prefix.</summary>
-    private static string InMemoryName(string key, string adapterName)
+    private static string InMemoryName(string key, string adapterName) => AdapterKeyToInMemory(key[Prefix.Length..], adapterName);
+
+    /// <summary>The last part of PEFT's key for DoRA's magnitude, <c>base_model.model.X.lora_magnitude_vector</c>: PEFT's
+    /// <c>_get_adapter_state_dict</c> drops the <c>.weight</c> of <c>lora_magnitude_vector.&lt;adapter&gt;.weight</c>
+    /// to keep the format of its older ParameterDict, and then the adapter name.</summary>
+    internal const string MagnitudeKey = "lora_magnitude_vector";
+
+    /// <summary>A file key without <c>base_model.model.</c> → the in-memory name: <c>X.lora_A.weight</c> →
+    /// <c>X.lora_A.&lt;adapter&gt;.weight</c>, <c>X.lora_magnitude_vector</c> →
+    /// <c>X.lora_magnitude_vector.&lt;adapter&gt;.weight</c>; other keys unchanged.</summary>
+    internal static string AdapterKeyToInMemory(string name, string adapterName)
     {
-        string name = key[Prefix.Length..];
         foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
             if (name.EndsWith(factor, StringComparison.Ordinal))
                 return name[..^".weight".Length] + "." + adapterName + ".weight";
+        if (name.EndsWith("." + MagnitudeKey, StringComparison.Ordinal)) return name + "." + adapterName + ".weight";
+        foreach (string factor in new[] { ".lora_embedding_A", ".lora_embedding_B" })
+            if (name.EndsWith(factor, StringComparison.Ordinal)) return name + "." + adapterName;
         return name;
     }
 

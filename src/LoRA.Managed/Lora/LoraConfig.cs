@@ -43,6 +43,12 @@ public sealed record LoraConfig
         init => Scaling = value ? LoraScaling.RsLora : (Scaling == LoraScaling.RsLora ? LoraScaling.AlphaOverRank : Scaling);
     }
 
+    /// <summary>
+    /// PEFT's <c>use_dora</c>: weight-decomposed LoRA (<see cref="Dora"/>), each target's output rescaled per feature by a
+    /// trained magnitude over the norm of the adapted weight. False by default, as in PEFT.
+    /// </summary>
+    public bool UseDora { get; init; }
+
     /// <summary>Modules (matched like targets) whose parameters stay trainable and are saved with the
     /// adapter.</summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();

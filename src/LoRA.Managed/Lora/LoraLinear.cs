@@ -48,6 +48,13 @@ public sealed class LoraLinear : Module
     /// <summary>The B factors (out×r) by adapter name.</summary>
     public AdapterDict LoraB { get; }
 
+    /// <summary>DoRA's magnitude vectors by adapter name (child <c>lora_magnitude_vector</c>, registered with the
+    /// first DoRA adapter), or null when no adapter of this layer uses DoRA.</summary>
+    public DoraMagnitudes? LoraMagnitude { get; private set; }
+
+    /// <summary>True when adapter <paramref name="name"/> uses DoRA on this layer.</summary>
+    public bool IsDora(string name) => LoraMagnitude?.Contains(name) ?? false;
+
     /// <summary>The module's full name in its model ("" when built standalone).</summary>
     public string ModuleName { get; }
 
@@ -93,6 +100,14 @@ public sealed class LoraLinear : Module
         LoraInitializer.Apply(config.Init, a.Weight, b.Weight, BaseLayer.Weight, config.Scale, generator);
         LoraA.Add(name, a);
         LoraB.Add(name, b);
+        if (config.UseDora)
+        {
+            // PEFT's DoraLinearLayer.update_layer: m starts as ‖W + s·B·A‖, so the new adapter changes nothing.
+            var m = new DoraMagnitude(outF);
+            Dora.FillWeightNorm(BaseLayer.Weight, BaseLayer.FanInFanOut, a.Weight, b.Weight, (float)config.Scale,
+                m.Weight.Data);
+            (LoraMagnitude ??= RegisterModule("lora_magnitude_vector", new DoraMagnitudes())).Add(name, m);
+        }
         _configs.Add(name, config);
         _dropoutGenerators.Add(name, generator);
         ActiveAdapter ??= name;
@@ -138,6 +153,7 @@ public sealed class LoraLinear : Module
         bool inOut = BaseLayer.FanInFanOut;
         if (AdaptersDisabled)
             return Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias, inOut);
+        if (!IsMerged && ActiveAdapter is { } dora && IsDora(dora)) return DoraForward(input, dora);
         Tensor y = Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias, inOut);
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
@@ -148,8 +164,21 @@ public sealed class LoraLinear : Module
         return Autograd.Ops.LowRankAddOp.Apply(y, low, LoraB[name].Weight, (float)config.Scale);
     }
 
+    /// <summary>DoRA's forward for adapter <paramref name="name"/> (see <see cref="Dora"/>): the base product is
+    /// rescaled there, so it is not computed here first.</summary>
+    private Tensor DoraForward(Tensor input, string name)
+    {
+        LoraConfig config = _configs[name];
+        Tensor? dropped = Training && config.Dropout > 0f
+            ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name])
+            : null;
+        return Dora.Forward(input, dropped, BaseLayer, LoraA[name].Weight, LoraB[name].Weight,
+            LoraMagnitude![name].Weight, (float)config.Scale);
+    }
+
     /// <summary>
-    /// Folds the active adapter into the base weight, <c>W ← W + scale·B·A</c> (PEFT's <c>merge</c>), so the
+    /// Folds the active adapter into the base weight, <c>W ← W + scale·B·A</c> (PEFT's <c>merge</c>; for DoRA
+    /// <c>W ← m/‖W + scale·B·A‖ ⊙ (W + scale·B·A)</c>, see <see cref="Dora.MergedWeight"/>), so the
     /// forward is a single GEMM. The sum is formed in double and rounded once. The previous weight is kept,
     /// so <see cref="Unmerge"/> restores it bit for bit: subtracting ΔW in float would leave a rounding error of
     /// order 2⁻²⁴·|ΔW| in each element instead.
@@ -162,7 +191,9 @@ public sealed class LoraLinear : Module
         Tensor w = BaseLayer.Weight;
         _unmergedWeight = w.Clone();
         var delta = DeltaWeightDouble(ActiveAdapter);
-        var merged = LowRank.ToMatrix(w) + (BaseLayer.FanInFanOut ? delta.Transpose() : delta);
+        var merged = IsDora(ActiveAdapter)
+            ? Dora.MergedWeight(w, BaseLayer.FanInFanOut, delta, LoraMagnitude![ActiveAdapter].Weight.Data)
+            : LowRank.ToMatrix(w) + (BaseLayer.FanInFanOut ? delta.Transpose() : delta);
         LowRank.CopyTo(merged, w.Data);
         MergedAdapter = ActiveAdapter;
     }

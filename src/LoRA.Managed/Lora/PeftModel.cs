@@ -54,6 +54,11 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     public IEnumerable<KeyValuePair<string, LoraLinear>> LoraLayers() =>
         BaseModel.NamedModules().Where(p => p.Value is LoraLinear).Select(p => new KeyValuePair<string, LoraLinear>(p.Key, (LoraLinear)p.Value));
 
+    /// <summary>The adapted embeddings (PEFT's <c>lora.Embedding</c>) with their full names.</summary>
+    public IEnumerable<KeyValuePair<string, LoraEmbedding>> EmbeddingLayers() =>
+        BaseModel.NamedModules().Where(p => p.Value is LoraEmbedding)
+            .Select(p => new KeyValuePair<string, LoraEmbedding>(p.Key, (LoraEmbedding)p.Value));
+
     /// <summary>Names of the modules kept trainable and saved with adapter <paramref name="adapterName"/>.</summary>
     public IReadOnlyList<string> ModulesToSave(string adapterName) => _modulesToSave[adapterName];
 
@@ -66,6 +71,7 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         {
             _adaptersDisabled = value;
             foreach (var (_, layer) in LoraLayers()) layer.AdaptersDisabled = value;
+            foreach (var (_, layer) in EmbeddingLayers()) layer.AdaptersDisabled = value;
         }
     }
 
@@ -84,6 +90,13 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         var plan = InjectionPlan.Create(BaseModel, config, adapterName);
         foreach (var (name, module) in plan.Targets)
         {
+            if (module is Embedding or LoraEmbedding)
+            {
+                var embedding = module as LoraEmbedding ?? Swap(name, new LoraEmbedding((Embedding)module, name));
+                embedding.AddAdapter(adapterName, config.ForModule(name), generator);
+                embedding.AdaptersDisabled = _adaptersDisabled;
+                continue;
+            }
             var layer = module as LoraLinear ?? Swap(name, new LoraLinear((Linear)module, name));
             layer.AddAdapter(adapterName, config.ForModule(name), generator);
             layer.AdaptersDisabled = _adaptersDisabled;
@@ -110,12 +123,15 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     public void Merge()
     {
         foreach (var (_, layer) in LoraLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
+        foreach (var (_, layer) in EmbeddingLayers())
+            if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
     }
 
     /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLinear.Unmerge"/>).</summary>
     public void Unmerge()
     {
         foreach (var (_, layer) in LoraLayers()) if (layer.IsMerged) layer.Unmerge();
+        foreach (var (_, layer) in EmbeddingLayers()) if (layer.IsMerged) layer.Unmerge();
     }
 
     /// <summary>
@@ -130,6 +146,12 @@ public sealed class PeftModel : Module, ICausalLanguageModel
             if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter)) layer.SetActiveAdapter(ActiveAdapter);
             Linear merged = layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer;
             Swap(name, merged);
+        }
+        foreach (var (name, layer) in EmbeddingLayers().ToList())
+        {
+            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter))
+                layer.SetActiveAdapter(ActiveAdapter);
+            Swap(name, layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer);
         }
         _configs.Clear();
         _modulesToSave.Clear();
@@ -146,7 +168,9 @@ public sealed class PeftModel : Module, ICausalLanguageModel
 
     /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's
     /// denominator.</summary>
-    public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l => l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount());
+    public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l =>
+        l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount() + (l.Value.LoraMagnitude?.ParameterCount() ?? 0))
+        - EmbeddingLayers().Sum(l => l.Value.LoraEmbeddingA.ParameterCount() + l.Value.LoraEmbeddingB.ParameterCount());
 
     /// <summary>
     /// PEFT's <c>print_trainable_parameters()</c> line exactly, e.g.
@@ -208,9 +232,7 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         {
             // PEFT's file drops the adapter name: X.lora_A.weight is X.lora_A.<adapter>.weight in memory.
             string name = key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key;
-            foreach (string factor in new[] { ".lora_A.weight", ".lora_B.weight" })
-                if (name.EndsWith(factor, StringComparison.Ordinal))
-                    name = name[..^".weight".Length] + "." + ActiveAdapter + ".weight";
+            name = AdapterFiles.AdapterKeyToInMemory(name, ActiveAdapter);
             targets.Add((FindForLoad(mine, name, t, path, key), t));
             FiniteValues.Require(t.Data, path, key);
         }
@@ -244,6 +266,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     {
         foreach (var (_, layer) in LoraLayers())
             layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
+        foreach (var (_, layer) in EmbeddingLayers())
+            layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
         ApplyTrainable();
     }
 
@@ -258,7 +282,14 @@ public sealed class PeftModel : Module, ICausalLanguageModel
             {
                 layer.LoraA[ActiveAdapter].Weight.RequiresGrad = true;
                 layer.LoraB[ActiveAdapter].Weight.RequiresGrad = true;
+                if (layer.IsDora(ActiveAdapter)) layer.LoraMagnitude![ActiveAdapter].Weight.RequiresGrad = true;
                 if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) b.RequiresGrad = true;
+            }
+        foreach (var (_, layer) in EmbeddingLayers())
+            if (layer.Adapters.Contains(ActiveAdapter))
+            {
+                layer.LoraEmbeddingA[ActiveAdapter].RequiresGrad = true;
+                layer.LoraEmbeddingB[ActiveAdapter].RequiresGrad = true;
             }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in BaseModel.NamedParameters())

@@ -7,7 +7,7 @@ namespace LoRA.Managed.Nn;
 /// A lookup table of learned vectors, as <c>torch.nn.Embedding</c>: <c>weight</c> is (num_embeddings, embedding_dim),
 /// initialised N(0, 1) as PyTorch does. Ids outside the table raise an error naming the id and its position.
 /// </summary>
-public sealed class Embedding : Module
+public sealed class Embedding : Module, ITokenEmbedding
 {
     /// <summary>Creates a table drawn N(0, 1) from <paramref name="generator"/>.</summary>
     public Embedding(int numEmbeddings, int embeddingDim, TorchGenerator generator)
@@ -41,6 +41,9 @@ public sealed class Embedding : Module
 
     /// <summary>The table, (num_embeddings, embedding_dim).</summary>
     public Parameter Weight { get; }
+
+    /// <summary>This table itself.</summary>
+    public Embedding Table => this;
 
     /// <summary>Looks up <paramref name="ids"/>, which fill <paramref name="shape"/>; returns <c>shape +
     /// [embedding_dim]</c>.</summary>

@@ -28,6 +28,7 @@ public static class LmFinetuning
         public int Rank { get; init; } = 8;
         public double Alpha { get; init; } = 16;
         public float Dropout { get; init; }
+        public bool UseDora { get; init; }
         public int? Steps { get; init; }
         public int Epochs { get; init; } = 1;
         public double LearningRate { get; init; } = 2e-4;
@@ -65,7 +66,7 @@ public static class LmFinetuning
         var generator = new TorchGenerator(o.Seed);
         var lora = new LoraConfig
         {
-            Rank = o.Rank, Alpha = o.Alpha, Dropout = o.Dropout, TargetModules = o.Targets,
+            Rank = o.Rank, Alpha = o.Alpha, Dropout = o.Dropout, UseDora = o.UseDora, TargetModules = o.Targets,
             ExcludeModules = o.Exclude, LayersToTransform = o.Layers,
             TaskType = "CAUSAL_LM", BaseModelNameOrPath = o.ModelDir,
         };

@@ -147,4 +147,23 @@ public class HfMergeCommandTests
         Assert.That(code, Is.EqualTo(2));
         Assert.That(err, Does.Contain("--layers"));
     }
+
+    // Issue 15: DoRA from the command line; generate loads the DoRA adapter back.
+    [Test]
+    public void LmFinetuneWithUseDoraWritesPeftsMagnitudeKeys()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string data = Path.Combine(dir.Path, "t.txt"), adapter = Path.Combine(dir.Path, "adapter");
+        File.WriteAllText(data, string.Concat(Enumerable.Repeat("Once upon a time there was a cat. The cat liked milk.\n", 20)));
+        var (code, _, err) = LoraCli.Run("lm-finetune", "--model", HfFixtures.Stories260K, "--data", data, "--targets", "q_proj,v_proj",
+            "--use-dora", "--rank", "2", "--steps", "2", "--context", "32", "--out", adapter);
+        Assert.That(code, Is.EqualTo(0), err);
+        var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapter, "adapter_config.json"))).RootElement;
+        Assert.That(config.GetProperty("use_dora").GetBoolean(), Is.True);
+        var keys = LoRA.Managed.IO.SafeTensors.Read(Path.Combine(adapter, "adapter_model.safetensors")).Tensors.Keys.ToArray();
+        Assert.That(keys.Count(k => k.EndsWith(".lora_magnitude_vector", StringComparison.Ordinal)), Is.EqualTo(2 * 5), "q and v in 5 layers");
+        var (genCode, _, genErr) = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--adapter", adapter,
+            "--prompt", "Once upon a time", "--max-new-tokens", "4");
+        Assert.That(genCode, Is.EqualTo(0), genErr);
+    }
 }

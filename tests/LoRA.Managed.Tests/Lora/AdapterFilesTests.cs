@@ -132,7 +132,7 @@ public class AdapterFilesTests
     [TestCase("{\"peft_type\":\"LORA\",\"r\":0,\"target_modules\":[\"x\"]}", "r")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":\"x\"}", "target_modules")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"bias\":\"some\"}", "bias")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_dora\":true}", "use_dora")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_dora\":1}", "use_dora")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"init_lora_weights\":\"olora\"}", "init_lora_weights")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"lora_alpha\":\"8\"}", "lora_alpha")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[-1]}", "layers_to_transform")]

@@ -24,6 +24,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
     // The position ids and shapes of the last (batch, time), so a training step does not allocate them each forward.
     // A cache is replaced, never mutated, so a forward on another thread cannot see a half-written one.
     private InputLayout? _layout;
+    // The modules at wte/wpe: the tables themselves, or adapters wrapping them.
+    private ITokenEmbedding _wteLookup, _wpeLookup;
 
     /// <summary>Builds and initialises the model for <paramref name="config"/> from <paramref name="generator"/> (also
     /// used for dropout masks).</summary>
@@ -36,6 +38,7 @@ public sealed class GptModel : Module, ICausalLanguageModel
         Config = config;
         Wte = RegisterModule("wte", new Embedding(config.VocabSize, config.Embed, generator));
         Wpe = RegisterModule("wpe", new Embedding(config.BlockSize, config.Embed, generator));
+        (_wteLookup, _wpeLookup) = (Wte, Wpe);
         _drop = RegisterModule("drop", new Dropout(config.Dropout, generator));
         var blocks = new Module[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new GptBlock(config, generator);
@@ -87,7 +90,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
             ? cached
             : _layout = new InputLayout(batch, time, Config.Embed);
         // (B, T, C)
-        Tensor x = Functional.Add(Wte.Forward(ids, layout.IdsShape), Wpe.Forward(layout.Positions, layout.IdsShape));
+        Tensor x = Functional.Add(_wteLookup.Forward(ids, layout.IdsShape),
+            _wpeLookup.Forward(layout.Positions, layout.IdsShape));
         x = _drop.Forward(x);
         x = Blocks.Forward(x);                                                                       // (B, T, C)
         x = _lnF.Forward(x);
@@ -115,8 +119,9 @@ public sealed class GptModel : Module, ICausalLanguageModel
             case ("drop", _): _drop = module; return;
             case ("ln_f", _): _lnF = module; return;
             case ("lm_head", _): _lmHead = module; return;
-            case ("wte", Embedding e): Wte = e; return;
-            case ("wpe", Embedding e): Wpe = e; return;
+            // An adapter that wraps the table (LoRA's LoraEmbedding) looks ids up; the table stays Wte/Wpe.
+            case ("wte", ITokenEmbedding e): (_wteLookup, Wte) = (e, e.Table); return;
+            case ("wpe", ITokenEmbedding e): (_wpeLookup, Wpe) = (e, e.Table); return;
             case ("blocks", Sequential s): Blocks = s; return;
         }
         // Refuse: ReplaceChild puts the old child back.

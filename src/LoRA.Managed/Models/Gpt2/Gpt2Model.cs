@@ -13,13 +13,18 @@ public sealed class Gpt2Model : Module
 {
     private int[] _positions = [];
     private int[]? _idsShape;
+    // The module at wte: the table itself, or an adapter wrapping it (the tied head keeps the table).
+    private ITokenEmbedding _lookup;
+    private ITokenEmbedding _positionLookup;
 
     /// <summary>Creates the body with zero weights (to be loaded).</summary>
     public Gpt2Model(Hf.HfConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         Wte = RegisterModule("wte", Embedding.Empty(config.VocabSize, config.HiddenSize));
+        _lookup = Wte;
         Wpe = RegisterModule("wpe", Embedding.Empty(config.MaxPositions, config.HiddenSize));
+        _positionLookup = Wpe;
         var blocks = new Module[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new Gpt2Block(config.HiddenSize, config.Heads, config.IntermediateSize, config.NormEps);
         H = RegisterModule("h", new Sequential(blocks));
@@ -27,10 +32,10 @@ public sealed class Gpt2Model : Module
     }
 
     /// <summary>Token embedding (V, C); also the tied head's weight.</summary>
-    public Embedding Wte { get; }
+    public Embedding Wte { get; private set; }
 
     /// <summary>Position embedding (positions, C).</summary>
-    public Embedding Wpe { get; }
+    public Embedding Wpe { get; private set; }
 
     /// <summary>The blocks.</summary>
     public Sequential H { get; }
@@ -54,7 +59,7 @@ public sealed class Gpt2Model : Module
             _positions = positions;
             _idsShape = [batch, time];
         }
-        Tensor x = Functional.Add(Wte.Forward(ids, _idsShape), Wpe.Forward(_positions, _idsShape));
+        Tensor x = Functional.Add(_lookup.Forward(ids, _idsShape), _positionLookup.Forward(_positions, _idsShape));
         for (int l = 0; l < H.Count; l++)
         {
             var block = (Gpt2Block)H[l];
@@ -62,5 +67,16 @@ public sealed class Gpt2Model : Module
             else using (cache.BlockScratch(l)) x = block.ForwardCached(x, cache, l);
         }
         return LnF.Forward(x);
+    }
+
+    /// <inheritdoc />
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        if (name is not ("wte" or "wpe")) return;
+        // Refuse anything that cannot look ids up: ReplaceChild puts the old child back.
+        if (module is not ITokenEmbedding lookup)
+            throw new ArgumentException($"Gpt2Model: '{name}' must be an Embedding or wrap one, not a {module.GetType().Name}.");
+        if (name == "wte") (_lookup, Wte) = (lookup, lookup.Table);
+        else (_positionLookup, Wpe) = (lookup, lookup.Table);
     }
 }

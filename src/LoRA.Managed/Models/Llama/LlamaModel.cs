@@ -10,6 +10,8 @@ namespace LoRA.Managed.Models;
 public sealed class LlamaModel : Module
 {
     private int[]? _idsShape;
+    // The module at embed_tokens: the table itself, or an adapter wrapping it (the head keeps the table).
+    private ITokenEmbedding _lookup;
 
     /// <summary>Creates the body with zero weights (to be loaded).</summary>
     public LlamaModel(Hf.HfConfig config)
@@ -17,6 +19,7 @@ public sealed class LlamaModel : Module
         ArgumentNullException.ThrowIfNull(config);
         Rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling);
         EmbedTokens = RegisterModule("embed_tokens", Embedding.Empty(config.VocabSize, config.HiddenSize));
+        _lookup = EmbedTokens;
         var layers = new Module[config.Layers];
         for (int i = 0; i < layers.Length; i++) layers[i] = new LlamaDecoderLayer(config, Rope);
         Layers = RegisterModule("layers", new Sequential(layers));
@@ -27,7 +30,7 @@ public sealed class LlamaModel : Module
     public RotaryEmbedding Rope { get; }
 
     /// <summary>Token embedding (V, C); also the head's weight when tied.</summary>
-    public Embedding EmbedTokens { get; }
+    public Embedding EmbedTokens { get; private set; }
 
     /// <summary>The blocks.</summary>
     public Sequential Layers { get; }
@@ -46,7 +49,7 @@ public sealed class LlamaModel : Module
     internal Tensor Run(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache)
     {
         if (_idsShape is null || _idsShape[0] != batch || _idsShape[1] != time) _idsShape = [batch, time];
-        Tensor x = EmbedTokens.Forward(ids, _idsShape);
+        Tensor x = _lookup.Forward(ids, _idsShape);
         for (int l = 0; l < Layers.Count; l++)
         {
             var layer = (LlamaDecoderLayer)Layers[l];
@@ -54,5 +57,16 @@ public sealed class LlamaModel : Module
             else using (cache.BlockScratch(l)) x = layer.ForwardCached(x, cache, l);
         }
         return Norm.Forward(x);
+    }
+
+    /// <inheritdoc />
+    protected override void OnChildReplaced(string name, Module module)
+    {
+        if (name != "embed_tokens") return;
+        // Refuse anything that cannot look tokens up: ReplaceChild puts the old child back.
+        if (module is not ITokenEmbedding lookup)
+            throw new ArgumentException($"{GetType().Name}: 'embed_tokens' must be an Embedding or wrap one, not a {module.GetType().Name}.");
+        _lookup = lookup;
+        EmbedTokens = lookup.Table;
     }
 }

@@ -1,0 +1,61 @@
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd.Ops;
+
+/// <summary>
+/// Embedding lookup in a transposed table, PEFT's <c>F.embedding(x, lora_embedding_A.T)</c>: A is (r, V) and output
+/// row n is column <c>ids[n]</c> of A, so the output has the ids' shape with r appended. Backward scatter-adds:
+/// <c>∂A[k, ids[n]] += ∂y[n, k]</c> (a repeated id accumulates every occurrence). Reading columns in place spares the
+/// transposed copy of A that the plain <see cref="EmbeddingOp"/> would need each step.
+/// </summary>
+internal sealed class EmbeddingColumnsOp : Op
+{
+    private Tensor _table = null!;
+    // A copy of the ids (the caller's span may be refilled before backward), kept on the reused record.
+    private int[] _ids = [];
+
+    public override string Name => "embedding_columns";
+
+    public static Tensor Apply(Tensor table, ReadOnlySpan<int> ids, int[] idsShape)
+    {
+        Shapes.RequireMatrix(table, "embedding_columns", "table");
+        int count = Shapes.CheckedCount(idsShape, "embedding_columns");
+        if (count != ids.Length)
+            throw new ArgumentException(
+                $"embedding_columns: {ids.Length} ids do not fill the shape {Shapes.Format(idsShape)}.");
+        if (idsShape.Length > 3)
+            throw new ArgumentException($"embedding_columns: ids of rank {idsShape.Length} would give an output " +
+                $"of rank {idsShape.Length + 1}; at most 3 is supported.");
+        int r = table.Shape[0], vocab = table.Shape[1];
+        for (int n = 0; n < ids.Length; n++)
+            if ((uint)ids[n] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding_columns: id {ids[n]} at " +
+                    $"position {n} is outside the vocabulary 0..{vocab - 1} of table {Shapes.Format(table.Shape)} (r×V).");
+        Span<int> shape = stackalloc int[idsShape.Length + 1];
+        idsShape.CopyTo(shape);
+        shape[^1] = r;
+        Tensor y = Tape.NewTensor(shape);
+        ReadOnlySpan<float> a = table.Data;
+        Span<float> yd = y.Data;
+        for (int n = 0; n < ids.Length; n++)
+            for (int k = 0; k < r; k++) yd[n * r + k] = a[k * vocab + ids[n]];
+        if (Tape.ShouldRecord(table))
+        {
+            var op = Tape.Record<EmbeddingColumnsOp>(y);
+            op._table = table;
+            if (op._ids.Length != ids.Length) op._ids = new int[ids.Length];
+            ids.CopyTo(op._ids);
+        }
+        return y;
+    }
+
+    public override void Backward()
+    {
+        if (!_table.RequiresGrad) return;
+        int r = _table.Shape[0], vocab = _table.Shape[1];
+        Span<float> da = _table.EnsureGrad();
+        ReadOnlySpan<float> dy = Output.Grad;
+        for (int n = 0; n < _ids.Length; n++)
+            for (int k = 0; k < r; k++) da[k * vocab + _ids[n]] += dy[n * r + k];
+    }
+}
