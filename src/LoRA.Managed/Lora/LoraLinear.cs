@@ -112,6 +112,21 @@ public sealed class LoraLinear : Module
         ActiveAdapter = name;
     }
 
+    /// <summary>Removes adapter <paramref name="name"/> and its factors (PEFT's layer <c>delete_adapter</c>); when it was
+    /// active, no adapter is (the model picks the next).</summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">It is merged (unmerge first).</exception>
+    public void DeleteAdapter(string name)
+    {
+        if (!_configs.ContainsKey(name)) throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        if (MergedAdapter == name) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{name}' is merged; call Unmerge before deleting it.");
+        LoraA.Remove(name);
+        LoraB.Remove(name);
+        _configs.Remove(name);
+        _dropoutGenerators.Remove(name);
+        if (ActiveAdapter == name) ActiveAdapter = null;
+    }
+
     /// <summary>The configuration adapter <paramref name="name"/> was added with.</summary>
     public LoraConfig AdapterConfig(string name) => _configs.TryGetValue(name, out var c)
         ? c : throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'.");
