@@ -86,7 +86,7 @@ public sealed class LoraLinear : Module
             throw new ArgumentException($"LoraLinear '{ModuleName}': rank {r} must be in 1..{Math.Min(inF, outF)} for a Linear with weight {Shapes.Format(BaseLayer.Weight.Shape)} (out×in).");
         if (!(config.Dropout >= 0f && config.Dropout < 1f))
             throw new ArgumentException($"LoraLinear '{ModuleName}': dropout must be in [0, 1), got {config.Dropout}.");
-        if (BaseLayer.FanInFanOut && config.Init is LoraInit.Svd or LoraInit.Pissa)
+        if (BaseLayer.FanInFanOut && config.Init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora)
             throw new ArgumentException($"LoraLinear '{ModuleName}': {config.Init} initialisation is not supported on a Conv1D (fan_in_fan_out) layer; use Default or Gaussian.");
         var a = new LoraFactor(r, inF);
         var b = new LoraFactor(outF, r);

@@ -121,8 +121,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
         if (_configs.ContainsKey(adapterName)) throw new ArgumentException($"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or choose another name.");
         string configPath = Path.Combine(directory, AdapterConfigFile.FileName);
-        if (AdapterConfigFile.Parse(AdapterConfigFile.ReadBytes(configPath), configPath).Init == LoraInit.Pissa)
-            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA adapter, whose base weight is the residual; loading it beside other adapters would change theirs. Load it with FromPretrained on a fresh base.");
+        if (AdapterConfigFile.Parse(AdapterConfigFile.ReadBytes(configPath), configPath).Init is LoraInit.Pissa or LoraInit.Olora)
+            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA or OLoRA adapter, whose base weight is the residual; loading it beside other adapters would change theirs. Load it with FromPretrained on a fresh base.");
         AdapterFiles.Load(BaseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum, adapterName, this);
     }
 
