@@ -18,34 +18,47 @@ internal static class AdaptersCommand
     {
         var baseModel = CommonOptions.NonEmptyPath(new Option<string>("--base")
         {
-            Description = "The base model the adapters were trained on: a Hugging Face folder, or the blog MLP's safetensors file.",
+            Description = "The base model the adapters were trained on: a Hugging Face folder, or the blog MLP's "
+                + "safetensors file.",
             Required = true, HelpName = "PATH",
         });
         var adapters = new Option<string[]>("--adapter")
         {
-            Description = "An adapter folder and its weight, DIR:WEIGHT (weight 1 when omitted; negative subtracts). Repeat for each adapter.",
+            Description = "An adapter folder and its weight, DIR:WEIGHT (weight 1 when omitted; negative subtracts). "
+                + "Repeat for each adapter.",
             Required = true, HelpName = "DIR:WEIGHT", Arity = ArgumentArity.OneOrMore,
         };
         var combination = new Option<string>("--combination")
         {
-            Description = "linear (equal ranks; weights split as square roots between A and B), cat (ranks add; exact weighted sum) or svd (weighted sum of the ΔWs, truncated to --rank). PEFT's default: svd.",
+            Description = "linear (equal ranks; weights split as square roots between A and B), cat (ranks add; exact "
+                + "weighted sum) or svd (weighted sum of the ΔWs, truncated to --rank). PEFT's default: svd.",
             DefaultValueFactory = _ => "svd", HelpName = "TYPE",
         };
         combination.AcceptOnlyFromAmong("linear", "cat", "svd");
-        var rank = new Option<int?>("--rank") { Description = "svd only: the combined rank (default: the largest of the adapters').", HelpName = "N" };
-        var clamp = new Option<double?>("--svd-clamp") { Description = "svd only: clamp both factors to this quantile of their entries (PEFT's svd_clamp).", HelpName = "Q" };
-        var output = ModelArguments.Out("The combined adapter's folder (adapter_model.safetensors + adapter_config.json).");
-        var combine = new Command("combine", "Combine LoRA adapters with weights into one PEFT adapter (PEFT's add_weighted_adapter).")
+        var rank = new Option<int?>("--rank")
+        {
+            Description = "svd only: the combined rank (default: the largest of the adapters').", HelpName = "N",
+        };
+        var clamp = new Option<double?>("--svd-clamp")
+        {
+            Description = "svd only: clamp both factors to this quantile of their entries (PEFT's svd_clamp).",
+            HelpName = "Q",
+        };
+        var output = ModelArguments.Out(
+            "The combined adapter's folder (adapter_model.safetensors + adapter_config.json).");
+        var combine = new Command("combine",
+            "Combine LoRA adapters with weights into one PEFT adapter (PEFT's add_weighted_adapter).")
         {
             baseModel, adapters, combination, rank, clamp, output,
         };
         RecipeCommand.SetAction(combine, parse => Run(context, parse.GetValue(baseModel)!, parse.GetValue(adapters)!,
-            parse.GetValue(combination)!, parse.GetValue(rank), parse.GetValue(clamp), parse.GetValue(output)!), threads: false);
+            parse.GetValue(combination)!, parse.GetValue(rank), parse.GetValue(clamp), parse.GetValue(output)!),
+            threads: false);
         return new Command("adapters", "Work with saved LoRA adapters.") { combine };
     }
 
-    private static Dictionary<string, object?> Run(CliContext context, string basePath, string[] specs, string combination,
-        int? rank, double? clamp, string outDir)
+    private static Dictionary<string, object?> Run(CliContext context, string basePath, string[] specs,
+        string combination, int? rank, double? clamp, string outDir)
     {
         var type = Enum.Parse<CombinationType>(combination, ignoreCase: true);
         if (type != CombinationType.Svd && (rank is not null || clamp is not null))
@@ -56,11 +69,14 @@ internal static class AdaptersCommand
         {
             var ranks = inputs.Select(i => (i.Dir, Rank: ReadConfig(i.Dir).Rank)).ToList();
             if (ranks.Select(r => r.Rank).Distinct().Count() > 1)
-                throw new ArgumentException($"--combination linear needs adapters of one rank, but {string.Join(", ", ranks.Select(r => $"{r.Dir} has r={r.Rank}"))}; use cat or svd.");
+                throw new ArgumentException("--combination linear needs adapters of one rank, but "
+                    + $"{string.Join(", ", ranks.Select(r => $"{r.Dir} has r={r.Rank}"))}; use cat or svd.");
         }
         ModelArguments.RequireWritableDirectory("--out", outDir, createParents: true);
 
-        Module model = Directory.Exists(basePath) ? Models.Hf.HfModel.Load(basePath) : ModelArguments.LoadBlogMlp(basePath);
+        Module model = Directory.Exists(basePath)
+            ? Models.Hf.HfModel.Load(basePath)
+            : ModelArguments.LoadBlogMlp(basePath);
         string[] names = inputs.Select((_, i) => $"adapter{i + 1}").ToArray();
         var peft = PeftModel.FromPretrained(model, inputs[0].Dir, adapterName: names[0]);
         for (int i = 1; i < inputs.Count; i++) peft.LoadAdapter(inputs[i].Dir, names[i]);
@@ -74,14 +90,20 @@ internal static class AdaptersCommand
         peft.SaveAdapter(outDir, "combined");
 
         int newRank = peft.Adapters["combined"].Rank;
-        context.Output.WriteLine($"combined {inputs.Count} adapter(s) ({combination}) into {Path.GetFullPath(outDir)}: rank {newRank} on {layers.Count} layer(s)");
+        context.Output.WriteLine($"combined {inputs.Count} adapter(s) ({combination}) into {Path.GetFullPath(outDir)}: "
+            + $"rank {newRank} on {layers.Count} layer(s)");
         return new Dictionary<string, object?>
         {
             ["out"] = Path.GetFullPath(outDir),
             ["combination"] = combination,
             ["rank"] = newRank,
             ["layers"] = layers.Count,
-            ["adapters"] = inputs.Select(i => new Dictionary<string, object?> { ["path"] = Path.GetFullPath(i.Dir), ["weight"] = i.Weight }).ToList(),
+            ["adapters"] = inputs
+                .Select(i => new Dictionary<string, object?>
+                {
+                    ["path"] = Path.GetFullPath(i.Dir), ["weight"] = i.Weight,
+                })
+                .ToList(),
         };
     }
 
@@ -89,7 +111,8 @@ internal static class AdaptersCommand
     private static (string Dir, double Weight) Parse(string spec)
     {
         int colon = spec.LastIndexOf(':');
-        if (colon > 0 && double.TryParse(spec[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double w))
+        if (colon > 0
+            && double.TryParse(spec[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double w))
         {
             if (!double.IsFinite(w)) throw new ArgumentException($"--adapter {spec}: the weight {w} is not finite.");
             return (spec[..colon], w);
@@ -102,8 +125,10 @@ internal static class AdaptersCommand
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"--adapter {dir}: no such directory.");
         foreach (string file in new[] { AdapterFiles.WeightsFileName, AdapterConfigFile.FileName })
             if (!File.Exists(Path.Combine(dir, file)))
-                throw new FileNotFoundException($"--adapter {dir}: {file} is missing; an adapter directory holds {AdapterFiles.WeightsFileName} and {AdapterConfigFile.FileName}.");
+                throw new FileNotFoundException($"--adapter {dir}: {file} is missing; an adapter directory holds "
+                    + $"{AdapterFiles.WeightsFileName} and {AdapterConfigFile.FileName}.");
     }
 
-    private static LoraConfig ReadConfig(string dir) => AdapterConfigFile.Read(Path.Combine(dir, AdapterConfigFile.FileName));
+    private static LoraConfig ReadConfig(string dir) =>
+        AdapterConfigFile.Read(Path.Combine(dir, AdapterConfigFile.FileName));
 }

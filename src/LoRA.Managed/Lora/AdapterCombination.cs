@@ -21,7 +21,7 @@ namespace LoRA.Managed.Lora;
 public static class AdapterCombination
 {
     internal static void Add(PeftModel model, IReadOnlyList<string> adapters, IReadOnlyList<double> weights,
-        string adapterName, CombinationType type, int? svdRank, double? svdClamp)
+        string adapterName, CombinationType type, int? svdRank, double? svdClamp, Tensors.TorchGenerator? generator)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(adapters);
@@ -30,16 +30,20 @@ public static class AdapterCombination
         const string who = "AddWeightedAdapter";
         if (adapters.Count == 0) throw new ArgumentException($"{who}: no adapters to combine.");
         if (weights.Count != adapters.Count)
-            throw new ArgumentException($"{who}: {adapters.Count} adapters but {weights.Count} weights; give one weight per adapter.");
+            throw new ArgumentException(
+                $"{who}: {adapters.Count} adapters but {weights.Count} weights; give one weight per adapter.");
         foreach (string a in adapters)
             if (!model.Adapters.ContainsKey(a))
-                throw new ArgumentException($"{who}: no adapter '{a}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
+                throw new ArgumentException(
+                    $"{who}: no adapter '{a}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
         if (adapters.Distinct(StringComparer.Ordinal).Count() != adapters.Count)
             throw new ArgumentException($"{who}: an adapter is named twice in [{string.Join(", ", adapters)}].");
-        if (model.Adapters.ContainsKey(adapterName)) throw new ArgumentException($"{who}: adapter '{adapterName}' already exists.");
+        if (model.Adapters.ContainsKey(adapterName))
+            throw new ArgumentException($"{who}: adapter '{adapterName}' already exists.");
         foreach (double w in weights)
             if (!double.IsFinite(w)) throw new ArgumentException($"{who}: weight {w} is not finite.");
-        if (svdClamp is double q && !(q >= 0 && q <= 1)) throw new ArgumentException($"{who}: svd_clamp must be a quantile in [0, 1], got {q}.");
+        if (svdClamp is double q && !(q >= 0 && q <= 1))
+            throw new ArgumentException($"{who}: svd_clamp must be a quantile in [0, 1], got {q}.");
         if (adapters.Count == 1) type = CombinationType.Linear;   // PEFT: one adapter can only be scaled
 
         // PEFT sizes the new adapter with the largest rank each config may give a module.
@@ -48,8 +52,8 @@ public static class AdapterCombination
         string listed = string.Join(", ", adapters.Select((a, i) => $"'{a}' (r={ranks[i]})"));
         int newRank = type switch
         {
-            CombinationType.Linear => ranks.Distinct().Count() == 1 ? ranks[0]
-                : throw new ArgumentException($"{who}: linear combination needs adapters of one rank, but {listed}; use cat or svd."),
+            CombinationType.Linear => ranks.Distinct().Count() == 1 ? ranks[0] : throw new ArgumentException(
+                $"{who}: linear combination needs adapters of one rank, but {listed}; use cat or svd."),
             CombinationType.Cat => ranks.Sum(),
             CombinationType.Svd => svdRank ?? ranks.Max(),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, $"{who}: unknown combination type."),
@@ -64,17 +68,21 @@ public static class AdapterCombination
         };
         InjectionPlan plan;
         try { plan = InjectionPlan.Create(model.BaseModel, config, adapterName); }
-        catch (ArgumentException ex) { throw new ArgumentException($"{who}: the combined adapter does not fit: {ex.Message}", ex); }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"{who}: the combined adapter does not fit: {ex.Message}", ex);
+        }
 
         // Every factor first, so a refusal leaves the model as it was.
         var factors = new List<(string Name, Matrix<double> A, Matrix<double> B)>();
         foreach (var (name, module) in plan.Targets)
         {
-            var present = module is LoraLinear l
-                ? adapters.Select((a, i) => (Name: a, Weight: weights[i])).Where(p => l.Adapters.Contains(p.Name)).ToList()
+            List<Term> present = module is LoraLinear l
+                ? adapters.Select((a, i) => new Term(a, weights[i])).Where(p => l.Adapters.Contains(p.Name)).ToList()
                 : [];
             if (present.Count == 0)
-                throw new ArgumentException($"{who}: '{name}' is a target of the combined adapter but carries none of [{string.Join(", ", adapters)}].");
+                throw new ArgumentException($"{who}: '{name}' is a target of the combined adapter but carries none "
+                    + $"of [{string.Join(", ", adapters)}].");
             var layer = (LoraLinear)module;
             var (a, b) = type switch
             {
@@ -85,7 +93,7 @@ public static class AdapterCombination
             factors.Add((name, a, b));
         }
 
-        model.AddAdapter(adapterName, config, new Tensors.TorchGenerator(0));
+        model.AddAdapter(adapterName, config, generator ?? new Tensors.TorchGenerator(0));
         var layers = model.LoraLayers().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         foreach (var (name, a, b) in factors)
         {
@@ -94,7 +102,7 @@ public static class AdapterCombination
         }
     }
 
-    private static (Matrix<double> A, Matrix<double> B) Linear(LoraLinear layer, List<(string Name, double Weight)> present,
+    private static (Matrix<double> A, Matrix<double> B) Linear(LoraLinear layer, IReadOnlyList<Term> present,
         int rank, string module)
     {
         var a = Matrix<double>.Build.Dense(rank, layer.BaseLayer.InFeatures);
@@ -103,7 +111,8 @@ public static class AdapterCombination
         {
             var ai = LowRank.ToMatrix(layer.LoraA[name].Weight);
             if (ai.RowCount != rank)
-                throw new ArgumentException($"AddWeightedAdapter: linear combination needs one rank, but '{module}' has rank {ai.RowCount} for '{name}' (the combined rank is {rank}).");
+                throw new ArgumentException("AddWeightedAdapter: linear combination needs one rank, but "
+                    + $"'{module}' has rank {ai.RowCount} for '{name}' (the combined rank is {rank}).");
             // PEFT: the square root of |w·s| on both factors, the sign on A only, so B·A carries w·s once.
             double ws = weight * layer.Scale(name), root = Math.Sqrt(Math.Abs(ws));
             a += (ws >= 0 ? root : -root) * ai;
@@ -112,7 +121,8 @@ public static class AdapterCombination
         return (a, b);
     }
 
-    private static (Matrix<double> A, Matrix<double> B) Cat(LoraLinear layer, List<(string Name, double Weight)> present, int rank)
+    private static (Matrix<double> A, Matrix<double> B) Cat(LoraLinear layer, IReadOnlyList<Term> present,
+        int rank)
     {
         var a = Matrix<double>.Build.Dense(rank, layer.BaseLayer.InFeatures);
         var b = Matrix<double>.Build.Dense(layer.BaseLayer.OutFeatures, rank);
@@ -127,7 +137,7 @@ public static class AdapterCombination
         return (a, b);
     }
 
-    private static (Matrix<double> A, Matrix<double> B) Svd(LoraLinear layer, List<(string Name, double Weight)> present,
+    private static (Matrix<double> A, Matrix<double> B) Svd(LoraLinear layer, IReadOnlyList<Term> present,
         int rank, double? clamp)
     {
         int outF = layer.BaseLayer.OutFeatures, inF = layer.BaseLayer.InFeatures;
@@ -135,10 +145,12 @@ public static class AdapterCombination
         foreach (var (name, weight) in present)
         {
             double s = layer.Scale(name);
-            delta += (weight * s * s) * (LowRank.ToMatrix(layer.LoraB[name].Weight) * LowRank.ToMatrix(layer.LoraA[name].Weight));
+            var product = LowRank.ToMatrix(layer.LoraB[name].Weight) * LowRank.ToMatrix(layer.LoraA[name].Weight);
+            delta += (weight * s * s) * product;
         }
         var svd = delta.Svd(computeVectors: true);
-        var b = svd.U.SubMatrix(0, outF, 0, rank) * Matrix<double>.Build.DiagonalOfDiagonalVector(svd.S.SubVector(0, rank));
+        var b = svd.U.SubMatrix(0, outF, 0, rank)
+            * Matrix<double>.Build.DiagonalOfDiagonalVector(svd.S.SubVector(0, rank));
         var a = svd.VT.SubMatrix(0, rank, 0, inF);
         if (clamp is double q)
         {
@@ -149,6 +161,9 @@ public static class AdapterCombination
         }
         return (a, b);
     }
+
+    /// <summary>An adapter present on a layer with its caller's weight.</summary>
+    private readonly record struct Term(string Name, double Weight);
 
     /// <summary>torch.quantile's default ("linear"): the value at position q·(n−1) of the sorted entries.</summary>
     internal static double Quantile(double[] values, double q)

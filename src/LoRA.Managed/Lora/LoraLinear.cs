@@ -112,14 +112,16 @@ public sealed class LoraLinear : Module
         ActiveAdapter = name;
     }
 
-    /// <summary>Removes adapter <paramref name="name"/> and its factors (PEFT's layer <c>delete_adapter</c>); when it was
-    /// active, no adapter is (the model picks the next).</summary>
+    /// <summary>Removes adapter <paramref name="name"/> and its factors (PEFT's layer <c>delete_adapter</c>); when it
+    /// was active, no adapter is (the model picks the next).</summary>
     /// <exception cref="KeyNotFoundException">No such adapter.</exception>
     /// <exception cref="InvalidOperationException">It is merged (unmerge first).</exception>
     public void DeleteAdapter(string name)
     {
-        if (!_configs.ContainsKey(name)) throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
-        if (MergedAdapter == name) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{name}' is merged; call Unmerge before deleting it.");
+        if (!_configs.ContainsKey(name))
+            throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'.");
+        if (MergedAdapter == name)
+            throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{name}' is merged; unmerge it first.");
         LoraA.Remove(name);
         LoraB.Remove(name);
         _configs.Remove(name);

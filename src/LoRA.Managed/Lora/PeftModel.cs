@@ -115,14 +115,19 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// <exception cref="InvalidDataFormatException">A file is malformed or does not fit this model (named).</exception>
     /// <exception cref="InvalidOperationException">The adapter was trained on another base, or it is a PiSSA adapter
     /// (which rewrites the base weight the other adapters share).</exception>
-    public void LoadAdapter(string directory, string adapterName, bool verifyBaseChecksum = true, TorchGenerator? generator = null)
+    public void LoadAdapter(string directory, string adapterName, bool verifyBaseChecksum = true,
+        TorchGenerator? generator = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
-        if (_configs.ContainsKey(adapterName)) throw new ArgumentException($"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or choose another name.");
+        if (_configs.ContainsKey(adapterName))
+            throw new ArgumentException(
+                $"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or choose another name.");
         string configPath = Path.Combine(directory, AdapterConfigFile.FileName);
-        if (AdapterConfigFile.Parse(AdapterConfigFile.ReadBytes(configPath), configPath).Init is LoraInit.Pissa or LoraInit.Olora)
-            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA or OLoRA adapter, whose base weight is the residual; loading it beside other adapters would change theirs. Load it with FromPretrained on a fresh base.");
+        if (AdapterConfigFile.Read(configPath).Init is LoraInit.Pissa or LoraInit.Olora)
+            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA or OLoRA adapter, whose "
+                + "base weight is the residual; loading it beside other adapters would change theirs. Load it with "
+                + "FromPretrained on a fresh base.");
         AdapterFiles.Load(BaseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum, adapterName, this);
     }
 
@@ -136,14 +141,17 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     public void DeleteAdapter(string adapterName)
     {
         if (!_configs.ContainsKey(adapterName))
-            throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+            throw new KeyNotFoundException(
+                $"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
         var layers = LoraLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
         if (layers.FirstOrDefault(l => l.Value.MergedAdapter == adapterName) is { Value: not null } merged)
-            throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged (into '{merged.Key}' and maybe others); call Unmerge first.");
+            throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged "
+                + $"(into '{merged.Key}' and maybe others); call Unmerge first.");
         foreach (var (_, layer) in layers) layer.DeleteAdapter(adapterName);
         _configs.Remove(adapterName);
         _modulesToSave.Remove(adapterName);
-        if (ActiveAdapter == adapterName) ActiveAdapter = _configs.Keys.Order(StringComparer.Ordinal).FirstOrDefault() ?? "";
+        if (ActiveAdapter == adapterName)
+            ActiveAdapter = _configs.Keys.Order(StringComparer.Ordinal).FirstOrDefault() ?? "";
         SyncActiveAdapter();
     }
 
@@ -165,13 +173,15 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// <summary>
     /// PEFT's <c>add_weighted_adapter</c>: a new adapter <paramref name="adapterName"/> combining
     /// <paramref name="adapters"/> with <paramref name="weights"/> (see <see cref="AdapterCombination"/> for the three
-    /// rules). It is added beside them, not made active.
+    /// rules). It is added beside them, not made active; its dropout masks, if it trains, come from
+    /// <paramref name="generator"/> (seed 0 when null).
     /// </summary>
     /// <exception cref="ArgumentException">An adapter is missing, the name is taken, the lists differ in length, or the
     /// ranks do not suit the combination (named).</exception>
     public void AddWeightedAdapter(IReadOnlyList<string> adapters, IReadOnlyList<double> weights, string adapterName,
-        CombinationType combinationType = CombinationType.Svd, int? svdRank = null, double? svdClamp = null) =>
-        AdapterCombination.Add(this, adapters, weights, adapterName, combinationType, svdRank, svdClamp);
+        CombinationType combinationType = CombinationType.Svd, int? svdRank = null, double? svdClamp = null,
+        TorchGenerator? generator = null) =>
+        AdapterCombination.Add(this, adapters, weights, adapterName, combinationType, svdRank, svdClamp, generator);
 
     /// <summary>Folds the active adapter into every adapted layer's weight (see
     /// <see cref="LoraLinear.Merge"/>).</summary>
