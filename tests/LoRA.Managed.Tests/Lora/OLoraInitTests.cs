@@ -67,6 +67,23 @@ public class OLoraInitTests
             }
     }
 
+    // /usr/bin/python3 (torch 1.13): W[i, j] = cos(0.7·(i+1)·(j+1)) + 0.3·i in float64; Q, R = torch.linalg.qr(W);
+    // W − 1.5·Q[:, :2]·R[:2], printed to 9 digits. The residual does not depend on the QR's sign choices.
+    [TestCase(3, 5, new[] { -0.382421094, -0.0849835715, -0.218912893, 0.360297608, 0.346159486, -0.234983571,
+        0.32111117, 0.378558808, -0.471147431, -0.453547473, -0.0475769477, -0.0548695893, 1.58878614, 0.521243909,
+        0.556409523 })]
+    [TestCase(5, 3, new[] { -0.382421094, -0.0849835715, -0.275843473, -0.234983571, 0.32111117, 0.321107842,
+        -0.0475769477, -0.0548695893, 1.58436946, 0.0211111703, -0.837782939, -0.468367507, -0.131771656,
+        -0.976951127, -0.137505934 })]
+    public void ResidualMatchesTorchsQr(int outF, int inF, double[] expected)
+    {
+        var w = new float[outF * inF];
+        for (int i = 0; i < outF; i++)
+            for (int j = 0; j < inF; j++) w[i * inF + j] = (float)(Math.Cos(0.7 * (i + 1) * (j + 1)) + 0.3 * i);
+        var layer = Layer(w, outF, inF, new LoraConfig { Rank = 2, Alpha = 3, Init = LoraInit.Olora, TargetModules = ["x"] });
+        Assert.That(layer.BaseLayer.Weight.Data.ToArray(), Is.EqualTo(expected).Within(1e-5));
+    }
+
     [Test]
     public void ConfigFileSaysOloraBothWays()
     {
