@@ -45,6 +45,7 @@ public static class Program
             FinetuneCommand.Create(context),
             EvalCommand.Create(context),
             MergeCommand.Create(context),
+            AdaptersCommand.Create(context),
             SweepCommand.Create(context),
             LmDemoCommand.Create(context),
             LmEvalCommand.Create(context),

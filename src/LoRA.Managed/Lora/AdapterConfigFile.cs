@@ -51,6 +51,7 @@ public static class AdapterConfigFile
                 {
                     case LoraInit.Gaussian: w.WriteStringValue("gaussian"); break;
                     case LoraInit.Pissa: w.WriteStringValue("pissa"); break;
+                    case LoraInit.Olora: w.WriteStringValue("olora"); break;
                     default: w.WriteBooleanValue(true); break;
                 }
             },
@@ -252,10 +253,11 @@ public static class AdapterConfigFile
             {
                 "gaussian" => LoraInit.Gaussian,
                 "pissa" => LoraInit.Pissa,
+                "olora" => LoraInit.Olora,
                 // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 subspace iterations; the exact SVD here gives the
                 // same factors up to its error.
                 var s when s.StartsWith("pissa_niter_", StringComparison.Ordinal) && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter) && niter >= 1 => LoraInit.Pissa,
-                var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\")."),
+                var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\", \"olora\")."),
             },
             _ => throw new InvalidDataFormatException(source, "init_lora_weights", $"expected a boolean or string, found {el.ValueKind}."),
         };

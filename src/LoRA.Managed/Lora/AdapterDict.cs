@@ -23,6 +23,13 @@ public sealed class AdapterDict : Module
     /// <summary>Adds the factor of a new adapter.</summary>
     internal void Add(string name, LoraFactor factor) => _factors.Add(name, RegisterModule(name, factor));
 
+    /// <summary>Removes the factor of a deleted adapter.</summary>
+    internal void Remove(string name)
+    {
+        _factors.Remove(name);
+        RemoveChild(name);
+    }
+
     /// <summary>Always throws: a dictionary of factors is not applied as a whole.</summary>
     /// <exception cref="InvalidOperationException">Always.</exception>
     public override Tensor Forward(Tensor input) =>

@@ -86,7 +86,10 @@ public static class AdapterFiles
         return (weights, json);
     }
 
-    internal static PeftModel Load(Module baseModel, string directory, TorchGenerator generator, bool verifyBaseChecksum, string adapterName)
+    /// <summary>Loads an adapter onto <paramref name="baseModel"/>, or, when <paramref name="into"/> is given, adds it
+    /// to that model as one more adapter (PEFT's <c>load_adapter</c>), checked the same way.</summary>
+    internal static PeftModel Load(Module baseModel, string directory, TorchGenerator generator, bool verifyBaseChecksum, string adapterName,
+        PeftModel? into = null)
     {
         ArgumentNullException.ThrowIfNull(baseModel);
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -100,7 +103,7 @@ public static class AdapterFiles
 
         if (verifyBaseChecksum && header.Metadata.TryGetValue(ChecksumKey, out string? expected))
         {
-            string actual = BaseChecksum.Compute(baseModel);
+            string actual = into?.BaseChecksum ?? BaseChecksum.Compute(baseModel);
             if (!string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
                 throw new InvalidOperationException(
                     $"PeftModel.FromPretrained: {weightsPath} was trained on a base model with checksum {expected}, but this model's is {actual}. " +
@@ -125,8 +128,9 @@ public static class AdapterFiles
         SafeTensors.RequireFinite(stream, header);
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
-        var initConfig = config with { Init = config.Init == LoraInit.Pissa ? LoraInit.Pissa : LoraInit.Default };
-        var peft = LoraModel.GetPeftModel(baseModel, initConfig, generator, adapterName);
+        var initConfig = config with { Init = config.Init is LoraInit.Pissa or LoraInit.Olora ? config.Init : LoraInit.Default };
+        var peft = into ?? LoraModel.GetPeftModel(baseModel, initConfig, generator, adapterName);
+        if (into is not null) into.AddAdapter(adapterName, initConfig, generator);
         peft.SetConfig(adapterName, config);
         var live = peft.StateDict();
         foreach (var e in header.Entries) SafeTensors.ReadTensor(stream, header, e, live[InMemoryName(e.Name, adapterName)].Data);

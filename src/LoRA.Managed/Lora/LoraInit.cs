@@ -22,4 +22,11 @@ public enum LoraInit
 
     /// <summary>PEFT's <c>"gaussian"</c>: lora_A normal with standard deviation 1/r, lora_B zero.</summary>
     Gaussian,
+
+    /// <summary>
+    /// OLoRA (Büyükakyüz 2024; PEFT's <c>"olora"</c>): the thin QR of W, <c>lora_B = Q[:, :r]</c> (orthonormal columns),
+    /// <c>lora_A = R[:r]</c>, and the base weight replaced by <c>W − scale·B·A</c>, so the function is unchanged at step
+    /// 0. Like PiSSA, loading such an adapter recomputes the residual from the original base.
+    /// </summary>
+    Olora,
 }

@@ -53,6 +53,9 @@ internal static class LoraInitializer
                 LowRank.CopyTo(w - scale * (storedB * storedA), baseWeight.Data);
                 break;
             }
+            case LoraInit.Olora:
+                OLoraInit.Apply(a, b, baseWeight, scale);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(init), init, "LoraInit: unknown initialisation.");
         }

@@ -93,7 +93,7 @@ public sealed class LoraLinear : Module
             throw new ArgumentException($"LoraLinear '{ModuleName}': rank {r} must be in 1..{Math.Min(inF, outF)} for a Linear with weight {Shapes.Format(BaseLayer.Weight.Shape)} (out×in).");
         if (!(config.Dropout >= 0f && config.Dropout < 1f))
             throw new ArgumentException($"LoraLinear '{ModuleName}': dropout must be in [0, 1), got {config.Dropout}.");
-        if (BaseLayer.FanInFanOut && config.Init is LoraInit.Svd or LoraInit.Pissa)
+        if (BaseLayer.FanInFanOut && config.Init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora)
             throw new ArgumentException($"LoraLinear '{ModuleName}': {config.Init} initialisation is not supported on a Conv1D (fan_in_fan_out) layer; use Default or Gaussian.");
         var a = new LoraFactor(r, inF);
         var b = new LoraFactor(outF, r);
@@ -125,6 +125,23 @@ public sealed class LoraLinear : Module
         if (name is not null && !_configs.ContainsKey(name)) throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'; adapters: {string.Join(", ", _configs.Keys)}.");
         if (IsMerged && MergedAdapter != name) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{MergedAdapter}' is merged; call Unmerge before activating '{name ?? "none"}'.");
         ActiveAdapter = name;
+    }
+
+    /// <summary>Removes adapter <paramref name="name"/> and its factors (PEFT's layer <c>delete_adapter</c>); when it
+    /// was active, no adapter is (the model picks the next).</summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">It is merged (unmerge first).</exception>
+    public void DeleteAdapter(string name)
+    {
+        if (!_configs.ContainsKey(name))
+            throw new KeyNotFoundException($"LoraLinear '{ModuleName}': no adapter '{name}'.");
+        if (MergedAdapter == name)
+            throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{name}' is merged; unmerge it first.");
+        LoraA.Remove(name);
+        LoraB.Remove(name);
+        _configs.Remove(name);
+        _dropoutGenerators.Remove(name);
+        if (ActiveAdapter == name) ActiveAdapter = null;
     }
 
     /// <summary>The configuration adapter <paramref name="name"/> was added with.</summary>

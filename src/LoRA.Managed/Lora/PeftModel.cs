@@ -118,6 +118,84 @@ public sealed class PeftModel : Module, ICausalLanguageModel
         SyncActiveAdapter();
     }
 
+    /// <summary>
+    /// PEFT's <c>load_adapter</c>: reads the adapter saved in <paramref name="directory"/> and adds it as
+    /// <paramref name="adapterName"/> beside the adapters already here, without reloading the base. It is checked as
+    /// <see cref="FromPretrained"/> checks (names, shapes, finite values, the base's checksum) before the model
+    /// changes, and it does not become active until <see cref="SetAdapter"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is taken.</exception>
+    /// <exception cref="InvalidDataFormatException">A file is malformed or does not fit this model (named).</exception>
+    /// <exception cref="InvalidOperationException">The adapter was trained on another base, or it is a PiSSA adapter
+    /// (which rewrites the base weight the other adapters share).</exception>
+    public void LoadAdapter(string directory, string adapterName, bool verifyBaseChecksum = true,
+        TorchGenerator? generator = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        if (_configs.ContainsKey(adapterName))
+            throw new ArgumentException(
+                $"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or choose another name.");
+        string configPath = Path.Combine(directory, AdapterConfigFile.FileName);
+        if (AdapterConfigFile.Read(configPath).Init is LoraInit.Pissa or LoraInit.Olora)
+            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA or OLoRA adapter, whose "
+                + "base weight is the residual; loading it beside other adapters would change theirs. Load it with "
+                + "FromPretrained on a fresh base.");
+        AdapterFiles.Load(BaseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum, adapterName, this);
+    }
+
+    /// <summary>
+    /// PEFT's <c>delete_adapter</c>: removes the adapter's factors from every layer and forgets its configuration.
+    /// Deleting the active adapter makes the first remaining one (by ordinal name, as PEFT chooses) active, or none.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">It is merged into some layer (call <see cref="Unmerge"/>
+    /// first).</exception>
+    public void DeleteAdapter(string adapterName)
+    {
+        if (!_configs.ContainsKey(adapterName))
+            throw new KeyNotFoundException(
+                $"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        var layers = LoraLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
+        if (layers.FirstOrDefault(l => l.Value.MergedAdapter == adapterName) is { Value: not null } merged)
+            throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged "
+                + $"(into '{merged.Key}' and maybe others); call Unmerge first.");
+        foreach (var (_, layer) in layers) layer.DeleteAdapter(adapterName);
+        _configs.Remove(adapterName);
+        _modulesToSave.Remove(adapterName);
+        if (ActiveAdapter == adapterName)
+            ActiveAdapter = _configs.Keys.Order(StringComparer.Ordinal).FirstOrDefault() ?? "";
+        SyncActiveAdapter();
+    }
+
+    /// <summary>
+    /// PEFT's <c>unload</c>: puts each adapted layer's base <see cref="Linear"/> back in its place and returns the base
+    /// model without merging anything. As in PEFT, a layer merged beforehand keeps its merged weight (call
+    /// <see cref="Unmerge"/> first for the original), and a PiSSA base stays the residual. Its parameters stay frozen.
+    /// This PeftModel holds no adapters afterwards.
+    /// </summary>
+    public Module Unload()
+    {
+        foreach (var (name, layer) in LoraLayers().ToList()) Swap(name, layer.BaseLayer);
+        _configs.Clear();
+        _modulesToSave.Clear();
+        ActiveAdapter = "";
+        return BaseModel;
+    }
+
+    /// <summary>
+    /// PEFT's <c>add_weighted_adapter</c>: a new adapter <paramref name="adapterName"/> combining
+    /// <paramref name="adapters"/> with <paramref name="weights"/> (see <see cref="AdapterCombination"/> for the three
+    /// rules). It is added beside them, not made active; its dropout masks, if it trains, come from
+    /// <paramref name="generator"/> (seed 0 when null).
+    /// </summary>
+    /// <exception cref="ArgumentException">An adapter is missing, the name is taken, the lists differ in length, or the
+    /// ranks do not suit the combination (named).</exception>
+    public void AddWeightedAdapter(IReadOnlyList<string> adapters, IReadOnlyList<double> weights, string adapterName,
+        CombinationType combinationType = CombinationType.Svd, int? svdRank = null, double? svdClamp = null,
+        TorchGenerator? generator = null) =>
+        AdapterCombination.Add(this, adapters, weights, adapterName, combinationType, svdRank, svdClamp, generator);
+
     /// <summary>Folds the active adapter into every adapted layer's weight (see
     /// <see cref="LoraLinear.Merge"/>).</summary>
     public void Merge()

@@ -60,6 +60,10 @@ public abstract class Module
         }
     }
 
+    /// <summary>Removes the direct child called <paramref name="name"/> (how a deleted adapter's factors leave their
+    /// dictionary); false when there is none.</summary>
+    protected bool RemoveChild(string name) => _children.RemoveAll(c => c.Key == name) > 0;
+
     /// <summary>
     /// Called after <see cref="ReplaceChild"/> so modules that keep typed references to children can update them;
     /// throwing refuses the swap (<see cref="ReplaceChild"/> then puts the old child back).

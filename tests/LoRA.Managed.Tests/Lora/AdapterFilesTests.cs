@@ -71,6 +71,7 @@ public class AdapterFilesTests
     [TestCase(LoraInit.Default)]
     [TestCase(LoraInit.Svd)]
     [TestCase(LoraInit.Pissa)]
+    [TestCase(LoraInit.Olora)]
     public void SaveThenLoadRestoresTheAdapterBitForBit(LoraInit init)
     {
         var trained = Trained(Blog with { Init = init, TargetModules = ["layers.3", "layers.5"], Bias = LoraBias.LoraOnly });
@@ -133,7 +134,7 @@ public class AdapterFilesTests
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":\"x\"}", "target_modules")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"bias\":\"some\"}", "bias")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_dora\":1}", "use_dora")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"init_lora_weights\":\"olora\"}", "init_lora_weights")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"init_lora_weights\":\"corda\"}", "init_lora_weights")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"lora_alpha\":\"8\"}", "lora_alpha")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[-1]}", "layers_to_transform")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":\"0\"}", "layers_to_transform")]

@@ -1,0 +1,176 @@
+using MathNet.Numerics.LinearAlgebra;
+
+namespace LoRA.Managed.Lora;
+
+/// <summary>
+/// PEFT's <c>add_weighted_adapter</c> (<c>peft/tuners/lora/model.py</c>) for <c>linear</c>, <c>cat</c> and
+/// <c>svd</c>. With wᵢ the caller's weights and sᵢ each adapter's scale on a layer:
+/// <list type="bullet">
+/// <item><c>linear</c>: <c>A = Σ sign(wᵢsᵢ)·√|wᵢsᵢ|·Aᵢ</c>, <c>B = Σ √|wᵢsᵢ|·Bᵢ</c> (equal ranks only).</item>
+/// <item><c>cat</c>: <c>A = [w₁s₁A₁; w₂s₂A₂; …]</c> stacked by rows, <c>B = [B₁ B₂ …]</c> by columns (zero rows and
+/// columns pad a layer that lacks an adapter), so <c>B·A = Σ wᵢsᵢBᵢAᵢ</c>.</item>
+/// <item><c>svd</c>: <c>ΔW = Σ wᵢsᵢ·ΔWᵢ</c> with <c>ΔWᵢ = sᵢBᵢAᵢ</c>, so each scale counts twice, as PEFT's code
+/// (<c>weight * target.scaling[adapter]</c> times <c>get_delta_weight</c>, which is already scaled); then
+/// <c>U, S, Vh = svd(ΔW)</c>, <c>B = U_r·diag(S_r)</c>, <c>A = Vh_r</c>, optionally clamped to the
+/// <c>svd_clamp</c> quantile of their entries.</item>
+/// </list>
+/// The new adapter's configuration is the first adapter's with <c>r = lora_alpha = new rank</c> (so its scale is 1
+/// under α/r, as PEFT writes it), the union of the target modules, no rank or alpha patterns, the default
+/// initialisation and no modules to save. Everything is computed in double and checked before the model changes.
+/// </summary>
+public static class AdapterCombination
+{
+    internal static void Add(PeftModel model, IReadOnlyList<string> adapters, IReadOnlyList<double> weights,
+        string adapterName, CombinationType type, int? svdRank, double? svdClamp, Tensors.TorchGenerator? generator)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(adapters);
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        const string who = "AddWeightedAdapter";
+        if (adapters.Count == 0) throw new ArgumentException($"{who}: no adapters to combine.");
+        if (weights.Count != adapters.Count)
+            throw new ArgumentException(
+                $"{who}: {adapters.Count} adapters but {weights.Count} weights; give one weight per adapter.");
+        foreach (string a in adapters)
+            if (!model.Adapters.ContainsKey(a))
+                throw new ArgumentException(
+                    $"{who}: no adapter '{a}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
+        if (adapters.Distinct(StringComparer.Ordinal).Count() != adapters.Count)
+            throw new ArgumentException($"{who}: an adapter is named twice in [{string.Join(", ", adapters)}].");
+        if (model.Adapters.ContainsKey(adapterName))
+            throw new ArgumentException($"{who}: adapter '{adapterName}' already exists.");
+        foreach (double w in weights)
+            if (!double.IsFinite(w)) throw new ArgumentException($"{who}: weight {w} is not finite.");
+        if (svdClamp is double q && !(q >= 0 && q <= 1))
+            throw new ArgumentException($"{who}: svd_clamp must be a quantile in [0, 1], got {q}.");
+        if (adapters.Count == 1) type = CombinationType.Linear;   // PEFT: one adapter can only be scaled
+
+        // PEFT sizes the new adapter with the largest rank each config may give a module.
+        var configs = adapters.Select(a => model.Adapters[a]).ToList();
+        int[] ranks = configs.Select(c => c.RankPattern.Select(p => p.Value).Append(c.Rank).Max()).ToArray();
+        string listed = string.Join(", ", adapters.Select((a, i) => $"'{a}' (r={ranks[i]})"));
+        int newRank = type switch
+        {
+            CombinationType.Linear => ranks.Distinct().Count() == 1 ? ranks[0] : throw new ArgumentException(
+                $"{who}: linear combination needs adapters of one rank, but {listed}; use cat or svd."),
+            CombinationType.Cat => ranks.Sum(),
+            CombinationType.Svd => svdRank ?? ranks.Max(),
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, $"{who}: unknown combination type."),
+        };
+        if (newRank < 1) throw new ArgumentException($"{who}: svd_rank must be at least 1, got {newRank}.");
+
+        var config = configs[0] with
+        {
+            Rank = newRank, Alpha = newRank,
+            TargetModules = configs.SelectMany(c => c.TargetModules).Distinct(StringComparer.Ordinal).ToList(),
+            RankPattern = [], AlphaPattern = [], Init = LoraInit.Default, ModulesToSave = [],
+        };
+        InjectionPlan plan;
+        try { plan = InjectionPlan.Create(model.BaseModel, config, adapterName); }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"{who}: the combined adapter does not fit: {ex.Message}", ex);
+        }
+
+        // Every factor first, so a refusal leaves the model as it was.
+        var factors = new List<(string Name, Matrix<double> A, Matrix<double> B)>();
+        foreach (var (name, module) in plan.Targets)
+        {
+            List<Term> present = module is LoraLinear l
+                ? adapters.Select((a, i) => new Term(a, weights[i])).Where(p => l.Adapters.Contains(p.Name)).ToList()
+                : [];
+            if (present.Count == 0)
+                throw new ArgumentException($"{who}: '{name}' is a target of the combined adapter but carries none "
+                    + $"of [{string.Join(", ", adapters)}].");
+            var layer = (LoraLinear)module;
+            var (a, b) = type switch
+            {
+                CombinationType.Linear => Linear(layer, present, newRank, name),
+                CombinationType.Cat => Cat(layer, present, newRank),
+                _ => Svd(layer, present, newRank, svdClamp),
+            };
+            factors.Add((name, a, b));
+        }
+
+        model.AddAdapter(adapterName, config, generator ?? new Tensors.TorchGenerator(0));
+        var layers = model.LoraLayers().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        foreach (var (name, a, b) in factors)
+        {
+            LowRank.CopyTo(a, layers[name].LoraA[adapterName].Weight.Data);
+            LowRank.CopyTo(b, layers[name].LoraB[adapterName].Weight.Data);
+        }
+    }
+
+    private static (Matrix<double> A, Matrix<double> B) Linear(LoraLinear layer, IReadOnlyList<Term> present,
+        int rank, string module)
+    {
+        var a = Matrix<double>.Build.Dense(rank, layer.BaseLayer.InFeatures);
+        var b = Matrix<double>.Build.Dense(layer.BaseLayer.OutFeatures, rank);
+        foreach (var (name, weight) in present)
+        {
+            var ai = LowRank.ToMatrix(layer.LoraA[name].Weight);
+            if (ai.RowCount != rank)
+                throw new ArgumentException("AddWeightedAdapter: linear combination needs one rank, but "
+                    + $"'{module}' has rank {ai.RowCount} for '{name}' (the combined rank is {rank}).");
+            // PEFT: the square root of |w·s| on both factors, the sign on A only, so B·A carries w·s once.
+            double ws = weight * layer.Scale(name), root = Math.Sqrt(Math.Abs(ws));
+            a += (ws >= 0 ? root : -root) * ai;
+            b += root * LowRank.ToMatrix(layer.LoraB[name].Weight);
+        }
+        return (a, b);
+    }
+
+    private static (Matrix<double> A, Matrix<double> B) Cat(LoraLinear layer, IReadOnlyList<Term> present,
+        int rank)
+    {
+        var a = Matrix<double>.Build.Dense(rank, layer.BaseLayer.InFeatures);
+        var b = Matrix<double>.Build.Dense(layer.BaseLayer.OutFeatures, rank);
+        int row = 0;
+        foreach (var (name, weight) in present)
+        {
+            var ai = LowRank.ToMatrix(layer.LoraA[name].Weight) * (weight * layer.Scale(name));
+            a.SetSubMatrix(row, 0, ai);
+            b.SetSubMatrix(0, row, LowRank.ToMatrix(layer.LoraB[name].Weight));
+            row += ai.RowCount;
+        }
+        return (a, b);
+    }
+
+    private static (Matrix<double> A, Matrix<double> B) Svd(LoraLinear layer, IReadOnlyList<Term> present,
+        int rank, double? clamp)
+    {
+        int outF = layer.BaseLayer.OutFeatures, inF = layer.BaseLayer.InFeatures;
+        var delta = Matrix<double>.Build.Dense(outF, inF);
+        foreach (var (name, weight) in present)
+        {
+            double s = layer.Scale(name);
+            var product = LowRank.ToMatrix(layer.LoraB[name].Weight) * LowRank.ToMatrix(layer.LoraA[name].Weight);
+            delta += (weight * s * s) * product;
+        }
+        var svd = delta.Svd(computeVectors: true);
+        var b = svd.U.SubMatrix(0, outF, 0, rank)
+            * Matrix<double>.Build.DiagonalOfDiagonalVector(svd.S.SubVector(0, rank));
+        var a = svd.VT.SubMatrix(0, rank, 0, inF);
+        if (clamp is double q)
+        {
+            // torch.quantile over U·S and Vh together, linear interpolation between order statistics.
+            double hi = Quantile(b.Enumerate().Concat(a.Enumerate()).ToArray(), q);
+            b.MapInplace(v => Math.Clamp(v, -hi, hi));
+            a.MapInplace(v => Math.Clamp(v, -hi, hi));
+        }
+        return (a, b);
+    }
+
+    /// <summary>An adapter present on a layer with its caller's weight.</summary>
+    private readonly record struct Term(string Name, double Weight);
+
+    /// <summary>torch.quantile's default ("linear"): the value at position q·(n−1) of the sorted entries.</summary>
+    internal static double Quantile(double[] values, double q)
+    {
+        Array.Sort(values);
+        double pos = q * (values.Length - 1);
+        int lo = (int)Math.Floor(pos), hi = Math.Min(lo + 1, values.Length - 1);
+        return values[lo] + (pos - lo) * (values[hi] - values[lo]);
+    }
+}
