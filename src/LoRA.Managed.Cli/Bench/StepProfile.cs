@@ -61,7 +61,7 @@ public static class StepProfile
         var bytes = new byte[B * 784];
         for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)g.NextInt(256);
         var images = new MnistDataset(bytes, new byte[B], 784);
-        Time("data", "batch fill 64×784 bytes→floats", () =>
+        Time("data", "batch fill 64×784 bytes→floats (in cache)", () =>
         {
             for (int i = 0; i < B; i++) images.CopyImage(i, flat.AsSpan(i * 784, 784));
         });

@@ -103,11 +103,20 @@ public sealed class DataLoader : IEnumerable<Batch>
             int size = Math.Min(BatchSize, _order.Length - start);
             Batch batch = size == _full.Size ? _full : _partial!;
             Fill(batch, _order.AsSpan(start, size));
+            int next = start + BatchSize;
+            if (next < _order.Length) Prefetch(_order.AsSpan(next, Math.Min(BatchSize, _order.Length - next)));
             yield return batch;
         }
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    // The next batch's images are scattered over the whole set (47 MB for MNIST), so filling a batch was mostly
+    // waiting for memory. Asking for their cache lines now lets memory fetch them while the training step computes.
+    private void Prefetch(ReadOnlySpan<int> indices)
+    {
+        for (int i = 0; i < indices.Length; i++) Dataset.PrefetchImage(indices[i]);
+    }
 
     private void Fill(Batch batch, ReadOnlySpan<int> indices)
     {

@@ -60,4 +60,17 @@ public class MnistDatasetTests
         Assert.That((train.Count, train.ImageSize, test.Count), Is.EqualTo((20, 4, 10)));
         Assert.That(test.Label(0), Is.EqualTo(9));
     }
+
+    [Test]
+    public void PrefetchingAnImageChangesNothingAndChecksTheIndex()
+    {
+        MnistDataset dataset = Synthetic(5, imageSize: 200).Filter(DigitSet.Parse("0-9"));
+        float[] before = new float[200], after = new float[200];
+        dataset.CopyImage(4, before);
+        dataset.PrefetchImage(4);
+        dataset.CopyImage(4, after);
+        Assert.That(after, Is.EqualTo(before));
+        Assert.That(() => dataset.PrefetchImage(5), Throws.InstanceOf<ArgumentOutOfRangeException>().Or.InstanceOf<IndexOutOfRangeException>());
+    }
 }
+
