@@ -46,10 +46,10 @@ public static unsafe class GeluKernel
             ForwardSerial(new ReadOnlySpan<float>(x + start, end - start), new Span<float>(y + start, end - start));
     }
 
-    private readonly struct BackwardBody(float* x, float* dy, float* dx) : IRangeBody
+    private readonly struct BackwardBody(float* x, float* dy, float* dx, bool overwrite) : IRangeBody
     {
         public void Run(int start, int end) => BackwardSerial(new ReadOnlySpan<float>(x + start, end - start),
-            new ReadOnlySpan<float>(dy + start, end - start), new Span<float>(dx + start, end - start));
+            new ReadOnlySpan<float>(dy + start, end - start), new Span<float>(dx + start, end - start), overwrite);
     }
 
     // ParallelRange splits at multiples of 256, a multiple of every vector width, so each part's vectors are the
@@ -131,23 +131,26 @@ public static unsafe class GeluKernel
         return Vector256.FusedMultiplyAdd(x * s * (Vector256<float>.One - s), du, s);
     }
 
-    /// <summary>Accumulates <c>dx += dy·gelu′(x)</c>.</summary>
+    /// <summary>Accumulates <c>dx += dy·gelu′(x)</c>, or with <paramref name="overwrite"/> writes
+    /// <c>dx = dy·gelu′(x)</c> (a gradient that is still zero: nothing to clear first or read back).</summary>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
-    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite = false)
     {
         if (x.Length != dy.Length || x.Length != dx.Length)
             throw new ArgumentException($"GeluKernel.Backward: x {x.Length}, dy {dy.Length}, dx {dx.Length} elements.");
         fixed (float* px = x, pdy = dy, pdx = dx)
-            ParallelRange.For(new BackwardBody(px, pdy, pdx), x.Length, Chunk, MinPerThread);
+            ParallelRange.For(new BackwardBody(px, pdy, pdx, overwrite), x.Length, Chunk, MinPerThread);
     }
 
-    private static void BackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    private static void BackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite)
     {
         int n = x.Length, i = 0;
         fixed (float* px = x, pdy = dy, pdx = dx)
         {
             if (Vector512.IsHardwareAccelerated)
             {
+                if (overwrite)
+                    for (; i <= n - 16; i += 16) (Vector512.Load(pdy + i) * Derivative512(Vector512.Load(px + i))).Store(pdx + i);
                 for (; i <= n - 16; i += 16)
                     Vector512.FusedMultiplyAdd(Vector512.Load(pdy + i), Derivative512(Vector512.Load(px + i)), Vector512.Load(pdx + i))
                         .Store(pdx + i);
@@ -156,11 +159,14 @@ public static unsafe class GeluKernel
                     float* tail = stackalloc float[16];
                     Pad(px + i, n - i, tail, 16);
                     Derivative512(Vector512.Load(tail)).Store(tail);
-                    for (int j = 0; j < n - i; j++) pdx[i + j] = MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
+                    for (int j = 0; j < n - i; j++)
+                        pdx[i + j] = overwrite ? pdy[i + j] * tail[j] : MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
                 }
             }
             else if (Vector256.IsHardwareAccelerated)
             {
+                if (overwrite)
+                    for (; i <= n - 8; i += 8) (Vector256.Load(pdy + i) * Derivative256(Vector256.Load(px + i))).Store(pdx + i);
                 for (; i <= n - 8; i += 8)
                     Vector256.FusedMultiplyAdd(Vector256.Load(pdy + i), Derivative256(Vector256.Load(px + i)), Vector256.Load(pdx + i))
                         .Store(pdx + i);
@@ -169,7 +175,8 @@ public static unsafe class GeluKernel
                     float* tail = stackalloc float[8];
                     Pad(px + i, n - i, tail, 8);
                     Derivative256(Vector256.Load(tail)).Store(tail);
-                    for (int j = 0; j < n - i; j++) pdx[i + j] = MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
+                    for (int j = 0; j < n - i; j++)
+                        pdx[i + j] = overwrite ? pdy[i + j] * tail[j] : MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
                 }
             }
             else
@@ -179,7 +186,8 @@ public static unsafe class GeluKernel
                     float v = px[i];
                     float s = 1f / (1f + MathF.Exp(-2f * SqrtTwoOverPi * v * (1f + Cubic * v * v)));
                     float du = 2f * SqrtTwoOverPi * (1f + 3f * Cubic * v * v);
-                    pdx[i] = MathF.FusedMultiplyAdd(pdy[i], MathF.FusedMultiplyAdd(v * s * (1f - s), du, s), pdx[i]);
+                    float d = MathF.FusedMultiplyAdd(v * s * (1f - s), du, s);
+                    pdx[i] = overwrite ? pdy[i] * d : MathF.FusedMultiplyAdd(pdy[i], d, pdx[i]);
                 }
             }
         }

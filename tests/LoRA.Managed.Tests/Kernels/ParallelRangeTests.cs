@@ -33,6 +33,7 @@ public class ParallelRangeTests
         {
             ("forward", y => GeluKernel.Forward(x, y)),
             ("backward", dx => GeluKernel.Backward(x, dy, dx)),
+            ("backward, overwriting", dx => GeluKernel.Backward(x, dy, dx, overwrite: true)),
             ("SiLU forward", y => SiluKernel.Forward(x, y)),
             ("SiLU backward", dx => SiluKernel.Backward(x, dy, dx)),
         })
@@ -44,6 +45,11 @@ public class ParallelRangeTests
         using (ComputeThreads.Use(2)) GeluKernel.Forward(x, fast);
         TransformerKernelsReference.GeluForward(x, slow);
         for (int i = 0; i < n; i++) Assert.That(fast[i], Is.EqualTo(slow[i]).Within(1e-5f + 1e-5f * Math.Abs(slow[i])), $"element {i}");
+        // Overwriting equals accumulating into zeros.
+        float[] written = Random(n, 20), added = new float[n];
+        GeluKernel.Backward(x, dy, written, overwrite: true);
+        GeluKernel.Backward(x, dy, added);
+        Assert.That(written, Is.EqualTo(added));
     }
 
     [TestCase(9, 64)]

@@ -27,6 +27,8 @@ internal sealed class GeluOp : Op
 
     public override void Backward()
     {
-        if (_x.RequiresGrad) GeluKernel.Backward(_x.Data, Output.Grad, _x.EnsureGrad());
+        if (!_x.RequiresGrad) return;
+        float[] dx = _x.GradForOverwrite(out bool overwrite); // written, not added, when still zero
+        GeluKernel.Backward(_x.Data, Output.Grad, dx, overwrite);
     }
 }
