@@ -38,14 +38,14 @@ public static unsafe class CausalSoftmaxKernel
         }
     }
 
-    private readonly struct BackwardBody(float* p, float* dp, float* dx, int t, float scale) : IRangeBody
+    private readonly struct BackwardBody(float* p, float* dp, float* dx, int t, float scale, bool overwrite) : IRangeBody
     {
         public void Run(int start, int end)
         {
             long offset = (long)start * t * t;
             int length = (end - start) * t * t;
             BackwardSerial(new ReadOnlySpan<float>(p + offset, length), new ReadOnlySpan<float>(dp + offset, length),
-                new Span<float>(dx + offset, length), end - start, t, scale);
+                new Span<float>(dx + offset, length), end - start, t, scale, overwrite);
         }
     }
 
@@ -68,18 +68,21 @@ public static unsafe class CausalSoftmaxKernel
 
     /// <summary>
     /// Accumulates <c>∂xᵢⱼ += s·pᵢⱼ(∂pᵢⱼ − Σₖ pᵢₖ∂pᵢₖ)</c> for j ≤ i (the softmax Jacobian-vector product);
-    /// masked entries get no gradient. p is the forward's output.
+    /// masked entries get no gradient. p is the forward's output. With <paramref name="overwrite"/> ∂x is written
+    /// instead (masked entries set to zero): a gradient that is still zero needs no clearing and no reading back.
     /// </summary>
     /// <exception cref="ArgumentException">The lengths do not match matrices × T × T.</exception>
-    public static void Backward(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale = 1f)
+    public static void Backward(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale = 1f,
+        bool overwrite = false)
     {
         Check(p.Length, dp.Length, matrices, t);
         Check(p.Length, dx.Length, matrices, t);
         fixed (float* pp = p, pdp = dp, pdx = dx)
-            ParallelRange.For(new BackwardBody(pp, pdp, pdx, t, scale), matrices, 1, MinMatrices(t));
+            ParallelRange.For(new BackwardBody(pp, pdp, pdx, t, scale, overwrite), matrices, 1, MinMatrices(t));
     }
 
-    private static void BackwardSerial(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale)
+    private static void BackwardSerial(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale,
+        bool overwrite)
     {
         Span<float> tmp = stackalloc float[Chunk];
         for (int mtx = 0; mtx < matrices; mtx++)
@@ -94,8 +97,10 @@ public static unsafe class CausalSoftmaxKernel
                     Span<float> dxs = dx.Slice(offset + start, len);
                     TensorPrimitives.Subtract(dp.Slice(offset + start, len), dot, ts);
                     TensorPrimitives.Multiply(ts, scale, ts);
-                    TensorPrimitives.FusedMultiplyAdd(ts, p.Slice(offset + start, len), dxs, dxs);
+                    if (overwrite) TensorPrimitives.Multiply(ts, p.Slice(offset + start, len), dxs);
+                    else TensorPrimitives.FusedMultiplyAdd(ts, p.Slice(offset + start, len), dxs, dxs);
                 }
+                if (overwrite) dx.Slice(offset + n, t - n).Clear();
             }
     }
 

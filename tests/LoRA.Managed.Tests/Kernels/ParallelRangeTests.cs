@@ -66,6 +66,7 @@ public class ParallelRangeTests
         {
             ("forward", y => CausalSoftmaxKernel.Forward(x, y, matrices, t, 0.125f)),
             ("backward", dx => CausalSoftmaxKernel.Backward(p, dp, dx, matrices, t, 0.125f)),
+            ("backward, overwriting", dx => CausalSoftmaxKernel.Backward(p, dp, dx, matrices, t, 0.125f, overwrite: true)),
         })
         {
             float[] one = Run(1, kernel, n), two = Run(2, kernel, n);
@@ -74,6 +75,11 @@ public class ParallelRangeTests
         float[] fast = new float[n];
         using (ComputeThreads.Use(2)) CausalSoftmaxKernel.Forward(x, fast, matrices, t, 0.125f);
         for (int i = 0; i < n; i++) Assert.That(fast[i], Is.EqualTo(p[i]).Within(1e-6f), $"element {i}");
+        // Overwriting (masked entries zeroed) equals accumulating into zeros.
+        float[] written = Random(n, 21), added = new float[n];
+        CausalSoftmaxKernel.Backward(p, dp, written, matrices, t, 0.125f, overwrite: true);
+        CausalSoftmaxKernel.Backward(p, dp, added, matrices, t, 0.125f);
+        Assert.That(written, Is.EqualTo(added));
     }
 
     [Test]

@@ -38,6 +38,8 @@ internal sealed class CausalSoftmaxOp : Op
 
     public override void Backward()
     {
-        if (_x.RequiresGrad) CausalSoftmaxKernel.Backward(Output.Data, Output.Grad, _x.EnsureGrad(), _matrices, _t, _scale);
+        if (!_x.RequiresGrad) return;
+        float[] dx = _x.GradForOverwrite(out bool overwrite); // written, not added, when still zero
+        CausalSoftmaxKernel.Backward(Output.Data, Output.Grad, dx, _matrices, _t, _scale, overwrite);
     }
 }
