@@ -76,10 +76,15 @@ public static class AdapterConfigFile
             ["revision"] = w => w.WriteNullValue(),
             ["target_modules"] = w =>
             {
-                if (config.TargetModules is [LoraConfig.AllLinear]) w.WriteStringValue(LoraConfig.AllLinear);
+                if (config.TargetModulesRegex is { } regex) w.WriteStringValue(regex);
+                else if (config.TargetModules is [LoraConfig.AllLinear]) w.WriteStringValue(LoraConfig.AllLinear);
                 else WriteList(w, config.TargetModules, nullWhenEmpty: false);
             },
-            ["exclude_modules"] = w => WriteList(w, config.ExcludeModules, nullWhenEmpty: true),
+            ["exclude_modules"] = w =>
+            {
+                if (config.ExcludeModulesRegex is { } regex) w.WriteStringValue(regex);
+                else WriteList(w, config.ExcludeModules, nullWhenEmpty: true);
+            },
             ["task_type"] = w => WriteStringOrNull(w, config.TaskType),
             ["use_dora"] = w => w.WriteBooleanValue(config.UseDora),
             ["use_rslora"] = w => w.WriteBooleanValue(config.Scaling == LoraScaling.RsLora),
@@ -183,15 +188,19 @@ public static class AdapterConfigFile
             "lora_only" => LoraBias.LoraOnly,
             var other => throw new InvalidDataFormatException(source, "bias", $"'{Cut(other)}' is not none, all or lora_only."),
         };
-        var targets = root.TryGetProperty("target_modules", out var tm) && tm.ValueKind == JsonValueKind.String && tm.GetString() == LoraConfig.AllLinear
-            ? [LoraConfig.AllLinear]
+        // A string is "all-linear" or PEFT's regular-expression form (re.fullmatch against each module's name).
+        string? targetsRegex = Regex(root, "target_modules", source);
+        var targets = targetsRegex == LoraConfig.AllLinear ? [LoraConfig.AllLinear]
+            : targetsRegex is not null ? new List<string>()
             : List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
-        var exclude = List(root, "exclude_modules", source) ?? new List<string>();
+        if (targetsRegex == LoraConfig.AllLinear) targetsRegex = null;
+        string? excludeRegex = Regex(root, "exclude_modules", source);
+        var exclude = excludeRegex is not null ? new List<string>() : List(root, "exclude_modules", source) ?? new List<string>();
         var layers = LayerIndices(root, source);
         var layersPattern = root.TryGetProperty("layers_pattern", out var lp) && lp.ValueKind == JsonValueKind.String
             ? (lp.GetString() is { Length: > 0 } one ? [one] : throw new InvalidDataFormatException(source, "layers_pattern", "is empty."))
             : List(root, "layers_pattern", source) ?? new List<string>();
-        if (targets.Count == 0) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
+        if (targets.Count == 0 && targetsRegex is null) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
         var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
         bool rs = Bool(root, "use_rslora", source);
         var rankPattern = Pattern(root, "rank_pattern", source)
@@ -211,6 +220,7 @@ public static class AdapterConfigFile
         {
             RankPattern = rankPattern,
             ExcludeModules = exclude,
+            ExcludeModulesRegex = excludeRegex,
             LayersToTransform = layers,
             LayersPattern = layers.Count > 0 ? layersPattern : new List<string>(),
             AlphaPattern = alphaPattern,
@@ -219,6 +229,7 @@ public static class AdapterConfigFile
             Dropout = (float)dropout,   // in range, checked above
             Bias = bias,
             TargetModules = targets,
+            TargetModulesRegex = targetsRegex,
             ModulesToSave = modulesToSave,
             Init = ReadInit(root, source),
             Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
@@ -362,11 +373,23 @@ public static class AdapterConfigFile
         return list;
     }
 
+    /// <summary>A string field read as a regular expression (checked to compile), or null when absent or not a
+    /// string.</summary>
+    private static string? Regex(JsonElement root, string name, string source)
+    {
+        if (!root.TryGetProperty(name, out var el) || el.ValueKind != JsonValueKind.String) return null;
+        string pattern = el.GetString()!;
+        if (pattern.Length == 0) throw new InvalidDataFormatException(source, name, "is an empty string.");
+        if (pattern != LoraConfig.AllLinear && TargetMatcher.PatternError(pattern) is { } error)
+            throw new InvalidDataFormatException(source, name, $"'{Cut(pattern)}' is not a regular expression this engine reads: {error}");
+        return pattern;
+    }
+
     private static List<string>? List(JsonElement root, string name, string source)
     {
         if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return null;
         if (el.ValueKind == JsonValueKind.String)
-            throw new InvalidDataFormatException(source, name, "a single string (PEFT's regex form) is not supported; give a list of module names.");
+            throw new InvalidDataFormatException(source, name, "a single string is not supported here; give a list of module names.");
         if (el.ValueKind != JsonValueKind.Array) throw new InvalidDataFormatException(source, name, $"expected a list of strings, found {el.ValueKind}.");
         var list = new List<string>();
         foreach (var item in el.EnumerateArray())

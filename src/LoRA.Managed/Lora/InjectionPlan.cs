@@ -26,15 +26,19 @@ internal sealed record InjectionPlan(
 
         var targets = new List<KeyValuePair<string, Module>>();
         bool allLinear = config.TargetModules is [LoraConfig.AllLinear];
-        foreach (string key in config.TargetModules)
+        string? regex = config.TargetModulesRegex;
+        foreach (string key in regex is null ? config.TargetModules : [regex])
         {
             // PEFT's "all-linear": every Linear/Conv1D but the output layer; exclude_modules applies to every target.
+            // layers_to_transform filters only names matched by suffix, as PEFT's check_target_module_exists: not a
+            // name given whole, nor one matched by the regular-expression form.
             var hits = candidates
-                .Where(c => allLinear ? c.Value is Linear or LoraLinear && !IsOutputLayer(c.Key) : TargetMatcher.Matches(key, c.Key))
-                .Where(c => !config.Excludes(c.Key) && config.InTransformedLayers(c.Key))
+                .Where(c => regex is not null ? TargetMatcher.FullMatch(regex, c.Key)
+                    : allLinear ? c.Value is Linear or LoraLinear && !IsOutputLayer(c.Key) : TargetMatcher.Matches(key, c.Key))
+                .Where(c => !config.Excludes(c.Key) && (regex is not null || c.Key == key || config.InTransformedLayers(c.Key)))
                 .ToList();
             if (hits.Count == 0)
-                throw new ArgumentException($"LoraModel: target module '{key}' matches no module" +
+                throw new ArgumentException($"LoraModel: target module{(regex is null ? "" : "s regex")} '{key}' matches no module" +
                     (config.ExcludeModules.Count > 0 || config.LayersToTransform.Count > 0 ? " that exclude_modules and layers_to_transform leave" : "") + $". The model's modules are: {names}.");
             foreach (var hit in hits)
             {

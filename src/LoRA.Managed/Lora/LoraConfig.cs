@@ -77,8 +77,24 @@ public sealed record LoraConfig
     /// </summary>
     public IReadOnlyList<string> ExcludeModules { get; init; } = Array.Empty<string>();
 
-    /// <summary>True when PEFT's <c>exclude_modules</c> list excludes <paramref name="moduleName"/>.</summary>
-    public bool Excludes(string moduleName) => ExcludeModules.Any(e => TargetMatcher.MatchesName(e, moduleName));
+    /// <summary>
+    /// PEFT's <c>target_modules</c> given as one string: a regular expression the module's whole name must match
+    /// (<c>re.fullmatch</c>), e.g. <c>.*\.layers\.[0-3]\.self_attn\.(q|v)_proj</c>. When set, <see cref="TargetModules"/>
+    /// is empty, and <see cref="LayersToTransform"/> does not apply, as in PEFT (the pattern can name the layers).
+    /// .NET's regular expressions read the common Python patterns the same; Python-only syntax such as
+    /// <c>(?P&lt;name&gt;…)</c> is refused.
+    /// </summary>
+    public string? TargetModulesRegex { get; init; }
+
+    /// <summary>PEFT's <c>exclude_modules</c> given as one string: modules whose whole name it matches are never
+    /// adapted (<c>re.fullmatch</c>); used instead of <see cref="ExcludeModules"/>.</summary>
+    public string? ExcludeModulesRegex { get; init; }
+
+    /// <summary>True when PEFT's <c>exclude_modules</c> (list or regular expression) excludes
+    /// <paramref name="moduleName"/>.</summary>
+    public bool Excludes(string moduleName) =>
+        ExcludeModules.Any(e => TargetMatcher.MatchesName(e, moduleName))
+        || ExcludeModulesRegex is { } pattern && TargetMatcher.FullMatch(pattern, moduleName);
 
     /// <summary>
     /// PEFT's <c>layers_to_transform</c>: when not empty, only targets inside these layer indices are adapted. The index
@@ -150,7 +166,22 @@ public sealed record LoraConfig
         if (Rank < 1) throw new ArgumentException($"LoraConfig: Rank must be at least 1, got {Rank}.");
         if (!double.IsFinite(Alpha)) throw new ArgumentException($"LoraConfig: Alpha must be finite, got {Alpha}.");
         if (!(Dropout >= 0f && Dropout < 1f)) throw new ArgumentException($"LoraConfig: Dropout must be in [0, 1), got {Dropout}.");
-        if (TargetModules is null || TargetModules.Count == 0) throw new ArgumentException("LoraConfig: TargetModules is empty; name at least one Linear module to adapt.");
+        if (TargetModules is null) throw new ArgumentException("LoraConfig: TargetModules must not be null (use an empty list with TargetModulesRegex).");
+        if (TargetModulesRegex is not null)
+        {
+            if (TargetModules.Count > 0)
+                throw new ArgumentException("LoraConfig: give TargetModules or TargetModulesRegex, not both (PEFT's target_modules is a list or one string).");
+            if (string.IsNullOrWhiteSpace(TargetModulesRegex)) throw new ArgumentException("LoraConfig: TargetModulesRegex is empty.");
+            if (TargetMatcher.PatternError(TargetModulesRegex) is { } error)
+                throw new ArgumentException($"LoraConfig: TargetModulesRegex '{TargetModulesRegex}' is not a regular expression this engine reads: {error}");
+        }
+        else if (TargetModules.Count == 0) throw new ArgumentException("LoraConfig: TargetModules is empty; name at least one Linear module to adapt.");
+        if (ExcludeModulesRegex is not null)
+        {
+            if (string.IsNullOrWhiteSpace(ExcludeModulesRegex)) throw new ArgumentException("LoraConfig: ExcludeModulesRegex is empty.");
+            if (TargetMatcher.PatternError(ExcludeModulesRegex) is { } error)
+                throw new ArgumentException($"LoraConfig: ExcludeModulesRegex '{ExcludeModulesRegex}' is not a regular expression this engine reads: {error}");
+        }
         if (TargetModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: TargetModules contains an empty name.");
         if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");

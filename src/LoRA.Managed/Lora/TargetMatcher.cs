@@ -40,6 +40,16 @@ public static class TargetMatcher
         return Regex.IsMatch(moduleName, $"^(.*\\.)?({key})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
     }
 
+    /// <summary>PEFT's string form of <c>target_modules</c>/<c>exclude_modules</c>:
+    /// <c>re.fullmatch(pattern, moduleName)</c>, the pattern matching the whole name.</summary>
+    public static bool FullMatch(string pattern, string moduleName)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        ArgumentNullException.ThrowIfNull(moduleName);
+        if (moduleName.Length == 0) return false;   // the root is never a target
+        return Regex.IsMatch(moduleName, $"\\A(?:{pattern})\\z", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+    }
+
     /// <summary>Why <paramref name="key"/> is not a regular expression, or null when it is one.</summary>
     public static string? PatternError(string key)
     {

@@ -110,8 +110,81 @@ public class TargetSelectionTests
     [Test]
     public void LayersToTransformThatLeavesNothingIsNamed()
     {
-        var config = new LoraConfig { Rank = 2, TargetModules = ["layers.5"], LayersToTransform = [0] };
+        // "5" matches layers.5 by suffix, the only form layers_to_transform filters (as in PEFT).
+        var config = new LoraConfig { Rank = 2, TargetModules = ["5"], LayersToTransform = [0] };
         var ex = Assert.Throws<ArgumentException>(() => Targets(Mlp.Blog(new TorchGenerator(0)), config));
         Assert.That(ex!.Message, Does.Contain("layers_to_transform"));
     }
+
+    [Test]
+    public void ARegularExpressionTargetMatchesWholeNamesAsReFullmatch()
+    {
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModulesRegex = @"layers\.[35]" }),
+            Is.EqualTo(new[] { "layers.3", "layers.5" }));
+        // re.fullmatch, not re.search: "ayers\.5" is inside "layers.5" but matches no whole name.
+        var ex = Assert.Throws<ArgumentException>(() => Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModulesRegex = @"ayers\.5" }));
+        Assert.That(ex!.Message, Does.Contain(@"regex 'ayers\.5' matches no module"));
+    }
+
+    [Test]
+    public void ARegularExpressionSelectsWhatTheEquivalentListSelects()
+    {
+        var model = HfModel.Load(Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", "llama-gqa-tied"));
+        string[] byList = Targets(model, new LoraConfig { Rank = 2, TargetModules = ["q_proj", "v_proj"] });
+        model = HfModel.Load(Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", "llama-gqa-tied"));
+        string[] byRegex = Targets(model, new LoraConfig { Rank = 2, TargetModulesRegex = @".*\.(q_proj|v_proj)" });
+        Assert.That(byRegex, Is.EqualTo(byList));
+        Assert.That(byRegex, Has.Length.GreaterThan(1));
+    }
+
+    [Test]
+    public void ARegularExpressionExcludeRemovesWholeNameMatches()
+    {
+        var config = new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear], ExcludeModulesRegex = @"layers\.(3|5)" };
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), config), Is.EqualTo(new[] { "layers.1" }));
+    }
+
+    [Test]
+    public void LayersToTransformFiltersOnlySuffixMatchesAsPeftDoes()
+    {
+        // PEFT's check_target_module_exists applies layers_to_transform in its suffix branch only: a target given as
+        // the module's whole name, or as a regular expression, is adapted whatever its layer.
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModules = ["layers.5"], LayersToTransform = [0] }),
+            Is.EqualTo(new[] { "layers.5" }));
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModulesRegex = @"layers\.5", LayersToTransform = [0] }),
+            Is.EqualTo(new[] { "layers.5" }));
+    }
+
+    [Test]
+    public void RegularExpressionsRoundTripThroughAdapterConfigAsStrings()
+    {
+        var config = new LoraConfig { Rank = 2, Alpha = 4, TargetModulesRegex = @"layers\.[135]", ExcludeModulesRegex = @"layers\.3" };
+        string json = AdapterConfigFile.ToJson(config);
+        using var doc = JsonDocument.Parse(json);
+        Assert.That(doc.RootElement.GetProperty("target_modules").GetString(), Is.EqualTo(@"layers\.[135]"));
+        Assert.That(doc.RootElement.GetProperty("exclude_modules").GetString(), Is.EqualTo(@"layers\.3"));
+        var back = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");
+        Assert.That((back.TargetModulesRegex, back.ExcludeModulesRegex, back.TargetModules.Count), Is.EqualTo((@"layers\.[135]", @"layers\.3", 0)));
+        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), back), Is.EqualTo(new[] { "layers.1", "layers.5" }));
+    }
+
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":\"(?P<n>q)_proj\"}", "target_modules")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":\"(q_proj\"}", "target_modules")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":\"\"}", "target_modules")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"q_proj\"],\"exclude_modules\":\"[\"}", "exclude_modules")]
+    public void AnUnreadableRegularExpressionIsRefusedByName(string json, string field)
+    {
+        var ex = Assert.Throws<InvalidDataFormatException>(() =>
+            AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json"));
+        Assert.That(ex!.Message, Does.Contain("adapter_config.json").And.Contain(field));
+    }
+
+    [Test]
+    public void AListAndARegularExpressionTogetherAreRefused()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = ["q_proj"], TargetModulesRegex = "q_proj" }.Validate());
+        Assert.That(ex!.Message, Does.Contain("not both"));
+        Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModulesRegex = "(" }.Validate());
+    }
 }
+
