@@ -50,7 +50,7 @@ public static class AdapterConfigFile
                 switch (config.Init)
                 {
                     case LoraInit.Gaussian: w.WriteStringValue("gaussian"); break;
-                    case LoraInit.Pissa: w.WriteStringValue("pissa"); break;
+                    case LoraInit.Pissa: w.WriteStringValue(config.PissaIterations is int k ? $"pissa_niter_{k}" : "pissa"); break;
                     case LoraInit.Olora: w.WriteStringValue("olora"); break;
                     default: w.WriteBooleanValue(true); break;
                 }
@@ -232,6 +232,7 @@ public static class AdapterConfigFile
             TargetModulesRegex = targetsRegex,
             ModulesToSave = modulesToSave,
             Init = ReadInit(root, source),
+            PissaIterations = ReadPissaIterations(root),
             Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
             FanInFanOut = fanInFanOut,
             UseDora = Bool(root, "use_dora", source),
@@ -253,6 +254,14 @@ public static class AdapterConfigFile
     /// <summary>A string from the file, cut for an error message.</summary>
     private static string Cut(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
+    private static int? PissaIterations(string s) =>
+        s.StartsWith("pissa_niter_", StringComparison.Ordinal)
+        && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter) && niter >= 1
+            ? niter : null;
+
+    private static int? ReadPissaIterations(JsonElement root) =>
+        root.TryGetProperty("init_lora_weights", out var el) && el.ValueKind == JsonValueKind.String ? PissaIterations(el.GetString()!) : null;
+
     private static LoraInit ReadInit(JsonElement root, string source)
     {
         if (!root.TryGetProperty("init_lora_weights", out var el)) return LoraInit.Default;
@@ -265,9 +274,9 @@ public static class AdapterConfigFile
                 "gaussian" => LoraInit.Gaussian,
                 "pissa" => LoraInit.Pissa,
                 "olora" => LoraInit.Olora,
-                // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 subspace iterations; the exact SVD here gives the
-                // same factors up to its error.
-                var s when s.StartsWith("pissa_niter_", StringComparison.Ordinal) && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter) && niter >= 1 => LoraInit.Pissa,
+                // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 power iterations of a randomized SVD
+                // (ReadPissaIterations reads n).
+                var s when PissaIterations(s) is not null => LoraInit.Pissa,
                 var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\", \"olora\")."),
             },
             _ => throw new InvalidDataFormatException(source, "init_lora_weights", $"expected a boolean or string, found {el.ValueKind}."),

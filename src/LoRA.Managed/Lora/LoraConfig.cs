@@ -29,6 +29,13 @@ public sealed record LoraConfig
     /// <summary>Initialisation of new adapters (PEFT's <c>init_lora_weights</c>).</summary>
     public LoraInit Init { get; init; } = LoraInit.Default;
 
+    /// <summary>
+    /// With <see cref="LoraInit.Pissa"/>: PEFT's fast PiSSA, <c>init_lora_weights="pissa_niter_K"</c>. The principal
+    /// subspace comes from a randomized SVD (<c>torch.svd_lowrank(W, r, niter=K)</c>: Halko, Martinsson &amp; Tropp
+    /// 2011, a Gaussian sketch and K power iterations) instead of the full SVD; null takes the full SVD.
+    /// </summary>
+    public int? PissaIterations { get; init; }
+
     /// <summary>How α becomes the scale. PEFT's default α/r.</summary>
     public LoraScaling Scaling { get; init; } = LoraScaling.AlphaOverRank;
 
@@ -185,6 +192,8 @@ public sealed record LoraConfig
         if (TargetModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: TargetModules contains an empty name.");
         if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
+        if (PissaIterations is int niter && (niter < 1 || Init != LoraInit.Pissa))
+            throw new ArgumentException($"LoraConfig: PissaIterations {niter} needs Init = Pissa and at least 1 iteration (PEFT's pissa_niter_K).");
         if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");
         if (LayersToTransform is null || LayersPattern is null)
             throw new ArgumentException("LoraConfig: LayersToTransform and LayersPattern must not be null (use empty lists).");

@@ -50,6 +50,35 @@ public static class LowRank
         return (left, right, w);
     }
 
+    /// <summary>
+    /// <see cref="TruncatedFactors"/> from a randomized SVD, as <c>torch.svd_lowrank(W, q=rank, niter)</c> computes
+    /// it (Halko, Martinsson &amp; Tropp, "Finding structure with randomness", 2011, Algorithms 4.1 and 4.4): an
+    /// orthonormal basis Q of W·Ω for a Gaussian n×r sketch Ω, refined by <paramref name="niter"/> power iterations
+    /// (Q ← qr(Wᵀ·Q), Q ← qr(W·Q)), then the SVD of the small r×n matrix Qᵀ·W, whose left vectors Q lifts back.
+    /// Exact when W has rank at most r; otherwise the error shrinks with the iterations and the spectrum's decay.
+    /// </summary>
+    internal static (Matrix<double> Left, Matrix<double> Right, Matrix<double> W) RandomizedTruncatedFactors(Tensor weight, int rank,
+        double divisor, int niter, TorchGenerator generator)
+    {
+        Matrix<double> w = ToMatrix(weight);
+        int n = w.ColumnCount;
+        var sketch = new float[n * rank];
+        generator.FillNormal(sketch, 0f, 1f);
+        Matrix<double> omega = Matrix<double>.Build.Dense(n, rank, (i, j) => sketch[i * rank + j]);
+        Matrix<double> q = Orthonormal(w * omega);
+        for (int i = 0; i < niter; i++)
+        {
+            q = Orthonormal(w.TransposeThisAndMultiply(q));
+            q = Orthonormal(w * q);
+        }
+        var svd = q.TransposeThisAndMultiply(w).Svd(computeVectors: true);   // (r×n) = U_b·S·Vᵀ
+        var (left, right) = Factors(q * svd.U, svd.S.ToArray(), svd.VT, rank, divisor);
+        return (left, right, w);
+    }
+
+    // The Q of a thin QR: an orthonormal basis of the columns.
+    private static Matrix<double> Orthonormal(Matrix<double> x) => x.QR(MathNet.Numerics.LinearAlgebra.Factorization.QRMethod.Thin).Q;
+
     private static (Matrix<double> A, Matrix<double> B) Factors(Matrix<double> u, double[] s, Matrix<double> vt, int rank, double divisor)
     {
         int m = u.RowCount, n = vt.ColumnCount;
