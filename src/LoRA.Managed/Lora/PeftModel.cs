@@ -145,7 +145,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     }
 
     /// <summary>
-    /// PEFT's <c>delete_adapter</c>: removes the adapter's factors from every layer and forgets its configuration.
+    /// PEFT's <c>delete_adapter</c>: removes the adapter's factors (DoRA magnitudes and embedding factors included)
+    /// from every layer and forgets its configuration.
     /// Deleting the active adapter makes the first remaining one (by ordinal name, as PEFT chooses) active, or none.
     /// </summary>
     /// <exception cref="KeyNotFoundException">No such adapter.</exception>
@@ -157,10 +158,14 @@ public sealed class PeftModel : Module, ICausalLanguageModel
             throw new KeyNotFoundException(
                 $"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
         var layers = LoraLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
-        if (layers.FirstOrDefault(l => l.Value.MergedAdapter == adapterName) is { Value: not null } merged)
+        var embeddings = EmbeddingLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
+        string? merged = layers.Where(l => l.Value.MergedAdapter == adapterName).Select(l => l.Key)
+            .Concat(embeddings.Where(l => l.Value.MergedAdapter == adapterName).Select(l => l.Key)).FirstOrDefault();
+        if (merged is not null)
             throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged "
-                + $"(into '{merged.Key}' and maybe others); call Unmerge first.");
+                + $"(into '{merged}' and maybe others); call Unmerge first.");
         foreach (var (_, layer) in layers) layer.DeleteAdapter(adapterName);
+        foreach (var (_, layer) in embeddings) layer.DeleteAdapter(adapterName);
         _configs.Remove(adapterName);
         _modulesToSave.Remove(adapterName);
         if (ActiveAdapter == adapterName)
@@ -169,14 +174,15 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     }
 
     /// <summary>
-    /// PEFT's <c>unload</c>: puts each adapted layer's base <see cref="Linear"/> back in its place and returns the base
-    /// model without merging anything. As in PEFT, a layer merged beforehand keeps its merged weight (call
-    /// <see cref="Unmerge"/> first for the original), and a PiSSA base stays the residual. Its parameters stay frozen.
-    /// This PeftModel holds no adapters afterwards.
+    /// PEFT's <c>unload</c>: puts each adapted layer's base <see cref="Linear"/> or <see cref="Embedding"/> back in its
+    /// place and returns the base model without merging anything. As in PEFT, a layer merged beforehand keeps its
+    /// merged weight (call <see cref="Unmerge"/> first for the original), and a PiSSA base stays the residual. Its
+    /// parameters stay frozen. This PeftModel holds no adapters afterwards.
     /// </summary>
     public Module Unload()
     {
         foreach (var (name, layer) in LoraLayers().ToList()) Swap(name, layer.BaseLayer);
+        foreach (var (name, layer) in EmbeddingLayers().ToList()) Swap(name, layer.BaseLayer);
         _configs.Clear();
         _modulesToSave.Clear();
         ActiveAdapter = "";
