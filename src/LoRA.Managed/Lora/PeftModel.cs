@@ -114,6 +114,11 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     {
         if (!_configs.ContainsKey(adapterName))
             throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        // PEFT unmerges with a warning here; refusing keeps the merged weights the caller asked for, and checking
+        // first leaves every layer as it was.
+        if (FirstMerged((_, merged) => merged != adapterName) is var (layerName, mergedName))
+            throw new InvalidOperationException($"PeftModel.SetAdapter: adapter '{mergedName}' is merged (into "
+                + $"'{layerName}' and maybe others); call Unmerge before activating '{adapterName}'.");
         ActiveAdapter = adapterName;
         SyncActiveAdapter();
     }
@@ -159,11 +164,9 @@ public sealed class PeftModel : Module, ICausalLanguageModel
                 $"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
         var layers = LoraLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
         var embeddings = EmbeddingLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
-        string? merged = layers.Where(l => l.Value.MergedAdapter == adapterName).Select(l => l.Key)
-            .Concat(embeddings.Where(l => l.Value.MergedAdapter == adapterName).Select(l => l.Key)).FirstOrDefault();
-        if (merged is not null)
+        if (FirstMerged((_, merged) => merged == adapterName) is var (mergedInto, _))
             throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged "
-                + $"(into '{merged}' and maybe others); call Unmerge first.");
+                + $"(into '{mergedInto}' and maybe others); call Unmerge first.");
         foreach (var (_, layer) in layers) layer.DeleteAdapter(adapterName);
         foreach (var (_, layer) in embeddings) layer.DeleteAdapter(adapterName);
         _configs.Remove(adapterName);
@@ -380,6 +383,17 @@ public sealed class PeftModel : Module, ICausalLanguageModel
                 if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) p.RequiresGrad = true;
         foreach (string name in _modulesToSave[ActiveAdapter])
             ModuleNamed(name).RequiresGrad(true);
+    }
+
+    /// <summary>The first adapted layer (Linear or embedding) whose merged adapter satisfies
+    /// <paramref name="match"/>(layer, adapter), with that adapter; null when none.</summary>
+    private (string Layer, string Adapter)? FirstMerged(Func<string, string, bool> match)
+    {
+        foreach (var (name, layer) in LoraLayers())
+            if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
+        foreach (var (name, layer) in EmbeddingLayers())
+            if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
+        return null;
     }
 
     internal Module ModuleNamed(string name) => BaseModel.NamedModules().First(m => m.Key == name).Value;
