@@ -198,8 +198,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// rules). It is added beside them, not made active; its dropout masks, if it trains, come from
     /// <paramref name="generator"/> (seed 0 when null).
     /// </summary>
-    /// <exception cref="ArgumentException">An adapter is missing, the name is taken, the lists differ in length, or the
-    /// ranks do not suit the combination (named).</exception>
+    /// <exception cref="ArgumentException">An adapter is missing or uses DoRA, the name is taken, the lists differ in
+    /// length, or the ranks do not suit the combination (named).</exception>
     public void AddWeightedAdapter(IReadOnlyList<string> adapters, IReadOnlyList<double> weights, string adapterName,
         CombinationType combinationType = CombinationType.Svd, int? svdRank = null, double? svdClamp = null,
         TorchGenerator? generator = null) =>
