@@ -137,6 +137,38 @@ public class HfEmbeddingAdapterManagementTests
     }
 
     [Test]
+    public void Gpt2WithPlainDoraAndEmbeddingAdaptersSwitchesDeletesAndUnloads()
+    {
+        // GPT-2: c_attn in the Conv1D layout (plain and DoRA) and the tied wte, all three live on one base.
+        string gpt2 = HfFixtures.Folder("gpt2-tiny");
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected("gpt2-tiny").GetProperty("ids"));
+        float[] Run(ICausalLanguageModel m)
+        {
+            using (Tape.NoGrad()) return m.Forward(ids, 1, ids.Length).Data.ToArray();
+        }
+        string[] names = ["adapter", "dora-adapter", "embedding-adapter"];
+        var alone = names.ToDictionary(n => n,
+            n => Run(PeftModel.FromPretrained(HfModel.Load(gpt2), Path.Combine(gpt2, n))));
+        CausalLm model = HfModel.Load(gpt2);
+        var peft = PeftModel.FromPretrained(model, Path.Combine(gpt2, names[0]), adapterName: names[0]);
+        foreach (string n in names.Skip(1)) peft.LoadAdapter(Path.Combine(gpt2, n), n);
+        foreach (string n in new[] { "embedding-adapter", "dora-adapter", "adapter", "embedding-adapter" })
+        {
+            peft.SetAdapter(n);
+            Assert.That(Run(peft), Is.EqualTo(alone[n]), n);
+        }
+        peft.DeleteAdapter("embedding-adapter");
+        Assert.That(peft.ActiveAdapter, Is.EqualTo("adapter"));
+        Assert.That(peft.EmbeddingLayers().Single().Value.Adapters, Is.Empty);
+        Assert.That(Run(peft), Is.EqualTo(alone["adapter"]));
+        peft.SetAdapter("dora-adapter");
+        Assert.That(Run(peft), Is.EqualTo(alone["dora-adapter"]));
+        Assert.That(peft.Unload(), Is.SameAs(model));
+        Assert.That(model.NamedModules().Any(m => m.Value is LoraEmbedding or LoraLinear), Is.False);
+        Assert.That(Run(model), Is.EqualTo(Run(HfModel.Load(gpt2))));
+    }
+
+    [Test]
     public void MergeAndUnloadMergesTheActiveEmbeddingAdapter()
     {
         using var dir = new HfFixtures.TempDir();
