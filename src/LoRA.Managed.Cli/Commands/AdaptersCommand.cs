@@ -65,6 +65,11 @@ internal static class AdaptersCommand
             throw new ArgumentException($"--rank and --svd-clamp apply to --combination svd only, not {combination}.");
         var inputs = specs.Select(Parse).ToList();
         foreach (var (dir, _) in inputs) RequireAdapterFolder(dir);
+        // Before the base is loaded: AddWeightedAdapter refuses DoRA too (see AdapterCombination), but later.
+        if (inputs.FirstOrDefault(i => ReadConfig(i.Dir).UseDora) is { Dir: { } dora })
+            throw new ArgumentException($"--adapter {dora} uses DoRA, whose magnitude vector has no weighted "
+                + "combination (PEFT's add_weighted_adapter would drop the trained magnitudes); merge it with "
+                + "lora merge instead, or combine plain LoRA adapters.");
         if (type == CombinationType.Linear)
         {
             var ranks = inputs.Select(i => (i.Dir, Rank: ReadConfig(i.Dir).Rank)).ToList();
@@ -82,22 +87,28 @@ internal static class AdaptersCommand
         for (int i = 1; i < inputs.Count; i++) peft.LoadAdapter(inputs[i].Dir, names[i]);
         peft.AddWeightedAdapter(names, inputs.Select(i => i.Weight).ToArray(), "combined", type, rank, clamp);
         var layers = peft.LoraLayers().Where(l => l.Value.Adapters.Contains("combined")).ToList();
+        var tables = peft.EmbeddingLayers().Where(l => l.Value.Adapters.Contains("combined")).ToList();
         foreach (var (name, layer) in layers)   // huge weights can overflow float32; never save infinities
         {
             FiniteValues.Require(layer.LoraA["combined"].Weight.Data, outDir, name + ".lora_A.weight");
             FiniteValues.Require(layer.LoraB["combined"].Weight.Data, outDir, name + ".lora_B.weight");
         }
+        foreach (var (name, table) in tables)
+        {
+            FiniteValues.Require(table.LoraEmbeddingA["combined"].Data, outDir, name + ".lora_embedding_A");
+            FiniteValues.Require(table.LoraEmbeddingB["combined"].Data, outDir, name + ".lora_embedding_B");
+        }
         peft.SaveAdapter(outDir, "combined");
 
         int newRank = peft.Adapters["combined"].Rank;
         context.Output.WriteLine($"combined {inputs.Count} adapter(s) ({combination}) into {Path.GetFullPath(outDir)}: "
-            + $"rank {newRank} on {layers.Count} layer(s)");
+            + $"rank {newRank} on {layers.Count + tables.Count} layer(s)");
         return new Dictionary<string, object?>
         {
             ["out"] = Path.GetFullPath(outDir),
             ["combination"] = combination,
             ["rank"] = newRank,
-            ["layers"] = layers.Count,
+            ["layers"] = layers.Count + tables.Count,
             ["adapters"] = inputs
                 .Select(i => new Dictionary<string, object?>
                 {

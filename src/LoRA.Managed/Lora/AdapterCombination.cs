@@ -14,6 +14,10 @@ namespace LoRA.Managed.Lora;
 /// <c>U, S, Vh = svd(ΔW)</c>, <c>B = U_r·diag(S_r)</c>, <c>A = Vh_r</c>, optionally clamped to the
 /// <c>svd_clamp</c> quantile of their entries.</item>
 /// </list>
+/// Embeddings (<see cref="LoraEmbedding"/>) combine by the same three rules with A = <c>lora_embedding_A</c> (r×V)
+/// and B = <c>lora_embedding_B</c> (D×r), as PEFT's code does (for svd, ΔW = s·B·A, the transpose of the table's
+/// update). DoRA adapters are refused: PEFT combines their A and B and gives the new adapter a fresh magnitude, so
+/// the trained magnitudes would be lost without a word.
 /// The new adapter's configuration is the first adapter's with <c>r = lora_alpha = new rank</c> (so its scale is 1
 /// under α/r, as PEFT writes it), the union of the target modules, no rank or alpha patterns, the default
 /// initialisation and no modules to save. Everything is computed in double and checked before the model changes.
@@ -38,6 +42,8 @@ public static class AdapterCombination
                     $"{who}: no adapter '{a}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
         if (adapters.Distinct(StringComparer.Ordinal).Count() != adapters.Count)
             throw new ArgumentException($"{who}: an adapter is named twice in [{string.Join(", ", adapters)}].");
+        if (adapters.FirstOrDefault(a => model.Adapters[a].UseDora) is { } dora)
+            throw new ArgumentException(DoraRefusal(dora));
         if (model.Adapters.ContainsKey(adapterName))
             throw new ArgumentException($"{who}: adapter '{adapterName}' already exists.");
         foreach (double w in weights)
@@ -83,77 +89,96 @@ public static class AdapterCombination
         var factors = new List<(string Name, Matrix<double> A, Matrix<double> B)>();
         foreach (var (name, module) in plan.Targets)
         {
-            List<Term> present = module is LoraLinear l
-                ? adapters.Select((a, i) => new Term(a, weights[i])).Where(p => l.Adapters.Contains(p.Name)).ToList()
-                : [];
+            List<Term> present = Terms(module, adapters, weights);
             if (present.Count == 0)
                 throw new ArgumentException($"{who}: '{name}' is a target of the combined adapter but carries none "
                     + $"of [{string.Join(", ", adapters)}].");
-            var layer = (LoraLinear)module;
             var (a, b) = type switch
             {
-                CombinationType.Linear => Linear(layer, present, newRank, name),
-                CombinationType.Cat => Cat(layer, present, newRank),
-                _ => Svd(layer, present, newRank, svdClamp),
+                CombinationType.Linear => Linear(present, newRank, name),
+                CombinationType.Cat => Cat(present, newRank),
+                _ => Svd(present, newRank, svdClamp),
             };
             factors.Add((name, a, b));
         }
 
         model.AddAdapter(adapterName, config, generator ?? new Tensors.TorchGenerator(0));
         var layers = model.LoraLayers().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        var tables = model.EmbeddingLayers().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         foreach (var (name, a, b) in factors)
         {
-            LowRank.CopyTo(a, layers[name].LoraA[adapterName].Weight.Data);
-            LowRank.CopyTo(b, layers[name].LoraB[adapterName].Weight.Data);
+            Tensors.Tensor ta, tb;
+            if (layers.TryGetValue(name, out var layer))
+                (ta, tb) = (layer.LoraA[adapterName].Weight, layer.LoraB[adapterName].Weight);
+            else (ta, tb) = (tables[name].LoraEmbeddingA[adapterName], tables[name].LoraEmbeddingB[adapterName]);
+            LowRank.CopyTo(a, ta.Data);
+            LowRank.CopyTo(b, tb.Data);
         }
     }
 
-    private static (Matrix<double> A, Matrix<double> B) Linear(LoraLinear layer, IReadOnlyList<Term> present,
-        int rank, string module)
+    /// <summary>The one-line refusal of a DoRA adapter (the CLI gives the same before loading anything).</summary>
+    internal static string DoraRefusal(string adapter) =>
+        $"AddWeightedAdapter: adapter '{adapter}' uses DoRA, whose magnitude vector has no weighted combination "
+        + "(PEFT's add_weighted_adapter combines A and B only and silently drops the trained magnitudes); merge it "
+        + "with MergeAndUnload instead, or combine plain LoRA adapters.";
+
+    /// <summary>The adapters among <paramref name="adapters"/> that <paramref name="module"/> carries, with their
+    /// factors: lora_A/lora_B of a <see cref="LoraLinear"/> (r×in, out×r) or lora_embedding_A/B of a
+    /// <see cref="LoraEmbedding"/> (r×V, D×r), which PEFT combines by the same rules.</summary>
+    private static List<Term> Terms(Nn.Module module, IReadOnlyList<string> adapters, IReadOnlyList<double> weights)
     {
-        var a = Matrix<double>.Build.Dense(rank, layer.BaseLayer.InFeatures);
-        var b = Matrix<double>.Build.Dense(layer.BaseLayer.OutFeatures, rank);
-        foreach (var (name, weight) in present)
+        var terms = new List<Term>();
+        for (int i = 0; i < adapters.Count; i++)
         {
-            var ai = LowRank.ToMatrix(layer.LoraA[name].Weight);
-            if (ai.RowCount != rank)
+            string a = adapters[i];
+            if (module is LoraLinear l && l.Adapters.Contains(a))
+                terms.Add(new Term(a, weights[i], l.Scale(a), LowRank.ToMatrix(l.LoraA[a].Weight),
+                    LowRank.ToMatrix(l.LoraB[a].Weight)));
+            else if (module is LoraEmbedding e && e.Adapters.Contains(a))
+                terms.Add(new Term(a, weights[i], e.Scale(a), LowRank.ToMatrix(e.LoraEmbeddingA[a]),
+                    LowRank.ToMatrix(e.LoraEmbeddingB[a])));
+        }
+        return terms;
+    }
+
+    private static (Matrix<double> A, Matrix<double> B) Linear(IReadOnlyList<Term> present, int rank, string module)
+    {
+        var a = Matrix<double>.Build.Dense(rank, present[0].A.ColumnCount);
+        var b = Matrix<double>.Build.Dense(present[0].B.RowCount, rank);
+        foreach (var t in present)
+        {
+            if (t.A.RowCount != rank)
                 throw new ArgumentException("AddWeightedAdapter: linear combination needs one rank, but "
-                    + $"'{module}' has rank {ai.RowCount} for '{name}' (the combined rank is {rank}).");
+                    + $"'{module}' has rank {t.A.RowCount} for '{t.Name}' (the combined rank is {rank}).");
             // PEFT: the square root of |w·s| on both factors, the sign on A only, so B·A carries w·s once.
-            double ws = weight * layer.Scale(name), root = Math.Sqrt(Math.Abs(ws));
-            a += (ws >= 0 ? root : -root) * ai;
-            b += root * LowRank.ToMatrix(layer.LoraB[name].Weight);
+            double ws = t.Weight * t.Scale, root = Math.Sqrt(Math.Abs(ws));
+            a += (ws >= 0 ? root : -root) * t.A;
+            b += root * t.B;
         }
         return (a, b);
     }
 
-    private static (Matrix<double> A, Matrix<double> B) Cat(LoraLinear layer, IReadOnlyList<Term> present,
-        int rank)
+    private static (Matrix<double> A, Matrix<double> B) Cat(IReadOnlyList<Term> present, int rank)
     {
-        var a = Matrix<double>.Build.Dense(rank, layer.BaseLayer.InFeatures);
-        var b = Matrix<double>.Build.Dense(layer.BaseLayer.OutFeatures, rank);
+        var a = Matrix<double>.Build.Dense(rank, present[0].A.ColumnCount);
+        var b = Matrix<double>.Build.Dense(present[0].B.RowCount, rank);
         int row = 0;
-        foreach (var (name, weight) in present)
+        foreach (var t in present)
         {
-            var ai = LowRank.ToMatrix(layer.LoraA[name].Weight) * (weight * layer.Scale(name));
-            a.SetSubMatrix(row, 0, ai);
-            b.SetSubMatrix(0, row, LowRank.ToMatrix(layer.LoraB[name].Weight));
-            row += ai.RowCount;
+            a.SetSubMatrix(row, 0, t.A * (t.Weight * t.Scale));
+            b.SetSubMatrix(0, row, t.B);
+            row += t.A.RowCount;
         }
         return (a, b);
     }
 
-    private static (Matrix<double> A, Matrix<double> B) Svd(LoraLinear layer, IReadOnlyList<Term> present,
-        int rank, double? clamp)
+    private static (Matrix<double> A, Matrix<double> B) Svd(IReadOnlyList<Term> present, int rank, double? clamp)
     {
-        int outF = layer.BaseLayer.OutFeatures, inF = layer.BaseLayer.InFeatures;
+        // For an embedding PEFT's get_delta_weight is (B·A)ᵀ·s, which it transposes back (is_embedding): B·A
+        // here too.
+        int outF = present[0].B.RowCount, inF = present[0].A.ColumnCount;
         var delta = Matrix<double>.Build.Dense(outF, inF);
-        foreach (var (name, weight) in present)
-        {
-            double s = layer.Scale(name);
-            var product = LowRank.ToMatrix(layer.LoraB[name].Weight) * LowRank.ToMatrix(layer.LoraA[name].Weight);
-            delta += (weight * s * s) * product;
-        }
+        foreach (var t in present) delta += (t.Weight * t.Scale * t.Scale) * (t.B * t.A);
         var svd = delta.Svd(computeVectors: true);
         var b = svd.U.SubMatrix(0, outF, 0, rank)
             * Matrix<double>.Build.DiagonalOfDiagonalVector(svd.S.SubVector(0, rank));
@@ -168,8 +193,8 @@ public static class AdapterCombination
         return (a, b);
     }
 
-    /// <summary>An adapter present on a layer with its caller's weight.</summary>
-    private readonly record struct Term(string Name, double Weight);
+    /// <summary>An adapter present on a layer: the caller's weight, the layer's scale and the factors.</summary>
+    private readonly record struct Term(string Name, double Weight, double Scale, Matrix<double> A, Matrix<double> B);
 
     /// <summary>torch.quantile's default ("linear"): the value at position q·(n−1) of the sorted entries.</summary>
     internal static double Quantile(double[] values, double q)

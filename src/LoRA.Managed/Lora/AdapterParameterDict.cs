@@ -23,6 +23,13 @@ public sealed class AdapterParameterDict : Module
 
     internal void Add(string name, Parameter parameter) => _items.Add(name, RegisterParameter(name, parameter));
 
+    /// <summary>Removes the parameter of a deleted adapter.</summary>
+    internal void Remove(string name)
+    {
+        _items.Remove(name);
+        RemoveParameter(name);
+    }
+
     /// <summary>Always throws: a dictionary of parameters has no forward.</summary>
     /// <exception cref="InvalidOperationException">Always.</exception>
     public override Tensor Forward(Tensor input) =>

@@ -42,6 +42,13 @@ public sealed class DoraMagnitudes : Module
 
     internal void Add(string name, DoraMagnitude magnitude) => _items.Add(name, RegisterModule(name, magnitude));
 
+    /// <summary>Removes the magnitude of a deleted adapter.</summary>
+    internal void Remove(string name)
+    {
+        _items.Remove(name);
+        RemoveChild(name);
+    }
+
     /// <summary>Always throws: a container has no forward.</summary>
     /// <exception cref="InvalidOperationException">Always.</exception>
     public override Tensor Forward(Tensor input) =>

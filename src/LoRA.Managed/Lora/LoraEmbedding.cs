@@ -117,6 +117,21 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
         ActiveAdapter = name;
     }
 
+    /// <summary>Removes adapter <paramref name="name"/> and its factors (PEFT's layer <c>delete_adapter</c>); when it
+    /// was active, no adapter is (the model picks the next).</summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">It is merged (unmerge first).</exception>
+    public void DeleteAdapter(string name)
+    {
+        if (!_configs.ContainsKey(name)) throw new KeyNotFoundException($"{Who}: no adapter '{name}'.");
+        if (MergedAdapter == name)
+            throw new InvalidOperationException($"{Who}: adapter '{name}' is merged; unmerge it first.");
+        LoraEmbeddingA.Remove(name);
+        LoraEmbeddingB.Remove(name);
+        _configs.Remove(name);
+        if (ActiveAdapter == name) ActiveAdapter = null;
+    }
+
     /// <summary>The configuration adapter <paramref name="name"/> was added with.</summary>
     public LoraConfig AdapterConfig(string name) => _configs.TryGetValue(name, out var c)
         ? c : throw new KeyNotFoundException($"LoraEmbedding '{ModuleName}': no adapter '{name}'.");

@@ -139,6 +139,7 @@ public sealed class LoraLinear : Module
             throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{name}' is merged; unmerge it first.");
         LoraA.Remove(name);
         LoraB.Remove(name);
+        LoraMagnitude?.Remove(name);   // PEFT's delete_adapter clears lora_magnitude_vector too
         _configs.Remove(name);
         _dropoutGenerators.Remove(name);
         if (ActiveAdapter == name) ActiveAdapter = null;

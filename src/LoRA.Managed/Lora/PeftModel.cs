@@ -114,6 +114,11 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     {
         if (!_configs.ContainsKey(adapterName))
             throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        // PEFT unmerges with a warning here; refusing keeps the merged weights the caller asked for, and checking
+        // first leaves every layer as it was.
+        if (FirstMerged((_, merged) => merged != adapterName) is var (layerName, mergedName))
+            throw new InvalidOperationException($"PeftModel.SetAdapter: adapter '{mergedName}' is merged (into "
+                + $"'{layerName}' and maybe others); call Unmerge before activating '{adapterName}'.");
         ActiveAdapter = adapterName;
         SyncActiveAdapter();
     }
@@ -145,7 +150,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     }
 
     /// <summary>
-    /// PEFT's <c>delete_adapter</c>: removes the adapter's factors from every layer and forgets its configuration.
+    /// PEFT's <c>delete_adapter</c>: removes the adapter's factors (DoRA magnitudes and embedding factors included)
+    /// from every layer and forgets its configuration.
     /// Deleting the active adapter makes the first remaining one (by ordinal name, as PEFT chooses) active, or none.
     /// </summary>
     /// <exception cref="KeyNotFoundException">No such adapter.</exception>
@@ -157,10 +163,12 @@ public sealed class PeftModel : Module, ICausalLanguageModel
             throw new KeyNotFoundException(
                 $"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
         var layers = LoraLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
-        if (layers.FirstOrDefault(l => l.Value.MergedAdapter == adapterName) is { Value: not null } merged)
+        var embeddings = EmbeddingLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
+        if (FirstMerged((_, merged) => merged == adapterName) is var (mergedInto, _))
             throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged "
-                + $"(into '{merged.Key}' and maybe others); call Unmerge first.");
+                + $"(into '{mergedInto}' and maybe others); call Unmerge first.");
         foreach (var (_, layer) in layers) layer.DeleteAdapter(adapterName);
+        foreach (var (_, layer) in embeddings) layer.DeleteAdapter(adapterName);
         _configs.Remove(adapterName);
         _modulesToSave.Remove(adapterName);
         if (ActiveAdapter == adapterName)
@@ -169,14 +177,15 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     }
 
     /// <summary>
-    /// PEFT's <c>unload</c>: puts each adapted layer's base <see cref="Linear"/> back in its place and returns the base
-    /// model without merging anything. As in PEFT, a layer merged beforehand keeps its merged weight (call
-    /// <see cref="Unmerge"/> first for the original), and a PiSSA base stays the residual. Its parameters stay frozen.
-    /// This PeftModel holds no adapters afterwards.
+    /// PEFT's <c>unload</c>: puts each adapted layer's base <see cref="Linear"/> or <see cref="Embedding"/> back in its
+    /// place and returns the base model without merging anything. As in PEFT, a layer merged beforehand keeps its
+    /// merged weight (call <see cref="Unmerge"/> first for the original), and a PiSSA base stays the residual. Its
+    /// parameters stay frozen. This PeftModel holds no adapters afterwards.
     /// </summary>
     public Module Unload()
     {
         foreach (var (name, layer) in LoraLayers().ToList()) Swap(name, layer.BaseLayer);
+        foreach (var (name, layer) in EmbeddingLayers().ToList()) Swap(name, layer.BaseLayer);
         _configs.Clear();
         _modulesToSave.Clear();
         ActiveAdapter = "";
@@ -189,8 +198,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// rules). It is added beside them, not made active; its dropout masks, if it trains, come from
     /// <paramref name="generator"/> (seed 0 when null).
     /// </summary>
-    /// <exception cref="ArgumentException">An adapter is missing, the name is taken, the lists differ in length, or the
-    /// ranks do not suit the combination (named).</exception>
+    /// <exception cref="ArgumentException">An adapter is missing or uses DoRA, the name is taken, the lists differ in
+    /// length, or the ranks do not suit the combination (named).</exception>
     public void AddWeightedAdapter(IReadOnlyList<string> adapters, IReadOnlyList<double> weights, string adapterName,
         CombinationType combinationType = CombinationType.Svd, int? svdRank = null, double? svdClamp = null,
         TorchGenerator? generator = null) =>
@@ -374,6 +383,17 @@ public sealed class PeftModel : Module, ICausalLanguageModel
                 if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) p.RequiresGrad = true;
         foreach (string name in _modulesToSave[ActiveAdapter])
             ModuleNamed(name).RequiresGrad(true);
+    }
+
+    /// <summary>The first adapted layer (Linear or embedding) whose merged adapter satisfies
+    /// <paramref name="match"/>(layer, adapter), with that adapter; null when none.</summary>
+    private (string Layer, string Adapter)? FirstMerged(Func<string, string, bool> match)
+    {
+        foreach (var (name, layer) in LoraLayers())
+            if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
+        foreach (var (name, layer) in EmbeddingLayers())
+            if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
+        return null;
     }
 
     internal Module ModuleNamed(string name) => BaseModel.NamedModules().First(m => m.Key == name).Value;

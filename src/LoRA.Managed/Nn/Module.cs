@@ -64,6 +64,10 @@ public abstract class Module
     /// dictionary); false when there is none.</summary>
     protected bool RemoveChild(string name) => _children.RemoveAll(c => c.Key == name) > 0;
 
+    /// <summary>Removes the direct parameter called <paramref name="name"/> (how a deleted adapter's embedding factors
+    /// leave their dictionary); false when there is none.</summary>
+    protected bool RemoveParameter(string name) => _parameters.RemoveAll(p => p.Key == name) > 0;
+
     /// <summary>
     /// Called after <see cref="ReplaceChild"/> so modules that keep typed references to children can update them;
     /// throwing refuses the swap (<see cref="ReplaceChild"/> then puts the old child back).

@@ -40,6 +40,26 @@ public class AdaptersCommandTests
     }
 
     [Test]
+    public void CombineTakesEmbeddingAdapters()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string outDir = Path.Combine(dir.Path, "mix");
+        var (code, output, err) = LoraCli.Run("adapters", "combine", "--base", Folder, "--adapter",
+            Adapter("combine-emb-a", 1.1), "--adapter", Adapter("combine-emb-c", 0.6), "--combination", "cat",
+            "--out", outDir);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output, Does.Contain("rank 6 on 3 layer(s)"));
+        CausalLm model = HfModel.Load(Folder);
+        var peft = PeftModel.FromPretrained(model, outDir);
+        Assert.That(peft.EmbeddingLayers().Count(), Is.EqualTo(1));
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
+        float[] logits;
+        using (Tape.NoGrad()) logits = model.Forward(ids, 1, ids.Length).Data.ToArray();
+        var expected = HfFixtures.Json(Path.Combine("llama-gqa-tied", "combine_expected.json")).GetProperty("emb_cat");
+        HfModelTwinTests.AssertClose(logits, HfFixtures.Floats(expected.GetProperty("logits")), 2e-4, "emb_cat");
+    }
+
+    [Test]
     public void SvdTakesTheRankAndABareFolderWeighsOne()
     {
         using var dir = new HfFixtures.TempDir();
@@ -63,6 +83,8 @@ public class AdaptersCommandTests
             (["--adapter", Adapter("combine-a", 1), "--adapter", Adapter("combine-c", 1), "--combination", "linear"], "has r=2"),
             (["--adapter", Adapter("combine-a", 1), "--combination", "cat", "--rank", "2"], "--rank"),
             (["--adapter", Adapter("combine-a", 1), "--combination", "mean"], "--combination"),
+            (["--adapter", Adapter("combine-a", 1), "--adapter", Adapter("dora-adapter", 1)],
+                Path.Combine(Folder, "dora-adapter") + " uses DoRA"),
         };
         foreach (var (args, named) in cases)
         {

@@ -3,6 +3,7 @@ using LoRA.Managed.Autograd;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Models;
 using LoRA.Managed.Models.Hf;
+using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Tests.Models;
 
@@ -25,14 +26,41 @@ public class HfCombineTwinTests
         return (model, peft);
     }
 
+    /// <summary>The base with <paramref name="adapters"/> loaded by folder name, the first one active.</summary>
+    internal static (CausalLm Model, PeftModel Peft) Load(params string[] adapters)
+    {
+        CausalLm model = HfModel.Load(Folder);
+        var peft = PeftModel.FromPretrained(model, Path.Combine(Folder, adapters[0]), adapterName: adapters[0]);
+        foreach (string a in adapters.Skip(1)) peft.LoadAdapter(Path.Combine(Folder, a), a);
+        return (model, peft);
+    }
+
+    /// <summary>Adapter <paramref name="name"/>'s A, B and scale on every layer that carries it: lora_A/lora_B of
+    /// the Linear layers, lora_embedding_A/B of the embeddings.</summary>
+    internal static Dictionary<string, (Tensor A, Tensor B, double Scale)> Factors(PeftModel peft, string name)
+    {
+        var factors = peft.LoraLayers().Where(l => l.Value.Adapters.Contains(name)).ToDictionary(p => p.Key,
+            p => ((Tensor)p.Value.LoraA[name].Weight, (Tensor)p.Value.LoraB[name].Weight, p.Value.Scale(name)));
+        foreach (var (key, e) in peft.EmbeddingLayers().Where(l => l.Value.Adapters.Contains(name)))
+            factors[key] = (e.LoraEmbeddingA[name], e.LoraEmbeddingB[name], e.Scale(name));
+        return factors;
+    }
+
+    /// <summary>s·B·A in double, rounded once (for an embedding, the transpose of its table's update).</summary>
+    private static float[] Delta((Tensor A, Tensor B, double Scale) f) =>
+        (f.Scale * (LowRank.ToMatrix(f.B) * LowRank.ToMatrix(f.A))).ToRowMajorArray().Select(v => (float)v).ToArray();
+
     [TestCase("linear")]
     [TestCase("cat")]
     [TestCase("svd")]
+    [TestCase("emb_linear")]
+    [TestCase("emb_cat")]
+    [TestCase("emb_svd")]
     public void CombinationReproducesPeftsTwin(string key)
     {
         var expected = HfFixtures.Json(Path.Combine("llama-gqa-tied", "combine_expected.json")).GetProperty(key);
-        var (model, peft) = LoadAll();
         string[] adapters = expected.GetProperty("adapters").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var (model, peft) = Load(adapters);
         double[] weights = expected.GetProperty("weights").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         var type = Enum.Parse<CombinationType>(expected.GetProperty("type").GetString()!, ignoreCase: true);
         int? svdRank = expected.GetProperty("svd_rank").ValueKind == JsonValueKind.Null ? null : expected.GetProperty("svd_rank").GetInt32();
@@ -43,23 +71,25 @@ public class HfCombineTwinTests
         int rank = expected.GetProperty("rank").GetInt32();
         Assert.That(peft.Adapters["mix"].Rank, Is.EqualTo(rank));
         Assert.That(peft.Adapters["mix"].Alpha, Is.EqualTo(rank));
-        Assert.That(peft.ActiveAdapter, Is.EqualTo("combine-a"), "the combined adapter is not made active");
-        var layers = peft.LoraLayers().Where(l => l.Value.Adapters.Contains("mix")).ToDictionary(p => p.Key, p => p.Value);
+        Assert.That(peft.ActiveAdapter, Is.EqualTo(adapters[0]), "the combined adapter is not made active");
+        var layers = Factors(peft, "mix");
         var want = expected.GetProperty("layers");
         Assert.That(layers.Keys, Is.EquivalentTo(want.EnumerateObject().Select(p => p.Name)));
-        foreach (var (name, layer) in layers)
+        Assert.That(layers.Keys.Any(k => k.EndsWith("embed_tokens", StringComparison.Ordinal)),
+            Is.EqualTo(key.StartsWith("emb_", StringComparison.Ordinal)));
+        foreach (var (name, f) in layers)
         {
-            Assert.That(layer.Scale("mix"), Is.EqualTo(1.0));
+            Assert.That(f.Scale, Is.EqualTo(1.0));
             var w = want.GetProperty(name);
             if (type == CombinationType.Svd)
             {
-                Close(layer.DeltaWeight("mix").Data.ToArray(), HfFixtures.Floats(w.GetProperty("delta")), name + " ΔW");
-                Assert.That(layer.LoraA["mix"].Weight.Shape[0], Is.EqualTo(rank));
+                Close(Delta(f), HfFixtures.Floats(w.GetProperty("delta")), name + " ΔW");
+                Assert.That(f.A.Shape[0], Is.EqualTo(rank));
             }
             else
             {
-                Close(layer.LoraA["mix"].Weight.Data.ToArray(), HfFixtures.Floats(w.GetProperty("A")), name + " A");
-                Close(layer.LoraB["mix"].Weight.Data.ToArray(), HfFixtures.Floats(w.GetProperty("B")), name + " B");
+                Close(f.A.Data.ToArray(), HfFixtures.Floats(w.GetProperty("A")), name + " A");
+                Close(f.B.Data.ToArray(), HfFixtures.Floats(w.GetProperty("B")), name + " B");
             }
         }
 
