@@ -1,0 +1,75 @@
+using LoRA.Managed.Autograd;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Nn;
+
+/// <summary>
+/// A frozen fully connected layer, <c>y = x·Wᵀ + b</c>, whose W is kept in a <see cref="BaseDType"/>
+/// (bfloat16, half, int8 per output row, or NF4 with double-quantised block scales): the base layer of QLoRA
+/// (Dettmers et al. 2023). W has no gradient; b stays a float32 <see cref="Parameter"/> (frozen or not, as the
+/// caller sets it), as PEFT's <c>prepare_model_for_kbit_training</c> leaves biases.
+/// </summary>
+/// <remarks>
+/// W is always stored <c>[out, in]</c>, so int8's scales are per output feature even for GPT-2's Conv1D, whose
+/// file keeps <c>[in, out]</c>: <see cref="FromLinear"/> transposes once while quantising.
+/// </remarks>
+public sealed class QuantizedLinear : Module
+{
+    private QuantizedLinear(QuantizedMatrix weight, Parameter? bias)
+    {
+        Weight = weight;
+        if (bias is not null) Bias = RegisterParameter("bias", bias);
+    }
+
+    /// <summary>Quantises <paramref name="linear"/>'s weight to <paramref name="dtype"/>, sharing its bias
+    /// parameter.</summary>
+    public static QuantizedLinear FromLinear(Linear linear, BaseDType dtype)
+    {
+        ArgumentNullException.ThrowIfNull(linear);
+        int outF = linear.OutFeatures, inF = linear.InFeatures;
+        ReadOnlySpan<float> w = linear.Weight.Data;
+        if (linear.FanInFanOut)
+        {
+            var t = new float[w.Length];
+            for (int i = 0; i < inF; i++)
+                for (int o = 0; o < outF; o++) t[o * inF + i] = w[i * outF + o];
+            w = t;
+        }
+        return new QuantizedLinear(QuantizedMatrix.Quantize(w, outF, inF, dtype), linear.Bias);
+    }
+
+    /// <summary>Wraps an already quantised <c>[out, in]</c> weight and an optional bias of <c>[out]</c>.</summary>
+    public static QuantizedLinear FromQuantized(QuantizedMatrix weight, Parameter? bias)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (bias is not null && (bias.Rank != 1 || bias.Count != weight.Rows))
+            throw new ArgumentException($"QuantizedLinear: bias {Shapes.Format(bias.Shape)} does not match the "
+                + $"weight [{weight.Rows}, {weight.Columns}].");
+        return new QuantizedLinear(weight, bias);
+    }
+
+    /// <summary>The frozen weight, <c>[out, in]</c>.</summary>
+    public QuantizedMatrix Weight { get; }
+
+    /// <summary>b, (out), or null without bias.</summary>
+    public Parameter? Bias { get; }
+
+    /// <summary>Input features.</summary>
+    public int InFeatures => Weight.Columns;
+
+    /// <summary>Output features.</summary>
+    public int OutFeatures => Weight.Rows;
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => Functional.QuantizedLinear(input, Weight, Bias);
+
+    /// <summary>The weight in float32, <c>[out, in]</c> (a full copy: for merging or checks, not the hot
+    /// path).</summary>
+    public Tensor DequantizedWeight() => new(QuantReference.Dequantize(Weight), OutFeatures, InFeatures);
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"QuantizedLinear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null}, "
+        + $"dtype={Weight.DType})";
+}
