@@ -31,6 +31,10 @@ public abstract class Module
         return parameter;
     }
 
+    /// <summary>Unregisters the parameter called <paramref name="name"/> (a Linear whose weight moves into
+    /// quantised storage drops its float32 one).</summary>
+    protected void RemoveParameter(string name) => _parameters.RemoveAll(p => p.Key == name);
+
     /// <summary>Registers a child module under <paramref name="name"/> and returns it.</summary>
     protected T RegisterModule<T>(string name, T module) where T : Module
     {

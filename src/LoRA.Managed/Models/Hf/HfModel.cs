@@ -1,4 +1,6 @@
 using LoRA.Managed.IO;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Nn;
 
 namespace LoRA.Managed.Models.Hf;
 
@@ -18,7 +20,27 @@ public static class HfModel
     /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
     /// <exception cref="InvalidDataFormatException">A file is malformed, a field unsupported, or a tensor missing,
     /// mis-shaped or unexpected (named with its file).</exception>
-    public static CausalLm Load(string directory)
+    public static CausalLm Load(string directory) => Load(directory, BaseDType.F32);
+
+    /// <summary>
+    /// As <see cref="Load(string)"/>, then stores every Linear's weight but the LM head in
+    /// <paramref name="baseDType"/> (<see cref="Linear.QuantizeWeight"/>; bitsandbytes' default
+    /// <c>llm_int8_skip_modules = ["lm_head"]</c>). Embeddings, norms and biases stay float32, as PEFT's
+    /// <c>prepare_model_for_kbit_training</c> leaves them. The file is read in float32 first, so the peak
+    /// memory of loading is still the float32 model's; the float32 weights are released afterwards.
+    /// </summary>
+    public static CausalLm Load(string directory, BaseDType baseDType)
+    {
+        CausalLm model = LoadFloat32(directory);
+        if (baseDType == BaseDType.F32) return model;
+        foreach (var (name, module) in model.NamedModules().ToList())
+            if (module is Linear linear && name != "lm_head" && !name.EndsWith(".lm_head", StringComparison.Ordinal))
+                linear.QuantizeWeight(baseDType);
+        GC.Collect(); // hand the float32 weights back now rather than at the first training step
+        return model;
+    }
+
+    private static CausalLm LoadFloat32(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: the model folder does not exist.");
