@@ -63,14 +63,14 @@ public sealed class Linear : Module
     public int OutFeatures { get; }
 
     /// <summary>W, (out, in); (in, out) when <see cref="FanInFanOut"/>; an empty tensor once
-    /// <see cref="QuantizeWeight"/> moved it into <see cref="QuantizedWeight"/>.</summary>
+    /// <see cref="QuantizeWeight(BaseDType)"/> moved it into <see cref="QuantizedWeight"/>.</summary>
     public Parameter Weight { get; private set; }
 
     /// <summary>The frozen weight in quantised storage, <c>[out, in]</c> whatever the file's layout, or null while
     /// <see cref="Weight"/> holds it in float32.</summary>
     public QuantizedMatrix? QuantizedWeight { get; private set; }
 
-    /// <summary>True once <see cref="QuantizeWeight"/> has run: the weight is frozen and not a parameter.</summary>
+    /// <summary>True once <see cref="QuantizeWeight(BaseDType)"/> has run: the weight is frozen and not a parameter.</summary>
     public bool IsQuantized => QuantizedWeight is not null;
 
     /// <summary>
@@ -79,10 +79,16 @@ public sealed class Linear : Module
     /// empty, so its memory can be reclaimed; the bias stays a float32 parameter. Irreversible.
     /// </summary>
     /// <exception cref="InvalidOperationException">Already quantised.</exception>
-    public void QuantizeWeight(BaseDType dtype)
+    public void QuantizeWeight(BaseDType dtype) => QuantizeWeight(dtype, Weight.Data);
+
+    /// <summary>As <see cref="QuantizeWeight(BaseDType)"/> from <paramref name="weight"/>, laid out as
+    /// <see cref="Weight"/> is (how a loader quantises straight from the file without filling
+    /// <see cref="Weight"/>).</summary>
+    public void QuantizeWeight(BaseDType dtype, ReadOnlySpan<float> weight)
     {
         if (IsQuantized) throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
-        QuantizedWeight = QuantizedLinear.FromLinear(this, dtype).Weight;
+        if (weight.Length != Weight.Count) throw new ArgumentException($"{this}: {weight.Length} values for a weight of {Weight.Count}.");
+        QuantizedWeight = QuantizedLinear.Quantize(weight, OutFeatures, InFeatures, FanInFanOut, dtype);
         RemoveParameter("weight");
         Weight = new Parameter(0) { RequiresGrad = false };
     }

@@ -27,16 +27,25 @@ public sealed class QuantizedLinear : Module
     public static QuantizedLinear FromLinear(Linear linear, BaseDType dtype)
     {
         ArgumentNullException.ThrowIfNull(linear);
-        int outF = linear.OutFeatures, inF = linear.InFeatures;
-        ReadOnlySpan<float> w = linear.Weight.Data;
-        if (linear.FanInFanOut)
+        return new QuantizedLinear(Quantize(linear.Weight.Data, linear.OutFeatures, linear.InFeatures,
+            linear.FanInFanOut, dtype), linear.Bias);
+    }
+
+    /// <summary>A weight stored <c>[out, in]</c>, or <c>[in, out]</c> when <paramref name="fanInFanOut"/>, quantised
+    /// as <c>[out, in]</c>.</summary>
+    internal static QuantizedMatrix Quantize(ReadOnlySpan<float> w, int outF, int inF, bool fanInFanOut,
+        BaseDType dtype)
+    {
+        if (!fanInFanOut) return QuantizedMatrix.Quantize(w, outF, inF, dtype);
+        // A pooled transpose: a model quantised on load goes through dozens of these, which should leave no garbage.
+        float[] t = System.Buffers.ArrayPool<float>.Shared.Rent(w.Length);
+        try
         {
-            var t = new float[w.Length];
             for (int i = 0; i < inF; i++)
                 for (int o = 0; o < outF; o++) t[o * inF + i] = w[i * outF + o];
-            w = t;
+            return QuantizedMatrix.Quantize(t.AsSpan(0, w.Length), outF, inF, dtype);
         }
-        return new QuantizedLinear(QuantizedMatrix.Quantize(w, outF, inF, dtype), linear.Bias);
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(t); }
     }
 
     /// <summary>Wraps an already quantised <c>[out, in]</c> weight and an optional bias of <c>[out]</c>.</summary>
