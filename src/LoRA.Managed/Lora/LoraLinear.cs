@@ -140,7 +140,8 @@ public sealed class LoraLinear : Module
         bool inOut = BaseLayer.FanInFanOut;
         if (AdaptersDisabled)
             return Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias, inOut);
-        Tensor y = BaseLayer.IsQuantized ? BaseLayer.Forward(input) : Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias, inOut);
+        Tensor y = BaseLayer.IsQuantized ? BaseLayer.Forward(input)   // a quantised base (QLoRA)
+            : Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias, inOut);
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
         LoraConfig config = _configs[name];

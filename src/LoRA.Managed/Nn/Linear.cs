@@ -70,7 +70,8 @@ public sealed class Linear : Module
     /// <see cref="Weight"/> holds it in float32.</summary>
     public QuantizedMatrix? QuantizedWeight { get; private set; }
 
-    /// <summary>True once <see cref="QuantizeWeight(BaseDType)"/> has run: the weight is frozen and not a parameter.</summary>
+    /// <summary>True once <see cref="QuantizeWeight(BaseDType)"/> has run: the weight is frozen and not a
+    /// parameter.</summary>
     public bool IsQuantized => QuantizedWeight is not null;
 
     /// <summary>
@@ -86,8 +87,10 @@ public sealed class Linear : Module
     /// <see cref="Weight"/>).</summary>
     public void QuantizeWeight(BaseDType dtype, ReadOnlySpan<float> weight)
     {
-        if (IsQuantized) throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
-        if (weight.Length != Weight.Count) throw new ArgumentException($"{this}: {weight.Length} values for a weight of {Weight.Count}.");
+        if (IsQuantized)
+            throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
+        if (weight.Length != Weight.Count)
+            throw new ArgumentException($"{this}: {weight.Length} values for a weight of {Weight.Count}.");
         QuantizedWeight = QuantizedLinear.Quantize(weight, OutFeatures, InFeatures, FanInFanOut, dtype);
         RemoveParameter("weight");
         Weight = new Parameter(0) { RequiresGrad = false };

@@ -47,7 +47,8 @@ public static class HfModel
             eos = generation.EosTokenIds;
 
         using HfWeights weights = HfWeights.Open(directory);
-        CausalLm model = config.Architecture == HfArchitecture.Gpt2 ? new Gpt2LmHeadModel(config) : new LlamaForCausalLm(config);
+        CausalLm model = config.Architecture == HfArchitecture.Gpt2
+            ? new Gpt2LmHeadModel(config) : new LlamaForCausalLm(config);
         // Quantised on load, one weight at a time through a scratch (bitsandbytes keeps lm_head, its
         // llm_int8_skip_modules default): the model's own float32 arrays for those weights are never written, so the
         // operating system never backs them with memory, and they are dropped as each layer is quantised.
