@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Models;
 using LoRA.Managed.Recipes;
 using LoRA.Managed.Text.Tokenizers;
@@ -19,7 +20,30 @@ internal static class HfArguments
     public static Option<string?> AdapterDir() =>
         CommonOptions.NonEmptyPath(new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors).", HelpName = "DIR" });
 
+    /// <summary>The <c>--base-dtype</c> option: how the frozen base's linear weights are stored (issue 16).</summary>
+    public static Option<BaseDType> BaseDType() => new("--base-dtype")
+    {
+        Description = "Storage of the base model's linear weights: f32 (default), bf16, f16, int8 (per output row) or nf4 (QLoRA, blocks of 64, double-quantised scales). Embeddings, norms, biases and LoRA stay f32.",
+        HelpName = "f32|bf16|f16|int8|nf4",
+        DefaultValueFactory = _ => Kernels.BaseDType.F32,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            switch (text.ToLowerInvariant())
+            {
+                case "f32": return Kernels.BaseDType.F32;
+                case "bf16": return Kernels.BaseDType.Bf16;
+                case "f16": return Kernels.BaseDType.F16;
+                case "int8": return Kernels.BaseDType.Int8;
+                case "nf4": return Kernels.BaseDType.Nf4;
+            }
+            result.AddError($"--base-dtype: '{text}' is not one of f32, bf16, f16, int8, nf4.");
+            return Kernels.BaseDType.F32;
+        },
+    };
+
     /// <summary>The folder's model (with the adapter when given) and its tokenizer.</summary>
-    public static (CausalLm Model, HfTokenizer Tokenizer) Load(string modelDir, string? adapterDir) =>
-        (HfLmLoading.Load(modelDir, adapterDir), HfTokenizer.FromFolder(modelDir));
+    public static (CausalLm Model, HfTokenizer Tokenizer) Load(string modelDir, string? adapterDir,
+        BaseDType baseDType = Kernels.BaseDType.F32) =>
+        (HfLmLoading.Load(modelDir, adapterDir, baseDType), HfTokenizer.FromFolder(modelDir));
 }

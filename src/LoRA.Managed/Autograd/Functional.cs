@@ -16,6 +16,11 @@ public static class Functional
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool weightInOut = false) =>
         LinearOp.Apply(x, weight, bias, weightInOut);
 
+    /// <summary><c>y = x·Wᵀ + b</c> with a frozen W stored quantised, <c>[out, in]</c> (QLoRA's base layer); no
+    /// gradient reaches W.</summary>
+    public static Tensor QuantizedLinear(Tensor x, Kernels.QuantizedMatrix weight, Tensor? bias = null) =>
+        QuantizedLinearOp.Apply(x, weight, bias);
+
     /// <summary><c>op(A)·op(B)</c> for matrices; the flags transpose without copying.</summary>
     public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false) =>
         MatMulOp.Apply(a, b, transposeA, transposeB);

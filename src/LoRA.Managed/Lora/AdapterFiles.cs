@@ -82,6 +82,7 @@ public static class AdapterFiles
             written = written with { TaskType = written.TaskType ?? "CAUSAL_LM", BaseModelNameOrPath = written.BaseModelNameOrPath ?? source };
         byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(written));
         var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum, [ConfigHashKey] = Sha256(json) };
+        if (model.BaseChecksum.Length == 0) metadata.Remove(ChecksumKey); // a quantised base has no fingerprint
         byte[] weights = SafeTensors.Serialize(tensors, metadata);
         return (weights, json);
     }
@@ -104,7 +105,7 @@ public static class AdapterFiles
         if (verifyBaseChecksum && header.Metadata.TryGetValue(ChecksumKey, out string? expected))
         {
             string actual = into?.BaseChecksum ?? BaseChecksum.Compute(baseModel);
-            if (!string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
+            if (actual.Length > 0 && !string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
                 throw new InvalidOperationException(
                     $"PeftModel.FromPretrained: {weightsPath} was trained on a base model with checksum {expected}, but this model's is {actual}. " +
                     "Load the base it was trained on, or pass verifyBaseChecksum: false to apply it anyway.");

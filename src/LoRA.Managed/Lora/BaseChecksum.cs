@@ -40,10 +40,14 @@ public static class BaseChecksum
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
-    /// <summary>The fingerprint of every parameter of <paramref name="model"/> under its state_dict name.</summary>
+    /// <summary>The fingerprint of every parameter of <paramref name="model"/> under its state_dict name; empty
+    /// for a base with quantised layers (<see cref="Linear.IsQuantized"/>), whose float32 weights are gone: an adapter
+    /// trained on it carries no fingerprint, and none is checked against it, so adapters move freely between a
+    /// quantised base and its float32 original (the point of QLoRA).</summary>
     public static string Compute(Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (model.NamedModules().Any(m => m.Value is Linear { IsQuantized: true })) return "";
         return Compute(model.NamedParameters().Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value)));
     }
 }

@@ -93,6 +93,8 @@ public sealed class LoraLinear : Module
             throw new ArgumentException($"LoraLinear '{ModuleName}': rank {r} must be in 1..{Math.Min(inF, outF)} for a Linear with weight {Shapes.Format(BaseLayer.Weight.Shape)} (out×in).");
         if (!(config.Dropout >= 0f && config.Dropout < 1f))
             throw new ArgumentException($"LoraLinear '{ModuleName}': dropout must be in [0, 1), got {config.Dropout}.");
+        if (BaseLayer.IsQuantized && (config.Init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora || config.UseDora))
+            throw new ArgumentException($"LoraLinear '{ModuleName}': {(config.UseDora ? "DoRA" : config.Init + " initialisation")} reads the base weight (PiSSA and OLoRA rewrite it), which is stored {BaseLayer.QuantizedWeight!.DType}; use Default or Gaussian without DoRA.");
         if (BaseLayer.FanInFanOut && config.Init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora)
             throw new ArgumentException($"LoraLinear '{ModuleName}': {config.Init} initialisation is not supported on a Conv1D (fan_in_fan_out) layer; use Default or Gaussian.");
         var a = new LoraFactor(r, inF);
@@ -170,9 +172,11 @@ public sealed class LoraLinear : Module
         ArgumentNullException.ThrowIfNull(input);
         bool inOut = BaseLayer.FanInFanOut;
         if (AdaptersDisabled)
-            return Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias, inOut);
+            return BaseLayer.IsQuantized ? BaseLayer.Forward(input)
+                : Functional.Linear(input, _unmergedWeight ?? BaseLayer.Weight, BaseLayer.Bias, inOut);
         if (!IsMerged && ActiveAdapter is { } dora && IsDora(dora)) return DoraForward(input, dora);
-        Tensor y = Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias, inOut);
+        Tensor y = BaseLayer.IsQuantized ? BaseLayer.Forward(input)   // a quantised base (QLoRA)
+            : Functional.Linear(input, BaseLayer.Weight, BaseLayer.Bias, inOut);
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
         LoraConfig config = _configs[name];
@@ -206,6 +210,7 @@ public sealed class LoraLinear : Module
     {
         if (IsMerged) throw new InvalidOperationException($"LoraLinear '{ModuleName}': adapter '{MergedAdapter}' is already merged.");
         if (ActiveAdapter is null) throw new InvalidOperationException($"LoraLinear '{ModuleName}': there is no adapter to merge.");
+        if (BaseLayer.IsQuantized) throw new InvalidOperationException($"LoraLinear '{ModuleName}': the base weight is stored {BaseLayer.QuantizedWeight!.DType}; merging into a quantised base would round the adapter away. Load the base with --base-dtype f32 to merge.");
         Tensor w = BaseLayer.Weight;
         _unmergedWeight = w.Clone();
         var delta = DeltaWeightDouble(ActiveAdapter);

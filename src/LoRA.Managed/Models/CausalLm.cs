@@ -6,7 +6,7 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Models;
 
 /// <summary>
-/// A decoder-only language model loaded from a Hugging Face folder (<see cref="HfModel.Load"/>): GPT-2 or the Llama
+/// A decoder-only language model loaded from a Hugging Face folder (<see cref="HfModel.Load(string)"/>): GPT-2 or the Llama
 /// family, with Hugging Face's module names so LoRA's <c>target_modules</c> mean what they mean in PEFT.
 /// </summary>
 /// <remarks>

@@ -1,4 +1,5 @@
 using LoRA.Managed.Autograd;
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Nn;
@@ -61,17 +62,52 @@ public sealed class Linear : Module
     /// <summary>Output features.</summary>
     public int OutFeatures { get; }
 
-    /// <summary>W, (out, in); (in, out) when <see cref="FanInFanOut"/>.</summary>
-    public Parameter Weight { get; }
+    /// <summary>W, (out, in); (in, out) when <see cref="FanInFanOut"/>; an empty tensor once
+    /// <see cref="QuantizeWeight(BaseDType)"/> moved it into <see cref="QuantizedWeight"/>.</summary>
+    public Parameter Weight { get; private set; }
+
+    /// <summary>The frozen weight in quantised storage, <c>[out, in]</c> whatever the file's layout, or null while
+    /// <see cref="Weight"/> holds it in float32.</summary>
+    public QuantizedMatrix? QuantizedWeight { get; private set; }
+
+    /// <summary>True once <see cref="QuantizeWeight(BaseDType)"/> has run: the weight is frozen and not a
+    /// parameter.</summary>
+    public bool IsQuantized => QuantizedWeight is not null;
+
+    /// <summary>
+    /// Moves W into <paramref name="dtype"/> storage (QLoRA's frozen base, see <see cref="QuantizedLinear"/>'s
+    /// op): the float32 parameter is dropped from the module's <c>state_dict</c> and <see cref="Weight"/> becomes
+    /// empty, so its memory can be reclaimed; the bias stays a float32 parameter. Irreversible.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Already quantised.</exception>
+    public void QuantizeWeight(BaseDType dtype) => QuantizeWeight(dtype, Weight.Data);
+
+    /// <summary>As <see cref="QuantizeWeight(BaseDType)"/> from <paramref name="weight"/>, laid out as
+    /// <see cref="Weight"/> is (how a loader quantises straight from the file without filling
+    /// <see cref="Weight"/>).</summary>
+    public void QuantizeWeight(BaseDType dtype, ReadOnlySpan<float> weight)
+    {
+        if (IsQuantized)
+            throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
+        if (weight.Length != Weight.Count)
+            throw new ArgumentException($"{this}: {weight.Length} values for a weight of {Weight.Count}.");
+        QuantizedWeight = QuantizedLinear.Quantize(weight, OutFeatures, InFeatures, FanInFanOut, dtype);
+        RemoveParameter("weight");
+        Weight = new Parameter(0) { RequiresGrad = false };
+    }
 
     /// <summary>b, (out), or null without bias.</summary>
     public Parameter? Bias { get; }
 
     /// <inheritdoc />
-    public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias, FanInFanOut);
+    public override Tensor Forward(Tensor input) => QuantizedWeight is { } q
+        ? Functional.QuantizedLinear(input, q, Bias)
+        : Functional.Linear(input, Weight, Bias, FanInFanOut);
 
     /// <inheritdoc />
-    public override string ToString() => FanInFanOut
+    public override string ToString() => IsQuantized
+        ? $"Linear{QuantizedWeight!.DType}(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})"
+        : FanInFanOut
         ? $"Conv1D(nf={OutFeatures}, nx={InFeatures})"
         : $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";
 }

@@ -65,7 +65,8 @@ public abstract class Module
     protected bool RemoveChild(string name) => _children.RemoveAll(c => c.Key == name) > 0;
 
     /// <summary>Removes the direct parameter called <paramref name="name"/> (how a deleted adapter's embedding factors
-    /// leave their dictionary); false when there is none.</summary>
+    /// leave their dictionary, and a Linear whose weight moves into quantised storage drops its float32 one); false
+    /// when there is none.</summary>
     protected bool RemoveParameter(string name) => _parameters.RemoveAll(p => p.Key == name) > 0;
 
     /// <summary>

@@ -12,9 +12,13 @@ public static class HfLmLoading
     /// when given.</summary>
     /// <exception cref="IO.InvalidDataFormatException">A file of either folder is malformed or does not fit
     /// (named).</exception>
-    public static CausalLm Load(string modelDir, string? adapterDir)
+    public static CausalLm Load(string modelDir, string? adapterDir) => Load(modelDir, adapterDir, Kernels.BaseDType.F32);
+
+    /// <summary>As <see cref="Load(string, string?)"/> with the base's linear weights stored in
+    /// <paramref name="baseDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType)"/>).</summary>
+    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType)
     {
-        CausalLm model = HfModel.Load(modelDir);
+        CausalLm model = HfModel.Load(modelDir, baseDType);
         if (adapterDir is not null) PeftModel.FromPretrained(model, adapterDir);
         model.Eval();
         return model;

@@ -20,6 +20,8 @@ public static class LmFinetuning
     {
 #pragma warning disable CS1591 // each option is named for the flag it mirrors
         public required string ModelDir { get; init; }
+        /// <summary>How the frozen base's linear weights are stored (QLoRA with <see cref="Kernels.BaseDType.Nf4"/>).</summary>
+        public Kernels.BaseDType BaseDType { get; init; } = Kernels.BaseDType.F32;
         public required string DataFile { get; init; }
         public required string OutDir { get; init; }
         public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
@@ -58,7 +60,7 @@ public static class LmFinetuning
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(tokenizer);
         var obs = observer ?? RecipeObserver.Silent;
-        CausalLm model = Models.Hf.HfModel.Load(o.ModelDir);
+        CausalLm model = Models.Hf.HfModel.Load(o.ModelDir, o.BaseDType);
         int context = o.Context ?? Math.Min(model.Config.MaxContext, 512);
         if (context < 1 || context > model.Config.MaxContext)
             throw new ArgumentException($"lm-finetune: --context {context} must be between 1 and the model's maximum {model.Config.MaxContext}.");

@@ -75,4 +75,45 @@ public static class QuantReference
         for (int i = 0; i < w.Length; i++) w[i] = Nf4.Levels[indices[i]] * absmax[i / Nf4.BlockSize];
         return w;
     }
+
+    /// <summary>The whole matrix in float32 (the reference path's full dequantisation).</summary>
+    public static float[] Dequantize(QuantizedMatrix w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        var all = new float[(long)w.Rows * w.Columns];
+        w.ExpandRange(0, all);
+        return all;
+    }
+
+    /// <summary>Plain <c>y = x·Wᵀ</c> over the fully dequantised W, in double: the twin of
+    /// <see cref="QuantizedGemm.MultiplyTransposed"/>.</summary>
+    public static float[] MultiplyTransposed(QuantizedMatrix w, int n, float[] x)
+    {
+        float[] wf = Dequantize(w);
+        var y = new float[n * w.Rows];
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < w.Rows; r++)
+            {
+                double s = 0;
+                for (int c = 0; c < w.Columns; c++) s += (double)x[i * w.Columns + c] * wf[r * w.Columns + c];
+                y[i * w.Rows + r] = (float)s;
+            }
+        return y;
+    }
+
+    /// <summary>Plain <c>dy·W</c> over the fully dequantised W, in double: the twin of
+    /// <see cref="QuantizedGemm.MultiplyAccumulate"/>.</summary>
+    public static float[] MultiplyByWeight(QuantizedMatrix w, int n, float[] dy)
+    {
+        float[] wf = Dequantize(w);
+        var dx = new float[n * w.Columns];
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < w.Columns; c++)
+            {
+                double s = 0;
+                for (int r = 0; r < w.Rows; r++) s += (double)dy[i * w.Rows + r] * wf[r * w.Columns + c];
+                dx[i * w.Columns + c] = (float)s;
+            }
+        return dx;
+    }
 }

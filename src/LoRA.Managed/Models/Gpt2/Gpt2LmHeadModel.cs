@@ -12,7 +12,7 @@ public sealed class Gpt2LmHeadModel : CausalLm
 {
     private int[]? _rowsShape;
 
-    /// <summary>Creates the model with zero weights (to be loaded, see <see cref="HfModel.Load"/>).</summary>
+    /// <summary>Creates the model with zero weights (to be loaded, see <see cref="HfModel.Load(string)"/>).</summary>
     /// <exception cref="ArgumentException">The config is not GPT-2's.</exception>
     public Gpt2LmHeadModel(HfConfig config) : base(config)
     {

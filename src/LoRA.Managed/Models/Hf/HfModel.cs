@@ -1,4 +1,6 @@
 using LoRA.Managed.IO;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Nn;
 
 namespace LoRA.Managed.Models.Hf;
 
@@ -18,7 +20,21 @@ public static class HfModel
     /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
     /// <exception cref="InvalidDataFormatException">A file is malformed, a field unsupported, or a tensor missing,
     /// mis-shaped or unexpected (named with its file).</exception>
-    public static CausalLm Load(string directory)
+    public static CausalLm Load(string directory) => Load(directory, BaseDType.F32);
+
+    /// <summary>
+    /// As <see cref="Load(string)"/>, then stores every Linear's weight but the LM head in
+    /// <paramref name="baseDType"/> (<see cref="Linear.QuantizeWeight(BaseDType)"/>; bitsandbytes' default
+    /// <c>llm_int8_skip_modules = ["lm_head"]</c>). Embeddings, norms and biases stay float32, as PEFT's
+    /// <c>prepare_model_for_kbit_training</c> leaves them. The file is read in float32 first, so the peak
+    /// memory of loading is still the float32 model's; the float32 weights are released afterwards.
+    /// </summary>
+    public static CausalLm Load(string directory, BaseDType baseDType)
+    {
+        return LoadFloat32(directory, baseDType);
+    }
+
+    private static CausalLm LoadFloat32(string directory, BaseDType baseDType)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: the model folder does not exist.");
@@ -31,19 +47,26 @@ public static class HfModel
             eos = generation.EosTokenIds;
 
         using HfWeights weights = HfWeights.Open(directory);
-        CausalLm model;
+        CausalLm model = config.Architecture == HfArchitecture.Gpt2
+            ? new Gpt2LmHeadModel(config) : new LlamaForCausalLm(config);
+        // Quantised on load, one weight at a time through a scratch (bitsandbytes keeps lm_head, its
+        // llm_int8_skip_modules default): the model's own float32 arrays for those weights are never written, so the
+        // operating system never backs them with memory, and they are dropped as each layer is quantised.
+        var divert = new Dictionary<Parameter, HfWeights.TensorSink>();
+        if (baseDType != BaseDType.F32)
+            foreach (var (name, module) in model.NamedModules())
+                if (module is Linear linear && name != "lm_head" && !name.EndsWith(".lm_head", StringComparison.Ordinal))
+                    divert[linear.Weight] = w => linear.QuantizeWeight(baseDType, w);
         if (config.Architecture == HfArchitecture.Gpt2)
         {
-            model = new Gpt2LmHeadModel(config);
             // GPT-2 files carry the causal-mask buffers attn.bias / attn.masked_bias and, rarely, the tied head.
             weights.LoadInto(model, "transformer.", n =>
-                n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || n == "lm_head.weight");
+                n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || n == "lm_head.weight", divert);
         }
         else
         {
-            model = new LlamaForCausalLm(config);
             weights.LoadInto(model, "model.", n =>
-                n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && n == "lm_head.weight"));
+                n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && n == "lm_head.weight"), divert);
         }
         model.EosTokenIds = eos;
         model.SourceDirectory = Path.GetFullPath(directory);

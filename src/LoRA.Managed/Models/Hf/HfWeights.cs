@@ -7,7 +7,7 @@ namespace LoRA.Managed.Models.Hf;
 
 /// <summary>
 /// A model folder's weights: <c>model.safetensors</c>, or the shards listed by <c>model.safetensors.index.json</c>'s
-/// <c>weight_map</c>, opened header-only (<see cref="SafeTensorsReader"/>). <see cref="LoadInto"/> first matches every
+/// <c>weight_map</c>, opened header-only (<see cref="SafeTensorsReader"/>). <see cref="LoadInto(Module, string, Func{string, bool})"/> first matches every
 /// parameter of a module tree to a stored tensor, accepting names with or without the base-model prefix as
 /// <c>from_pretrained</c> does (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and
 /// checks every shape; only then are tensors read, one at a time, straight into the parameters.
@@ -107,7 +107,16 @@ public sealed class HfWeights : IDisposable
     /// </summary>
     /// <exception cref="InvalidDataFormatException">A tensor is missing, of another shape, or unexpected; the message
     /// names it and its file.</exception>
-    public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable)
+    public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable) =>
+        LoadInto(model, basePrefix, ignorable, null);
+
+    /// <summary>
+    /// As <see cref="LoadInto(Module, string, Func{string, bool})"/>, but the parameters in <paramref name="divert"/>
+    /// are read into one reusable scratch and handed to their action instead of their own (never touched) storage:
+    /// a base quantised on load never holds its float32 weights all at once.
+    /// </summary>
+    public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable,
+        IReadOnlyDictionary<Parameter, TensorSink>? divert)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(ignorable);
@@ -131,8 +140,25 @@ public sealed class HfWeights : IDisposable
         foreach (string name in _byName.Keys.Order(StringComparer.Ordinal))
             if (!used.Contains(name) && !ignorable(name))
                 throw new InvalidDataFormatException(_byName[name].Path, name, "unexpected tensor: no parameter of the model takes it (wrong config.json?).");
-        foreach (var (p, stored, reader) in plan) reader.ReadInto(stored, p.Data);
+        // One scratch of the largest diverted tensor, allocated once, so loading leaves no garbage per layer.
+        int largest = divert is null ? 0 : plan.Where(e => divert.ContainsKey(e.Param)).Select(e => e.Param.Count).DefaultIfEmpty().Max();
+        float[] scratch = new float[largest];
+        foreach (var (p, stored, reader) in plan)
+        {
+            if (divert is null || !divert.TryGetValue(p, out var sink))
+            {
+                reader.ReadInto(stored, p.Data);
+                continue;
+            }
+            Span<float> values = scratch.AsSpan(0, p.Count);
+            reader.ReadInto(stored, values);
+            sink(values);
+        }
     }
+
+    /// <summary>Takes a tensor's values, read in float32, that bypass its parameter (see <see cref="LoadInto(Module,
+    /// string, Func{string, bool}, IReadOnlyDictionary{Parameter, TensorSink})"/>).</summary>
+    public delegate void TensorSink(ReadOnlySpan<float> values);
 
     /// <inheritdoc />
     public void Dispose()

@@ -16,7 +16,7 @@ public sealed class LlamaForCausalLm : CausalLm
     private Module? _lmHead;
     private int[]? _rowsShape;
 
-    /// <summary>Creates the model with zero weights (to be loaded, see <see cref="HfModel.Load"/>).</summary>
+    /// <summary>Creates the model with zero weights (to be loaded, see <see cref="HfModel.Load(string)"/>).</summary>
     /// <exception cref="ArgumentException">The config is not of the Llama family.</exception>
     public LlamaForCausalLm(HfConfig config) : base(config)
     {

@@ -1,0 +1,59 @@
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Autograd.Ops;
+
+/// <summary>
+/// <c>y = x·Wᵀ + b</c> with a frozen W stored quantised (<see cref="QuantizedMatrix"/>, <c>[out, in]</c>): the
+/// QLoRA base layer. The forward expands W panel by panel inside <see cref="QuantizedGemm"/>; backward gives
+/// <c>∂x += ∂y·W</c> through the same dequantised panels and <c>∂b += Σₙ ∂y</c>, and no weight gradient (the
+/// base is frozen, as bitsandbytes' <c>Linear4bit</c> under PEFT).
+/// </summary>
+internal sealed class QuantizedLinearOp : Op
+{
+    private Tensor _x = null!;
+    private QuantizedMatrix _w = null!;
+    private Tensor? _b;
+    private int _n;
+
+    public override string Name => "quantized_linear";
+
+    public static Tensor Apply(Tensor x, QuantizedMatrix w, Tensor? b)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        int outF = w.Rows, inF = w.Columns;
+        if (x.Shape[^1] != inF)
+            throw new ArgumentException($"quantized_linear: input {Shapes.Format(x.Shape)} has {x.Shape[^1]} "
+                + $"features but the {w.DType} weight [{outF}, {inF}] expects {inF}.");
+        if (b is not null && (b.Rank != 1 || b.Count != outF))
+            throw new ArgumentException($"quantized_linear: bias {Shapes.Format(b.Shape)} does not match the "
+                + $"weight [{outF}, {inF}] (expected [{outF}]).");
+        int n = inF == 0 ? 0 : x.Count / inF;
+        Tensor y = Tape.NewTensorLike(x, outF);
+        GradientPool pool = GradientPool.Current;
+        float[] scratch = pool.Rent(QuantizedGemm.ScratchLength(w));
+        QuantizedGemm.MultiplyTransposed(w, n, x.Data, y.Data, scratch);
+        pool.Return(scratch);
+        if (b is not null) RowOps.AddBias(y.Data, b.Data, n, outF);
+        if (Tape.ShouldRecord(x, b))
+        {
+            var op = Tape.Record<QuantizedLinearOp>(y);
+            op._x = x; op._w = w; op._b = b; op._n = n;
+        }
+        return y;
+    }
+
+    public override void Backward()
+    {
+        ReadOnlySpan<float> dy = Output.Grad;
+        if (_x.RequiresGrad)
+        {
+            GradientPool pool = GradientPool.Current;
+            float[] scratch = pool.Rent(QuantizedGemm.ScratchLength(_w));
+            QuantizedGemm.MultiplyAccumulate(_w, _n, dy, _x.EnsureGrad(), scratch);
+            pool.Return(scratch);
+        }
+        if (_b is not null && _b.RequiresGrad)
+            RowOps.AccumulateColumnSums(dy, _n, _w.Rows, _b.EnsureGrad());
+    }
+}

@@ -1,0 +1,158 @@
+using LoRA.Managed.Autograd;
+using LoRA.Managed.IO;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Lora;
+using LoRA.Managed.Models;
+using LoRA.Managed.Models.Hf;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Optim;
+using LoRA.Managed.Tensors;
+using LoRA.Managed.Tests.Cli;
+
+namespace LoRA.Managed.Tests.Models;
+
+/// <summary>
+/// Issue 16 on the Hugging Face fixtures (GPT-2's Conv1D, Llama with GQA and a tied head): a base loaded with a
+/// <see cref="BaseDType"/> computes what the float32 model computes with its linear weights replaced by their
+/// dequantised values; LoRA trains on it with gradients only in the adapter and no allocation per step; its adapter
+/// is an ordinary PEFT adapter that loads onto the float32 base; merging into it is refused; the CLI's
+/// <c>--base-dtype</c> works and names itself when given a bad value.
+/// </summary>
+[NonParallelizable]
+public class QuantizedBaseTests
+{
+    public static readonly string[] Models = ["gpt2-tiny", "llama-gqa-tied"];
+
+    private static LoraConfig Config(string name) => new()
+    {
+        Rank = 4,
+        Alpha = 8,
+        TargetModules = name == "gpt2-tiny" ? ["c_attn", "c_fc"] : ["q_proj", "v_proj", "down_proj"],
+    };
+
+    [Test]
+    public void QuantisedModelEqualsTheFloatModelOverDequantisedWeights(
+        [ValueSource(nameof(Models))] string name, [Values(BaseDType.Bf16, BaseDType.Int8, BaseDType.Nf4)] BaseDType d)
+    {
+        CausalLm q = HfModel.Load(HfFixtures.Folder(name), d);
+        CausalLm f = HfModel.Load(HfFixtures.Folder(name));
+        var floats = f.NamedModules().ToDictionary(m => m.Key, m => m.Value);
+        int quantised = 0;
+        foreach (var (key, module) in q.NamedModules())
+        {
+            if (module is not Linear linear) continue;
+            var twin = (Linear)floats[key];
+            if (key.EndsWith("lm_head", StringComparison.Ordinal))
+            {
+                Assert.That(linear.IsQuantized, Is.False, "the LM head stays float32");
+                continue;
+            }
+            Assert.That(linear.IsQuantized && linear.Weight.Count == 0, key);
+            float[] w = QuantReference.Dequantize(linear.QuantizedWeight!);
+            int o = linear.OutFeatures, n = linear.InFeatures;
+            for (int r = 0; r < o; r++)
+                for (int c = 0; c < n; c++)
+                    twin.Weight.Data[twin.FanInFanOut ? c * o + r : r * n + c] = w[r * n + c];
+            quantised++;
+        }
+        Assert.That(quantised, Is.GreaterThan(4));
+        Assert.That(q.NamedParameters().Any(p => p.Key.EndsWith("proj.weight", StringComparison.Ordinal)
+            || p.Key.EndsWith("c_attn.weight", StringComparison.Ordinal)), Is.False, "no float32 copy left");
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
+        float[] a, b;
+        using (Tape.NoGrad())
+        {
+            a = q.Forward(ids, 1, ids.Length).Data.ToArray();
+            b = f.Forward(ids, 1, ids.Length).Data.ToArray();
+        }
+        for (int i = 0; i < a.Length; i++) Assert.That(a[i], Is.EqualTo(b[i]).Within(1e-4f), $"logit {i}");
+        // Decoding (one row, QuantizedMatrix's GEMV) agrees with the batched path.
+        int[] prompt = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("prompt"));
+        var settings = new GenerationSettings { MaxNewTokens = 8 };
+        Assert.That(q.Generate(prompt, settings), Is.EqualTo(f.Generate(prompt, settings)));
+    }
+
+    [TestCaseSource(nameof(Models))]
+    public void Nf4AdapterTrainsAllocationFreeAndLoadsOntoTheFloatBase(string name)
+    {
+        CausalLm model = HfModel.Load(HfFixtures.Folder(name), BaseDType.Nf4);
+        var peft = LoraModel.GetPeftModel(model, Config(name), new TorchGenerator(5));
+        Assert.That(peft.BaseChecksum, Is.Empty, "a quantised base has no float32 fingerprint");
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
+        var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
+        var arena = new TensorArena();
+        int saved = ComputeThreads.Max;
+        ComputeThreads.Max = 1;
+        double first, last;
+        try
+        {
+            first = TrainStep(model, opt, ids, arena);
+            for (int i = 0; i < 3; i++) TrainStep(model, opt, ids, arena);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++) last = TrainStep(model, opt, ids, arena);
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes per steady-state step");
+            last = TrainStep(model, opt, ids, arena);
+        }
+        finally { ComputeThreads.Max = saved; }
+        Assert.That(last, Is.LessThan(first - 0.05));
+        foreach (var (n, p) in model.NamedParameters())
+            Assert.That(p.HasGrad, Is.EqualTo(n.Contains(".lora_")), n);
+
+        using var dir = new HfFixtures.TempDir();
+        peft.SaveAdapter(dir.Path);
+        var file = SafeTensors.Read(Path.Combine(dir.Path, "adapter_model.safetensors"));
+        Assert.That(file.Tensors.Keys, Has.All.StartWith("base_model.model.").And.Contain(".lora_"));
+        var trained = peft.NamedParameters().Where(p => p.Key.Contains(".lora_")).ToDictionary(p => p.Key, p => p.Value.Data.ToArray());
+
+        CausalLm f32 = HfModel.Load(HfFixtures.Folder(name));
+        var loaded = PeftModel.FromPretrained(f32, dir.Path);
+        foreach (var (key, p) in loaded.NamedParameters().Where(p => p.Key.Contains(".lora_")))
+            Assert.That(p.Data.ToArray(), Is.EqualTo(trained[key]), key);
+        Assert.That(loaded.BaseChecksum, Is.Not.Empty);
+    }
+
+    [Test]
+    public void MergingIntoAQuantisedBaseIsRefused()
+    {
+        CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Int8);
+        var peft = LoraModel.GetPeftModel(model, Config("llama-gqa-tied"), new TorchGenerator(5));
+        var ex = Assert.Throws<InvalidOperationException>(() => peft.MergeAndUnload());
+        Assert.That(ex!.Message, Does.Contain("Int8").And.Contain("--base-dtype f32"));
+        var svd = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(
+            HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4), Config("llama-gqa-tied") with { Init = LoraInit.Pissa },
+            new TorchGenerator(5)));
+        Assert.That(svd!.Message, Does.Contain("Pissa").And.Contain("Nf4"));
+    }
+
+    [Test]
+    public void CliTakesBaseDTypeAndNamesABadValue()
+    {
+        using var dir = new HfFixtures.TempDir();
+        string text = Path.Combine(dir.Path, "story.txt");
+        File.WriteAllText(text, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.\n");
+        var (code, output, err) = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text, "--base-dtype", "nf4");
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output, Does.Contain("mean NLL"));
+        var bad = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--prompt", "Once", "--base-dtype", "int4");
+        Assert.That(bad.Code, Is.EqualTo(2));
+        Assert.That(bad.Err, Does.Contain("--base-dtype").And.Contain("int4"));
+    }
+
+    private static double TrainStep(CausalLm model, Optimizer opt, int[] ids, TensorArena arena)
+    {
+        Span<int> inputs = stackalloc int[22], targets = stackalloc int[22];
+        for (int b = 0; b < 2; b++)
+            for (int t = 0; t < 11; t++)
+            {
+                inputs[b * 11 + t] = ids[b * 12 + t];
+                targets[b * 11 + t] = ids[b * 12 + t + 1];
+            }
+        using var scope = arena.Activate();
+        opt.ZeroGrad();
+        Tensor loss = Functional.CrossEntropy(model.Forward(inputs, 2, 11), targets);
+        float value = loss.Item();
+        loss.Backward();
+        opt.Step();
+        return value;
+    }
+}

@@ -1,0 +1,146 @@
+using LoRA.Managed.Autograd;
+using LoRA.Managed.Kernels;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Optim;
+using LoRA.Managed.Tensors;
+using LoRA.Managed.Tests.Autograd;
+
+namespace LoRA.Managed.Tests.Nn;
+
+/// <summary>
+/// <see cref="QuantizedLinear"/> and <see cref="QuantizedGemm"/>: the panel-by-panel product and input gradient
+/// match the reference twin (the whole weight dequantised, then a plain double-precision matmul) on awkward shapes
+/// and every storage format; dX passes a finite-difference check; W gets no gradient; a training step through it
+/// allocates nothing once warm.
+/// </summary>
+public class QuantizedLinearTests
+{
+    private static readonly BaseDType[] DTypes = Enum.GetValues<BaseDType>();
+
+    private static float[] Rand(int n, int seed, float std)
+    {
+        var x = new float[n];
+        new TorchGenerator((ulong)seed).FillNormal(x, 0f, std);
+        return x;
+    }
+
+    private static IEnumerable<TestCaseData> Shapes()
+    {
+        int[] sizes = [1, 7, 63, 65, 129];
+        foreach (BaseDType d in DTypes)
+            foreach (int n in sizes)
+                foreach (var (inF, outF) in new[] { (7, 65), (65, 7), (63, 129), (129, 63), (128, 1), (1, 129) })
+                    yield return new TestCaseData(d, n, inF, outF);
+        // Wide enough for several panels (PanelFloats / 1,100 = 59 rows a panel, 200 rows → 4 panels).
+        foreach (BaseDType d in DTypes) yield return new TestCaseData(d, 65, 1100, 200);
+    }
+
+    [TestCaseSource(nameof(Shapes))]
+    public void ForwardAndInputGradientMatchTheReference(BaseDType dtype, int n, int inF, int outF)
+    {
+        var w = QuantizedMatrix.Quantize(Rand(outF * inF, 1, 0.05f), outF, inF, dtype);
+        float[] x = Rand(n * inF, 2, 1f), dy = Rand(n * outF, 3, 1f);
+        var scratch = new float[QuantizedGemm.ScratchLength(w)];
+
+        var y = new float[n * outF];
+        QuantizedGemm.MultiplyTransposed(w, n, x, y, scratch);
+        float[] yRef = QuantReference.MultiplyTransposed(w, n, x);
+        AssertClose(y, yRef, inF, "y");
+
+        float[] dx = Rand(n * inF, 4, 1f), start = (float[])dx.Clone();
+        QuantizedGemm.MultiplyAccumulate(w, n, dy, dx, scratch);
+        float[] dxRef = QuantReference.MultiplyByWeight(w, n, dy);
+        for (int i = 0; i < dx.Length; i++) dxRef[i] += start[i];
+        AssertClose(dx, dxRef, outF, "dx");
+    }
+
+    private static void AssertClose(float[] actual, float[] expected, int depth, string what)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length));
+        float tol = 2e-6f * depth + 1e-5f; // float32 summation over `depth` terms of size ~0.05
+        for (int i = 0; i < actual.Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(tol + 1e-5f * Math.Abs(expected[i])),
+                $"{what}[{i}]");
+    }
+
+    [TestCase(BaseDType.Nf4)]
+    [TestCase(BaseDType.Int8)]
+    [TestCase(BaseDType.Bf16)]
+    public void LayerEqualsLinearOverTheDequantisedWeightIncludingConv1D(BaseDType dtype)
+    {
+        foreach (bool conv1d in new[] { false, true })
+        {
+            var linear = Linear.Empty(65, 7, bias: true, fanInFanOut: conv1d);
+            new TorchGenerator(5).FillNormal(linear.Weight.Data, 0f, 0.1f);
+            new TorchGenerator(6).FillNormal(linear.Bias!.Data, 0f, 0.1f);
+            var q = QuantizedLinear.FromLinear(linear, dtype);
+            var x = new Tensor(Rand(3 * 4 * 65, 7, 1f), 3, 4, 65);
+            Tensor y = q.Forward(x);
+            Tensor yRef = Functional.Linear(x, q.DequantizedWeight(), linear.Bias);
+            Assert.That(y.Shape, Is.EqualTo(new[] { 3, 4, 7 }));
+            for (int i = 0; i < y.Count; i++) Assert.That(y[i], Is.EqualTo(yRef[i]).Within(1e-4f), $"y[{i}]");
+            // Quantisation of the transposed file layout stores the same [out, in] map.
+            float[] back = QuantReference.Dequantize(q.Weight);
+            for (int o = 0; o < 7; o++)
+                for (int i = 0; i < 65; i++)
+                {
+                    float orig = conv1d ? linear.Weight[i * 7 + o] : linear.Weight[o * 65 + i];
+                    Assert.That(back[o * 65 + i], Is.EqualTo(orig).Within(0.1f * 0.6f), $"W[{o},{i}]");
+                }
+        }
+    }
+
+    [TestCase(BaseDType.Nf4, 5)]
+    [TestCase(BaseDType.Int8, 1)]
+    [TestCase(BaseDType.F16, 7)]
+    public void InputAndBiasGradientsPassFiniteDifferences(BaseDType dtype, int n)
+    {
+        var g = new TorchGenerator(9);
+        var linear = Linear.Empty(65, 63);
+        g.FillUniform(linear.Weight.Data, -0.2f, 0.2f);
+        g.FillUniform(linear.Bias!.Data, -0.2f, 0.2f);
+        var q = QuantizedLinear.FromLinear(linear, dtype);
+        Tensor x = GradCheck.Param(g, n, 65);
+        GradCheck.Check(() => GradCheck.WeightedSum(q.Forward(x)), new Tensor[] { x, q.Bias! });
+    }
+
+    [Test]
+    public void FrozenWeightHasNoParameterAndBadShapesAreNamed()
+    {
+        var q = QuantizedLinear.FromLinear(Linear.Empty(8, 4, bias: false), BaseDType.Nf4);
+        Assert.That(q.Parameters(), Is.Empty);
+        Assert.That(q.ToString(), Does.Contain("dtype=Nf4"));
+        var ex = Assert.Throws<ArgumentException>(() => q.Forward(new Tensor(2, 9)));
+        Assert.That(ex!.Message, Does.Contain("quantized_linear").And.Contain("[4, 8]"));
+    }
+
+    [Test]
+    public void SteadyStateStepThroughAQuantisedLayerAllocatesNothing()
+    {
+        var g = new TorchGenerator(3);
+        var base0 = new Linear(129, 65, g);
+        var q = QuantizedLinear.FromLinear(base0, BaseDType.Nf4);
+        var head = new Linear(65, 5, g);
+        var opt = new AdamW(head.Parameters().Concat(q.Parameters()), 1e-3);
+        var x = new Tensor(Rand(16 * 129, 4, 1f), 16, 129);
+        var labels = new int[16];
+        var arena = new TensorArena();
+        int saved = ComputeThreads.Max;
+        ComputeThreads.Max = 1;
+        try
+        {
+            void Step()
+            {
+                using var scope = arena.Activate();
+                opt.ZeroGrad();
+                Functional.CrossEntropy(head.Forward(Functional.Relu(q.Forward(x))), labels).Backward();
+                opt.Step();
+            }
+            for (int i = 0; i < 3; i++) Step();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++) Step();
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
+}
