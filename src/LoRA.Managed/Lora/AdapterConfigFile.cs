@@ -52,8 +52,19 @@ public static class AdapterConfigFile
                     case LoraInit.Gaussian: w.WriteStringValue("gaussian"); break;
                     case LoraInit.Pissa: w.WriteStringValue(config.PissaIterations is int k ? $"pissa_niter_{k}" : "pissa"); break;
                     case LoraInit.Olora: w.WriteStringValue("olora"); break;
+                    case LoraInit.LoftQ: w.WriteStringValue("loftq"); break;
                     default: w.WriteBooleanValue(true); break;
                 }
+            },
+            ["loftq_config"] = w =>
+            {
+                w.WriteStartObject();   // PEFT writes {} unless init_lora_weights is "loftq"
+                if (config.Init == LoraInit.LoftQ)
+                {
+                    w.WriteNumber("loftq_bits", config.LoftQBits);
+                    w.WriteNumber("loftq_iter", config.LoftQIterations);
+                }
+                w.WriteEndObject();
             },
             ["layers_pattern"] = w =>
             {
@@ -233,6 +244,7 @@ public static class AdapterConfigFile
             ModulesToSave = modulesToSave,
             Init = ReadInit(root, source),
             PissaIterations = ReadPissaIterations(root),
+            LoftQIterations = ReadLoftQIterations(root, source),
             Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
             FanInFanOut = fanInFanOut,
             UseDora = Bool(root, "use_dora", source),
@@ -254,6 +266,33 @@ public static class AdapterConfigFile
     /// <summary>A string from the file, cut for an error message.</summary>
     private static string Cut(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
+    private static bool IsLoftQ(JsonElement root) =>
+        root.TryGetProperty("init_lora_weights", out var el) && el.ValueKind == JsonValueKind.String && el.GetString() == "loftq";
+
+    /// <summary>PEFT's <c>loftq_config</c> ({"loftq_bits": 4, "loftq_iter": n}) for a LoftQ adapter: the number of
+    /// iterations; bits other than 4 are refused naming the field.</summary>
+    private static int ReadLoftQIterations(JsonElement root, string source)
+    {
+        if (!IsLoftQ(root)) return 1;
+        if (!root.TryGetProperty("loftq_config", out var cfg) || cfg.ValueKind != JsonValueKind.Object || !cfg.EnumerateObject().Any())
+            throw new InvalidDataFormatException(source, "loftq_config", "init_lora_weights \"loftq\" needs a loftq_config object.");
+        int bits = 4, iterations = 1;
+        foreach (var p in cfg.EnumerateObject())
+        {
+            int value = p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int v) ? v
+                : throw new InvalidDataFormatException(source, "loftq_config", $"{p.Name} is {StrictJson.Snippet(p.Value)}, not an integer.");
+            switch (p.Name)
+            {
+                case "loftq_bits": bits = value; break;
+                case "loftq_iter": iterations = value; break;
+                default: throw new InvalidDataFormatException(source, "loftq_config", $"'{Cut(p.Name)}' is not supported here.");
+            }
+        }
+        if (bits != 4) throw new InvalidDataFormatException(source, "loftq_config", $"loftq_bits {bits} is not supported (only 4, NF4).");
+        if (iterations < 1) throw new InvalidDataFormatException(source, "loftq_config", $"loftq_iter {iterations} must be at least 1.");
+        return iterations;
+    }
+
     private static int? PissaIterations(string s) =>
         s.StartsWith("pissa_niter_", StringComparison.Ordinal)
         && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter) && niter >= 1
@@ -274,6 +313,7 @@ public static class AdapterConfigFile
                 "gaussian" => LoraInit.Gaussian,
                 "pissa" => LoraInit.Pissa,
                 "olora" => LoraInit.Olora,
+                "loftq" => LoraInit.LoftQ,
                 // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 power iterations of a randomized SVD
                 // (ReadPissaIterations reads n).
                 var s when PissaIterations(s) is not null => LoraInit.Pissa,
@@ -328,6 +368,7 @@ public static class AdapterConfigFile
         foreach (string name in UnsupportedFields)
         {
             if (!root.TryGetProperty(name, out var el)) continue;
+            if (name == "loftq_config" && IsLoftQ(root)) continue;   // read by ReadLoftQIterations
             bool isDefault = el.ValueKind switch
             {
                 JsonValueKind.Null or JsonValueKind.False => true,

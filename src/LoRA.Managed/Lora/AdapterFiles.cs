@@ -129,7 +129,7 @@ public static class AdapterFiles
         SafeTensors.RequireFinite(stream, header);
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
-        var initConfig = config with { Init = config.Init is LoraInit.Pissa or LoraInit.Olora ? config.Init : LoraInit.Default };
+        var initConfig = config with { Init = config.Init.RewritesBase() ? config.Init : LoraInit.Default };
         var peft = into ?? LoraModel.GetPeftModel(baseModel, initConfig, generator, adapterName);
         if (into is not null) into.AddAdapter(adapterName, initConfig, generator);
         peft.SetConfig(adapterName, config);

@@ -61,7 +61,7 @@ internal sealed record InjectionPlan(
                 throw new ArgumentException($"LoraModel: rank {rank} is too large for '{name}' with weight {Tensors.Shapes.Format(linear.Weight.Shape)} (out×in); it must be in 1..{max}.");
             // An SVD of a matrix holding NaN or infinity is undefined (MathNet's fails with an index error deep
             // inside).
-            if (config.Init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora && IO.FiniteValues.IndexOfNonFinite(linear.Weight.Data) is int bad and >= 0)
+            if (config.Init.ReadsBase() && IO.FiniteValues.IndexOfNonFinite(linear.Weight.Data) is int bad and >= 0)
                 throw new ArgumentException($"LoraModel: '{name}'.weight element {bad} is {linear.Weight.Data[bad]}; {config.Init} initialisation takes its SVD, which needs finite weights.");
             if (module is LoraLinear existing)
             {
@@ -97,7 +97,7 @@ internal sealed record InjectionPlan(
                 $"{table.NumEmbeddings}×{table.EmbeddingDim}; it must be in 1..{max}.");
         if (config.UseDora)
             throw new ArgumentException($"LoraModel: '{name}' is an Embedding; DoRA is supported on Linear targets only.");
-        if (config.Init is LoraInit.Svd or LoraInit.Pissa)
+        if (config.Init.ReadsBase())
             throw new ArgumentException(
                 $"LoraModel: '{name}' is an Embedding; {config.Init} initialisation is supported on Linear targets only.");
         if (module is LoraEmbedding existing)

@@ -36,6 +36,14 @@ public sealed record LoraConfig
     /// </summary>
     public int? PissaIterations { get; init; }
 
+    /// <summary>With <see cref="LoraInit.LoftQ"/>: PEFT's <c>loftq_config.loftq_bits</c>. Only 4 (NF4) is
+    /// supported.</summary>
+    public int LoftQBits { get; init; } = 4;
+
+    /// <summary>With <see cref="LoraInit.LoftQ"/>: PEFT's <c>loftq_config.loftq_iter</c>, the alternations of
+    /// quantisation and low-rank fit (≥ 1).</summary>
+    public int LoftQIterations { get; init; } = 1;
+
     /// <summary>How α becomes the scale. PEFT's default α/r.</summary>
     public LoraScaling Scaling { get; init; } = LoraScaling.AlphaOverRank;
 
@@ -192,6 +200,8 @@ public sealed record LoraConfig
         if (TargetModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: TargetModules contains an empty name.");
         if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
+        if (Init == LoraInit.LoftQ && (LoftQBits != 4 || LoftQIterations < 1))
+            throw new ArgumentException($"LoraConfig: LoftQ needs LoftQBits = 4 (NF4; got {LoftQBits}) and LoftQIterations ≥ 1 (got {LoftQIterations}).");
         if (PissaIterations is int niter && (niter < 1 || Init != LoraInit.Pissa))
             throw new ArgumentException($"LoraConfig: PissaIterations {niter} needs Init = Pissa and at least 1 iteration (PEFT's pissa_niter_K).");
         if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");

@@ -86,7 +86,7 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
                 $"{Who}: rank {r} must be in 1..{Math.Min(vocab, dim)} for an Embedding of {vocab}×{dim}.");
         if (config.UseDora)
             throw new ArgumentException($"{Who}: DoRA on an Embedding is not supported; target Linear layers only.");
-        if (config.Init is LoraInit.Svd or LoraInit.Pissa)
+        if (config.Init.ReadsBase())
             throw new ArgumentException(
                 $"{Who}: {config.Init} initialisation is not supported on an Embedding; use Default.");
         var a = new Parameter(r, vocab);

@@ -10,7 +10,7 @@ internal static class LoraInitializer
     /// also rewrites <paramref name="baseWeight"/> (out×in) to the residual.
     /// </summary>
     public static void Apply(LoraInit init, Tensor a, Tensor b, Tensor baseWeight, double scale, TorchGenerator generator,
-        int? pissaIterations = null)
+        int? pissaIterations = null, int loftQIterations = 1)
     {
         int rank = a.Shape[0], inFeatures = a.Shape[1];
         switch (init)
@@ -60,6 +60,9 @@ internal static class LoraInitializer
             }
             case LoraInit.Olora:
                 OLoraInit.Apply(a, b, baseWeight, scale);
+                break;
+            case LoraInit.LoftQ:
+                LoftQInit.Apply(a, b, baseWeight, loftQIterations);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(init), init, "LoraInit: unknown initialisation.");

@@ -93,13 +93,14 @@ public sealed class LoraLinear : Module
             throw new ArgumentException($"LoraLinear '{ModuleName}': rank {r} must be in 1..{Math.Min(inF, outF)} for a Linear with weight {Shapes.Format(BaseLayer.Weight.Shape)} (out×in).");
         if (!(config.Dropout >= 0f && config.Dropout < 1f))
             throw new ArgumentException($"LoraLinear '{ModuleName}': dropout must be in [0, 1), got {config.Dropout}.");
-        if (BaseLayer.IsQuantized && (config.Init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora || config.UseDora))
+        if (BaseLayer.IsQuantized && (config.Init.ReadsBase() || config.UseDora))
             throw new ArgumentException($"LoraLinear '{ModuleName}': {(config.UseDora ? "DoRA" : config.Init + " initialisation")} reads the base weight (PiSSA and OLoRA rewrite it), which is stored {BaseLayer.QuantizedWeight!.DType}; use Default or Gaussian without DoRA.");
-        if (BaseLayer.FanInFanOut && config.Init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora)
+        if (BaseLayer.FanInFanOut && config.Init.ReadsBase())
             throw new ArgumentException($"LoraLinear '{ModuleName}': {config.Init} initialisation is not supported on a Conv1D (fan_in_fan_out) layer; use Default or Gaussian.");
         var a = new LoraFactor(r, inF);
         var b = new LoraFactor(outF, r);
-        LoraInitializer.Apply(config.Init, a.Weight, b.Weight, BaseLayer.Weight, config.Scale, generator, config.PissaIterations);
+        LoraInitializer.Apply(config.Init, a.Weight, b.Weight, BaseLayer.Weight, config.Scale, generator, config.PissaIterations,
+            config.LoftQIterations);
         LoraA.Add(name, a);
         LoraB.Add(name, b);
         if (config.UseDora)

@@ -142,8 +142,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
             throw new ArgumentException(
                 $"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or choose another name.");
         string configPath = Path.Combine(directory, AdapterConfigFile.FileName);
-        if (AdapterConfigFile.Read(configPath).Init is LoraInit.Pissa or LoraInit.Olora)
-            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA or OLoRA adapter, whose "
+        if (AdapterConfigFile.Read(configPath).Init.RewritesBase())
+            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA, OLoRA or LoftQ adapter, whose "
                 + "base weight is the residual; loading it beside other adapters would change theirs. Load it with "
                 + "FromPretrained on a fresh base.");
         AdapterFiles.Load(BaseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum, adapterName, this);

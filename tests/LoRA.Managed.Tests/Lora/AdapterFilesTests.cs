@@ -72,6 +72,7 @@ public class AdapterFilesTests
     [TestCase(LoraInit.Svd)]
     [TestCase(LoraInit.Pissa)]
     [TestCase(LoraInit.Olora)]
+    [TestCase(LoraInit.LoftQ)]
     public void SaveThenLoadRestoresTheAdapterBitForBit(LoraInit init)
     {
         var trained = Trained(Blog with { Init = init, TargetModules = ["layers.3", "layers.5"], Bias = LoraBias.LoraOnly });
