@@ -250,8 +250,10 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// configured).</summary>
     public long TrainableParameterCount => ParameterCount(trainableOnly: true);
 
-    /// <summary>Every parameter, adapters included (PEFT's "all params").</summary>
-    public long AllParameterCount => ParameterCount();
+    /// <summary>Every parameter, adapters included (PEFT's "all params"); a weight stored quantised counts its elements,
+    /// as PEFT counts a 4-bit base's.</summary>
+    public long AllParameterCount => ParameterCount() + BaseModel.NamedModules()
+        .Sum(m => m.Value is Linear { QuantizedWeight: { } q } ? (long)q.Rows * q.Columns : 0);
 
     /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's
     /// denominator.</summary>

@@ -109,6 +109,8 @@ public class QuantizedBaseTests
         foreach (var (key, p) in loaded.NamedParameters().Where(p => p.Key.Contains(".lora_")))
             Assert.That(p.Data.ToArray(), Is.EqualTo(trained[key]), key);
         Assert.That(loaded.BaseChecksum, Is.Not.Empty);
+        // PEFT counts a 4-bit base's weights by their elements: "all params" is the float model's.
+        Assert.That(peft.AllParameterCount, Is.EqualTo(loaded.AllParameterCount));
     }
 
     [Test]
