@@ -233,7 +233,8 @@ public static class QuickBench
     }
 
     /// <summary>Best time of one call, the least disturbed by other processes on a shared machine: warm up, then
-    /// repeat until the budget is spent (at least <paramref name="minReps"/>, at most <paramref name="maxReps"/>).</summary>
+    /// repeat until the budget is spent (at least <paramref name="minReps"/>, at most
+    /// <paramref name="maxReps"/>).</summary>
     public static double BestSeconds(Action run, double budgetSeconds, int maxReps = 10_000, int minReps = 3)
     {
         run();

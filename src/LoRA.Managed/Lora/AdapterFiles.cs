@@ -177,9 +177,10 @@ public static class AdapterFiles
     /// prefix.</summary>
     private static string InMemoryName(string key, string adapterName) => AdapterKeyToInMemory(key[Prefix.Length..], adapterName);
 
-    /// <summary>The last part of PEFT's key for DoRA's magnitude, <c>base_model.model.X.lora_magnitude_vector</c>: PEFT's
-    /// <c>_get_adapter_state_dict</c> drops the <c>.weight</c> of <c>lora_magnitude_vector.&lt;adapter&gt;.weight</c>
-    /// to keep the format of its older ParameterDict, and then the adapter name.</summary>
+    /// <summary>The last part of PEFT's key for DoRA's magnitude, <c>base_model.model.X.lora_magnitude_vector</c>:
+    /// PEFT's <c>_get_adapter_state_dict</c> drops the <c>.weight</c> of
+    /// <c>lora_magnitude_vector.&lt;adapter&gt;.weight</c> to keep the format of its older ParameterDict, and then the
+    /// adapter name.</summary>
     internal const string MagnitudeKey = "lora_magnitude_vector";
 
     /// <summary>A file key without <c>base_model.model.</c> → the in-memory name: <c>X.lora_A.weight</c> →

@@ -59,8 +59,8 @@ public sealed record LoraConfig
     }
 
     /// <summary>
-    /// PEFT's <c>use_dora</c>: weight-decomposed LoRA (<see cref="Dora"/>), each target's output rescaled per feature by a
-    /// trained magnitude over the norm of the adapted weight. False by default, as in PEFT.
+    /// PEFT's <c>use_dora</c>: weight-decomposed LoRA (<see cref="Dora"/>), each target's output rescaled per feature
+    /// by a trained magnitude over the norm of the adapted weight. False by default, as in PEFT.
     /// </summary>
     public bool UseDora { get; init; }
 
@@ -94,10 +94,10 @@ public sealed record LoraConfig
 
     /// <summary>
     /// PEFT's <c>target_modules</c> given as one string: a regular expression the module's whole name must match
-    /// (<c>re.fullmatch</c>), e.g. <c>.*\.layers\.[0-3]\.self_attn\.(q|v)_proj</c>. When set, <see cref="TargetModules"/>
-    /// is empty, and <see cref="LayersToTransform"/> does not apply, as in PEFT (the pattern can name the layers).
-    /// .NET's regular expressions read the common Python patterns the same; Python-only syntax such as
-    /// <c>(?P&lt;name&gt;…)</c> is refused.
+    /// (<c>re.fullmatch</c>), e.g. <c>.*\.layers\.[0-3]\.self_attn\.(q|v)_proj</c>. When set,
+    /// <see cref="TargetModules"/> is empty, and <see cref="LayersToTransform"/> does not apply, as in PEFT (the
+    /// pattern can name the layers). .NET's regular expressions read the common Python patterns the same; Python-only
+    /// syntax such as <c>(?P&lt;name&gt;…)</c> is refused.
     /// </summary>
     public string? TargetModulesRegex { get; init; }
 
@@ -112,9 +112,9 @@ public sealed record LoraConfig
         || ExcludeModulesRegex is { } pattern && TargetMatcher.FullMatch(pattern, moduleName);
 
     /// <summary>
-    /// PEFT's <c>layers_to_transform</c>: when not empty, only targets inside these layer indices are adapted. The index
-    /// is the number after the layer container in the module's name (<c>model.layers.3.self_attn.q_proj</c> → 3), found
-    /// as PEFT does with <see cref="LayersPattern"/> or, without one, the regex <c>.*\.[^.]*\.(\d+)\.</c>.
+    /// PEFT's <c>layers_to_transform</c>: when not empty, only targets inside these layer indices are adapted. The
+    /// index is the number after the layer container in the module's name (<c>model.layers.3.self_attn.q_proj</c> → 3),
+    /// found as PEFT does with <see cref="LayersPattern"/> or, without one, the regex <c>.*\.[^.]*\.(\d+)\.</c>.
     /// </summary>
     public IReadOnlyList<int> LayersToTransform { get; init; } = Array.Empty<int>();
 
@@ -122,8 +122,8 @@ public sealed record LoraConfig
     /// matches <c>.*\.{pattern}\.(\d+)\.</c> gives the index. Used only with <see cref="LayersToTransform"/>.</summary>
     public IReadOnlyList<string> LayersPattern { get; init; } = Array.Empty<string>();
 
-    /// <summary>True when <see cref="LayersToTransform"/> is empty or <paramref name="moduleName"/>'s layer index (PEFT's
-    /// <c>check_target_module_exists</c>) is in it; a target with no layer index is then not adapted.</summary>
+    /// <summary>True when <see cref="LayersToTransform"/> is empty or <paramref name="moduleName"/>'s layer index
+    /// (PEFT's <c>check_target_module_exists</c>) is in it; a target with no layer index is then not adapted.</summary>
     public bool InTransformedLayers(string moduleName) =>
         LayersToTransform.Count == 0
         || TargetMatcher.LayerIndex(moduleName, LayersPattern) is int index && LayersToTransform.Contains(index);

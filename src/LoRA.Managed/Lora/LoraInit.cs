@@ -24,16 +24,17 @@ public enum LoraInit
     Gaussian,
 
     /// <summary>
-    /// OLoRA (Büyükakyüz 2024; PEFT's <c>"olora"</c>): the thin QR of W, <c>lora_B = Q[:, :r]</c> (orthonormal columns),
-    /// <c>lora_A = R[:r]</c>, and the base weight replaced by <c>W − scale·B·A</c>, so the function is unchanged at step
+    /// OLoRA (Büyükakyüz 2024; PEFT's <c>"olora"</c>): the thin QR of W, <c>lora_B = Q[:, :r]</c> (orthonormal
+    /// columns), <c>lora_A = R[:r]</c>, and the base weight replaced by <c>W − scale·B·A</c>, so the function is
+    /// unchanged at step
     /// 0. Like PiSSA, loading such an adapter recomputes the residual from the original base.
     /// </summary>
     Olora,
 
     /// <summary>
     /// LoftQ (Li et al. 2023, "LoftQ: LoRA-Fine-Tuning-Aware Quantization"; PEFT's <c>"loftq"</c> with
-    /// <c>loftq_config</c>): alternately quantise the residual to NF4 and take the best rank-r approximation of what the
-    /// quantisation lost, <see cref="LoraConfig.LoftQIterations"/> times, so that <c>Q + B·A ≈ W</c> with Q the
+    /// <c>loftq_config</c>): alternately quantise the residual to NF4 and take the best rank-r approximation of what
+    /// the quantisation lost, <see cref="LoraConfig.LoftQIterations"/> times, so that <c>Q + B·A ≈ W</c> with Q the
     /// quantised base. The base weight is replaced by Q (dequantised), and, as in PEFT, the factors are not divided by
     /// the scale. Loading such an adapter recomputes Q from the original base.
     /// </summary>
@@ -47,7 +48,7 @@ public static class LoraInitRules
     /// weights, not a quantised or Conv1D base.</summary>
     public static bool ReadsBase(this LoraInit init) => init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora or LoraInit.LoftQ;
 
-    /// <summary>True when the initialisation rewrites the base weight (PiSSA, OLoRA, LoftQ): loading the adapter rebuilds
-    /// that base from the original, so it cannot sit beside other adapters on one base.</summary>
+    /// <summary>True when the initialisation rewrites the base weight (PiSSA, OLoRA, LoftQ): loading the adapter
+    /// rebuilds that base from the original, so it cannot sit beside other adapters on one base.</summary>
     public static bool RewritesBase(this LoraInit init) => init is LoraInit.Pissa or LoraInit.Olora or LoraInit.LoftQ;
 }

@@ -250,8 +250,8 @@ public sealed class PeftModel : Module, ICausalLanguageModel
     /// configured).</summary>
     public long TrainableParameterCount => ParameterCount(trainableOnly: true);
 
-    /// <summary>Every parameter, adapters included (PEFT's "all params"); a weight stored quantised counts its elements,
-    /// as PEFT counts a 4-bit base's.</summary>
+    /// <summary>Every parameter, adapters included (PEFT's "all params"); a weight stored quantised counts its
+    /// elements, as PEFT counts a 4-bit base's.</summary>
     public long AllParameterCount => ParameterCount() + BaseModel.NamedModules()
         .Sum(m => m.Value is Linear { QuantizedWeight: { } q } ? (long)q.Rows * q.Columns : 0);
 

@@ -6,8 +6,8 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Models;
 
 /// <summary>
-/// A decoder-only language model loaded from a Hugging Face folder (<see cref="HfModel.Load(string)"/>): GPT-2 or the Llama
-/// family, with Hugging Face's module names so LoRA's <c>target_modules</c> mean what they mean in PEFT.
+/// A decoder-only language model loaded from a Hugging Face folder (<see cref="HfModel.Load(string)"/>): GPT-2 or the
+/// Llama family, with Hugging Face's module names so LoRA's <c>target_modules</c> mean what they mean in PEFT.
 /// </summary>
 /// <remarks>
 /// Two forwards: <see cref="Forward(ReadOnlySpan{int}, int, int)"/> over whole (batch, time) blocks records the

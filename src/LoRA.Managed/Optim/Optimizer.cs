@@ -34,9 +34,9 @@ public abstract class Optimizer
     public void Step() => Update(zeroGrad: false);
 
     /// <summary>
-    /// <see cref="Step"/> then <see cref="ZeroGrad"/>. Zeroing only marks each gradient (<see cref="Tensors.Tensor.ZeroGrad"/>):
-    /// the next backward's first write into a weight's gradient overwrites it, so a training loop makes no pass over
-    /// the parameters' memory just to zero it.
+    /// <see cref="Step"/> then <see cref="ZeroGrad"/>. Zeroing only marks each gradient
+    /// (<see cref="Tensors.Tensor.ZeroGrad"/>): the next backward's first write into a weight's gradient overwrites it,
+    /// so a training loop makes no pass over the parameters' memory just to zero it.
     /// </summary>
     public void StepAndZeroGrad() => Update(zeroGrad: true);
 

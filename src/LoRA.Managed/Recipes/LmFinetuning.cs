@@ -20,7 +20,8 @@ public static class LmFinetuning
     {
 #pragma warning disable CS1591 // each option is named for the flag it mirrors
         public required string ModelDir { get; init; }
-        /// <summary>How the frozen base's linear weights are stored (QLoRA with <see cref="Kernels.BaseDType.Nf4"/>).</summary>
+        /// <summary>How the frozen base's linear weights are stored (QLoRA with
+        /// <see cref="Kernels.BaseDType.Nf4"/>).</summary>
         public Kernels.BaseDType BaseDType { get; init; } = Kernels.BaseDType.F32;
         public required string DataFile { get; init; }
         public required string OutDir { get; init; }

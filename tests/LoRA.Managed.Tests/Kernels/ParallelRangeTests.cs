@@ -4,8 +4,8 @@ using LoRA.Managed.Tensors;
 namespace LoRA.Managed.Tests.Kernels;
 
 /// <summary>
-/// GELU, SiLU, LayerNorm, RMSNorm and the causal softmax split over threads (<see cref="ParallelRange"/>): on sizes large enough to split, with
-/// ragged ends, one thread and two give the same bits, and both stay with the scalar twins.
+/// GELU, SiLU, LayerNorm, RMSNorm and the causal softmax split over threads (<see cref="ParallelRange"/>): on sizes
+/// large enough to split, with ragged ends, one thread and two give the same bits, and both stay with the scalar twins.
 /// </summary>
 public class ParallelRangeTests
 {

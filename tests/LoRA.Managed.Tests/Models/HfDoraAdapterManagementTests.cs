@@ -8,8 +8,8 @@ namespace LoRA.Managed.Tests.Models;
 
 /// <summary>
 /// A DoRA adapter among plain ones on one live model (PEFT's <c>load_adapter</c>, <c>set_adapter</c>,
-/// <c>delete_adapter</c>, <c>unload</c>): switching gives exactly the logits of a model loaded with each alone, deleting
-/// removes the magnitude vectors too, and what a merged adapter forbids is refused before anything changes.
+/// <c>delete_adapter</c>, <c>unload</c>): switching gives exactly the logits of a model loaded with each alone,
+/// deleting removes the magnitude vectors too, and what a merged adapter forbids is refused before anything changes.
 /// </summary>
 public class HfDoraAdapterManagementTests
 {

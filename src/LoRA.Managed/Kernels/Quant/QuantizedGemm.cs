@@ -26,7 +26,8 @@ public static class QuantizedGemm
         return Math.Clamp(rows, 1, Math.Max(1, w.Rows));
     }
 
-    /// <summary>The scratch length <see cref="MultiplyTransposed"/> and <see cref="MultiplyAccumulate"/> need.</summary>
+    /// <summary>The scratch length <see cref="MultiplyTransposed"/> and <see cref="MultiplyAccumulate"/>
+    /// need.</summary>
     public static int ScratchLength(QuantizedMatrix w) => PanelRows(w) * w.Columns;
 
     /// <summary><c>y = x·Wᵀ</c>: x is <c>[n, in]</c>, y <c>[n, out]</c> (overwritten), both row-major.</summary>

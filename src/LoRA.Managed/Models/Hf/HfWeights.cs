@@ -7,10 +7,11 @@ namespace LoRA.Managed.Models.Hf;
 
 /// <summary>
 /// A model folder's weights: <c>model.safetensors</c>, or the shards listed by <c>model.safetensors.index.json</c>'s
-/// <c>weight_map</c>, opened header-only (<see cref="SafeTensorsReader"/>). <see cref="LoadInto(Module, string, Func{string, bool})"/> first matches every
-/// parameter of a module tree to a stored tensor, accepting names with or without the base-model prefix as
-/// <c>from_pretrained</c> does (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and
-/// checks every shape; only then are tensors read, one at a time, straight into the parameters.
+/// <c>weight_map</c>, opened header-only (<see cref="SafeTensorsReader"/>).
+/// <see cref="LoadInto(Module, string, Func{string, bool})"/> first matches every parameter of a module tree to a
+/// stored tensor, accepting names with or without the base-model prefix as <c>from_pretrained</c> does
+/// (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and checks every shape; only then are
+/// tensors read, one at a time, straight into the parameters.
 /// </summary>
 public sealed class HfWeights : IDisposable
 {
