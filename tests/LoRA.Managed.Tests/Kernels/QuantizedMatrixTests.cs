@@ -67,8 +67,21 @@ public class QuantizedMatrixTests
         => CheckGemv(dtype, rows, columns);
 
     [Test]
-    public void GemvOnWholeBlockRowsMatches([Values] BaseDType dtype, [Values(1, 7, 65)] int rows,
+    public void GemvOnWholeBlockRowsMatches([Values] BaseDType dtype, [Values(1, 7, 65, 400)] int rows,
         [Values(64, 128, 768)] int columns) => CheckGemv(dtype, rows, columns); // NF4's fused per-block dot
+
+    [Test]
+    public void Nf4GemvIsBitwiseTheSameOnOneAndTwoThreads()
+    {
+        // Enough rows (1,000 × 768) for the decoding product to split its rows over two threads.
+        const int rows = 1000, columns = 768;
+        var m = QuantizedMatrix.Quantize(Rand(rows * columns, 11), rows, columns, BaseDType.Nf4);
+        float[] x = Rand(columns, 12, 1f), one = new float[rows], two = new float[rows];
+        using (ComputeThreads.Use(1)) m.MultiplyVector(x, one);
+        using (ComputeThreads.Use(2)) m.MultiplyVector(x, two);
+        Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)));
+        CheckGemv(BaseDType.Nf4, rows, columns);
+    }
 
     private static void CheckGemv(BaseDType dtype, int rows, int columns)
     {

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LoRA.Managed.Kernels;
 
@@ -8,7 +10,7 @@ namespace LoRA.Managed.Kernels;
 /// row-major elements, which is what a GEMM panel or a GEMV row needs; NF4's double-quantised block scales are
 /// expanded alongside, a chunk at a time, on the stack.
 /// </summary>
-public sealed class QuantizedMatrix
+public sealed unsafe class QuantizedMatrix
 {
     private const int Chunk = 4096; // elements expanded per step: 64 NF4 blocks, a 16 KiB float buffer on the stack
 
@@ -107,6 +109,11 @@ public sealed class QuantizedMatrix
     public void MultiplyVector(ReadOnlySpan<float> x, Span<float> y)
     {
         CheckVectors(x.Length, y.Length, Columns, Rows, nameof(MultiplyVector));
+        if (DType == BaseDType.Nf4 && Columns % Nf4.BlockSize == 0 && Avx512F.IsSupported)
+        {
+            MultiplyVectorNf4Avx512(x, y);
+            return;
+        }
         if (DType == BaseDType.Nf4 && Columns % Nf4.BlockSize == 0 && Nf4.FusedDotSupported)
         {
             // Rows start on block boundaries, so each row is whole blocks: dot the levels with x, scale once a block.
@@ -135,6 +142,59 @@ public sealed class QuantizedMatrix
                 sum += TensorPrimitives.Dot(buffer[..len], x.Slice(c, len));
             }
             y[r] = sum;
+        }
+    }
+
+    [ThreadStatic] private static float[]? t_split;
+
+    /// <summary>
+    /// NF4 decoding's product on AVX-512, rows split over threads (each row is computed alone, so the bits do not depend
+    /// on the thread count). Byte p of a row holds element 2p in its high nibble and 2p+1 in its low one, so x is split
+    /// once into its even and odd elements; then sixteen bytes give sixteen high and sixteen low indices, one
+    /// <c>vpermps</c> each turns them into levels (the 16 levels are one register), and the block's products are scaled
+    /// once per block into a row accumulator, summed across lanes once per row. Through the AVX2 per-block dot
+    /// (two 8-entry lookups and a select per 8 values, a horizontal sum per block, one thread) NF4 decoded GPT-2-small
+    /// at 0.8× F32's speed.
+    /// </summary>
+    private void MultiplyVectorNf4Avx512(ReadOnlySpan<float> x, Span<float> y)
+    {
+        int half = Columns / 2;
+        float[] split = t_split is { } t && t.Length >= Columns ? t : (t_split = new float[Columns]);
+        for (int i = 0; i < half; i++)
+        {
+            split[i] = x[2 * i];
+            split[half + i] = x[2 * i + 1];
+        }
+        fixed (byte* packed = _nf4)
+        fixed (float* xs = split, py = y)
+            ParallelRange.For(new Nf4GemvBody(this, packed, xs, xs + half, py), Rows, 1, Math.Max(1, 262_144 / Columns));
+    }
+
+    private readonly struct Nf4GemvBody(QuantizedMatrix m, byte* packed, float* even, float* odd, float* y) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            Vector512<float> levels = Vector512.Create(Nf4.Levels);
+            Vector512<int> nibble = Vector512.Create(15);
+            int blocksPerRow = m.Columns / Nf4.BlockSize, bytesPerBlock = Nf4.BlockSize / 2;
+            for (int r = start; r < end; r++)
+            {
+                Vector512<float> acc = Vector512<float>.Zero;
+                for (int j = 0; j < blocksPerRow; j++)
+                {
+                    int b = r * blocksPerRow + j;
+                    byte* q = packed + (long)b * bytesPerBlock;
+                    float* xe = even + j * bytesPerBlock, xo = odd + j * bytesPerBlock;
+                    Vector512<int> v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
+                    Vector512<int> v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16));
+                    Vector512<float> sum = Avx512F.PermuteVar16x32(levels, v0 >>> 4) * Vector512.Load(xe);
+                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v0 & nibble), Vector512.Load(xo), sum);
+                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v1 >>> 4), Vector512.Load(xe + 16), sum);
+                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v1 & nibble), Vector512.Load(xo + 16), sum);
+                    acc = Vector512.FusedMultiplyAdd(sum, Vector512.Create(m.BlockScale(b)), acc);
+                }
+                y[r] = Vector512.Sum(acc);
+            }
         }
     }
 
