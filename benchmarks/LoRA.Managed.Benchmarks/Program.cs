@@ -13,7 +13,8 @@ namespace LoRA.Managed.Benchmarks;
 /// core's ceilings and sets the GEMM beside them (<see cref="Kernels.Roofline"/>); <c>--trainer</c> times the blog's
 /// base training loop per step, cold and warm, beside the isolated step (<see cref="Training.TrainerLoopTiming"/>);
 /// <c>--ops</c> breaks the MLP, LoRA and GPT steps down op by op inside the real step
-/// (<see cref="Training.OpProfileBench"/>). Anything else goes to BenchmarkDotNet's
+/// (<see cref="Training.OpProfileBench"/>); <c>--quant-gemm</c> sets the quantised base's training-shape products
+/// beside the float GEMM (<see cref="Kernels.QuantGemmThroughput"/>). Anything else goes to BenchmarkDotNet's
 /// switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures
 /// tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
@@ -52,6 +53,11 @@ public static class Program
             int[] threads = ThreadCounts(args);
             Console.WriteLine(ThreadScaling.Table(threads));
             Console.WriteLine(ThreadScaling.StepTable(threads));
+            return;
+        }
+        if (args.Contains("--quant-gemm"))
+        {
+            foreach (int t in ThreadCounts(args)) Console.WriteLine(Kernels.QuantGemmThroughput.Table(t));
             return;
         }
         if (args.Contains("--ops"))

@@ -12,10 +12,26 @@ namespace LoRA.Managed.Kernels;
 /// activations, to a handful for GPT-2-sized layers. A single row (decoding) goes to
 /// <see cref="QuantizedMatrix.MultiplyVector"/> instead.
 /// </remarks>
-public static class QuantizedGemm
+public static unsafe class QuantizedGemm
 {
+    /// <summary>
+    /// Expands <paramref name="block"/>.Length elements of <paramref name="w"/> from <paramref name="start"/>, split
+    /// over threads: with a serial expansion beside a two-thread GEMM the products ran at 0.4-0.7x the float GEMM on
+    /// two threads. Each element is expanded alone, so the split changes no bit.
+    /// </summary>
+    private static void Expand(QuantizedMatrix w, long start, Span<float> block)
+    {
+        fixed (float* p = block)
+            ParallelRange.For(new ExpandBody(w, start, p), block.Length, 64, 32 * 1024);
+    }
+
+    private readonly struct ExpandBody(QuantizedMatrix w, long start, float* destination) : IRangeBody
+    {
+        public void Run(int from, int to) => w.ExpandRange(start + from, new Span<float>(destination + from, to - from));
+    }
+
     /// <summary>Floats of scratch a panel aims at.</summary>
-    public const int PanelFloats = 1 << 16;
+    public const int PanelFloats = 1 << 19;
 
     /// <summary>Rows of W per panel: about <see cref="PanelFloats"/> floats of <paramref name="w"/>.</summary>
     public static int PanelRows(QuantizedMatrix w)
@@ -47,7 +63,7 @@ public static class QuantizedGemm
         {
             int rb = Math.Min(panel, rows - r0);
             Span<float> block = scratch[..(rb * cols)];
-            w.ExpandRange((long)r0 * cols, block);
+            Expand(w, (long)r0 * cols, block);
             // y[:, r0:r0+rb] = x · block ᵀ, written in place through ldc = rows.
             Gemm.Multiply(false, true, n, rb, cols, 1f, x, cols, block, cols, 0f, y[r0..], rows);
         }
@@ -70,7 +86,7 @@ public static class QuantizedGemm
         {
             int rb = Math.Min(panel, rows - r0);
             Span<float> block = scratch[..(rb * cols)];
-            w.ExpandRange((long)r0 * cols, block);
+            Expand(w, (long)r0 * cols, block);
             // dx += dy[:, r0:r0+rb] · block, the panel's share of the sum over output rows.
             Gemm.Multiply(false, false, n, cols, rb, 1f, dy[r0..], rows, block, cols, 1f, dx, cols);
         }
