@@ -8,7 +8,7 @@ namespace LoRA.Managed.Kernels;
 /// <remarks>
 /// First step of issue 16: the panel is expanded into a plain row-major scratch that the GEMM then packs again;
 /// expanding straight into the packed-B layout would save that copy. A panel of about
-/// <see cref="PanelFloats"/> floats (256 KiB) keeps the number of GEMM calls, each of which repacks the
+/// <see cref="PanelFloats"/> floats (2 MiB) keeps the number of GEMM calls, each of which repacks the
 /// activations, to a handful for GPT-2-sized layers. A single row (decoding) goes to
 /// <see cref="QuantizedMatrix.MultiplyVector"/> instead.
 /// </remarks>
