@@ -15,8 +15,43 @@ internal interface IRangeBody
 /// not depend on the thread count. The transformer's GELU and causal softmax ran on one core while the other waited
 /// for the next GEMM; they are large enough (a 32×64×256 GELU is half a million elements) to split.
 /// </summary>
-internal static class ParallelRange
+internal static unsafe class ParallelRange
 {
+    // Below this many elements a second thread costs more than an elementwise pass saves.
+    private const int MinElementsPerThread = 32 * 1024;
+
+    /// <summary><c>destination = a + b</c> (destination may alias either), split over threads: each element is added
+    /// alone, so any split gives the same bits.</summary>
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
+    {
+        if (a.Length != destination.Length || b.Length != destination.Length)
+            throw new ArgumentException($"ParallelRange.Add: lengths {a.Length}, {b.Length} and {destination.Length} differ.");
+        fixed (float* pa = a, pb = b, pd = destination)
+            For(new AddBody(pa, pb, pd), destination.Length, 16, MinElementsPerThread);
+    }
+
+    /// <summary><c>destination = source</c>, split over threads.</summary>
+    public static void Copy(ReadOnlySpan<float> source, Span<float> destination)
+    {
+        if (source.Length != destination.Length)
+            throw new ArgumentException($"ParallelRange.Copy: lengths {source.Length} and {destination.Length} differ.");
+        fixed (float* ps = source, pd = destination)
+            For(new CopyBody(ps, pd), destination.Length, 16, MinElementsPerThread);
+    }
+
+    private readonly struct AddBody(float* a, float* b, float* destination) : IRangeBody
+    {
+        public void Run(int start, int end) => System.Numerics.Tensors.TensorPrimitives.Add(
+            new ReadOnlySpan<float>(a + start, end - start), new ReadOnlySpan<float>(b + start, end - start),
+            new Span<float>(destination + start, end - start));
+    }
+
+    private readonly struct CopyBody(float* source, float* destination) : IRangeBody
+    {
+        public void Run(int start, int end) =>
+            new ReadOnlySpan<float>(source + start, end - start).CopyTo(new Span<float>(destination + start, end - start));
+    }
+
     /// <summary>
     /// Runs <paramref name="body"/> over [0, <paramref name="count"/>): serially below 2·<paramref name="minPerPart"/>
     /// items or on one thread, else in up to <see cref="ComputeThreads.Max"/> parts of at least

@@ -52,4 +52,24 @@ public class PermuteOpTests
     // Σ y·upstream, whose gradient with respect to y is the upstream values.
     private static Tensor GradCheckLoss(Tensor y, float[] upstream) =>
         Functional.Reshape(Functional.MatMul(Functional.Reshape(y, 1, y.Count), new Tensor(upstream, upstream.Length, 1)), 1);
+
+    [Test]
+    public void OneThreadAndTwoMoveTheSameBits()
+    {
+        // 16×64×4×16: 4,096 head rows, enough for the runs to split over two threads.
+        float[] Run(int threads)
+        {
+            using var scope = LoRA.Managed.Kernels.ComputeThreads.Use(threads);
+            var g = new TorchGenerator(8);
+            Tensor x = g.Rand(16, 64, 4, 16);
+            x.RequiresGrad = true;
+            Tensor y = Functional.Permute(x, 0, 2, 1, 3);
+            var upstream = new float[y.Count];
+            g.FillUniform(upstream, -1f, 1f);
+            GradCheckLoss(y, upstream).Backward();
+            return [.. y.Data.ToArray(), .. x.Grad.ToArray()];
+        }
+        Assert.That(Run(2), Is.EqualTo(Run(1)));
+    }
 }
+

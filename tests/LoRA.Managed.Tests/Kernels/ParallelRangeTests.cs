@@ -146,5 +146,20 @@ public class ParallelRangeTests
         }
         Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits), Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
     }
+
+    [TestCase(1)]
+    [TestCase(65 * 1024 + 7)]
+    public void AddAndCopyOnTwoThreadsEqualTheSerialOnes(int n)
+    {
+        float[] a = Random(n, 30), b = Random(n, 31), serial = new float[n], parallel = new float[n], copy = new float[n];
+        System.Numerics.Tensors.TensorPrimitives.Add(a, b, serial);
+        using (ComputeThreads.Use(2))
+        {
+            ParallelRange.Add(a, b, parallel);
+            ParallelRange.Copy(a, copy);
+        }
+        Assert.That(parallel, Is.EqualTo(serial));
+        Assert.That(copy, Is.EqualTo(a));
+    }
 }
 

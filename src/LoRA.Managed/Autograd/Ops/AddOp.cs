@@ -1,5 +1,5 @@
 using LoRA.Managed.Tensors;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using LoRA.Managed.Kernels;
 
 namespace LoRA.Managed.Autograd.Ops;
 
@@ -14,7 +14,7 @@ internal sealed class AddOp : Op
     {
         Shapes.RequireSame(a, b, "add");
         Tensor y = Tape.NewTensor(a.Shape);
-        TensorPrimitives.Add(a.Data, b.Data, y.Data);
+        ParallelRange.Add(a.Data, b.Data, y.Data);
         if (Tape.ShouldRecord(a, b))
         {
             var op = Tape.Record<AddOp>(y);
@@ -26,7 +26,16 @@ internal sealed class AddOp : Op
     public override void Backward()
     {
         ReadOnlySpan<float> dy = Output.Grad;
-        if (_a.RequiresGrad) { Span<float> g = _a.EnsureGrad(); TensorPrimitives.Add(g, dy, g); }
-        if (_b.RequiresGrad) { Span<float> g = _b.EnsureGrad(); TensorPrimitives.Add(g, dy, g); }
+        if (_a.RequiresGrad) Accumulate(_a, dy);
+        if (_b.RequiresGrad) Accumulate(_b, dy);
+    }
+
+    /// <summary><c>x.grad += dy</c>, or a copy when the gradient is still zero (the residual stream's gradients are
+    /// the size of the activations: no clearing and re-reading them).</summary>
+    internal static void Accumulate(Tensor x, ReadOnlySpan<float> dy)
+    {
+        float[] g = x.GradForOverwrite(out bool overwrite);
+        if (overwrite) ParallelRange.Copy(dy, g);
+        else ParallelRange.Add(g, dy, g);
     }
 }

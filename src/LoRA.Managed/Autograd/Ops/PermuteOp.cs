@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Autograd.Ops;
@@ -59,26 +60,58 @@ internal sealed class PermuteOp : Op
     private static unsafe void Move(int[] inShape, int[] dims, Span<float> xSpan, Span<float> ySpan, bool accumulateBack)
     {
         int rank = inShape.Length;
-        Span<int> inStride = stackalloc int[rank], outShape = stackalloc int[rank], strideOfOut = stackalloc int[rank], index = stackalloc int[rank];
+        if (rank > MaxRank) throw new ArgumentException($"permute: rank {rank} is above {MaxRank}.");
+        var layout = new Layout();
+        Span<int> inStride = stackalloc int[rank];
         inStride[rank - 1] = 1;
         for (int d = rank - 2; d >= 0; d--) inStride[d] = inStride[d + 1] * inShape[d + 1];
-        for (int d = 0; d < rank; d++) { outShape[d] = inShape[dims[d]]; strideOfOut[d] = inStride[dims[d]]; }
+        for (int d = 0; d < rank; d++) { layout.OutShape[d] = inShape[dims[d]]; layout.StrideOfOut[d] = inStride[dims[d]]; }
         int total = ySpan.Length;
         if (total == 0) return;
         // Copy runs of `run` contiguous elements when the last dimension is unchanged.
         bool rows = dims[rank - 1] == rank - 1;
-        int run = rows ? outShape[rank - 1] : 1, outer = rows ? rank - 1 : rank;
-        index.Clear();
-        // The source offset follows the output index incrementally, and a head's row of 16 floats (attention's usual
-        // head size) moves as one 512-bit vector: through Span.CopyTo per 16-float row, the head split and merge took
-        // a tenth of lm-demo's step.
-        bool oneVector = run == 16 && Vector512.IsHardwareAccelerated;
-        int src = 0;
+        layout.Run = rows ? layout.OutShape[rank - 1] : 1;
+        layout.Outer = rows ? rank - 1 : rank;
+        // Runs are split over threads: the permutation sends each run to its own place, so any split moves (or, going
+        // back, adds) exactly the same elements.
         fixed (float* px = xSpan, py = ySpan)
+            ParallelRange.For(new MoveBody(layout, px, py, accumulateBack), total / layout.Run, 1,
+                Math.Max(1, 32 * 1024 / layout.Run));
+    }
+
+    private const int MaxRank = 4;
+
+    private unsafe struct Layout
+    {
+        public fixed int OutShape[MaxRank];
+        public fixed int StrideOfOut[MaxRank];
+        public int Run, Outer;
+    }
+
+    private readonly unsafe struct MoveBody(Layout layout, float* x, float* y, bool accumulateBack) : IRangeBody
+    {
+        private readonly Layout _layout = layout;
+
+        public void Run(int firstRun, int endRun)
         {
-            for (int j = 0; j < total; j += run)
+            Layout l = _layout;
+            int run = l.Run, outer = l.Outer;
+            // The output index of the first run, digit by digit, and its source offset.
+            Span<int> index = stackalloc int[MaxRank];
+            int src = 0;
+            for (int d = outer - 1, rest = firstRun; d >= 0; d--)
             {
-                float* xs = px + src, ys = py + j;
+                index[d] = rest % l.OutShape[d];
+                rest /= l.OutShape[d];
+                src += index[d] * l.StrideOfOut[d];
+            }
+            // The source offset follows the output index incrementally, and a head's row of 16 floats (attention's
+            // usual head size) moves as one 512-bit vector: through Span.CopyTo per 16-float row, the head split and
+            // merge took a tenth of lm-demo's step.
+            bool oneVector = run == 16 && Vector512.IsHardwareAccelerated;
+            for (int k = firstRun; k < endRun; k++)
+            {
+                float* xs = x + src, ys = y + (long)k * run;
                 if (oneVector)
                 {
                     if (!accumulateBack) Vector512.Load(xs).Store(ys);
@@ -89,9 +122,9 @@ internal sealed class PermuteOp : Op
                 else TensorPrimitives.Add(new ReadOnlySpan<float>(xs, run), new ReadOnlySpan<float>(ys, run), new Span<float>(xs, run));
                 for (int d = outer - 1; d >= 0; d--)
                 {
-                    src += strideOfOut[d];
-                    if (++index[d] < outShape[d]) break;
-                    src -= outShape[d] * strideOfOut[d];
+                    src += l.StrideOfOut[d];
+                    if (++index[d] < l.OutShape[d]) break;
+                    src -= l.OutShape[d] * l.StrideOfOut[d];
                     index[d] = 0;
                 }
             }

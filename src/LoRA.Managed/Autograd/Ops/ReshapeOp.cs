@@ -29,8 +29,6 @@ internal sealed class ReshapeOp : Op
 
     public override void Backward()
     {
-        if (!_x.RequiresGrad) return;
-        Span<float> g = _x.EnsureGrad();
-        TensorPrimitives.Add(g, Output.Grad, g);
+        if (_x.RequiresGrad) AddOp.Accumulate(_x, Output.Grad);
     }
 }
