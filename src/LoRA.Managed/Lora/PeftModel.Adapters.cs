@@ -1,0 +1,204 @@
+using LoRA.Managed.IO;
+using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
+
+namespace LoRA.Managed.Lora;
+
+/// <summary>
+/// The adapters' life on a loaded base, as PEFT's <c>LoraModel</c> methods: adding, switching, loading beside others,
+/// deleting, combining, merging and unloading, each checked before the model changes.
+/// </summary>
+public sealed partial class PeftModel
+{
+    /// <summary>
+    /// Adds another adapter (PEFT's <c>add_adapter</c>) with its own targets, rank and init; it does not become
+    /// active until <see cref="SetAdapter"/>. Everything is validated before the model changes.
+    /// </summary>
+    public void AddAdapter(string adapterName, LoraConfig config, TorchGenerator generator)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        ArgumentNullException.ThrowIfNull(generator);
+        if (_configs.ContainsKey(adapterName)) throw new ArgumentException($"PeftModel: adapter '{adapterName}' already exists.");
+        var plan = InjectionPlan.Create(BaseModel, config, adapterName);
+        foreach (var (name, module) in plan.Targets)
+        {
+            if (module is Embedding or LoraEmbedding)
+            {
+                var embedding = module as LoraEmbedding ?? Swap(name, new LoraEmbedding((Embedding)module, name));
+                embedding.AddAdapter(adapterName, config.ForModule(name), generator);
+                embedding.AdaptersDisabled = _adaptersDisabled;
+                continue;
+            }
+            var layer = module as LoraLinear ?? Swap(name, new LoraLinear((Linear)module, name));
+            layer.AddAdapter(adapterName, config.ForModule(name), generator);
+            layer.AdaptersDisabled = _adaptersDisabled;
+        }
+        _configs.Add(adapterName, config);
+        _modulesToSave.Add(adapterName, plan.ModulesToSave.Select(m => m.Key).ToList());
+        if (ActiveAdapter.Length == 0) ActiveAdapter = adapterName;
+        SyncActiveAdapter();
+    }
+
+    /// <summary>Makes <paramref name="adapterName"/> active (PEFT's <c>set_adapter</c>): only its factors, biases and
+    /// modules to save train.</summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    public void SetAdapter(string adapterName)
+    {
+        if (!_configs.ContainsKey(adapterName))
+            throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        // PEFT unmerges with a warning here; refusing keeps the merged weights the caller asked for, and checking
+        // first leaves every layer as it was.
+        if (FirstMerged((_, merged) => merged != adapterName) is var (layerName, mergedName))
+            throw new InvalidOperationException($"PeftModel.SetAdapter: adapter '{mergedName}' is merged (into "
+                + $"'{layerName}' and maybe others); call Unmerge before activating '{adapterName}'.");
+        ActiveAdapter = adapterName;
+        SyncActiveAdapter();
+    }
+
+    /// <summary>
+    /// PEFT's <c>load_adapter</c>: reads the adapter saved in <paramref name="directory"/> and adds it as
+    /// <paramref name="adapterName"/> beside the adapters already here, without reloading the base. It is checked as
+    /// <see cref="FromPretrained"/> checks (names, shapes, finite values, the base's checksum) before the model
+    /// changes, and it does not become active until <see cref="SetAdapter"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is taken.</exception>
+    /// <exception cref="InvalidDataFormatException">A file is malformed or does not fit this model (named).</exception>
+    /// <exception cref="InvalidOperationException">The adapter was trained on another base, or it is a PiSSA adapter
+    /// (which rewrites the base weight the other adapters share).</exception>
+    public void LoadAdapter(string directory, string adapterName, bool verifyBaseChecksum = true,
+        TorchGenerator? generator = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        if (_configs.ContainsKey(adapterName))
+            throw new ArgumentException(
+                $"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or choose another name.");
+        string configPath = Path.Combine(directory, AdapterConfigFile.FileName);
+        if (AdapterConfigFile.Read(configPath).Init.RewritesBase())
+            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA, OLoRA or LoftQ adapter, whose "
+                + "base weight is the residual; loading it beside other adapters would change theirs. Load it with "
+                + "FromPretrained on a fresh base.");
+        AdapterFiles.Load(BaseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum, adapterName, this);
+    }
+
+    /// <summary>
+    /// PEFT's <c>delete_adapter</c>: removes the adapter's factors (DoRA magnitudes and embedding factors included)
+    /// from every layer and forgets its configuration.
+    /// Deleting the active adapter makes the first remaining one (by ordinal name, as PEFT chooses) active, or none.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">It is merged into some layer (call <see cref="Unmerge"/>
+    /// first).</exception>
+    public void DeleteAdapter(string adapterName)
+    {
+        if (!_configs.ContainsKey(adapterName))
+            throw new KeyNotFoundException(
+                $"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+        var layers = LoraLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
+        var embeddings = EmbeddingLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
+        if (FirstMerged((_, merged) => merged == adapterName) is var (mergedInto, _))
+            throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged "
+                + $"(into '{mergedInto}' and maybe others); call Unmerge first.");
+        foreach (var (_, layer) in layers) layer.DeleteAdapter(adapterName);
+        foreach (var (_, layer) in embeddings) layer.DeleteAdapter(adapterName);
+        _configs.Remove(adapterName);
+        _modulesToSave.Remove(adapterName);
+        if (ActiveAdapter == adapterName)
+            ActiveAdapter = _configs.Keys.Order(StringComparer.Ordinal).FirstOrDefault() ?? "";
+        SyncActiveAdapter();
+    }
+
+    /// <summary>
+    /// PEFT's <c>unload</c>: puts each adapted layer's base <see cref="Linear"/> or <see cref="Embedding"/> back in its
+    /// place and returns the base model without merging anything. As in PEFT, a layer merged beforehand keeps its
+    /// merged weight (call <see cref="Unmerge"/> first for the original), and a PiSSA base stays the residual. Its
+    /// parameters stay frozen. This PeftModel holds no adapters afterwards.
+    /// </summary>
+    public Module Unload()
+    {
+        foreach (var (name, layer) in LoraLayers().ToList()) Swap(name, layer.BaseLayer);
+        foreach (var (name, layer) in EmbeddingLayers().ToList()) Swap(name, layer.BaseLayer);
+        _configs.Clear();
+        _modulesToSave.Clear();
+        ActiveAdapter = "";
+        return BaseModel;
+    }
+
+    /// <summary>
+    /// PEFT's <c>add_weighted_adapter</c>: a new adapter <paramref name="adapterName"/> combining
+    /// <paramref name="adapters"/> with <paramref name="weights"/> (see <see cref="AdapterCombination"/> for the three
+    /// rules). It is added beside them, not made active; its dropout masks, if it trains, come from
+    /// <paramref name="generator"/> (seed 0 when null).
+    /// </summary>
+    /// <exception cref="ArgumentException">An adapter is missing or uses DoRA, the name is taken, the lists differ in
+    /// length, or the ranks do not suit the combination (named).</exception>
+    public void AddWeightedAdapter(IReadOnlyList<string> adapters, IReadOnlyList<double> weights, string adapterName,
+        CombinationType combinationType = CombinationType.Svd, int? svdRank = null, double? svdClamp = null,
+        TorchGenerator? generator = null) =>
+        AdapterCombination.Add(this, adapters, weights, adapterName, combinationType, svdRank, svdClamp, generator);
+
+    /// <summary>Folds the active adapter into every adapted layer's weight (see
+    /// <see cref="LoraLinear.Merge"/>).</summary>
+    public void Merge()
+    {
+        foreach (var (_, layer) in LoraLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
+        foreach (var (_, layer) in EmbeddingLayers())
+            if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
+    }
+
+    /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLinear.Unmerge"/>).</summary>
+    public void Unmerge()
+    {
+        foreach (var (_, layer) in LoraLayers()) if (layer.IsMerged) layer.Unmerge();
+        foreach (var (_, layer) in EmbeddingLayers()) if (layer.IsMerged) layer.Unmerge();
+    }
+
+    /// <summary>
+    /// Merges the active adapter and puts each adapted layer's <see cref="Linear"/> (now carrying W + ΔW) back in
+    /// its place, returning the plain base model (PEFT's <c>merge_and_unload</c>). Its parameters stay frozen, as in
+    /// PEFT; call <c>RequiresGrad(true)</c> to train it further. This PeftModel holds no adapters afterwards.
+    /// </summary>
+    public Module MergeAndUnload()
+    {
+        foreach (var (name, layer) in LoraLayers().ToList())
+        {
+            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter)) layer.SetActiveAdapter(ActiveAdapter);
+            Linear merged = layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer;
+            Swap(name, merged);
+        }
+        foreach (var (name, layer) in EmbeddingLayers().ToList())
+        {
+            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter))
+                layer.SetActiveAdapter(ActiveAdapter);
+            Swap(name, layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer);
+        }
+        _configs.Clear();
+        _modulesToSave.Clear();
+        ActiveAdapter = "";
+        return BaseModel;
+    }
+
+    /// <summary>The first adapted layer (Linear or embedding) whose merged adapter satisfies
+    /// <paramref name="match"/>(layer, adapter), with that adapter; null when none.</summary>
+    private (string Layer, string Adapter)? FirstMerged(Func<string, string, bool> match)
+    {
+        foreach (var (name, layer) in LoraLayers())
+            if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
+        foreach (var (name, layer) in EmbeddingLayers())
+            if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
+        return null;
+    }
+
+    internal Module ModuleNamed(string name) => BaseModel.NamedModules().First(m => m.Key == name).Value;
+
+    /// <summary>Puts <paramref name="replacement"/> at <paramref name="fullName"/> in the base model (and in this model
+    /// when it is a top-level child).</summary>
+    private T Swap<T>(string fullName, T replacement) where T : Module
+    {
+        int dot = fullName.LastIndexOf('.');
+        string parentName = dot < 0 ? "" : fullName[..dot], child = fullName[(dot + 1)..];
+        ModuleNamed(parentName).ReplaceChild(child, replacement);
+        if (parentName.Length == 0) ReplaceChild(child, replacement);
+        return replacement;
+    }
+}
