@@ -85,6 +85,16 @@ public class Tensor
         return _grad ??= IsIntermediate ? GradientPool.Current.Rent(_data.Length) : new float[_data.Length];
     }
 
+    /// <summary>
+    /// <see cref="GradForOverwrite"/> for a GEMM that adds into the gradient: the β to pass (0 when the gradient is
+    /// still zero, so the GEMM writes it; 1 to add) and, in <paramref name="grad"/>, the array.
+    /// </summary>
+    internal float GradBeta(out float[] grad)
+    {
+        grad = GradForOverwrite(out bool overwrite);
+        return overwrite ? 0f : 1f;
+    }
+
     private void ClearStaleGrad()
     {
         System.Array.Clear(_grad!);

@@ -49,19 +49,11 @@ internal sealed class LinearOp : Op
             return;
         }
         // β = 0 when the gradient is logically zero (just zeroed or new): the GEMM writes it instead of adding to
-        // zeros it would first have to clear and read (Tensor.GradForOverwrite).
-        float[] g;
-        bool overwrite;
+        // zeros it would first have to clear and read (Tensor.GradBeta).
         if (_x.RequiresGrad)
-        {
-            g = _x.GradForOverwrite(out overwrite);
-            Gemm.Multiply(false, false, _n, _in, _out, 1f, dy, _out, _w.Data, _in, overwrite ? 0f : 1f, g, _in);
-        }
+            Gemm.Multiply(false, false, _n, _in, _out, 1f, dy, _out, _w.Data, _in, _x.GradBeta(out float[] gx), gx, _in);
         if (_w.RequiresGrad)
-        {
-            g = _w.GradForOverwrite(out overwrite);
-            Gemm.Multiply(true, false, _out, _in, _n, 1f, dy, _out, _x.Data, _in, overwrite ? 0f : 1f, g, _in);
-        }
+            Gemm.Multiply(true, false, _out, _in, _n, 1f, dy, _out, _x.Data, _in, _w.GradBeta(out float[] gw), gw, _in);
         if (_b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
     }
@@ -69,18 +61,10 @@ internal sealed class LinearOp : Op
     /// <summary>The Conv1D layout, W (in, out): <c>∂x += ∂y·Wᵀ</c>, <c>∂W += xᵀ·∂y</c>, <c>∂b += Σₙ ∂y</c>.</summary>
     private void BackwardInOut(ReadOnlySpan<float> dy)
     {
-        float[] g;
-        bool overwrite;
         if (_x.RequiresGrad)
-        {
-            g = _x.GradForOverwrite(out overwrite);
-            Gemm.Multiply(false, true, _n, _in, _out, 1f, dy, _out, _w.Data, _out, overwrite ? 0f : 1f, g, _in);
-        }
+            Gemm.Multiply(false, true, _n, _in, _out, 1f, dy, _out, _w.Data, _out, _x.GradBeta(out float[] gx), gx, _in);
         if (_w.RequiresGrad)
-        {
-            g = _w.GradForOverwrite(out overwrite);
-            Gemm.Multiply(true, false, _in, _out, _n, 1f, _x.Data, _in, dy, _out, overwrite ? 0f : 1f, g, _out);
-        }
+            Gemm.Multiply(true, false, _in, _out, _n, 1f, _x.Data, _in, dy, _out, _w.GradBeta(out float[] gw), gw, _out);
         if (_b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
     }

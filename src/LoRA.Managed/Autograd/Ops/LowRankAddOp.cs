@@ -58,17 +58,11 @@ internal sealed class LowRankAddOp : Op
         GradientPool pool = GradientPool.Current;
         float[] sg = pool.RentZeroed(g.Length);
         TensorPrimitives.MultiplyAdd(g, _s, sg, sg);   // as the scale op accumulates into a zero gradient
-        bool overwrite; // β = 0 into a logically zero gradient (Tensor.GradForOverwrite)
+        // β = 0 into a logically zero gradient (Tensor.GradBeta)
         if (_a.RequiresGrad)
-        {
-            float[] ga = _a.GradForOverwrite(out overwrite);
-            Gemm.Multiply(false, false, _n, _r, _out, 1f, sg, _out, _b.Data, _r, overwrite ? 0f : 1f, ga, _r);
-        }
+            Gemm.Multiply(false, false, _n, _r, _out, 1f, sg, _out, _b.Data, _r, _a.GradBeta(out float[] ga), ga, _r);
         if (_b.RequiresGrad)
-        {
-            float[] gb = _b.GradForOverwrite(out overwrite);
-            Gemm.Multiply(true, false, _out, _r, _n, 1f, sg, _out, _a.Data, _r, overwrite ? 0f : 1f, gb, _r);
-        }
+            Gemm.Multiply(true, false, _out, _r, _n, 1f, sg, _out, _a.Data, _r, _b.GradBeta(out float[] gb), gb, _r);
         pool.Return(sg);
     }
 }
