@@ -65,14 +65,15 @@ internal static class AdaptersCommand
             throw new ArgumentException($"--rank and --svd-clamp apply to --combination svd only, not {combination}.");
         var inputs = specs.Select(Parse).ToList();
         foreach (var (dir, _) in inputs) RequireAdapterFolder(dir);
-        // Before the base is loaded: AddWeightedAdapter refuses DoRA too (see AdapterCombination), but later.
-        if (inputs.FirstOrDefault(i => ReadConfig(i.Dir).UseDora) is { Dir: { } dora })
+        // Before the base is loaded: AddWeightedAdapter refuses DoRA and unequal ranks for linear too, but later.
+        var configs = inputs.Select(i => ReadConfig(i.Dir)).ToList();
+        if (inputs.Where((_, k) => configs[k].UseDora).FirstOrDefault() is { Dir: { } dora })
             throw new ArgumentException($"--adapter {dora} uses DoRA, whose magnitude vector has no weighted "
                 + "combination (PEFT's add_weighted_adapter would drop the trained magnitudes); merge it with "
                 + "lora merge instead, or combine plain LoRA adapters.");
         if (type == CombinationType.Linear)
         {
-            var ranks = inputs.Select(i => (i.Dir, Rank: ReadConfig(i.Dir).Rank)).ToList();
+            var ranks = inputs.Select((i, k) => (i.Dir, Rank: configs[k].MaxRank)).ToList();
             if (ranks.Select(r => r.Rank).Distinct().Count() > 1)
                 throw new ArgumentException("--combination linear needs adapters of one rank, but "
                     + $"{string.Join(", ", ranks.Select(r => $"{r.Dir} has r={r.Rank}"))}; use cat or svd.");

@@ -54,7 +54,7 @@ public static class AdapterCombination
 
         // PEFT sizes the new adapter with the largest rank each config may give a module.
         var configs = adapters.Select(a => model.Adapters[a]).ToList();
-        int[] ranks = configs.Select(c => c.RankPattern.Select(p => p.Value).Append(c.Rank).Max()).ToArray();
+        int[] ranks = configs.Select(c => c.MaxRank).ToArray();
         string listed = string.Join(", ", adapters.Select((a, i) => $"'{a}' (r={ranks[i]})"));
         int newRank = type switch
         {

@@ -26,6 +26,10 @@ public sealed record LoraConfig
     /// </summary>
     public IReadOnlyList<string> TargetModules { get; init; } = Array.Empty<string>();
 
+    /// <summary>The largest rank a module may get: <see cref="Rank"/> or a <see cref="RankPattern"/> value (the rank
+    /// PEFT's <c>add_weighted_adapter</c> sizes a combination with).</summary>
+    public int MaxRank => RankPattern.Select(p => p.Value).Append(Rank).Max();
+
     /// <summary>Initialisation of new adapters (PEFT's <c>init_lora_weights</c>).</summary>
     public LoraInit Init { get; init; } = LoraInit.Default;
 
