@@ -21,6 +21,8 @@ namespace LoRA.Managed.Lora;
 public sealed class LoraEmbedding : Module, ITokenEmbedding
 {
     private readonly Dictionary<string, LoraConfig> _configs = new(StringComparer.Ordinal);
+    // The adapters' names in the order they were added (a Dictionary reuses a removed entry's slot).
+    private readonly List<string> _order = [];
     private Tensor? _unmergedWeight;
 
     /// <summary>Wraps <paramref name="baseLayer"/> and freezes it.</summary>
@@ -50,7 +52,7 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     public string ModuleName { get; }
 
     /// <summary>The adapters in the order they were added.</summary>
-    public IReadOnlyList<string> Adapters => _configs.Keys.ToList();
+    public IReadOnlyList<string> Adapters => _order;
 
     /// <summary>The adapter the forward uses, or null.</summary>
     public string? ActiveAdapter { get; private set; }
@@ -100,6 +102,7 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
         LoraEmbeddingA.Add(name, a);
         LoraEmbeddingB.Add(name, b);
         _configs.Add(name, config);
+        _order.Add(name);
         ActiveAdapter ??= name;
     }
 
@@ -129,6 +132,7 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
         LoraEmbeddingA.Remove(name);
         LoraEmbeddingB.Remove(name);
         _configs.Remove(name);
+        _order.Remove(name);
         if (ActiveAdapter == name) ActiveAdapter = null;
     }
 

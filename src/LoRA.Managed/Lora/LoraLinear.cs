@@ -21,6 +21,8 @@ namespace LoRA.Managed.Lora;
 public sealed class LoraLinear : Module
 {
     private readonly Dictionary<string, LoraConfig> _configs = new(StringComparer.Ordinal);
+    // The adapters' names in the order they were added (a Dictionary reuses a removed entry's slot).
+    private readonly List<string> _order = [];
     private readonly Dictionary<string, TorchGenerator> _dropoutGenerators = new(StringComparer.Ordinal);
     private Tensor? _unmergedWeight;
 
@@ -59,7 +61,7 @@ public sealed class LoraLinear : Module
     public string ModuleName { get; }
 
     /// <summary>The adapters in the order they were added.</summary>
-    public IReadOnlyList<string> Adapters => _configs.Keys.ToList();
+    public IReadOnlyList<string> Adapters => _order;
 
     /// <summary>The adapter used by <see cref="Forward"/> (null before the first <see cref="AddAdapter"/>).</summary>
     public string? ActiveAdapter { get; private set; }
@@ -112,6 +114,7 @@ public sealed class LoraLinear : Module
             (LoraMagnitude ??= RegisterModule("lora_magnitude_vector", new DoraMagnitudes())).Add(name, m);
         }
         _configs.Add(name, config);
+        _order.Add(name);
         _dropoutGenerators.Add(name, generator);
         ActiveAdapter ??= name;
     }
@@ -144,6 +147,7 @@ public sealed class LoraLinear : Module
         LoraB.Remove(name);
         LoraMagnitude?.Remove(name);   // PEFT's delete_adapter clears lora_magnitude_vector too
         _configs.Remove(name);
+        _order.Remove(name);
         _dropoutGenerators.Remove(name);
         if (ActiveAdapter == name) ActiveAdapter = null;
     }
