@@ -218,4 +218,17 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
         foreach (string name in _modulesToSave[ActiveAdapter])
             ModuleNamed(name).RequiresGrad(true);
     }
+
+    internal Module ModuleNamed(string name) => BaseModel.NamedModules().First(m => m.Key == name).Value;
+
+    /// <summary>Puts <paramref name="replacement"/> at <paramref name="fullName"/> in the base model (and in this model
+    /// when it is a top-level child).</summary>
+    private T Swap<T>(string fullName, T replacement) where T : Module
+    {
+        int dot = fullName.LastIndexOf('.');
+        string parentName = dot < 0 ? "" : fullName[..dot], child = fullName[(dot + 1)..];
+        ModuleNamed(parentName).ReplaceChild(child, replacement);
+        if (parentName.Length == 0) ReplaceChild(child, replacement);
+        return replacement;
+    }
 }
