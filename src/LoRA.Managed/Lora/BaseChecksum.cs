@@ -41,13 +41,13 @@ public static class BaseChecksum
     }
 
     /// <summary>The fingerprint of every parameter of <paramref name="model"/> under its state_dict name; empty
-    /// for a base with quantised layers (<see cref="Linear.IsQuantized"/>), whose float32 weights are gone: an adapter
+    /// for a base with quantised layers (<see cref="IQuantizableWeight.IsQuantized"/>), whose float32 weights are gone: an adapter
     /// trained on it carries no fingerprint, and none is checked against it, so adapters move freely between a
     /// quantised base and its float32 original (the point of QLoRA).</summary>
     public static string Compute(Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (model.NamedModules().Any(m => m.Value is Linear { IsQuantized: true })) return "";
+        if (model.NamedModules().Any(m => m.Value is IQuantizableWeight { IsQuantized: true })) return "";
         return Compute(model.NamedParameters().Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value)));
     }
 }

@@ -85,7 +85,7 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
     /// <summary>Every parameter, adapters included (PEFT's "all params"); a weight stored quantised counts its
     /// elements, as PEFT counts a 4-bit base's.</summary>
     public long AllParameterCount => ParameterCount() + BaseModel.NamedModules()
-        .Sum(m => m.Value is Linear { QuantizedWeight: { } q } ? (long)q.Rows * q.Columns : 0);
+        .Sum(m => m.Value is IQuantizableWeight { QuantizedWeight: { } q } ? (long)q.Rows * q.Columns : 0);
 
     /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's
     /// denominator.</summary>

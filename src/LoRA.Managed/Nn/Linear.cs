@@ -15,7 +15,7 @@ namespace LoRA.Managed.Nn;
 /// (<see cref="FanInFanOut"/>: W stored (in, out), <c>y = x·W + b</c>), which is the same map with the weight
 /// transposed; keeping the file's layout lets the state_dict round-trip to Hugging Face unchanged.
 /// </remarks>
-public sealed class Linear : Module
+public sealed class Linear : Module, IQuantizableWeight
 {
     /// <summary>Creates a layer with PyTorch's default initialisation from <paramref name="generator"/>.</summary>
     public Linear(int inFeatures, int outFeatures, TorchGenerator generator, bool bias = true)
@@ -91,7 +91,24 @@ public sealed class Linear : Module
             throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
         if (weight.Length != Weight.Count)
             throw new ArgumentException($"{this}: {weight.Length} values for a weight of {Weight.Count}.");
-        QuantizedWeight = QuantizedLinear.Quantize(weight, OutFeatures, InFeatures, FanInFanOut, dtype);
+        Install(QuantizedLinear.Quantize(weight, OutFeatures, InFeatures, FanInFanOut, dtype));
+    }
+
+    /// <inheritdoc />
+    public void UseQuantizedWeight(QuantizedMatrix weight)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (IsQuantized)
+            throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
+        if (weight.Rows != OutFeatures || weight.Columns != InFeatures)
+            throw new ArgumentException($"{this}: a quantised weight of [{weight.Rows}, {weight.Columns}] for "
+                + $"[{OutFeatures}, {InFeatures}].");
+        Install(weight);
+    }
+
+    private void Install(QuantizedMatrix weight)
+    {
+        QuantizedWeight = weight;
         RemoveParameter("weight");
         Weight = new Parameter(0) { RequiresGrad = false };
     }

@@ -55,8 +55,8 @@ public static class HfModel
         var divert = new Dictionary<Parameter, HfWeights.TensorSink>();
         if (baseDType != BaseDType.F32)
             foreach (var (name, module) in model.NamedModules())
-                if (module is Linear linear && name != "lm_head" && !name.EndsWith(".lm_head", StringComparison.Ordinal))
-                    divert[linear.Weight] = w => linear.QuantizeWeight(baseDType, w);
+                if (module is IQuantizableWeight q && name != "lm_head" && !name.EndsWith(".lm_head", StringComparison.Ordinal))
+                    divert[q.Weight] = w => q.QuantizeWeight(baseDType, w);
         if (config.Architecture == HfArchitecture.Gpt2)
         {
             // GPT-2 files carry the causal-mask buffers attn.bias / attn.masked_bias and, rarely, the tied head.
