@@ -8,7 +8,7 @@ Every ```python block in docs/*.md must be listed in LISTINGS below under its ch
 which cannot be installed here, is compiled but not run; the others run after a prelude that defines what the chapter
 assumes (`model`, `loader`), and their commented results are asserted. Prints one line per listing; exit 1 on a failure.
 """
-import contextlib, glob, io, os, re, sys
+import contextlib, glob, io, os, re, sys, tempfile, timeit
 import torch
 import torch.nn as nn
 
@@ -50,6 +50,26 @@ def check_blog_svd(ns, out):
     assert torch.allclose(A @ B, best, atol=1e-5)
 
 
+def check_gemm(ns, out):
+    assert out.strip() == "True", out
+
+
+def check_timing(ns, out):
+    assert re.fullmatch(r"\d+\.\d GFLOP/s", out.strip()) and ns["best"] > 0, out
+
+
+def atomic_save_prelude():
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "state.pt")
+    torch.save({"w": torch.zeros(3)}, path)                              # the previous good file
+    return {"os": os, "path": path, "state": {"w": torch.arange(3.0)}}
+
+
+def check_atomic_save(ns, out):
+    assert torch.equal(torch.load(ns["path"])["w"], torch.arange(3.0))
+    assert os.listdir(os.path.dirname(ns["path"])) == ["state.pt"]      # no stray temporary left behind
+
+
 def tiny_loader():
     g = torch.Generator().manual_seed(0)
     return [(torch.randint(0, 256, (64, 1, 28, 28), generator=g).float(), torch.randint(0, 10, (64,), generator=g))]
@@ -58,6 +78,7 @@ def tiny_loader():
 # chapter → {first line of the listing: (prelude, check)}; check None = compile only (needs transformers/peft).
 LISTINGS = {
     "01-tensors.md": {"x = torch.tensor([[1., 2, 3], [4, 5, 6]])": ({}, check_tensors)},
+    "02-matrix-multiply.md": {"a, b = torch.rand(65, 129), torch.rand(129, 63)": ({}, check_gemm)},
     "03-autograd.md": {"x = torch.tensor([[1., -2, 3]])": ({}, check_autograd)},
     "04-mlp-cross-entropy-adam.md": {
         "model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))":
@@ -65,6 +86,8 @@ LISTINGS = {
     "05-lora.md": {"config = LoraConfig(r=4, lora_alpha=1, target_modules=[\"layers.5\"], init_lora_weights=\"pissa\")": None},
     "06-reproducing-the-blog.md": {"W3, b3 = model[5].weight.detach(), model[5].bias.detach()":
                                    (lambda: {"model": blog_mlp()}, check_blog_svd)},
+    "07-performance.md": {"torch.set_num_threads(1)": ({"timeit": timeit}, check_timing)},
+    "08-reliability.md": {"tmp = path + \".tmp\"": (atomic_save_prelude, check_atomic_save)},
     "09-hugging-face-models.md": {"from transformers import AutoModelForCausalLM, AutoTokenizer": None},
 }
 
