@@ -30,13 +30,15 @@ public class AdaptersCommandTests
         Assert.That(r.GetProperty("rank").GetInt32(), Is.EqualTo(4));
         Assert.That(r.GetProperty("adapters")[1].GetProperty("weight").GetDouble(), Is.EqualTo(-0.4));
 
-        CausalLm model = HfModel.Load(Folder);
-        PeftModel.FromPretrained(model, outDir);
-        int[] ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
-        float[] logits;
-        using (Tape.NoGrad()) logits = model.Forward(ids, 1, ids.Length).Data.ToArray();
-        var expected = HfFixtures.Json(Path.Combine("llama-gqa-tied", "combine_expected.json")).GetProperty("linear");
-        HfModelTwinTests.AssertClose(logits, HfFixtures.Floats(expected.GetProperty("logits")), 2e-4, "linear");
+        AssertLogitsAsTheTwin(PeftModel.FromPretrained(HfModel.Load(Folder), outDir), "linear");
+    }
+
+    /// <summary>The combined adapter's logits on the fixture's ids against the twin's (combine_expected.json).</summary>
+    private static void AssertLogitsAsTheTwin(PeftModel peft, string key)
+    {
+        var expected = HfFixtures.Json(Path.Combine("llama-gqa-tied", "combine_expected.json")).GetProperty(key);
+        HfModelTwinTests.AssertClose(LiveAdapterFixture.Logits(peft), HfFixtures.Floats(expected.GetProperty("logits")),
+            2e-4, key);
     }
 
     [Test]
@@ -49,14 +51,9 @@ public class AdaptersCommandTests
             "--out", outDir);
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(output, Does.Contain("rank 6 on 3 layer(s)"));
-        CausalLm model = HfModel.Load(Folder);
-        var peft = PeftModel.FromPretrained(model, outDir);
+        var peft = PeftModel.FromPretrained(HfModel.Load(Folder), outDir);
         Assert.That(peft.EmbeddingLayers().Count(), Is.EqualTo(1));
-        int[] ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
-        float[] logits;
-        using (Tape.NoGrad()) logits = model.Forward(ids, 1, ids.Length).Data.ToArray();
-        var expected = HfFixtures.Json(Path.Combine("llama-gqa-tied", "combine_expected.json")).GetProperty("emb_cat");
-        HfModelTwinTests.AssertClose(logits, HfFixtures.Floats(expected.GetProperty("logits")), 2e-4, "emb_cat");
+        AssertLogitsAsTheTwin(peft, "emb_cat");
     }
 
     [Test]

@@ -5,6 +5,8 @@ using LoRA.Managed.Models;
 using LoRA.Managed.Models.Hf;
 using LoRA.Managed.Nn;
 
+using static LoRA.Managed.Tests.Models.LiveAdapterFixture;
+
 namespace LoRA.Managed.Tests.Models;
 
 /// <summary>
@@ -14,17 +16,6 @@ namespace LoRA.Managed.Tests.Models;
 /// </summary>
 public class HfAdapterManagementTests
 {
-    private static readonly string Folder = HfFixtures.Folder("llama-gqa-tied");
-    private static readonly int[] Ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
-
-    private static float[] Logits(ICausalLanguageModel model)
-    {
-        using (Tape.NoGrad()) return model.Forward(Ids, 1, Ids.Length).Data.ToArray();
-    }
-
-    private static float[] Alone(string adapter) =>
-        Logits(PeftModel.FromPretrained(HfModel.Load(Folder), Path.Combine(Folder, adapter)));
-
     [Test]
     public void SwitchingAdaptersGivesExactlyTheOutputsOfEachAlone()
     {

@@ -4,6 +4,8 @@ using LoRA.Managed.Models;
 using LoRA.Managed.Models.Hf;
 using LoRA.Managed.Nn;
 
+using static LoRA.Managed.Tests.Models.LiveAdapterFixture;
+
 namespace LoRA.Managed.Tests.Models;
 
 /// <summary>
@@ -13,17 +15,6 @@ namespace LoRA.Managed.Tests.Models;
 /// </summary>
 public class HfDoraAdapterManagementTests
 {
-    private static readonly string Folder = HfFixtures.Folder("llama-gqa-tied");
-    private static readonly int[] Ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
-
-    private static float[] Logits(ICausalLanguageModel model)
-    {
-        using (Tape.NoGrad()) return model.Forward(Ids, 1, Ids.Length).Data.ToArray();
-    }
-
-    private static float[] Alone(string adapter) =>
-        Logits(PeftModel.FromPretrained(HfModel.Load(Folder), Path.Combine(Folder, adapter)));
-
     private static List<string> Trainable(PeftModel peft) =>
         peft.NamedParameters().Where(p => p.Value.RequiresGrad).Select(p => p.Key).ToList();
 

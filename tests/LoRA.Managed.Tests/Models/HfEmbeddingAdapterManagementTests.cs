@@ -5,6 +5,8 @@ using LoRA.Managed.Models.Hf;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 
+using static LoRA.Managed.Tests.Models.LiveAdapterFixture;
+
 namespace LoRA.Managed.Tests.Models;
 
 /// <summary>
@@ -14,17 +16,7 @@ namespace LoRA.Managed.Tests.Models;
 /// </summary>
 public class HfEmbeddingAdapterManagementTests
 {
-    private static readonly string Folder = HfFixtures.Folder("llama-gqa-tied");
     private static readonly string Emb = Path.Combine(Folder, "embedding-adapter");
-    private static readonly int[] Ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
-
-    private static float[] Logits(ICausalLanguageModel model)
-    {
-        using (Tape.NoGrad()) return model.Forward(Ids, 1, Ids.Length).Data.ToArray();
-    }
-
-    private static float[] Alone(string directory) =>
-        Logits(PeftModel.FromPretrained(HfModel.Load(Folder), directory));
 
     /// <summary>A second adapter on embed_tokens and q_proj (rank 2, every factor non-zero), saved to
     /// <paramref name="directory"/>.</summary>
