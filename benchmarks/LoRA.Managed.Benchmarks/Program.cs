@@ -26,7 +26,8 @@ public static class Program
         if (args.Contains("--tokenizers"))
         {
             int i = Array.IndexOf(args, "--tokenizers"), t = Array.IndexOf(args, "--text");
-            string text = t >= 0 && t + 1 < args.Length ? File.ReadAllText(args[t + 1]) : Text.TokenizerThroughput.DefaultText();
+            string text = t >= 0 && t + 1 < args.Length ? File.ReadAllText(args[t + 1])
+                : Text.TokenizerThroughput.DefaultText();
             Console.WriteLine(Text.TokenizerThroughput.Table(args[i + 1].Split(','), text));
             return;
         }
@@ -40,7 +41,8 @@ public static class Program
             var (ceilings, points) = Kernels.Roofline.Measure();
             Console.WriteLine(Kernels.Roofline.Tables(ceilings, points));
             int svg = Array.IndexOf(args, "--svg");
-            if (svg >= 0 && svg + 1 < args.Length) File.WriteAllText(args[svg + 1], Kernels.Roofline.Svg(ceilings, points));
+            if (svg >= 0 && svg + 1 < args.Length)
+                File.WriteAllText(args[svg + 1], Kernels.Roofline.Svg(ceilings, points));
             return;
         }
         if (args.Contains("--stages"))

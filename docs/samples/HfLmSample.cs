@@ -26,7 +26,8 @@ public static class HfLmSample
         int[] prompt = tokenizer.Encode("Once upon a time");
         int[] next = model.Generate(prompt, new GenerationSettings { MaxNewTokens = 26 });   // greedy, KV cache
         o.WriteLine(tokenizer.Decode([.. prompt, .. next], skipSpecialTokens: true));
-        PeftModel peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] },
+        PeftModel peft = LoraModel.GetPeftModel(model,
+            new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] },
             new TorchGenerator(0));
         o.WriteLine(peft.TrainableParameterSummary());
         // ... train with Trainer + LanguageModelTask / CompletionTask (see LmFinetuning), then:
@@ -43,6 +44,7 @@ public static class HfLmSample
             string candidate = Path.Combine(d.FullName, "shared", "models", "stories260K");
             if (Directory.Exists(candidate)) return candidate;
         }
-        throw new DirectoryNotFoundException("Set LORA_MANAGED_HF_MODEL to a Hugging Face model folder (no sibling shared/models/stories260K found).");
+        throw new DirectoryNotFoundException("Set LORA_MANAGED_HF_MODEL to a Hugging Face model folder (no sibling " +
+            "shared/models/stories260K found).");
     }
 }

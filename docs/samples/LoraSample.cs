@@ -24,7 +24,8 @@ public static class LoraSample
         for (int k = 1; k <= 4; k++)
         {
             double dropped = Math.Sqrt(svd.S.Skip(k).Sum(s => s * s));
-            o.WriteLine($"rank {k}: |W - W_k|_F = {svd.FrobeniusErrors[k]:F4}, sqrt(sum of dropped s^2) = {dropped:F4}");
+            o.WriteLine($"rank {k}: |W - W_k|_F = {svd.FrobeniusErrors[k]:F4}, sqrt(sum of dropped " +
+                $"s^2) = {dropped:F4}");
         }
         // endregion
 
@@ -35,11 +36,13 @@ public static class LoraSample
             var model = Mlp.Blog(new TorchGenerator(0));
             Tensor before, after;
             using (Tape.NoGrad()) before = model.Layers[5].Forward(x);
-            var config = new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = init, TargetModules = ["layers.5"] };
+            var config = new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = init,
+                TargetModules = ["layers.5"] };
             PeftModel peft = LoraModel.GetPeftModel(model, config, new TorchGenerator(0));
             using (Tape.NoGrad()) after = model.Layers[5].Forward(x);
             double change = Enumerable.Range(0, before.Count).Max(i => Math.Abs(after[i] - before[i]));
-            o.WriteLine($"{init,-7}: max |y_adapted - y_base| at step 0 = {(change < 1e-5 ? "0 (below 1e-5)" : change.ToString("F3"))}; {peft.TrainableParameterSummary()}");
+            o.WriteLine($"{init,-7}: max |y_adapted - y_base| at step 0 = " +
+                $"{(change < 1e-5 ? "0 (below 1e-5)" : change.ToString("F3"))}; {peft.TrainableParameterSummary()}");
         }
         // endregion
     }

@@ -34,7 +34,8 @@ public static class MlpSample
 
         // region: blog-mlp
         var model = Mlp.Blog(new TorchGenerator(0));
-        o.WriteLine($"blog MLP: {model.ParameterCount():N0} parameters; {string.Join(", ", model.NamedParameters().Select(p => p.Key))}");
+        o.WriteLine($"blog MLP: {model.ParameterCount():N0} parameters; " +
+            $"{string.Join(", ", model.NamedParameters().Select(p => p.Key))}");
         // endregion
     }
 }

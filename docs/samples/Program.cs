@@ -4,7 +4,8 @@ namespace LoRA.Managed.Samples;
 public static class Program
 {
     /// <summary>The samples by name, in reading order.</summary>
-    public static readonly IReadOnlyDictionary<string, Action<TextWriter>> Samples = new Dictionary<string, Action<TextWriter>>
+    public static readonly IReadOnlyDictionary<string, Action<TextWriter>> Samples =
+        new Dictionary<string, Action<TextWriter>>
     {
         ["tensors"] = TensorsSample.Run,
         ["autograd"] = AutogradSample.Run,

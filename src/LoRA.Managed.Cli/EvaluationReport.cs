@@ -15,9 +15,11 @@ internal static class EvaluationReport
     {
         context.Console.MarkupLine(CultureInfo.InvariantCulture, "{0}: accuracy [bold]{1:F4}[/] ({2:N0}/{3:N0})",
             Markup.Escape(title), result.Accuracy, result.Correct, result.Count);
-        var table = new Table { Border = context.Border, Title = new TableTitle("confusion (row: true, column: predicted)") };
+        var table = new Table { Border = context.Border,
+            Title = new TableTitle("confusion (row: true, column: predicted)") };
         table.AddColumn(new TableColumn("true").RightAligned());
-        for (int p = 0; p < result.Classes; p++) table.AddColumn(new TableColumn(p.ToString(CultureInfo.InvariantCulture)).RightAligned());
+        for (int p = 0; p < result.Classes; p++)
+            table.AddColumn(new TableColumn(p.ToString(CultureInfo.InvariantCulture)).RightAligned());
         foreach (int t in digits.ToArray())
         {
             if (t >= result.Classes) continue;

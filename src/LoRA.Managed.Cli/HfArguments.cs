@@ -13,17 +13,20 @@ internal static class HfArguments
     public static Option<string> ModelDir() =>
         CommonOptions.NonEmptyPath(new Option<string>("--model")
         {
-            Description = "A Hugging Face model folder (config.json, model.safetensors or its sharded index, tokenizer files): GPT-2, Llama, Qwen2 or Mistral.",
+            Description = "A Hugging Face model folder (config.json, model.safetensors or its sharded index, " +
+                "tokenizer files): GPT-2, Llama, Qwen2 or Mistral.",
             Required = true, HelpName = "DIR",
         });
 
     public static Option<string?> AdapterDir() =>
-        CommonOptions.NonEmptyPath(new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors).", HelpName = "DIR" });
+        CommonOptions.NonEmptyPath(new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder " +
+            "(adapter_config.json + adapter_model.safetensors).", HelpName = "DIR" });
 
     /// <summary>The <c>--base-dtype</c> option: how the frozen base's linear weights are stored (issue 16).</summary>
     public static Option<BaseDType> BaseDType() => new("--base-dtype")
     {
-        Description = "Storage of the base model's linear weights: f32 (default), bf16, f16, int8 (per output row) or nf4 (QLoRA, blocks of 64, double-quantised scales). Embeddings, norms, biases and LoRA stay f32.",
+        Description = "Storage of the base model's linear weights: f32 (default), bf16, f16, int8 (per output row) " +
+            "or nf4 (QLoRA, blocks of 64, double-quantised scales). Embeddings, norms, biases and LoRA stay f32.",
         HelpName = "f32|bf16|f16|int8|nf4",
         DefaultValueFactory = _ => Kernels.BaseDType.F32,
         CustomParser = result =>

@@ -14,15 +14,20 @@ internal sealed class LoraOptions
     public Option<string> Init { get; }
     public Option<string> Scaling { get; }
     public Option<string> Targets { get; }
-    public Option<bool> UseDora { get; } = new("--use-dora") { Description = "DoRA (PEFT's use_dora): a trained magnitude per output feature over the norm of W + s·B·A." };
+    public Option<bool> UseDora { get; } = new("--use-dora") { Description = "DoRA (PEFT's use_dora): a trained " +
+        "magnitude per output feature over the norm of W + s·B·A." };
 
     public LoraOptions()
     {
-        Init = new Option<string>("--init") { Description = "Initialisation: svd (the blog: top-r SVD factors, W kept), pissa (same factors, W becomes the residual), default (PEFT: Kaiming-uniform lora_A, zero lora_B).", DefaultValueFactory = _ => "svd" };
+        Init = new Option<string>("--init") { Description = "Initialisation: svd (the blog: top-r SVD factors, W " +
+            "kept), pissa (same factors, W becomes the residual), default (PEFT: Kaiming-uniform lora_A, zero lora_B).",
+            DefaultValueFactory = _ => "svd" };
         Init.AcceptOnlyFromAmong("svd", "pissa", "default");
-        Scaling = new Option<string>("--scaling") { Description = "Scale of B·A: alpha (the blog), alpha-over-rank (PEFT), rslora (alpha/sqrt(r)).", DefaultValueFactory = _ => "alpha" };
+        Scaling = new Option<string>("--scaling") { Description = "Scale of B·A: alpha (the blog), alpha-over-rank " +
+            "(PEFT), rslora (alpha/sqrt(r)).", DefaultValueFactory = _ => "alpha" };
         Scaling.AcceptOnlyFromAmong("alpha", "alpha-over-rank", "rslora");
-        Targets = new Option<string>("--targets") { Description = "Comma-separated Linear modules to adapt (the blog: layers.5).", DefaultValueFactory = _ => "layers.5", HelpName = "modules" };
+        Targets = new Option<string>("--targets") { Description = "Comma-separated Linear modules to adapt (the " +
+            "blog: layers.5).", DefaultValueFactory = _ => "layers.5", HelpName = "modules" };
         // Which names exist is the model's business: LoraModel.Validate checks them against the real model, once.
     }
 
@@ -33,12 +38,16 @@ internal sealed class LoraOptions
     {
         Rank = parse.GetValue(Rank),
         Alpha = parse.GetValue(Alpha),
-        Init = parse.GetValue(Init) switch { "pissa" => LoraInit.Pissa, "default" => LoraInit.Default, _ => LoraInit.Svd },
-        Scaling = parse.GetValue(Scaling) switch { "alpha-over-rank" => LoraScaling.AlphaOverRank, "rslora" => LoraScaling.RsLora, _ => LoraScaling.Alpha },
+        Init = parse.GetValue(Init) switch { "pissa" => LoraInit.Pissa, "default" => LoraInit.Default,
+            _ => LoraInit.Svd },
+        Scaling = parse.GetValue(Scaling) switch { "alpha-over-rank" => LoraScaling.AlphaOverRank,
+            "rslora" => LoraScaling.RsLora, _ => LoraScaling.Alpha },
         TargetModules = CommonOptions.CommaList(parse.GetValue(Targets)),
         UseDora = parse.GetValue(UseDora),
     };
 
     public static string Describe(LoraConfig c) =>
-        FormattableString.Invariant($"rank {c.Rank}, alpha {c.Alpha}, init {c.Init}, scaling {c.Scaling} (scale {c.Scale:G4}), targets {string.Join(",", c.TargetModules)}{(c.UseDora ? ", DoRA" : "")}");
+        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"rank {c.Rank}, alpha {c.Alpha}, init {c.Init}, scaling {c.Scaling} (scale {c.Scale:G4}), " +
+            $"targets {string.Join(",", c.TargetModules)}{(c.UseDora ? ", DoRA" : "")}");
 }

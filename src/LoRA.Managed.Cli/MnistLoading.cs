@@ -15,7 +15,8 @@ internal sealed record LoadedMnist(MnistDataset Train, MnistDataset Test, double
         var train = MnistDataset.Load(files, train: true, scale);
         var test = MnistDataset.Load(files, train: false, scale);
         double seconds = clock.Elapsed.TotalSeconds;
-        context.Output.WriteLine($"MNIST from {files.Directory}: {train.Count:N0} train, {test.Count:N0} test images ({seconds:F2} s)");
+        context.Output.WriteLine($"MNIST from {files.Directory}: {train.Count:N0} train, {test.Count:N0} test " +
+            $"images ({seconds:F2} s)");
         return new LoadedMnist(train, test, seconds);
     }
 }

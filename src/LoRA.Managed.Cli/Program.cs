@@ -36,8 +36,10 @@ public static class Program
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         var context = new CliContext(output, error, CliContext.DetectInteractive(output), cancellation);
-        var verbose = new Option<bool>("--verbose") { Description = "Show the stack trace of an error.", Recursive = true };
-        var root = new RootCommand("LoRA.Managed: train MNIST classifiers and fine-tune them with LoRA, in pure managed C#.")
+        var verbose = new Option<bool>("--verbose") { Description = "Show the stack trace of an error.",
+            Recursive = true };
+        var root = new RootCommand("LoRA.Managed: train MNIST classifiers and fine-tune them with " +
+            "LoRA, in pure managed C#.")
         {
             DemoCommand.Create(context),
             SvdDemoCommand.Create(context),
@@ -64,7 +66,8 @@ public static class Program
                 error.WriteLine("lora: " + string.Join(" ", parse.Errors.Select(Describe)));
                 return ErrorExitCode;
             }
-            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error,
+                EnableDefaultExceptionHandler = false });
         }
         // Ctrl+C or a signal during training: the message says what was saved, truly
         catch (TrainingCanceledException e)
@@ -91,14 +94,18 @@ public static class Program
     // One line, prefixed with the option's name when System.CommandLine's message does not say it.
     private static string Describe(System.CommandLine.Parsing.ParseError error)
     {
-        string message = string.Join(" ", error.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string message = string.Join(" ",
+            error.Message.Split(['\r', '\n', '\t'],
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         string? option = error.SymbolResult switch
         {
             System.CommandLine.Parsing.OptionResult o => o.Option.Name,
-            System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult o } => o.Option.Name,
+            System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult o } =>
+                o.Option.Name,
             _ => null,
         };
-        return option is null || message.StartsWith(option, StringComparison.Ordinal) || message.Contains($"'{option}'", StringComparison.Ordinal) ? message : $"{option}: {message}";
+        return option is null || message.StartsWith(option, StringComparison.Ordinal)
+            || message.Contains($"'{option}'", StringComparison.Ordinal) ? message : $"{option}: {message}";
     }
 
     // The innermost message usually names the file or field; keep the outer one if it adds context.

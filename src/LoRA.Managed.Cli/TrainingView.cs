@@ -19,7 +19,8 @@ internal static class TrainingView
     /// <param name="train">Trains, reporting every step.</param>
     /// <param name="byStep">The run is bounded by a step count, not epochs (pass epochs 1 and the run's total steps as
     /// <paramref name="stepsPerEpoch"/>): the display follows the global step, and lines say "step s/total".</param>
-    public static void Run(CliContext context, string label, int epochs, int stepsPerEpoch, Action<IProgress<TrainingProgress>> train, bool byStep = false)
+    public static void Run(CliContext context, string label, int epochs, int stepsPerEpoch,
+        Action<IProgress<TrainingProgress>> train, bool byStep = false)
     {
         int total = Math.Max(1, epochs * stepsPerEpoch);
         string Position(TrainingProgress p) => byStep
@@ -33,14 +34,16 @@ internal static class TrainingView
                 if (byStep ? p.GlobalStep != total : !p.EndOfEpoch) return;
                 context.Output.WriteLine(string.Format(CultureInfo.InvariantCulture,
                     "{0} {1}: loss {2:F4} ({3} {4:F4}), {5:N0} samples/s, {6:F1} s",
-                    label, Position(p), p.Loss, byStep ? "mean of the last epoch" : "mean", p.EpochMeanLoss, p.SamplesPerSecond, clock.Elapsed.TotalSeconds));
+                    label, Position(p), p.Loss, byStep ? "mean of the last epoch" : "mean", p.EpochMeanLoss,
+                    p.SamplesPerSecond, clock.Elapsed.TotalSeconds));
             }));
             return;
         }
 
         context.Console.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(),
+                new PercentageColumn(),
                 new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
@@ -51,7 +54,9 @@ internal static class TrainingView
                     if (p.Step % 10 == 0 || p.EndOfEpoch)
                         task.Description = string.Format(CultureInfo.InvariantCulture,
                             "{0} {1} loss {2:F4} {3:N0}/s",
-                            Markup.Escape(label), byStep ? Position(p) : $"{Position(p)} step {p.Step}/{p.StepsPerEpoch}", p.EpochMeanLoss, p.SamplesPerSecond);
+                            Markup.Escape(label), byStep ? Position(p)
+                                : $"{Position(p)} step {p.Step}/{p.StepsPerEpoch}", p.EpochMeanLoss,
+                                p.SamplesPerSecond);
                 }));
                 task.Value = task.MaxValue;
             });

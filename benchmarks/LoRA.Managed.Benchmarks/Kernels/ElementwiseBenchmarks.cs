@@ -33,7 +33,8 @@ public class ElementwiseBenchmarks
         g.FillUniform(_dy, -1f, 1f);
         _logits = new float[Batch * Classes]; _logProbs = new float[Batch * Classes];
         g.FillUniform(_logits, -20f, 20f);
-        _param = new float[WeightCount]; _grad = new float[WeightCount]; _m = new float[WeightCount]; _v = new float[WeightCount];
+        _param = new float[WeightCount]; _grad = new float[WeightCount]; _m = new float[WeightCount];
+        _v = new float[WeightCount];
         g.FillUniform(_param, -0.05f, 0.05f);
         g.FillUniform(_grad, -1e-3f, 1e-3f);
     }
@@ -60,9 +61,11 @@ public class ElementwiseBenchmarks
 
     /// <summary>Scalar Adam update of 512×784 parameters.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("Adam")]
-    public void AdamReference() => ElementwiseReference.AdamStep(_param, _grad, _m, _v, StepSize, 0.1f, 0.999f, 0.001f, Bias2Sqrt, 1e-8f, 0f, 1f);
+    public void AdamReference() =>
+        ElementwiseReference.AdamStep(_param, _grad, _m, _v, StepSize, 0.1f, 0.999f, 0.001f, Bias2Sqrt, 1e-8f, 0f, 1f);
 
     /// <summary>Fused SIMD Adam update of 512×784 parameters.</summary>
     [Benchmark, BenchmarkCategory("Adam")]
-    public void Adam() => AdamUpdate.Step(_param, _grad, _m, _v, StepSize, 0.1f, 0.999f, 0.001f, Bias2Sqrt, 1e-8f, 0f, 1f);
+    public void Adam() =>
+        AdamUpdate.Step(_param, _grad, _m, _v, StepSize, 0.1f, 0.999f, 0.001f, Bias2Sqrt, 1e-8f, 0f, 1f);
 }

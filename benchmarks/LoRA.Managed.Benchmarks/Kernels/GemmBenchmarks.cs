@@ -21,7 +21,8 @@ public class GemmBenchmarks
 
     /// <summary>The MLP shapes at batch 64, then 256² and 512².</summary>
     public static IEnumerable<GemmShape> Shapes() =>
-        GemmShape.Mlp().Concat([new GemmShape(256, 256, 256, false, false), new GemmShape(512, 512, 512, false, false)]);
+        GemmShape.Mlp()
+            .Concat([new GemmShape(256, 256, 256, false, false), new GemmShape(512, 512, 512, false, false)]);
 
     /// <summary>The product measured.</summary>
     [ParamsSource(nameof(Shapes))]

@@ -22,8 +22,10 @@ public class VectorWidthBenchmarks
         public Config()
         {
             AddJob(ShortRunConfig.ShortJob.WithId("Avx512").AsBaseline());
-            AddJob(ShortRunConfig.ShortJob.WithEnvironmentVariables(new EnvironmentVariable("DOTNET_PreferredVectorBitWidth", "256")).WithId("PreferredWidth256"));
-            AddJob(ShortRunConfig.ShortJob.WithEnvironmentVariables(new EnvironmentVariable("DOTNET_EnableAVX512", "0")).WithId("NoAvx512"));
+            AddJob(ShortRunConfig.ShortJob.WithEnvironmentVariables(
+                new EnvironmentVariable("DOTNET_PreferredVectorBitWidth", "256")).WithId("PreferredWidth256"));
+            AddJob(ShortRunConfig.ShortJob.WithEnvironmentVariables(new EnvironmentVariable("DOTNET_EnableAVX512", "0"))
+                .WithId("NoAvx512"));
         }
     }
 
@@ -31,7 +33,8 @@ public class VectorWidthBenchmarks
 
     /// <summary>The first layer's forward and weight gradient, and 512².</summary>
     public static IEnumerable<GemmShape> Shapes() =>
-        [new GemmShape(64, 784, 512, false, true), new GemmShape(512, 64, 784, true, false), new GemmShape(512, 512, 512, false, false)];
+        [new GemmShape(64, 784, 512, false, true), new GemmShape(512, 64, 784, true, false),
+            new GemmShape(512, 512, 512, false, false)];
 
     /// <summary>The product measured.</summary>
     [ParamsSource(nameof(Shapes))]

@@ -28,7 +28,8 @@ public static class HfLmBench
         CausalLm model = HfModel.Load(folder);
         if (Environment.GetEnvironmentVariable("HF_BENCH_TRACE") == "1")
         {
-            Console.Error.WriteLine(FormattableString.Invariant($"after load: peak {PeakRssMb():F0} MB, GC heap {GC.GetTotalMemory(false) / 1e6:F0} MB"));
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"after load: peak {PeakRssMb():F0} MB, GC heap {GC.GetTotalMemory(false) / 1e6:F0} MB"));
         }
         string body = mode switch
         {
@@ -38,8 +39,12 @@ public static class HfLmBench
             _ => throw new ArgumentException($"--hf: unknown mode '{mode}' (score, finetune, generate)."),
         };
         if (Environment.GetEnvironmentVariable("HF_BENCH_TRACE") == "1")
-            Console.Error.WriteLine(FormattableString.Invariant($"end: GC heap {GC.GetTotalMemory(false) / 1e6:F0} MB, committed {GC.GetGCMemoryInfo().TotalCommittedBytes / 1e6:F0} MB, allocated {GC.GetTotalAllocatedBytes() / 1e6:F0} MB"));
-        return "{" + body + FormattableString.Invariant($", \"engine\": \"LoRA.Managed\", \"threads\": {threads}, \"peak_rss_mb\": {PeakRssMb():F1}") + "}";
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"end: GC heap {GC.GetTotalMemory(false) / 1e6:F0} MB, committed " +
+                $"{GC.GetGCMemoryInfo().TotalCommittedBytes / 1e6:F0} MB, " +
+                $"allocated {GC.GetTotalAllocatedBytes() / 1e6:F0} MB"));
+        return "{" + body + FormattableString.Invariant(
+            $", \"engine\": \"LoRA.Managed\", \"threads\": {threads}, \"peak_rss_mb\": {PeakRssMb():F1}") + "}";
     }
 
     private static int[] Ids(int n, ulong seed, int vocab)
@@ -57,12 +62,15 @@ public static class HfLmBench
         var clock = Stopwatch.StartNew();
         ScoreResult r = model.Score(ids, Context);
         double s = clock.Elapsed.TotalSeconds;
-        return FormattableString.Invariant($"\"mode\": \"score\", \"tokens\": {r.Tokens}, \"mean_nll\": {r.MeanNll:R}, \"tokens_per_second\": {ids.Length / s:F1}");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"\"mode\": \"score\", \"tokens\": {r.Tokens}, \"mean_nll\": {r.MeanNll:R}, " +
+            $"\"tokens_per_second\": {ids.Length / s:F1}");
     }
 
     private static string Finetune(CausalLm model)
     {
-        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["c_attn"] }, new TorchGenerator(3));
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["c_attn"] },
+            new TorchGenerator(3));
         model.Train();
         var opt = new AdamW(peft.TrainableParameters(), 1e-4, weightDecay: 0);
         int[] ids = Ids(Context * (FinetuneSteps + 1) + 1, 1, model.VocabSize);
@@ -85,12 +93,16 @@ public static class HfLmBench
         long m0 = GC.GetTotalAllocatedBytes(true);
         Step(0);
         if (Environment.GetEnvironmentVariable("HF_BENCH_TRACE") == "1")
-            Console.Error.WriteLine(FormattableString.Invariant($"first step allocated {(GC.GetTotalAllocatedBytes(true) - m0) / 1e6:F0} MB, peak {PeakRssMb():F0} MB"));
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"first step allocated {(GC.GetTotalAllocatedBytes(true) - m0) / 1e6:F0} MB, " +
+                $"peak {PeakRssMb():F0} MB"));
         var clock = Stopwatch.StartNew();
         for (int i = 1; i <= FinetuneSteps; i++) last = Step(i);
         double s = clock.Elapsed.TotalSeconds;
-        return FormattableString.Invariant(
-            $"\"mode\": \"finetune\", \"steps\": {FinetuneSteps}, \"context\": {Context}, \"last_loss\": {last:R}, \"trainable_params\": {peft.TrainableParameterCount}, \"tokens_per_second\": {FinetuneSteps * Context / s:F1}");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"\"mode\": \"finetune\", \"steps\": {FinetuneSteps}, \"context\": {Context}, \"last_loss\": {last:R}, " +
+            $"\"trainable_params\": {peft.TrainableParameterCount}, " +
+            $"\"tokens_per_second\": {FinetuneSteps * Context / s:F1}");
     }
 
     private static string Generate(CausalLm model)
@@ -101,14 +113,17 @@ public static class HfLmBench
         var clock = Stopwatch.StartNew();
         int[] output = model.Generate(prompt, settings);
         double s = clock.Elapsed.TotalSeconds;
-        return FormattableString.Invariant($"\"mode\": \"generate\", \"new_ids\": [{string.Join(", ", output)}], \"tokens_per_second\": {output.Length / s:F1}");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"\"mode\": \"generate\", \"new_ids\": [{string.Join(", ", output)}], " +
+            $"\"tokens_per_second\": {output.Length / s:F1}");
     }
 
     private static double PeakRssMb()
     {
         foreach (string line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+                    CultureInfo.InvariantCulture) / 1024;
         return double.NaN;
     }
 }

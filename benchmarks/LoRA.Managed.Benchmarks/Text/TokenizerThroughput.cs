@@ -16,12 +16,15 @@ public static class TokenizerThroughput
     public static string Table(IReadOnlyList<string> sources, string text)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"text: {text.Length:N0} chars, {Encoding.UTF8.GetByteCount(text):N0} UTF-8 bytes; {Environment.ProcessorCount} cores, one thread");
-        sb.AppendLine($"{"tokenizer",-40} {"tokens",10} {"chars/tok",9} {"cold tok/s",12} {"warm tok/s",12} {"alloc B/tok",11}");
+        sb.AppendLine($"text: {text.Length:N0} chars, {Encoding.UTF8.GetByteCount(text):N0} UTF-8 bytes; " +
+            $"{Environment.ProcessorCount} cores, one thread");
+        sb.AppendLine($"{"tokenizer",-40} {"tokens",10} {"chars/tok",9} {"cold tok/s",12} " +
+            $"{"warm tok/s",12} {"alloc B/tok",11}");
         foreach (string source in sources)
         {
             var load = Stopwatch.StartNew();
-            HfTokenizer tokenizer = Directory.Exists(source) ? HfTokenizer.FromFolder(source) : HfTokenizer.FromTokenizerJson(source);
+            HfTokenizer tokenizer = Directory.Exists(source) ? HfTokenizer.FromFolder(source)
+                : HfTokenizer.FromTokenizerJson(source);
             load.Stop();
             long before = GC.GetAllocatedBytesForCurrentThread();
             var cold = Stopwatch.StartNew();
@@ -36,7 +39,8 @@ public static class TokenizerThroughput
                 warm = Math.Min(warm, sw.Elapsed.TotalSeconds);
             }
             string name = source.Length <= 40 ? source : "…" + source[^39..];
-            sb.AppendLine($"{name,-40} {tokens,10:N0} {text.Length / (double)tokens,9:F2} {tokens / cold.Elapsed.TotalSeconds,12:N0} " +
+            sb.AppendLine($"{name,-40} {tokens,10:N0} {text.Length / (double)tokens,9:F2} " +
+                $"{tokens / cold.Elapsed.TotalSeconds,12:N0} " +
                 $"{tokens / warm,12:N0} {allocated / (double)tokens,11:F1}   (load {load.Elapsed.TotalSeconds:F2} s)");
         }
         return sb.ToString();
@@ -47,10 +51,12 @@ public static class TokenizerThroughput
     public static string DefaultText(int chars = 1 << 20)
     {
         var files = Directory.Exists("/usr/share/common-licenses")
-            ? Directory.GetFiles("/usr/share/common-licenses").Where(f => !Directory.Exists(f)).Order(StringComparer.Ordinal).ToArray()
+            ? Directory.GetFiles("/usr/share/common-licenses").Where(f => !Directory.Exists(f))
+            .Order(StringComparer.Ordinal).ToArray()
             : [];
         string all = string.Concat(files.Select(File.ReadAllText));
-        if (all.Length == 0) throw new FileNotFoundException("no text given (--text FILE) and /usr/share/common-licenses is empty");
+        if (all.Length == 0)
+            throw new FileNotFoundException("no text given (--text FILE) and /usr/share/common-licenses is empty");
         var sb = new StringBuilder(chars + all.Length);
         while (sb.Length < chars) sb.Append(all);
         return sb.ToString(0, chars);

@@ -49,7 +49,9 @@ public static class OpProfileBench
         var gen = new TorchGenerator(7);
         Module model = Models.Mlp.Blog(gen);
         if (lora)
-            model = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, gen);
+            model = LoraModel.GetPeftModel(model,
+                new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha,
+                    TargetModules = ["layers.5"] }, gen);
         var opt = new Adam(model.TrainableParameters(), lora ? 5e-3 : 1e-3);
         var arena = new TensorArena();
         const int batch = 64, images = 4096;
@@ -80,7 +82,8 @@ public static class OpProfileBench
     {
         const int batch = 32, time = 64;
         var gen = new TorchGenerator(7);
-        var model = new GptModel(new GptConfig { VocabSize = 96, BlockSize = time, Layers = 2, Heads = 4, Embed = 64 }, gen);
+        var model = new GptModel(new GptConfig { VocabSize = 96, BlockSize = time, Layers = 2, Heads = 4,
+            Embed = 64 }, gen);
         var opt = new AdamW(model.TrainableParameters(), 3e-3, weightDecay: 0.1);
         var arena = new TensorArena();
         int[] ids = new int[batch * time], targets = new int[batch * time];

@@ -46,7 +46,9 @@ public class TrainStepBenchmarks
         var g = new TorchGenerator(7);
         _model = Mlp.Blog(g);
         if (Lora)
-            _model = LoraModel.GetPeftModel(_model, new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, g);
+            _model = LoraModel.GetPeftModel(_model,
+                new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha,
+                    TargetModules = ["layers.5"] }, g);
         _optimizer = new Adam(_model.TrainableParameters(), 1e-3);
         _arena = Arena ? new TensorArena() : null;
         _x = new Tensor(Batch, 784);

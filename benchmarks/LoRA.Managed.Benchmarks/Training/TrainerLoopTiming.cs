@@ -38,7 +38,8 @@ public static class TrainerLoopTiming
                 using (ComputeThreads.Use(t))
                 {
                     long t0 = Stopwatch.GetTimestamp();
-                    ClassifierTraining.TrainBlogMlp(train, new ClassifierTrainingOptions { Epochs = 1 }, new TorchGenerator(0));
+                    ClassifierTraining.TrainBlogMlp(train, new ClassifierTrainingOptions { Epochs = 1 },
+                        new TorchGenerator(0));
                     us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / steps;
                 }
                 if (!cold.ContainsKey(t)) cold[t] = us;
@@ -46,7 +47,8 @@ public static class TrainerLoopTiming
             }
 
         var sb = new StringBuilder();
-        sb.AppendLine($"| threads | trainer loop, first epoch (µs/step) | trainer loop, best later epoch | isolated step (median) |");
+        sb.AppendLine($"| threads | trainer loop, first epoch (µs/step) | trainer loop, best later epoch | " +
+            $"isolated step (median) |");
         sb.AppendLine("|---:|---:|---:|---:|");
         foreach (int t in threadCounts)
         {

@@ -18,7 +18,9 @@ public static class GemmStagesBench
     {
         QuickBench.WarmUp();
         var rows = Enum.GetValues<GemmStages.Stage>().Where(GemmStages.IsSupported)
-            .Select(s => (Name: s.ToString(), Run: (Action<float[], float[], float[], int, int, int>)((a, b, c, m, k, n) => GemmStages.Multiply(s, m, n, k, a, b, c))))
+            .Select(s => (Name: s.ToString(),
+                Run: (Action<float[], float[], float[], int, int, int>)((a, b, c, m, k, n) =>
+                    GemmStages.Multiply(s, m, n, k, a, b, c))))
             .Append(($"Gemm.Multiply, {threads} threads", (a, b, c, m, k, n) =>
             {
                 using (ComputeThreads.Use(threads)) Gemm.Multiply(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
@@ -42,7 +44,8 @@ public static class GemmStagesBench
             }
         }
         for (int r = 0; r < rows.Count; r++)
-            sb.AppendLine($"| {rows[r].Name} | " + string.Join(" | ", results[r].Select(x => x.ToString(x < 10 ? "F2" : "F1"))) + " |");
+            sb.AppendLine($"| {rows[r].Name} | " +
+                string.Join(" | ", results[r].Select(x => x.ToString(x < 10 ? "F2" : "F1"))) + " |");
         return sb.ToString();
     }
 }

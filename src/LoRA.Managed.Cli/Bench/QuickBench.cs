@@ -53,8 +53,10 @@ public sealed record QuickBenchResult(
         sb.AppendLine($"threads = {Threads}");
         sb.AppendLine("    M     K     N  tA tB   GFLOP/s  naive GFLOP/s  speed-up");
         foreach (var g in Gemm)
-            sb.AppendLine($"{g.M,5} {g.K,5} {g.N,5}  {(g.TransA ? 'T' : 'N')}  {(g.TransB ? 'T' : 'N')}  {g.Gflops,8:F1}  {g.GflopsNaive,13:F2}  {g.Gflops / g.GflopsNaive,7:F1}×");
-        sb.AppendLine($"train step (Mlp.Blog, batch 64, Adam): {TrainStepMs:F3} ms; LoRA step (rank 4 on layers.5): {LoraStepMs:F3} ms; {AllocatedBytesPerStep:N0} bytes allocated per step");
+            sb.AppendLine($"{g.M,5} {g.K,5} {g.N,5}  {(g.TransA ? 'T' : 'N')}  {(g.TransB ? 'T' : 'N')}  " +
+                $"{g.Gflops,8:F1}  {g.GflopsNaive,13:F2}  {g.Gflops / g.GflopsNaive,7:F1}×");
+        sb.AppendLine($"train step (Mlp.Blog, batch 64, Adam): {TrainStepMs:F3} ms; LoRA step (rank 4 on layers.5): " +
+            $"{LoraStepMs:F3} ms; {AllocatedBytesPerStep:N0} bytes allocated per step");
         return sb.ToString();
     }
 }
@@ -146,7 +148,8 @@ public static class QuickBench
         // The naive twin on a band of rows (all of them when small enough); with transA the band is
         // the first columns of the stored A, which op(A)'s leading rows are.
         int rows = (int)Math.Clamp(NaiveMaxMacs / ((long)n * k), 1, m);
-        double naive = BestSeconds(() => GemmReference.Multiply(transA, transB, rows, n, k, 1f, a, lda, b, ldb, 0f, c, n),
+        double naive = BestSeconds(() => GemmReference.Multiply(transA, transB, rows, n, k, 1f, a, lda, b, ldb,
+            0f, c, n),
             seconds, maxReps: 5);
         return new GemmMeasurement(m, k, n, transA, transB, flops / ours / 1e9, 2.0 * rows * n * k / naive / 1e9);
     }
@@ -191,7 +194,9 @@ public static class QuickBench
         var gen = new TorchGenerator(7);
         Module model = Mlp.Blog(gen);
         if (lora)
-            model = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, gen);
+            model = LoraModel.GetPeftModel(model,
+                new LoraConfig { Rank = 4, Alpha = 1, Init = LoraInit.Svd, Scaling = LoraScaling.Alpha,
+                    TargetModules = ["layers.5"] }, gen);
         var opt = new Adam(model.TrainableParameters(), lora ? 5e-3 : 1e-3);
         var arena = new TensorArena();
         var x = new Tensor(Batch, 784);

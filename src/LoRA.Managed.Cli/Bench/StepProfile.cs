@@ -56,7 +56,8 @@ public static class StepProfile
         float[] p = R(P), grad = R(P), m = new float[P], v = new float[P];
 
         var ops = new List<ProfiledOp>();
-        void Time(string phase, string name, Action run) => ops.Add(new ProfiledOp(phase, name, MedianMicroseconds(run, reps)));
+        void Time(string phase, string name, Action run) =>
+            ops.Add(new ProfiledOp(phase, name, MedianMicroseconds(run, reps)));
 
         var bytes = new byte[B * 784];
         for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)g.NextInt(256);
@@ -69,11 +70,13 @@ public static class StepProfile
         {
             int inF = f[l], outF = f[l + 1], L = l;
             float[] input = l == 0 ? x : h[l - 1];
-            Time("forward", $"GEMM y = x·Wᵀ {B}×{inF}×{outF} NT", () => Gemm.Multiply(false, true, B, outF, inF, 1f, input, inF, w[L], inF, 0f, y[L], outF));
+            Time("forward", $"GEMM y = x·Wᵀ {B}×{inF}×{outF} NT",
+                () => Gemm.Multiply(false, true, B, outF, inF, 1f, input, inF, w[L], inF, 0f, y[L], outF));
             Time("forward", $"bias add {B}×{outF}", () => RowOps.AddBias(y[L], bias[L], B, outF));
             if (l < 2) Time("forward", $"ReLU {B}×{outF}", () => Relu.Forward(y[L], h[L]));
         }
-        Time("forward", $"cross-entropy fwd+bwd {B}×10", () => CrossEntropyKernel.ForwardBackward(y[2], labels, 10, dLogits, 1f));
+        Time("forward", $"cross-entropy fwd+bwd {B}×10",
+            () => CrossEntropyKernel.ForwardBackward(y[2], labels, 10, dLogits, 1f));
         // ReLU's backward adds into a zeroed buffer; the GEMMs' outputs and cross-entropy's are written, not added.
         Time("backward", "zero ReLU input grads (tape)", () => { Array.Clear(dy[0]); Array.Clear(dy[1]); });
         for (int l = 2; l >= 0; l--)
@@ -82,13 +85,18 @@ public static class StepProfile
             float[] input = l == 0 ? x : h[l - 1];
             if (l > 0)
             {
-                Time("backward", $"GEMM dx = dy·W {B}×{outF}×{inF} NN", () => Gemm.Multiply(false, false, B, inF, outF, 1f, dy[L], outF, w[L], inF, 0f, dh[L - 1], inF));
+                Time("backward", $"GEMM dx = dy·W {B}×{outF}×{inF} NN",
+                    () => Gemm.Multiply(false, false, B, inF, outF, 1f, dy[L], outF, w[L], inF, 0f, dh[L - 1], inF));
             }
-            Time("backward", $"GEMM dW = dyᵀ·x {outF}×{B}×{inF} TN", () => Gemm.Multiply(true, false, outF, inF, B, 1f, dy[L], outF, input, inF, 0f, dw[L], inF));
-            Time("backward", $"bias grad (column sums) {B}×{outF}", () => RowOps.AccumulateColumnSums(dy[L], B, outF, db[L]));
-            if (l > 0) Time("backward", $"ReLU backward {B}×{inF}", () => Relu.Backward(h[L - 1], dh[L - 1], dy[L - 1]));
+            Time("backward", $"GEMM dW = dyᵀ·x {outF}×{B}×{inF} TN",
+                () => Gemm.Multiply(true, false, outF, inF, B, 1f, dy[L], outF, input, inF, 0f, dw[L], inF));
+            Time("backward", $"bias grad (column sums) {B}×{outF}",
+                () => RowOps.AccumulateColumnSums(dy[L], B, outF, db[L]));
+            if (l > 0)
+                Time("backward", $"ReLU backward {B}×{inF}", () => Relu.Backward(h[L - 1], dh[L - 1], dy[L - 1]));
         }
-        Time("optimizer", $"Adam update ({P:N0} parameters)", () => AdamUpdate.Step(p, grad, m, v, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f));
+        Time("optimizer", $"Adam update ({P:N0} parameters)",
+            () => AdamUpdate.Step(p, grad, m, v, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f));
         return ops;
     }
 
@@ -100,11 +108,13 @@ public static class StepProfile
         sb.AppendLine("| phase | op | µs | share of step |");
         sb.AppendLine("|---|---|---:|---:|");
         double stepUs = stepMs * 1000;
-        foreach (var o in ops) sb.AppendLine($"| {o.Phase} | {o.Op} | {o.Microseconds:F1} | {o.Microseconds / stepUs:P0} |");
+        foreach (var o in ops)
+            sb.AppendLine($"| {o.Phase} | {o.Op} | {o.Microseconds:F1} | {o.Microseconds / stepUs:P0} |");
         double sum = ops.Sum(o => o.Microseconds);
         sb.AppendLine($"| | sum of kernels | {sum:F1} | {sum / stepUs:P0} |");
         // The shares the docs quote (docs/02, docs/07), so none is added up by hand.
-        foreach (var (label, prefix) in new[] { ("GEMMs", "GEMM"), ("Adam", "Adam"), ("zeroing gradients", "zero"), ("data", "batch") })
+        foreach (var (label, prefix) in new[] { ("GEMMs", "GEMM"), ("Adam", "Adam"), ("zeroing gradients", "zero"),
+            ("data", "batch") })
         {
             double part = ops.Where(o => o.Op.StartsWith(prefix, StringComparison.Ordinal)).Sum(o => o.Microseconds);
             sb.AppendLine($"| | of which {label} | {part:F1} | {part / stepUs:P0} |");

@@ -21,7 +21,8 @@ public static class ThreadScaling
         g.FillUniform(a, -1f, 1f);
         g.FillUniform(b, -1f, 1f);
         int lda = transA ? m : k, ldb = transB ? k : n;
-        double[] best = Interleaved(threads, () => Kernels.Gemm.Multiply(transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n), seconds);
+        double[] best = Interleaved(threads,
+            () => Kernels.Gemm.Multiply(transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n), seconds);
         return best.Select(s => 2.0 * m * n * k / s / 1e9).ToArray();
     }
 
@@ -52,12 +53,14 @@ public static class ThreadScaling
     {
         QuickBench.WarmUp();
         var sb = new System.Text.StringBuilder();
-        sb.AppendLine("| M | K | N | op | " + string.Join(" | ", threads.Select(t => $"GFLOP/s, {t} thr")) + $" | {threads[^1]} vs {threads[0]} |");
+        sb.AppendLine("| M | K | N | op | " + string.Join(" | ", threads.Select(t => $"GFLOP/s, {t} thr")) +
+            $" | {threads[^1]} vs {threads[0]} |");
         sb.AppendLine("|---:|---:|---:|---|" + string.Concat(threads.Select(_ => "---:|")) + "---:|");
         foreach (var (m, k, n, ta, tb) in QuickBench.Shapes())
         {
             double[] r = Gemm(m, k, n, ta, tb, threads, seconds);
-            sb.AppendLine($"| {m} | {k} | {n} | {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} | " + string.Join(" | ", r.Select(x => x.ToString("F1"))) + $" | {r[^1] / r[0]:F2}× |");
+            sb.AppendLine($"| {m} | {k} | {n} | {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} | " +
+                string.Join(" | ", r.Select(x => x.ToString("F1"))) + $" | {r[^1] / r[0]:F2}× |");
         }
         return sb.ToString();
     }
@@ -67,7 +70,8 @@ public static class ThreadScaling
     public static string StepTable(int[] threads, double seconds = 3)
     {
         var sb = new System.Text.StringBuilder();
-        sb.AppendLine("| step | " + string.Join(" | ", threads.Select(t => $"ms, {t} thr")) + $" | {threads[^1]} vs {threads[0]} |");
+        sb.AppendLine("| step | " + string.Join(" | ", threads.Select(t => $"ms, {t} thr")) +
+            $" | {threads[^1]} vs {threads[0]} |");
         sb.AppendLine("|---|" + string.Concat(threads.Select(_ => "---:|")) + "---:|");
         foreach (var (name, create) in new (string, Func<Action>)[]
         {
@@ -79,7 +83,8 @@ public static class ThreadScaling
             Action step = create();
             for (int i = 0; i < 20; i++) step();
             double[] r = Interleaved(threads, step, seconds).Select(s => s * 1e3).ToArray();
-            sb.AppendLine($"| {name} | " + string.Join(" | ", r.Select(x => x.ToString("F3"))) + $" | {r[0] / r[^1]:F2}× faster |");
+            sb.AppendLine($"| {name} | " + string.Join(" | ", r.Select(x => x.ToString("F3"))) +
+                $" | {r[0] / r[^1]:F2}× faster |");
         }
         return sb.ToString();
     }

@@ -15,13 +15,17 @@ internal static class BenchCommand
     {
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
-        var seconds = CommonOptions.PositiveDouble("--seconds", 0.15, "Time budget per GEMM shape, in seconds (best time of the repetitions is kept).");
-        var profile = new Option<bool>("--profile") { Description = "Also time each kernel of one training step (GEMM per shape, bias, ReLU, cross-entropy, Adam)." };
-        var command = new Command("bench", "Measure GEMM speed on the MLP's shapes, the training step and its allocations on this machine.")
+        var seconds = CommonOptions.PositiveDouble("--seconds", 0.15,
+            "Time budget per GEMM shape, in seconds (best time of the repetitions is kept).");
+        var profile = new Option<bool>("--profile") { Description = "Also time each kernel of one training step " +
+            "(GEMM per shape, bias, ReLU, cross-entropy, Adam)." };
+        var command = new Command("bench",
+            "Measure GEMM speed on the MLP's shapes, the training step and its allocations on this machine.")
         {
             threads, json, seconds, profile,
         };
-        command.SetAction(parse => Run(context, parse.GetValue(threads), parse.GetValue(json), parse.GetValue(seconds), parse.GetValue(profile)));
+        command.SetAction(parse => Run(context, parse.GetValue(threads), parse.GetValue(json), parse.GetValue(seconds),
+            parse.GetValue(profile)));
         return command;
     }
 

@@ -25,33 +25,42 @@ internal static class DemoCommand
     {
         var seed = CommonOptions.Seed();
         var epochs = CommonOptions.Int("--epochs", 5, 1, "Epochs of base training on digits 0-7 (the blog: 5).");
-        var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1, "Epochs of adapter training on digits 8-9 (the blog: 3).");
+        var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1,
+            "Epochs of adapter training on digits 8-9 (the blog: 3).");
         var lora = new LoraOptions();
         var data = CommonOptions.Data();
-        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Keep the run in this directory: base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" });
+        var output =
+            CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Keep the run in this directory: " +
+                "base model, adapter (PEFT format), per-step losses (CSV) and a loss curve (SVG).", HelpName = "DIR" });
         var normalize = CommonOptions.Normalize();
         var replay = ReplayOption();
 
-        var command = new Command("demo", "The blog's experiment: train the MLP on digits 0-7, adapt its last layer to 8-9 with a rank-4 LoRA, and compare every figure with the blog's.")
+        var command = new Command("demo",
+            "The blog's experiment: train the MLP on digits 0-7, adapt its last layer to 8-9 with a rank-4 LoRA, and " +
+            "compare every figure with the blog's.")
         {
             seed, epochs, loraEpochs, data, output, normalize, replay,
         };
         foreach (Option o in lora.All) command.Options.Add(o);
         RecipeCommand.SetAction(command, parse => Run(context,
-            new BlogExperimentOptions { Seed = parse.GetValue(seed), Epochs = parse.GetValue(epochs), LoraEpochs = parse.GetValue(loraEpochs), Lora = lora.ToConfig(parse),
+            new BlogExperimentOptions { Seed = parse.GetValue(seed), Epochs = parse.GetValue(epochs),
+                LoraEpochs = parse.GetValue(loraEpochs), Lora = lora.ToConfig(parse),
                 Replay = parse.GetValue(replay) },
             parse.GetValue(data), parse.GetValue(normalize), parse.GetValue(output)));
         return command;
     }
 
-    private static Dictionary<string, object?> Run(CliContext context, BlogExperimentOptions options, string? data, bool normalize, string? outDir)
+    private static Dictionary<string, object?> Run(CliContext context, BlogExperimentOptions options, string? data,
+        bool normalize, string? outDir)
     {
         var total = Stopwatch.StartNew();
         if (outDir is not null) ModelArguments.RequireWritableDirectory("--out", outDir, createParents: true);
-        context.Output.WriteLine(FormattableString.Invariant(
-            $"demo: seed {options.Seed}, threads {ComputeThreads.Max}, base epochs {options.Epochs}, LoRA epochs {options.LoraEpochs}; LoRA {LoraOptions.Describe(options.Lora)}"));
+        context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"demo: seed {options.Seed}, threads {ComputeThreads.Max}, base epochs {options.Epochs}, " +
+            $"LoRA epochs {options.LoraEpochs}; LoRA {LoraOptions.Describe(options.Lora)}"));
         LoadedMnist mnist = LoadedMnist.Load(context, data, normalize);
-        BlogExperimentResult r = BlogExperiment.Run(mnist.Train, mnist.Test, options, new CliObserver(context), context.Cancellation);
+        BlogExperimentResult r = BlogExperiment.Run(mnist.Train, mnist.Test, options, new CliObserver(context),
+            context.Cancellation);
 
         EvaluationReport.Print(context, "base model, test 0-7", r.Base0To7, BlogExperiment.BaseDigits);
         EvaluationReport.Print(context, "base model, test 8-9", r.Base89, BlogExperiment.NewDigits);
@@ -60,7 +69,8 @@ internal static class DemoCommand
         if (outDir is not null)
         {
             RunArtifacts.SaveRun(outDir, r.BaseModel, r.Adapted, r.BaseTraining.StepLosses, r.LoraTraining.StepLosses);
-            context.Output.WriteLine($"kept the run in {Path.GetFullPath(outDir)}: {RunArtifacts.BaseModelFile}, {RunArtifacts.AdapterDirectory}/, {RunArtifacts.LossesFile}, {RunArtifacts.CurveFile}");
+            context.Output.WriteLine($"kept the run in {Path.GetFullPath(outDir)}: {RunArtifacts.BaseModelFile}, " +
+                $"{RunArtifacts.AdapterDirectory}/, {RunArtifacts.LossesFile}, {RunArtifacts.CurveFile}");
         }
 
         double percent = 100.0 * r.LoraParameters / r.BaseParameters;
@@ -70,7 +80,8 @@ internal static class DemoCommand
         table.AddColumn(new TableColumn("ours").RightAligned());
         ReplayRun? rr = r.Replay;
         if (rr is not null)
-            table.AddColumn(new TableColumn(FormattableString.Invariant($"ours, replay {rr.Fraction:0.###}")).RightAligned());
+            table.AddColumn(new TableColumn(FormattableString.Invariant($"ours, replay {rr.Fraction:0.###}"))
+                .RightAligned());
         void Row(string figure, string blog, string ours, string? replay = null)
         {
             if (rr is null) table.AddRow(figure, blog, ours);
@@ -92,11 +103,13 @@ internal static class DemoCommand
         context.Console.Write(table);
         context.Output.WriteLine(r.Adapted.TrainableParameterSummary());
         if (r.Replay is { } replayRun)
-            context.Output.WriteLine(FormattableString.Invariant(
-                $"replay {replayRun.Fraction:0.###}: {replayRun.ReplaySamples:N0} samples of 0-7 replayed ({replayRun.TrainSamples:N0} in the adapter phase), LoRA training {replayRun.Seconds:F1} s"));
+            context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"replay {replayRun.Fraction:0.###}: {replayRun.ReplaySamples:N0} samples of 0-7 replayed " +
+                $"({replayRun.TrainSamples:N0} in the adapter phase), LoRA training {replayRun.Seconds:F1} s"));
         double totalSeconds = total.Elapsed.TotalSeconds; // one reading for the line and the JSON
-        context.Output.WriteLine(FormattableString.Invariant(
-            $"seconds: load {mnist.Seconds:F2}, base training {r.SecondsBase:F1}, LoRA training {r.SecondsLora:F1}, total {totalSeconds:F1} ({ComputeThreads.Max} threads)"));
+        context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"seconds: load {mnist.Seconds:F2}, base training {r.SecondsBase:F1}, LoRA training {r.SecondsLora:F1}, " +
+            $"total {totalSeconds:F1} ({ComputeThreads.Max} threads)"));
 
         var json = new Dictionary<string, object?>
         {

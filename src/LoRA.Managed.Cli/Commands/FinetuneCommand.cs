@@ -23,11 +23,13 @@ internal static class FinetuneCommand
         var lr = CommonOptions.PositiveDouble("--lr", 5e-3, "Adam's learning rate (the blog: 5e-3).");
         var batchSize = CommonOptions.Int("--batch-size", 64, 1, "Samples per batch.");
         var lora = new LoraOptions();
-        var output = ModelArguments.Out("Directory to write the adapter to (adapter_model.safetensors, adapter_config.json).");
+        var output = ModelArguments.Out("Directory to write the adapter to (adapter_model.safetensors, " +
+            "adapter_config.json).");
         var seed = CommonOptions.Seed();
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
-        var command = new Command("finetune", "Train a LoRA adapter on a saved base model and save it in PEFT's format.")
+        var command = new Command("finetune",
+            "Train a LoRA adapter on a saved base model and save it in PEFT's format.")
         {
             model, digits, epochs, lr, batchSize, output, seed, data, normalize,
         };
@@ -38,11 +40,14 @@ internal static class FinetuneCommand
         {
             DigitSet set = parse.GetValue(digits);
             string outDir = parse.GetValue(output)!;
-            var settings = new Settings(parse.GetValue(model)!, set, lora.ToConfig(parse), outDir, parse.GetValue(seed), parse.GetValue(data),
+            var settings = new Settings(parse.GetValue(model)!, set, lora.ToConfig(parse), outDir, parse.GetValue(seed),
+                parse.GetValue(data),
                 parse.GetValue(normalize), checkpoints.Apply(parse, outDir, new ClassifierTrainingOptions
                 {
-                    Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batchSize), Label = $"LoRA {set}",
-                    RunTags = new Dictionary<string, string> { ["digits"] = set.ToString(), ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
+                    Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr),
+                    BatchSize = parse.GetValue(batchSize), Label = $"LoRA {set}",
+                    RunTags = new Dictionary<string, string> { ["digits"] = set.ToString(),
+                        ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
                 }));
             return Run(context, settings);
         });
@@ -50,7 +55,8 @@ internal static class FinetuneCommand
     }
 
     /// <summary>One invocation's values.</summary>
-    private sealed record Settings(string ModelPath, DigitSet Digits, LoraConfig Lora, string OutDir, ulong Seed, string? Data,
+    private sealed record Settings(string ModelPath, DigitSet Digits, LoraConfig Lora, string OutDir, ulong Seed,
+        string? Data,
         bool Normalize, ClassifierTrainingOptions Training);
 
     private static Dictionary<string, object?> Run(CliContext context, Settings s)
@@ -61,14 +67,17 @@ internal static class FinetuneCommand
         var baseModel = ModelArguments.LoadBlogMlp(s.ModelPath);
         LoadedMnist mnist = LoadedMnist.Load(context, s.Data, s.Normalize);
         MnistDataset train = mnist.Train.Filter(s.Digits), test = mnist.Test.Filter(s.Digits);
-        context.Output.WriteLine($"finetune: {s.ModelPath}, digits {s.Digits}, {train.Count:N0} samples, {s.Training.Epochs} epochs, Adam lr {s.Training.LearningRate}, LoRA {LoraOptions.Describe(s.Lora)}");
+        context.Output.WriteLine($"finetune: {s.ModelPath}, digits {s.Digits}, {train.Count:N0} samples, " +
+            $"{s.Training.Epochs} epochs, Adam lr {s.Training.LearningRate}, LoRA {LoraOptions.Describe(s.Lora)}");
 
         var clock = Stopwatch.StartNew();
-        var (peft, training) = ClassifierTraining.FineTune(baseModel, s.Lora, train, s.Training, new TorchGenerator(s.Seed),
+        var (peft, training) = ClassifierTraining.FineTune(baseModel, s.Lora, train, s.Training,
+            new TorchGenerator(s.Seed),
             new CliObserver(context), context.Cancellation);
         double seconds = clock.Elapsed.TotalSeconds;
         if (context.GuardedSave(() => peft.SaveAdapter(s.OutDir)))
-            throw new CommandInterruptedException($"interrupted during the final save, which was finished: adapter saved to {Path.GetFullPath(s.OutDir)}.");
+            throw new CommandInterruptedException("interrupted during the final save, which was finished: adapter " +
+                $"saved to {Path.GetFullPath(s.OutDir)}.");
         EvaluationResult result = ClassifierEvaluation.Evaluate(peft, test);
         EvaluationReport.Print(context, $"adapted model, test {s.Digits}", result, s.Digits);
         context.Output.WriteLine($"adapter saved to {Path.GetFullPath(s.OutDir)}; trained in {seconds:F1} s");

@@ -27,35 +27,48 @@ internal static class SweepCommand
     public static Command Create(CliContext context)
     {
         var seed = CommonOptions.Seed();
-        var ranks = new Option<string>("--ranks") { Description = "Ranks to try with the blog's SVD init (at most 10 on layers.5, whose weight is 10×256: 10 is full rank).", DefaultValueFactory = _ => "1,2,4,8,10" };
-        var inits = new Option<string>("--inits") { Description = "Initialisations to compare at --rank.", DefaultValueFactory = _ => "svd,pissa,default" };
+        var ranks = new Option<string>("--ranks") { Description = "Ranks to try with the blog's SVD init (at most 10 " +
+            "on layers.5, whose weight is 10×256: 10 is full rank).", DefaultValueFactory = _ => "1,2,4,8,10" };
+        var inits = new Option<string>("--inits") { Description = "Initialisations to compare at --rank.",
+            DefaultValueFactory = _ => "svd,pissa,default" };
         var rank = CommonOptions.Int("--rank", 4, 1, "Rank for the initialisation comparison (the blog: 4).");
         var epochs = CommonOptions.Int("--epochs", 5, 1, "Base epochs on 0-7.");
         var loraEpochs = CommonOptions.Int("--lora-epochs", 3, 1, "Adapter epochs on 8-9.");
         var data = CommonOptions.Data();
-        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Write sweep.md (tables) and sweep.svg (plot) into this directory.", HelpName = "DIR" });
-        var command = new Command("sweep", "Rank sweep and initialisation comparison of the blog's adapter on one base model.")
+        var output =
+            CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Write sweep.md (tables) and " +
+                "sweep.svg (plot) into this directory.", HelpName = "DIR" });
+        var command = new Command("sweep",
+            "Rank sweep and initialisation comparison of the blog's adapter on one base model.")
         {
             seed, ranks, inits, rank, epochs, loraEpochs, data, output,
         };
-        RecipeCommand.SetAction(command, parse => Run(context, parse.GetValue(seed), CommonOptions.CommaInts(parse.GetValue(ranks), "--ranks", 1, "a positive integer"), ParseInits(parse.GetValue(inits)!),
-            parse.GetValue(rank), parse.GetValue(epochs), parse.GetValue(loraEpochs), parse.GetValue(data), parse.GetValue(output)));
+        RecipeCommand.SetAction(command,
+            parse => Run(context, parse.GetValue(seed),
+                CommonOptions.CommaInts(parse.GetValue(ranks), "--ranks", 1, "a positive integer"),
+                ParseInits(parse.GetValue(inits)!),
+            parse.GetValue(rank), parse.GetValue(epochs), parse.GetValue(loraEpochs), parse.GetValue(data),
+            parse.GetValue(output)));
         return command;
     }
 
-    private static Dictionary<string, object?> Run(CliContext context, ulong seed, int[] ranks, LoraInit[] inits, int initRank, int epochs,
+    private static Dictionary<string, object?> Run(CliContext context, ulong seed, int[] ranks, LoraInit[] inits,
+        int initRank, int epochs,
         int loraEpochs, string? dataDirectory, string? outDir)
     {
         if (outDir is not null) ModelArguments.RequireWritableDirectory("--out", outDir, createParents: true);
         if (outDir is not null) Directory.CreateDirectory(outDir);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize: false);
-        MnistDataset test0To7 = mnist.Test.Filter(BlogExperiment.BaseDigits), test89 = mnist.Test.Filter(BlogExperiment.NewDigits);
+        MnistDataset test0To7 = mnist.Test.Filter(BlogExperiment.BaseDigits),
+            test89 = mnist.Test.Filter(BlogExperiment.NewDigits);
         MnistDataset train89 = mnist.Train.Filter(BlogExperiment.NewDigits);
         var generator = new TorchGenerator(seed);
         var observer = new CliObserver(context);
-        var (baseModel, _) = ClassifierTraining.TrainBlogMlp(mnist.Train.Filter(BlogExperiment.BaseDigits), new ClassifierTrainingOptions
+        var (baseModel, _) = ClassifierTraining.TrainBlogMlp(mnist.Train.Filter(BlogExperiment.BaseDigits),
+            new ClassifierTrainingOptions
         {
-            Epochs = epochs, LearningRate = BlogExperiment.BaseLearningRate, BatchSize = BlogExperiment.BatchSize, Label = "base 0-7",
+            Epochs = epochs, LearningRate = BlogExperiment.BaseLearningRate, BatchSize = BlogExperiment.BatchSize,
+            Label = "base 0-7",
         }, generator, observer, context.Cancellation);
         double base0To7 = ClassifierEvaluation.Evaluate(baseModel, test0To7).Accuracy;
         var state = baseModel.StateDict().ToDictionary(p => p.Key, p => p.Value.Clone());
@@ -73,9 +86,11 @@ internal static class SweepCommand
             var clock = Stopwatch.StartNew();
             var (peft, _) = ClassifierTraining.FineTune(model, config, train89, new ClassifierTrainingOptions
             {
-                Epochs = loraEpochs, LearningRate = BlogExperiment.LoraLearningRate, BatchSize = BlogExperiment.BatchSize, Label = $"{init} r={rank}",
+                Epochs = loraEpochs, LearningRate = BlogExperiment.LoraLearningRate,
+                BatchSize = BlogExperiment.BatchSize, Label = $"{init} r={rank}",
             }, g, observer, context.Cancellation);
-            return new Row(init.ToString(), rank, peft.TrainableParameterCount, ClassifierEvaluation.Evaluate(peft, test89).Accuracy,
+            return new Row(init.ToString(), rank, peft.TrainableParameterCount,
+                ClassifierEvaluation.Evaluate(peft, test89).Accuracy,
                 ClassifierEvaluation.Evaluate(peft, test0To7).Accuracy, clock.Elapsed.TotalSeconds);
         }
 
@@ -86,8 +101,10 @@ internal static class SweepCommand
 
         if (outDir is not null)
         {
-            AtomicFile.WriteAllBytes(Path.Combine(outDir, "sweep.md"), Encoding.UTF8.GetBytes(Markdown(seed, base0To7, rankRows, initRows)));
-            AtomicFile.WriteAllBytes(Path.Combine(outDir, "sweep.svg"), Encoding.UTF8.GetBytes(SweepPlot.Svg(rankRows.Select(r => (r.Rank, r.Acc89, r.Acc0To7)).ToList(),
+            AtomicFile.WriteAllBytes(Path.Combine(outDir, "sweep.md"),
+                Encoding.UTF8.GetBytes(Markdown(seed, base0To7, rankRows, initRows)));
+            AtomicFile.WriteAllBytes(Path.Combine(outDir, "sweep.svg"),
+                Encoding.UTF8.GetBytes(SweepPlot.Svg(rankRows.Select(r => (r.Rank, r.Acc89, r.Acc0To7)).ToList(),
                 initRows.Select(r => (r.Init, r.Acc89, r.Acc0To7)).ToList())));
             context.Output.WriteLine($"wrote {Path.Combine(outDir, "sweep.md")} and sweep.svg");
         }
@@ -98,7 +115,8 @@ internal static class SweepCommand
         }).ToList();
         return new Dictionary<string, object?>
         {
-            ["seed"] = seed, ["base_acc_0to7"] = base0To7, ["ranks"] = Rows(rankRows), ["inits"] = Rows(initRows), ["threads"] = ComputeThreads.Max,
+            ["seed"] = seed, ["base_acc_0to7"] = base0To7, ["ranks"] = Rows(rankRows), ["inits"] = Rows(initRows),
+            ["threads"] = ComputeThreads.Max,
         };
     }
 
@@ -107,18 +125,23 @@ internal static class SweepCommand
         var table = new Table { Border = context.Border, Title = new TableTitle(Markup.Escape(title)) };
         foreach (string c in new[] { "init", "rank", "trainable", "acc 8-9", "acc 0-7 after" }) table.AddColumn(c);
         foreach (Row r in rows)
-            table.AddRow(r.Init, r.Rank.ToString(CultureInfo.InvariantCulture), r.Trainable.ToString("N0", CultureInfo.InvariantCulture),
-                r.Acc89.ToString("F4", CultureInfo.InvariantCulture), r.Acc0To7.ToString("F4", CultureInfo.InvariantCulture));
+            table.AddRow(r.Init, r.Rank.ToString(CultureInfo.InvariantCulture),
+                r.Trainable.ToString("N0", CultureInfo.InvariantCulture),
+                r.Acc89.ToString("F4", CultureInfo.InvariantCulture),
+                r.Acc0To7.ToString("F4", CultureInfo.InvariantCulture));
         context.Console.Write(table);
     }
 
     private static string Markdown(ulong seed, double base0To7, List<Row> rankRows, List<Row> initRows)
     {
         var md = new StringBuilder();
-        md.Append(CultureInfo.InvariantCulture, $"Produced by `lora sweep --seed {seed} --out DIR` (base model: {base0To7:F4} on test 0-7).\n\n");
-        md.Append("| init | rank | trainable params | accuracy on test 8-9 | accuracy on test 0-7 afterwards |\n|---|---:|---:|---:|---:|\n");
+        md.Append(CultureInfo.InvariantCulture,
+            $"Produced by `lora sweep --seed {seed} --out DIR` (base model: {base0To7:F4} on test 0-7).\n\n");
+        md.Append("| init | rank | trainable params | accuracy on test 8-9 | accuracy on test 0-7 afterwards " +
+            "|\n|---|---:|---:|---:|---:|\n");
         foreach (Row r in rankRows.Concat(initRows))
-            md.Append(CultureInfo.InvariantCulture, $"| {r.Init} | {r.Rank} | {r.Trainable:N0} | {r.Acc89:F4} | {r.Acc0To7:F4} |\n");
+            md.Append(CultureInfo.InvariantCulture,
+                $"| {r.Init} | {r.Rank} | {r.Trainable:N0} | {r.Acc89:F4} | {r.Acc0To7:F4} |\n");
         return md.ToString();
     }
 
@@ -126,7 +149,8 @@ internal static class SweepCommand
         CommonOptions.CommaList(text)
             .Select(s => s switch
             {
-                "svd" => LoraInit.Svd, "pissa" => LoraInit.Pissa, "default" => LoraInit.Default, "gaussian" => LoraInit.Gaussian,
+                "svd" => LoraInit.Svd, "pissa" => LoraInit.Pissa, "default" => LoraInit.Default,
+                "gaussian" => LoraInit.Gaussian,
                 _ => throw new FormatException($"--inits: '{s}' is not one of svd, pissa, default, gaussian."),
             }).ToArray();
 }

@@ -22,9 +22,13 @@ internal static class TrainCommand
         var seed = CommonOptions.Seed();
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
-        var output = CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Save the trained model here as safetensors with PyTorch's state_dict names.", HelpName = "FILE" });
+        var output =
+            CommonOptions.NonEmptyPath(new Option<string?>("--out") { Description = "Save the trained model here as " +
+                "safetensors with PyTorch's state_dict names.", HelpName = "FILE" });
 
-        var command = new Command("train", "Train the blog's MLP (784-512-256-10) with Adam on some digits and report test accuracy and the confusion matrix.")
+        var command = new Command("train",
+            "Train the blog's MLP (784-512-256-10) with Adam on some digits and report test accuracy and " +
+            "the confusion matrix.")
         {
             digits, epochs, lr, batchSize, seed, data, normalize, output,
         };
@@ -36,15 +40,19 @@ internal static class TrainCommand
             string? outPath = parse.GetValue(output);
             var options = checkpoints.Apply(parse, outPath, new ClassifierTrainingOptions
             {
-                Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr), BatchSize = parse.GetValue(batchSize), Label = $"train {set}",
-                RunTags = new Dictionary<string, string> { ["digits"] = set.ToString(), ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
+                Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr),
+                BatchSize = parse.GetValue(batchSize), Label = $"train {set}",
+                RunTags = new Dictionary<string, string> { ["digits"] = set.ToString(),
+                    ["normalize"] = parse.GetValue(normalize) ? "true" : "false" },
             });
-            return Run(context, set, options, parse.GetValue(seed), parse.GetValue(data), parse.GetValue(normalize), outPath);
+            return Run(context, set, options, parse.GetValue(seed), parse.GetValue(data), parse.GetValue(normalize),
+                outPath);
         });
         return command;
     }
 
-    private static Dictionary<string, object?> Run(CliContext context, DigitSet digits, ClassifierTrainingOptions options, ulong seed,
+    private static Dictionary<string, object?> Run(CliContext context, DigitSet digits,
+        ClassifierTrainingOptions options, ulong seed,
         string? dataDirectory, bool normalize, string? outPath)
     {
         var total = Stopwatch.StartNew();
@@ -52,16 +60,20 @@ internal static class TrainCommand
         CheckpointOptions.RequireWritable(options);
         LoadedMnist mnist = LoadedMnist.Load(context, dataDirectory, normalize);
         MnistDataset train = mnist.Train.Filter(digits), test = mnist.Test.Filter(digits);
-        context.Output.WriteLine($"train: digits {digits}, {train.Count:N0} samples, {options.Epochs} epochs, Adam lr {options.LearningRate}, batch {options.BatchSize}, seed {seed}, threads {ComputeThreads.Max}");
+        context.Output.WriteLine($"train: digits {digits}, {train.Count:N0} samples, {options.Epochs} epochs, Adam " +
+            $"lr {options.LearningRate}, batch {options.BatchSize}, seed {seed}, threads {ComputeThreads.Max}");
 
         var clock = Stopwatch.StartNew();
-        var (model, training) = ClassifierTraining.TrainBlogMlp(train, options, new TorchGenerator(seed), new CliObserver(context), context.Cancellation);
+        var (model, training) = ClassifierTraining.TrainBlogMlp(train, options, new TorchGenerator(seed),
+            new CliObserver(context), context.Cancellation);
         double trainSeconds = clock.Elapsed.TotalSeconds;
         if (outPath is not null)
         {
             bool interrupted = context.GuardedSave(() => ModelFile.Save(model, outPath));
             context.Output.WriteLine($"model saved to {Path.GetFullPath(outPath)}");
-            if (interrupted) throw new CommandInterruptedException($"interrupted during the final save, which was finished: model saved to {Path.GetFullPath(outPath)}.");
+            if (interrupted)
+                throw new CommandInterruptedException("interrupted during the final save, which was finished: model " +
+                    $"saved to {Path.GetFullPath(outPath)}.");
         }
 
         EvaluationResult result = ClassifierEvaluation.Evaluate(model, test);

@@ -54,11 +54,13 @@ public static class Functional
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">An id is outside 0..V−1 (the message names it and its
     /// position).</exception>
-    public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids, params int[] idsShape) => EmbeddingOp.Apply(weight, ids, idsShape);
+    public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids, params int[] idsShape) =>
+        EmbeddingOp.Apply(weight, ids, idsShape);
 
     /// <summary>Layer normalisation over the last dimension with affine weight and bias (<c>F.layer_norm</c>, eps 1e-5
     /// as torch).</summary>
-    public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f) => LayerNormOp.Apply(x, weight, bias, eps);
+    public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f) =>
+        LayerNormOp.Apply(x, weight, bias, eps);
 
     /// <summary>GELU, tanh approximation, as GPT-2 (<c>F.gelu(x, approximate='tanh')</c>).</summary>
     public static Tensor Gelu(Tensor x) => GeluOp.Apply(x);

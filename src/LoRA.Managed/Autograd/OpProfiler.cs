@@ -87,7 +87,8 @@ public sealed class OpProfiler
     public string Table()
     {
         double perStep = 1e6 / Stopwatch.Frequency / Math.Max(1, _steps);
-        var rows = _entries.Select(kv => (Name: kv.Key, Fwd: kv.Value.ForwardTicks * perStep, Bwd: kv.Value.BackwardTicks * perStep,
+        var rows = _entries.Select(kv => (Name: kv.Key, Fwd: kv.Value.ForwardTicks * perStep,
+            Bwd: kv.Value.BackwardTicks * perStep,
             Other: kv.Value.OtherTicks * perStep, Calls: (double)kv.Value.Calls / Math.Max(1, _steps)))
             .OrderByDescending(r => r.Fwd + r.Bwd + r.Other).ToList();
         double total = rows.Sum(r => r.Fwd + r.Bwd + r.Other);
@@ -96,8 +97,11 @@ public sealed class OpProfiler
         sb.AppendLine("|---|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Calls:0.#} | {r.Fwd:F1} | {r.Bwd:F1} | {r.Other:F1} | {(r.Fwd + r.Bwd + r.Other) / total:P0} |"));
-        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| total per step | | {rows.Sum(r => r.Fwd):F1} | {rows.Sum(r => r.Bwd):F1} | {rows.Sum(r => r.Other):F1} | 100 % |"));
+                $"| {r.Name} | {r.Calls:0.#} | {r.Fwd:F1} | {r.Bwd:F1} | {r.Other:F1} | " +
+                $"{(r.Fwd + r.Bwd + r.Other) / total:P0} |"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"| total per step | | {rows.Sum(r => r.Fwd):F1} | {rows.Sum(r => r.Bwd):F1} | " +
+            $"{rows.Sum(r => r.Other):F1} | 100 % |"));
         return sb.ToString();
     }
 }

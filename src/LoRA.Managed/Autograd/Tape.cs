@@ -57,7 +57,8 @@ public sealed class Tape
     internal static Tensor NewView(Tensor source, ReadOnlySpan<int> shape)
     {
         TensorArena? arena = t_current?.Arena;
-        return arena is not null ? arena.RentView(source, shape) : new Tensor(source.Array, shape.ToArray()) { IsView = true };
+        return arena is not null ? arena.RentView(source, shape)
+            : new Tensor(source.Array, shape.ToArray()) { IsView = true };
     }
 
     /// <summary>A tensor shaped like <paramref name="like"/> with its last dimension replaced by
@@ -97,7 +98,8 @@ public sealed class Tape
     public static bool ShouldRecord(Tensor a) => IsGradEnabled && a.RequiresGrad;
 
     /// <summary>True when an op reading these inputs must be recorded.</summary>
-    public static bool ShouldRecord(Tensor a, Tensor? b) => IsGradEnabled && (a.RequiresGrad || (b?.RequiresGrad ?? false));
+    public static bool ShouldRecord(Tensor a, Tensor? b) => IsGradEnabled
+        && (a.RequiresGrad || (b?.RequiresGrad ?? false));
 
     /// <summary>True when an op reading these inputs must be recorded.</summary>
     public static bool ShouldRecord(Tensor a, Tensor? b, Tensor? c) =>
@@ -125,9 +127,11 @@ public sealed class Tape
     {
         ArgumentNullException.ThrowIfNull(root);
         if (root.Count != 1)
-            throw new InvalidOperationException($"Backward: the root must be a scalar, got shape {Shapes.Format(root.Shape)}.");
+            throw new InvalidOperationException("Backward: the root must be a scalar, got shape " +
+                $"{Shapes.Format(root.Shape)}.");
         if (!root.RequiresGrad)
-            throw new InvalidOperationException("Backward: the root does not require a gradient (was it computed under NoGrad, or from frozen tensors only?).");
+            throw new InvalidOperationException("Backward: the root does not require a gradient (was it computed " +
+                "under NoGrad, or from frozen tensors only?).");
         try
         {
             foreach (Op op in _ops) op.Output.ReleaseGrad();

@@ -29,7 +29,8 @@ public sealed class TensorArena
     public ArenaScope Activate()
     {
         var tape = Tape.Current;
-        if (tape.Arena is not null) throw new InvalidOperationException("TensorArena.Activate: an arena is already active on this thread.");
+        if (tape.Arena is not null)
+            throw new InvalidOperationException("TensorArena.Activate: an arena is already active on this thread.");
         // Ops still on the tape belong to an earlier step that never ran backward. Their tensors (and, for
         // this arena, the op records themselves) are about to be reused, so running them later would be
         // wrong: a record handed out again would sit on the tape twice and its gradient would count twice.
@@ -53,7 +54,8 @@ public sealed class TensorArena
         var tape = Tape.Current;
         if (Tape.IsGradEnabled)
             throw new InvalidOperationException("TensorArena.EnterNested: only for inference (inside Tape.NoGrad()).");
-        if (ReferenceEquals(tape.Arena, this)) throw new InvalidOperationException("TensorArena.EnterNested: already current.");
+        if (ReferenceEquals(tape.Arena, this))
+            throw new InvalidOperationException("TensorArena.EnterNested: already current.");
         TensorArena? outer = tape.Arena;
         _nextTensor = 0;
         _nextOp = 0;

@@ -36,9 +36,15 @@ public sealed class DataLoader : IEnumerable<Batch>
     public DataLoader(MnistDataset dataset, int batchSize, bool shuffle = false, TorchGenerator? generator = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
-        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "DataLoader: the batch size must be at least 1.");
-        if (dataset.Count == 0) throw new ArgumentException("DataLoader: the dataset is empty (did a digit filter remove every sample?).", nameof(dataset));
-        if (shuffle && generator is null) throw new ArgumentException("DataLoader: shuffling needs a TorchGenerator (every random draw takes an explicit seed).", nameof(generator));
+        if (batchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                "DataLoader: the batch size must be at least 1.");
+        if (dataset.Count == 0)
+            throw new ArgumentException("DataLoader: the dataset is empty (did a digit filter remove every sample?).",
+                nameof(dataset));
+        if (shuffle && generator is null)
+            throw new ArgumentException("DataLoader: shuffling needs a TorchGenerator (every random draw takes an " +
+                "explicit seed).", nameof(generator));
         Dataset = dataset;
         BatchSize = batchSize;
         Shuffle = shuffle;
@@ -85,7 +91,9 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// <see cref="BatchCount"/>.</exception>
     public IEnumerable<Batch> Batches(int skip)
     {
-        if (skip < 0 || skip > BatchCount) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"DataLoader: can skip 0 to {BatchCount} batches.");
+        if (skip < 0 || skip > BatchCount)
+            throw new ArgumentOutOfRangeException(nameof(skip), skip,
+                $"DataLoader: can skip 0 to {BatchCount} batches.");
         return Epoch(skip);
     }
 

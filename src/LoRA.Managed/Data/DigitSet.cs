@@ -116,7 +116,8 @@ public readonly struct DigitSet : IEquatable<DigitSet>
             int end = d;
             while (end + 1 <= 9 && Contains(end + 1)) end++;
             if (end - d >= 2) parts.Add($"{d}-{end}");
-            else for (int k = d; k <= end; k++) parts.Add(k.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            else for (int k = d; k <= end; k++)
+                parts.Add(k.ToString(System.Globalization.CultureInfo.InvariantCulture));
             d = end + 1;
         }
         return string.Join(",", parts);

@@ -12,7 +12,8 @@ public sealed class IdxImages
     {
         ArgumentNullException.ThrowIfNull(pixels);
         if (count < 0 || rows < 0 || columns < 0 || (long)count * rows * columns != pixels.Length)
-            throw new ArgumentException($"IdxImages: {count}×{rows}×{columns} images do not match {pixels.Length} pixels.");
+            throw new ArgumentException($"IdxImages: {count}×{rows}×{columns} images do not match " +
+                $"{pixels.Length} pixels.");
         Count = count; Rows = rows; Columns = columns; Pixels = pixels;
     }
 

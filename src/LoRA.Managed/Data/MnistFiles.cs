@@ -20,7 +20,8 @@ public sealed class MnistFiles
     public const string TestLabelsName = "t10k-labels-idx1-ubyte";
 
     /// <summary>The four file names, without a <c>.gz</c> suffix.</summary>
-    public static IReadOnlyList<string> FileNames { get; } = [TrainImagesName, TrainLabelsName, TestImagesName, TestLabelsName];
+    public static IReadOnlyList<string> FileNames { get; } = [TrainImagesName, TrainLabelsName, TestImagesName,
+        TestLabelsName];
 
     private MnistFiles(string directory, string[] paths)
     {
@@ -98,8 +99,11 @@ public sealed class MnistFiles
     private static string MissingIn(string directory)
     {
         string full = Path.GetFullPath(directory);
-        if (!System.IO.Directory.Exists(full)) return $"MNIST directory {full}: does not exist; it must hold {string.Join(", ", FileNames)} (raw or .gz).";
-        var missing = FileNames.Where(n => !File.Exists(Path.Combine(full, n)) && !File.Exists(Path.Combine(full, n + ".gz")));
-        return $"MNIST directory {full}: lacks {string.Join(", ", missing)} (raw or .gz); it must hold all four MNIST files.";
+        if (!System.IO.Directory.Exists(full))
+            return $"MNIST directory {full}: does not exist; it must hold {string.Join(", ", FileNames)} (raw or .gz).";
+        var missing = FileNames.Where(n => !File.Exists(Path.Combine(full, n))
+            && !File.Exists(Path.Combine(full, n + ".gz")));
+        return $"MNIST directory {full}: lacks {string.Join(", ", missing)} (raw or .gz); it must hold " +
+            "all four MNIST files.";
     }
 }

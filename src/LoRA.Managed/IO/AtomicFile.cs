@@ -50,7 +50,8 @@ public static class AtomicFile
             OutputPath.RequireReplaceable(targets[i]);
         }
         if (targets.Distinct(StringComparer.Ordinal).Count() != targets.Length)
-            throw new ArgumentException($"AtomicFile.WriteAll: a path appears twice in [{string.Join(", ", targets)}].", nameof(files));
+            throw new ArgumentException($"AtomicFile.WriteAll: a path appears twice in [{string.Join(", ", targets)}].",
+                nameof(files));
 
         var temps = new List<string>(targets.Length);
         try
@@ -90,7 +91,8 @@ public static class AtomicFile
                 {
                     // Copy the old target aside (rename would leave a moment with no target), so a later failure can
                     // put it back; then the rename replaces the target atomically.
-                    backups[done] = Path.Combine(Path.GetDirectoryName(targets[done])!, $".{Path.GetFileName(targets[done])}.{Guid.NewGuid():N}.bak");
+                    backups[done] = Path.Combine(Path.GetDirectoryName(targets[done])!,
+                        $".{Path.GetFileName(targets[done])}.{Guid.NewGuid():N}.bak");
                     File.Copy(targets[done], backups[done]!, overwrite: false);
                 }
                 File.Move(temps[done], targets[done], overwrite: true);

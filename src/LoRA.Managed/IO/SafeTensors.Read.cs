@@ -93,15 +93,21 @@ public static partial class SafeTensors
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(source);
-        if (!stream.CanRead || !stream.CanSeek) throw new ArgumentException($"SafeTensors: the stream for {source} must be readable and seekable.", nameof(stream));
+        if (!stream.CanRead || !stream.CanSeek)
+            throw new ArgumentException($"SafeTensors: the stream for {source} must be readable and seekable.",
+                nameof(stream));
         long start = stream.Position;
         long fileLength = stream.Length - start;
-        if (fileLength < 8) throw Bad(source, "header length", $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
+        if (fileLength < 8)
+            throw Bad(source, "header length",
+                $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
         Span<byte> prefix = stackalloc byte[8];
         stream.ReadExactly(prefix);
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        if (n > (ulong)MaxHeaderBytes) throw Bad(source, "header length", $"{n} bytes exceeds the {MaxHeaderBytes}-byte limit.");
-        if ((long)n > fileLength - 8) throw Bad(source, "header length", $"{n} bytes but only {fileLength - 8} bytes follow the length field.");
+        if (n > (ulong)MaxHeaderBytes)
+            throw Bad(source, "header length", $"{n} bytes exceeds the {MaxHeaderBytes}-byte limit.");
+        if ((long)n > fileLength - 8)
+            throw Bad(source, "header length", $"{n} bytes but only {fileLength - 8} bytes follow the length field.");
         if (n < 2) throw Bad(source, "header", $"{n} bytes cannot hold a JSON object.");
         var header = new byte[n];
         stream.ReadExactly(header);
@@ -119,13 +125,15 @@ public static partial class SafeTensors
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> does not have the entry's element
     /// count.</exception>
-    public static void ReadTensor(Stream stream, SafeTensorsHeader header, SafeTensorsEntry entry, Span<float> destination)
+    public static void ReadTensor(Stream stream, SafeTensorsHeader header, SafeTensorsEntry entry,
+        Span<float> destination)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(header);
         ArgumentNullException.ThrowIfNull(entry);
         if (destination.Length != entry.Count)
-            throw new ArgumentException($"SafeTensors.ReadTensor: {entry.Name} has {entry.Count} elements but the destination holds {destination.Length}.", nameof(destination));
+            throw new ArgumentException($"SafeTensors.ReadTensor: {entry.Name} has {entry.Count} elements but the " +
+                $"destination holds {destination.Length}.", nameof(destination));
         stream.Position = header.DataStart + entry.Begin;
         if (entry.DType == "F32" && BitConverter.IsLittleEndian)
         {
@@ -167,7 +175,8 @@ public static partial class SafeTensors
                     foreach (var m in prop.Value.EnumerateObject())
                     {
                         if (m.Value.ValueKind != JsonValueKind.String)
-                            throw Bad(source, $"{MetadataKey}.{m.Name}", $"expected a string, found {m.Value.ValueKind}.");
+                            throw Bad(source, $"{MetadataKey}.{m.Name}",
+                                $"expected a string, found {m.Value.ValueKind}.");
                         metadata[m.Name] = m.Value.GetString()!;
                     }
                     continue;
@@ -182,14 +191,16 @@ public static partial class SafeTensors
     {
         string name = TensorField(prop.Name);
         JsonElement v = prop.Value;
-        if (v.ValueKind != JsonValueKind.Object) throw Bad(source, name, $"expected an object with dtype, shape and data_offsets, found {v.ValueKind}.");
+        if (v.ValueKind != JsonValueKind.Object)
+            throw Bad(source, name, $"expected an object with dtype, shape and data_offsets, found {v.ValueKind}.");
         if (!v.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
             throw Bad(source, $"{name}.dtype", "missing or not a string.");
         string dtype = dtypeEl.GetString()!;
         int size = DTypeSize(dtype);
         if (size == 0) throw Bad(source, $"{name}.dtype", $"'{dtype}' is not a safetensors dtype.");
         if (dtype is not ("F32" or "F16" or "BF16" or "F64"))
-            throw Bad(source, $"{name}.dtype", $"'{dtype}' is valid safetensors but cannot be read as float (supported: F32, F16, BF16, F64).");
+            throw Bad(source, $"{name}.dtype",
+                $"'{dtype}' is valid safetensors but cannot be read as float (supported: F32, F16, BF16, F64).");
 
         if (!v.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
             throw Bad(source, $"{name}.shape", "missing or not an array.");
@@ -197,7 +208,8 @@ public static partial class SafeTensors
         foreach (var d in shapeEl.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
-                throw Bad(source, $"{name}.shape", $"dimension {StrictJson.Snippet(d)} is not a non-negative 32-bit integer.");
+                throw Bad(source, $"{name}.shape",
+                    $"dimension {StrictJson.Snippet(d)} is not a non-negative 32-bit integer.");
             shape.Add(dim);
         }
         if (shape.Count is < 1 or > 4)
@@ -206,21 +218,27 @@ public static partial class SafeTensors
         foreach (int d in shape)
         {
             count *= d;
-            if (count > int.MaxValue) throw Bad(source, $"{name}.shape", $"{Shapes.Format(shape.ToArray())} has more than {int.MaxValue} elements.");
+            if (count > int.MaxValue)
+                throw Bad(source, $"{name}.shape",
+                    $"{Shapes.Format(shape.ToArray())} has more than {int.MaxValue} elements.");
         }
 
-        if (!v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
+        if (!v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array
+            || offEl.GetArrayLength() != 2)
             throw Bad(source, $"{name}.data_offsets", "missing or not an array of two integers.");
         long[] off = new long[2];
         for (int i = 0; i < 2; i++)
         {
             var o = offEl[i];
             if (o.ValueKind != JsonValueKind.Number || !o.TryGetInt64(out off[i]) || off[i] < 0)
-                throw Bad(source, $"{name}.data_offsets", $"offset {StrictJson.Snippet(o)} is not a non-negative 64-bit integer.");
+                throw Bad(source, $"{name}.data_offsets",
+                    $"offset {StrictJson.Snippet(o)} is not a non-negative 64-bit integer.");
         }
         if (off[1] < off[0]) throw Bad(source, $"{name}.data_offsets", $"end {off[1]} is before begin {off[0]}.");
         if (off[1] - off[0] != count * size)
-            throw Bad(source, $"{name}.data_offsets", $"[{off[0]}, {off[1]}] spans {off[1] - off[0]} bytes but {dtype} shape {Shapes.Format(shape.ToArray())} needs {count * size}.");
+            throw Bad(source, $"{name}.data_offsets",
+                $"[{off[0]}, {off[1]}] spans {off[1] - off[0]} bytes but {dtype} shape " +
+                $"{Shapes.Format(shape.ToArray())} needs {count * size}.");
         return new SafeTensorsEntry(prop.Name, dtype, shape.ToArray(), (int)count, off[0], off[1]);
     }
 
@@ -236,7 +254,8 @@ public static partial class SafeTensors
                     e.Begin < expected ? $"[{e.Begin}, {e.End}] overlaps the previous tensor, which ends at {expected}."
                                        : $"[{e.Begin}, {e.End}] leaves a gap after byte {expected}.");
             if (e.End > dataLength)
-                throw Bad(source, $"{TensorField(e.Name)}.data_offsets", $"[{e.Begin}, {e.End}] runs past the data region of {dataLength} bytes.");
+                throw Bad(source, $"{TensorField(e.Name)}.data_offsets",
+                    $"[{e.Begin}, {e.End}] runs past the data region of {dataLength} bytes.");
             expected = e.End;
         }
         if (expected != dataLength)
@@ -270,7 +289,8 @@ public static partial class SafeTensors
             case "BF16":
                 // bfloat16 is the top half of an IEEE float32: shift its bits into place.
                 for (int i = 0; i < count; i++)
-                    dst[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16);
+                    dst[i] = BitConverter.Int32BitsToSingle(
+                        BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16);
                 break;
             case "F64":
                 for (int i = 0; i < count; i++) dst[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(raw[(8 * i)..]);

@@ -13,14 +13,17 @@ public static partial class SafeTensors
     /// dtype, so the library's dtype-then-name order reduces to this), data laid out in that order, compact
     /// JSON with <c>__metadata__</c> first when present, header padded with spaces to a multiple of 8 bytes.
     /// </summary>
-    public static byte[] Serialize(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static byte[] Serialize(IReadOnlyDictionary<string, Tensor> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
-        if (names.Contains(MetadataKey)) throw new ArgumentException($"SafeTensors: '{MetadataKey}' is reserved and cannot name a tensor.");
+        if (names.Contains(MetadataKey))
+            throw new ArgumentException($"SafeTensors: '{MetadataKey}' is reserved and cannot name a tensor.");
 
         var json = new MemoryStream();
-        using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(json,
+            new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             if (metadata is { Count: > 0 })
@@ -49,7 +52,8 @@ public static partial class SafeTensors
         int headerLength = (int)json.Length;
         int padded = (headerLength + 7) / 8 * 8;
         long total = 8L + padded + names.Sum(n => 4L * tensors[n].Count);
-        if (total > Array.MaxLength) throw new ArgumentException($"SafeTensors: {total} bytes is too large for one in-memory buffer.");
+        if (total > Array.MaxLength)
+            throw new ArgumentException($"SafeTensors: {total} bytes is too large for one in-memory buffer.");
 
         var bytes = new byte[total];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)padded);
@@ -60,7 +64,8 @@ public static partial class SafeTensors
         {
             ReadOnlySpan<float> data = tensors[name].Data;
             if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(data).CopyTo(bytes.AsSpan(pos));
-            else for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(pos + 4 * i), data[i]);
+            else for (int i = 0; i < data.Length; i++)
+                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(pos + 4 * i), data[i]);
             pos += 4 * data.Length;
         }
         return bytes;
@@ -68,7 +73,8 @@ public static partial class SafeTensors
 
     /// <summary>Writes float32 tensors and optional metadata to <paramref name="path"/> atomically (see
     /// <see cref="AtomicFile"/>).</summary>
-    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         byte[] bytes = Serialize(tensors, metadata);
         AtomicFile.Write(path, s => s.Write(bytes));

@@ -7,7 +7,8 @@ namespace LoRA.Managed.IO;
 public sealed class SafeTensorsFile
 {
     /// <summary>Creates the content from already validated parts.</summary>
-    public SafeTensorsFile(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> metadata, IReadOnlyDictionary<string, string> dtypes)
+    public SafeTensorsFile(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> metadata,
+        IReadOnlyDictionary<string, string> dtypes)
     {
         Tensors = tensors ?? throw new ArgumentNullException(nameof(tensors));
         Metadata = metadata ?? throw new ArgumentNullException(nameof(metadata));

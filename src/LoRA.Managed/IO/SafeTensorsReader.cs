@@ -63,7 +63,8 @@ public sealed class SafeTensorsReader : IDisposable
     /// <summary>Reads tensor <paramref name="name"/>, converted to float32, into <paramref name="destination"/>
     /// (exactly its element count).</summary>
     /// <exception cref="ArgumentException">The destination's length is not the tensor's element count.</exception>
-    public void ReadInto(string name, Span<float> destination) => SafeTensors.ReadTensor(_stream, _header, Get(name), destination);
+    public void ReadInto(string name, Span<float> destination) =>
+        SafeTensors.ReadTensor(_stream, _header, Get(name), destination);
 
     /// <summary>Reads tensor <paramref name="name"/> into a new tensor of its shape.</summary>
     public Tensor Read(string name)

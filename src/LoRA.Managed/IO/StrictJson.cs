@@ -20,7 +20,8 @@ internal static class StrictJson
     {
         // RFC 8259 §8.1: JSON exchanged between systems must be UTF-8.
         if (!Utf8.IsValid(utf8.Span))
-            throw new InvalidDataFormatException(file, field, $"not valid UTF-8 (invalid byte sequence at byte {FirstInvalidUtf8(utf8.Span)}).");
+            throw new InvalidDataFormatException(file, field,
+                $"not valid UTF-8 (invalid byte sequence at byte {FirstInvalidUtf8(utf8.Span)}).");
         var options = new JsonReaderOptions { MaxDepth = maxDepth };
         var reader = new Utf8JsonReader(utf8.Span, options);
         try
@@ -35,7 +36,8 @@ internal static class StrictJson
         }
         catch (InvalidOperationException ex)
         {
-            throw new InvalidDataFormatException(file, field, $"the string at byte {reader.TokenStartIndex} is not valid text ({ex.Message}).", ex);
+            throw new InvalidDataFormatException(file, field,
+                $"the string at byte {reader.TokenStartIndex} is not valid text ({ex.Message}).", ex);
         }
         try
         {
@@ -61,7 +63,8 @@ internal static class StrictJson
         Span<char> sink = stackalloc char[256];
         while (start < bytes.Length)
         {
-            var status = Utf8.ToUtf16(bytes[start..], sink, out int read, out _, replaceInvalidSequences: false, isFinalBlock: true);
+            var status = Utf8.ToUtf16(bytes[start..], sink, out int read, out _, replaceInvalidSequences: false,
+                isFinalBlock: true);
             if (status == System.Buffers.OperationStatus.InvalidData) return start + read;
             if (status == System.Buffers.OperationStatus.Done) return bytes.Length;
             start += read;

@@ -40,11 +40,13 @@ public static unsafe class AdamUpdate
     /// <param name="l2">λ of Adam's L2 decay added to the gradient (0 for none).</param>
     /// <param name="decoupledDecay">Factor θ is multiplied by first (1 − lr·λ for AdamW, 1 for Adam).</param>
     public static void Step(Span<float> param, Span<float> grad, Span<float> m, Span<float> v,
-        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2, float decoupledDecay)
+        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2,
+        float decoupledDecay)
     {
         int n = param.Length;
         if (grad.Length != n || m.Length != n || v.Length != n)
-            throw new ArgumentException($"AdamUpdate.Step: lengths differ: param {n}, grad {grad.Length}, m {m.Length}, v {v.Length}.");
+            throw new ArgumentException($"AdamUpdate.Step: lengths differ: param {n}, grad {grad.Length}, m " +
+                $"{m.Length}, v {v.Length}.");
         fixed (float* pp = param, pg = grad, pm = m, pv = v)
         {
             var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, decoupledDecay);
@@ -62,7 +64,8 @@ public static unsafe class AdamUpdate
         }
     }
 
-    private readonly record struct Hyper(float StepSize, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float Bias2Sqrt, float Eps,
+    private readonly record struct Hyper(float StepSize, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
+        float Bias2Sqrt, float Eps,
         float L2, float Decay);
 
     [ThreadStatic] private static AdamJob? t_job;
@@ -94,7 +97,8 @@ public static unsafe class AdamUpdate
     /// tail.</summary>
     private static void Range(float* param, float* grad, float* m, float* v, int start, int end, Hyper h)
     {
-        float stepSize = h.StepSize, beta2 = h.Beta2, bias2Sqrt = h.Bias2Sqrt, eps = h.Eps, l2 = h.L2, decoupledDecay = h.Decay;
+        float stepSize = h.StepSize, beta2 = h.Beta2, bias2Sqrt = h.Bias2Sqrt, eps = h.Eps, l2 = h.L2,
+            decoupledDecay = h.Decay;
         float omb1 = h.OneMinusBeta1, omb2 = h.OneMinusBeta2;
         int n = end;
         int i = start;
@@ -103,7 +107,8 @@ public static unsafe class AdamUpdate
             var vomb1 = Vector512.Create(omb1);
             var vb2 = Vector512.Create(beta2); var vomb2 = Vector512.Create(omb2);
             var vstep = Vector512.Create(stepSize); var vbc2 = Vector512.Create(bias2Sqrt);
-            var veps = Vector512.Create(eps); var vl2 = Vector512.Create(l2); var vdec = Vector512.Create(decoupledDecay);
+            var veps = Vector512.Create(eps); var vl2 = Vector512.Create(l2);
+            var vdec = Vector512.Create(decoupledDecay);
             bool exactSubnormals = Avx512F.IsSupported;
             var vThreshold = Vector512.Create(SubnormalMoments.Threshold(stepSize, eps, omb1));
             for (; i <= n - 16; i += 16)
@@ -134,7 +139,8 @@ public static unsafe class AdamUpdate
             var vomb1 = Vector256.Create(omb1);
             var vb2 = Vector256.Create(beta2); var vomb2 = Vector256.Create(omb2);
             var vstep = Vector256.Create(stepSize); var vbc2 = Vector256.Create(bias2Sqrt);
-            var veps = Vector256.Create(eps); var vl2 = Vector256.Create(l2); var vdec = Vector256.Create(decoupledDecay);
+            var veps = Vector256.Create(eps); var vl2 = Vector256.Create(l2);
+            var vdec = Vector256.Create(decoupledDecay);
             for (; i <= n - 8; i += 8)
             {
                 var p = Vector256.Load(param + i) * vdec;

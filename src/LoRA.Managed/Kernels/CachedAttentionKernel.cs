@@ -31,7 +31,8 @@ public static class CachedAttentionKernel
         if (n < 0 || start < 0 || heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || headDim <= 0
             || q.Length != (long)n * heads * headDim || output.Length != q.Length
             || keys.Length < rowsNeeded || values.Length < rowsNeeded)
-            throw new ArgumentException($"CachedAttentionKernel: q {q.Length}, out {output.Length}, caches {keys.Length}/{values.Length} do not fit " +
+            throw new ArgumentException($"CachedAttentionKernel: q {q.Length}, out {output.Length}, caches " +
+                $"{keys.Length}/{values.Length} do not fit " +
                 $"n {n}, heads {heads}, kv heads {kvHeads}, head size {headDim}, start {start}.");
         var job = t_job ??= new Job();
         // The job reads q and writes out through arrays; copy q into the job's buffer (small: n·H·D).
@@ -59,11 +60,13 @@ public static class CachedAttentionKernel
         private int _heads, _group, _kvHeads, _d, _start, _span;
         private float _scale;
 
-        public void Set(ReadOnlySpan<float> q, float[] k, float[] v, int n, int heads, int kvHeads, int d, int start, float scale)
+        public void Set(ReadOnlySpan<float> q, float[] k, float[] v, int n, int heads, int kvHeads, int d, int start,
+            float scale)
         {
             if (_q.Length < q.Length) { _q = new float[q.Length]; Output = new float[q.Length]; }
             q.CopyTo(_q);
-            _k = k; _v = v; _heads = heads; _kvHeads = kvHeads; _group = heads / kvHeads; _d = d; _start = start; _scale = scale;
+            _k = k; _v = v; _heads = heads; _kvHeads = kvHeads; _group = heads / kvHeads; _d = d; _start = start;
+            _scale = scale;
             _span = start + n;
         }
 
@@ -73,7 +76,10 @@ public static class CachedAttentionKernel
         {
             int i = row / _heads, h = row % _heads, g = h / _group, d = _d, kvRow = _kvHeads * d;
             int keysSeen = _start + i + 1;
-            float[] buffer = t_scores is { } b && b.Length >= _span ? b : t_scores = new float[Math.Max(256, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_span))];
+            float[] buffer = t_scores is { } b && b.Length >= _span
+                ? b
+                : t_scores = new float[Math.Max(256,
+                    (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_span))];
             Span<float> scores = buffer.AsSpan(0, keysSeen);
             ReadOnlySpan<float> q = _q.AsSpan(row * d, d);
             float[] k = _k!, v = _v!;
@@ -85,7 +91,8 @@ public static class CachedAttentionKernel
             TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
             Span<float> o = Output.AsSpan(row * d, d);
             o.Clear();
-            for (int j = 0; j < keysSeen; j++) TensorPrimitives.MultiplyAdd(v.AsSpan(j * kvRow + g * d, d), scores[j], o, o);
+            for (int j = 0; j < keysSeen; j++)
+                TensorPrimitives.MultiplyAdd(v.AsSpan(j * kvRow + g * d, d), scores[j], o, o);
         }
     }
 }

@@ -34,11 +34,13 @@ public static unsafe class CausalSoftmaxKernel
         public void Run(int start, int end)
         {
             long offset = (long)start * t * t, length = (long)(end - start) * t * t;
-            ForwardSerial(new ReadOnlySpan<float>(x + offset, (int)length), new Span<float>(y + offset, (int)length), end - start, t, scale);
+            ForwardSerial(new ReadOnlySpan<float>(x + offset, (int)length), new Span<float>(y + offset, (int)length),
+                end - start, t, scale);
         }
     }
 
-    private readonly struct BackwardBody(float* p, float* dp, float* dx, int t, float scale, bool overwrite) : IRangeBody
+    private readonly struct BackwardBody(float* p, float* dp, float* dx, int t, float scale, bool overwrite)
+        : IRangeBody
     {
         public void Run(int start, int end)
         {
@@ -72,7 +74,8 @@ public static unsafe class CausalSoftmaxKernel
     /// instead (masked entries set to zero): a gradient that is still zero needs no clearing and no reading back.
     /// </summary>
     /// <exception cref="ArgumentException">The lengths do not match matrices × T × T.</exception>
-    public static void Backward(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale = 1f,
+    public static void Backward(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t,
+        float scale = 1f,
         bool overwrite = false)
     {
         Check(p.Length, dp.Length, matrices, t);
@@ -81,7 +84,8 @@ public static unsafe class CausalSoftmaxKernel
             ParallelRange.For(new BackwardBody(pp, pdp, pdx, t, scale, overwrite), matrices, 1, MinMatrices(t));
     }
 
-    private static void BackwardSerial(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale,
+    private static void BackwardSerial(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices,
+        int t, float scale,
         bool overwrite)
     {
         Span<float> tmp = stackalloc float[Chunk];
@@ -107,6 +111,7 @@ public static unsafe class CausalSoftmaxKernel
     private static void Check(int x, int y, int matrices, int t)
     {
         if (matrices < 0 || t < 0 || (long)matrices * t * t != x || y != x)
-            throw new ArgumentException($"CausalSoftmaxKernel: spans of {x} and {y} elements do not fit {matrices}×{t}×{t}.");
+            throw new ArgumentException($"CausalSoftmaxKernel: spans of {x} and {y} elements do not fit " +
+                $"{matrices}×{t}×{t}.");
     }
 }

@@ -33,7 +33,8 @@ public static class ComputeThreads
     }
 
     private static int Check(int value) => value is >= 1 and <= Limit ? value
-        : throw new ArgumentOutOfRangeException(nameof(value), value, $"threads: {value} must be between 1 and {Limit}.");
+        : throw new ArgumentOutOfRangeException(nameof(value), value,
+            $"threads: {value} must be between 1 and {Limit}.");
 
     /// <summary>Restores the thread count <see cref="Use"/> found.</summary>
     public readonly struct Scope : IDisposable

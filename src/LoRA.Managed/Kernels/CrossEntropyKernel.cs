@@ -24,11 +24,13 @@ public static class CrossEntropyKernel
     /// <param name="gradScale">Upstream gradient of the loss (1 for a plain backward); 0 skips the gradient.</param>
     /// <exception cref="ArgumentException">Shapes differ, a label is out of range, or every label is
     /// ignored.</exception>
-    public static float ForwardBackward(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes, Span<float> dLogits, float gradScale)
+    public static float ForwardBackward(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes,
+        Span<float> dLogits, float gradScale)
     {
         int rows = labels.Length;
         if (classes <= 0 || logits.Length != rows * classes || dLogits.Length != logits.Length)
-            throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient {dLogits.Length}, expected {rows}×{classes}.");
+            throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient " +
+                $"{dLogits.Length}, expected {rows}×{classes}.");
         int kept = CountKept(labels, classes);
         return (float)(NllSum(logits, labels, classes, dLogits, gradScale / kept) / kept);
     }
@@ -47,9 +49,12 @@ public static class CrossEntropyKernel
         {
             if (labels[i] == IgnoreIndex) kept--;
             else if ((uint)labels[i] >= (uint)classes)
-                throw new ArgumentException($"CrossEntropy: label {labels[i]} at row {i} is outside 0..{classes - 1} (and is not {IgnoreIndex}).");
+                throw new ArgumentException($"CrossEntropy: label {labels[i]} at row {i} is outside 0..{classes - 1} " +
+                    $"(and is not {IgnoreIndex}).");
         }
-        if (kept == 0) throw new ArgumentException($"CrossEntropy: every label is {IgnoreIndex} (ignored); the mean is undefined.");
+        if (kept == 0)
+            throw new ArgumentException($"CrossEntropy: every label is {IgnoreIndex} (ignored); " +
+                "the mean is undefined.");
         return kept;
     }
 
@@ -60,11 +65,13 @@ public static class CrossEntropyKernel
     /// Labels must have been checked (<see cref="CountKept"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The spans do not hold labels.Length × classes elements.</exception>
-    public static double NllSum(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes, Span<float> dLogits, float gradPerRow)
+    public static double NllSum(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes, Span<float> dLogits,
+        float gradPerRow)
     {
         int rows = labels.Length;
         if (classes <= 0 || logits.Length != rows * classes || dLogits.Length != logits.Length)
-            throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient {dLogits.Length}, expected {rows}×{classes}.");
+            throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient " +
+                $"{dLogits.Length}, expected {rows}×{classes}.");
         LogSoftmax.Rows(logits, dLogits, rows, classes);
         double total = 0;
         for (int i = 0; i < rows; i++)

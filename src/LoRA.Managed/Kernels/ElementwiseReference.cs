@@ -48,7 +48,8 @@ public static class ElementwiseReference
     }
 
     /// <summary>Mean cross-entropy and its gradient <c>(softmax − onehot)/B</c>, in double.</summary>
-    public static float CrossEntropy(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes, Span<float> dLogits)
+    public static float CrossEntropy(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes,
+        Span<float> dLogits)
     {
         int rows = labels.Length;
         LogSoftmaxRows(logits, dLogits, rows, classes);
@@ -67,7 +68,8 @@ public static class ElementwiseReference
 
     /// <summary>One Adam step per element, the same formula as <see cref="AdamUpdate.Step"/>.</summary>
     public static void AdamStep(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
-        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2, float decoupledDecay)
+        float stepSize, float oneMinusBeta1, float beta2, float oneMinusBeta2, float bias2Sqrt, float eps, float l2,
+        float decoupledDecay)
     {
         for (int i = 0; i < param.Length; i++)
         {

@@ -35,7 +35,8 @@ public static unsafe class GeluKernel
     /// <exception cref="ArgumentException">The lengths differ.</exception>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
-        if (x.Length != y.Length) throw new ArgumentException($"GeluKernel.Forward: x has {x.Length} elements, y {y.Length}.");
+        if (x.Length != y.Length)
+            throw new ArgumentException($"GeluKernel.Forward: x has {x.Length} elements, y {y.Length}.");
         fixed (float* px = x, py = y)
             ParallelRange.For(new ForwardBody(px, py), x.Length, Chunk, MinPerThread);
     }
@@ -100,17 +101,21 @@ public static unsafe class GeluKernel
     // 2u = 2k·x·(1 + c·x²)
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> TwoU(Vector512<float> x) =>
-        Vector512.Create(2f * SqrtTwoOverPi) * x * Vector512.FusedMultiplyAdd(Vector512.Create(Cubic), x * x, Vector512<float>.One);
+        Vector512.Create(2f * SqrtTwoOverPi) * x * Vector512.FusedMultiplyAdd(Vector512.Create(Cubic), x * x,
+            Vector512<float>.One);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> TwoU(Vector256<float> x) =>
-        Vector256.Create(2f * SqrtTwoOverPi) * x * Vector256.FusedMultiplyAdd(Vector256.Create(Cubic), x * x, Vector256<float>.One);
+        Vector256.Create(2f * SqrtTwoOverPi) * x * Vector256.FusedMultiplyAdd(Vector256.Create(Cubic), x * x,
+            Vector256<float>.One);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Forward512(Vector512<float> x) => x / (Vector512<float>.One + Vector512.Exp(-TwoU(x)));
+    private static Vector512<float> Forward512(Vector512<float> x) =>
+        x / (Vector512<float>.One + Vector512.Exp(-TwoU(x)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Forward256(Vector256<float> x) => x / (Vector256<float>.One + Vector256.Exp(-TwoU(x)));
+    private static Vector256<float> Forward256(Vector256<float> x) =>
+        x / (Vector256<float>.One + Vector256.Exp(-TwoU(x)));
 
     // gelu′(x) = s + 2x·s(1 − s)·k(1 + 3c·x²), s = σ(2u)
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -150,9 +155,11 @@ public static unsafe class GeluKernel
             if (Vector512.IsHardwareAccelerated)
             {
                 if (overwrite)
-                    for (; i <= n - 16; i += 16) (Vector512.Load(pdy + i) * Derivative512(Vector512.Load(px + i))).Store(pdx + i);
+                    for (; i <= n - 16; i += 16)
+                        (Vector512.Load(pdy + i) * Derivative512(Vector512.Load(px + i))).Store(pdx + i);
                 for (; i <= n - 16; i += 16)
-                    Vector512.FusedMultiplyAdd(Vector512.Load(pdy + i), Derivative512(Vector512.Load(px + i)), Vector512.Load(pdx + i))
+                    Vector512.FusedMultiplyAdd(Vector512.Load(pdy + i), Derivative512(Vector512.Load(px + i)),
+                        Vector512.Load(pdx + i))
                         .Store(pdx + i);
                 if (i < n)
                 {
@@ -160,15 +167,18 @@ public static unsafe class GeluKernel
                     Pad(px + i, n - i, tail, 16);
                     Derivative512(Vector512.Load(tail)).Store(tail);
                     for (int j = 0; j < n - i; j++)
-                        pdx[i + j] = overwrite ? pdy[i + j] * tail[j] : MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
+                        pdx[i + j] = overwrite ? pdy[i + j] * tail[j]
+                            : MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
                 }
             }
             else if (Vector256.IsHardwareAccelerated)
             {
                 if (overwrite)
-                    for (; i <= n - 8; i += 8) (Vector256.Load(pdy + i) * Derivative256(Vector256.Load(px + i))).Store(pdx + i);
+                    for (; i <= n - 8; i += 8)
+                        (Vector256.Load(pdy + i) * Derivative256(Vector256.Load(px + i))).Store(pdx + i);
                 for (; i <= n - 8; i += 8)
-                    Vector256.FusedMultiplyAdd(Vector256.Load(pdy + i), Derivative256(Vector256.Load(px + i)), Vector256.Load(pdx + i))
+                    Vector256.FusedMultiplyAdd(Vector256.Load(pdy + i), Derivative256(Vector256.Load(px + i)),
+                        Vector256.Load(pdx + i))
                         .Store(pdx + i);
                 if (i < n)
                 {
@@ -176,7 +186,8 @@ public static unsafe class GeluKernel
                     Pad(px + i, n - i, tail, 8);
                     Derivative256(Vector256.Load(tail)).Store(tail);
                     for (int j = 0; j < n - i; j++)
-                        pdx[i + j] = overwrite ? pdy[i + j] * tail[j] : MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
+                        pdx[i + j] = overwrite ? pdy[i + j] * tail[j]
+                            : MathF.FusedMultiplyAdd(pdy[i + j], tail[j], pdx[i + j]);
                 }
             }
             else

@@ -34,13 +34,15 @@ public static unsafe class LayerNormKernel
 
     private static int MinRows(int cols) => Math.Max(1, MinElementsPerThread / cols);
 
-    private readonly struct ForwardBody(float* x, float* w, float* b, float* y, float* mean, float* rstd, int cols, float eps)
+    private readonly struct ForwardBody(float* x, float* w, float* b, float* y, float* mean, float* rstd, int cols,
+        float eps)
         : IRangeBody
     {
         public void Run(int start, int end) => ForwardRows(x, w, b, y, mean, rstd, cols, eps, start, end);
     }
 
-    private static void ForwardRows(float* px, float* pw, float* pb, float* py, float* pm, float* pr, int cols, float eps,
+    private static void ForwardRows(float* px, float* pw, float* pb, float* py, float* pm, float* pr, int cols,
+        float eps,
         int start, int end)
     {
         var weight = new ReadOnlySpan<float>(pw, cols);
@@ -68,12 +70,15 @@ public static unsafe class LayerNormKernel
     /// Any of dx, dw, db may be empty to skip it. <paramref name="scratch"/> needs 2·cols floats.
     /// </summary>
     /// <exception cref="ArgumentException">A span's length does not match rows × cols.</exception>
-    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd,
+    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean,
+        ReadOnlySpan<float> rstd,
         ReadOnlySpan<float> dy, Span<float> dx, Span<float> dw, Span<float> db, int rows, int cols, Span<float> scratch)
     {
         Check(x.Length, weight.Length, weight.Length, dy.Length, mean.Length, rstd.Length, rows, cols);
-        if ((!dx.IsEmpty && dx.Length != x.Length) || (!dw.IsEmpty && dw.Length != cols) || (!db.IsEmpty && db.Length != cols) || scratch.Length < 2 * cols)
-            throw new ArgumentException($"LayerNormKernel.Backward: dx {dx.Length}, dw {dw.Length}, db {db.Length}, scratch {scratch.Length} do not fit {rows}×{cols}.");
+        if ((!dx.IsEmpty && dx.Length != x.Length) || (!dw.IsEmpty && dw.Length != cols)
+            || (!db.IsEmpty && db.Length != cols) || scratch.Length < 2 * cols)
+            throw new ArgumentException($"LayerNormKernel.Backward: dx {dx.Length}, dw {dw.Length}, db {db.Length}, " +
+                $"scratch {scratch.Length} do not fit {rows}×{cols}.");
         if (cols == 0) return;
         Span<float> xhat = scratch.Slice(0, cols), g = scratch.Slice(cols, cols);
         bool splitDx = !dx.IsEmpty && cols <= MaxStackColumns && ComputeThreads.Max > 1 && rows >= 2 * MinRows(cols);
@@ -131,7 +136,9 @@ public static unsafe class LayerNormKernel
 
     private static void Check(int x, int w, int b, int y, int mean, int rstd, int rows, int cols)
     {
-        if (rows < 0 || cols < 0 || (long)rows * cols != x || y != x || w != cols || b != cols || mean != rows || rstd != rows)
-            throw new ArgumentException($"LayerNormKernel: x {x}, weight {w}, bias {b}, y/dy {y}, mean {mean}, rstd {rstd} do not fit {rows}×{cols}.");
+        if (rows < 0 || cols < 0 || (long)rows * cols != x || y != x || w != cols || b != cols || mean != rows
+            || rstd != rows)
+            throw new ArgumentException($"LayerNormKernel: x {x}, weight {w}, bias {b}, y/dy {y}, mean {mean}, rstd " +
+                $"{rstd} do not fit {rows}×{cols}.");
     }
 }

@@ -8,7 +8,8 @@ namespace LoRA.Managed.Kernels;
 public static class LlamaKernelsReference
 {
     /// <summary>RMSNorm forward, as <see cref="RmsNormKernel.Forward"/>.</summary>
-    public static void RmsNormForward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, Span<float> rstd,
+    public static void RmsNormForward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y,
+        Span<float> rstd,
         int rows, int cols, float eps)
     {
         for (int r = 0; r < rows; r++)
@@ -22,7 +23,8 @@ public static class LlamaKernelsReference
     }
 
     /// <summary>RMSNorm backward, as <see cref="RmsNormKernel.Backward"/> (accumulating into dx and dw).</summary>
-    public static void RmsNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> rstd, ReadOnlySpan<float> dy,
+    public static void RmsNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> rstd,
+        ReadOnlySpan<float> dy,
         Span<float> dx, Span<float> dw, int rows, int cols)
     {
         for (int r = 0; r < rows; r++)
@@ -82,7 +84,8 @@ public static class LlamaKernelsReference
     /// Cached causal attention, as <see cref="CachedAttentionKernel.Forward"/>, written the way
     /// <c>repeat_kv</c> + <c>softmax(QKᵀ·s + mask)·V</c> reads.
     /// </summary>
-    public static void CachedAttention(ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output,
+    public static void CachedAttention(ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        Span<float> output,
         int n, int heads, int kvHeads, int headDim, int start, float scale)
     {
         int group = heads / kvHeads, d = headDim;
@@ -95,7 +98,8 @@ public static class LlamaKernelsReference
                 for (int j = 0; j < seen; j++)
                 {
                     double dot = 0;
-                    for (int c = 0; c < d; c++) dot += (double)q[(i * heads + h) * d + c] * keys[(j * kvHeads + g) * d + c];
+                    for (int c = 0; c < d; c++)
+                        dot += (double)q[(i * heads + h) * d + c] * keys[(j * kvHeads + g) * d + c];
                     p[j] = dot * scale;
                     max = Math.Max(max, p[j]);
                 }

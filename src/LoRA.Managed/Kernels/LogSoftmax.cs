@@ -15,7 +15,8 @@ public static class LogSoftmax
     public static void Rows(ReadOnlySpan<float> x, Span<float> y, int rows, int cols)
     {
         if ((long)rows * cols != x.Length || y.Length != x.Length)
-            throw new ArgumentException($"LogSoftmax.Rows: x has {x.Length} elements, y {y.Length}, expected {rows}×{cols}.");
+            throw new ArgumentException($"LogSoftmax.Rows: x has {x.Length} elements, y {y.Length}, " +
+                $"expected {rows}×{cols}.");
         if (cols == 0) return;
         for (int i = 0; i < rows; i++)
         {

@@ -25,7 +25,8 @@ internal static unsafe class ParallelRange
     public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
     {
         if (a.Length != destination.Length || b.Length != destination.Length)
-            throw new ArgumentException($"ParallelRange.Add: lengths {a.Length}, {b.Length} and {destination.Length} differ.");
+            throw new ArgumentException($"ParallelRange.Add: lengths {a.Length}, {b.Length} and " +
+                $"{destination.Length} differ.");
         fixed (float* pa = a, pb = b, pd = destination)
             For(new AddBody(pa, pb, pd), destination.Length, 16, MinElementsPerThread);
     }
@@ -34,7 +35,8 @@ internal static unsafe class ParallelRange
     public static void Copy(ReadOnlySpan<float> source, Span<float> destination)
     {
         if (source.Length != destination.Length)
-            throw new ArgumentException($"ParallelRange.Copy: lengths {source.Length} and {destination.Length} differ.");
+            throw new ArgumentException($"ParallelRange.Copy: lengths {source.Length} and " +
+                $"{destination.Length} differ.");
         fixed (float* ps = source, pd = destination)
             For(new CopyBody(ps, pd), destination.Length, 16, MinElementsPerThread);
     }
@@ -49,7 +51,8 @@ internal static unsafe class ParallelRange
     private readonly struct CopyBody(float* source, float* destination) : IRangeBody
     {
         public void Run(int start, int end) =>
-            new ReadOnlySpan<float>(source + start, end - start).CopyTo(new Span<float>(destination + start, end - start));
+            new ReadOnlySpan<float>(source + start, end - start)
+                .CopyTo(new Span<float>(destination + start, end - start));
     }
 
     /// <summary>

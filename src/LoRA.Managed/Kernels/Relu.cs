@@ -9,7 +9,8 @@ public static class Relu
     /// <summary><c>y = max(x, 0)</c>, elementwise (TensorPrimitives.Max has this operation).</summary>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
-        if (y.Length < x.Length) throw new ArgumentException($"Relu.Forward: destination has {y.Length} elements, source {x.Length}.");
+        if (y.Length < x.Length)
+            throw new ArgumentException($"Relu.Forward: destination has {y.Length} elements, source {x.Length}.");
         TensorPrimitives.Max(x, 0f, y[..x.Length]);
     }
 

@@ -52,12 +52,14 @@ public static unsafe class RmsNormKernel
     /// 2·cols floats.
     /// </summary>
     /// <exception cref="ArgumentException">A span does not fit rows × cols.</exception>
-    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> rstd, ReadOnlySpan<float> dy,
+    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> rstd,
+        ReadOnlySpan<float> dy,
         Span<float> dx, Span<float> dw, int rows, int cols, Span<float> scratch)
     {
         Check(x.Length, dy.Length, weight.Length, rstd.Length, rows, cols);
         if ((!dx.IsEmpty && dx.Length != x.Length) || (!dw.IsEmpty && dw.Length != cols) || scratch.Length < 2 * cols)
-            throw new ArgumentException($"RmsNormKernel.Backward: dx {dx.Length}, dw {dw.Length}, scratch {scratch.Length} do not fit {rows}×{cols}.");
+            throw new ArgumentException($"RmsNormKernel.Backward: dx {dx.Length}, dw {dw.Length}, scratch " +
+                $"{scratch.Length} do not fit {rows}×{cols}.");
         if (cols == 0) return;
         Span<float> xhat = scratch.Slice(0, cols), g = scratch.Slice(cols, cols);
         bool splitDx = !dx.IsEmpty && cols <= MaxStackColumns && ComputeThreads.Max > 1 && rows >= 2 * MinRows(cols);
@@ -111,6 +113,7 @@ public static unsafe class RmsNormKernel
     private static void Check(int x, int y, int w, int rstd, int rows, int cols)
     {
         if (rows < 0 || cols <= 0 && rows > 0 || (long)rows * cols != x || y != x || w != cols || rstd != rows)
-            throw new ArgumentException($"RmsNormKernel: x {x}, y/dy {y}, weight {w}, rstd {rstd} do not fit {rows}×{cols}.");
+            throw new ArgumentException($"RmsNormKernel: x {x}, y/dy {y}, weight {w}, rstd {rstd} do " +
+                $"not fit {rows}×{cols}.");
     }
 }

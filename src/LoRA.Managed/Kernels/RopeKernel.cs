@@ -31,10 +31,14 @@ public static class RopeKernel
     {
         int half = headDim / 2;
         long count = (long)batch * time * heads * headDim;
-        if (headDim <= 0 || headDim % 2 != 0 || batch < 0 || time < 0 || heads < 0 || start < 0 || x.Length != count || y.Length != count)
-            throw new ArgumentException($"RopeKernel: spans of {x.Length} and {y.Length} do not fit ({batch}, {time}, {heads}, {headDim}) with an even head size.");
-        if (cos.Length != sin.Length || cos.Length % half != 0 || (time > 0 && (long)(start + time) * half > cos.Length))
-            throw new ArgumentException($"RopeKernel: positions {start}..{start + time - 1} need tables of {(long)(start + time) * half} values, got {cos.Length}.");
+        if (headDim <= 0 || headDim % 2 != 0 || batch < 0 || time < 0 || heads < 0 || start < 0 || x.Length != count
+            || y.Length != count)
+            throw new ArgumentException($"RopeKernel: spans of {x.Length} and {y.Length} do not fit ({batch}, " +
+                $"{time}, {heads}, {headDim}) with an even head size.");
+        if (cos.Length != sin.Length || cos.Length % half != 0
+            || (time > 0 && (long)(start + time) * half > cos.Length))
+            throw new ArgumentException($"RopeKernel: positions {start}..{start + time - 1} need tables of " +
+                $"{(long)(start + time) * half} values, got {cos.Length}.");
         for (int bt = 0; bt < batch * time; bt++)
         {
             int p = start + bt % time;

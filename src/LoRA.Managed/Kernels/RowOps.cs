@@ -28,6 +28,7 @@ public static class RowOps
     {
         if (rows < 0 || cols < 0 || (long)rows * cols != length)
             throw new ArgumentException($"{op}: matrix span has {length} elements, not {rows}×{cols}.");
-        if (vector != cols) throw new ArgumentException($"{op}: vector has {vector} elements, the matrix {cols} columns.");
+        if (vector != cols)
+            throw new ArgumentException($"{op}: vector has {vector} elements, the matrix {cols} columns.");
     }
 }

@@ -18,7 +18,8 @@ public static unsafe class SiluKernel
     /// <exception cref="ArgumentException">The lengths differ.</exception>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
-        if (x.Length != y.Length) throw new ArgumentException($"SiluKernel.Forward: x has {x.Length} elements, y {y.Length}.");
+        if (x.Length != y.Length)
+            throw new ArgumentException($"SiluKernel.Forward: x has {x.Length} elements, y {y.Length}.");
         fixed (float* px = x, py = y)
             ParallelRange.For(new ForwardBody(px, py), x.Length, Chunk, MinPerThread);
     }

@@ -33,7 +33,8 @@ internal static class SubnormalMoments
     /// </summary>
     public static float Threshold(float stepSize, float eps, float oneMinusBeta1)
     {
-        if (!(eps > 0f) || !(oneMinusBeta1 > 0f && oneMinusBeta1 <= 1f) || !float.IsFinite(stepSize)) return float.PositiveInfinity;
+        if (!(eps > 0f) || !(oneMinusBeta1 > 0f && oneMinusBeta1 <= 1f) || !float.IsFinite(stepSize))
+            return float.PositiveInfinity;
         double t = Math.Abs((double)stepSize) * (1.1754943508222875e-38 / eps) * 33554432.0 * 2.0;
         return t < float.MaxValue ? (float)t : float.PositiveInfinity;
     }
@@ -41,11 +42,13 @@ internal static class SubnormalMoments
     /// <summary>Lanes whose m is subnormal (non-zero), whose gradient is ±0, and whose |θ·d| exceeds the
     /// threshold.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<int> Lanes(Vector512<float> m, Vector512<float> g, Vector512<float> thetaDecayed, Vector512<float> threshold)
+    public static Vector512<int> Lanes(Vector512<float> m, Vector512<float> g, Vector512<float> thetaDecayed,
+        Vector512<float> threshold)
     {
         // Integer tests on the bits: floating-point compares would read the subnormals this avoids touching.
         Vector512<int> magnitude = m.AsInt32() & Vector512.Create(0x7FFF_FFFF);
-        Vector512<int> subnormal = Vector512.LessThan(magnitude, Vector512.Create(MinNormalBits)) & ~Vector512.Equals(magnitude, Vector512<int>.Zero);
+        Vector512<int> subnormal = Vector512.LessThan(magnitude, Vector512.Create(MinNormalBits))
+            & ~Vector512.Equals(magnitude, Vector512<int>.Zero);
         Vector512<int> zeroGrad = Vector512.Equals(g.AsInt32() & Vector512.Create(0x7FFF_FFFF), Vector512<int>.Zero);
         Vector512<int> large = Vector512.GreaterThan(Vector512.Abs(thetaDecayed), threshold).AsInt32();
         return subnormal & zeroGrad & large;
@@ -66,6 +69,7 @@ internal static class SubnormalMoments
         Vector256<int> rLow = Avx512F.ConvertToVector256Int32(Avx512F.ConvertToVector512Double(a.GetLower()) * f);
         Vector256<int> rHigh = Avx512F.ConvertToVector256Int32(Avx512F.ConvertToVector512Double(a.GetUpper()) * f);
         Vector512<int> d = a - Vector512.Create(rLow, rHigh);
-        return Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<int>.Zero), Vector512<int>.Zero, sign | d).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<int>.Zero), Vector512<int>.Zero, sign | d)
+            .AsSingle();
     }
 }

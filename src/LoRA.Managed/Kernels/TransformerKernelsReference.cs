@@ -26,7 +26,8 @@ public static class TransformerKernelsReference
 
     /// <summary>LayerNorm backward, as <see cref="LayerNormKernel.Backward"/> (accumulating; all three
     /// gradients).</summary>
-    public static void LayerNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd,
+    public static void LayerNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean,
+        ReadOnlySpan<float> rstd,
         ReadOnlySpan<float> dy, Span<float> dx, Span<float> dw, Span<float> db, int rows, int cols)
     {
         for (int r = 0; r < rows; r++)
@@ -86,7 +87,8 @@ public static class TransformerKernelsReference
     }
 
     /// <summary>Causal softmax backward, as <see cref="CausalSoftmaxKernel.Backward"/>.</summary>
-    public static void CausalSoftmaxBackward(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx, int matrices, int t, float scale = 1f)
+    public static void CausalSoftmaxBackward(ReadOnlySpan<float> p, ReadOnlySpan<float> dp, Span<float> dx,
+        int matrices, int t, float scale = 1f)
     {
         for (int mtx = 0; mtx < matrices; mtx++)
             for (int i = 0; i < t; i++)

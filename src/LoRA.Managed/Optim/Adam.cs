@@ -16,10 +16,13 @@ public class Adam : Optimizer
         double eps = 1e-8, double weightDecay = 0)
         : base(parameters, learningRate)
     {
-        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "Adam: beta1 must be in [0, 1).");
-        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "Adam: beta2 must be in [0, 1).");
+        if (!(beta1 >= 0 && beta1 < 1))
+            throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "Adam: beta1 must be in [0, 1).");
+        if (!(beta2 >= 0 && beta2 < 1))
+            throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "Adam: beta2 must be in [0, 1).");
         if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "Adam: eps must be ≥ 0.");
-        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Adam: weight decay must be ≥ 0.");
+        if (!(weightDecay >= 0))
+            throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Adam: weight decay must be ≥ 0.");
         Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
         _m = Parameters.Select(p => new float[p.Count]).ToArray();
         _v = Parameters.Select(p => new float[p.Count]).ToArray();
@@ -58,7 +61,8 @@ public class Adam : Optimizer
         {
             Parameter p = Parameters[i];
             if (!Active(p)) continue;
-            AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bias2Sqrt, (float)Eps,
+            AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)(1 - Beta1), (float)Beta2,
+                (float)(1 - Beta2), (float)bias2Sqrt, (float)Eps,
                 l2, DecayFor(p, decay));
             if (zeroGrad) p.ZeroGrad(); // lazily: the next backward's first write overwrites (Tensor.ZeroGrad)
         }

@@ -12,7 +12,8 @@ public sealed class AdamW : Adam
     private readonly HashSet<Parameter> _noDecay;
 
     /// <summary>Creates the optimiser.</summary>
-    public AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+    public AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9,
+        double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0.01, IEnumerable<Parameter>? noDecay = null)
         : base(parameters, learningRate, beta1, beta2, eps, weightDecay)
     {

@@ -11,7 +11,8 @@ public abstract class Optimizer
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (!(learningRate >= 0) || double.IsInfinity(learningRate))
-            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Optimizer: the learning rate must be a finite number ≥ 0.");
+            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate,
+                "Optimizer: the learning rate must be a finite number ≥ 0.");
         Parameters = parameters.ToArray();
         if (Parameters.Count == 0) throw new ArgumentException("Optimizer: got an empty parameter list.");
         LearningRate = learningRate;
@@ -28,7 +29,8 @@ public abstract class Optimizer
 
     /// <summary>Restores the step counter (for checkpoints: Adam's bias correction and the schedule read it).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="steps"/> is negative.</exception>
-    public void RestoreStepCount(int steps) => StepCount = steps >= 0 ? steps : throw new ArgumentOutOfRangeException(nameof(steps), steps, "Optimizer: a step count must be ≥ 0.");
+    public void RestoreStepCount(int steps) => StepCount = steps >= 0 ? steps
+        : throw new ArgumentOutOfRangeException(nameof(steps), steps, "Optimizer: a step count must be ≥ 0.");
 
     /// <summary>Updates every parameter that requires and has a gradient (<c>optimizer.step()</c>).</summary>
     public void Step() => Update(zeroGrad: false);

@@ -15,8 +15,10 @@ public sealed class Sgd : Optimizer
     public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double weightDecay = 0)
         : base(parameters, learningRate)
     {
-        if (!(momentum >= 0)) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "SGD: momentum must be ≥ 0.");
-        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "SGD: weight decay must be ≥ 0.");
+        if (!(momentum >= 0))
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "SGD: momentum must be ≥ 0.");
+        if (!(weightDecay >= 0))
+            throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "SGD: weight decay must be ≥ 0.");
         Momentum = momentum; WeightDecay = weightDecay;
         _buf = new float[]?[Parameters.Count];
     }
@@ -39,7 +41,8 @@ public sealed class Sgd : Optimizer
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, _buf.Length);
         if (buffer is null) { _buf[index] = null; return; }
         if (buffer.Length != Parameters[index].Count)
-            throw new ArgumentException($"SGD: momentum buffer {index} has {buffer.Length} values but its parameter has {Parameters[index].Count}.", nameof(buffer));
+            throw new ArgumentException($"SGD: momentum buffer {index} has {buffer.Length} values but its parameter " +
+                $"has {Parameters[index].Count}.", nameof(buffer));
         _buf[index] = (float[])buffer.Clone();
     }
 

@@ -112,13 +112,15 @@ public static class BlogExperiment
         Mlp model = Mlp.Blog(generator);
         LoraModel.Validate(model, options.Lora); // a bad adapter configuration is refused before phase 1's seconds
         TrainerResult baseTraining = ClassifierTraining.Fit(model, train0To7,
-            new ClassifierTrainingOptions { Epochs = options.Epochs, LearningRate = BaseLearningRate, BatchSize = BatchSize, Label = "base 0-7" },
+            new ClassifierTrainingOptions { Epochs = options.Epochs, LearningRate = BaseLearningRate,
+                BatchSize = BatchSize, Label = "base 0-7" },
             generator, observer, cancellation);
         double secondsBase = clock.Elapsed.TotalSeconds;
         long baseParameters = model.ParameterCount();
         Mlp baseCopy = Mlp.Blog(new TorchGenerator(0));
         baseCopy.LoadStateDict(model.StateDict().ToDictionary(p => p.Key, p => p.Value.Clone()));
-        EvaluationResult base0To7 = ClassifierEvaluation.Evaluate(model, test0To7), base89 = ClassifierEvaluation.Evaluate(model, test89);
+        EvaluationResult base0To7 = ClassifierEvaluation.Evaluate(model, test0To7),
+            base89 = ClassifierEvaluation.Evaluate(model, test89);
 
         MnistDataset train89 = train.Filter(NewDigits);
         ReplaySampling.Count(options.Replay, train0To7.Count); // a bad fraction is refused before phase 2
@@ -126,10 +128,12 @@ public static class BlogExperiment
         observer.Message($"phase 2: LoRA on digits {NewDigits} ({train89.Count:N0} samples)");
         clock.Restart();
         var (peft, loraTraining) = ClassifierTraining.FineTune(model, options.Lora, train89,
-            new ClassifierTrainingOptions { Epochs = options.LoraEpochs, LearningRate = LoraLearningRate, BatchSize = BatchSize, Label = "LoRA 8-9" },
+            new ClassifierTrainingOptions { Epochs = options.LoraEpochs, LearningRate = LoraLearningRate,
+                BatchSize = BatchSize, Label = "LoRA 8-9" },
             generator, observer, cancellation);
         double secondsLora = clock.Elapsed.TotalSeconds;
-        EvaluationResult lora89 = ClassifierEvaluation.Evaluate(peft, test89), lora0To7 = ClassifierEvaluation.Evaluate(peft, test0To7);
+        EvaluationResult lora89 = ClassifierEvaluation.Evaluate(peft, test89),
+            lora0To7 = ClassifierEvaluation.Evaluate(peft, test0To7);
         ReplayRun? replay = options.Replay > 0
             ? RunReplay(baseCopy, train89, train0To7, test89, test0To7, options, afterBase, observer, cancellation)
             : null;
@@ -148,8 +152,9 @@ public static class BlogExperiment
         MnistDataset mixed = ReplaySampling.Mix(train89, train0To7, options.Replay, generator);
         int replayed = mixed.Count - train89.Count;
         string share = options.Replay.ToString("P1", System.Globalization.CultureInfo.InvariantCulture);
-        observer.Message(FormattableString.Invariant(
-            $"phase 2 with replay: LoRA on digits {NewDigits} plus {replayed:N0} replayed samples of {BaseDigits} ({share})"));
+        observer.Message(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"phase 2 with replay: LoRA on digits {NewDigits} plus {replayed:N0} replayed samples of " +
+            $"{BaseDigits} ({share})"));
         Mlp model = Mlp.Blog(new TorchGenerator(0));
         model.LoadStateDict(baseModel.StateDict().ToDictionary(p => p.Key, p => p.Value.Clone()));
         var (peft, training) = ClassifierTraining.FineTune(model, options.Lora, mixed,

@@ -65,7 +65,8 @@ public static class ClassifierTraining
     /// <summary>Phase 2: wraps <paramref name="model"/>'s targets with adapters and trains only those.</summary>
     /// <exception cref="TrainingCanceledException">Cancelled; it names the checkpoint written, if any.</exception>
     public static (PeftModel Model, TrainerResult Result) FineTune(Module model, LoraConfig config, MnistDataset train,
-        ClassifierTrainingOptions options, TorchGenerator generator, RecipeObserver? observer = null, CancellationToken cancellation = default)
+        ClassifierTrainingOptions options, TorchGenerator generator, RecipeObserver? observer = null,
+        CancellationToken cancellation = default)
     {
         PeftModel peft = LoraModel.GetPeftModel(model, config, generator);
         (observer ?? RecipeObserver.Silent).Message(peft.TrainableParameterSummary());
@@ -77,7 +78,8 @@ public static class ClassifierTraining
     /// decay, on batches reshuffled every epoch from <paramref name="generator"/> (PyTorch's <c>DataLoader</c> order).
     /// </summary>
     /// <exception cref="TrainingCanceledException">Cancelled; it names the checkpoint written, if any.</exception>
-    public static TrainerResult Fit(Module model, MnistDataset train, ClassifierTrainingOptions options, TorchGenerator generator,
+    public static TrainerResult Fit(Module model, MnistDataset train, ClassifierTrainingOptions options,
+        TorchGenerator generator,
         RecipeObserver? observer = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -87,8 +89,10 @@ public static class ClassifierTraining
         var loader = new DataLoader(train, options.BatchSize, shuffle: true, generator: generator);
         var args = new TrainingArguments
         {
-            PerDeviceTrainBatchSize = options.BatchSize, NumTrainEpochs = options.Epochs, LearningRate = options.LearningRate,
-            Optimizer = OptimizerType.Adam, LrSchedulerType = LrSchedulerType.Constant, WeightDecay = 0, MaxGradNorm = null,
+            PerDeviceTrainBatchSize = options.BatchSize, NumTrainEpochs = options.Epochs,
+            LearningRate = options.LearningRate,
+            Optimizer = OptimizerType.Adam, LrSchedulerType = LrSchedulerType.Constant, WeightDecay = 0,
+            MaxGradNorm = null,
             LoggingSteps = int.MaxValue, RunTags = options.RunTags,
         };
         if (options.CheckpointDirectory is { } dir)
@@ -102,7 +106,8 @@ public static class ClassifierTraining
         var trainer = new Trainer(model, args);
         TrainerResult? result = null;
         observer.RunPhase(new TrainingPhase(options.Label, options.Epochs, loader.BatchCount),
-            progress => result = trainer.Train(new ClassificationTask(loader), progress, cancellation, options.ResumeFrom));
+            progress => result = trainer.Train(new ClassificationTask(loader), progress, cancellation,
+                options.ResumeFrom));
         return result!;
     }
 }

@@ -25,7 +25,9 @@ public static class LmEvaluation
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         int[] ids = tokenizer.Encode(text);
-        if (ids.Length < 2) throw new ArgumentException($"lm-eval: the text gives {ids.Length} token(s); at least 2 are needed to predict one.");
+        if (ids.Length < 2)
+            throw new ArgumentException($"lm-eval: the text gives {ids.Length} token(s); at least 2 are " +
+                "needed to predict one.");
         int n = context == 0 ? model.Config.MaxContext : context;
         ScoreResult r = model.Score(ids, n);
         return new Result(r.Tokens, r.MeanNll, r.Perplexity, n);

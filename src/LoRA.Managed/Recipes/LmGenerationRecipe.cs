@@ -18,12 +18,14 @@ public static class LmGenerationRecipe
     /// <summary>Generates after <paramref name="prompt"/>.</summary>
     /// <exception cref="ArgumentException">The prompt encodes to no ids or does not fit, or a setting is out of
     /// range.</exception>
-    public static Result Run(CausalLm model, ITextTokenizer tokenizer, string prompt, GenerationSettings settings, Action<string>? onText = null)
+    public static Result Run(CausalLm model, ITextTokenizer tokenizer, string prompt, GenerationSettings settings,
+        Action<string>? onText = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         int[] promptIds = tokenizer.Encode(prompt);
-        var eos = settings.EosTokenIds ?? (model.EosTokenIds.Count > 0 ? model.EosTokenIds : tokenizer.EosTokenId is { } e ? [e] : []);
+        var eos = settings.EosTokenIds
+            ?? (model.EosTokenIds.Count > 0 ? model.EosTokenIds : tokenizer.EosTokenId is { } e ? [e] : []);
         ITextStreamDecoder stream = tokenizer.CreateStreamDecoder(skipSpecialTokens: true);
         // The prompt goes through the decoder first, unprinted: a decoder that strips a word's leading space at the
         // start of a text (SentencePiece's) then sees the first new token after its context, so "who" + "▁lived"
@@ -41,6 +43,7 @@ public static class LmGenerationRecipe
         string head = tokenizer.Decode(promptIds, skipSpecialTokens: true);
         string all = tokenizer.Decode([.. promptIds, .. newIds], skipSpecialTokens: true);
         return new Result(promptIds, newIds,
-            all.StartsWith(head, StringComparison.Ordinal) ? all[head.Length..] : tokenizer.Decode(newIds, skipSpecialTokens: true));
+            all.StartsWith(head, StringComparison.Ordinal) ? all[head.Length..]
+                : tokenizer.Decode(newIds, skipSpecialTokens: true));
     }
 }

@@ -46,7 +46,8 @@ public static class TinyLmExperiment
 
     /// <summary>The figures of one run.</summary>
 #pragma warning disable CS1591
-    public sealed record Result(double ValLossABase, double ValLossBBase, double ValLossBAdapted, double ValLossAAdapted,
+    public sealed record Result(double ValLossABase, double ValLossBBase, double ValLossBAdapted,
+        double ValLossAAdapted,
         long TrainableParams, long AllParams, double TrainablePercent, double SecondsPretrain, double SecondsFinetune,
         string Summary, TrainerResult Finetune);
 #pragma warning restore CS1591
@@ -56,18 +57,21 @@ public static class TinyLmExperiment
 
     /// <summary>Runs the experiment on corpus <paramref name="textA"/> then <paramref name="textB"/>.</summary>
     /// <exception cref="TrainingCanceledException">Cancelled between two steps.</exception>
-    public static Result Run(string textA, string textB, Settings s, RecipeObserver? observer = null, CancellationToken cancellation = default)
+    public static Result Run(string textA, string textB, Settings s, RecipeObserver? observer = null,
+        CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(s);
         var o = observer ?? RecipeObserver.Silent;
         var tokenizer = CharTokenizer.FromCorpora([textA, textB]);
         var (trainA, valA) = Windows(tokenizer, textA, s.SeqLength, "A");
         var (trainB, valB) = Windows(tokenizer, textB, s.SeqLength, "B");
-        o.Message(FormattableString.Invariant(
-            $"vocabulary {tokenizer.VocabSize} characters; windows of {s.SeqLength}: A {trainA.Count:N0} train / {valA.Count:N0} validation, B {trainB.Count:N0} / {valB.Count:N0}"));
+        o.Message(string.Create(CultureInfo.InvariantCulture,
+            $"vocabulary {tokenizer.VocabSize} characters; windows of {s.SeqLength}: A {trainA.Count:N0} train / " +
+            $"{valA.Count:N0} validation, B {trainB.Count:N0} / {valB.Count:N0}"));
 
         var generator = new TorchGenerator(s.Seed);
-        var config = new GptConfig { VocabSize = tokenizer.VocabSize, BlockSize = s.SeqLength, Layers = s.Layers, Heads = s.Heads, Embed = s.Embed };
+        var config = new GptConfig { VocabSize = tokenizer.VocabSize, BlockSize = s.SeqLength, Layers = s.Layers,
+            Heads = s.Heads, Embed = s.Embed };
         var model = new GptModel(config, generator);
 
         // Pre-training on A: a fixed number of steps (not seconds), so a seed gives one model.
@@ -75,13 +79,15 @@ public static class TinyLmExperiment
         var pretrainArgs = new TrainingArguments
         {
             PerDeviceTrainBatchSize = s.BatchSize, PerDeviceEvalBatchSize = s.BatchSize, MaxSteps = s.PretrainSteps,
-            LearningRate = s.PretrainLearningRate, WeightDecay = 0.1, LrSchedulerType = LrSchedulerType.Cosine, WarmupRatio = 0.05,
+            LearningRate = s.PretrainLearningRate, WeightDecay = 0.1, LrSchedulerType = LrSchedulerType.Cosine,
+            WarmupRatio = 0.05,
             Seed = s.Seed, LoggingSteps = Math.Max(1, s.PretrainSteps / 5),
         };
         var pretrainTask = new LanguageModelTask(trainA, generator: generator);
         var pretrainer = new Trainer(model, pretrainArgs);
-        o.Message(FormattableString.Invariant(
-            $"pre-training on A: {model.ParameterCount():N0} parameters, {s.PretrainSteps} steps of {s.BatchSize}, AdamW lr {s.PretrainLearningRate}, cosine"));
+        o.Message(string.Create(CultureInfo.InvariantCulture,
+            $"pre-training on A: {model.ParameterCount():N0} parameters, {s.PretrainSteps} steps of {s.BatchSize}, " +
+            $"AdamW lr {s.PretrainLearningRate}, cosine"));
         TrainerResult pre = Train(o, "pre-train A", pretrainer, pretrainTask, s.PretrainSteps, cancellation);
         double secondsPretrain = clock.Elapsed.TotalSeconds;
         foreach (var log in pre.LogHistory)
@@ -99,11 +105,13 @@ public static class TinyLmExperiment
         }
 
         // LoRA on q/k/v, fine-tuned on B.
-        var lora = new LoraConfig { Rank = s.Rank, Alpha = s.Alpha, Dropout = s.Dropout, Bias = LoraBias.None, TargetModules = ["q_proj", "k_proj", "v_proj"] };
+        var lora = new LoraConfig { Rank = s.Rank, Alpha = s.Alpha, Dropout = s.Dropout, Bias = LoraBias.None,
+            TargetModules = ["q_proj", "k_proj", "v_proj"] };
         PeftModel peft = LoraModel.GetPeftModel(model, lora, generator);
         string summary = peft.TrainableParameterSummary();
         o.Message(summary);
-        string checkpoints = s.Out is not null ? Path.Combine(s.Out, "checkpoints") : Directory.CreateTempSubdirectory("lora-lm-demo-").FullName;
+        string checkpoints = s.Out is not null ? Path.Combine(s.Out, "checkpoints")
+            : Directory.CreateTempSubdirectory("lora-lm-demo-").FullName;
         clock.Restart();
         TrainerResult fine;
         try
@@ -117,9 +125,12 @@ public static class TinyLmExperiment
             };
             var finetuneTask = new LanguageModelTask(trainB, valB, generator, s.MaxEvalWindows);
             var finetuner = new Trainer(peft, finetuneArgs);
-            o.Message(FormattableString.Invariant(
-                $"fine-tuning on B: LoRA r {s.Rank}, alpha {s.Alpha}, dropout {s.Dropout} on q/k/v; {s.FinetuneEpochs} epochs, AdamW lr {s.FinetuneLearningRate}, warm-up 10%, cosine, weight decay 0.1"));
-            fine = Train(o, "LoRA on B", finetuner, finetuneTask, s.FinetuneEpochs * finetuneTask.BatchesPerEpoch(s.BatchSize), cancellation);
+            o.Message(string.Create(CultureInfo.InvariantCulture,
+                $"fine-tuning on B: LoRA r {s.Rank}, alpha {s.Alpha}, dropout {s.Dropout} on q/k/v; " +
+                $"{s.FinetuneEpochs} epochs, AdamW lr {s.FinetuneLearningRate}, warm-up 10%, cosine, " +
+                $"weight decay 0.1"));
+            fine = Train(o, "LoRA on B", finetuner, finetuneTask,
+                s.FinetuneEpochs * finetuneTask.BatchesPerEpoch(s.BatchSize), cancellation);
         }
         finally
         {
@@ -127,8 +138,10 @@ public static class TinyLmExperiment
         }
         double secondsFinetune = clock.Elapsed.TotalSeconds;
         foreach (var e in fine.EvalHistory)
-            o.Message(FormattableString.Invariant($"  epoch {e.Epoch} (step {e.Step}): eval_loss {e.Metrics["eval_loss"]:F4}"));
-        o.Message(FormattableString.Invariant($"  best: step {fine.BestStep}, eval_loss {fine.BestMetric:F4}{(fine.RestoredBest ? ", restored" : "")}"));
+            o.Message(string.Create(CultureInfo.InvariantCulture,
+                $"  epoch {e.Epoch} (step {e.Step}): eval_loss {e.Metrics["eval_loss"]:F4}"));
+        o.Message(string.Create(CultureInfo.InvariantCulture,
+            $"  best: step {fine.BestStep}, eval_loss {fine.BestMetric:F4}{(fine.RestoredBest ? ", restored" : "")}"));
 
         double bAdapted = LanguageModelLoss.Mean(model, valB, s.BatchSize, s.MaxEvalWindows);
         double aAdapted = LanguageModelLoss.Mean(model, valA, s.BatchSize, s.MaxEvalWindows);
@@ -136,27 +149,33 @@ public static class TinyLmExperiment
         if (s.Out is not null) peft.SaveAdapter(Path.Combine(s.Out, AdapterDirectoryName));
 
         long trainable = peft.TrainableParameterCount, all = peft.AllParameterCount;
-        return new Result(aBase, bBase, bAdapted, aAdapted, trainable, all, 100.0 * trainable / all, secondsPretrain, secondsFinetune, summary, fine);
+        return new Result(aBase, bBase, bAdapted, aAdapted, trainable, all, 100.0 * trainable / all, secondsPretrain,
+            secondsFinetune, summary, fine);
     }
 
-    private static TrainerResult Train<TBatch>(RecipeObserver observer, string label, Trainer trainer, ITrainingTask<TBatch> task, int totalSteps,
+    private static TrainerResult Train<TBatch>(RecipeObserver observer, string label, Trainer trainer,
+        ITrainingTask<TBatch> task, int totalSteps,
         CancellationToken cancellation)
     {
         TrainerResult? result = null;
-        observer.RunPhase(new TrainingPhase(label, 1, totalSteps, ByStep: true), progress => result = trainer.Train(task, progress, cancellation));
+        observer.RunPhase(new TrainingPhase(label, 1, totalSteps, ByStep: true),
+            progress => result = trainer.Train(task, progress, cancellation));
         return result!;
     }
 
-    private static (PackedSequences Train, PackedSequences Validation) Windows(CharTokenizer tokenizer, string text, int length, string name)
+    private static (PackedSequences Train, PackedSequences Validation) Windows(CharTokenizer tokenizer, string text,
+        int length, string name)
     {
         var (train, validation) = TrainValidationSplit.Split(tokenizer.Encode(text), 0.1);
         PackedSequences t = SequencePacker.Pack(train, length), v = SequencePacker.Pack(validation, length);
         if (t.Count == 0 || v.Count == 0)
-            throw new ArgumentException($"lm-demo: corpus {name} ({text.Length:N0} characters) is too short for windows of {length} in both its 90% training and 10% validation parts.");
+            throw new ArgumentException($"lm-demo: corpus {name} ({text.Length:N0} characters) is too short for " +
+                $"windows of {length} in both its 90% training and 10% validation parts.");
         return (t, v);
     }
 
-    private static void PrintSamples(RecipeObserver observer, string label, GptModel model, CharTokenizer tokenizer, Settings s)
+    private static void PrintSamples(RecipeObserver observer, string label, GptModel model, CharTokenizer tokenizer,
+        Settings s)
     {
         if (s.SampleTokens == 0) return;
         // the same draws before and after, so the texts differ only by the model

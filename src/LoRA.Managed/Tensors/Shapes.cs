@@ -17,7 +17,8 @@ public static class Shapes
         {
             if (d < 0) throw new ArgumentException($"{op}: negative dimension in shape {Format(shape)}.");
             n *= d;
-            if (n > int.MaxValue) throw new ArgumentException($"{op}: shape {Format(shape)} has more than {int.MaxValue} elements.");
+            if (n > int.MaxValue)
+                throw new ArgumentException($"{op}: shape {Format(shape)} has more than {int.MaxValue} elements.");
         }
         return (int)n;
     }

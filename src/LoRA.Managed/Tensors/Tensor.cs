@@ -29,7 +29,8 @@ public class Tensor
         ArgumentNullException.ThrowIfNull(data);
         long count = Shapes.CheckedCount(shape, nameof(Tensor));
         if (count != data.Length)
-            throw new ArgumentException($"Tensor: shape {Shapes.Format(shape)} holds {count} elements but the data has {data.Length}.");
+            throw new ArgumentException($"Tensor: shape {Shapes.Format(shape)} holds {count} elements but the " +
+                $"data has {data.Length}.");
         _data = data;
         Shape = (int[])shape.Clone();
     }
@@ -167,7 +168,9 @@ public class Tensor
     /// <summary>The scalar value of a one-element tensor, as <c>tensor.item()</c>.</summary>
     public float Item()
     {
-        if (_data.Length != 1) throw new InvalidOperationException($"Item: tensor of shape {Shapes.Format(Shape)} has {_data.Length} elements, not 1.");
+        if (_data.Length != 1)
+            throw new InvalidOperationException($"Item: tensor of shape {Shapes.Format(Shape)} has " +
+                $"{_data.Length} elements, not 1.");
         return _data[0];
     }
 
@@ -182,7 +185,8 @@ public class Tensor
         var t = new Tensor(rows.Length, cols);
         for (int i = 0; i < rows.Length; i++)
         {
-            if (rows[i].Length != cols) throw new ArgumentException($"FromRows: row {i} has {rows[i].Length} values, row 0 has {cols}.");
+            if (rows[i].Length != cols)
+                throw new ArgumentException($"FromRows: row {i} has {rows[i].Length} values, row 0 has {cols}.");
             rows[i].CopyTo(t._data, i * cols);
         }
         return t;

@@ -148,7 +148,8 @@ public sealed class TorchGenerator
     {
         ArgumentNullException.ThrowIfNull(state);
         if (state.Mt.Length != N || state.Index is < 0 or > N)
-            throw new ArgumentException($"SetState: a mt19937 state has {N} words and an index in 0..{N}; got {state.Mt.Length} words, index {state.Index}.");
+            throw new ArgumentException($"SetState: a mt19937 state has {N} words and an index in 0..{N}; got " +
+                $"{state.Mt.Length} words, index {state.Index}.");
         state.Mt.CopyTo(_mt, 0);
         _index = state.Index;
         Seed = state.Seed;

@@ -29,11 +29,13 @@ public sealed class CharTokenizer
         _vocab = vocabulary.ToArray();
         if (_vocab.Length == 0) throw new ArgumentException("CharTokenizer: the vocabulary is empty.");
         if (hasUnknown && _vocab[0] != UnknownChar)
-            throw new ArgumentException($"CharTokenizer: with an unknown symbol, id 0 must be U+FFFD, got U+{(int)_vocab[0]:X4}.");
+            throw new ArgumentException("CharTokenizer: with an unknown symbol, id 0 must be U+FFFD, got " +
+                $"U+{(int)_vocab[0]:X4}.");
         _ids = new Dictionary<char, int>(_vocab.Length);
         for (int i = 0; i < _vocab.Length; i++)
             if (!_ids.TryAdd(_vocab[i], i))
-                throw new ArgumentException($"CharTokenizer: character U+{(int)_vocab[i]:X4} appears twice in the vocabulary (ids {_ids[_vocab[i]]} and {i}).");
+                throw new ArgumentException($"CharTokenizer: character U+{(int)_vocab[i]:X4} appears twice in the " +
+                    $"vocabulary (ids {_ids[_vocab[i]]} and {i}).");
         UnknownId = hasUnknown ? 0 : null;
     }
 
@@ -49,7 +51,8 @@ public sealed class CharTokenizer
     }
 
     /// <summary>Builds the vocabulary from the characters of one corpus.</summary>
-    public static CharTokenizer FromText(string text, bool addUnknown = true) => FromCorpora(new[] { text }, addUnknown);
+    public static CharTokenizer FromText(string text, bool addUnknown = true) =>
+        FromCorpora(new[] { text }, addUnknown);
 
     /// <summary>Number of tokens (the model's VocabSize).</summary>
     public int VocabSize => _vocab.Length;
@@ -71,7 +74,9 @@ public sealed class CharTokenizer
         {
             if (_ids.TryGetValue(text[i], out int id)) ids[i] = id;
             else if (UnknownId is int unk) ids[i] = unk;
-            else throw new ArgumentException($"CharTokenizer: character U+{(int)text[i]:X4} '{text[i]}' at index {i} is not in the vocabulary and there is no unknown symbol.");
+            else
+                throw new ArgumentException($"CharTokenizer: character U+{(int)text[i]:X4} '{text[i]}' at index {i} " +
+                    "is not in the vocabulary and there is no unknown symbol.");
         }
         return ids;
     }
@@ -93,7 +98,8 @@ public sealed class CharTokenizer
         for (int i = 0; i < ids.Length; i++)
         {
             if ((uint)ids[i] >= (uint)_vocab.Length)
-                throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"CharTokenizer: id {ids[i]} at position {i} is outside 0..{_vocab.Length - 1}.");
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[i],
+                    $"CharTokenizer: id {ids[i]} at position {i} is outside 0..{_vocab.Length - 1}.");
             sb.Append(_vocab[ids[i]]);
         }
         return sb.ToString();
@@ -121,12 +127,14 @@ public sealed class CharTokenizer
         if (root is not JsonObject obj) throw new FormatException($"{source}: expected a JSON object.");
         if (obj["type"]?.GetValueKind() != JsonValueKind.String || (string?)obj["type"] != "char")
             throw new FormatException($"{source}: field 'type' must be \"char\".");
-        if (obj["vocab"] is not JsonArray arr) throw new FormatException($"{source}: field 'vocab' must be an array of one-character strings.");
+        if (obj["vocab"] is not JsonArray arr)
+            throw new FormatException($"{source}: field 'vocab' must be an array of one-character strings.");
         var chars = new List<char>(arr.Count);
         for (int i = 0; i < arr.Count; i++)
         {
             string? s = arr[i]?.GetValueKind() == JsonValueKind.String ? (string?)arr[i] : null;
-            if (s is null || s.Length != 1) throw new FormatException($"{source}: 'vocab'[{i}] must be a one-character string.");
+            if (s is null || s.Length != 1)
+                throw new FormatException($"{source}: 'vocab'[{i}] must be a one-character string.");
             chars.Add(s[0]);
         }
         JsonNode? unk = obj["unk_id"];

@@ -22,16 +22,20 @@ public sealed class CompletionExamples
     public CompletionExamples(IReadOnlyList<(int[] Tokens, int PromptLength)> examples, int maxLength, int padId = 0)
     {
         ArgumentNullException.ThrowIfNull(examples);
-        if (maxLength < 1) throw new ArgumentException($"CompletionExamples: the length must be at least 1, got {maxLength}.");
+        if (maxLength < 1)
+            throw new ArgumentException($"CompletionExamples: the length must be at least 1, got {maxLength}.");
         var kept = new List<(int[] Tokens, int PromptLength)>();
         foreach (var (tokens, prompt) in examples)
         {
             if (prompt < 0 || prompt > tokens.Length)
-                throw new ArgumentException($"CompletionExamples: prompt length {prompt} is outside 0..{tokens.Length}.");
+                throw new ArgumentException($"CompletionExamples: prompt length {prompt} is outside " +
+                    $"0..{tokens.Length}.");
             // Targets are tokens 1..n; at least one must be a completion token within the cut.
             if (Math.Max(prompt, 1) < Math.Min(tokens.Length, maxLength + 1)) kept.Add((tokens, prompt));
         }
-        if (kept.Count == 0) throw new ArgumentException("CompletionExamples: no example has a completion token to learn (all empty, or prompts longer than the context).");
+        if (kept.Count == 0)
+            throw new ArgumentException("CompletionExamples: no example has a completion token to learn (all empty, " +
+                "or prompts longer than the context).");
         Time = Math.Min(maxLength, kept.Max(e => e.Tokens.Length) - 1);
         Count = kept.Count;
         _inputs = new int[Count * Time];

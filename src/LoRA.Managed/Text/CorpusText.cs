@@ -44,7 +44,9 @@ public static class CorpusText
         using var reader = new StreamReader(input, Encoding.UTF8);
         string text = reader.ReadToEnd().Replace("\r\n", "\n");
         int start = text.IndexOf(startMarker, StringComparison.Ordinal);
-        if (start < 0) throw new InvalidDataException($"CorpusText: the dictionary text does not contain the expected start \"{startMarker}\".");
+        if (start < 0)
+            throw new InvalidDataException("CorpusText: the dictionary text does not contain the expected " +
+                $"start \"{startMarker}\".");
         return text[start..];
     }
 }

@@ -27,7 +27,9 @@ public sealed class LmBatchIterator
     public LmBatchIterator(PackedSequences data, int batchSize, TorchGenerator? generator = null, bool dropLast = false)
     {
         _data = data ?? throw new ArgumentNullException(nameof(data));
-        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "LmBatchIterator: the batch size must be positive.");
+        if (batchSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                "LmBatchIterator: the batch size must be positive.");
         BatchSize = batchSize;
         DropLast = dropLast;
         _generator = generator;
@@ -55,7 +57,9 @@ public sealed class LmBatchIterator
     /// <see cref="BatchesPerEpoch"/>.</exception>
     public IEnumerable<LmBatch> Epoch(int skip)
     {
-        if (skip < 0 || skip > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");
+        if (skip < 0 || skip > BatchesPerEpoch)
+            throw new ArgumentOutOfRangeException(nameof(skip), skip,
+                $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");
         return Batches(skip, reuseBuffers: false);
     }
 
@@ -66,7 +70,9 @@ public sealed class LmBatchIterator
     /// </summary>
     internal IEnumerable<LmBatch> EpochReusingBuffers(int skip)
     {
-        if (skip < 0 || skip > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(skip), skip, $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");
+        if (skip < 0 || skip > BatchesPerEpoch)
+            throw new ArgumentOutOfRangeException(nameof(skip), skip,
+                $"LmBatchIterator: can skip 0 to {BatchesPerEpoch} batches.");
         return Batches(skip, reuseBuffers: true);
     }
 
@@ -81,7 +87,8 @@ public sealed class LmBatchIterator
             if (b < BatchSize && DropLast) yield break;
             int[] inputs, targets;
             if (!reuseBuffers) (inputs, targets) = (new int[b * t], new int[b * t]);
-            else if (b == BatchSize) (inputs, targets) = (_fullInputs ??= new int[b * t], _fullTargets ??= new int[b * t]);
+            else if (b == BatchSize)
+                (inputs, targets) = (_fullInputs ??= new int[b * t], _fullTargets ??= new int[b * t]);
             else (inputs, targets) = (_partialInputs ??= new int[b * t], _partialTargets ??= new int[b * t]);
             for (int r = 0; r < b; r++)
             {

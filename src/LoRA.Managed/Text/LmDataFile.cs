@@ -26,9 +26,12 @@ public static class LmDataFile
     /// </summary>
     /// <exception cref="InvalidDataFormatException">The extension is neither .txt nor .jsonl, a line is not a JSON
     /// object with text or prompt+completion strings, or nothing fits.</exception>
-    public static (Content Train, Content? Validation) Read(string path, ITextTokenizer tokenizer, int context, double evalFraction)
+    public static (Content Train, Content? Validation) Read(string path, ITextTokenizer tokenizer, int context,
+        double evalFraction)
     {
-        if (!(evalFraction >= 0 && evalFraction < 1)) throw new ArgumentOutOfRangeException(nameof(evalFraction), evalFraction, "LmDataFile: the evaluation fraction must be in [0, 1).");
+        if (!(evalFraction >= 0 && evalFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(evalFraction), evalFraction,
+                "LmDataFile: the evaluation fraction must be in [0, 1).");
         string ext = Path.GetExtension(path ?? "").ToLowerInvariant();
         if (ext == ".txt" && evalFraction > 0)
         {
@@ -36,7 +39,8 @@ public static class LmDataFile
             var (train, validation) = TrainValidationSplit.Split(tokens, evalFraction);
             PackedSequences t = SequencePacker.Pack(train, context), v = SequencePacker.Pack(validation, context);
             if (t.Count == 0)
-                throw new InvalidDataFormatException(path!, "text", $"{train.Length} training tokens do not fill one block of {context} + 1.");
+                throw new InvalidDataFormatException(path!, "text",
+                    $"{train.Length} training tokens do not fill one block of {context} + 1.");
             return (new Content(t, null), v.Count == 0 ? null : new Content(v, null));
         }
         if (ext != ".jsonl") return (Read(path!, tokenizer, context), null);
@@ -44,7 +48,8 @@ public static class LmDataFile
         int held = evalFraction > 0 && rows.Count >= 10 ? Math.Max(1, (int)Math.Round(rows.Count * evalFraction)) : 0;
         int pad = tokenizer.EosTokenId ?? 0;
         Content trainRows = Build(path!, rows.GetRange(0, rows.Count - held), context, pad);
-        return (trainRows, held == 0 ? null : Build(path!, rows.GetRange(rows.Count - held, held), trainRows.Rows!.Time, pad));
+        return (trainRows,
+            held == 0 ? null : Build(path!, rows.GetRange(rows.Count - held, held), trainRows.Rows!.Time, pad));
     }
 
     /// <summary>Reads <paramref name="path"/> into blocks or rows of at most <paramref name="context"/>
@@ -61,10 +66,12 @@ public static class LmDataFile
             int[] tokens = tokenizer.Encode(File.ReadAllText(path));
             PackedSequences blocks = SequencePacker.Pack(tokens, context);
             if (blocks.Count == 0)
-                throw new InvalidDataFormatException(path, "text", $"{tokens.Length} tokens do not fill one block of {context} + 1.");
+                throw new InvalidDataFormatException(path, "text",
+                    $"{tokens.Length} tokens do not fill one block of {context} + 1.");
             return new Content(blocks, null);
         }
-        if (ext != ".jsonl") throw new InvalidDataFormatException(path, "extension", $"'{ext}' is neither .txt nor .jsonl.");
+        if (ext != ".jsonl")
+            throw new InvalidDataFormatException(path, "extension", $"'{ext}' is neither .txt nor .jsonl.");
         return Build(path, ReadRows(path, tokenizer), context, tokenizer.EosTokenId ?? 0);
     }
 
@@ -98,13 +105,19 @@ public static class LmDataFile
         string field = $"line {lineNo}";
         JsonDocument doc;
         try { doc = JsonDocument.Parse(line); }
-        catch (JsonException ex) { throw new InvalidDataFormatException(path, field, $"not JSON ({ex.Message.Split('\n')[0]})", ex); }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataFormatException(path, field, $"not JSON ({ex.Message.Split('\n')[0]})", ex);
+        }
         using (doc)
         {
             JsonElement root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(path, field, $"expected an object, found {root.ValueKind}.");
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataFormatException(path, field, $"expected an object, found {root.ValueKind}.");
             string? Get(string name) => root.TryGetProperty(name, out var el)
-                ? el.ValueKind == JsonValueKind.String ? el.GetString() : throw new InvalidDataFormatException(path, $"{field}.{name}", $"expected a string, found {el.ValueKind}.")
+                ? el.ValueKind == JsonValueKind.String ? el.GetString()
+                : throw new InvalidDataFormatException(path, $"{field}.{name}",
+                    $"expected a string, found {el.ValueKind}.")
                 : null;
             string? text = Get("text"), prompt = Get("prompt"), completion = Get("completion");
             int? eos = tokenizer.EosTokenId;
@@ -118,9 +131,11 @@ public static class LmDataFile
                 int[] t = tokenizer.Encode(text);
                 return ([.. t, .. WithEos(t, eos)], 0);
             }
-            throw new InvalidDataFormatException(path, field, "expected {\"text\": ...} or {\"prompt\": ..., \"completion\": ...}.");
+            throw new InvalidDataFormatException(path, field,
+                "expected {\"text\": ...} or {\"prompt\": ..., \"completion\": ...}.");
         }
     }
 
-    private static int[] WithEos(int[] tokens, int? eos) => eos is { } e && (tokens.Length == 0 || tokens[^1] != e) ? [e] : [];
+    private static int[] WithEos(int[] tokens, int? eos) => eos is { } e && (tokens.Length == 0 || tokens[^1] != e)
+        ? [e] : [];
 }

@@ -14,8 +14,12 @@ public static class SequencePacker
     /// <exception cref="ArgumentOutOfRangeException">The length or stride is not positive.</exception>
     public static PackedSequences Pack(ReadOnlySpan<int> tokens, int maxSeqLength, int stride = 0)
     {
-        if (maxSeqLength <= 0) throw new ArgumentOutOfRangeException(nameof(maxSeqLength), maxSeqLength, "SequencePacker: max_seq_length must be positive.");
-        if (stride < 0) throw new ArgumentOutOfRangeException(nameof(stride), stride, "SequencePacker: the stride must be positive (or 0 for max_seq_length).");
+        if (maxSeqLength <= 0)
+            throw new ArgumentOutOfRangeException(nameof(maxSeqLength), maxSeqLength,
+                "SequencePacker: max_seq_length must be positive.");
+        if (stride < 0)
+            throw new ArgumentOutOfRangeException(nameof(stride), stride,
+                "SequencePacker: the stride must be positive (or 0 for max_seq_length).");
         if (stride == 0) stride = maxSeqLength;
         int count = tokens.Length < maxSeqLength + 1 ? 0 : (tokens.Length - maxSeqLength - 1) / stride + 1;
         return new PackedSequences(tokens.ToArray(), maxSeqLength, stride, count);

@@ -12,10 +12,12 @@ public static class TrainValidationSplit
     public static (int[] Train, int[] Validation) Split(ReadOnlySpan<int> tokens, double validationFraction = 0.1)
     {
         if (!(validationFraction > 0 && validationFraction < 1))
-            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "TrainValidationSplit: the validation fraction must be in (0, 1).");
+            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction,
+                "TrainValidationSplit: the validation fraction must be in (0, 1).");
         int validation = (int)(tokens.Length * validationFraction);
         if (validation == 0 || validation == tokens.Length)
-            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, $"TrainValidationSplit: {tokens.Length} tokens at fraction {validationFraction} leave a part empty.");
+            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction,
+                $"TrainValidationSplit: {tokens.Length} tokens at fraction {validationFraction} leave a part empty.");
         int train = tokens.Length - validation;
         return (tokens[..train].ToArray(), tokens[train..].ToArray());
     }

@@ -46,7 +46,8 @@ public static class CheckpointManifest
             files = TrainingPosition.ReadObject(path)["files"]!.AsObject();
             if (files.Count == 0) return $"{path}: files: empty.";
         }
-        catch (Exception e) when (e is InvalidDataFormatException or NullReferenceException or InvalidOperationException)
+        catch (Exception e)
+            when (e is InvalidDataFormatException or NullReferenceException or InvalidOperationException)
         {
             return $"{path}: files: not a map of file names to SHA-256 hashes ({e.Message}).";
         }

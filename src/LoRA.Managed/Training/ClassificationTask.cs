@@ -50,7 +50,8 @@ public sealed class ClassificationTask : IResumableTask<Batch>
     public int SampleCount(Batch batch) => batch.Size;
 
     /// <inheritdoc />
-    public Tensor ComputeLoss(Module model, Batch batch) => Functional.CrossEntropy(model.Forward(batch.Images), batch.Labels);
+    public Tensor ComputeLoss(Module model, Batch batch) =>
+        Functional.CrossEntropy(model.Forward(batch.Images), batch.Labels);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)
@@ -67,7 +68,8 @@ public sealed class ClassificationTask : IResumableTask<Batch>
         if (_loader is not null)
         {
             if (_loader.BatchSize != batchSize)
-                throw new ArgumentException($"ClassificationTask: the loader's batch size is {_loader.BatchSize} but the trainer asks for {batchSize} (per_device_train_batch_size).");
+                throw new ArgumentException($"ClassificationTask: the loader's batch size is {_loader.BatchSize} but " +
+                    $"the trainer asks for {batchSize} (per_device_train_batch_size).");
             return _loader;
         }
         return _loader = new DataLoader(_train!, batchSize, shuffle: _generator is not null, generator: _generator);

@@ -16,7 +16,8 @@ public static class ClassifierEvaluation
     /// mode and under <see cref="Tape.NoGrad"/> (the model's previous train/eval mode is restored afterwards).
     /// The prediction is the arg-max logit (the first on ties, as <c>torch.argmax</c>).
     /// </summary>
-    public static EvaluationResult Evaluate(Module model, DataLoader loader) => Evaluate(model, loader, withLoss: false, out _);
+    public static EvaluationResult Evaluate(Module model, DataLoader loader) =>
+        Evaluate(model, loader, withLoss: false, out _);
 
     /// <summary>
     /// <see cref="Evaluate(Module, DataLoader)"/>, and with <paramref name="withLoss"/> also the mean cross-entropy
@@ -43,7 +44,8 @@ public static class ClassifierEvaluation
                     using ArenaScope scope = arena is null ? default : arena.Activate();
                     Tensor logits = model.Forward(batch.Images);
                     if (logits.Rank != 2 || logits.Shape[0] != batch.Size)
-                        throw new InvalidOperationException($"Evaluate: the model returned {Shapes.Format(logits.Shape)} for a batch of {batch.Size}; expected (B, classes).");
+                        throw new InvalidOperationException("Evaluate: the model returned " +
+                            $"{Shapes.Format(logits.Shape)} for a batch of {batch.Size}; expected (B, classes).");
                     int classes = logits.Shape[1];
                     confusion ??= new int[classes, classes];
                     if (withLoss) lossSum += (double)Functional.CrossEntropy(logits, batch.Labels).Item() * batch.Size;
@@ -54,7 +56,8 @@ public static class ClassifierEvaluation
                         int predicted = ArgMax(rows.Slice(i * classes, classes));
                         int label = batch.Labels[i];
                         if ((uint)label >= (uint)classes)
-                            throw new InvalidOperationException($"Evaluate: label {label} of sample {batch.Indices[i]} is outside the model's {classes} classes.");
+                            throw new InvalidOperationException($"Evaluate: label {label} of sample " +
+                                $"{batch.Indices[i]} is outside the model's {classes} classes.");
                         confusion[label, predicted]++;
                     }
                 }

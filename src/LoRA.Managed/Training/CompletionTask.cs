@@ -20,7 +20,8 @@ public sealed class CompletionTask : IResumableTask<LmBatch>
     private int[]? _fullInputs, _fullTargets, _partialInputs, _partialTargets;
 
     /// <summary>Trains on <paramref name="train"/>, evaluates on <paramref name="validation"/> when given.</summary>
-    public CompletionTask(CompletionExamples train, CompletionExamples? validation = null, TorchGenerator? generator = null)
+    public CompletionTask(CompletionExamples train, CompletionExamples? validation = null,
+        TorchGenerator? generator = null)
     {
         _train = train ?? throw new ArgumentNullException(nameof(train));
         _validation = validation;
@@ -39,8 +40,11 @@ public sealed class CompletionTask : IResumableTask<LmBatch>
     /// <inheritdoc />
     public IEnumerable<LmBatch> Batches(int batchSize, int skip)
     {
-        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "CompletionTask: the batch size must be positive.");
-        if (skip < 0 || skip > BatchesPerEpoch(batchSize)) throw new ArgumentOutOfRangeException(nameof(skip), skip, "CompletionTask: skip is outside the epoch.");
+        if (batchSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                "CompletionTask: the batch size must be positive.");
+        if (skip < 0 || skip > BatchesPerEpoch(batchSize))
+            throw new ArgumentOutOfRangeException(nameof(skip), skip, "CompletionTask: skip is outside the epoch.");
         return Iterate(batchSize, skip);
     }
 
@@ -66,7 +70,8 @@ public sealed class CompletionTask : IResumableTask<LmBatch>
         }
     }
 
-    private static int[] Fit(ref int[]? buffer, int length) => buffer is { } a && a.Length == length ? a : buffer = new int[length];
+    private static int[] Fit(ref int[]? buffer, int length) => buffer is { } a && a.Length == length ? a
+        : buffer = new int[length];
 
     /// <inheritdoc />
     public int SampleCount(LmBatch batch) => batch.Batch;

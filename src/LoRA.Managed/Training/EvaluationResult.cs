@@ -8,7 +8,8 @@ public sealed class EvaluationResult
     {
         ArgumentNullException.ThrowIfNull(confusion);
         if (confusion.GetLength(0) != confusion.GetLength(1))
-            throw new ArgumentException($"EvaluationResult: the confusion matrix must be square, got {confusion.GetLength(0)}×{confusion.GetLength(1)}.");
+            throw new ArgumentException("EvaluationResult: the confusion matrix must be square, got " +
+                $"{confusion.GetLength(0)}×{confusion.GetLength(1)}.");
         Confusion = confusion;
         for (int t = 0; t < Classes; t++)
             for (int p = 0; p < Classes; p++)

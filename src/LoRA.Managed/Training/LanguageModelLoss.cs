@@ -15,13 +15,16 @@ public static class LanguageModelLoss
     /// </summary>
     /// <exception cref="ArgumentException">There are no windows, or the windows are longer than the model's block
     /// size.</exception>
-    public static double Mean(ICausalLanguageModel model, PackedSequences windows, int batchSize = 32, int maxWindows = 0)
+    public static double Mean(ICausalLanguageModel model, PackedSequences windows, int batchSize = 32,
+        int maxWindows = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         var module = (Module)model;
         ArgumentNullException.ThrowIfNull(windows);
         int count = maxWindows > 0 ? Math.Min(maxWindows, windows.Count) : windows.Count;
-        if (count == 0) throw new ArgumentException("LanguageModelLoss: no windows to evaluate (is the text shorter than max_seq_length + 1?).");
+        if (count == 0)
+            throw new ArgumentException("LanguageModelLoss: no windows to evaluate (is the text shorter than " +
+                "max_seq_length + 1?).");
         bool wasTraining = module.Training;
         module.Eval();
         try

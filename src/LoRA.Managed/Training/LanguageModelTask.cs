@@ -22,10 +22,13 @@ public sealed class LanguageModelTask : IResumableTask<LmBatch>
     /// <summary>Trains on <paramref name="train"/>; evaluates on the first <paramref name="maxEvalWindows"/> validation
     /// windows (all when 0).</summary>
     /// <exception cref="ArgumentException">There are no training windows.</exception>
-    public LanguageModelTask(PackedSequences train, PackedSequences? validation = null, TorchGenerator? generator = null, int maxEvalWindows = 0)
+    public LanguageModelTask(PackedSequences train, PackedSequences? validation = null,
+        TorchGenerator? generator = null, int maxEvalWindows = 0)
     {
         _train = train ?? throw new ArgumentNullException(nameof(train));
-        if (train.Count == 0) throw new ArgumentException("LanguageModelTask: no training windows (is the text shorter than max_seq_length + 1?).");
+        if (train.Count == 0)
+            throw new ArgumentException("LanguageModelTask: no training windows (is the text shorter than " +
+                "max_seq_length + 1?).");
         ArgumentOutOfRangeException.ThrowIfNegative(maxEvalWindows);
         _validation = validation;
         _generator = generator;
@@ -55,16 +58,19 @@ public sealed class LanguageModelTask : IResumableTask<LmBatch>
     public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) =>
         _validation is null
             ? new Dictionary<string, double>()
-            : new Dictionary<string, double> { ["eval_loss"] = LanguageModelLoss.Mean(LanguageModel(model), _validation, batchSize, _maxEvalWindows) };
+            : new Dictionary<string, double> { ["eval_loss"] = LanguageModelLoss.Mean(LanguageModel(model), _validation,
+                batchSize, _maxEvalWindows) };
 
     /// <summary>The language model <paramref name="model"/> is.</summary>
     /// <exception cref="ArgumentException">It is not one.</exception>
     public static ICausalLanguageModel LanguageModel(Module model) => model as ICausalLanguageModel
-        ?? throw new ArgumentException($"LanguageModelTask: expected a causal language model, got {model?.GetType().Name ?? "null"}.");
+        ?? throw new ArgumentException("LanguageModelTask: expected a causal language model, got " +
+            $"{model?.GetType().Name ?? "null"}.");
 
     private LmBatchIterator Iterator(int batchSize)
     {
-        if (_iterator is null || _iterator.BatchSize != batchSize) _iterator = new LmBatchIterator(_train, batchSize, _generator);
+        if (_iterator is null || _iterator.BatchSize != batchSize)
+            _iterator = new LmBatchIterator(_train, batchSize, _generator);
         return _iterator;
     }
 }

@@ -39,17 +39,20 @@ public static class OptimizerCheckpoint
                 break;
             case Sgd sgd:
                 for (int i = 0; i < sgd.Parameters.Count; i++)
-                    if (sgd.MomentumBuffers[i] is { } b) tensors[$"state.{i}.momentum_buffer"] = new Tensor(b, b.Length);
+                    if (sgd.MomentumBuffers[i] is { } b)
+                        tensors[$"state.{i}.momentum_buffer"] = new Tensor(b, b.Length);
                 break;
             default:
-                throw new NotSupportedException($"OptimizerCheckpoint: cannot save the state of {optimizer.GetType().Name} (Adam, AdamW and Sgd are supported).");
+                throw new NotSupportedException("OptimizerCheckpoint: cannot save the state of " +
+                    $"{optimizer.GetType().Name} (Adam, AdamW and Sgd are supported).");
         }
         var metadata = new Dictionary<string, string>
         {
             ["format"] = "pt",
             ["optimizer"] = optimizer.GetType().Name,
             ["step"] = optimizer.StepCount.ToString(CultureInfo.InvariantCulture),
-            ["param_sizes"] = string.Join(",", optimizer.Parameters.Select(p => p.Count.ToString(CultureInfo.InvariantCulture))),
+            ["param_sizes"] = string.Join(",",
+                optimizer.Parameters.Select(p => p.Count.ToString(CultureInfo.InvariantCulture))),
         };
         return SafeTensors.Serialize(tensors, metadata);
     }
@@ -66,25 +69,31 @@ public static class OptimizerCheckpoint
             : throw new InvalidDataFormatException(path, "__metadata__." + key, "missing.");
         string type = Meta("optimizer");
         if (type != optimizer.GetType().Name)
-            throw new InvalidDataFormatException(path, "__metadata__.optimizer", $"written by {type} but the run uses {optimizer.GetType().Name}.");
+            throw new InvalidDataFormatException(path, "__metadata__.optimizer",
+                $"written by {type} but the run uses {optimizer.GetType().Name}.");
         if (!int.TryParse(Meta("step"), NumberStyles.None, CultureInfo.InvariantCulture, out int step))
             throw new InvalidDataFormatException(path, "__metadata__.step", $"'{Meta("step")}' is not a step count.");
-        string sizes = string.Join(",", optimizer.Parameters.Select(p => p.Count.ToString(CultureInfo.InvariantCulture)));
+        string sizes = string.Join(",",
+            optimizer.Parameters.Select(p => p.Count.ToString(CultureInfo.InvariantCulture)));
         if (Meta("param_sizes") != sizes)
-            throw new InvalidDataFormatException(path, "__metadata__.param_sizes", $"the file's parameters have sizes [{Meta("param_sizes")}] but the optimiser's have [{sizes}].");
+            throw new InvalidDataFormatException(path, "__metadata__.param_sizes",
+                $"the file's parameters have sizes [{Meta("param_sizes")}] but the optimiser's have [{sizes}].");
 
         string[] kinds = optimizer is Adam ? ["exp_avg", "exp_avg_sq"] : ["momentum_buffer"];
         var known = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < optimizer.Parameters.Count; i++)
             foreach (string kind in kinds) known.Add($"state.{i}.{kind}");
         foreach (string key in file.Tensors.Keys)
-            if (!known.Contains(key)) throw new InvalidDataFormatException(path, key, $"not a state tensor of {type} over {optimizer.Parameters.Count} parameters.");
+            if (!known.Contains(key))
+                throw new InvalidDataFormatException(path, key,
+                    $"not a state tensor of {type} over {optimizer.Parameters.Count} parameters.");
 
         float[]? Get(string key, int count, bool required)
         {
             if (!file.Tensors.TryGetValue(key, out Tensor? t))
                 return required ? throw new InvalidDataFormatException(path, key, "missing.") : null;
-            if (t.Count != count) throw new InvalidDataFormatException(path, key, $"{t.Count} values but the parameter has {count}.");
+            if (t.Count != count)
+                throw new InvalidDataFormatException(path, key, $"{t.Count} values but the parameter has {count}.");
             return t.Data.ToArray();
         }
 
@@ -106,11 +115,13 @@ public static class OptimizerCheckpoint
                 break;
             case Sgd sgd:
                 var buffers = new float[]?[sgd.Parameters.Count];
-                for (int i = 0; i < buffers.Length; i++) buffers[i] = Get($"state.{i}.momentum_buffer", sgd.Parameters[i].Count, false);
+                for (int i = 0; i < buffers.Length; i++)
+                    buffers[i] = Get($"state.{i}.momentum_buffer", sgd.Parameters[i].Count, false);
                 for (int i = 0; i < buffers.Length; i++) sgd.RestoreMomentumBuffer(i, buffers[i]);
                 break;
             default:
-                throw new NotSupportedException($"OptimizerCheckpoint: cannot load the state of {optimizer.GetType().Name} (Adam, AdamW and Sgd are supported).");
+                throw new NotSupportedException("OptimizerCheckpoint: cannot load the state of " +
+                    $"{optimizer.GetType().Name} (Adam, AdamW and Sgd are supported).");
         }
         optimizer.RestoreStepCount(step);
     }

@@ -71,10 +71,12 @@ public sealed partial class Trainer
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(args);
         var trainable = model.TrainableParameters().ToList();
-        if (trainable.Count == 0) throw new ArgumentException("Trainer: the model has no trainable parameter (is everything frozen?).");
+        if (trainable.Count == 0)
+            throw new ArgumentException("Trainer: the model has no trainable parameter (is everything frozen?).");
         return args.Optimizer == OptimizerType.Adam
             ? new Adam(trainable, args.LearningRate, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, args.WeightDecay)
-            : new AdamW(trainable, args.LearningRate, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, args.WeightDecay, NoDecayParameters(trainable));
+            : new AdamW(trainable, args.LearningRate, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon,
+                args.WeightDecay, NoDecayParameters(trainable));
     }
 
     /// <summary>Parameters exempt from decoupled weight decay: the 1-D ones (biases, LayerNorm weights and biases), as
@@ -122,7 +124,8 @@ public sealed partial class Trainer
     /// <see cref="TrainingArguments.MetricForBestModel"/>.</exception>
     /// <exception cref="ArgumentException">The checkpoint comes from a run of another shape (batch size, steps;
     /// named).</exception>
-    public TrainerResult Train<TBatch>(ITrainingTask<TBatch> task, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default,
+    public TrainerResult Train<TBatch>(ITrainingTask<TBatch> task, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellation = default,
         string? resumeFrom = null)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -135,7 +138,8 @@ public sealed partial class Trainer
         int epochs = Args.MaxSteps > 0 ? (Args.MaxSteps + stepsPerEpoch - 1) / stepsPerEpoch : Args.NumTrainEpochs;
         LrSchedule schedule = _schedule ?? CreateSchedule(Args, totalSteps);
         var resumable = task as IResumableTask<TBatch>;
-        var run = _run = new Run(this, epochs, new RunShape(batchSize, accumulation, batchesPerEpoch, totalSteps), resumable?.OrderGenerator);
+        var run = _run = new Run(this, epochs, new RunShape(batchSize, accumulation, batchesPerEpoch, totalSteps),
+            resumable?.OrderGenerator);
 
         TrainingPosition? resume = null;
         resumeFrom ??= Args.ResumeFromCheckpoint;
@@ -162,7 +166,8 @@ public sealed partial class Trainer
             c.EpochSamples = resume?.EpochSamples ?? 0;
             c.StepInEpoch = resume?.StepInEpoch ?? 0;
             c.BatchIndex = skip;
-            IEnumerable<TBatch> epochBatches = resumable is not null ? resumable.Batches(batchSize, skip) : task.Batches(batchSize).Skip(skip);
+            IEnumerable<TBatch> epochBatches = resumable is not null ? resumable.Batches(batchSize, skip)
+                : task.Batches(batchSize).Skip(skip);
             using IEnumerator<TBatch> batches = epochBatches.GetEnumerator();
             bool more = batches.MoveNext();
             // The epoch's order is drawn by now; restore the draws made after it before the checkpoint (e.g.
@@ -191,7 +196,9 @@ public sealed partial class Trainer
                             Tape.Current.Clear();
                             string where = accumulation > 1 ? $", micro-batch {micro + 1} of {group}" : "";
                             throw new ArithmeticException(
-                                $"Training diverged: loss is {value} at epoch {c.Epoch}, step {c.StepInEpoch + 1} of {stepsPerEpoch}{where} (global step {c.GlobalStep + 1}); lower the learning rate or normalise the inputs.{run.LastCheckpointNote()}");
+                                $"Training diverged: loss is {value} at epoch {c.Epoch}, step {c.StepInEpoch + 1} of " +
+                                $"{stepsPerEpoch}{where} (global step {c.GlobalStep + 1}); lower the learning rate " +
+                                $"or normalise the inputs.{run.LastCheckpointNote()}");
                         }
                         // Each micro-batch's mean loss is divided by the group size, so the summed gradients are the
                         // gradient of the mean over the group: that of one batch `group` times larger (equal sizes).
@@ -211,13 +218,17 @@ public sealed partial class Trainer
                 run.Learn(reported, Optimizer.LearningRate);
                 c.EpochLoss += stepLoss;
                 c.EpochSamples += stepSamples;
-                progress?.Report(new TrainingProgress(c.Epoch, epochs, c.StepInEpoch, stepsPerEpoch, c.GlobalStep, reported,
-                    c.EpochLoss / c.EpochSamples, c.EpochSamples / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), Optimizer.LearningRate));
+                progress?.Report(new TrainingProgress(c.Epoch, epochs, c.StepInEpoch, stepsPerEpoch, c.GlobalStep,
+                    reported,
+                    c.EpochLoss / c.EpochSamples, c.EpochSamples / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
+                    Optimizer.LearningRate));
                 if (c.GlobalStep % Args.LoggingSteps == 0) run.Log(c.GlobalStep, c.Epoch);
-                run.MaybeEvaluateAndSave(task, Args.EvalStrategy == IntervalStrategy.Steps && c.GlobalStep % Args.EvalSteps == 0,
+                run.MaybeEvaluateAndSave(task,
+                    Args.EvalStrategy == IntervalStrategy.Steps && c.GlobalStep % Args.EvalSteps == 0,
                     Args.SaveStrategy == IntervalStrategy.Steps && c.GlobalStep % Args.SaveSteps == 0);
             }
-            run.MaybeEvaluateAndSave(task, Args.EvalStrategy == IntervalStrategy.Epoch, Args.SaveStrategy == IntervalStrategy.Epoch);
+            run.MaybeEvaluateAndSave(task, Args.EvalStrategy == IntervalStrategy.Epoch,
+                Args.SaveStrategy == IntervalStrategy.Epoch);
         }
         return run.Finish();
     }
@@ -248,7 +259,8 @@ public sealed partial class Trainer
         double coefficient = maxNorm / (norm + 1e-6);
         if (coefficient < 1)
             for (int i = 0; i < parameters.Count; i++)
-                if (parameters[i] is { RequiresGrad: true, HasGrad: true } p) TensorPrimitives.Multiply(p.Grad, (float)coefficient, p.Grad);
+                if (parameters[i] is { RequiresGrad: true, HasGrad: true } p)
+                    TensorPrimitives.Multiply(p.Grad, (float)coefficient, p.Grad);
         return norm;
     }
 }

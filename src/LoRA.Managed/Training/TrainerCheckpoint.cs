@@ -87,7 +87,8 @@ public static class TrainerCheckpoint
     /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser
     /// (named).</exception>
     /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
-    public static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) LoadFull(
+    public static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric,
+        string? BestCheckpoint) LoadFull(
         Module model, Optimizer optimizer, string directory)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -106,7 +107,8 @@ public static class TrainerCheckpoint
     /// </summary>
     /// <exception cref="InvalidDataFormatException">A file is missing, malformed or does not fit the model or optimiser
     /// (named).</exception>
-    internal static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) LoadFull(
+    internal static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric,
+        string? BestCheckpoint) LoadFull(
         Module model, Optimizer optimizer, string directory, TrainingPosition position, JsonObject state)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -117,8 +119,10 @@ public static class TrainerCheckpoint
     }
 
     /// <summary>Reads HF's fields from the parsed state, then copies the weights and the optimiser state in.</summary>
-    private static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric, string? BestCheckpoint) Restore(
-        Module model, Optimizer optimizer, string directory, string optimizerPath, TrainingPosition position, JsonObject state)
+    private static (TrainingPosition Position, IReadOnlyList<EvalRecord> Evals, double? BestMetric,
+        string? BestCheckpoint) Restore(
+        Module model, Optimizer optimizer, string directory, string optimizerPath, TrainingPosition position,
+        JsonObject state)
     {
         string statePath = Path.Combine(directory, StateFileName);
         var evals = new List<EvalRecord>();
@@ -129,7 +133,8 @@ public static class TrainerCheckpoint
             foreach (JsonNode? node in state["log_history"]!.AsArray())
             {
                 var o = node!.AsObject();
-                var metrics = o.Where(kv => kv.Key is not ("step" or "epoch")).ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal);
+                var metrics = o.Where(kv => kv.Key is not ("step" or "epoch"))
+                    .ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal);
                 evals.Add(new EvalRecord(o["step"]!.GetValue<int>(), o["epoch"]!.GetValue<int>(), metrics));
             }
             best = state["best_metric"]?.GetValue<double>();
@@ -149,12 +154,14 @@ public static class TrainerCheckpoint
     {
         string optimizerPath = Path.Combine(directory, OptimizerCheckpoint.FileName);
         if (!File.Exists(optimizerPath))
-            throw new InvalidDataFormatException(optimizerPath, "(file)", "missing: the checkpoint holds weights only and cannot be resumed from.");
+            throw new InvalidDataFormatException(optimizerPath, "(file)",
+                "missing: the checkpoint holds weights only and cannot be resumed from.");
         return optimizerPath;
     }
 
     /// <summary>HF's <c>trainer_state.json</c> fields.</summary>
-    private static JsonObject StateJson(int step, int epoch, double? bestMetric, string? bestCheckpoint, IEnumerable<EvalRecord> evals)
+    private static JsonObject StateJson(int step, int epoch, double? bestMetric, string? bestCheckpoint,
+        IEnumerable<EvalRecord> evals)
     {
         var history = new JsonArray();
         foreach (var e in evals)

@@ -46,11 +46,15 @@ public sealed partial class Trainer
             directory = CheckpointManifest.Resolve(directory);
             // Check the run's shape and settings before anything changes: the position file alone says them.
             var (saved, state) = TrainingPosition.LoadWithState(directory);
-            saved.RequireSameRun(directory, shape.BatchSize, shape.Accumulation, shape.BatchesPerEpoch, shape.TotalSteps);
-            saved.RequireSameSettings(directory, _args.LearningRate, trainer.Optimizer.GetType().Name, generator?.Seed, _args.RunTags);
+            saved.RequireSameRun(directory, shape.BatchSize, shape.Accumulation, shape.BatchesPerEpoch,
+                shape.TotalSteps);
+            saved.RequireSameSettings(directory, _args.LearningRate, trainer.Optimizer.GetType().Name, generator?.Seed,
+                _args.RunTags);
             if (saved.EpochStartRng is not null && generator is null)
-                throw new ArgumentException($"Trainer: cannot resume from {directory}: it was written by a run that shuffled, but this task has no order generator.");
-            var (position, evals, best, bestCheckpoint) = TrainerCheckpoint.LoadFull(trainer.Model, trainer.Optimizer, directory, saved, state);
+                throw new ArgumentException($"Trainer: cannot resume from {directory}: it was written by a run that " +
+                    "shuffled, but this task has no order generator.");
+            var (position, evals, best, bestCheckpoint) = TrainerCheckpoint.LoadFull(trainer.Model, trainer.Optimizer,
+                directory, saved, state);
             _losses.AddRange(position.StepLosses);
             _rates.AddRange(position.LearningRates);
             _logs.AddRange(position.LogHistory);
@@ -60,7 +64,8 @@ public sealed partial class Trainer
             // The resumed step counts as saved only when its checkpoint is in this run's output folder; resumed with
             // another folder, a cancellation before the next step must write the step there.
             string resumedIn = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)))!;
-            if (_args.OutputDir is not null && Path.TrimEndingDirectorySeparator(Path.GetFullPath(_args.OutputDir)) == resumedIn)
+            if (_args.OutputDir is not null
+                && Path.TrimEndingDirectorySeparator(Path.GetFullPath(_args.OutputDir)) == resumedIn)
                 _lastSavedStep = position.GlobalStep;
             _best = best;
             _bestStep = position.BestStep;
@@ -84,7 +89,8 @@ public sealed partial class Trainer
         {
             var mine = ModelGenerators().ToList();
             if (mine.Count != states.Count)
-                throw new ArgumentException($"Trainer: cannot resume from {directory}: it holds {states.Count} model generator state(s) (e.g. LoRA dropout) but this model has {mine.Count}.");
+                throw new ArgumentException($"Trainer: cannot resume from {directory}: it holds {states.Count} model " +
+                    $"generator state(s) (e.g. LoRA dropout) but this model has {mine.Count}.");
             for (int i = 0; i < mine.Count; i++) mine[i].SetState(states[i]);
         }
 
@@ -114,11 +120,13 @@ public sealed partial class Trainer
                 _evals.Add(new EvalRecord(step, epoch, metrics));
                 if (metrics.TryGetValue(_args.MetricForBestModel, out double value))
                 {
-                    bool better = _best is not double best || (_args.MetricGreaterIsBetter ? value > best : value < best);
+                    bool better = _best is not double best
+                        || (_args.MetricGreaterIsBetter ? value > best : value < best);
                     if (better) { _best = value; _bestStep = step; _bestCheckpoint = null; }
                 }
                 else if (_args.LoadBestModelAtEnd)
-                    throw new KeyNotFoundException($"Trainer: metric_for_best_model '{_args.MetricForBestModel}' is not among the evaluation's metrics [{string.Join(", ", metrics.Keys)}].");
+                    throw new KeyNotFoundException($"Trainer: metric_for_best_model '{_args.MetricForBestModel}' is " +
+                        $"not among the evaluation's metrics [{string.Join(", ", metrics.Keys)}].");
             }
             if (save) Save();
         }
@@ -131,7 +139,8 @@ public sealed partial class Trainer
         public string? SaveOnCancel(int step)
         {
             if (_args.SaveOnCancel && step > 0) Save();
-            return _checkpoints.Count > 0 && _checkpoints[^1].Step == step && Directory.Exists(_checkpoints[^1].Path) ? _checkpoints[^1].Path : null;
+            return _checkpoints.Count > 0 && _checkpoints[^1].Step == step && Directory.Exists(_checkpoints[^1].Path)
+                ? _checkpoints[^1].Path : null;
         }
 
         private void Save()
@@ -144,16 +153,20 @@ public sealed partial class Trainer
             if (_bestStep == step) _bestCheckpoint = path;
             var position = new TrainingPosition
             {
-                GlobalStep = step, Epoch = Cursor.Epoch, StepInEpoch = Cursor.StepInEpoch, BatchIndex = Cursor.BatchIndex,
+                GlobalStep = step, Epoch = Cursor.Epoch, StepInEpoch = Cursor.StepInEpoch,
+                BatchIndex = Cursor.BatchIndex,
                 EpochLossSum = Cursor.EpochLoss, EpochSamples = Cursor.EpochSamples,
-                BatchSize = shape.BatchSize, GradientAccumulationSteps = shape.Accumulation, BatchesPerEpoch = shape.BatchesPerEpoch, TotalSteps = shape.TotalSteps,
+                BatchSize = shape.BatchSize, GradientAccumulationSteps = shape.Accumulation,
+                BatchesPerEpoch = shape.BatchesPerEpoch, TotalSteps = shape.TotalSteps,
                 StepLosses = _losses, LearningRates = _rates, LogHistory = _logs, // serialised right away: no copies
                 LoggedUpTo = _loggedUpTo, LastEvalStep = _lastEvalStep, BestStep = _bestStep,
                 EpochStartRng = Cursor.EpochStartRng, CurrentRng = generator?.GetState(),
                 ModelRng = ModelGenerators().Select(g => g.GetState()).ToList(),
-                LearningRate = _args.LearningRate, OptimizerName = trainer.Optimizer.GetType().Name, RunTags = _args.RunTags,
+                LearningRate = _args.LearningRate, OptimizerName = trainer.Optimizer.GetType().Name,
+                RunTags = _args.RunTags,
             };
-            TrainerCheckpoint.SaveFull(trainer.Model, trainer.Optimizer, path, position, _best, _bestCheckpoint, _evals);
+            TrainerCheckpoint.SaveFull(trainer.Model, trainer.Optimizer, path, position, _best, _bestCheckpoint,
+                _evals);
             _checkpoints.RemoveAll(c => c.Path == path);
             _checkpoints.Add((step, path));
             Rotate();
@@ -165,7 +178,8 @@ public sealed partial class Trainer
             foreach (Parameter p in trainer.Optimizer.Parameters)
                 foreach (float x in p.Data)
                     if (!float.IsFinite(x))
-                        throw new ArithmeticException($"Training diverged: a parameter is {x} after global step {step}; no checkpoint is written for it.{LastCheckpointNote()}");
+                        throw new ArithmeticException($"Training diverged: a parameter is {x} after global step " +
+                            $"{step}; no checkpoint is written for it.{LastCheckpointNote()}");
         }
 
         // HF's _rotate_checkpoints: delete the oldest beyond save_total_limit, never the latest, and never the best
@@ -175,9 +189,11 @@ public sealed partial class Trainer
             if (_args.SaveTotalLimit is not int limit) return;
             while (_checkpoints.Count > limit)
             {
-                int victim = _checkpoints.FindIndex(c => c.Path != _checkpoints[^1].Path && !(_args.LoadBestModelAtEnd && c.Path == _bestCheckpoint));
+                int victim = _checkpoints.FindIndex(c => c.Path != _checkpoints[^1].Path
+                    && !(_args.LoadBestModelAtEnd && c.Path == _bestCheckpoint));
                 if (victim < 0) return;
-                if (Directory.Exists(_checkpoints[victim].Path)) Directory.Delete(_checkpoints[victim].Path, recursive: true);
+                if (Directory.Exists(_checkpoints[victim].Path))
+                    Directory.Delete(_checkpoints[victim].Path, recursive: true);
                 _checkpoints.RemoveAt(victim);
             }
         }
@@ -192,7 +208,8 @@ public sealed partial class Trainer
             }
             return new TrainerResult
             {
-                GlobalStep = Cursor.GlobalStep, Epochs = Math.Min(Cursor.Epoch, epochs), StepLosses = _losses, LearningRates = _rates,
+                GlobalStep = Cursor.GlobalStep, Epochs = Math.Min(Cursor.Epoch, epochs), StepLosses = _losses,
+                LearningRates = _rates,
                 EvalHistory = _evals, LogHistory = _logs, Checkpoints = _checkpoints.Select(c => c.Path).ToList(),
                 BestCheckpoint = _bestCheckpoint, BestMetric = _best, BestStep = _bestStep, RestoredBest = restored,
             };

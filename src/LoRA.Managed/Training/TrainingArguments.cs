@@ -128,43 +128,66 @@ public sealed record TrainingArguments
 
     /// <summary>Whether a larger metric is better for <see cref="MetricForBestModel"/> (see
     /// <see cref="GreaterIsBetter"/>).</summary>
-    public bool MetricGreaterIsBetter => GreaterIsBetter ?? !MetricForBestModel.EndsWith("loss", StringComparison.Ordinal);
+    public bool MetricGreaterIsBetter => GreaterIsBetter
+        ?? !MetricForBestModel.EndsWith("loss", StringComparison.Ordinal);
 
     /// <summary>Throws unless every field is in range and the fields agree with one another.</summary>
     /// <exception cref="ArgumentException">The message names the field (HF name in parentheses) and its
     /// value.</exception>
     public void Validate()
     {
-        Require(PerDeviceTrainBatchSize >= 1, nameof(PerDeviceTrainBatchSize), "per_device_train_batch_size", PerDeviceTrainBatchSize, "must be at least 1");
-        Require(PerDeviceEvalBatchSize >= 1, nameof(PerDeviceEvalBatchSize), "per_device_eval_batch_size", PerDeviceEvalBatchSize, "must be at least 1");
-        Require(MaxSteps > 0 || MaxSteps == -1, nameof(MaxSteps), "max_steps", MaxSteps, "must be positive or -1 (no cap)");
-        Require(MaxSteps > 0 || NumTrainEpochs >= 1, nameof(NumTrainEpochs), "num_train_epochs", NumTrainEpochs, "must be at least 1 when max_steps is -1");
-        Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "learning_rate", LearningRate, "must be a finite number > 0");
-        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), "weight_decay", WeightDecay, "must be a finite number ≥ 0");
+        Require(PerDeviceTrainBatchSize >= 1, nameof(PerDeviceTrainBatchSize), "per_device_train_batch_size",
+            PerDeviceTrainBatchSize, "must be at least 1");
+        Require(PerDeviceEvalBatchSize >= 1, nameof(PerDeviceEvalBatchSize), "per_device_eval_batch_size",
+            PerDeviceEvalBatchSize, "must be at least 1");
+        Require(MaxSteps > 0 || MaxSteps == -1, nameof(MaxSteps), "max_steps", MaxSteps,
+            "must be positive or -1 (no cap)");
+        Require(MaxSteps > 0 || NumTrainEpochs >= 1, nameof(NumTrainEpochs), "num_train_epochs", NumTrainEpochs,
+            "must be at least 1 when max_steps is -1");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "learning_rate", LearningRate,
+            "must be a finite number > 0");
+        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), "weight_decay", WeightDecay,
+            "must be a finite number ≥ 0");
         Require(AdamBeta1 >= 0 && AdamBeta1 < 1, nameof(AdamBeta1), "adam_beta1", AdamBeta1, "must be in [0, 1)");
         Require(AdamBeta2 >= 0 && AdamBeta2 < 1, nameof(AdamBeta2), "adam_beta2", AdamBeta2, "must be in [0, 1)");
-        Require(AdamEpsilon >= 0 && double.IsFinite(AdamEpsilon), nameof(AdamEpsilon), "adam_epsilon", AdamEpsilon, "must be a finite number ≥ 0");
+        Require(AdamEpsilon >= 0 && double.IsFinite(AdamEpsilon), nameof(AdamEpsilon), "adam_epsilon", AdamEpsilon,
+            "must be a finite number ≥ 0");
         Require(Enum.IsDefined(Optimizer), nameof(Optimizer), "optim", Optimizer, "is not a known optimiser");
-        Require(Enum.IsDefined(LrSchedulerType), nameof(LrSchedulerType), "lr_scheduler_type", LrSchedulerType, "is not a known schedule");
+        Require(Enum.IsDefined(LrSchedulerType), nameof(LrSchedulerType), "lr_scheduler_type", LrSchedulerType,
+            "is not a known schedule");
         Require(WarmupSteps >= 0, nameof(WarmupSteps), "warmup_steps", WarmupSteps, "must be ≥ 0");
-        Require(WarmupRatio >= 0 && WarmupRatio <= 1, nameof(WarmupRatio), "warmup_ratio", WarmupRatio, "must be in [0, 1]");
-        Require(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), "gradient_accumulation_steps", GradientAccumulationSteps, "must be at least 1");
-        Require(MaxGradNorm is null || (MaxGradNorm >= 0 && double.IsFinite(MaxGradNorm.Value)), nameof(MaxGradNorm), "max_grad_norm", MaxGradNorm, "must be a finite number ≥ 0 or null");
-        Require(Enum.IsDefined(EvalStrategy), nameof(EvalStrategy), "eval_strategy", EvalStrategy, "is not a known strategy");
-        Require(Enum.IsDefined(SaveStrategy), nameof(SaveStrategy), "save_strategy", SaveStrategy, "is not a known strategy");
+        Require(WarmupRatio >= 0 && WarmupRatio <= 1, nameof(WarmupRatio), "warmup_ratio", WarmupRatio,
+            "must be in [0, 1]");
+        Require(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), "gradient_accumulation_steps",
+            GradientAccumulationSteps, "must be at least 1");
+        Require(MaxGradNorm is null || (MaxGradNorm >= 0 && double.IsFinite(MaxGradNorm.Value)), nameof(MaxGradNorm),
+            "max_grad_norm", MaxGradNorm, "must be a finite number ≥ 0 or null");
+        Require(Enum.IsDefined(EvalStrategy), nameof(EvalStrategy), "eval_strategy", EvalStrategy,
+            "is not a known strategy");
+        Require(Enum.IsDefined(SaveStrategy), nameof(SaveStrategy), "save_strategy", SaveStrategy,
+            "is not a known strategy");
         Require(EvalSteps >= 1, nameof(EvalSteps), "eval_steps", EvalSteps, "must be at least 1");
         Require(SaveSteps >= 1, nameof(SaveSteps), "save_steps", SaveSteps, "must be at least 1");
-        Require(SaveTotalLimit is null || SaveTotalLimit >= 1, nameof(SaveTotalLimit), "save_total_limit", SaveTotalLimit, "must be at least 1 or null");
+        Require(SaveTotalLimit is null || SaveTotalLimit >= 1, nameof(SaveTotalLimit), "save_total_limit",
+            SaveTotalLimit, "must be at least 1 or null");
         Require(LoggingSteps >= 1, nameof(LoggingSteps), "logging_steps", LoggingSteps, "must be at least 1");
-        Require(!string.IsNullOrWhiteSpace(MetricForBestModel), nameof(MetricForBestModel), "metric_for_best_model", MetricForBestModel, "must name a metric such as eval_loss");
-        Require(!SaveOnCancel || !string.IsNullOrWhiteSpace(OutputDir), nameof(OutputDir), "output_dir", OutputDir, "is needed to save a checkpoint on cancellation (SaveOnCancel)");
-        Require(ResumeFromCheckpoint is null || !string.IsNullOrWhiteSpace(ResumeFromCheckpoint), nameof(ResumeFromCheckpoint), "resume_from_checkpoint", ResumeFromCheckpoint, "must name a checkpoint folder or be null");
-        Require(SaveStrategy == IntervalStrategy.No || !string.IsNullOrWhiteSpace(OutputDir), nameof(OutputDir), "output_dir", OutputDir, $"is needed to save checkpoints (save_strategy {SaveStrategy})");
+        Require(!string.IsNullOrWhiteSpace(MetricForBestModel), nameof(MetricForBestModel), "metric_for_best_model",
+            MetricForBestModel, "must name a metric such as eval_loss");
+        Require(!SaveOnCancel || !string.IsNullOrWhiteSpace(OutputDir), nameof(OutputDir), "output_dir", OutputDir,
+            "is needed to save a checkpoint on cancellation (SaveOnCancel)");
+        Require(ResumeFromCheckpoint is null || !string.IsNullOrWhiteSpace(ResumeFromCheckpoint),
+            nameof(ResumeFromCheckpoint), "resume_from_checkpoint", ResumeFromCheckpoint,
+            "must name a checkpoint folder or be null");
+        Require(SaveStrategy == IntervalStrategy.No || !string.IsNullOrWhiteSpace(OutputDir), nameof(OutputDir),
+            "output_dir", OutputDir, $"is needed to save checkpoints (save_strategy {SaveStrategy})");
         if (LoadBestModelAtEnd)
         {
-            Require(EvalStrategy != IntervalStrategy.No, nameof(EvalStrategy), "eval_strategy", EvalStrategy, "must not be No with load_best_model_at_end");
-            Require(SaveStrategy == EvalStrategy, nameof(SaveStrategy), "save_strategy", SaveStrategy, $"must equal eval_strategy ({EvalStrategy}) with load_best_model_at_end");
-            Require(SaveStrategy != IntervalStrategy.Steps || SaveSteps % EvalSteps == 0, nameof(SaveSteps), "save_steps", SaveSteps, $"must be a multiple of eval_steps ({EvalSteps}) with load_best_model_at_end");
+            Require(EvalStrategy != IntervalStrategy.No, nameof(EvalStrategy), "eval_strategy", EvalStrategy,
+                "must not be No with load_best_model_at_end");
+            Require(SaveStrategy == EvalStrategy, nameof(SaveStrategy), "save_strategy", SaveStrategy,
+                $"must equal eval_strategy ({EvalStrategy}) with load_best_model_at_end");
+            Require(SaveStrategy != IntervalStrategy.Steps || SaveSteps % EvalSteps == 0, nameof(SaveSteps),
+                "save_steps", SaveSteps, $"must be a multiple of eval_steps ({EvalSteps}) with load_best_model_at_end");
         }
     }
 

@@ -80,17 +80,21 @@ public sealed record TrainingPosition
     /// state (moments, generator) wins over what the new run was built with.
     /// </summary>
     /// <exception cref="ArgumentException">The message names the checkpoint, the setting, and both values.</exception>
-    public void RequireSameSettings(string checkpoint, double learningRate, string optimizer, ulong? seed, IReadOnlyDictionary<string, string> tags)
+    public void RequireSameSettings(string checkpoint, double learningRate, string optimizer, ulong? seed,
+        IReadOnlyDictionary<string, string> tags)
     {
         ArgumentNullException.ThrowIfNull(tags);
         void Check(string field, string? saved, string? now)
         {
             if (saved is not null && now is not null && saved != now)
-                throw new ArgumentException($"Trainer: cannot resume from {checkpoint}: it was written by a run with {field} {saved} but this run has {now}; resume with the same arguments and data.");
+                throw new ArgumentException($"Trainer: cannot resume from {checkpoint}: it was written by a run with " +
+                    $"{field} {saved} but this run has {now}; resume with the same arguments and data.");
         }
-        Check("learning_rate", LearningRate?.ToString("R", CultureInfo.InvariantCulture), learningRate.ToString("R", CultureInfo.InvariantCulture));
+        Check("learning_rate", LearningRate?.ToString("R", CultureInfo.InvariantCulture),
+            learningRate.ToString("R", CultureInfo.InvariantCulture));
         Check("optimizer", OptimizerName, optimizer);
-        Check("seed", EpochStartRng?.Seed.ToString(CultureInfo.InvariantCulture), seed?.ToString(CultureInfo.InvariantCulture));
+        Check("seed", EpochStartRng?.Seed.ToString(CultureInfo.InvariantCulture),
+            seed?.ToString(CultureInfo.InvariantCulture));
         foreach (string key in RunTags.Keys.Union(tags.Keys).Order(StringComparer.Ordinal))
             Check(key, RunTags.GetValueOrDefault(key) ?? "(unset)", tags.GetValueOrDefault(key) ?? "(unset)");
     }
@@ -102,7 +106,8 @@ public sealed record TrainingPosition
         void Check(string field, int saved, int now)
         {
             if (saved != now)
-                throw new ArgumentException($"Trainer: cannot resume from {checkpoint}: it was written by a run with {field} {saved} but this run has {now}; resume with the same arguments and data.");
+                throw new ArgumentException($"Trainer: cannot resume from {checkpoint}: it was written by a run with " +
+                    $"{field} {saved} but this run has {now}; resume with the same arguments and data.");
         }
         Check("per_device_train_batch_size", BatchSize, batchSize);
         Check("gradient_accumulation_steps", GradientAccumulationSteps, accumulation);
@@ -119,7 +124,8 @@ public sealed record TrainingPosition
         ["batches_per_epoch"] = BatchesPerEpoch, ["total_steps"] = TotalSteps,
         ["logged_up_to"] = LoggedUpTo, ["last_eval_step"] = LastEvalStep, ["best_step"] = BestStep,
         ["learning_rate"] = LearningRate, ["optimizer"] = OptimizerName,
-        ["run_tags"] = new JsonObject(RunTags.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => KeyValuePair.Create(t.Key, (JsonNode?)JsonValue.Create(t.Value)))),
+        ["run_tags"] = new JsonObject(RunTags.OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => KeyValuePair.Create(t.Key, (JsonNode?)JsonValue.Create(t.Value)))),
         ["step_losses"] = new JsonArray(StepLosses.Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()),
         ["learning_rates"] = new JsonArray(LearningRates.Select(r => (JsonNode?)JsonValue.Create(r)).ToArray()),
         ["train_log"] = new JsonArray(LogHistory.Select(l => (JsonNode?)new JsonObject
@@ -133,7 +139,8 @@ public sealed record TrainingPosition
     {
         static JsonNode? State(GeneratorState? s) => s is null ? null : new JsonObject
         {
-            ["seed"] = s.Seed, ["index"] = s.Index, ["mt"] = new JsonArray(s.Mt.Select(w => (JsonNode?)JsonValue.Create(w)).ToArray()),
+            ["seed"] = s.Seed, ["index"] = s.Index,
+            ["mt"] = new JsonArray(s.Mt.Select(w => (JsonNode?)JsonValue.Create(w)).ToArray()),
         };
         var json = new JsonObject
         {
@@ -171,7 +178,8 @@ public sealed record TrainingPosition
     /// </summary>
     /// <exception cref="InvalidDataFormatException">A file is not a JSON object, or a field is missing, of the wrong
     /// type or out of range (named).</exception>
-    internal static (TrainingPosition Position, JsonObject State) Parse(byte[] stateJson, string stateSource, byte[] rngJson, string rngSource)
+    internal static (TrainingPosition Position, JsonObject State) Parse(byte[] stateJson, string stateSource,
+        byte[] rngJson, string rngSource)
     {
         JsonObject state = ParseObject(stateJson, stateSource);
         var (epochStart, current, model) = ParseRng(rngJson, rngSource);
@@ -179,26 +187,35 @@ public sealed record TrainingPosition
         try
         {
             if (state["resume"] is not JsonObject r)
-                throw new InvalidDataFormatException(stateSource, "resume", "missing: the checkpoint holds weights only and cannot be resumed from.");
+                throw new InvalidDataFormatException(stateSource, "resume",
+                    "missing: the checkpoint holds weights only and cannot be resumed from.");
             position = new TrainingPosition
             {
                 GlobalStep = Int(state, "global_step"), Epoch = Int(r, "epoch"), StepInEpoch = Int(r, "step_in_epoch"),
                 BatchIndex = Int(r, "batch_index"), EpochLossSum = r["epoch_loss_sum"]!.GetValue<double>(),
                 EpochSamples = Int(r, "epoch_samples"), BatchSize = Int(r, "per_device_train_batch_size"),
-                GradientAccumulationSteps = Int(r, "gradient_accumulation_steps"), BatchesPerEpoch = Int(r, "batches_per_epoch"),
-                TotalSteps = Int(r, "total_steps"), LoggedUpTo = Int(r, "logged_up_to"), LastEvalStep = Int(r, "last_eval_step"),
+                GradientAccumulationSteps = Int(r, "gradient_accumulation_steps"),
+                BatchesPerEpoch = Int(r, "batches_per_epoch"),
+                TotalSteps = Int(r, "total_steps"), LoggedUpTo = Int(r, "logged_up_to"),
+                LastEvalStep = Int(r, "last_eval_step"),
                 BestStep = r["best_step"]?.GetValue<int>(),
                 StepLosses = r["step_losses"]!.AsArray().Select(n => n!.GetValue<float>()).ToList(),
                 LearningRates = r["learning_rates"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(),
-                LogHistory = r["train_log"]!.AsArray().Select(n => new LogRecord(Int(n!.AsObject(), "step"), Int(n.AsObject(), "epoch"),
+                LogHistory = r["train_log"]!.AsArray()
+                    .Select(n => new LogRecord(Int(n!.AsObject(), "step"), Int(n.AsObject(), "epoch"),
                     n["loss"]!.GetValue<double>(), n["learning_rate"]!.GetValue<double>())).ToList(),
-                LearningRate = r["learning_rate"]?.GetValue<double>(), OptimizerName = r["optimizer"]?.GetValue<string>(),
-                RunTags = r["run_tags"] is JsonObject t ? t.ToDictionary(p => p.Key, p => p.Value!.GetValue<string>(), StringComparer.Ordinal) : new Dictionary<string, string>(),
+                LearningRate = r["learning_rate"]?.GetValue<double>(),
+                OptimizerName = r["optimizer"]?.GetValue<string>(),
+                RunTags = r["run_tags"] is JsonObject t
+                    ? t.ToDictionary(p => p.Key, p => p.Value!.GetValue<string>(), StringComparer.Ordinal)
+                    : new Dictionary<string, string>(),
             };
         }
-        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException)
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException
+                                   or ArgumentException or KeyNotFoundException)
         {
-            throw new InvalidDataFormatException(stateSource, "resume", $"a field is missing or of the wrong type ({e.Message}).", e);
+            throw new InvalidDataFormatException(stateSource, "resume",
+                $"a field is missing or of the wrong type ({e.Message}).", e);
         }
         position.Validate(stateSource);
         return (position with { EpochStartRng = epochStart, CurrentRng = current, ModelRng = model }, state);
@@ -214,25 +231,39 @@ public sealed record TrainingPosition
         Require(GlobalStep >= 0, "global_step", $"{GlobalStep} is negative.");
         Require(Epoch >= 1, "resume.epoch", $"{Epoch} is not an epoch (they count from 1).");
         Require(BatchSize >= 1, "resume.per_device_train_batch_size", $"{BatchSize} is not at least 1.");
-        Require(GradientAccumulationSteps >= 1, "resume.gradient_accumulation_steps", $"{GradientAccumulationSteps} is not at least 1.");
+        Require(GradientAccumulationSteps >= 1, "resume.gradient_accumulation_steps",
+            $"{GradientAccumulationSteps} is not at least 1.");
         Require(BatchesPerEpoch >= 1, "resume.batches_per_epoch", $"{BatchesPerEpoch} is not at least 1.");
-        Require(TotalSteps >= GlobalStep, "resume.total_steps", $"{TotalSteps} is fewer than the {GlobalStep} steps taken.");
-        Require(StepInEpoch >= 0 && StepInEpoch <= GlobalStep, "resume.step_in_epoch", $"{StepInEpoch} is not in 0..{GlobalStep}.");
-        Require(BatchIndex >= 0 && BatchIndex <= BatchesPerEpoch, "resume.batch_index", $"{BatchIndex} is not in 0..{BatchesPerEpoch}.");
+        Require(TotalSteps >= GlobalStep, "resume.total_steps",
+            $"{TotalSteps} is fewer than the {GlobalStep} steps taken.");
+        Require(StepInEpoch >= 0 && StepInEpoch <= GlobalStep, "resume.step_in_epoch",
+            $"{StepInEpoch} is not in 0..{GlobalStep}.");
+        Require(BatchIndex >= 0 && BatchIndex <= BatchesPerEpoch, "resume.batch_index",
+            $"{BatchIndex} is not in 0..{BatchesPerEpoch}.");
         Require(EpochSamples >= 0, "resume.epoch_samples", $"{EpochSamples} is negative.");
-        Require(StepLosses.Count == GlobalStep, "resume.step_losses", $"{StepLosses.Count} losses for {GlobalStep} steps.");
-        Require(LearningRates.Count == GlobalStep, "resume.learning_rates", $"{LearningRates.Count} rates for {GlobalStep} steps.");
-        Require(LoggedUpTo >= 0 && LoggedUpTo <= GlobalStep, "resume.logged_up_to", $"{LoggedUpTo} is not in 0..{GlobalStep}.");
-        Require(LastEvalStep >= -1 && LastEvalStep <= GlobalStep, "resume.last_eval_step", $"{LastEvalStep} is not in -1..{GlobalStep}.");
-        Require(BestStep is null || (BestStep >= 0 && BestStep <= GlobalStep), "resume.best_step", $"{BestStep} is not in 0..{GlobalStep}.");
-        Require(LearningRate is null || (double.IsFinite(LearningRate.Value) && LearningRate > 0), "resume.learning_rate", $"{LearningRate} is not a finite rate > 0.");
+        Require(StepLosses.Count == GlobalStep, "resume.step_losses",
+            $"{StepLosses.Count} losses for {GlobalStep} steps.");
+        Require(LearningRates.Count == GlobalStep, "resume.learning_rates",
+            $"{LearningRates.Count} rates for {GlobalStep} steps.");
+        Require(LoggedUpTo >= 0 && LoggedUpTo <= GlobalStep, "resume.logged_up_to",
+            $"{LoggedUpTo} is not in 0..{GlobalStep}.");
+        Require(LastEvalStep >= -1 && LastEvalStep <= GlobalStep, "resume.last_eval_step",
+            $"{LastEvalStep} is not in -1..{GlobalStep}.");
+        Require(BestStep is null || (BestStep >= 0 && BestStep <= GlobalStep), "resume.best_step",
+            $"{BestStep} is not in 0..{GlobalStep}.");
+        Require(LearningRate is null || (double.IsFinite(LearningRate.Value) && LearningRate > 0),
+            "resume.learning_rate", $"{LearningRate} is not a finite rate > 0.");
     }
 
     private static byte[] ReadBytes(string path)
     {
-        if (!File.Exists(path)) throw new InvalidDataFormatException(path, "(file)", "missing: not a checkpoint the trainer wrote, so it cannot be resumed from.");
+        if (!File.Exists(path))
+            throw new InvalidDataFormatException(path, "(file)",
+                "missing: not a checkpoint the trainer wrote, so it cannot be resumed from.");
         using var file = InputFile.OpenRead(path);
-        if (file.Length > MaxFileBytes) throw new InvalidDataFormatException(path, "(file)", $"{file.Length:N0} bytes is more than the {MaxFileBytes:N0}-byte limit.");
+        if (file.Length > MaxFileBytes)
+            throw new InvalidDataFormatException(path, "(file)",
+                $"{file.Length:N0} bytes is more than the {MaxFileBytes:N0}-byte limit.");
         var bytes = new byte[file.Length];
         file.ReadExactly(bytes);
         return bytes;
@@ -247,10 +278,13 @@ public sealed record TrainingPosition
     {
         using JsonDocument doc = StrictJson.Parse(bytes, source, "(root)", 16);
         if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            throw new InvalidDataFormatException(source, "(root)", $"expected a JSON object, found {doc.RootElement.ValueKind}.");
+            throw new InvalidDataFormatException(source, "(root)",
+                $"expected a JSON object, found {doc.RootElement.ValueKind}.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in doc.RootElement.EnumerateObject())
-            if (!seen.Add(p.Name)) throw new InvalidDataFormatException(source, p.Name.Length == 0 ? "(empty key)" : p.Name, "appears twice.");
+            if (!seen.Add(p.Name))
+                throw new InvalidDataFormatException(source, p.Name.Length == 0 ? "(empty key)" : p.Name,
+                    "appears twice.");
         try
         {
             return JsonObject.Create(doc.RootElement.Clone())!;
@@ -265,20 +299,24 @@ public sealed record TrainingPosition
     /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
     internal static void RequireDirectory(string directory)
     {
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Trainer: no checkpoint folder {Path.GetFullPath(directory)} to resume from.");
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException("Trainer: no checkpoint folder " +
+                $"{Path.GetFullPath(directory)} to resume from.");
     }
 
     internal static JsonObject ReadObject(string path) => ParseObject(ReadBytes(path), path);
 
     private static int Int(JsonObject o, string key) =>
-        o[key]?.GetValue<int>() ?? throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"'{key}' is missing"));
+        o[key]?.GetValue<int>()
+            ?? throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"'{key}' is missing"));
 
     /// <summary>
     /// The two generator states of <c>rng_state.json</c>, read from the document directly (2 × 624 words as JSON nodes
     /// would cost an object each), each checked as <see cref="TorchGenerator.SetState"/> will: 624 words, an index in
     /// 0..624.
     /// </summary>
-    private static (GeneratorState? EpochStart, GeneratorState? Current, IReadOnlyList<GeneratorState> Model) ParseRng(byte[] json, string source)
+    private static (GeneratorState? EpochStart, GeneratorState? Current,
+        IReadOnlyList<GeneratorState> Model) ParseRng(byte[] json, string source)
     {
         using JsonDocument doc = StrictJson.Parse(json, source, "(root)", 16);
         JsonElement root = doc.RootElement;
@@ -286,11 +324,14 @@ public sealed record TrainingPosition
             throw new InvalidDataFormatException(source, "(root)", $"expected a JSON object, found {root.ValueKind}.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in root.EnumerateObject())
-            if (!seen.Add(p.Name)) throw new InvalidDataFormatException(source, p.Name.Length == 0 ? "(empty key)" : p.Name, "appears twice.");
+            if (!seen.Add(p.Name))
+                throw new InvalidDataFormatException(source, p.Name.Length == 0 ? "(empty key)" : p.Name,
+                    "appears twice.");
         var model = new List<GeneratorState>();
         if (root.TryGetProperty("model", out JsonElement list)) // absent in checkpoints written before it existed
         {
-            if (list.ValueKind != JsonValueKind.Array) throw new InvalidDataFormatException(source, "model", $"expected an array, found {list.ValueKind}.");
+            if (list.ValueKind != JsonValueKind.Array)
+                throw new InvalidDataFormatException(source, "model", $"expected an array, found {list.ValueKind}.");
             int i = 0;
             foreach (JsonElement item in list.EnumerateArray())
                 model.Add(State(item, $"model[{i++}]", source)
@@ -305,20 +346,26 @@ public sealed record TrainingPosition
     private static GeneratorState? State(JsonElement o, string key, string source)
     {
         if (o.ValueKind == JsonValueKind.Null) return null;
-        if (o.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, key, $"expected an object, found {o.ValueKind}.");
-        if (!o.TryGetProperty("mt", out JsonElement mtEl) || mtEl.ValueKind != JsonValueKind.Array || mtEl.GetArrayLength() != 624)
-            throw new InvalidDataFormatException(source, $"{key}.mt", "missing or not an array of the 624 words of a mt19937 state.");
+        if (o.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataFormatException(source, key, $"expected an object, found {o.ValueKind}.");
+        if (!o.TryGetProperty("mt", out JsonElement mtEl) || mtEl.ValueKind != JsonValueKind.Array
+            || mtEl.GetArrayLength() != 624)
+            throw new InvalidDataFormatException(source, $"{key}.mt",
+                "missing or not an array of the 624 words of a mt19937 state.");
         var mt = new uint[624];
         int i = 0;
         foreach (JsonElement w in mtEl.EnumerateArray())
         {
             if (w.ValueKind != JsonValueKind.Number || !w.TryGetUInt32(out mt[i]))
-                throw new InvalidDataFormatException(source, $"{key}.mt", $"word {i} is not an unsigned 32-bit integer.");
+                throw new InvalidDataFormatException(source, $"{key}.mt",
+                    $"word {i} is not an unsigned 32-bit integer.");
             i++;
         }
-        if (!o.TryGetProperty("index", out JsonElement indexEl) || indexEl.ValueKind != JsonValueKind.Number || !indexEl.TryGetInt32(out int index) || index is < 0 or > 624)
+        if (!o.TryGetProperty("index", out JsonElement indexEl) || indexEl.ValueKind != JsonValueKind.Number
+            || !indexEl.TryGetInt32(out int index) || index is < 0 or > 624)
             throw new InvalidDataFormatException(source, $"{key}.index", "missing or not an integer in 0..624.");
-        if (!o.TryGetProperty("seed", out JsonElement seedEl) || seedEl.ValueKind != JsonValueKind.Number || !seedEl.TryGetUInt64(out ulong seed))
+        if (!o.TryGetProperty("seed", out JsonElement seedEl) || seedEl.ValueKind != JsonValueKind.Number
+            || !seedEl.TryGetUInt64(out ulong seed))
             throw new InvalidDataFormatException(source, $"{key}.seed", "missing or not an unsigned 64-bit integer.");
         return new GeneratorState(mt, index, seed);
     }

@@ -24,7 +24,8 @@ public partial class FolderDependencyTests
         ["Text"] = ["Tensors", "IO", "Data"],
         ["Models"] = ["Tensors", "Kernels", "Autograd", "IO", "Nn", "Data", "Text"],
         ["Training"] = ["Tensors", "Kernels", "Autograd", "IO", "Nn", "Optim", "Data", "Text"],
-        ["Recipes"] = ["Tensors", "Kernels", "Autograd", "IO", "Nn", "Optim", "Lora", "Data", "Text", "Models", "Training"],
+        ["Recipes"] = ["Tensors", "Kernels", "Autograd", "IO", "Nn", "Optim", "Lora", "Data", "Text", "Models",
+            "Training"],
     };
 
     [GeneratedRegex(@"\bLoRA\.Managed\.([A-Z][A-Za-z]*)\b")]
@@ -33,12 +34,14 @@ public partial class FolderDependencyTests
     private static string Library => Path.Combine(RepoPaths.Root, "src", "LoRA.Managed");
 
     private static IEnumerable<string> Folders() =>
-        Directory.GetDirectories(Library).Select(Path.GetFileName).Where(n => n is not ("bin" or "obj" or "Properties"))!;
+        Directory.GetDirectories(Library).Select(Path.GetFileName)
+            .Where(n => n is not ("bin" or "obj" or "Properties"))!;
 
     [Test]
     public void EveryFolderIsOnTheMap()
     {
-        Assert.That(Folders(), Is.SubsetOf(Allowed.Keys), "a library folder is missing from Allowed (and ARCHITECTURE.md)");
+        Assert.That(Folders(), Is.SubsetOf(Allowed.Keys),
+            "a library folder is missing from Allowed (and ARCHITECTURE.md)");
         string map = File.ReadAllText(Path.Combine(RepoPaths.Root, "ARCHITECTURE.md"));
         foreach (string folder in Allowed.Keys)
             Assert.That(map, Does.Contain($"`{folder}/`"), $"ARCHITECTURE.md does not describe {folder}/");
@@ -49,7 +52,8 @@ public partial class FolderDependencyTests
     {
         var violations = new List<string>();
         foreach (string folder in Folders())
-            foreach (string file in Directory.EnumerateFiles(Path.Combine(Library, folder), "*.cs", SearchOption.AllDirectories))
+            foreach (string file in Directory.EnumerateFiles(Path.Combine(Library, folder), "*.cs",
+                SearchOption.AllDirectories))
             {
                 string[] lines = File.ReadAllLines(file);
                 for (int i = 0; i < lines.Length; i++)

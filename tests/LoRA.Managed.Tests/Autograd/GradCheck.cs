@@ -21,7 +21,8 @@ internal static class GradCheck
         return Functional.MatMul(Functional.Reshape(y, 1, y.Count), r);
     }
 
-    public static void Check(Func<Tensor> loss, IEnumerable<Tensor> inputs, float eps = 1e-2f, float tol = 2e-3f, int maxPerTensor = 64)
+    public static void Check(Func<Tensor> loss, IEnumerable<Tensor> inputs, float eps = 1e-2f, float tol = 2e-3f,
+        int maxPerTensor = 64)
     {
         var list = inputs.ToList();
         foreach (var t in list) t.ZeroGrad();

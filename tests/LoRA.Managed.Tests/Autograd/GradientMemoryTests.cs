@@ -35,7 +35,8 @@ public class GradientMemoryTests
         float[] Pass()
         {
             w.ZeroGrad(); x.ZeroGrad();
-            Tensor y = Functional.Reshape(Functional.Gelu(Functional.Linear(Functional.Gelu(Functional.Linear(x, w)), w)), 42);
+            Tensor y = Functional.Reshape(
+                Functional.Gelu(Functional.Linear(Functional.Gelu(Functional.Linear(x, w)), w)), 42);
             Functional.CrossEntropy(Functional.Reshape(y, 6, 7), [1, 2, 3, 4, 5, 6]).Backward();
             return w.Grad.ToArray();
         }
@@ -102,7 +103,8 @@ public class GradientMemoryTests
     {
         var g = new TorchGenerator(4);
         Tensor x = g.Rand(2, 7, 7); x.RequiresGrad = true;
-        GradCheck.Check(() => GradCheck.WeightedSum(Functional.CausalSoftmax(Functional.Scale(x, 1f), 0.7f, inPlace: true)),
+        GradCheck.Check(() =>
+            GradCheck.WeightedSum(Functional.CausalSoftmax(Functional.Scale(x, 1f), 0.7f, inPlace: true)),
             new[] { x }, eps: 1e-3f);
     }
 
@@ -124,7 +126,8 @@ public class GradientMemoryTests
         for (int i = 0; i < once.Length; i++) Assert.That(sum[i], Is.EqualTo(once[i]).Within(1e-6f), $"element {i}");
     }
 
-    private static double TensorPrimitivesNorm(ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.Norm(x);
+    private static double TensorPrimitivesNorm(ReadOnlySpan<float> x) =>
+        System.Numerics.Tensors.TensorPrimitives.Norm(x);
 }
 
 /// <summary><c>LowRankAddOp</c> against its reference twin, the unfused <c>Add(y, Scale(Linear(a, B),
@@ -141,13 +144,15 @@ public class LowRankAddOpTests
         int inF = 5;
         Tensor x = g.Rand(n, inF), w = g.Rand(outF, inF), a = g.Rand(r, inF), b = g.Rand(outF, r);
         foreach (var t in new[] { x, a, b }) t.RequiresGrad = true;
-        Tensor refOut = Functional.Add(Functional.Linear(x, w), Functional.Scale(Functional.Linear(Functional.Linear(x, a), b), 0.37f));
+        Tensor refOut = Functional.Add(Functional.Linear(x, w),
+            Functional.Scale(Functional.Linear(Functional.Linear(x, a), b), 0.37f));
         float[] refY = refOut.Data.ToArray();
         GradCheck.WeightedSum(refOut).Backward();
         float[][] refGrads = [x.Grad.ToArray(), a.Grad.ToArray(), b.Grad.ToArray()];
         foreach (var t in new[] { x, a, b }) t.ZeroGrad();
 
-        Tensor fused = LoRA.Managed.Autograd.Ops.LowRankAddOp.Apply(Functional.Linear(x, w), Functional.Linear(x, a), b, 0.37f);
+        Tensor fused = LoRA.Managed.Autograd.Ops.LowRankAddOp.Apply(Functional.Linear(x, w), Functional.Linear(x, a),
+            b, 0.37f);
         Assert.That(fused.Data.ToArray(), Is.EqualTo(refY));
         GradCheck.WeightedSum(fused).Backward();
         Assert.That(x.Grad.ToArray(), Is.EqualTo(refGrads[0]), "∂x");

@@ -70,7 +70,9 @@ public class LazyZeroGradTests
         Tensor x = g.Rand(4, 6);
         var w = new Parameter(6, 6);
         g.FillUniform(w.Data, -1f, 1f);
-        void Backward() => Functional.CrossEntropy(Functional.Linear(Functional.Relu(Functional.Linear(x, w)), w), [0, 1, 2, 3]).Backward();
+        void Backward() =>
+            Functional.CrossEntropy(Functional.Linear(Functional.Relu(Functional.Linear(x, w)), w), [0, 1, 2, 3])
+                .Backward();
         Backward();
         float[] reference = w.Grad.ToArray();
         w.Grad.Fill(float.NaN);
@@ -90,7 +92,8 @@ public class LazyZeroGradTests
                 var gen = new TorchGenerator(11);
                 Module model = Mlp.Blog(gen);
                 if (lora)
-                    model = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["layers.3", "layers.5"] }, gen);
+                    model = LoraModel.GetPeftModel(model,
+                        new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["layers.3", "layers.5"] }, gen);
                 var opt = new Adam(model.TrainableParameters(), 1e-3);
                 Tensor x = gen.Rand(9, 784);
                 int[] labels = [0, 1, 2, 3, 4, 5, 6, 7, 8];

@@ -30,7 +30,8 @@ public class LinearCrossEntropyOpTests
         Functional.Scale(fused, 0.75f).Backward();
         float[] got = h.Grad.ToArray();
         for (int i = 0; i < got.Length; i++)
-            Assert.That(got[i], Is.EqualTo(expectedGrad[i]).Within(1e-6f + 1e-5f * Math.Abs(expectedGrad[i])), $"∂h[{i}]");
+            Assert.That(got[i], Is.EqualTo(expectedGrad[i]).Within(1e-6f + 1e-5f * Math.Abs(expectedGrad[i])),
+                $"∂h[{i}]");
     }
 
     [Test]
@@ -51,7 +52,9 @@ public class LinearCrossEntropyOpTests
         Assert.That(Assert.Throws<ArgumentException>(() => Functional.LinearCrossEntropy(h, w, [0, 1, 2]))!.Message,
             Does.Contain("requires a gradient"));
         w.RequiresGrad = false;
-        Assert.That(Assert.Throws<ArgumentException>(() => Functional.LinearCrossEntropy(h, new Tensor(5, 3), [0, 1, 2]))!.Message,
+        Assert.That(
+            Assert.Throws<ArgumentException>(() => Functional.LinearCrossEntropy(h, new Tensor(5, 3),
+                [0, 1, 2]))!.Message,
             Does.Contain("[3, 4]").And.Contain("[5, 3]"));
         Assert.Throws<ArgumentException>(() => Functional.LinearCrossEntropy(h, w, [0, 1]));
         Assert.Throws<ArgumentException>(() => Functional.LinearCrossEntropy(h, w, [-100, -100, -100]));

@@ -70,7 +70,11 @@ public class OpGradientTests
         Tensor x = GradCheck.Param(g, 4, 8);
         // The mask must be the same in every evaluation: re-seed the generator each time.
         var gen = new TorchGenerator(99);
-        GradCheck.Check(() => { gen.ManualSeed(99); return GradCheck.WeightedSum(Functional.Dropout(x, 0.4f, gen)); }, new[] { x });
+        GradCheck.Check(() =>
+        {
+            gen.ManualSeed(99);
+            return GradCheck.WeightedSum(Functional.Dropout(x, 0.4f, gen));
+        }, new[] { x });
     }
 
     [Test]

@@ -51,7 +51,8 @@ public class PermuteOpTests
 
     // Σ y·upstream, whose gradient with respect to y is the upstream values.
     private static Tensor GradCheckLoss(Tensor y, float[] upstream) =>
-        Functional.Reshape(Functional.MatMul(Functional.Reshape(y, 1, y.Count), new Tensor(upstream, upstream.Length, 1)), 1);
+        Functional.Reshape(Functional.MatMul(Functional.Reshape(y, 1, y.Count),
+            new Tensor(upstream, upstream.Length, 1)), 1);
 
     [Test]
     public void OneThreadAndTwoMoveTheSameBits()

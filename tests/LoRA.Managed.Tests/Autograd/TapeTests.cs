@@ -15,7 +15,8 @@ public class TapeTests
         var x = new Tensor(4, 6);
         g.FillUniform(x.Data, -2f, 2f);
         int[] labels = { 0, 2, 1, 2 };
-        GradCheck.Check(() => Functional.CrossEntropy(model.Forward(x), labels), model.Parameters(), eps: 1e-3f, tol: 1e-3f);
+        GradCheck.Check(() => Functional.CrossEntropy(model.Forward(x), labels), model.Parameters(), eps: 1e-3f,
+            tol: 1e-3f);
     }
 
     [Test]

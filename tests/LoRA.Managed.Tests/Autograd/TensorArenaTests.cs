@@ -64,7 +64,8 @@ public class TensorArenaTests
     private static (GptModel Model, AdamW Opt, int[] Ids, int[] Targets, int Batch, int Time) SetupGpt(int time = 16)
     {
         var g = new TorchGenerator(11);
-        var config = new GptConfig { VocabSize = 13, BlockSize = 64, Layers = 2, Heads = 4, Embed = 32, Dropout = 0.1f };
+        var config = new GptConfig { VocabSize = 13, BlockSize = 64, Layers = 2, Heads = 4, Embed = 32,
+            Dropout = 0.1f };
         var model = new GptModel(config, g);
         int batch = 2;
         var ids = new int[batch * time];
@@ -73,7 +74,8 @@ public class TensorArenaTests
         return (model, new AdamW(model.Parameters(), 3e-3), ids, targets, batch, time);
     }
 
-    private static float GptStep(GptModel model, AdamW opt, int[] ids, int[] targets, int batch, int time, TensorArena? arena)
+    private static float GptStep(GptModel model, AdamW opt, int[] ids, int[] targets, int batch, int time,
+        TensorArena? arena)
     {
         using var scope = arena is null ? default : arena.Activate();
         opt.ZeroGrad();
@@ -91,7 +93,8 @@ public class TensorArenaTests
         var (m2, o2, _, _, _, _) = SetupGpt();
         var arena = new TensorArena();
         for (int i = 0; i < 5; i++)
-            Assert.That(GptStep(m2, o2, ids, targets, b, t, arena), Is.EqualTo(GptStep(m1, o1, ids, targets, b, t, null)), $"step {i}");
+            Assert.That(GptStep(m2, o2, ids, targets, b, t, arena),
+                Is.EqualTo(GptStep(m1, o1, ids, targets, b, t, null)), $"step {i}");
         foreach (var ((name, a), (_, p)) in m1.NamedParameters().Zip(m2.NamedParameters()))
             Assert.That(p.Data.ToArray(), Is.EqualTo(a.Data.ToArray()), name);
     }

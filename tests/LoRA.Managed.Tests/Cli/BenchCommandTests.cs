@@ -44,7 +44,8 @@ public class BenchCommandTests
             }
             // The first shape is the MLP's forward product, B transposed.
             JsonElement first = gemm[0];
-            Assert.That((first.GetProperty("m").GetInt32(), first.GetProperty("k").GetInt32(), first.GetProperty("n").GetInt32(), first.GetProperty("trans_b").GetBoolean()),
+            Assert.That((first.GetProperty("m").GetInt32(), first.GetProperty("k").GetInt32(),
+                first.GetProperty("n").GetInt32(), first.GetProperty("trans_b").GetBoolean()),
                 Is.EqualTo((64, 784, 512, true)));
         }
         finally

@@ -13,7 +13,8 @@ public class CliTests
     private readonly Dictionary<string, string?> _saved = [];
     private int _savedThreads;
 
-    private static readonly string[] Variables = [MnistFiles.DataEnvironmentVariable, MnistFetcher.NpmEnvironmentVariable, "XDG_CACHE_HOME"];
+    private static readonly string[] Variables = [MnistFiles.DataEnvironmentVariable,
+        MnistFetcher.NpmEnvironmentVariable, "XDG_CACHE_HOME"];
 
     [SetUp]
     public void SetUp()
@@ -131,10 +132,12 @@ public class CliTests
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement root = doc.RootElement;
-        Assert.That(root.GetProperty("count").GetInt32(), Is.EqualTo(15)); // test labels 9 − i mod 10: 0..4 three times each
+        // test labels 9 − i mod 10: 0..4 three times each
+        Assert.That(root.GetProperty("count").GetInt32(), Is.EqualTo(15));
         Assert.That(root.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0));
         Assert.That(root.GetProperty("confusion").GetArrayLength(), Is.EqualTo(10));
-        Assert.That(root.GetProperty("confusion").EnumerateArray().Sum(r => r.EnumerateArray().Sum(c => c.GetInt32())), Is.EqualTo(15));
+        Assert.That(root.GetProperty("confusion").EnumerateArray().Sum(r => r.EnumerateArray().Sum(c => c.GetInt32())),
+            Is.EqualTo(15));
         Assert.That(root.GetProperty("train_count").GetInt32(), Is.EqualTo(35));
         Assert.That(root.GetProperty("threads").GetInt32(), Is.EqualTo(1));
     }
@@ -146,26 +149,33 @@ public class CliTests
         _files.WriteMnist(dir, side: 28, train: 40, test: 20);
         Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, dir);
         string outDir = _files.PathOf("run");
-        var run = Lora("demo", "--epochs", "1", "--lora-epochs", "1", "--seed", "3", "--threads", "1", "--json", json, "--out", outDir);
+        var run = Lora("demo", "--epochs", "1", "--lora-epochs", "1", "--seed", "3", "--threads", "1", "--json", json,
+            "--out", outDir);
 
         Assert.That(run.Code, Is.EqualTo(0), run.Err);
-        Assert.That(run.Out, Does.Contain("base model, accuracy on test 0-7").And.Contain("0.9808").And.Contain("0.9516"));
+        Assert.That(run.Out,
+            Does.Contain("base model, accuracy on test 0-7").And.Contain("0.9808").And.Contain("0.9516"));
         Assert.That(run.Out, Does.Contain("trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982"));
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement root = doc.RootElement;
-        string[] keys = ["base_acc_0to7", "base_acc_89", "lora_acc_89", "lora_acc_0to7", "base_trainable_params", "lora_trainable_params",
-            "lora_trainable_percent", "seconds_load", "seconds_base_train", "seconds_lora_train", "seconds_total", "seed", "threads"];
+        string[] keys = ["base_acc_0to7", "base_acc_89", "lora_acc_89", "lora_acc_0to7", "base_trainable_params",
+            "lora_trainable_params", "lora_trainable_percent", "seconds_load", "seconds_base_train",
+            "seconds_lora_train", "seconds_total", "seed", "threads"];
         Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EquivalentTo(keys));
         Assert.That(root.GetProperty("base_trainable_params").GetInt64(), Is.EqualTo(535_818));
         Assert.That(root.GetProperty("lora_trainable_params").GetInt64(), Is.EqualTo(1_064));
-        Assert.That(root.GetProperty("lora_trainable_percent").GetDouble(), Is.EqualTo(100.0 * 1064 / 535818).Within(1e-9));
-        foreach (string file in new[] { "base_model.safetensors", "adapter/adapter_model.safetensors", "adapter/adapter_config.json", "losses.csv", "loss_curve.svg" })
+        Assert.That(root.GetProperty("lora_trainable_percent").GetDouble(),
+            Is.EqualTo(100.0 * 1064 / 535818).Within(1e-9));
+        foreach (string file in new[] { "base_model.safetensors", "adapter/adapter_model.safetensors",
+            "adapter/adapter_config.json", "losses.csv", "loss_curve.svg" })
             Assert.That(File.Exists(Path.Combine(outDir, file)), Is.True, file);
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "adapter/adapter_config.json")));
         // Trained with scale α = 1 at r = 4; PEFT computes lora_alpha / r, so the file must say 4.
         Assert.That(config.RootElement.GetProperty("lora_alpha").GetDouble(), Is.EqualTo(4.0));
-        Assert.That(File.ReadAllLines(Path.Combine(outDir, "losses.csv")).Length, Is.EqualTo(1 + 1 + 1), "header, one base step (32 samples), one LoRA step (8 samples)");
-        Assert.That(root.GetProperty("base_acc_89").GetDouble(), Is.EqualTo(0.0), "trained on 0-7 only, so the logits of 8 and 9 are only ever pushed down");
+        Assert.That(File.ReadAllLines(Path.Combine(outDir, "losses.csv")).Length, Is.EqualTo(1 + 1 + 1),
+            "header, one base step (32 samples), one LoRA step (8 samples)");
+        Assert.That(root.GetProperty("base_acc_89").GetDouble(), Is.EqualTo(0.0),
+            "trained on 0-7 only, so the logits of 8 and 9 are only ever pushed down");
         Assert.That(root.GetProperty("seed").GetInt32(), Is.EqualTo(3));
         Assert.That(root.GetProperty("threads").GetInt32(), Is.EqualTo(1));
     }
@@ -175,6 +185,7 @@ public class CliTests
     {
         string dir = _files.PathOf("mnist");
         _files.WriteMnist(dir, side: 28, train: 10, test: 10);
-        AssertOneLineError(Lora("train", "--digits", "0-9", "--epochs", "1", "--data", dir, "--json", _files.PathOf("nope/out.json")), "nope");
+        AssertOneLineError(Lora("train", "--digits", "0-9", "--epochs", "1", "--data", dir, "--json",
+            _files.PathOf("nope/out.json")), "nope");
     }
 }

@@ -45,7 +45,8 @@ public class LmDemoTests
     {
         var run = Lora("lm-demo", "--help");
         Assert.That(run.Code, Is.EqualTo(0));
-        foreach (string o in new[] { "--seed", "--pretrain-steps", "--finetune-epochs", "--rank", "--alpha", "--dropout", "--threads", "--out", "--json", "--data" })
+        foreach (string o in new[] { "--seed", "--pretrain-steps", "--finetune-epochs", "--rank", "--alpha",
+            "--dropout", "--threads", "--out", "--json", "--data" })
             Assert.That(run.Out, Does.Contain(o));
     }
 
@@ -58,8 +59,10 @@ public class LmDemoTests
         var sb = new StringBuilder();
         for (int i = 0; i < entries; i++)
             sb.Append(dictionary
-                ? $"{words[gen.NextInt(words.Length)]}, n. {glosses[gen.NextInt(glosses.Length)]} {words[gen.NextInt(words.Length)].ToLowerInvariant()}.\n"
-                : $"the {nouns[gen.NextInt(nouns.Length)]} {verbs[gen.NextInt(verbs.Length)]} the {nouns[gen.NextInt(nouns.Length)]}. ");
+                ? $"{words[gen.NextInt(words.Length)]}, n. {glosses[gen.NextInt(glosses.Length)]} " +
+                $"{words[gen.NextInt(words.Length)].ToLowerInvariant()}.\n"
+                : $"the {nouns[gen.NextInt(nouns.Length)]} {verbs[gen.NextInt(verbs.Length)]} the " +
+                $"{nouns[gen.NextInt(nouns.Length)]}. ");
         return sb.ToString();
     }
 
@@ -82,7 +85,8 @@ public class LmDemoTests
         Assert.That(r.Summary, Does.StartWith("trainable params: 384 || all params: "));
         Assert.That(r.Finetune.EvalHistory, Has.Count.EqualTo(3));
         Assert.That(r.Finetune.RestoredBest, Is.True);
-        Assert.That(r.ValLossBAdapted, Is.EqualTo(r.Finetune.BestMetric!.Value).Within(1e-9), "the restored best is what is measured");
+        Assert.That(r.ValLossBAdapted, Is.EqualTo(r.Finetune.BestMetric!.Value).Within(1e-9),
+            "the restored best is what is measured");
         Assert.That(output.ToString(), Does.Contain("sample (base").And.Contain("sample (adapted"));
         // Step-bounded runs report steps of the whole run, not a made-up "epoch 1/1".
         Assert.That(output.ToString(), Does.Contain("pre-train A step 60/60: loss").And.Not.Contain("epoch 1/1"));
@@ -92,7 +96,8 @@ public class LmDemoTests
     public void SamplingIsSeededAndGreedyIsDeterministic()
     {
         var tokenizer = CharTokenizer.FromText("abcdef ");
-        var model = new GptModel(new GptConfig { VocabSize = tokenizer.VocabSize, BlockSize = 8, Layers = 1, Heads = 1, Embed = 8 }, new TorchGenerator(1));
+        var model = new GptModel(new GptConfig { VocabSize = tokenizer.VocabSize, BlockSize = 8, Layers = 1, Heads = 1,
+            Embed = 8 }, new TorchGenerator(1));
         foreach (var p in model.Parameters()) new TorchGenerator(2).FillUniform(p.Data, -1f, 1f);
         string a = TextGenerator.Sample(model, tokenizer, "ab", 20, 1f, new TorchGenerator(5));
         string b = TextGenerator.Sample(model, tokenizer, "ab", 20, 1f, new TorchGenerator(5));
@@ -104,6 +109,7 @@ public class LmDemoTests
         string greedy2 = TextGenerator.Sample(model, tokenizer, "ab", 20, 0f, new TorchGenerator(9));
         Assert.That(greedy2, Is.EqualTo(greedy1));
         Assert.That(model.Training, Is.True);
-        Assert.Throws<ArgumentException>(() => TextGenerator.Sample(model, tokenizer, "ab", 3, -1f, new TorchGenerator(0)));
+        Assert.Throws<ArgumentException>(() => TextGenerator.Sample(model, tokenizer, "ab", 3, -1f,
+            new TorchGenerator(0)));
     }
 }

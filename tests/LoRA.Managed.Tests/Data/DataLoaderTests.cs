@@ -94,8 +94,10 @@ public class DataLoaderTests
     public void ShuffleDrawsPyTorchsEpochOrders()
     {
         var loader = new DataLoader(Indexed(20), 8, shuffle: true, generator: new TorchGenerator(0));
-        Assert.That(Epoch(loader).SelectMany(b => b), Is.EqualTo(new[] { 6, 15, 11, 13, 9, 2, 1, 17, 16, 8, 5, 12, 18, 3, 19, 10, 14, 4, 7, 0 }));
-        Assert.That(Epoch(loader).SelectMany(b => b), Is.EqualTo(new[] { 12, 1, 13, 14, 10, 19, 9, 18, 15, 11, 16, 17, 4, 2, 5, 0, 8, 6, 7, 3 }));
+        Assert.That(Epoch(loader).SelectMany(b => b),
+            Is.EqualTo(new[] { 6, 15, 11, 13, 9, 2, 1, 17, 16, 8, 5, 12, 18, 3, 19, 10, 14, 4, 7, 0 }));
+        Assert.That(Epoch(loader).SelectMany(b => b),
+            Is.EqualTo(new[] { 12, 1, 13, 14, 10, 19, 9, 18, 15, 11, 16, 17, 4, 2, 5, 0, 8, 6, 7, 3 }));
     }
 
     [Test]
@@ -106,7 +108,8 @@ public class DataLoaderTests
         var generator = new TorchGenerator(7);
         _ = new LoRA.Managed.Nn.Linear(3, 2, generator);
         var loader = new DataLoader(Indexed(20), 8, shuffle: true, generator: generator);
-        Assert.That(Epoch(loader).SelectMany(b => b), Is.EqualTo(new[] { 9, 5, 3, 11, 14, 4, 2, 6, 19, 16, 7, 1, 0, 18, 17, 12, 8, 10, 13, 15 }));
+        Assert.That(Epoch(loader).SelectMany(b => b),
+            Is.EqualTo(new[] { 9, 5, 3, 11, 14, 4, 2, 6, 19, 16, 7, 1, 0, 18, 17, 12, 8, 10, 13, 15 }));
     }
 
     [Test]
@@ -120,7 +123,8 @@ public class DataLoaderTests
     public void RejectsBadArguments()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new DataLoader(Indexed(4), 0));
-        Assert.That(Assert.Throws<ArgumentException>(() => new DataLoader(Indexed(4), 2, shuffle: true))!.Message, Does.Contain("TorchGenerator"));
+        Assert.That(Assert.Throws<ArgumentException>(() => new DataLoader(Indexed(4), 2, shuffle: true))!.Message,
+            Does.Contain("TorchGenerator"));
         var empty = Indexed(10).Filter(DigitSet.Parse("8,9")).Filter(DigitSet.Parse("0"));
         Assert.That(Assert.Throws<ArgumentException>(() => new DataLoader(empty, 2))!.Message, Does.Contain("empty"));
     }

@@ -79,7 +79,8 @@ public class IdxReaderTests
     {
         // 2³¹−1 images of 2³¹−1 × 2³¹−1 pixels: allocating from the header would fail with OutOfMemory
         // or overflow; the check against the 3-byte payload must come first.
-        string huge = _files.Write("huge", IdxTestFiles.Idx(2051, [int.MaxValue, int.MaxValue, int.MaxValue], [1, 2, 3]));
+        string huge = _files.Write("huge",
+            IdxTestFiles.Idx(2051, [int.MaxValue, int.MaxValue, int.MaxValue], [1, 2, 3]));
         var e = Assert.Throws<IdxFormatException>(() => IdxReader.ReadImages(huge))!;
         Assert.That(e.Field, Is.EqualTo("item count"));
         Assert.That(e.Message, Does.Contain("only 3"));

@@ -35,7 +35,8 @@ internal sealed class IdxTestFiles : IDisposable
         return pixels;
     }
 
-    public static byte[] ImagesFile(int count, int rows, int cols) => Idx(2051, [count, rows, cols], Pixels(count, rows * cols));
+    public static byte[] ImagesFile(int count, int rows, int cols) =>
+        Idx(2051, [count, rows, cols], Pixels(count, rows * cols));
 
     public static byte[] LabelsFile(byte[] labels) => Idx(2049, [labels.Length], labels);
 
@@ -68,9 +69,11 @@ internal sealed class IdxTestFiles : IDisposable
     public static IEnumerable<(string Name, byte[] Bytes)> MnistContents(int side = 2, int train = 20, int test = 10)
     {
         yield return ("train-images-idx3-ubyte", ImagesFile(train, side, side));
-        yield return ("train-labels-idx1-ubyte", LabelsFile(Enumerable.Range(0, train).Select(i => (byte)(i % 10)).ToArray()));
+        yield return ("train-labels-idx1-ubyte",
+            LabelsFile(Enumerable.Range(0, train).Select(i => (byte)(i % 10)).ToArray()));
         yield return ("t10k-images-idx3-ubyte", ImagesFile(test, side, side));
-        yield return ("t10k-labels-idx1-ubyte", LabelsFile(Enumerable.Range(0, test).Select(i => (byte)(9 - i % 10)).ToArray()));
+        yield return ("t10k-labels-idx1-ubyte",
+            LabelsFile(Enumerable.Range(0, test).Select(i => (byte)(9 - i % 10)).ToArray()));
     }
 
     public void Dispose()

@@ -5,7 +5,8 @@ namespace LoRA.Managed.Tests.Data;
 public class MnistDatasetTests
 {
     private static MnistDataset Synthetic(int count, int imageSize = 3) =>
-        new(IdxTestFiles.Pixels(count, imageSize), Enumerable.Range(0, count).Select(i => (byte)(i % 10)).ToArray(), imageSize);
+        new(IdxTestFiles.Pixels(count, imageSize), Enumerable.Range(0, count).Select(i => (byte)(i % 10)).ToArray(),
+            imageSize);
 
     [Test]
     public void FilterKeepsOnlyTheDigitsInOrder()
@@ -70,7 +71,8 @@ public class MnistDatasetTests
         dataset.PrefetchImage(4);
         dataset.CopyImage(4, after);
         Assert.That(after, Is.EqualTo(before));
-        Assert.That(() => dataset.PrefetchImage(5), Throws.InstanceOf<ArgumentOutOfRangeException>().Or.InstanceOf<IndexOutOfRangeException>());
+        Assert.That(() => dataset.PrefetchImage(5),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().Or.InstanceOf<IndexOutOfRangeException>());
     }
 }
 

@@ -10,7 +10,12 @@ public class MnistDatasetViewTests
         // 20 two-pixel images whose pixels encode their index, labels 0..9 twice.
         var images = new byte[40];
         var labels = new byte[20];
-        for (int i = 0; i < 20; i++) { images[2 * i] = (byte)i; images[2 * i + 1] = (byte)(100 + i); labels[i] = (byte)(i % 10); }
+        for (int i = 0; i < 20; i++)
+        {
+            images[2 * i] = (byte)i;
+            images[2 * i + 1] = (byte)(100 + i);
+            labels[i] = (byte)(i % 10);
+        }
         return new MnistDataset(images, labels, 2);
     }
 
@@ -28,8 +33,10 @@ public class MnistDatasetViewTests
     [Test]
     public void FilterOfAFilterAndWithScaleCompose()
     {
-        MnistDataset view = Source().Filter(DigitSet.Parse("0-7")).Filter(DigitSet.Parse("3,5")).WithScale(PixelScale.MinusOneToOne);
-        Assert.That(Enumerable.Range(0, view.Count).Select(i => (int)view.Image(i)[1]), Is.EqualTo(new[] { 103, 105, 113, 115 }));
+        MnistDataset view = Source().Filter(DigitSet.Parse("0-7")).Filter(DigitSet.Parse("3,5"))
+            .WithScale(PixelScale.MinusOneToOne);
+        Assert.That(Enumerable.Range(0, view.Count).Select(i => (int)view.Image(i)[1]),
+            Is.EqualTo(new[] { 103, 105, 113, 115 }));
         var floats = new float[2];
         view.CopyImage(3, floats);
         Assert.That(floats[0], Is.EqualTo((15 / 255f - 0.5f) / 0.5f));

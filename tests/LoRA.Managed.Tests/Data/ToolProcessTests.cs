@@ -9,7 +9,8 @@ public class ToolProcessTests
     public void ExitCodeAndBothStreamsAreReturned()
     {
         Assume.That(OperatingSystem.IsWindows(), Is.False, "uses /bin/sh");
-        var run = ToolProcess.Run("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"], Path.GetTempPath(), TimeSpan.FromMinutes(1));
+        var run = ToolProcess.Run("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"], Path.GetTempPath(),
+            TimeSpan.FromMinutes(1));
         Assert.That(run.TimedOut, Is.False);
         Assert.That(run.ExitCode, Is.EqualTo(3));
         Assert.That(run.StandardOutput, Is.EqualTo("out\n"));
@@ -20,7 +21,8 @@ public class ToolProcessTests
     public void AMissingToolThrowsStartExceptionWithTheReason()
     {
         string missing = Path.Combine(Path.GetTempPath(), $"lm-no-such-tool-{Guid.NewGuid():N}");
-        var e = Assert.Throws<ToolProcess.StartException>(() => ToolProcess.Run(missing, [], Path.GetTempPath(), TimeSpan.FromMinutes(1)));
+        var e = Assert.Throws<ToolProcess.StartException>(() => ToolProcess.Run(missing, [], Path.GetTempPath(),
+            TimeSpan.FromMinutes(1)));
         Assert.That(e!.Reason, Is.Not.Null);
         Assert.That(e.InnerException, Is.SameAs(e.Reason));
     }

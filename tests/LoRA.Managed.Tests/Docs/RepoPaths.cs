@@ -9,7 +9,9 @@ internal static class RepoPaths
         {
             var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
             while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "LoRA.Managed.sln"))) dir = dir.Parent;
-            return dir?.FullName ?? throw new DirectoryNotFoundException("LoRA.Managed.sln not found above " + TestContext.CurrentContext.TestDirectory);
+            return dir?.FullName
+                ?? throw new DirectoryNotFoundException("LoRA.Managed.sln not found above " +
+                    TestContext.CurrentContext.TestDirectory);
         }
     }
 }

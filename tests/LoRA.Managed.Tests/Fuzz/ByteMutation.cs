@@ -36,7 +36,8 @@ internal abstract record ByteMutation
             (4, Gen.Select(pos, Gen.Int[0, 7], (p, b) => (ByteMutation)new FlipBit(p, b))),
             (3, Gen.Select(pos, Gen.Byte, (p, v) => (ByteMutation)new SetByte(p, v))),
             (4, Gen.Select(field, value, (o, v) => (ByteMutation)new SetField(o, v, fieldWidth, bigEndian))),
-            (2, Gen.Select(field, Gen.Long[-9, 9], (o, d) => (ByteMutation)new NudgeField(o, d, fieldWidth, bigEndian))),
+            (2, Gen.Select(field, Gen.Long[-9, 9],
+                (o, d) => (ByteMutation)new NudgeField(o, d, fieldWidth, bigEndian))),
             (2, Gen.Select(field, field, (a, b) => (ByteMutation)new SwapRanges(a, b, fieldWidth))),
             (1, Gen.Select(pos, pos, Gen.Int[1, 8], (a, b, w) => (ByteMutation)new SwapRanges(a, b, w))),
             (2, Gen.Select(pos, blob, (p, bytes) => (ByteMutation)new InsertBytes(p, bytes))),
@@ -84,7 +85,10 @@ internal sealed record SetField(int Offset, ulong Value, int Width, bool BigEndi
     {
         var b = (byte[])input.Clone();
         Span<byte> field = stackalloc byte[8];
-        if (bigEndian) BinaryPrimitives.WriteUInt64BigEndian(field, value); else BinaryPrimitives.WriteUInt64LittleEndian(field, value);
+        if (bigEndian)
+            BinaryPrimitives.WriteUInt64BigEndian(field, value);
+        else
+            BinaryPrimitives.WriteUInt64LittleEndian(field, value);
         ReadOnlySpan<byte> bytes = bigEndian ? field[(8 - width)..] : field[..width];
         for (int i = 0; i < width && offset + i < b.Length; i++) b[offset + i] = bytes[i];
         return b;
@@ -104,7 +108,8 @@ internal sealed record SetField(int Offset, ulong Value, int Width, bool BigEndi
 internal sealed record NudgeField(int Offset, long Delta, int Width, bool BigEndian) : ByteMutation
 {
     public override byte[] Apply(byte[] input) =>
-        SetField.WriteField(input, Offset, SetField.ReadField(input, Offset, Width, BigEndian) + (ulong)Delta, Width, BigEndian);
+        SetField.WriteField(input, Offset, SetField.ReadField(input, Offset, Width, BigEndian) + (ulong)Delta, Width,
+            BigEndian);
 }
 
 /// <summary>Swaps two ranges of <see cref="Width"/> bytes (two header fields, or any two spots).</summary>

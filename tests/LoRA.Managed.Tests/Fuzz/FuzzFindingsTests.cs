@@ -35,7 +35,8 @@ public class FuzzFindingsTests
     [Test]
     public void IdxRejectionsAreInvalidDataFormatExceptions()
     {
-        var e = Refused(() => IdxReader.ReadLabels(new MemoryStream([0, 0, 8, 3, 0, 0, 0, 0]), "labels.idx"), "dimension count");
+        var e = Refused(() => IdxReader.ReadLabels(new MemoryStream([0, 0, 8, 3, 0, 0, 0, 0]), "labels.idx"),
+            "dimension count");
         Assert.That(e, Is.TypeOf<IdxFormatException>());
         Assert.That(e.File, Is.EqualTo("labels.idx"));
     }
@@ -48,7 +49,8 @@ public class FuzzFindingsTests
         byte[] file = IdxTestFiles.Idx(2051, [0, 28, int.MaxValue], []);
         var e = Refused(() => IdxReader.ReadImages(new MemoryStream(file), "images.idx"), "image size");
         Assert.That(e.Message, Does.Contain("28×2147483647"));
-        Assert.That(IdxReader.ReadImages(new MemoryStream(IdxTestFiles.Idx(2051, [0, 46340, 46340], [])), "ok").ImageSize, Is.EqualTo(46340 * 46340));
+        Assert.That(IdxReader.ReadImages(new MemoryStream(IdxTestFiles.Idx(2051, [0, 46340, 46340], [])),
+            "ok").ImageSize, Is.EqualTo(46340 * 46340));
     }
 
     [Test]
@@ -98,7 +100,8 @@ public class FuzzFindingsTests
     }
 
     private static byte[] Config(string members) =>
-        Utf8("{\"peft_type\":\"LORA\",\"target_modules\":[\"q\"]," + (members.Contains("\"r\"") ? "" : "\"r\":8,") + members + "}");
+        Utf8("{\"peft_type\":\"LORA\",\"target_modules\":[\"q\"]," + (members.Contains("\"r\"") ? "" : "\"r\":8,") +
+            members + "}");
 
     [TestCase("\"lora_alpha\":-1e400", "lora_alpha", TestName = "LoraAlphaBeyondDoubleIsRefused")]
     [TestCase("\"lora_alpha\":1e400", "lora_alpha", TestName = "LoraAlphaInfinityIsRefused")]
@@ -115,7 +118,8 @@ public class FuzzFindingsTests
     [Test]
     public void NumbersThatUnderflowToZeroAreAccepted()
     {
-        var config = AdapterConfigFile.Parse(Config("\"lora_dropout\":1e-400,\"lora_alpha\":1e30,\"init_lora_weights\":\"pissa_niter_4\""), "c.json");
+        var config = AdapterConfigFile.Parse(
+            Config("\"lora_dropout\":1e-400,\"lora_alpha\":1e30,\"init_lora_weights\":\"pissa_niter_4\""), "c.json");
         Assert.That(config.Dropout, Is.EqualTo(0f));
         Assert.That(config.Alpha, Is.EqualTo(1e30));
         Assert.That(config.Init, Is.EqualTo(LoRA.Managed.Lora.LoraInit.Pissa));
@@ -125,7 +129,9 @@ public class FuzzFindingsTests
     public void BlankTargetModuleIsRefused()
     {
         // Found: [" ", "q_proj"] was accepted; LoraConfig.Validate then threw ArgumentException.
-        Refused(() => AdapterConfigFile.Parse(Utf8("{\"peft_type\":\"LORA\",\"r\":8,\"target_modules\":[\" \",\"q_proj\"]}"), "c.json"), "target_modules");
+        Refused(() =>
+            AdapterConfigFile.Parse(Utf8("{\"peft_type\":\"LORA\",\"r\":8,\"target_modules\":[\" \",\"q_proj\"]}"),
+                "c.json"), "target_modules");
     }
 
     [Test]
@@ -148,7 +154,8 @@ public class FuzzFindingsTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         var e = Refused(() => IdxReader.ReadLabels(new MemoryStream(gz), "bomb.gz"), "length");
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        TestContext.Out.WriteLine($"{gz.Length:N0}-byte gzip of {raw.Length:N0} bytes: allocated {allocated:N0} bytes to refuse it");
+        TestContext.Out.WriteLine($"{gz.Length:N0}-byte gzip of {raw.Length:N0} bytes: allocated " +
+            $"{allocated:N0} bytes to refuse it");
         Assert.That(e.Message, Does.Contain("(at least ").And.Contain(" extra)"));
         Assert.That(allocated, Is.LessThan(1 << 20));
     }
@@ -169,7 +176,8 @@ public class FuzzFindingsTests
     {
         // 300,000 labels cross several buffer doublings (64 KiB → 128 → 256 → 300,000).
         byte[] labels = Enumerable.Range(0, 300_000).Select(i => (byte)(i % 10)).ToArray();
-        byte[] read = IdxReader.ReadLabels(new MemoryStream(IdxTestFiles.Gzip(IdxTestFiles.LabelsFile(labels))), "many.gz");
+        byte[] read = IdxReader.ReadLabels(new MemoryStream(IdxTestFiles.Gzip(IdxTestFiles.LabelsFile(labels))),
+            "many.gz");
         Assert.That(read, Is.EqualTo(labels));
     }
 }

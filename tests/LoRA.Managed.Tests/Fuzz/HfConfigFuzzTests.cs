@@ -18,7 +18,9 @@ public class HfConfigFuzzTests
 {
     internal sealed record JsonCase(int Base, JsonEdit[] Edits, ByteMutation[] Bytes)
     {
-        public override string ToString() => $"base {Base}, edits [{string.Join(", ", Edits.AsEnumerable())}], bytes [{string.Join(", ", Bytes.AsEnumerable())}]";
+        public override string ToString() =>
+            $"base {Base}, edits [{string.Join(", ", Edits.AsEnumerable())}], bytes " +
+            $"[{string.Join(", ", Bytes.AsEnumerable())}]";
     }
 
     private static byte[][] Files(string name)
@@ -65,9 +67,11 @@ public class HfConfigFuzzTests
             (_, result) =>
             {
                 var c = (HfConfig)result;
-                if (c.HiddenSize <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KvHeads <= 0 || c.VocabSize <= 0 || c.MaxContext <= 0 || c.HeadDim <= 0)
+                if (c.HiddenSize <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KvHeads <= 0 || c.VocabSize <= 0
+                    || c.MaxContext <= 0 || c.HeadDim <= 0)
                     throw new FuzzFailure($"accepted a config with a non-positive size: {c}");
-                if (c.Heads % c.KvHeads != 0) throw new FuzzFailure($"accepted {c.Heads} heads over {c.KvHeads} key/value heads");
+                if (c.Heads % c.KvHeads != 0)
+                    throw new FuzzFailure($"accepted {c.Heads} heads over {c.KvHeads} key/value heads");
             });
         ParserFuzzer.AssertMixed(report, minAcceptedShare: 0.05);
     }
@@ -76,7 +80,8 @@ public class HfConfigFuzzTests
     public void GenerationConfigEndsInSuccessOrTheDocumentedException()
     {
         byte[][] bases = [.. Files("generation_config.json"),
-            Encoding.UTF8.GetBytes("{\"bos_token_id\":1,\"eos_token_id\":[2,32000],\"do_sample\":true,\"temperature\":0.6}")];
+            Encoding.UTF8.GetBytes("{\"bos_token_id\":1,\"eos_token_id\":[2,32000],\"do_sample\":true," +
+                "\"temperature\":0.6}")];
         var report = ParserFuzzer.Run("generation_config.json", Cases(bases.Length), 0xC0F1_0003UL, Builder(bases),
             bytes => ParseBytes(bytes, GenerationConfig.Parse),
             (_, result) =>
@@ -97,7 +102,8 @@ public class HfConfigFuzzTests
             {
                 foreach (var (tensor, file) in (List<(string Tensor, string File)>)result)
                     if (file.Length == 0 || file.Contains('/') || file.Contains('\\') || file is "." or "..")
-                        throw new FuzzFailure($"accepted shard file '{file}' for {tensor}: not a plain file name in the folder");
+                        throw new FuzzFailure($"accepted shard file '{file}' for {tensor}: not a plain " +
+                            "file name in the folder");
             });
         ParserFuzzer.AssertMixed(report, minAcceptedShare: 0.05);
     }

@@ -16,7 +16,8 @@ public class IdxFuzzTests
     internal sealed record IdxCase(int Base, ByteMutation[] Mutations, GzipStep Gzip, ByteMutation[] AfterGzip)
     {
         public override string ToString() =>
-            $"base {Base}, [{string.Join(", ", Mutations.AsEnumerable())}], gzip {Gzip}, then [{string.Join(", ", AfterGzip.AsEnumerable())}]";
+            $"base {Base}, [{string.Join(", ", Mutations.AsEnumerable())}], gzip {Gzip}, then " +
+            $"[{string.Join(", ", AfterGzip.AsEnumerable())}]";
     }
 
     internal enum GzipStep { None, Wrap, WrapThenDamage }
@@ -37,7 +38,8 @@ public class IdxFuzzTests
     {
         int[] fields = Enumerable.Range(0, 1 + dims).Select(i => 4 * i).ToArray();   // the magic and each size
         var mutation = ByteMutation.Any(fields, 4, bigEndian: true);
-        var gzip = Gen.Frequency((6, Gen.Const(GzipStep.None)), (1, Gen.Const(GzipStep.Wrap)), (1, Gen.Const(GzipStep.WrapThenDamage)));
+        var gzip = Gen.Frequency((6, Gen.Const(GzipStep.None)), (1, Gen.Const(GzipStep.Wrap)),
+            (1, Gen.Const(GzipStep.WrapThenDamage)));
         var afterGzip = ByteMutation.Any([0, 4, 8], 4, bigEndian: false).Array[1, 3];
         return Gen.Select(Gen.Int[0, bases - 1], mutation.Array[1, 4], gzip, afterGzip,
             (b, m, g, after) => new IdxCase(b, m, g, g == GzipStep.WrapThenDamage ? after : []));
@@ -75,13 +77,16 @@ public class IdxFuzzTests
     [Test]
     public void ImageFilesEndInSuccessOrTheDocumentedException()
     {
-        var report = ParserFuzzer.Run("IDX images", Cases(ImageBases.Length, 3), 0x1D1_0001UL, c => Build(c, ImageBases),
+        var report = ParserFuzzer.Run("IDX images", Cases(ImageBases.Length, 3), 0x1D1_0001UL,
+            c => Build(c, ImageBases),
             bytes => IdxReader.ReadImages(new MemoryStream(bytes, writable: false), ParserFuzzer.Source),
             (input, result) =>
             {
                 var images = (IdxImages)result;
-                if ((long)images.Count * images.Rows * images.Columns != images.Pixels.Length || (long)images.Rows * images.Columns != images.ImageSize)
-                    throw new FuzzFailure($"accepted {images.Count}×{images.Rows}×{images.Columns} with {images.Pixels.Length} pixels, image size {images.ImageSize}");
+                if ((long)images.Count * images.Rows * images.Columns != images.Pixels.Length
+                    || (long)images.Rows * images.Columns != images.ImageSize)
+                    throw new FuzzFailure($"accepted {images.Count}×{images.Rows}×{images.Columns} with " +
+                        $"{images.Pixels.Length} pixels, image size {images.ImageSize}");
                 if (!IsGzip(input) && !images.Pixels.AsSpan().SequenceEqual(input.AsSpan(16)))
                     throw new FuzzFailure("accepted pixels differ from the bytes after the 16-byte header");
             },
@@ -92,7 +97,8 @@ public class IdxFuzzTests
     [Test]
     public void LabelFilesEndInSuccessOrTheDocumentedException()
     {
-        var report = ParserFuzzer.Run("IDX labels", Cases(LabelBases.Length, 1), 0x1D1_0002UL, c => Build(c, LabelBases),
+        var report = ParserFuzzer.Run("IDX labels", Cases(LabelBases.Length, 1), 0x1D1_0002UL,
+            c => Build(c, LabelBases),
             bytes => IdxReader.ReadLabels(new MemoryStream(bytes, writable: false), ParserFuzzer.Source),
             (input, result) =>
             {

@@ -19,7 +19,8 @@ internal abstract record JsonEdit
 /// strings).</summary>
 internal sealed record ReplaceValue(int Node, int Value) : JsonEdit
 {
-    public override void Apply(JsonEditor doc) => doc.Set(doc.Slot(Node), doc.Raw(JsonEdits.Values[Value % JsonEdits.Values.Length]));
+    public override void Apply(JsonEditor doc) =>
+        doc.Set(doc.Slot(Node), doc.Raw(JsonEdits.Values[Value % JsonEdits.Values.Length]));
 }
 
 /// <summary>Adds a small delta to a number: off-by-one shapes and offsets.</summary>
@@ -27,11 +28,14 @@ internal sealed record NudgeNumber(int Node, int Delta) : JsonEdit
 {
     public override void Apply(JsonEditor doc)
     {
-        var numbers = doc.Slots().Where(s => s.Node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number).ToList();
+        var numbers = doc.Slots()
+            .Where(s => s.Node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number).ToList();
         if (numbers.Count == 0) return;
         var slot = numbers[Node % numbers.Count];
         string text = slot.Node!.ToJsonString();
-        string nudged = long.TryParse(text, out long l) ? (l + Delta).ToString() : (double.Parse(text, System.Globalization.CultureInfo.InvariantCulture) + Delta).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        string nudged = long.TryParse(text, out long l) ? (l + Delta).ToString()
+            : (double.Parse(text, System.Globalization.CultureInfo.InvariantCulture) + Delta)
+            .ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         doc.Set(slot, doc.Raw(nudged));
     }
 }
@@ -185,7 +189,8 @@ internal sealed class JsonEditor(JsonNode root)
     {
         string json = Root?.ToJsonString() ?? "null";
         // Later markers can sit inside earlier ones' text (a nested edit), so replace newest first.
-        foreach (var (marker, text) in _raw.Reverse()) json = json.Replace($"\"{marker}\"", text, StringComparison.Ordinal);
+        foreach (var (marker, text) in _raw.Reverse())
+            json = json.Replace($"\"{marker}\"", text, StringComparison.Ordinal);
         return Encoding.UTF8.GetBytes(json);
     }
 }
@@ -196,15 +201,17 @@ internal static class JsonEdits
     /// enum names, hostile strings.</summary>
     public static readonly string[] Values =
     [
-        "\"F32\"", "\"F16\"", "\"BF16\"", "\"F64\"", "\"I64\"", "\"U8\"", "\"BOOL\"", "\"F8_E4M3\"", "\"f32\"", "\"\"", "\" \"",
-        "\"LORA\"", "\"IA3\"", "\"none\"", "\"all\"", "\"lora_only\"", "\"gaussian\"", "\"pissa\"", "\"pissa_niter_4\"", "\"pissa_niter_\"",
+        "\"F32\"", "\"F16\"", "\"BF16\"", "\"F64\"", "\"I64\"", "\"U8\"", "\"BOOL\"", "\"F8_E4M3\"", "\"f32\"", "\"\"",
+        "\" \"", "\"LORA\"", "\"IA3\"", "\"none\"", "\"all\"", "\"lora_only\"", "\"gaussian\"", "\"pissa\"",
+        "\"pissa_niter_4\"", "\"pissa_niter_\"",
         "\"pissa_niter_-1\"", "\"olora\"", "\"layers.5\"", "\"*\"", "\"pt\"",
         "\"\\ud800\"", "\"x\\udc00\"", "\"\\ud800\\ud800\"", "\"\\u0000\"", "\"" + new string('a', 100_000) + "\"",
         "0", "1", "-1", "2", "4", "8", "255", "256", "2147483647", "2147483648", "-2147483649", "4294967296",
-        "9007199254740993", "9223372036854775807", "9223372036854775808", "18446744073709551616", "-9223372036854775809",
-        "1e400", "-1e400", "1e-400", "1.5", "-0", "4.0", "1E2", "0.9999999999999999", "0.5", "100000000000000000000000000000",
-        "true", "false", "null", "[]", "{}", "[0]", "[1]", "[1,2]", "[0,0]", "[0,4]", "[4,0]", "[-1]", "[2147483647,2147483647]",
-        "[65536,65536]", "[0,9223372036854775807]", "[0,4294967296]", "[\"a\"]", "[null]", "{\"a\":1}", "[[1]]", "[1,2,3,4,5]",
+        "9007199254740993", "9223372036854775807", "9223372036854775808", "18446744073709551616",
+        "-9223372036854775809", "1e400", "-1e400", "1e-400", "1.5", "-0", "4.0", "1E2", "0.9999999999999999", "0.5",
+        "100000000000000000000000000000", "true", "false", "null", "[]", "{}", "[0]", "[1]", "[1,2]", "[0,0]", "[0,4]",
+        "[4,0]", "[-1]", "[2147483647,2147483647]", "[65536,65536]", "[0,9223372036854775807]", "[0,4294967296]",
+        "[\"a\"]", "[null]", "{\"a\":1}", "[[1]]", "[1,2,3,4,5]",
         "{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", "{\"format\":\"pt\"}", "{\"format\":1}",
     ];
 
@@ -213,7 +220,8 @@ internal static class JsonEdits
     public static readonly string[] Keys =
     [
         "__metadata__", "dtype", "shape", "data_offsets", "format", "w", "a", "",
-        "r", "lora_alpha", "lora_dropout", "target_modules", "peft_type", "bias", "use_dora", "use_rslora", "fan_in_fan_out",
+        "r", "lora_alpha", "lora_dropout", "target_modules", "peft_type", "bias", "use_dora", "use_rslora",
+        "fan_in_fan_out",
         "init_lora_weights", "modules_to_save", "R", "peft_type ", "é", new string('k', 1000),
     ];
 
@@ -222,7 +230,8 @@ internal static class JsonEdits
         var node = Gen.Int[0, int.MaxValue];
         var value = Gen.Int[0, Values.Length - 1];
         var key = Gen.Int[0, Keys.Length - 1];
-        var depth = Gen.OneOf(Gen.Const(1), Gen.Const(7), Gen.Const(8), Gen.Const(9), Gen.Const(15), Gen.Const(16), Gen.Const(17),
+        var depth = Gen.OneOf(Gen.Const(1), Gen.Const(7), Gen.Const(8), Gen.Const(9), Gen.Const(15), Gen.Const(16),
+            Gen.Const(17),
             Gen.Const(64), Gen.Const(65), Gen.Const(1000), Gen.Const(100_000));
         return Gen.Frequency(
             (6, Gen.Select(node, value, (n, v) => (JsonEdit)new ReplaceValue(n, v))),

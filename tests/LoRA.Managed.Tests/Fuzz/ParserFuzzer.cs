@@ -9,14 +9,20 @@ namespace LoRA.Managed.Tests.Fuzz;
 internal sealed class FuzzFailure(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>What one fuzz run did, for the test log and for sanity checks on the generator.</summary>
-internal sealed record FuzzReport(string Parser, int Cases, int Accepted, int Rejected, IReadOnlyDictionary<string, int> Fields,
+internal sealed record FuzzReport(string Parser, int Cases, int Accepted, int Rejected,
+    IReadOnlyDictionary<string, int> Fields,
     TimeSpan Elapsed, TimeSpan Slowest, long LargestAllocation, long LargestAllocationInput, ulong Fingerprint)
 {
     public override string ToString() =>
-        $"{Parser}: {Cases:N0} cases in {Elapsed.TotalSeconds:F2} s (accepted {Accepted:N0}, rejected {Rejected:N0}); slowest case {Slowest.TotalMilliseconds:F1} ms; " +
-        $"largest allocation {LargestAllocation:N0} bytes (input {LargestAllocationInput:N0} bytes); input fingerprint {Fingerprint:x16}" + Environment.NewLine +
-        "  rejected fields: " + string.Join(", ", Fields.OrderByDescending(p => p.Value).Take(12).Select(p => $"{p.Key} {p.Value:N0}")) +
-        (Fields.Count > 12 ? $", {Fields.Count - 12} other fields {Fields.OrderByDescending(p => p.Value).Skip(12).Sum(p => p.Value):N0}" : "");
+        $"{Parser}: {Cases:N0} cases in {Elapsed.TotalSeconds:F2} s (accepted {Accepted:N0}, rejected " +
+        $"{Rejected:N0}); slowest case {Slowest.TotalMilliseconds:F1} ms; " +
+        $"largest allocation {LargestAllocation:N0} bytes (input {LargestAllocationInput:N0} bytes); input " +
+        $"fingerprint {Fingerprint:x16}" + Environment.NewLine +
+        "  rejected fields: " +
+        string.Join(", ", Fields.OrderByDescending(p => p.Value).Take(12).Select(p => $"{p.Key} {p.Value:N0}")) +
+        (Fields.Count > 12
+            ? $", {Fields.Count - 12} other fields " +
+            $"{Fields.OrderByDescending(p => p.Value).Skip(12).Sum(p => p.Value):N0}" : "");
 }
 
 /// <summary>
@@ -100,8 +106,10 @@ internal static class ParserFuzzer
                     check(input, result!);
                     break;
                 case InvalidDataFormatException e:
-                    if (e.File != Source || string.IsNullOrEmpty(e.Field) || !e.Message.StartsWith($"{Source}: {e.Field}: ", StringComparison.Ordinal))
-                        throw new FuzzFailure($"rejection does not name the source and field: File='{e.File}', Field='{e.Field}', Message='{Cut(e.Message)}'", e);
+                    if (e.File != Source || string.IsNullOrEmpty(e.Field)
+                        || !e.Message.StartsWith($"{Source}: {e.Field}: ", StringComparison.Ordinal))
+                        throw new FuzzFailure($"rejection does not name the source and field: File='{e.File}', " +
+                            $"Field='{e.Field}', Message='{Cut(e.Message)}'", e);
                     string key = FieldKind(e.Field);
                     fields[key] = fields.GetValueOrDefault(key) + 1;
                     break;
@@ -109,7 +117,8 @@ internal static class ParserFuzzer
                     throw new FuzzFailure($"{thrown.GetType().FullName} escaped: {Cut(thrown.Message)}", thrown);
             }
             if (allocated > budget)
-                throw new FuzzFailure($"allocated {allocated:N0} bytes for a {length:N0}-byte input (budget {budget:N0}); outcome {(thrown is null ? "accepted" : Cut(thrown.Message))}");
+                throw new FuzzFailure($"allocated {allocated:N0} bytes for a {length:N0}-byte input (budget " +
+                    $"{budget:N0}); outcome {(thrown is null ? "accepted" : Cut(thrown.Message))}");
             if (ticks > SlowestAllowed.TotalSeconds * Stopwatch.Frequency)
                 throw new FuzzFailure($"one case took {ticks / (double)Stopwatch.Frequency:F1} s");
         }
@@ -125,7 +134,8 @@ internal static class ParserFuzzer
         using var watchdog = new Timer(_ =>
         {
             if (Stopwatch.GetElapsedTime(Volatile.Read(ref caseStarted)) > HangAfter)
-                Environment.FailFast($"{parser} fuzz case {Volatile.Read(ref current)} has run for over {HangAfter.TotalSeconds} s: the parser hangs.");
+                Environment.FailFast($"{parser} fuzz case {Volatile.Read(ref current)} has run for over " +
+                    $"{HangAfter.TotalSeconds} s: the parser hangs.");
         }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         for (int i = 0; i < Cases; i++)
         {
@@ -138,7 +148,8 @@ internal static class ParserFuzzer
             catch (FuzzFailure first)
             {
                 gen.Sample(RunCase, seed: caseSeed, iter: 1_000, threads: 1, print: x => $"{x} → {Hex(build(x))}");
-                throw new FuzzFailure($"case {i} (CsCheck seed {caseSeed}) failed but did not fail again when replayed", first);
+                throw new FuzzFailure($"case {i} (CsCheck seed {caseSeed}) failed but did not fail again " +
+                    "when replayed", first);
             }
         }
         total.Stop();
@@ -153,8 +164,10 @@ internal static class ParserFuzzer
     {
         TestContext.Out.WriteLine(report);
         Assert.That(report.Cases, Is.EqualTo(Cases));
-        Assert.That(report.Accepted, Is.GreaterThanOrEqualTo((int)(minAcceptedShare * Cases)), "too few mutated files were still valid");
-        Assert.That(report.Rejected, Is.GreaterThanOrEqualTo((int)(minRejectedShare * Cases)), "too few mutated files were rejected");
+        Assert.That(report.Accepted, Is.GreaterThanOrEqualTo((int)(minAcceptedShare * Cases)),
+            "too few mutated files were still valid");
+        Assert.That(report.Rejected, Is.GreaterThanOrEqualTo((int)(minRejectedShare * Cases)),
+            "too few mutated files were rejected");
     }
 
     /// <summary>A tensor-specific field (<c>layers.1.weight.data_offsets</c>) counted under its last part.</summary>
@@ -167,5 +180,6 @@ internal static class ParserFuzzer
 
     private static string Cut(string s) => s.Length <= 300 ? s : s[..300] + "…";
 
-    private static string Hex(byte[] b) => b.Length <= 256 ? Convert.ToHexString(b) : Convert.ToHexString(b.AsSpan(0, 256)) + $"… ({b.Length:N0} bytes)";
+    private static string Hex(byte[] b) => b.Length <= 256 ? Convert.ToHexString(b)
+        : Convert.ToHexString(b.AsSpan(0, 256)) + $"… ({b.Length:N0} bytes)";
 }

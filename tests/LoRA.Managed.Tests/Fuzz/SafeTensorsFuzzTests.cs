@@ -18,7 +18,8 @@ public class SafeTensorsFuzzTests
     internal sealed record SafeCase(int Base, JsonEdit[] Edits, int Padding, ByteMutation[] Bytes)
     {
         public override string ToString() =>
-            $"base {Base}, edits [{string.Join(", ", Edits.AsEnumerable())}], padding {Padding}, bytes [{string.Join(", ", Bytes.AsEnumerable())}]";
+            $"base {Base}, edits [{string.Join(", ", Edits.AsEnumerable())}], padding {Padding}, bytes " +
+            $"[{string.Join(", ", Bytes.AsEnumerable())}]";
     }
 
     private static byte[] File(string header, byte[] data)
@@ -38,17 +39,23 @@ public class SafeTensorsFuzzTests
         var g = new TorchGenerator(7);
         return
         [
-            SafeTensors.Serialize(new Dictionary<string, Tensor> { ["w"] = g.Rand(2, 3), ["b"] = g.Rand(3) }, new Dictionary<string, string> { ["format"] = "pt" }),
+            SafeTensors.Serialize(new Dictionary<string, Tensor> { ["w"] = g.Rand(2, 3), ["b"] = g.Rand(3) },
+                new Dictionary<string, string> { ["format"] = "pt" }),
             SafeTensors.Serialize(new Dictionary<string, Tensor> { ["x"] = g.Rand(1) }),
             SafeTensors.Serialize(new Dictionary<string, Tensor>
             {
-                ["base_model.model.layers.5.lora_A.weight"] = g.Rand(2, 4), ["base_model.model.layers.5.lora_B.weight"] = g.Rand(3, 2),
-            }, new Dictionary<string, string> { ["format"] = "pt", ["lora_managed.base_sha256"] = new string('a', 64) }),
+                ["base_model.model.layers.5.lora_A.weight"] = g.Rand(2, 4),
+                ["base_model.model.layers.5.lora_B.weight"] = g.Rand(3, 2),
+            }, new Dictionary<string, string> { ["format"] = "pt",
+                ["lora_managed.base_sha256"] = new string('a', 64) }),
             SafeTensors.Serialize(new Dictionary<string, Tensor> { ["t"] = g.Rand(1, 2, 1, 2) }),
-            File("{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},\"z\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[8,14]}," +
+            File("{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},\"z\":{\"dtype\":\"BF16\"," +
+                "\"shape\":[3],\"data_offsets\":[8,14]}," +
                  "\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[14,22]}}",
-                 [0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38, 0xFF, 0x7B, 0x80, 0x3F, 0x40, 0xC0, 0x49, 0x40, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F]),
-            File("{\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}," +
+                 [0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38, 0xFF, 0x7B, 0x80, 0x3F, 0x40, 0xC0, 0x49, 0x40, 0, 0, 0, 0, 0, 0,
+                     0xF0, 0x3F]),
+            File("{\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},\"a\":{\"dtype\":\"F32\"," +
+                "\"shape\":[2],\"data_offsets\":[0,8]}," +
                  "\"f\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[8,8]}}", new byte[8]),
         ];
     }
@@ -94,12 +101,18 @@ public class SafeTensorsFuzzTests
                 foreach (var (name, t) in file.Tensors)
                 {
                     long count = t.Shape.Aggregate(1L, (a, d) => a * d);
-                    if (count != t.Count || t.Array.Length != t.Count) throw new FuzzFailure($"accepted {name} with shape [{string.Join(", ", t.Shape)}] but {t.Array.Length} values");
-                    if (!file.DTypes.TryGetValue(name, out string? dtype)) throw new FuzzFailure($"accepted {name} without a dtype");
-                    covered += count * (dtype switch { "F16" or "BF16" => 2, "F32" => 4, "F64" => 8, _ => throw new FuzzFailure($"accepted dtype {dtype}") });
+                    if (count != t.Count || t.Array.Length != t.Count)
+                        throw new FuzzFailure($"accepted {name} with shape [{string.Join(", ", t.Shape)}] but " +
+                            $"{t.Array.Length} values");
+                    if (!file.DTypes.TryGetValue(name, out string? dtype))
+                        throw new FuzzFailure($"accepted {name} without a dtype");
+                    covered += count * (dtype switch { "F16" or "BF16" => 2, "F32" => 4, "F64" => 8,
+                        _ => throw new FuzzFailure($"accepted dtype {dtype}") });
                 }
                 long n = (long)BinaryPrimitives.ReadUInt64LittleEndian(input);
-                if (8 + n + covered != input.Length) throw new FuzzFailure($"accepted a file of {input.Length} bytes whose header ({n}) and tensors ({covered}) do not add up");
+                if (8 + n + covered != input.Length)
+                    throw new FuzzFailure($"accepted a file of {input.Length} bytes whose header ({n}) and tensors " +
+                        $"({covered}) do not add up");
             });
         ParserFuzzer.AssertMixed(report);
     }

@@ -8,7 +8,9 @@ public class AtomicFileTests
     private string _dir = "";
 
     [SetUp]
-    public void SetUp() => Directory.CreateDirectory(_dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, $"atomic-{Guid.NewGuid():N}"));
+    public void SetUp() =>
+        Directory.CreateDirectory(_dir = Path.Combine(TestContext.CurrentContext.WorkDirectory,
+            $"atomic-{Guid.NewGuid():N}"));
 
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
@@ -62,7 +64,8 @@ public class AtomicFileTests
             (a, s => s.Write(new byte[] { 10, 10 })),
             (b, s => { s.WriteByte(20); throw new InvalidOperationException("second write fails"); }),
         ]));
-        Assert.That(File.ReadAllBytes(a), Is.EqualTo(new byte[] { 1 }), "the first file is not replaced while the second failed");
+        Assert.That(File.ReadAllBytes(a), Is.EqualTo(new byte[] { 1 }),
+            "the first file is not replaced while the second failed");
         Assert.That(File.ReadAllBytes(b), Is.EqualTo(new byte[] { 2 }));
         Assert.That(Directory.GetFiles(_dir).Order(), Is.EqualTo(new[] { a, b }), "no temporary file left");
     }
@@ -74,13 +77,15 @@ public class AtomicFileTests
         string a = Path.Combine(_dir, "a.bin"), b = Path.Combine(_dir, "b.bin"), fresh = Path.Combine(_dir, "new.bin");
         File.WriteAllBytes(a, new byte[] { 1 });
         Directory.CreateDirectory(b);
-        Assert.Throws(Is.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>(), () => AtomicFile.WriteAll(
+        Assert.Throws(Is.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>(),
+            () => AtomicFile.WriteAll(
         [
             (a, s => s.WriteByte(10)),
             (fresh, s => s.WriteByte(30)),
             (b, s => s.WriteByte(20)),
         ]));
-        Assert.That(File.ReadAllBytes(a), Is.EqualTo(new byte[] { 1 }), "the replaced file is restored from its backup");
+        Assert.That(File.ReadAllBytes(a), Is.EqualTo(new byte[] { 1 }),
+            "the replaced file is restored from its backup");
         Assert.That(File.Exists(fresh), Is.False, "a file that did not exist before is removed again");
         Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { a }), "no temporary or backup file left");
     }

@@ -11,7 +11,8 @@ public class ModelFileTests
     private string _path = "";
 
     [SetUp]
-    public void SetUp() => _path = Path.Combine(TestContext.CurrentContext.WorkDirectory, $"model-{Guid.NewGuid():N}.safetensors");
+    public void SetUp() =>
+        _path = Path.Combine(TestContext.CurrentContext.WorkDirectory, $"model-{Guid.NewGuid():N}.safetensors");
 
     [TearDown]
     public void TearDown() => File.Delete(_path);
@@ -23,7 +24,8 @@ public class ModelFileTests
         var b = new Mlp(new TorchGenerator(2), 8, 6, 3);
         ModelFile.Save(a, _path);
         var file = SafeTensors.Read(_path);
-        Assert.That(file.Tensors.Keys, Is.EquivalentTo(new[] { "layers.1.weight", "layers.1.bias", "layers.3.weight", "layers.3.bias" }));
+        Assert.That(file.Tensors.Keys,
+            Is.EquivalentTo(new[] { "layers.1.weight", "layers.1.bias", "layers.3.weight", "layers.3.bias" }));
         Assert.That(file.Metadata["format"], Is.EqualTo("pt"));
         ModelFile.Load(b, _path);
         foreach (var (name, p) in a.NamedParameters())

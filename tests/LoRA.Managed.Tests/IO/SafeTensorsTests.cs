@@ -50,7 +50,8 @@ public class SafeTensorsTests
         byte[] f16 = { 0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38, 0xFF, 0x7B };
         byte[] bf16 = { 0x80, 0x3F, 0x40, 0xC0, 0x49, 0x40 };
         byte[] file = Build(
-            "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},\"z\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[8,14]}}",
+            "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},\"z\":{\"dtype\":\"BF16\"," +
+            "\"shape\":[3],\"data_offsets\":[8,14]}}",
             f16, bf16);
         var st = SafeTensors.Parse(file, "half.safetensors");
         Assert.That(st.Tensors["h"].Array, Is.EqualTo(new[] { 1f, -2f, 0.5f, 65504f }));
@@ -71,7 +72,8 @@ public class SafeTensorsTests
         Assert.That(n % 8, Is.EqualTo(0UL), "header padded to 8 bytes");
         string header = Encoding.UTF8.GetString(bytes, 8, (int)n);
         Assert.That(header.TrimEnd(' '), Is.EqualTo(
-            "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},\"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}"));
+            "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}," +
+            "\"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}"));
         Assert.That(bytes.AsSpan(8 + (int)n).ToArray(), Is.EqualTo(F32(1, 2, 3, 4, 7)));
     }
 
@@ -79,7 +81,8 @@ public class SafeTensorsTests
     public void RoundTripsBitForBit()
     {
         var g = new TorchGenerator(3);
-        var tensors = new Dictionary<string, Tensor> { ["w"] = g.Rand(5, 7), ["v"] = g.Rand(3), ["t"] = g.Rand(2, 1, 3, 2) };
+        var tensors = new Dictionary<string, Tensor> { ["w"] = g.Rand(5, 7), ["v"] = g.Rand(3),
+            ["t"] = g.Rand(2, 1, 3, 2) };
         tensors["v"][1] = float.NaN;
         tensors["v"][2] = -0f;
         string path = Path.Combine(TestContext.CurrentContext.WorkDirectory, $"rt-{Guid.NewGuid():N}.safetensors");
@@ -91,7 +94,8 @@ public class SafeTensorsTests
             foreach (var (k, t) in tensors)
             {
                 Assert.That(back.Tensors[k].Shape, Is.EqualTo(t.Shape));
-                Assert.That(back.Tensors[k].Array.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(t.Array.Select(BitConverter.SingleToInt32Bits)), k);
+                Assert.That(back.Tensors[k].Array.Select(BitConverter.SingleToInt32Bits),
+                    Is.EqualTo(t.Array.Select(BitConverter.SingleToInt32Bits)), k);
             }
             Assert.That(back.Metadata, Is.Empty);
         }
@@ -106,18 +110,26 @@ public class SafeTensorsTests
         new object[] { Build("{\"a\":"), "header" },
         new object[] { Build("[1,2]"), "header" },
         new object[] { Build("{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", F32(1)), "a.dtype" },
-        new object[] { Build("{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[8]), "a.dtype" },
+        new object[] { Build("{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[8]),
+            "a.dtype" },
         new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":\"x\",\"data_offsets\":[0,4]}}", F32(1)), "a.shape" },
         new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", F32(1)), "a.shape" },
-        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", F32(1)), "a.data_offsets" },
-        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", F32(1)), "a.data_offsets" },
-        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", F32(1)), "a.data_offsets" },
-        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", F32(1)), "data_offsets" },
-        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", F32(1, 2)), "a.data_offsets" },
-        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", F32(1)), "a.data_offsets" },
+        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", F32(1)),
+            "a.data_offsets" },
+        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", F32(1)),
+            "a.data_offsets" },
+        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", F32(1)),
+            "a.data_offsets" },
+        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}," +
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", F32(1)), "data_offsets" },
+        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", F32(1, 2)),
+            "a.data_offsets" },
+        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", F32(1)),
+            "a.data_offsets" },
         new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", F32(1, 2)), "data" },
         new object[] { Build("{\"__metadata__\":{\"format\":3}}"), "__metadata__.format" },
-        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", F32(1)), "a" },
+        new object[] { Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}," +
+            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", F32(1)), "a" },
         new object[] { Build("{\"a\":[1]}"), "a" },
     };
 

@@ -40,7 +40,8 @@ public class ComputePoolTests
             var threadIds = new int[4];
             var probe = new CountingJob { Body = p => threadIds[p] = Environment.CurrentManagedThreadId };
             ComputePool.Run(probe, 4, 2);
-            if (threadIds.All(id => id == Environment.CurrentManagedThreadId)) Interlocked.Increment(ref innerThreadsOk);
+            if (threadIds.All(id => id == Environment.CurrentManagedThreadId))
+                Interlocked.Increment(ref innerThreadsOk);
             ComputePool.Run(inner, 3, 2);
         };
         ComputePool.Run(outer, 2, 2);
@@ -51,7 +52,10 @@ public class ComputePoolTests
     [Test]
     public void AnExceptionInAPartReachesTheCallerAndThePoolRecovers()
     {
-        var failing = new CountingJob { Body = p => { if (p == 1) throw new InvalidOperationException("part 1 failed"); } };
+        var failing = new CountingJob
+        {
+            Body = p => { if (p == 1) throw new InvalidOperationException("part 1 failed"); },
+        };
         var ex = Assert.Throws<InvalidOperationException>(() => ComputePool.Run(failing, 4, 2));
         Assert.That(ex!.Message, Is.EqualTo("part 1 failed"));
         Assert.That(failing.Runs.Take(4), Is.All.EqualTo(1), "the other parts still ran");
@@ -71,7 +75,8 @@ public class ComputePoolTests
             {
                 Array.Clear(job.Runs);
                 ComputePool.Run(job, 5, 2);
-                if (job.Runs.Take(5).Any(r => r != 1) || job.Runs.Skip(5).Any(r => r != 0)) Interlocked.Increment(ref errors);
+                if (job.Runs.Take(5).Any(r => r != 1) || job.Runs.Skip(5).Any(r => r != 0))
+                    Interlocked.Increment(ref errors);
             }
         });
         Assert.That(errors, Is.Zero);

@@ -63,7 +63,8 @@ public class ElementwiseTests
             for (int i = 0; i < y.Length; i++)
             {
                 Assert.That(float.IsFinite(y[i]), Is.True, $"scale {scale} index {i}");
-                Assert.That(y[i], Is.EqualTo(r[i]).Within(2e-6f * Math.Max(1f, Math.Abs(r[i]))), $"scale {scale} index {i}");
+                Assert.That(y[i], Is.EqualTo(r[i]).Within(2e-6f * Math.Max(1f, Math.Abs(r[i]))),
+                    $"scale {scale} index {i}");
             }
         }
     }
@@ -83,7 +84,8 @@ public class ElementwiseTests
     [Test]
     public void CrossEntropyRefusesLabelsOutOfRange()
     {
-        var ex = Assert.Throws<ArgumentException>(() => CrossEntropyKernel.ForwardBackward(new float[6], new[] { 0, 3 }, 3, new float[6], 1f));
+        var ex = Assert.Throws<ArgumentException>(() => CrossEntropyKernel.ForwardBackward(new float[6], new[] { 0, 3 },
+            3, new float[6], 1f));
         Assert.That(ex!.Message, Does.Contain("label 3 at row 1"));
     }
 
@@ -158,7 +160,8 @@ public class ElementwiseTests
             for (int i = 0; i < n; i++)
             {
                 if (BitConverter.SingleToInt32Bits(m[i]) != BitConverter.SingleToInt32Bits(m2[i]))
-                    Assert.Fail($"step {step}: m[{i}] = {m[i]:R} ({BitConverter.SingleToInt32Bits(m[i]):X8}), reference {m2[i]:R} ({BitConverter.SingleToInt32Bits(m2[i]):X8})");
+                    Assert.Fail($"step {step}: m[{i}] = {m[i]:R} ({BitConverter.SingleToInt32Bits(m[i]):X8}), " +
+                        $"reference {m2[i]:R} ({BitConverter.SingleToInt32Bits(m2[i]):X8})");
                 if (BitConverter.SingleToInt32Bits(p[i]) != BitConverter.SingleToInt32Bits(p2[i]))
                     Assert.Fail($"step {step}: θ[{i}] = {p[i]:R}, reference {p2[i]:R}");
                 if (BitConverter.SingleToInt32Bits(v[i]) != BitConverter.SingleToInt32Bits(v2[i]))

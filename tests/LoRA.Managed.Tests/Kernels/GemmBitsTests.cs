@@ -40,7 +40,8 @@ public class GemmBitsTests
         finally { ComputeThreads.Max = saved; }
     }
 
-    [TestCase("Vector256x6x16", false, false), TestCase("Vector256x6x16", false, true), TestCase("Vector256x6x16", true, false),
+    [TestCase("Vector256x6x16", false, false), TestCase("Vector256x6x16", false, true),
+        TestCase("Vector256x6x16", true, false),
      TestCase("Vector256x6x16", true, true), TestCase("Scalar", false, false), TestCase("Scalar", true, true)]
     public void TheOtherTilesGiveThePacked8x32Bits(string kindName, bool ta, bool tb)
     {
@@ -67,7 +68,8 @@ public class GemmBitsTests
                 {
                     var g = new TorchGenerator((ulong)(m * 31 + n * 7 + k));
                     int lda = ta ? m : k, ldb = tb ? k : n, ldc = (n + 15) / 16 * 16;
-                    float[] a = GemmTests.Rand(g, m * k), b = GemmTests.Rand(g, k * n), c0 = GemmTests.Rand(g, m * ldc + 16);
+                    float[] a = GemmTests.Rand(g, m * k), b = GemmTests.Rand(g, k * n),
+                        c0 = GemmTests.Rand(g, m * ldc + 16);
                     for (int offset = 0; offset < 16; offset++)
                         foreach (float beta in new[] { 0f, 0.3f })
                         {
@@ -79,11 +81,14 @@ public class GemmBitsTests
                             c0.CopyTo(actual, shift);
                             c0.CopyTo(expected, shift);
                             fixed (float* pa = a, pb = b, pe = expected)
-                                Gemm.Serial(MicroKernelKind.Vector512x8x32, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, beta, pe + shift, ldc);
+                                Gemm.Serial(MicroKernelKind.Vector512x8x32, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb,
+                                    beta, pe + shift, ldc);
                             Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, actual.AsSpan(shift), ldc);
                             for (int i = 0; i < actual.Length; i++)
-                                if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
-                                    Assert.Fail($"{m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} C {offset} floats past a boundary, beta {beta}: " +
+                                if (BitConverter.SingleToInt32Bits(actual[i])
+                                    != BitConverter.SingleToInt32Bits(expected[i]))
+                                    Assert.Fail($"{m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} C {offset} " +
+                                        $"floats past a boundary, beta {beta}: " +
                                         $"element {i - shift} = {actual[i]:R}, packed path {expected[i]:R}");
                         }
                 }
@@ -106,12 +111,14 @@ public class GemmBitsTests
             {
                 var g = new TorchGenerator((ulong)(n * 131 + k * 17 + (tb ? 1 : 0)));
                 int lda = m, ldb = tb ? k : n, ldc = n + (n % 16 == 0 ? 0 : 3);
-                float[] a0 = GemmTests.Rand(g, k * lda), b0 = GemmTests.Rand(g, (tb ? n : k) * ldb), c0 = GemmTests.Rand(g, m * ldc);
+                float[] a0 = GemmTests.Rand(g, k * lda), b0 = GemmTests.Rand(g, (tb ? n : k) * ldb),
+                    c0 = GemmTests.Rand(g, m * ldc);
                 for (int offset = 0; offset < 16; offset += 3)
                     foreach (var (alpha, beta) in new[] { (1f, 0f), (0.75f, 0f), (0.75f, 1f), (0.75f, 0.3f) })
                     {
                         // Pinned arrays are not moved, so each offset sets its operand's alignment for the whole call.
-                        float[] a = GC.AllocateArray<float>(a0.Length + 32, pinned: true), b = GC.AllocateArray<float>(b0.Length + 32, pinned: true);
+                        float[] a = GC.AllocateArray<float>(a0.Length + 32, pinned: true),
+                            b = GC.AllocateArray<float>(b0.Length + 32, pinned: true);
                         float[] actual = GC.AllocateArray<float>(c0.Length + 32, pinned: true);
                         int sa, sb, sc;
                         fixed (float* pa = a, pb = b, pc = actual)
@@ -128,11 +135,15 @@ public class GemmBitsTests
                                 for (int j = 0; j < n; j++) actual[sc + i * ldc + j] = float.NaN;
                         float[] expected = (float[])actual.Clone();
                         fixed (float* pa = a, pb = b, pe = expected)
-                            Gemm.Serial(MicroKernelKind.Vector512x8x32, true, tb, m, n, k, alpha, pa + sa, lda, pb + sb, ldb, beta, pe + sc, ldc);
-                        Gemm.Multiply(true, tb, m, n, k, alpha, a.AsSpan(sa, a0.Length), lda, b.AsSpan(sb, b0.Length), ldb, beta, actual.AsSpan(sc, c0.Length), ldc);
+                            Gemm.Serial(MicroKernelKind.Vector512x8x32, true, tb, m, n, k, alpha, pa + sa, lda, pb + sb,
+                                ldb, beta, pe + sc, ldc);
+                        Gemm.Multiply(true, tb, m, n, k, alpha, a.AsSpan(sa, a0.Length), lda, b.AsSpan(sb, b0.Length),
+                            ldb, beta, actual.AsSpan(sc, c0.Length), ldc);
                         for (int i = 0; i < actual.Length; i++)
-                            if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
-                                Assert.Fail($"(k×10)ᵀ·{k}×{n} T{(tb ? 'T' : 'N')} operands {offset} floats past a boundary, alpha {alpha} beta {beta}: " +
+                            if (BitConverter.SingleToInt32Bits(actual[i])
+                                != BitConverter.SingleToInt32Bits(expected[i]))
+                                Assert.Fail($"(k×10)ᵀ·{k}×{n} T{(tb ? 'T' : 'N')} operands {offset} floats past a " +
+                                    $"boundary, alpha {alpha} beta {beta}: " +
                                     $"element {i - sc} = {actual[i]:R}, packed path {expected[i]:R}");
                     }
             }
@@ -157,7 +168,8 @@ public class GemmBitsTests
             float tol = 4e-7f * k * 4 + 1e-6f;
             for (int i = 0; i < expected.Length; i++)
                 if (Math.Abs(actual[i] - expected[i]) > tol)
-                    Assert.Fail($"alpha {alpha} beta {beta}: C[{i / n},{i % n}] = {actual[i]}, reference {expected[i]}");
+                    Assert.Fail($"alpha {alpha} beta {beta}: C[{i / n},{i % n}] = {actual[i]}, " +
+                        $"reference {expected[i]}");
         }
     }
 
@@ -167,11 +179,13 @@ public class GemmBitsTests
     /// with leading dimensions wider than the rows, for beta 0 (C holds NaN, which must not leak), 1 and 0.3 and
     /// alpha 0.75, and asserts the same bits and untouched padding.
     /// </summary>
-    private static unsafe void Compare(MicroKernelKind reference, int m, int n, int k, bool ta, bool tb, MicroKernelKind? kind, string what)
+    private static unsafe void Compare(MicroKernelKind reference, int m, int n, int k, bool ta, bool tb,
+        MicroKernelKind? kind, string what)
     {
         var g = new TorchGenerator((ulong)(m * 7919 + n * 104729 + k * 13 + (ta ? 1 : 0) + (tb ? 2 : 0)));
         int lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 3, ldc = n + 2;
-        float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb), c0 = GemmTests.Rand(g, m * ldc);
+        float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb),
+            c0 = GemmTests.Rand(g, m * ldc);
         // 0.3 is not a power of two: beta·C rounds, so an update written as a separate multiply and add would show.
         foreach (float beta in new[] { 0f, 1f, 0.3f })
         {
@@ -187,7 +201,8 @@ public class GemmBitsTests
             }
             for (int i = 0; i < actual.Length; i++)
                 if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
-                    Assert.Fail($"{what}: {m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} beta {beta}: C[{i / ldc},{i % ldc}] = {actual[i]:R}, packed path {expected[i]:R}");
+                    Assert.Fail($"{what}: {m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} beta {beta}: " +
+                        $"C[{i / ldc},{i % ldc}] = {actual[i]:R}, packed path {expected[i]:R}");
         }
     }
 }

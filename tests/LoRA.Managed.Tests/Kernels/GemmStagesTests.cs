@@ -31,6 +31,7 @@ public class GemmStagesTests
     [Test]
     public void ShortSpansAreRefused()
     {
-        Assert.Throws<ArgumentException>(() => GemmStages.Multiply(GemmStages.Stage.IkjVector, 4, 4, 4, new float[15], new float[16], new float[16]));
+        Assert.Throws<ArgumentException>(() => GemmStages.Multiply(GemmStages.Stage.IkjVector, 4, 4, 4, new float[15],
+            new float[16], new float[16]));
     }
 }

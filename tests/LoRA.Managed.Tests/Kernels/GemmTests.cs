@@ -32,7 +32,8 @@ public class GemmTests
             // Each output sums k products of values in [-1, 1]; float rounding grows like k·ε.
             float tol = 4e-7f * k * Math.Abs(alpha) * 4 + 1e-6f;
             for (int i = 0; i < expected.Length; i++)
-                Assert.That(actual[i], Is.EqualTo(expected[i]).Within(tol), $"C[{i / n},{i % n}] alpha={alpha} beta={beta}");
+                Assert.That(actual[i], Is.EqualTo(expected[i]).Within(tol),
+                    $"C[{i / n},{i % n}] alpha={alpha} beta={beta}");
         }
     }
 
@@ -112,7 +113,8 @@ public class GemmTests
     [Test]
     public void ShortSpansAreRefusedWithTheirSizes()
     {
-        var ex = Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 4, 4, 4, 1f, new float[15], 4, new float[16], 4, 0f, new float[16], 4));
+        var ex = Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 4, 4, 4, 1f, new float[15], 4,
+            new float[16], 4, 0f, new float[16], 4));
         Assert.That(ex!.Message, Does.Contain("A is 4×4").And.Contain("15"));
     }
 

@@ -24,7 +24,8 @@ public class NarrowGemmTests
                             foreach (bool tb in new[] { false, true })
                             {
                                 int m = fewColumns ? wide : narrow, n = fewColumns ? narrow : wide;
-                                yield return new TestCaseData(m, n, k, ta, tb).SetName($"M{m}_N{n}_K{k}_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}");
+                                yield return new TestCaseData(m, n, k, ta, tb)
+                                    .SetName($"M{m}_N{n}_K{k}_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}");
                             }
         // A short shared dimension with many rows and columns (the layer-3 input gradient, 64×10·10×256).
         foreach (int m in new[] { 17, 64, 65 })
@@ -32,7 +33,8 @@ public class NarrowGemmTests
                 foreach (int k in new[] { 1, 4, 10, 16 })
                     foreach (bool ta in new[] { false, true })
                         foreach (bool tb in new[] { false, true })
-                            yield return new TestCaseData(m, n, k, ta, tb).SetName($"M{m}_N{n}_K{k}_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}");
+                            yield return new TestCaseData(m, n, k, ta, tb)
+                                .SetName($"M{m}_N{n}_K{k}_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}");
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -45,7 +47,8 @@ public class NarrowGemmTests
         {
             // Leading dimensions wider than the stored rows, to catch a stride mixed up with a width.
             int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
-            float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb), c0 = GemmTests.Rand(g, m * ldc);
+            float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb),
+                c0 = GemmTests.Rand(g, m * ldc);
             float[] expected = (float[])c0.Clone(), actual = (float[])c0.Clone();
             GemmReference.Multiply(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, expected, ldc);
             Gemm.Multiply(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, actual, ldc);
@@ -54,7 +57,8 @@ public class NarrowGemmTests
             {
                 for (int j = 0; j < n; j++)
                     if (Math.Abs(actual[i * ldc + j] - expected[i * ldc + j]) > tol)
-                        Assert.Fail($"alpha={alpha} beta={beta}: C[{i},{j}] = {actual[i * ldc + j]}, reference {expected[i * ldc + j]}");
+                        Assert.Fail($"alpha={alpha} beta={beta}: C[{i},{j}] = {actual[i * ldc + j]}, reference " +
+                            $"{expected[i * ldc + j]}");
                 for (int j = n; j < ldc; j++)
                     Assert.That(actual[i * ldc + j], Is.EqualTo(c0[i * ldc + j]), $"padding C[{i},{j}] was written");
             }
@@ -65,7 +69,8 @@ public class NarrowGemmTests
     public void BetaZeroIgnoresNaNInC()
     {
         var g = new TorchGenerator(1);
-        float[] a = GemmTests.Rand(g, 20 * 30), b = GemmTests.Rand(g, 30 * 10), c = Enumerable.Repeat(float.NaN, 20 * 10).ToArray();
+        float[] a = GemmTests.Rand(g, 20 * 30), b = GemmTests.Rand(g, 30 * 10),
+            c = Enumerable.Repeat(float.NaN, 20 * 10).ToArray();
         Gemm.Multiply(false, false, 20, 10, 30, 1f, a, 30, b, 10, 0f, c, 10);
         Assert.That(c.Any(float.IsNaN), Is.False);
         float[] ct = Enumerable.Repeat(float.NaN, 10 * 20).ToArray();

@@ -39,12 +39,14 @@ public class ParallelRangeTests
         })
         {
             float[] one = Run(1, kernel, n), two = Run(2, kernel, n);
-            Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), name);
+            Assert.That(two.Select(BitConverter.SingleToInt32Bits),
+                Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), name);
         }
         float[] fast = new float[n], slow = new float[n];
         using (ComputeThreads.Use(2)) GeluKernel.Forward(x, fast);
         TransformerKernelsReference.GeluForward(x, slow);
-        for (int i = 0; i < n; i++) Assert.That(fast[i], Is.EqualTo(slow[i]).Within(1e-5f + 1e-5f * Math.Abs(slow[i])), $"element {i}");
+        for (int i = 0; i < n; i++)
+            Assert.That(fast[i], Is.EqualTo(slow[i]).Within(1e-5f + 1e-5f * Math.Abs(slow[i])), $"element {i}");
         // Overwriting equals accumulating into zeros.
         float[] written = Random(n, 20), added = new float[n];
         GeluKernel.Backward(x, dy, written, overwrite: true);
@@ -66,11 +68,13 @@ public class ParallelRangeTests
         {
             ("forward", y => CausalSoftmaxKernel.Forward(x, y, matrices, t, 0.125f)),
             ("backward", dx => CausalSoftmaxKernel.Backward(p, dp, dx, matrices, t, 0.125f)),
-            ("backward, overwriting", dx => CausalSoftmaxKernel.Backward(p, dp, dx, matrices, t, 0.125f, overwrite: true)),
+            ("backward, overwriting",
+                dx => CausalSoftmaxKernel.Backward(p, dp, dx, matrices, t, 0.125f, overwrite: true)),
         })
         {
             float[] one = Run(1, kernel, n), two = Run(2, kernel, n);
-            Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), name);
+            Assert.That(two.Select(BitConverter.SingleToInt32Bits),
+                Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), name);
         }
         float[] fast = new float[n];
         using (ComputeThreads.Use(2)) CausalSoftmaxKernel.Forward(x, fast, matrices, t, 0.125f);
@@ -109,7 +113,8 @@ public class ParallelRangeTests
             return [.. y, .. mean, .. rstd];
         }
         float[] one = Forward(1), two = Forward(2);
-        Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), "forward");
+        Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)),
+            "forward");
         float[] meanR = one.AsSpan(n, rows).ToArray(), rstdR = one.AsSpan(n + rows, rows).ToArray();
         float[] Backward(int threads)
         {
@@ -118,7 +123,8 @@ public class ParallelRangeTests
                 LayerNormKernel.Backward(x, w, meanR, rstdR, dy, dx, dw, db, rows, cols, new float[2 * cols]);
             return [.. dx, .. dw, .. db];
         }
-        Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits), Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
+        Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
     }
 
     [TestCase(2048, 64)]
@@ -135,7 +141,8 @@ public class ParallelRangeTests
             return [.. y, .. rstd];
         }
         float[] one = Forward(1), two = Forward(2);
-        Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)), "forward");
+        Assert.That(two.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one.Select(BitConverter.SingleToInt32Bits)),
+            "forward");
         float[] rstdR = one.AsSpan(n, rows).ToArray();
         float[] Backward(int threads)
         {
@@ -144,14 +151,16 @@ public class ParallelRangeTests
                 RmsNormKernel.Backward(x, w, rstdR, dy, dx, dw, rows, cols, new float[2 * cols]);
             return [.. dx, .. dw];
         }
-        Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits), Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
+        Assert.That(Backward(2).Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(Backward(1).Select(BitConverter.SingleToInt32Bits)), "backward");
     }
 
     [TestCase(1)]
     [TestCase(65 * 1024 + 7)]
     public void AddAndCopyOnTwoThreadsEqualTheSerialOnes(int n)
     {
-        float[] a = Random(n, 30), b = Random(n, 31), serial = new float[n], parallel = new float[n], copy = new float[n];
+        float[] a = Random(n, 30), b = Random(n, 31), serial = new float[n], parallel = new float[n],
+            copy = new float[n];
         System.Numerics.Tensors.TensorPrimitives.Add(a, b, serial);
         using (ComputeThreads.Use(2))
         {

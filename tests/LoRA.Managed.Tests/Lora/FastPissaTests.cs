@@ -95,5 +95,6 @@ public class FastPissaTests
 
     [Test]
     public void IterationsWithoutPissaAreRefused() =>
-        Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = ["x"], PissaIterations = 2 }.Validate());
+        Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = ["x"],
+            PissaIterations = 2 }.Validate());
 }

@@ -61,7 +61,8 @@ public class LoftQInitTests
     [Test]
     public void LoftQConfigRoundTripsAndOtherBitsAreRefusedByName()
     {
-        var config = new LoraConfig { Rank = 2, Init = LoraInit.LoftQ, LoftQIterations = 3, TargetModules = ["q_proj"] };
+        var config = new LoraConfig { Rank = 2, Init = LoraInit.LoftQ, LoftQIterations = 3,
+            TargetModules = ["q_proj"] };
         string json = AdapterConfigFile.ToJson(config);
         Assert.That(json, Does.Contain("\"init_lora_weights\": \"loftq\"").And.Contain("\"loftq_iter\": 3"));
         var back = AdapterConfigFile.Parse(Encoding.UTF8.GetBytes(json), "adapter_config.json");
@@ -69,12 +70,14 @@ public class LoftQInitTests
 
         foreach (string bad in new[]
         {
-            "{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"q\"],\"init_lora_weights\":\"loftq\",\"loftq_config\":{\"loftq_bits\":2}}",
+            "{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"q\"],\"init_lora_weights\":\"loftq\"," +
+                "\"loftq_config\":{\"loftq_bits\":2}}",
             "{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"q\"],\"init_lora_weights\":\"loftq\"}",
             "{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"q\"],\"loftq_config\":{\"loftq_bits\":4}}",
         })
         {
-            var ex = Assert.Throws<InvalidDataFormatException>(() => AdapterConfigFile.Parse(Encoding.UTF8.GetBytes(bad), "adapter_config.json"));
+            var ex = Assert.Throws<InvalidDataFormatException>(() =>
+                AdapterConfigFile.Parse(Encoding.UTF8.GetBytes(bad), "adapter_config.json"));
             Assert.That(ex!.Message, Does.Contain("loftq_config"), bad);
         }
     }

@@ -85,9 +85,11 @@ public class RankPatternTests
 
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "adapter_config.json")));
         var rp = json.RootElement.GetProperty("rank_pattern");
-        Assert.That(rp.EnumerateObject().Select(p => (p.Name, p.Value.GetInt32())), Is.EqualTo(new[] { ("layers.1", 8), ("layers.5", 2) }));
+        Assert.That(rp.EnumerateObject().Select(p => (p.Name, p.Value.GetInt32())),
+            Is.EqualTo(new[] { ("layers.1", 8), ("layers.5", 2) }));
         var ap = json.RootElement.GetProperty("alpha_pattern");
-        Assert.That(ap.EnumerateObject().Select(p => (p.Name, p.Value.GetDouble())), Is.EqualTo(new[] { ("layers.5", 4.0) }));
+        Assert.That(ap.EnumerateObject().Select(p => (p.Name, p.Value.GetDouble())),
+            Is.EqualTo(new[] { ("layers.5", 4.0) }));
         var weights = SafeTensors.Read(Path.Combine(_dir, "adapter_model.safetensors"));
         Assert.That(weights.Tensors["base_model.model.layers.1.lora_A.weight"].Shape, Is.EqualTo(new[] { 8, 784 }));
 
@@ -100,29 +102,36 @@ public class RankPatternTests
     [Test]
     public void TheBlogsScalingWithPatternsIsRefusedOnSaveNotWrittenWrong()
     {
-        var peft = LoraModel.GetPeftModel(Mlp.Blog(new TorchGenerator(0)), Patterned(LoraScaling.Alpha), new TorchGenerator(1));
+        var peft = LoraModel.GetPeftModel(Mlp.Blog(new TorchGenerator(0)), Patterned(LoraScaling.Alpha),
+            new TorchGenerator(1));
         var ex = Assert.Throws<ArgumentException>(() => peft.SaveAdapter(_dir));
         Assert.That(ex!.Message, Does.Contain("rank_pattern"));
-        Assert.That(Directory.Exists(_dir) && Directory.EnumerateFileSystemEntries(_dir).Any(), Is.False, "nothing written");
+        Assert.That(Directory.Exists(_dir) && Directory.EnumerateFileSystemEntries(_dir).Any(), Is.False,
+            "nothing written");
     }
 
     [Test]
     public void ARankTooLargeForItsModuleIsNamed()
     {
         var config = new LoraConfig { Rank = 4, TargetModules = ["layers.5"], RankPattern = [new("layers.5", 11)] };
-        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(Mlp.Blog(new TorchGenerator(0)), config, new TorchGenerator(1)));
+        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(Mlp.Blog(new TorchGenerator(0)), config,
+            new TorchGenerator(1)));
         Assert.That(ex!.Message, Does.Contain("rank 11").And.Contain("layers.5"));
     }
 
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{\"x\":0}}", "rank_pattern")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{\"x\":2.5}}", "rank_pattern")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{\"x\":2.5}}",
+        "rank_pattern")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":[1]}", "rank_pattern")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{\"(\":2}}", "rank_pattern")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"alpha_pattern\":{\"x\":\"8\"}}", "alpha_pattern")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"alpha_pattern\":{\"x\":1e300}}", "alpha_pattern")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"alpha_pattern\":{\"x\":\"8\"}}",
+        "alpha_pattern")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"alpha_pattern\":{\"x\":1e300}}",
+        "alpha_pattern")]
     public void BadPatternsAreNamed(string json, string field)
     {
-        var ex = Assert.Throws<InvalidDataFormatException>(() => AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json"));
+        var ex = Assert.Throws<InvalidDataFormatException>(() =>
+            AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json"));
         Assert.That(ex!.Field, Is.EqualTo(field));
     }
 }

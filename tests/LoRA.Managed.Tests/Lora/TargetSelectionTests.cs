@@ -33,9 +33,12 @@ public class TargetSelectionTests
     [Test]
     public void AllLinearTakesEveryLinearButTheOutputLayer()
     {
-        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] }),
+        Assert.That(
+            Targets(Mlp.Blog(new TorchGenerator(0)),
+                new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] }),
             Is.EqualTo(new[] { "layers.1", "layers.3", "layers.5" }));
-        Assert.That(Targets(new WithHead(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] }),
+        Assert.That(Targets(new WithHead(new TorchGenerator(0)),
+            new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] }),
             Is.EqualTo(new[] { "body" }));
     }
 
@@ -43,7 +46,8 @@ public class TargetSelectionTests
     public void AllLinearOnGpt2TakesEveryConv1DOfEveryBlock()
     {
         var model = HfModel.Load(Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", "gpt2-tiny"));
-        string[] linear = model.NamedModules().Where(p => p.Value is Linear).Select(p => p.Key).Where(n => n != "lm_head").ToArray();
+        string[] linear = model.NamedModules().Where(p => p.Value is Linear).Select(p => p.Key)
+            .Where(n => n != "lm_head").ToArray();
         string[] targets = Targets(model, new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear] });
         Assert.That(targets, Is.EquivalentTo(linear));
         Assert.That(targets, Does.Contain("transformer.h.0.attn.c_attn").And.Contain("transformer.h.0.mlp.c_proj"));
@@ -52,7 +56,8 @@ public class TargetSelectionTests
     [Test]
     public void ExcludeModulesRemovesByNameOrDottedSuffix()
     {
-        var config = new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear], ExcludeModules = ["layers.3", "5"] };
+        var config = new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear],
+            ExcludeModules = ["layers.3", "5"] };
         Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), config), Is.EqualTo(new[] { "layers.1" }));
         var none = new LoraConfig { Rank = 2, TargetModules = ["layers.5"], ExcludeModules = ["layers.5"] };
         var ex = Assert.Throws<ArgumentException>(() => Targets(Mlp.Blog(new TorchGenerator(0)), none));
@@ -62,11 +67,13 @@ public class TargetSelectionTests
     [Test]
     public void BothRoundTripThroughAdapterConfigAsPeftWritesThem()
     {
-        var config = new LoraConfig { Rank = 2, Alpha = 4, TargetModules = [LoraConfig.AllLinear], ExcludeModules = ["layers.3"] };
+        var config = new LoraConfig { Rank = 2, Alpha = 4, TargetModules = [LoraConfig.AllLinear],
+            ExcludeModules = ["layers.3"] };
         string json = AdapterConfigFile.ToJson(config);
         using var doc = JsonDocument.Parse(json);
         Assert.That(doc.RootElement.GetProperty("target_modules").GetString(), Is.EqualTo("all-linear"));
-        Assert.That(doc.RootElement.GetProperty("exclude_modules").EnumerateArray().Select(e => e.GetString()), Is.EqualTo(new[] { "layers.3" }));
+        Assert.That(doc.RootElement.GetProperty("exclude_modules").EnumerateArray().Select(e => e.GetString()),
+            Is.EqualTo(new[] { "layers.3" }));
         var back = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");
         Assert.That(back.TargetModules, Is.EqualTo(new[] { LoraConfig.AllLinear }));
         Assert.That(back.ExcludeModules, Is.EqualTo(new[] { "layers.3" }));
@@ -75,7 +82,8 @@ public class TargetSelectionTests
 
     [Test]
     public void AllLinearWithOtherTargetsIsRefused() =>
-        Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = [LoraConfig.AllLinear, "layers.1"] }.Validate());
+        Assert.Throws<ArgumentException>(() =>
+            new LoraConfig { TargetModules = [LoraConfig.AllLinear, "layers.1"] }.Validate());
 
     // PEFT's check_target_module_exists: the index after the layer container, by layers_pattern or, without one,
     // re.match(r".*\.[^.]*\.(\d+)\.", name).
@@ -87,23 +95,28 @@ public class TargetSelectionTests
     [TestCase("layers.1", new[] { 1 }, new string[0], false)]                 // no container before the index
     [TestCase("model.layers.12.mlp.down_proj", new[] { 1, 2 }, new string[0], false)]
     public void LayerIndexIsFoundAsPeftFindsIt(string name, int[] layers, string[] pattern, bool expected) =>
-        Assert.That(new LoraConfig { TargetModules = ["x"], LayersToTransform = layers, LayersPattern = pattern }.InTransformedLayers(name),
+        Assert.That(new LoraConfig { TargetModules = ["x"], LayersToTransform = layers,
+            LayersPattern = pattern }.InTransformedLayers(name),
             Is.EqualTo(expected));
 
     [Test]
     public void LayersToTransformKeepsOnlyThoseBlocksAndRoundTrips()
     {
-        var config = new LoraConfig { Rank = 2, TargetModules = ["c_attn", "c_fc"], LayersToTransform = [1], LayersPattern = ["h"] };
+        var config = new LoraConfig { Rank = 2, TargetModules = ["c_attn", "c_fc"], LayersToTransform = [1],
+            LayersPattern = ["h"] };
         var model = HfModel.Load(Path.Combine(RepoPaths.Root, "tests", "fixtures", "hf", "gpt2-tiny"));
-        Assert.That(Targets(model, config), Is.EqualTo(new[] { "transformer.h.1.attn.c_attn", "transformer.h.1.mlp.c_fc" }));
+        Assert.That(Targets(model, config),
+            Is.EqualTo(new[] { "transformer.h.1.attn.c_attn", "transformer.h.1.mlp.c_fc" }));
         string json = AdapterConfigFile.ToJson(config);
         using var doc = JsonDocument.Parse(json);
-        Assert.That(doc.RootElement.GetProperty("layers_to_transform").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(new[] { 1 }));
+        Assert.That(doc.RootElement.GetProperty("layers_to_transform").EnumerateArray().Select(e => e.GetInt32()),
+            Is.EqualTo(new[] { 1 }));
         Assert.That(doc.RootElement.GetProperty("layers_pattern").GetString(), Is.EqualTo("h"));
         var back = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");
         Assert.That((back.LayersToTransform, back.LayersPattern), Is.EqualTo((new[] { 1 }, new[] { "h" })));
         var single = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(
-            "{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"c_attn\"],\"layers_to_transform\":0}"), "adapter_config.json");
+            "{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"c_attn\"],\"layers_to_transform\":0}"),
+            "adapter_config.json");
         Assert.That(single.LayersToTransform, Is.EqualTo(new[] { 0 }));
     }
 
@@ -119,10 +132,12 @@ public class TargetSelectionTests
     [Test]
     public void ARegularExpressionTargetMatchesWholeNamesAsReFullmatch()
     {
-        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModulesRegex = @"layers\.[35]" }),
+        Assert.That(
+            Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModulesRegex = @"layers\.[35]" }),
             Is.EqualTo(new[] { "layers.3", "layers.5" }));
         // re.fullmatch, not re.search: "ayers\.5" is inside "layers.5" but matches no whole name.
-        var ex = Assert.Throws<ArgumentException>(() => Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModulesRegex = @"ayers\.5" }));
+        var ex = Assert.Throws<ArgumentException>(() => Targets(Mlp.Blog(new TorchGenerator(0)),
+            new LoraConfig { Rank = 2, TargetModulesRegex = @"ayers\.5" }));
         Assert.That(ex!.Message, Does.Contain(@"regex 'ayers\.5' matches no module"));
     }
 
@@ -140,7 +155,8 @@ public class TargetSelectionTests
     [Test]
     public void ARegularExpressionExcludeRemovesWholeNameMatches()
     {
-        var config = new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear], ExcludeModulesRegex = @"layers\.(3|5)" };
+        var config = new LoraConfig { Rank = 2, TargetModules = [LoraConfig.AllLinear],
+            ExcludeModulesRegex = @"layers\.(3|5)" };
         Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), config), Is.EqualTo(new[] { "layers.1" }));
     }
 
@@ -149,29 +165,36 @@ public class TargetSelectionTests
     {
         // PEFT's check_target_module_exists applies layers_to_transform in its suffix branch only: a target given as
         // the module's whole name, or as a regular expression, is adapted whatever its layer.
-        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModules = ["layers.5"], LayersToTransform = [0] }),
+        Assert.That(
+            Targets(Mlp.Blog(new TorchGenerator(0)),
+                new LoraConfig { Rank = 2, TargetModules = ["layers.5"], LayersToTransform = [0] }),
             Is.EqualTo(new[] { "layers.5" }));
-        Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), new LoraConfig { Rank = 2, TargetModulesRegex = @"layers\.5", LayersToTransform = [0] }),
+        Assert.That(
+            Targets(Mlp.Blog(new TorchGenerator(0)),
+                new LoraConfig { Rank = 2, TargetModulesRegex = @"layers\.5", LayersToTransform = [0] }),
             Is.EqualTo(new[] { "layers.5" }));
     }
 
     [Test]
     public void RegularExpressionsRoundTripThroughAdapterConfigAsStrings()
     {
-        var config = new LoraConfig { Rank = 2, Alpha = 4, TargetModulesRegex = @"layers\.[135]", ExcludeModulesRegex = @"layers\.3" };
+        var config = new LoraConfig { Rank = 2, Alpha = 4, TargetModulesRegex = @"layers\.[135]",
+            ExcludeModulesRegex = @"layers\.3" };
         string json = AdapterConfigFile.ToJson(config);
         using var doc = JsonDocument.Parse(json);
         Assert.That(doc.RootElement.GetProperty("target_modules").GetString(), Is.EqualTo(@"layers\.[135]"));
         Assert.That(doc.RootElement.GetProperty("exclude_modules").GetString(), Is.EqualTo(@"layers\.3"));
         var back = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");
-        Assert.That((back.TargetModulesRegex, back.ExcludeModulesRegex, back.TargetModules.Count), Is.EqualTo((@"layers\.[135]", @"layers\.3", 0)));
+        Assert.That((back.TargetModulesRegex, back.ExcludeModulesRegex, back.TargetModules.Count),
+            Is.EqualTo((@"layers\.[135]", @"layers\.3", 0)));
         Assert.That(Targets(Mlp.Blog(new TorchGenerator(0)), back), Is.EqualTo(new[] { "layers.1", "layers.5" }));
     }
 
     [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":\"(?P<n>q)_proj\"}", "target_modules")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":\"(q_proj\"}", "target_modules")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":\"\"}", "target_modules")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"q_proj\"],\"exclude_modules\":\"[\"}", "exclude_modules")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":2,\"target_modules\":[\"q_proj\"],\"exclude_modules\":\"[\"}",
+        "exclude_modules")]
     public void AnUnreadableRegularExpressionIsRefusedByName(string json, string field)
     {
         var ex = Assert.Throws<InvalidDataFormatException>(() =>
@@ -182,7 +205,8 @@ public class TargetSelectionTests
     [Test]
     public void AListAndARegularExpressionTogetherAreRefused()
     {
-        var ex = Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = ["q_proj"], TargetModulesRegex = "q_proj" }.Validate());
+        var ex = Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModules = ["q_proj"],
+            TargetModulesRegex = "q_proj" }.Validate());
         Assert.That(ex!.Message, Does.Contain("not both"));
         Assert.Throws<ArgumentException>(() => new LoraConfig { TargetModulesRegex = "(" }.Validate());
     }

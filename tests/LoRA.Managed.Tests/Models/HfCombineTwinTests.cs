@@ -63,8 +63,10 @@ public class HfCombineTwinTests
         var (model, peft) = Load(adapters);
         double[] weights = expected.GetProperty("weights").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         var type = Enum.Parse<CombinationType>(expected.GetProperty("type").GetString()!, ignoreCase: true);
-        int? svdRank = expected.GetProperty("svd_rank").ValueKind == JsonValueKind.Null ? null : expected.GetProperty("svd_rank").GetInt32();
-        double? clamp = expected.GetProperty("clamp").ValueKind == JsonValueKind.Null ? null : expected.GetProperty("clamp").GetDouble();
+        int? svdRank = expected.GetProperty("svd_rank").ValueKind == JsonValueKind.Null ? null
+            : expected.GetProperty("svd_rank").GetInt32();
+        double? clamp = expected.GetProperty("clamp").ValueKind == JsonValueKind.Null ? null
+            : expected.GetProperty("clamp").GetDouble();
 
         peft.AddWeightedAdapter(adapters, weights, "mix", type, svdRank, clamp);
 
@@ -104,7 +106,8 @@ public class HfCombineTwinTests
     public void LinearRefusesUnequalRanksNamingThem()
     {
         var (_, peft) = LoadAll();
-        var ex = Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "combine-c"], [1, 1], "mix", CombinationType.Linear));
+        var ex = Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "combine-c"], [1, 1],
+            "mix", CombinationType.Linear));
         Assert.That(ex!.Message, Does.Contain("'combine-a' (r=4)").And.Contain("'combine-c' (r=2)"));
         Assert.That(peft.Adapters.Keys, Has.No.Member("mix"));
     }
@@ -113,11 +116,16 @@ public class HfCombineTwinTests
     public void BadRequestsAreRefusedBeforeTheModelChanges()
     {
         var (_, peft) = LoadAll();
-        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "nope"], [1, 1], "mix", CombinationType.Cat));
-        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a"], [1, 2], "mix", CombinationType.Cat));
-        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a"], [1], "combine-b", CombinationType.Cat));
-        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "combine-b"], [1, 1], "mix", CombinationType.Svd, svdRank: 17));
-        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "combine-b"], [1, double.NaN], "mix", CombinationType.Svd));
+        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "nope"], [1, 1], "mix",
+            CombinationType.Cat));
+        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a"], [1, 2], "mix",
+            CombinationType.Cat));
+        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a"], [1], "combine-b",
+            CombinationType.Cat));
+        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "combine-b"], [1, 1], "mix",
+            CombinationType.Svd, svdRank: 17));
+        Assert.Throws<ArgumentException>(() => peft.AddWeightedAdapter(["combine-a", "combine-b"], [1, double.NaN],
+            "mix", CombinationType.Svd));
         Assert.That(peft.Adapters.Keys, Is.EquivalentTo(new[] { "combine-a", "combine-b", "combine-c" }));
         Assert.That(peft.LoraLayers().Any(l => l.Value.Adapters.Contains("mix")), Is.False);
     }
@@ -129,7 +137,8 @@ public class HfCombineTwinTests
         peft.AddWeightedAdapter(["combine-a", "combine-c"], [0.3, -2.0], "mix", CombinationType.Cat);
         foreach (var (name, layer) in peft.LoraLayers().Where(l => l.Value.Adapters.Contains("mix")))
         {
-            float[] a = layer.DeltaWeight("combine-a").Data.ToArray(), c = layer.DeltaWeight("combine-c").Data.ToArray();
+            float[] a = layer.DeltaWeight("combine-a").Data.ToArray(),
+                c = layer.DeltaWeight("combine-c").Data.ToArray();
             float[] mix = layer.DeltaWeight("mix").Data.ToArray();
             for (int i = 0; i < mix.Length; i++)
                 Assert.That(mix[i], Is.EqualTo(0.3 * a[i] - 2.0 * c[i]).Within(1e-5 * (1 + Math.Abs(mix[i]))), name);
@@ -161,7 +170,8 @@ public class HfCombineTwinTests
     [TestCase(0.9, 4.600000000000001)]
     [TestCase(1.0, 7.0)]
     public void QuantileIsTorchs(double q, double expected) =>
-        Assert.That(AdapterCombination.Quantile([3.0, -1.0, 0.5, 2.0, -4.0, 7.0, 0.0], q), Is.EqualTo(expected).Within(1e-15));
+        Assert.That(AdapterCombination.Quantile([3.0, -1.0, 0.5, 2.0, -4.0, 7.0, 0.0], q),
+            Is.EqualTo(expected).Within(1e-15));
 
     [Test]
     public void SvdClampBoundsBothFactorsByTheQuantileOfTheirEntries()
@@ -171,12 +181,14 @@ public class HfCombineTwinTests
         var (_, clamped) = LoadAll();
         free.AddWeightedAdapter(["combine-a", "combine-c"], [1.0, 1.0], "mix", CombinationType.Svd);
         clamped.AddWeightedAdapter(["combine-a", "combine-c"], [1.0, 1.0], "mix", CombinationType.Svd, svdClamp: 0.9);
-        var layers = clamped.LoraLayers().Where(l => l.Value.Adapters.Contains("mix")).ToDictionary(p => p.Key, p => p.Value);
+        var layers = clamped.LoraLayers().Where(l => l.Value.Adapters.Contains("mix"))
+            .ToDictionary(p => p.Key, p => p.Value);
         foreach (var (name, layer) in free.LoraLayers().Where(l => l.Value.Adapters.Contains("mix")))
         {
             float[] a = layer.LoraA["mix"].Weight.Data.ToArray(), b = layer.LoraB["mix"].Weight.Data.ToArray();
             double hi = AdapterCombination.Quantile(b.Concat(a).Select(v => (double)v).ToArray(), 0.9);
-            float[] ca = layers[name].LoraA["mix"].Weight.Data.ToArray(), cb = layers[name].LoraB["mix"].Weight.Data.ToArray();
+            float[] ca = layers[name].LoraA["mix"].Weight.Data.ToArray(),
+                cb = layers[name].LoraB["mix"].Weight.Data.ToArray();
             Assert.That(ca, Is.EqualTo(a.Select(v => (float)Math.Clamp(v, -hi, hi))).Within(1e-6), name);
             Assert.That(cb, Is.EqualTo(b.Select(v => (float)Math.Clamp(v, -hi, hi))).Within(1e-6), name);
             Assert.That(ca.Concat(cb).Count(v => Math.Abs(v) >= hi - 1e-6), Is.GreaterThan(0), name);

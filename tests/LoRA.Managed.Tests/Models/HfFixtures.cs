@@ -36,7 +36,9 @@ internal static class HfFixtures
     /// <summary>A temporary folder deleted on dispose.</summary>
     public sealed class TempDir : IDisposable
     {
-        public TempDir() => Directory.CreateDirectory(Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "lora-hf-" + Guid.NewGuid().ToString("N")));
+        public TempDir() =>
+            Directory.CreateDirectory(Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(),
+                "lora-hf-" + Guid.NewGuid().ToString("N")));
 
         public string Path { get; }
 

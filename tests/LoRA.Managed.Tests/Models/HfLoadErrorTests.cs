@@ -11,7 +11,8 @@ public class HfLoadErrorTests
     private static HfFixtures.TempDir Copy(string fixture)
     {
         var dir = new HfFixtures.TempDir();
-        foreach (string f in Directory.GetFiles(HfFixtures.Folder(fixture))) File.Copy(f, Path.Combine(dir.Path, Path.GetFileName(f)));
+        foreach (string f in Directory.GetFiles(HfFixtures.Folder(fixture)))
+            File.Copy(f, Path.Combine(dir.Path, Path.GetFileName(f)));
         return dir;
     }
 
@@ -95,9 +96,11 @@ public class HfLoadErrorTests
     {
         using var dir = Copy("llama-gqa-tied");
         File.Delete(Path.Combine(dir.Path, "model.safetensors"));
-        Assert.That(Assert.Throws<FileNotFoundException>(() => HfModel.Load(dir.Path))!.Message, Does.Contain("model.safetensors"));
+        Assert.That(Assert.Throws<FileNotFoundException>(() => HfModel.Load(dir.Path))!.Message,
+            Does.Contain("model.safetensors"));
         File.Delete(Path.Combine(dir.Path, "config.json"));
-        Assert.That(Assert.Throws<FileNotFoundException>(() => HfModel.Load(dir.Path))!.Message, Does.Contain("config.json"));
+        Assert.That(Assert.Throws<FileNotFoundException>(() => HfModel.Load(dir.Path))!.Message,
+            Does.Contain("config.json"));
     }
 
     [Test]
@@ -120,7 +123,8 @@ public class HfLoadErrorTests
         var names = model.NamedParameters().Select(p => p.Key).ToList();
         Assert.That(names, Does.Contain("transformer.h.0.attn.c_attn.weight"));
         Assert.That(names, Does.Not.Contain("lm_head.weight"));
-        Assert.That(model.StateDict()["transformer.h.0.attn.c_attn.weight"].Shape, Is.EqualTo(new[] { 16, 48 }), "Conv1D (in, out)");
+        Assert.That(model.StateDict()["transformer.h.0.attn.c_attn.weight"].Shape, Is.EqualTo(new[] { 16, 48 }),
+            "Conv1D (in, out)");
         Assert.That(model.NamedModules().Select(m => m.Key), Does.Contain("transformer.h.1.mlp.c_proj"));
     }
 
@@ -129,8 +133,10 @@ public class HfLoadErrorTests
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("qwen2-bias-bf16"));
         var names = model.NamedParameters().Select(p => p.Key).ToHashSet();
-        foreach (string n in new[] { "model.embed_tokens.weight", "model.layers.1.self_attn.q_proj.bias", "model.layers.1.self_attn.k_proj.bias",
-                     "model.layers.0.mlp.gate_proj.weight", "model.layers.0.post_attention_layernorm.weight", "model.norm.weight", "lm_head.weight" })
+        foreach (string n in new[] { "model.embed_tokens.weight", "model.layers.1.self_attn.q_proj.bias",
+            "model.layers.1.self_attn.k_proj.bias",
+                     "model.layers.0.mlp.gate_proj.weight", "model.layers.0.post_attention_layernorm.weight",
+                     "model.norm.weight", "lm_head.weight" })
             Assert.That(names, Does.Contain(n));
         Assert.That(names, Does.Not.Contain("model.layers.0.self_attn.o_proj.bias"), "Qwen2 has no o_proj bias");
     }
@@ -143,7 +149,8 @@ public class HfConfigVariantTests
     public void MistralIsLlamaWithItsSlidingWindowAsTheContextLimit()
     {
         using var dir = new HfFixtures.TempDir();
-        foreach (string f in Directory.GetFiles(HfFixtures.Folder("llama-gqa-tied"))) File.Copy(f, Path.Combine(dir.Path, Path.GetFileName(f)));
+        foreach (string f in Directory.GetFiles(HfFixtures.Folder("llama-gqa-tied")))
+            File.Copy(f, Path.Combine(dir.Path, Path.GetFileName(f)));
         string config = Path.Combine(dir.Path, "config.json");
         var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))!.AsObject();
         json["model_type"] = "mistral";
@@ -154,6 +161,7 @@ public class HfConfigVariantTests
         Assert.That(llama.Config.MaxContext, Is.EqualTo(32));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
         Assert.That(mistral.Score(ids, 16).MeanNll, Is.EqualTo(llama.Score(ids, 16).MeanNll));
-        Assert.Throws<ArgumentException>(() => mistral.Score(ids, 24), "windows beyond the sliding window are refused, not silently wrong");
+        Assert.Throws<ArgumentException>(() => mistral.Score(ids, 24),
+            "windows beyond the sliding window are refused, not silently wrong");
     }
 }

@@ -10,7 +10,8 @@ namespace LoRA.Managed.Tests.Models;
 /// </summary>
 public class HfModelTwinTests
 {
-    public static readonly string[] Fixtures = ["gpt2-tiny", "llama-gqa-tied", "qwen2-bias-bf16", "llama3-rope-sharded"];
+    public static readonly string[] Fixtures = ["gpt2-tiny", "llama-gqa-tied", "qwen2-bias-bf16",
+        "llama3-rope-sharded"];
 
     [TestCaseSource(nameof(Fixtures))]
     public void LogitsMatchTheTwin(string name)
@@ -35,7 +36,8 @@ public class HfModelTwinTests
         KvCache cache = model.NewCache(ids.Length);
         var rows = new List<float>();
         rows.AddRange(model.Head(model.ForwardCached(ids.AsSpan(0, 9), cache)).Data.ToArray());
-        for (int i = 9; i < ids.Length; i++) rows.AddRange(model.Head(model.ForwardCached(ids.AsSpan(i, 1), cache)).Data.ToArray());
+        for (int i = 9; i < ids.Length; i++)
+            rows.AddRange(model.Head(model.ForwardCached(ids.AsSpan(i, 1), cache)).Data.ToArray());
         AssertClose(rows.ToArray(), full, 1e-5, name);
     }
 

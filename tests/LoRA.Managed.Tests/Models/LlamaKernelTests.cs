@@ -14,11 +14,13 @@ public class LlamaKernelTests
         return a;
     }
 
-    private static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double rel, double abs, string what)
+    private static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double rel, double abs,
+        string what)
     {
         Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
         for (int i = 0; i < actual.Length; i++)
-            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(abs + rel * Math.Abs(expected[i])), $"{what}: element {i}");
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(abs + rel * Math.Abs(expected[i])),
+                $"{what}: element {i}");
     }
 
     [TestCase(1, 1), TestCase(3, 7), TestCase(2, 63), TestCase(5, 65), TestCase(1, 129), TestCase(4, 256)]
@@ -30,7 +32,8 @@ public class LlamaKernelTests
         LlamaKernelsReference.RmsNormForward(x, w, yRef, rRef, rows, cols, 1e-5f);
         Close(y, yRef, 1e-5, 1e-6, "forward");
         Close(r, rRef, 1e-5, 0, "rstd");
-        float[] dx = Random(x.Length, 4), dxRef = (float[])dx.Clone(), dw = Random(cols, 5), dwRef = (float[])dw.Clone();
+        float[] dx = Random(x.Length, 4), dxRef = (float[])dx.Clone(), dw = Random(cols, 5),
+            dwRef = (float[])dw.Clone();
         RmsNormKernel.Backward(x, w, r, dy, dx, dw, rows, cols, new float[2 * cols]);
         LlamaKernelsReference.RmsNormBackward(x, w, rRef, dy, dxRef, dwRef, rows, cols);
         Close(dx, dxRef, 1e-4, 1e-5, "dx");
@@ -55,7 +58,8 @@ public class LlamaKernelTests
         }
     }
 
-    [TestCase(1, 1, 1, 2, 0), TestCase(2, 7, 3, 8, 5), TestCase(1, 63, 2, 64, 0), TestCase(1, 65, 1, 6, 129), TestCase(2, 3, 4, 130, 1)]
+    [TestCase(1, 1, 1, 2, 0), TestCase(2, 7, 3, 8, 5), TestCase(1, 63, 2, 64, 0), TestCase(1, 65, 1, 6, 129),
+        TestCase(2, 3, 4, 130, 1)]
     public void RopeMatchesReferenceAndItsBackwardIsTheTranspose(int batch, int time, int heads, int headDim, int start)
     {
         var rope = new RotaryEmbedding(headDim, 10000, null);
@@ -63,7 +67,8 @@ public class LlamaKernelTests
         int n = batch * time * heads * headDim;
         float[] x = Random(n, 11), y = new float[n], yRef = new float[n];
         RopeKernel.Forward(x, y, batch, time, heads, headDim, start, rope.Cos, rope.Sin);
-        LlamaKernelsReference.RopeForward(x, yRef, batch, time, heads, headDim, start, rope.InverseFrequencies.Select(f => (double)f).ToArray());
+        LlamaKernelsReference.RopeForward(x, yRef, batch, time, heads, headDim, start,
+            rope.InverseFrequencies.Select(f => (double)f).ToArray());
         Close(y, yRef, 1e-4, 1e-4, "forward");
         // <R·x, d> = <x, Rᵀ·d> for a random d: the backward is the transpose of the forward.
         float[] d = Random(n, 12), rtd = new float[n];
@@ -71,24 +76,29 @@ public class LlamaKernelTests
         double lhs = 0, rhs = 0;
         for (int i = 0; i < n; i++) { lhs += (double)y[i] * d[i]; rhs += (double)x[i] * rtd[i]; }
         Assert.That(lhs, Is.EqualTo(rhs).Within(1e-4 * Math.Max(1, Math.Abs(lhs))));
-        Assert.Throws<ArgumentException>(() => RopeKernel.Forward(x, y, batch, time, heads, headDim, start + 1_000_000, rope.Cos, rope.Sin));
+        Assert.Throws<ArgumentException>(() => RopeKernel.Forward(x, y, batch, time, heads, headDim, start + 1_000_000,
+            rope.Cos, rope.Sin));
     }
 
-    [TestCase(1, 1, 1, 1, 0), TestCase(7, 4, 2, 8, 0), TestCase(1, 6, 3, 16, 62), TestCase(3, 8, 1, 65, 63), TestCase(65, 2, 2, 7, 0), TestCase(1, 12, 12, 64, 128)]
+    [TestCase(1, 1, 1, 1, 0), TestCase(7, 4, 2, 8, 0), TestCase(1, 6, 3, 16, 62), TestCase(3, 8, 1, 65, 63),
+        TestCase(65, 2, 2, 7, 0), TestCase(1, 12, 12, 64, 128)]
     public void CachedAttentionMatchesReference(int n, int heads, int kvHeads, int headDim, int start)
     {
         int span = start + n, row = kvHeads * headDim;
         float[] q = Random(n * heads * headDim, 21), k = Random(span * row + 5, 22), v = Random(span * row + 5, 23);
         float[] o = new float[q.Length], oRef = new float[q.Length];
         CachedAttentionKernel.Forward(q, k, v, o, n, heads, kvHeads, headDim, start, 1f / MathF.Sqrt(headDim));
-        LlamaKernelsReference.CachedAttention(q, k, v, oRef, n, heads, kvHeads, headDim, start, 1f / MathF.Sqrt(headDim));
+        LlamaKernelsReference.CachedAttention(q, k, v, oRef, n, heads, kvHeads, headDim, start,
+            1f / MathF.Sqrt(headDim));
         Close(o, oRef, 1e-4, 1e-5, "attention");
     }
 
     [Test]
     public void CachedAttentionRefusesShapesThatDoNotFit()
     {
-        Assert.Throws<ArgumentException>(() => CachedAttentionKernel.Forward(new float[8], new float[8], new float[8], new float[8], 1, 3, 2, 8, 0, 1f));
-        Assert.Throws<ArgumentException>(() => CachedAttentionKernel.Forward(new float[8], new float[7], new float[8], new float[8], 1, 1, 1, 8, 0, 1f));
+        Assert.Throws<ArgumentException>(() => CachedAttentionKernel.Forward(new float[8], new float[8], new float[8],
+            new float[8], 1, 3, 2, 8, 0, 1f));
+        Assert.Throws<ArgumentException>(() => CachedAttentionKernel.Forward(new float[8], new float[7], new float[8],
+            new float[8], 1, 1, 1, 8, 0, 1f));
     }
 }

@@ -42,7 +42,8 @@ public class LlamaOpGradientTests
         GradCheck.Check(() => GradCheck.WeightedSum(Functional.RepeatKv(x, 3)), new[] { x });
         Tensor y = Functional.RepeatKv(x, 3);
         Assert.That(y.Shape, Is.EqualTo(new[] { 2, 6, 3, 4 }));
-        Assert.That(y.Data.Slice(5 * 12, 12).ToArray(), Is.EqualTo(x.Data.Slice(1 * 12, 12).ToArray()), "head 5 is kv head 5/3 = 1");
+        Assert.That(y.Data.Slice(5 * 12, 12).ToArray(), Is.EqualTo(x.Data.Slice(1 * 12, 12).ToArray()),
+            "head 5 is kv head 5/3 = 1");
     }
 
     [Test]
@@ -50,7 +51,9 @@ public class LlamaOpGradientTests
     {
         var g = new TorchGenerator(35);
         Tensor x = GradCheck.Param(g, 2, 3, 9);
-        GradCheck.Check(() => GradCheck.WeightedSum(Functional.Add(Functional.Narrow(x, 3, 3), Functional.Scale(Functional.Narrow(x, 2, 3), 2f))), new[] { x });
+        GradCheck.Check(() =>
+            GradCheck.WeightedSum(Functional.Add(Functional.Narrow(x, 3, 3),
+                Functional.Scale(Functional.Narrow(x, 2, 3), 2f))), new[] { x });
     }
 
     [Test]
@@ -63,6 +66,7 @@ public class LlamaOpGradientTests
         var wt = new Tensor(4, 5);
         for (int i = 0; i < 5; i++) for (int o = 0; o < 4; o++) wt[o, i] = w[i, o];
         using (Tape.NoGrad())
-            HfModelTwinTests.AssertClose(Functional.Linear(x, w, b, true).Data.ToArray(), Functional.Linear(x, wt, b).Data.ToArray(), 1e-6, "conv1d");
+            HfModelTwinTests.AssertClose(Functional.Linear(x, w, b, true).Data.ToArray(),
+                Functional.Linear(x, wt, b).Data.ToArray(), 1e-6, "conv1d");
     }
 }

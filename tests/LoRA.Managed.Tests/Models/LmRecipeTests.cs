@@ -32,7 +32,8 @@ public class LmRecipeTests
 
         public int? EosTokenId => 2;
 
-        public ITextStreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true) => new Stream(this, skipSpecialTokens);
+        public ITextStreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true) =>
+            new Stream(this, skipSpecialTokens);
 
         private sealed class Stream(CharIds owner, bool skip) : ITextStreamDecoder
         {
@@ -48,9 +49,11 @@ public class LmRecipeTests
         int[] labels = [3, -100, 0, -100, 6];
         GradCheck.Check(() => Functional.CrossEntropy(logits, labels), new[] { logits });
         var kept = new Tensor(3, 7);
-        foreach (var (row, i) in new[] { 0, 2, 4 }.Select((r, i) => (r, i))) logits.Data.Slice(row * 7, 7).CopyTo(kept.Data.Slice(i * 7, 7));
+        foreach (var (row, i) in new[] { 0, 2, 4 }.Select((r, i) => (r, i)))
+            logits.Data.Slice(row * 7, 7).CopyTo(kept.Data.Slice(i * 7, 7));
         using (Tape.NoGrad())
-            Assert.That(Functional.CrossEntropy(logits, labels).Item(), Is.EqualTo(Functional.CrossEntropy(kept, [3, 0, 6]).Item()).Within(1e-6));
+            Assert.That(Functional.CrossEntropy(logits, labels).Item(),
+                Is.EqualTo(Functional.CrossEntropy(kept, [3, 0, 6]).Item()).Within(1e-6));
         Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(logits, [-100, -100, -100, -100, -100]));
         Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(logits, [7, 0, 0, 0, 0]));
     }
@@ -61,7 +64,8 @@ public class LmRecipeTests
         var rows = new CompletionExamples([([10, 11, 12, 13, 14], 3), ([20, 21, 22], 1)], maxLength: 8, padId: 0);
         Assert.That(rows.Time, Is.EqualTo(4));
         Assert.That(rows.Inputs(0).ToArray(), Is.EqualTo(new[] { 10, 11, 12, 13 }));
-        Assert.That(rows.Targets(0).ToArray(), Is.EqualTo(new[] { -100, -100, 13, 14 }), "prompt 10 11 12: predict 13 and 14 only");
+        Assert.That(rows.Targets(0).ToArray(), Is.EqualTo(new[] { -100, -100, 13, 14 }),
+            "prompt 10 11 12: predict 13 and 14 only");
         Assert.That(rows.Inputs(1).ToArray(), Is.EqualTo(new[] { 20, 21, 0, 0 }));
         Assert.That(rows.Targets(1).ToArray(), Is.EqualTo(new[] { 21, 22, -100, -100 }));
         Assert.That(rows.SupervisedTokens, Is.EqualTo(4));
@@ -76,8 +80,11 @@ public class LmRecipeTests
         var ex = Assert.Throws<InvalidDataFormatException>(() => LmDataFile.Read(path, new CharIds(), 16))!;
         Assert.That(ex.Field, Is.EqualTo("line 3.prompt"));
         File.WriteAllText(path, "{\"question\": \"a\"}\n");
-        Assert.That(Assert.Throws<InvalidDataFormatException>(() => LmDataFile.Read(path, new CharIds(), 16))!.Field, Is.EqualTo("line 1"));
-        Assert.That(Assert.Throws<InvalidDataFormatException>(() => LmDataFile.Read(Path.Combine(dir.Path, "x.csv"), new CharIds(), 16))!.Field,
+        Assert.That(Assert.Throws<InvalidDataFormatException>(() => LmDataFile.Read(path, new CharIds(), 16))!.Field,
+            Is.EqualTo("line 1"));
+        Assert.That(
+            Assert.Throws<InvalidDataFormatException>(() => LmDataFile.Read(Path.Combine(dir.Path, "x.csv"),
+                new CharIds(), 16))!.Field,
             Is.EqualTo("extension"));
     }
 
@@ -91,7 +98,8 @@ public class LmRecipeTests
         Assert.That(r.Tokens, Is.EqualTo(direct.Tokens));
         Assert.That(r.MeanNll, Is.EqualTo(direct.MeanNll));
         Assert.That(r.Perplexity, Is.EqualTo(Math.Exp(r.MeanNll)).Within(1e-9));
-        Assert.That(LmEvaluation.Run(model, new CharIds(), text).Context, Is.EqualTo(32), "default: the model's maximum positions");
+        Assert.That(LmEvaluation.Run(model, new CharIds(), text).Context, Is.EqualTo(32),
+            "default: the model's maximum positions");
     }
 
     [Test]
@@ -99,11 +107,14 @@ public class LmRecipeTests
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("gpt2-tiny"));
         var pieces = new List<string>();
-        var r = LmGenerationRecipe.Run(model, new CharIds(), "hello", new GenerationSettings { MaxNewTokens = 10, Temperature = 0.8f, Seed = 3 }, pieces.Add);
+        var r = LmGenerationRecipe.Run(model, new CharIds(), "hello",
+            new GenerationSettings { MaxNewTokens = 10, Temperature = 0.8f, Seed = 3 }, pieces.Add);
         Assert.That(r.PromptIds, Is.EqualTo(new CharIds().Encode("hello")));
         Assert.That(r.NewIds, Has.Length.InRange(1, 10));
         Assert.That(string.Concat(pieces), Is.EqualTo(r.Text));
-        Assert.That(r.NewIds, Is.EqualTo(model.Generate(r.PromptIds, new GenerationSettings { MaxNewTokens = 10, Temperature = 0.8f, Seed = 3, EosTokenIds = [47] })));
+        Assert.That(r.NewIds,
+            Is.EqualTo(model.Generate(r.PromptIds,
+                new GenerationSettings { MaxNewTokens = 10, Temperature = 0.8f, Seed = 3, EosTokenIds = [47] })));
     }
 
     [Test]
@@ -114,9 +125,11 @@ public class LmRecipeTests
         CausalLm model = HfModel.Load(HfFixtures.Stories260K);
         var tokenizer = HfTokenizer.FromFolder(HfFixtures.Stories260K);
         var pieces = new List<string>();
-        var r = LmGenerationRecipe.Run(model, tokenizer, "Pip was a small grey cat who", new GenerationSettings { MaxNewTokens = 4 },
+        var r = LmGenerationRecipe.Run(model, tokenizer, "Pip was a small grey cat who",
+            new GenerationSettings { MaxNewTokens = 4 },
             pieces.Add);
-        Assert.That(tokenizer.TokenToString(r.NewIds[0]), Does.StartWith("\u2581"), "the first new token starts a word");
+        Assert.That(tokenizer.TokenToString(r.NewIds[0]), Does.StartWith("\u2581"),
+            "the first new token starts a word");
         Assert.That(r.Text, Does.StartWith(" "));
         Assert.That(string.Concat(pieces), Is.EqualTo(r.Text));
     }
@@ -132,7 +145,8 @@ public class LmRecipeTests
         var o = new LmFinetuning.Options
         {
             ModelDir = HfFixtures.Folder(fixture), DataFile = data, OutDir = Path.Combine(dir.Path, "adapter"),
-            Targets = targets.Split(','), Rank = 4, Alpha = 8, Steps = 30, BatchSize = 4, LearningRate = 3e-2, Context = 16, Seed = 1,
+            Targets = targets.Split(','), Rank = 4, Alpha = 8, Steps = 30, BatchSize = 4, LearningRate = 3e-2,
+            Context = 16, Seed = 1,
         };
         var r = LmFinetuning.Run(o, new CharIds());
         Assert.That(r.LastLoss, Is.LessThan(r.FirstLoss * 0.7), $"{r.FirstLoss} → {r.LastLoss}");
@@ -141,7 +155,8 @@ public class LmRecipeTests
         Assert.That(r.TokensPerSecond, Is.GreaterThan(0));
         Assert.That(r.TrainableParams, Is.GreaterThan(0).And.LessThan(r.TotalParams));
         var file = SafeTensors.Read(Path.Combine(o.OutDir, "adapter_model.safetensors"));
-        Assert.That(file.Tensors.Keys, Has.All.StartWith("base_model.model.").And.EndWith(".lora_A.weight").Or.EndWith(".lora_B.weight"));
+        Assert.That(file.Tensors.Keys,
+            Has.All.StartWith("base_model.model.").And.EndWith(".lora_A.weight").Or.EndWith(".lora_B.weight"));
         CausalLm reloaded = HfModel.Load(o.ModelDir);
         var peft = PeftModel.FromPretrained(reloaded, o.OutDir);
         Assert.That(peft.Config.TaskType, Is.EqualTo("CAUSAL_LM"));
@@ -153,11 +168,15 @@ public class LmRecipeTests
     {
         using var dir = new HfFixtures.TempDir();
         string data = Path.Combine(dir.Path, "train.jsonl");
-        File.WriteAllLines(data, Enumerable.Range(0, 24).Select(i => $"{{\"prompt\": \"P{i % 7} \", \"completion\": \"{new string((char)('a' + i % 3), 2 + i % 4)}\"}}"));
+        File.WriteAllLines(data,
+            Enumerable.Range(0, 24)
+                .Select(i => $"{{\"prompt\": \"P{i % 7} \", \"completion\": " +
+                    $"\"{new string((char)('a' + i % 3), 2 + i % 4)}\"}}"));
         LmFinetuning.Options Options(string name) => new()
         {
             ModelDir = HfFixtures.Folder("llama-gqa-tied"), DataFile = data, OutDir = Path.Combine(dir.Path, name),
-            Targets = ["q_proj", "v_proj"], Rank = 2, Alpha = 4, Dropout = 0.1f, Steps = 8, BatchSize = 3, LearningRate = 1e-2, Context = 16, Seed = 9,
+            Targets = ["q_proj", "v_proj"], Rank = 2, Alpha = 4, Dropout = 0.1f, Steps = 8, BatchSize = 3,
+            LearningRate = 1e-2, Context = 16, Seed = 9,
             CheckpointDir = Path.Combine(dir.Path, name + "-checkpoints"), SaveSteps = 4,
         };
         LmFinetuning.Run(Options("whole"), new CharIds());

@@ -70,7 +70,8 @@ public class Stories260KTests
     {
         CausalLm model = Load();
         int[] prompt = [1, 403, 407, 261, 378];
-        var settings = new GenerationSettings { MaxNewTokens = 60, Temperature = 0.9f, TopK = 40, TopP = 0.95f, Seed = 7 };
+        var settings = new GenerationSettings { MaxNewTokens = 60, Temperature = 0.9f, TopK = 40, TopP = 0.95f,
+            Seed = 7 };
         int[] a = model.Generate(prompt, settings), b = model.Generate(prompt, settings);
         Assert.That(a, Is.EqualTo(b));
         Assert.That(model.Generate(prompt, settings with { Seed = 8 }), Is.Not.EqualTo(a));

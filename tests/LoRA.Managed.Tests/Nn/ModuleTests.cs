@@ -71,7 +71,8 @@ public class ModuleTests
         var replacement = new Linear(3, 2, g);
         model.Layers.ReplaceChild("3", replacement);
         Assert.That(model.Layers[3], Is.SameAs(replacement));
-        Assert.That(model.NamedParameters().Single(p => p.Key == "layers.3.weight").Value, Is.SameAs(replacement.Weight));
+        Assert.That(model.NamedParameters().Single(p => p.Key == "layers.3.weight").Value,
+            Is.SameAs(replacement.Weight));
         Assert.Throws<ArgumentException>(() => model.Layers.ReplaceChild("9", replacement));
     }
 

@@ -135,7 +135,8 @@ public class OptimizerTests
     {
         var rng = new Random(length);
         float[] init = Enumerable.Range(0, length).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
-        float[][] grads = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, length).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray()).ToArray();
+        float[][] grads = Enumerable.Range(0, 3)
+            .Select(_ => Enumerable.Range(0, length).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray()).ToArray();
         Parameter a = new((float[])init.Clone(), length), b = new((float[])init.Clone(), length);
         Optimizer Make(Parameter p) => kind switch
         {

@@ -144,7 +144,8 @@ public class BadInputTests
     public void AnUnexpectedHugeTensorIsRefusedFromTheHeaderBeforeAnyDataIsRead()
     {
         const int elements = 16 << 20;
-        string header = $"{{\"evil\":{{\"dtype\":\"F32\",\"shape\":[{elements}],\"data_offsets\":[0,{4L * elements}]}}}}";
+        string header = $"{{\"evil\":{{\"dtype\":\"F32\",\"shape\":[{elements}],\"data_offsets\":[0," +
+            $"{4L * elements}]}}}}";
         byte[] h = Encoding.UTF8.GetBytes(header);
         string path = _files.PathOf("sparse.safetensors");
         using (var f = new FileStream(path, FileMode.CreateNew))
@@ -215,7 +216,8 @@ public class BadInputTests
                 default: BinaryPrimitives.WriteDoubleLittleEndian(at, v); break;
             }
         }
-        byte[] h = Encoding.UTF8.GetBytes($"{{\"w\":{{\"dtype\":\"{dtype}\",\"shape\":[{count}],\"data_offsets\":[0,{data.Length}]}}}}");
+        byte[] h = Encoding.UTF8.GetBytes($"{{\"w\":{{\"dtype\":\"{dtype}\",\"shape\":[{count}]," +
+            $"\"data_offsets\":[0,{data.Length}]}}}}");
         var file = new byte[8 + h.Length + data.Length];
         BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)h.Length);
         h.CopyTo(file, 8);

@@ -59,7 +59,8 @@ public class TorchGeneratorTests
         var g = new TorchGenerator(0);
         long[] drawn = [g.NextInt64(), g.NextInt64(), g.NextInt64(), g.NextInt64()];
         // The first and second draws have the top bit set before the reduction modulo 2^63, which checks it.
-        Assert.That(drawn, Is.EqualTo(new[] { 900450186894289455L, 3969543146641149120L, 1895649597198586619L, 827948490035658087L }));
+        Assert.That(drawn,
+            Is.EqualTo(new[] { 900450186894289455L, 3969543146641149120L, 1895649597198586619L, 827948490035658087L }));
     }
 
     [TestCase(123UL, new[] { 2, 0, 8, 1, 3, 7, 4, 9, 5, 6 })]

@@ -26,7 +26,8 @@ public class CorpusTests
     {
         byte[] a = Encoding.UTF8.GetBytes("One.\n\t-- Someone\n%\nB\bBold and _\bu_\bn\n%\n");
         byte[] b = Encoding.UTF8.GetBytes("Caf\u00e9\r\n%\n");
-        Assert.That(CorpusText.Fortunes(new[] { a, b }), Is.EqualTo("One.\n\t-- Someone\n\nBold and un\n\n\nCaf\u00e9\n\n\n"));
+        Assert.That(CorpusText.Fortunes(new[] { a, b }),
+            Is.EqualTo("One.\n\t-- Someone\n\nBold and un\n\n\nCaf\u00e9\n\n\n"));
     }
 
     [Test]

@@ -50,12 +50,14 @@ public class BlogRecipeEquivalenceTests
         for (int i = 0; i < 150; i++)
         {
             labels[i] = (byte)gen.NextInt(10);
-            for (int p = 0; p < 784; p++) pixels[i * 784 + p] = (byte)(p % 10 == labels[i] ? 128 + gen.NextInt(128) : gen.NextInt(64));
+            for (int p = 0; p < 784; p++)
+                pixels[i * 784 + p] = (byte)(p % 10 == labels[i] ? 128 + gen.NextInt(128) : gen.NextInt(64));
         }
         return new MnistDataset(pixels, labels, 784);
     }
 
-    private static readonly LoraConfig Adapter = new() { Rank = 4, Alpha = 1, TargetModules = ["layers.5"], Init = LoraInit.Svd, Scaling = LoraScaling.Alpha };
+    private static readonly LoraConfig Adapter = new() { Rank = 4, Alpha = 1, TargetModules = ["layers.5"],
+        Init = LoraInit.Svd, Scaling = LoraScaling.Alpha };
 
     private static (PeftModel Peft, List<float> Losses) Reference()
     {
@@ -63,10 +65,12 @@ public class BlogRecipeEquivalenceTests
         MnistDataset train = Digits(1), adapt = Digits(2);
         // Phase 1: the MLP with Adam 1e-3 on shuffled batches of 64.
         Mlp model = Mlp.Blog(gen);
-        var losses = ReferenceFit(model, new Adam(model.Parameters(), 1e-3), new DataLoader(train, 64, shuffle: true, generator: gen), 2);
+        var losses = ReferenceFit(model, new Adam(model.Parameters(), 1e-3),
+            new DataLoader(train, 64, shuffle: true, generator: gen), 2);
         // Phase 2: a rank-4 SVD adapter on layers.5 with Adam 5e-3, the same generator continuing.
         PeftModel peft = LoraModel.GetPeftModel(model, Adapter, gen);
-        losses.AddRange(ReferenceFit(peft, new Adam(peft.TrainableParameters(), 5e-3), new DataLoader(adapt, 64, shuffle: true, generator: gen), 2));
+        losses.AddRange(ReferenceFit(peft, new Adam(peft.TrainableParameters(), 5e-3),
+            new DataLoader(adapt, 64, shuffle: true, generator: gen), 2));
         return (peft, losses);
     }
 
@@ -74,8 +78,10 @@ public class BlogRecipeEquivalenceTests
     {
         var gen = new TorchGenerator(7);
         MnistDataset train = Digits(1), adapt = Digits(2);
-        var (model, phase1) = ClassifierTraining.TrainBlogMlp(train, new ClassifierTrainingOptions { Epochs = 2, LearningRate = 1e-3 }, gen);
-        var (peft, phase2) = ClassifierTraining.FineTune(model, Adapter, adapt, new ClassifierTrainingOptions { Epochs = 2, LearningRate = 5e-3 }, gen);
+        var (model, phase1) = ClassifierTraining.TrainBlogMlp(train,
+            new ClassifierTrainingOptions { Epochs = 2, LearningRate = 1e-3 }, gen);
+        var (peft, phase2) = ClassifierTraining.FineTune(model, Adapter, adapt,
+            new ClassifierTrainingOptions { Epochs = 2, LearningRate = 5e-3 }, gen);
         return (peft, phase1.StepLosses.Concat(phase2.StepLosses).ToList());
     }
 

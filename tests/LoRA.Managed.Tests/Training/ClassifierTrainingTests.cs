@@ -28,7 +28,8 @@ public class ClassifierTrainingTests
         return new MnistDataset(pixels, labels, 12, PixelScale.MinusOneToOne);
     }
 
-    private static (Mlp Model, TrainerResult Result) Train(ulong seed, int epochs = 3, List<TrainingProgress>? reports = null)
+    private static (Mlp Model, TrainerResult Result) Train(ulong seed, int epochs = 3,
+        List<TrainingProgress>? reports = null)
     {
         var gen = new TorchGenerator(seed);
         var model = new Mlp(gen, 12, 16, 3);
@@ -40,7 +41,8 @@ public class ClassifierTrainingTests
 
     private sealed class Recorder(List<TrainingProgress> reports) : RecipeObserver
     {
-        public override void RunPhase(TrainingPhase phase, Action<IProgress<TrainingProgress>?> train) => train(new SynchronousProgress(reports.Add));
+        public override void RunPhase(TrainingPhase phase, Action<IProgress<TrainingProgress>?> train) =>
+            train(new SynchronousProgress(reports.Add));
     }
 
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

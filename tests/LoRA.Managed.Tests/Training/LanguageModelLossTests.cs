@@ -12,7 +12,8 @@ public class LanguageModelLossTests
     [Test]
     public void MeanOverUnevenBatchesEqualsOneBigBatchAndRestoresTrainingMode()
     {
-        var model = new GptModel(new GptConfig { VocabSize = 5, BlockSize = 4, Layers = 1, Heads = 1, Embed = 4, Dropout = 0.5f }, new TorchGenerator(3));
+        var model = new GptModel(new GptConfig { VocabSize = 5, BlockSize = 4, Layers = 1, Heads = 1, Embed = 4,
+            Dropout = 0.5f }, new TorchGenerator(3));
         int[] tokens = Enumerable.Range(0, 30).Select(i => i * 7 % 5).ToArray();
         var packed = SequencePacker.Pack(tokens, 4); // 7 windows
         int recorded = Tape.Current.Count; // other tests on this thread may have left forward-only ops behind
@@ -25,6 +26,7 @@ public class LanguageModelLossTests
         using (Tape.NoGrad()) direct = Functional.CrossEntropy(model.Forward(batch.Inputs, 7, 4), batch.Targets).Item();
         Assert.That(mean, Is.EqualTo(direct).Within(1e-5));
         Assert.That(LanguageModelLoss.Mean(model, packed, 2, maxWindows: 2), Is.Not.EqualTo(mean));
-        Assert.Throws<ArgumentException>(() => LanguageModelLoss.Mean(model, SequencePacker.Pack(tokens.AsSpan(0, 3), 4)));
+        Assert.Throws<ArgumentException>(() =>
+            LanguageModelLoss.Mean(model, SequencePacker.Pack(tokens.AsSpan(0, 3), 4)));
     }
 }

@@ -35,7 +35,8 @@ public class ResumeTests
         {
             int c = gen.NextInt(3);
             labels[i] = (byte)c;
-            for (int p = 0; p < 12; p++) pixels[i * 12 + p] = (byte)(p / 4 == c ? 150 + gen.NextInt(106) : gen.NextInt(120));
+            for (int p = 0; p < 12; p++)
+                pixels[i * 12 + p] = (byte)(p / 4 == c ? 150 + gen.NextInt(106) : gen.NextInt(120));
         }
         return new MnistDataset(pixels, labels, 12, PixelScale.MinusOneToOne);
     }
@@ -50,9 +51,12 @@ public class ResumeTests
         // "peft-dropout": LoRA dropout draws from the same generator as the shuffle, between the shuffles;
         // "peft-dropout-own": from a generator of its own, which the checkpoint must keep too.
         if (kind.StartsWith("peft", StringComparison.Ordinal))
-            model = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"], Dropout = kind.Contains("dropout") ? 0.2f : 0f },
+            model = LoraModel.GetPeftModel(model,
+                new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"],
+                    Dropout = kind.Contains("dropout") ? 0.2f : 0f },
                 kind == "peft-dropout-own" ? new TorchGenerator(99) : gen);
-        Optimizer? optimizer = kind == "sgd" ? new Sgd(model.TrainableParameters(), 0.05, momentum: 0.9, weightDecay: 1e-3) : null;
+        Optimizer? optimizer = kind == "sgd"
+            ? new Sgd(model.TrainableParameters(), 0.05, momentum: 0.9, weightDecay: 1e-3) : null;
         return new Setup(model, new ClassificationTask(Data(3), generator: gen), optimizer);
     }
 
@@ -64,14 +68,17 @@ public class ResumeTests
         SaveStrategy = IntervalStrategy.Steps, SaveSteps = 2, OutputDir = Path.Combine(_dir, output), LoggingSteps = 3,
     };
 
-    private static void AssertBitwiseEqual(Module expected, Module actual, IReadOnlyList<float> expectedLosses, IReadOnlyList<float> actualLosses)
+    private static void AssertBitwiseEqual(Module expected, Module actual, IReadOnlyList<float> expectedLosses,
+        IReadOnlyList<float> actualLosses)
     {
-        Assert.That(actualLosses.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(expectedLosses.Select(BitConverter.SingleToInt32Bits)), "per-step losses");
+        Assert.That(actualLosses.Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(expectedLosses.Select(BitConverter.SingleToInt32Bits)), "per-step losses");
         var a = expected.NamedParameters().ToList();
         var c = actual.NamedParameters().ToDictionary(p => p.Key, p => p.Value);
         Assert.That(c.Keys, Is.EquivalentTo(a.Select(p => p.Key)));
         foreach (var (name, p) in a)
-            Assert.That(c[name].Array.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(p.Array.Select(BitConverter.SingleToInt32Bits)), name);
+            Assert.That(c[name].Array.Select(BitConverter.SingleToInt32Bits),
+                Is.EqualTo(p.Array.Select(BitConverter.SingleToInt32Bits)), name);
     }
 
     [TestCase("adamw", false)]
@@ -92,12 +99,14 @@ public class ResumeTests
         using var cts = new CancellationTokenSource();
         var bArgs = Args(kind, "b") with { SaveOnCancel = saveOnCancel };
         var stopper = new Stopper(p => { if (p.GlobalStep == 7) cts.Cancel(); });
-        var canceled = Assert.Throws<TrainingCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer).Train(b.Task, stopper, cts.Token))!;
+        var canceled = Assert.Throws<TrainingCanceledException>(() => new Trainer(b.Model, bArgs, b.Optimizer)
+            .Train(b.Task, stopper, cts.Token))!;
         int last = saveOnCancel ? 7 : 6;
         string checkpoint = Path.Combine(bArgs.OutputDir!, TrainerCheckpoint.DirectoryName(last));
         Assert.That(canceled.GlobalStep, Is.EqualTo(7));
         Assert.That(canceled.CheckpointPath, Is.EqualTo(saveOnCancel ? Path.GetFullPath(checkpoint) : null));
-        Assert.That(Directory.GetDirectories(bArgs.OutputDir!).Select(Path.GetFileName).Max(n => int.Parse(n!["checkpoint-".Length..])), Is.EqualTo(last));
+        Assert.That(Directory.GetDirectories(bArgs.OutputDir!).Select(Path.GetFileName)
+            .Max(n => int.Parse(n!["checkpoint-".Length..])), Is.EqualTo(last));
         Assert.That(File.Exists(Path.Combine(checkpoint, OptimizerCheckpoint.FileName)));
         Assert.That(File.Exists(Path.Combine(checkpoint, TrainingPosition.RngFileName)));
 
@@ -117,14 +126,17 @@ public class ResumeTests
         (Module Model, LanguageModelTask Task) BuildLm()
         {
             var gen = new TorchGenerator(9);
-            var gpt = new GptModel(new GptConfig { VocabSize = 7, BlockSize = 4, Layers = 1, Heads = 2, Embed = 8 }, gen);
-            var peft = LoraModel.GetPeftModel(gpt, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] }, gen);
+            var gpt = new GptModel(new GptConfig { VocabSize = 7, BlockSize = 4, Layers = 1, Heads = 2,
+                Embed = 8 }, gen);
+            var peft = LoraModel.GetPeftModel(gpt,
+                new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] }, gen);
             int[] tokens = Enumerable.Range(0, 90).Select(i => (i * i + 3 * i) % 7).ToArray();
             return (peft, new LanguageModelTask(SequencePacker.Pack(tokens, 4), generator: gen));
         }
         TrainingArguments LmArgs(string output) => new()
         {
-            PerDeviceTrainBatchSize = 4, NumTrainEpochs = 2, LearningRate = 1e-2, LrSchedulerType = LrSchedulerType.Linear,
+            PerDeviceTrainBatchSize = 4, NumTrainEpochs = 2, LearningRate = 1e-2,
+            LrSchedulerType = LrSchedulerType.Linear,
             SaveStrategy = IntervalStrategy.Steps, SaveSteps = 1, OutputDir = Path.Combine(_dir, output),
         };
         var a = BuildLm();
@@ -134,10 +146,14 @@ public class ResumeTests
         int perEpoch = a.Task.BatchesPerEpoch(4);
         Assert.That(perEpoch, Is.GreaterThanOrEqualTo(3));
         var b = BuildLm();
-        var stopper = new Stopper(p => { if (p.GlobalStep == perEpoch + 2) throw new InvalidOperationException("stop"); });
+        var stopper = new Stopper(p =>
+        {
+            if (p.GlobalStep == perEpoch + 2) throw new InvalidOperationException("stop");
+        });
         Assert.Throws<InvalidOperationException>(() => new Trainer(b.Model, LmArgs("b")).Train(b.Task, stopper));
         var c = BuildLm();
-        TrainerResult resumed = new Trainer(c.Model, LmArgs("b")).Train(c.Task, resumeFrom: Path.Combine(_dir, "b", $"checkpoint-{perEpoch + 1}"));
+        TrainerResult resumed = new Trainer(c.Model, LmArgs("b"))
+            .Train(c.Task, resumeFrom: Path.Combine(_dir, "b", $"checkpoint-{perEpoch + 1}"));
         AssertBitwiseEqual(a.Model, c.Model, full.StepLosses, resumed.StepLosses);
     }
 
@@ -150,7 +166,8 @@ public class ResumeTests
         var stopper = new Stopper(p => { if (p.GlobalStep == 9) throw new InvalidOperationException("stop"); });
         Assert.Throws<InvalidOperationException>(() => new Trainer(b.Model, Args("adamw", "b")).Train(b.Task, stopper));
         Setup c = Build("adamw");
-        TrainerResult resumed = new Trainer(c.Model, Args("adamw", "b")).Train(c.Task, resumeFrom: Path.Combine(_dir, "b", "checkpoint-8"));
+        TrainerResult resumed = new Trainer(c.Model, Args("adamw", "b"))
+            .Train(c.Task, resumeFrom: Path.Combine(_dir, "b", "checkpoint-8"));
         AssertBitwiseEqual(a.Model, c.Model, full.StepLosses, resumed.StepLosses);
     }
 
@@ -166,23 +183,27 @@ public class ResumeTests
             Tensor loss = inner.ComputeLoss(model, batch);
             return ++_calls == poisonedBatch ? Functional.Scale(loss, float.NaN) : loss;
         }
-        public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) => inner.Evaluate(model, batchSize);
+        public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) =>
+            inner.Evaluate(model, batchSize);
     }
 
     [Test]
     public void NanLossStopsWithoutCheckpointingAndKeepsTheLastGoodOne()
     {
         Setup s = Build("adamw");
-        var args = Args("adamw", "nan") with { GradientAccumulationSteps = 1, SaveOnCancel = true }; // 10 steps per epoch
+        // 10 steps per epoch
+        var args = Args("adamw", "nan") with { GradientAccumulationSteps = 1, SaveOnCancel = true };
         var trainer = new Trainer(s.Model, args);
         var e = Assert.Throws<ArithmeticException>(() => trainer.Train(new PoisonedTask(s.Task, poisonedBatch: 5)));
         Assert.That(e!.Message, Does.Contain("global step 5").And.Contain("checkpoint-4"));
-        Assert.That(Directory.GetDirectories(args.OutputDir!).Select(Path.GetFileName), Is.EquivalentTo(new[] { "checkpoint-2", "checkpoint-4" }));
+        Assert.That(Directory.GetDirectories(args.OutputDir!).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "checkpoint-2", "checkpoint-4" }));
         Assert.That(trainer.StepLosses, Has.Count.EqualTo(4));
 
         // The kept checkpoint is whole: a fresh run resumes from it.
         Setup r = Build("adamw");
-        TrainerResult resumed = new Trainer(r.Model, args).Train(r.Task, resumeFrom: Path.Combine(args.OutputDir!, "checkpoint-4"));
+        TrainerResult resumed = new Trainer(r.Model, args)
+            .Train(r.Task, resumeFrom: Path.Combine(args.OutputDir!, "checkpoint-4"));
         Assert.That(resumed.GlobalStep, Is.EqualTo(30));
         Assert.That(resumed.StepLosses.Take(4), Is.EqualTo(trainer.StepLosses));
     }
@@ -197,15 +218,19 @@ public class ResumeTests
 
         Setup other = Build("adamw");
         float[] before = other.Model.Parameters().First().Array.ToArray();
-        var e = Assert.Throws<ArgumentException>(() => new Trainer(other.Model, Args("adamw", "x") with { PerDeviceTrainBatchSize = 8 }).Train(other.Task, resumeFrom: checkpoint));
+        var e = Assert.Throws<ArgumentException>(() =>
+            new Trainer(other.Model, Args("adamw", "x") with { PerDeviceTrainBatchSize = 8 })
+                .Train(other.Task, resumeFrom: checkpoint));
         Assert.That(e!.Message, Does.Contain("per_device_train_batch_size 16").And.Contain("checkpoint-2"));
         Assert.That(other.Model.Parameters().First().Array, Is.EqualTo(before));
 
         other = Build("adamw"); // the task keeps the loader of the batch size it first served
         string weightsOnly = Path.Combine(_dir, "weights-only");
         TrainerCheckpoint.Save(other.Model, weightsOnly);
-        Assert.Throws<InvalidDataFormatException>(() => new Trainer(other.Model, Args("adamw", "x")).Train(other.Task, resumeFrom: weightsOnly));
-        Assert.Throws<DirectoryNotFoundException>(() => new Trainer(other.Model, Args("adamw", "x")).Train(other.Task, resumeFrom: Path.Combine(_dir, "none")));
+        Assert.Throws<InvalidDataFormatException>(() => new Trainer(other.Model, Args("adamw", "x"))
+            .Train(other.Task, resumeFrom: weightsOnly));
+        Assert.Throws<DirectoryNotFoundException>(() => new Trainer(other.Model, Args("adamw", "x"))
+            .Train(other.Task, resumeFrom: Path.Combine(_dir, "none")));
     }
 
     [Test]

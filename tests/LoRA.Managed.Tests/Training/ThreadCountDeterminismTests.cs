@@ -31,7 +31,8 @@ public class ThreadCountDeterminismTests
         }
         var peft = LoraModel.GetPeftModel(model, new LoraConfig
         {
-            Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd, TargetModules = ["layers.3", "layers.5"],
+            Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd,
+            TargetModules = ["layers.3", "layers.5"],
         }, gen);
         var loraAdam = new Adam(peft.TrainableParameters(), 5e-3);
         for (int step = 0; step < 4; step++)
@@ -52,8 +53,10 @@ public class ThreadCountDeterminismTests
             float[] other = Train(threads);
             Assert.That(other, Has.Length.EqualTo(one.Length));
             int firstDiff = Enumerable.Range(0, one.Length)
-                .FirstOrDefault(i => BitConverter.SingleToInt32Bits(one[i]) != BitConverter.SingleToInt32Bits(other[i]), -1);
-            Assert.That(firstDiff, Is.EqualTo(-1), $"{threads} threads: parameter element {firstDiff} differs from 1 thread");
+                .FirstOrDefault(i => BitConverter.SingleToInt32Bits(one[i])
+                    != BitConverter.SingleToInt32Bits(other[i]), -1);
+            Assert.That(firstDiff, Is.EqualTo(-1),
+                $"{threads} threads: parameter element {firstDiff} differs from 1 thread");
         }
     }
 }

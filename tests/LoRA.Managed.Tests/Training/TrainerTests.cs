@@ -29,7 +29,8 @@ public class TrainerTests
         {
             int c = gen.NextInt(3);
             labels[i] = (byte)c;
-            for (int p = 0; p < 12; p++) pixels[i * 12 + p] = (byte)(p / 4 == c ? 200 + gen.NextInt(56) : gen.NextInt(56));
+            for (int p = 0; p < 12; p++)
+                pixels[i * 12 + p] = (byte)(p / 4 == c ? 200 + gen.NextInt(56) : gen.NextInt(56));
         }
         return new MnistDataset(pixels, labels, 12, PixelScale.MinusOneToOne);
     }
@@ -49,7 +50,8 @@ public class TrainerTests
         public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize)
         {
             Snapshots.Add(Snapshot(model));
-            return new Dictionary<string, double> { ["eval_loss"] = losses[Snapshots.Count - 1], ["eval_accuracy"] = 1 - losses[Snapshots.Count - 1] };
+            return new Dictionary<string, double> { ["eval_loss"] = losses[Snapshots.Count - 1],
+                ["eval_accuracy"] = 1 - losses[Snapshots.Count - 1] };
         }
     }
 
@@ -58,7 +60,8 @@ public class TrainerTests
     {
         var gen = new TorchGenerator(1);
         var model = new Mlp(gen, 12, 8, 3);
-        var args = new TrainingArguments { PerDeviceTrainBatchSize = 16, NumTrainEpochs = 2, LearningRate = 1e-2, WarmupSteps = 4, LrSchedulerType = LrSchedulerType.Cosine };
+        var args = new TrainingArguments { PerDeviceTrainBatchSize = 16, NumTrainEpochs = 2, LearningRate = 1e-2,
+            WarmupSteps = 4, LrSchedulerType = LrSchedulerType.Cosine };
         // 10 steps per epoch
         var result = new Trainer(model, args).Train(new ClassificationTask(Separable(160, 2), generator: gen));
         var expected = LrSchedules.WarmupCosine(1e-2, 4, 20);
@@ -74,7 +77,8 @@ public class TrainerTests
     {
         var gen = new TorchGenerator(1);
         var model = new Mlp(gen, 12, 8, 3);
-        var args = new TrainingArguments { PerDeviceTrainBatchSize = 16, NumTrainEpochs = 5, MaxSteps = 13, LearningRate = 1e-2, WarmupRatio = 0.2 };
+        var args = new TrainingArguments { PerDeviceTrainBatchSize = 16, NumTrainEpochs = 5, MaxSteps = 13,
+            LearningRate = 1e-2, WarmupRatio = 0.2 };
         var result = new Trainer(model, args).Train(new ClassificationTask(Separable(160, 2), generator: gen));
         Assert.That(result.GlobalStep, Is.EqualTo(13));
         Assert.That(result.Epochs, Is.EqualTo(2));
@@ -91,7 +95,9 @@ public class TrainerTests
         float[] Run(int batch, int accumulation, out IReadOnlyList<float> losses)
         {
             var model = new Mlp(new TorchGenerator(3), 12, 16, 3);
-            var args = new TrainingArguments { PerDeviceTrainBatchSize = batch, GradientAccumulationSteps = accumulation, NumTrainEpochs = 4, LearningRate = 1e-2, LrSchedulerType = LrSchedulerType.Cosine, WarmupSteps = 1, WeightDecay = 0.1 };
+            var args = new TrainingArguments { PerDeviceTrainBatchSize = batch,
+                GradientAccumulationSteps = accumulation, NumTrainEpochs = 4, LearningRate = 1e-2,
+                LrSchedulerType = LrSchedulerType.Cosine, WarmupSteps = 1, WeightDecay = 0.1 };
             // in order: the same samples per step
             var result = new Trainer(model, args).Train(new ClassificationTask(Separable(128, 4)));
             losses = result.StepLosses;
@@ -102,7 +108,8 @@ public class TrainerTests
         Assert.That(accLosses, Is.EqualTo(bigLosses).Within(1e-5f).AsCollection);
         Assert.That(accumulated, Is.EqualTo(big).Within(2e-5f).AsCollection);
         float[] unaccumulated = Run(32, 1, out _);
-        Assert.That(unaccumulated.Zip(big).Max(p => Math.Abs(p.First - p.Second)), Is.GreaterThan(1e-3f), "a different recipe differs clearly");
+        Assert.That(unaccumulated.Zip(big).Max(p => Math.Abs(p.First - p.Second)), Is.GreaterThan(1e-3f),
+            "a different recipe differs clearly");
     }
 
     /// <summary>A loss whose gradient is exactly zero everywhere (logits scaled by 0), so AdamW's step is pure
@@ -114,17 +121,20 @@ public class TrainerTests
         public int SampleCount(int batch) => 1;
         public Tensor ComputeLoss(Module model, int batch) =>
             Functional.CrossEntropy(Functional.Scale(((GptModel)model).Forward([1, 2, 3, 4], 1, 4), 0f), [2, 3, 4, 5]);
-        public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) => new Dictionary<string, double>();
+        public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) =>
+            new Dictionary<string, double>();
     }
 
     [Test]
     public void WeightDecaySkipsOneDimensionalParameters()
     {
-        var model = new GptModel(new GptConfig { VocabSize = 7, BlockSize = 4, Layers = 1, Heads = 2, Embed = 8 }, new TorchGenerator(5));
+        var model = new GptModel(new GptConfig { VocabSize = 7, BlockSize = 4, Layers = 1, Heads = 2, Embed = 8 },
+            new TorchGenerator(5));
         // biases and norms non-zero
         foreach (var (name, p) in model.NamedParameters()) if (p.Rank == 1) p.Data.Fill(0.5f);
         var before = Snapshot(model);
-        var args = new TrainingArguments { PerDeviceTrainBatchSize = 1, NumTrainEpochs = 1, LearningRate = 0.1, WeightDecay = 0.5, LrSchedulerType = LrSchedulerType.Constant };
+        var args = new TrainingArguments { PerDeviceTrainBatchSize = 1, NumTrainEpochs = 1, LearningRate = 0.1,
+            WeightDecay = 0.5, LrSchedulerType = LrSchedulerType.Constant };
         var trainer = new Trainer(model, args);
         Assert.That(Trainer.NoDecayParameters(model.Parameters()).Select(p => p.Rank), Is.All.EqualTo(1));
         trainer.Train(new ZeroGradientTask());
@@ -139,7 +149,8 @@ public class TrainerTests
             else
             {
                 // Three steps of θ ← θ·(1 − lr·λ) = θ·0.95.
-                Assert.That(p.Array, Is.EqualTo(before[name].Select(v => v * 0.95f * 0.95f * 0.95f)).Within(1e-6f).AsCollection, name);
+                Assert.That(p.Array,
+                    Is.EqualTo(before[name].Select(v => v * 0.95f * 0.95f * 0.95f)).Within(1e-6f).AsCollection, name);
                 decayed++;
             }
         }
@@ -155,7 +166,8 @@ public class TrainerTests
         var args = new TrainingArguments
         {
             OutputDir = _dir, PerDeviceTrainBatchSize = 32, NumTrainEpochs = 5, LearningRate = 1e-2,
-            EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, SaveTotalLimit = 2, LoadBestModelAtEnd = true,
+            EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, SaveTotalLimit = 2,
+            LoadBestModelAtEnd = true,
         };
         // 2 steps per epoch
         var task = new ScriptedEval(new ClassificationTask(Separable(64, 7), generator: gen), 0.5, 0.2, 0.4, 0.6, 0.7);
@@ -166,14 +178,17 @@ public class TrainerTests
         Assert.That(result.BestCheckpoint, Is.EqualTo(best));
         Assert.That(result.BestMetric, Is.EqualTo(0.2));
         Assert.That(File.Exists(Path.Combine(best, TrainerCheckpoint.ModelFileName)));
-        Assert.That(File.ReadAllText(Path.Combine(last, TrainerCheckpoint.StateFileName)), Does.Contain("checkpoint-4"));
+        Assert.That(File.ReadAllText(Path.Combine(last, TrainerCheckpoint.StateFileName)),
+            Does.Contain("checkpoint-4"));
 
         // Without load_best_model_at_end the limit keeps just the newest two; accuracy (greater is better) picks
         // another best.
         string other = Path.Combine(_dir, "plain");
-        var plain = new Trainer(new Mlp(new TorchGenerator(6), 12, 8, 3), args with { OutputDir = other, LoadBestModelAtEnd = false, MetricForBestModel = "eval_accuracy" })
+        var plain = new Trainer(new Mlp(new TorchGenerator(6), 12, 8, 3),
+            args with { OutputDir = other, LoadBestModelAtEnd = false, MetricForBestModel = "eval_accuracy" })
             .Train(new ScriptedEval(new ClassificationTask(Separable(64, 7)), 0.5, 0.2, 0.4, 0.6, 0.7));
-        Assert.That(Directory.GetDirectories(other).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { "checkpoint-10", "checkpoint-8" }));
+        Assert.That(Directory.GetDirectories(other).Select(Path.GetFileName).Order(),
+            Is.EqualTo(new[] { "checkpoint-10", "checkpoint-8" }));
         Assert.That(plain.BestMetric, Is.EqualTo(0.8).Within(1e-12));
         Assert.That(plain.RestoredBest, Is.False);
     }
@@ -186,7 +201,8 @@ public class TrainerTests
         var args = new TrainingArguments
         {
             OutputDir = _dir, PerDeviceTrainBatchSize = 32, NumTrainEpochs = 4, LearningRate = 1e-2,
-            EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, SaveTotalLimit = 1, LoadBestModelAtEnd = true,
+            EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, SaveTotalLimit = 1,
+            LoadBestModelAtEnd = true,
         };
         var task = new ScriptedEval(new ClassificationTask(Separable(64, 9), generator: gen), 0.9, 0.3, 0.5, 0.8);
         var result = new Trainer(model, args).Train(task);
@@ -201,7 +217,8 @@ public class TrainerTests
     public void LoadBestModelAtEndRestoresAPeftAdapter()
     {
         var gen = new TorchGenerator(10);
-        var peft = LoraModel.GetPeftModel(new Mlp(gen, 12, 8, 3), new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"] }, gen);
+        var peft = LoraModel.GetPeftModel(new Mlp(gen, 12, 8, 3),
+            new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["layers.1", "layers.3"] }, gen);
         var args = new TrainingArguments
         {
             OutputDir = _dir, PerDeviceTrainBatchSize = 32, NumTrainEpochs = 3, LearningRate = 5e-2, WeightDecay = 0.1,
@@ -216,7 +233,8 @@ public class TrainerTests
         Assert.That(result.BestCheckpoint, Is.EqualTo(Path.Combine(_dir, "checkpoint-4")));
         var now = Snapshot(peft);
         foreach (var (name, values) in task.Snapshots[1]) Assert.That(now[name], Is.EqualTo(values).AsCollection, name);
-        Assert.That(now["layers.3.lora_B.default.weight"], Is.Not.EqualTo(task.Snapshots[2]["layers.3.lora_B.default.weight"]));
+        Assert.That(now["layers.3.lora_B.default.weight"],
+            Is.Not.EqualTo(task.Snapshots[2]["layers.3.lora_B.default.weight"]));
     }
 
     /// <summary>Classification that turns the inputs of micro-batch <c>poison</c> (0-based, counted across epochs) into
@@ -232,7 +250,8 @@ public class TrainerTests
             if (_calls++ == poison) batch.Images.Data[0] = float.NaN;
             return inner.ComputeLoss(model, batch);
         }
-        public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) => inner.Evaluate(model, batchSize);
+        public IReadOnlyDictionary<string, double> Evaluate(Module model, int batchSize) =>
+            inner.Evaluate(model, batchSize);
     }
 
     [Test]
@@ -240,12 +259,15 @@ public class TrainerTests
     {
         var args = new TrainingArguments { PerDeviceTrainBatchSize = 16, NumTrainEpochs = 3, LearningRate = 1e-2 };
         var trainer = new Trainer(new Mlp(new TorchGenerator(0), 12, 4, 3), args);
-        var e = Assert.Throws<ArithmeticException>(() => trainer.Train(new PoisonedTask(new ClassificationTask(Separable(64, 1)), 6)))!;
+        var e = Assert.Throws<ArithmeticException>(() =>
+            trainer.Train(new PoisonedTask(new ClassificationTask(Separable(64, 1)), 6)))!;
         Assert.That(e.Message, Does.Contain("NaN").And.Contain("epoch 2, step 3 of 4").And.Contain("global step 7"));
         Assert.That(trainer.StepLosses, Has.Count.EqualTo(6));
 
-        var accumulating = new Trainer(new Mlp(new TorchGenerator(0), 12, 4, 3), args with { GradientAccumulationSteps = 2 });
-        e = Assert.Throws<ArithmeticException>(() => accumulating.Train(new PoisonedTask(new ClassificationTask(Separable(64, 1)), 3)))!;
+        var accumulating = new Trainer(new Mlp(new TorchGenerator(0), 12, 4, 3),
+            args with { GradientAccumulationSteps = 2 });
+        e = Assert.Throws<ArithmeticException>(() =>
+            accumulating.Train(new PoisonedTask(new ClassificationTask(Separable(64, 1)), 3)))!;
         Assert.That(e.Message, Does.Contain("epoch 1, step 2 of 2, micro-batch 2 of 2"));
     }
 
@@ -264,7 +286,8 @@ public class TrainerTests
             "GradientAccumulationSteps" => new TrainingArguments { GradientAccumulationSteps = 0 },
             "WarmupRatio" => new TrainingArguments { WarmupRatio = 1.5 },
             "OutputDir" => new TrainingArguments { SaveStrategy = IntervalStrategy.Epoch },
-            _ => new TrainingArguments { OutputDir = "x", LoadBestModelAtEnd = true, EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Steps },
+            _ => new TrainingArguments { OutputDir = "x", LoadBestModelAtEnd = true,
+                EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Steps },
         };
         var e = Assert.Throws<ArgumentException>(args.Validate)!;
         Assert.That(e.Message, Does.Contain($"TrainingArguments.{field} ({hfName})"));

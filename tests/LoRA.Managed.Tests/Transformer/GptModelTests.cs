@@ -17,10 +17,13 @@ public class GptModelTests
     {
         var model = new GptModel(Tiny with { Layers = 2 }, new TorchGenerator(1));
         var modules = model.NamedModules().Select(m => m.Key).ToList();
-        foreach (string name in new[] { "blocks.0.attn.q_proj", "blocks.0.attn.k_proj", "blocks.0.attn.v_proj", "blocks.1.attn.o_proj",
-                     "blocks.1.mlp.fc1", "blocks.1.mlp.fc2", "blocks.0.ln_1", "blocks.0.ln_2", "wte", "wpe", "ln_f", "lm_head" })
+        foreach (string name in new[] { "blocks.0.attn.q_proj", "blocks.0.attn.k_proj", "blocks.0.attn.v_proj",
+            "blocks.1.attn.o_proj",
+                     "blocks.1.mlp.fc1", "blocks.1.mlp.fc2", "blocks.0.ln_1", "blocks.0.ln_2", "wte", "wpe", "ln_f",
+                     "lm_head" })
             Assert.That(modules, Does.Contain(name));
-        Assert.That(modules.Count(m => m.EndsWith("q_proj") || m.EndsWith("k_proj") || m.EndsWith("v_proj")), Is.EqualTo(6));
+        Assert.That(modules.Count(m => m.EndsWith("q_proj") || m.EndsWith("k_proj") || m.EndsWith("v_proj")),
+            Is.EqualTo(6));
         var parameters = model.NamedParameters().ToDictionary(p => p.Key, p => p.Value);
         Assert.That(parameters["blocks.0.attn.q_proj.weight"].Shape, Is.EqualTo(new[] { 8, 8 }));
         Assert.That(parameters["wte.weight"].Shape, Is.EqualTo(new[] { 7, 8 }));
@@ -115,7 +118,8 @@ public class GptModelTests
             last = loss.Item();
         }
         TestContext.Out.WriteLine($"loss {first:F3} → {last:F3}");
-        Assert.That(first, Is.EqualTo(Math.Log(chars.Count)).Within(0.2), "an untrained model predicts nearly uniformly");
+        Assert.That(first, Is.EqualTo(Math.Log(chars.Count)).Within(0.2),
+            "an untrained model predicts nearly uniformly");
         Assert.That(last, Is.LessThan(0.25 * first));
     }
 }

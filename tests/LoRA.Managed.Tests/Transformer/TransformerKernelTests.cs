@@ -13,11 +13,13 @@ public class TransformerKernelTests
         return a;
     }
 
-    private static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double rel, double abs, string what)
+    private static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double rel, double abs,
+        string what)
     {
         Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
         for (int i = 0; i < actual.Length; i++)
-            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(abs + rel * Math.Abs(expected[i])), $"{what}: element {i}");
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(abs + rel * Math.Abs(expected[i])),
+                $"{what}: element {i}");
     }
 
     [Test]
@@ -52,9 +54,11 @@ public class TransformerKernelTests
     {
         for (int cols = 0; cols <= 256; cols++)
         {
-            float[] x = Random(rows * cols, (ulong)cols + 11), w = Random(cols, 12), b = Random(cols, 13), dy = Random(rows * cols, 14);
+            float[] x = Random(rows * cols, (ulong)cols + 11), w = Random(cols, 12), b = Random(cols, 13),
+                dy = Random(rows * cols, 14);
             float[] y = new float[x.Length], yRef = new float[x.Length];
-            float[] mean = new float[rows], rstd = new float[rows], meanRef = new float[rows], rstdRef = new float[rows];
+            float[] mean = new float[rows], rstd = new float[rows], meanRef = new float[rows],
+                rstdRef = new float[rows];
             LayerNormKernel.Forward(x, w, b, y, mean, rstd, rows, cols);
             TransformerKernelsReference.LayerNormForward(x, w, b, yRef, meanRef, rstdRef, rows, cols);
             Close(y, yRef, 1e-4, 1e-4, $"layernorm forward {rows}×{cols}");
@@ -76,7 +80,8 @@ public class TransformerKernelTests
         // 10⁴ + small noise: E[x²] − μ² would lose every digit of σ² in float; two passes do not.
         int cols = 65;
         float[] x = Random(cols, 21, -1f, 1f).Select(v => 10_000f + v).ToArray();
-        float[] w = Enumerable.Repeat(1f, cols).ToArray(), b = new float[cols], y = new float[cols], yRef = new float[cols];
+        float[] w = Enumerable.Repeat(1f, cols).ToArray(), b = new float[cols], y = new float[cols],
+            yRef = new float[cols];
         float[] m = new float[1], s = new float[1], mr = new float[1], sr = new float[1];
         LayerNormKernel.Forward(x, w, b, y, m, s, 1, cols);
         TransformerKernelsReference.LayerNormForward(x, w, b, yRef, mr, sr, 1, cols);
@@ -85,7 +90,8 @@ public class TransformerKernelTests
 
     [Test]
     public void LayerNormRejectsMismatchedSpans() =>
-        Assert.Throws<ArgumentException>(() => LayerNormKernel.Forward(new float[6], new float[3], new float[2], new float[6], new float[2], new float[2], 2, 3));
+        Assert.Throws<ArgumentException>(() => LayerNormKernel.Forward(new float[6], new float[3], new float[2],
+            new float[6], new float[2], new float[2], 2, 3));
 
     [TestCase(1, 0.125f), TestCase(3, 1f)]
     public void CausalSoftmaxMatchesReference(int matrices, float scale)

@@ -36,7 +36,8 @@ public class TransformerOpGradientTests
         var g = new TorchGenerator(2);
         Tensor x = GradCheck.Param(g, rows, cols), w = GradCheck.Param(g, cols), b = GradCheck.Param(g, cols);
         // cols = 1 normalises every row to 0: ∂x is then exactly 0, which the check also verifies.
-        GradCheck.Check(() => GradCheck.WeightedSum(Functional.LayerNorm(x, w, b)), new[] { x, w, b }, eps: 1e-3f, tol: 3e-3f);
+        GradCheck.Check(() => GradCheck.WeightedSum(Functional.LayerNorm(x, w, b)), new[] { x, w, b }, eps: 1e-3f,
+            tol: 3e-3f);
     }
 
     [Test]
@@ -111,7 +112,11 @@ public class TransformerOpGradientTests
         Tensor parallel = Functional.BatchedMatMul(a, b, false, true);
         int saved = LoRA.Managed.Kernels.ComputeThreads.Max;
         LoRA.Managed.Kernels.ComputeThreads.Max = 1;
-        try { Assert.That(Functional.BatchedMatMul(a, b, false, true).Data.ToArray(), Is.EqualTo(parallel.Data.ToArray())); }
+        try
+        {
+            Assert.That(Functional.BatchedMatMul(a, b, false, true).Data.ToArray(),
+                Is.EqualTo(parallel.Data.ToArray()));
+        }
         finally { LoRA.Managed.Kernels.ComputeThreads.Max = saved; }
         Assert.That(parallel.Shape, Is.EqualTo(new[] { 2, 8, 64, 64 }));
         Assert.Throws<ArgumentException>(() => Functional.BatchedMatMul(new Tensor(2, 3, 4), new Tensor(3, 4, 5)));

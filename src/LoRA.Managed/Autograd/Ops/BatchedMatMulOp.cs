@@ -24,12 +24,15 @@ internal sealed class BatchedMatMulOp : Op
 
     public static Tensor Apply(Tensor a, Tensor b, bool transA, bool transB)
     {
-        if (a.Rank < 2 || a.Rank != b.Rank || !a.Shape.AsSpan(0, a.Rank - 2).SequenceEqual(b.Shape.AsSpan(0, b.Rank - 2)))
-            throw new ArgumentException($"bmm: A {Shapes.Format(a.Shape)} and B {Shapes.Format(b.Shape)} must have the same rank (≥ 2) and the same leading dimensions.");
+        if (a.Rank < 2 || a.Rank != b.Rank
+            || !a.Shape.AsSpan(0, a.Rank - 2).SequenceEqual(b.Shape.AsSpan(0, b.Rank - 2)))
+            throw new ArgumentException($"bmm: A {Shapes.Format(a.Shape)} and B {Shapes.Format(b.Shape)} must have " +
+                "the same rank (≥ 2) and the same leading dimensions.");
         int ra = a.Shape[^2], ca = a.Shape[^1], rb = b.Shape[^2], cb = b.Shape[^1];
         int m = transA ? ca : ra, k = transA ? ra : ca, kb = transB ? cb : rb, n = transB ? rb : cb;
         if (k != kb)
-            throw new ArgumentException($"bmm: inner dimensions differ: A {Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
+            throw new ArgumentException("bmm: inner dimensions differ: A " +
+                $"{Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
         int batch = 1;
         for (int d = 0; d < a.Rank - 2; d++) batch *= a.Shape[d];
         Span<int> shape = stackalloc int[a.Rank];
@@ -52,7 +55,8 @@ internal sealed class BatchedMatMulOp : Op
     {
         float[]? da = _a.RequiresGrad ? _a.EnsureGrad() : null, db = _b.RequiresGrad ? _b.EnsureGrad() : null;
         var job = t_job ??= new SliceJob();
-        job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, _ta, _tb, _m, _n, _k, lda: _a.Shape[^1], ldb: _b.Shape[^1]);
+        job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, _ta, _tb, _m, _n, _k, lda: _a.Shape[^1],
+            ldb: _b.Shape[^1]);
         Run(job, _batch, 2L * _m * _n * _k);
     }
 
@@ -65,7 +69,8 @@ internal sealed class BatchedMatMulOp : Op
         try
         {
             int threads = ComputeThreads.Max;
-            if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold || workPerSlice * batch < Gemm.ParallelThreshold)
+            if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold
+                || workPerSlice * batch < Gemm.ParallelThreshold)
                 for (int s = 0; s < batch; s++) job.Execute(s);
             else
                 ComputePool.Run(job, batch, threads);
@@ -92,10 +97,12 @@ internal sealed class BatchedMatMulOp : Op
 
         /// <summary><paramref name="dc"/> is ∂C; <paramref name="da"/>/<paramref name="db"/> are null when that input
         /// needs no gradient.</summary>
-        public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
+        public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, bool ta, bool tb, int m, int n,
+            int k, int lda, int ldb)
         {
             _backward = true;
-            _a = a; _b = b; _c = dc; _da = da; _db = db; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda; _ldb = ldb;
+            _a = a; _b = b; _c = dc; _da = da; _db = db; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda;
+            _ldb = ldb;
         }
 
         public void Clear() { _a = _b = _c = _da = _db = null; }

@@ -21,8 +21,10 @@ internal sealed class CausalSoftmaxOp : Op
     public static Tensor Apply(Tensor x, float scale, bool inPlace = false)
     {
         if (x.Rank < 2 || x.Shape[^1] != x.Shape[^2])
-            throw new ArgumentException($"causal_softmax: scores must end in a square (T, T), got shape {Shapes.Format(x.Shape)}.");
-        if (!float.IsFinite(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "causal_softmax: the scale must be finite.");
+            throw new ArgumentException("causal_softmax: scores must end in a square (T, T), got shape " +
+                $"{Shapes.Format(x.Shape)}.");
+        if (!float.IsFinite(scale))
+            throw new ArgumentOutOfRangeException(nameof(scale), scale, "causal_softmax: the scale must be finite.");
         int t = x.Shape[^1];
         int matrices = t == 0 ? 0 : x.Count / (t * t);
         // The kernel writes every element, the masked ones as 0, and allows y to alias x.

@@ -24,7 +24,8 @@ internal sealed class CrossEntropyOp : Op
     {
         Shapes.RequireMatrix(logits, "cross_entropy", "logits");
         if (logits.Shape[0] != labels.Length)
-            throw new ArgumentException($"cross_entropy: logits {Shapes.Format(logits.Shape)} but {labels.Length} labels.");
+            throw new ArgumentException($"cross_entropy: logits {Shapes.Format(logits.Shape)} but " +
+                $"{labels.Length} labels.");
         bool record = Tape.ShouldRecord(logits);
         GradientPool pool = GradientPool.Current;
         float[] d = pool.Rent(logits.Count);   // the kernel overwrites every element

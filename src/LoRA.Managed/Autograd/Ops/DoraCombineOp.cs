@@ -75,15 +75,24 @@ internal sealed class DoraCombineOp : Op
         Span<float> gm = GradOf(_m), gb = _bias is null ? default : GradOf(_bias);
         GradientPool pool = GradientPool.Current;
         // Per column: ∂z factor (g − 1 with a residual, else g), ∂u factor g·s; per row scratch z + s·u; ∂m sums.
-        float[] zFactor = pool.Rent(outF), uFactor = pool.Rent(outF), sum = pool.Rent(outF), acc = pool.RentZeroed(outF);
+        float[] zFactor = pool.Rent(outF), uFactor = pool.Rent(outF), sum = pool.Rent(outF),
+            acc = pool.RentZeroed(outF);
         TensorPrimitives.Subtract(g, _r is null ? 0f : 1f, zFactor);
         TensorPrimitives.Multiply(g, _s, uFactor);
         for (int i = 0; i < rows; i++)
         {
             ReadOnlySpan<float> G = grad.Slice(i * outF, outF);
             if (!gr.IsEmpty) AddInto(gr.Slice(i * outF, outF), G);
-            if (!gz.IsEmpty) { Span<float> d = gz.Slice(i * outF, outF); TensorPrimitives.FusedMultiplyAdd(G, zFactor, d, d); }
-            if (!gu.IsEmpty) { Span<float> d = gu.Slice(i * outF, outF); TensorPrimitives.FusedMultiplyAdd(G, uFactor, d, d); }
+            if (!gz.IsEmpty)
+            {
+                Span<float> d = gz.Slice(i * outF, outF);
+                TensorPrimitives.FusedMultiplyAdd(G, zFactor, d, d);
+            }
+            if (!gu.IsEmpty)
+            {
+                Span<float> d = gu.Slice(i * outF, outF);
+                TensorPrimitives.FusedMultiplyAdd(G, uFactor, d, d);
+            }
             if (!gm.IsEmpty)
             {
                 TensorPrimitives.MultiplyAdd(_u.Data.Slice(i * outF, outF), _s, _z.Data.Slice(i * outF, outF), sum);

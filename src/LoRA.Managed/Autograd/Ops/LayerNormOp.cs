@@ -21,7 +21,8 @@ internal sealed class LayerNormOp : Op
     {
         int cols = x.Shape[^1];
         if (weight.Rank != 1 || weight.Count != cols || bias.Rank != 1 || bias.Count != cols)
-            throw new ArgumentException($"layer_norm: weight {Shapes.Format(weight.Shape)} and bias {Shapes.Format(bias.Shape)} must both be [{cols}] for input {Shapes.Format(x.Shape)}.");
+            throw new ArgumentException($"layer_norm: weight {Shapes.Format(weight.Shape)} and bias " +
+                $"{Shapes.Format(bias.Shape)} must both be [{cols}] for input {Shapes.Format(x.Shape)}.");
         if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "layer_norm: eps must be positive.");
         int rows = cols == 0 ? 0 : x.Count / cols;
         Tensor y = Tape.NewTensor(x.Shape);

@@ -24,9 +24,11 @@ internal sealed class LinearOp : Op
         Shapes.RequireMatrix(w, "linear", "weight");
         int outF = weightInOut ? w.Shape[1] : w.Shape[0], inF = weightInOut ? w.Shape[0] : w.Shape[1];
         if (x.Shape[^1] != inF)
-            throw new ArgumentException($"linear: input {Shapes.Format(x.Shape)} has {x.Shape[^1]} features but weight {Shapes.Format(w.Shape)} expects {inF}.");
+            throw new ArgumentException($"linear: input {Shapes.Format(x.Shape)} has {x.Shape[^1]} features but " +
+                $"weight {Shapes.Format(w.Shape)} expects {inF}.");
         if (b is not null && (b.Rank != 1 || b.Count != outF))
-            throw new ArgumentException($"linear: bias {Shapes.Format(b.Shape)} does not match weight {Shapes.Format(w.Shape)} (expected [{outF}]).");
+            throw new ArgumentException($"linear: bias {Shapes.Format(b.Shape)} does not match weight " +
+                $"{Shapes.Format(w.Shape)} (expected [{outF}]).");
         int n = inF == 0 ? 0 : x.Count / inF;
         Tensor y = Tape.NewTensorLike(x, outF);
         if (weightInOut) Gemm.Multiply(false, false, n, outF, inF, 1f, x.Data, inF, w.Data, outF, 0f, y.Data, outF);
@@ -51,7 +53,8 @@ internal sealed class LinearOp : Op
         // β = 0 when the gradient is logically zero (just zeroed or new): the GEMM writes it instead of adding to
         // zeros it would first have to clear and read (Tensor.GradBeta).
         if (_x.RequiresGrad)
-            Gemm.Multiply(false, false, _n, _in, _out, 1f, dy, _out, _w.Data, _in, _x.GradBeta(out float[] gx), gx, _in);
+            Gemm.Multiply(false, false, _n, _in, _out, 1f, dy, _out, _w.Data, _in, _x.GradBeta(out float[] gx),
+                gx, _in);
         if (_w.RequiresGrad)
             Gemm.Multiply(true, false, _out, _in, _n, 1f, dy, _out, _x.Data, _in, _w.GradBeta(out float[] gw), gw, _in);
         if (_b is not null && _b.RequiresGrad)
@@ -62,9 +65,11 @@ internal sealed class LinearOp : Op
     private void BackwardInOut(ReadOnlySpan<float> dy)
     {
         if (_x.RequiresGrad)
-            Gemm.Multiply(false, true, _n, _in, _out, 1f, dy, _out, _w.Data, _out, _x.GradBeta(out float[] gx), gx, _in);
+            Gemm.Multiply(false, true, _n, _in, _out, 1f, dy, _out, _w.Data, _out, _x.GradBeta(out float[] gx),
+                gx, _in);
         if (_w.RequiresGrad)
-            Gemm.Multiply(true, false, _in, _out, _n, 1f, _x.Data, _in, dy, _out, _w.GradBeta(out float[] gw), gw, _out);
+            Gemm.Multiply(true, false, _in, _out, _n, 1f, _x.Data, _in, dy, _out, _w.GradBeta(out float[] gw),
+                gw, _out);
         if (_b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
     }

@@ -31,10 +31,12 @@ internal sealed class LowRankAddOp : Op
         Shapes.RequireMatrix(b, "low_rank_add", "B");
         int outF = b.Shape[0], r = b.Shape[1];
         if (y.Shape[^1] != outF || a.Shape[^1] != r)
-            throw new ArgumentException($"low_rank_add: output {Shapes.Format(y.Shape)}, a {Shapes.Format(a.Shape)} and B {Shapes.Format(b.Shape)} do not fit y + s·a·Bᵀ.");
+            throw new ArgumentException($"low_rank_add: output {Shapes.Format(y.Shape)}, a {Shapes.Format(a.Shape)} " +
+                $"and B {Shapes.Format(b.Shape)} do not fit y + s·a·Bᵀ.");
         int n = outF == 0 ? 0 : y.Count / outF;
         if ((long)n * r != a.Count)
-            throw new ArgumentException($"low_rank_add: a {Shapes.Format(a.Shape)} has not the {n} rows of output {Shapes.Format(y.Shape)}.");
+            throw new ArgumentException($"low_rank_add: a {Shapes.Format(a.Shape)} has not the {n} rows of output " +
+                $"{Shapes.Format(y.Shape)}.");
         GradientPool pool = GradientPool.Current;
         float[] t = pool.Rent(y.Count);
         Gemm.Multiply(false, true, n, outF, r, 1f, a.Data, r, b.Data, r, 0f, t, outF);

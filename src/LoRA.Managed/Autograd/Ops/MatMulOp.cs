@@ -23,7 +23,8 @@ internal sealed class MatMulOp : Op
         int m = transA ? a.Shape[1] : a.Shape[0], k = transA ? a.Shape[0] : a.Shape[1];
         int kb = transB ? b.Shape[1] : b.Shape[0], n = transB ? b.Shape[0] : b.Shape[1];
         if (k != kb)
-            throw new ArgumentException($"matmul: inner dimensions differ: A {Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
+            throw new ArgumentException("matmul: inner dimensions differ: A " +
+                $"{Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
         Tensor c = Tape.NewTensor([m, n]);
         Gemm.Multiply(transA, transB, m, n, k, 1f, a.Data, a.Shape[1], b.Data, b.Shape[1], 0f, c.Data, n);
         if (Tape.ShouldRecord(a, b))

@@ -18,7 +18,8 @@ internal sealed class NarrowOp : Op
     {
         int last = x.Shape[^1];
         if (start < 0 || length < 0 || start + length > last)
-            throw new ArgumentException($"narrow: [{start}, {start + length}) is outside the last dimension of {Shapes.Format(x.Shape)}.");
+            throw new ArgumentException($"narrow: [{start}, {start + length}) is outside the last dimension of " +
+                $"{Shapes.Format(x.Shape)}.");
         Tensor y = Tape.NewTensorLike(x, length);
         int rows = last == 0 ? 0 : x.Count / last;
         ReadOnlySpan<float> src = x.Data;

@@ -32,7 +32,8 @@ internal sealed class PermuteOp : Op
             seen[d] = true;
         }
         if (!valid)
-            throw new ArgumentException($"permute: [{string.Join(", ", dims)}] is not a permutation of the {rank} dimensions of {Shapes.Format(x.Shape)}.");
+            throw new ArgumentException($"permute: [{string.Join(", ", dims)}] is not a permutation of the {rank} " +
+                $"dimensions of {Shapes.Format(x.Shape)}.");
         Span<int> shape = stackalloc int[rank];
         for (int d = 0; d < rank; d++) shape[d] = x.Shape[dims[d]];
         Tensor y = Tape.NewTensor(shape);
@@ -57,7 +58,8 @@ internal sealed class PermuteOp : Op
     /// (<paramref name="accumulateBack"/>): <c>x[src(j)] += y[j]</c>, where <c>xSpan</c> is then the input gradient and
     /// <c>ySpan</c> the output's.
     /// </summary>
-    private static unsafe void Move(int[] inShape, int[] dims, Span<float> xSpan, Span<float> ySpan, bool accumulateBack)
+    private static unsafe void Move(int[] inShape, int[] dims, Span<float> xSpan, Span<float> ySpan,
+        bool accumulateBack)
     {
         int rank = inShape.Length;
         if (rank > MaxRank) throw new ArgumentException($"permute: rank {rank} is above {MaxRank}.");
@@ -65,7 +67,11 @@ internal sealed class PermuteOp : Op
         Span<int> inStride = stackalloc int[rank];
         inStride[rank - 1] = 1;
         for (int d = rank - 2; d >= 0; d--) inStride[d] = inStride[d + 1] * inShape[d + 1];
-        for (int d = 0; d < rank; d++) { layout.OutShape[d] = inShape[dims[d]]; layout.StrideOfOut[d] = inStride[dims[d]]; }
+        for (int d = 0; d < rank; d++)
+        {
+            layout.OutShape[d] = inShape[dims[d]];
+            layout.StrideOfOut[d] = inStride[dims[d]];
+        }
         int total = ySpan.Length;
         if (total == 0) return;
         // Copy runs of `run` contiguous elements when the last dimension is unchanged.
@@ -119,7 +125,9 @@ internal sealed class PermuteOp : Op
                 }
                 else if (!accumulateBack) new Span<float>(xs, run).CopyTo(new Span<float>(ys, run));
                 else if (run == 1) *xs += *ys;
-                else TensorPrimitives.Add(new ReadOnlySpan<float>(xs, run), new ReadOnlySpan<float>(ys, run), new Span<float>(xs, run));
+                else
+                    TensorPrimitives.Add(new ReadOnlySpan<float>(xs, run), new ReadOnlySpan<float>(ys, run),
+                        new Span<float>(xs, run));
                 for (int d = outer - 1; d >= 0; d--)
                 {
                     src += l.StrideOfOut[d];

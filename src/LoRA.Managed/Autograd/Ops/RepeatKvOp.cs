@@ -16,8 +16,10 @@ internal sealed class RepeatKvOp : Op
 
     public static Tensor Apply(Tensor x, int repeats)
     {
-        if (x.Rank != 4) throw new ArgumentException($"repeat_kv: expected (B, H_kv, T, D), got {Shapes.Format(x.Shape)}.");
-        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), repeats, "repeat_kv: repeats must be at least 1.");
+        if (x.Rank != 4)
+            throw new ArgumentException($"repeat_kv: expected (B, H_kv, T, D), got {Shapes.Format(x.Shape)}.");
+        if (repeats < 1)
+            throw new ArgumentOutOfRangeException(nameof(repeats), repeats, "repeat_kv: repeats must be at least 1.");
         if (repeats == 1) return x;
         int b = x.Shape[0], kv = x.Shape[1], block = x.Shape[2] * x.Shape[3];
         Tensor y = Tape.NewTensor([b, kv * repeats, x.Shape[2], x.Shape[3]]);

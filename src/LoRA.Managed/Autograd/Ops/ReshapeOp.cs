@@ -17,7 +17,8 @@ internal sealed class ReshapeOp : Op
     {
         int count = Shapes.CheckedCount(shape, "reshape");
         if (count != x.Count)
-            throw new ArgumentException($"reshape: cannot view {Shapes.Format(x.Shape)} ({x.Count} elements) as {Shapes.Format(shape)} ({count}).");
+            throw new ArgumentException($"reshape: cannot view {Shapes.Format(x.Shape)} ({x.Count} elements) as " +
+                $"{Shapes.Format(shape)} ({count}).");
         Tensor y = Tape.NewView(x, shape);
         if (Tape.ShouldRecord(x))
         {

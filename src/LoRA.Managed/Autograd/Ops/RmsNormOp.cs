@@ -19,7 +19,8 @@ internal sealed class RmsNormOp : Op
     {
         int cols = x.Shape[^1];
         if (weight.Rank != 1 || weight.Count != cols)
-            throw new ArgumentException($"rms_norm: weight {Shapes.Format(weight.Shape)} must be [{cols}] for input {Shapes.Format(x.Shape)}.");
+            throw new ArgumentException($"rms_norm: weight {Shapes.Format(weight.Shape)} must be [{cols}] for input " +
+                $"{Shapes.Format(x.Shape)}.");
         if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "rms_norm: eps must be positive.");
         int rows = cols == 0 ? 0 : x.Count / cols;
         Tensor y = Tape.NewTensor(x.Shape), rstd = Tape.NewTensor([rows]);
@@ -35,6 +36,7 @@ internal sealed class RmsNormOp : Op
     public override void Backward()
     {
         if (_scratch.Length != 2 * _cols) _scratch = new float[2 * _cols];
-        RmsNormKernel.Backward(_x.Data, _w.Data, _rstd.Data, Output.Grad, GradOf(_x), GradOf(_w), _rows, _cols, _scratch);
+        RmsNormKernel.Backward(_x.Data, _w.Data, _rstd.Data, Output.Grad, GradOf(_x), GradOf(_w), _rows, _cols,
+            _scratch);
     }
 }

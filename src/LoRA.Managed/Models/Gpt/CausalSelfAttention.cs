@@ -62,11 +62,14 @@ public sealed class CausalSelfAttention : Module
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Rank != 3 || input.Shape[2] != Embed)
-            throw new ArgumentException($"CausalSelfAttention: expected input (B, T, {Embed}), got {Shapes.Format(input.Shape)}.");
+            throw new ArgumentException($"CausalSelfAttention: expected input (B, T, {Embed}), got " +
+                $"{Shapes.Format(input.Shape)}.");
         int b = input.Shape[0], t = input.Shape[1], hs = Embed / Heads;
         int[]? headsShape = _headsShape, mergedShape = _mergedShape;
-        if (headsShape is null || headsShape[0] != b || headsShape[1] != t) _headsShape = headsShape = [b, t, Heads, hs];
-        if (mergedShape is null || mergedShape[0] != b || mergedShape[1] != t) _mergedShape = mergedShape = [b, t, Embed];
+        if (headsShape is null || headsShape[0] != b || headsShape[1] != t)
+            _headsShape = headsShape = [b, t, Heads, hs];
+        if (mergedShape is null || mergedShape[0] != b || mergedShape[1] != t)
+            _mergedShape = mergedShape = [b, t, Embed];
         Tensor q = SplitHeads(_q.Forward(input), headsShape);                         // (B, nh, T, hs)
         Tensor k = SplitHeads(_k.Forward(input), headsShape);                         // (B, nh, T, hs)
         Tensor v = SplitHeads(_v.Forward(input), headsShape);                         // (B, nh, T, hs)

@@ -37,6 +37,7 @@ public sealed record GptConfig
         if (Layers <= 0) throw new ArgumentException($"GptConfig.Layers must be positive, got {Layers}.");
         if (Heads <= 0 || Embed <= 0 || Embed % Heads != 0)
             throw new ArgumentException($"GptConfig: Embed ({Embed}) must be a positive multiple of Heads ({Heads}).");
-        if (!(Dropout >= 0f && Dropout < 1f)) throw new ArgumentException($"GptConfig.Dropout must be in [0, 1), got {Dropout}.");
+        if (!(Dropout >= 0f && Dropout < 1f))
+            throw new ArgumentException($"GptConfig.Dropout must be in [0, 1), got {Dropout}.");
     }
 }

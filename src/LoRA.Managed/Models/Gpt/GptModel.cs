@@ -85,7 +85,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
         if (batch <= 0 || time <= 0 || (long)batch * time != ids.Length)
             throw new ArgumentException($"GptModel: {ids.Length} ids do not fill batch {batch} × time {time}.");
         if (time > Config.BlockSize)
-            throw new ArgumentException($"GptModel: sequence length {time} exceeds the block size (max_seq_length) {Config.BlockSize}.");
+            throw new ArgumentException($"GptModel: sequence length {time} exceeds the block size (max_seq_length) " +
+                $"{Config.BlockSize}.");
         InputLayout layout = _layout is { } cached && cached.Batch == batch && cached.Time == time
             ? cached
             : _layout = new InputLayout(batch, time, Config.Embed);
@@ -107,7 +108,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
     public override Tensor Forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (input.Rank != 2) throw new ArgumentException($"GptModel: expected token ids (B, T), got {Shapes.Format(input.Shape)}.");
+        if (input.Rank != 2)
+            throw new ArgumentException($"GptModel: expected token ids (B, T), got {Shapes.Format(input.Shape)}.");
         return Forward(Embedding.IdsFromFloats(input, "GptModel"), input.Shape[0], input.Shape[1]);
     }
 
@@ -126,7 +128,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
         }
         // Refuse: ReplaceChild puts the old child back.
         Module old = name switch { "wte" => Wte, "wpe" => Wpe, _ => Blocks };
-        throw new ArgumentException($"GptModel: '{name}' must stay a {old.GetType().Name}, not a {module.GetType().Name}.");
+        throw new ArgumentException($"GptModel: '{name}' must stay a {old.GetType().Name}, not a " +
+            $"{module.GetType().Name}.");
     }
 
     /// <summary>Position ids <c>t</c> for every (b, t), and the shapes (B, T) and (B·T, C), for one (batch,
@@ -158,7 +161,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
             switch (module)
             {
                 case Linear linear:
-                    bool residual = name.EndsWith(".o_proj", StringComparison.Ordinal) || name.EndsWith(".fc2", StringComparison.Ordinal);
+                    bool residual = name.EndsWith(".o_proj", StringComparison.Ordinal)
+                        || name.EndsWith(".fc2", StringComparison.Ordinal);
                     generator.FillNormal(linear.Weight.Data, 0f, residual ? residualStd : 0.02f);
                     linear.Bias?.Data.Clear();
                     break;

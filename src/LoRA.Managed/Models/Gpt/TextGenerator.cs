@@ -21,7 +21,8 @@ public static class TextGenerator
     /// layers carry the adapters.
     /// </summary>
     /// <exception cref="ArgumentException">The prompt is empty or the temperature negative or not finite.</exception>
-    public static string Sample(GptModel model, CharTokenizer tokenizer, string prompt, int maxNewTokens, float temperature, TorchGenerator generator)
+    public static string Sample(GptModel model, CharTokenizer tokenizer, string prompt, int maxNewTokens,
+        float temperature, TorchGenerator generator)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -29,7 +30,8 @@ public static class TextGenerator
         ArgumentException.ThrowIfNullOrEmpty(prompt);
         ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);
         if (!(temperature >= 0 && float.IsFinite(temperature)))
-            throw new ArgumentException($"TextGenerator: the temperature must be a finite number ≥ 0, got {temperature}.", nameof(temperature));
+            throw new ArgumentException("TextGenerator: the temperature must be a finite number ≥ 0, got " +
+                $"{temperature}.", nameof(temperature));
         var ids = new List<int>(tokenizer.Encode(prompt));
         int vocab = model.Config.VocabSize;
         var probabilities = new double[vocab];

@@ -35,8 +35,8 @@ public sealed class Gpt2Attention : Module
         Tensor q = Heads(Functional.Narrow(qkv, 0, _embed), s);                        // (B, H, T, D)
         Tensor k = Heads(Functional.Narrow(qkv, _embed, _embed), s);
         Tensor v = Heads(Functional.Narrow(qkv, 2 * _embed, _embed), s);
-        Tensor att = Functional.CausalSoftmax(Functional.BatchedMatMul(q, k, transposeB: true), 1f / MathF.Sqrt(_headDim),
-            inPlace: true);   // the scores are read by nothing else
+        Tensor att = Functional.CausalSoftmax(Functional.BatchedMatMul(q, k, transposeB: true),
+            1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
         Tensor y = Functional.BatchedMatMul(att, v);                                   // (B, H, T, D)
         y = Functional.Reshape(Functional.Permute(y, AttentionShapes.SwapTimeAndHeads), s.Merged);
         return _cProj.Forward(y);
@@ -48,9 +48,11 @@ public sealed class Gpt2Attention : Module
         int n = x.Shape[1];
         Tensor qkv = _cAttn.Forward(x);                                                // (1, n, 3C)
         Tensor q = Functional.Narrow(qkv, 0, _embed);
-        cache.Write(layer, Functional.Narrow(qkv, _embed, _embed).Data, Functional.Narrow(qkv, 2 * _embed, _embed).Data, n);
+        cache.Write(layer, Functional.Narrow(qkv, _embed, _embed).Data,
+            Functional.Narrow(qkv, 2 * _embed, _embed).Data, n);
         Tensor y = Tape.NewTensor(q.Shape);
-        CachedAttentionKernel.Forward(q.Data, cache.Keys(layer), cache.Values(layer), y.Data, n, _heads, _heads, _headDim,
+        CachedAttentionKernel.Forward(q.Data, cache.Keys(layer), cache.Values(layer), y.Data, n, _heads, _heads,
+            _headDim,
             cache.Length, 1f / MathF.Sqrt(_headDim));
         return _cProj.Forward(y);
     }

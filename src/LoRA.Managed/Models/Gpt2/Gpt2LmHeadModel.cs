@@ -16,7 +16,8 @@ public sealed class Gpt2LmHeadModel : CausalLm
     /// <exception cref="ArgumentException">The config is not GPT-2's.</exception>
     public Gpt2LmHeadModel(HfConfig config) : base(config)
     {
-        if (config.Architecture != HfArchitecture.Gpt2) throw new ArgumentException($"Gpt2LmHeadModel: model_type is {config.ModelType}, not gpt2.");
+        if (config.Architecture != HfArchitecture.Gpt2)
+            throw new ArgumentException($"Gpt2LmHeadModel: model_type is {config.ModelType}, not gpt2.");
         Transformer = RegisterModule("transformer", new Gpt2Model(config));
     }
 

@@ -26,7 +26,8 @@ public sealed class Gpt2Model : Module
         Wpe = RegisterModule("wpe", Embedding.Empty(config.MaxPositions, config.HiddenSize));
         _positionLookup = Wpe;
         var blocks = new Module[config.Layers];
-        for (int i = 0; i < blocks.Length; i++) blocks[i] = new Gpt2Block(config.HiddenSize, config.Heads, config.IntermediateSize, config.NormEps);
+        for (int i = 0; i < blocks.Length; i++)
+            blocks[i] = new Gpt2Block(config.HiddenSize, config.Heads, config.IntermediateSize, config.NormEps);
         H = RegisterModule("h", new Sequential(blocks));
         LnF = RegisterModule("ln_f", new LayerNorm(config.HiddenSize, config.NormEps));
     }
@@ -52,7 +53,8 @@ public sealed class Gpt2Model : Module
     /// <summary>Ids (batch, time) at positions start.. → hidden states (batch, time, C) after ln_f.</summary>
     internal Tensor Run(ReadOnlySpan<int> ids, int batch, int time, int start, KvCache? cache)
     {
-        if (_positions.Length != ids.Length || _idsShape is null || _idsShape[0] != batch || _idsShape[1] != time || _positions[0] != start)
+        if (_positions.Length != ids.Length || _idsShape is null || _idsShape[0] != batch || _idsShape[1] != time
+            || _positions[0] != start)
         {
             var positions = new int[ids.Length];
             for (int i = 0; i < positions.Length; i++) positions[i] = start + i % time;
@@ -75,7 +77,8 @@ public sealed class Gpt2Model : Module
         if (name is not ("wte" or "wpe")) return;
         // Refuse anything that cannot look ids up: ReplaceChild puts the old child back.
         if (module is not ITokenEmbedding lookup)
-            throw new ArgumentException($"Gpt2Model: '{name}' must be an Embedding or wrap one, not a {module.GetType().Name}.");
+            throw new ArgumentException($"Gpt2Model: '{name}' must be an Embedding or wrap one, not a " +
+                $"{module.GetType().Name}.");
         if (name == "wte") (_lookup, Wte) = (lookup, lookup.Table);
         else (_positionLookup, Wpe) = (lookup, lookup.Table);
     }

@@ -12,4 +12,5 @@ namespace LoRA.Managed.Text.Tokenizers;
 /// <param name="RStrip">Swallows the white space after it.</param>
 /// <param name="SingleWord">Matches only where it is not inside a word.</param>
 /// <param name="Normalized">Matched in the normalized text rather than the raw text.</param>
-internal sealed record AddedToken(int Id, string Content, bool Special, bool LStrip, bool RStrip, bool SingleWord, bool Normalized);
+internal sealed record AddedToken(int Id, string Content, bool Special, bool LStrip, bool RStrip, bool SingleWord,
+    bool Normalized);

@@ -36,7 +36,8 @@ internal sealed class AddedTokenMatcher
             if (found is null) { i++; continue; }
             int start = i, stop = i + found.Content.Length;
             i = stop;   // the automaton resumes after the match, whether or not it is used
-            if (found.SingleWord && (EndsWithWord(text.AsSpan(0, start)) || StartsWithWord(text.AsSpan(stop)))) continue;
+            if (found.SingleWord && (EndsWithWord(text.AsSpan(0, start)) || StartsWithWord(text.AsSpan(stop))))
+                continue;
             if (found.LStrip)
             {
                 int s = start;
@@ -55,10 +56,12 @@ internal sealed class AddedTokenMatcher
 
     // HF tests the character before / after the match with the Rust regex crate's \w (UTS #18 word characters).
     private static bool EndsWithWord(ReadOnlySpan<char> before) =>
-        !before.IsEmpty && Rune.DecodeLastFromUtf16(before, out Rune r, out _) == System.Buffers.OperationStatus.Done && IsWordRune(r);
+        !before.IsEmpty && Rune.DecodeLastFromUtf16(before, out Rune r, out _) == System.Buffers.OperationStatus.Done
+            && IsWordRune(r);
 
     private static bool StartsWithWord(ReadOnlySpan<char> after) =>
-        !after.IsEmpty && Rune.DecodeFromUtf16(after, out Rune r, out _) == System.Buffers.OperationStatus.Done && IsWordRune(r);
+        !after.IsEmpty && Rune.DecodeFromUtf16(after, out Rune r, out _) == System.Buffers.OperationStatus.Done
+            && IsWordRune(r);
 
     /// <summary>
     /// Rust regex's <c>\w</c>: Alphabetic (letters, Nl, Other_Alphabetic), marks, decimal digits, connector punctuation
@@ -71,7 +74,7 @@ internal sealed class AddedTokenMatcher
             or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.LetterNumber
             or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark
             or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.ConnectorPunctuation => true,
-        _ => r.Value is 0x200C or 0x200D or >= 0x24B6 and <= 0x24E9 or >= 0x1F130 and <= 0x1F149 or >= 0x1F150 and <= 0x1F169
-            or >= 0x1F170 and <= 0x1F189,
+        _ => r.Value is 0x200C or 0x200D or >= 0x24B6 and <= 0x24E9 or >= 0x1F130 and <= 0x1F149
+            or >= 0x1F150 and <= 0x1F169 or >= 0x1F170 and <= 0x1F189,
     };
 }

@@ -45,7 +45,8 @@ internal sealed class BpeMerger
             int right = _next[pos];
             if (right < 0) continue;
             // Still the pair this entry was pushed for? The rank identifies it (one rank per pair).
-            if (!merges.TryGet(_ids[pos], _ids[right], out int rank, out int merged) || rank != (int)(priority >> 32)) continue;
+            if (!merges.TryGet(_ids[pos], _ids[right], out int rank, out int merged) || rank != (int)(priority >> 32))
+                continue;
             _ids[pos] = merged;
             _ids[right] = -1;
             int after = _next[right];

@@ -23,7 +23,8 @@ internal sealed class BpeModel
     private readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
     private readonly bool _splitAtMetaspace;
 
-    public BpeModel(Dictionary<string, int> vocab, BpeMerges merges, int unknownId, bool fuseUnknown, bool byteFallback, bool ignoreMerges,
+    public BpeModel(Dictionary<string, int> vocab, BpeMerges merges, int unknownId, bool fuseUnknown, bool byteFallback,
+        bool ignoreMerges,
         bool mergesCrossMetaspace = true)
     {
         // When no merge yields a token with "x▁" inside (x not ▁), no merge can join across such a boundary, and every
@@ -103,7 +104,8 @@ internal sealed class BpeModel
     public static bool CrossesMetaspace(string merged)
     {
         if (merged.Length < 2) return false;
-        for (int i = merged.IndexOf(Metaspace, 1); i > 0; i = i + 1 < merged.Length ? merged.IndexOf(Metaspace, i + 1) : -1)
+        for (int i = merged.IndexOf(Metaspace, 1); i > 0; i = i + 1 < merged.Length
+            ? merged.IndexOf(Metaspace, i + 1) : -1)
             if (merged[i - 1] != Metaspace) return true;
         return false;
     }
@@ -143,7 +145,8 @@ internal sealed class BpeModel
         Span<byte> utf8 = stackalloc byte[4];
         for (int i = 0; i < word.Length;)
         {
-            int width = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            int width = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1])
+                ? 2 : 1;
             ReadOnlySpan<char> c = word.Slice(i, width);
             i += width;
             int id = width == 1 ? _bmpIds[c[0]] : (_vocabBySpan.TryGetValue(c, out int pairId) ? pairId : -1);

@@ -14,12 +14,14 @@ internal static class BpeModelReader
     {
         json.Object(model, path);
         // "type" is optional in old files (serde picks the model by its fields); when present it must be BPE.
-        if (JsonFields.Member(model, "type") is { } t && json.String(t, JsonFields.Join(path, "type")) is var type && type != "BPE")
+        if (JsonFields.Member(model, "type") is { } t && json.String(t, JsonFields.Join(path, "type")) is var type
+            && type != "BPE")
             throw json.Unsupported(path, $"model \"{type}\"", "BPE");
         if (JsonFields.Member(model, "dropout") is { } dropout
             && (dropout.ValueKind != JsonValueKind.Number || !dropout.TryGetDouble(out double p) || p != 0))
             throw json.Error(JsonFields.Join(path, "dropout"),
-                $"BPE dropout {JsonFields.Describe(dropout)} is not supported (it makes encoding random); expected null.");
+                $"BPE dropout {JsonFields.Describe(dropout)} is not supported (it makes encoding " +
+                "random); expected null.");
         foreach (string affix in (string[])["continuing_subword_prefix", "end_of_word_suffix"])
             if (json.OptionalString(model, affix, path) is { Length: > 0 } value)
                 throw json.Error(JsonFields.Join(path, affix), $"\"{value}\" is not supported (only null or \"\").");
@@ -41,7 +43,8 @@ internal static class BpeModelReader
                 pairs.Add((json.String(merge[0], field + "[0]"), json.String(merge[1], field + "[1]")));
             else throw json.Error(field, $"expected \"a b\" or [\"a\", \"b\"], found {JsonFields.Describe(merge)}.");
         }
-        return Build(json, vocab, pairs, mergesPath, json.OptionalString(model, "unk_token", path), JsonFields.Join(path, "unk_token"),
+        return Build(json, vocab, pairs, mergesPath, json.OptionalString(model, "unk_token", path),
+            JsonFields.Join(path, "unk_token"),
             json.Bool(model, "fuse_unk", path, false), json.Bool(model, "byte_fallback", path, false),
             json.Bool(model, "ignore_merges", path, false));
     }
@@ -55,7 +58,8 @@ internal static class BpeModelReader
         return (line[..space], line[(space + 1)..]);
     }
 
-    public static BpeModel Build(JsonFields json, Dictionary<string, int> vocab, List<(string Left, string Right)> pairs, string mergesField,
+    public static BpeModel Build(JsonFields json, Dictionary<string, int> vocab,
+        List<(string Left, string Right)> pairs, string mergesField,
         string? unknownToken, string unknownField, bool fuseUnknown, bool byteFallback, bool ignoreMerges)
     {
         var merges = new BpeMerges(pairs.Count);

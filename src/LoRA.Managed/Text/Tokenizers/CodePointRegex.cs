@@ -61,7 +61,8 @@ internal sealed class CodePointRegex
             else shadow[n] = text[i++];
         }
         map[n] = text.Length;
-        foreach (var m in _regex.EnumerateMatches(shadow.AsSpan(0, n))) output.Add((map[m.Index], map[m.Index + m.Length]));
+        foreach (var m in _regex.EnumerateMatches(shadow.AsSpan(0, n)))
+            output.Add((map[m.Index], map[m.Index + m.Length]));
     }
 
     // For each general category, the first non-ASCII, non-white-space BMP character of that category.

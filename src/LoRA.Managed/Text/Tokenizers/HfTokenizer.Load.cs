@@ -43,7 +43,8 @@ public sealed partial class HfTokenizer
 
     /// <summary>A tokenizer.json already in memory; <paramref name="source"/> names it in errors (tests,
     /// fuzzing).</summary>
-    internal static HfTokenizer FromTokenizerJsonBytes(ReadOnlyMemory<byte> utf8, string source, TokenizerConfig? config = null) =>
+    internal static HfTokenizer FromTokenizerJsonBytes(ReadOnlyMemory<byte> utf8, string source,
+        TokenizerConfig? config = null) =>
         Create(TokenizerJsonReader.Read(utf8, source), config ?? TokenizerConfig.Empty, null);
 
     /// <summary>
@@ -62,20 +63,25 @@ public sealed partial class HfTokenizer
         // Other classes (Qwen2Tokenizer, ...) build a different pipeline from the same two files.
         if (config.TokenizerClass is { } cls && cls is not ("GPT2Tokenizer" or "GPT2TokenizerFast"))
             throw new InvalidDataFormatException(tokenizerConfigPath!, "tokenizer_class",
-                $"\"{cls}\" from vocab.json + merges.txt is not supported (only GPT2Tokenizer); use the model's tokenizer.json.");
-        var model = VocabMergesReader.Read(File.ReadAllBytes(vocabJson), vocabJson, File.ReadAllBytes(mergesTxt), mergesTxt);
+                $"\"{cls}\" from vocab.json + merges.txt is not supported (only GPT2Tokenizer); use the " +
+                "model's tokenizer.json.");
+        var model = VocabMergesReader.Read(File.ReadAllBytes(vocabJson), vocabJson, File.ReadAllBytes(mergesTxt),
+            mergesTxt);
 
         var added = new List<AddedToken>(config.AddedTokensDecoder);
         bool namesNone = config.BosToken is null && config.EosToken is null && config.UnknownToken is null;
         if (namesNone && model.TryGetId(Gpt2EndOfText, out _))
             config = config with { BosToken = Gpt2EndOfText, EosToken = Gpt2EndOfText, UnknownToken = Gpt2EndOfText };
         // transformers registers every named special token as a special added token with the vocabulary's id.
-        string?[] named = [config.BosToken, config.EosToken, config.UnknownToken, config.PadToken, .. config.AdditionalSpecialTokens];
+        string?[] named = [config.BosToken, config.EosToken, config.UnknownToken, config.PadToken,
+            .. config.AdditionalSpecialTokens];
         foreach (string? token in named)
             if (token is not null && !added.Any(t => t.Content == token) && model.TryGetId(token, out int id))
-                added.Add(new AddedToken(id, token, Special: true, LStrip: false, RStrip: false, SingleWord: false, Normalized: false));
+                added.Add(new AddedToken(id, token, Special: true, LStrip: false, RStrip: false, SingleWord: false,
+                    Normalized: false));
         var definition = new TokenizerDefinition(model, added, Normalizer: null,
-            new ByteLevelPreTokenizer(config.AddPrefixSpace ?? false, useRegex: true), ByteLevel: true, new ByteLevelDecoder(),
+            new ByteLevelPreTokenizer(config.AddPrefixSpace ?? false, useRegex: true), ByteLevel: true,
+            new ByteLevelDecoder(),
             SpecialTokenTemplate.None);
         return Create(definition, config, tokenizerConfigPath);
     }
@@ -86,7 +92,8 @@ public sealed partial class HfTokenizer
         if (tokenizerConfigPath is not null && !File.Exists(tokenizerConfigPath))
             throw new FileNotFoundException($"{tokenizerConfigPath}: no such file.", tokenizerConfigPath);
         string? dir = Path.GetDirectoryName(Path.GetFullPath(tokenizerConfigPath ?? tokenizerFile));
-        return TokenizerConfig.Read(tokenizerConfigPath, dir is null ? null : Path.Combine(dir, "special_tokens_map.json"));
+        return TokenizerConfig.Read(tokenizerConfigPath,
+            dir is null ? null : Path.Combine(dir, "special_tokens_map.json"));
     }
 
     // add_bos_token / add_eos_token, when the configuration sets them, decide that side of the template (as
@@ -96,7 +103,8 @@ public sealed partial class HfTokenizer
         // GPT2TokenizerFast (and its Roberta/Bart kin) rebuilds a plain ByteLevel pre-tokenizer when the
         // configuration's add_prefix_space differs from the file's; other classes leave the file's pipeline alone.
         if (config.AddPrefixSpace is { } prefix && definition.PreTokenizer is ByteLevelPreTokenizer byteLevel
-            && byteLevel.AddPrefixSpace != prefix && config.TokenizerClass is null or "GPT2Tokenizer" or "GPT2TokenizerFast")
+            && byteLevel.AddPrefixSpace != prefix
+            && config.TokenizerClass is null or "GPT2Tokenizer" or "GPT2TokenizerFast")
             definition = definition with { PreTokenizer = byteLevel.WithPrefixSpace(prefix) };
         if (config.BosToken is null && config.EosToken is null && definition.Model.TryGetId(Gpt2EndOfText, out _)
             && definition.ByteLevel && config.TokenizerClass is null or "GPT2Tokenizer" or "GPT2TokenizerFast")
@@ -110,7 +118,8 @@ public sealed partial class HfTokenizer
                 : definition.AddedTokens.LastOrDefault(t => t.Content == token)?.Id
                     ?? (definition.Model.TryGetId(token, out int m) ? m : null);
             return id is { } found ? [found]
-                : throw new InvalidDataFormatException(configPath!, field, $"is true but the token \"{token}\" is not in the vocabulary.");
+                : throw new InvalidDataFormatException(configPath!, field,
+                    $"is true but the token \"{token}\" is not in the vocabulary.");
         }
         template = new SpecialTokenTemplate(Side(config.AddBosToken, config.BosToken, "add_bos_token", template.Prefix),
             Side(config.AddEosToken, config.EosToken, "add_eos_token", template.Suffix));

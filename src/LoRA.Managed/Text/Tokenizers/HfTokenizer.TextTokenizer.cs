@@ -4,7 +4,8 @@ namespace LoRA.Managed.Text.Tokenizers;
 public sealed partial class HfTokenizer : ITextTokenizer
 {
     /// <inheritdoc />
-    ITextStreamDecoder ITextTokenizer.CreateStreamDecoder(bool skipSpecialTokens) => new StreamAdapter(CreateStreamingDecoder(skipSpecialTokens));
+    ITextStreamDecoder ITextTokenizer.CreateStreamDecoder(bool skipSpecialTokens) =>
+        new StreamAdapter(CreateStreamingDecoder(skipSpecialTokens));
 
     private sealed class StreamAdapter(StreamingDecoder decoder) : ITextStreamDecoder
     {

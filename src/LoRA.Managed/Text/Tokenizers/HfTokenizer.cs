@@ -21,7 +21,8 @@ public sealed partial class HfTokenizer
     private readonly HashSet<string> _specialContents = new(StringComparer.Ordinal);
     private readonly SpecialTokenTemplate _template;
 
-    private HfTokenizer(TokenizerDefinition definition, SpecialTokenTemplate template, string? bos, string? eos, string? pad)
+    private HfTokenizer(TokenizerDefinition definition, SpecialTokenTemplate template, string? bos, string? eos,
+        string? pad)
     {
         _definition = definition;
         _template = template;
@@ -133,7 +134,8 @@ public sealed partial class HfTokenizer
             if (skipSpecialTokens && _specialContents.Contains(token)) continue;
             tokens.Add(token);
         }
-        return _definition.Decoder is { } decoder ? string.Concat(decoder.DecodeChain(tokens)) : string.Join(' ', tokens);
+        return _definition.Decoder is { } decoder ? string.Concat(decoder.DecodeChain(tokens))
+            : string.Join(' ', tokens);
     }
 
     /// <summary>A decoder that turns ids arriving one at a time into text, emitting only complete characters.</summary>
@@ -146,8 +148,10 @@ public sealed partial class HfTokenizer
         for (int i = 0; i < text.Length; i++)
         {
             char c = text[i];
-            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { sb.Append(c).Append(text[++i]); }
-            else sb.Append(char.IsSurrogate(c) ? '\uFFFD' : c);
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                sb.Append(c).Append(text[++i]);
+            else
+                sb.Append(char.IsSurrogate(c) ? '\uFFFD' : c);
         }
         return sb.ToString();
     }

@@ -63,12 +63,14 @@ internal readonly struct JsonFields(string file)
 
     public int Int(JsonElement element, string field, int min = 0, int max = int.MaxValue)
     {
-        if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt32(out int value) || value < min || value > max)
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt32(out int value) || value < min
+            || value > max)
             throw Error(field, $"expected an integer in [{min}, {max}], found {Describe(element)}.");
         return value;
     }
 
-    public int OptionalInt(JsonElement obj, string name, string path, int defaultValue, int min = 0, int max = int.MaxValue) =>
+    public int OptionalInt(JsonElement obj, string name, string path, int defaultValue, int min = 0,
+        int max = int.MaxValue) =>
         Member(obj, name) is { } v ? Int(v, Join(path, name), min, max) : defaultValue;
 
     /// <summary>The <c>type</c> of a component object (<c>"BPE"</c>, <c>"ByteLevel"</c>, ...).</summary>

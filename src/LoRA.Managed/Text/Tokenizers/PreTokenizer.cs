@@ -71,7 +71,8 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
 /// <c>Metaspace</c> (SentencePiece): spaces become <c>▁</c>, a <c>▁</c> is put before a word that lacks one
 /// (always, only at the start of the text, or never), then, with <c>split</c>, the text is cut before each <c>▁</c>.
 /// </summary>
-internal sealed class MetaspacePreTokenizer(char replacement, MetaspacePreTokenizer.Prepend prepend, bool split) : PreTokenizer
+internal sealed class MetaspacePreTokenizer(char replacement, MetaspacePreTokenizer.Prepend prepend, bool split)
+    : PreTokenizer
 {
     /// <summary><c>prepend_scheme</c>.</summary>
     public enum Prepend { Always, First, Never }
@@ -85,7 +86,8 @@ internal sealed class MetaspacePreTokenizer(char replacement, MetaspacePreTokeni
         var whole = TextPiece.Whole(text, piece.AtTextStart);
         if (!split) { output.Add(whole); return; }
         var segments = new List<(int, int)>();
-        SplitBehavior.Apply(SplitBehavior.CharMatches(text, r => r.Value == replacement), SplitBehavior.Kind.MergedWithNext, segments);
+        SplitBehavior.Apply(SplitBehavior.CharMatches(text, r => r.Value == replacement),
+            SplitBehavior.Kind.MergedWithNext, segments);
         AddSegments(whole, segments, output);
     }
 }

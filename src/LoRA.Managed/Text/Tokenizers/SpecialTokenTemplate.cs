@@ -10,5 +10,6 @@ internal sealed record SpecialTokenTemplate(int[] Prefix, int[] Suffix)
     public static readonly SpecialTokenTemplate None = new([], []);
 
     /// <summary>Both templates' tokens in order (a <c>Sequence</c> of post-processors).</summary>
-    public SpecialTokenTemplate Then(SpecialTokenTemplate next) => new([.. Prefix, .. next.Prefix], [.. Suffix, .. next.Suffix]);
+    public SpecialTokenTemplate Then(SpecialTokenTemplate next) =>
+        new([.. Prefix, .. next.Prefix], [.. Suffix, .. next.Suffix]);
 }

@@ -31,7 +31,8 @@ internal static class SplitBehavior
 
     /// <summary>Every code point for which <paramref name="isMatch"/> holds is a match of its own (HF's char-predicate
     /// pattern).</summary>
-    public static List<(int Start, int End, bool IsMatch)> CharMatches(ReadOnlySpan<char> text, Func<Rune, bool> isMatch)
+    public static List<(int Start, int End, bool IsMatch)> CharMatches(ReadOnlySpan<char> text,
+        Func<Rune, bool> isMatch)
     {
         var all = new List<(int, int, bool)>();
         int gapStart = 0;
@@ -51,7 +52,8 @@ internal static class SplitBehavior
     }
 
     /// <summary>Appends the segments <paramref name="kind"/> keeps (possibly empty; callers drop empty ones).</summary>
-    public static void Apply(List<(int Start, int End, bool IsMatch)> matches, Kind kind, List<(int Start, int End)> output)
+    public static void Apply(List<(int Start, int End, bool IsMatch)> matches, Kind kind,
+        List<(int Start, int End)> output)
     {
         switch (kind)
         {

@@ -31,7 +31,8 @@ public sealed class StreamingDecoder
         string text = _tokenizer.Decode(CollectionsMarshal.AsSpan(_ids), _skipSpecialTokens);
         if (text.Length <= _prefix.Length || text.EndsWith('\uFFFD')) return "";
         if (!text.StartsWith(_prefix, StringComparison.Ordinal))
-            throw new InvalidOperationException($"streaming decode: \"{text}\" does not continue the text already emitted, \"{_prefix}\".");
+            throw new InvalidOperationException($"streaming decode: \"{text}\" does not continue the text already " +
+                $"emitted, \"{_prefix}\".");
         string added = text[_prefix.Length..];
         int newPrefixIndex = _ids.Count - _prefixIndex;
         _ids.RemoveRange(0, _prefixIndex);

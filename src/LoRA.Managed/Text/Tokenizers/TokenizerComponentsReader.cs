@@ -48,14 +48,16 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
         if (element is not { } e) return (null, false);
         string type = json.Type(e, path);
         if (type != "Sequence") return (Single(e, type, path, last: true), type == "ByteLevel");
-        var items = json.Array(json.Required(e, "pretokenizers", path), JsonFields.Join(path, "pretokenizers")).EnumerateArray().ToList();
+        var items = json.Array(json.Required(e, "pretokenizers", path), JsonFields.Join(path, "pretokenizers"))
+            .EnumerateArray().ToList();
         var steps = new List<PreTokenizer>();
         bool byteLevel = false;
         for (int i = 0; i < items.Count; i++)
         {
             string itemPath = $"{path}.pretokenizers[{i}]";
             string itemType = json.Type(items[i], itemPath);
-            if (itemType == "Sequence") throw json.Unsupported(itemPath, "a Sequence inside a Sequence", PreTokenizerKinds);
+            if (itemType == "Sequence")
+                throw json.Unsupported(itemPath, "a Sequence inside a Sequence", PreTokenizerKinds);
             steps.Add(Single(items[i], itemType, itemPath, last: i == items.Count - 1));
             byteLevel = itemType == "ByteLevel";
         }
@@ -68,16 +70,22 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
         {
             case "ByteLevel":
                 // The byte mapping is applied when words reach the model, which is only right when nothing follows it.
-                if (!last) throw json.Error(JsonFields.Join(path, "type"), "ByteLevel is supported only as the last pre-tokenizer.");
-                return new ByteLevelPreTokenizer(json.Bool(e, "add_prefix_space", path, true), json.Bool(e, "use_regex", path, true));
+                if (!last)
+                    throw json.Error(JsonFields.Join(path, "type"),
+                        "ByteLevel is supported only as the last pre-tokenizer.");
+                return new ByteLevelPreTokenizer(json.Bool(e, "add_prefix_space", path, true),
+                    json.Bool(e, "use_regex", path, true));
             case "Split":
                 var pattern = json.Object(json.Required(e, "pattern", path), JsonFields.Join(path, "pattern"));
                 var regex = Pattern(pattern, JsonFields.Join(path, "pattern"));
-                return new SplitPreTokenizer(regex, Behavior(json.RequiredString(e, "behavior", path), JsonFields.Join(path, "behavior")),
+                return new SplitPreTokenizer(regex,
+                    Behavior(json.RequiredString(e, "behavior", path), JsonFields.Join(path, "behavior")),
                     json.Bool(e, "invert", path, false));
             case "Metaspace":
-                char replacement = OneChar(json.RequiredString(e, "replacement", path), JsonFields.Join(path, "replacement"));
-                return new MetaspacePreTokenizer(replacement, PrependScheme(e, path), json.Bool(e, "split", path, true));
+                char replacement = OneChar(json.RequiredString(e, "replacement", path),
+                    JsonFields.Join(path, "replacement"));
+                return new MetaspacePreTokenizer(replacement, PrependScheme(e, path),
+                    json.Bool(e, "split", path, true));
             case "Digits":
                 return new DigitsPreTokenizer(json.Bool(e, "individual_digits", path, false));
             default:
@@ -105,11 +113,13 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
                 var (pattern, content) = StringReplace(e, path);
                 return new ReplaceDecoder(pattern, content);
             case "Strip":
-                return new StripDecoder(OneChar(json.RequiredString(e, "content", path), JsonFields.Join(path, "content")),
+                return new StripDecoder(OneChar(json.RequiredString(e, "content", path),
+                    JsonFields.Join(path, "content")),
                     json.Int(json.Required(e, "start", path), JsonFields.Join(path, "start")),
                     json.Int(json.Required(e, "stop", path), JsonFields.Join(path, "stop")));
             case "Metaspace":
-                char replacement = OneChar(json.RequiredString(e, "replacement", path), JsonFields.Join(path, "replacement"));
+                char replacement = OneChar(json.RequiredString(e, "replacement", path),
+                    JsonFields.Join(path, "replacement"));
                 return new MetaspaceDecoder(replacement, PrependScheme(e, path) != MetaspacePreTokenizer.Prepend.Never);
             default:
                 throw json.Unsupported(path, $"decoder \"{type}\"", DecoderKinds);
@@ -129,7 +139,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
                 var items = json.Array(json.Required(e, "processors", path), JsonFields.Join(path, "processors"));
                 var all = SpecialTokenTemplate.None;
                 int i = 0;
-                foreach (var item in items.EnumerateArray()) all = all.Then(PostProcessor(item, $"{path}.processors[{i++}]", idOf));
+                foreach (var item in items.EnumerateArray())
+                    all = all.Then(PostProcessor(item, $"{path}.processors[{i++}]", idOf));
                 return all;
             case "TemplateProcessing": return Template(e, path, idOf);
             default: throw json.Unsupported(path, $"post-processor \"{type}\"", PostProcessorKinds);
@@ -151,9 +162,11 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
             json.Object(piece, piecePath);
             if (JsonFields.Member(piece, "Sequence") is { } seq)
             {
-                string id = json.RequiredString(json.Object(seq, piecePath + ".Sequence"), "id", piecePath + ".Sequence");
+                string id = json.RequiredString(json.Object(seq, piecePath + ".Sequence"), "id",
+                    piecePath + ".Sequence");
                 if (id != "A" || seenSequence)
-                    throw json.Error(piecePath + ".Sequence.id", $"a single-text template must hold $A once; found \"{id}\".");
+                    throw json.Error(piecePath + ".Sequence.id",
+                        $"a single-text template must hold $A once; found \"{id}\".");
                 seenSequence = true;
             }
             else if (JsonFields.Member(piece, "SpecialToken") is { } special)
@@ -176,7 +189,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
             var ids = json.Array(json.Required(json.Object(entry, field), "ids", field), field + ".ids");
             return ids.EnumerateArray().Select((id, k) => json.Int(id, $"{field}.ids[{k}]")).ToList();
         }
-        return idOf(name) is { } known ? [known] : throw json.Error(field, $"the template names \"{name}\", which is not a known token.");
+        return idOf(name) is { } known ? [known]
+            : throw json.Error(field, $"the template names \"{name}\", which is not a known token.");
     }
 
     private CodePointRegex Pattern(JsonElement pattern, string path)
@@ -210,7 +224,8 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
         "MergedWithNext" => SplitBehavior.Kind.MergedWithNext,
         "Contiguous" => SplitBehavior.Kind.Contiguous,
         _ => throw json.Error(path,
-            $"\"{value}\" is not a split behavior (Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)."),
+            $"\"{value}\" is not a split behavior (Removed, Isolated, MergedWithPrevious, " +
+            "MergedWithNext, Contiguous)."),
     };
 
     // prepend_scheme ("always", "first", "never"), or the older add_prefix_space boolean.
@@ -222,9 +237,11 @@ internal sealed class TokenizerComponentsReader(JsonFields json)
                 "always" => MetaspacePreTokenizer.Prepend.Always,
                 "first" => MetaspacePreTokenizer.Prepend.First,
                 "never" => MetaspacePreTokenizer.Prepend.Never,
-                _ => throw json.Error(JsonFields.Join(path, "prepend_scheme"), $"\"{scheme}\" is not always, first or never."),
+                _ => throw json.Error(JsonFields.Join(path, "prepend_scheme"),
+                    $"\"{scheme}\" is not always, first or never."),
             };
-        return json.Bool(e, "add_prefix_space", path, true) ? MetaspacePreTokenizer.Prepend.Always : MetaspacePreTokenizer.Prepend.Never;
+        return json.Bool(e, "add_prefix_space", path, true) ? MetaspacePreTokenizer.Prepend.Always
+            : MetaspacePreTokenizer.Prepend.Never;
     }
 
     private char OneChar(string value, string path) =>

@@ -22,7 +22,8 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, strin
     /// <exception cref="InvalidDataFormatException">A file is not valid JSON or a field has the wrong type.</exception>
     public static TokenizerConfig Read(string? configPath, string? specialTokensMapPath)
     {
-        var config = configPath is not null && File.Exists(configPath) ? Parse(File.ReadAllBytes(configPath), configPath) : Empty;
+        var config = configPath is not null && File.Exists(configPath)
+            ? Parse(File.ReadAllBytes(configPath), configPath) : Empty;
         if (specialTokensMapPath is null || !File.Exists(specialTokensMapPath)) return config;
         var map = Parse(File.ReadAllBytes(specialTokensMapPath), specialTokensMapPath);
         return config with
@@ -59,9 +60,11 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, strin
                 if (Token(json, item, $"additional_special_tokens[{i++}]") is { } token) additional.Add(token);
         }
         return new TokenizerConfig(
-            NamedToken(json, root, "bos_token"), NamedToken(json, root, "eos_token"), NamedToken(json, root, "pad_token"),
+            NamedToken(json, root, "bos_token"), NamedToken(json, root, "eos_token"),
+            NamedToken(json, root, "pad_token"),
             NamedToken(json, root, "unk_token"),
-            OptionalBool(json, root, "add_bos_token"), OptionalBool(json, root, "add_eos_token"), OptionalBool(json, root, "add_prefix_space"),
+            OptionalBool(json, root, "add_bos_token"), OptionalBool(json, root, "add_eos_token"),
+            OptionalBool(json, root, "add_prefix_space"),
             json.OptionalString(root, "tokenizer_class", ""), added, additional);
     }
 
@@ -74,7 +77,8 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, strin
         JsonValueKind.String => value.GetString(),
         JsonValueKind.Object => json.RequiredString(value, "content", path),
         JsonValueKind.Null => null,
-        _ => throw json.Error(path, $"expected a token string or {{\"content\": ...}}, found {JsonFields.Describe(value)}."),
+        _ => throw json.Error(path,
+            $"expected a token string or {{\"content\": ...}}, found {JsonFields.Describe(value)}."),
     };
 
     private static bool? OptionalBool(JsonFields json, JsonElement root, string name) =>

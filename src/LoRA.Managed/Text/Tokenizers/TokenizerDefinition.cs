@@ -12,5 +12,6 @@ namespace LoRA.Managed.Text.Tokenizers;
 /// <param name="Decoder">Turns tokens back into text, or null (tokens joined with spaces, as HF does without
 /// one).</param>
 /// <param name="Template">Special tokens added when asked.</param>
-internal sealed record TokenizerDefinition(BpeModel Model, IReadOnlyList<AddedToken> AddedTokens, Normalizer? Normalizer,
+internal sealed record TokenizerDefinition(BpeModel Model, IReadOnlyList<AddedToken> AddedTokens,
+    Normalizer? Normalizer,
     PreTokenizer? PreTokenizer, bool ByteLevel, TokenDecoder? Decoder, SpecialTokenTemplate Template);

@@ -26,9 +26,11 @@ internal static class TokenizerJsonReader
 
         var components = new TokenizerComponentsReader(json);
         var normalizer = components.Normalizer(JsonFields.Member(root, "normalizer"), "normalizer");
-        var (preTokenizer, byteLevel) = components.PreTokenizer(JsonFields.Member(root, "pre_tokenizer"), "pre_tokenizer");
+        var (preTokenizer, byteLevel) = components.PreTokenizer(JsonFields.Member(root, "pre_tokenizer"),
+            "pre_tokenizer");
         var decoder = components.Decoder(JsonFields.Member(root, "decoder"), "decoder");
-        int? IdOf(string token) => added.LastOrDefault(t => t.Content == token)?.Id ?? (model.TryGetId(token, out int id) ? id : null);
+        int? IdOf(string token) => added.LastOrDefault(t => t.Content == token)?.Id
+            ?? (model.TryGetId(token, out int id) ? id : null);
         var template = components.PostProcessor(JsonFields.Member(root, "post_processor"), "post_processor", IdOf);
         return new TokenizerDefinition(model, added, normalizer, preTokenizer, byteLevel, decoder, template);
     }
@@ -66,7 +68,8 @@ internal static class TokenizerJsonReader
             else
             {
                 int max = byId.Count == 0 ? -1 : byId.Keys.Max();
-                id = byId.Count == 0 ? vocabularySize : max >= vocabularySize || vocabularySize == 0 ? max + 1 : vocabularySize;
+                id = byId.Count == 0 ? vocabularySize : max >= vocabularySize || vocabularySize == 0 ? max + 1
+                    : vocabularySize;
             }
             byContent[token.Content] = id;
             byId[id] = token with { Id = id };             // a later token with the same text replaces the options
@@ -88,6 +91,7 @@ internal static class TokenizerJsonReader
         bool special = json.Bool(item, "special", path, false);
         return new AddedToken(tokenId, content, special,
             LStrip: json.Bool(item, "lstrip", path, false), RStrip: json.Bool(item, "rstrip", path, false),
-            SingleWord: json.Bool(item, "single_word", path, false), Normalized: json.Bool(item, "normalized", path, !special));
+            SingleWord: json.Bool(item, "single_word", path, false),
+            Normalized: json.Bool(item, "normalized", path, !special));
     }
 }

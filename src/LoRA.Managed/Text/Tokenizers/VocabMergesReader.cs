@@ -15,7 +15,8 @@ internal static class VocabMergesReader
     /// <summary>Parses both files.</summary>
     /// <exception cref="InvalidDataFormatException">A file is malformed or a merge names a token missing from the
     /// vocabulary.</exception>
-    public static BpeModel Read(ReadOnlyMemory<byte> vocabUtf8, string vocabFile, ReadOnlyMemory<byte> mergesUtf8, string mergesFile)
+    public static BpeModel Read(ReadOnlyMemory<byte> vocabUtf8, string vocabFile, ReadOnlyMemory<byte> mergesUtf8,
+        string mergesFile)
     {
         var vocabJson = new JsonFields(vocabFile);
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -23,7 +24,8 @@ internal static class VocabMergesReader
             foreach (var entry in vocabJson.Object(document.RootElement, "json").EnumerateObject())
             {
                 string name = entry.Name.Length <= 30 ? entry.Name : entry.Name[..30] + "…";
-                vocab[entry.Name] = vocabJson.Int(entry.Value, "\"" + System.Text.Json.JsonEncodedText.Encode(name).ToString() + "\"");
+                vocab[entry.Name] = vocabJson.Int(entry.Value,
+                    "\"" + System.Text.Json.JsonEncodedText.Encode(name).ToString() + "\"");
             }
 
         var mergesJson = new JsonFields(mergesFile);

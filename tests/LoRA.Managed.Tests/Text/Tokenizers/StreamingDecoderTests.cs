@@ -24,7 +24,9 @@ public class StreamingDecoderTests
             string streamed = string.Concat(pieces), full = tokenizer.Decode(c.Ids, skipSpecialTokens: true);
             // A text that really ends in U+FFFD is held back (HF's DecodeStream does the same): only a prefix is out.
             bool ok = full.EndsWith('\uFFFD') ? full.StartsWith(streamed, StringComparison.Ordinal) : streamed == full;
-            if (!ok) failures.Add($"{OracleTests.Show(c.Text)}: streamed {OracleTests.Show(streamed)}, decoded {OracleTests.Show(full)}");
+            if (!ok)
+                failures.Add($"{OracleTests.Show(c.Text)}: streamed {OracleTests.Show(streamed)}, decoded " +
+                    $"{OracleTests.Show(full)}");
             if (pieces.Any(p => p.Length > 0 && char.IsHighSurrogate(p[^1])))
                 failures.Add($"{OracleTests.Show(c.Text)}: a piece ends with half a surrogate pair");
         }
