@@ -23,7 +23,8 @@ public sealed class ParameterChecksum : IDisposable
     {
         ArgumentNullException.ThrowIfNull(name);
         if (_last is not null && string.CompareOrdinal(_last, name) >= 0)
-            throw new ArgumentException($"ParameterChecksum: '{name}' after '{_last}' (the names must be in ordinal order).");
+            throw new ArgumentException(
+                $"ParameterChecksum: '{name}' after '{_last}' (the names must be in ordinal order).");
         _last = name;
         _hash.AppendData(Encoding.UTF8.GetBytes(name));
         _hash.AppendData([0]);

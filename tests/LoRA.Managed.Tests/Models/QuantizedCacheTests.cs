@@ -30,10 +30,15 @@ public class QuantizedCacheTests
         return dir;
     }
 
-    private static (CausalLm Model, List<string> Warnings) Load(string dir, BaseDType d, bool cache = true, string? root = null)
+    private static (CausalLm Model, List<string> Warnings) Load(string dir, BaseDType d, bool cache = true,
+        string? root = null)
     {
         var warnings = new List<string>();
-        var model = HfModel.Load(dir, new HfLoadOptions { BaseDType = d, QuantizedCache = cache, QuantizedCacheRoot = root, Warning = warnings.Add });
+        var options = new HfLoadOptions
+        {
+            BaseDType = d, QuantizedCache = cache, QuantizedCacheRoot = root, Warning = warnings.Add,
+        };
+        var model = HfModel.Load(dir, options);
         return (model, warnings);
     }
 
@@ -49,7 +54,8 @@ public class QuantizedCacheTests
 
     [Test]
     public void ACachedLoadIsBitwiseTheFreshLoad(
-        [Values("gpt2-tiny", "llama-gqa-tied")] string name, [Values(BaseDType.Bf16, BaseDType.F16, BaseDType.Int8, BaseDType.Nf4)] BaseDType d)
+        [Values("gpt2-tiny", "llama-gqa-tied")] string name,
+        [Values(BaseDType.Bf16, BaseDType.F16, BaseDType.Int8, BaseDType.Nf4)] BaseDType d)
     {
         using var dir = Copy(name);
         var (fresh, none) = Load(dir.Path, d, cache: false);
@@ -79,7 +85,8 @@ public class QuantizedCacheTests
             .Select(m => m.Key + ".weight").ToHashSet();
         string file = Path.Combine(dir.Path, "model.safetensors");
         DateTime time = File.GetLastWriteTimeUtc(file);
-        int overwritten = OverwriteTensors(file, n => quantised.Contains(n) || quantised.Contains("transformer." + n) || quantised.Contains("model." + n));
+        int overwritten = OverwriteTensors(file,
+            n => quantised.Contains(n) || quantised.Contains("transformer." + n) || quantised.Contains("model." + n));
         Assert.That(overwritten, Is.EqualTo(quantised.Count));
         File.SetLastWriteTimeUtc(file, time);
 
@@ -92,14 +99,20 @@ public class QuantizedCacheTests
 
     public static IEnumerable<TestCaseData> Damages()
     {
-        yield return new TestCaseData((Action<string>)(p => Truncate(p, 0.5)), "truncated").SetName("Truncated");
-        yield return new TestCaseData((Action<string>)(p => Truncate(p, 8.0 / new FileInfo(p).Length)), "truncated (8 bytes)").SetName("TruncatedHeader");
-        yield return new TestCaseData((Action<string>)(p => Patch(p, 0.6, b => (byte)(b ^ 0x10))), "checksum mismatch").SetName("FlippedByte");
-        yield return new TestCaseData((Action<string>)(p => Patch(p, 40.0, b => (byte)(b ^ 0x01))), "checksum mismatch").SetName("FlippedHeaderByte");
-        yield return new TestCaseData((Action<string>)(p => SetVersion(p, 2)), "format version 2, this build reads 1").SetName("OtherVersion");
-        yield return new TestCaseData((Action<string>)(p => Patch(p, 2.0, b => (byte)'X')), "not a quantised-weight cache").SetName("WrongMagic");
-        yield return new TestCaseData((Action<string>)(p => File.AppendAllText(p, "x")), "bytes where its header says").SetName("Extended");
+        yield return Damage("Truncated", p => Truncate(p, 0.5), "truncated");
+        yield return Damage("TruncatedHeader", p => Truncate(p, 8.0 / new FileInfo(p).Length), "truncated (8 bytes)");
+        yield return Damage("FlippedByte", p => Patch(p, 0.6, b => (byte)(b ^ 0x10)), "checksum mismatch");
+        yield return Damage("FlippedHeaderByte", p => Patch(p, 40.0, b => (byte)(b ^ 0x01)), "checksum mismatch");
+        yield return Damage("OtherVersion", p => SetVersion(p, 2), "format version 2, this build reads 1");
+        yield return Damage("WrongMagic", p => Patch(p, 2.0, b => (byte)'X'), "not a quantised-weight cache");
+        yield return Damage("Extended", p => File.AppendAllText(p, "x"), "bytes where its header says");
     }
+
+    private static TestCaseData Damage(string name, Action<string> damage, string reason) =>
+        new TestCaseData(damage, reason).SetName(name);
+
+    private static string[] Warned(string path, string reason) => [$"warning: {path}: {reason}; rebuilding"];
+
 
     [TestCaseSource(nameof(Damages))]
     public void ADamagedCacheIsRebuiltWithOneLineAndNeverUsed(Action<string> damage, string reason)
@@ -111,7 +124,8 @@ public class QuantizedCacheTests
         damage(path);
         var (model, warnings) = Load(dir.Path, BaseDType.Int8);
         Assert.That(warnings, Has.Count.EqualTo(1));
-        Assert.That(warnings[0], Does.StartWith($"warning: {path}: ").And.Contain(reason).And.EndWith("; rebuilding").And.Not.Contain("\n"));
+        Assert.That(warnings[0], Does.StartWith($"warning: {path}: ").And.Contain(reason).And.EndWith("; rebuilding")
+            .And.Not.Contain("\n"));
         Assert.That(Logits(model, "gpt2-tiny"), Is.EqualTo(Logits(fresh, "gpt2-tiny")));
         Assert.That(Load(dir.Path, BaseDType.Int8).Warnings, Is.Empty, "rebuilt");
         Assert.That(QuantizedWeightCache.Read(path).Entries, Is.Not.Empty);
@@ -125,9 +139,11 @@ public class QuantizedCacheTests
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllBytes(path, []); // what a FIFO or a device also looks like: reading it could block forever
         var (model, warnings) = Load(dir.Path, BaseDType.Nf4);
-        Assert.That(warnings, Is.EqualTo(new[] { $"warning: {path}: empty or not a regular file; not used, and not replaced (remove it)" }));
+        string expected = $"warning: {path}: empty or not a regular file; not used, and not replaced (remove it)";
+        Assert.That(warnings, Is.EqualTo(new[] { expected }));
         Assert.That(new FileInfo(path).Length, Is.Zero);
-        Assert.That(Logits(model, "gpt2-tiny"), Is.EqualTo(Logits(Load(dir.Path, BaseDType.Nf4, cache: false).Model, "gpt2-tiny")));
+        var fresh = Load(dir.Path, BaseDType.Nf4, cache: false).Model;
+        Assert.That(Logits(model, "gpt2-tiny"), Is.EqualTo(Logits(fresh, "gpt2-tiny")));
     }
 
     [Test]
@@ -140,18 +156,20 @@ public class QuantizedCacheTests
         OverwriteTensors(file, n => n == "h.0.attn.c_attn.weight");
         File.SetLastWriteTimeUtc(file, File.GetLastWriteTimeUtc(file).AddSeconds(2));
         var (model, warnings) = Load(dir.Path, BaseDType.Nf4);
-        Assert.That(warnings, Is.EqualTo(new[] { $"warning: {path}: stale: model.safetensors changed; rebuilding" }));
+        Assert.That(warnings, Is.EqualTo(Warned(path, "stale: model.safetensors changed")));
         var (fresh, _) = Load(dir.Path, BaseDType.Nf4, cache: false);
-        Assert.That(Logits(model, "gpt2-tiny"), Is.EqualTo(Logits(fresh, "gpt2-tiny")), "the new values, not the cached ones");
+        Assert.That(Logits(model, "gpt2-tiny"), Is.EqualTo(Logits(fresh, "gpt2-tiny")),
+            "the new values, not the cached ones");
         Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings, Is.Empty);
 
         // Only the time changes (touch): still stale.
         File.SetLastWriteTimeUtc(file, File.GetLastWriteTimeUtc(file).AddSeconds(2));
-        Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings, Is.EqualTo(new[] { $"warning: {path}: stale: model.safetensors changed; rebuilding" }));
+        Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings,
+            Is.EqualTo(Warned(path, "stale: model.safetensors changed")));
 
         string config = Path.Combine(dir.Path, "config.json");
         File.AppendAllText(config, "\n");
-        Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings, Is.EqualTo(new[] { $"warning: {path}: stale: config.json changed; rebuilding" }));
+        Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings, Is.EqualTo(Warned(path, "stale: config.json changed")));
         Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings, Is.Empty);
     }
 
@@ -163,7 +181,7 @@ public class QuantizedCacheTests
         Load(dir.Path, BaseDType.Int8);
         string path = CachePath(dir.Path, BaseDType.Nf4);
         File.Copy(CachePath(dir.Path, BaseDType.Int8), path);
-        Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings, Is.EqualTo(new[] { $"warning: {path}: made for Int8, loading Nf4; rebuilding" }));
+        Assert.That(Load(dir.Path, BaseDType.Nf4).Warnings, Is.EqualTo(Warned(path, "made for Int8, loading Nf4")));
         // Another model's cache put in its place.
         Load(other.Path, BaseDType.Nf4);
         File.Copy(CachePath(other.Path, BaseDType.Nf4), path, overwrite: true);
@@ -183,15 +201,17 @@ public class QuantizedCacheTests
         using var dir = Copy("llama-gqa-tied");
         using var root = new HfFixtures.TempDir();
         var mode = File.GetUnixFileMode(dir.Path);
-        File.SetUnixFileMode(dir.Path, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+        File.SetUnixFileMode(dir.Path, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead
+            | UnixFileMode.GroupExecute);
         try
         {
             string path = QuantizedWeightCache.PathFor(dir.Path, BaseDType.Nf4, root.Path);
-            Assert.That(path, Does.StartWith(root.Path + Path.DirectorySeparatorChar + Path.GetFileName(dir.Path) + "-"));
+            Assert.That(path, Does.StartWith(Path.Combine(root.Path, Path.GetFileName(dir.Path)) + "-"));
             Assert.That(Path.GetFileName(path), Is.EqualTo("quantized-nf4.bin"));
             var (first, w1) = Load(dir.Path, BaseDType.Nf4, root: root.Path);
             Assert.That(File.Exists(path));
-            Assert.That(Directory.Exists(Path.Combine(dir.Path, ".lora-managed")), Is.False, "nothing written beside the model");
+            Assert.That(Directory.Exists(Path.Combine(dir.Path, ".lora-managed")), Is.False,
+                "nothing written beside the model");
             DateTime written = File.GetLastWriteTimeUtc(path);
             var (second, w2) = Load(dir.Path, BaseDType.Nf4, root: root.Path);
             Assert.That(w1.Concat(w2), Is.Empty);
@@ -199,8 +219,15 @@ public class QuantizedCacheTests
             Assert.That(Logits(second, "llama-gqa-tied"), Is.EqualTo(Logits(first, "llama-gqa-tied")));
         }
         finally { File.SetUnixFileMode(dir.Path, mode); }
-        Assert.That(QuantizedWeightCache.PathFor(dir.Path, BaseDType.Nf4, root.Path), Is.EqualTo(CachePath(dir.Path, BaseDType.Nf4)),
-            "writable again: beside the model");
+        Assert.That(QuantizedWeightCache.PathFor(dir.Path, BaseDType.Nf4, root.Path),
+            Is.EqualTo(CachePath(dir.Path, BaseDType.Nf4)), "writable again: beside the model");
+        // An explicit path overrides the rule.
+        string chosen = Path.Combine(root.Path, "mine.bin");
+        var warnings = new List<string>();
+        HfModel.Load(dir.Path,
+            new HfLoadOptions { BaseDType = BaseDType.Int8, QuantizedCachePath = chosen, Warning = warnings.Add });
+        Assert.That(QuantizedWeightCache.Read(chosen).DType, Is.EqualTo(BaseDType.Int8));
+        Assert.That(warnings, Is.Empty);
     }
 
     [Test]
@@ -215,10 +242,12 @@ public class QuantizedCacheTests
         // The process "dies" (an exception) after 1000 bytes: no file appears, and an existing cache is untouched.
         Assert.Throws<IOException>(() => QuantizedWeightCache.Write(other, contents, s => new FailingStream(s, 1000)));
         Assert.Throws<IOException>(() => QuantizedWeightCache.Write(path, contents, s => new FailingStream(s, 1000)));
-        Assert.That(Directory.GetFiles(Path.GetDirectoryName(path)!), Is.EqualTo(new[] { path }), "no temporary file left");
+        Assert.That(Directory.GetFiles(Path.GetDirectoryName(path)!), Is.EqualTo(new[] { path }),
+            "no temporary file left");
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(good));
         // What a killed writer leaves is a hidden temporary file, which no load reads.
-        File.WriteAllBytes(Path.Combine(dir.Path, ".lora-managed", ".quantized-nf4.bin.0123.tmp"), good.AsSpan(0, 500).ToArray());
+        string leftover = Path.Combine(dir.Path, ".lora-managed", ".quantized-nf4.bin.0123.tmp");
+        File.WriteAllBytes(leftover, good.AsSpan(0, 500).ToArray());
         File.Delete(path);
         var (_, warnings) = Load(dir.Path, BaseDType.Nf4);
         Assert.That(warnings, Is.Empty);
@@ -230,9 +259,10 @@ public class QuantizedCacheTests
     {
         using var dir = Copy(HfFixtures.Stories260K);
         string text = Path.Combine(dir.Path, "story.txt");
-        File.WriteAllText(text, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.\n");
+        File.WriteAllText(text, "Once upon a time, there was a little girl named Lily. She loved to play outside.\n");
         string path = CachePath(dir.Path, BaseDType.Nf4);
-        var off = LoraCli.Run("lm-eval", "--model", dir.Path, "--data", text, "--base-dtype", "nf4", "--no-quant-cache");
+        var off = LoraCli.Run("lm-eval", "--model", dir.Path, "--data", text, "--base-dtype", "nf4",
+            "--no-quant-cache");
         Assert.That(off.Code, Is.EqualTo(0), off.Err);
         Assert.That(File.Exists(path), Is.False);
         var first = LoraCli.Run("lm-eval", "--model", dir.Path, "--data", text, "--base-dtype", "nf4");
@@ -243,9 +273,16 @@ public class QuantizedCacheTests
         Assert.That(damaged.Code, Is.EqualTo(0), damaged.Err);
         Assert.That(damaged.Err, Is.EqualTo($"warning: {path}: checksum mismatch; rebuilding\n"));
         Assert.That(damaged.Out, Is.EqualTo(off.Out));
-        var generate = LoraCli.Run("generate", "--model", dir.Path, "--prompt", "Once", "--base-dtype", "nf4", "--max-new-tokens", "4");
+        var generate = LoraCli.Run("generate", "--model", dir.Path, "--prompt", "Once", "--base-dtype", "nf4",
+            "--max-new-tokens", "4");
         Assert.That((generate.Code, generate.Err), Is.EqualTo((0, "")));
-        Assert.That(LoraCli.Run("lm-finetune", "--help").Out, Does.Contain("--no-quant-cache"));
+        // lm-finetune reports through its observer, to stderr as well.
+        Truncate(path, 0.5);
+        var tune = LoraCli.Run("lm-finetune", "--model", dir.Path, "--data", text, "--base-dtype", "nf4",
+            "--steps", "1", "--targets", "q_proj", "--context", "16", "--batch-size", "1", "--out", Path.Combine(dir.Path, "adapter"));
+        Assert.That(tune.Code, Is.EqualTo(0), tune.Err);
+        Assert.That(tune.Err, Does.StartWith($"warning: {path}: truncated"));
+        Assert.That(tune.Out, Does.Not.Contain("warning"));
     }
 
     /// <summary>Overwrites the data of the tensors <paramref name="which"/> selects (by stored name) with other

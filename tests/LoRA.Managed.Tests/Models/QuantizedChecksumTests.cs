@@ -15,7 +15,8 @@ namespace LoRA.Managed.Tests.Models;
 /// </summary>
 public class QuantizedChecksumTests
 {
-    public static readonly string[] Fixtures = ["gpt2-tiny", "llama-gqa-tied", "llama3-rope-sharded", "qwen2-bias-bf16"];
+    public static readonly string[] Fixtures =
+        ["gpt2-tiny", "llama-gqa-tied", "llama3-rope-sharded", "qwen2-bias-bf16"];
 
     private static HfFixtures.TempDir Copy(string fixture)
     {
@@ -66,21 +67,26 @@ public class QuantizedChecksumTests
         var config = new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] };
         var nf4 = LoraModel.GetPeftModel(HfModel.Load(dir.Path, BaseDType.Nf4), config, new TorchGenerator(3));
         nf4.SaveAdapter(saved.Path);
-        string written = SafeTensors.Read(Path.Combine(saved.Path, AdapterFiles.WeightsFileName)).Metadata[AdapterFiles.ChecksumKey];
-        Assert.That(written, Is.EqualTo(BaseChecksum.Compute(HfModel.Load(dir.Path))), "the float32 base's fingerprint");
+        var file = SafeTensors.Read(Path.Combine(saved.Path, AdapterFiles.WeightsFileName));
+        string written = file.Metadata[AdapterFiles.ChecksumKey];
+        Assert.That(written, Is.EqualTo(BaseChecksum.Compute(HfModel.Load(dir.Path))),
+            "the float32 base's fingerprint");
         var onFloat = PeftModel.FromPretrained(HfModel.Load(dir.Path), saved.Path);
         Assert.That(onFloat.BaseChecksum, Is.EqualTo(written));
 
         using var fromFloat = new HfFixtures.TempDir();
         onFloat.SaveAdapter(fromFloat.Path);
-        Assert.That(PeftModel.FromPretrained(HfModel.Load(dir.Path, BaseDType.Int8), fromFloat.Path).BaseChecksum, Is.EqualTo(written));
+        var onInt8 = PeftModel.FromPretrained(HfModel.Load(dir.Path, BaseDType.Int8), fromFloat.Path);
+        Assert.That(onInt8.BaseChecksum, Is.EqualTo(written));
 
         // Another base (one weight changed) is refused whether quantised or not.
         using var other = Copy("llama-gqa-tied");
-        QuantizedCacheTests.OverwriteTensors(Path.Combine(other.Path, "model.safetensors"), n => n.EndsWith("layers.0.mlp.up_proj.weight", StringComparison.Ordinal));
+        QuantizedCacheTests.OverwriteTensors(Path.Combine(other.Path, "model.safetensors"),
+            n => n.EndsWith("layers.0.mlp.up_proj.weight", StringComparison.Ordinal));
         foreach (var d in new[] { BaseDType.F32, BaseDType.Nf4 })
         {
-            var ex = Assert.Throws<InvalidOperationException>(() => PeftModel.FromPretrained(HfModel.Load(other.Path, d), saved.Path));
+            var ex = Assert.Throws<InvalidOperationException>(
+                () => PeftModel.FromPretrained(HfModel.Load(other.Path, d), saved.Path));
             Assert.That(ex!.Message, Does.Contain("checksum").And.Contain(written));
         }
     }

@@ -26,7 +26,8 @@ public sealed unsafe partial class QuantizedMatrix
         };
     }
 
-    /// <summary>A matrix over arrays laid out as <see cref="StorageArrays"/> gives them (adopted, not copied).</summary>
+    /// <summary>A matrix over arrays laid out as <see cref="StorageArrays"/> gives them (adopted, not
+    /// copied).</summary>
     /// <exception cref="ArgumentException">An array is missing, of another element type or of another length than
     /// <c>[rows, columns]</c> in <paramref name="dtype"/> needs (the message says which).</exception>
     internal static QuantizedMatrix FromStorage(int rows, int columns, BaseDType dtype, Array[] arrays, float offset)

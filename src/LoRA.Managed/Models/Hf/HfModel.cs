@@ -62,7 +62,8 @@ public static class HfModel
         else
         {
             var key = QuantizedCacheKey.Create(directory, weights.FilePaths);
-            string path = options.QuantizedCachePath ?? QuantizedWeightCache.PathFor(directory, options.BaseDType, options.QuantizedCacheRoot);
+            string path = options.QuantizedCachePath
+                ?? QuantizedWeightCache.PathFor(directory, options.BaseDType, options.QuantizedCacheRoot);
             if (!load.TryFromCache(path, key, options.Warning, out bool replace))
             {
                 // Built again into a fresh model when a cache was half installed (see TryFromCache).

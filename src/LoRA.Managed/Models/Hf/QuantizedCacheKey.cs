@@ -18,7 +18,10 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
     /// <summary>The key of <paramref name="directory"/>'s config and the weight files actually read.</summary>
     public static QuantizedCacheKey Create(string directory, IEnumerable<string> weightFiles)
     {
-        var entries = new List<(string, string)> { (HfConfig.FileName, Sha256File(Path.Combine(directory, HfConfig.FileName))) };
+        var entries = new List<(string, string)>
+        {
+            (HfConfig.FileName, Sha256File(Path.Combine(directory, HfConfig.FileName))),
+        };
         string index = Path.Combine(directory, HfWeights.IndexFile);
         if (!File.Exists(Path.Combine(directory, HfWeights.SingleFile)) && File.Exists(index))
             entries.Add((HfWeights.IndexFile, Sha256File(index)));
@@ -39,7 +42,8 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
         {
             if (i >= Entries.Count) return $"{other.Entries[i].Label} is no longer read";
             if (i >= other.Entries.Count) return $"{Entries[i].Label} was not read when the cache was made";
-            if (Entries[i].Label != other.Entries[i].Label) return $"{Entries[i].Label} replaces {other.Entries[i].Label}";
+            if (Entries[i].Label != other.Entries[i].Label)
+                return $"{Entries[i].Label} replaces {other.Entries[i].Label}";
             if (Entries[i].Value != other.Entries[i].Value) return $"{Entries[i].Label} changed";
         }
         return null;
@@ -73,7 +77,8 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
             else if (!File.GetUnixFileMode(directory).HasFlag(UnixFileMode.UserWrite))
                 return false;
             string cache = Path.Combine(directory, QuantizedWeightCache.FolderName);
-            if (!OperatingSystem.IsWindows() && Directory.Exists(cache) && !File.GetUnixFileMode(cache).HasFlag(UnixFileMode.UserWrite))
+            if (!OperatingSystem.IsWindows() && Directory.Exists(cache)
+                && !File.GetUnixFileMode(cache).HasFlag(UnixFileMode.UserWrite))
                 return false;
             Directory.CreateDirectory(cache);
             return true;
@@ -82,7 +87,8 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
         catch (UnauthorizedAccessException) { return false; }
     }
 
-    private static string Sha256File(string path) => "sha256 " + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
+    private static string Sha256File(string path) =>
+        "sha256 " + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
 
     // The 8-byte length and the JSON header of a safetensors file (already checked by SafeTensorsReader.Open).
     private static string HeaderSha256(string path)

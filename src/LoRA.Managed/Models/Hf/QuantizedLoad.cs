@@ -28,7 +28,8 @@ internal sealed class QuantizedLoad
         var names = new Dictionary<Parameter, string>(ReferenceEqualityComparer.Instance);
         foreach (var (name, p) in model.NamedParameters()) names.TryAdd(p, name);
         foreach (var (name, module) in model.NamedModules())
-            if (module is IQuantizableWeight q && name != "lm_head" && !name.EndsWith(".lm_head", StringComparison.Ordinal))
+            if (module is IQuantizableWeight q && name != "lm_head"
+                && !name.EndsWith(".lm_head", StringComparison.Ordinal))
                 Targets.Add((names[q.Weight], (int[])q.Weight.Shape.Clone(), q));
     }
 
@@ -81,16 +82,21 @@ internal sealed class QuantizedLoad
         QuantizedWeightCache.Contents cache;
         try { cache = QuantizedWeightCache.Read(path); }
         catch (QuantizedWeightCache.BadCacheException e) { return Reject(path, e.Message, warning); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Reject(path, $"unreadable ({e.Message})", warning); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Reject(path, $"unreadable ({e.Message})", warning);
+        }
         if (cache.DType != _dtype) return Reject(path, $"made for {cache.DType}, loading {_dtype}", warning);
         if (cache.Key.Difference(key) is { } changed) return Reject(path, $"stale: {changed}", warning);
-        if (cache.Entries.Count != Targets.Count) return Reject(path, $"stale: {cache.Entries.Count} quantised weights, the model has {Targets.Count}", warning);
+        if (cache.Entries.Count != Targets.Count)
+            return Reject(path, $"stale: {cache.Entries.Count} quantised weights, the model has {Targets.Count}", warning);
         for (int i = 0; i < Targets.Count; i++)
         {
             var (name, shape, _) = Targets[i];
             var e = cache.Entries[i];
             if (e.Name != name || !e.Shape.AsSpan().SequenceEqual(shape) || e.Weight.DType != _dtype)
-                return Reject(path, $"stale: the cache holds {e.Name} {Tensors.Shapes.Format(e.Shape)} {e.Weight.DType} where the model quantises {name} {Tensors.Shapes.Format(shape)}", warning);
+                return Reject(path, $"stale: the cache holds {e.Name} {Tensors.Shapes.Format(e.Shape)} {e.Weight.DType} "
+                    + $"where the model quantises {name} {Tensors.Shapes.Format(shape)}", warning);
         }
         LoadInto(null, Targets.Select(t => t.Module.Weight).ToHashSet(), null);
         for (int i = 0; i < Targets.Count; i++)
@@ -106,10 +112,12 @@ internal sealed class QuantizedLoad
     /// <paramref name="warning"/>, not an error (the model is loaded either way).</summary>
     public void WriteCache(string path, QuantizedCacheKey key, Action<string>? warning)
     {
-        var entries = Targets.Select(t => new QuantizedWeightCache.Entry(t.Name, t.Shape, t.Module.QuantizedWeight!)).ToList();
+        var entries = Targets
+            .Select(t => new QuantizedWeightCache.Entry(t.Name, t.Shape, t.Module.QuantizedWeight!)).ToList();
         try
         {
-            QuantizedWeightCache.Write(path, new QuantizedWeightCache.Contents(_dtype, Model.Float32Checksum!, key, entries));
+            var contents = new QuantizedWeightCache.Contents(_dtype, Model.Float32Checksum!, key, entries);
+            QuantizedWeightCache.Write(path, contents);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -123,20 +131,22 @@ internal sealed class QuantizedLoad
         return false;
     }
 
-    private void LoadInto(IReadOnlyDictionary<Parameter, HfWeights.TensorSink>? divert, IReadOnlySet<Parameter>? provided,
-        ParameterChecksum? checksum)
+    private void LoadInto(IReadOnlyDictionary<Parameter, HfWeights.TensorSink>? divert,
+        IReadOnlySet<Parameter>? provided, ParameterChecksum? checksum)
     {
         if (_config.Architecture == HfArchitecture.Gpt2)
         {
             // GPT-2 files carry the causal-mask buffers attn.bias / attn.masked_bias and, rarely, the tied head.
             _weights.LoadInto(Model, "transformer.", n =>
-                n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal)
+                n.EndsWith(".attn.bias", StringComparison.Ordinal)
+                || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal)
                 || n == "lm_head.weight", divert, provided, checksum);
         }
         else
         {
             _weights.LoadInto(Model, "model.", n =>
-                n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (_config.TieWordEmbeddings && n == "lm_head.weight"),
+                n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+                || (_config.TieWordEmbeddings && n == "lm_head.weight"),
                 divert, provided, checksum);
         }
     }

@@ -45,7 +45,8 @@ public static class QuantizedWeightCache
     internal sealed record Entry(string Name, int[] Shape, QuantizedMatrix Weight);
 
     /// <summary>A cache file's content.</summary>
-    internal sealed record Contents(BaseDType DType, string Float32Checksum, QuantizedCacheKey Key, IReadOnlyList<Entry> Entries);
+    internal sealed record Contents(BaseDType DType, string Float32Checksum, QuantizedCacheKey Key,
+        IReadOnlyList<Entry> Entries);
 
     /// <summary>Why a cache file cannot be used: one line, without the path.</summary>
     internal sealed class BadCacheException(string reason) : Exception(reason);
@@ -54,7 +55,8 @@ public static class QuantizedWeightCache
     /// (tests) wraps the file's stream, e.g. to fail half-way.</summary>
     internal static void Write(string path, Contents contents, Func<Stream, Stream>? wrap = null)
     {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("the quantised cache is little-endian only.");
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("the quantised cache is little-endian only.");
         // Measured by writing it once to nowhere: its length precedes it in the file.
         var counter = new HashingStream(Stream.Null, null);
         WritePayload(counter, contents);
@@ -93,10 +95,11 @@ public static class QuantizedWeightCache
             throw new BadCacheException($"format version {version}, this build reads {FormatVersion}");
         long payload = ReadInt64(reader), expected = HeaderBytes + payload + TrailerBytes;
         if (payload < 0 || expected != length)
-            throw new BadCacheException(length < expected ? $"truncated ({length} of {expected} bytes)" : $"{length} bytes where its header says {expected}");
+            throw new BadCacheException(length < expected
+                ? $"truncated ({length} of {expected} bytes)" : $"{length} bytes where its header says {expected}");
         Contents contents;
         try { contents = ReadPayload(reader, payload); }
-        catch (Exception e) when (e is EndOfStreamException or ArgumentException or OverflowException or DecoderFallbackException)
+        catch (Exception e) when (e is EndOfStreamException or ArgumentException or OverflowException)
         {
             // A damaged payload usually fails here first; the checksum says which it is.
             reader.ReadTo(HeaderBytes + payload);
@@ -169,7 +172,10 @@ public static class QuantizedWeightCache
             {
                 byte type = (byte)s.ReadByte();
                 long n = ReadInt64(s);
-                int size = type switch { 0 => 4, 1 or 2 => 2, 3 or 4 => 1, _ => throw new ArgumentException($"element type {type}") };
+                int size = type switch
+                {
+                    0 => 4, 1 or 2 => 2, 3 or 4 => 1, _ => throw new ArgumentException($"element type {type}"),
+                };
                 if (n < 0 || n > (end - s.Position) / size) throw new ArgumentException($"{n} elements past the end");
                 arrays[a] = type switch
                 {
