@@ -279,7 +279,8 @@ public class QuantizedCacheTests
         // lm-finetune reports through its observer, to stderr as well.
         Truncate(path, 0.5);
         var tune = LoraCli.Run("lm-finetune", "--model", dir.Path, "--data", text, "--base-dtype", "nf4",
-            "--steps", "1", "--targets", "q_proj", "--context", "16", "--batch-size", "1", "--out", Path.Combine(dir.Path, "adapter"));
+            "--steps", "1", "--targets", "q_proj", "--context", "16", "--batch-size", "1",
+            "--out", Path.Combine(dir.Path, "adapter"));
         Assert.That(tune.Code, Is.EqualTo(0), tune.Err);
         Assert.That(tune.Err, Does.StartWith($"warning: {path}: truncated"));
         Assert.That(tune.Out, Does.Not.Contain("warning"));
