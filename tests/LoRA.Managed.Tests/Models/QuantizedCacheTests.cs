@@ -255,6 +255,24 @@ public class QuantizedCacheTests
     }
 
     [Test]
+    public void LoadsRacingToWriteTheCacheLeaveOneValidCache()
+    {
+        using var dir = Copy("gpt2-tiny");
+        var (fresh, _) = Load(dir.Path, BaseDType.Nf4, cache: false);
+        var results = new (CausalLm Model, List<string> Warnings)[4];
+        Parallel.For(0, results.Length, i => results[i] = Load(dir.Path, BaseDType.Nf4));
+        float[] expected = Logits(fresh, "gpt2-tiny");
+        foreach (var (model, warnings) in results)
+        {
+            Assert.That(warnings, Is.Empty);
+            Assert.That(Logits(model, "gpt2-tiny"), Is.EqualTo(expected));
+        }
+        string path = CachePath(dir.Path, BaseDType.Nf4);
+        Assert.That(Directory.GetFiles(Path.GetDirectoryName(path)!), Is.EqualTo(new[] { path }));
+        Assert.That(QuantizedWeightCache.Read(path).Float32Checksum, Is.EqualTo(fresh.Float32Checksum));
+    }
+
+    [Test]
     public void CliWarnsOnStderrAndNoQuantCacheSkipsTheCache()
     {
         using var dir = Copy(HfFixtures.Stories260K);
