@@ -9,6 +9,8 @@ internal sealed class CliObserver(CliContext context) : RecipeObserver
 {
     public override void Message(string line) => context.Output.WriteLine(line);
 
+    public override void Warning(string line) => context.Error.WriteLine(line);
+
     public override void RunPhase(TrainingPhase phase, Action<IProgress<TrainingProgress>?> train) =>
         TrainingView.Run(context, phase.Label, phase.Epochs, phase.StepsPerEpoch, train, phase.ByStep);
 }

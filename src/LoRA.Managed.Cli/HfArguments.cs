@@ -45,8 +45,19 @@ internal static class HfArguments
         },
     };
 
-    /// <summary>The folder's model (with the adapter when given) and its tokenizer.</summary>
-    public static (CausalLm Model, HfTokenizer Tokenizer) Load(string modelDir, string? adapterDir,
-        BaseDType baseDType = Kernels.BaseDType.F32) =>
-        (HfLmLoading.Load(modelDir, adapterDir, baseDType), HfTokenizer.FromFolder(modelDir));
+    /// <summary>The <c>--no-quant-cache</c> switch: neither read nor write the quantised-weight cache.</summary>
+    public static Option<bool> NoQuantCache() => new("--no-quant-cache")
+    {
+        Description = "With --base-dtype other than f32: quantise from the model's files and keep no copy. By default the quantised weights are cached in <model>/.lora-managed (or under ~/.cache/lora-managed/quantized when the folder is read-only) and reused while the files are unchanged.",
+    };
+
+    /// <summary>The folder's model (with the adapter when given) and its tokenizer; cache warnings go to
+    /// <paramref name="error"/>.</summary>
+    public static (CausalLm Model, HfTokenizer Tokenizer) Load(string modelDir, string? adapterDir, BaseDType baseDType,
+        bool noQuantCache, TextWriter error) =>
+        (HfLmLoading.Load(modelDir, adapterDir, LoadOptions(baseDType, noQuantCache, error)), HfTokenizer.FromFolder(modelDir));
+
+    /// <summary>The library's load options for <c>--base-dtype</c> and <c>--no-quant-cache</c>.</summary>
+    public static Models.Hf.HfLoadOptions LoadOptions(BaseDType baseDType, bool noQuantCache, TextWriter error) =>
+        new() { BaseDType = baseDType, QuantizedCache = !noQuantCache, Warning = error.WriteLine };
 }

@@ -82,7 +82,7 @@ public static class AdapterFiles
             written = written with { TaskType = written.TaskType ?? "CAUSAL_LM", BaseModelNameOrPath = written.BaseModelNameOrPath ?? source };
         byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(written));
         var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum, [ConfigHashKey] = Sha256(json) };
-        if (model.BaseChecksum.Length == 0) metadata.Remove(ChecksumKey); // a quantised base has no fingerprint
+        if (model.BaseChecksum.Length == 0) metadata.Remove(ChecksumKey); // a base quantised in code has no fingerprint
         byte[] weights = SafeTensors.Serialize(tensors, metadata);
         return (weights, json);
     }

@@ -15,7 +15,7 @@ namespace LoRA.Managed.Models;
 /// recording, for scoring and generation. Both go through the same child modules, so an adapter injected by
 /// <see cref="Lora.LoraModel"/> acts in both.
 /// </remarks>
-public abstract class CausalLm : Module, ICausalLanguageModel
+public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
 {
     /// <summary>Creates the base with its configuration.</summary>
     protected CausalLm(HfConfig config) => Config = config ?? throw new ArgumentNullException(nameof(config));
@@ -38,6 +38,10 @@ public abstract class CausalLm : Module, ICausalLanguageModel
 
     /// <inheritdoc />
     public string? NameOrPath => SourceDirectory;
+
+    /// <summary>The fingerprint of the float32 weights a quantised base was loaded from (set by
+    /// <see cref="Hf.HfModel"/>), or null for a float32 model.</summary>
+    public string? Float32Checksum { get; internal set; }
 
     /// <summary>
     /// Next-token logits for ids (batch, time), row-major: returns (batch·time, V), row <c>b·time + t</c> predicting

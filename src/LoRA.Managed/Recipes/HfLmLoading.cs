@@ -16,9 +16,14 @@ public static class HfLmLoading
 
     /// <summary>As <see cref="Load(string, string?)"/> with the base's linear weights stored in
     /// <paramref name="baseDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType)"/>).</summary>
-    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType)
+    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType) =>
+        Load(modelDir, adapterDir, new HfLoadOptions { BaseDType = baseDType });
+
+    /// <summary>As <see cref="Load(string, string?)"/> with the base loaded as <paramref name="options"/> say
+    /// (storage, quantised-weight cache; see <see cref="HfModel.Load(string, HfLoadOptions)"/>).</summary>
+    public static CausalLm Load(string modelDir, string? adapterDir, HfLoadOptions options)
     {
-        CausalLm model = HfModel.Load(modelDir, baseDType);
+        CausalLm model = HfModel.Load(modelDir, options);
         if (adapterDir is not null) PeftModel.FromPretrained(model, adapterDir);
         model.Eval();
         return model;

@@ -21,6 +21,10 @@ public class RecipeObserver
     /// <summary>A line worth showing (what is being trained, on what, a result).</summary>
     public virtual void Message(string line) { }
 
+    /// <summary>A line about something that went wrong but did not stop the recipe (e.g. a damaged cache rebuilt);
+    /// by default a <see cref="Message"/>.</summary>
+    public virtual void Warning(string line) => Message(line);
+
     /// <summary>
     /// Runs one training phase: calls <paramref name="train"/> once, on this thread, with a progress sink (or null)
     /// that receives a report after every step.

@@ -10,7 +10,7 @@ namespace LoRA.Managed.Kernels;
 /// row-major elements, which is what a GEMM panel or a GEMV row needs; NF4's double-quantised block scales are
 /// expanded alongside, a chunk at a time, on the stack.
 /// </summary>
-public sealed unsafe class QuantizedMatrix
+public sealed unsafe partial class QuantizedMatrix
 {
     private const int Chunk = 4096; // elements expanded per step: 64 NF4 blocks, a 16 KiB float buffer on the stack
 

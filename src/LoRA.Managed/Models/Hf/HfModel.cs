@@ -24,18 +24,26 @@ public static class HfModel
 
     /// <summary>
     /// As <see cref="Load(string)"/>, then stores every Linear's weight but the LM head in
-    /// <paramref name="baseDType"/> (<see cref="Linear.QuantizeWeight(BaseDType)"/>; bitsandbytes' default
-    /// <c>llm_int8_skip_modules = ["lm_head"]</c>). Embeddings, norms and biases stay float32, as PEFT's
-    /// <c>prepare_model_for_kbit_training</c> leaves them. The file is read in float32 first, so the peak
-    /// memory of loading is still the float32 model's; the float32 weights are released afterwards.
+    /// <paramref name="baseDType"/>, with the default <see cref="HfLoadOptions"/> (a quantised-weight cache is read or
+    /// made; see <see cref="Load(string, HfLoadOptions)"/>).
     /// </summary>
-    public static CausalLm Load(string directory, BaseDType baseDType)
-    {
-        return LoadFloat32(directory, baseDType);
-    }
+    public static CausalLm Load(string directory, BaseDType baseDType) =>
+        Load(directory, new HfLoadOptions { BaseDType = baseDType });
 
-    private static CausalLm LoadFloat32(string directory, BaseDType baseDType)
+    /// <summary>
+    /// As <see cref="Load(string)"/>, then stores every Linear's weight but the LM head in
+    /// <see cref="HfLoadOptions.BaseDType"/> (<see cref="Linear.QuantizeWeight(BaseDType)"/>; bitsandbytes' default
+    /// <c>llm_int8_skip_modules = ["lm_head"]</c>). Embeddings, norms and biases stay float32, as PEFT's
+    /// <c>prepare_model_for_kbit_training</c> leaves them. The file is read in float32 one tensor at a time, so the
+    /// float32 weights of the quantised layers never exist together. The fingerprint of the float32 weights is taken
+    /// as they pass (<see cref="CausalLm.Float32Checksum"/>), so adapters move between this base and the float32 one.
+    /// Unless <see cref="HfLoadOptions.QuantizedCache"/> is off, the quantised weights then go to a cache file
+    /// (<see cref="QuantizedWeightCache"/>), and the next load with the same files reads them from there instead of
+    /// reading and quantising their float32 tensors.
+    /// </summary>
+    public static CausalLm Load(string directory, HfLoadOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: the model folder does not exist.");
         string configPath = Path.Combine(directory, HfConfig.FileName);
@@ -47,27 +55,25 @@ public static class HfModel
             eos = generation.EosTokenIds;
 
         using HfWeights weights = HfWeights.Open(directory);
-        CausalLm model = config.Architecture == HfArchitecture.Gpt2
-            ? new Gpt2LmHeadModel(config) : new LlamaForCausalLm(config);
-        // Quantised on load, one weight at a time through a scratch (bitsandbytes keeps lm_head, its
-        // llm_int8_skip_modules default): the model's own float32 arrays for those weights are never written, so the
-        // operating system never backs them with memory, and they are dropped as each layer is quantised.
-        var divert = new Dictionary<Parameter, HfWeights.TensorSink>();
-        if (baseDType != BaseDType.F32)
-            foreach (var (name, module) in model.NamedModules())
-                if (module is IQuantizableWeight q && name != "lm_head" && !name.EndsWith(".lm_head", StringComparison.Ordinal))
-                    divert[q.Weight] = w => q.QuantizeWeight(baseDType, w);
-        if (config.Architecture == HfArchitecture.Gpt2)
-        {
-            // GPT-2 files carry the causal-mask buffers attn.bias / attn.masked_bias and, rarely, the tied head.
-            weights.LoadInto(model, "transformer.", n =>
-                n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || n == "lm_head.weight", divert);
-        }
+        CausalLm model = QuantizedLoad.Create(config);
+        var load = new QuantizedLoad(model, config, weights, options.BaseDType);
+        if (load.Targets.Count == 0 || !options.QuantizedCache)
+            load.QuantizeFromFile();
         else
         {
-            weights.LoadInto(model, "model.", n =>
-                n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && n == "lm_head.weight"), divert);
+            var key = QuantizedCacheKey.Create(directory, weights.FilePaths);
+            string path = options.QuantizedCachePath
+                ?? QuantizedWeightCache.PathFor(directory, options.BaseDType, options.QuantizedCacheRoot);
+            if (!load.TryFromCache(path, key, options.Warning, out bool replace))
+            {
+                // Built again into a fresh model when a cache was half installed (see TryFromCache).
+                if (load.Model.NamedModules().Any(m => m.Value is IQuantizableWeight { IsQuantized: true }))
+                    load = new QuantizedLoad(QuantizedLoad.Create(config), config, weights, options.BaseDType);
+                load.QuantizeFromFile();
+                if (replace) load.WriteCache(path, key, options.Warning);
+            }
         }
+        model = load.Model;
         model.EosTokenIds = eos;
         model.SourceDirectory = Path.GetFullPath(directory);
         model.Eval();

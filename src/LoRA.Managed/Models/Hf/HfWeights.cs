@@ -50,6 +50,9 @@ public sealed class HfWeights : IDisposable
         }
     }
 
+    /// <summary>The weight files read, in the order opened.</summary>
+    internal IEnumerable<string> FilePaths => _readers.Select(r => r.Path);
+
     /// <summary>Every stored tensor name.</summary>
     public IEnumerable<string> Names => _byName.Keys;
 
@@ -117,11 +120,26 @@ public sealed class HfWeights : IDisposable
     /// a base quantised on load never holds its float32 weights all at once.
     /// </summary>
     public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable,
-        IReadOnlyDictionary<Parameter, TensorSink>? divert)
+        IReadOnlyDictionary<Parameter, TensorSink>? divert) =>
+        LoadInto(model, basePrefix, ignorable, divert, null, null);
+
+    /// <summary>
+    /// As <see cref="LoadInto(Module, string, Func{string, bool}, IReadOnlyDictionary{Parameter, TensorSink})"/>, with
+    /// two more duties. The parameters in <paramref name="provided"/> (weights a quantised cache supplies) are matched
+    /// and shape-checked like the others but never read. With <paramref name="checksum"/>, tensors are read in ordinal
+    /// order of the parameters' names and each is added to it as it passes, so the checksum ends as the float32
+    /// model's <c>BaseChecksum</c> even for weights that are only ever held quantised.
+    /// </summary>
+    /// <exception cref="ArgumentException">Both a checksum and provided parameters (their values never pass
+    /// here).</exception>
+    internal void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable,
+        IReadOnlyDictionary<Parameter, TensorSink>? divert, IReadOnlySet<Parameter>? provided, ParameterChecksum? checksum)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(ignorable);
-        var plan = new List<(Parameter Param, string Stored, SafeTensorsReader Reader)>();
+        if (checksum is not null && provided is { Count: > 0 })
+            throw new ArgumentException("HfWeights.LoadInto: a checksum needs every tensor's values; some are provided.");
+        var plan = new List<(string Name, Parameter Param, string Stored, SafeTensorsReader Reader)>();
         var used = new HashSet<string>(StringComparer.Ordinal);
         string where = _readers.Count == 1 ? _readers[0].Path : Path.Combine(Path.GetDirectoryName(_readers[0].Path) ?? "", IndexFile);
         foreach (var (name, p) in model.NamedParameters())
@@ -136,23 +154,26 @@ public sealed class HfWeights : IDisposable
             if (!shape.AsSpan().SequenceEqual(p.Shape))
                 throw new InvalidDataFormatException(reader.Path, stored, $"shape {Shapes.Format(shape)} in the file but the config gives {Shapes.Format(p.Shape)}.");
             used.Add(stored);
-            plan.Add((p, stored, reader));
+            if (provided is null || !provided.Contains(p)) plan.Add((name, p, stored, reader));
         }
         foreach (string name in _byName.Keys.Order(StringComparer.Ordinal))
             if (!used.Contains(name) && !ignorable(name))
                 throw new InvalidDataFormatException(_byName[name].Path, name, "unexpected tensor: no parameter of the model takes it (wrong config.json?).");
+        if (checksum is not null) plan.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         // One scratch of the largest diverted tensor, allocated once, so loading leaves no garbage per layer.
         int largest = divert is null ? 0 : plan.Where(e => divert.ContainsKey(e.Param)).Select(e => e.Param.Count).DefaultIfEmpty().Max();
         float[] scratch = new float[largest];
-        foreach (var (p, stored, reader) in plan)
+        foreach (var (name, p, stored, reader) in plan)
         {
             if (divert is null || !divert.TryGetValue(p, out var sink))
             {
                 reader.ReadInto(stored, p.Data);
+                checksum?.Append(name, p.Shape, p.Data);
                 continue;
             }
             Span<float> values = scratch.AsSpan(0, p.Count);
             reader.ReadInto(stored, values);
+            checksum?.Append(name, p.Shape, values);
             sink(values);
         }
     }
