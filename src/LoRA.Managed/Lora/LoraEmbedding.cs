@@ -102,7 +102,8 @@ public sealed class LoraEmbedding : LoraLayer, ITokenEmbedding
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
         // y + scale·(Aᵀ[x])·Bᵀ, added in place into the looked-up rows (the lookup's backward never reads them).
-        Tensor low = EmbeddingColumnsOp.Apply(LoraEmbeddingA[name], ids, shape);   // (…, r)
+        // The base lookup has just checked the ids against the same vocabulary (A is r×V).
+        Tensor low = EmbeddingColumnsOp.Apply(LoraEmbeddingA[name], ids, shape, idsChecked: true);   // (…, r)
         return LowRankAddOp.Apply(y, low, LoraEmbeddingB[name], (float)Scale(name));
     }
 
