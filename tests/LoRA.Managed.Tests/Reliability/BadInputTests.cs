@@ -56,8 +56,7 @@ public class BadInputTests
     [Test]
     public void AnAdapterHoldingInfinityIsRefusedNamingTheTensor()
     {
-        var peft = LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
-            new LoraConfig { Rank = 2, TargetModules = ["layers.3"] }, new TorchGenerator(3));
+        var peft = AdaptedMlp();
         peft.LoraLayers().Single().Value.LoraB["default"].Weight.Data[1] = float.PositiveInfinity;
         string dir = _files.PathOf("adapter");
         // SaveAdapter refuses it (below); a checkpoint's bytes are not checked, so they write the file to load.
@@ -69,11 +68,13 @@ public class BadInputTests
         Assert.That(ex.Message, Does.Contain("element 1 is ∞").Or.Contain("element 1 is Infinity"));
     }
 
+    private static PeftModel AdaptedMlp() => LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
+        new LoraConfig { Rank = 2, TargetModules = ["layers.3"] }, new TorchGenerator(3));
+
     [Test]
     public void SavingAnAdapterHoldingNaNIsRefusedNamingTheTensorAndWritesNothing()
     {
-        var peft = LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
-            new LoraConfig { Rank = 2, TargetModules = ["layers.3"] }, new TorchGenerator(3));
+        var peft = AdaptedMlp();
         peft.LoraLayers().Single().Value.LoraA["default"].Weight.Data[3] = float.NaN;
         string dir = _files.PathOf("nan-adapter");
         var ex = Assert.Throws<InvalidDataFormatException>(() => peft.SaveAdapter(dir));

@@ -24,10 +24,7 @@ internal sealed class EmbeddingColumnsOp : Op
         Shapes.RequireMatrix(table, "embedding_columns", "table");
         int r = table.Shape[0], vocab = table.Shape[1];
         if (!idsChecked) EmbeddingOp.CheckIds("embedding_columns", ids, idsShape, vocab, table, "table (r×V)");
-        Span<int> shape = stackalloc int[idsShape.Length + 1];
-        idsShape.CopyTo(shape);
-        shape[^1] = r;
-        Tensor y = Tape.NewTensor(shape);
+        Tensor y = EmbeddingOp.NewOutput(idsShape, r);
         ReadOnlySpan<float> a = table.Data;
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++)
@@ -36,8 +33,7 @@ internal sealed class EmbeddingColumnsOp : Op
         {
             var op = Tape.Record<EmbeddingColumnsOp>(y);
             op._table = table;
-            if (op._ids.Length != ids.Length) op._ids = new int[ids.Length];
-            ids.CopyTo(op._ids);
+            EmbeddingOp.KeepIds(ref op._ids, ids);
         }
         return y;
     }

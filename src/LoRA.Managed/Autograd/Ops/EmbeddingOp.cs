@@ -21,10 +21,7 @@ internal sealed class EmbeddingOp : Op
         Shapes.RequireMatrix(weight, "embedding", "weight");
         int vocab = weight.Shape[0], dim = weight.Shape[1];
         CheckIds("embedding", ids, idsShape, vocab, weight, "weight");
-        Span<int> shape = stackalloc int[idsShape.Length + 1];
-        idsShape.CopyTo(shape);
-        shape[^1] = dim;
-        Tensor y = Tape.NewTensor(shape);
+        Tensor y = NewOutput(idsShape, dim);
         ReadOnlySpan<float> w = weight.Data;
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++) w.Slice(ids[n] * dim, dim).CopyTo(yd.Slice(n * dim, dim));
@@ -32,10 +29,26 @@ internal sealed class EmbeddingOp : Op
         {
             var op = Tape.Record<EmbeddingOp>(y);
             op._weight = weight;
-            if (op._ids.Length != ids.Length) op._ids = new int[ids.Length];
-            ids.CopyTo(op._ids);
+            KeepIds(ref op._ids, ids);
         }
         return y;
+    }
+
+    /// <summary>A tape tensor of the ids' shape with <paramref name="width"/> appended.</summary>
+    internal static Tensor NewOutput(int[] idsShape, int width)
+    {
+        Span<int> shape = stackalloc int[idsShape.Length + 1];
+        idsShape.CopyTo(shape);
+        shape[^1] = width;
+        return Tape.NewTensor(shape);
+    }
+
+    /// <summary>Copies <paramref name="ids"/> into a reused record's array (the caller's span may be refilled before
+    /// backward), allocating only when the count changes.</summary>
+    internal static void KeepIds(ref int[] kept, ReadOnlySpan<int> ids)
+    {
+        if (kept.Length != ids.Length) kept = new int[ids.Length];
+        ids.CopyTo(kept);
     }
 
     /// <summary>
