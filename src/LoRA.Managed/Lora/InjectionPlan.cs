@@ -57,22 +57,13 @@ internal sealed record InjectionPlan(
                     throw new InvalidOperationException(
                         $"LoraModel: '{name}' has a merged adapter; unmerge before adding '{adapterName}'.");
             }
-            if (module is Embedding or LoraEmbedding)
+            // The layers' own checks (rank_pattern may give this module its own rank), before anything changes.
+            var moduleConfig = config.ForModule(name);
+            switch (module is LoraLayer layer ? layer.BaseLayer : module)
             {
-                // PEFT's lora.Embedding: checked where LoraEmbedding.AddAdapter checks it.
-                LoraEmbedding.CheckFits(module as Embedding ?? ((LoraEmbedding)module).BaseLayer,
-                    config.ForModule(name), $"LoraModel: '{name}'");
-                continue;
+                case Embedding table: LoraEmbedding.CheckFits(table, moduleConfig, $"LoraModel: '{name}'"); break;
+                case Linear linear: LoraLinear.CheckFits(linear, moduleConfig, $"LoraModel: '{name}'"); break;
             }
-            Linear linear = module as Linear ?? ((LoraLinear)module).BaseLayer;
-            int max = Math.Min(linear.InFeatures, linear.OutFeatures);
-            int rank = config.ForModule(name).Rank;   // rank_pattern may give this module its own
-            if (rank > max)
-                throw new ArgumentException($"LoraModel: rank {rank} is too large for '{name}' with weight {Tensors.Shapes.Format(linear.Weight.Shape)} (out×in); it must be in 1..{max}.");
-            // An SVD of a matrix holding NaN or infinity is undefined (MathNet's fails with an index error deep
-            // inside).
-            if (config.Init.ReadsBase() && IO.FiniteValues.IndexOfNonFinite(linear.Weight.Data) is int bad and >= 0)
-                throw new ArgumentException($"LoraModel: '{name}'.weight element {bad} is {linear.Weight.Data[bad]}; {config.Init} initialisation takes its SVD, which needs finite weights.");
         }
 
         var save = new List<KeyValuePair<string, Module>>();

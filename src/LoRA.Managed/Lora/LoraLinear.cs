@@ -53,23 +53,40 @@ public sealed class LoraLinear : LoraLayer
 
     private protected override Tensor BaseWeight => BaseLayer.Weight;
 
+    /// <summary>
+    /// Checks that an adapter with <paramref name="config"/> fits <paramref name="layer"/>: the rank in 1..min(in, out),
+    /// the dropout, and an initialisation or DoRA that reads the base only on a float, Linear-layout, finite weight.
+    /// <see cref="LoraLayer.AddAdapter"/> and <see cref="LoraModel.Validate"/> (before the model changes) both ask
+    /// here; <paramref name="who"/> starts the message.
+    /// </summary>
+    /// <exception cref="ArgumentException">It does not fit (named).</exception>
+    internal static void CheckFits(Linear layer, LoraConfig config, string who)
+    {
+        int max = Math.Min(layer.InFeatures, layer.OutFeatures), r = config.Rank;
+        if (r < 1 || r > max)
+            throw new ArgumentException($"{who}: rank {r} must be in 1..{max} for a Linear with "
+                + $"weight {Shapes.Format(layer.Weight.Shape)} (out×in).");
+        if (!(config.Dropout >= 0f && config.Dropout < 1f))
+            throw new ArgumentException($"{who}: dropout must be in [0, 1), got {config.Dropout}.");
+        if (layer.IsQuantized && (config.Init.ReadsBase() || config.UseDora))
+            throw new ArgumentException($"{who}: {(config.UseDora ? "DoRA" : config.Init + " initialisation")} reads "
+                + "the base weight (PiSSA and OLoRA rewrite it), which is stored "
+                + $"{layer.QuantizedWeight!.DType}; use Default or Gaussian without DoRA.");
+        if (layer.FanInFanOut && config.Init.ReadsBase())
+            throw new ArgumentException($"{who}: {config.Init} initialisation is not supported on a Conv1D "
+                + "(fan_in_fan_out) layer; use Default or Gaussian.");
+        // An SVD of a matrix holding NaN or infinity is undefined (MathNet's fails with an index error deep inside).
+        if (config.Init.ReadsBase() && IO.FiniteValues.IndexOfNonFinite(layer.Weight.Data) is int bad and >= 0)
+            throw new ArgumentException($"{who}: weight element {bad} is {layer.Weight.Data[bad]}; {config.Init} "
+                + "initialisation takes its SVD, which needs finite weights.");
+    }
+
     /// <summary>A (r×in) and B (out×r) from <paramref name="config"/>'s initialisation, and DoRA's magnitude when
-    /// asked; the rank must be in 1..min(in, out).</summary>
+    /// asked; see <see cref="CheckFits"/> for what is refused.</summary>
     private protected override void CreateAdapter(string name, LoraConfig config, TorchGenerator generator)
     {
+        CheckFits(BaseLayer, config, Who);
         int inF = BaseLayer.InFeatures, outF = BaseLayer.OutFeatures, r = config.Rank;
-        if (r < 1 || r > Math.Min(inF, outF))
-            throw new ArgumentException($"{Who}: rank {r} must be in 1..{Math.Min(inF, outF)} for a Linear with "
-                + $"weight {Shapes.Format(BaseLayer.Weight.Shape)} (out×in).");
-        if (!(config.Dropout >= 0f && config.Dropout < 1f))
-            throw new ArgumentException($"{Who}: dropout must be in [0, 1), got {config.Dropout}.");
-        if (BaseLayer.IsQuantized && (config.Init.ReadsBase() || config.UseDora))
-            throw new ArgumentException($"{Who}: {(config.UseDora ? "DoRA" : config.Init + " initialisation")} reads "
-                + "the base weight (PiSSA and OLoRA rewrite it), which is stored "
-                + $"{BaseLayer.QuantizedWeight!.DType}; use Default or Gaussian without DoRA.");
-        if (BaseLayer.FanInFanOut && config.Init.ReadsBase())
-            throw new ArgumentException($"{Who}: {config.Init} initialisation is not supported on a Conv1D "
-                + "(fan_in_fan_out) layer; use Default or Gaussian.");
         var a = new LoraFactor(r, inF);
         var b = new LoraFactor(outF, r);
         LoraInitializer.Apply(config.Init, a.Weight, b.Weight, BaseLayer.Weight, config.Scale, generator,
