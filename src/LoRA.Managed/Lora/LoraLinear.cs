@@ -54,8 +54,9 @@ public sealed class LoraLinear : LoraLayer
     private protected override Tensor BaseWeight => BaseLayer.Weight;
 
     /// <summary>
-    /// Checks that an adapter with <paramref name="config"/> fits <paramref name="layer"/>: the rank in 1..min(in, out),
-    /// the dropout, and an initialisation or DoRA that reads the base only on a float, Linear-layout, finite weight.
+    /// Checks that an adapter with <paramref name="config"/> fits <paramref name="layer"/>: the rank in
+    /// 1..min(in, out), the dropout, and an initialisation or DoRA that reads the base only on a float, Linear-layout,
+    /// finite weight.
     /// <see cref="LoraLayer.AddAdapter"/> and <see cref="LoraModel.Validate"/> (before the model changes) both ask
     /// here; <paramref name="who"/> starts the message.
     /// </summary>
