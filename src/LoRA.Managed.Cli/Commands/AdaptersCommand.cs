@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using LoRA.Managed.IO;
 using LoRA.Managed.Lora;
 using LoRA.Managed.Nn;
 
@@ -87,29 +86,18 @@ internal static class AdaptersCommand
         var peft = PeftModel.FromPretrained(model, inputs[0].Dir, adapterName: names[0]);
         for (int i = 1; i < inputs.Count; i++) peft.LoadAdapter(inputs[i].Dir, names[i]);
         peft.AddWeightedAdapter(names, inputs.Select(i => i.Weight).ToArray(), "combined", type, rank, clamp);
-        var layers = peft.LoraLayers().Where(l => l.Value.Adapters.Contains("combined")).ToList();
-        var tables = peft.EmbeddingLayers().Where(l => l.Value.Adapters.Contains("combined")).ToList();
-        foreach (var (name, layer) in layers)   // huge weights can overflow float32; never save infinities
-        {
-            FiniteValues.Require(layer.LoraA["combined"].Weight.Data, outDir, name + ".lora_A.weight");
-            FiniteValues.Require(layer.LoraB["combined"].Weight.Data, outDir, name + ".lora_B.weight");
-        }
-        foreach (var (name, table) in tables)
-        {
-            FiniteValues.Require(table.LoraEmbeddingA["combined"].Data, outDir, name + ".lora_embedding_A");
-            FiniteValues.Require(table.LoraEmbeddingB["combined"].Data, outDir, name + ".lora_embedding_B");
-        }
-        peft.SaveAdapter(outDir, "combined");
+        peft.SaveAdapter(outDir, "combined");   // refuses infinities (huge weights can overflow float32)
+        int layers = peft.AdaptedLayers().Count(l => l.Value.Adapters.Contains("combined"));
 
         int newRank = peft.Adapters["combined"].Rank;
         context.Output.WriteLine($"combined {inputs.Count} adapter(s) ({combination}) into {Path.GetFullPath(outDir)}: "
-            + $"rank {newRank} on {layers.Count + tables.Count} layer(s)");
+            + $"rank {newRank} on {layers} layer(s)");
         return new Dictionary<string, object?>
         {
             ["out"] = Path.GetFullPath(outDir),
             ["combination"] = combination,
             ["rank"] = newRank,
-            ["layers"] = layers.Count + tables.Count,
+            ["layers"] = layers,
             ["adapters"] = inputs
                 .Select(i => new Dictionary<string, object?>
                 {

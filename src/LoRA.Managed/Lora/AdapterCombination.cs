@@ -103,14 +103,10 @@ public static class AdapterCombination
         }
 
         model.AddAdapter(adapterName, config, generator ?? new Tensors.TorchGenerator(0));
-        var layers = model.LoraLayers().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-        var tables = model.EmbeddingLayers().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        var layers = model.AdaptedLayers().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         foreach (var (name, a, b) in factors)
         {
-            Tensors.Tensor ta, tb;
-            if (layers.TryGetValue(name, out var layer))
-                (ta, tb) = (layer.LoraA[adapterName].Weight, layer.LoraB[adapterName].Weight);
-            else (ta, tb) = (tables[name].LoraEmbeddingA[adapterName], tables[name].LoraEmbeddingB[adapterName]);
+            var (ta, tb) = layers[name].Factors(adapterName);
             LowRank.CopyTo(a, ta.Data);
             LowRank.CopyTo(b, tb.Data);
         }
@@ -130,13 +126,10 @@ public static class AdapterCombination
         var terms = new List<Term>();
         for (int i = 0; i < adapters.Count; i++)
         {
-            string a = adapters[i];
-            if (module is LoraLinear l && l.Adapters.Contains(a))
-                terms.Add(new Term(a, weights[i], l.Scale(a), LowRank.ToMatrix(l.LoraA[a].Weight),
-                    LowRank.ToMatrix(l.LoraB[a].Weight)));
-            else if (module is LoraEmbedding e && e.Adapters.Contains(a))
-                terms.Add(new Term(a, weights[i], e.Scale(a), LowRank.ToMatrix(e.LoraEmbeddingA[a]),
-                    LowRank.ToMatrix(e.LoraEmbeddingB[a])));
+            string name = adapters[i];
+            if (module is not LoraLayer layer || !layer.Adapters.Contains(name)) continue;
+            var (a, b) = layer.Factors(name);
+            terms.Add(new Term(name, weights[i], layer.Scale(name), LowRank.ToMatrix(a), LowRank.ToMatrix(b)));
         }
         return terms;
     }

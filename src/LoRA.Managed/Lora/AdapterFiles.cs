@@ -34,45 +34,44 @@ public static class AdapterFiles
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var (weights, json) = Serialize(model, adapterName);
+        string weightsPath = Path.Combine(directory, WeightsFileName);
+        var (weights, json) = Serialize(model, adapterName, weightsPath);
         // Both files are written and flushed before either replaces an older adapter, so a failure leaves the
         // old pair (see AtomicFile.WriteAll for the one window that remains: a crash between the two renames).
         AtomicFile.WriteAll(
         [
-            (Path.Combine(directory, WeightsFileName), s => s.Write(weights)),
+            (weightsPath, s => s.Write(weights)),
             (Path.Combine(directory, AdapterConfigFile.FileName), s => s.Write(json)),
         ]);
     }
 
     /// <summary>The bytes of an adapter's two files (weights, config), for callers that write them with other files at
-    /// once.</summary>
-    internal static (byte[] Weights, byte[] Config) Serialize(PeftModel model, string adapterName)
+    /// once. With <paramref name="finiteFor"/> (the weights file's path, for the message) a NaN or infinity is refused,
+    /// naming the tensor: an adapter file is for others to load, and every loader refuses one.</summary>
+    /// <exception cref="InvalidDataFormatException">A tensor to be saved holds a NaN or infinity.</exception>
+    internal static (byte[] Weights, byte[] Config) Serialize(PeftModel model, string adapterName,
+        string? finiteFor = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (!model.Adapters.TryGetValue(adapterName, out var config))
             throw new KeyNotFoundException($"SaveAdapter: no adapter '{adapterName}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, layer) in model.LoraLayers())
+        foreach (var (name, layer) in model.AdaptedLayers())
         {
             if (!layer.Adapters.Contains(adapterName)) continue;
-            tensors[$"{Prefix}{name}.lora_A.weight"] = layer.LoraA[adapterName].Weight;
-            tensors[$"{Prefix}{name}.lora_B.weight"] = layer.LoraB[adapterName].Weight;
-            // PEFT's key for DoRA's magnitude has neither the adapter name nor ".weight" (see AdapterKeyToInMemory).
-            if (layer.IsDora(adapterName)) tensors[$"{Prefix}{name}.{MagnitudeKey}"] = layer.LoraMagnitude![adapterName].Weight;
-            if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) tensors[$"{Prefix}{name}.base_layer.bias"] = b;
-        }
-        foreach (var (name, layer) in model.EmbeddingLayers())
-        {
-            if (!layer.Adapters.Contains(adapterName)) continue;
-            // PEFT's ParameterDict keys: no ".weight", and the adapter name dropped.
-            tensors[$"{Prefix}{name}.lora_embedding_A"] = layer.LoraEmbeddingA[adapterName];
-            tensors[$"{Prefix}{name}.lora_embedding_B"] = layer.LoraEmbeddingB[adapterName];
+            foreach (var (key, p) in layer.NamedAdapterParameters(adapterName))
+                tensors[$"{Prefix}{name}.{InMemoryToAdapterKey(key)}"] = p;
+            if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer is Linear { Bias: { } b })
+                tensors[$"{Prefix}{name}.base_layer.bias"] = b;
         }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in model.NamedParameters())
                 if (IsBias(name)) tensors[Prefix + name] = p;
         foreach (string m in model.ModulesToSave(adapterName))
             foreach (var (name, p) in model.ModuleNamed(m).NamedParameters(m)) tensors[Prefix + name] = p;
+
+        if (finiteFor is not null)
+            foreach (var (key, t) in tensors) FiniteValues.Require(t.Data, finiteFor, key);
 
         // PEFT writes fan_in_fan_out: true for GPT-2's Conv1D targets; it follows from the layers, not from the caller.
         bool conv1d = model.LoraLayers().Any(l => l.Value.Adapters.Contains(adapterName) && l.Value.BaseLayer.FanInFanOut);
@@ -182,6 +181,16 @@ public static class AdapterFiles
     /// <c>lora_magnitude_vector.&lt;adapter&gt;.weight</c> to keep the format of its older ParameterDict, and then the
     /// adapter name.</summary>
     internal const string MagnitudeKey = "lora_magnitude_vector";
+
+    /// <summary>PEFT's <c>_get_adapter_state_dict</c>: an adapter parameter's name in its layer → the end of its file
+    /// key, the adapter name dropped (<c>lora_A.&lt;adapter&gt;.weight</c> → <c>lora_A.weight</c>,
+    /// <c>lora_embedding_A.&lt;adapter&gt;</c> → <c>lora_embedding_A</c>) and DoRA's <c>.weight</c> too
+    /// (<see cref="MagnitudeKey"/>); the inverse of <see cref="AdapterKeyToInMemory"/>.</summary>
+    private static string InMemoryToAdapterKey(string key)
+    {
+        string[] parts = key.Split('.');
+        return parts[0] == MagnitudeKey ? MagnitudeKey : string.Join('.', parts.Where((_, i) => i != 1));
+    }
 
     /// <summary>A file key without <c>base_model.model.</c> → the in-memory name: <c>X.lora_A.weight</c> →
     /// <c>X.lora_A.&lt;adapter&gt;.weight</c>, <c>X.lora_magnitude_vector</c> →

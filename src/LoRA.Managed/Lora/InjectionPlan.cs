@@ -19,8 +19,8 @@ internal sealed record InjectionPlan(
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         var modules = root.NamedModules().Where(p => p.Key.Length > 0).ToList();
-        var wrapped = modules.Where(p => p.Value is LoraLinear or LoraEmbedding).Select(p => p.Key + ".").ToList();
-        // Modules inside a LoraLinear (its base_layer and factors) are its business, never targets themselves.
+        var wrapped = modules.Where(p => p.Value is LoraLayer).Select(p => p.Key + ".").ToList();
+        // Modules inside an adapted layer (its base_layer and factors) are its business, never targets themselves.
         var candidates = modules.Where(p => !wrapped.Any(w => p.Key.StartsWith(w, StringComparison.Ordinal))).ToList();
         string names = string.Join(", ", candidates.Select(c => c.Key));
 
@@ -42,31 +42,27 @@ internal sealed record InjectionPlan(
                     (config.ExcludeModules.Count > 0 || config.LayersToTransform.Count > 0 ? " that exclude_modules and layers_to_transform leave" : "") + $". The model's modules are: {names}.");
             foreach (var hit in hits)
             {
-                if (hit.Value is not (Linear or LoraLinear or Embedding or LoraEmbedding))
+                if (hit.Value is not (Linear or Embedding or LoraLayer))
                     throw new ArgumentException($"LoraModel: target module '{key}' matches '{hit.Key}', a {hit.Value.GetType().Name}; only Linear and Embedding layers can carry LoRA. Linear modules: {string.Join(", ", candidates.Where(c => c.Value is Linear or LoraLinear).Select(c => c.Key))}.");
                 if (!targets.Any(t => t.Key == hit.Key)) targets.Add(hit);
             }
         }
         foreach (var (name, module) in targets)
         {
-            if (module is Embedding or LoraEmbedding)
+            if (module is LoraLayer existing)
             {
-                CheckEmbeddingTarget(name, module, config, adapterName);
-                continue;
+                if (existing.Adapters.Contains(adapterName))
+                    throw new ArgumentException($"LoraModel: '{name}' already has an adapter '{adapterName}'.");
+                if (existing.IsMerged)
+                    throw new InvalidOperationException(
+                        $"LoraModel: '{name}' has a merged adapter; unmerge before adding '{adapterName}'.");
             }
-            Linear linear = module as Linear ?? ((LoraLinear)module).BaseLayer;
-            int max = Math.Min(linear.InFeatures, linear.OutFeatures);
-            int rank = config.ForModule(name).Rank;   // rank_pattern may give this module its own
-            if (rank > max)
-                throw new ArgumentException($"LoraModel: rank {rank} is too large for '{name}' with weight {Tensors.Shapes.Format(linear.Weight.Shape)} (out×in); it must be in 1..{max}.");
-            // An SVD of a matrix holding NaN or infinity is undefined (MathNet's fails with an index error deep
-            // inside).
-            if (config.Init.ReadsBase() && IO.FiniteValues.IndexOfNonFinite(linear.Weight.Data) is int bad and >= 0)
-                throw new ArgumentException($"LoraModel: '{name}'.weight element {bad} is {linear.Weight.Data[bad]}; {config.Init} initialisation takes its SVD, which needs finite weights.");
-            if (module is LoraLinear existing)
+            // The layers' own checks (rank_pattern may give this module its own rank), before anything changes.
+            var moduleConfig = config.ForModule(name);
+            switch (module is LoraLayer layer ? layer.BaseLayer : module)
             {
-                if (existing.Adapters.Contains(adapterName)) throw new ArgumentException($"LoraModel: '{name}' already has an adapter '{adapterName}'.");
-                if (existing.IsMerged) throw new InvalidOperationException($"LoraModel: '{name}' has a merged adapter; unmerge before adding '{adapterName}'.");
+                case Embedding table: LoraEmbedding.CheckFits(table, moduleConfig, $"LoraModel: '{name}'"); break;
+                case Linear linear: LoraLinear.CheckFits(linear, moduleConfig, $"LoraModel: '{name}'"); break;
             }
         }
 
@@ -84,30 +80,6 @@ internal sealed record InjectionPlan(
             }
         }
         return new InjectionPlan(targets, save);
-    }
-
-    /// <summary>An Embedding target (PEFT's <c>lora.Embedding</c>): the rank within the table, no DoRA, no SVD
-    /// initialisation.</summary>
-    private static void CheckEmbeddingTarget(string name, Module module, LoraConfig config, string adapterName)
-    {
-        Embedding table = module as Embedding ?? ((LoraEmbedding)module).BaseLayer;
-        int max = Math.Min(table.NumEmbeddings, table.EmbeddingDim), rank = config.ForModule(name).Rank;
-        if (rank > max)
-            throw new ArgumentException($"LoraModel: rank {rank} is too large for the Embedding '{name}' of " +
-                $"{table.NumEmbeddings}×{table.EmbeddingDim}; it must be in 1..{max}.");
-        if (config.UseDora)
-            throw new ArgumentException($"LoraModel: '{name}' is an Embedding; DoRA is supported on Linear targets only.");
-        if (config.Init.ReadsBase())
-            throw new ArgumentException(
-                $"LoraModel: '{name}' is an Embedding; {config.Init} initialisation is supported on Linear targets only.");
-        if (module is LoraEmbedding existing)
-        {
-            if (existing.Adapters.Contains(adapterName))
-                throw new ArgumentException($"LoraModel: '{name}' already has an adapter '{adapterName}'.");
-            if (existing.IsMerged)
-                throw new InvalidOperationException(
-                    $"LoraModel: '{name}' has a merged adapter; unmerge before adding '{adapterName}'.");
-        }
     }
 
     // PEFT removes the output embeddings (`model.get_output_embeddings()`, the LM head) from "all-linear".

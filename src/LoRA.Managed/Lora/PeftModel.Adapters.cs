@@ -22,14 +22,8 @@ public sealed partial class PeftModel
         var plan = InjectionPlan.Create(BaseModel, config, adapterName);
         foreach (var (name, module) in plan.Targets)
         {
-            if (module is Embedding or LoraEmbedding)
-            {
-                var embedding = module as LoraEmbedding ?? Swap(name, new LoraEmbedding((Embedding)module, name));
-                embedding.AddAdapter(adapterName, config.ForModule(name), generator);
-                embedding.AdaptersDisabled = _adaptersDisabled;
-                continue;
-            }
-            var layer = module as LoraLinear ?? Swap(name, new LoraLinear((Linear)module, name));
+            LoraLayer layer = module as LoraLayer ?? Swap<LoraLayer>(name, module is Embedding table
+                ? new LoraEmbedding(table, name) : new LoraLinear((Linear)module, name));
             layer.AddAdapter(adapterName, config.ForModule(name), generator);
             layer.AdaptersDisabled = _adaptersDisabled;
         }
@@ -94,13 +88,11 @@ public sealed partial class PeftModel
         if (!_configs.ContainsKey(adapterName))
             throw new KeyNotFoundException(
                 $"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
-        var layers = LoraLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
-        var embeddings = EmbeddingLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
+        var layers = AdaptedLayers().Where(l => l.Value.Adapters.Contains(adapterName)).ToList();
         if (FirstMerged((_, merged) => merged == adapterName) is var (mergedInto, _))
             throw new InvalidOperationException($"PeftModel: cannot delete adapter '{adapterName}' while it is merged "
                 + $"(into '{mergedInto}' and maybe others); call Unmerge first.");
         foreach (var (_, layer) in layers) layer.DeleteAdapter(adapterName);
-        foreach (var (_, layer) in embeddings) layer.DeleteAdapter(adapterName);
         _configs.Remove(adapterName);
         _modulesToSave.Remove(adapterName);
         if (ActiveAdapter == adapterName)
@@ -116,8 +108,7 @@ public sealed partial class PeftModel
     /// </summary>
     public Module Unload()
     {
-        foreach (var (name, layer) in LoraLayers().ToList()) Swap(name, layer.BaseLayer);
-        foreach (var (name, layer) in EmbeddingLayers().ToList()) Swap(name, layer.BaseLayer);
+        foreach (var (name, layer) in AdaptedLayers().ToList()) Swap(name, layer.BaseLayer);
         _configs.Clear();
         _modulesToSave.Clear();
         ActiveAdapter = "";
@@ -138,19 +129,17 @@ public sealed partial class PeftModel
         AdapterCombination.Add(this, adapters, weights, adapterName, combinationType, svdRank, svdClamp, generator);
 
     /// <summary>Folds the active adapter into every adapted layer's weight (see
-    /// <see cref="LoraLinear.Merge"/>).</summary>
+    /// <see cref="LoraLayer.Merge"/>).</summary>
     public void Merge()
     {
-        foreach (var (_, layer) in LoraLayers()) if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
-        foreach (var (_, layer) in EmbeddingLayers())
+        foreach (var (_, layer) in AdaptedLayers())
             if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
     }
 
-    /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLinear.Unmerge"/>).</summary>
+    /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLayer.Unmerge"/>).</summary>
     public void Unmerge()
     {
-        foreach (var (_, layer) in LoraLayers()) if (layer.IsMerged) layer.Unmerge();
-        foreach (var (_, layer) in EmbeddingLayers()) if (layer.IsMerged) layer.Unmerge();
+        foreach (var (_, layer) in AdaptedLayers()) if (layer.IsMerged) layer.Unmerge();
     }
 
     /// <summary>
@@ -160,13 +149,7 @@ public sealed partial class PeftModel
     /// </summary>
     public Module MergeAndUnload()
     {
-        foreach (var (name, layer) in LoraLayers().ToList())
-        {
-            if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter)) layer.SetActiveAdapter(ActiveAdapter);
-            Linear merged = layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer;
-            Swap(name, merged);
-        }
-        foreach (var (name, layer) in EmbeddingLayers().ToList())
+        foreach (var (name, layer) in AdaptedLayers().ToList())
         {
             if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter))
                 layer.SetActiveAdapter(ActiveAdapter);
@@ -182,9 +165,7 @@ public sealed partial class PeftModel
     /// <paramref name="match"/>(layer, adapter), with that adapter; null when none.</summary>
     private (string Layer, string Adapter)? FirstMerged(Func<string, string, bool> match)
     {
-        foreach (var (name, layer) in LoraLayers())
-            if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
-        foreach (var (name, layer) in EmbeddingLayers())
+        foreach (var (name, layer) in AdaptedLayers())
             if (layer.MergedAdapter is { } m && match(name, m)) return (name, m);
         return null;
     }

@@ -50,14 +50,17 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
     /// <summary>The configuration of the active adapter.</summary>
     public LoraConfig Config => _configs[ActiveAdapter];
 
-    /// <summary>The adapted layers with their full names.</summary>
-    public IEnumerable<KeyValuePair<string, LoraLinear>> LoraLayers() =>
-        BaseModel.NamedModules().Where(p => p.Value is LoraLinear).Select(p => new KeyValuePair<string, LoraLinear>(p.Key, (LoraLinear)p.Value));
+    /// <summary>Every adapted layer (Linear and embedding) with its full name, in module order.</summary>
+    public IEnumerable<KeyValuePair<string, LoraLayer>> AdaptedLayers() => AdaptedLayers<LoraLayer>();
+
+    /// <summary>The adapted Linear layers with their full names.</summary>
+    public IEnumerable<KeyValuePair<string, LoraLinear>> LoraLayers() => AdaptedLayers<LoraLinear>();
 
     /// <summary>The adapted embeddings (PEFT's <c>lora.Embedding</c>) with their full names.</summary>
-    public IEnumerable<KeyValuePair<string, LoraEmbedding>> EmbeddingLayers() =>
-        BaseModel.NamedModules().Where(p => p.Value is LoraEmbedding)
-            .Select(p => new KeyValuePair<string, LoraEmbedding>(p.Key, (LoraEmbedding)p.Value));
+    public IEnumerable<KeyValuePair<string, LoraEmbedding>> EmbeddingLayers() => AdaptedLayers<LoraEmbedding>();
+
+    private IEnumerable<KeyValuePair<string, T>> AdaptedLayers<T>() where T : LoraLayer =>
+        BaseModel.NamedModules().Where(p => p.Value is T).Select(p => new KeyValuePair<string, T>(p.Key, (T)p.Value));
 
     /// <summary>Names of the modules kept trainable and saved with adapter <paramref name="adapterName"/>.</summary>
     public IReadOnlyList<string> ModulesToSave(string adapterName) => _modulesToSave[adapterName];
@@ -70,8 +73,7 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
         set
         {
             _adaptersDisabled = value;
-            foreach (var (_, layer) in LoraLayers()) layer.AdaptersDisabled = value;
-            foreach (var (_, layer) in EmbeddingLayers()) layer.AdaptersDisabled = value;
+            foreach (var (_, layer) in AdaptedLayers()) layer.AdaptersDisabled = value;
         }
     }
 
@@ -89,9 +91,8 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
 
     /// <summary>The base model's parameters alone (all minus every adapter's factors), the blog's
     /// denominator.</summary>
-    public long BaseParameterCount => AllParameterCount - LoraLayers().Sum(l =>
-        l.Value.LoraA.ParameterCount() + l.Value.LoraB.ParameterCount() + (l.Value.LoraMagnitude?.ParameterCount() ?? 0))
-        - EmbeddingLayers().Sum(l => l.Value.LoraEmbeddingA.ParameterCount() + l.Value.LoraEmbeddingB.ParameterCount());
+    public long BaseParameterCount => AllParameterCount
+        - AdaptedLayers().Sum(l => l.Value.ParameterCount() - l.Value.BaseLayer.ParameterCount());
 
     /// <summary>
     /// PEFT's <c>print_trainable_parameters()</c> line exactly, e.g.
@@ -185,9 +186,7 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
     /// </summary>
     private void SyncActiveAdapter()
     {
-        foreach (var (_, layer) in LoraLayers())
-            layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
-        foreach (var (_, layer) in EmbeddingLayers())
+        foreach (var (_, layer) in AdaptedLayers())
             layer.SetActiveAdapter(layer.Adapters.Contains(ActiveAdapter) ? ActiveAdapter : null);
         ApplyTrainable();
     }
@@ -197,20 +196,11 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
     {
         BaseModel.RequiresGrad(false);
         if (!_configs.TryGetValue(ActiveAdapter, out var config)) return;
-        var layers = LoraLayers().ToList();
-        foreach (var (_, layer) in layers)
+        foreach (var (_, layer) in AdaptedLayers())
             if (layer.Adapters.Contains(ActiveAdapter))
             {
-                layer.LoraA[ActiveAdapter].Weight.RequiresGrad = true;
-                layer.LoraB[ActiveAdapter].Weight.RequiresGrad = true;
-                if (layer.IsDora(ActiveAdapter)) layer.LoraMagnitude![ActiveAdapter].Weight.RequiresGrad = true;
-                if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer.Bias is { } b) b.RequiresGrad = true;
-            }
-        foreach (var (_, layer) in EmbeddingLayers())
-            if (layer.Adapters.Contains(ActiveAdapter))
-            {
-                layer.LoraEmbeddingA[ActiveAdapter].RequiresGrad = true;
-                layer.LoraEmbeddingB[ActiveAdapter].RequiresGrad = true;
+                foreach (var (_, p) in layer.NamedAdapterParameters(ActiveAdapter)) p.RequiresGrad = true;
+                if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer is Linear { Bias: { } b }) b.RequiresGrad = true;
             }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in BaseModel.NamedParameters())

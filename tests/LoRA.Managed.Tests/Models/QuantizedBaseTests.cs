@@ -128,6 +128,16 @@ public class QuantizedBaseTests
     }
 
     [Test]
+    public void DoraOnAQuantisedBaseIsRefusedBeforeTheModelChanges()
+    {
+        CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Int8);
+        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(model,
+            Config("llama-gqa-tied") with { UseDora = true }, new TorchGenerator(5)));
+        Assert.That(ex!.Message, Does.Contain("DoRA").And.Contain("Int8"));
+        Assert.That(model.NamedModules().Any(m => m.Value is LoraLayer), Is.False, "no layer was wrapped");
+    }
+
+    [Test]
     public void CliTakesBaseDTypeAndNamesABadValue()
     {
         using var dir = new HfFixtures.TempDir();

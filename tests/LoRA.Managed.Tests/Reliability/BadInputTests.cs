@@ -56,15 +56,31 @@ public class BadInputTests
     [Test]
     public void AnAdapterHoldingInfinityIsRefusedNamingTheTensor()
     {
-        var peft = LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
-            new LoraConfig { Rank = 2, TargetModules = ["layers.3"] }, new TorchGenerator(3));
+        var peft = AdaptedMlp();
         peft.LoraLayers().Single().Value.LoraB["default"].Weight.Data[1] = float.PositiveInfinity;
         string dir = _files.PathOf("adapter");
-        peft.SaveAdapter(dir);
+        // SaveAdapter refuses it (below); a checkpoint's bytes are not checked, so they write the file to load.
+        Directory.CreateDirectory(dir);
+        foreach (var (name, bytes) in peft.SerializeTrainable()) File.WriteAllBytes(Path.Combine(dir, name), bytes);
         var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(new Mlp(new TorchGenerator(1),
             8, 6, 3), dir));
         Assert.That(ex!.Field, Is.EqualTo("base_model.model.layers.3.lora_B.weight"));
         Assert.That(ex.Message, Does.Contain("element 1 is ∞").Or.Contain("element 1 is Infinity"));
+    }
+
+    private static PeftModel AdaptedMlp() => LoraModel.GetPeftModel(new Mlp(new TorchGenerator(1), 8, 6, 3),
+        new LoraConfig { Rank = 2, TargetModules = ["layers.3"] }, new TorchGenerator(3));
+
+    [Test]
+    public void SavingAnAdapterHoldingNaNIsRefusedNamingTheTensorAndWritesNothing()
+    {
+        var peft = AdaptedMlp();
+        peft.LoraLayers().Single().Value.LoraA["default"].Weight.Data[3] = float.NaN;
+        string dir = _files.PathOf("nan-adapter");
+        var ex = Assert.Throws<InvalidDataFormatException>(() => peft.SaveAdapter(dir));
+        Assert.That(ex!.Field, Is.EqualTo("base_model.model.layers.3.lora_A.weight"));
+        Assert.That(ex.Message, Does.Contain("element 3 is NaN").And.Contain(AdapterFiles.WeightsFileName));
+        Assert.That(Directory.Exists(dir) ? Directory.GetFiles(dir) : [], Is.Empty);
     }
 
     [Test]

@@ -16,25 +16,15 @@ internal sealed class EmbeddingColumnsOp : Op
 
     public override string Name => "embedding_columns";
 
-    public static Tensor Apply(Tensor table, ReadOnlySpan<int> ids, int[] idsShape)
+    /// <summary>Looks up the columns <paramref name="ids"/> of <paramref name="table"/> (r, V). A caller that has just
+    /// looked the same ids up in a table of the same V (<c>LoraEmbedding</c>, after its base lookup) passes
+    /// <paramref name="idsChecked"/> so they are not checked twice each step.</summary>
+    public static Tensor Apply(Tensor table, ReadOnlySpan<int> ids, int[] idsShape, bool idsChecked = false)
     {
         Shapes.RequireMatrix(table, "embedding_columns", "table");
-        int count = Shapes.CheckedCount(idsShape, "embedding_columns");
-        if (count != ids.Length)
-            throw new ArgumentException(
-                $"embedding_columns: {ids.Length} ids do not fill the shape {Shapes.Format(idsShape)}.");
-        if (idsShape.Length > 3)
-            throw new ArgumentException($"embedding_columns: ids of rank {idsShape.Length} would give an output " +
-                $"of rank {idsShape.Length + 1}; at most 3 is supported.");
         int r = table.Shape[0], vocab = table.Shape[1];
-        for (int n = 0; n < ids.Length; n++)
-            if ((uint)ids[n] >= (uint)vocab)
-                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding_columns: id {ids[n]} at " +
-                    $"position {n} is outside the vocabulary 0..{vocab - 1} of table {Shapes.Format(table.Shape)} (r×V).");
-        Span<int> shape = stackalloc int[idsShape.Length + 1];
-        idsShape.CopyTo(shape);
-        shape[^1] = r;
-        Tensor y = Tape.NewTensor(shape);
+        if (!idsChecked) EmbeddingOp.CheckIds("embedding_columns", ids, idsShape, vocab, table, "table (r×V)");
+        Tensor y = EmbeddingOp.NewOutput(idsShape, r);
         ReadOnlySpan<float> a = table.Data;
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++)
@@ -43,8 +33,7 @@ internal sealed class EmbeddingColumnsOp : Op
         {
             var op = Tape.Record<EmbeddingColumnsOp>(y);
             op._table = table;
-            if (op._ids.Length != ids.Length) op._ids = new int[ids.Length];
-            ids.CopyTo(op._ids);
+            EmbeddingOp.KeepIds(ref op._ids, ids);
         }
         return y;
     }

@@ -19,19 +19,9 @@ internal sealed class EmbeddingOp : Op
     public static Tensor Apply(Tensor weight, ReadOnlySpan<int> ids, int[] idsShape)
     {
         Shapes.RequireMatrix(weight, "embedding", "weight");
-        int count = Shapes.CheckedCount(idsShape, "embedding");
-        if (count != ids.Length)
-            throw new ArgumentException($"embedding: {ids.Length} ids do not fill the shape {Shapes.Format(idsShape)}.");
-        if (idsShape.Length > 3)
-            throw new ArgumentException($"embedding: ids of rank {idsShape.Length} would give an output of rank {idsShape.Length + 1}; at most 3 is supported.");
         int vocab = weight.Shape[0], dim = weight.Shape[1];
-        for (int n = 0; n < ids.Length; n++)
-            if ((uint)ids[n] >= (uint)vocab)
-                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding: id {ids[n]} at position {n} is outside the vocabulary 0..{vocab - 1} of weight {Shapes.Format(weight.Shape)}.");
-        Span<int> shape = stackalloc int[idsShape.Length + 1];
-        idsShape.CopyTo(shape);
-        shape[^1] = dim;
-        Tensor y = Tape.NewTensor(shape);
+        CheckIds("embedding", ids, idsShape, vocab, weight, "weight");
+        Tensor y = NewOutput(idsShape, dim);
         ReadOnlySpan<float> w = weight.Data;
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++) w.Slice(ids[n] * dim, dim).CopyTo(yd.Slice(n * dim, dim));
@@ -39,10 +29,48 @@ internal sealed class EmbeddingOp : Op
         {
             var op = Tape.Record<EmbeddingOp>(y);
             op._weight = weight;
-            if (op._ids.Length != ids.Length) op._ids = new int[ids.Length];
-            ids.CopyTo(op._ids);
+            KeepIds(ref op._ids, ids);
         }
         return y;
+    }
+
+    /// <summary>A tape tensor of the ids' shape with <paramref name="width"/> appended.</summary>
+    internal static Tensor NewOutput(int[] idsShape, int width)
+    {
+        Span<int> shape = stackalloc int[idsShape.Length + 1];
+        idsShape.CopyTo(shape);
+        shape[^1] = width;
+        return Tape.NewTensor(shape);
+    }
+
+    /// <summary>Copies <paramref name="ids"/> into a reused record's array (the caller's span may be refilled before
+    /// backward), allocating only when the count changes.</summary>
+    internal static void KeepIds(ref int[] kept, ReadOnlySpan<int> ids)
+    {
+        if (kept.Length != ids.Length) kept = new int[ids.Length];
+        ids.CopyTo(kept);
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="ids"/> fill <paramref name="idsShape"/> (rank at most 3) and index a vocabulary of
+    /// <paramref name="vocab"/> entries; <paramref name="op"/> and <paramref name="what"/> (the role of
+    /// <paramref name="table"/>) name them in the message. <see cref="EmbeddingColumnsOp"/> checks through here too.
+    /// </summary>
+    /// <exception cref="ArgumentException">The ids do not fill the shape, or it has rank above 3.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary (its position named).</exception>
+    internal static void CheckIds(string op, ReadOnlySpan<int> ids, int[] idsShape, int vocab, Tensor table,
+        string what)
+    {
+        int count = Shapes.CheckedCount(idsShape, op);
+        if (count != ids.Length)
+            throw new ArgumentException($"{op}: {ids.Length} ids do not fill the shape {Shapes.Format(idsShape)}.");
+        if (idsShape.Length > 3)
+            throw new ArgumentException($"{op}: ids of rank {idsShape.Length} would give an output of rank " +
+                $"{idsShape.Length + 1}; at most 3 is supported.");
+        for (int n = 0; n < ids.Length; n++)
+            if ((uint)ids[n] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"{op}: id {ids[n]} at position {n} is " +
+                    $"outside the vocabulary 0..{vocab - 1} of {what} {Shapes.Format(table.Shape)}.");
     }
 
     public override void Backward()
