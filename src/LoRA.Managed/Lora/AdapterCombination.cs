@@ -73,7 +73,8 @@ public static class AdapterCombination
             TargetModules = configs.All(c => c.TargetModulesRegex is null)
                 ? configs.SelectMany(c => c.TargetModules).Distinct(StringComparer.Ordinal).ToList()
                 : configs.All(c => c.TargetModulesRegex is not null) ? []
-                : throw new ArgumentException($"{who}: the adapters give target_modules in different forms (a list and a regular expression); PEFT refuses to combine them too."),
+                : throw new ArgumentException($"{who}: the adapters give target_modules in different forms (a list " +
+                    "and a regular expression); PEFT refuses to combine them too."),
             TargetModulesRegex = configs.All(c => c.TargetModulesRegex is not null)
                 ? string.Join("|", configs.Select(c => $"({c.TargetModulesRegex})")) : null,
             RankPattern = [], AlphaPattern = [], Init = LoraInit.Default, ModulesToSave = [],

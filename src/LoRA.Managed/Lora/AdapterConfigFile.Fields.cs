@@ -24,39 +24,50 @@ public static partial class AdapterConfigFile
     private static string Cut(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
     private static bool IsLoftQ(JsonElement root) =>
-        root.TryGetProperty("init_lora_weights", out var el) && el.ValueKind == JsonValueKind.String && el.GetString() == "loftq";
+        root.TryGetProperty("init_lora_weights", out var el) && el.ValueKind == JsonValueKind.String
+            && el.GetString() == "loftq";
 
     /// <summary>PEFT's <c>loftq_config</c> ({"loftq_bits": 4, "loftq_iter": n}) for a LoftQ adapter: the number of
     /// iterations; bits other than 4 are refused naming the field.</summary>
     private static int ReadLoftQIterations(JsonElement root, string source)
     {
         if (!IsLoftQ(root)) return 1;
-        if (!root.TryGetProperty("loftq_config", out var cfg) || cfg.ValueKind != JsonValueKind.Object || !cfg.EnumerateObject().Any())
-            throw new InvalidDataFormatException(source, "loftq_config", "init_lora_weights \"loftq\" needs a loftq_config object.");
+        if (!root.TryGetProperty("loftq_config", out var cfg) || cfg.ValueKind != JsonValueKind.Object
+            || !cfg.EnumerateObject().Any())
+            throw new InvalidDataFormatException(source, "loftq_config",
+                "init_lora_weights \"loftq\" needs a loftq_config object.");
         int bits = 4, iterations = 1;
         foreach (var p in cfg.EnumerateObject())
         {
             int value = p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int v) ? v
-                : throw new InvalidDataFormatException(source, "loftq_config", $"{p.Name} is {StrictJson.Snippet(p.Value)}, not an integer.");
+                : throw new InvalidDataFormatException(source, "loftq_config",
+                    $"{p.Name} is {StrictJson.Snippet(p.Value)}, not an integer.");
             switch (p.Name)
             {
                 case "loftq_bits": bits = value; break;
                 case "loftq_iter": iterations = value; break;
-                default: throw new InvalidDataFormatException(source, "loftq_config", $"'{Cut(p.Name)}' is not supported here.");
+                default: throw new InvalidDataFormatException(source, "loftq_config",
+                    $"'{Cut(p.Name)}' is not supported here.");
             }
         }
-        if (bits != 4) throw new InvalidDataFormatException(source, "loftq_config", $"loftq_bits {bits} is not supported (only 4, NF4).");
-        if (iterations < 1) throw new InvalidDataFormatException(source, "loftq_config", $"loftq_iter {iterations} must be at least 1.");
+        if (bits != 4)
+            throw new InvalidDataFormatException(source, "loftq_config",
+                $"loftq_bits {bits} is not supported (only 4, NF4).");
+        if (iterations < 1)
+            throw new InvalidDataFormatException(source, "loftq_config",
+                $"loftq_iter {iterations} must be at least 1.");
         return iterations;
     }
 
     private static int? PissaIterations(string s) =>
         s.StartsWith("pissa_niter_", StringComparison.Ordinal)
-        && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter) && niter >= 1
+        && int.TryParse(s.AsSpan("pissa_niter_".Length), System.Globalization.NumberStyles.None, null, out int niter)
+        && niter >= 1
             ? niter : null;
 
     private static int? ReadPissaIterations(JsonElement root) =>
-        root.TryGetProperty("init_lora_weights", out var el) && el.ValueKind == JsonValueKind.String ? PissaIterations(el.GetString()!) : null;
+        root.TryGetProperty("init_lora_weights", out var el) && el.ValueKind == JsonValueKind.String
+            ? PissaIterations(el.GetString()!) : null;
 
     private static LoraInit ReadInit(JsonElement root, string source)
     {
@@ -74,16 +85,20 @@ public static partial class AdapterConfigFile
                 // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 power iterations of a randomized SVD
                 // (ReadPissaIterations reads n).
                 var s when PissaIterations(s) is not null => LoraInit.Pissa,
-                var s => throw new InvalidDataFormatException(source, "init_lora_weights", $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\", \"olora\")."),
+                var s => throw new InvalidDataFormatException(source, "init_lora_weights",
+                    $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", " +
+                    "\"pissa_niter_<n>\", \"olora\")."),
             },
-            _ => throw new InvalidDataFormatException(source, "init_lora_weights", $"expected a boolean or string, found {el.ValueKind}."),
+            _ => throw new InvalidDataFormatException(source, "init_lora_weights",
+                $"expected a boolean or string, found {el.ValueKind}."),
         };
     }
 
     private static JsonElement? Get(JsonElement root, string name, string source, JsonValueKind kind)
     {
         if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return null;
-        if (el.ValueKind != kind) throw new InvalidDataFormatException(source, name, $"expected {kind}, found {el.ValueKind}.");
+        if (el.ValueKind != kind)
+            throw new InvalidDataFormatException(source, name, $"expected {kind}, found {el.ValueKind}.");
         return el;
     }
 
@@ -146,13 +161,17 @@ public static partial class AdapterConfigFile
     {
         var list = new List<KeyValuePair<string, double>>();
         if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return list;
-        if (el.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, name, $"expected an object, found {el.ValueKind}.");
+        if (el.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataFormatException(source, name, $"expected an object, found {el.ValueKind}.");
         foreach (var prop in el.EnumerateObject())
         {
             if (prop.Name.Length == 0) throw new InvalidDataFormatException(source, name, "a key is empty.");
-            if (list.Any(p => p.Key == prop.Name)) throw new InvalidDataFormatException(source, name, $"key '{Cut(prop.Name)}' appears twice.");
-            if (prop.Value.ValueKind != JsonValueKind.Number || !prop.Value.TryGetDouble(out double v) || !double.IsFinite(v))
-                throw new InvalidDataFormatException(source, name, $"'{Cut(prop.Name)}': {StrictJson.Snippet(prop.Value)} is not a finite number.");
+            if (list.Any(p => p.Key == prop.Name))
+                throw new InvalidDataFormatException(source, name, $"key '{Cut(prop.Name)}' appears twice.");
+            if (prop.Value.ValueKind != JsonValueKind.Number || !prop.Value.TryGetDouble(out double v)
+                || !double.IsFinite(v))
+                throw new InvalidDataFormatException(source, name,
+                    $"'{Cut(prop.Name)}': {StrictJson.Snippet(prop.Value)} is not a finite number.");
             list.Add(KeyValuePair.Create(prop.Name, v));
         }
         return list;
@@ -167,7 +186,8 @@ public static partial class AdapterConfigFile
         foreach (var item in items)
         {
             if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out int i) || i < 0)
-                throw new InvalidDataFormatException(source, "layers_to_transform", $"{StrictJson.Snippet(item)} is not a layer index (an integer ≥ 0).");
+                throw new InvalidDataFormatException(source, "layers_to_transform",
+                    $"{StrictJson.Snippet(item)} is not a layer index (an integer ≥ 0).");
             list.Add(i);
         }
         return list;
@@ -181,7 +201,8 @@ public static partial class AdapterConfigFile
         string pattern = el.GetString()!;
         if (pattern.Length == 0) throw new InvalidDataFormatException(source, name, "is an empty string.");
         if (pattern != LoraConfig.AllLinear && TargetMatcher.PatternError(pattern) is { } error)
-            throw new InvalidDataFormatException(source, name, $"'{Cut(pattern)}' is not a regular expression this engine reads: {error}");
+            throw new InvalidDataFormatException(source, name,
+                $"'{Cut(pattern)}' is not a regular expression this engine reads: {error}");
         return pattern;
     }
 
@@ -189,14 +210,19 @@ public static partial class AdapterConfigFile
     {
         if (!root.TryGetProperty(name, out var el) || el.ValueKind == JsonValueKind.Null) return null;
         if (el.ValueKind == JsonValueKind.String)
-            throw new InvalidDataFormatException(source, name, "a single string is not supported here; give a list of module names.");
-        if (el.ValueKind != JsonValueKind.Array) throw new InvalidDataFormatException(source, name, $"expected a list of strings, found {el.ValueKind}.");
+            throw new InvalidDataFormatException(source, name,
+                "a single string is not supported here; give a list of module names.");
+        if (el.ValueKind != JsonValueKind.Array)
+            throw new InvalidDataFormatException(source, name, $"expected a list of strings, found {el.ValueKind}.");
         var list = new List<string>();
         foreach (var item in el.EnumerateArray())
         {
-            if (item.ValueKind != JsonValueKind.String) throw new InvalidDataFormatException(source, name, $"entry {StrictJson.Snippet(item)} is not a string.");
+            if (item.ValueKind != JsonValueKind.String)
+                throw new InvalidDataFormatException(source, name,
+                    $"entry {StrictJson.Snippet(item)} is not a string.");
             string s = item.GetString()!;
-            if (string.IsNullOrWhiteSpace(s)) throw new InvalidDataFormatException(source, name, $"entry {list.Count} is an empty name.");
+            if (string.IsNullOrWhiteSpace(s))
+                throw new InvalidDataFormatException(source, name, $"entry {list.Count} is an empty name.");
             list.Add(s);
         }
         return list;

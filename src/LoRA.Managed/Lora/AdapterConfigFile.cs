@@ -36,13 +36,17 @@ public static partial class AdapterConfigFile
         // PEFT scales by alpha/r per module. The blog's rule (scale = alpha) is written as lora_alpha = alpha·r, which
         // a pattern key matching modules of different ranks cannot express.
         if (config.Scaling == LoraScaling.Alpha && (config.RankPattern.Count > 0 || config.AlphaPattern.Count > 0))
-            throw new ArgumentException("AdapterConfigFile: rank_pattern/alpha_pattern with the blog's scaling (scale = alpha) " +
+            throw new ArgumentException("AdapterConfigFile: rank_pattern/alpha_pattern with the blog's " +
+                "scaling (scale = alpha) " +
                 "have no PEFT equivalent; use LoraScaling.AlphaOverRank or RsLora with patterns.");
         var fields = new SortedDictionary<string, Action<Utf8JsonWriter>>(StringComparer.Ordinal)
         {
-            ["alpha_pattern"] = w => WritePattern(w, config.AlphaPattern.Select(p => KeyValuePair.Create(p.Key, p.Value))),
+            ["alpha_pattern"] = w =>
+                WritePattern(w, config.AlphaPattern.Select(p => KeyValuePair.Create(p.Key, p.Value))),
             ["base_model_name_or_path"] = w => WriteStringOrNull(w, config.BaseModelNameOrPath),
-            ["bias"] = w => w.WriteStringValue(config.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" }),
+            ["bias"] = w =>
+                w.WriteStringValue(config.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only",
+                    _ => "none" }),
             ["fan_in_fan_out"] = w => w.WriteBooleanValue(config.FanInFanOut),
             ["inference_mode"] = w => w.WriteBooleanValue(true),
             ["init_lora_weights"] = w =>
@@ -50,7 +54,8 @@ public static partial class AdapterConfigFile
                 switch (config.Init)
                 {
                     case LoraInit.Gaussian: w.WriteStringValue("gaussian"); break;
-                    case LoraInit.Pissa: w.WriteStringValue(config.PissaIterations is int k ? $"pissa_niter_{k}" : "pissa"); break;
+                    case LoraInit.Pissa: w.WriteStringValue(config.PissaIterations is int k ? $"pissa_niter_{k}"
+                        : "pissa"); break;
                     case LoraInit.Olora: w.WriteStringValue("olora"); break;
                     case LoraInit.LoftQ: w.WriteStringValue("loftq"); break;
                     default: w.WriteBooleanValue(true); break;
@@ -83,7 +88,8 @@ public static partial class AdapterConfigFile
             ["modules_to_save"] = w => WriteList(w, config.ModulesToSave, nullWhenEmpty: true),
             ["peft_type"] = w => w.WriteStringValue("LORA"),
             ["r"] = w => w.WriteNumberValue(config.Rank),
-            ["rank_pattern"] = w => WritePattern(w, config.RankPattern.Select(p => KeyValuePair.Create(p.Key, (double)p.Value))),
+            ["rank_pattern"] = w =>
+                WritePattern(w, config.RankPattern.Select(p => KeyValuePair.Create(p.Key, (double)p.Value))),
             ["revision"] = w => w.WriteNullValue(),
             ["target_modules"] = w =>
             {
@@ -143,7 +149,8 @@ public static partial class AdapterConfigFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var file = InputFile.OpenRead(path);
         if (file.Length > MaxFileBytes)
-            throw new InvalidDataFormatException(path, "json", $"{file.Length:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
+            throw new InvalidDataFormatException(path, "json",
+                $"{file.Length:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
         var bytes = new byte[file.Length];
         file.ReadExactly(bytes);
         return bytes;
@@ -162,19 +169,23 @@ public static partial class AdapterConfigFile
         ArgumentNullException.ThrowIfNull(json);
         ArgumentNullException.ThrowIfNull(source);
         if (json.LongLength > MaxFileBytes)
-            throw new InvalidDataFormatException(source, "json", $"{json.LongLength:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
+            throw new InvalidDataFormatException(source, "json",
+                $"{json.LongLength:N0} bytes is more than the {MaxFileBytes:N0}-byte limit for an adapter config.");
         using JsonDocument doc = StrictJson.Parse(json, source, "json", MaxDepth);
         var root = doc.RootElement;
-        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(source, "json", $"expected an object, found {root.ValueKind}.");
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataFormatException(source, "json", $"expected an object, found {root.ValueKind}.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var prop in root.EnumerateObject())
             if (!seen.Add(prop.Name))
                 throw prop.Name.Length == 0
-                    ? new InvalidDataFormatException(source, "json", "the empty key appears twice; the value meant is ambiguous.")
+                    ? new InvalidDataFormatException(source, "json",
+                        "the empty key appears twice; the value meant is ambiguous.")
                     : new InvalidDataFormatException(source, prop.Name, "appears twice; the value meant is ambiguous.");
 
         string peftType = String(root, "peft_type", source, required: true)!;
-        if (peftType != "LORA") throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
+        if (peftType != "LORA")
+            throw new InvalidDataFormatException(source, "peft_type", $"'{Cut(peftType)}' is not LORA.");
         RefuseUnsupported(root, source);
         // fan_in_fan_out is a per-layer fact here (Linear.FanInFanOut), as PEFT corrects the flag for each target; it
         // is kept.
@@ -186,47 +197,61 @@ public static partial class AdapterConfigFile
         // ∞).
         double scale = Bool(root, "use_rslora", source) ? alpha / Math.Sqrt(r) : alpha / r;
         if (!float.IsFinite((float)scale))
-            throw new InvalidDataFormatException(source, "lora_alpha", $"{alpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} gives the scale {scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, which is infinite as a float32.");
+            throw new InvalidDataFormatException(source, "lora_alpha",
+                $"{alpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} gives the scale " +
+                $"{scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, which is " +
+                "infinite as a float32.");
         double dropout = FiniteNumber(root, "lora_dropout", source) ?? 0;
         // Checked after the conversion to float that LoraConfig stores: 0.9999999999999999 < 1 as a double rounds
         // to 1f.
         if (!((float)dropout >= 0f && (float)dropout < 1f))
-            throw new InvalidDataFormatException(source, "lora_dropout", $"{dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is not in [0, 1) as a float32.");
+            throw new InvalidDataFormatException(source, "lora_dropout",
+                $"{dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is not in " +
+                "[0, 1) as a float32.");
         LoraBias bias = (String(root, "bias", source, required: false) ?? "none") switch
         {
             "none" => LoraBias.None,
             "all" => LoraBias.All,
             "lora_only" => LoraBias.LoraOnly,
-            var other => throw new InvalidDataFormatException(source, "bias", $"'{Cut(other)}' is not none, all or lora_only."),
+            var other =>
+                throw new InvalidDataFormatException(source, "bias", $"'{Cut(other)}' is not none, all or lora_only."),
         };
         // A string is "all-linear" or PEFT's regular-expression form (re.fullmatch against each module's name).
         string? targetsRegex = Regex(root, "target_modules", source);
         var targets = targetsRegex == LoraConfig.AllLinear ? [LoraConfig.AllLinear]
             : targetsRegex is not null ? new List<string>()
-            : List(root, "target_modules", source) ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
+            : List(root, "target_modules", source)
+            ?? throw new InvalidDataFormatException(source, "target_modules", "missing or null.");
         if (targetsRegex == LoraConfig.AllLinear) targetsRegex = null;
         string? excludeRegex = Regex(root, "exclude_modules", source);
-        var exclude = excludeRegex is not null ? new List<string>() : List(root, "exclude_modules", source) ?? new List<string>();
+        var exclude = excludeRegex is not null ? new List<string>() : List(root, "exclude_modules", source)
+            ?? new List<string>();
         var layers = LayerIndices(root, source);
         var layersPattern = root.TryGetProperty("layers_pattern", out var lp) && lp.ValueKind == JsonValueKind.String
-            ? (lp.GetString() is { Length: > 0 } one ? [one] : throw new InvalidDataFormatException(source, "layers_pattern", "is empty."))
+            ? (lp.GetString() is { Length: > 0 } one ? [one]
+                : throw new InvalidDataFormatException(source, "layers_pattern", "is empty."))
             : List(root, "layers_pattern", source) ?? new List<string>();
-        if (targets.Count == 0 && targetsRegex is null) throw new InvalidDataFormatException(source, "target_modules", "is empty.");
+        if (targets.Count == 0 && targetsRegex is null)
+            throw new InvalidDataFormatException(source, "target_modules", "is empty.");
         var modulesToSave = List(root, "modules_to_save", source) ?? new List<string>();
         bool rs = Bool(root, "use_rslora", source);
         var rankPattern = Pattern(root, "rank_pattern", source)
             .Select(p => p.Value is >= 1 and <= int.MaxValue && p.Value == Math.Floor(p.Value)
                 ? KeyValuePair.Create(p.Key, (int)p.Value)
-                : throw new InvalidDataFormatException(source, "rank_pattern", $"'{Cut(p.Key)}': {p.Value} is not an integer rank of at least 1."))
+                : throw new InvalidDataFormatException(source, "rank_pattern",
+                    $"'{Cut(p.Key)}': {p.Value} is not an integer rank of at least 1."))
             .ToList();
         var alphaPattern = Pattern(root, "alpha_pattern", source);
         foreach (var (key, value) in alphaPattern)
             if (!float.IsFinite((float)value))
-                throw new InvalidDataFormatException(source, "alpha_pattern", $"'{Cut(key)}': {value} is infinite as a float32.");
-        foreach (var (field, keys) in new[] { ("rank_pattern", rankPattern.Select(p => p.Key)), ("alpha_pattern", alphaPattern.Select(p => p.Key)) })
+                throw new InvalidDataFormatException(source, "alpha_pattern",
+                    $"'{Cut(key)}': {value} is infinite as a float32.");
+        foreach (var (field, keys) in new[] { ("rank_pattern", rankPattern.Select(p => p.Key)),
+            ("alpha_pattern", alphaPattern.Select(p => p.Key)) })
             foreach (string key in keys)
                 if (TargetMatcher.PatternError(key) is { } error)
-                    throw new InvalidDataFormatException(source, field, $"key '{Cut(key)}' is not a regular expression ({error}).");
+                    throw new InvalidDataFormatException(source, field,
+                        $"key '{Cut(key)}' is not a regular expression ({error}).");
         return new LoraConfig
         {
             RankPattern = rankPattern,

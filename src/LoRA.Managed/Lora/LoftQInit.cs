@@ -20,7 +20,8 @@ internal static class LoftQInit
 {
     public static void Apply(Tensor a, Tensor b, Tensor baseWeight, int iterations)
     {
-        if (iterations < 1) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "LoftQ: at least one iteration.");
+        if (iterations < 1)
+            throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "LoftQ: at least one iteration.");
         int rank = a.Shape[0];
         Matrix<double> w = LowRank.ToMatrix(baseWeight);
         var residual = (float[])baseWeight.Array.Clone();

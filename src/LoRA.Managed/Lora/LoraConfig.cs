@@ -59,7 +59,8 @@ public sealed record LoraConfig
     public bool UseRsLora
     {
         get => Scaling == LoraScaling.RsLora;
-        init => Scaling = value ? LoraScaling.RsLora : (Scaling == LoraScaling.RsLora ? LoraScaling.AlphaOverRank : Scaling);
+        init => Scaling = value ? LoraScaling.RsLora
+            : (Scaling == LoraScaling.RsLora ? LoraScaling.AlphaOverRank : Scaling);
     }
 
     /// <summary>
@@ -137,11 +138,13 @@ public sealed record LoraConfig
     /// module's full name when it equals it or, as a regular expression, matches the whole name or its end after a
     /// dot (<see cref="TargetMatcher.MatchesPattern"/>); the first matching key, in order, wins.
     /// </summary>
-    public IReadOnlyList<KeyValuePair<string, int>> RankPattern { get; init; } = Array.Empty<KeyValuePair<string, int>>();
+    public IReadOnlyList<KeyValuePair<string, int>> RankPattern { get; init; } =
+        Array.Empty<KeyValuePair<string, int>>();
 
     /// <summary>PEFT's <c>alpha_pattern</c>: an alpha for the modules a key matches (as <see cref="RankPattern"/>)
     /// instead of <see cref="Alpha"/>.</summary>
-    public IReadOnlyList<KeyValuePair<string, double>> AlphaPattern { get; init; } = Array.Empty<KeyValuePair<string, double>>();
+    public IReadOnlyList<KeyValuePair<string, double>> AlphaPattern { get; init; } =
+        Array.Empty<KeyValuePair<string, double>>();
 
     /// <summary>
     /// The configuration module <paramref name="moduleName"/> gets: <see cref="Rank"/> and <see cref="Alpha"/>
@@ -184,43 +187,65 @@ public sealed record LoraConfig
     {
         if (Rank < 1) throw new ArgumentException($"LoraConfig: Rank must be at least 1, got {Rank}.");
         if (!double.IsFinite(Alpha)) throw new ArgumentException($"LoraConfig: Alpha must be finite, got {Alpha}.");
-        if (!(Dropout >= 0f && Dropout < 1f)) throw new ArgumentException($"LoraConfig: Dropout must be in [0, 1), got {Dropout}.");
-        if (TargetModules is null) throw new ArgumentException("LoraConfig: TargetModules must not be null (use an empty list with TargetModulesRegex).");
+        if (!(Dropout >= 0f && Dropout < 1f))
+            throw new ArgumentException($"LoraConfig: Dropout must be in [0, 1), got {Dropout}.");
+        if (TargetModules is null)
+            throw new ArgumentException("LoraConfig: TargetModules must not be null (use an empty list with " +
+                "TargetModulesRegex).");
         if (TargetModulesRegex is not null)
         {
             if (TargetModules.Count > 0)
-                throw new ArgumentException("LoraConfig: give TargetModules or TargetModulesRegex, not both (PEFT's target_modules is a list or one string).");
-            if (string.IsNullOrWhiteSpace(TargetModulesRegex)) throw new ArgumentException("LoraConfig: TargetModulesRegex is empty.");
+                throw new ArgumentException("LoraConfig: give TargetModules or TargetModulesRegex, not both (PEFT's " +
+                    "target_modules is a list or one string).");
+            if (string.IsNullOrWhiteSpace(TargetModulesRegex))
+                throw new ArgumentException("LoraConfig: TargetModulesRegex is empty.");
             if (TargetMatcher.PatternError(TargetModulesRegex) is { } error)
-                throw new ArgumentException($"LoraConfig: TargetModulesRegex '{TargetModulesRegex}' is not a regular expression this engine reads: {error}");
+                throw new ArgumentException($"LoraConfig: TargetModulesRegex '{TargetModulesRegex}' is not a regular " +
+                    $"expression this engine reads: {error}");
         }
-        else if (TargetModules.Count == 0) throw new ArgumentException("LoraConfig: TargetModules is empty; name at least one Linear module to adapt.");
+        else if (TargetModules.Count == 0)
+            throw new ArgumentException("LoraConfig: TargetModules is empty; name at least one " +
+                "Linear module to adapt.");
         if (ExcludeModulesRegex is not null)
         {
-            if (string.IsNullOrWhiteSpace(ExcludeModulesRegex)) throw new ArgumentException("LoraConfig: ExcludeModulesRegex is empty.");
+            if (string.IsNullOrWhiteSpace(ExcludeModulesRegex))
+                throw new ArgumentException("LoraConfig: ExcludeModulesRegex is empty.");
             if (TargetMatcher.PatternError(ExcludeModulesRegex) is { } error)
-                throw new ArgumentException($"LoraConfig: ExcludeModulesRegex '{ExcludeModulesRegex}' is not a regular expression this engine reads: {error}");
+                throw new ArgumentException($"LoraConfig: ExcludeModulesRegex '{ExcludeModulesRegex}' is not a " +
+                    $"regular expression this engine reads: {error}");
         }
-        if (TargetModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: TargetModules contains an empty name.");
-        if (ModulesToSave is null) throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
+        if (TargetModules.Any(string.IsNullOrWhiteSpace))
+            throw new ArgumentException("LoraConfig: TargetModules contains an empty name.");
+        if (ModulesToSave is null)
+            throw new ArgumentException("LoraConfig: ModulesToSave must not be null (use an empty list).");
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"LoraConfig: unknown Init {Init}.");
         if (Init == LoraInit.LoftQ && (LoftQBits != 4 || LoftQIterations < 1))
-            throw new ArgumentException($"LoraConfig: LoftQ needs LoftQBits = 4 (NF4; got {LoftQBits}) and LoftQIterations ≥ 1 (got {LoftQIterations}).");
+            throw new ArgumentException($"LoraConfig: LoftQ needs LoftQBits = 4 (NF4; got {LoftQBits}) and " +
+                $"LoftQIterations ≥ 1 (got {LoftQIterations}).");
         if (PissaIterations is int niter && (niter < 1 || Init != LoraInit.Pissa))
-            throw new ArgumentException($"LoraConfig: PissaIterations {niter} needs Init = Pissa and at least 1 iteration (PEFT's pissa_niter_K).");
+            throw new ArgumentException($"LoraConfig: PissaIterations {niter} needs Init = Pissa and at least 1 " +
+                "iteration (PEFT's pissa_niter_K).");
         if (!Enum.IsDefined(Bias)) throw new ArgumentException($"LoraConfig: unknown Bias {Bias}.");
         if (LayersToTransform is null || LayersPattern is null)
-            throw new ArgumentException("LoraConfig: LayersToTransform and LayersPattern must not be null (use empty lists).");
-        if (LayersToTransform.Any(i => i < 0)) throw new ArgumentException("LoraConfig: LayersToTransform holds a negative index.");
-        if (LayersPattern.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: LayersPattern contains an empty name.");
-        if (ExcludeModules is null) throw new ArgumentException("LoraConfig: ExcludeModules must not be null (use an empty list).");
-        if (ExcludeModules.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoraConfig: ExcludeModules contains an empty name.");
+            throw new ArgumentException("LoraConfig: LayersToTransform and LayersPattern must not be " +
+                "null (use empty lists).");
+        if (LayersToTransform.Any(i => i < 0))
+            throw new ArgumentException("LoraConfig: LayersToTransform holds a negative index.");
+        if (LayersPattern.Any(string.IsNullOrWhiteSpace))
+            throw new ArgumentException("LoraConfig: LayersPattern contains an empty name.");
+        if (ExcludeModules is null)
+            throw new ArgumentException("LoraConfig: ExcludeModules must not be null (use an empty list).");
+        if (ExcludeModules.Any(string.IsNullOrWhiteSpace))
+            throw new ArgumentException("LoraConfig: ExcludeModules contains an empty name.");
         if (TargetModules.Contains(AllLinear) && TargetModules.Count > 1)
-            throw new ArgumentException($"LoraConfig: '{AllLinear}' stands for every Linear layer; give it alone in TargetModules.");
+            throw new ArgumentException($"LoraConfig: '{AllLinear}' stands for every Linear layer; give it " +
+                "alone in TargetModules.");
         if (RankPattern is null || AlphaPattern is null)
-            throw new ArgumentException("LoraConfig: RankPattern and AlphaPattern must not be null (use an empty list).");
+            throw new ArgumentException("LoraConfig: RankPattern and AlphaPattern must not be null " +
+                "(use an empty list).");
         foreach (var (key, value) in RankPattern)
-            if (value < 1) throw new ArgumentException($"LoraConfig: RankPattern['{key}'] must be at least 1, got {value}.");
+            if (value < 1)
+                throw new ArgumentException($"LoraConfig: RankPattern['{key}'] must be at least 1, got {value}.");
         foreach (var (key, value) in AlphaPattern)
             if (!double.IsFinite(value) || !float.IsFinite((float)value))
                 throw new ArgumentException($"LoraConfig: AlphaPattern['{key}'] must be finite, got {value}.");
@@ -229,6 +254,7 @@ public sealed record LoraConfig
                 throw new ArgumentException($"LoraConfig: pattern key '{key}' is not a regular expression: {error}");
         // The forward pass multiplies by (float)Scale: a double such as 1e308 is finite but becomes infinity there.
         if (!float.IsFinite((float)Scale))
-            throw new ArgumentException($"LoraConfig: Alpha {Alpha} gives the scale {Scale}, which is infinite as a float32; use a smaller alpha.");
+            throw new ArgumentException($"LoraConfig: Alpha {Alpha} gives the scale {Scale}, which is infinite as a " +
+                "float32; use a smaller alpha.");
     }
 }

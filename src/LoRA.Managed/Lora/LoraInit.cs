@@ -46,7 +46,8 @@ public static class LoraInitRules
 {
     /// <summary>True when the initialisation reads the base weight (SVD, PiSSA, OLoRA, LoftQ): it needs finite float
     /// weights, not a quantised or Conv1D base.</summary>
-    public static bool ReadsBase(this LoraInit init) => init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora or LoraInit.LoftQ;
+    public static bool ReadsBase(this LoraInit init) =>
+        init is LoraInit.Svd or LoraInit.Pissa or LoraInit.Olora or LoraInit.LoftQ;
 
     /// <summary>True when the initialisation rewrites the base weight (PiSSA, OLoRA, LoftQ): loading the adapter
     /// rebuilds that base from the original, so it cannot sit beside other adapters on one base.</summary>

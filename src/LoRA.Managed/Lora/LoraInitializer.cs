@@ -9,7 +9,8 @@ internal static class LoraInitializer
     /// Fills <paramref name="a"/> (r×in, PEFT's lora_A) and <paramref name="b"/> (out×r, lora_B); for PiSSA it
     /// also rewrites <paramref name="baseWeight"/> (out×in) to the residual.
     /// </summary>
-    public static void Apply(LoraInit init, Tensor a, Tensor b, Tensor baseWeight, double scale, TorchGenerator generator,
+    public static void Apply(LoraInit init, Tensor a, Tensor b, Tensor baseWeight, double scale,
+        TorchGenerator generator,
         int? pissaIterations = null, int loftQIterations = 1)
     {
         int rank = a.Shape[0], inFeatures = a.Shape[1];
@@ -43,11 +44,14 @@ internal static class LoraInitializer
                 // PEFT's pissa_init divides S_r by the scale so that scale·B·A = W_r, then sets W ← W − W_r.
                 // The residual is formed in double from the double factors, so the step-0 function
                 // W_res + scale·B·A equals W up to float rounding of each stored matrix.
-                if (scale == 0.0) throw new ArgumentException("LoraInit.Pissa: the scale is 0, so no factors can carry W_r; use a non-zero alpha.");
+                if (scale == 0.0)
+                    throw new ArgumentException("LoraInit.Pissa: the scale is 0, so no factors can carry W_r; " +
+                        "use a non-zero alpha.");
                 // Fast PiSSA's sketch is drawn from its own generator with a fixed seed, not the caller's: loading the
                 // adapter later rebuilds the residual from the original base, which must give the same subspace.
                 var (left, right, w) = pissaIterations is int niter
-                    ? LowRank.RandomizedTruncatedFactors(baseWeight, rank, Math.Abs(scale), niter, new TorchGenerator(0))
+                    ? LowRank.RandomizedTruncatedFactors(baseWeight, rank, Math.Abs(scale), niter,
+                        new TorchGenerator(0))
                     : LowRank.TruncatedFactors(baseWeight, rank, Math.Abs(scale));
                 if (scale < 0) left = -left;
                 LowRank.CopyTo(left, b.Data);

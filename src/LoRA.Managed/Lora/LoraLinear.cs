@@ -132,7 +132,8 @@ public sealed class LoraLinear : LoraLayer
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
         LoraConfig config = AdapterConfig(name);
-        Tensor h = Training && config.Dropout > 0f ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : input;
+        Tensor h = Training && config.Dropout > 0f
+            ? Functional.Dropout(input, config.Dropout, _dropoutGenerators[name]) : input;
         // y + scale·B(A h), added in place into the base output: one activation per layer instead of four.
         Tensor low = LoraA[name].Forward(h);   // (…, r)
         return Autograd.Ops.LowRankAddOp.Apply(y, low, LoraB[name].Weight, (float)config.Scale);

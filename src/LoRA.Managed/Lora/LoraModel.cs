@@ -30,12 +30,15 @@ public static class LoraModel
     /// </summary>
     /// <exception cref="ArgumentException">A target matches nothing (the message lists the modules), matches a
     /// non-Linear, or the rank does not fit.</exception>
-    public static PeftModel GetPeftModel(Module model, LoraConfig config, TorchGenerator generator, string adapterName = DefaultAdapterName)
+    public static PeftModel GetPeftModel(Module model, LoraConfig config, TorchGenerator generator,
+        string adapterName = DefaultAdapterName)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(generator);
-        if (model is PeftModel) throw new ArgumentException("LoraModel.GetPeftModel: the model is already a PeftModel; use PeftModel.AddAdapter for another adapter.");
+        if (model is PeftModel)
+            throw new ArgumentException("LoraModel.GetPeftModel: the model is already a PeftModel; use " +
+                "PeftModel.AddAdapter for another adapter.");
         InjectionPlan.Create(model, config, adapterName);   // validate before the constructor freezes anything
         var peft = new PeftModel(model);
         peft.AddAdapter(adapterName, config, generator);

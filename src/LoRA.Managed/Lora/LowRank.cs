@@ -19,7 +19,8 @@ public static class LowRank
         Shapes.RequireMatrix(weight, "LowRank.Approximate", "W");
         int m = weight.Shape[0], n = weight.Shape[1], k = Math.Min(m, n);
         if (rank < 1 || rank > k)
-            throw new ArgumentException($"LowRank.Approximate: rank {rank} is outside 1..{k} for W of shape {Shapes.Format(weight.Shape)}.");
+            throw new ArgumentException($"LowRank.Approximate: rank {rank} is outside 1..{k} for W of shape " +
+                $"{Shapes.Format(weight.Shape)}.");
         Matrix<double> w = ToMatrix(weight);
         var svd = w.Svd(computeVectors: true);
         double[] s = svd.S.Take(k).ToArray();
@@ -34,7 +35,8 @@ public static class LowRank
             partial += s[j] * svd.U.Column(j).OuterProduct(svd.VT.Row(j));
             errors[j + 1] = (w - partial).FrobeniusNorm();
         }
-        return new LowRankApproximation(ToTensor(svd.U), s, ToTensor(svd.VT), ToTensor(a), ToTensor(b), ToTensor(approx), errors);
+        return new LowRankApproximation(ToTensor(svd.U), s, ToTensor(svd.VT), ToTensor(a), ToTensor(b),
+            ToTensor(approx), errors);
     }
 
     /// <summary>
@@ -42,7 +44,8 @@ public static class LowRank
     /// <paramref name="divisor"/>: <c>left = U_r·√(S_r/d)</c> (m×r), <c>right = √(S_r/d)·V_rᵀ</c> (r×n),
     /// so <c>d·left·right = W_r</c>. Also returns W in double for residuals.
     /// </summary>
-    internal static (Matrix<double> Left, Matrix<double> Right, Matrix<double> W) TruncatedFactors(Tensor weight, int rank, double divisor)
+    internal static (Matrix<double> Left, Matrix<double> Right, Matrix<double> W) TruncatedFactors(Tensor weight,
+        int rank, double divisor)
     {
         Matrix<double> w = ToMatrix(weight);
         var svd = w.Svd(computeVectors: true);
@@ -57,7 +60,8 @@ public static class LowRank
     /// (Q ← qr(Wᵀ·Q), Q ← qr(W·Q)), then the SVD of the small r×n matrix Qᵀ·W, whose left vectors Q lifts back.
     /// Exact when W has rank at most r; otherwise the error shrinks with the iterations and the spectrum's decay.
     /// </summary>
-    internal static (Matrix<double> Left, Matrix<double> Right, Matrix<double> W) RandomizedTruncatedFactors(Tensor weight, int rank,
+    internal static (Matrix<double> Left, Matrix<double> Right,
+        Matrix<double> W) RandomizedTruncatedFactors(Tensor weight, int rank,
         double divisor, int niter, TorchGenerator generator)
     {
         Matrix<double> w = ToMatrix(weight);
@@ -77,9 +81,11 @@ public static class LowRank
     }
 
     // The Q of a thin QR: an orthonormal basis of the columns.
-    private static Matrix<double> Orthonormal(Matrix<double> x) => x.QR(MathNet.Numerics.LinearAlgebra.Factorization.QRMethod.Thin).Q;
+    private static Matrix<double> Orthonormal(Matrix<double> x) =>
+        x.QR(MathNet.Numerics.LinearAlgebra.Factorization.QRMethod.Thin).Q;
 
-    private static (Matrix<double> A, Matrix<double> B) Factors(Matrix<double> u, double[] s, Matrix<double> vt, int rank, double divisor)
+    private static (Matrix<double> A, Matrix<double> B) Factors(Matrix<double> u, double[] s, Matrix<double> vt,
+        int rank, double divisor)
     {
         int m = u.RowCount, n = vt.ColumnCount;
         var a = Matrix<double>.Build.Dense(m, rank);

@@ -18,7 +18,8 @@ public sealed partial class PeftModel
     {
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
         ArgumentNullException.ThrowIfNull(generator);
-        if (_configs.ContainsKey(adapterName)) throw new ArgumentException($"PeftModel: adapter '{adapterName}' already exists.");
+        if (_configs.ContainsKey(adapterName))
+            throw new ArgumentException($"PeftModel: adapter '{adapterName}' already exists.");
         var plan = InjectionPlan.Create(BaseModel, config, adapterName);
         foreach (var (name, module) in plan.Targets)
         {
@@ -39,7 +40,8 @@ public sealed partial class PeftModel
     public void SetAdapter(string adapterName)
     {
         if (!_configs.ContainsKey(adapterName))
-            throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: {string.Join(", ", _configs.Keys)}.");
+            throw new KeyNotFoundException($"PeftModel: no adapter '{adapterName}'; adapters: " +
+                $"{string.Join(", ", _configs.Keys)}.");
         // PEFT unmerges with a warning here; refusing keeps the merged weights the caller asked for, and checking
         // first leaves every layer as it was.
         if (FirstMerged((_, merged) => merged != adapterName) is var (layerName, mergedName))
@@ -66,13 +68,16 @@ public sealed partial class PeftModel
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
         if (_configs.ContainsKey(adapterName))
             throw new ArgumentException(
-                $"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or choose another name.");
+                $"PeftModel.LoadAdapter: adapter '{adapterName}' already exists; delete it first or " +
+                "choose another name.");
         string configPath = Path.Combine(directory, AdapterConfigFile.FileName);
         if (AdapterConfigFile.Read(configPath).Init.RewritesBase())
-            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA, OLoRA or LoftQ adapter, whose "
+            throw new InvalidOperationException($"PeftModel.LoadAdapter: {configPath} is a PiSSA, OLoRA " +
+                "or LoftQ adapter, whose "
                 + "base weight is the residual; loading it beside other adapters would change theirs. Load it with "
                 + "FromPretrained on a fresh base.");
-        AdapterFiles.Load(BaseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum, adapterName, this);
+        AdapterFiles.Load(BaseModel, directory, generator ?? new TorchGenerator(0), verifyBaseChecksum,
+            adapterName, this);
     }
 
     /// <summary>

@@ -29,7 +29,8 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
         BaseModel = baseModel;
         BaseChecksum = Lora.BaseChecksum.Compute(baseModel);
         // Re-register the base model's own parameters and children under the same names (see remarks).
-        foreach (var (name, p) in baseModel.NamedParameters().Where(p => !p.Key.Contains('.'))) RegisterParameter(name, p);
+        foreach (var (name, p) in baseModel.NamedParameters().Where(p => !p.Key.Contains('.')))
+            RegisterParameter(name, p);
         foreach (var (name, child) in baseModel.NamedChildren()) RegisterModule(name, child);
         baseModel.RequiresGrad(false);
     }
@@ -101,7 +102,8 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
     public string TrainableParameterSummary()
     {
         long t = TrainableParameterCount, a = AllParameterCount;
-        return string.Create(CultureInfo.InvariantCulture, $"trainable params: {t:N0} || all params: {a:N0} || trainable%: {(a == 0 ? 0.0 : 100.0 * t / a):F4}");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"trainable params: {t:N0} || all params: {a:N0} || trainable%: {(a == 0 ? 0.0 : 100.0 * t / a):F4}");
     }
 
     /// <summary>
@@ -130,7 +132,8 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
     public int MaxSequenceLength => BaseLanguageModel.MaxSequenceLength;
 
     private ICausalLanguageModel BaseLanguageModel => BaseModel as ICausalLanguageModel
-        ?? throw new InvalidOperationException($"PeftModel: the base model ({BaseModel.GetType().Name}) is not a causal language model.");
+        ?? throw new InvalidOperationException($"PeftModel: the base model ({BaseModel.GetType().Name}) is not a " +
+            "causal language model.");
 
     /// <summary>A checkpoint keeps the active adapter as PEFT writes it (<c>adapter_model.safetensors</c> +
     /// <c>adapter_config.json</c>).</summary>
@@ -200,7 +203,8 @@ public sealed partial class PeftModel : Module, ICausalLanguageModel
             if (layer.Adapters.Contains(ActiveAdapter))
             {
                 foreach (var (_, p) in layer.NamedAdapterParameters(ActiveAdapter)) p.RequiresGrad = true;
-                if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer is Linear { Bias: { } b }) b.RequiresGrad = true;
+                if (config.Bias == LoraBias.LoraOnly && layer.BaseLayer is Linear { Bias: { } b })
+                    b.RequiresGrad = true;
             }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in BaseModel.NamedParameters())

@@ -20,7 +20,8 @@ public static class TargetMatcher
         ArgumentNullException.ThrowIfNull(moduleName);
         if (moduleName.Length == 0) return false;   // the root is never a target
         if (key.Contains('*'))
-            return Regex.IsMatch(moduleName, "^" + string.Join(".*", key.Split('*').Select(Regex.Escape)) + "$", RegexOptions.CultureInvariant);
+            return Regex.IsMatch(moduleName, "^" + string.Join(".*", key.Split('*').Select(Regex.Escape)) + "$",
+                RegexOptions.CultureInvariant);
         return MatchesName(key, moduleName);
     }
 
@@ -47,7 +48,8 @@ public static class TargetMatcher
         ArgumentNullException.ThrowIfNull(pattern);
         ArgumentNullException.ThrowIfNull(moduleName);
         if (moduleName.Length == 0) return false;   // the root is never a target
-        return Regex.IsMatch(moduleName, $"\\A(?:{pattern})\\z", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+        return Regex.IsMatch(moduleName, $"\\A(?:{pattern})\\z", RegexOptions.CultureInvariant,
+            TimeSpan.FromSeconds(1));
     }
 
     /// <summary>Why <paramref name="key"/> is not a regular expression, or null when it is one.</summary>
@@ -66,7 +68,8 @@ public static class TargetMatcher
     {
         ArgumentNullException.ThrowIfNull(moduleName);
         Match? m = null;
-        if (layersPatterns.Count == 0) m = Regex.Match(moduleName, @"^.*\.[^.]*\.(\d+)\.", RegexOptions.CultureInvariant);
+        if (layersPatterns.Count == 0)
+            m = Regex.Match(moduleName, @"^.*\.[^.]*\.(\d+)\.", RegexOptions.CultureInvariant);
         else
             foreach (string pattern in layersPatterns)
             {

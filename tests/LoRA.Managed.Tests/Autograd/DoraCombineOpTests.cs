@@ -38,10 +38,12 @@ public class DoraCombineOpTests
             for (int j = 0; j < outF; j++)
             {
                 double gain = (double)m[j] / n[j], zi = z[i, j], ui = u[i, j];
-                double want = (r is null ? gain * (zi + s * ui) : r[i, j] + (gain - 1) * zi + gain * s * ui) + (b is null ? 0 : b[j]);
+                double want = (r is null ? gain * (zi + s * ui) : r[i, j] + (gain - 1) * zi + gain * s * ui) +
+                    (b is null ? 0 : b[j]);
                 Assert.That(y[i, j], Is.EqualTo(want).Within(1e-5 * (1 + Math.Abs(want))), $"y[{i},{j}]");
                 double G = grad[i, j];
-                Assert.That(z.Grad[i * outF + j], Is.EqualTo((gain - (r is null ? 0 : 1)) * G).Within(1e-5), $"dz[{i},{j}]");
+                Assert.That(z.Grad[i * outF + j], Is.EqualTo((gain - (r is null ? 0 : 1)) * G).Within(1e-5),
+                    $"dz[{i},{j}]");
                 Assert.That(u.Grad[i * outF + j], Is.EqualTo(gain * s * G).Within(1e-5), $"du[{i},{j}]");
                 if (r is not null) Assert.That(r.Grad[i * outF + j], Is.EqualTo(G).Within(1e-6), $"dr[{i},{j}]");
             }

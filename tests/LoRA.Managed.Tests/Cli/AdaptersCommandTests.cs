@@ -22,7 +22,8 @@ public class AdaptersCommandTests
     {
         using var dir = new HfFixtures.TempDir();
         string outDir = Path.Combine(dir.Path, "mix"), json = Path.Combine(dir.Path, "mix.json");
-        var (code, output, err) = LoraCli.Run("adapters", "combine", "--base", Folder, "--adapter", Adapter("combine-a", 0.7),
+        var (code, output, err) = LoraCli.Run("adapters", "combine", "--base", Folder, "--adapter",
+            Adapter("combine-a", 0.7),
             "--adapter", Adapter("combine-b", -0.4), "--combination", "linear", "--out", outDir, "--json", json);
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(output, Does.Contain("rank 4 on 6 layer(s)"));
@@ -33,7 +34,8 @@ public class AdaptersCommandTests
         AssertLogitsAsTheTwin(PeftModel.FromPretrained(HfModel.Load(Folder), outDir), "linear");
     }
 
-    /// <summary>The combined adapter's logits on the fixture's ids against the twin's (combine_expected.json).</summary>
+    /// <summary>The combined adapter's logits on the fixture's ids against the twin's
+    /// (combine_expected.json).</summary>
     private static void AssertLogitsAsTheTwin(PeftModel peft, string key)
     {
         var expected = HfFixtures.Json(Path.Combine("llama-gqa-tied", "combine_expected.json")).GetProperty(key);
@@ -61,7 +63,8 @@ public class AdaptersCommandTests
     {
         using var dir = new HfFixtures.TempDir();
         string outDir = Path.Combine(dir.Path, "mix");
-        var (code, _, err) = LoraCli.Run("adapters", "combine", "--base", Folder, "--adapter", Path.Combine(Folder, "combine-a"),
+        var (code, _, err) = LoraCli.Run("adapters", "combine", "--base", Folder, "--adapter",
+            Path.Combine(Folder, "combine-a"),
             "--adapter", Adapter("combine-c", 0.5), "--rank", "2", "--out", outDir);
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(AdapterConfigFile.Read(Path.Combine(outDir, AdapterConfigFile.FileName)).Rank, Is.EqualTo(2));
@@ -76,8 +79,10 @@ public class AdaptersCommandTests
         var cases = new (string[] Args, string Named)[]
         {
             (["--adapter", Adapter("missing", 1)], Path.Combine(Folder, "missing")),
-            (["--adapter", Adapter("combine-a", 1), "--adapter", gpt2Adapter], Path.Combine(gpt2Adapter, AdapterConfigFile.FileName)),
-            (["--adapter", Adapter("combine-a", 1), "--adapter", Adapter("combine-c", 1), "--combination", "linear"], "has r=2"),
+            (["--adapter", Adapter("combine-a", 1), "--adapter", gpt2Adapter],
+                Path.Combine(gpt2Adapter, AdapterConfigFile.FileName)),
+            (["--adapter", Adapter("combine-a", 1), "--adapter", Adapter("combine-c", 1), "--combination", "linear"],
+                "has r=2"),
             (["--adapter", Adapter("combine-a", 1), "--combination", "cat", "--rank", "2"], "--rank"),
             (["--adapter", Adapter("combine-a", 1), "--combination", "mean"], "--combination"),
             (["--adapter", Adapter("combine-a", 1), "--adapter", Adapter("dora-adapter", 1)],

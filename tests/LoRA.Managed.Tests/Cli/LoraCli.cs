@@ -30,7 +30,8 @@ internal static class LoraCli
         public override void WriteLine(string? value)
         {
             base.WriteLine(value);
-            if (!string.IsNullOrEmpty(text) && value is not null && value.Contains(text, StringComparison.Ordinal)) interrupt.Cancel();
+            if (!string.IsNullOrEmpty(text) && value is not null && value.Contains(text, StringComparison.Ordinal))
+                interrupt.Cancel();
         }
     }
 }

@@ -32,8 +32,10 @@ public partial class PythonListingTests
                 first = first.TrimEnd();
                 // The script keys listings as Python string literals: quotes inside are escaped there.
                 string literal = "\"" + first.Replace("\"", "\\\"") + "\"";
-                Assert.That(checker, Does.Contain($"\"{chapter}\""), $"{chapter} has Python listings; {Checker} has no entry for it");
-                Assert.That(checker, Does.Contain(literal), $"{chapter}: the Python listing starting '{first}' is not checked by {Checker}");
+                Assert.That(checker, Does.Contain($"\"{chapter}\""),
+                    $"{chapter} has Python listings; {Checker} has no entry for it");
+                Assert.That(checker, Does.Contain(literal),
+                    $"{chapter}: the Python listing starting '{first}' is not checked by {Checker}");
             }
         }
         Assert.That(blocks, Is.GreaterThan(0), "no ```python listing found in docs/: the pattern is stale");

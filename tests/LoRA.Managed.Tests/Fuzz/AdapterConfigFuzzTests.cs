@@ -14,7 +14,9 @@ public class AdapterConfigFuzzTests
 {
     internal sealed record ConfigCase(int Base, JsonEdit[] Edits, ByteMutation[] Bytes)
     {
-        public override string ToString() => $"base {Base}, edits [{string.Join(", ", Edits.AsEnumerable())}], bytes [{string.Join(", ", Bytes.AsEnumerable())}]";
+        public override string ToString() =>
+            $"base {Base}, edits [{string.Join(", ", Edits.AsEnumerable())}], bytes " +
+            $"[{string.Join(", ", Bytes.AsEnumerable())}]";
     }
 
     private static readonly byte[][] Bases =
@@ -22,14 +24,19 @@ public class AdapterConfigFuzzTests
         .. new[]
         {
             new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] },
-            new LoraConfig { Rank = 2, Alpha = 16, TargetModules = ["layers.1", "layers.3"], Bias = LoraBias.All, ModulesToSave = ["layers.5"], Scaling = LoraScaling.RsLora },
+            new LoraConfig { Rank = 2, Alpha = 16, TargetModules = ["layers.1", "layers.3"], Bias = LoraBias.All,
+                ModulesToSave = ["layers.5"], Scaling = LoraScaling.RsLora },
             new LoraConfig { Rank = 8, TargetModules = ["layers.3"], Init = LoraInit.Pissa, Bias = LoraBias.LoraOnly },
-            new LoraConfig { Rank = 1, Alpha = 0.5, Dropout = 0.1f, TargetModules = ["*.q_proj", "v_proj"], Init = LoraInit.Gaussian },
+            new LoraConfig { Rank = 1, Alpha = 0.5, Dropout = 0.1f, TargetModules = ["*.q_proj", "v_proj"],
+                Init = LoraInit.Gaussian },
         }.Select(c => Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(c))),
         Encoding.UTF8.GetBytes("{\"peft_type\":\"LORA\",\"r\":8,\"target_modules\":[\"q_proj\",\"v_proj\"]}"),
-        Encoding.UTF8.GetBytes("{\"base_model_name_or_path\":\"gpt2\",\"task_type\":\"CAUSAL_LM\",\"peft_type\":\"LORA\",\"r\":16,\"lora_alpha\":32," +
-            "\"lora_dropout\":0.05,\"bias\":\"none\",\"target_modules\":[\"c_attn\"],\"rank_pattern\":{\"h.0.c_attn\":4},\"alpha_pattern\":{}," +
-            "\"init_lora_weights\":\"pissa_niter_16\",\"use_rslora\":false,\"use_dora\":false,\"fan_in_fan_out\":false,\"modules_to_save\":null}"),
+        Encoding.UTF8.GetBytes("{\"base_model_name_or_path\":\"gpt2\",\"task_type\":\"CAUSAL_LM\"," +
+            "\"peft_type\":\"LORA\",\"r\":16,\"lora_alpha\":32," +
+            "\"lora_dropout\":0.05,\"bias\":\"none\",\"target_modules\":[\"c_attn\"]," +
+            "\"rank_pattern\":{\"h.0.c_attn\":4},\"alpha_pattern\":{}," +
+            "\"init_lora_weights\":\"pissa_niter_16\",\"use_rslora\":false,\"use_dora\":false," +
+            "\"fan_in_fan_out\":false,\"modules_to_save\":null}"),
     ];
 
     private static Gen<ConfigCase> Cases()
@@ -59,7 +66,10 @@ public class AdapterConfigFuzzTests
             {
                 var config = (LoraConfig)result;
                 try { config.Validate(); }
-                catch (ArgumentException e) { throw new FuzzFailure($"accepted a config the library refuses later: {e.Message}", e); }
+                catch (ArgumentException e)
+                {
+                    throw new FuzzFailure($"accepted a config the library refuses later: {e.Message}", e);
+                }
             });
         ParserFuzzer.AssertMixed(report, minAcceptedShare: 0.05);
     }

@@ -15,7 +15,9 @@ public class AdapterSaveLoadTests
     private string _dir = "";
 
     [SetUp]
-    public void SetUp() => Directory.CreateDirectory(_dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, $"save-{Guid.NewGuid():N}"));
+    public void SetUp() =>
+        Directory.CreateDirectory(_dir = Path.Combine(TestContext.CurrentContext.WorkDirectory,
+            $"save-{Guid.NewGuid():N}"));
 
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
@@ -31,7 +33,8 @@ public class AdapterSaveLoadTests
     }
 
     private string[] Snapshot(string dir) =>
-        Directory.GetFiles(dir).Order(StringComparer.Ordinal).Select(f => Path.GetFileName(f) + ":" + Convert.ToHexString(File.ReadAllBytes(f))).ToArray();
+        Directory.GetFiles(dir).Order(StringComparer.Ordinal)
+            .Select(f => Path.GetFileName(f) + ":" + Convert.ToHexString(File.ReadAllBytes(f))).ToArray();
 
     [Test]
     public void ModelSaveThatCannotCompleteLeavesThePreviousFileAndNoTemporary()
@@ -44,7 +47,8 @@ public class AdapterSaveLoadTests
         // The rename cannot complete over a directory: the save fails after writing its temporary file.
         string blocked = Path.Combine(_dir, "blocked.safetensors");
         Directory.CreateDirectory(blocked);
-        Assert.Throws(Is.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>(), () => ModelFile.Save(new Mlp(new TorchGenerator(9), 8, 6, 3), blocked));
+        Assert.Throws(Is.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>(),
+            () => ModelFile.Save(new Mlp(new TorchGenerator(9), 8, 6, 3), blocked));
         Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { path }), "no temporary file left");
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(before));
     }
@@ -62,13 +66,15 @@ public class AdapterSaveLoadTests
         byte[] configBytes = File.ReadAllBytes(config);
         File.Delete(config);
         Directory.CreateDirectory(config);
-        Assert.Throws(Is.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>(), () => Adapted(4).SaveAdapter(dir));
+        Assert.Throws(Is.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>(),
+            () => Adapted(4).SaveAdapter(dir));
         Directory.Delete(config);
         File.WriteAllBytes(config, configBytes);
 
         Assert.That(Snapshot(dir), Is.EqualTo(before), "the weights were put back and nothing else was left behind");
         var loaded = PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), dir);
-        Assert.That(loaded.StateDict()["layers.3.lora_A.default.weight"].Array, Is.EqualTo(Adapted(3).StateDict()["layers.3.lora_A.default.weight"].Array));
+        Assert.That(loaded.StateDict()["layers.3.lora_A.default.weight"].Array,
+            Is.EqualTo(Adapted(3).StateDict()["layers.3.lora_A.default.weight"].Array));
     }
 
     [Test]
@@ -77,9 +83,11 @@ public class AdapterSaveLoadTests
         string dir = Path.Combine(_dir, "adapter");
         Adapted(3).SaveAdapter(dir);
         Adapted(4).SaveAdapter(dir);
-        Assert.That(Directory.GetFiles(dir).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { AdapterFiles.WeightsFileName, AdapterConfigFile.FileName }.Order()));
+        Assert.That(Directory.GetFiles(dir).Select(Path.GetFileName).Order(),
+            Is.EqualTo(new[] { AdapterFiles.WeightsFileName, AdapterConfigFile.FileName }.Order()));
         var loaded = PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), dir);
-        Assert.That(loaded.StateDict()["layers.3.lora_B.default.weight"].Array, Is.EqualTo(Adapted(4).StateDict()["layers.3.lora_B.default.weight"].Array));
+        Assert.That(loaded.StateDict()["layers.3.lora_B.default.weight"].Array,
+            Is.EqualTo(Adapted(4).StateDict()["layers.3.lora_B.default.weight"].Array));
     }
 
     [Test]
@@ -88,7 +96,8 @@ public class AdapterSaveLoadTests
         string dir = Path.Combine(_dir, "adapter");
         Adapted(3, hidden: 6).SaveAdapter(dir);
         var narrower = new Mlp(new TorchGenerator(1), 8, 5, 3);
-        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(narrower, dir, verifyBaseChecksum: false));
+        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(narrower, dir,
+            verifyBaseChecksum: false));
         Assert.That(ex!.File, Is.EqualTo(Path.Combine(dir, AdapterFiles.WeightsFileName)));
         Assert.That(ex.Field, Is.EqualTo("base_model.model.layers.3.lora_A.weight"));
         Assert.That(ex.Message, Does.Contain("[2, 6]").And.Contain("[2, 5]"));
@@ -101,7 +110,9 @@ public class AdapterSaveLoadTests
         Adapted(3).SaveAdapter(dir);
         var other = new Mlp(new TorchGenerator(77), 8, 6, 3);   // same shapes, other weights
         var ex = Assert.Throws<InvalidOperationException>(() => PeftModel.FromPretrained(other, dir));
-        Assert.That(ex!.Message, Does.Contain(AdapterFiles.WeightsFileName).And.Contain("checksum").And.Contain(BaseChecksum.Compute(other)));
+        Assert.That(ex!.Message,
+            Does.Contain(AdapterFiles.WeightsFileName).And.Contain("checksum").And.Contain(
+                BaseChecksum.Compute(other)));
         Assert.That(other.Layers[3], Is.TypeOf<Linear>(), "the model is untouched");
     }
 
@@ -112,7 +123,8 @@ public class AdapterSaveLoadTests
         Adapted(3).SaveAdapter(dir);
         string config = Path.Combine(dir, AdapterConfigFile.FileName);
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"layers.3\"", "\"layers.9\""));
-        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), dir));
+        var ex = Assert.Throws<InvalidDataFormatException>(() =>
+            PeftModel.FromPretrained(new Mlp(new TorchGenerator(1), 8, 6, 3), dir));
         Assert.That(ex!.File, Is.EqualTo(config));
         Assert.That(ex.Field, Is.EqualTo("target_modules"));
         Assert.That(ex.Message, Does.Contain("layers.9"));

@@ -30,14 +30,17 @@ public class AdapterFilesTests
         return peft;
     }
 
-    private static readonly LoraConfig Blog = new() { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] };
+    private static readonly LoraConfig Blog = new() { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha,
+        TargetModules = ["layers.5"] };
 
     [Test]
     public void WritesPeftKeysMetadataAndConfig()
     {
         Trained(Blog).SaveAdapter(_dir);
         var file = SafeTensors.Read(Path.Combine(_dir, "adapter_model.safetensors"));
-        Assert.That(file.Tensors.Keys, Is.EquivalentTo(new[] { "base_model.model.layers.5.lora_A.weight", "base_model.model.layers.5.lora_B.weight" }));
+        Assert.That(file.Tensors.Keys,
+            Is.EquivalentTo(new[] { "base_model.model.layers.5.lora_A.weight",
+                "base_model.model.layers.5.lora_B.weight" }));
         Assert.That(file.Tensors["base_model.model.layers.5.lora_A.weight"].Shape, Is.EqualTo(new[] { 4, 256 }));
         Assert.That(file.Metadata["format"], Is.EqualTo("pt"));
         Assert.That(file.Metadata[AdapterFiles.ChecksumKey], Has.Length.EqualTo(64));
@@ -46,7 +49,8 @@ public class AdapterFilesTests
         var root = json.RootElement;
         Assert.That(root.GetProperty("peft_type").GetString(), Is.EqualTo("LORA"));
         Assert.That(root.GetProperty("r").GetInt32(), Is.EqualTo(4));
-        Assert.That(root.GetProperty("lora_alpha").GetDouble(), Is.EqualTo(4.0), "PEFT's α/r must equal the blog's scale 1");
+        Assert.That(root.GetProperty("lora_alpha").GetDouble(), Is.EqualTo(4.0),
+            "PEFT's α/r must equal the blog's scale 1");
         Assert.That(root.GetProperty("use_rslora").GetBoolean(), Is.False);
         Assert.That(root.GetProperty("use_dora").GetBoolean(), Is.False);
         Assert.That(root.GetProperty("fan_in_fan_out").GetBoolean(), Is.False);
@@ -75,7 +79,8 @@ public class AdapterFilesTests
     [TestCase(LoraInit.LoftQ)]
     public void SaveThenLoadRestoresTheAdapterBitForBit(LoraInit init)
     {
-        var trained = Trained(Blog with { Init = init, TargetModules = ["layers.3", "layers.5"], Bias = LoraBias.LoraOnly });
+        var trained = Trained(Blog with { Init = init, TargetModules = ["layers.3", "layers.5"],
+            Bias = LoraBias.LoraOnly });
         trained.SaveAdapter(_dir);
         var x = Random(new TorchGenerator(4), 3, 784);
         Tensor expected = trained.Forward(x);
@@ -93,14 +98,16 @@ public class AdapterFilesTests
     [Test]
     public void BiasAllAndModulesToSaveAreSavedAndRestored()
     {
-        var config = new LoraConfig { Rank = 2, TargetModules = ["layers.3"], Bias = LoraBias.All, ModulesToSave = ["layers.5"] };
+        var config = new LoraConfig { Rank = 2, TargetModules = ["layers.3"], Bias = LoraBias.All,
+            ModulesToSave = ["layers.5"] };
         var trained = Trained(config);
         trained.SaveAdapter(_dir);
         var keys = SafeTensors.Read(Path.Combine(_dir, "adapter_model.safetensors")).Tensors.Keys;
         Assert.That(keys, Is.EquivalentTo(new[]
         {
-            "base_model.model.layers.1.bias", "base_model.model.layers.3.base_layer.bias", "base_model.model.layers.3.lora_A.weight",
-            "base_model.model.layers.3.lora_B.weight", "base_model.model.layers.5.weight", "base_model.model.layers.5.bias",
+            "base_model.model.layers.1.bias", "base_model.model.layers.3.base_layer.bias",
+            "base_model.model.layers.3.lora_A.weight", "base_model.model.layers.3.lora_B.weight",
+            "base_model.model.layers.5.weight", "base_model.model.layers.5.bias",
         }));
         var loaded = PeftModel.FromPretrained(Mlp.Blog(new TorchGenerator(0)), _dir);
         var want = trained.StateDict();
@@ -112,7 +119,8 @@ public class AdapterFilesTests
     {
         Trained(Blog).SaveAdapter(_dir);
         var smaller = new Mlp(new TorchGenerator(0), 784, 512, 128, 10);
-        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(smaller, _dir, verifyBaseChecksum: false));
+        var ex = Assert.Throws<InvalidDataFormatException>(() => PeftModel.FromPretrained(smaller, _dir,
+            verifyBaseChecksum: false));
         Assert.That(ex!.Field, Is.EqualTo("base_model.model.layers.5.lora_A.weight"));
         Assert.That(ex.Message, Does.Contain("[4, 256]").And.Contain("[4, 128]"));
         Assert.That(smaller.Layers[5], Is.TypeOf<Linear>(), "the model is untouched");
@@ -135,21 +143,31 @@ public class AdapterFilesTests
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":\"x(\"}", "target_modules")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"bias\":\"some\"}", "bias")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_dora\":1}", "use_dora")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"init_lora_weights\":\"corda\"}", "init_lora_weights")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"init_lora_weights\":\"corda\"}",
+        "init_lora_weights")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"lora_alpha\":\"8\"}", "lora_alpha")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[-1]}", "layers_to_transform")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":\"0\"}", "layers_to_transform")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"exclude_modules\":\"lm_head)\"}", "exclude_modules")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[0],\"layers_pattern\":\"\"}", "layers_pattern")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"loftq_config\":{\"loftq_bits\":4}}", "loftq_config")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layer_replication\":[[0,2]]}", "layer_replication")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[-1]}",
+        "layers_to_transform")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":\"0\"}",
+        "layers_to_transform")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"exclude_modules\":\"lm_head)\"}",
+        "exclude_modules")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layers_to_transform\":[0]," +
+        "\"layers_pattern\":\"\"}", "layers_pattern")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"loftq_config\":{\"loftq_bits\":4}}",
+        "loftq_config")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"layer_replication\":[[0,2]]}",
+        "layer_replication")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"lora_bias\":true}", "lora_bias")]
     [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"use_qalora\":true}", "use_qalora")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"target_parameters\":[\"w\"]}", "target_parameters")]
-    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"trainable_token_indices\":[1]}", "trainable_token_indices")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"target_parameters\":[\"w\"]}",
+        "target_parameters")]
+    [TestCase("{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"trainable_token_indices\":[1]}",
+        "trainable_token_indices")]
     public void BadConfigFieldsAreNamed(string json, string field)
     {
-        var ex = Assert.Throws<InvalidDataFormatException>(() => AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json"));
+        var ex = Assert.Throws<InvalidDataFormatException>(() =>
+            AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json"));
         Assert.That(ex!.Field, Is.EqualTo(field));
         Assert.That(ex.File, Is.EqualTo("adapter_config.json"));
     }
@@ -160,8 +178,10 @@ public class AdapterFilesTests
     public void PerLayerFieldsAtTheirDefaultsLoad()
     {
         const string json = "{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"x\"],\"rank_pattern\":{},"
-            + "\"alpha_pattern\":{},\"layers_to_transform\":null,\"layers_pattern\":\"layers\",\"exclude_modules\":null,"
-            + "\"loftq_config\":{},\"megatron_config\":null,\"megatron_core\":\"megatron.core\",\"layer_replication\":null,"
+            + "\"alpha_pattern\":{},\"layers_to_transform\":null,\"layers_pattern\":\"layers\"," +
+            "\"exclude_modules\":null,"
+            + "\"loftq_config\":{},\"megatron_config\":null,\"megatron_core\":\"megatron.core\"," +
+            "\"layer_replication\":null,"
             + "\"lora_bias\":false,\"use_qalora\":false,\"qalora_group_size\":16,\"target_parameters\":[],"
             + "\"runtime_config\":{\"ephemeral_gpu_offload\":false},\"trainable_token_indices\":null}";
         var config = AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "adapter_config.json");

@@ -52,7 +52,8 @@ public class DoraTests
     private static double[,] DoraWeight(LoraLinear layer)
     {
         Linear lin = layer.BaseLayer;
-        Tensor a = layer.LoraA["default"].Weight, b = layer.LoraB["default"].Weight, m = layer.LoraMagnitude!["default"].Weight;
+        Tensor a = layer.LoraA["default"].Weight, b = layer.LoraB["default"].Weight,
+            m = layer.LoraMagnitude!["default"].Weight;
         double s = layer.Scale("default");
         var w = OutIn(lin);
         for (int j = 0; j < lin.OutFeatures; j++)

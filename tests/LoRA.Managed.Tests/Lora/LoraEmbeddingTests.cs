@@ -81,8 +81,10 @@ public class LoraEmbeddingTests
         var g = new TorchGenerator(14);
         Tensor table = GradCheck.Param(g, 3, 7);
         int[] ids = [6, 1, 6, 0];
-        GradCheck.Check(() => GradCheck.WeightedSum(LoRA.Managed.Autograd.Ops.EmbeddingColumnsOp.Apply(table, ids, [4])), [table]);
-        Assert.Throws<ArgumentOutOfRangeException>(() => LoRA.Managed.Autograd.Ops.EmbeddingColumnsOp.Apply(table, [7], [1]));
+        GradCheck.Check(() =>
+            GradCheck.WeightedSum(LoRA.Managed.Autograd.Ops.EmbeddingColumnsOp.Apply(table, ids, [4])), [table]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => LoRA.Managed.Autograd.Ops.EmbeddingColumnsOp.Apply(table,
+            [7], [1]));
     }
 
     [Test]
@@ -106,8 +108,10 @@ public class LoraEmbeddingTests
     {
         var table = new Embedding(9, 5, new TorchGenerator(1));
         var layer = new LoraEmbedding(table, "wte");
-        var ex = Assert.Throws<ArgumentException>(() => layer.AddAdapter("d", new LoraConfig { Rank = 2, UseDora = true }, new TorchGenerator(1)));
+        var ex = Assert.Throws<ArgumentException>(() =>
+            layer.AddAdapter("d", new LoraConfig { Rank = 2, UseDora = true }, new TorchGenerator(1)));
         Assert.That(ex!.Message, Does.Contain("wte").And.Contain("DoRA"));
-        Assert.Throws<ArgumentException>(() => layer.AddAdapter("s", new LoraConfig { Rank = 2, Init = LoraInit.Svd }, new TorchGenerator(1)));
+        Assert.Throws<ArgumentException>(() => layer.AddAdapter("s", new LoraConfig { Rank = 2, Init = LoraInit.Svd },
+            new TorchGenerator(1)));
     }
 }

@@ -29,7 +29,9 @@ public class LoraLinearTests
     {
         var layer = Make(6, 4, new LoraConfig { Rank = 2 });
         var names = layer.NamedParameters().Select(p => p.Key).ToList();
-        Assert.That(names, Is.EqualTo(new[] { "base_layer.weight", "base_layer.bias", "lora_A.default.weight", "lora_B.default.weight" }));
+        Assert.That(names,
+            Is.EqualTo(new[] { "base_layer.weight", "base_layer.bias", "lora_A.default.weight",
+                "lora_B.default.weight" }));
         Assert.That(layer.LoraA["default"].Weight.Shape, Is.EqualTo(new[] { 2, 6 }));
         Assert.That(layer.LoraB["default"].Weight.Shape, Is.EqualTo(new[] { 4, 2 }));
     }
@@ -38,13 +40,15 @@ public class LoraLinearTests
     [TestCase(LoraScaling.AlphaOverRank, 8.0, 4, 2.0)]
     [TestCase(LoraScaling.RsLora, 8.0, 4, 4.0)]
     public void ScaleFollowsTheRule(LoraScaling scaling, double alpha, int rank, double expected) =>
-        Assert.That(new LoraConfig { Alpha = alpha, Rank = rank, Scaling = scaling }.Scale, Is.EqualTo(expected).Within(1e-12));
+        Assert.That(new LoraConfig { Alpha = alpha, Rank = rank, Scaling = scaling }.Scale,
+            Is.EqualTo(expected).Within(1e-12));
 
     [Test]
     public void UseRsLoraMapsToScaling()
     {
         Assert.That(new LoraConfig { UseRsLora = true }.Scaling, Is.EqualTo(LoraScaling.RsLora));
-        Assert.That(new LoraConfig { Scaling = LoraScaling.RsLora, UseRsLora = false }.Scaling, Is.EqualTo(LoraScaling.AlphaOverRank));
+        Assert.That(new LoraConfig { Scaling = LoraScaling.RsLora, UseRsLora = false }.Scaling,
+            Is.EqualTo(LoraScaling.AlphaOverRank));
     }
 
     [TestCase(1, 9, 5)]
@@ -98,7 +102,8 @@ public class LoraLinearTests
                 }
                 t[i] = keep;
                 float numeric = (lp - lm) / (2 * eps);
-                Assert.That(analytic[i], Is.EqualTo(numeric).Within(2e-3f + 1e-3f * Math.Abs(numeric)), $"∂{name}[{i}]");
+                Assert.That(analytic[i], Is.EqualTo(numeric).Within(2e-3f + 1e-3f * Math.Abs(numeric)),
+                    $"∂{name}[{i}]");
             }
         }
     }
@@ -132,7 +137,8 @@ public class LoraLinearTests
         var linear = new Linear(12, 8, g);
         float[] original = linear.Weight.Array.ToArray();
         var layer = new LoraLinear(linear, "probe");
-        layer.AddAdapter("default", new LoraConfig { Rank = 3, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd }, g);
+        layer.AddAdapter("default",
+            new LoraConfig { Rank = 3, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd }, g);
         Assert.That(linear.Weight.Array, Is.EqualTo(original));
         var wr = LowRank.Approximate(linear.Weight, 3).Approximation;
         var delta = layer.DeltaWeight("default");
@@ -188,7 +194,8 @@ public class LoraLinearTests
     public void NamedAdaptersCanBeAddedSwitchedAndDisabled()
     {
         var layer = Make(6, 5, new LoraConfig { Rank = 2 });
-        layer.AddAdapter("other", new LoraConfig { Rank = 3, Alpha = 1, Scaling = LoraScaling.Alpha }, new TorchGenerator(2));
+        layer.AddAdapter("other", new LoraConfig { Rank = 3, Alpha = 1, Scaling = LoraScaling.Alpha },
+            new TorchGenerator(2));
         Randomise(layer, "default", 1);
         Randomise(layer, "other", 2);
         var x = Random(new TorchGenerator(3), 2, 6);
@@ -204,8 +211,10 @@ public class LoraLinearTests
         layer.AdaptersDisabled = false;
         Assert.That(MaxAbsDiff(layer.Forward(x), yOther), Is.EqualTo(0f));
         Assert.Throws<KeyNotFoundException>(() => layer.SetActiveAdapter("missing"));
-        Assert.Throws<ArgumentException>(() => layer.AddAdapter("other", new LoraConfig { Rank = 1 }, new TorchGenerator(1)));
-        Assert.That(layer.NamedParameters().Select(p => p.Key), Does.Contain("lora_A.other.weight").And.Contain("lora_B.other.weight"));
+        Assert.Throws<ArgumentException>(() => layer.AddAdapter("other", new LoraConfig { Rank = 1 },
+            new TorchGenerator(1)));
+        Assert.That(layer.NamedParameters().Select(p => p.Key),
+            Does.Contain("lora_A.other.weight").And.Contain("lora_B.other.weight"));
     }
 
     [Test]
@@ -233,6 +242,7 @@ public class LoraLinearTests
         Tensor t1 = layer.Forward(x);
         Assert.That(MaxAbsDiff(t1, e1), Is.GreaterThan(1e-3f), "training forward drops adapter inputs");
         layer.AdaptersDisabled = true;
-        Assert.That(MaxAbsDiff(layer.Forward(x), layer.BaseLayer.Forward(x)), Is.EqualTo(0f), "the base path has no dropout");
+        Assert.That(MaxAbsDiff(layer.Forward(x), layer.BaseLayer.Forward(x)), Is.EqualTo(0f),
+            "the base path has no dropout");
     }
 }

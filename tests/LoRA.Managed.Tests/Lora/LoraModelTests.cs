@@ -14,18 +14,22 @@ public class LoraModelTests
     {
         var g = new TorchGenerator(0);
         mlp = Mlp.Blog(g);
-        return LoraModel.GetPeftModel(mlp, config ?? new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, TargetModules = ["layers.5"] }, g);
+        return LoraModel.GetPeftModel(mlp,
+            config ?? new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha,
+                TargetModules = ["layers.5"] }, g);
     }
 
     [Test]
     public void TrainableParameterSummaryMatchesPeft()
     {
         var peft = BlogPeft(out _);
-        Assert.That(peft.TrainableParameterSummary(), Is.EqualTo("trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982"));
+        Assert.That(peft.TrainableParameterSummary(),
+            Is.EqualTo("trainable params: 1,064 || all params: 536,882 || trainable%: 0.1982"));
         Assert.That(peft.TrainableParameterCount, Is.EqualTo(1064));
         Assert.That(peft.AllParameterCount, Is.EqualTo(536_882));
         Assert.That(peft.BaseParameterCount, Is.EqualTo(535_818));
-        Assert.That((100.0 * peft.TrainableParameterCount / peft.BaseParameterCount).ToString("F2", System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo("0.20"));
+        Assert.That((100.0 * peft.TrainableParameterCount / peft.BaseParameterCount)
+            .ToString("F2", System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo("0.20"));
     }
 
     [Test]
@@ -36,7 +40,8 @@ public class LoraModelTests
         Assert.That(names, Is.EqualTo(new[]
         {
             "layers.1.weight", "layers.1.bias", "layers.3.weight", "layers.3.bias",
-            "layers.5.base_layer.weight", "layers.5.base_layer.bias", "layers.5.lora_A.default.weight", "layers.5.lora_B.default.weight",
+            "layers.5.base_layer.weight", "layers.5.base_layer.bias", "layers.5.lora_A.default.weight",
+            "layers.5.lora_B.default.weight",
         }));
         Assert.That(mlp.NamedParameters().Select(p => p.Key), Is.EqualTo(names), "the base model is modified in place");
         Assert.That(peft.TrainableParameters().Count(), Is.EqualTo(2));
@@ -68,7 +73,8 @@ public class LoraModelTests
     public void TargetsMatchExactSuffixAndWildcard(string key, string[] expected)
     {
         var model = new Blocks(new TorchGenerator(3));
-        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, TargetModules = [key] }, new TorchGenerator(1));
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, TargetModules = [key] },
+            new TorchGenerator(1));
         Assert.That(peft.LoraLayers().Select(l => l.Key), Is.EqualTo(expected));
         Assert.That(TargetMatcher.Matches("proj", "blocks.0.attn.q_proj"), Is.False, "a suffix must start at a dot");
     }
@@ -77,7 +83,8 @@ public class LoraModelTests
     public void TargetMatchingNothingListsTheModules()
     {
         var mlp = Mlp.Blog(new TorchGenerator(0));
-        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(mlp, new LoraConfig { TargetModules = ["layers.9"] }, new TorchGenerator(0)));
+        var ex = Assert.Throws<ArgumentException>(() =>
+            LoraModel.GetPeftModel(mlp, new LoraConfig { TargetModules = ["layers.9"] }, new TorchGenerator(0)));
         Assert.That(ex!.Message, Does.Contain("layers.9").And.Contain("layers.1").And.Contain("layers.5"));
         Assert.That(mlp.Layers[5], Is.TypeOf<Linear>(), "nothing changed");
     }
@@ -86,7 +93,9 @@ public class LoraModelTests
     public void TargetMatchingANonLinearIsRefused()
     {
         var mlp = Mlp.Blog(new TorchGenerator(0));
-        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 2, TargetModules = ["layers.4"] }, new TorchGenerator(0)));
+        var ex = Assert.Throws<ArgumentException>(() =>
+            LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 2, TargetModules = ["layers.4"] },
+                new TorchGenerator(0)));
         Assert.That(ex!.Message, Does.Contain("layers.4").And.Contain("ReLU"));
         Assert.That(mlp.Parameters().All(p => p.RequiresGrad), "nothing was frozen");
     }
@@ -95,7 +104,9 @@ public class LoraModelTests
     public void RankTooLargeNamesModuleAndShape()
     {
         var mlp = Mlp.Blog(new TorchGenerator(0));
-        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 11, TargetModules = ["layers.5"] }, new TorchGenerator(0)));
+        var ex = Assert.Throws<ArgumentException>(() =>
+            LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 11, TargetModules = ["layers.5"] },
+                new TorchGenerator(0)));
         Assert.That(ex!.Message, Does.Contain("layers.5").And.Contain("[10, 256]"));
     }
 
@@ -104,18 +115,22 @@ public class LoraModelTests
     {
         var all = BlogPeft(out _, new LoraConfig { Rank = 2, TargetModules = ["layers.5"], Bias = LoraBias.All });
         Assert.That(all.NamedParameters().Where(p => p.Value.RequiresGrad).Select(p => p.Key),
-            Is.EquivalentTo(new[] { "layers.1.bias", "layers.3.bias", "layers.5.base_layer.bias", "layers.5.lora_A.default.weight", "layers.5.lora_B.default.weight" }));
+            Is.EquivalentTo(new[] { "layers.1.bias", "layers.3.bias", "layers.5.base_layer.bias",
+                "layers.5.lora_A.default.weight", "layers.5.lora_B.default.weight" }));
         var only = BlogPeft(out _, new LoraConfig { Rank = 2, TargetModules = ["layers.5"], Bias = LoraBias.LoraOnly });
         Assert.That(only.NamedParameters().Where(p => p.Value.RequiresGrad).Select(p => p.Key),
-            Is.EquivalentTo(new[] { "layers.5.base_layer.bias", "layers.5.lora_A.default.weight", "layers.5.lora_B.default.weight" }));
+            Is.EquivalentTo(new[] { "layers.5.base_layer.bias", "layers.5.lora_A.default.weight",
+                "layers.5.lora_B.default.weight" }));
     }
 
     [Test]
     public void ModulesToSaveStayTrainable()
     {
-        var peft = BlogPeft(out _, new LoraConfig { Rank = 2, TargetModules = ["layers.3"], ModulesToSave = ["layers.5"] });
+        var peft = BlogPeft(out _,
+            new LoraConfig { Rank = 2, TargetModules = ["layers.3"], ModulesToSave = ["layers.5"] });
         Assert.That(peft.NamedParameters().Where(p => p.Value.RequiresGrad).Select(p => p.Key),
-            Is.EquivalentTo(new[] { "layers.3.lora_A.default.weight", "layers.3.lora_B.default.weight", "layers.5.weight", "layers.5.bias" }));
+            Is.EquivalentTo(new[] { "layers.3.lora_A.default.weight", "layers.3.lora_B.default.weight",
+                "layers.5.weight", "layers.5.bias" }));
         Assert.That(peft.TrainableParameterCount, Is.EqualTo(2 * 512 + 256 * 2 + 2570));
     }
 
@@ -127,7 +142,9 @@ public class LoraModelTests
         var x = Random(new TorchGenerator(2), 2, 784);
         Tensor baseOut = mlp.Forward(x);
         var peft = LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 2, TargetModules = ["layers.5"] }, g);
-        peft.AddAdapter("extra", new LoraConfig { Rank = 3, TargetModules = ["layers.3", "layers.5"], Init = LoraInit.Svd }, new TorchGenerator(4));
+        peft.AddAdapter("extra",
+            new LoraConfig { Rank = 3, TargetModules = ["layers.3", "layers.5"], Init = LoraInit.Svd },
+            new TorchGenerator(4));
         Assert.That(peft.ActiveAdapter, Is.EqualTo("default"));
         Assert.That(peft.TrainableParameterCount, Is.EqualTo(2 * 256 + 10 * 2));
         Assert.That(MaxAbsDiff(peft.Forward(x), baseOut), Is.LessThan(1e-6f), "default init: ΔW = 0");
@@ -145,7 +162,9 @@ public class LoraModelTests
     {
         var g = new TorchGenerator(0);
         var mlp = Mlp.Blog(g);
-        var peft = LoraModel.GetPeftModel(mlp, new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd, TargetModules = ["layers.3", "layers.5"] }, g);
+        var peft = LoraModel.GetPeftModel(mlp,
+            new LoraConfig { Rank = 4, Alpha = 1, Scaling = LoraScaling.Alpha, Init = LoraInit.Svd,
+                TargetModules = ["layers.3", "layers.5"] }, g);
         var x = Random(new TorchGenerator(5), 4, 784);
         float[] w3 = ((LoraLinear)mlp.Layers[3]).BaseLayer.Weight.Array.ToArray();
         Tensor adapted = peft.Forward(x);
@@ -156,7 +175,9 @@ public class LoraModelTests
         Module plain = peft.MergeAndUnload();
         Assert.That(plain, Is.SameAs(mlp));
         Assert.That(mlp.Layers[3], Is.TypeOf<Linear>());
-        Assert.That(mlp.NamedParameters().Select(p => p.Key), Is.EqualTo(new[] { "layers.1.weight", "layers.1.bias", "layers.3.weight", "layers.3.bias", "layers.5.weight", "layers.5.bias" }));
+        Assert.That(mlp.NamedParameters().Select(p => p.Key),
+            Is.EqualTo(new[] { "layers.1.weight", "layers.1.bias", "layers.3.weight", "layers.3.bias",
+                "layers.5.weight", "layers.5.bias" }));
         Assert.That(MaxAbsDiff(plain.Forward(x), adapted), Is.LessThan(1e-4f));
     }
 

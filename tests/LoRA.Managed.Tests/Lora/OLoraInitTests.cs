@@ -25,7 +25,8 @@ public class OLoraInitTests
     {
         // W = [[3, 1], [4, 2]]: q₁ = ±[0.6, 0.8] (|first column| = 5), R[0] = q₁ᵀW = ±[5, 2.2], so B·A = [[3, 1.32],
         // [4, 1.76]]; with α = 2, r = 1 the scale is 2 and the residual W − 2·B·A = [[−3, −1.64], [−4, −1.52]].
-        var layer = Layer([3, 1, 4, 2], 2, 2, new LoraConfig { Rank = 1, Alpha = 2, Init = LoraInit.Olora, TargetModules = ["x"] });
+        var layer = Layer([3, 1, 4, 2], 2, 2,
+            new LoraConfig { Rank = 1, Alpha = 2, Init = LoraInit.Olora, TargetModules = ["x"] });
         float[] b = layer.LoraB["default"].Weight.Data.ToArray(), a = layer.LoraA["default"].Weight.Data.ToArray();
         float sign = Math.Sign(b[0]);
         Assert.That(b, Is.EqualTo(new[] { 0.6f * sign, 0.8f * sign }).Within(1e-6));
@@ -34,7 +35,8 @@ public class OLoraInitTests
         using (Tape.NoGrad())
         {
             var x = new Tensor([1f, -2f], 1, 2);
-            Assert.That(layer.Forward(x).Data.ToArray(), Is.EqualTo(new[] { 3f - 2f, 4f - 4f }).Within(1e-5), "unchanged at step 0");
+            Assert.That(layer.Forward(x).Data.ToArray(), Is.EqualTo(new[] { 3f - 2f, 4f - 4f }).Within(1e-5),
+                "unchanged at step 0");
         }
     }
 
@@ -80,7 +82,8 @@ public class OLoraInitTests
         var w = new float[outF * inF];
         for (int i = 0; i < outF; i++)
             for (int j = 0; j < inF; j++) w[i * inF + j] = (float)(Math.Cos(0.7 * (i + 1) * (j + 1)) + 0.3 * i);
-        var layer = Layer(w, outF, inF, new LoraConfig { Rank = 2, Alpha = 3, Init = LoraInit.Olora, TargetModules = ["x"] });
+        var layer = Layer(w, outF, inF,
+            new LoraConfig { Rank = 2, Alpha = 3, Init = LoraInit.Olora, TargetModules = ["x"] });
         Assert.That(layer.BaseLayer.Weight.Data.ToArray(), Is.EqualTo(expected).Within(1e-5));
     }
 
@@ -90,7 +93,8 @@ public class OLoraInitTests
         var config = new LoraConfig { Rank = 2, Init = LoraInit.Olora, TargetModules = ["x"] };
         string json = AdapterConfigFile.ToJson(config);
         Assert.That(json, Does.Contain("\"init_lora_weights\": \"olora\""));
-        Assert.That(AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "cfg").Init, Is.EqualTo(LoraInit.Olora));
+        Assert.That(AdapterConfigFile.Parse(System.Text.Encoding.UTF8.GetBytes(json), "cfg").Init,
+            Is.EqualTo(LoraInit.Olora));
     }
 
     [Test]
@@ -98,6 +102,8 @@ public class OLoraInitTests
     {
         var linear = Linear.Empty(4, 6, fanInFanOut: true);
         var layer = new LoraLinear(linear, "c_attn");
-        Assert.Throws<ArgumentException>(() => layer.AddAdapter("default", new LoraConfig { Rank = 2, Init = LoraInit.Olora, TargetModules = ["c_attn"] }, new TorchGenerator(1)));
+        Assert.Throws<ArgumentException>(() =>
+            layer.AddAdapter("default", new LoraConfig { Rank = 2, Init = LoraInit.Olora, TargetModules = ["c_attn"] },
+                new TorchGenerator(1)));
     }
 }

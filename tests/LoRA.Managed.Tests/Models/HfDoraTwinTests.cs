@@ -80,10 +80,12 @@ public class HfDoraTwinTests
         var (model, peft, ids) = Load(name);
         using var dir = new HfFixtures.TempDir();
         peft.SaveAdapter(dir.Path);
-        var theirs = SafeTensors.Read(Path.Combine(HfFixtures.Folder(name), "dora-adapter", AdapterFiles.WeightsFileName)).Tensors;
+        var theirs = SafeTensors.Read(Path.Combine(HfFixtures.Folder(name), "dora-adapter",
+            AdapterFiles.WeightsFileName)).Tensors;
         var ours = SafeTensors.Read(Path.Combine(dir.Path, AdapterFiles.WeightsFileName)).Tensors;
         Assert.That(ours.Keys.Order(), Is.EqualTo(theirs.Keys.Order()));
-        Assert.That(ours.Keys.Count(k => k.EndsWith(".lora_magnitude_vector", StringComparison.Ordinal)), Is.EqualTo(6));
+        Assert.That(ours.Keys.Count(k => k.EndsWith(".lora_magnitude_vector", StringComparison.Ordinal)),
+            Is.EqualTo(6));
         foreach (var (key, t) in theirs)
         {
             Assert.That(ours[key].Shape, Is.EqualTo(t.Shape), key);
@@ -126,7 +128,8 @@ public class HfDoraTwinTests
     public void ASteadyStateDoraTrainingStepAllocatesNothing()
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("gpt2-tiny"));
-        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, UseDora = true, Dropout = 0.1f, TargetModules = ["c_attn", "c_proj"] },
+        var peft = LoraModel.GetPeftModel(model,
+            new LoraConfig { Rank = 4, UseDora = true, Dropout = 0.1f, TargetModules = ["c_attn", "c_proj"] },
             new TorchGenerator(5));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected("gpt2-tiny").GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);

@@ -38,7 +38,8 @@ public class HfEmbeddingTwinTests
         var (model, peft, ids) = Load(name);
         var expected = HfFixtures.Json(Path.Combine(name, "embedding_expected.json"));
         var names = peft.EmbeddingLayers().Select(l => l.Key).Concat(peft.LoraLayers().Select(l => l.Key)).Order();
-        Assert.That(names, Is.EqualTo(expected.GetProperty("targets").EnumerateArray().Select(e => e.GetString()).Order()));
+        Assert.That(names,
+            Is.EqualTo(expected.GetProperty("targets").EnumerateArray().Select(e => e.GetString()).Order()));
         Assert.That(peft.EmbeddingLayers().Count(), Is.EqualTo(1));
         // Stored to 9 digits (exact float32); the rest is float32 rounding in another order (as HfDoraTwinTests).
         Assert.That(MaxDiff(Logits(model, ids), HfFixtures.Floats(expected.GetProperty("logits"))), Is.LessThan(2e-5));
@@ -52,14 +53,16 @@ public class HfEmbeddingTwinTests
         float[] table = peft.EmbeddingLayers().Single().Value.BaseLayer.Weight.Data.ToArray();
         float[] adapted = Logits(model, ids);
         peft.Merge();
-        Assert.That(MaxDiff(Logits(model, ids), HfFixtures.Floats(expected.GetProperty("merged_logits"))), Is.LessThan(2e-5));
+        Assert.That(MaxDiff(Logits(model, ids), HfFixtures.Floats(expected.GetProperty("merged_logits"))),
+            Is.LessThan(2e-5));
         peft.Unmerge();
         Assert.That(peft.EmbeddingLayers().Single().Value.BaseLayer.Weight.Data.ToArray(), Is.EqualTo(table));
         Assert.That(Logits(model, ids), Is.EqualTo(adapted));
         // merge_and_unload gives back a plain model whose lookup and tied head both use the merged table.
         Module plain = peft.MergeAndUnload();
         Assert.That(plain.NamedModules().Any(m => m.Value is LoraEmbedding), Is.False);
-        Assert.That(MaxDiff(Logits(model, ids), HfFixtures.Floats(expected.GetProperty("merged_logits"))), Is.LessThan(2e-5));
+        Assert.That(MaxDiff(Logits(model, ids), HfFixtures.Floats(expected.GetProperty("merged_logits"))),
+            Is.LessThan(2e-5));
     }
 
     [TestCaseSource(nameof(Fixtures))]
@@ -68,11 +71,13 @@ public class HfEmbeddingTwinTests
         var (model, peft, ids) = Load(name);
         using var dir = new HfFixtures.TempDir();
         peft.SaveAdapter(dir.Path);
-        var theirs = SafeTensors.Read(Path.Combine(HfFixtures.Folder(name), "embedding-adapter", AdapterFiles.WeightsFileName)).Tensors;
+        var theirs = SafeTensors.Read(Path.Combine(HfFixtures.Folder(name), "embedding-adapter",
+            AdapterFiles.WeightsFileName)).Tensors;
         var ours = SafeTensors.Read(Path.Combine(dir.Path, AdapterFiles.WeightsFileName)).Tensors;
         // PEFT also writes a targeted embed_tokens' whole table (save_embedding_layers="auto"); we write only the
         // adapter, which PEFT loads as well (the table is the base's own).
-        Assert.That(ours.Keys.Order(), Is.EqualTo(theirs.Keys.Where(k => !k.EndsWith(".base_layer.weight", StringComparison.Ordinal)).Order()));
+        Assert.That(ours.Keys.Order(),
+            Is.EqualTo(theirs.Keys.Where(k => !k.EndsWith(".base_layer.weight", StringComparison.Ordinal)).Order()));
         Assert.That(ours.Keys.Count(k => k.EndsWith(".lora_embedding_A", StringComparison.Ordinal)), Is.EqualTo(1));
         foreach (var (key, t) in ours)
         {
@@ -88,7 +93,8 @@ public class HfEmbeddingTwinTests
     public void TrainingTheEmbeddingAdapterReducesTheLoss()
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("gpt2-tiny"));
-        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["wte"] }, new TorchGenerator(5));
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["wte"] },
+            new TorchGenerator(5));
         var layer = peft.EmbeddingLayers().Single().Value;
         Assert.That(layer.LoraEmbeddingA["default"].Data.ToArray(), Is.All.Zero, "PEFT: A starts at zero");
         Assert.That(peft.TrainableParameterCount, Is.EqualTo(4 * 48 + 16 * 4));
@@ -98,7 +104,8 @@ public class HfEmbeddingTwinTests
         for (int i = 0; i < 10; i++) last = Step(model, opt, ids);
         Assert.That(last, Is.LessThan(first - 0.05));
         Assert.That(model.NamedParameters().Where(p => p.Value.HasGrad).Select(p => p.Key),
-            Is.EquivalentTo(new[] { "transformer.wte.lora_embedding_A.default", "transformer.wte.lora_embedding_B.default" }));
+            Is.EquivalentTo(new[] { "transformer.wte.lora_embedding_A.default",
+                "transformer.wte.lora_embedding_B.default" }));
     }
 
     [Test]
@@ -108,8 +115,10 @@ public class HfEmbeddingTwinTests
         CausalLm model = HfModel.Load(HfFixtures.Folder("gpt2-tiny"));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected("gpt2-tiny").GetProperty("ids"));
         float[] baseLogits = Logits(model, ids);
-        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, TargetModules = ["wpe"] }, new TorchGenerator(5));
-        new TorchGenerator(6).FillUniform(peft.EmbeddingLayers().Single().Value.LoraEmbeddingA["default"].Data, -1f, 1f);
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, TargetModules = ["wpe"] },
+            new TorchGenerator(5));
+        new TorchGenerator(6)
+            .FillUniform(peft.EmbeddingLayers().Single().Value.LoraEmbeddingA["default"].Data, -1f, 1f);
         float[] adapted = Logits(model, ids);
         Assert.That(MaxDiff(adapted, baseLogits), Is.GreaterThan(1e-2));
         peft.MergeAndUnload();
@@ -120,7 +129,8 @@ public class HfEmbeddingTwinTests
     public void ASteadyStateEmbeddingTrainingStepAllocatesNothing()
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"));
-        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 4, TargetModules = ["embed_tokens", "q_proj"] }, new TorchGenerator(5));
+        var peft = LoraModel.GetPeftModel(model,
+            new LoraConfig { Rank = 4, TargetModules = ["embed_tokens", "q_proj"] }, new TorchGenerator(5));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected("llama-gqa-tied").GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
         var arena = new TensorArena();

@@ -33,7 +33,8 @@ public class HfLoraTests
         HfModelTwinTests.AssertClose(logits, HfFixtures.Floats(a.GetProperty("logits")), 2e-4, name);
         double nll = a.GetProperty("mean_nll_context7").GetDouble();
         Assert.That(model.Score(ids, 7).MeanNll, Is.EqualTo(nll).Within(2e-4 * nll));
-        Assert.That(model.Generate(prompt, new GenerationSettings { MaxNewTokens = 16 }), Is.EqualTo(HfFixtures.Ints(a.GetProperty("greedy"))));
+        Assert.That(model.Generate(prompt, new GenerationSettings { MaxNewTokens = 16 }),
+            Is.EqualTo(HfFixtures.Ints(a.GetProperty("greedy"))));
         Assert.That(peft.Config.FanInFanOut, Is.EqualTo(name == "gpt2-tiny"));
         Assert.That(peft.Config.TaskType, Is.EqualTo("CAUSAL_LM"));
     }
@@ -47,7 +48,8 @@ public class HfLoraTests
         peft.MergeAndUnload();
         using var dir = new HfFixtures.TempDir();
         HfModelWriter.Save(model, dir.Path);
-        Assert.That(File.Exists(Path.Combine(dir.Path, "config.json")) && File.Exists(Path.Combine(dir.Path, "generation_config.json")));
+        Assert.That(File.Exists(Path.Combine(dir.Path, "config.json"))
+            && File.Exists(Path.Combine(dir.Path, "generation_config.json")));
         var file = SafeTensors.Read(Path.Combine(dir.Path, "model.safetensors"));
         Assert.That(file.Tensors.Keys.Order(), Is.EqualTo(original.Keys.Order()), "same keys as the base");
         foreach (var (key, shape) in original) Assert.That(file.Tensors[key].Shape, Is.EqualTo(shape), key);
@@ -56,7 +58,8 @@ public class HfLoraTests
         int[] ids = HfFixtures.Ints(e.GetProperty("ids"));
         float[] logits;
         using (Tape.NoGrad()) logits = merged.Forward(ids, 1, ids.Length).Data.ToArray();
-        HfModelTwinTests.AssertClose(logits, HfFixtures.Floats(e.GetProperty("adapter").GetProperty("logits")), 2e-4, name + " merged");
+        HfModelTwinTests.AssertClose(logits, HfFixtures.Floats(e.GetProperty("adapter").GetProperty("logits")), 2e-4,
+            name + " merged");
     }
 
     [TestCaseSource(nameof(Adapted))]
@@ -71,7 +74,8 @@ public class HfLoraTests
         Assert.That(last, Is.LessThan(first - 0.1));
         foreach (var (n, p) in model.NamedParameters())
             Assert.That(p.HasGrad, Is.EqualTo(n.Contains(".lora_")), n);
-        Assert.That(peft.TrainableParameterCount, Is.EqualTo(model.NamedParameters().Where(p => p.Key.Contains(".lora_")).Sum(p => (long)p.Value.Count)));
+        Assert.That(peft.TrainableParameterCount,
+            Is.EqualTo(model.NamedParameters().Where(p => p.Key.Contains(".lora_")).Sum(p => (long)p.Value.Count)));
     }
 
     [TestCaseSource(nameof(Adapted))]
@@ -143,7 +147,8 @@ public class HfLoraTests
     private static void TrainOurs(string name, string directory)
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder(name));
-        var peft = LoraModel.GetPeftModel(model, Config(name) with { BaseModelNameOrPath = name }, new TorchGenerator(3));
+        var peft = LoraModel.GetPeftModel(model, Config(name) with { BaseModelNameOrPath = name },
+            new TorchGenerator(3));
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 2e-2, weightDecay: 0);
         for (int i = 0; i < 10; i++) TrainStep(model, opt, ids);

@@ -20,7 +20,8 @@ internal static class LiveAdapterFixture
         using (Tape.NoGrad()) return model.Forward(Ids, 1, Ids.Length).Data.ToArray();
     }
 
-    /// <summary>A fresh base with only <paramref name="adapter"/> (a folder name inside the fixture, or a path).</summary>
+    /// <summary>A fresh base with only <paramref name="adapter"/> (a folder name inside the fixture, or a
+    /// path).</summary>
     public static float[] Alone(string adapter) =>
         Logits(PeftModel.FromPretrained(HfModel.Load(Folder), Path.Combine(Folder, adapter)));
 }
