@@ -14,6 +14,7 @@ internal static class GenerateCommand
         var model = HfArguments.ModelDir();
         var adapter = HfArguments.AdapterDir();
         var baseDType = HfArguments.BaseDType();
+        var embeddingDType = HfArguments.EmbeddingDType();
         var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true, HelpName = "TEXT" };
         var maxNew = CommonOptions.Int("--max-new-tokens", 64, 0, "Tokens to generate at most (generation also stops at EOS).");
         var temperature = new Option<float>("--temperature") { Description = "Softmax temperature; 0 is greedy decoding.", DefaultValueFactory = _ => 0f };
@@ -22,11 +23,11 @@ internal static class GenerateCommand
         var seed = CommonOptions.Seed();
         var command = new Command("generate", "Continue a prompt with a Hugging Face causal LM, printing the text as it is generated.")
         {
-            model, adapter, baseDType, prompt, maxNew, temperature, topK, topP, seed,
+            model, adapter, baseDType, embeddingDType, prompt, maxNew, temperature, topK, topP, seed,
         };
         RecipeCommand.SetAction(command, parse =>
         {
-            var (lm, tokenizer) = HfArguments.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(baseDType));
+            var (lm, tokenizer) = HfArguments.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(baseDType), parse.GetValue(embeddingDType));
             var settings = new GenerationSettings
             {
                 MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),

@@ -56,6 +56,13 @@ public static class Functional
     /// position).</exception>
     public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids, params int[] idsShape) => EmbeddingOp.Apply(weight, ids, idsShape);
 
+    /// <summary>
+    /// As <see cref="Embedding(Tensor, ReadOnlySpan{int}, int[])"/> from a frozen table stored quantised (V, C):
+    /// only the picked rows are expanded. Nothing is recorded (the table takes no gradient).
+    /// </summary>
+    public static Tensor QuantizedEmbedding(Kernels.QuantizedMatrix weight, ReadOnlySpan<int> ids, params int[] idsShape) =>
+        EmbeddingOp.ApplyQuantized(weight, ids, idsShape);
+
     /// <summary>Layer normalisation over the last dimension with affine weight and bias (<c>F.layer_norm</c>, eps 1e-5
     /// as torch).</summary>
     public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f) => LayerNormOp.Apply(x, weight, bias, eps);
@@ -68,6 +75,11 @@ public static class Functional
     /// logits (see <c>LinearCrossEntropyOp</c>): a language model's training loss at a fraction of the memory.
     /// </summary>
     internal static Tensor LinearCrossEntropy(Tensor hidden, Tensor weight, ReadOnlySpan<int> labels) =>
+        LinearCrossEntropyOp.Apply(hidden, weight, labels);
+
+    /// <summary>As <see cref="LinearCrossEntropy(Tensor, Tensor, ReadOnlySpan{int})"/> for a head stored quantised
+    /// (<c>[V, C]</c>).</summary>
+    internal static Tensor LinearCrossEntropy(Tensor hidden, Kernels.QuantizedMatrix weight, ReadOnlySpan<int> labels) =>
         LinearCrossEntropyOp.Apply(hidden, weight, labels);
 
     /// <summary>

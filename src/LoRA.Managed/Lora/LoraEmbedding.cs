@@ -155,7 +155,8 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     /// <summary>Looks up <paramref name="ids"/>: <c>W[x] + scale·(Aᵀ[x]·Bᵀ)</c> for the active adapter.</summary>
     public Tensor Forward(ReadOnlySpan<int> ids, params int[] shape)
     {
-        if (AdaptersDisabled) return Functional.Embedding(_unmergedWeight ?? BaseLayer.Weight, ids, shape);
+        if (AdaptersDisabled)
+            return _unmergedWeight is { } u ? Functional.Embedding(u, ids, shape) : BaseLayer.Forward(ids, shape);
         Tensor y = BaseLayer.Forward(ids, shape);
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
@@ -173,11 +174,15 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
     /// and rounded once; the previous table is kept so <see cref="Unmerge"/> restores it bit for bit. A tied head
     /// shares the table, so it sees the merged weight, as in PEFT.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Already merged, or there is no adapter.</exception>
+    /// <exception cref="InvalidOperationException">Already merged, there is no adapter, or the table is stored
+    /// quantised.</exception>
     public void Merge()
     {
         if (IsMerged) throw new InvalidOperationException($"{Who}: adapter '{MergedAdapter}' is already merged.");
         if (ActiveAdapter is null) throw new InvalidOperationException($"{Who}: there is no adapter to merge.");
+        if (BaseLayer.IsQuantized)
+            throw new InvalidOperationException($"{Who}: the table is stored {BaseLayer.QuantizedWeight!.DType}; merging "
+                + "into a quantised table would round the adapter away. Load the base with --embedding-dtype f32 to merge.");
         Tensor w = BaseLayer.Weight;
         _unmergedWeight = w.Clone();
         LowRank.CopyTo(LowRank.ToMatrix(w) + DeltaWeightDouble(ActiveAdapter), w.Data);

@@ -16,9 +16,16 @@ public static class HfLmLoading
 
     /// <summary>As <see cref="Load(string, string?)"/> with the base's linear weights stored in
     /// <paramref name="baseDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType)"/>).</summary>
-    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType)
+    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType) =>
+        Load(modelDir, adapterDir, baseDType, null);
+
+    /// <summary>As <see cref="Load(string, string?, Kernels.BaseDType)"/> with the embeddings and LM head stored in
+    /// <paramref name="embeddingDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType, Kernels.BaseDType?)"/>).
+    /// </summary>
+    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType,
+        Kernels.BaseDType? embeddingDType)
     {
-        CausalLm model = HfModel.Load(modelDir, baseDType);
+        CausalLm model = HfModel.Load(modelDir, baseDType, embeddingDType);
         if (adapterDir is not null) PeftModel.FromPretrained(model, adapterDir);
         model.Eval();
         return model;

@@ -23,6 +23,10 @@ public static class LmFinetuning
         /// <summary>How the frozen base's linear weights are stored (QLoRA with
         /// <see cref="Kernels.BaseDType.Nf4"/>).</summary>
         public Kernels.BaseDType BaseDType { get; init; } = Kernels.BaseDType.F32;
+
+        /// <summary>Storage of the frozen embeddings and LM head; null: <see
+        /// cref="Models.Hf.HfModel.DefaultEmbeddingDType"/> of <see cref="BaseDType"/>.</summary>
+        public Kernels.BaseDType? EmbeddingDType { get; init; }
         public required string DataFile { get; init; }
         public required string OutDir { get; init; }
         public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
@@ -61,7 +65,7 @@ public static class LmFinetuning
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(tokenizer);
         var obs = observer ?? RecipeObserver.Silent;
-        CausalLm model = Models.Hf.HfModel.Load(o.ModelDir, o.BaseDType);
+        CausalLm model = Models.Hf.HfModel.Load(o.ModelDir, o.BaseDType, o.EmbeddingDType);
         int context = o.Context ?? Math.Min(model.Config.MaxContext, 512);
         if (context < 1 || context > model.Config.MaxContext)
             throw new ArgumentException($"lm-finetune: --context {context} must be between 1 and the model's maximum {model.Config.MaxContext}.");

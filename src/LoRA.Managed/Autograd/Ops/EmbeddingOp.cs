@@ -1,4 +1,5 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Autograd.Ops;
@@ -19,19 +20,8 @@ internal sealed class EmbeddingOp : Op
     public static Tensor Apply(Tensor weight, ReadOnlySpan<int> ids, int[] idsShape)
     {
         Shapes.RequireMatrix(weight, "embedding", "weight");
-        int count = Shapes.CheckedCount(idsShape, "embedding");
-        if (count != ids.Length)
-            throw new ArgumentException($"embedding: {ids.Length} ids do not fill the shape {Shapes.Format(idsShape)}.");
-        if (idsShape.Length > 3)
-            throw new ArgumentException($"embedding: ids of rank {idsShape.Length} would give an output of rank {idsShape.Length + 1}; at most 3 is supported.");
-        int vocab = weight.Shape[0], dim = weight.Shape[1];
-        for (int n = 0; n < ids.Length; n++)
-            if ((uint)ids[n] >= (uint)vocab)
-                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding: id {ids[n]} at position {n} is outside the vocabulary 0..{vocab - 1} of weight {Shapes.Format(weight.Shape)}.");
-        Span<int> shape = stackalloc int[idsShape.Length + 1];
-        idsShape.CopyTo(shape);
-        shape[^1] = dim;
-        Tensor y = Tape.NewTensor(shape);
+        int dim = weight.Shape[1];
+        Tensor y = NewOutput(weight.Shape[0], dim, ids, idsShape, Shapes.Format(weight.Shape));
         ReadOnlySpan<float> w = weight.Data;
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++) w.Slice(ids[n] * dim, dim).CopyTo(yd.Slice(n * dim, dim));
@@ -43,6 +33,35 @@ internal sealed class EmbeddingOp : Op
             ids.CopyTo(op._ids);
         }
         return y;
+    }
+
+    /// <summary>The lookup from a frozen quantised table: each picked row expanded straight into the output (no
+    /// record, as the table takes no gradient and the ids are not differentiable).</summary>
+    public static Tensor ApplyQuantized(QuantizedMatrix weight, ReadOnlySpan<int> ids, int[] idsShape)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        int dim = weight.Columns;
+        Tensor y = NewOutput(weight.Rows, dim, ids, idsShape, $"[{weight.Rows}, {dim}] ({weight.DType})");
+        Span<float> yd = y.Data;
+        for (int n = 0; n < ids.Length; n++) weight.ExpandRange((long)ids[n] * dim, yd.Slice(n * dim, dim));
+        return y;
+    }
+
+    // The ids checked against the table (vocab × dim, described by `what` in errors); returns the output idsShape + [dim].
+    private static Tensor NewOutput(int vocab, int dim, ReadOnlySpan<int> ids, int[] idsShape, string what)
+    {
+        int count = Shapes.CheckedCount(idsShape, "embedding");
+        if (count != ids.Length)
+            throw new ArgumentException($"embedding: {ids.Length} ids do not fill the shape {Shapes.Format(idsShape)}.");
+        if (idsShape.Length > 3)
+            throw new ArgumentException($"embedding: ids of rank {idsShape.Length} would give an output of rank {idsShape.Length + 1}; at most 3 is supported.");
+        for (int n = 0; n < ids.Length; n++)
+            if ((uint)ids[n] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding: id {ids[n]} at position {n} is outside the vocabulary 0..{vocab - 1} of weight {what}.");
+        Span<int> shape = stackalloc int[idsShape.Length + 1];
+        idsShape.CopyTo(shape);
+        shape[^1] = dim;
+        return Tape.NewTensor(shape);
     }
 
     public override void Backward()

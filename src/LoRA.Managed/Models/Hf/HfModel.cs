@@ -25,16 +25,28 @@ public static class HfModel
     /// <summary>
     /// As <see cref="Load(string)"/>, then stores every Linear's weight but the LM head in
     /// <paramref name="baseDType"/> (<see cref="Linear.QuantizeWeight(BaseDType)"/>; bitsandbytes' default
-    /// <c>llm_int8_skip_modules = ["lm_head"]</c>). Embeddings, norms and biases stay float32, as PEFT's
-    /// <c>prepare_model_for_kbit_training</c> leaves them. The file is read in float32 first, so the peak
-    /// memory of loading is still the float32 model's; the float32 weights are released afterwards.
+    /// <c>llm_int8_skip_modules = ["lm_head"]</c>), and the embeddings and LM head in
+    /// <see cref="DefaultEmbeddingDType"/> of it (bf16 under int8 and nf4, as bitsandbytes leaves them in the model's
+    /// <c>torch_dtype</c>). Norms and biases stay float32, as PEFT's <c>prepare_model_for_kbit_training</c> leaves
+    /// them. Weights are quantised on load, one tensor at a time.
     /// </summary>
-    public static CausalLm Load(string directory, BaseDType baseDType)
-    {
-        return LoadFloat32(directory, baseDType);
-    }
+    public static CausalLm Load(string directory, BaseDType baseDType) => Load(directory, baseDType, null);
 
-    private static CausalLm LoadFloat32(string directory, BaseDType baseDType)
+    /// <summary>
+    /// As <see cref="Load(string, BaseDType)"/> with the token (and position) embeddings and the LM head, tied or
+    /// not, stored in <paramref name="embeddingDType"/> (null: <see cref="DefaultEmbeddingDType"/>).
+    /// </summary>
+    public static CausalLm Load(string directory, BaseDType baseDType, BaseDType? embeddingDType) =>
+        LoadFloat32(directory, baseDType, embeddingDType ?? DefaultEmbeddingDType(baseDType));
+
+    /// <summary>
+    /// The embeddings' and LM head's storage for a base in <paramref name="baseDType"/>: bf16 under int8 and nf4
+    /// (what a bitsandbytes model loaded with <c>torch_dtype=torch.bfloat16</c> keeps them in), else the base's own.
+    /// </summary>
+    public static BaseDType DefaultEmbeddingDType(BaseDType baseDType) =>
+        baseDType is BaseDType.Int8 or BaseDType.Nf4 ? BaseDType.Bf16 : baseDType;
+
+    private static CausalLm LoadFloat32(string directory, BaseDType baseDType, BaseDType embeddingDType)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: the model folder does not exist.");
@@ -53,10 +65,13 @@ public static class HfModel
         // llm_int8_skip_modules default): the model's own float32 arrays for those weights are never written, so the
         // operating system never backs them with memory, and they are dropped as each layer is quantised.
         var divert = new Dictionary<Parameter, HfWeights.TensorSink>();
-        if (baseDType != BaseDType.F32)
-            foreach (var (name, module) in model.NamedModules())
-                if (module is IQuantizableWeight q && name != "lm_head" && !name.EndsWith(".lm_head", StringComparison.Ordinal))
-                    divert[q.Weight] = w => q.QuantizeWeight(baseDType, w);
+        foreach (var (name, module) in model.NamedModules())
+            if (module is IQuantizableWeight q)
+            {
+                bool head = module is Embedding || name == "lm_head" || name.EndsWith(".lm_head", StringComparison.Ordinal);
+                BaseDType dtype = head ? embeddingDType : baseDType;
+                if (dtype != BaseDType.F32) divert[q.Weight] = w => q.QuantizeWeight(dtype, w);
+            }
         if (config.Architecture == HfArchitecture.Gpt2)
         {
             // GPT-2 files carry the causal-mask buffers attn.bias / attn.masked_bias and, rarely, the tied head.
