@@ -21,7 +21,7 @@ internal sealed class EmbeddingOp : Op
     {
         Shapes.RequireMatrix(weight, "embedding", "weight");
         int dim = weight.Shape[1];
-        Tensor y = NewOutput(weight.Shape[0], dim, ids, idsShape, Shapes.Format(weight.Shape));
+        Tensor y = NewOutput(weight.Shape[0], dim, ids, idsShape, null);
         ReadOnlySpan<float> w = weight.Data;
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++) w.Slice(ids[n] * dim, dim).CopyTo(yd.Slice(n * dim, dim));
@@ -41,14 +41,14 @@ internal sealed class EmbeddingOp : Op
     {
         ArgumentNullException.ThrowIfNull(weight);
         int dim = weight.Columns;
-        Tensor y = NewOutput(weight.Rows, dim, ids, idsShape, $"[{weight.Rows}, {dim}] ({weight.DType})");
+        Tensor y = NewOutput(weight.Rows, dim, ids, idsShape, weight);
         Span<float> yd = y.Data;
         for (int n = 0; n < ids.Length; n++) weight.ExpandRange((long)ids[n] * dim, yd.Slice(n * dim, dim));
         return y;
     }
 
-    // The ids checked against the table (vocab × dim, described by `what` in errors); returns the output idsShape + [dim].
-    private static Tensor NewOutput(int vocab, int dim, ReadOnlySpan<int> ids, int[] idsShape, string what)
+    // The ids checked against the table (vocab × dim, `quantised` or float); returns the output idsShape + [dim].
+    private static Tensor NewOutput(int vocab, int dim, ReadOnlySpan<int> ids, int[] idsShape, QuantizedMatrix? quantised)
     {
         int count = Shapes.CheckedCount(idsShape, "embedding");
         if (count != ids.Length)
@@ -57,7 +57,7 @@ internal sealed class EmbeddingOp : Op
             throw new ArgumentException($"embedding: ids of rank {idsShape.Length} would give an output of rank {idsShape.Length + 1}; at most 3 is supported.");
         for (int n = 0; n < ids.Length; n++)
             if ((uint)ids[n] >= (uint)vocab)
-                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding: id {ids[n]} at position {n} is outside the vocabulary 0..{vocab - 1} of weight {what}.");
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"embedding: id {ids[n]} at position {n} is outside the vocabulary 0..{vocab - 1} of weight [{vocab}, {dim}]{(quantised is null ? "" : $" ({quantised.DType})")}.");
         Span<int> shape = stackalloc int[idsShape.Length + 1];
         idsShape.CopyTo(shape);
         shape[^1] = dim;
