@@ -57,6 +57,13 @@ public static class Functional
     public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids, params int[] idsShape) => EmbeddingOp.Apply(weight, ids, idsShape);
 
     /// <summary>
+    /// <c>block(x)</c> with gradient checkpointing (<c>torch.utils.checkpoint</c>): the block's activations are not
+    /// kept for backward but recomputed then (see <c>CheckpointOp</c>). The block must be deterministic (no dropout);
+    /// pass a delegate made once, not a new lambda per call, to keep a step free of allocations.
+    /// </summary>
+    public static Tensor Checkpoint(Func<Tensor, Tensor> block, Tensor x) => CheckpointOp.Apply(block, x);
+
+    /// <summary>
     /// As <see cref="Embedding(Tensor, ReadOnlySpan{int}, int[])"/> from a frozen table stored quantised (V, C):
     /// only the picked rows are expanded. Nothing is recorded (the table takes no gradient).
     /// </summary>

@@ -40,6 +40,14 @@ public abstract class CausalLm : Module, ICausalLanguageModel
     public string? NameOrPath => SourceDirectory;
 
     /// <summary>
+    /// When true, training forwards run each block under gradient checkpointing (Hugging Face's
+    /// <c>gradient_checkpointing_enable()</c>, which PEFT's <c>prepare_model_for_kbit_training</c> turns on for
+    /// QLoRA): a step keeps each block's input and output and recomputes the block's activations in backward, for
+    /// about a third more compute. Dropout inside the blocks (LoRA's) must be 0, as a recomputation draws new masks.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
+    /// <summary>
     /// Next-token logits for ids (batch, time), row-major: returns (batch·time, V), row <c>b·time + t</c> predicting
     /// the token after position t.
     /// </summary>

@@ -33,7 +33,7 @@ public sealed class Gpt2LmHeadModel : CausalLm
     /// <inheritdoc />
     protected override Tensor Body(ReadOnlySpan<int> ids, int batch, int time)
     {
-        Tensor h = Transformer.Run(ids, batch, time, 0, null);
+        Tensor h = Transformer.Run(ids, batch, time, 0, null, GradientCheckpointing);
         if (_rowsShape is null || _rowsShape[0] != batch * time) _rowsShape = [batch * time, Config.HiddenSize];
         return Functional.Reshape(h, _rowsShape);
     }

@@ -41,7 +41,7 @@ public sealed class LlamaForCausalLm : CausalLm
 
     /// <inheritdoc />
     protected override Tensor Body(ReadOnlySpan<int> ids, int batch, int time) =>
-        Rows(Model.Run(ids, batch, time, null), batch * time);
+        Rows(Model.Run(ids, batch, time, null, GradientCheckpointing), batch * time);
 
     /// <inheritdoc />
     protected override Tensor BodyCached(ReadOnlySpan<int> ids, KvCache cache) =>
