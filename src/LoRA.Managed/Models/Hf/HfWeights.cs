@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using LoRA.Managed.IO;
 using LoRA.Managed.Nn;
@@ -13,7 +14,7 @@ namespace LoRA.Managed.Models.Hf;
 /// (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and checks every shape; only then are
 /// tensors read, one at a time, straight into the parameters.
 /// </summary>
-public sealed class HfWeights : IDisposable
+public sealed unsafe class HfWeights : IDisposable
 {
     /// <summary>The single-file weights name.</summary>
     public const string SingleFile = "model.safetensors";
@@ -141,19 +142,33 @@ public sealed class HfWeights : IDisposable
         foreach (string name in _byName.Keys.Order(StringComparer.Ordinal))
             if (!used.Contains(name) && !ignorable(name))
                 throw new InvalidDataFormatException(_byName[name].Path, name, "unexpected tensor: no parameter of the model takes it (wrong config.json?).");
-        // One scratch of the largest diverted tensor, allocated once, so loading leaves no garbage per layer.
-        int largest = divert is null ? 0 : plan.Where(e => divert.ContainsKey(e.Param)).Select(e => e.Param.Count).DefaultIfEmpty().Max();
-        float[] scratch = new float[largest];
         foreach (var (p, stored, reader) in plan)
+            if (divert is null || !divert.ContainsKey(p)) reader.ReadInto(stored, p.Data);
+        if (divert is null) return;
+        // Diverted tensors go through one scratch, largest first, outside the garbage-collected heap: freed, its pages
+        // go back to the system at once, where a 262 MB float[] for a 32,000-row table would stay resident beside the
+        // whole quantised model and, later, the training step. It shrinks once the tensors left are a quarter of it.
+        float* scratch = null;
+        long length = 0;
+        try
         {
-            if (divert is null || !divert.TryGetValue(p, out var sink))
+            foreach (var (p, stored, reader) in plan.Where(e => divert.ContainsKey(e.Param)).OrderByDescending(e => e.Param.Count))
             {
-                reader.ReadInto(stored, p.Data);
-                continue;
+                if (length < p.Count || (length > 1 << 22 && p.Count <= length / 4))
+                {
+                    NativeMemory.Free(scratch);
+                    scratch = null;
+                    scratch = (float*)NativeMemory.Alloc((nuint)p.Count, sizeof(float));
+                    length = p.Count;
+                }
+                var values = new Span<float>(scratch, p.Count);
+                reader.ReadInto(stored, values);
+                divert[p](values);
             }
-            Span<float> values = scratch.AsSpan(0, p.Count);
-            reader.ReadInto(stored, values);
-            sink(values);
+        }
+        finally
+        {
+            NativeMemory.Free(scratch);
         }
     }
 
