@@ -167,6 +167,18 @@ public class QuantizedBaseTests
     }
 
     [Test]
+    public void APeftAdapterCarryingTheTableNeedsAFloatTable()
+    {
+        // PEFT's save_embedding_layers writes embed_tokens' whole table beside its factors: it loads into a float table
+        // only, and says so.
+        string adapter = Path.Combine(HfFixtures.Folder("llama-gqa-tied"), "embedding-adapter");
+        var ex = Assert.Throws<InvalidDataFormatException>(() =>
+            PeftModel.FromPretrained(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4), adapter));
+        Assert.That(ex!.Message, Does.Contain("base_layer.weight").And.Contain("Bf16").And.Contain("--embedding-dtype f32"));
+        PeftModel.FromPretrained(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4, BaseDType.F32), adapter);
+    }
+
+    [Test]
     public void MergingIntoAQuantisedBaseIsRefused()
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Int8);
