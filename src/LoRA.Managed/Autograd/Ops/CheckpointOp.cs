@@ -10,15 +10,15 @@ namespace LoRA.Managed.Autograd.Ops;
 /// recomputation, which accumulates ∂x into x and the block's parameter gradients into their leaves.
 /// </summary>
 /// <remarks>
-/// A step then holds each block's input and output plus one block's activations twice (the scratch forward and the
-/// recomputation) instead of every block's, for one more forward per block. The block must compute the same thing
-/// both times: no dropout (a second run would draw other masks). Both arenas are the thread's, reused block after
-/// block and step after step, so a warm step still allocates nothing.
+/// A step then holds each block's input and output plus one block's activations instead of every block's, for one
+/// more forward per block. The forward and the recomputation share one arena, the thread's, reused block after block
+/// and step after step (a block's forward tensors are dead once its output is copied out, and a recomputation's once
+/// its gradients are handed on), so a warm step still allocates nothing. The block must compute the same thing both
+/// times: no dropout (a second run would draw other masks).
 /// </remarks>
 internal sealed class CheckpointOp : Op
 {
     [ThreadStatic] private static TensorArena? t_scratch;
-    [ThreadStatic] private static TensorArena? t_recompute;
     [ThreadStatic] private static Tape? t_tape;
 
     private Func<Tensor, Tensor> _block = null!;
@@ -48,7 +48,7 @@ internal sealed class CheckpointOp : Op
 
     public override void Backward()
     {
-        TensorArena arena = t_recompute ??= new TensorArena();
+        TensorArena arena = t_scratch ??= new TensorArena();
         Tape tape = t_tape ??= new Tape();
         arena.Rewind();
         tape.Arena = arena;
