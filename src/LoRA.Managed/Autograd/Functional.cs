@@ -67,8 +67,8 @@ public static class Functional
     /// As <see cref="Embedding(Tensor, ReadOnlySpan{int}, int[])"/> from a frozen table stored quantised (V, C):
     /// only the picked rows are expanded. Nothing is recorded (the table takes no gradient).
     /// </summary>
-    public static Tensor QuantizedEmbedding(Kernels.QuantizedMatrix weight, ReadOnlySpan<int> ids, params int[] idsShape) =>
-        EmbeddingOp.ApplyQuantized(weight, ids, idsShape);
+    public static Tensor QuantizedEmbedding(Kernels.QuantizedMatrix weight, ReadOnlySpan<int> ids,
+        params int[] idsShape) => EmbeddingOp.ApplyQuantized(weight, ids, idsShape);
 
     /// <summary>Layer normalisation over the last dimension with affine weight and bias (<c>F.layer_norm</c>, eps 1e-5
     /// as torch).</summary>
@@ -86,8 +86,8 @@ public static class Functional
 
     /// <summary>As <see cref="LinearCrossEntropy(Tensor, Tensor, ReadOnlySpan{int})"/> for a head stored quantised
     /// (<c>[V, C]</c>).</summary>
-    internal static Tensor LinearCrossEntropy(Tensor hidden, Kernels.QuantizedMatrix weight, ReadOnlySpan<int> labels) =>
-        LinearCrossEntropyOp.Apply(hidden, weight, labels);
+    internal static Tensor LinearCrossEntropy(Tensor hidden, Kernels.QuantizedMatrix weight,
+        ReadOnlySpan<int> labels) => LinearCrossEntropyOp.Apply(hidden, weight, labels);
 
     /// <summary>
     /// Causally masked softmax over the last dimension of attention scores (…, T, T), applied to

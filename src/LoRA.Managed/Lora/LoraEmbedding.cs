@@ -181,8 +181,9 @@ public sealed class LoraEmbedding : Module, ITokenEmbedding
         if (IsMerged) throw new InvalidOperationException($"{Who}: adapter '{MergedAdapter}' is already merged.");
         if (ActiveAdapter is null) throw new InvalidOperationException($"{Who}: there is no adapter to merge.");
         if (BaseLayer.IsQuantized)
-            throw new InvalidOperationException($"{Who}: the table is stored {BaseLayer.QuantizedWeight!.DType}; merging "
-                + "into a quantised table would round the adapter away. Load the base with --embedding-dtype f32 to merge.");
+            throw new InvalidOperationException($"{Who}: the table is stored {BaseLayer.QuantizedWeight!.DType}; "
+                + "merging into a quantised table would round the adapter away. Load the base with --embedding-dtype "
+                + "f32 to merge.");
         Tensor w = BaseLayer.Weight;
         _unmergedWeight = w.Clone();
         LowRank.CopyTo(LowRank.ToMatrix(w) + DeltaWeightDouble(ActiveAdapter), w.Data);

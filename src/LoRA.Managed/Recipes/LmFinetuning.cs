@@ -70,7 +70,8 @@ public static class LmFinetuning
         ArgumentNullException.ThrowIfNull(tokenizer);
         var obs = observer ?? RecipeObserver.Silent;
         if (o.GradientCheckpointing && o.Dropout != 0)
-            throw new ArgumentException("lm-finetune: --gradient-checkpointing needs --dropout 0 (a recomputed block would draw new dropout masks).");
+            throw new ArgumentException(
+                "lm-finetune: --gradient-checkpointing needs --dropout 0 (a recomputed block would draw new masks).");
         CausalLm model = Models.Hf.HfModel.Load(o.ModelDir, o.BaseDType, o.EmbeddingDType);
         model.GradientCheckpointing = o.GradientCheckpointing;
         int context = o.Context ?? Math.Min(model.Config.MaxContext, 512);

@@ -68,7 +68,8 @@ public static class HfModel
         foreach (var (name, module) in model.NamedModules())
             if (module is IQuantizableWeight q)
             {
-                bool head = module is Embedding || name == "lm_head" || name.EndsWith(".lm_head", StringComparison.Ordinal);
+                bool head = module is Embedding
+                    || name == "lm_head" || name.EndsWith(".lm_head", StringComparison.Ordinal);
                 BaseDType dtype = head ? embeddingDType : baseDType;
                 if (dtype != BaseDType.F32) divert[q.Weight] = w => q.QuantizeWeight(dtype, w);
             }

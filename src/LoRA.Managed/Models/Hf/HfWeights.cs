@@ -152,7 +152,8 @@ public sealed unsafe class HfWeights : IDisposable
         long length = 0;
         try
         {
-            foreach (var (p, stored, reader) in plan.Where(e => divert.ContainsKey(e.Param)).OrderByDescending(e => e.Param.Count))
+            var diverted = plan.Where(e => divert.ContainsKey(e.Param)).OrderByDescending(e => e.Param.Count);
+            foreach (var (p, stored, reader) in diverted)
             {
                 if (length < p.Count || (length > 1 << 22 && p.Count <= length / 4))
                 {

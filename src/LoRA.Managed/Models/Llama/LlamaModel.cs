@@ -53,7 +53,8 @@ public sealed class LlamaModel : Module
         for (int l = 0; l < Layers.Count; l++)
         {
             var layer = (LlamaDecoderLayer)Layers[l];
-            if (cache is null) x = checkpoint ? Autograd.Functional.Checkpoint(BlockForward(l, layer), x) : layer.Forward(x);
+            if (cache is null)
+                x = checkpoint ? Autograd.Functional.Checkpoint(BlockForward(l, layer), x) : layer.Forward(x);
             else using (cache.BlockScratch(l)) x = layer.ForwardCached(x, cache, l);
         }
         return Norm.Forward(x);
