@@ -61,9 +61,9 @@ public static class HfModel
         using HfWeights weights = HfWeights.Open(directory);
         CausalLm model = config.Architecture == HfArchitecture.Gpt2
             ? new Gpt2LmHeadModel(config) : new LlamaForCausalLm(config);
-        // Quantised on load, one weight at a time through a scratch (bitsandbytes keeps lm_head, its
-        // llm_int8_skip_modules default): the model's own float32 arrays for those weights are never written, so the
-        // operating system never backs them with memory, and they are dropped as each layer is quantised.
+        // Quantised on load, one weight at a time through a scratch, the Linears in baseDType and the tables and LM head
+        // (which bitsandbytes skips, llm_int8_skip_modules) in embeddingDType: the model's own float32 arrays for those
+        // weights are never written, so the operating system never backs them, and each is dropped when quantised.
         var divert = new Dictionary<Parameter, HfWeights.TensorSink>();
         foreach (var (name, module) in model.NamedModules())
             if (module is IQuantizableWeight q)

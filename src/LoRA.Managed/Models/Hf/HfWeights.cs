@@ -158,7 +158,7 @@ public sealed unsafe class HfWeights : IDisposable
                 if (length < p.Count || (length > 1 << 22 && p.Count <= length / 4))
                 {
                     NativeMemory.Free(scratch);
-                    scratch = null;
+                    scratch = null;   // not freed twice if the allocation below throws
                     scratch = (float*)NativeMemory.Alloc((nuint)p.Count, sizeof(float));
                     length = p.Count;
                 }
