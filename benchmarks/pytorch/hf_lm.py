@@ -3,10 +3,11 @@
 fine-tuned (r=8 on c_attn, i.e. q and v with k, as PEFT's GPT-2 default) and greedily decoded with a KV cache, using
 the twins of tests/fixtures/hf/make_fixtures.py. Prints one JSON line: tokens_per_second and peak_rss_mb (VmHWM).
 
-  python3 benchmarks/pytorch/hf_lm.py make /tmp/gpt2-124m
+  /usr/bin/python3 benchmarks/pytorch/hf_lm.py make /tmp/gpt2-124m
+  /usr/bin/python3 benchmarks/pytorch/hf_lm.py make-llama /tmp/tinyllama-1.1b   # TinyLlama-1.1B-shaped, random, BF16
   python3 benchmarks/pytorch/hf_lm.py score|finetune|generate /tmp/gpt2-124m [--threads 2]
 """
-import importlib.util, json, math, os, sys, time
+import importlib.util, json, math, os, struct, sys, time
 import torch
 import torch.nn.functional as F
 
@@ -44,6 +45,43 @@ def make(folder):
                   p + "mlp.c_proj.weight": torch.randn(I, C, generator=g) * 0.02, p + "mlp.c_proj.bias": torch.zeros(C)})
     tw.save_safetensors(os.path.join(folder, "model.safetensors"), W, metadata={"format": "pt"})
     print(f"wrote {folder}: {sum(v.numel() for v in W.values()):,} parameters")
+
+
+def make_llama(folder):
+    """A TinyLlama-1.1B-shaped Llama (random weights, BF16 as TinyLlama's own file), written tensor by tensor so only
+    one tensor (at most 32000 × 2048, 262 MB in float32) is ever in Python's memory: for peak-memory measurements."""
+    C, I, L, H, KV, V = 2048, 5632, 22, 32, 4, 32000
+    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": C, "intermediate_size": I,
+           "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": KV, "vocab_size": V,
+           "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu",
+           "tie_word_embeddings": False, "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16"}
+    os.makedirs(folder, exist_ok=True)
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"), indent=2)
+    D = C // H
+    shapes = {"model.embed_tokens.weight": (V, C), "model.norm.weight": (C,), "lm_head.weight": (V, C)}
+    for l in range(L):
+        p = f"model.layers.{l}."
+        shapes.update({p + "input_layernorm.weight": (C,), p + "post_attention_layernorm.weight": (C,),
+                       p + "self_attn.q_proj.weight": (C, C), p + "self_attn.k_proj.weight": (KV * D, C),
+                       p + "self_attn.v_proj.weight": (KV * D, C), p + "self_attn.o_proj.weight": (C, C),
+                       p + "mlp.gate_proj.weight": (I, C), p + "mlp.up_proj.weight": (I, C), p + "mlp.down_proj.weight": (C, I)})
+    names = sorted(shapes)
+    header, off = {"__metadata__": {"format": "pt"}}, 0
+    for n in names:
+        size = 2 * math.prod(shapes[n])
+        header[n] = {"dtype": "BF16", "shape": list(shapes[n]), "data_offsets": [off, off + size]}
+        off += size
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    g = torch.Generator().manual_seed(1100)
+    with open(os.path.join(folder, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for n in names:
+            t = torch.ones(shapes[n]) if n.endswith("norm.weight") else torch.randn(shapes[n], generator=g) * 0.02
+            f.write(t.to(torch.bfloat16).view(torch.int16).numpy().tobytes())
+            del t
+    print(f"wrote {folder}: {sum(math.prod(s) for s in shapes.values()):,} parameters")
 
 
 def load(folder):
@@ -142,6 +180,8 @@ if __name__ == "__main__":
     torch.set_num_threads(threads)
     if mode == "make":
         make(folder)
+    elif mode == "make-llama":
+        make_llama(folder)
     else:
         r = {"score": score, "finetune": finetune, "generate": generate}[mode](folder)
         r.update({"engine": "pytorch " + torch.__version__, "threads": threads, "peak_rss_mb": peak_rss_mb()})

@@ -15,6 +15,7 @@ internal static class GenerateCommand
         var adapter = HfArguments.AdapterDir();
         var baseDType = HfArguments.BaseDType();
         var noQuantCache = HfArguments.NoQuantCache();
+        var embeddingDType = HfArguments.EmbeddingDType();
         var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true, HelpName = "TEXT" };
         var maxNew = CommonOptions.Int("--max-new-tokens", 64, 0, "Tokens to generate at most (generation also stops at EOS).");
         var temperature = new Option<float>("--temperature") { Description = "Softmax temperature; 0 is greedy decoding.", DefaultValueFactory = _ => 0f };
@@ -23,12 +24,12 @@ internal static class GenerateCommand
         var seed = CommonOptions.Seed();
         var command = new Command("generate", "Continue a prompt with a Hugging Face causal LM, printing the text as it is generated.")
         {
-            model, adapter, baseDType, noQuantCache, prompt, maxNew, temperature, topK, topP, seed,
+            model, adapter, baseDType, embeddingDType, noQuantCache, prompt, maxNew, temperature, topK, topP, seed,
         };
         RecipeCommand.SetAction(command, parse =>
         {
-            var (lm, tokenizer) = HfArguments.Load(parse.GetValue(model)!, parse.GetValue(adapter), parse.GetValue(baseDType),
-                parse.GetValue(noQuantCache), context.Error);
+            var (lm, tokenizer) = HfArguments.Load(parse.GetValue(model)!, parse.GetValue(adapter),
+                parse.GetValue(baseDType), parse.GetValue(embeddingDType), parse.GetValue(noQuantCache), context.Error);
             var settings = new GenerationSettings
             {
                 MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),

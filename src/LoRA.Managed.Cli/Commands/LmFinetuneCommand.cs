@@ -17,6 +17,12 @@ internal static class LmFinetuneCommand
         var model = HfArguments.ModelDir();
         var baseDType = HfArguments.BaseDType();
         var noQuantCache = HfArguments.NoQuantCache();
+        var embeddingDType = HfArguments.EmbeddingDType();
+        var checkpointing = new Option<bool>("--gradient-checkpointing")
+        {
+            Description = "Recompute each block's activations in backward instead of keeping them (less memory, " +
+                "about a third more compute; needs --dropout 0), as Hugging Face's gradient_checkpointing_enable().",
+        };
         var data = CommonOptions.NonEmptyPath(new Option<string>("--data") { Description = ".txt (packed into context-length blocks) or .jsonl ({\"text\"} or {\"prompt\", \"completion\"} lines).", Required = true, HelpName = "FILE" });
         var targets = new Option<string>("--targets") { Description = "Comma-separated module names to adapt, as PEFT's target_modules (e.g. q_proj,v_proj; c_attn for GPT-2).", DefaultValueFactory = _ => "q_proj,v_proj" };
         var exclude = new Option<string?>("--exclude") { Description = "Comma-separated modules never to adapt, as PEFT's exclude_modules (a name or a suffix after a dot).", HelpName = "modules" };
@@ -38,7 +44,8 @@ internal static class LmFinetuneCommand
         var resume = new Option<string?>("--resume") { Description = "Continue from this checkpoint folder.", HelpName = "DIR" };
         var command = new Command("lm-finetune", "LoRA fine-tuning of a Hugging Face causal LM on your text; saves a PEFT adapter.")
         {
-            model, baseDType, noQuantCache, data, targets, exclude, layers, rank, alpha, dropout, useDora, steps, epochs, lr, batch, accum, window, seed, output, checkpoints, saveSteps, resume,
+            model, baseDType, embeddingDType, noQuantCache, checkpointing, data, targets, exclude, layers, rank, alpha,
+            dropout, useDora, steps, epochs, lr, batch, accum, window, seed, output, checkpoints, saveSteps, resume,
         };
         RecipeCommand.SetAction(command, parse =>
         {
@@ -48,7 +55,9 @@ internal static class LmFinetuneCommand
             if (!(d >= 0 && d < 1)) throw new ArgumentException($"--dropout: {d.ToString(CultureInfo.InvariantCulture)} must be in [0, 1).");
             var o = defaults with
             {
-                ModelDir = parse.GetValue(model)!, BaseDType = parse.GetValue(baseDType), QuantizedCache = !parse.GetValue(noQuantCache), DataFile = parse.GetValue(data)!, OutDir = outDir,
+                ModelDir = parse.GetValue(model)!, BaseDType = parse.GetValue(baseDType),
+                EmbeddingDType = parse.GetValue(embeddingDType), QuantizedCache = !parse.GetValue(noQuantCache),
+                GradientCheckpointing = parse.GetValue(checkpointing), DataFile = parse.GetValue(data)!, OutDir = outDir,
                 Targets = CommonOptions.CommaList(parse.GetValue(targets)),
                 Exclude = CommonOptions.CommaList(parse.GetValue(exclude)),
                 Layers = CommonOptions.CommaInts(parse.GetValue(layers), "--layers", 0, "a layer index (an integer ≥ 0)"),

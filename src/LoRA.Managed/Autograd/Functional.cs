@@ -57,6 +57,20 @@ public static class Functional
     public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids, params int[] idsShape) =>
         EmbeddingOp.Apply(weight, ids, idsShape);
 
+    /// <summary>
+    /// <c>block(x)</c> with gradient checkpointing (<c>torch.utils.checkpoint</c>): the block's activations are not
+    /// kept for backward but recomputed then (see <c>CheckpointOp</c>). The block must be deterministic (no dropout);
+    /// pass a delegate made once, not a new lambda per call, to keep a step free of allocations.
+    /// </summary>
+    public static Tensor Checkpoint(Func<Tensor, Tensor> block, Tensor x) => CheckpointOp.Apply(block, x);
+
+    /// <summary>
+    /// As <see cref="Embedding(Tensor, ReadOnlySpan{int}, int[])"/> from a frozen table stored quantised (V, C):
+    /// only the picked rows are expanded. Nothing is recorded (the table takes no gradient).
+    /// </summary>
+    public static Tensor QuantizedEmbedding(Kernels.QuantizedMatrix weight, ReadOnlySpan<int> ids,
+        params int[] idsShape) => EmbeddingOp.ApplyQuantized(weight, ids, idsShape);
+
     /// <summary>Layer normalisation over the last dimension with affine weight and bias (<c>F.layer_norm</c>, eps 1e-5
     /// as torch).</summary>
     public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f) =>
@@ -71,6 +85,11 @@ public static class Functional
     /// </summary>
     internal static Tensor LinearCrossEntropy(Tensor hidden, Tensor weight, ReadOnlySpan<int> labels) =>
         LinearCrossEntropyOp.Apply(hidden, weight, labels);
+
+    /// <summary>As <see cref="LinearCrossEntropy(Tensor, Tensor, ReadOnlySpan{int})"/> for a head stored quantised
+    /// (<c>[V, C]</c>).</summary>
+    internal static Tensor LinearCrossEntropy(Tensor hidden, Kernels.QuantizedMatrix weight,
+        ReadOnlySpan<int> labels) => LinearCrossEntropyOp.Apply(hidden, weight, labels);
 
     /// <summary>
     /// Causally masked softmax over the last dimension of attention scores (…, T, T), applied to

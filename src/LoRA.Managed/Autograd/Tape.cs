@@ -10,7 +10,7 @@ namespace LoRA.Managed.Autograd;
 /// <remarks>
 /// There is one tape per thread, so training loops on different threads do not mix. Unlike PyTorch, whose
 /// graph is freed when its output is dropped, recorded ops stay on the tape (with the tensors they read)
-/// until <see cref="Backward"/>, <see cref="Clear"/> or the next <see cref="TensorArena.Activate"/>: run
+/// until <see cref="Backward(Tensor)"/>, <see cref="Clear"/> or the next <see cref="TensorArena.Activate"/>: run
 /// inference inside <c>using (Tape.NoGrad())</c>, or call <see cref="Clear"/>, or the tape grows with every forward.
 /// </remarks>
 public sealed class Tape
@@ -132,10 +132,30 @@ public sealed class Tape
         if (!root.RequiresGrad)
             throw new InvalidOperationException("Backward: the root does not require a gradient (was it computed " +
                 "under NoGrad, or from frozen tensors only?).");
+        Run(root, default);
+    }
+
+    /// <summary>
+    /// Backpropagates from <paramref name="root"/> of any shape, seeded with <paramref name="seed"/> (its gradient),
+    /// then clears the tape: a checkpointed block's recomputation hands its output's gradient back this way.
+    /// </summary>
+    internal void Backward(Tensor root, ReadOnlySpan<float> seed)
+    {
+        if (!root.RequiresGrad || seed.Length != root.Count)
+        {
+            _ops.Clear();
+            return;   // nothing in the block needs a gradient
+        }
+        Run(root, seed);
+    }
+
+    private void Run(Tensor root, ReadOnlySpan<float> seed)
+    {
         try
         {
             foreach (Op op in _ops) op.Output.ReleaseGrad();
-            root.EnsureGrad()[0] = 1f;
+            if (seed.IsEmpty) root.EnsureGrad()[0] = 1f;
+            else seed.CopyTo(root.EnsureGrad());
             OpProfiler? profiler = OpProfiler.Active;
             for (int i = _ops.Count - 1; i >= 0; i--)
             {
@@ -151,8 +171,17 @@ public sealed class Tape
         finally
         {
             _ops.Clear();
-            OpProfiler.Active?.AfterBackward();
+            if (seed.IsEmpty) OpProfiler.Active?.AfterBackward();
         }
+    }
+
+    /// <summary>Makes <paramref name="tape"/> this thread's tape and returns the one it replaces (a checkpointed
+    /// block records its recomputation on a tape of its own, inside the outer tape's backward).</summary>
+    internal static Tape Swap(Tape tape)
+    {
+        Tape outer = Current;
+        t_current = tape;
+        return outer;
     }
 
     /// <summary>Forgets every recorded op without running backward.</summary>

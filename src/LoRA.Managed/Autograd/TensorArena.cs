@@ -63,6 +63,14 @@ public sealed class TensorArena
         return new NestedArenaScope(tape, outer);
     }
 
+    /// <summary>Rewinds to the first slot without making the arena current (for a tape that takes it as its
+    /// <see cref="Tape.Arena"/> directly: a checkpointed block's recomputation).</summary>
+    internal void Rewind()
+    {
+        _nextTensor = 0;
+        _nextOp = 0;
+    }
+
     /// <summary>The next tensor slot with exactly this shape (contents are stale: the caller overwrites
     /// them).</summary>
     internal Tensor Rent(ReadOnlySpan<int> shape)

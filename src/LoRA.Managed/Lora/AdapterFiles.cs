@@ -118,7 +118,10 @@ public static class AdapterFiles
         // optional, and loaded into the base as PEFT's load_state_dict does.
         foreach (var (name, module) in plan.Targets)
             if (module is Embedding table && header.Shapes.ContainsKey($"{Prefix}{name}.base_layer.weight"))
-                shapes[$"{Prefix}{name}.base_layer.weight"] = table.Weight.Shape;
+                shapes[$"{Prefix}{name}.base_layer.weight"] = table.QuantizedWeight is { } q
+                    ? throw new InvalidDataFormatException(weightsPath, $"{Prefix}{name}.base_layer.weight", "the adapter "
+                        + $"carries the table itself, but the base's is stored {q.DType}; load the base with --embedding-dtype f32.")
+                    : table.Weight.Shape;
         SafeTensors.CheckFits(shapes, header.Shapes, weightsPath);   // from the header: no data read yet
         // After the names and shapes, which say more precisely what is wrong when they do not fit either.
         if (header.Metadata.TryGetValue(ConfigHashKey, out string? configHash) && !string.Equals(configHash, Sha256(configBytes), StringComparison.OrdinalIgnoreCase))

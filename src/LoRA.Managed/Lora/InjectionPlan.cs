@@ -76,6 +76,14 @@ internal sealed record InjectionPlan(
             {
                 if (targets.Any(t => t.Key == hit.Key || hit.Key.StartsWith(t.Key + ".", StringComparison.Ordinal) || t.Key.StartsWith(hit.Key + ".", StringComparison.Ordinal)))
                     throw new ArgumentException($"LoraModel: '{hit.Key}' is both a LoRA target (or contains one) and in modules_to_save; choose one.");
+                // A quantised weight is no parameter: training the module would silently leave it as it is.
+                if (hit.Value.NamedModules(hit.Key)
+                        .FirstOrDefault(m => m.Value is IQuantizableWeight { IsQuantized: true })
+                    is { Value: IQuantizableWeight q } frozen)
+                    throw new ArgumentException($"LoraModel: modules_to_save entry '{key}' matches '{hit.Key}', "
+                        + $"whose '{frozen.Key}' weight is stored {q.QuantizedWeight!.DType} and cannot be trained; "
+                        + "load the base with that weight in f32 (--base-dtype / --embedding-dtype f32), or target it "
+                        + "with LoRA.");
                 if (!save.Any(s => s.Key == hit.Key)) save.Add(hit);
             }
         }

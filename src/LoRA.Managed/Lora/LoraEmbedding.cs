@@ -97,7 +97,8 @@ public sealed class LoraEmbedding : LoraLayer, ITokenEmbedding
     /// <summary>Looks up <paramref name="ids"/>: <c>W[x] + scale·(Aᵀ[x]·Bᵀ)</c> for the active adapter.</summary>
     public Tensor Forward(ReadOnlySpan<int> ids, params int[] shape)
     {
-        if (AdaptersDisabled) return Functional.Embedding(UnmergedWeight ?? BaseLayer.Weight, ids, shape);
+        if (AdaptersDisabled)
+            return UnmergedWeight is { } u ? Functional.Embedding(u, ids, shape) : BaseLayer.Forward(ids, shape);
         Tensor y = BaseLayer.Forward(ids, shape);
         if (IsMerged || ActiveAdapter is null) return y;
         string name = ActiveAdapter;
@@ -110,6 +111,15 @@ public sealed class LoraEmbedding : LoraLayer, ITokenEmbedding
     /// <summary>Looks up ids stored as whole-number floats (see <see cref="Embedding.Forward(Tensor)"/>).</summary>
     public override Tensor Forward(Tensor input) =>
         Forward(Embedding.IdsFromFloats(input, "LoraEmbedding"), input.Shape);
+
+    /// <summary>Refuses a table stored quantised: the merge would round the adapter away.</summary>
+    private protected override void RequireMergeable()
+    {
+        if (BaseLayer.IsQuantized)
+            throw new InvalidOperationException($"{Who}: the table is stored {BaseLayer.QuantizedWeight!.DType}; "
+                + "merging into a quantised table would round the adapter away. Load the base with --embedding-dtype "
+                + "f32 to merge.");
+    }
 
     /// <summary><c>W + scale·(B·A)ᵀ</c>. A tied head shares the table, so it sees the merged weight, as in
     /// PEFT.</summary>

@@ -44,6 +44,14 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
     public string? Float32Checksum { get; internal set; }
 
     /// <summary>
+    /// When true, training forwards run each block under gradient checkpointing (Hugging Face's
+    /// <c>gradient_checkpointing_enable()</c>, which PEFT's <c>prepare_model_for_kbit_training</c> turns on for
+    /// QLoRA): a step keeps each block's input and output and recomputes the block's activations in backward, for
+    /// about a third more compute. Dropout inside the blocks (LoRA's) must be 0, as a recomputation draws new masks.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
+    /// <summary>
     /// Next-token logits for ids (batch, time), row-major: returns (batch·time, V), row <c>b·time + t</c> predicting
     /// the token after position t.
     /// </summary>
@@ -105,21 +113,25 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
 
     /// <summary>
     /// The training loss, <c>CrossEntropy(Head(Body(ids)), targets)</c>; with a frozen, bias-free head (LoRA
-    /// fine-tuning) the head is fused into the loss (<see cref="Functional.LinearCrossEntropy"/>) so the
-    /// (batch·time) × vocabulary logits are never held.
+    /// fine-tuning), float32 or quantised, the head is fused into the loss (<c>Functional.LinearCrossEntropy</c>)
+    /// so the (batch·time) × vocabulary logits are never held.
     /// </summary>
     public Tensor Loss(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time)
     {
         CheckBlock(ids.Length, batch, time);
         Tensor hidden = Body(ids, batch, time);
-        return HeadWeightIfPlain is { RequiresGrad: false } w
-            ? Functional.LinearCrossEntropy(hidden, w, targets)
-            : Functional.CrossEntropy(Head(hidden), targets);
+        return PlainHead switch
+        {
+            { QuantizedWeight: { } q } => Functional.LinearCrossEntropy(hidden, q, targets),
+            { Weight: { RequiresGrad: false } w } => Functional.LinearCrossEntropy(hidden, w, targets),
+            _ => Functional.CrossEntropy(Head(hidden), targets),
+        };
     }
 
-    /// <summary>The head's weight when <see cref="Head"/> is exactly <c>Linear(hidden, weight)</c> (no bias, no
-    /// adapter).</summary>
-    protected abstract Tensor? HeadWeightIfPlain { get; }
+    /// <summary>The module whose weight (<c>[V, C]</c>, float32 or quantised) is the head when <see cref="Head"/> is
+    /// exactly <c>Linear(hidden, weight)</c> (no bias, no adapter): the <c>lm_head</c> Linear, or the tied
+    /// embedding table.</summary>
+    protected abstract IQuantizableWeight? PlainHead { get; }
 
     /// <summary>
     /// Mean next-token NLL of (batch, time) ids against their targets (−100 ignored), scored row by row through a key/

@@ -1,4 +1,5 @@
 using LoRA.Managed.Autograd;
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Nn;
@@ -7,7 +8,13 @@ namespace LoRA.Managed.Nn;
 /// A lookup table of learned vectors, as <c>torch.nn.Embedding</c>: <c>weight</c> is (num_embeddings, embedding_dim),
 /// initialised N(0, 1) as PyTorch does. Ids outside the table raise an error naming the id and its position.
 /// </summary>
-public sealed class Embedding : Module, ITokenEmbedding
+/// <remarks>
+/// A frozen table can be stored in a <see cref="BaseDType"/> (<see cref="QuantizeWeight(BaseDType)"/>, as a
+/// QLoRA base stores its embeddings in the model's bf16): a lookup then expands only the rows it picks, and a tied head
+/// multiplies by <see cref="QuantizedWeight"/> (<c>[num_embeddings, embedding_dim]</c>, the head's <c>[out, in]</c>).
+/// A quantised table gets no gradient: it is no longer a parameter, and LoRA's <c>lora.Embedding</c> adapts it.
+/// </remarks>
+public sealed class Embedding : Module, ITokenEmbedding, IQuantizableWeight
 {
     /// <summary>Creates a table drawn N(0, 1) from <paramref name="generator"/>.</summary>
     public Embedding(int numEmbeddings, int embeddingDim, TorchGenerator generator)
@@ -39,15 +46,73 @@ public sealed class Embedding : Module, ITokenEmbedding
     /// <summary>Length of each vector.</summary>
     public int EmbeddingDim { get; }
 
-    /// <summary>The table, (num_embeddings, embedding_dim).</summary>
-    public Parameter Weight { get; }
+    /// <summary>The table, (num_embeddings, embedding_dim); an empty tensor once
+    /// <see cref="QuantizeWeight(BaseDType)"/> moved it into <see cref="QuantizedWeight"/>.</summary>
+    public Parameter Weight { get; private set; }
+
+    /// <summary>The frozen table in quantised storage, <c>[num_embeddings, embedding_dim]</c>, or null while
+    /// <see cref="Weight"/> holds it in float32.</summary>
+    public QuantizedMatrix? QuantizedWeight { get; private set; }
+
+    /// <summary>True once the table is stored quantised (frozen, no longer a parameter).</summary>
+    public bool IsQuantized => QuantizedWeight is not null;
+
+    /// <summary>
+    /// Moves the table into <paramref name="dtype"/> storage: the float32 parameter leaves the module's
+    /// <c>state_dict</c> and <see cref="Weight"/> becomes empty. Irreversible.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Already quantised.</exception>
+    public void QuantizeWeight(BaseDType dtype) => QuantizeWeight(dtype, Weight.Data);
+
+    /// <inheritdoc />
+    public void QuantizeWeight(BaseDType dtype, ReadOnlySpan<float> weight)
+    {
+        CheckQuantizable();
+        if (weight.Length != Weight.Count)
+            throw new ArgumentException($"{this}: {weight.Length} values for a table of {Weight.Count}.");
+        Install(QuantizedMatrix.Quantize(weight, NumEmbeddings, EmbeddingDim, dtype));
+    }
+
+    /// <inheritdoc />
+    public void UseQuantizedWeight(QuantizedMatrix weight)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        CheckQuantizable();
+        if (weight.Rows != NumEmbeddings || weight.Columns != EmbeddingDim)
+            throw new ArgumentException($"{this}: a quantised table of [{weight.Rows}, {weight.Columns}] for "
+                + $"[{NumEmbeddings}, {EmbeddingDim}].");
+        Install(weight);
+    }
+
+    private void CheckQuantizable()
+    {
+        if (IsQuantized)
+            throw new InvalidOperationException($"{this}: the table is already quantised ({QuantizedWeight!.DType}).");
+    }
+
+    private void Install(QuantizedMatrix weight)
+    {
+        QuantizedWeight = weight;
+        RemoveParameter("weight");
+        Weight = new Parameter(0) { RequiresGrad = false };
+    }
 
     /// <summary>This table itself.</summary>
     public Embedding Table => this;
 
     /// <summary>Looks up <paramref name="ids"/>, which fill <paramref name="shape"/>; returns <c>shape +
     /// [embedding_dim]</c>.</summary>
-    public Tensor Forward(ReadOnlySpan<int> ids, params int[] shape) => Functional.Embedding(Weight, ids, shape);
+    public Tensor Forward(ReadOnlySpan<int> ids, params int[] shape) => QuantizedWeight is { } q
+        ? Functional.QuantizedEmbedding(q, ids, shape)
+        : Functional.Embedding(Weight, ids, shape);
+
+    /// <summary>
+    /// The tied language-model head, <c>hidden·Wᵀ</c> (…, C) → (…, V), over the float32 or the quantised table
+    /// (GPT-2's head, and Llama's with <c>tie_word_embeddings</c>).
+    /// </summary>
+    public Tensor AsHead(Tensor hidden) => QuantizedWeight is { } q
+        ? Functional.QuantizedLinear(hidden, q)
+        : Functional.Linear(hidden, Weight);
 
     /// <summary>
     /// Looks up ids stored as whole-number floats in <paramref name="input"/> (PyTorch would pass a LongTensor);
@@ -72,5 +137,7 @@ public sealed class Embedding : Module, ITokenEmbedding
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"Embedding({NumEmbeddings}, {EmbeddingDim})";
+    public override string ToString() => IsQuantized
+        ? $"Embedding{QuantizedWeight!.DType}({NumEmbeddings}, {EmbeddingDim})"
+        : $"Embedding({NumEmbeddings}, {EmbeddingDim})";
 }

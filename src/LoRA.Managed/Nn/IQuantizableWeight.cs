@@ -4,8 +4,9 @@ namespace LoRA.Managed.Nn;
 
 /// <summary>
 /// A module whose frozen weight can live in a <see cref="BaseDType"/> instead of float32: QLoRA's base
-/// (<see cref="Linear"/>). Loaders quantise through this seam, tensor by tensor, so the float32 weight of a
-/// quantised layer never exists whole, and a quantised copy read from a cache can be installed as is.
+/// (<see cref="Linear"/>; <see cref="Embedding"/> for the frozen tables and a tied head). Loaders quantise through
+/// this seam, tensor by tensor, so the float32 weight of a quantised layer never exists whole, and a quantised copy
+/// read from a cache can be installed as is.
 /// </summary>
 public interface IQuantizableWeight
 {

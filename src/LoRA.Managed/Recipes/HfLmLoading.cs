@@ -19,6 +19,13 @@ public static class HfLmLoading
     public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType) =>
         Load(modelDir, adapterDir, new HfLoadOptions { BaseDType = baseDType });
 
+    /// <summary>As <see cref="Load(string, string?, Kernels.BaseDType)"/> with the embeddings and LM head stored in
+    /// <paramref name="embeddingDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType, Kernels.BaseDType?)"/>).
+    /// </summary>
+    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType,
+        Kernels.BaseDType? embeddingDType) =>
+        Load(modelDir, adapterDir, new HfLoadOptions { BaseDType = baseDType, EmbeddingDType = embeddingDType });
+
     /// <summary>As <see cref="Load(string, string?)"/> with the base loaded as <paramref name="options"/> say
     /// (storage, quantised-weight cache; see <see cref="HfModel.Load(string, HfLoadOptions)"/>).</summary>
     public static CausalLm Load(string modelDir, string? adapterDir, HfLoadOptions options)

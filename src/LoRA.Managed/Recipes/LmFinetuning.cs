@@ -26,6 +26,14 @@ public static class LmFinetuning
         /// <summary>Read and write the quantised-weight cache (<see cref="Models.Hf.HfLoadOptions.QuantizedCache"/>);
         /// its warnings go to the observer.</summary>
         public bool QuantizedCache { get; init; } = true;
+
+        /// <summary>Storage of the frozen embeddings and LM head; null: <see
+        /// cref="Models.Hf.HfModel.DefaultEmbeddingDType"/> of <see cref="BaseDType"/>.</summary>
+        public Kernels.BaseDType? EmbeddingDType { get; init; }
+
+        /// <summary>Recompute each block's activations in backward instead of keeping them (see
+        /// <see cref="CausalLm.GradientCheckpointing"/>); needs <see cref="Dropout"/> 0.</summary>
+        public bool GradientCheckpointing { get; init; }
         public required string DataFile { get; init; }
         public required string OutDir { get; init; }
         public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
@@ -64,8 +72,15 @@ public static class LmFinetuning
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(tokenizer);
         var obs = observer ?? RecipeObserver.Silent;
-        CausalLm model = Models.Hf.HfModel.Load(o.ModelDir,
-            new Models.Hf.HfLoadOptions { BaseDType = o.BaseDType, QuantizedCache = o.QuantizedCache, Warning = obs.Warning });
+        if (o.GradientCheckpointing && o.Dropout != 0)
+            throw new ArgumentException(
+                "lm-finetune: --gradient-checkpointing needs --dropout 0 (a recomputed block would draw new masks).");
+        CausalLm model = Models.Hf.HfModel.Load(o.ModelDir, new Models.Hf.HfLoadOptions
+        {
+            BaseDType = o.BaseDType, EmbeddingDType = o.EmbeddingDType, QuantizedCache = o.QuantizedCache,
+            Warning = obs.Warning,
+        });
+        model.GradientCheckpointing = o.GradientCheckpointing;
         int context = o.Context ?? Math.Min(model.Config.MaxContext, 512);
         if (context < 1 || context > model.Config.MaxContext)
             throw new ArgumentException($"lm-finetune: --context {context} must be between 1 and the model's maximum {model.Config.MaxContext}.");

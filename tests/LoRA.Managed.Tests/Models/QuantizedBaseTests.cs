@@ -32,27 +32,35 @@ public class QuantizedBaseTests
 
     [Test]
     public void QuantisedModelEqualsTheFloatModelOverDequantisedWeights(
-        [ValueSource(nameof(Models))] string name, [Values(BaseDType.Bf16, BaseDType.Int8, BaseDType.Nf4)] BaseDType d)
+        [ValueSource(nameof(Models))] string name, [Values(BaseDType.Bf16, BaseDType.Int8, BaseDType.Nf4)] BaseDType d,
+        [Values(null, BaseDType.F32, BaseDType.Nf4)] BaseDType? embeddings)
     {
-        CausalLm q = HfModel.Load(HfFixtures.Folder(name), d);
+        CausalLm q = HfModel.Load(HfFixtures.Folder(name), d, embeddings);
         CausalLm f = HfModel.Load(HfFixtures.Folder(name));
         var floats = f.NamedModules().ToDictionary(m => m.Key, m => m.Value);
+        BaseDType tables = embeddings ?? HfModel.DefaultEmbeddingDType(d);
+        Assert.That(tables, Is.EqualTo(embeddings ?? BaseDType.Bf16), "bf16 tables unless asked otherwise");
         int quantised = 0;
         foreach (var (key, module) in q.NamedModules())
         {
-            if (module is not Linear linear) continue;
-            var twin = (Linear)floats[key];
-            if (key.EndsWith("lm_head", StringComparison.Ordinal))
+            if (module is not IQuantizableWeight layer) continue;
+            bool head = module is Embedding || key.EndsWith("lm_head", StringComparison.Ordinal);
+            BaseDType want = head ? tables : d;
+            if (want == BaseDType.F32)
             {
-                Assert.That(linear.IsQuantized, Is.False, "the LM head stays float32");
+                Assert.That(layer.IsQuantized, Is.False, $"{key} stays float32");
                 continue;
             }
-            Assert.That(linear.IsQuantized && linear.Weight.Count == 0, key);
-            float[] w = QuantReference.Dequantize(linear.QuantizedWeight!);
-            int o = linear.OutFeatures, n = linear.InFeatures;
-            for (int r = 0; r < o; r++)
-                for (int c = 0; c < n; c++)
-                    twin.Weight.Data[twin.FanInFanOut ? c * o + r : r * n + c] = w[r * n + c];
+            Assert.That(layer.IsQuantized && layer.Weight.Count == 0 && layer.QuantizedWeight!.DType == want, key);
+            float[] w = QuantReference.Dequantize(layer.QuantizedWeight!);
+            if (floats[key] is Linear { FanInFanOut: true } twin)
+            {
+                int o = twin.OutFeatures, n = twin.InFeatures;
+                for (int r = 0; r < o; r++)
+                    for (int c = 0; c < n; c++)
+                        twin.Weight.Data[c * o + r] = w[r * n + c];
+            }
+            else w.CopyTo(((IQuantizableWeight)floats[key]).Weight.Data);
             quantised++;
         }
         Assert.That(quantised, Is.GreaterThan(4));
@@ -64,6 +72,10 @@ public class QuantizedBaseTests
         {
             a = q.Forward(ids, 1, ids.Length).Data.ToArray();
             b = f.Forward(ids, 1, ids.Length).Data.ToArray();
+            // The training loss: a quantised head (tied or not) fused into the cross-entropy, as the float one.
+            int n = ids.Length - 1;
+            Assert.That(q.Loss(ids.AsSpan(0, n), ids.AsSpan(1), 1, n).Item(),
+                Is.EqualTo(f.Loss(ids.AsSpan(0, n), ids.AsSpan(1), 1, n).Item()).Within(1e-5f), "loss");
         }
         for (int i = 0; i < a.Length; i++) Assert.That(a[i], Is.EqualTo(b[i]).Within(1e-4f), $"logit {i}");
         // Decoding (one row, QuantizedMatrix's GEMV) agrees with the batched path.
@@ -114,6 +126,59 @@ public class QuantizedBaseTests
         Assert.That(peft.AllParameterCount, Is.EqualTo(loaded.AllParameterCount));
     }
 
+    [TestCaseSource(nameof(Models))]
+    public void LoraOnAQuantisedTableTrainsThroughTheFusedQuantisedHeadAllocationFree(string name)
+    {
+        CausalLm model = HfModel.Load(HfFixtures.Folder(name), BaseDType.Nf4, BaseDType.Nf4);
+        string table = name == "gpt2-tiny" ? "wte" : "embed_tokens";
+        var config = Config(name) with { TargetModules = [.. Config(name).TargetModules, table] };
+        var peft = LoraModel.GetPeftModel(model, config, new TorchGenerator(5));
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
+        var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
+        var arena = new TensorArena();
+        int saved = ComputeThreads.Max;
+        ComputeThreads.Max = 1;
+        double first, last;
+        try
+        {
+            first = LossStep(model, opt, ids, arena);
+            for (int i = 0; i < 3; i++) LossStep(model, opt, ids, arena);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++) LossStep(model, opt, ids, arena);
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes per steady-state step");
+            last = LossStep(model, opt, ids, arena);
+        }
+        finally { ComputeThreads.Max = saved; }
+        Assert.That(last, Is.LessThan(first - 0.05));
+        Assert.That(model.NamedParameters().Where(p => p.Value.HasGrad).Select(p => p.Key),
+            Has.Some.Contains(table + ".lora_embedding_A").And.All.Contains(".lora_"));
+        Assert.Throws<InvalidOperationException>(() => peft.MergeAndUnload());
+    }
+
+    [Test]
+    public void TrainingAQuantisedTableAsAModuleToSaveIsRefused()
+    {
+        CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4);
+        var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(model,
+            Config("llama-gqa-tied") with { ModulesToSave = ["embed_tokens"] }, new TorchGenerator(5)));
+        Assert.That(ex!.Message, Does.Contain("model.embed_tokens").And.Contain("Bf16").And.Contain("--embedding-dtype f32"));
+        // In float32 it trains as before.
+        LoraModel.GetPeftModel(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4, BaseDType.F32),
+            Config("llama-gqa-tied") with { ModulesToSave = ["embed_tokens"] }, new TorchGenerator(5));
+    }
+
+    [Test]
+    public void APeftAdapterCarryingTheTableNeedsAFloatTable()
+    {
+        // PEFT's save_embedding_layers writes embed_tokens' whole table beside its factors: it loads into a float table
+        // only, and says so.
+        string adapter = Path.Combine(HfFixtures.Folder("llama-gqa-tied"), "embedding-adapter");
+        var ex = Assert.Throws<InvalidDataFormatException>(() =>
+            PeftModel.FromPretrained(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4), adapter));
+        Assert.That(ex!.Message, Does.Contain("base_layer.weight").And.Contain("Bf16").And.Contain("--embedding-dtype f32"));
+        PeftModel.FromPretrained(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4, BaseDType.F32), adapter);
+    }
+
     [Test]
     public void MergingIntoAQuantisedBaseIsRefused()
     {
@@ -150,6 +215,25 @@ public class QuantizedBaseTests
         var bad = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--prompt", "Once", "--base-dtype", "int4");
         Assert.That(bad.Code, Is.EqualTo(2));
         Assert.That(bad.Err, Does.Contain("--base-dtype").And.Contain("int4"));
+        var f32Tables = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text, "--base-dtype", "nf4",
+            "--embedding-dtype", "f32");
+        Assert.That(f32Tables.Code, Is.EqualTo(0), f32Tables.Err);
+        Assert.That(f32Tables.Out, Is.Not.EqualTo(output), "the tables' storage changes the scores");
+        var badTables = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text, "--embedding-dtype", "fp8");
+        Assert.That(badTables.Code, Is.EqualTo(2));
+        Assert.That(badTables.Err, Does.Contain("--embedding-dtype").And.Contain("fp8"));
+    }
+
+    private static double LossStep(CausalLm model, Optimizer opt, int[] ids, TensorArena arena)
+    {
+        using var scope = arena.Activate();
+        opt.ZeroGrad();
+        int n = ids.Length - 1;
+        Tensor loss = model.Loss(ids.AsSpan(0, n), ids.AsSpan(1), 1, n);
+        float value = loss.Item();
+        loss.Backward();
+        opt.Step();
+        return value;
     }
 
     private static double TrainStep(CausalLm model, Optimizer opt, int[] ids, TensorArena arena)

@@ -70,7 +70,28 @@ public class QuantizedCacheTests
         Assert.That(cached.Float32Checksum, Is.EqualTo(fresh.Float32Checksum).And.Not.Null);
         var quantised = cached.NamedModules().Where(m => m.Value is IQuantizableWeight { IsQuantized: true }).ToList();
         Assert.That(quantised, Has.Count.GreaterThan(4));
-        Assert.That(quantised.All(m => ((IQuantizableWeight)m.Value).QuantizedWeight!.DType == d));
+        // The Linears in d, the tables and the head in the default for d (bf16 under int8 and nf4).
+        Assert.That(quantised.All(m => ((IQuantizableWeight)m.Value).QuantizedWeight!.DType
+            == (m.Value is Embedding || m.Key.EndsWith("lm_head", StringComparison.Ordinal)
+                ? HfModel.DefaultEmbeddingDType(d) : d)));
+    }
+
+    [Test]
+    public void TablesInAnotherFormatHaveACacheOfTheirOwn([Values("gpt2-tiny", "llama-gqa-tied")] string name)
+    {
+        using var dir = Copy(name);
+        var fresh = HfModel.Load(dir.Path, new HfLoadOptions { BaseDType = BaseDType.Nf4, QuantizedCache = false });
+        var withNf4Tables = new HfLoadOptions { BaseDType = BaseDType.Nf4, EmbeddingDType = BaseDType.Nf4 };
+        var ownFresh = HfModel.Load(dir.Path, withNf4Tables with { QuantizedCache = false });
+        Load(dir.Path, BaseDType.Nf4);
+        var warnings = new List<string>();
+        HfModel.Load(dir.Path, withNf4Tables with { Warning = warnings.Add });
+        string own = Path.Combine(dir.Path, ".lora-managed", "quantized-nf4-tables-nf4.bin");
+        Assert.That(File.Exists(own) && File.Exists(CachePath(dir.Path, BaseDType.Nf4)), "one cache per format pair");
+        var cached = HfModel.Load(dir.Path, withNf4Tables with { Warning = warnings.Add });
+        Assert.That(warnings, Is.Empty, "neither cache was taken for the other");
+        Assert.That(Logits(cached, name), Is.EqualTo(Logits(ownFresh, name)), "bitwise");
+        Assert.That(Logits(cached, name), Is.Not.EqualTo(Logits(fresh, name)), "nf4 tables differ from bf16 ones");
     }
 
     [Test]

@@ -23,7 +23,7 @@ internal sealed class EmbeddingColumnsOp : Op
     {
         Shapes.RequireMatrix(table, "embedding_columns", "table");
         int r = table.Shape[0], vocab = table.Shape[1];
-        if (!idsChecked) EmbeddingOp.CheckIds("embedding_columns", ids, idsShape, vocab, table, "table (r×V)");
+        if (!idsChecked) EmbeddingOp.CheckIds("embedding_columns", ids, idsShape, vocab, table.Shape, "table (r×V)");
         Tensor y = EmbeddingOp.NewOutput(idsShape, r);
         ReadOnlySpan<float> a = table.Data;
         Span<float> yd = y.Data;

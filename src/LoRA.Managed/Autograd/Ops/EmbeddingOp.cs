@@ -1,4 +1,5 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Autograd.Ops;
@@ -20,7 +21,7 @@ internal sealed class EmbeddingOp : Op
     {
         Shapes.RequireMatrix(weight, "embedding", "weight");
         int vocab = weight.Shape[0], dim = weight.Shape[1];
-        CheckIds("embedding", ids, idsShape, vocab, weight, "weight");
+        CheckIds("embedding", ids, idsShape, vocab, weight.Shape, "weight");
         Tensor y = NewOutput(idsShape, dim);
         ReadOnlySpan<float> w = weight.Data;
         Span<float> yd = y.Data;
@@ -31,6 +32,20 @@ internal sealed class EmbeddingOp : Op
             op._weight = weight;
             KeepIds(ref op._ids, ids);
         }
+        return y;
+    }
+
+    /// <summary>The lookup from a frozen quantised table: each picked row expanded straight into the output (no
+    /// record, as the table takes no gradient and the ids are not differentiable).</summary>
+    public static Tensor ApplyQuantized(QuantizedMatrix weight, ReadOnlySpan<int> ids, int[] idsShape)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        int dim = weight.Columns;
+        CheckIds("embedding", ids, idsShape, weight.Rows, stackalloc int[] { weight.Rows, dim }, "weight",
+            weight.DType);
+        Tensor y = NewOutput(idsShape, dim);
+        Span<float> yd = y.Data;
+        for (int n = 0; n < ids.Length; n++) weight.ExpandRange((long)ids[n] * dim, yd.Slice(n * dim, dim));
         return y;
     }
 
@@ -53,13 +68,13 @@ internal sealed class EmbeddingOp : Op
 
     /// <summary>
     /// Checks that <paramref name="ids"/> fill <paramref name="idsShape"/> (rank at most 3) and index a vocabulary of
-    /// <paramref name="vocab"/> entries; <paramref name="op"/> and <paramref name="what"/> (the role of
-    /// <paramref name="table"/>) name them in the message. <see cref="EmbeddingColumnsOp"/> checks through here too.
+    /// <paramref name="vocab"/> entries; <paramref name="op"/> and <paramref name="what"/> (the role of the table of
+    /// shape <paramref name="table"/>, stored <paramref name="quantised"/> if not float32) name them in the message. <see cref="EmbeddingColumnsOp"/> checks through here too.
     /// </summary>
     /// <exception cref="ArgumentException">The ids do not fill the shape, or it has rank above 3.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary (its position named).</exception>
-    internal static void CheckIds(string op, ReadOnlySpan<int> ids, int[] idsShape, int vocab, Tensor table,
-        string what)
+    internal static void CheckIds(string op, ReadOnlySpan<int> ids, int[] idsShape, int vocab,
+        ReadOnlySpan<int> table, string what, BaseDType? quantised = null)
     {
         int count = Shapes.CheckedCount(idsShape, op);
         if (count != ids.Length)
@@ -70,7 +85,8 @@ internal sealed class EmbeddingOp : Op
         for (int n = 0; n < ids.Length; n++)
             if ((uint)ids[n] >= (uint)vocab)
                 throw new ArgumentOutOfRangeException(nameof(ids), ids[n], $"{op}: id {ids[n]} at position {n} is " +
-                    $"outside the vocabulary 0..{vocab - 1} of {what} {Shapes.Format(table.Shape)}.");
+                    $"outside the vocabulary 0..{vocab - 1} of {what} {Shapes.Format(table)}" +
+                    (quantised is { } q ? $" ({q})." : "."));
     }
 
     public override void Backward()

@@ -30,21 +30,36 @@ internal sealed class LinearCrossEntropyOp : Op
 
     public static Tensor Apply(Tensor h, Tensor w, ReadOnlySpan<int> labels)
     {
-        Shapes.RequireMatrix(h, "linear_cross_entropy", "hidden");
         Shapes.RequireMatrix(w, "linear_cross_entropy", "weight");
-        int n = h.Shape[0], c = h.Shape[1], v = w.Shape[0];
-        if (w.Shape[1] != c)
-            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} does not fit weight {Shapes.Format(w.Shape)} (vocabulary × hidden).");
-        if (labels.Length != n)
-            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} but {labels.Length} labels.");
         if (w.RequiresGrad && Tape.IsGradEnabled)
             throw new ArgumentException("linear_cross_entropy: the head weight requires a gradient; use CrossEntropy(Linear(h, W)).");
+        return Run(h, w, null, w.Shape[0], w.Shape[1], labels);
+    }
+
+    /// <summary>As <see cref="Apply(Tensor, Tensor, ReadOnlySpan{int})"/> for a head stored quantised (a QLoRA base's
+    /// head or tied table): each chunk's logits and ∂h go through <see cref="QuantizedGemm"/>, which expands W a
+    /// panel at a time, so neither the float head nor the logits are ever whole.</summary>
+    public static Tensor Apply(Tensor h, QuantizedMatrix w, ReadOnlySpan<int> labels)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        return Run(h, null, w, w.Rows, w.Columns, labels);
+    }
+
+    private static Tensor Run(Tensor h, Tensor? wf, QuantizedMatrix? wq, int v, int wc, ReadOnlySpan<int> labels)
+    {
+        Shapes.RequireMatrix(h, "linear_cross_entropy", "hidden");
+        int n = h.Shape[0], c = h.Shape[1];
+        if (wc != c)
+            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} does not fit weight [{v}, {wc}] (vocabulary × hidden).");
+        if (labels.Length != n)
+            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} but {labels.Length} labels.");
         int kept = CrossEntropyKernel.CountKept(labels, v);
         bool record = Tape.ShouldRecord(h);
         float gradPerRow = record ? 1f / kept : 0f;   // as CrossEntropyKernel.ForwardBackward: upstream 1 over K rows
         GradientPool pool = GradientPool.Current;
         int chunk = Math.Min(ChunkRows, n);
         float[] logits = pool.Rent(chunk * v), dLogits = pool.Rent(chunk * v);
+        float[]? scratch = wq is null ? null : pool.Rent(QuantizedGemm.ScratchLength(wq));
         float[]? dH = record ? pool.Rent(n * c) : null;
         double total = 0;
         try
@@ -53,9 +68,18 @@ internal sealed class LinearCrossEntropyOp : Op
             {
                 int m = Math.Min(chunk, n - r0);
                 Span<float> z = logits.AsSpan(0, m * v), dz = dLogits.AsSpan(0, m * v);
-                Gemm.Multiply(false, true, m, v, c, 1f, h.Data.Slice(r0 * c), c, w.Data, c, 0f, z, v);
+                ReadOnlySpan<float> hm = h.Data.Slice(r0 * c, m * c);
+                if (wq is null) Gemm.Multiply(false, true, m, v, c, 1f, hm, c, wf!.Data, c, 0f, z, v);
+                else QuantizedGemm.MultiplyTransposed(wq, m, hm, z, scratch!);
                 total += CrossEntropyKernel.NllSum(z, labels.Slice(r0, m), v, dz, gradPerRow);
-                if (dH is not null) Gemm.Multiply(false, false, m, c, v, 1f, dz, v, w.Data, c, 0f, dH.AsSpan(r0 * c, m * c), c);
+                if (dH is null) continue;
+                Span<float> dHm = dH.AsSpan(r0 * c, m * c);
+                if (wq is null) Gemm.Multiply(false, false, m, c, v, 1f, dz, v, wf!.Data, c, 0f, dHm, c);
+                else
+                {
+                    dHm.Clear();   // the quantised product accumulates
+                    QuantizedGemm.MultiplyAccumulate(wq, m, dz, dHm, scratch!);
+                }
             }
         }
         catch
@@ -67,6 +91,7 @@ internal sealed class LinearCrossEntropyOp : Op
         {
             pool.Return(logits);
             pool.Return(dLogits);
+            if (scratch is not null) pool.Return(scratch);
         }
         Tensor y = Tape.NewTensor([1]);
         y[0] = (float)(total / kept);

@@ -1,5 +1,6 @@
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Models.Hf;
+using LoRA.Managed.Nn;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Models;
@@ -25,15 +26,15 @@ public sealed class Gpt2LmHeadModel : CausalLm
     public Gpt2Model Transformer { get; }
 
     /// <inheritdoc />
-    public override Tensor Head(Tensor hidden) => Functional.Linear(hidden, Transformer.Wte.Weight);
+    public override Tensor Head(Tensor hidden) => Transformer.Wte.AsHead(hidden);
 
     /// <inheritdoc />
-    protected override Tensor? HeadWeightIfPlain => Transformer.Wte.Weight;
+    protected override IQuantizableWeight? PlainHead => Transformer.Wte;
 
     /// <inheritdoc />
     protected override Tensor Body(ReadOnlySpan<int> ids, int batch, int time)
     {
-        Tensor h = Transformer.Run(ids, batch, time, 0, null);
+        Tensor h = Transformer.Run(ids, batch, time, 0, null, GradientCheckpointing);
         if (_rowsShape is null || _rowsShape[0] != batch * time) _rowsShape = [batch * time, Config.HiddenSize];
         return Functional.Reshape(h, _rowsShape);
     }

@@ -51,7 +51,7 @@ public sealed class Gpt2Model : Module
         throw new InvalidOperationException("Gpt2Model: run the whole model (CausalLm.Forward with token ids).");
 
     /// <summary>Ids (batch, time) at positions start.. → hidden states (batch, time, C) after ln_f.</summary>
-    internal Tensor Run(ReadOnlySpan<int> ids, int batch, int time, int start, KvCache? cache)
+    internal Tensor Run(ReadOnlySpan<int> ids, int batch, int time, int start, KvCache? cache, bool checkpoint = false)
     {
         if (_positions.Length != ids.Length || _idsShape is null || _idsShape[0] != batch || _idsShape[1] != time
             || _positions[0] != start)
@@ -65,10 +65,20 @@ public sealed class Gpt2Model : Module
         for (int l = 0; l < H.Count; l++)
         {
             var block = (Gpt2Block)H[l];
-            if (cache is null) x = block.Forward(x);
+            if (cache is null) x = checkpoint ? Functional.Checkpoint(BlockForward(l, block), x) : block.Forward(x);
             else using (cache.BlockScratch(l)) x = block.ForwardCached(x, cache, l);
         }
         return LnF.Forward(x);
+    }
+
+    // Each block's Forward as a delegate, made once (a checkpointed step then allocates nothing).
+    private Func<Tensor, Tensor>[] _blockForward = [];
+
+    private Func<Tensor, Tensor> BlockForward(int l, Module block)
+    {
+        if (_blockForward.Length != H.Count) _blockForward = new Func<Tensor, Tensor>[H.Count];
+        if (_blockForward[l]?.Target != block) _blockForward[l] = block.Forward;
+        return _blockForward[l];
     }
 
     /// <inheritdoc />

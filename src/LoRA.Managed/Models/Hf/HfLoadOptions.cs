@@ -6,8 +6,12 @@ namespace LoRA.Managed.Models.Hf;
 /// copy of it for the next load (<see cref="QuantizedWeightCache"/>).</summary>
 public sealed record HfLoadOptions
 {
-    /// <summary>The storage of every linear weight but the LM head (float32 by default).</summary>
+    /// <summary>The storage of every Linear weight but the LM head (float32 by default).</summary>
     public BaseDType BaseDType { get; init; } = BaseDType.F32;
+
+    /// <summary>The storage of the token (and position) embeddings and the LM head, tied or not; null means
+    /// <see cref="HfModel.DefaultEmbeddingDType"/> of <see cref="BaseDType"/> (bf16 under int8 and nf4).</summary>
+    public BaseDType? EmbeddingDType { get; init; }
 
     /// <summary>
     /// Reads the quantised weights from a cache made by an earlier load of the same files and writes one when there

@@ -24,22 +24,38 @@ public static class HfModel
 
     /// <summary>
     /// As <see cref="Load(string)"/>, then stores every Linear's weight but the LM head in
-    /// <paramref name="baseDType"/>, with the default <see cref="HfLoadOptions"/> (a quantised-weight cache is read or
-    /// made; see <see cref="Load(string, HfLoadOptions)"/>).
+    /// <paramref name="baseDType"/> (<see cref="Linear.QuantizeWeight(BaseDType)"/>; bitsandbytes' default
+    /// <c>llm_int8_skip_modules = ["lm_head"]</c>), and the embeddings and LM head in
+    /// <see cref="DefaultEmbeddingDType"/> of it (bf16 under int8 and nf4, as bitsandbytes leaves them in the model's
+    /// <c>torch_dtype</c>), with the default <see cref="HfLoadOptions"/> (a quantised-weight cache is read or made;
+    /// see <see cref="Load(string, HfLoadOptions)"/>).
     /// </summary>
     public static CausalLm Load(string directory, BaseDType baseDType) =>
         Load(directory, new HfLoadOptions { BaseDType = baseDType });
 
     /// <summary>
+    /// As <see cref="Load(string, BaseDType)"/> with the token (and position) embeddings and the LM head, tied or
+    /// not, stored in <paramref name="embeddingDType"/> (null: <see cref="DefaultEmbeddingDType"/>).
+    /// </summary>
+    public static CausalLm Load(string directory, BaseDType baseDType, BaseDType? embeddingDType) =>
+        Load(directory, new HfLoadOptions { BaseDType = baseDType, EmbeddingDType = embeddingDType });
+
+    /// <summary>
+    /// The embeddings' and LM head's storage for a base in <paramref name="baseDType"/>: bf16 under int8 and nf4
+    /// (what a bitsandbytes model loaded with <c>torch_dtype=torch.bfloat16</c> keeps them in), else the base's own.
+    /// </summary>
+    public static BaseDType DefaultEmbeddingDType(BaseDType baseDType) =>
+        baseDType is BaseDType.Int8 or BaseDType.Nf4 ? BaseDType.Bf16 : baseDType;
+
+    /// <summary>
     /// As <see cref="Load(string)"/>, then stores every Linear's weight but the LM head in
-    /// <see cref="HfLoadOptions.BaseDType"/> (<see cref="Linear.QuantizeWeight(BaseDType)"/>; bitsandbytes' default
-    /// <c>llm_int8_skip_modules = ["lm_head"]</c>). Embeddings, norms and biases stay float32, as PEFT's
-    /// <c>prepare_model_for_kbit_training</c> leaves them. The file is read in float32 one tensor at a time, so the
-    /// float32 weights of the quantised layers never exist together. The fingerprint of the float32 weights is taken
-    /// as they pass (<see cref="CausalLm.Float32Checksum"/>), so adapters move between this base and the float32 one.
-    /// Unless <see cref="HfLoadOptions.QuantizedCache"/> is off, the quantised weights then go to a cache file
-    /// (<see cref="QuantizedWeightCache"/>), and the next load with the same files reads them from there instead of
-    /// reading and quantising their float32 tensors.
+    /// <see cref="HfLoadOptions.BaseDType"/> and the tables and head in <see cref="HfLoadOptions.EmbeddingDType"/>.
+    /// Norms and biases stay float32, as PEFT's <c>prepare_model_for_kbit_training</c> leaves them. The file is read
+    /// in float32 one tensor at a time, so the float32 weights of the quantised layers never exist together. The
+    /// fingerprint of the float32 weights is taken as they pass (<see cref="CausalLm.Float32Checksum"/>), so adapters
+    /// move between this base and the float32 one. Unless <see cref="HfLoadOptions.QuantizedCache"/> is off, the
+    /// quantised weights then go to a cache file (<see cref="QuantizedWeightCache"/>), and the next load with the
+    /// same files and formats reads them from there instead of reading and quantising their float32 tensors.
     /// </summary>
     public static CausalLm Load(string directory, HfLoadOptions options)
     {
@@ -55,20 +71,21 @@ public static class HfModel
             eos = generation.EosTokenIds;
 
         using HfWeights weights = HfWeights.Open(directory);
+        BaseDType tables = options.EmbeddingDType ?? DefaultEmbeddingDType(options.BaseDType);
         CausalLm model = QuantizedLoad.Create(config);
-        var load = new QuantizedLoad(model, config, weights, options.BaseDType);
+        var load = new QuantizedLoad(model, config, weights, options.BaseDType, tables);
         if (load.Targets.Count == 0 || !options.QuantizedCache)
             load.QuantizeFromFile();
         else
         {
             var key = QuantizedCacheKey.Create(directory, weights.FilePaths);
             string path = options.QuantizedCachePath
-                ?? QuantizedWeightCache.PathFor(directory, options.BaseDType, options.QuantizedCacheRoot);
+                ?? QuantizedCacheKey.PathFor(directory, options.BaseDType, tables, options.QuantizedCacheRoot);
             if (!load.TryFromCache(path, key, options.Warning, out bool replace))
             {
                 // Built again into a fresh model when a cache was half installed (see TryFromCache).
                 if (load.Model.NamedModules().Any(m => m.Value is IQuantizableWeight { IsQuantized: true }))
-                    load = new QuantizedLoad(QuantizedLoad.Create(config), config, weights, options.BaseDType);
+                    load = new QuantizedLoad(QuantizedLoad.Create(config), config, weights, options.BaseDType, tables);
                 load.QuantizeFromFile();
                 if (replace) load.WriteCache(path, key, options.Warning);
             }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using LoRA.Managed.IO;
 using LoRA.Managed.Nn;
@@ -13,7 +14,7 @@ namespace LoRA.Managed.Models.Hf;
 /// (<c>h.0.attn.c_attn.weight</c> for <c>transformer.h.0.attn.c_attn.weight</c>), and checks every shape; only then are
 /// tensors read, one at a time, straight into the parameters.
 /// </summary>
-public sealed class HfWeights : IDisposable
+public sealed unsafe class HfWeights : IDisposable
 {
     /// <summary>The single-file weights name.</summary>
     public const string SingleFile = "model.safetensors";
@@ -160,21 +161,42 @@ public sealed class HfWeights : IDisposable
             if (!used.Contains(name) && !ignorable(name))
                 throw new InvalidDataFormatException(_byName[name].Path, name, "unexpected tensor: no parameter of the model takes it (wrong config.json?).");
         if (checksum is not null) plan.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-        // One scratch of the largest diverted tensor, allocated once, so loading leaves no garbage per layer.
-        int largest = divert is null ? 0 : plan.Where(e => divert.ContainsKey(e.Param)).Select(e => e.Param.Count).DefaultIfEmpty().Max();
-        float[] scratch = new float[largest];
-        foreach (var (name, p, stored, reader) in plan)
+        else if (divert is not null)
+            plan = plan.Where(e => !divert.ContainsKey(e.Param))
+                .Concat(plan.Where(e => divert.ContainsKey(e.Param)).OrderByDescending(e => e.Param.Count)).ToList();
+        // Diverted tensors go through one scratch outside the garbage-collected heap: freed, its pages go back to the
+        // system at once, where a 262 MB float[] for a 32,000-row table would stay resident beside the whole quantised
+        // model and, later, the training step. It grows to the tensor at hand and shrinks once the tensors left are a
+        // quarter of it. Without a checksum the diverted tensors come largest first, so the scratch is largest while
+        // the model is still empty; a checksum needs the names' order (a Llama's tables come first there too).
+        float* scratch = null;
+        long length = 0;
+        try
         {
-            if (divert is null || !divert.TryGetValue(p, out var sink))
+            foreach (var (name, p, stored, reader) in plan)
             {
-                reader.ReadInto(stored, p.Data);
-                checksum?.Append(name, p.Shape, p.Data);
-                continue;
+                if (divert is null || !divert.TryGetValue(p, out var sink))
+                {
+                    reader.ReadInto(stored, p.Data);
+                    checksum?.Append(name, p.Shape, p.Data);
+                    continue;
+                }
+                if (length < p.Count || (length > 1 << 22 && p.Count <= length / 4))
+                {
+                    NativeMemory.Free(scratch);
+                    scratch = null;   // not freed twice if the allocation below throws
+                    scratch = (float*)NativeMemory.Alloc((nuint)p.Count, sizeof(float));
+                    length = p.Count;
+                }
+                var values = new Span<float>(scratch, p.Count);
+                reader.ReadInto(stored, values);
+                checksum?.Append(name, p.Shape, values);
+                sink(values);
             }
-            Span<float> values = scratch.AsSpan(0, p.Count);
-            reader.ReadInto(stored, values);
-            checksum?.Append(name, p.Shape, values);
-            sink(values);
+        }
+        finally
+        {
+            NativeMemory.Free(scratch);
         }
     }
 

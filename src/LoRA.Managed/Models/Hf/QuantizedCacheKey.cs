@@ -55,9 +55,16 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
     /// otherwise (a shared, read-only model) under <paramref name="cacheRoot"/> (default
     /// <c>DataCache.Folder("quantized")</c>), in a folder named after the model's folder and a hash of its full path.
     /// </summary>
-    public static string PathFor(string modelDirectory, BaseDType dtype, string? cacheRoot)
+    public static string PathFor(string modelDirectory, BaseDType dtype, string? cacheRoot) =>
+        PathFor(modelDirectory, dtype, HfModel.DefaultEmbeddingDType(dtype), cacheRoot);
+
+    /// <summary>As <see cref="PathFor(string, BaseDType, string?)"/> for tables stored in
+    /// <paramref name="tablesDType"/>: a name of its own unless they are the default for <paramref name="dtype"/>.</summary>
+    public static string PathFor(string modelDirectory, BaseDType dtype, BaseDType tablesDType, string? cacheRoot)
     {
-        string file = $"quantized-{dtype.ToString().ToLowerInvariant()}.bin";
+        string file = tablesDType == HfModel.DefaultEmbeddingDType(dtype)
+            ? $"quantized-{dtype.ToString().ToLowerInvariant()}.bin"
+            : $"quantized-{dtype.ToString().ToLowerInvariant()}-tables-{tablesDType.ToString().ToLowerInvariant()}.bin";
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDirectory));
         if (Writable(full)) return Path.Combine(full, QuantizedWeightCache.FolderName, file);
         string id = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(full)))[..16];

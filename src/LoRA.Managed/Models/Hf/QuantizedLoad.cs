@@ -15,29 +15,33 @@ internal sealed class QuantizedLoad
     private readonly BaseDType _dtype;
 
     /// <summary>Prepares the load of <paramref name="weights"/> into <paramref name="model"/> (fresh, from
-    /// <see cref="Create"/>).</summary>
-    public QuantizedLoad(CausalLm model, HfConfig config, HfWeights weights, BaseDType dtype)
+    /// <see cref="Create"/>): the Linear weights in <paramref name="dtype"/>, the embedding tables and the LM head in
+    /// <paramref name="tablesDType"/>.</summary>
+    public QuantizedLoad(CausalLm model, HfConfig config, HfWeights weights, BaseDType dtype, BaseDType tablesDType)
     {
         Model = model;
         _config = config;
         _weights = weights;
         _dtype = dtype;
-        if (dtype == BaseDType.F32) return;
-        // Every quantisable weight but the LM head (bitsandbytes keeps lm_head, its llm_int8_skip_modules default),
-        // by its parameter's state_dict name.
+        // Every quantisable weight, by its parameter's state_dict name: the Linears in the base dtype, the tables and
+        // the LM head, tied or not (which bitsandbytes skips, llm_int8_skip_modules), in the tables' dtype.
         var names = new Dictionary<Parameter, string>(ReferenceEqualityComparer.Instance);
         foreach (var (name, p) in model.NamedParameters()) names.TryAdd(p, name);
         foreach (var (name, module) in model.NamedModules())
-            if (module is IQuantizableWeight q && name != "lm_head"
-                && !name.EndsWith(".lm_head", StringComparison.Ordinal))
-                Targets.Add((names[q.Weight], (int[])q.Weight.Shape.Clone(), q));
+            if (module is IQuantizableWeight q)
+            {
+                bool table = module is Embedding
+                    || name == "lm_head" || name.EndsWith(".lm_head", StringComparison.Ordinal);
+                BaseDType target = table ? tablesDType : dtype;
+                if (target != BaseDType.F32) Targets.Add((names[q.Weight], (int[])q.Weight.Shape.Clone(), q, target));
+            }
     }
 
     /// <summary>The model being loaded.</summary>
     public CausalLm Model { get; }
 
-    /// <summary>The weights stored in the <see cref="BaseDType"/>: parameter name, float32 shape, module.</summary>
-    public List<(string Name, int[] Shape, IQuantizableWeight Module)> Targets { get; } = [];
+    /// <summary>The weights stored quantised: parameter name, float32 shape, module, storage.</summary>
+    public List<(string Name, int[] Shape, IQuantizableWeight Module, BaseDType DType)> Targets { get; } = [];
 
     /// <summary>A model of <paramref name="config"/>'s architecture with zero weights.</summary>
     public static CausalLm Create(HfConfig config) =>
@@ -52,10 +56,10 @@ internal sealed class QuantizedLoad
     public void QuantizeFromFile()
     {
         var divert = new Dictionary<Parameter, HfWeights.TensorSink>();
-        foreach (var (_, _, q) in Targets)
+        foreach (var (_, _, q, dtype) in Targets)
         {
             var module = q;
-            divert[q.Weight] = w => module.QuantizeWeight(_dtype, w);
+            divert[q.Weight] = w => module.QuantizeWeight(dtype, w);
         }
         using var checksum = Targets.Count > 0 ? new ParameterChecksum() : null;
         LoadInto(divert, null, checksum);
@@ -92,11 +96,11 @@ internal sealed class QuantizedLoad
             return Reject(path, $"stale: {cache.Entries.Count} quantised weights, the model has {Targets.Count}", warning);
         for (int i = 0; i < Targets.Count; i++)
         {
-            var (name, shape, _) = Targets[i];
+            var (name, shape, _, dtype) = Targets[i];
             var e = cache.Entries[i];
-            if (e.Name != name || !e.Shape.AsSpan().SequenceEqual(shape) || e.Weight.DType != _dtype)
+            if (e.Name != name || !e.Shape.AsSpan().SequenceEqual(shape) || e.Weight.DType != dtype)
                 return Reject(path, $"stale: the cache holds {e.Name} {Tensors.Shapes.Format(e.Shape)} {e.Weight.DType} "
-                    + $"where the model quantises {name} {Tensors.Shapes.Format(shape)}", warning);
+                    + $"where the model quantises {name} {Tensors.Shapes.Format(shape)} {dtype}", warning);
         }
         LoadInto(null, Targets.Select(t => t.Module.Weight).ToHashSet(), null);
         for (int i = 0; i < Targets.Count; i++)

@@ -32,16 +32,16 @@ public sealed class LlamaForCausalLm : CausalLm
     public Module? LmHead => _lmHead;
 
     /// <inheritdoc />
-    protected override Tensor? HeadWeightIfPlain =>
-        _lmHead is null ? Model.EmbedTokens.Weight : _lmHead is Linear { Bias: null, FanInFanOut: false } l ? l.Weight : null;
+    protected override IQuantizableWeight? PlainHead =>
+        _lmHead is null ? Model.EmbedTokens : _lmHead is Linear { Bias: null, FanInFanOut: false } l ? l : null;
 
     /// <inheritdoc />
     public override Tensor Head(Tensor hidden) =>
-        _lmHead is null ? Functional.Linear(hidden, Model.EmbedTokens.Weight) : _lmHead.Forward(hidden);
+        _lmHead is null ? Model.EmbedTokens.AsHead(hidden) : _lmHead.Forward(hidden);
 
     /// <inheritdoc />
     protected override Tensor Body(ReadOnlySpan<int> ids, int batch, int time) =>
-        Rows(Model.Run(ids, batch, time, null), batch * time);
+        Rows(Model.Run(ids, batch, time, null, GradientCheckpointing), batch * time);
 
     /// <inheritdoc />
     protected override Tensor BodyCached(ReadOnlySpan<int> ids, KvCache cache) =>

@@ -46,17 +46,28 @@ public sealed class LlamaModel : Module
 
     /// <summary>Ids (batch, time) → hidden states (batch, time, C) after the final norm; with a cache, against
     /// it.</summary>
-    internal Tensor Run(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache)
+    internal Tensor Run(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache, bool checkpoint = false)
     {
         if (_idsShape is null || _idsShape[0] != batch || _idsShape[1] != time) _idsShape = [batch, time];
         Tensor x = _lookup.Forward(ids, _idsShape);
         for (int l = 0; l < Layers.Count; l++)
         {
             var layer = (LlamaDecoderLayer)Layers[l];
-            if (cache is null) x = layer.Forward(x);
+            if (cache is null)
+                x = checkpoint ? Autograd.Functional.Checkpoint(BlockForward(l, layer), x) : layer.Forward(x);
             else using (cache.BlockScratch(l)) x = layer.ForwardCached(x, cache, l);
         }
         return Norm.Forward(x);
+    }
+
+    // Each block's Forward as a delegate, made once (a checkpointed step then allocates nothing).
+    private Func<Tensor, Tensor>[] _blockForward = [];
+
+    private Func<Tensor, Tensor> BlockForward(int l, Module layer)
+    {
+        if (_blockForward.Length != Layers.Count) _blockForward = new Func<Tensor, Tensor>[Layers.Count];
+        if (_blockForward[l]?.Target != layer) _blockForward[l] = layer.Forward;
+        return _blockForward[l];
     }
 
     /// <inheritdoc />
