@@ -1,0 +1,95 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace LoRA.Managed.Kernels;
+
+/// <summary>
+/// op(B) for <see cref="Gemm"/>'s five loops read from a quantised <c>W [out, in]</c>: the packing stage expands W
+/// straight into the micro-kernel's NR-column panels, so a weight element is expanded once per use of its panel and
+/// no float copy of W, whole or in row blocks, exists.
+/// </summary>
+/// <remarks>
+/// <para><c>transposed</c>: op(B) = Wᵀ (the forward <c>y = x·Wᵀ</c>, op(B)[p, j] = W[offset + j, p]); otherwise op(B) = W
+/// (the input gradient <c>dx += dy·W</c>, op(B)[p, j] = W[p, offset + j]). <c>offset</c> is the first column of op(B)
+/// this source covers: a thread's share of the output.</para>
+/// <para>Every element is expanded as <see cref="QuantizedMatrix.ExpandRange"/> expands it, and the loops sum exactly
+/// as for a float B, so the product is bitwise <see cref="Gemm.Multiply"/> over the dequantised W
+/// (<c>QuantizedLinearTests</c>).</para>
+/// </remarks>
+[SkipLocalsInit]
+internal readonly unsafe struct QuantizedPanels(QuantizedMatrix w, bool transposed, int offset) : IPanelSourceB
+{
+    private const int Group = 16; // rows of W expanded before one 16×16 register transpose into the panel
+
+    // Group rows of a KC-deep run of W, row-major (16 KB at KC = 256): expanded, then turned round while in L1.
+    [ThreadStatic] private static float[]? t_rows;
+
+    public void Pack(int pc, int jc, int kc, int nc, int nr, float* dst)
+    {
+        if (transposed) PackTransposed(pc, jc, kc, nc, nr, dst);
+        else PackRows(pc, jc, kc, nc, nr, dst);
+    }
+
+    /// <summary>
+    /// op(B)[p, j] = W[offset + jc + j, pc + p]: a panel's column j is a contiguous run of W's row, so sixteen rows
+    /// are expanded into a small buffer and transposed 16×16 in registers into sixteen columns of the panel (the
+    /// float GEMM packs a transposed B the same way, <see cref="Packing.PackB"/>).
+    /// </summary>
+    private void PackTransposed(int pc, int jc, int kc, int nc, int nr, float* dst)
+    {
+        float[] buffer = t_rows ??= GC.AllocateUninitializedArray<float>(Group * Gemm.KC + 16, pinned: true);
+        int columns = w.Columns;
+        fixed (float* unaligned = buffer)
+        {
+            float* rows = Gemm.Align64(unaligned);
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                float* panel = dst + (long)jr * kc;
+                int width = Math.Min(nr, nc - jr);
+                for (int g = 0; g < nr; g += Group)
+                {
+                    int count = Math.Clamp(width - g, 0, Group);
+                    long first = offset + jc + jr + g;
+                    for (int j = 0; j < count; j++)
+                        w.ExpandRange((first + j) * columns + pc, new Span<float>(rows + j * kc, kc));
+                    Transpose(rows, count, kc, panel + g, nr);
+                }
+            }
+        }
+    }
+
+    // panel[p·nr + j] = rows[j·kc + p] for j < count, zero for count ≤ j < 16.
+    private static void Transpose(float* rows, int count, int kc, float* panel, int nr)
+    {
+        int p0 = 0;
+        if (count > 0 && Avx512F.IsSupported)
+            for (; p0 + 16 <= kc; p0 += 16)
+                Packing.Transpose16x16(rows + p0, kc, count, panel + (long)p0 * nr, nr);
+        for (int p = p0; p < kc; p++)
+        {
+            float* d = panel + (long)p * nr;
+            int j = 0;
+            for (; j < count; j++) d[j] = rows[(long)j * kc + p];
+            for (; j < Group; j++) d[j] = 0f;
+        }
+    }
+
+    /// <summary>op(B)[p, j] = W[pc + p, offset + jc + j]: each step of p of a panel is a run of W's row, expanded in
+    /// place.</summary>
+    private void PackRows(int pc, int jc, int kc, int nc, int nr, float* dst)
+    {
+        int columns = w.Columns;
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int width = Math.Min(nr, nc - jr);
+            float* panel = dst + (long)jr * kc;
+            long start = (long)pc * columns + offset + jc + jr;
+            for (int p = 0; p < kc; p++, start += columns)
+            {
+                float* d = panel + (long)p * nr;
+                w.ExpandRange(start, new Span<float>(d, width));
+                for (int j = width; j < nr; j++) d[j] = 0f;
+            }
+        }
+    }
+}
