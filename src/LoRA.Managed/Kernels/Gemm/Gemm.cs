@@ -38,7 +38,7 @@ public static unsafe class Gemm
     // noise of this shared machine, so the values stay simple.
     internal const int KC = 256;
     private const int MC = 96;
-    private const int NC = 2048;
+    internal const int NC = 2048;
 
     /// <summary>
     /// Below this many multiply-adds (m·n·k) the product runs on the calling thread only: smaller products finish
