@@ -7,8 +7,9 @@ namespace LoRA.Managed.Benchmarks.Kernels;
 
 /// <summary>
 /// The quantised base's training-shape products against the float GEMM: <c>y = x·Wᵀ</c> and <c>dx += dy·W</c> through
-/// <see cref="QuantizedGemm"/> (W expanded into the GEMM's packed panels) for each storage format, beside <see cref="Gemm.Multiply"/>
-/// on the float W, on GPT-2-small's shapes at 256 rows (batch 2 × context 128). Best of repetitions.
+/// <see cref="QuantizedGemm"/> (W expanded into the GEMM's packed panels) for each storage format, beside
+/// <see cref="Gemm.Multiply"/> on the float W, on GPT-2-small's shapes at 256 rows (batch 2 × context 128) unless told
+/// otherwise. Best of repetitions.
 /// </summary>
 public static class QuantGemmThroughput
 {

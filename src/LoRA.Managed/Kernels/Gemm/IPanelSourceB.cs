@@ -9,8 +9,8 @@ namespace LoRA.Managed.Kernels;
 internal unsafe interface IPanelSourceB
 {
     /// <summary>
-    /// Writes op(B)[pc..pc+kc, jc..jc+nc] as ⌈nc/nr⌉ panels, <c>dst[jr·kc + p·nr + j]</c>, the columns past nc of the
-    /// last panel zero (the layout of <see cref="Packing.PackB"/>).
+    /// Writes op(B)[pc..pc+kc, jc..jc+nc] as ⌈nc/nr⌉ panels, <c>dst[jr·kc + p·nr + j]</c>, the columns past nc of
+    /// the last panel zero (the layout of <see cref="Packing.PackB"/>).
     /// </summary>
     void Pack(int pc, int jc, int kc, int nc, int nr, float* dst);
 }

@@ -10,9 +10,9 @@ namespace LoRA.Managed.Kernels;
 /// no float copy of W, whole or in row blocks, exists.
 /// </summary>
 /// <remarks>
-/// <para><c>transposed</c>: op(B) = Wᵀ (the forward <c>y = x·Wᵀ</c>, op(B)[p, j] = W[offset + j, p]); otherwise op(B) = W
-/// (the input gradient <c>dx += dy·W</c>, op(B)[p, j] = W[p, offset + j]). <c>offset</c> is the first column of op(B)
-/// this source covers: a thread's share of the output.</para>
+/// <para><c>transposed</c>: op(B) = Wᵀ (the forward <c>y = x·Wᵀ</c>, op(B)[p, j] = W[offset + j, p]); otherwise
+/// op(B) = W (the input gradient <c>dx += dy·W</c>, op(B)[p, j] = W[p, offset + j]). <c>offset</c> is the first
+/// column of op(B) this source covers: a thread's share of the output.</para>
 /// <para>Every element is expanded as <see cref="QuantizedMatrix.ExpandRange"/> expands it, and the loops sum exactly
 /// as for a float B, so the product is bitwise <see cref="Gemm.Multiply"/> over the dequantised W
 /// (<c>QuantizedLinearTests</c>).</para>
