@@ -10,7 +10,7 @@ namespace LoRA.Managed.Kernels;
 /// row-major elements, which is what a GEMM panel (<see cref="QuantizedPanels"/>) or a GEMV row needs; NF4's
 /// double-quantised block scales are expanded alongside, one per block.
 /// </summary>
-public sealed unsafe class QuantizedMatrix
+public sealed unsafe partial class QuantizedMatrix
 {
     private const int Chunk = 4096; // elements a GEMV expands per step: a 16 KiB float buffer on the stack
 

@@ -13,7 +13,8 @@ namespace LoRA.Managed.Kernels;
 /// <para><c>transposed</c>: op(B) = Wᵀ (the forward <c>y = x·Wᵀ</c>, op(B)[p, j] = W[offset + j, p]); otherwise
 /// op(B) = W (the input gradient <c>dx += dy·W</c>, op(B)[p, j] = W[p, offset + j]). <c>offset</c> is the first
 /// column of op(B) this source covers: a thread's share of the output.</para>
-/// <para>Every element is expanded as <see cref="QuantizedMatrix.ExpandRange"/> expands it, and the loops sum exactly
+/// <para>Every element is expanded as <see cref="QuantizedMatrix.ExpandRange"/> expands it (through the row-wise
+/// <c>QuantizedMatrix.ExpandRow</c>), and the loops sum exactly
 /// as for a float B, so the product is bitwise <see cref="Gemm.Multiply"/> over the dequantised W
 /// (<c>QuantizedLinearTests</c>).</para>
 /// </remarks>
@@ -42,7 +43,6 @@ internal readonly unsafe struct QuantizedPanels(QuantizedMatrix w, bool transpos
     private void PackTransposed(int pc, int jc, int kc, int nc, int nr, float* dst)
     {
         float[] buffer = t_rows ??= GC.AllocateUninitializedArray<float>(Group * Gemm.KC + 16, pinned: true);
-        int columns = w.Columns;
         fixed (float* unaligned = buffer)
         {
             float* rows = Gemm.Align64(unaligned);
@@ -53,9 +53,8 @@ internal readonly unsafe struct QuantizedPanels(QuantizedMatrix w, bool transpos
                 for (int g = 0; g < nr; g += Group)
                 {
                     int count = Math.Clamp(width - g, 0, Group);
-                    long first = offset + jc + jr + g;
-                    for (int j = 0; j < count; j++)
-                        w.ExpandRange((first + j) * columns + pc, new Span<float>(rows + j * kc, kc));
+                    int first = offset + jc + jr + g;
+                    for (int j = 0; j < count; j++) w.ExpandRow(first + j, pc, kc, rows + j * kc);
                     Transpose(rows, count, kc, panel + g, nr);
                 }
             }
@@ -81,19 +80,18 @@ internal readonly unsafe struct QuantizedPanels(QuantizedMatrix w, bool transpos
     /// <summary>
     /// op(B)[p, j] = W[pc + p, offset + jc + j]: each step of p of a panel is a run of W's row. A block of several
     /// panels expands its whole row (up to NC values) once into a buffer and copies NR values into each panel: with
-    /// one <see cref="QuantizedMatrix.ExpandRange"/> call per 32 values the input gradient on GPT-2's shapes ran
-    /// 2–7 % slower on one thread. A single panel (few rows of activations) is expanded in place.
+    /// one expansion call per 32 values the input gradient on GPT-2's shapes ran 2–7 % slower on one thread. A single
+    /// panel (few rows of activations) is expanded in place.
     /// </summary>
     private void PackRows(int pc, int jc, int kc, int nc, int nr, float* dst)
     {
-        int columns = w.Columns;
-        long start = (long)pc * columns + offset + jc;
+        int column = offset + jc;
         if (nc <= nr)
         {
-            for (int p = 0; p < kc; p++, start += columns)
+            for (int p = 0; p < kc; p++)
             {
                 float* d = dst + (long)p * nr;
-                w.ExpandRange(start, new Span<float>(d, nc));
+                w.ExpandRow(pc + p, column, nc, d);
                 for (int j = nc; j < nr; j++) d[j] = 0f;
             }
             return;
@@ -102,9 +100,9 @@ internal readonly unsafe struct QuantizedPanels(QuantizedMatrix w, bool transpos
         fixed (float* unaligned = buffer)
         {
             float* row = Gemm.Align64(unaligned);
-            for (int p = 0; p < kc; p++, start += columns)
+            for (int p = 0; p < kc; p++)
             {
-                w.ExpandRange(start, new Span<float>(row, nc));
+                w.ExpandRow(pc + p, column, nc, row);
                 for (int jr = 0; jr < nc; jr += nr)
                 {
                     float* d = dst + (long)jr * kc + (long)p * nr;
