@@ -63,7 +63,7 @@ public class QuantizedMatrixTests
 
     [Test]
     public unsafe void RowRunsExpandLikeTheTwins([Values] BaseDType dtype, [ValueSource(nameof(Shapes))] int rows,
-        [Values(1, 7, 33, 65, 129)] int columns)
+        [Values(1, 7, 33, 65, 128, 129)] int columns)
     {
         float[] w = Rand(rows * columns, rows * 7 + columns);
         if (dtype == BaseDType.F16)
@@ -77,13 +77,15 @@ public class QuantizedMatrixTests
         float[] expected = ReferenceExpand(w, rows, columns, dtype);
         var run = new float[columns];
         for (int r = 0; r < rows; r++)
-            foreach (int c0 in new[] { 0, 1, columns / 2 })
+            // Whole rows, ragged starts and ends, and the 32-value aligned steps a panel packs one at a time.
+            foreach (var (c0, len) in new[] { (0, columns), (1, columns - 1), (columns / 2, columns - columns / 2),
+                (0, Math.Min(32, columns)), (columns >= 64 ? 32 : 0, Math.Min(32, columns)) })
             {
-                int len = columns - c0;
                 fixed (float* d = run) m.ExpandRow(r, c0, len, d);
                 for (int j = 0; j < len; j++)
                     Assert.That(BitConverter.SingleToUInt32Bits(run[j]),
-                        Is.EqualTo(BitConverter.SingleToUInt32Bits(expected[r * columns + c0 + j])), $"W[{r}, {c0 + j}]");
+                        Is.EqualTo(BitConverter.SingleToUInt32Bits(expected[r * columns + c0 + j])),
+                        $"W[{r}, {c0 + j}]");
             }
     }
 

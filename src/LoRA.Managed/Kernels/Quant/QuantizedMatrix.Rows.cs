@@ -16,7 +16,18 @@ public sealed unsafe partial class QuantizedMatrix
     internal void ExpandRow(int row, int column, int length, float* destination)
     {
         long start = (long)row * Columns + column;
-        if (!Avx512F.IsSupported || DType == BaseDType.Nf4 || DType == BaseDType.F32)
+        if (DType == BaseDType.Nf4)
+        {
+            // A panel's step on 32-aligned columns of a row of whole blocks: half a block, 16 bytes, one scale.
+            if (length == 32 && (start & 31) == 0 && Avx512F.IsSupported)
+            {
+                fixed (byte* q = _nf4)
+                    Nf4Decode32(q + (start >> 1), BlockScale((int)(start / Nf4.BlockSize)), destination);
+            }
+            else ExpandNf4(checked((int)start), new Span<float>(destination, length));
+            return;
+        }
+        if (!Avx512F.IsSupported || DType == BaseDType.F32)
         {
             ExpandRange(start, new Span<float>(destination, length));
             return;
@@ -67,7 +78,8 @@ public sealed unsafe partial class QuantizedMatrix
         Vector512<uint> magnitude = h & Vector512.Create(0x7FFFu), shifted = magnitude << 13;
         // 0x77800000 is 2^112 as a float.
         Vector512<uint> finite = (shifted.AsSingle() * Vector512.Create(0x77800000u).AsSingle()).AsUInt32();
-        Vector512<uint> quiet = Vector512.GreaterThan(magnitude, Vector512.Create(0x7C00u)) & Vector512.Create(0x400000u);
+        Vector512<uint> quiet =
+            Vector512.GreaterThan(magnitude, Vector512.Create(0x7C00u)) & Vector512.Create(0x400000u);
         Vector512<uint> special = shifted | Vector512.Create(0x7F800000u) | quiet;
         Vector512<uint> bits = Vector512.ConditionalSelect(
             Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x7C00u)), special, finite);
