@@ -14,9 +14,8 @@ namespace LoRA.Managed.Kernels;
 /// op(B) = W (the input gradient <c>dx += dy·W</c>, op(B)[p, j] = W[p, offset + j]). <c>offset</c> is the first
 /// column of op(B) this source covers: a thread's share of the output.</para>
 /// <para>Every element is expanded as <see cref="QuantizedMatrix.ExpandRange"/> expands it (through the row-wise
-/// <c>QuantizedMatrix.ExpandRow</c>), and the loops sum exactly
-/// as for a float B, so the product is bitwise <see cref="Gemm.Multiply"/> over the dequantised W
-/// (<c>QuantizedLinearTests</c>).</para>
+/// <c>QuantizedMatrix.ExpandRow</c>), and the loops sum exactly as for a float B, so the product is bitwise
+/// <see cref="Gemm.Multiply"/> over the dequantised W (<c>QuantizedLinearTests</c>).</para>
 /// </remarks>
 [SkipLocalsInit]
 internal readonly unsafe struct QuantizedPanels(QuantizedMatrix w, bool transposed, int offset) : IPanelSourceB
