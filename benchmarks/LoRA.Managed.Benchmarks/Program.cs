@@ -13,10 +13,10 @@ namespace LoRA.Managed.Benchmarks;
 /// core's ceilings and sets the GEMM beside them (<see cref="Kernels.Roofline"/>); <c>--trainer</c> times the blog's
 /// base training loop per step, cold and warm, beside the isolated step (<see cref="Training.TrainerLoopTiming"/>);
 /// <c>--ops</c> breaks the MLP, LoRA and GPT steps down op by op inside the real step
-/// (<see cref="Training.OpProfileBench"/>); <c>--quant-gemm</c> sets the quantised base's training-shape products
-/// beside the float GEMM (<see cref="Kernels.QuantGemmThroughput"/>). Anything else goes to BenchmarkDotNet's
-/// switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures
-/// tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
+/// (<see cref="Training.OpProfileBench"/>); <c>--quant-gemm [--rows N]</c> sets the quantised base's training-shape
+/// products (256 rows unless given) beside the float GEMM (<see cref="Kernels.QuantGemmThroughput"/>). Anything else
+/// goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c>
+/// measures tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
 public static class Program
 {
@@ -59,7 +59,9 @@ public static class Program
         }
         if (args.Contains("--quant-gemm"))
         {
-            foreach (int t in ThreadCounts(args)) Console.WriteLine(Kernels.QuantGemmThroughput.Table(t));
+            int r = Array.IndexOf(args, "--rows");
+            int rows = r >= 0 && r + 1 < args.Length ? int.Parse(args[r + 1]) : 256;
+            foreach (int t in ThreadCounts(args)) Console.WriteLine(Kernels.QuantGemmThroughput.Table(t, rows));
             return;
         }
         if (args.Contains("--ops"))

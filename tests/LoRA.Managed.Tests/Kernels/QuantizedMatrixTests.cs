@@ -6,7 +6,7 @@ namespace LoRA.Managed.Tests.Kernels;
 /// <summary>
 /// <see cref="QuantizedMatrix"/>: any range expands to what the formats' scalar twins give for the whole matrix,
 /// and the decoding GEMV (y = W·x) and its input gradient (dx += Wᵀ·dy) match a reference that dequantises fully
-/// and multiplies, on awkward shapes.
+/// and multiplies, on awkward shapes; the GEMM packing's row runs expand bit for bit as the twins.
 /// </summary>
 public class QuantizedMatrixTests
 {
@@ -59,6 +59,34 @@ public class QuantizedMatrixTests
             m.ExpandRange(start, part);
             Assert.That(part, Is.EqualTo(expected.AsSpan(start, len).ToArray()), $"[{start}, +{len})");
         }
+    }
+
+    [Test]
+    public unsafe void RowRunsExpandLikeTheTwins([Values] BaseDType dtype, [ValueSource(nameof(Shapes))] int rows,
+        [Values(1, 7, 33, 65, 128, 129)] int columns)
+    {
+        float[] w = Rand(rows * columns, rows * 7 + columns);
+        if (dtype == BaseDType.F16)
+        {
+            // Halves' specials ride through the register conversion: subnormals, ±0, the largest, ±∞, NaN.
+            float[] specials = [0f, -0f, 6e-8f, -3e-6f, 6.1e-5f, 65504f, -65504f, 1e6f, float.NegativeInfinity,
+                float.NaN, 1f / 3f, -2.5e-7f];
+            for (int i = 0; i < w.Length; i++) if (i % 3 == 0) w[i] = specials[i / 3 % specials.Length];
+        }
+        var m = QuantizedMatrix.Quantize(w, rows, columns, dtype);
+        float[] expected = ReferenceExpand(w, rows, columns, dtype);
+        var run = new float[columns];
+        for (int r = 0; r < rows; r++)
+            // Whole rows, ragged starts and ends, and the 32-value aligned steps a panel packs one at a time.
+            foreach (var (c0, len) in new[] { (0, columns), (1, columns - 1), (columns / 2, columns - columns / 2),
+                (0, Math.Min(32, columns)), (columns >= 64 ? 32 : 0, Math.Min(32, columns)) })
+            {
+                fixed (float* d = run) m.ExpandRow(r, c0, len, d);
+                for (int j = 0; j < len; j++)
+                    Assert.That(BitConverter.SingleToUInt32Bits(run[j]),
+                        Is.EqualTo(BitConverter.SingleToUInt32Bits(expected[r * columns + c0 + j])),
+                        $"W[{r}, {c0 + j}]");
+            }
     }
 
     [Test]

@@ -8,10 +8,11 @@ using LoRA.Managed.Tests.Autograd;
 namespace LoRA.Managed.Tests.Nn;
 
 /// <summary>
-/// <see cref="QuantizedLinear"/> and <see cref="QuantizedGemm"/>: the panel-by-panel product and input gradient
-/// match the reference twin (the whole weight dequantised, then a plain double-precision matmul) on awkward shapes
-/// and every storage format; dX passes a finite-difference check; W gets no gradient; a training step through it
-/// allocates nothing once warm.
+/// <see cref="QuantizedLinear"/> and <see cref="QuantizedGemm"/>: the product and input gradient, W expanded while
+/// the GEMM packs it, match the reference twin (the whole weight dequantised, then a plain double-precision matmul) on
+/// awkward shapes and every storage format, and are bitwise the float GEMM over the dequantised W on one and on two
+/// threads; dX passes a finite-difference check; W gets no gradient; a training step through it allocates nothing
+/// once warm.
 /// </summary>
 public class QuantizedLinearTests
 {
@@ -31,8 +32,9 @@ public class QuantizedLinearTests
             foreach (int n in sizes)
                 foreach (var (inF, outF) in new[] { (7, 65), (65, 7), (63, 129), (129, 63), (128, 1), (1, 129) })
                     yield return new TestCaseData(d, n, inF, outF);
-        // Wide enough for several panels (PanelFloats / 1,100 = 59 rows a panel, 200 rows → 4 panels).
+        // Deeper than one KC = 256 block and wider than one NC = 2048 block of the GEMM, with ragged edges.
         foreach (BaseDType d in DTypes) yield return new TestCaseData(d, 65, 1100, 200);
+        foreach (BaseDType d in DTypes) yield return new TestCaseData(d, 129, 300, 2113);
     }
 
     [TestCaseSource(nameof(Shapes))]
@@ -40,18 +42,46 @@ public class QuantizedLinearTests
     {
         var w = QuantizedMatrix.Quantize(Rand(outF * inF, 1, 0.05f), outF, inF, dtype);
         float[] x = Rand(n * inF, 2, 1f), dy = Rand(n * outF, 3, 1f);
-        var scratch = new float[QuantizedGemm.ScratchLength(w)];
 
         var y = new float[n * outF];
-        QuantizedGemm.MultiplyTransposed(w, n, x, y, scratch);
+        QuantizedGemm.MultiplyTransposed(w, n, x, y);
         float[] yRef = QuantReference.MultiplyTransposed(w, n, x);
         AssertClose(y, yRef, inF, "y");
 
         float[] dx = Rand(n * inF, 4, 1f), start = (float[])dx.Clone();
-        QuantizedGemm.MultiplyAccumulate(w, n, dy, dx, scratch);
+        QuantizedGemm.MultiplyAccumulate(w, n, dy, dx);
         float[] dxRef = QuantReference.MultiplyByWeight(w, n, dy);
         for (int i = 0; i < dx.Length; i++) dxRef[i] += start[i];
         AssertClose(dx, dxRef, outF, "dx");
+    }
+
+    [TestCaseSource(nameof(Shapes))]
+    public void BitwiseTheFloatGemmOverTheDequantisedWeightOnOneAndTwoThreads(BaseDType dtype, int n, int inF, int outF)
+    {
+        var w = QuantizedMatrix.Quantize(Rand(outF * inF, 1, 0.05f), outF, inF, dtype);
+        float[] wf = QuantReference.Dequantize(w);
+        float[] x = Rand(n * inF, 2, 1f), dy = Rand(n * outF, 3, 1f), dx0 = Rand(n * inF, 4, 1f);
+        int saved = ComputeThreads.Max;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                ComputeThreads.Max = threads;
+                var y = new float[n * outF];
+                var yGemm = new float[n * outF];
+                QuantizedGemm.MultiplyTransposed(w, n, x, y);
+                if (n == 1) w.MultiplyVector(x, yGemm);
+                else Gemm.Multiply(false, true, n, outF, inF, 1f, x, inF, wf, inF, 0f, yGemm, outF);
+                Assert.That(y, Is.EqualTo(yGemm), $"y, {threads} threads");
+
+                float[] dx = (float[])dx0.Clone(), dxGemm = (float[])dx0.Clone();
+                QuantizedGemm.MultiplyAccumulate(w, n, dy, dx);
+                if (n == 1) w.MultiplyVectorTransposedAccumulate(dy, dxGemm);
+                else Gemm.Multiply(false, false, n, inF, outF, 1f, dy, outF, wf, inF, 1f, dxGemm, inF);
+                Assert.That(dx, Is.EqualTo(dxGemm), $"dx, {threads} threads");
+            }
+        }
+        finally { ComputeThreads.Max = saved; }
     }
 
     private static void AssertClose(float[] actual, float[] expected, int depth, string what)

@@ -59,7 +59,6 @@ internal sealed class LinearCrossEntropyOp : Op
         GradientPool pool = GradientPool.Current;
         int chunk = Math.Min(ChunkRows, n);
         float[] logits = pool.Rent(chunk * v), dLogits = pool.Rent(chunk * v);
-        float[]? scratch = wq is null ? null : pool.Rent(QuantizedGemm.ScratchLength(wq));
         float[]? dH = record ? pool.Rent(n * c) : null;
         double total = 0;
         try
@@ -70,7 +69,7 @@ internal sealed class LinearCrossEntropyOp : Op
                 Span<float> z = logits.AsSpan(0, m * v), dz = dLogits.AsSpan(0, m * v);
                 ReadOnlySpan<float> hm = h.Data.Slice(r0 * c, m * c);
                 if (wq is null) Gemm.Multiply(false, true, m, v, c, 1f, hm, c, wf!.Data, c, 0f, z, v);
-                else QuantizedGemm.MultiplyTransposed(wq, m, hm, z, scratch!);
+                else QuantizedGemm.MultiplyTransposed(wq, m, hm, z);
                 total += CrossEntropyKernel.NllSum(z, labels.Slice(r0, m), v, dz, gradPerRow);
                 if (dH is null) continue;
                 Span<float> dHm = dH.AsSpan(r0 * c, m * c);
@@ -78,7 +77,7 @@ internal sealed class LinearCrossEntropyOp : Op
                 else
                 {
                     dHm.Clear();   // the quantised product accumulates
-                    QuantizedGemm.MultiplyAccumulate(wq, m, dz, dHm, scratch!);
+                    QuantizedGemm.MultiplyAccumulate(wq, m, dz, dHm);
                 }
             }
         }
@@ -91,7 +90,6 @@ internal sealed class LinearCrossEntropyOp : Op
         {
             pool.Return(logits);
             pool.Return(dLogits);
-            if (scratch is not null) pool.Return(scratch);
         }
         Tensor y = Tape.NewTensor([1]);
         y[0] = (float)(total / kept);

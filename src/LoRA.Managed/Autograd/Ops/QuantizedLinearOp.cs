@@ -5,8 +5,8 @@ namespace LoRA.Managed.Autograd.Ops;
 
 /// <summary>
 /// <c>y = x·Wᵀ + b</c> with a frozen W stored quantised (<see cref="QuantizedMatrix"/>, <c>[out, in]</c>): the
-/// QLoRA base layer. The forward expands W panel by panel inside <see cref="QuantizedGemm"/>; backward gives
-/// <c>∂x += ∂y·W</c> through the same dequantised panels and <c>∂b += Σₙ ∂y</c>, and no weight gradient (the
+/// QLoRA base layer. The forward expands W into the GEMM's packed panels inside <see cref="QuantizedGemm"/>; backward
+/// gives <c>∂x += ∂y·W</c> the same way and <c>∂b += Σₙ ∂y</c>, and no weight gradient (the
 /// base is frozen, as bitsandbytes' <c>Linear4bit</c> under PEFT).
 /// </summary>
 internal sealed class QuantizedLinearOp : Op
@@ -30,10 +30,7 @@ internal sealed class QuantizedLinearOp : Op
                 + $"weight [{outF}, {inF}] (expected [{outF}]).");
         int n = inF == 0 ? 0 : x.Count / inF;
         Tensor y = Tape.NewTensorLike(x, outF);
-        GradientPool pool = GradientPool.Current;
-        float[] scratch = pool.Rent(QuantizedGemm.ScratchLength(w));
-        QuantizedGemm.MultiplyTransposed(w, n, x.Data, y.Data, scratch);
-        pool.Return(scratch);
+        QuantizedGemm.MultiplyTransposed(w, n, x.Data, y.Data);
         if (b is not null) RowOps.AddBias(y.Data, b.Data, n, outF);
         if (Tape.ShouldRecord(x, b))
         {
@@ -46,13 +43,7 @@ internal sealed class QuantizedLinearOp : Op
     public override void Backward()
     {
         ReadOnlySpan<float> dy = Output.Grad;
-        if (_x.RequiresGrad)
-        {
-            GradientPool pool = GradientPool.Current;
-            float[] scratch = pool.Rent(QuantizedGemm.ScratchLength(_w));
-            QuantizedGemm.MultiplyAccumulate(_w, _n, dy, _x.EnsureGrad(), scratch);
-            pool.Return(scratch);
-        }
+        if (_x.RequiresGrad) QuantizedGemm.MultiplyAccumulate(_w, _n, dy, _x.EnsureGrad());
         if (_b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _w.Rows, _b.EnsureGrad());
     }

@@ -38,7 +38,7 @@ public static unsafe class Gemm
     // noise of this shared machine, so the values stay simple.
     internal const int KC = 256;
     private const int MC = 96;
-    private const int NC = 2048;
+    internal const int NC = 2048;
 
     /// <summary>
     /// Below this many multiply-adds (m·n·k) the product runs on the calling thread only: smaller products finish
@@ -151,17 +151,23 @@ public static unsafe class Gemm
         }
     }
 
-    private static readonly MicroKernelKind DefaultKernel =
+    internal static readonly MicroKernelKind DefaultKernel =
         Use512 ? MicroKernelKind.Vector512x8x32 : Use256 ? MicroKernelKind.Vector256x6x16 : MicroKernelKind.Scalar;
 
     private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
-        Serial(DefaultKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        Serial(DefaultKernel, transA, m, n, k, alpha, a, lda, new FloatPanels(transB, b, ldb), beta, c, ldc);
 
     /// <summary>The five loops on one thread with a chosen micro-kernel (<see cref="GemmStages"/> compares
     /// them).</summary>
     internal static void Serial(MicroKernelKind kernel, bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
+        Serial(kernel, transA, m, n, k, alpha, a, lda, new FloatPanels(transB, b, ldb), beta, c, ldc);
+
+    /// <summary>The five loops on one thread, op(B) packed by <paramref name="b"/> (a float matrix, or a quantised
+    /// weight expanded while it is packed: <see cref="QuantizedGemm"/>).</summary>
+    internal static void Serial<TB>(MicroKernelKind kernel, bool transA, int m, int n, int k, float alpha,
+        float* a, int lda, TB b, float beta, float* c, int ldc) where TB : struct, IPanelSourceB
     {
         int mr = kernel == MicroKernelKind.Vector256x6x16 ? 6 : kernel == MicroKernelKind.Vector512x8x32 ? 8 : MR;
         int nr = kernel == MicroKernelKind.Vector256x6x16 ? 16 : kernel == MicroKernelKind.Vector512x8x32 ? 32 : NR;
@@ -185,7 +191,7 @@ public static unsafe class Gemm
                     // buffer, which stays in L1. Packing the whole KC×NC block first (512 KB for 64×256·256×512)
                     // took about a tenth of that product's time, and each panel had left L1 by its use.
                     bool panelByPanel = m <= mcMax;
-                    if (!panelByPanel) Packing.PackB(transB, b, ldb, pc, jc, kc, nc, nr, pB);
+                    if (!panelByPanel) b.Pack(pc, jc, kc, nc, nr, pB);
                     for (int ic = 0; ic < m; ic += mcMax)
                     {
                         int mc = Math.Min(mcMax, m - ic);
@@ -197,7 +203,7 @@ public static unsafe class Gemm
                             if (panelByPanel)
                             {
                                 panelB = pB;
-                                Packing.PackB(transB, b, ldb, pc, jc + jr, kc, nrEff, nr, panelB);
+                                b.Pack(pc, jc + jr, kc, nrEff, nr, panelB);
                             }
                             for (int ir = 0; ir < mc; ir += mr)
                             {

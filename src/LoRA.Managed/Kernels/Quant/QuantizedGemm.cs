@@ -2,55 +2,26 @@ namespace LoRA.Managed.Kernels;
 
 /// <summary>
 /// The frozen quantised linear layer's products with many rows of activations, W being a
-/// <see cref="QuantizedMatrix"/> <c>[out, in]</c>: the weight is expanded one row block (panel) at a time into a
-/// caller's small scratch and handed to <see cref="Gemm.Multiply"/>, so the whole float matrix never exists.
+/// <see cref="QuantizedMatrix"/> <c>[out, in]</c>: <see cref="Gemm"/>'s own five loops, with op(B)'s panels expanded
+/// from W while they are packed (<see cref="QuantizedPanels"/>), so nothing expands the whole matrix and no element is
+/// expanded and then copied again. <see cref="QuantReference"/> is the twin (W dequantised whole, then multiplied).
 /// </summary>
 /// <remarks>
-/// First step of issue 16: the panel is expanded into a plain row-major scratch that the GEMM then packs again;
-/// expanding straight into the packed-B layout would save that copy. A panel of about
-/// <see cref="PanelFloats"/> floats (2 MiB) keeps the number of GEMM calls, each of which repacks the
-/// activations, to a handful for GPT-2-sized layers. A single row (decoding) goes to
-/// <see cref="QuantizedMatrix.MultiplyVector"/> instead.
+/// <para>On more than one thread the output's columns are split in blocks of the register tile, one part per thread
+/// on <see cref="ComputePool"/>: each part expands only its own share of W (rows of W for the forward, columns for
+/// the input gradient) and packs all of the activations, which at 256 rows are a few times smaller than W. Splitting
+/// rows, as <see cref="Gemm"/> does from 256 rows, would make every part expand all of W.</para>
+/// <para>Every element of the output is summed in the order <see cref="Gemm.Multiply"/> sums it over the dequantised
+/// W, whatever the split, so the bits do not depend on the thread count. A single row (decoding) goes to
+/// <see cref="QuantizedMatrix.MultiplyVector"/> instead.</para>
 /// </remarks>
 public static unsafe class QuantizedGemm
 {
-    /// <summary>
-    /// Expands <paramref name="block"/>.Length elements of <paramref name="w"/> from <paramref name="start"/>, split
-    /// over threads: with a serial expansion beside a two-thread GEMM the products ran at 0.4-0.7x the float GEMM on
-    /// two threads. Each element is expanded alone, so the split changes no bit.
-    /// </summary>
-    private static void Expand(QuantizedMatrix w, long start, Span<float> block)
-    {
-        fixed (float* p = block)
-            ParallelRange.For(new ExpandBody(w, start, p), block.Length, 64, 32 * 1024);
-    }
-
-    private readonly struct ExpandBody(QuantizedMatrix w, long start, float* destination) : IRangeBody
-    {
-        public void Run(int from, int to) => w.ExpandRange(start + from, new Span<float>(destination + from, to - from));
-    }
-
-    /// <summary>Floats of scratch a panel aims at.</summary>
-    public const int PanelFloats = 1 << 19;
-
-    /// <summary>Rows of W per panel: about <see cref="PanelFloats"/> floats of <paramref name="w"/>.</summary>
-    public static int PanelRows(QuantizedMatrix w)
-    {
-        ArgumentNullException.ThrowIfNull(w);
-        int rows = Math.Max(1, PanelFloats / Math.Max(1, w.Columns));
-        if (rows >= 16) rows -= rows % 16; // whole micro-tile columns of the GEMM
-        return Math.Clamp(rows, 1, Math.Max(1, w.Rows));
-    }
-
-    /// <summary>The scratch length <see cref="MultiplyTransposed"/> and <see cref="MultiplyAccumulate"/>
-    /// need.</summary>
-    public static int ScratchLength(QuantizedMatrix w) => PanelRows(w) * w.Columns;
-
     /// <summary><c>y = x·Wᵀ</c>: x is <c>[n, in]</c>, y <c>[n, out]</c> (overwritten), both row-major.</summary>
-    public static void MultiplyTransposed(QuantizedMatrix w, int n, ReadOnlySpan<float> x, Span<float> y,
-        Span<float> scratch)
+    /// <exception cref="ArgumentException">A span is too short for n rows.</exception>
+    public static void MultiplyTransposed(QuantizedMatrix w, int n, ReadOnlySpan<float> x, Span<float> y)
     {
-        Check(w, n, x.Length, y.Length, scratch.Length, nameof(MultiplyTransposed));
+        Check(w, n, x.Length, y.Length, nameof(MultiplyTransposed));
         int rows = w.Rows, cols = w.Columns;
         if (n == 0 || rows == 0) return;
         if (n == 1)
@@ -58,22 +29,20 @@ public static unsafe class QuantizedGemm
             w.MultiplyVector(x[..cols], y[..rows]);
             return;
         }
-        int panel = PanelRows(w);
-        for (int r0 = 0; r0 < rows; r0 += panel)
+        if (cols == 0)
         {
-            int rb = Math.Min(panel, rows - r0);
-            Span<float> block = scratch[..(rb * cols)];
-            Expand(w, (long)r0 * cols, block);
-            // y[:, r0:r0+rb] = x · block ᵀ, written in place through ldc = rows.
-            Gemm.Multiply(false, true, n, rb, cols, 1f, x, cols, block, cols, 0f, y[r0..], rows);
+            y[..(n * rows)].Clear();
+            return;
         }
+        fixed (float* px = x, py = y)
+            Run(w, transposed: true, n, rows, cols, px, cols, 0f, py, rows);
     }
 
     /// <summary><c>dx += dy·W</c>: dy is <c>[n, out]</c>, dx <c>[n, in]</c>, both row-major.</summary>
-    public static void MultiplyAccumulate(QuantizedMatrix w, int n, ReadOnlySpan<float> dy, Span<float> dx,
-        Span<float> scratch)
+    /// <exception cref="ArgumentException">A span is too short for n rows.</exception>
+    public static void MultiplyAccumulate(QuantizedMatrix w, int n, ReadOnlySpan<float> dy, Span<float> dx)
     {
-        Check(w, n, dx.Length, dy.Length, scratch.Length, nameof(MultiplyAccumulate));
+        Check(w, n, dx.Length, dy.Length, nameof(MultiplyAccumulate));
         int rows = w.Rows, cols = w.Columns;
         if (n == 0 || rows == 0 || cols == 0) return;
         if (n == 1)
@@ -81,24 +50,63 @@ public static unsafe class QuantizedGemm
             w.MultiplyVectorTransposedAccumulate(dy[..rows], dx[..cols]);
             return;
         }
-        int panel = PanelRows(w);
-        for (int r0 = 0; r0 < rows; r0 += panel)
+        fixed (float* pdy = dy, pdx = dx)
+            Run(w, transposed: false, n, cols, rows, pdy, rows, 1f, pdx, cols);
+    }
+
+    // C[m×n] = A·op(B) + beta·C with op(B) = Wᵀ (transposed) or W, split by columns of C over the threads.
+    private static void Run(QuantizedMatrix w, bool transposed, int m, int n, int k, float* a, int lda, float beta,
+        float* c, int ldc)
+    {
+        int threads = (long)m * n * k >= Gemm.ParallelThreshold ? ComputeThreads.Max : 1;
+        int tiles = (n + Gemm.NR - 1) / Gemm.NR, parts = Math.Min(threads, tiles);
+        if (parts <= 1)
         {
-            int rb = Math.Min(panel, rows - r0);
-            Span<float> block = scratch[..(rb * cols)];
-            Expand(w, (long)r0 * cols, block);
-            // dx += dy[:, r0:r0+rb] · block, the panel's share of the sum over output rows.
-            Gemm.Multiply(false, false, n, cols, rb, 1f, dy[r0..], rows, block, cols, 1f, dx, cols);
+            Gemm.Serial(Gemm.DefaultKernel, false, m, n, k, 1f, a, lda, new QuantizedPanels(w, transposed, 0), beta,
+                c, ldc);
+            return;
+        }
+        var job = t_job ??= new ColumnsJob();
+        job.Set(w, transposed, m, n, k, a, lda, beta, c, ldc, (tiles + parts - 1) / parts * Gemm.NR);
+        try { ComputePool.Run(job, parts, threads); }
+        finally { job.Clear(); }
+    }
+
+    [ThreadStatic] private static ColumnsJob? t_job;
+
+    /// <summary>One block of output columns per part; the operands stay pinned by the caller's <c>fixed</c>.</summary>
+    private sealed class ColumnsJob : ComputeJob
+    {
+        private QuantizedMatrix? _w;
+        private bool _transposed;
+        private int _m, _n, _k, _lda, _ldc, _step;
+        private float _beta;
+        private float* _a, _c;
+
+        public void Set(QuantizedMatrix w, bool transposed, int m, int n, int k, float* a, int lda, float beta,
+            float* c, int ldc, int step)
+        {
+            _w = w; _transposed = transposed; _m = m; _n = n; _k = k; _a = a; _lda = lda; _beta = beta; _c = c;
+            _ldc = ldc; _step = step;
+        }
+
+        public void Clear() { _w = null; _a = null; _c = null; }
+
+        public override void Execute(int part)
+        {
+            int start = part * _step;
+            if (start >= _n) return;
+            int len = Math.Min(_step, _n - start);
+            Gemm.Serial(Gemm.DefaultKernel, false, _m, len, _k, 1f, _a, _lda,
+                new QuantizedPanels(_w!, _transposed, start), _beta, _c + start, _ldc);
         }
     }
 
-    private static void Check(QuantizedMatrix w, int n, int inputs, int outputs, int scratch, string what)
+    private static void Check(QuantizedMatrix w, int n, int inputs, int outputs, string what)
     {
         ArgumentNullException.ThrowIfNull(w);
-        if (n < 0 || inputs < (long)n * w.Columns || outputs < (long)n * w.Rows
-            || (n > 1 && scratch < ScratchLength(w)))
+        if (n < 0 || inputs < (long)n * w.Columns || outputs < (long)n * w.Rows)
             throw new ArgumentException($"QuantizedGemm.{what}: {n} rows against W [{w.Rows}, {w.Columns}] need "
-                + $"{(long)n * w.Columns} inputs, {(long)n * w.Rows} outputs and {ScratchLength(w)} scratch; "
-                + $"got {inputs}, {outputs} and {scratch}.");
+                + $"{(long)n * w.Columns} inputs and {(long)n * w.Rows} outputs; got {inputs} and {outputs}.");
     }
 }

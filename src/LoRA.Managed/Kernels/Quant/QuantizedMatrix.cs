@@ -7,12 +7,12 @@ namespace LoRA.Managed.Kernels;
 /// <summary>
 /// A frozen <c>[rows, columns]</c> weight (rows = nn.Linear's output features) kept in one of the
 /// <see cref="BaseDType"/> formats. Nothing expands it whole: <see cref="ExpandRange"/> writes any run of the
-/// row-major elements, which is what a GEMM panel or a GEMV row needs; NF4's double-quantised block scales are
-/// expanded alongside, a chunk at a time, on the stack.
+/// row-major elements, which is what a GEMM panel (<see cref="QuantizedPanels"/>) or a GEMV row needs; NF4's
+/// double-quantised block scales are expanded alongside, one per block.
 /// </summary>
 public sealed unsafe partial class QuantizedMatrix
 {
-    private const int Chunk = 4096; // elements expanded per step: 64 NF4 blocks, a 16 KiB float buffer on the stack
+    private const int Chunk = 4096; // elements a GEMV expands per step: a 16 KiB float buffer on the stack
 
     private readonly float[]? _f32;
     private readonly ushort[]? _bf16;
@@ -224,17 +224,49 @@ public sealed unsafe partial class QuantizedMatrix
         }
     }
 
+    // Each block's scale is expanded once and its body decoded 32 values (16 bytes) at a time on AVX-512, in pairs
+    // otherwise; every value is Levels[index]·scale, one rounding, as Nf4.Dequantize gives. The GEMM's packing
+    // (QuantizedPanels) calls this once per 32- or 256-value run, so it keeps no buffer and no per-call set-up.
     private void ExpandNf4(int start, Span<float> destination)
     {
-        Span<float> scales = stackalloc float[Chunk / Nf4.BlockSize + 1];
-        for (int d = 0; d < destination.Length; d += Chunk)
+        ReadOnlySpan<float> levels = Nf4.Levels;
+        fixed (byte* q = _nf4)
+        fixed (float* dst = destination)
         {
-            int len = Math.Min(Chunk, destination.Length - d);
-            int first = (start + d) / Nf4.BlockSize, last = (start + d + len - 1) / Nf4.BlockSize;
-            for (int b = first; b <= last; b++)
-                scales[b - first] = BlockScale(b);
-            Nf4.Dequantize(_nf4, scales[..(last - first + 1)], first, start + d, destination.Slice(d, len));
+            int at = start, d = 0, length = destination.Length;
+            while (d < length)
+            {
+                int block = at / Nf4.BlockSize;
+                float scale = BlockScale(block);
+                int stop = (int)Math.Min(length, d + ((long)(block + 1) * Nf4.BlockSize - at));
+                if ((at & 1) == 1) { dst[d++] = levels[q[at >> 1] & 15] * scale; at++; }
+                if (Avx512F.IsSupported)
+                    for (; d + 32 <= stop; d += 32, at += 32) Nf4Decode32(q + (at >> 1), scale, dst + d);
+                for (; d + 1 < stop; d += 2, at += 2)
+                {
+                    byte pair = q[at >> 1];
+                    dst[d] = levels[pair >> 4] * scale;
+                    dst[d + 1] = levels[pair & 15] * scale;
+                }
+                if (d < stop) { dst[d++] = levels[q[at >> 1] >> 4] * scale; at++; }
+            }
         }
+    }
+
+    private static readonly Vector512<int> EvenFirst =
+        Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    private static readonly Vector512<int> EvenSecond = EvenFirst + Vector512.Create(8);
+
+    // 32 values from 16 bytes: the high nibbles (even elements) and the low ones (odd) become levels by one vpermps
+    // each (the 16 levels are one register), and two two-source permutes interleave them back into element order.
+    private static void Nf4Decode32(byte* q, float scale, float* dst)
+    {
+        Vector512<float> levels = Vector512.Create(Nf4.Levels);
+        Vector512<int> v = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
+        Vector512<float> high = Avx512F.PermuteVar16x32(levels, v >>> 4);
+        Vector512<float> low = Avx512F.PermuteVar16x32(levels, v & Vector512.Create(15));
+        (Avx512F.PermuteVar16x32x2(high, EvenFirst, low) * scale).Store(dst);
+        (Avx512F.PermuteVar16x32x2(high, EvenSecond, low) * scale).Store(dst + 16);
     }
 
     // NF4 block b's absmax, stored double-quantised (8-bit code, one absmax per 256 blocks, one offset).
