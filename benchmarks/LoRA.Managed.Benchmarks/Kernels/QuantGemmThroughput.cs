@@ -19,20 +19,22 @@ public static class QuantGemmThroughput
     /// <summary>
     /// A table of GFLOP/s and the ratio to float32, forward and input gradient, at the given threads. Each product is
     /// timed in <paramref name="rounds"/> short bursts interleaved with the others (f32, then each format, round after
-    /// round) and keeps its best: on a shared machine a neighbour's burst then hits the float and the quantised products
-    /// alike instead of whichever happened to run during it.
+    /// round) and keeps its best: on a shared machine a neighbour's burst then hits the float and the quantised
+    /// products alike instead of whichever happened to run during it.
     /// </summary>
     public static string Table(int threads, int rows = 256, double seconds = 0.3, int rounds = 6)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"threads {threads}, {rows} rows");
-        sb.AppendLine("| layer (out×in) | product | f32 GFLOP/s | " + string.Join(" | ", Formats.Select(f => $"{f} (× f32)")) + " |");
+        sb.AppendLine("| layer (out×in) | product | f32 GFLOP/s | " +
+            string.Join(" | ", Formats.Select(f => $"{f} (× f32)")) + " |");
         sb.AppendLine("|---|---|---:|" + string.Concat(Formats.Select(_ => "---:|")));
         using var scope = ComputeThreads.Use(threads);
         var g = new TorchGenerator(5);
         foreach (var (outF, inF, name) in Layers)
         {
-            float[] w = new float[outF * inF], x = new float[rows * inF], y = new float[rows * outF], dy = new float[rows * outF], dx = new float[rows * inF];
+            float[] w = new float[outF * inF], x = new float[rows * inF], y = new float[rows * outF],
+                dy = new float[rows * outF], dx = new float[rows * inF];
             g.FillUniform(w, -0.05f, 0.05f);
             g.FillUniform(x, -1f, 1f);
             g.FillUniform(dy, -1f, 1f);

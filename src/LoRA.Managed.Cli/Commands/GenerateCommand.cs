@@ -16,13 +16,18 @@ internal static class GenerateCommand
         var baseDType = HfArguments.BaseDType();
         var noQuantCache = HfArguments.NoQuantCache();
         var embeddingDType = HfArguments.EmbeddingDType();
-        var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true, HelpName = "TEXT" };
-        var maxNew = CommonOptions.Int("--max-new-tokens", 64, 0, "Tokens to generate at most (generation also stops at EOS).");
-        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature; 0 is greedy decoding.", DefaultValueFactory = _ => 0f };
+        var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true,
+            HelpName = "TEXT" };
+        var maxNew = CommonOptions.Int("--max-new-tokens", 64, 0,
+            "Tokens to generate at most (generation also stops at EOS).");
+        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature; 0 is greedy " +
+            "decoding.", DefaultValueFactory = _ => 0f };
         var topK = CommonOptions.Int("--top-k", 0, 0, "Sample among the k most likely tokens (0: all).");
-        var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens whose probability reaches p, in (0, 1].", DefaultValueFactory = _ => 1f };
+        var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens whose " +
+            "probability reaches p, in (0, 1].", DefaultValueFactory = _ => 1f };
         var seed = CommonOptions.Seed();
-        var command = new Command("generate", "Continue a prompt with a Hugging Face causal LM, printing the text as it is generated.")
+        var command = new Command("generate",
+            "Continue a prompt with a Hugging Face causal LM, printing the text as it is generated.")
         {
             model, adapter, baseDType, embeddingDType, noQuantCache, prompt, maxNew, temperature, topK, topP, seed,
         };
@@ -32,7 +37,8 @@ internal static class GenerateCommand
                 parse.GetValue(baseDType), parse.GetValue(embeddingDType), parse.GetValue(noQuantCache), context.Error);
             var settings = new GenerationSettings
             {
-                MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
+                MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature),
+                TopK = parse.GetValue(topK),
                 TopP = parse.GetValue(topP), Seed = parse.GetValue(seed),
             };
             settings.Validate();
@@ -44,8 +50,10 @@ internal static class GenerateCommand
                 context.Output.Flush();
             });
             context.Output.WriteLine();
-            context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{r.PromptIds.Length} prompt tokens, {r.NewIds.Length} new]"));
-            return new Dictionary<string, object?> { ["prompt_ids"] = r.PromptIds, ["new_ids"] = r.NewIds, ["text"] = r.Text };
+            context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{r.PromptIds.Length} prompt tokens, {r.NewIds.Length} new]"));
+            return new Dictionary<string, object?> { ["prompt_ids"] = r.PromptIds, ["new_ids"] = r.NewIds,
+                ["text"] = r.Text };
         });
         return command;
     }

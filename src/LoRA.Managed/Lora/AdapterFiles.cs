@@ -54,7 +54,8 @@ public static class AdapterFiles
     {
         ArgumentNullException.ThrowIfNull(model);
         if (!model.Adapters.TryGetValue(adapterName, out var config))
-            throw new KeyNotFoundException($"SaveAdapter: no adapter '{adapterName}'; adapters: {string.Join(", ", model.Adapters.Keys)}.");
+            throw new KeyNotFoundException($"SaveAdapter: no adapter '{adapterName}'; adapters: " +
+                $"{string.Join(", ", model.Adapters.Keys)}.");
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (name, layer) in model.AdaptedLayers())
         {
@@ -74,13 +75,16 @@ public static class AdapterFiles
             foreach (var (key, t) in tensors) FiniteValues.Require(t.Data, finiteFor, key);
 
         // PEFT writes fan_in_fan_out: true for GPT-2's Conv1D targets; it follows from the layers, not from the caller.
-        bool conv1d = model.LoraLayers().Any(l => l.Value.Adapters.Contains(adapterName) && l.Value.BaseLayer.FanInFanOut);
+        bool conv1d = model.LoraLayers()
+            .Any(l => l.Value.Adapters.Contains(adapterName) && l.Value.BaseLayer.FanInFanOut);
         var written = config with { FanInFanOut = conv1d };
         // A language model loaded from a folder: PEFT's task type and the base it was trained on.
         if (model.BaseModel is ICausalLanguageModel { NameOrPath: { } source })
-            written = written with { TaskType = written.TaskType ?? "CAUSAL_LM", BaseModelNameOrPath = written.BaseModelNameOrPath ?? source };
+            written = written with { TaskType = written.TaskType ?? "CAUSAL_LM",
+                BaseModelNameOrPath = written.BaseModelNameOrPath ?? source };
         byte[] json = System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(written));
-        var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum, [ConfigHashKey] = Sha256(json) };
+        var metadata = new Dictionary<string, string> { ["format"] = "pt", [ChecksumKey] = model.BaseChecksum,
+            [ConfigHashKey] = Sha256(json) };
         if (model.BaseChecksum.Length == 0) metadata.Remove(ChecksumKey); // a base quantised in code has no fingerprint
         byte[] weights = SafeTensors.Serialize(tensors, metadata);
         return (weights, json);
@@ -88,12 +92,14 @@ public static class AdapterFiles
 
     /// <summary>Loads an adapter onto <paramref name="baseModel"/>, or, when <paramref name="into"/> is given, adds it
     /// to that model as one more adapter (PEFT's <c>load_adapter</c>), checked the same way.</summary>
-    internal static PeftModel Load(Module baseModel, string directory, TorchGenerator generator, bool verifyBaseChecksum, string adapterName,
+    internal static PeftModel Load(Module baseModel, string directory, TorchGenerator generator,
+        bool verifyBaseChecksum, string adapterName,
         PeftModel? into = null)
     {
         ArgumentNullException.ThrowIfNull(baseModel);
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        string configPath = Path.Combine(directory, AdapterConfigFile.FileName), weightsPath = Path.Combine(directory, WeightsFileName);
+        string configPath = Path.Combine(directory, AdapterConfigFile.FileName),
+            weightsPath = Path.Combine(directory, WeightsFileName);
         byte[] configBytes = AdapterConfigFile.ReadBytes(configPath);
         LoraConfig config = AdapterConfigFile.Parse(configBytes, configPath);
         // Header first: names and shapes are checked against the model before any data is read, then the data is
@@ -106,28 +112,37 @@ public static class AdapterFiles
             string actual = into?.BaseChecksum ?? BaseChecksum.Compute(baseModel);
             if (actual.Length > 0 && !string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
                 throw new InvalidOperationException(
-                    $"PeftModel.FromPretrained: {weightsPath} was trained on a base model with checksum {expected}, but this model's is {actual}. " +
+                    $"PeftModel.FromPretrained: {weightsPath} was trained on a base model with checksum {expected}, " +
+                    $"but this model's is {actual}. " +
                     "Load the base it was trained on, or pass verifyBaseChecksum: false to apply it anyway.");
         }
 
         InjectionPlan plan;
         try { plan = InjectionPlan.Create(baseModel, config, adapterName); }
-        catch (ArgumentException ex) { throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex); }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataFormatException(configPath, "target_modules", ex.Message, ex);
+        }
         var shapes = ExpectedShapes(baseModel, plan, config);
         // PEFT's save_embedding_layers="auto" also writes a targeted embed_tokens' table (X.base_layer.weight); it is
         // optional, and loaded into the base as PEFT's load_state_dict does.
         foreach (var (name, module) in plan.Targets)
             if (module is Embedding table && header.Shapes.ContainsKey($"{Prefix}{name}.base_layer.weight"))
                 shapes[$"{Prefix}{name}.base_layer.weight"] = table.QuantizedWeight is { } q
-                    ? throw new InvalidDataFormatException(weightsPath, $"{Prefix}{name}.base_layer.weight", "the adapter "
-                        + $"carries the table itself, but the base's is stored {q.DType}; load the base with --embedding-dtype f32.")
+                    ? throw new InvalidDataFormatException(weightsPath, $"{Prefix}{name}.base_layer.weight",
+                        "the adapter "
+                        + $"carries the table itself, but the base's is stored {q.DType}; load the base with " +
+                        "--embedding-dtype f32.")
                     : table.Weight.Shape;
         SafeTensors.CheckFits(shapes, header.Shapes, weightsPath);   // from the header: no data read yet
         // After the names and shapes, which say more precisely what is wrong when they do not fit either.
-        if (header.Metadata.TryGetValue(ConfigHashKey, out string? configHash) && !string.Equals(configHash, Sha256(configBytes), StringComparison.OrdinalIgnoreCase))
+        if (header.Metadata.TryGetValue(ConfigHashKey, out string? configHash)
+            && !string.Equals(configHash, Sha256(configBytes), StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataFormatException(weightsPath, ConfigHashKey,
-                $"the weights were saved with another {AdapterConfigFile.FileName} (SHA-256 {configHash}, this one's is {Sha256(configBytes)}): " +
-                "the folder mixes two saves (one interrupted between its two renames?) or the config was edited. Save the adapter again.");
+                $"the weights were saved with another {AdapterConfigFile.FileName} (SHA-256 {configHash}, this one's " +
+                $"is {Sha256(configBytes)}): " +
+                "the folder mixes two saves (one interrupted between its two renames?) or the config was edited. " +
+                "Save the adapter again.");
         SafeTensors.RequireFinite(stream, header);
 
         // Only PiSSA changes the base at initialisation; for the rest, draw the cheap default and overwrite it.
@@ -136,7 +151,8 @@ public static class AdapterFiles
         if (into is not null) into.AddAdapter(adapterName, initConfig, generator);
         peft.SetConfig(adapterName, config);
         var live = peft.StateDict();
-        foreach (var e in header.Entries) SafeTensors.ReadTensor(stream, header, e, live[InMemoryName(e.Name, adapterName)].Data);
+        foreach (var e in header.Entries)
+            SafeTensors.ReadTensor(stream, header, e, live[InMemoryName(e.Name, adapterName)].Data);
         return peft;
     }
 
@@ -153,14 +169,16 @@ public static class AdapterFiles
             shapes[$"{Prefix}{name}.lora_embedding_B"] = [table.EmbeddingDim, rank];
         }
         var targets = plan.Targets.Where(t => t.Value is Linear or LoraLinear)
-            .ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer, StringComparer.Ordinal);
+            .ToDictionary(t => t.Key, t => t.Value as Linear ?? ((LoraLinear)t.Value).BaseLayer,
+                StringComparer.Ordinal);
         foreach (var (name, linear) in targets)
         {
             int rank = config.ForModule(name).Rank;
             shapes[$"{Prefix}{name}.lora_A.weight"] = [rank, linear.InFeatures];
             shapes[$"{Prefix}{name}.lora_B.weight"] = [linear.OutFeatures, rank];
             if (config.UseDora) shapes[$"{Prefix}{name}.{MagnitudeKey}"] = [linear.OutFeatures];
-            if (config.Bias == LoraBias.LoraOnly && linear.Bias is { } b) shapes[$"{Prefix}{name}.base_layer.bias"] = b.Shape;
+            if (config.Bias == LoraBias.LoraOnly && linear.Bias is { } b)
+                shapes[$"{Prefix}{name}.base_layer.bias"] = b.Shape;
         }
         if (config.Bias == LoraBias.All)
             foreach (var (name, p) in baseModel.NamedParameters())
@@ -177,7 +195,8 @@ public static class AdapterFiles
 
     /// <summary><c>base_model.model.X.lora_A.weight</c> → <c>X.lora_A.&lt;adapter&gt;.weight</c>; other keys lose the
     /// prefix.</summary>
-    private static string InMemoryName(string key, string adapterName) => AdapterKeyToInMemory(key[Prefix.Length..], adapterName);
+    private static string InMemoryName(string key, string adapterName) =>
+        AdapterKeyToInMemory(key[Prefix.Length..], adapterName);
 
     /// <summary>The last part of PEFT's key for DoRA's magnitude, <c>base_model.model.X.lora_magnitude_vector</c>:
     /// PEFT's <c>_get_adapter_state_dict</c> drops the <c>.weight</c> of
@@ -209,7 +228,8 @@ public static class AdapterFiles
         return name;
     }
 
-    private static string Sha256(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+    private static string Sha256(byte[] bytes) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
 
     private static bool IsBias(string name) => name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal);
 }

@@ -34,16 +34,25 @@ internal sealed record InjectionPlan(
             // name given whole, nor one matched by the regular-expression form.
             var hits = candidates
                 .Where(c => regex is not null ? TargetMatcher.FullMatch(regex, c.Key)
-                    : allLinear ? c.Value is Linear or LoraLinear && !IsOutputLayer(c.Key) : TargetMatcher.Matches(key, c.Key))
-                .Where(c => !config.Excludes(c.Key) && (regex is not null || c.Key == key || config.InTransformedLayers(c.Key)))
+                    : allLinear ? c.Value is Linear or LoraLinear && !IsOutputLayer(c.Key)
+                    : TargetMatcher.Matches(key, c.Key))
+                .Where(c => !config.Excludes(c.Key)
+                    && (regex is not null || c.Key == key || config.InTransformedLayers(c.Key)))
                 .ToList();
             if (hits.Count == 0)
-                throw new ArgumentException($"LoraModel: target module{(regex is null ? "" : "s regex")} '{key}' matches no module" +
-                    (config.ExcludeModules.Count > 0 || config.LayersToTransform.Count > 0 ? " that exclude_modules and layers_to_transform leave" : "") + $". The model's modules are: {names}.");
+                throw new ArgumentException($"LoraModel: target module{(regex is null ? "" : "s regex")} " +
+                    $"'{key}' matches no module" +
+                    (config.ExcludeModules.Count > 0 || config.LayersToTransform.Count > 0
+                        ? " that exclude_modules and layers_to_transform leave" : "") +
+                        $". The model's modules are: {names}.");
             foreach (var hit in hits)
             {
                 if (hit.Value is not (Linear or Embedding or LoraLayer))
-                    throw new ArgumentException($"LoraModel: target module '{key}' matches '{hit.Key}', a {hit.Value.GetType().Name}; only Linear and Embedding layers can carry LoRA. Linear modules: {string.Join(", ", candidates.Where(c => c.Value is Linear or LoraLinear).Select(c => c.Key))}.");
+                    throw new ArgumentException($"LoraModel: target module '{key}' matches '{hit.Key}', a "
+                        + $"{hit.Value.GetType().Name}; only Linear and Embedding layers can carry LoRA. Linear "
+                        + "modules: "
+                        + string.Join(", ", candidates.Where(c => c.Value is Linear or LoraLinear).Select(c => c.Key))
+                        + ".");
                 if (!targets.Any(t => t.Key == hit.Key)) targets.Add(hit);
             }
         }
@@ -71,11 +80,14 @@ internal sealed record InjectionPlan(
         {
             var hits = candidates.Where(c => TargetMatcher.Matches(key, c.Key)).ToList();
             if (hits.Count == 0)
-                throw new ArgumentException($"LoraModel: modules_to_save entry '{key}' matches no module. The model's modules are: {names}.");
+                throw new ArgumentException($"LoraModel: modules_to_save entry '{key}' matches no module. The " +
+                    $"model's modules are: {names}.");
             foreach (var hit in hits)
             {
-                if (targets.Any(t => t.Key == hit.Key || hit.Key.StartsWith(t.Key + ".", StringComparison.Ordinal) || t.Key.StartsWith(hit.Key + ".", StringComparison.Ordinal)))
-                    throw new ArgumentException($"LoraModel: '{hit.Key}' is both a LoRA target (or contains one) and in modules_to_save; choose one.");
+                if (targets.Any(t => t.Key == hit.Key || hit.Key.StartsWith(t.Key + ".", StringComparison.Ordinal)
+                    || t.Key.StartsWith(hit.Key + ".", StringComparison.Ordinal)))
+                    throw new ArgumentException($"LoraModel: '{hit.Key}' is both a LoRA target (or contains one) and " +
+                        "in modules_to_save; choose one.");
                 // A quantised weight is no parameter: training the module would silently leave it as it is.
                 if (hit.Value.NamedModules(hit.Key)
                         .FirstOrDefault(m => m.Value is IQuantizableWeight { IsQuantized: true })
@@ -91,5 +103,6 @@ internal sealed record InjectionPlan(
     }
 
     // PEFT removes the output embeddings (`model.get_output_embeddings()`, the LM head) from "all-linear".
-    private static bool IsOutputLayer(string name) => name == "lm_head" || name.EndsWith(".lm_head", StringComparison.Ordinal);
+    private static bool IsOutputLayer(string name) => name == "lm_head"
+        || name.EndsWith(".lm_head", StringComparison.Ordinal);
 }

@@ -27,7 +27,8 @@ internal sealed class AttentionShapes
 
     /// <summary><paramref name="cached"/> when it is for this (batch, time), else new shapes (stored back by the
     /// caller).</summary>
-    public static AttentionShapes For(ref AttentionShapes? cached, int batch, int time, int heads, int kvHeads, int headDim)
+    public static AttentionShapes For(ref AttentionShapes? cached, int batch, int time, int heads, int kvHeads,
+        int headDim)
     {
         AttentionShapes? c = cached;
         if (c is not null && c.Batch == batch && c.Time == time) return c;

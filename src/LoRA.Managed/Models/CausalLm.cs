@@ -68,7 +68,9 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
     public override Tensor Forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (input.Rank != 2) throw new ArgumentException($"{GetType().Name}: expected token ids (B, T), got {Shapes.Format(input.Shape)}.");
+        if (input.Rank != 2)
+            throw new ArgumentException($"{GetType().Name}: expected token ids (B, T), got " +
+                $"{Shapes.Format(input.Shape)}.");
         int[] ids = new int[input.Count];
         for (int i = 0; i < ids.Length; i++) ids[i] = (int)input[i];
         return Forward(ids, input.Shape[0], input.Shape[1]);
@@ -87,7 +89,9 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
         ArgumentNullException.ThrowIfNull(cache);
         if (ids.Length == 0) throw new ArgumentException($"{GetType().Name}: no ids to run.");
         if (cache.Length + ids.Length > Config.MaxContext)
-            throw new ArgumentException($"{GetType().Name}: positions {cache.Length}..{cache.Length + ids.Length - 1} exceed the model's maximum context {Config.MaxContext}.");
+            throw new ArgumentException($"{GetType().Name}: positions " +
+                $"{cache.Length}..{cache.Length + ids.Length - 1} exceed the model's maximum context " +
+                $"{Config.MaxContext}.");
         cache.EnsureRoom(ids.Length);
         using var _ = Tape.NoGrad();
         Tensor h = BodyCached(ids, cache);
@@ -96,13 +100,15 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
     }
 
     /// <summary>A cache sized for this model and <paramref name="capacity"/> positions.</summary>
-    public KvCache NewCache(int capacity) => new(Config.Layers, Math.Min(capacity, Config.MaxContext), Config.KvHeads, HeadDim);
+    public KvCache NewCache(int capacity) =>
+        new(Config.Layers, Math.Min(capacity, Config.MaxContext), Config.KvHeads, HeadDim);
 
     /// <summary>The language-model head: hidden states (…, C) → logits (…, V).</summary>
     public abstract Tensor Head(Tensor hidden);
 
     /// <summary>Head size of attention (key/value row width per head).</summary>
-    protected int HeadDim => Config.Architecture == HfArchitecture.Gpt2 ? Config.HiddenSize / Config.Heads : Config.HeadDim;
+    protected int HeadDim => Config.Architecture == HfArchitecture.Gpt2 ? Config.HiddenSize / Config.Heads
+        : Config.HeadDim;
 
     /// <summary>The blocks and final norm over (batch, time): returns (batch·time, C).</summary>
     protected abstract Tensor Body(ReadOnlySpan<int> ids, int batch, int time);
@@ -163,6 +169,7 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
         if (batch <= 0 || time <= 0 || (long)batch * time != count)
             throw new ArgumentException($"{GetType().Name}: {count} ids do not fill batch {batch} × time {time}.");
         if (time > Config.MaxContext)
-            throw new ArgumentException($"{GetType().Name}: sequence length {time} exceeds the model's maximum context {Config.MaxContext}.");
+            throw new ArgumentException($"{GetType().Name}: sequence length {time} exceeds the model's maximum " +
+                $"context {Config.MaxContext}.");
     }
 }

@@ -30,9 +30,13 @@ public sealed record GenerationSettings
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
     public void Validate()
     {
-        if (MaxNewTokens < 0) throw new ArgumentException($"GenerationSettings: MaxNewTokens must be ≥ 0, got {MaxNewTokens}.");
-        if (!(Temperature >= 0 && float.IsFinite(Temperature))) throw new ArgumentException($"GenerationSettings: Temperature must be a finite number ≥ 0, got {Temperature}.");
+        if (MaxNewTokens < 0)
+            throw new ArgumentException($"GenerationSettings: MaxNewTokens must be ≥ 0, got {MaxNewTokens}.");
+        if (!(Temperature >= 0 && float.IsFinite(Temperature)))
+            throw new ArgumentException("GenerationSettings: Temperature must be a finite number ≥ " +
+                $"0, got {Temperature}.");
         if (TopK < 0) throw new ArgumentException($"GenerationSettings: TopK must be ≥ 0, got {TopK}.");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"GenerationSettings: TopP must be in (0, 1], got {TopP}.");
+        if (!(TopP > 0 && TopP <= 1))
+            throw new ArgumentException($"GenerationSettings: TopP must be in (0, 1], got {TopP}.");
     }
 }

@@ -15,7 +15,9 @@ public sealed class KvCache
     public KvCache(int layers, int capacity, int kvHeads, int headDim)
     {
         if (layers <= 0 || capacity <= 0 || kvHeads <= 0 || headDim <= 0)
-            throw new ArgumentOutOfRangeException(nameof(capacity), $"KvCache: sizes must be positive (layers {layers}, capacity {capacity}, kv heads {kvHeads}, head size {headDim}).");
+            throw new ArgumentOutOfRangeException(nameof(capacity),
+                $"KvCache: sizes must be positive (layers {layers}, capacity {capacity}, kv heads {kvHeads}, " +
+                $"head size {headDim}).");
         Capacity = capacity;
         RowSize = kvHeads * headDim;
         _keys = new float[layers][];
@@ -61,7 +63,8 @@ public sealed class KvCache
     public void EnsureRoom(int count)
     {
         if (Length + count > Capacity)
-            throw new InvalidOperationException($"KvCache: {Length} positions stored, {count} more do not fit the capacity {Capacity}.");
+            throw new InvalidOperationException($"KvCache: {Length} positions stored, {count} more do not fit the " +
+                $"capacity {Capacity}.");
     }
 
     /// <summary>Writes layer <paramref name="layer"/>'s keys and values for <paramref name="count"/> new positions at

@@ -15,7 +15,8 @@ public static class LmGeneration
     /// chosen.</summary>
     /// <exception cref="ArgumentException">The prompt is empty or too long for the model, or a setting is out of
     /// range.</exception>
-    public static int[] Generate(CausalLm model, ReadOnlySpan<int> promptIds, GenerationSettings settings, Action<int>? onToken = null)
+    public static int[] Generate(CausalLm model, ReadOnlySpan<int> promptIds, GenerationSettings settings,
+        Action<int>? onToken = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(settings);
@@ -23,7 +24,8 @@ public static class LmGeneration
         if (promptIds.Length == 0) throw new ArgumentException("Generate: the prompt has no tokens.");
         int max = model.Config.MaxContext;
         if (promptIds.Length >= max)
-            throw new ArgumentException($"Generate: the prompt has {promptIds.Length} tokens; the model's maximum context is {max}.");
+            throw new ArgumentException($"Generate: the prompt has {promptIds.Length} tokens; the model's " +
+                $"maximum context is {max}.");
         var eos = new HashSet<int>(settings.EosTokenIds ?? model.EosTokenIds);
         var sampler = new TokenSampler(settings);
         int steps = Math.Min(settings.MaxNewTokens, max - promptIds.Length);

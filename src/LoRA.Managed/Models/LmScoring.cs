@@ -32,7 +32,8 @@ public static class LmScoring
         ArgumentNullException.ThrowIfNull(model);
         int max = model.Config.MaxContext;
         if (context < 0 || context > max)
-            throw new ArgumentException($"Score: context {context} must be between 1 and the model's maximum {max} (0 for the maximum).");
+            throw new ArgumentException($"Score: context {context} must be between 1 and the model's maximum {max} " +
+                "(0 for the maximum).");
         if (context == 0) context = max;
         bool wasTraining = model.Training;
         model.Eval();
@@ -77,14 +78,17 @@ public static class LmScoring
     /// </summary>
     /// <exception cref="ArgumentException">The spans do not hold batch × time ids, a row is longer than the model's
     /// maximum context, a target is outside the vocabulary, or every target is −100.</exception>
-    internal static double NextTokenLoss(CausalLm model, ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int time,
+    internal static double NextTokenLoss(CausalLm model, ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch,
+        int time,
         KvCache cache, TensorArena arena)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (batch < 1 || time < 1 || ids.Length != batch * time || targets.Length != ids.Length)
-            throw new ArgumentException($"NextTokenLoss: {ids.Length} ids and {targets.Length} targets for batch {batch} × time {time}.");
+            throw new ArgumentException($"NextTokenLoss: {ids.Length} ids and {targets.Length} targets for batch " +
+                $"{batch} × time {time}.");
         if (time > model.Config.MaxContext)
-            throw new ArgumentException($"NextTokenLoss: rows of {time} tokens exceed the model's maximum context {model.Config.MaxContext}.");
+            throw new ArgumentException($"NextTokenLoss: rows of {time} tokens exceed the model's maximum context " +
+                $"{model.Config.MaxContext}.");
         bool wasTraining = model.Training;
         model.Eval();
         try
@@ -113,7 +117,9 @@ public static class LmScoring
                     }
                 }
             }
-            if (count == 0) throw new ArgumentException($"NextTokenLoss: every target is {Kernels.CrossEntropyKernel.IgnoreIndex} (ignored); the mean is undefined.");
+            if (count == 0)
+                throw new ArgumentException("NextTokenLoss: every target is " +
+                    $"{Kernels.CrossEntropyKernel.IgnoreIndex} (ignored); the mean is undefined.");
             return total / count;
         }
         finally

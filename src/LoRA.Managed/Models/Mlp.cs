@@ -15,7 +15,8 @@ public sealed class Mlp : Module
     public Mlp(TorchGenerator generator, params int[] sizes)
     {
         ArgumentNullException.ThrowIfNull(generator);
-        if (sizes is null || sizes.Length < 2) throw new ArgumentException("Mlp: give at least an input and an output size.");
+        if (sizes is null || sizes.Length < 2)
+            throw new ArgumentException("Mlp: give at least an input and an output size.");
         var modules = new List<Module> { new Flatten() };
         for (int i = 0; i + 1 < sizes.Length; i++)
         {

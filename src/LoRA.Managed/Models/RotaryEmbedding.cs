@@ -15,7 +15,9 @@ public sealed class RotaryEmbedding
     /// <summary>Creates the tables' frequencies for head size <paramref name="headDim"/>.</summary>
     public RotaryEmbedding(int headDim, double theta, RopeScaling? scaling)
     {
-        if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "RotaryEmbedding: the head size must be even and positive.");
+        if (headDim <= 0 || headDim % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
+                "RotaryEmbedding: the head size must be even and positive.");
         _half = headDim / 2;
         var inv = new float[_half];
         // HF: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), in float32.

@@ -21,7 +21,8 @@ public sealed class Embedding : Module, ITokenEmbedding, IQuantizableWeight
     {
         ArgumentNullException.ThrowIfNull(generator);
         if (numEmbeddings <= 0 || embeddingDim <= 0)
-            throw new ArgumentOutOfRangeException(nameof(numEmbeddings), $"Embedding: sizes must be positive, got {numEmbeddings}×{embeddingDim}.");
+            throw new ArgumentOutOfRangeException(nameof(numEmbeddings),
+                $"Embedding: sizes must be positive, got {numEmbeddings}×{embeddingDim}.");
         NumEmbeddings = numEmbeddings;
         EmbeddingDim = embeddingDim;
         Weight = RegisterParameter("weight", new Parameter(numEmbeddings, embeddingDim));
@@ -31,7 +32,8 @@ public sealed class Embedding : Module, ITokenEmbedding, IQuantizableWeight
     private Embedding(int numEmbeddings, int embeddingDim)
     {
         if (numEmbeddings <= 0 || embeddingDim <= 0)
-            throw new ArgumentOutOfRangeException(nameof(numEmbeddings), $"Embedding: sizes must be positive, got {numEmbeddings}×{embeddingDim}.");
+            throw new ArgumentOutOfRangeException(nameof(numEmbeddings),
+                $"Embedding: sizes must be positive, got {numEmbeddings}×{embeddingDim}.");
         NumEmbeddings = numEmbeddings;
         EmbeddingDim = embeddingDim;
         Weight = RegisterParameter("weight", new Parameter(numEmbeddings, embeddingDim));
@@ -130,7 +132,8 @@ public sealed class Embedding : Module, ITokenEmbedding, IQuantizableWeight
         {
             float v = input[i];
             if (!(MathF.Round(v) == v) || MathF.Abs(v) > 16_777_216f)
-                throw new ArgumentException($"{who}: element {i} of the ids {Shapes.Format(input.Shape)} is {v}, not a whole number.");
+                throw new ArgumentException($"{who}: element {i} of the ids {Shapes.Format(input.Shape)} is " +
+                    $"{v}, not a whole number.");
             ids[i] = (int)v;
         }
         return ids;

@@ -26,8 +26,10 @@ public interface IQuantizableWeight
     /// <exception cref="ArgumentException">The length does not match the weight's.</exception>
     void QuantizeWeight(BaseDType dtype, ReadOnlySpan<float> weight);
 
-    /// <summary>Installs an already quantised weight (e.g. read from a cache) and drops the float32 parameter.</summary>
+    /// <summary>Installs an already quantised weight (e.g. read from a cache) and drops the float32
+    /// parameter.</summary>
     /// <exception cref="InvalidOperationException">Already quantised.</exception>
-    /// <exception cref="ArgumentException">Its shape is not the one <see cref="QuantizedWeight"/> would have.</exception>
+    /// <exception cref="ArgumentException">Its shape is not the one <see cref="QuantizedWeight"/> would
+    /// have.</exception>
     void UseQuantizedWeight(QuantizedMatrix weight);
 }

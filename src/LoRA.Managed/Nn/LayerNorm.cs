@@ -12,7 +12,9 @@ public sealed class LayerNorm : Module
     /// <summary>Creates a layer norm over a last dimension of <paramref name="normalizedShape"/> features.</summary>
     public LayerNorm(int normalizedShape, float eps = 1e-5f)
     {
-        if (normalizedShape <= 0) throw new ArgumentOutOfRangeException(nameof(normalizedShape), normalizedShape, "LayerNorm: the size must be positive.");
+        if (normalizedShape <= 0)
+            throw new ArgumentOutOfRangeException(nameof(normalizedShape), normalizedShape,
+                "LayerNorm: the size must be positive.");
         if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "LayerNorm: eps must be positive.");
         NormalizedShape = normalizedShape;
         Eps = eps;

@@ -22,7 +22,8 @@ public sealed class Linear : Module, IQuantizableWeight
     {
         ArgumentNullException.ThrowIfNull(generator);
         if (inFeatures <= 0 || outFeatures <= 0)
-            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear: features must be positive, got in={inFeatures}, out={outFeatures}.");
+            throw new ArgumentOutOfRangeException(nameof(inFeatures),
+                $"Linear: features must be positive, got in={inFeatures}, out={outFeatures}.");
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         Weight = RegisterParameter("weight", new Parameter(outFeatures, inFeatures));
@@ -38,11 +39,13 @@ public sealed class Linear : Module, IQuantizableWeight
     private Linear(int inFeatures, int outFeatures, bool bias, bool fanInFanOut)
     {
         if (inFeatures <= 0 || outFeatures <= 0)
-            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear: features must be positive, got in={inFeatures}, out={outFeatures}.");
+            throw new ArgumentOutOfRangeException(nameof(inFeatures),
+                $"Linear: features must be positive, got in={inFeatures}, out={outFeatures}.");
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         FanInFanOut = fanInFanOut;
-        Weight = RegisterParameter("weight", fanInFanOut ? new Parameter(inFeatures, outFeatures) : new Parameter(outFeatures, inFeatures));
+        Weight = RegisterParameter("weight", fanInFanOut ? new Parameter(inFeatures, outFeatures)
+            : new Parameter(outFeatures, inFeatures));
         if (bias) Bias = RegisterParameter("bias", new Parameter(outFeatures));
     }
 
@@ -123,7 +126,8 @@ public sealed class Linear : Module, IQuantizableWeight
 
     /// <inheritdoc />
     public override string ToString() => IsQuantized
-        ? $"Linear{QuantizedWeight!.DType}(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})"
+        ? $"Linear{QuantizedWeight!.DType}(in_features={InFeatures}, out_features={OutFeatures}, " +
+        $"bias={Bias is not null})"
         : FanInFanOut
         ? $"Conv1D(nf={OutFeatures}, nx={InFeatures})"
         : $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";

@@ -35,7 +35,8 @@ public static class ModelFile
     }
 
     /// <summary>The targets of <see cref="SafeTensors.LoadInto"/> for tensors by name.</summary>
-    internal static Dictionary<string, (int[] Shape, Memory<float> Data)> Targets(IReadOnlyDictionary<string, Tensor> tensors) =>
+    internal static Dictionary<string, (int[] Shape,
+        Memory<float> Data)> Targets(IReadOnlyDictionary<string, Tensor> tensors) =>
         tensors.ToDictionary(p => p.Key, p => (p.Value.Shape, (Memory<float>)p.Value.Array), StringComparer.Ordinal);
 
     /// <summary>Throws when a parameter of <paramref name="model"/> holds a NaN or infinity; <paramref name="what"/>
@@ -47,7 +48,8 @@ public static class ModelFile
         foreach (var (name, p) in model.NamedParameters())
         {
             int i = FiniteValues.IndexOfNonFinite(p.Data);
-            if (i >= 0) throw new ArithmeticException($"{what}: {name} element {i} is {p.Data[i]}; weights must be finite.");
+            if (i >= 0)
+                throw new ArithmeticException($"{what}: {name} element {i} is {p.Data[i]}; weights must be finite.");
         }
     }
 }

@@ -46,7 +46,9 @@ public abstract class Module
     {
         ArgumentNullException.ThrowIfNull(module);
         int i = _children.FindIndex(c => c.Key == name);
-        if (i < 0) throw new ArgumentException($"ReplaceChild: {GetType().Name} has no child '{name}'; children: {string.Join(", ", _children.Select(c => c.Key))}.");
+        if (i < 0)
+            throw new ArgumentException($"ReplaceChild: {GetType().Name} has no child '{name}'; children: " +
+                $"{string.Join(", ", _children.Select(c => c.Key))}.");
         KeyValuePair<string, Module> old = _children[i];
         _children[i] = new(name, module);
         try
@@ -155,12 +157,14 @@ public abstract class Module
             var missing = mine.Keys.Where(k => !state.ContainsKey(k)).ToList();
             var unexpected = state.Keys.Where(k => !mine.ContainsKey(k)).ToList();
             if (missing.Count > 0 || unexpected.Count > 0)
-                throw new ArgumentException($"LoadStateDict: missing keys [{string.Join(", ", missing)}], unexpected keys [{string.Join(", ", unexpected)}].");
+                throw new ArgumentException($"LoadStateDict: missing keys [{string.Join(", ", missing)}], unexpected " +
+                    $"keys [{string.Join(", ", unexpected)}].");
         }
         // Check every shape before copying anything, so a failed load leaves the model as it was.
         foreach (var (name, t) in state)
             if (mine.TryGetValue(name, out var p) && !p.Shape.AsSpan().SequenceEqual(t.Shape))
-                throw new ArgumentException($"LoadStateDict: '{name}' has shape {Shapes.Format(t.Shape)} in the state but {Shapes.Format(p.Shape)} in the model.");
+                throw new ArgumentException($"LoadStateDict: '{name}' has shape {Shapes.Format(t.Shape)} in the " +
+                    $"state but {Shapes.Format(p.Shape)} in the model.");
         foreach (var (name, t) in state)
             if (mine.TryGetValue(name, out var p)) t.Data.CopyTo(p.Data);
     }
@@ -196,7 +200,8 @@ public abstract class Module
     {
         var tensors = NamedParameters().Where(p => p.Value.RequiresGrad)
             .ToDictionary(p => p.Key, p => (Tensor)p.Value, StringComparer.Ordinal);
-        return [(TrainableWeightsFileName, SafeTensors.Serialize(tensors, new Dictionary<string, string> { ["format"] = "pt" }))];
+        return [(TrainableWeightsFileName,
+            SafeTensors.Serialize(tensors, new Dictionary<string, string> { ["format"] = "pt" }))];
     }
 
     /// <summary>
@@ -228,7 +233,8 @@ public abstract class Module
         if (!mine.TryGetValue(name, out var target))
             throw new InvalidDataFormatException(path, key, $"no parameter '{name}' in the model.");
         if (!target.Shape.AsSpan().SequenceEqual(t.Shape))
-            throw new InvalidDataFormatException(path, key, $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(target.Shape)} in the model.");
+            throw new InvalidDataFormatException(path, key,
+                $"shape {Shapes.Format(t.Shape)} in the file but {Shapes.Format(target.Shape)} in the model.");
         return target;
     }
 

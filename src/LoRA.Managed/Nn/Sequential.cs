@@ -11,7 +11,8 @@ public sealed class Sequential : Module
     public Sequential(params Module[] layers)
     {
         foreach (var layer in layers)
-            _layers.Add(RegisterModule(_layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), layer));
+            _layers.Add(RegisterModule(_layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                layer));
     }
 
     /// <summary>Number of layers.</summary>

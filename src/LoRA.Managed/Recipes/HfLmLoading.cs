@@ -12,7 +12,8 @@ public static class HfLmLoading
     /// when given.</summary>
     /// <exception cref="IO.InvalidDataFormatException">A file of either folder is malformed or does not fit
     /// (named).</exception>
-    public static CausalLm Load(string modelDir, string? adapterDir) => Load(modelDir, adapterDir, Kernels.BaseDType.F32);
+    public static CausalLm Load(string modelDir, string? adapterDir) =>
+        Load(modelDir, adapterDir, Kernels.BaseDType.F32);
 
     /// <summary>As <see cref="Load(string, string?)"/> with the base's linear weights stored in
     /// <paramref name="baseDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType)"/>).</summary>
@@ -20,7 +21,8 @@ public static class HfLmLoading
         Load(modelDir, adapterDir, new HfLoadOptions { BaseDType = baseDType });
 
     /// <summary>As <see cref="Load(string, string?, Kernels.BaseDType)"/> with the embeddings and LM head stored in
-    /// <paramref name="embeddingDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType, Kernels.BaseDType?)"/>).
+    /// <paramref name="embeddingDType"/> (see
+    /// <see cref="HfModel.Load(string, Kernels.BaseDType, Kernels.BaseDType?)"/>).
     /// </summary>
     public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType,
         Kernels.BaseDType? embeddingDType) =>

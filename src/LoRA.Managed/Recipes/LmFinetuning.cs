@@ -59,7 +59,8 @@ public static class LmFinetuning
 
     /// <summary>The JSON report's figures.</summary>
 #pragma warning disable CS1591
-    public sealed record Result(double FirstLoss, double LastLoss, long TrainableParams, long TotalParams, double TokensPerSecond,
+    public sealed record Result(double FirstLoss, double LastLoss, long TrainableParams, long TotalParams,
+        double TokensPerSecond,
         int Steps, double? EvalLoss, string Summary);
 #pragma warning restore CS1591
 
@@ -67,7 +68,8 @@ public static class LmFinetuning
     /// <exception cref="IO.InvalidDataFormatException">A model, adapter or data file is malformed (named).</exception>
     /// <exception cref="TrainingCanceledException">Cancelled between two steps (a checkpoint is saved when a folder was
     /// given).</exception>
-    public static Result Run(Options o, ITextTokenizer tokenizer, RecipeObserver? observer = null, CancellationToken cancellation = default)
+    public static Result Run(Options o, ITextTokenizer tokenizer, RecipeObserver? observer = null,
+        CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -83,7 +85,8 @@ public static class LmFinetuning
         model.GradientCheckpointing = o.GradientCheckpointing;
         int context = o.Context ?? Math.Min(model.Config.MaxContext, 512);
         if (context < 1 || context > model.Config.MaxContext)
-            throw new ArgumentException($"lm-finetune: --context {context} must be between 1 and the model's maximum {model.Config.MaxContext}.");
+            throw new ArgumentException($"lm-finetune: --context {context} must be between 1 and the model's maximum " +
+                $"{model.Config.MaxContext}.");
         var (train, validation) = LmDataFile.Read(o.DataFile, tokenizer, context, o.EvalFraction);
         var generator = new TorchGenerator(o.Seed);
         var lora = new LoraConfig
@@ -96,7 +99,8 @@ public static class LmFinetuning
         model.Train();
         obs.Message(peft.TrainableParameterSummary());
         int time = train.Blocks?.MaxSeqLength ?? train.Rows!.Time;
-        obs.Message($"{Path.GetFileName(o.DataFile)}: {train.Count:N0} training {(train.Blocks is null ? "rows" : "blocks")} of {time} positions" +
+        obs.Message($"{Path.GetFileName(o.DataFile)}: {train.Count:N0} training " +
+            $"{(train.Blocks is null ? "rows" : "blocks")} of {time} positions" +
             (validation is null ? ", no evaluation split" : $", {validation.Count:N0} for evaluation"));
 
         var args = new TrainingArguments
@@ -106,7 +110,8 @@ public static class LmFinetuning
             LrSchedulerType = LrSchedulerType.Cosine, WarmupRatio = 0.03, GradientAccumulationSteps = o.GradAccum,
             EvalStrategy = validation is null ? IntervalStrategy.No : IntervalStrategy.Epoch,
             SaveStrategy = o.CheckpointDir is null || o.SaveSteps <= 0 ? IntervalStrategy.No : IntervalStrategy.Steps,
-            SaveSteps = Math.Max(1, o.SaveSteps), SaveOnCancel = o.CheckpointDir is not null, ResumeFromCheckpoint = o.ResumeFrom,
+            SaveSteps = Math.Max(1, o.SaveSteps), SaveOnCancel = o.CheckpointDir is not null,
+            ResumeFromCheckpoint = o.ResumeFrom,
             Seed = o.Seed, LoggingSteps = 10,
         };
         var trainer = new Trainer(peft, args);
@@ -119,15 +124,18 @@ public static class LmFinetuning
         model.Eval();
 
         // Positions run through the model: every micro-batch is batch × time (the last of an epoch may be smaller).
-        long positions = Math.Min((long)result.GlobalStep * o.GradAccum * o.BatchSize, (long)train.Count * result.Epochs) * time;
+        long positions = Math.Min((long)result.GlobalStep * o.GradAccum * o.BatchSize,
+            (long)train.Count * result.Epochs) * time;
         double? evalLoss = result.EvalHistory.Count > 0 ? result.EvalHistory[^1].Metrics["eval_loss"] : null;
         var losses = result.StepLosses;
         return new Result(losses.Count > 0 ? losses[0] : double.NaN, losses.Count > 0 ? losses[^1] : double.NaN,
-            peft.TrainableParameterCount, peft.AllParameterCount, positions / Math.Max(seconds, 1e-9), result.GlobalStep, evalLoss,
+            peft.TrainableParameterCount, peft.AllParameterCount, positions / Math.Max(seconds, 1e-9),
+            result.GlobalStep, evalLoss,
             peft.TrainableParameterSummary());
     }
 
-    private static TrainerResult Fit<TBatch>(RecipeObserver obs, Trainer trainer, ITrainingTask<TBatch> task, Options o, CancellationToken cancellation)
+    private static TrainerResult Fit<TBatch>(RecipeObserver obs, Trainer trainer, ITrainingTask<TBatch> task, Options o,
+        CancellationToken cancellation)
     {
         int perEpoch = (task.BatchesPerEpoch(o.BatchSize) + o.GradAccum - 1) / o.GradAccum;
         bool byStep = o.Steps is not null;

@@ -24,7 +24,8 @@ public class GradientCheckpointingTests
         var config = new LoraConfig
         {
             Rank = 4, Alpha = 8,
-            TargetModules = name == "gpt2-tiny" ? ["c_attn", "c_fc", "wte"] : ["q_proj", "v_proj", "down_proj", "embed_tokens"],
+            TargetModules = name == "gpt2-tiny" ? ["c_attn", "c_fc", "wte"]
+                : ["q_proj", "v_proj", "down_proj", "embed_tokens"],
         };
         var peft = LoraModel.GetPeftModel(model, config, new TorchGenerator(5));
         // LoRA's B (A for embeddings) starts at zero: make every factor nonzero so every gradient path carries signal.
@@ -98,7 +99,8 @@ public class GradientCheckpointingTests
     {
         var g = new TorchGenerator(3);
         Tensor x = GradCheck.Param(g, 5, 7), w = GradCheck.Param(g, 7, 7), v = GradCheck.Param(g, 7, 3);
-        Func<Tensor, Tensor> block = h => Functional.Gelu(Functional.MatMul(Functional.Gelu(Functional.MatMul(h, w)), v));
+        Func<Tensor, Tensor> block = h =>
+            Functional.Gelu(Functional.MatMul(Functional.Gelu(Functional.MatMul(h, w)), v));
         GradCheck.Check(() => GradCheck.WeightedSum(Functional.Checkpoint(block, x)), [x, w, v]);
         // Under NoGrad it is the block itself.
         using (Tape.NoGrad())

@@ -115,7 +115,8 @@ public class QuantizedBaseTests
         peft.SaveAdapter(dir.Path);
         var file = SafeTensors.Read(Path.Combine(dir.Path, "adapter_model.safetensors"));
         Assert.That(file.Tensors.Keys, Has.All.StartWith("base_model.model.").And.Contain(".lora_"));
-        var trained = peft.NamedParameters().Where(p => p.Key.Contains(".lora_")).ToDictionary(p => p.Key, p => p.Value.Data.ToArray());
+        var trained = peft.NamedParameters().Where(p => p.Key.Contains(".lora_"))
+            .ToDictionary(p => p.Key, p => p.Value.Data.ToArray());
 
         CausalLm f32 = HfModel.Load(HfFixtures.Folder(name));
         var loaded = PeftModel.FromPretrained(f32, dir.Path);
@@ -161,7 +162,8 @@ public class QuantizedBaseTests
         CausalLm model = HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4);
         var ex = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(model,
             Config("llama-gqa-tied") with { ModulesToSave = ["embed_tokens"] }, new TorchGenerator(5)));
-        Assert.That(ex!.Message, Does.Contain("model.embed_tokens").And.Contain("Bf16").And.Contain("--embedding-dtype f32"));
+        Assert.That(ex!.Message,
+            Does.Contain("model.embed_tokens").And.Contain("Bf16").And.Contain("--embedding-dtype f32"));
         // In float32 it trains as before.
         LoraModel.GetPeftModel(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4, BaseDType.F32),
             Config("llama-gqa-tied") with { ModulesToSave = ["embed_tokens"] }, new TorchGenerator(5));
@@ -175,8 +177,10 @@ public class QuantizedBaseTests
         string adapter = Path.Combine(HfFixtures.Folder("llama-gqa-tied"), "embedding-adapter");
         var ex = Assert.Throws<InvalidDataFormatException>(() =>
             PeftModel.FromPretrained(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4), adapter));
-        Assert.That(ex!.Message, Does.Contain("base_layer.weight").And.Contain("Bf16").And.Contain("--embedding-dtype f32"));
-        PeftModel.FromPretrained(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4, BaseDType.F32), adapter);
+        Assert.That(ex!.Message,
+            Does.Contain("base_layer.weight").And.Contain("Bf16").And.Contain("--embedding-dtype f32"));
+        PeftModel.FromPretrained(HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4, BaseDType.F32),
+            adapter);
     }
 
     [Test]
@@ -187,7 +191,8 @@ public class QuantizedBaseTests
         var ex = Assert.Throws<InvalidOperationException>(() => peft.MergeAndUnload());
         Assert.That(ex!.Message, Does.Contain("Int8").And.Contain("--base-dtype f32"));
         var svd = Assert.Throws<ArgumentException>(() => LoraModel.GetPeftModel(
-            HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4), Config("llama-gqa-tied") with { Init = LoraInit.Pissa },
+            HfModel.Load(HfFixtures.Folder("llama-gqa-tied"), BaseDType.Nf4),
+            Config("llama-gqa-tied") with { Init = LoraInit.Pissa },
             new TorchGenerator(5)));
         Assert.That(svd!.Message, Does.Contain("Pissa").And.Contain("Nf4"));
     }
@@ -207,19 +212,23 @@ public class QuantizedBaseTests
     {
         using var dir = new HfFixtures.TempDir();
         string text = Path.Combine(dir.Path, "story.txt");
-        File.WriteAllText(text, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.\n");
-        var (code, output, err) = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text, "--base-dtype", "nf4",
+        File.WriteAllText(text,
+            "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.\n");
+        var (code, output, err) = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text,
+            "--base-dtype", "nf4",
             "--no-quant-cache"); // the shared folder is read-only: no cache under the user's home from a test
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(output, Does.Contain("mean NLL"));
-        var bad = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--prompt", "Once", "--base-dtype", "int4");
+        var bad = LoraCli.Run("generate", "--model", HfFixtures.Stories260K, "--prompt", "Once", "--base-dtype",
+            "int4");
         Assert.That(bad.Code, Is.EqualTo(2));
         Assert.That(bad.Err, Does.Contain("--base-dtype").And.Contain("int4"));
         var f32Tables = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text, "--base-dtype", "nf4",
             "--embedding-dtype", "f32");
         Assert.That(f32Tables.Code, Is.EqualTo(0), f32Tables.Err);
         Assert.That(f32Tables.Out, Is.Not.EqualTo(output), "the tables' storage changes the scores");
-        var badTables = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text, "--embedding-dtype", "fp8");
+        var badTables = LoraCli.Run("lm-eval", "--model", HfFixtures.Stories260K, "--data", text,
+            "--embedding-dtype", "fp8");
         Assert.That(badTables.Code, Is.EqualTo(2));
         Assert.That(badTables.Err, Does.Contain("--embedding-dtype").And.Contain("fp8"));
     }

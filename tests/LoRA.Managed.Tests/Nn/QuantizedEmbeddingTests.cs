@@ -111,8 +111,10 @@ public class QuantizedEmbeddingTests
         Assert.That(fused.Item(), Is.EqualTo(expected).Within(1e-5f * Math.Max(1f, Math.Abs(expected))));
         Functional.Scale(fused, 0.75f).Backward();
         for (int i = 0; i < h.Count; i++)
-            Assert.That(h.Grad[i], Is.EqualTo(expectedGrad[i]).Within(1e-6f + 1e-4f * Math.Abs(expectedGrad[i])), $"∂h[{i}]");
-        GradCheck.Check(() => Functional.LinearCrossEntropy(h, q.QuantizedWeight!, labels), [h], eps: 1e-2f, tol: 1e-3f);
+            Assert.That(h.Grad[i], Is.EqualTo(expectedGrad[i]).Within(1e-6f + 1e-4f * Math.Abs(expectedGrad[i])),
+                $"∂h[{i}]");
+        GradCheck.Check(() => Functional.LinearCrossEntropy(h, q.QuantizedWeight!, labels), [h], eps: 1e-2f,
+            tol: 1e-3f);
     }
 
     [TestCase(BaseDType.Int8)]
@@ -139,7 +141,8 @@ public class QuantizedEmbeddingTests
         foreach (var dict in new[] { (lq.LoraEmbeddingA, lf.LoraEmbeddingA), (lq.LoraEmbeddingB, lf.LoraEmbeddingB) })
         {
             float[] gq = dict.Item1["default"].Grad.ToArray(), gf = dict.Item2["default"].Grad.ToArray();
-            for (int i = 0; i < gq.Length; i++) Assert.That(gq[i], Is.EqualTo(gf[i]).Within(1e-4f), $"adapter grad {i}");
+            for (int i = 0; i < gq.Length; i++)
+                Assert.That(gq[i], Is.EqualTo(gf[i]).Within(1e-4f), $"adapter grad {i}");
         }
         lq.AdaptersDisabled = true;
         Assert.That(lq.Forward(ids, 9).Data.ToArray(), Is.EqualTo(q.Forward(ids, 9).Data.ToArray()));
@@ -154,7 +157,8 @@ public class QuantizedEmbeddingTests
     {
         var (table, _) = Tables(BaseDType.Nf4, 70, 64);
         var lora = new LoraEmbedding(table, "wte");
-        lora.AddAdapter("default", new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["wte"] }, new TorchGenerator(2));
+        lora.AddAdapter("default", new LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["wte"] },
+            new TorchGenerator(2));
         var opt = new AdamW(lora.TrainableParameters(), 1e-2, weightDecay: 0);
         var arena = new TensorArena();
         int[] ids = Ids(70, 40), labels = ids.Select(i => (i + 1) % 70).ToArray(), shape = [40];
@@ -175,7 +179,8 @@ public class QuantizedEmbeddingTests
         {
             using var scope = arena.Activate();
             opt.ZeroGrad();
-            Tensor x = lora.Forward(ids, shape);   // the lookup (+ LoRA), then the tied quantised head fused into the loss
+            // the lookup (+ LoRA), then the tied quantised head fused into the loss
+            Tensor x = lora.Forward(ids, shape);
             Tensor loss = Functional.LinearCrossEntropy(x, table.QuantizedWeight!, labels);
             float value = loss.Item();
             loss.Backward();

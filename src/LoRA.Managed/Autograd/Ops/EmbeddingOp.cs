@@ -69,7 +69,8 @@ internal sealed class EmbeddingOp : Op
     /// <summary>
     /// Checks that <paramref name="ids"/> fill <paramref name="idsShape"/> (rank at most 3) and index a vocabulary of
     /// <paramref name="vocab"/> entries; <paramref name="op"/> and <paramref name="what"/> (the role of the table of
-    /// shape <paramref name="table"/>, stored <paramref name="quantised"/> if not float32) name them in the message. <see cref="EmbeddingColumnsOp"/> checks through here too.
+    /// shape <paramref name="table"/>, stored <paramref name="quantised"/> if not float32) name them in the message.
+    /// <see cref="EmbeddingColumnsOp"/> checks through here too.
     /// </summary>
     /// <exception cref="ArgumentException">The ids do not fill the shape, or it has rank above 3.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary (its position named).</exception>

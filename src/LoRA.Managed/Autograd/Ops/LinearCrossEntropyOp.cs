@@ -32,7 +32,8 @@ internal sealed class LinearCrossEntropyOp : Op
     {
         Shapes.RequireMatrix(w, "linear_cross_entropy", "weight");
         if (w.RequiresGrad && Tape.IsGradEnabled)
-            throw new ArgumentException("linear_cross_entropy: the head weight requires a gradient; use CrossEntropy(Linear(h, W)).");
+            throw new ArgumentException("linear_cross_entropy: the head weight requires a gradient; use " +
+                "CrossEntropy(Linear(h, W)).");
         return Run(h, w, null, w.Shape[0], w.Shape[1], labels);
     }
 
@@ -50,9 +51,11 @@ internal sealed class LinearCrossEntropyOp : Op
         Shapes.RequireMatrix(h, "linear_cross_entropy", "hidden");
         int n = h.Shape[0], c = h.Shape[1];
         if (wc != c)
-            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} does not fit weight [{v}, {wc}] (vocabulary × hidden).");
+            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} does not fit weight " +
+                $"[{v}, {wc}] (vocabulary × hidden).");
         if (labels.Length != n)
-            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} but {labels.Length} labels.");
+            throw new ArgumentException($"linear_cross_entropy: hidden {Shapes.Format(h.Shape)} but " +
+                $"{labels.Length} labels.");
         int kept = CrossEntropyKernel.CountKept(labels, v);
         bool record = Tape.ShouldRecord(h);
         float gradPerRow = record ? 1f / kept : 0f;   // as CrossEntropyKernel.ForwardBackward: upstream 1 over K rows
@@ -105,7 +108,8 @@ internal sealed class LinearCrossEntropyOp : Op
     {
         float[]? dH = _dH;
         _dH = null;   // returned to the pool below: a record must never use it twice
-        if (dH is null) throw new InvalidOperationException("linear_cross_entropy: backward ran twice for one forward.");
+        if (dH is null)
+            throw new InvalidOperationException("linear_cross_entropy: backward ran twice for one forward.");
         Span<float> g = _h.EnsureGrad();
         TensorPrimitives.MultiplyAdd(dH, Output.Grad[0], g, g);
         GradientPool.Current.Return(dH);

@@ -106,7 +106,8 @@ public static unsafe class Gemm
         }
         int tilesPer = (tiles + parts - 1) / parts;
         var job = t_job ??= new GemmJob();
-        job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns, tilesPer * (byColumns ? NR : MR));
+        job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns,
+            tilesPer * (byColumns ? NR : MR));
         try { ComputePool.Run(job, parts, threads); }
         finally { job.Clear(); }
     }
@@ -122,7 +123,8 @@ public static unsafe class Gemm
         private float _alpha, _beta;
         private float* _a, _b, _c;
 
-        public void Set(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
+        public void Set(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b,
+            int ldb,
             float beta, float* c, int ldc, bool byColumns, int step)
         {
             _transA = transA; _transB = transB; _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
@@ -209,7 +211,8 @@ public static unsafe class Gemm
                             {
                                 int mrEff = Math.Min(mr, mc - ir);
                                 float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
-                                MicroKernel(kernel, kc, pA + ir * kc, panelB, cTile, ldc, mrEff, nrEff, mr, nr, alpha, betaEff);
+                                MicroKernel(kernel, kc, pA + ir * kc, panelB, cTile, ldc, mrEff, nrEff, mr, nr, alpha,
+                                    betaEff);
                             }
                         }
                     }
@@ -222,11 +225,13 @@ public static unsafe class Gemm
     internal static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroKernel(MicroKernelKind kernel, int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr,
+    private static void MicroKernel(MicroKernelKind kernel, int kc, float* pa, float* pb, float* c, int ldc,
+        int mr, int nr,
         int tileRows, int tileColumns, float alpha, float beta)
     {
         if (kernel == MicroKernelKind.Vector512x8x32) MicroKernels.Kernel8x32(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
-        else if (kernel == MicroKernelKind.Vector256x6x16) MicroKernels.Kernel6x16(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
+        else if (kernel == MicroKernelKind.Vector256x6x16)
+            MicroKernels.Kernel6x16(kc, pa, pb, c, ldc, mr, nr, alpha, beta);
         else MicroKernels.KernelScalar(kc, pa, pb, c, ldc, mr, nr, tileRows, tileColumns, alpha, beta);
     }
 

@@ -17,9 +17,12 @@ internal static class GemmArguments
     private static void CheckMatrix(string name, int rows, int cols, int length, int ld, bool trans)
     {
         if (rows == 0 || cols == 0) return;
-        if (ld < cols) throw new ArgumentException($"Gemm: leading dimension of {name} is {ld}, less than its {cols} columns{(trans ? " (stored transposed)" : "")}.");
+        if (ld < cols)
+            throw new ArgumentException($"Gemm: leading dimension of {name} is {ld}, less than its {cols} " +
+                $"columns{(trans ? " (stored transposed)" : "")}.");
         long needed = (long)(rows - 1) * ld + cols;
         if (length < needed)
-            throw new ArgumentException($"Gemm: {name} is {rows}×{cols}{(trans ? " (stored transposed)" : "")} with leading dimension {ld} and needs {needed} floats, but its span has {length}.");
+            throw new ArgumentException($"Gemm: {name} is {rows}×{cols}{(trans ? " (stored transposed)" : "")} with " +
+                $"leading dimension {ld} and needs {needed} floats, but its span has {length}.");
     }
 }

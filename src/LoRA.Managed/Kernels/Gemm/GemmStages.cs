@@ -41,10 +41,13 @@ public static unsafe class GemmStages
     /// <summary>Runs one stage: <c>C = A·B</c>, A m×k, B k×n, C m×n, all row-major and contiguous.</summary>
     /// <exception cref="ArgumentException">A span is too short for its shape.</exception>
     /// <exception cref="PlatformNotSupportedException">The stage's vector width is not accelerated here.</exception>
-    public static void Multiply(Stage stage, int m, int n, int k, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c)
+    public static void Multiply(Stage stage, int m, int n, int k, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        Span<float> c)
     {
         GemmArguments.Check(false, false, m, n, k, a.Length, k, b.Length, n, c.Length, n);
-        if (!IsSupported(stage)) throw new PlatformNotSupportedException($"GemmStages: {stage} needs a vector width this machine does not accelerate.");
+        if (!IsSupported(stage))
+            throw new PlatformNotSupportedException($"GemmStages: {stage} needs a vector width this machine " +
+                "does not accelerate.");
         switch (stage)
         {
             case Stage.NaiveIjk:

@@ -19,7 +19,8 @@ internal static unsafe class MicroKernels
 {
     /// <summary>The 8×32 AVX-512 micro-kernel: 16 accumulators of 16 floats stay in registers for the whole kc
     /// loop.</summary>
-    public static void Kernel8x32(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha, float beta)
+    public static void Kernel8x32(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha,
+        float beta)
     {
         Vector512<float> c00 = Vector512<float>.Zero, c01 = Vector512<float>.Zero;
         Vector512<float> c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero;
@@ -76,7 +77,8 @@ internal static unsafe class MicroKernels
 
     /// <summary>The 6×16 AVX2 micro-kernel: 12 accumulators of 8 floats stay in registers for the whole kc
     /// loop.</summary>
-    public static void Kernel6x16(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha, float beta)
+    public static void Kernel6x16(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, float alpha,
+        float beta)
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
         Vector256<float> c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero;
@@ -126,7 +128,8 @@ internal static unsafe class MicroKernels
     /// multiply-add (<see cref="MathF.FusedMultiplyAdd"/>), as in the vector kernels: a separate multiply and add
     /// rounds twice and gave other bits on most elements.
     /// </summary>
-    public static void KernelScalar(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, int MR, int NR, float alpha, float beta)
+    public static void KernelScalar(int kc, float* pa, float* pb, float* c, int ldc, int mr, int nr, int MR, int NR,
+        float alpha, float beta)
     {
         float* tile = stackalloc float[MR * NR];
         new Span<float>(tile, MR * NR).Clear();

@@ -42,7 +42,8 @@ internal static unsafe class NarrowGemm
     /// </summary>
     public static bool Applies(int m, int n, int k) =>
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported &&
-        (n <= Width || (m <= Width && (long)m * k <= 1 << 16) || (k <= Width && (long)m * n * k < Gemm.ParallelThreshold));
+        (n <= Width || (m <= Width && (long)m * k <= 1 << 16)
+            || (k <= Width && (long)m * n * k < Gemm.ParallelThreshold));
 
     /// <summary>Row-major <c>C = alpha·op(A)·op(B) + beta·C</c> for a shape where <see cref="Applies"/>
     /// holds.</summary>
@@ -104,7 +105,9 @@ internal static unsafe class NarrowGemm
                     }
                     if (twelve)
                     {
-                        if (m <= 10) NarrowKernels.Rows10x32(kc, alpha, inPlace ? ap : packedA, inPlace ? csA : 12, rowsB, strideB, betaEff, cj, ldc, m, w);
+                        if (m <= 10)
+                            NarrowKernels.Rows10x32(kc, alpha, inPlace ? ap : packedA, inPlace ? csA : 12, rowsB,
+                                strideB, betaEff, cj, ldc, m, w);
                         else NarrowKernels.Rows12x32(kc, alpha, packedA, rowsB, strideB, betaEff, cj, ldc, m, w);
                         continue;
                     }
@@ -114,13 +117,21 @@ internal static unsafe class NarrowGemm
                         float* ai = ap + i * rsA, ci = cj + (long)i * ldc;
                         if (width == V)
                         {
-                            if (rows > 4) NarrowKernels.Rows8x16(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc, rows, w);
-                            else NarrowKernels.Rows4x16(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc, rows, w);
+                            if (rows > 4)
+                                NarrowKernels.Rows8x16(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc,
+                                    rows, w);
+                            else
+                                NarrowKernels.Rows4x16(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc,
+                                    rows, w);
                         }
                         else
                         {
-                            if (rows > 4) NarrowKernels.Rows8x32(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc, rows, w);
-                            else NarrowKernels.Rows4x32(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc, rows, w);
+                            if (rows > 4)
+                                NarrowKernels.Rows8x32(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc,
+                                    rows, w);
+                            else
+                                NarrowKernels.Rows4x32(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc,
+                                    rows, w);
                         }
                     }
                 }

@@ -34,9 +34,11 @@ internal static unsafe class NarrowKernels
     public static void Rows8x16(int k, float alpha, float* l, long rsL, long csL, float* b, long rsB, float beta,
         float* c, int ldc, int rows, int w)
     {
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default,
+            c6 = default, c7 = default;
         float* l0 = l, l1 = Row(l, rsL, 1, rows), l2 = Row(l, rsL, 2, rows), l3 = Row(l, rsL, 3, rows);
-        float* l4 = Row(l, rsL, 4, rows), l5 = Row(l, rsL, 5, rows), l6 = Row(l, rsL, 6, rows), l7 = Row(l, rsL, 7, rows);
+        float* l4 = Row(l, rsL, 4, rows), l5 = Row(l, rsL, 5, rows), l6 = Row(l, rsL, 6, rows),
+            l7 = Row(l, rsL, 7, rows);
         long o = 0;
         int p = 0;
         // Two steps of p per iteration (each chain still takes p, then p + 1): half the loop's integer work,
@@ -118,22 +120,33 @@ internal static unsafe class NarrowKernels
     public static void Rows8x32(int k, float alpha, float* l, long rsL, long csL, float* b, long rsB, float beta,
         float* c, int ldc, int rows, int w)
     {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default,
+            c70 = default, c71 = default;
         float* l0 = l, l1 = Row(l, rsL, 1, rows), l2 = Row(l, rsL, 2, rows), l3 = Row(l, rsL, 3, rows);
-        float* l4 = Row(l, rsL, 4, rows), l5 = Row(l, rsL, 5, rows), l6 = Row(l, rsL, 6, rows), l7 = Row(l, rsL, 7, rows);
+        float* l4 = Row(l, rsL, 4, rows), l5 = Row(l, rsL, 5, rows), l6 = Row(l, rsL, 6, rows),
+            l7 = Row(l, rsL, 7, rows);
         long o = 0;
         for (int p = 0; p < k; p++, o += csL, b += rsB)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + V);
-            var a0 = Vector512.Create(l0[o]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(l1[o]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(l2[o]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(l3[o]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector512.Create(l4[o]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector512.Create(l5[o]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
-            var a6 = Vector512.Create(l6[o]); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
-            var a7 = Vector512.Create(l7[o]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
+            var a0 = Vector512.Create(l0[o]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(l1[o]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(l2[o]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(l3[o]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(l4[o]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(l5[o]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            var a6 = Vector512.Create(l6[o]); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60);
+            c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
+            var a7 = Vector512.Create(l7[o]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70);
+            c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
         }
         if (rows == 8 && w == 2 * V)
         {
@@ -160,16 +173,21 @@ internal static unsafe class NarrowKernels
     public static void Rows4x32(int k, float alpha, float* l, long rsL, long csL, float* b, long rsB, float beta,
         float* c, int ldc, int rows, int w)
     {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default;
         float* l0 = l, l1 = Row(l, rsL, 1, rows), l2 = Row(l, rsL, 2, rows), l3 = Row(l, rsL, 3, rows);
         long o = 0;
         for (int p = 0; p < k; p++, o += csL, b += rsB)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + V);
-            var a0 = Vector512.Create(l0[o]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(l1[o]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(l2[o]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(l3[o]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a0 = Vector512.Create(l0[o]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(l1[o]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(l2[o]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(l3[o]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
         }
         if (rows == 4 && w == 2 * V)
         {
@@ -192,26 +210,42 @@ internal static unsafe class NarrowKernels
     /// kernels").
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows12x32(int k, float alpha, float* pa, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)
+    public static void Rows12x32(int k, float alpha, float* pa, float* b, long rsB, float beta, float* c, int ldc,
+        int rows, int w)
     {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
-        Vector512<float> c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default,
+            c70 = default, c71 = default;
+        Vector512<float> c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default,
+            cb0 = default, cb1 = default;
         for (int p = 0; p < k; p++, pa += 12, b += rsB)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + V);
-            var a = Vector512.Create(pa[0]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
-            a = Vector512.Create(pa[1]); c10 = Vector512.FusedMultiplyAdd(a, b0, c10); c11 = Vector512.FusedMultiplyAdd(a, b1, c11);
-            a = Vector512.Create(pa[2]); c20 = Vector512.FusedMultiplyAdd(a, b0, c20); c21 = Vector512.FusedMultiplyAdd(a, b1, c21);
-            a = Vector512.Create(pa[3]); c30 = Vector512.FusedMultiplyAdd(a, b0, c30); c31 = Vector512.FusedMultiplyAdd(a, b1, c31);
-            a = Vector512.Create(pa[4]); c40 = Vector512.FusedMultiplyAdd(a, b0, c40); c41 = Vector512.FusedMultiplyAdd(a, b1, c41);
-            a = Vector512.Create(pa[5]); c50 = Vector512.FusedMultiplyAdd(a, b0, c50); c51 = Vector512.FusedMultiplyAdd(a, b1, c51);
-            a = Vector512.Create(pa[6]); c60 = Vector512.FusedMultiplyAdd(a, b0, c60); c61 = Vector512.FusedMultiplyAdd(a, b1, c61);
-            a = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(a, b0, c70); c71 = Vector512.FusedMultiplyAdd(a, b1, c71);
-            a = Vector512.Create(pa[8]); c80 = Vector512.FusedMultiplyAdd(a, b0, c80); c81 = Vector512.FusedMultiplyAdd(a, b1, c81);
-            a = Vector512.Create(pa[9]); c90 = Vector512.FusedMultiplyAdd(a, b0, c90); c91 = Vector512.FusedMultiplyAdd(a, b1, c91);
-            a = Vector512.Create(pa[10]); ca0 = Vector512.FusedMultiplyAdd(a, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(a, b1, ca1);
-            a = Vector512.Create(pa[11]); cb0 = Vector512.FusedMultiplyAdd(a, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(a, b1, cb1);
+            var a = Vector512.Create(pa[0]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
+            a = Vector512.Create(pa[1]); c10 = Vector512.FusedMultiplyAdd(a, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(a, b1, c11);
+            a = Vector512.Create(pa[2]); c20 = Vector512.FusedMultiplyAdd(a, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(a, b1, c21);
+            a = Vector512.Create(pa[3]); c30 = Vector512.FusedMultiplyAdd(a, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(a, b1, c31);
+            a = Vector512.Create(pa[4]); c40 = Vector512.FusedMultiplyAdd(a, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(a, b1, c41);
+            a = Vector512.Create(pa[5]); c50 = Vector512.FusedMultiplyAdd(a, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(a, b1, c51);
+            a = Vector512.Create(pa[6]); c60 = Vector512.FusedMultiplyAdd(a, b0, c60);
+            c61 = Vector512.FusedMultiplyAdd(a, b1, c61);
+            a = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(a, b0, c70);
+            c71 = Vector512.FusedMultiplyAdd(a, b1, c71);
+            a = Vector512.Create(pa[8]); c80 = Vector512.FusedMultiplyAdd(a, b0, c80);
+            c81 = Vector512.FusedMultiplyAdd(a, b1, c81);
+            a = Vector512.Create(pa[9]); c90 = Vector512.FusedMultiplyAdd(a, b0, c90);
+            c91 = Vector512.FusedMultiplyAdd(a, b1, c91);
+            a = Vector512.Create(pa[10]); ca0 = Vector512.FusedMultiplyAdd(a, b0, ca0);
+            ca1 = Vector512.FusedMultiplyAdd(a, b1, ca1);
+            a = Vector512.Create(pa[11]); cb0 = Vector512.FusedMultiplyAdd(a, b0, cb0);
+            cb1 = Vector512.FusedMultiplyAdd(a, b1, cb1);
         }
         float* t = stackalloc float[12 * 2 * V];
         c00.Store(t); c01.Store(t + V); c10.Store(t + 2 * V); c11.Store(t + 3 * V);
@@ -230,24 +264,37 @@ internal static unsafe class NarrowKernels
     /// tile is stored straight from the registers, as they are when alpha is 1 and beta 0 (acc·1 is acc, bit for bit).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows10x32(int k, float alpha, float* pa, long stepA, float* b, long rsB, float beta, float* c, int ldc, int rows, int w)
+    public static void Rows10x32(int k, float alpha, float* pa, long stepA, float* b, long rsB, float beta, float* c,
+        int ldc, int rows, int w)
     {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default,
+            c70 = default, c71 = default;
         Vector512<float> c80 = default, c81 = default, c90 = default, c91 = default;
         for (int p = 0; p < k; p++, pa += stepA, b += rsB)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + V);
-            var a = Vector512.Create(pa[0]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
-            a = Vector512.Create(pa[1]); c10 = Vector512.FusedMultiplyAdd(a, b0, c10); c11 = Vector512.FusedMultiplyAdd(a, b1, c11);
-            a = Vector512.Create(pa[2]); c20 = Vector512.FusedMultiplyAdd(a, b0, c20); c21 = Vector512.FusedMultiplyAdd(a, b1, c21);
-            a = Vector512.Create(pa[3]); c30 = Vector512.FusedMultiplyAdd(a, b0, c30); c31 = Vector512.FusedMultiplyAdd(a, b1, c31);
-            a = Vector512.Create(pa[4]); c40 = Vector512.FusedMultiplyAdd(a, b0, c40); c41 = Vector512.FusedMultiplyAdd(a, b1, c41);
-            a = Vector512.Create(pa[5]); c50 = Vector512.FusedMultiplyAdd(a, b0, c50); c51 = Vector512.FusedMultiplyAdd(a, b1, c51);
-            a = Vector512.Create(pa[6]); c60 = Vector512.FusedMultiplyAdd(a, b0, c60); c61 = Vector512.FusedMultiplyAdd(a, b1, c61);
-            a = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(a, b0, c70); c71 = Vector512.FusedMultiplyAdd(a, b1, c71);
-            a = Vector512.Create(pa[8]); c80 = Vector512.FusedMultiplyAdd(a, b0, c80); c81 = Vector512.FusedMultiplyAdd(a, b1, c81);
-            a = Vector512.Create(pa[9]); c90 = Vector512.FusedMultiplyAdd(a, b0, c90); c91 = Vector512.FusedMultiplyAdd(a, b1, c91);
+            var a = Vector512.Create(pa[0]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
+            a = Vector512.Create(pa[1]); c10 = Vector512.FusedMultiplyAdd(a, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(a, b1, c11);
+            a = Vector512.Create(pa[2]); c20 = Vector512.FusedMultiplyAdd(a, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(a, b1, c21);
+            a = Vector512.Create(pa[3]); c30 = Vector512.FusedMultiplyAdd(a, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(a, b1, c31);
+            a = Vector512.Create(pa[4]); c40 = Vector512.FusedMultiplyAdd(a, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(a, b1, c41);
+            a = Vector512.Create(pa[5]); c50 = Vector512.FusedMultiplyAdd(a, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(a, b1, c51);
+            a = Vector512.Create(pa[6]); c60 = Vector512.FusedMultiplyAdd(a, b0, c60);
+            c61 = Vector512.FusedMultiplyAdd(a, b1, c61);
+            a = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(a, b0, c70);
+            c71 = Vector512.FusedMultiplyAdd(a, b1, c71);
+            a = Vector512.Create(pa[8]); c80 = Vector512.FusedMultiplyAdd(a, b0, c80);
+            c81 = Vector512.FusedMultiplyAdd(a, b1, c81);
+            a = Vector512.Create(pa[9]); c90 = Vector512.FusedMultiplyAdd(a, b0, c90);
+            c91 = Vector512.FusedMultiplyAdd(a, b1, c91);
         }
         if (rows == 10 && w == 2 * V)
         {

@@ -239,6 +239,8 @@ internal static unsafe class Packing
         Avx512F.Shuffle4x128(t7, t15, 0xDD).Store(dst + 15L * dstStride);
     }
 
-    private static Vector512<float> Lo64(Vector512<float> x, Vector512<float> y) => Avx512F.UnpackLow(x.AsDouble(), y.AsDouble()).AsSingle();
-    private static Vector512<float> Hi64(Vector512<float> x, Vector512<float> y) => Avx512F.UnpackHigh(x.AsDouble(), y.AsDouble()).AsSingle();
+    private static Vector512<float> Lo64(Vector512<float> x, Vector512<float> y) =>
+        Avx512F.UnpackLow(x.AsDouble(), y.AsDouble()).AsSingle();
+    private static Vector512<float> Hi64(Vector512<float> x, Vector512<float> y) =>
+        Avx512F.UnpackHigh(x.AsDouble(), y.AsDouble()).AsSingle();
 }

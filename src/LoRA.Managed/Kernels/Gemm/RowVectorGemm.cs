@@ -53,7 +53,11 @@ internal static unsafe class RowVectorGemm
                 // steps of Step p: each step packs 32×Step of A into a buffer that stays in L1 and runs the tile
                 // over it. Packing the whole panel first (32 KB at kc = 256) sent the buffer through L2 and left
                 // the transposes (shuffle port only) and the FMAs in separate phases.
-                for (int j = 0; j < n; j++) { Vector512<float>.Zero.Store(acc + j * Panel); Vector512<float>.Zero.Store(acc + j * Panel + 16); }
+                for (int j = 0; j < n; j++)
+                {
+                    Vector512<float>.Zero.Store(acc + j * Panel);
+                    Vector512<float>.Zero.Store(acc + j * Panel + 16);
+                }
                 for (int q = 0; q < kc; q += Step)
                 {
                     int kq = Math.Min(Step, kc - q);
@@ -89,8 +93,10 @@ internal static unsafe class RowVectorGemm
     {
         int n = TN.N;
         Vector512<float> x0 = Vector512.Load(t), y0 = Vector512.Load(t + 16);
-        Vector512<float> x1 = default, x2 = default, x3 = default, x4 = default, x5 = default, x6 = default, x7 = default, x8 = default, x9 = default;
-        Vector512<float> y1 = default, y2 = default, y3 = default, y4 = default, y5 = default, y6 = default, y7 = default, y8 = default, y9 = default;
+        Vector512<float> x1 = default, x2 = default, x3 = default, x4 = default, x5 = default, x6 = default,
+            x7 = default, x8 = default, x9 = default;
+        Vector512<float> y1 = default, y2 = default, y3 = default, y4 = default, y5 = default, y6 = default,
+            y7 = default, y8 = default, y9 = default;
         if (n > 1) { x1 = Vector512.Load(t + 1 * Panel); y1 = Vector512.Load(t + 1 * Panel + 16); }
         if (n > 2) { x2 = Vector512.Load(t + 2 * Panel); y2 = Vector512.Load(t + 2 * Panel + 16); }
         if (n > 3) { x3 = Vector512.Load(t + 3 * Panel); y3 = Vector512.Load(t + 3 * Panel + 16); }
@@ -108,16 +114,53 @@ internal static unsafe class RowVectorGemm
             var u = Vector512.Load(pa);
             var v = Vector512.Load(pa + 16);
             Vector512<float> s;
-            s = Vector512.Create(b0[o]); x0 = Vector512.FusedMultiplyAdd(u, s, x0); y0 = Vector512.FusedMultiplyAdd(v, s, y0);
-            if (n > 1) { s = Vector512.Create(b1[o]); x1 = Vector512.FusedMultiplyAdd(u, s, x1); y1 = Vector512.FusedMultiplyAdd(v, s, y1); }
-            if (n > 2) { s = Vector512.Create(b2[o]); x2 = Vector512.FusedMultiplyAdd(u, s, x2); y2 = Vector512.FusedMultiplyAdd(v, s, y2); }
-            if (n > 3) { s = Vector512.Create(b3[o]); x3 = Vector512.FusedMultiplyAdd(u, s, x3); y3 = Vector512.FusedMultiplyAdd(v, s, y3); }
-            if (n > 4) { s = Vector512.Create(b4[o]); x4 = Vector512.FusedMultiplyAdd(u, s, x4); y4 = Vector512.FusedMultiplyAdd(v, s, y4); }
-            if (n > 5) { s = Vector512.Create(b5[o]); x5 = Vector512.FusedMultiplyAdd(u, s, x5); y5 = Vector512.FusedMultiplyAdd(v, s, y5); }
-            if (n > 6) { s = Vector512.Create(b6[o]); x6 = Vector512.FusedMultiplyAdd(u, s, x6); y6 = Vector512.FusedMultiplyAdd(v, s, y6); }
-            if (n > 7) { s = Vector512.Create(b7[o]); x7 = Vector512.FusedMultiplyAdd(u, s, x7); y7 = Vector512.FusedMultiplyAdd(v, s, y7); }
-            if (n > 8) { s = Vector512.Create(b8[o]); x8 = Vector512.FusedMultiplyAdd(u, s, x8); y8 = Vector512.FusedMultiplyAdd(v, s, y8); }
-            if (n > 9) { s = Vector512.Create(b9[o]); x9 = Vector512.FusedMultiplyAdd(u, s, x9); y9 = Vector512.FusedMultiplyAdd(v, s, y9); }
+            s = Vector512.Create(b0[o]); x0 = Vector512.FusedMultiplyAdd(u, s, x0);
+            y0 = Vector512.FusedMultiplyAdd(v, s, y0);
+            if (n > 1)
+            {
+                s = Vector512.Create(b1[o]);
+                x1 = Vector512.FusedMultiplyAdd(u, s, x1); y1 = Vector512.FusedMultiplyAdd(v, s, y1);
+            }
+            if (n > 2)
+            {
+                s = Vector512.Create(b2[o]);
+                x2 = Vector512.FusedMultiplyAdd(u, s, x2); y2 = Vector512.FusedMultiplyAdd(v, s, y2);
+            }
+            if (n > 3)
+            {
+                s = Vector512.Create(b3[o]);
+                x3 = Vector512.FusedMultiplyAdd(u, s, x3); y3 = Vector512.FusedMultiplyAdd(v, s, y3);
+            }
+            if (n > 4)
+            {
+                s = Vector512.Create(b4[o]);
+                x4 = Vector512.FusedMultiplyAdd(u, s, x4); y4 = Vector512.FusedMultiplyAdd(v, s, y4);
+            }
+            if (n > 5)
+            {
+                s = Vector512.Create(b5[o]);
+                x5 = Vector512.FusedMultiplyAdd(u, s, x5); y5 = Vector512.FusedMultiplyAdd(v, s, y5);
+            }
+            if (n > 6)
+            {
+                s = Vector512.Create(b6[o]);
+                x6 = Vector512.FusedMultiplyAdd(u, s, x6); y6 = Vector512.FusedMultiplyAdd(v, s, y6);
+            }
+            if (n > 7)
+            {
+                s = Vector512.Create(b7[o]);
+                x7 = Vector512.FusedMultiplyAdd(u, s, x7); y7 = Vector512.FusedMultiplyAdd(v, s, y7);
+            }
+            if (n > 8)
+            {
+                s = Vector512.Create(b8[o]);
+                x8 = Vector512.FusedMultiplyAdd(u, s, x8); y8 = Vector512.FusedMultiplyAdd(v, s, y8);
+            }
+            if (n > 9)
+            {
+                s = Vector512.Create(b9[o]);
+                x9 = Vector512.FusedMultiplyAdd(u, s, x9); y9 = Vector512.FusedMultiplyAdd(v, s, y9);
+            }
         }
         x0.Store(t); y0.Store(t + 16);
         if (n > 1) { x1.Store(t + Panel); y1.Store(t + Panel + 16); }

@@ -50,7 +50,8 @@ internal static unsafe class ShortDepthKernel
             case 8: Rows<D8, TS>(m, alpha, a, rsA, csA, b, rsB, beta, c, ldc, w); break;
             case 9: Rows<D9, TS>(m, alpha, a, rsA, csA, b, rsB, beta, c, ldc, w); break;
             case 10: Rows<D10, TS>(m, alpha, a, rsA, csA, b, rsB, beta, c, ldc, w); break;
-            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"ShortDepthKernel takes k from 1 to {MaxDepth}.");
+            default: throw new ArgumentOutOfRangeException(nameof(k), k,
+                $"ShortDepthKernel takes k from 1 to {MaxDepth}.");
         }
     }
 
@@ -60,8 +61,10 @@ internal static unsafe class ShortDepthKernel
     {
         int k = TK.K;
         const int V = NarrowKernels.V;
-        Vector512<float> u0 = default, u1 = default, u2 = default, u3 = default, u4 = default, u5 = default, u6 = default, u7 = default, u8 = default, u9 = default;
-        Vector512<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default, v8 = default, v9 = default;
+        Vector512<float> u0 = default, u1 = default, u2 = default, u3 = default, u4 = default, u5 = default,
+            u6 = default, u7 = default, u8 = default, u9 = default;
+        Vector512<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default,
+            v6 = default, v7 = default, v8 = default, v9 = default;
         { u0 = Vector512.Load(b + 0 * rsB); v0 = Vector512.Load(b + 0 * rsB + V); }
         if (k > 1) { u1 = Vector512.Load(b + 1 * rsB); v1 = Vector512.Load(b + 1 * rsB + V); }
         if (k > 2) { u2 = Vector512.Load(b + 2 * rsB); v2 = Vector512.Load(b + 2 * rsB + V); }
@@ -82,83 +85,124 @@ internal static unsafe class ShortDepthKernel
         {
             int rows = Math.Min(4, m - i);
             // Rows past m re-read row i and are dropped: four independent pairs of chains keep both FMA ports busy.
-            float* l0 = a, l1 = rows > 1 ? a + rsA : a, l2 = rows > 2 ? a + 2 * rsA : a, l3 = rows > 3 ? a + 3 * rsA : a;
+            float* l0 = a, l1 = rows > 1 ? a + rsA : a, l2 = rows > 2 ? a + 2 * rsA : a,
+                l3 = rows > 3 ? a + 3 * rsA : a;
             Vector512<float> s, x0, y0, x1, y1, x2, y2, x3, y3;
-            s = Vector512.Create(l0[0]); x0 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero); y0 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
-            s = Vector512.Create(l1[0]); x1 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero); y1 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
-            s = Vector512.Create(l2[0]); x2 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero); y2 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
-            s = Vector512.Create(l3[0]); x3 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero); y3 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
+            s = Vector512.Create(l0[0]); x0 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero);
+            y0 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
+            s = Vector512.Create(l1[0]); x1 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero);
+            y1 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
+            s = Vector512.Create(l2[0]); x2 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero);
+            y2 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
+            s = Vector512.Create(l3[0]); x3 = Vector512.FusedMultiplyAdd(s, u0, Vector512<float>.Zero);
+            y3 = Vector512.FusedMultiplyAdd(s, v0, Vector512<float>.Zero);
             if (k > 1)
             {
                 long o = 1 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u1, x0); y0 = Vector512.FusedMultiplyAdd(s, v1, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u1, x1); y1 = Vector512.FusedMultiplyAdd(s, v1, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u1, x2); y2 = Vector512.FusedMultiplyAdd(s, v1, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u1, x3); y3 = Vector512.FusedMultiplyAdd(s, v1, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u1, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v1, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u1, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v1, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u1, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v1, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u1, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v1, y3);
             }
             if (k > 2)
             {
                 long o = 2 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u2, x0); y0 = Vector512.FusedMultiplyAdd(s, v2, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u2, x1); y1 = Vector512.FusedMultiplyAdd(s, v2, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u2, x2); y2 = Vector512.FusedMultiplyAdd(s, v2, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u2, x3); y3 = Vector512.FusedMultiplyAdd(s, v2, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u2, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v2, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u2, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v2, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u2, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v2, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u2, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v2, y3);
             }
             if (k > 3)
             {
                 long o = 3 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u3, x0); y0 = Vector512.FusedMultiplyAdd(s, v3, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u3, x1); y1 = Vector512.FusedMultiplyAdd(s, v3, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u3, x2); y2 = Vector512.FusedMultiplyAdd(s, v3, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u3, x3); y3 = Vector512.FusedMultiplyAdd(s, v3, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u3, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v3, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u3, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v3, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u3, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v3, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u3, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v3, y3);
             }
             if (k > 4)
             {
                 long o = 4 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u4, x0); y0 = Vector512.FusedMultiplyAdd(s, v4, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u4, x1); y1 = Vector512.FusedMultiplyAdd(s, v4, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u4, x2); y2 = Vector512.FusedMultiplyAdd(s, v4, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u4, x3); y3 = Vector512.FusedMultiplyAdd(s, v4, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u4, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v4, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u4, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v4, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u4, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v4, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u4, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v4, y3);
             }
             if (k > 5)
             {
                 long o = 5 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u5, x0); y0 = Vector512.FusedMultiplyAdd(s, v5, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u5, x1); y1 = Vector512.FusedMultiplyAdd(s, v5, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u5, x2); y2 = Vector512.FusedMultiplyAdd(s, v5, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u5, x3); y3 = Vector512.FusedMultiplyAdd(s, v5, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u5, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v5, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u5, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v5, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u5, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v5, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u5, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v5, y3);
             }
             if (k > 6)
             {
                 long o = 6 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u6, x0); y0 = Vector512.FusedMultiplyAdd(s, v6, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u6, x1); y1 = Vector512.FusedMultiplyAdd(s, v6, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u6, x2); y2 = Vector512.FusedMultiplyAdd(s, v6, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u6, x3); y3 = Vector512.FusedMultiplyAdd(s, v6, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u6, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v6, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u6, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v6, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u6, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v6, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u6, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v6, y3);
             }
             if (k > 7)
             {
                 long o = 7 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u7, x0); y0 = Vector512.FusedMultiplyAdd(s, v7, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u7, x1); y1 = Vector512.FusedMultiplyAdd(s, v7, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u7, x2); y2 = Vector512.FusedMultiplyAdd(s, v7, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u7, x3); y3 = Vector512.FusedMultiplyAdd(s, v7, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u7, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v7, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u7, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v7, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u7, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v7, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u7, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v7, y3);
             }
             if (k > 8)
             {
                 long o = 8 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u8, x0); y0 = Vector512.FusedMultiplyAdd(s, v8, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u8, x1); y1 = Vector512.FusedMultiplyAdd(s, v8, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u8, x2); y2 = Vector512.FusedMultiplyAdd(s, v8, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u8, x3); y3 = Vector512.FusedMultiplyAdd(s, v8, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u8, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v8, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u8, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v8, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u8, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v8, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u8, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v8, y3);
             }
             if (k > 9)
             {
                 long o = 9 * csA;
-                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u9, x0); y0 = Vector512.FusedMultiplyAdd(s, v9, y0);
-                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u9, x1); y1 = Vector512.FusedMultiplyAdd(s, v9, y1);
-                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u9, x2); y2 = Vector512.FusedMultiplyAdd(s, v9, y2);
-                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u9, x3); y3 = Vector512.FusedMultiplyAdd(s, v9, y3);
+                s = Vector512.Create(l0[o]); x0 = Vector512.FusedMultiplyAdd(s, u9, x0);
+                y0 = Vector512.FusedMultiplyAdd(s, v9, y0);
+                s = Vector512.Create(l1[o]); x1 = Vector512.FusedMultiplyAdd(s, u9, x1);
+                y1 = Vector512.FusedMultiplyAdd(s, v9, y1);
+                s = Vector512.Create(l2[o]); x2 = Vector512.FusedMultiplyAdd(s, u9, x2);
+                y2 = Vector512.FusedMultiplyAdd(s, v9, y2);
+                s = Vector512.Create(l3[o]); x3 = Vector512.FusedMultiplyAdd(s, u9, x3);
+                y3 = Vector512.FusedMultiplyAdd(s, v9, y3);
             }
             if (rows == 4 && full)
             {
@@ -193,12 +237,15 @@ internal static unsafe class ShortDepthKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreMasked<TS>(float* c, Vector512<float> acc, Vector512<float> mask, Vector512<float> alpha, Vector512<float> beta)
+    private static void StoreMasked<TS>(float* c, Vector512<float> acc, Vector512<float> mask, Vector512<float> alpha,
+        Vector512<float> beta)
         where TS : struct, IStoreMode
     {
         if (TS.Mode == 0) Avx512F.MaskStore(c, mask, acc);
         else if (TS.Mode == 1) Avx512F.MaskStore(c, mask, acc * alpha);
-        else Avx512F.MaskStore(c, mask, Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(c, mask, default), beta, acc * alpha));
+        else
+            Avx512F.MaskStore(c, mask,
+                Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(c, mask, default), beta, acc * alpha));
     }
 
     /// <summary>How a tile is written: 0 as it is (alpha 1, beta 0), 1 <c>alpha·acc</c>, 2 <c>fma(C, beta,

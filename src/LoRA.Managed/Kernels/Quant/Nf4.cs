@@ -117,7 +117,8 @@ public static class Nf4
 
     // Eight scaled values from four bytes.
     private static void Expand8(uint fourBytes, float scale, Span<float> destination) =>
-        (Levels8(fourBytes) * scale).StoreUnsafe(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination));
+        (Levels8(fourBytes) * scale)
+            .StoreUnsafe(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination));
 
     // The eight levels four packed bytes hold: each lane shifts its nibble down (high nibble first), then two
     // in-register 8-entry table lookups (levels 0-7 and 8-15) and a select by bit 3 replace eight table loads (AVX2).

@@ -148,9 +148,9 @@ public sealed unsafe partial class QuantizedMatrix
     [ThreadStatic] private static float[]? t_split;
 
     /// <summary>
-    /// NF4 decoding's product on AVX-512, rows split over threads (each row is computed alone, so the bits do not depend
-    /// on the thread count). Byte p of a row holds element 2p in its high nibble and 2p+1 in its low one, so x is split
-    /// once into its even and odd elements; then sixteen bytes give sixteen high and sixteen low indices, one
+    /// NF4 decoding's product on AVX-512, rows split over threads (each row is computed alone, so the bits do not
+    /// depend on the thread count). Byte p of a row holds element 2p in its high nibble and 2p+1 in its low one, so x
+    /// is split once into its even and odd elements; then sixteen bytes give sixteen high and sixteen low indices, one
     /// <c>vpermps</c> each turns them into levels (the 16 levels are one register), and the block's products are scaled
     /// once per block into a row accumulator, summed across lanes once per row. Through the AVX2 per-block dot
     /// (two 8-entry lookups and a select per 8 values, a horizontal sum per block, one thread) NF4 decoded GPT-2-small
@@ -167,7 +167,8 @@ public sealed unsafe partial class QuantizedMatrix
         }
         fixed (byte* packed = _nf4)
         fixed (float* xs = split, py = y)
-            ParallelRange.For(new Nf4GemvBody(this, packed, xs, xs + half, py), Rows, 1, Math.Max(1, 262_144 / Columns));
+            ParallelRange.For(new Nf4GemvBody(this, packed, xs, xs + half, py), Rows, 1,
+                Math.Max(1, 262_144 / Columns));
     }
 
     private readonly struct Nf4GemvBody(QuantizedMatrix m, byte* packed, float* even, float* odd, float* y) : IRangeBody
@@ -188,9 +189,12 @@ public sealed unsafe partial class QuantizedMatrix
                     Vector512<int> v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
                     Vector512<int> v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16));
                     Vector512<float> sum = Avx512F.PermuteVar16x32(levels, v0 >>> 4) * Vector512.Load(xe);
-                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v0 & nibble), Vector512.Load(xo), sum);
-                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v1 >>> 4), Vector512.Load(xe + 16), sum);
-                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v1 & nibble), Vector512.Load(xo + 16), sum);
+                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v0 & nibble),
+                        Vector512.Load(xo), sum);
+                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v1 >>> 4),
+                        Vector512.Load(xe + 16), sum);
+                    sum = Vector512.FusedMultiplyAdd(Avx512F.PermuteVar16x32(levels, v1 & nibble),
+                        Vector512.Load(xo + 16), sum);
                     acc = Vector512.FusedMultiplyAdd(sum, Vector512.Create(m.BlockScale(b)), acc);
                 }
                 y[r] = Vector512.Sum(acc);

@@ -98,7 +98,8 @@ public sealed record HfConfig
 
     internal static HfConfig Parse(JsonFields f)
     {
-        string type = f.String("model_type") ?? throw f.Bad("model_type", "missing; expected gpt2, llama, qwen2 or mistral.");
+        string type = f.String("model_type")
+            ?? throw f.Bad("model_type", "missing; expected gpt2, llama, qwen2 or mistral.");
         if (type is not ("gpt2" or "llama" or "qwen2" or "mistral"))
             throw f.Bad("model_type", $"'{type}' is not supported (gpt2, llama, qwen2, mistral).");
         bool gpt2 = type == "gpt2";
@@ -106,17 +107,20 @@ public sealed record HfConfig
         int hidden = f.RequiredInt(gpt2 ? ["n_embd", "hidden_size"] : ["hidden_size"], 1);
         int layers = f.RequiredInt(gpt2 ? ["n_layer", "num_hidden_layers"] : ["num_hidden_layers"], 1);
         int heads = f.RequiredInt(gpt2 ? ["n_head", "num_attention_heads"] : ["num_attention_heads"], 1);
-        int positions = f.RequiredInt(gpt2 ? ["n_positions", "max_position_embeddings"] : ["max_position_embeddings"], 1);
+        int positions = f.RequiredInt(gpt2 ? ["n_positions", "max_position_embeddings"]
+            : ["max_position_embeddings"], 1);
         int kvHeads = gpt2 ? heads : f.Int("num_key_value_heads", 1) ?? heads;
         if (heads % kvHeads != 0)
             throw f.Bad("num_key_value_heads", $"{kvHeads} does not divide num_attention_heads {heads}.");
         int headDim = gpt2 ? 0 : f.Int("head_dim", 1) ?? 0;
         if (headDim == 0)
         {
-            if (hidden % heads != 0) throw f.Bad(gpt2 ? "n_embd" : "hidden_size", $"{hidden} is not a multiple of the {heads} heads.");
+            if (hidden % heads != 0)
+                throw f.Bad(gpt2 ? "n_embd" : "hidden_size", $"{hidden} is not a multiple of the {heads} heads.");
             headDim = hidden / heads;
         }
-        if (!gpt2 && headDim % 2 != 0) throw f.Bad("head_dim", $"{headDim} is odd; rotary embeddings need an even head size.");
+        if (!gpt2 && headDim % 2 != 0)
+            throw f.Bad("head_dim", $"{headDim} is odd; rotary embeddings need an even head size.");
         int inner = gpt2 ? f.Int("n_inner", 1) ?? 4 * hidden : f.RequiredInt(["intermediate_size"], 1);
         double eps = gpt2 ? f.Number("layer_norm_epsilon") ?? 1e-5 : f.Number("rms_norm_eps") ?? 1e-6;
         if (!(eps > 0)) throw f.Bad(gpt2 ? "layer_norm_epsilon" : "rms_norm_eps", $"{eps} is not positive.");
@@ -135,7 +139,8 @@ public sealed record HfConfig
             throw f.Bad("pretraining_tp", "values above 1 are not supported.");
 
         int context = positions;
-        bool sliding = type == "mistral" ? f.Has("sliding_window") : type == "qwen2" && f.Bool("use_sliding_window") == true;
+        bool sliding = type == "mistral" ? f.Has("sliding_window")
+            : type == "qwen2" && f.Bool("use_sliding_window") == true;
         if (sliding)
         {
             int window = f.Int("sliding_window", 1) ?? positions;
@@ -170,16 +175,19 @@ public sealed record HfConfig
     private static RopeScaling? ReadRopeScaling(JsonFields f)
     {
         if (f.Element("rope_scaling") is not { } el) return null;
-        if (el.ValueKind != JsonValueKind.Object) throw f.Bad("rope_scaling", $"expected an object or null, found {el.ValueKind}.");
+        if (el.ValueKind != JsonValueKind.Object)
+            throw f.Bad("rope_scaling", $"expected an object or null, found {el.ValueKind}.");
         var s = new JsonFields(el, f.File);
         string kind = s.String("rope_type") ?? s.String("type") ?? throw f.Bad("rope_scaling.rope_type", "missing.");
         if (kind == "default") return null;
         if (kind != "llama3") throw f.Bad("rope_scaling.rope_type", $"'{kind}' is not supported (default, llama3).");
         double Need(string name) => s.Number(name) ?? throw f.Bad($"rope_scaling.{name}", "missing.");
         double factor = Need("factor"), low = Need("low_freq_factor"), high = Need("high_freq_factor");
-        int original = s.Int("original_max_position_embeddings", 1) ?? throw f.Bad("rope_scaling.original_max_position_embeddings", "missing.");
+        int original = s.Int("original_max_position_embeddings", 1)
+            ?? throw f.Bad("rope_scaling.original_max_position_embeddings", "missing.");
         if (!(factor > 0) || !(high > low) || !(low > 0))
-            throw f.Bad("rope_scaling", $"factor {factor} must be positive and high_freq_factor {high} above low_freq_factor {low} > 0.");
+            throw f.Bad("rope_scaling",
+                $"factor {factor} must be positive and high_freq_factor {high} above low_freq_factor {low} > 0.");
         return new RopeScaling(factor, low, high, original);
     }
 }

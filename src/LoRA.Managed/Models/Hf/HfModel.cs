@@ -61,13 +61,17 @@ public static class HfModel
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: the model folder does not exist.");
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"{directory}: the model folder does not exist.");
         string configPath = Path.Combine(directory, HfConfig.FileName);
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: the file does not exist (not a Hugging Face model folder?).", configPath);
+        if (!File.Exists(configPath))
+            throw new FileNotFoundException($"{configPath}: the file does not exist (not a Hugging Face model " +
+                "folder?).", configPath);
         HfConfig config = HfConfig.Read(configPath);
         string generationPath = Path.Combine(directory, GenerationConfig.FileName);
         IReadOnlyList<int> eos = config.EosTokenIds;
-        if (File.Exists(generationPath) && GenerationConfig.Read(generationPath) is { EosTokenIds.Count: > 0 } generation)
+        if (File.Exists(generationPath)
+            && GenerationConfig.Read(generationPath) is { EosTokenIds.Count: > 0 } generation)
             eos = generation.EosTokenIds;
 
         using HfWeights weights = HfWeights.Open(directory);

@@ -14,7 +14,8 @@ public static class HfModelWriter
     /// <summary>The files copied from the source folder when present.</summary>
     public static readonly IReadOnlyList<string> CopiedFiles =
     [
-        HfConfig.FileName, GenerationConfig.FileName, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        HfConfig.FileName, GenerationConfig.FileName, "tokenizer.json", "tokenizer_config.json",
+        "special_tokens_map.json",
         "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",
     ];
 
@@ -30,13 +31,18 @@ public static class HfModelWriter
         ArgumentException.ThrowIfNullOrEmpty(directory);
         // Adapted layers rename their weights (X.base_layer.weight, X.lora_A.<adapter>.weight): not a Hugging Face
         // state_dict.
-        if (model.NamedParameters().Any(p => p.Key.Contains(".base_layer.", StringComparison.Ordinal) || p.Key.Contains(".lora_A.", StringComparison.Ordinal)))
-            throw new InvalidOperationException("HfModelWriter: the model still has LoRA layers; call PeftModel.MergeAndUnload first.");
+        if (model.NamedParameters()
+            .Any(p => p.Key.Contains(".base_layer.", StringComparison.Ordinal)
+                || p.Key.Contains(".lora_A.", StringComparison.Ordinal)))
+            throw new InvalidOperationException("HfModelWriter: the model still has LoRA layers; call " +
+                "PeftModel.MergeAndUnload first.");
         string source = sourceDirectory ?? model.SourceDirectory
-            ?? throw new InvalidOperationException("HfModelWriter: the model was not loaded from a folder; give the folder whose config and tokenizer to copy.");
+            ?? throw new InvalidOperationException("HfModelWriter: the model was not loaded from a folder; give the " +
+                "folder whose config and tokenizer to copy.");
         Directory.CreateDirectory(directory);
         byte[] weights = SafeTensors.Serialize(model.StateDict(), new Dictionary<string, string> { ["format"] = "pt" });
-        var files = new List<(string, Action<Stream>)> { (Path.Combine(directory, HfWeights.SingleFile), s => s.Write(weights)) };
+        var files = new List<(string,
+            Action<Stream>)> { (Path.Combine(directory, HfWeights.SingleFile), s => s.Write(weights)) };
         foreach (string name in CopiedFiles)
         {
             string from = Path.Combine(source, name);

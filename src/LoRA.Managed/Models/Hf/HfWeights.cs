@@ -41,7 +41,8 @@ public sealed unsafe class HfWeights : IDisposable
             else if (File.Exists(index)) w.OpenShards(directory, index);
             else
                 throw new FileNotFoundException(
-                    $"{directory}: no {SingleFile} or {IndexFile} (pytorch_model.bin is not read; save the model with safe_serialization=True).", single);
+                    $"{directory}: no {SingleFile} or {IndexFile} (pytorch_model.bin is not read; save the model " +
+                    "with safe_serialization=True).", single);
             return w;
         }
         catch
@@ -66,7 +67,8 @@ public sealed unsafe class HfWeights : IDisposable
     private void OpenShards(string directory, string index)
     {
         var info = new FileInfo(index);
-        if (info.Length > 16 << 20) throw new InvalidDataFormatException(index, "json", $"{info.Length:N0} bytes is too large for an index.");
+        if (info.Length > 16 << 20)
+            throw new InvalidDataFormatException(index, "json", $"{info.Length:N0} bytes is too large for an index.");
         var shards = new Dictionary<string, SafeTensorsReader>(StringComparer.Ordinal);
         foreach (var (tensor, file) in ParseIndex(File.ReadAllBytes(index), index))
         {
@@ -77,7 +79,8 @@ public sealed unsafe class HfWeights : IDisposable
                 _readers.Add(reader);
             }
             if (!reader.Contains(tensor))
-                throw new InvalidDataFormatException(index, $"weight_map.{tensor}", $"the shard {file} has no such tensor.");
+                throw new InvalidDataFormatException(index, $"weight_map.{tensor}",
+                    $"the shard {file} has no such tensor.");
             _byName[tensor] = reader;
         }
     }
@@ -90,16 +93,20 @@ public sealed unsafe class HfWeights : IDisposable
     internal static List<(string Tensor, string File)> ParseIndex(byte[] json, string source)
     {
         using JsonDocument doc = StrictJson.Parse(json, source, "json", 64);
-        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-            throw new InvalidDataFormatException(source, "weight_map", "missing or not an object of tensor name → shard file.");
+        if (doc.RootElement.ValueKind != JsonValueKind.Object
+            || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataFormatException(source, "weight_map",
+                "missing or not an object of tensor name → shard file.");
         var entries = new List<(string, string)>();
         foreach (var entry in map.EnumerateObject())
         {
             if (entry.Value.ValueKind != JsonValueKind.String)
-                throw new InvalidDataFormatException(source, $"weight_map.{entry.Name}", $"expected a file name, found {entry.Value.ValueKind}.");
+                throw new InvalidDataFormatException(source, $"weight_map.{entry.Name}",
+                    $"expected a file name, found {entry.Value.ValueKind}.");
             string file = entry.Value.GetString()!;
             if (file.Length == 0 || Path.GetFileName(file) != file || file is "." or "..")
-                throw new InvalidDataFormatException(source, $"weight_map.{entry.Name}", $"'{file}' is not a file name in the folder.");
+                throw new InvalidDataFormatException(source, $"weight_map.{entry.Name}",
+                    $"'{file}' is not a file name in the folder.");
             entries.Add((entry.Name, file));
         }
         return entries;
@@ -134,32 +141,36 @@ public sealed unsafe class HfWeights : IDisposable
     /// <exception cref="ArgumentException">Both a checksum and provided parameters (their values never pass
     /// here).</exception>
     internal void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable,
-        IReadOnlyDictionary<Parameter, TensorSink>? divert, IReadOnlySet<Parameter>? provided, ParameterChecksum? checksum)
+        IReadOnlyDictionary<Parameter, TensorSink>? divert, IReadOnlySet<Parameter>? provided,
+        ParameterChecksum? checksum)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(ignorable);
         if (checksum is not null && provided is { Count: > 0 })
-            throw new ArgumentException("HfWeights.LoadInto: a checksum needs every tensor's values; some are provided.");
+            throw new ArgumentException("HfWeights.LoadInto: a checksum needs every tensor's " +
+                "values; some are provided.");
         var plan = new List<(string Name, Parameter Param, string Stored, SafeTensorsReader Reader)>();
         var used = new HashSet<string>(StringComparer.Ordinal);
-        string where = _readers.Count == 1 ? _readers[0].Path : Path.Combine(Path.GetDirectoryName(_readers[0].Path) ?? "", IndexFile);
+        string where = _readers.Count == 1 ? _readers[0].Path
+            : Path.Combine(Path.GetDirectoryName(_readers[0].Path) ?? "", IndexFile);
         foreach (var (name, p) in model.NamedParameters())
         {
-            string? stored = _byName.ContainsKey(name) ? name
-                : name.StartsWith(basePrefix, StringComparison.Ordinal) && _byName.ContainsKey(name[basePrefix.Length..]) ? name[basePrefix.Length..]
-                : null;
+            string bare = name.StartsWith(basePrefix, StringComparison.Ordinal) ? name[basePrefix.Length..] : name;
+            string? stored = _byName.ContainsKey(name) ? name : _byName.ContainsKey(bare) ? bare : null;
             if (stored is null)
-                throw new InvalidDataFormatException(where, name, $"missing (looked for '{name}' and '{(name.StartsWith(basePrefix, StringComparison.Ordinal) ? name[basePrefix.Length..] : name)}').");
+                throw new InvalidDataFormatException(where, name, $"missing (looked for '{name}' and '{bare}').");
             SafeTensorsReader reader = _byName[stored];
             int[] shape = reader.ShapeOf(stored);
             if (!shape.AsSpan().SequenceEqual(p.Shape))
-                throw new InvalidDataFormatException(reader.Path, stored, $"shape {Shapes.Format(shape)} in the file but the config gives {Shapes.Format(p.Shape)}.");
+                throw new InvalidDataFormatException(reader.Path, stored,
+                    $"shape {Shapes.Format(shape)} in the file but the config gives {Shapes.Format(p.Shape)}.");
             used.Add(stored);
             if (provided is null || !provided.Contains(p)) plan.Add((name, p, stored, reader));
         }
         foreach (string name in _byName.Keys.Order(StringComparer.Ordinal))
             if (!used.Contains(name) && !ignorable(name))
-                throw new InvalidDataFormatException(_byName[name].Path, name, "unexpected tensor: no parameter of the model takes it (wrong config.json?).");
+                throw new InvalidDataFormatException(_byName[name].Path, name,
+                    "unexpected tensor: no parameter of the model takes it (wrong config.json?).");
         if (checksum is not null) plan.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         else if (divert is not null)
             plan = plan.Where(e => !divert.ContainsKey(e.Param))

@@ -14,7 +14,8 @@ internal sealed class JsonFields
 
     public JsonFields(JsonElement root, string file)
     {
-        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataFormatException(file, "json", $"expected an object, found {root.ValueKind}.");
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataFormatException(file, "json", $"expected an object, found {root.ValueKind}.");
         _root = root;
         File = file;
     }
@@ -27,7 +28,9 @@ internal sealed class JsonFields
     {
         var info = new FileInfo(path);
         if (!info.Exists) throw new FileNotFoundException($"{path}: the file does not exist.", path);
-        if (info.Length > 16 << 20) throw new InvalidDataFormatException(path, "json", $"{info.Length:N0} bytes is too large for a config file.");
+        if (info.Length > 16 << 20)
+            throw new InvalidDataFormatException(path, "json",
+                $"{info.Length:N0} bytes is too large for a config file.");
         return StrictJson.Parse(System.IO.File.ReadAllBytes(path), path, "json", 64);
     }
 
@@ -41,7 +44,8 @@ internal sealed class JsonFields
     public string? String(string name)
     {
         if (Element(name) is not { } el) return null;
-        return el.ValueKind == JsonValueKind.String ? el.GetString() : throw Bad(name, $"expected a string, found {el.ValueKind}.");
+        return el.ValueKind == JsonValueKind.String ? el.GetString()
+            : throw Bad(name, $"expected a string, found {el.ValueKind}.");
     }
 
     public int? Int(string name, int min = int.MinValue)
@@ -60,7 +64,9 @@ internal sealed class JsonFields
     }
 
     public int RequiredInt(string[] names, int min) =>
-        Int(names, min) ?? throw Bad(names[0], "missing" + (names.Length > 1 ? $" (also looked for {string.Join(", ", names.Skip(1))})" : "") + ".");
+        Int(names, min)
+            ?? throw Bad(names[0],
+                "missing" + (names.Length > 1 ? $" (also looked for {string.Join(", ", names.Skip(1))})" : "") + ".");
 
     public double? Number(string name)
     {
@@ -86,7 +92,8 @@ internal sealed class JsonFields
     {
         if (Element(name) is not { } el) return [];
         if (el.ValueKind == JsonValueKind.Number) return [Int(name, 0)!.Value];
-        if (el.ValueKind != JsonValueKind.Array) throw Bad(name, $"expected an integer or a list of integers, found {el.ValueKind}.");
+        if (el.ValueKind != JsonValueKind.Array)
+            throw Bad(name, $"expected an integer or a list of integers, found {el.ValueKind}.");
         var list = new List<int>();
         foreach (var item in el.EnumerateArray())
         {

@@ -59,7 +59,8 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
         PathFor(modelDirectory, dtype, HfModel.DefaultEmbeddingDType(dtype), cacheRoot);
 
     /// <summary>As <see cref="PathFor(string, BaseDType, string?)"/> for tables stored in
-    /// <paramref name="tablesDType"/>: a name of its own unless they are the default for <paramref name="dtype"/>.</summary>
+    /// <paramref name="tablesDType"/>: a name of its own unless they are the default for
+    /// <paramref name="dtype"/>.</summary>
     public static string PathFor(string modelDirectory, BaseDType dtype, BaseDType tablesDType, string? cacheRoot)
     {
         string file = tablesDType == HfModel.DefaultEmbeddingDType(dtype)

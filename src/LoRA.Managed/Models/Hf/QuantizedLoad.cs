@@ -93,13 +93,15 @@ internal sealed class QuantizedLoad
         if (cache.DType != _dtype) return Reject(path, $"made for {cache.DType}, loading {_dtype}", warning);
         if (cache.Key.Difference(key) is { } changed) return Reject(path, $"stale: {changed}", warning);
         if (cache.Entries.Count != Targets.Count)
-            return Reject(path, $"stale: {cache.Entries.Count} quantised weights, the model has {Targets.Count}", warning);
+            return Reject(path, $"stale: {cache.Entries.Count} quantised weights, the model has {Targets.Count}",
+                warning);
         for (int i = 0; i < Targets.Count; i++)
         {
             var (name, shape, _, dtype) = Targets[i];
             var e = cache.Entries[i];
             if (e.Name != name || !e.Shape.AsSpan().SequenceEqual(shape) || e.Weight.DType != dtype)
-                return Reject(path, $"stale: the cache holds {e.Name} {Tensors.Shapes.Format(e.Shape)} {e.Weight.DType} "
+                return Reject(path,
+                    $"stale: the cache holds {e.Name} {Tensors.Shapes.Format(e.Shape)} {e.Weight.DType} "
                     + $"where the model quantises {name} {Tensors.Shapes.Format(shape)} {dtype}", warning);
         }
         LoadInto(null, Targets.Select(t => t.Module.Weight).ToHashSet(), null);

@@ -41,13 +41,15 @@ public sealed class LlamaAttention : Module
         AttentionShapes s = AttentionShapes.For(ref _shapes, b, t, _heads, _kvHeads, _headDim);
         _rope.Ensure(t);
         int[] swap = AttentionShapes.SwapTimeAndHeads;
-        Tensor q = Functional.Permute(Functional.Rope(Functional.Reshape(_q.Forward(input), s.Heads), _rope.Cos, _rope.Sin), swap);
-        Tensor k = Functional.Permute(Functional.Rope(Functional.Reshape(_k.Forward(input), s.KvHeads), _rope.Cos, _rope.Sin), swap);
+        Tensor q = Functional.Permute(
+            Functional.Rope(Functional.Reshape(_q.Forward(input), s.Heads), _rope.Cos, _rope.Sin), swap);
+        Tensor k = Functional.Permute(
+            Functional.Rope(Functional.Reshape(_k.Forward(input), s.KvHeads), _rope.Cos, _rope.Sin), swap);
         Tensor v = Functional.Permute(Functional.Reshape(_v.Forward(input), s.KvHeads), swap);   // (B, H_kv, T, D)
         k = Functional.RepeatKv(k, _heads / _kvHeads);                                           // (B, H, T, D)
         v = Functional.RepeatKv(v, _heads / _kvHeads);
-        Tensor att = Functional.CausalSoftmax(Functional.BatchedMatMul(q, k, transposeB: true), 1f / MathF.Sqrt(_headDim),
-            inPlace: true);   // the scores are read by nothing else
+        Tensor att = Functional.CausalSoftmax(Functional.BatchedMatMul(q, k, transposeB: true),
+            1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
         Tensor y = Functional.BatchedMatMul(att, v);                                             // (B, H, T, D)
         y = Functional.Reshape(Functional.Permute(y, swap), s.Merged);                           // (B, T, H·D)
         return _o.Forward(y);
@@ -65,7 +67,8 @@ public sealed class LlamaAttention : Module
         Tensor v = _v.Forward(x);
         cache.Write(layer, k.Data, v.Data, n);
         Tensor y = Tape.NewTensor(s.Merged);
-        CachedAttentionKernel.Forward(q.Data, cache.Keys(layer), cache.Values(layer), y.Data, n, _heads, _kvHeads, _headDim,
+        CachedAttentionKernel.Forward(q.Data, cache.Keys(layer), cache.Values(layer), y.Data, n, _heads, _kvHeads,
+            _headDim,
             start, 1f / MathF.Sqrt(_headDim));
         return _o.Forward(y);
     }

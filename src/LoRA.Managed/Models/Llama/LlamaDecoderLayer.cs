@@ -16,7 +16,8 @@ public sealed class LlamaDecoderLayer : Module
         ArgumentNullException.ThrowIfNull(config);
         InputLayernorm = RegisterModule("input_layernorm", new RmsNorm(config.HiddenSize, config.NormEps));
         SelfAttn = RegisterModule("self_attn", new LlamaAttention(config, rope));
-        PostAttentionLayernorm = RegisterModule("post_attention_layernorm", new RmsNorm(config.HiddenSize, config.NormEps));
+        PostAttentionLayernorm = RegisterModule("post_attention_layernorm",
+            new RmsNorm(config.HiddenSize, config.NormEps));
         Mlp = RegisterModule("mlp", new LlamaMlp(config.HiddenSize, config.IntermediateSize, config.MlpBias));
     }
 

@@ -20,9 +20,12 @@ public sealed class LlamaForCausalLm : CausalLm
     /// <exception cref="ArgumentException">The config is not of the Llama family.</exception>
     public LlamaForCausalLm(HfConfig config) : base(config)
     {
-        if (config.Architecture != HfArchitecture.Llama) throw new ArgumentException($"LlamaForCausalLm: model_type is {config.ModelType}, not of the Llama family.");
+        if (config.Architecture != HfArchitecture.Llama)
+            throw new ArgumentException($"LlamaForCausalLm: model_type is {config.ModelType}, not " +
+                "of the Llama family.");
         Model = RegisterModule("model", new LlamaModel(config));
-        if (!config.TieWordEmbeddings) _lmHead = RegisterModule("lm_head", Linear.Empty(config.HiddenSize, config.VocabSize, bias: false));
+        if (!config.TieWordEmbeddings)
+            _lmHead = RegisterModule("lm_head", Linear.Empty(config.HiddenSize, config.VocabSize, bias: false));
     }
 
     /// <summary>The body.</summary>

@@ -76,7 +76,8 @@ public sealed class LlamaModel : Module
         if (name != "embed_tokens") return;
         // Refuse anything that cannot look tokens up: ReplaceChild puts the old child back.
         if (module is not ITokenEmbedding lookup)
-            throw new ArgumentException($"{GetType().Name}: 'embed_tokens' must be an Embedding or wrap one, not a {module.GetType().Name}.");
+            throw new ArgumentException($"{GetType().Name}: 'embed_tokens' must be an Embedding or wrap one, not a " +
+                $"{module.GetType().Name}.");
         _lookup = lookup;
         EmbedTokens = lookup.Table;
     }
