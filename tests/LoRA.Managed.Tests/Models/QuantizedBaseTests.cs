@@ -94,19 +94,7 @@ public class QuantizedBaseTests
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
         var arena = new TensorArena();
-        int saved = ComputeThreads.Max;
-        ComputeThreads.Max = 1;
-        double first, last;
-        try
-        {
-            first = TrainStep(model, opt, ids, arena);
-            for (int i = 0; i < 3; i++) TrainStep(model, opt, ids, arena);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 5; i++) last = TrainStep(model, opt, ids, arena);
-            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes per steady-state step");
-            last = TrainStep(model, opt, ids, arena);
-        }
-        finally { ComputeThreads.Max = saved; }
+        var (first, last) = StepsAllocationFree(() => TrainStep(model, opt, ids, arena));
         Assert.That(last, Is.LessThan(first - 0.05));
         foreach (var (n, p) in model.NamedParameters())
             Assert.That(p.HasGrad, Is.EqualTo(n.Contains(".lora_")), n);
@@ -127,6 +115,24 @@ public class QuantizedBaseTests
         Assert.That(peft.AllParameterCount, Is.EqualTo(loaded.AllParameterCount));
     }
 
+    /// <summary>Four warm-up steps on one thread, then five that must allocate nothing; the first and the last
+    /// loss.</summary>
+    private static (double First, double Last) StepsAllocationFree(Func<double> step)
+    {
+        int saved = ComputeThreads.Max;
+        ComputeThreads.Max = 1;
+        try
+        {
+            double first = step();
+            for (int i = 0; i < 3; i++) step();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++) step();
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes per steady-state step");
+            return (first, step());
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
+
     [TestCaseSource(nameof(Models))]
     public void LoraOnAQuantisedTableTrainsThroughTheFusedQuantisedHeadAllocationFree(string name)
     {
@@ -137,19 +143,7 @@ public class QuantizedBaseTests
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
         var arena = new TensorArena();
-        int saved = ComputeThreads.Max;
-        ComputeThreads.Max = 1;
-        double first, last;
-        try
-        {
-            first = LossStep(model, opt, ids, arena);
-            for (int i = 0; i < 3; i++) LossStep(model, opt, ids, arena);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 5; i++) LossStep(model, opt, ids, arena);
-            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes per steady-state step");
-            last = LossStep(model, opt, ids, arena);
-        }
-        finally { ComputeThreads.Max = saved; }
+        var (first, last) = StepsAllocationFree(() => LossStep(model, opt, ids, arena));
         Assert.That(last, Is.LessThan(first - 0.05));
         Assert.That(model.NamedParameters().Where(p => p.Value.HasGrad).Select(p => p.Key),
             Has.Some.Contains(table + ".lora_embedding_A").And.All.Contains(".lora_"));

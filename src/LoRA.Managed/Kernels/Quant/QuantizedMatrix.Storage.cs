@@ -47,20 +47,16 @@ public sealed unsafe partial class QuantizedMatrix
         {
             case BaseDType.F32:
                 _f32 = Take<float>(arrays, 0, 1, n, dtype);
-                StorageBytes = 4L * n;
                 break;
             case BaseDType.Bf16:
                 _bf16 = Take<ushort>(arrays, 0, 1, n, dtype);
-                StorageBytes = 2L * n;
                 break;
             case BaseDType.F16:
                 _f16 = Take<Half>(arrays, 0, 1, n, dtype);
-                StorageBytes = 2L * n;
                 break;
             case BaseDType.Int8:
                 _int8 = Take<sbyte>(arrays, 0, 2, n, dtype);
                 _rowScales = Take<float>(arrays, 1, 2, rows, dtype);
-                StorageBytes = n + 4L * rows;
                 break;
             case BaseDType.Nf4:
                 int blocks = Nf4.BlockCount(n);
@@ -68,7 +64,6 @@ public sealed unsafe partial class QuantizedMatrix
                 _absmaxCodes = Take<byte>(arrays, 1, 3, blocks, dtype);
                 _absmax2 = Take<float>(arrays, 2, 3, DynamicQuant8.BlockCount(blocks), dtype);
                 _absmaxOffset = offset;
-                StorageBytes = _nf4.Length + _absmaxCodes.Length + 4L * _absmax2.Length + 4;
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown base dtype");

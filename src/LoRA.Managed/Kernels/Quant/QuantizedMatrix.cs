@@ -35,7 +35,10 @@ public sealed unsafe partial class QuantizedMatrix
     public BaseDType DType { get; }
 
     /// <summary>Bytes held for the weight and its scales.</summary>
-    public long StorageBytes { get; }
+    public long StorageBytes =>
+        4L * (_f32?.Length ?? 0) + 2L * (_bf16?.Length ?? 0) + 2L * (_f16?.Length ?? 0)
+        + (_int8?.Length ?? 0) + 4L * (_rowScales?.Length ?? 0)
+        + (_nf4 is null ? 0 : _nf4.Length + _absmaxCodes!.Length + 4L * _absmax2!.Length + 4);
 
     private QuantizedMatrix(int rows, int columns, BaseDType dtype, ReadOnlySpan<float> weight)
     {
@@ -47,23 +50,19 @@ public sealed unsafe partial class QuantizedMatrix
         {
             case BaseDType.F32:
                 _f32 = weight[..n].ToArray();
-                StorageBytes = 4L * n;
                 break;
             case BaseDType.Bf16:
                 _bf16 = new ushort[n];
                 Bf16.Quantize(weight[..n], _bf16);
-                StorageBytes = 2L * n;
                 break;
             case BaseDType.F16:
                 _f16 = new Half[n];
                 F16.Quantize(weight[..n], _f16);
-                StorageBytes = 2L * n;
                 break;
             case BaseDType.Int8:
                 _int8 = new sbyte[n];
                 _rowScales = new float[rows];
                 Int8Rowwise.Quantize(weight, rows, columns, _int8, _rowScales);
-                StorageBytes = n + 4L * rows;
                 break;
             case BaseDType.Nf4:
                 _nf4 = new byte[Nf4.PackedLength(n)];
@@ -84,7 +83,6 @@ public sealed unsafe partial class QuantizedMatrix
                 {
                     NativeMemory.Free(scales);
                 }
-                StorageBytes = _nf4.Length + _absmaxCodes.Length + 4L * _absmax2.Length + 4;
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown base dtype");
