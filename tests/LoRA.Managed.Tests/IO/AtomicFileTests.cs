@@ -101,26 +101,4 @@ public class AtomicFileTests
         Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { a }), "no backup left");
         Assert.Throws<ArgumentException>(() => AtomicFile.WriteAll([(a, _ => { }), (a, _ => { })]));
     }
-
-    /// <summary>Passes writes through until <c>failAfter</c> bytes, then fails like a full disk.</summary>
-    private sealed class FailingStream(Stream inner, long failAfter) : Stream
-    {
-        private long _written;
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => _written;
-        public override long Position { get => _written; set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            int allowed = (int)Math.Min(count, Math.Max(0, failAfter - _written));
-            inner.Write(buffer, offset, allowed);
-            _written += allowed;
-            if (allowed < count) throw new IOException("No space left on device (device full, simulated).");
-        }
-    }
 }

@@ -261,8 +261,8 @@ public class QuantizedCacheTests
         byte[] good = File.ReadAllBytes(path);
         string other = Path.Combine(dir.Path, ".lora-managed", "other.bin");
         // The process "dies" (an exception) after 1000 bytes: no file appears, and an existing cache is untouched.
-        Assert.Throws<IOException>(() => QuantizedWeightCache.Write(other, contents, s => new FailingStream(s, 1000)));
-        Assert.Throws<IOException>(() => QuantizedWeightCache.Write(path, contents, s => new FailingStream(s, 1000)));
+        Assert.Throws<IOException>(() => QuantizedWeightCache.Write(other, contents, s => new IO.FailingStream(s, 1000)));
+        Assert.Throws<IOException>(() => QuantizedWeightCache.Write(path, contents, s => new IO.FailingStream(s, 1000)));
         Assert.That(Directory.GetFiles(Path.GetDirectoryName(path)!), Is.EqualTo(new[] { path }),
             "no temporary file left");
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(good));
@@ -366,26 +366,5 @@ public class QuantizedCacheTests
         byte[] b = File.ReadAllBytes(path);
         BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(8), version);
         File.WriteAllBytes(path, b);
-    }
-
-    private sealed class FailingStream(Stream inner, long failAfter) : Stream
-    {
-        private long _written;
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _written; set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            if (_written + count > failAfter) throw new IOException("the disk is full (simulated)");
-            inner.Write(buffer, offset, count);
-            _written += count;
-        }
     }
 }

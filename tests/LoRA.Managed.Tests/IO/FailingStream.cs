@@ -1,0 +1,23 @@
+namespace LoRA.Managed.Tests.IO;
+
+/// <summary>Passes writes through until <c>failAfter</c> bytes, then fails like a full disk.</summary>
+internal sealed class FailingStream(Stream inner, long failAfter) : Stream
+{
+    private long _written;
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => _written;
+    public override long Position { get => _written; set => throw new NotSupportedException(); }
+    public override void Flush() => inner.Flush();
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        int allowed = (int)Math.Min(count, Math.Max(0, failAfter - _written));
+        inner.Write(buffer, offset, allowed);
+        _written += allowed;
+        if (allowed < count) throw new IOException("No space left on device (device full, simulated).");
+    }
+}
