@@ -15,6 +15,7 @@ public static class Program
         ["recipe"] = RecipeSample.Run,
         ["hf"] = HfLmSample.Run,
         ["hfmodels"] = HfModelsSample.Run,
+        ["qlora"] = QLoraSample.Run,
         ["derivations"] = DerivationsSample.Run,
         ["exercises"] = Exercises.ExerciseChecks.Run,
     };

@@ -80,6 +80,10 @@ public partial class DocsTests
         "sentencepiece: <s> ▁ P i p ▁a t e ▁ 3 ▁f is h ▁for ▁ € 1 ▁a t ▁the ▁ <0xE7> <0x8C> <0xAB> ▁c a f é",
         "decoded: \"Pip ate 3 fish for €1 at the 猫 café\"",
         "kv cache: 8 positions cached, 16 floats per position and layer; max |cached - full| = 0 (below 1e-5)")]
+    [TestCase("qlora", "absmax 0.0620", "index           4      2     11      5",
+        "max |w - expanded| / absmax = 0.1474 <= 0.1519 (half the widest gap between levels)",
+        "Nf4 :   6.0 MB for 5632×2048 (4.127 bits a weight; f32 is 46.1 MB)",
+        "y = x·Wᵀ through the NF4 panels equals the float GEMM over the expanded W: True")]
     [TestCase("derivations",
         "linear: dW = dYᵀ·x, dx = dY·W, db = Σ dY: finite differences agree to < 1e-6, the " +
         "library's backward to < 1e-4",

@@ -261,8 +261,10 @@ public class QuantizedCacheTests
         byte[] good = File.ReadAllBytes(path);
         string other = Path.Combine(dir.Path, ".lora-managed", "other.bin");
         // The process "dies" (an exception) after 1000 bytes: no file appears, and an existing cache is untouched.
-        Assert.Throws<IOException>(() => QuantizedWeightCache.Write(other, contents, s => new IO.FailingStream(s, 1000)));
-        Assert.Throws<IOException>(() => QuantizedWeightCache.Write(path, contents, s => new IO.FailingStream(s, 1000)));
+        Assert.Throws<IOException>(() =>
+            QuantizedWeightCache.Write(other, contents, s => new IO.FailingStream(s, 1000)));
+        Assert.Throws<IOException>(() =>
+            QuantizedWeightCache.Write(path, contents, s => new IO.FailingStream(s, 1000)));
         Assert.That(Directory.GetFiles(Path.GetDirectoryName(path)!), Is.EqualTo(new[] { path }),
             "no temporary file left");
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(good));
