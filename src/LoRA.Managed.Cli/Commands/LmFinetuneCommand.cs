@@ -21,7 +21,7 @@ internal static class LmFinetuneCommand
         var checkpointing = new Option<bool>("--gradient-checkpointing")
         {
             Description = "Recompute each block's activations in backward instead of keeping them (less memory, " +
-                "about a third more compute; needs --dropout 0), as Hugging Face's gradient_checkpointing_enable().",
+                "about a third more compute), as Hugging Face's gradient_checkpointing_enable().",
         };
         var data = CommonOptions.NonEmptyPath(
             new Option<string>("--data") { Description = ".txt (packed into context-length blocks) or .jsonl " +

@@ -64,6 +64,13 @@ public static class Functional
     /// </summary>
     public static Tensor Checkpoint(Func<Tensor, Tensor> block, Tensor x) => CheckpointOp.Apply(block, x);
 
+    /// <summary>As <see cref="Checkpoint(Func{Tensor, Tensor}, Tensor)"/> for a block that draws dropout masks from
+    /// <paramref name="generators"/>: their states are saved before the forward and restored for the recomputation,
+    /// so it draws the same masks (the models pass each block's, collected by
+    /// <c>Module.CollectGenerators</c>).</summary>
+    internal static Tensor Checkpoint(Func<Tensor, Tensor> block, Tensor x, List<TorchGenerator> generators) =>
+        CheckpointOp.Apply(block, x, generators);
+
     /// <summary>
     /// As <see cref="Embedding(Tensor, ReadOnlySpan{int}, int[])"/> from a frozen table stored quantised (V, C):
     /// only the picked rows are expanded. Nothing is recorded (the table takes no gradient).

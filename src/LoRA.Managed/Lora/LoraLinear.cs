@@ -119,6 +119,12 @@ public sealed class LoraLinear : LoraLayer
     protected override IEnumerable<TorchGenerator> OwnGenerators() => _dropoutGenerators.Values;
 
     /// <inheritdoc />
+    private protected override void AddOwnGenerators(List<TorchGenerator> into)
+    {
+        foreach (TorchGenerator g in _dropoutGenerators.Values) into.Add(g);
+    }
+
+    /// <inheritdoc />
     public override Tensor Forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);

@@ -47,7 +47,8 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
     /// When true, training forwards run each block under gradient checkpointing (Hugging Face's
     /// <c>gradient_checkpointing_enable()</c>, which PEFT's <c>prepare_model_for_kbit_training</c> turns on for
     /// QLoRA): a step keeps each block's input and output and recomputes the block's activations in backward, for
-    /// about a third more compute. Dropout inside the blocks (LoRA's) must be 0, as a recomputation draws new masks.
+    /// about a third more compute. Dropout inside the blocks (LoRA's) draws the same masks in the recomputation: the
+    /// states of each block's generators are replayed, as <c>torch.utils.checkpoint</c>'s <c>preserve_rng_state</c>.
     /// </summary>
     public bool GradientCheckpointing { get; set; }
 

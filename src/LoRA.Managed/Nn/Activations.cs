@@ -38,6 +38,9 @@ public sealed class Dropout : Module
     protected override IEnumerable<TorchGenerator> OwnGenerators() => [_generator];
 
     /// <inheritdoc />
+    private protected override void AddOwnGenerators(List<TorchGenerator> into) => into.Add(_generator);
+
+    /// <inheritdoc />
     public override Tensor Forward(Tensor input) =>
         Training && P > 0f ? Functional.Dropout(input, P, _generator) : input;
 }

@@ -175,6 +175,30 @@ public abstract class Module
     /// </summary>
     protected virtual IEnumerable<TorchGenerator> OwnGenerators() => [];
 
+    /// <summary>Adds this module's own generators to <paramref name="into"/>; the default adds
+    /// <see cref="OwnGenerators"/>, and modules that draw every step override it so a walk allocates nothing.</summary>
+    private protected virtual void AddOwnGenerators(List<TorchGenerator> into)
+    {
+        foreach (TorchGenerator g in OwnGenerators()) into.Add(g);
+    }
+
+    /// <summary>
+    /// Refills <paramref name="into"/> with the generators of this tree, in module order (a generator shared by two
+    /// modules appears twice), without allocating once the list has grown: what a checkpointed block saves before its
+    /// forward and restores before its recomputation, every step.
+    /// </summary>
+    internal void CollectGenerators(List<TorchGenerator> into)
+    {
+        into.Clear();
+        AddGeneratorsOfTree(into);
+    }
+
+    private void AddGeneratorsOfTree(List<TorchGenerator> into)
+    {
+        AddOwnGenerators(into);
+        foreach (var child in _children) child.Value.AddGeneratorsOfTree(into);
+    }
+
     /// <summary>Every distinct generator the modules of this tree draw from while training, in module order.</summary>
     public IReadOnlyList<TorchGenerator> Generators()
     {

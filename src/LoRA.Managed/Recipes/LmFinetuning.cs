@@ -32,7 +32,7 @@ public static class LmFinetuning
         public Kernels.BaseDType? EmbeddingDType { get; init; }
 
         /// <summary>Recompute each block's activations in backward instead of keeping them (see
-        /// <see cref="CausalLm.GradientCheckpointing"/>); needs <see cref="Dropout"/> 0.</summary>
+        /// <see cref="CausalLm.GradientCheckpointing"/>); LoRA dropout replays the same masks.</summary>
         public bool GradientCheckpointing { get; init; }
         public required string DataFile { get; init; }
         public required string OutDir { get; init; }
@@ -74,9 +74,6 @@ public static class LmFinetuning
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(tokenizer);
         var obs = observer ?? RecipeObserver.Silent;
-        if (o.GradientCheckpointing && o.Dropout != 0)
-            throw new ArgumentException(
-                "lm-finetune: --gradient-checkpointing needs --dropout 0 (a recomputed block would draw new masks).");
         CausalLm model = Models.Hf.HfModel.Load(o.ModelDir, new Models.Hf.HfLoadOptions
         {
             BaseDType = o.BaseDType, EmbeddingDType = o.EmbeddingDType, QuantizedCache = o.QuantizedCache,

@@ -143,6 +143,24 @@ public sealed class TorchGenerator
     /// <summary>Copies the full generator state (for checkpoints).</summary>
     public GeneratorState GetState() => new((uint[])_mt.Clone(), _index, Seed);
 
+    /// <summary>Words <see cref="SaveState"/> writes: the mt19937 state and the index.</summary>
+    internal const int StateWords = N + 1;
+
+    /// <summary>Copies the state into <paramref name="into"/> (<see cref="StateWords"/> words) without allocating, for
+    /// a checkpointed block that must draw the same dropout masks again when it is recomputed.</summary>
+    internal void SaveState(Span<uint> into)
+    {
+        _mt.CopyTo(into);
+        into[N] = (uint)_index;
+    }
+
+    /// <summary>Restores a state written by <see cref="SaveState"/>.</summary>
+    internal void LoadState(ReadOnlySpan<uint> from)
+    {
+        from[..N].CopyTo(_mt);
+        _index = (int)from[N];
+    }
+
     /// <summary>Restores a state taken by <see cref="GetState"/>.</summary>
     public void SetState(GeneratorState state)
     {

@@ -18,12 +18,12 @@ namespace LoRA.Managed.Tests.Models;
 [NonParallelizable]
 public class GradientCheckpointingTests
 {
-    private static PeftModel Adapted(string name, BaseDType d, out CausalLm model)
+    private static PeftModel Adapted(string name, BaseDType d, out CausalLm model, float dropout = 0f)
     {
         model = HfModel.Load(HfFixtures.Folder(name), d);
         var config = new LoraConfig
         {
-            Rank = 4, Alpha = 8,
+            Rank = 4, Alpha = 8, Dropout = dropout,
             TargetModules = name == "gpt2-tiny" ? ["c_attn", "c_fc", "wte"]
                 : ["q_proj", "v_proj", "down_proj", "embed_tokens"],
         };
@@ -64,11 +64,52 @@ public class GradientCheckpointingTests
         Assert.That(compared, Is.GreaterThan(6));
     }
 
+    /// <summary>With LoRA dropout on, the recomputation draws the forward's masks again (the generators' states are
+    /// replayed, as <c>torch.utils.checkpoint</c>'s <c>preserve_rng_state</c>), so two training steps give the plain
+    /// steps' losses and gradients and leave the generators where the plain steps leave them.</summary>
     [Test]
-    public void ACheckpointedStepAllocatesNothingOnceWarm([Values("gpt2-tiny", "llama-gqa-tied")] string name)
+    public void WithDropoutTheRecomputationDrawsTheSameMasks([Values("gpt2-tiny", "llama-gqa-tied")] string name)
     {
-        var peft = Adapted(name, BaseDType.Nf4, out CausalLm model);
+        var plain = Adapted(name, BaseDType.F32, out CausalLm a, dropout: 0.3f);
+        var checkpointed = Adapted(name, BaseDType.F32, out CausalLm b, dropout: 0.3f);
+        b.GradientCheckpointing = true;
+        plain.Train();
+        checkpointed.Train();
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
+        int n = ids.Length - 1;
+        for (int step = 0; step < 2; step++)
+        {
+            foreach (var p in plain.TrainableParameters().Concat(checkpointed.TrainableParameters())) p.ZeroGrad();
+            Tensor la = a.Loss(ids.AsSpan(0, n), ids.AsSpan(1), 1, n);
+            float lossA = la.Item();
+            la.Backward();
+            Tensor lb = b.Loss(ids.AsSpan(0, n), ids.AsSpan(1), 1, n);
+            Assert.That(lb.Item(), Is.EqualTo(lossA), $"step {step}: the same forward, masks included");
+            lb.Backward();
+            var grads = plain.NamedParameters().Where(p => p.Value.RequiresGrad)
+                .ToDictionary(p => p.Key, p => p.Value.Grad.ToArray());
+            foreach (var (key, p) in checkpointed.NamedParameters().Where(p => p.Value.RequiresGrad))
+            {
+                float[] want = grads[key], got = p.Grad.ToArray();
+                for (int i = 0; i < got.Length; i++)
+                    Assert.That(got[i], Is.EqualTo(want[i]).Within(1e-6f + 1e-5f * Math.Abs(want[i])),
+                        $"step {step}: {key}[{i}]");
+            }
+            var after = a.Generators().Select(g => g.GetState().Mt).ToList();
+            var afterCheckpointed = b.Generators().Select(g => g.GetState().Mt).ToList();
+            Assert.That(afterCheckpointed, Has.Count.EqualTo(after.Count).And.Count.GreaterThan(0));
+            for (int i = 0; i < after.Count; i++)
+                Assert.That(afterCheckpointed[i], Is.EqualTo(after[i]), $"step {step}: generator {i} moved on alike");
+        }
+    }
+
+    [Test]
+    public void ACheckpointedStepAllocatesNothingOnceWarm([Values("gpt2-tiny", "llama-gqa-tied")] string name,
+        [Values(0f, 0.1f)] float dropout)
+    {
+        var peft = Adapted(name, BaseDType.Nf4, out CausalLm model, dropout);
         model.GradientCheckpointing = true;
+        peft.Train();
         int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
         var opt = new AdamW(peft.TrainableParameters(), 1e-2, weightDecay: 0);
         var arena = new TensorArena();

@@ -65,10 +65,24 @@ public sealed class Gpt2Model : Module
         for (int l = 0; l < H.Count; l++)
         {
             var block = (Gpt2Block)H[l];
-            if (cache is null) x = checkpoint ? Functional.Checkpoint(BlockForward(l, block), x) : block.Forward(x);
+            if (cache is null)
+                x = checkpoint ? Functional.Checkpoint(BlockForward(l, block), x, BlockGenerators(l, block))
+                    : block.Forward(x);
             else using (cache.BlockScratch(l)) x = block.ForwardCached(x, cache, l);
         }
         return LnF.Forward(x);
+    }
+
+    // Each block's dropout generators, collected afresh every step into a list kept per block (adapters may have been
+    // added since), for the checkpoint to replay the same masks.
+    private List<TorchGenerator>[] _blockGenerators = [];
+
+    private List<TorchGenerator> BlockGenerators(int l, Module block)
+    {
+        if (_blockGenerators.Length != H.Count)
+            _blockGenerators = Enumerable.Range(0, H.Count).Select(_ => new List<TorchGenerator>()).ToArray();
+        block.CollectGenerators(_blockGenerators[l]);
+        return _blockGenerators[l];
     }
 
     // Each block's Forward as a delegate, made once (a checkpointed step then allocates nothing).
