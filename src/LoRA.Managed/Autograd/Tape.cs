@@ -141,7 +141,13 @@ public sealed class Tape
     /// </summary>
     internal void Backward(Tensor root, ReadOnlySpan<float> seed)
     {
-        if (!root.RequiresGrad || seed.Length != root.Count)
+        if (seed.Length != root.Count)
+        {
+            _ops.Clear();
+            throw new ArgumentException($"Backward: a seed of {seed.Length} values for a root of "
+                + $"{Shapes.Format(root.Shape)}.");
+        }
+        if (!root.RequiresGrad)
         {
             _ops.Clear();
             return;   // nothing in the block needs a gradient

@@ -30,6 +30,9 @@ public sealed partial class PeftModel
         }
         _configs.Add(adapterName, config);
         _modulesToSave.Add(adapterName, plan.ModulesToSave.Select(m => m.Key).ToList());
+        // PiSSA, OLoRA and LoftQ rewrite the base's weights: a recorded fingerprint of them no longer holds (this
+        // PeftModel keeps the one it took first, of the base the adapter was made for).
+        if (config.Init.RewritesBase()) (BaseModel as IFloat32Checksum)?.ForgetFloat32Checksum();
         if (ActiveAdapter.Length == 0) ActiveAdapter = adapterName;
         SyncActiveAdapter();
     }
@@ -139,6 +142,7 @@ public sealed partial class PeftModel
     {
         foreach (var (_, layer) in AdaptedLayers())
             if (!layer.IsMerged && layer.ActiveAdapter == ActiveAdapter) layer.Merge();
+        (BaseModel as IFloat32Checksum)?.ForgetFloat32Checksum();   // the recorded float32 weights are no more
     }
 
     /// <summary>Restores every merged layer's weight exactly (see <see cref="LoraLayer.Unmerge"/>).</summary>
@@ -154,6 +158,7 @@ public sealed partial class PeftModel
     /// </summary>
     public Module MergeAndUnload()
     {
+        (BaseModel as IFloat32Checksum)?.ForgetFloat32Checksum();   // the recorded float32 weights are no more
         foreach (var (name, layer) in AdaptedLayers().ToList())
         {
             if (layer.ActiveAdapter != ActiveAdapter && layer.Adapters.Contains(ActiveAdapter))

@@ -43,6 +43,9 @@ public abstract class CausalLm : Module, ICausalLanguageModel, IFloat32Checksum
     /// <see cref="Hf.HfModel"/>), or null for a float32 model.</summary>
     public string? Float32Checksum { get; internal set; }
 
+    /// <inheritdoc />
+    public void ForgetFloat32Checksum() => Float32Checksum = null;
+
     /// <summary>
     /// When true, training forwards run each block under gradient checkpointing (Hugging Face's
     /// <c>gradient_checkpointing_enable()</c>, which PEFT's <c>prepare_model_for_kbit_training</c> turns on for

@@ -11,4 +11,9 @@ public interface IFloat32Checksum
     /// <summary>The float32 weights' fingerprint, or null when the model holds its weights in float32 (the
     /// fingerprint is then computed from them).</summary>
     string? Float32Checksum { get; }
+
+    /// <summary>Drops the record once the float32 weights have changed (a merge, or an initialisation that rewrites
+    /// the base, such as PiSSA), so no stale fingerprint is handed on; a base with quantised layers then carries
+    /// none.</summary>
+    void ForgetFloat32Checksum();
 }

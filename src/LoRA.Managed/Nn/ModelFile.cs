@@ -13,10 +13,26 @@ public static class ModelFile
     /// Writes every parameter of <paramref name="model"/> to <paramref name="path"/>, metadata <c>{"format": "pt"}</c>,
     /// atomically through <see cref="AtomicFile"/>: a failure leaves any previous file as it was.
     /// </summary>
+    /// <exception cref="InvalidOperationException">A weight is stored quantised (it is not in the state_dict, so the
+    /// file would lack it); the message names the module.</exception>
     public static void Save(Module model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
+        RequireFloatWeights(model, "ModelFile");
         SafeTensors.Write(path, model.StateDict(), new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>Refuses a model whose weights are not all float32 parameters: a weight stored quantised
+    /// (<see cref="IQuantizableWeight"/>) has left the state_dict, and a file written from it would lack it.</summary>
+    /// <exception cref="InvalidOperationException">Names the first such module and its storage.</exception>
+    public static void RequireFloatWeights(Module model, string who)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        foreach (var (name, module) in model.NamedModules())
+            if (module is IQuantizableWeight { QuantizedWeight: { } q })
+                throw new InvalidOperationException($"{who}: '{name}' holds its weight in {q.DType}, which a "
+                    + "float32 file cannot take back; load the base with --base-dtype f32 and --embedding-dtype f32 "
+                    + "to save it.");
     }
 
     /// <summary>

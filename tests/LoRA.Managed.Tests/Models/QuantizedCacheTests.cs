@@ -77,6 +77,23 @@ public class QuantizedCacheTests
     }
 
     [Test]
+    public void AWeightFileBehindALinkIsKeyedByItsTarget()
+    {
+        using var dir = Copy("gpt2-tiny");
+        // As a Hub cache's snapshot: the folder holds a link, the bytes live elsewhere.
+        string blob = Path.Combine(dir.Path, "blob.safetensors"), link = Path.Combine(dir.Path, "model.safetensors");
+        File.Move(link, blob);
+        File.CreateSymbolicLink(link, blob);
+        Load(dir.Path, BaseDType.Nf4);
+        byte[] bytes = File.ReadAllBytes(blob);
+        bytes[^4] ^= 0x40;                                       // other weights, same length and header
+        File.WriteAllBytes(blob, bytes);
+        File.SetLastWriteTimeUtc(blob, DateTime.UtcNow.AddMinutes(1));
+        var (_, warnings) = Load(dir.Path, BaseDType.Nf4);
+        Assert.That(warnings, Has.Count.EqualTo(1).And.Some.Contain("model.safetensors changed"));
+    }
+
+    [Test]
     public void TablesInAnotherFormatHaveACacheOfTheirOwn([Values("gpt2-tiny", "llama-gqa-tied")] string name)
     {
         using var dir = Copy(name);

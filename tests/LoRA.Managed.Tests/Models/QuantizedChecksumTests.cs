@@ -90,4 +90,46 @@ public class QuantizedChecksumTests
             Assert.That(ex!.Message, Does.Contain("checksum").And.Contain(written));
         }
     }
+
+    // gpt2-tiny with float32 Linears and its tied table in bf16: merging is allowed, the base is still partly quantised.
+    private static (CausalLm Model, PeftModel Peft) FloatLinearsQuantisedTable()
+    {
+        CausalLm model = HfModel.Load(HfFixtures.Folder("gpt2-tiny"), new HfLoadOptions
+        {
+            BaseDType = BaseDType.F32, EmbeddingDType = BaseDType.Bf16, QuantizedCache = false,
+        });
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 2, TargetModules = ["c_attn"] },
+            new TorchGenerator(3));
+        var g = new TorchGenerator(4);
+        foreach (var p in peft.TrainableParameters()) g.FillNormal(p.Data, 0f, 0.1f);   // a merge that changes W
+        return (model, peft);
+    }
+
+    [Test]
+    public void AMergeForgetsTheRecordedFingerprint()
+    {
+        var (model, peft) = FloatLinearsQuantisedTable();
+        Assert.That(model.Float32Checksum, Has.Length.EqualTo(64));
+        peft.MergeAndUnload();
+        Assert.That(model.Float32Checksum, Is.Null, "the float32 weights it described have changed");
+        Assert.That(BaseChecksum.Compute(model), Is.Empty, "a partly quantised base with no record carries none");
+        var (other, otherPeft) = FloatLinearsQuantisedTable();
+        otherPeft.Merge();
+        Assert.That(other.Float32Checksum, Is.Null);
+    }
+
+    [Test]
+    public void AModelWithQuantisedWeightsIsNotWrittenAsAFloatFile()
+    {
+        var (model, peft) = FloatLinearsQuantisedTable();
+        peft.MergeAndUnload();
+        using var dir = new HfFixtures.TempDir();
+        var e = Assert.Throws<InvalidOperationException>(() => HfModelWriter.Save(model, dir.Path));
+        Assert.That(e!.Message, Does.Contain("wte").And.Contain("Bf16"));
+        Assert.That(Directory.GetFiles(dir.Path), Is.Empty, "nothing written");
+        var e2 = Assert.Throws<InvalidOperationException>(
+            () => ModelFile.Save(model, Path.Combine(dir.Path, "m.safetensors")));
+        Assert.That(e2!.Message, Does.Contain("wte"));
+        Assert.That(Directory.GetFiles(dir.Path), Is.Empty, "nothing written");
+    }
 }

@@ -1,4 +1,5 @@
 using LoRA.Managed.IO;
+using LoRA.Managed.Nn;
 
 namespace LoRA.Managed.Models.Hf;
 
@@ -24,7 +25,7 @@ public static class HfModelWriter
     /// <paramref name="sourceDirectory"/> (default: the folder the model was loaded from).
     /// </summary>
     /// <exception cref="InvalidOperationException">The model still carries LoRA layers (merge and unload them first),
-    /// or has no source folder.</exception>
+    /// holds a weight quantised, or has no source folder.</exception>
     public static void Save(CausalLm model, string directory, string? sourceDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -36,6 +37,7 @@ public static class HfModelWriter
                 || p.Key.Contains(".lora_A.", StringComparison.Ordinal)))
             throw new InvalidOperationException("HfModelWriter: the model still has LoRA layers; call " +
                 "PeftModel.MergeAndUnload first.");
+        ModelFile.RequireFloatWeights(model, "HfModelWriter");
         string source = sourceDirectory ?? model.SourceDirectory
             ?? throw new InvalidOperationException("HfModelWriter: the model was not loaded from a folder; give the " +
                 "folder whose config and tokenizer to copy.");

@@ -27,9 +27,12 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
             entries.Add((HfWeights.IndexFile, Sha256File(index)));
         foreach (string file in weightFiles)
         {
+            // Through a symbolic link (a Hub cache's snapshot folder links to its blobs) to the file itself: the
+            // link's own length and time would not change when its target is rewritten.
             var info = new FileInfo(file);
+            var target = info.LinkTarget is null ? info : (FileInfo?)info.ResolveLinkTarget(true) ?? info;
             entries.Add((info.Name, string.Create(CultureInfo.InvariantCulture,
-                $"{info.Length} bytes, written {info.LastWriteTimeUtc:O}, header sha256 {HeaderSha256(file)}")));
+                $"{target.Length} bytes, written {target.LastWriteTimeUtc:O}, header sha256 {HeaderSha256(file)}")));
         }
         return new QuantizedCacheKey(entries);
     }
