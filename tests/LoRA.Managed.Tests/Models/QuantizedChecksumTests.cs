@@ -91,7 +91,8 @@ public class QuantizedChecksumTests
         }
     }
 
-    // gpt2-tiny with float32 Linears and its tied table in bf16: merging is allowed, the base is still partly quantised.
+    // gpt2-tiny with float32 Linears and its tied table in bf16: merging is allowed, the base is still partly
+    // quantised.
     private static (CausalLm Model, PeftModel Peft) FloatLinearsQuantisedTable()
     {
         CausalLm model = HfModel.Load(HfFixtures.Folder("gpt2-tiny"), new HfLoadOptions
