@@ -7,9 +7,10 @@ using LoRA.Managed.Kernels;
 namespace LoRA.Managed.Models.Hf;
 
 /// <summary>
-/// What a quantised-weight cache was made from, as (label, value) lines compared exactly on read: config.json's
-/// SHA-256, a sharded index's SHA-256, and for each weight file its byte length, last-write time and the SHA-256 of
-/// its safetensors header (names, dtypes, shapes and offsets of every tensor). Rewriting a file changes its time;
+/// What a quantised-weight cache was made from, as (label, value) lines compared exactly on read: a fingerprint of
+/// the quantisers (every format's storage of a fixed probe), config.json's SHA-256, a sharded index's SHA-256, and for
+/// each weight file (its target, behind a link) its byte length, last-write time and the SHA-256 of its safetensors
+/// header (names, dtypes, shapes and offsets of every tensor). Rewriting a file changes its time;
 /// a file edited in place within the same tick, to the same length, with the same header, is the one change it
 /// cannot see (as <c>make</c> cannot).
 /// </summary>
@@ -20,6 +21,7 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
     {
         var entries = new List<(string, string)>
         {
+            ("quantisers", Quantisers.Value),
             (HfConfig.FileName, Sha256File(Path.Combine(directory, HfConfig.FileName))),
         };
         string index = Path.Combine(directory, HfWeights.IndexFile);
@@ -36,6 +38,35 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
         }
         return new QuantizedCacheKey(entries);
     }
+
+    // A fingerprint of the quantisers themselves: every format's storage of one fixed probe matrix. A build whose
+    // quantising changed (a bug fixed, a rounding rule) then finds its old caches stale instead of trusting bits
+    // another build made; computed once a process.
+    private static readonly Lazy<string> Quantisers = new(() =>
+    {
+        const int rows = 3, columns = 160;   // rows of more than two NF4 blocks, and a partial one
+        var probe = new float[rows * columns];
+        for (int i = 0; i < probe.Length; i++) probe[i] = MathF.Sin(0.37f * i) * (1 + i % 7) * 0.01f;
+        probe[5] = 0f;
+        probe[17] = -3.5e-39f;   // a subnormal
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (BaseDType d in new[] { BaseDType.Bf16, BaseDType.F16, BaseDType.Int8, BaseDType.Nf4 })
+        {
+            Array[] arrays = QuantizedMatrix.Quantize(probe, rows, columns, d).StorageArrays(out float offset);
+            foreach (Array a in arrays)
+                hash.AppendData(a switch
+                {
+                    byte[] b => b,
+                    sbyte[] sb => System.Runtime.InteropServices.MemoryMarshal.AsBytes(sb.AsSpan()),
+                    ushort[] u => System.Runtime.InteropServices.MemoryMarshal.AsBytes(u.AsSpan()),
+                    Half[] h => System.Runtime.InteropServices.MemoryMarshal.AsBytes(h.AsSpan()),
+                    float[] f => System.Runtime.InteropServices.MemoryMarshal.AsBytes(f.AsSpan()),
+                    _ => throw new InvalidOperationException($"QuantizedCacheKey: a {a.GetType().Name} in storage"),
+                });
+            hash.AppendData(BitConverter.GetBytes(offset));
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    });
 
     /// <summary>Null when <paramref name="other"/> is the same key, else what differs, e.g.
     /// <c>model.safetensors changed</c>.</summary>
