@@ -183,7 +183,10 @@ public static class QuantizedWeightCache
                 };
                 s.ReadExactly(Bytes(arrays[a]));
             }
-            entries.Add(new Entry(name, shape, QuantizedMatrix.FromStorage(rows, columns, matrixType, arrays, offset)));
+            QuantizedMatrix weight;
+            try { weight = QuantizedMatrix.FromStorage(rows, columns, matrixType, arrays, offset); }
+            catch (ArgumentException e) { throw new ArgumentException($"{name}: {e.Message}", e); }
+            entries.Add(new Entry(name, shape, weight));
         }
         if (s.Position != end) throw new ArgumentException($"{end - s.Position} bytes after the last weight");
         return new Contents(dtype, checksum, new QuantizedCacheKey(key), entries);
