@@ -28,6 +28,7 @@ public static class ExerciseChecks
         o.WriteLine(Line("8.1 an atomic save", AtomicWrite()));
         o.WriteLine(Line("9.1 greedy decoding with the KV cache", Greedy()));
         o.WriteLine(Line("9.2 RoPE on one vector", Rope()));
+        o.WriteLine(Line("9.3 one NF4 block by hand", Nf4Block()));
     }
 
     private static string Line(string name, double error) =>
@@ -140,6 +141,17 @@ public static class ExerciseChecks
         float[] x = Random(d, 15), reference = new float[d];
         RopeKernel.Forward(x, reference, 1, 1, 1, d, position, rope.Cos, rope.Sin);
         return MaxDiff(Solutions.Rope(x, position, rope.InverseFrequencies), reference);
+    }
+
+    private static double Nf4Block()
+    {
+        float[] w = Random(Kernels.Nf4.BlockSize, 16);
+        var packed = new byte[Kernels.Nf4.PackedLength(w.Length)];
+        var absmax = new float[1];
+        var reference = new float[w.Length];
+        Kernels.Nf4.Quantize(w, packed, absmax);
+        Kernels.Nf4.Dequantize(packed, absmax, 0, reference);
+        return MaxDiff(Solutions.Nf4RoundTrip(w), reference);
     }
 
     private static string Root()

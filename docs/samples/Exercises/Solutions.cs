@@ -144,6 +144,25 @@ public static class Solutions
         return y;
     }
 
+    /// <summary>Exercise 9.3: one NF4 block by hand: scale by the block's absmax, round each value to the nearest of
+    /// the 16 levels (ties to the lower level, as a midpoint comparison does), multiply back.</summary>
+    public static float[] Nf4RoundTrip(ReadOnlySpan<float> block)
+    {
+        ReadOnlySpan<float> levels = Kernels.Nf4.Levels;
+        float absmax = 0f;
+        foreach (float v in block) absmax = MathF.Max(absmax, MathF.Abs(v));
+        var y = new float[block.Length];
+        for (int i = 0; i < block.Length; i++)
+        {
+            float u = absmax == 0f ? 0f : block[i] * (1f / absmax);   // bitsandbytes multiplies by the reciprocal
+            int best = 0;
+            for (int l = 1; l < levels.Length; l++)
+                if (u > (levels[l - 1] + levels[l]) / 2f) best = l;   // above the midpoint: the upper level
+            y[i] = levels[best] * absmax;
+        }
+        return y;
+    }
+
     /// <summary>Exercise 6.1: trainable parameters of a rank-r adapter on an in→out linear layer: A is r×in and B is
     /// out×r, so r·(in + out); the blog's rank 4 on the 256→10 layer gives 1,064.</summary>
     public static long LoraParameterCount(int inF, int outF, int r) => (long)r * (inF + outF);

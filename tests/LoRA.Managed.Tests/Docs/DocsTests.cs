@@ -109,7 +109,8 @@ public partial class DocsTests
         "exercise 5.1 rank-2 LoRA backward with GEMM calls: ok", "exercise 5.2 merging an adapter: ok",
         "exercise 6.1 the adapter's parameter count: ok",
         "exercise 6.2 the truncation error from the singular values: ok", "exercise 8.1 an atomic save: ok",
-        "exercise 9.1 greedy decoding with the KV cache: ok", "exercise 9.2 RoPE on one vector: ok")]
+        "exercise 9.1 greedy decoding with the KV cache: ok", "exercise 9.2 RoPE on one vector: ok",
+        "exercise 9.3 one NF4 block by hand: ok")]
     public void SamplesPrintWhatTheChaptersQuote(string sample, params string[] expected)
     {
         var output = new StringWriter { NewLine = "\n" };
