@@ -193,6 +193,16 @@ public abstract class Module
         AddGeneratorsOfTree(into);
     }
 
+    /// <summary>True when a parameter of this tree takes a gradient; a walk that allocates nothing (a checkpointed
+    /// block with nothing to train is run plainly, PyTorch's checkpoint output of a frozen block needs no
+    /// grad).</summary>
+    internal bool AnyParameterRequiresGrad()
+    {
+        foreach (var p in _parameters) if (p.Value.RequiresGrad) return true;
+        foreach (var child in _children) if (child.Value.AnyParameterRequiresGrad()) return true;
+        return false;
+    }
+
     private void AddGeneratorsOfTree(List<TorchGenerator> into)
     {
         AddOwnGenerators(into);

@@ -136,6 +136,21 @@ public class GradientCheckpointingTests
     }
 
     [Test]
+    public void AFrozenModelIsNotCheckpointed([Values("gpt2-tiny", "llama-gqa-tied")] string name)
+    {
+        CausalLm model = HfModel.Load(HfFixtures.Folder(name));
+        foreach (var p in model.Parameters()) p.RequiresGrad = false;
+        model.GradientCheckpointing = true;
+        int[] ids = HfFixtures.Ints(HfFixtures.Expected(name).GetProperty("ids"));
+        int n = ids.Length - 1;
+        Tape.Current.Clear();
+        Tensor loss = model.Loss(ids.AsSpan(0, n), ids.AsSpan(1), 1, n);
+        Assert.That(loss.RequiresGrad, Is.False, "as PyTorch: nothing to train, no graph");
+        Assert.That(Tape.Current.Count, Is.Zero, "no block recorded for recomputation");
+        Assert.Throws<InvalidOperationException>(() => loss.Backward());
+    }
+
+    [Test]
     public void TheOpPassesTheFiniteDifferenceCheck()
     {
         var g = new TorchGenerator(3);

@@ -66,7 +66,8 @@ public sealed class Gpt2Model : Module
         {
             var block = (Gpt2Block)H[l];
             if (cache is null)
-                x = checkpoint ? Functional.Checkpoint(BlockForward(l, block), x, BlockGenerators(l, block))
+                x = checkpoint && (x.RequiresGrad || block.AnyParameterRequiresGrad())
+                    ? Functional.Checkpoint(BlockForward(l, block), x, BlockGenerators(l, block))
                     : block.Forward(x);
             else using (cache.BlockScratch(l)) x = block.ForwardCached(x, cache, l);
         }

@@ -54,7 +54,7 @@ public sealed class LlamaModel : Module
         {
             var layer = (LlamaDecoderLayer)Layers[l];
             if (cache is null)
-                x = checkpoint
+                x = checkpoint && (x.RequiresGrad || layer.AnyParameterRequiresGrad())
                     ? Autograd.Functional.Checkpoint(BlockForward(l, layer), x, BlockGenerators(l, layer))
                     : layer.Forward(x);
             else using (cache.BlockScratch(l)) x = layer.ForwardCached(x, cache, l);
