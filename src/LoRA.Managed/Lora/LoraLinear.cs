@@ -116,10 +116,7 @@ public sealed class LoraLinear : LoraLayer
     internal override (Tensor A, Tensor B) Factors(string name) => (LoraA[name].Weight, LoraB[name].Weight);
 
     /// <inheritdoc />
-    protected override IEnumerable<TorchGenerator> OwnGenerators() => _dropoutGenerators.Values;
-
-    /// <inheritdoc />
-    private protected override void AddOwnGenerators(List<TorchGenerator> into)
+    protected override void AddOwnGenerators(List<TorchGenerator> into)
     {
         foreach (TorchGenerator g in _dropoutGenerators.Values) into.Add(g);
     }

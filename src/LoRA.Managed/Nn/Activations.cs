@@ -35,10 +35,7 @@ public sealed class Dropout : Module
     public float P { get; }
 
     /// <inheritdoc />
-    protected override IEnumerable<TorchGenerator> OwnGenerators() => [_generator];
-
-    /// <inheritdoc />
-    private protected override void AddOwnGenerators(List<TorchGenerator> into) => into.Add(_generator);
+    protected override void AddOwnGenerators(List<TorchGenerator> into) => into.Add(_generator);
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor input) =>

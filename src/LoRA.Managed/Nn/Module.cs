@@ -170,17 +170,11 @@ public abstract class Module
     }
 
     /// <summary>
-    /// The generators this module draws from itself while training (a dropout's masks), if any; the default has none.
-    /// A checkpoint keeps their states so a resumed run draws the same masks (<see cref="Generators"/>).
+    /// Adds the generators this module draws from itself while training (a dropout's masks), if any; the default has
+    /// none. A checkpoint keeps their states so a resumed run draws the same masks (<see cref="Generators"/>), and
+    /// gradient checkpointing replays them (<see cref="CollectGenerators"/>), every step, so this must not allocate.
     /// </summary>
-    protected virtual IEnumerable<TorchGenerator> OwnGenerators() => [];
-
-    /// <summary>Adds this module's own generators to <paramref name="into"/>; the default adds
-    /// <see cref="OwnGenerators"/>, and modules that draw every step override it so a walk allocates nothing.</summary>
-    private protected virtual void AddOwnGenerators(List<TorchGenerator> into)
-    {
-        foreach (TorchGenerator g in OwnGenerators()) into.Add(g);
-    }
+    protected virtual void AddOwnGenerators(List<TorchGenerator> into) { }
 
     /// <summary>
     /// Refills <paramref name="into"/> with the generators of this tree, in module order (a generator shared by two
@@ -212,12 +206,9 @@ public abstract class Module
     /// <summary>Every distinct generator the modules of this tree draw from while training, in module order.</summary>
     public IReadOnlyList<TorchGenerator> Generators()
     {
-        var seen = new HashSet<TorchGenerator>(ReferenceEqualityComparer.Instance);
-        var list = new List<TorchGenerator>();
-        foreach (var (_, module) in NamedModules())
-            foreach (TorchGenerator g in module.OwnGenerators())
-                if (seen.Add(g)) list.Add(g);
-        return list;
+        var all = new List<TorchGenerator>();
+        CollectGenerators(all);
+        return all.Distinct(ReferenceEqualityComparer.Instance).Cast<TorchGenerator>().ToList();
     }
 
     /// <summary>The file a checkpoint keeps a plain model's trainable weights in

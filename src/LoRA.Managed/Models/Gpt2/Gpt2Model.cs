@@ -66,35 +66,13 @@ public sealed class Gpt2Model : Module
         {
             var block = (Gpt2Block)H[l];
             if (cache is null)
-                x = checkpoint && (x.RequiresGrad || block.AnyParameterRequiresGrad())
-                    ? Functional.Checkpoint(BlockForward(l, block), x, BlockGenerators(l, block))
-                    : block.Forward(x);
+                x = checkpoint ? _checkpointed.Forward(l, H.Count, block, x) : block.Forward(x);
             else using (cache.BlockScratch(l)) x = block.ForwardCached(x, cache, l);
         }
         return LnF.Forward(x);
     }
 
-    // Each block's dropout generators, collected afresh every step into a list kept per block (adapters may have been
-    // added since), for the checkpoint to replay the same masks.
-    private List<TorchGenerator>[] _blockGenerators = [];
-
-    private List<TorchGenerator> BlockGenerators(int l, Module block)
-    {
-        if (_blockGenerators.Length != H.Count)
-            _blockGenerators = Enumerable.Range(0, H.Count).Select(_ => new List<TorchGenerator>()).ToArray();
-        block.CollectGenerators(_blockGenerators[l]);
-        return _blockGenerators[l];
-    }
-
-    // Each block's Forward as a delegate, made once (a checkpointed step then allocates nothing).
-    private Func<Tensor, Tensor>[] _blockForward = [];
-
-    private Func<Tensor, Tensor> BlockForward(int l, Module block)
-    {
-        if (_blockForward.Length != H.Count) _blockForward = new Func<Tensor, Tensor>[H.Count];
-        if (_blockForward[l]?.Target != block) _blockForward[l] = block.Forward;
-        return _blockForward[l];
-    }
+    private readonly CheckpointedBlocks _checkpointed = new();
 
     /// <inheritdoc />
     protected override void OnChildReplaced(string name, Module module)

@@ -54,35 +54,13 @@ public sealed class LlamaModel : Module
         {
             var layer = (LlamaDecoderLayer)Layers[l];
             if (cache is null)
-                x = checkpoint && (x.RequiresGrad || layer.AnyParameterRequiresGrad())
-                    ? Autograd.Functional.Checkpoint(BlockForward(l, layer), x, BlockGenerators(l, layer))
-                    : layer.Forward(x);
+                x = checkpoint ? _checkpointed.Forward(l, Layers.Count, layer, x) : layer.Forward(x);
             else using (cache.BlockScratch(l)) x = layer.ForwardCached(x, cache, l);
         }
         return Norm.Forward(x);
     }
 
-    // Each block's dropout generators, collected afresh every step into a list kept per block (adapters may have been
-    // added since), for the checkpoint to replay the same masks.
-    private List<TorchGenerator>[] _blockGenerators = [];
-
-    private List<TorchGenerator> BlockGenerators(int l, Module layer)
-    {
-        if (_blockGenerators.Length != Layers.Count)
-            _blockGenerators = Enumerable.Range(0, Layers.Count).Select(_ => new List<TorchGenerator>()).ToArray();
-        layer.CollectGenerators(_blockGenerators[l]);
-        return _blockGenerators[l];
-    }
-
-    // Each block's Forward as a delegate, made once (a checkpointed step then allocates nothing).
-    private Func<Tensor, Tensor>[] _blockForward = [];
-
-    private Func<Tensor, Tensor> BlockForward(int l, Module layer)
-    {
-        if (_blockForward.Length != Layers.Count) _blockForward = new Func<Tensor, Tensor>[Layers.Count];
-        if (_blockForward[l]?.Target != layer) _blockForward[l] = layer.Forward;
-        return _blockForward[l];
-    }
+    private readonly CheckpointedBlocks _checkpointed = new();
 
     /// <inheritdoc />
     protected override void OnChildReplaced(string name, Module module)
