@@ -85,6 +85,21 @@ public class DoraTests
         return y;
     }
 
+    [Test]
+    public void UnderNoGradNothingIsRecordedEvenWithATrainingBias()
+    {
+        var g = new TorchGenerator(7);
+        var layer = new LoraLinear(Base(7, 5, conv1d: false, g), "probe");
+        layer.AddAdapter("default", new LoraConfig { Rank = 3, Alpha = 6, UseDora = true, Bias = LoraBias.All }, g);
+        layer.BaseLayer.Bias!.RequiresGrad = true;   // bias = "all": the base bias trains
+        Assert.That(layer.BaseLayer.Bias!.RequiresGrad, "the base bias trains here");
+        var x = new Tensor(3, 7);
+        new TorchGenerator(2).FillNormal(x.Data);
+        Tape.Current.Clear();
+        using (Tape.NoGrad()) layer.Forward(x);
+        Assert.That(Tape.Current.Count, Is.Zero, "grad mode is off: no op on the tape");
+    }
+
     [TestCase(false)]
     [TestCase(true)]
     public void ANewAdapterChangesNothingAndItsMagnitudeIsTheRowNorm(bool conv1d)

@@ -58,7 +58,7 @@ internal sealed class DoraCombineOp : Op
             }
             if (bias is not null) TensorPrimitives.Add(yr, bias.Data, yr);
         }
-        if (Tape.ShouldRecord(z, u, magnitude) || (residual?.RequiresGrad ?? false) || (bias?.RequiresGrad ?? false))
+        if (Tape.ShouldRecord(z, u, magnitude) || Tape.ShouldRecord(residual ?? z, bias))
         {
             var op = Tape.Record<DoraCombineOp>(y);
             op._r = residual; op._z = z; op._u = u; op._m = magnitude; op._n = norm; op._g = gain; op._s = scale;
@@ -71,7 +71,9 @@ internal sealed class DoraCombineOp : Op
     {
         ReadOnlySpan<float> grad = Output.Grad, g = _g.Data;
         int outF = _z.Shape[^1], rows = outF == 0 ? 0 : _z.Count / outF;
-        Span<float> gr = _r is null ? default : GradOf(_r), gz = GradOf(_z), gu = GradOf(_u);
+        // z, u and r are fresh activations whose gradients are usually still zero: written, not added to zeros.
+        if (_r is { RequiresGrad: true }) AddOp.Accumulate(_r, grad);
+        Span<float> gz = OverwriteOrAdd(_z, out bool zNew), gu = OverwriteOrAdd(_u, out bool uNew);
         Span<float> gm = GradOf(_m), gb = _bias is null ? default : GradOf(_bias);
         GradientPool pool = GradientPool.Current;
         // Per column: ∂z factor (g − 1 with a residual, else g), ∂u factor g·s; per row scratch z + s·u; ∂m sums.
@@ -82,17 +84,8 @@ internal sealed class DoraCombineOp : Op
         for (int i = 0; i < rows; i++)
         {
             ReadOnlySpan<float> G = grad.Slice(i * outF, outF);
-            if (!gr.IsEmpty) AddInto(gr.Slice(i * outF, outF), G);
-            if (!gz.IsEmpty)
-            {
-                Span<float> d = gz.Slice(i * outF, outF);
-                TensorPrimitives.FusedMultiplyAdd(G, zFactor, d, d);
-            }
-            if (!gu.IsEmpty)
-            {
-                Span<float> d = gu.Slice(i * outF, outF);
-                TensorPrimitives.FusedMultiplyAdd(G, uFactor, d, d);
-            }
+            if (!gz.IsEmpty) MultiplyInto(gz.Slice(i * outF, outF), G, zFactor, zNew);
+            if (!gu.IsEmpty) MultiplyInto(gu.Slice(i * outF, outF), G, uFactor, uNew);
             if (!gm.IsEmpty)
             {
                 TensorPrimitives.MultiplyAdd(_u.Data.Slice(i * outF, outF), _s, _z.Data.Slice(i * outF, outF), sum);
@@ -106,4 +99,18 @@ internal sealed class DoraCombineOp : Op
     }
 
     private static void AddInto(Span<float> dst, ReadOnlySpan<float> src) => TensorPrimitives.Add(dst, src, dst);
+
+    // The gradient's buffer, and whether it is still zero (Tensor.GradForOverwrite); empty when x takes none.
+    private static Span<float> OverwriteOrAdd(Tensor x, out bool overwrite)
+    {
+        overwrite = false;
+        return x.RequiresGrad ? x.GradForOverwrite(out overwrite) : Span<float>.Empty;
+    }
+
+    // d = G⊙f, or d += G⊙f.
+    private static void MultiplyInto(Span<float> d, ReadOnlySpan<float> g, ReadOnlySpan<float> f, bool overwrite)
+    {
+        if (overwrite) TensorPrimitives.Multiply(g, f, d);
+        else TensorPrimitives.FusedMultiplyAdd(g, f, d, d);
+    }
 }

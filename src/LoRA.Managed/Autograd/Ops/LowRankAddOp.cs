@@ -55,7 +55,7 @@ internal sealed class LowRankAddOp : Op
     public override void Backward()
     {
         ReadOnlySpan<float> g = Output.Grad;
-        if (_y.RequiresGrad) { Span<float> gy = _y.EnsureGrad(); TensorPrimitives.Add(gy, g, gy); }
+        if (_y.RequiresGrad) AddOp.Accumulate(_y, g);   // the base output's gradient is usually still zero: a copy
         if (!_a.RequiresGrad && !_b.RequiresGrad) return;
         GradientPool pool = GradientPool.Current;
         float[] sg = pool.RentZeroed(g.Length);
