@@ -93,6 +93,22 @@ public class QuantizedLinearTests
                 $"{what}[{i}]");
     }
 
+    [TestCaseSource(nameof(Shapes))]
+    public void BetaZeroWritesWhatAccumulatingIntoZerosGives(BaseDType dtype, int n, int inF, int outF)
+    {
+        var g = new TorchGenerator(11);
+        var w = new float[outF * inF];
+        var dy = new float[n * outF];
+        g.FillNormal(w);
+        g.FillNormal(dy);
+        QuantizedMatrix q = QuantizedMatrix.Quantize(w, outF, inF, dtype);
+        var accumulated = new float[n * inF];
+        QuantizedGemm.MultiplyAccumulate(q, n, dy, accumulated);
+        var written = Enumerable.Repeat(float.NaN, n * inF).ToArray();   // whatever was there is not read
+        QuantizedGemm.MultiplyAccumulate(q, n, dy, written, beta: 0f);
+        Assert.That(written, Is.EqualTo(accumulated));
+    }
+
     [TestCase(BaseDType.Nf4)]
     [TestCase(BaseDType.Int8)]
     [TestCase(BaseDType.Bf16)]

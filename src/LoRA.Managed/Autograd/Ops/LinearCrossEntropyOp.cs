@@ -77,11 +77,7 @@ internal sealed class LinearCrossEntropyOp : Op
                 if (dH is null) continue;
                 Span<float> dHm = dH.AsSpan(r0 * c, m * c);
                 if (wq is null) Gemm.Multiply(false, false, m, c, v, 1f, dz, v, wf!.Data, c, 0f, dHm, c);
-                else
-                {
-                    dHm.Clear();   // the quantised product accumulates
-                    QuantizedGemm.MultiplyAccumulate(wq, m, dz, dHm);
-                }
+                else QuantizedGemm.MultiplyAccumulate(wq, m, dz, dHm, beta: 0f);
             }
         }
         catch

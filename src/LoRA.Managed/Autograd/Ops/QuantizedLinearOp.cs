@@ -43,7 +43,11 @@ internal sealed class QuantizedLinearOp : Op
     public override void Backward()
     {
         ReadOnlySpan<float> dy = Output.Grad;
-        if (_x.RequiresGrad) QuantizedGemm.MultiplyAccumulate(_w, _n, dy, _x.EnsureGrad());
+        if (_x.RequiresGrad)
+        {
+            float beta = _x.GradBeta(out float[] gx);   // 0 while x's gradient is still zero: written, not added to
+            QuantizedGemm.MultiplyAccumulate(_w, _n, dy, gx, beta);
+        }
         if (_b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _w.Rows, _b.EnsureGrad());
     }

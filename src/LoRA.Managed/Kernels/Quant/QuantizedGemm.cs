@@ -38,20 +38,26 @@ public static unsafe class QuantizedGemm
             Run(w, transposed: true, n, rows, cols, px, cols, 0f, py, rows);
     }
 
-    /// <summary><c>dx += dy·W</c>: dy is <c>[n, out]</c>, dx <c>[n, in]</c>, both row-major.</summary>
-    /// <exception cref="ArgumentException">A span is too short for n rows.</exception>
-    public static void MultiplyAccumulate(QuantizedMatrix w, int n, ReadOnlySpan<float> dy, Span<float> dx)
+    /// <summary><c>dx = dy·W + β·dx</c> (β = 1, the default, accumulates; β = 0 overwrites a gradient that is still
+    /// zero, as <see cref="Gemm.Multiply"/>'s β): dy is <c>[n, out]</c>, dx <c>[n, in]</c>, both row-major.</summary>
+    /// <exception cref="ArgumentException">A span is too short for n rows, or β is neither 0 nor 1.</exception>
+    public static void MultiplyAccumulate(QuantizedMatrix w, int n, ReadOnlySpan<float> dy, Span<float> dx,
+        float beta = 1f)
     {
         Check(w, n, dx.Length, dy.Length, nameof(MultiplyAccumulate));
+        if (beta is not (0f or 1f))
+            throw new ArgumentException($"QuantizedGemm.MultiplyAccumulate: β is 0 or 1, got {beta}.");
         int rows = w.Rows, cols = w.Columns;
-        if (n == 0 || rows == 0 || cols == 0) return;
+        if (n == 0 || cols == 0) return;
+        if (beta == 0f && (n == 1 || rows == 0)) dx[..(n * cols)].Clear();
+        if (rows == 0) return;
         if (n == 1)
         {
             w.MultiplyVectorTransposedAccumulate(dy[..rows], dx[..cols]);
             return;
         }
         fixed (float* pdy = dy, pdx = dx)
-            Run(w, transposed: false, n, cols, rows, pdy, rows, 1f, pdx, cols);
+            Run(w, transposed: false, n, cols, rows, pdy, rows, beta, pdx, cols);
     }
 
     // C[m×n] = A·op(B) + beta·C with op(B) = Wᵀ (transposed) or W, split by columns of C over the threads.
