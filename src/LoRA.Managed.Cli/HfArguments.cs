@@ -76,7 +76,7 @@ internal static class HfArguments
 
     /// <summary>The library's load options for <c>--base-dtype</c>, <c>--embedding-dtype</c> and
     /// <c>--no-quant-cache</c>.</summary>
-    public static Models.Hf.HfLoadOptions LoadOptions(BaseDType baseDType, BaseDType? embeddingDType,
+    private static Models.Hf.HfLoadOptions LoadOptions(BaseDType baseDType, BaseDType? embeddingDType,
         bool noQuantCache, TextWriter error) =>
         new()
         {

@@ -12,21 +12,7 @@ public static class HfLmLoading
     /// when given.</summary>
     /// <exception cref="IO.InvalidDataFormatException">A file of either folder is malformed or does not fit
     /// (named).</exception>
-    public static CausalLm Load(string modelDir, string? adapterDir) =>
-        Load(modelDir, adapterDir, Kernels.BaseDType.F32);
-
-    /// <summary>As <see cref="Load(string, string?)"/> with the base's linear weights stored in
-    /// <paramref name="baseDType"/> (see <see cref="HfModel.Load(string, Kernels.BaseDType)"/>).</summary>
-    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType) =>
-        Load(modelDir, adapterDir, new HfLoadOptions { BaseDType = baseDType });
-
-    /// <summary>As <see cref="Load(string, string?, Kernels.BaseDType)"/> with the embeddings and LM head stored in
-    /// <paramref name="embeddingDType"/> (see
-    /// <see cref="HfModel.Load(string, Kernels.BaseDType, Kernels.BaseDType?)"/>).
-    /// </summary>
-    public static CausalLm Load(string modelDir, string? adapterDir, Kernels.BaseDType baseDType,
-        Kernels.BaseDType? embeddingDType) =>
-        Load(modelDir, adapterDir, new HfLoadOptions { BaseDType = baseDType, EmbeddingDType = embeddingDType });
+    public static CausalLm Load(string modelDir, string? adapterDir) => Load(modelDir, adapterDir, new HfLoadOptions());
 
     /// <summary>As <see cref="Load(string, string?)"/> with the base loaded as <paramref name="options"/> say
     /// (storage, quantised-weight cache; see <see cref="HfModel.Load(string, HfLoadOptions)"/>).</summary>

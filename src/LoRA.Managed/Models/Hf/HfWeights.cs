@@ -120,20 +120,13 @@ public sealed unsafe class HfWeights : IDisposable
     /// <exception cref="InvalidDataFormatException">A tensor is missing, of another shape, or unexpected; the message
     /// names it and its file.</exception>
     public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable) =>
-        LoadInto(model, basePrefix, ignorable, null);
+        LoadInto(model, basePrefix, ignorable, null, null, null);
 
     /// <summary>
-    /// As <see cref="LoadInto(Module, string, Func{string, bool})"/>, but the parameters in <paramref name="divert"/>
-    /// are read into one reusable scratch and handed to their action instead of their own (never touched) storage:
-    /// a base quantised on load never holds its float32 weights all at once.
-    /// </summary>
-    public void LoadInto(Module model, string basePrefix, Func<string, bool> ignorable,
-        IReadOnlyDictionary<Parameter, TensorSink>? divert) =>
-        LoadInto(model, basePrefix, ignorable, divert, null, null);
-
-    /// <summary>
-    /// As <see cref="LoadInto(Module, string, Func{string, bool}, IReadOnlyDictionary{Parameter, TensorSink})"/>, with
-    /// two more duties. The parameters in <paramref name="provided"/> (weights a quantised cache supplies) are matched
+    /// As <see cref="LoadInto(Module, string, Func{string, bool})"/>, with three more duties. The parameters in
+    /// <paramref name="divert"/> are read into one reusable scratch and handed to their action instead of their own
+    /// (never touched) storage: a base quantised on load never holds its float32 weights all at once. The parameters
+    /// in <paramref name="provided"/> (weights a quantised cache supplies) are matched
     /// and shape-checked like the others but never read. With <paramref name="checksum"/>, tensors are read in ordinal
     /// order of the parameters' names and each is added to it as it passes, so the checksum ends as the float32
     /// model's <c>BaseChecksum</c> even for weights that are only ever held quantised.
@@ -211,9 +204,9 @@ public sealed unsafe class HfWeights : IDisposable
         }
     }
 
-    /// <summary>Takes a tensor's values, read in float32, that bypass its parameter (see <see cref="LoadInto(Module,
-    /// string, Func{string, bool}, IReadOnlyDictionary{Parameter, TensorSink})"/>).</summary>
-    public delegate void TensorSink(ReadOnlySpan<float> values);
+    /// <summary>Takes a tensor's values, read in float32, that bypass its parameter (a weight quantised on
+    /// load).</summary>
+    internal delegate void TensorSink(ReadOnlySpan<float> values);
 
     /// <inheritdoc />
     public void Dispose()

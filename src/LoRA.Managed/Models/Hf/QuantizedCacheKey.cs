@@ -53,16 +53,7 @@ internal sealed record QuantizedCacheKey(IReadOnlyList<(string Label, string Val
         foreach (BaseDType d in new[] { BaseDType.Bf16, BaseDType.F16, BaseDType.Int8, BaseDType.Nf4 })
         {
             Array[] arrays = QuantizedMatrix.Quantize(probe, rows, columns, d).StorageArrays(out float offset);
-            foreach (Array a in arrays)
-                hash.AppendData(a switch
-                {
-                    byte[] b => b,
-                    sbyte[] sb => System.Runtime.InteropServices.MemoryMarshal.AsBytes(sb.AsSpan()),
-                    ushort[] u => System.Runtime.InteropServices.MemoryMarshal.AsBytes(u.AsSpan()),
-                    Half[] h => System.Runtime.InteropServices.MemoryMarshal.AsBytes(h.AsSpan()),
-                    float[] f => System.Runtime.InteropServices.MemoryMarshal.AsBytes(f.AsSpan()),
-                    _ => throw new InvalidOperationException($"QuantizedCacheKey: a {a.GetType().Name} in storage"),
-                });
+            foreach (Array a in arrays) hash.AppendData(QuantizedWeightCache.Bytes(a));
             hash.AppendData(BitConverter.GetBytes(offset));
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());

@@ -200,7 +200,7 @@ public static class QuantizedWeightCache
         : throw new ArgumentException($"no element type for {a.GetType().Name}");
 
     // The array's elements as bytes (little-endian machines only, checked by Read and Write).
-    private static Span<byte> Bytes(Array a) => ElementType(a) switch
+    internal static Span<byte> Bytes(Array a) => ElementType(a) switch
     {
         0 => MemoryMarshal.AsBytes(((float[])a).AsSpan()),
         1 => MemoryMarshal.AsBytes(((ushort[])a).AsSpan()),
