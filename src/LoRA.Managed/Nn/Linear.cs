@@ -78,9 +78,10 @@ public sealed class Linear : Module, IQuantizableWeight
     public bool IsQuantized => QuantizedWeight is not null;
 
     /// <summary>
-    /// Moves W into <paramref name="dtype"/> storage (QLoRA's frozen base, see <see cref="QuantizedLinear"/>'s
-    /// op): the float32 parameter is dropped from the module's <c>state_dict</c> and <see cref="Weight"/> becomes
-    /// empty, so its memory can be reclaimed; the bias stays a float32 parameter. Irreversible.
+    /// Moves W into <paramref name="dtype"/> storage (QLoRA's frozen base; the forward and the input gradient expand it
+    /// inside the GEMM, <see cref="Kernels.QuantizedGemm"/>): the float32 parameter is dropped from the module's
+    /// <c>state_dict</c> and <see cref="Weight"/> becomes empty, so its memory can be reclaimed; the bias stays a
+    /// float32 parameter. Irreversible.
     /// </summary>
     /// <exception cref="InvalidOperationException">Already quantised.</exception>
     public void QuantizeWeight(BaseDType dtype) => QuantizeWeight(dtype, Weight.Data);
@@ -94,7 +95,32 @@ public sealed class Linear : Module, IQuantizableWeight
             throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
         if (weight.Length != Weight.Count)
             throw new ArgumentException($"{this}: {weight.Length} values for a weight of {Weight.Count}.");
-        Install(QuantizedLinear.Quantize(weight, OutFeatures, InFeatures, FanInFanOut, dtype));
+        Install(Quantize(weight, OutFeatures, InFeatures, FanInFanOut, dtype));
+    }
+
+    /// <summary>A weight stored <c>[out, in]</c>, or <c>[in, out]</c> when <paramref name="fanInFanOut"/>, quantised
+    /// as <c>[out, in]</c>.</summary>
+    private static QuantizedMatrix Quantize(ReadOnlySpan<float> w, int outF, int inF, bool fanInFanOut,
+        BaseDType dtype)
+    {
+        if (!fanInFanOut) return QuantizedMatrix.Quantize(w, outF, inF, dtype);
+        // The transpose lives outside the GC heap and is freed at once: a model quantised on load goes through dozens
+        // of these, which should leave neither garbage nor a pooled 7 MB array resident for the rest of the run.
+        unsafe
+        {
+            float* p = (float*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)w.Length, sizeof(float));
+            try
+            {
+                var t = new Span<float>(p, w.Length);
+                for (int i = 0; i < inF; i++)
+                    for (int o = 0; o < outF; o++) t[o * inF + i] = w[i * outF + o];
+                return QuantizedMatrix.Quantize(t, outF, inF, dtype);
+            }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.Free(p);
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -126,8 +152,8 @@ public sealed class Linear : Module, IQuantizableWeight
 
     /// <inheritdoc />
     public override string ToString() => IsQuantized
-        ? $"Linear{QuantizedWeight!.DType}(in_features={InFeatures}, out_features={OutFeatures}, " +
-        $"bias={Bias is not null})"
+        ? $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null}, " +
+        $"dtype={QuantizedWeight!.DType})"
         : FanInFanOut
         ? $"Conv1D(nf={OutFeatures}, nx={InFeatures})"
         : $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";

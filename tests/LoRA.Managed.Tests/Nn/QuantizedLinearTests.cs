@@ -8,11 +8,11 @@ using LoRA.Managed.Tests.Autograd;
 namespace LoRA.Managed.Tests.Nn;
 
 /// <summary>
-/// <see cref="QuantizedLinear"/> and <see cref="QuantizedGemm"/>: the product and input gradient, W expanded while
-/// the GEMM packs it, match the reference twin (the whole weight dequantised, then a plain double-precision matmul) on
-/// awkward shapes and every storage format, and are bitwise the float GEMM over the dequantised W on one and on two
-/// threads; dX passes a finite-difference check; W gets no gradient; a training step through it allocates nothing
-/// once warm.
+/// <see cref="Linear.QuantizeWeight(BaseDType)"/> and <see cref="QuantizedGemm"/>: the product and input gradient, W
+/// expanded while the GEMM packs it, match the reference twin (the whole weight dequantised, then a plain
+/// double-precision matmul) on awkward shapes and every storage format, and are bitwise the float GEMM over the
+/// dequantised W on one and on two threads; dX passes a finite-difference check; W gets no gradient; a training step
+/// through it allocates nothing once warm.
 /// </summary>
 public class QuantizedLinearTests
 {
@@ -109,6 +109,10 @@ public class QuantizedLinearTests
         Assert.That(written, Is.EqualTo(accumulated));
     }
 
+    // The stored weight in float32, [out, in], as the layer's products read it.
+    private static Tensor Dequantized(Linear linear) => new(QuantReference.Dequantize(linear.QuantizedWeight!),
+        linear.OutFeatures, linear.InFeatures);
+
     [TestCase(BaseDType.Nf4)]
     [TestCase(BaseDType.Int8)]
     [TestCase(BaseDType.Bf16)]
@@ -119,18 +123,19 @@ public class QuantizedLinearTests
             var linear = Linear.Empty(65, 7, bias: true, fanInFanOut: conv1d);
             new TorchGenerator(5).FillNormal(linear.Weight.Data, 0f, 0.1f);
             new TorchGenerator(6).FillNormal(linear.Bias!.Data, 0f, 0.1f);
-            var q = QuantizedLinear.FromLinear(linear, dtype);
+            float[] original = linear.Weight.Data.ToArray();
+            linear.QuantizeWeight(dtype);
             var x = new Tensor(Rand(3 * 4 * 65, 7, 1f), 3, 4, 65);
-            Tensor y = q.Forward(x);
-            Tensor yRef = Functional.Linear(x, q.DequantizedWeight(), linear.Bias);
+            Tensor y = linear.Forward(x);
+            Tensor yRef = Functional.Linear(x, Dequantized(linear), linear.Bias);
             Assert.That(y.Shape, Is.EqualTo(new[] { 3, 4, 7 }));
             for (int i = 0; i < y.Count; i++) Assert.That(y[i], Is.EqualTo(yRef[i]).Within(1e-4f), $"y[{i}]");
             // Quantisation of the transposed file layout stores the same [out, in] map.
-            float[] back = QuantReference.Dequantize(q.Weight);
+            float[] back = QuantReference.Dequantize(linear.QuantizedWeight!);
             for (int o = 0; o < 7; o++)
                 for (int i = 0; i < 65; i++)
                 {
-                    float orig = conv1d ? linear.Weight[i * 7 + o] : linear.Weight[o * 65 + i];
+                    float orig = conv1d ? original[i * 7 + o] : original[o * 65 + i];
                     Assert.That(back[o * 65 + i], Is.EqualTo(orig).Within(0.1f * 0.6f), $"W[{o},{i}]");
                 }
         }
@@ -145,15 +150,16 @@ public class QuantizedLinearTests
         var linear = Linear.Empty(65, 63);
         g.FillUniform(linear.Weight.Data, -0.2f, 0.2f);
         g.FillUniform(linear.Bias!.Data, -0.2f, 0.2f);
-        var q = QuantizedLinear.FromLinear(linear, dtype);
+        linear.QuantizeWeight(dtype);
         Tensor x = GradCheck.Param(g, n, 65);
-        GradCheck.Check(() => GradCheck.WeightedSum(q.Forward(x)), new Tensor[] { x, q.Bias! });
+        GradCheck.Check(() => GradCheck.WeightedSum(linear.Forward(x)), new Tensor[] { x, linear.Bias! });
     }
 
     [Test]
     public void FrozenWeightHasNoParameterAndBadShapesAreNamed()
     {
-        var q = QuantizedLinear.FromLinear(Linear.Empty(8, 4, bias: false), BaseDType.Nf4);
+        var q = Linear.Empty(8, 4, bias: false);
+        q.QuantizeWeight(BaseDType.Nf4);
         Assert.That(q.Parameters(), Is.Empty);
         Assert.That(q.ToString(), Does.Contain("dtype=Nf4"));
         var ex = Assert.Throws<ArgumentException>(() => q.Forward(new Tensor(2, 9)));
@@ -165,7 +171,8 @@ public class QuantizedLinearTests
     {
         var g = new TorchGenerator(3);
         var base0 = new Linear(129, 65, g);
-        var q = QuantizedLinear.FromLinear(base0, BaseDType.Nf4);
+        var q = base0;
+        q.QuantizeWeight(BaseDType.Nf4);
         var head = new Linear(65, 5, g);
         var opt = new AdamW(head.Parameters().Concat(q.Parameters()), 1e-3);
         var x = new Tensor(Rand(16 * 129, 4, 1f), 16, 129);
