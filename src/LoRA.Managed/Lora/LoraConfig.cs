@@ -197,23 +197,12 @@ public sealed record LoraConfig
             if (TargetModules.Count > 0)
                 throw new ArgumentException("LoraConfig: give TargetModules or TargetModulesRegex, not both (PEFT's " +
                     "target_modules is a list or one string).");
-            if (string.IsNullOrWhiteSpace(TargetModulesRegex))
-                throw new ArgumentException("LoraConfig: TargetModulesRegex is empty.");
-            if (TargetMatcher.PatternError(TargetModulesRegex) is { } error)
-                throw new ArgumentException($"LoraConfig: TargetModulesRegex '{TargetModulesRegex}' is not a regular " +
-                    $"expression this engine reads: {error}");
+            CheckPattern(nameof(TargetModulesRegex), TargetModulesRegex);
         }
         else if (TargetModules.Count == 0)
             throw new ArgumentException("LoraConfig: TargetModules is empty; name at least one " +
                 "Linear module to adapt.");
-        if (ExcludeModulesRegex is not null)
-        {
-            if (string.IsNullOrWhiteSpace(ExcludeModulesRegex))
-                throw new ArgumentException("LoraConfig: ExcludeModulesRegex is empty.");
-            if (TargetMatcher.PatternError(ExcludeModulesRegex) is { } error)
-                throw new ArgumentException($"LoraConfig: ExcludeModulesRegex '{ExcludeModulesRegex}' is not a " +
-                    $"regular expression this engine reads: {error}");
-        }
+        if (ExcludeModulesRegex is not null) CheckPattern(nameof(ExcludeModulesRegex), ExcludeModulesRegex);
         if (TargetModules.Any(string.IsNullOrWhiteSpace))
             throw new ArgumentException("LoraConfig: TargetModules contains an empty name.");
         if (ModulesToSave is null)
@@ -256,5 +245,14 @@ public sealed record LoraConfig
         if (!float.IsFinite((float)Scale))
             throw new ArgumentException($"LoraConfig: Alpha {Alpha} gives the scale {Scale}, which is infinite as a " +
                 "float32; use a smaller alpha.");
+    }
+
+    // A PEFT regular-expression field: not blank, and in the syntax TargetMatcher reads.
+    private static void CheckPattern(string field, string pattern)
+    {
+        if (string.IsNullOrWhiteSpace(pattern)) throw new ArgumentException($"LoraConfig: {field} is empty.");
+        if (TargetMatcher.PatternError(pattern) is { } error)
+            throw new ArgumentException($"LoraConfig: {field} '{pattern}' is not a regular expression this engine " +
+                $"reads: {error}");
     }
 }

@@ -117,6 +117,12 @@ public sealed partial class PeftModel
     public Module Unload()
     {
         foreach (var (name, layer) in AdaptedLayers().ToList()) Swap(name, layer.BaseLayer);
+        return ForgetAdapters();
+    }
+
+    // After unload or merge-and-unload: no adapter is left; the plain base model.
+    private Module ForgetAdapters()
+    {
         _configs.Clear();
         _modulesToSave.Clear();
         ActiveAdapter = "";
@@ -165,10 +171,7 @@ public sealed partial class PeftModel
                 layer.SetActiveAdapter(ActiveAdapter);
             Swap(name, layer.Adapters.Contains(ActiveAdapter) ? layer.MergeAndUnload() : layer.BaseLayer);
         }
-        _configs.Clear();
-        _modulesToSave.Clear();
-        ActiveAdapter = "";
-        return BaseModel;
+        return ForgetAdapters();
     }
 
     /// <summary>The first adapted layer (Linear or embedding) whose merged adapter satisfies
