@@ -56,10 +56,7 @@ internal static class LoraInitializer
                 if (scale < 0) left = -left;
                 LowRank.CopyTo(left, b.Data);
                 LowRank.CopyTo(right, a.Data);
-                // Use the float factors actually stored, so the residual cancels exactly what the adapter adds.
-                var storedB = LowRank.ToMatrix(b);
-                var storedA = LowRank.ToMatrix(a);
-                LowRank.CopyTo(w - scale * (storedB * storedA), baseWeight.Data);
+                LowRank.WriteResidual(w, scale, b, a, baseWeight);
                 break;
             }
             case LoraInit.Olora:

@@ -40,6 +40,14 @@ public static class LowRank
     }
 
     /// <summary>
+    /// <c>W ← W − scale·B·A</c> from the float factors actually stored in <paramref name="b"/> and
+    /// <paramref name="a"/>, formed in double and rounded once, so the residual cancels exactly what the adapter adds
+    /// (PiSSA's and OLoRA's base).
+    /// </summary>
+    internal static void WriteResidual(Matrix<double> w, double scale, Tensor b, Tensor a, Tensor baseWeight) =>
+        CopyTo(w - scale * (ToMatrix(b) * ToMatrix(a)), baseWeight.Data);
+
+    /// <summary>
     /// The thin factors of the truncated SVD of <paramref name="weight"/> with the singular values divided by
     /// <paramref name="divisor"/>: <c>left = U_r·√(S_r/d)</c> (m×r), <c>right = √(S_r/d)·V_rᵀ</c> (r×n),
     /// so <c>d·left·right = W_r</c>. Also returns W in double for residuals.

@@ -21,7 +21,6 @@ internal static class OLoraInit
         Matrix<double> r = q.SubMatrix(0, outF, 0, rank).TransposeThisAndMultiply(w);
         LowRank.CopyTo(q.SubMatrix(0, outF, 0, rank), b.Data);
         LowRank.CopyTo(r, a.Data);
-        // As PiSSA: the residual from the float factors actually stored, formed in double and rounded once.
-        LowRank.CopyTo(w - scale * (LowRank.ToMatrix(b) * LowRank.ToMatrix(a)), baseWeight.Data);
+        LowRank.WriteResidual(w, scale, b, a, baseWeight);   // as PiSSA
     }
 }
