@@ -41,6 +41,14 @@ internal static class ModelArguments
     /// <summary>Loads an adapter onto <paramref name="model"/>.</summary>
     public static PeftModel LoadAdapter(Module model, string directory)
     {
+        RequireAdapterDirectory(directory);
+        return PeftModel.FromPretrained(model, directory);
+    }
+
+    /// <summary>Refuses an <c>--adapter</c> that is not a directory holding PEFT's two files, naming what is
+    /// wrong.</summary>
+    public static void RequireAdapterDirectory(string directory)
+    {
         if (File.Exists(directory))
             throw new DirectoryNotFoundException($"--adapter {directory}: is a file; give the adapter's directory " +
                 "(adapter_model.safetensors + adapter_config.json).");
@@ -50,7 +58,6 @@ internal static class ModelArguments
             if (!File.Exists(Path.Combine(directory, file)))
                 throw new FileNotFoundException($"--adapter {directory}: {file} is missing; an adapter directory " +
                     $"holds {AdapterFiles.WeightsFileName} and {AdapterConfigFile.FileName}.");
-        return PeftModel.FromPretrained(model, directory);
     }
 
     /// <summary>

@@ -63,7 +63,7 @@ internal static class AdaptersCommand
         if (type != CombinationType.Svd && (rank is not null || clamp is not null))
             throw new ArgumentException($"--rank and --svd-clamp apply to --combination svd only, not {combination}.");
         var inputs = specs.Select(Parse).ToList();
-        foreach (var (dir, _) in inputs) RequireAdapterFolder(dir);
+        foreach (var (dir, _) in inputs) ModelArguments.RequireAdapterDirectory(dir);
         // Before the base is loaded: AddWeightedAdapter refuses DoRA and unequal ranks for linear too, but later.
         var configs = inputs.Select(i => ReadConfig(i.Dir)).ToList();
         if (inputs.Where((_, k) => configs[k].UseDora).FirstOrDefault() is { Dir: { } dora })
@@ -118,15 +118,6 @@ internal static class AdaptersCommand
             return (spec[..colon], w);
         }
         return (spec, 1.0);
-    }
-
-    private static void RequireAdapterFolder(string dir)
-    {
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"--adapter {dir}: no such directory.");
-        foreach (string file in new[] { AdapterFiles.WeightsFileName, AdapterConfigFile.FileName })
-            if (!File.Exists(Path.Combine(dir, file)))
-                throw new FileNotFoundException($"--adapter {dir}: {file} is missing; an adapter directory holds "
-                    + $"{AdapterFiles.WeightsFileName} and {AdapterConfigFile.FileName}.");
     }
 
     private static LoraConfig ReadConfig(string dir) =>
