@@ -76,11 +76,14 @@ public sealed class Embedding : Module, ITokenEmbedding, IQuantizableWeight
     }
 
     /// <inheritdoc />
+    public (int Rows, int Columns) QuantizedShape => (NumEmbeddings, EmbeddingDim);
+
+    /// <inheritdoc />
     public void UseQuantizedWeight(QuantizedMatrix weight)
     {
         ArgumentNullException.ThrowIfNull(weight);
         CheckQuantizable();
-        if (weight.Rows != NumEmbeddings || weight.Columns != EmbeddingDim)
+        if ((weight.Rows, weight.Columns) != QuantizedShape)
             throw new ArgumentException($"{this}: a quantised table of [{weight.Rows}, {weight.Columns}] for "
                 + $"[{NumEmbeddings}, {EmbeddingDim}].");
         Install(weight);

@@ -17,6 +17,10 @@ public interface IQuantizableWeight
     /// <see cref="Weight"/> holds it in float32.</summary>
     QuantizedMatrix? QuantizedWeight { get; }
 
+    /// <summary>The <c>[rows, columns]</c> the quantised weight has (a Linear's <c>[out, in]</c> whatever the file's
+    /// layout, an embedding's <c>[vocabulary, dim]</c>).</summary>
+    (int Rows, int Columns) QuantizedShape { get; }
+
     /// <summary>True once the weight is stored quantised (frozen, no longer a parameter).</summary>
     bool IsQuantized { get; }
 

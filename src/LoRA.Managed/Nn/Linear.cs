@@ -124,12 +124,15 @@ public sealed class Linear : Module, IQuantizableWeight
     }
 
     /// <inheritdoc />
+    public (int Rows, int Columns) QuantizedShape => (OutFeatures, InFeatures);
+
+    /// <inheritdoc />
     public void UseQuantizedWeight(QuantizedMatrix weight)
     {
         ArgumentNullException.ThrowIfNull(weight);
         if (IsQuantized)
             throw new InvalidOperationException($"{this}: the weight is already quantised ({QuantizedWeight!.DType}).");
-        if (weight.Rows != OutFeatures || weight.Columns != InFeatures)
+        if ((weight.Rows, weight.Columns) != QuantizedShape)
             throw new ArgumentException($"{this}: a quantised weight of [{weight.Rows}, {weight.Columns}] for "
                 + $"[{OutFeatures}, {InFeatures}].");
         Install(weight);

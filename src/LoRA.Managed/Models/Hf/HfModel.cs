@@ -87,14 +87,10 @@ public static class HfModel
                 ?? QuantizedCacheKey.PathFor(directory, options.BaseDType, tables, options.QuantizedCacheRoot);
             if (!load.TryFromCache(path, key, options.Warning, out bool replace))
             {
-                // Built again into a fresh model when a cache was half installed (see TryFromCache).
-                if (load.Model.NamedModules().Any(m => m.Value is IQuantizableWeight { IsQuantized: true }))
-                    load = new QuantizedLoad(QuantizedLoad.Create(config), config, weights, options.BaseDType, tables);
                 load.QuantizeFromFile();
                 if (replace) load.WriteCache(path, key, options.Warning);
             }
         }
-        model = load.Model;
         model.EosTokenIds = eos;
         model.SourceDirectory = Path.GetFullPath(directory);
         model.Eval();

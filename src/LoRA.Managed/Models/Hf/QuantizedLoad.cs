@@ -69,8 +69,8 @@ internal sealed class QuantizedLoad
     /// <summary>
     /// Installs the quantised weights from the cache at <paramref name="path"/> and reads only the other tensors from
     /// the file. False when there is no usable cache: none (silently), or one that is damaged, of another format or
-    /// made from other files (one line to <paramref name="warning"/>). After a false return the model may hold some
-    /// cached weights and must be made afresh; <paramref name="replace"/> says whether a new cache may be written
+    /// made from other files (one line to <paramref name="warning"/>). Everything is checked before the model changes,
+    /// so after a false return it is as it was; <paramref name="replace"/> says whether a new cache may be written
     /// at the path (not over an empty file, which may be a FIFO or device that <see cref="IO.AtomicFile"/> refuses).
     /// </summary>
     public bool TryFromCache(string path, QuantizedCacheKey key, Action<string>? warning, out bool replace)
@@ -97,19 +97,18 @@ internal sealed class QuantizedLoad
                 warning);
         for (int i = 0; i < Targets.Count; i++)
         {
-            var (name, shape, _, dtype) = Targets[i];
+            var (name, shape, module, dtype) = Targets[i];
             var e = cache.Entries[i];
             if (e.Name != name || !e.Shape.AsSpan().SequenceEqual(shape) || e.Weight.DType != dtype)
                 return Reject(path,
                     $"stale: the cache holds {e.Name} {Tensors.Shapes.Format(e.Shape)} {e.Weight.DType} "
                     + $"where the model quantises {name} {Tensors.Shapes.Format(shape)} {dtype}", warning);
+            if ((e.Weight.Rows, e.Weight.Columns) != module.QuantizedShape)
+                return Reject(path, $"malformed ({e.Name} is stored [{e.Weight.Rows}, {e.Weight.Columns}], the model "
+                    + $"quantises it as [{module.QuantizedShape.Rows}, {module.QuantizedShape.Columns}])", warning);
         }
         LoadInto(null, Targets.Select(t => t.Module.Weight).ToHashSet(), null);
-        for (int i = 0; i < Targets.Count; i++)
-        {
-            try { Targets[i].Module.UseQuantizedWeight(cache.Entries[i].Weight); }
-            catch (ArgumentException e) { return Reject(path, $"malformed ({e.Message})", warning); }
-        }
+        for (int i = 0; i < Targets.Count; i++) Targets[i].Module.UseQuantizedWeight(cache.Entries[i].Weight);
         Model.Float32Checksum = cache.Float32Checksum;
         return true;
     }
