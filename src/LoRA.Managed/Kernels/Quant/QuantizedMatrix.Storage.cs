@@ -3,7 +3,8 @@ namespace LoRA.Managed.Kernels;
 /// <summary>
 /// A <see cref="QuantizedMatrix"/>'s stored arrays as they are, for a cache that saves a quantised weight and installs
 /// it again without quantising (<c>Models/Hf/QuantizedWeightCache</c>). The arrays are the matrix's own, not copies:
-/// the writer only reads them, and <see cref="FromStorage"/> adopts fresh arrays the reader allocated.
+/// the writer only reads them, and <see cref="FromStorage"/> adopts fresh arrays the reader allocated. The adopting
+/// constructor is the only one: <see cref="Quantize"/> makes the arrays and hands them over the same way.
 /// </summary>
 public sealed unsafe partial class QuantizedMatrix
 {

@@ -40,62 +40,67 @@ public sealed unsafe partial class QuantizedMatrix
         + (_int8?.Length ?? 0) + 4L * (_rowScales?.Length ?? 0)
         + (_nf4 is null ? 0 : _nf4.Length + _absmaxCodes!.Length + 4L * _absmax2!.Length + 4);
 
-    private QuantizedMatrix(int rows, int columns, BaseDType dtype, ReadOnlySpan<float> weight)
-    {
-        Rows = rows;
-        Columns = columns;
-        DType = dtype;
-        int n = checked(rows * columns);
-        switch (dtype)
-        {
-            case BaseDType.F32:
-                _f32 = weight[..n].ToArray();
-                break;
-            case BaseDType.Bf16:
-                _bf16 = new ushort[n];
-                Bf16.Quantize(weight[..n], _bf16);
-                break;
-            case BaseDType.F16:
-                _f16 = new Half[n];
-                F16.Quantize(weight[..n], _f16);
-                break;
-            case BaseDType.Int8:
-                _int8 = new sbyte[n];
-                _rowScales = new float[rows];
-                Int8Rowwise.Quantize(weight, rows, columns, _int8, _rowScales);
-                break;
-            case BaseDType.Nf4:
-                _nf4 = new byte[Nf4.PackedLength(n)];
-                // The float block scales only live until they are double-quantised: outside the GC heap, so a model
-                // quantised on load (hundreds of these, 0.7 MB each for a 2048×5632 weight) leaves no garbage behind
-                // in the resident memory of the run that follows.
-                int blocks = Nf4.BlockCount(n);
-                float* scales = (float*)NativeMemory.Alloc((nuint)blocks, sizeof(float));
-                try
-                {
-                    var absmax = new Span<float>(scales, blocks);
-                    Nf4.Quantize(weight[..n], _nf4, absmax);
-                    _absmaxCodes = new byte[blocks];
-                    _absmax2 = new float[DynamicQuant8.BlockCount(blocks)];
-                    _absmaxOffset = DynamicQuant8.Quantize(absmax, _absmaxCodes, _absmax2);
-                }
-                finally
-                {
-                    NativeMemory.Free(scales);
-                }
-                break;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown base dtype");
-        }
-    }
-
     /// <summary>Stores a row-major <c>[rows, columns]</c> float weight in <paramref name="dtype"/>.</summary>
     public static QuantizedMatrix Quantize(ReadOnlySpan<float> weight, int rows, int columns, BaseDType dtype)
     {
         if (rows < 0 || columns < 0 || weight.Length != (long)rows * columns)
             throw new ArgumentException($"QuantizedMatrix: [{rows}, {columns}] needs {(long)rows * columns} values, "
                 + $"got {weight.Length}.");
-        return new QuantizedMatrix(rows, columns, dtype, weight);
+        int n = weight.Length;
+        float offset = 0f;
+        Array[] arrays;
+        switch (dtype)
+        {
+            case BaseDType.F32:
+                arrays = [weight.ToArray()];
+                break;
+            case BaseDType.Bf16:
+                var bf16 = new ushort[n];
+                Bf16.Quantize(weight, bf16);
+                arrays = [bf16];
+                break;
+            case BaseDType.F16:
+                var f16 = new Half[n];
+                F16.Quantize(weight, f16);
+                arrays = [f16];
+                break;
+            case BaseDType.Int8:
+                var int8 = new sbyte[n];
+                var rowScales = new float[rows];
+                Int8Rowwise.Quantize(weight, rows, columns, int8, rowScales);
+                arrays = [int8, rowScales];
+                break;
+            case BaseDType.Nf4:
+                arrays = QuantizeNf4(weight, out offset);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown base dtype");
+        }
+        return new QuantizedMatrix(rows, columns, dtype, arrays, offset);   // the one constructor, as a cache's
+    }
+
+    // NF4's three arrays (packed indices, block-scale codes, their scales) and the double-quantisation offset.
+    private static Array[] QuantizeNf4(ReadOnlySpan<float> weight, out float offset)
+    {
+        var packed = new byte[Nf4.PackedLength(weight.Length)];
+        // The float block scales only live until they are double-quantised: outside the GC heap, so a model
+        // quantised on load (hundreds of these, 0.7 MB each for a 2048×5632 weight) leaves no garbage behind
+        // in the resident memory of the run that follows.
+        int blocks = Nf4.BlockCount(weight.Length);
+        float* scales = (float*)NativeMemory.Alloc((nuint)blocks, sizeof(float));
+        try
+        {
+            var absmax = new Span<float>(scales, blocks);
+            Nf4.Quantize(weight, packed, absmax);
+            var codes = new byte[blocks];
+            var absmax2 = new float[DynamicQuant8.BlockCount(blocks)];
+            offset = DynamicQuant8.Quantize(absmax, codes, absmax2);
+            return [packed, codes, absmax2];
+        }
+        finally
+        {
+            NativeMemory.Free(scales);
+        }
     }
 
     /// <summary>Expands row-major elements <c>[start, start + destination.Length)</c> into floats.</summary>
