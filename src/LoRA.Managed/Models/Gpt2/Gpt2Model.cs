@@ -21,10 +21,8 @@ public sealed class Gpt2Model : Module
     public Gpt2Model(Hf.HfConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        Wte = RegisterModule("wte", Embedding.Empty(config.VocabSize, config.HiddenSize));
-        _lookup = Wte;
-        Wpe = RegisterModule("wpe", Embedding.Empty(config.MaxPositions, config.HiddenSize));
-        _positionLookup = Wpe;
+        _lookup = RegisterModule("wte", Embedding.Empty(config.VocabSize, config.HiddenSize));
+        _positionLookup = RegisterModule("wpe", Embedding.Empty(config.MaxPositions, config.HiddenSize));
         var blocks = new Module[config.Layers];
         for (int i = 0; i < blocks.Length; i++)
             blocks[i] = new Gpt2Block(config.HiddenSize, config.Heads, config.IntermediateSize, config.NormEps);
@@ -33,10 +31,10 @@ public sealed class Gpt2Model : Module
     }
 
     /// <summary>Token embedding (V, C); also the tied head's weight.</summary>
-    public Embedding Wte { get; private set; }
+    public Embedding Wte => _lookup.Table;
 
     /// <summary>Position embedding (positions, C).</summary>
-    public Embedding Wpe { get; private set; }
+    public Embedding Wpe => _positionLookup.Table;
 
     /// <summary>The blocks.</summary>
     public Sequential H { get; }
@@ -82,7 +80,7 @@ public sealed class Gpt2Model : Module
         if (module is not ITokenEmbedding lookup)
             throw new ArgumentException($"Gpt2Model: '{name}' must be an Embedding or wrap one, not a " +
                 $"{module.GetType().Name}.");
-        if (name == "wte") (_lookup, Wte) = (lookup, lookup.Table);
-        else (_positionLookup, Wpe) = (lookup, lookup.Table);
+        if (name == "wte") _lookup = lookup;
+        else _positionLookup = lookup;
     }
 }

@@ -18,8 +18,7 @@ public sealed class LlamaModel : Module
     {
         ArgumentNullException.ThrowIfNull(config);
         Rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling);
-        EmbedTokens = RegisterModule("embed_tokens", Embedding.Empty(config.VocabSize, config.HiddenSize));
-        _lookup = EmbedTokens;
+        _lookup = RegisterModule("embed_tokens", Embedding.Empty(config.VocabSize, config.HiddenSize));
         var layers = new Module[config.Layers];
         for (int i = 0; i < layers.Length; i++) layers[i] = new LlamaDecoderLayer(config, Rope);
         Layers = RegisterModule("layers", new Sequential(layers));
@@ -30,7 +29,7 @@ public sealed class LlamaModel : Module
     public RotaryEmbedding Rope { get; }
 
     /// <summary>Token embedding (V, C); also the head's weight when tied.</summary>
-    public Embedding EmbedTokens { get; private set; }
+    public Embedding EmbedTokens => _lookup.Table;
 
     /// <summary>The blocks.</summary>
     public Sequential Layers { get; }
@@ -71,6 +70,5 @@ public sealed class LlamaModel : Module
             throw new ArgumentException($"{GetType().Name}: 'embed_tokens' must be an Embedding or wrap one, not a " +
                 $"{module.GetType().Name}.");
         _lookup = lookup;
-        EmbedTokens = lookup.Table;
     }
 }
