@@ -36,9 +36,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
         ArgumentNullException.ThrowIfNull(generator);
         config.Validate();
         Config = config;
-        Wte = RegisterModule("wte", new Embedding(config.VocabSize, config.Embed, generator));
-        Wpe = RegisterModule("wpe", new Embedding(config.BlockSize, config.Embed, generator));
-        (_wteLookup, _wpeLookup) = (Wte, Wpe);
+        _wteLookup = RegisterModule("wte", new Embedding(config.VocabSize, config.Embed, generator));
+        _wpeLookup = RegisterModule("wpe", new Embedding(config.BlockSize, config.Embed, generator));
         _drop = RegisterModule("drop", new Dropout(config.Dropout, generator));
         var blocks = new Module[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new GptBlock(config, generator);
@@ -58,10 +57,10 @@ public sealed class GptModel : Module, ICausalLanguageModel
     public int MaxSequenceLength => Config.BlockSize;
 
     /// <summary>Token embedding, (V, C).</summary>
-    public Embedding Wte { get; private set; }
+    public Embedding Wte => _wteLookup.Table;
 
     /// <summary>Position embedding, (BlockSize, C).</summary>
-    public Embedding Wpe { get; private set; }
+    public Embedding Wpe => _wpeLookup.Table;
 
     /// <summary>The transformer blocks, children "0", "1", ….</summary>
     public Sequential Blocks { get; private set; }
@@ -122,8 +121,8 @@ public sealed class GptModel : Module, ICausalLanguageModel
             case ("ln_f", _): _lnF = module; return;
             case ("lm_head", _): _lmHead = module; return;
             // An adapter that wraps the table (LoRA's LoraEmbedding) looks ids up; the table stays Wte/Wpe.
-            case ("wte", ITokenEmbedding e): (_wteLookup, Wte) = (e, e.Table); return;
-            case ("wpe", ITokenEmbedding e): (_wpeLookup, Wpe) = (e, e.Table); return;
+            case ("wte", ITokenEmbedding e): _wteLookup = e; return;
+            case ("wpe", ITokenEmbedding e): _wpeLookup = e; return;
             case ("blocks", Sequential s): Blocks = s; return;
         }
         // Refuse: ReplaceChild puts the old child back.
