@@ -31,7 +31,6 @@ public static partial class AdapterConfigFile
     /// iterations; bits other than 4 are refused naming the field.</summary>
     private static int ReadLoftQIterations(JsonElement root, string source)
     {
-        if (!IsLoftQ(root)) return 1;
         if (!root.TryGetProperty("loftq_config", out var cfg) || cfg.ValueKind != JsonValueKind.Object
             || !cfg.EnumerateObject().Any())
             throw new InvalidDataFormatException(source, "loftq_config",
@@ -65,29 +64,25 @@ public static partial class AdapterConfigFile
         && niter >= 1
             ? niter : null;
 
-    private static int? ReadPissaIterations(JsonElement root) =>
-        root.TryGetProperty("init_lora_weights", out var el) && el.ValueKind == JsonValueKind.String
-            ? PissaIterations(el.GetString()!) : null;
-
-    private static LoraInit ReadInit(JsonElement root, string source)
+    /// <summary><c>init_lora_weights</c>, read once: the initialisation and, for PEFT's fast PiSSA
+    /// (<c>"pissa_niter_&lt;n&gt;"</c>, n ≥ 1 power iterations of a randomized SVD), n.</summary>
+    private static (LoraInit Init, int? PissaIterations) ReadInit(JsonElement root, string source)
     {
-        if (!root.TryGetProperty("init_lora_weights", out var el)) return LoraInit.Default;
+        if (!root.TryGetProperty("init_lora_weights", out var el)) return (LoraInit.Default, null);
         return el.ValueKind switch
         {
             // false asks PEFT for random non-zero factors (a testing aid); the loaded weights replace them anyway.
-            JsonValueKind.True or JsonValueKind.False => LoraInit.Default,
+            JsonValueKind.True or JsonValueKind.False => (LoraInit.Default, null),
             JsonValueKind.String => el.GetString()! switch
             {
-                "gaussian" => LoraInit.Gaussian,
-                "pissa" => LoraInit.Pissa,
-                "olora" => LoraInit.Olora,
-                "loftq" => LoraInit.LoftQ,
-                // PEFT's fast PiSSA: "pissa_niter_<n>" with n ≥ 1 power iterations of a randomized SVD
-                // (ReadPissaIterations reads n).
-                var s when PissaIterations(s) is not null => LoraInit.Pissa,
+                "gaussian" => (LoraInit.Gaussian, null),
+                "pissa" => (LoraInit.Pissa, null),
+                "olora" => (LoraInit.Olora, null),
+                "loftq" => (LoraInit.LoftQ, null),
+                var s when PissaIterations(s) is int niter => (LoraInit.Pissa, niter),
                 var s => throw new InvalidDataFormatException(source, "init_lora_weights",
                     $"'{Cut(s)}' is not supported (true, false, \"gaussian\", \"pissa\", " +
-                    "\"pissa_niter_<n>\", \"olora\")."),
+                    "\"pissa_niter_<n>\", \"olora\", \"loftq\")."),
             },
             _ => throw new InvalidDataFormatException(source, "init_lora_weights",
                 $"expected a boolean or string, found {el.ValueKind}."),

@@ -252,6 +252,7 @@ public static partial class AdapterConfigFile
                 if (TargetMatcher.PatternError(key) is { } error)
                     throw new InvalidDataFormatException(source, field,
                         $"key '{Cut(key)}' is not a regular expression ({error}).");
+        var (init, pissaIterations) = ReadInit(root, source);
         return new LoraConfig
         {
             RankPattern = rankPattern,
@@ -267,9 +268,9 @@ public static partial class AdapterConfigFile
             TargetModules = targets,
             TargetModulesRegex = targetsRegex,
             ModulesToSave = modulesToSave,
-            Init = ReadInit(root, source),
-            PissaIterations = ReadPissaIterations(root),
-            LoftQIterations = ReadLoftQIterations(root, source),
+            Init = init,
+            PissaIterations = pissaIterations,
+            LoftQIterations = init == LoraInit.LoftQ ? ReadLoftQIterations(root, source) : 1,
             Scaling = rs ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
             FanInFanOut = fanInFanOut,
             UseDora = Bool(root, "use_dora", source),
