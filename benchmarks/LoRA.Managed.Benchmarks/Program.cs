@@ -40,6 +40,8 @@ public static class Program
         {
             var (ceilings, points) = Kernels.Roofline.Measure();
             Console.WriteLine(Kernels.Roofline.Tables(ceilings, points));
+            Console.WriteLine(FormattableString.Invariant(
+                $"two cores at once, Vector512 FMA, 16 chains each: {Kernels.Roofline.TwoCoreFmaPeak():F1} GFLOP/s"));
             int svg = Array.IndexOf(args, "--svg");
             if (svg >= 0 && svg + 1 < args.Length)
                 File.WriteAllText(args[svg + 1], Kernels.Roofline.Svg(ceilings, points));
