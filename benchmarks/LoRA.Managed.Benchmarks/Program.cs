@@ -57,6 +57,16 @@ public static class Program
             Console.WriteLine(ThreadScaling.StepTable(threads));
             return;
         }
+        if (args.Contains("--kernel-peak"))
+        {
+            Console.WriteLine(Kernels.KernelPeak.Run());
+            return;
+        }
+        if (args.Contains("--gpt-gemm"))
+        {
+            Console.WriteLine(Kernels.GptGemmThroughput.Table(ThreadCounts(args), args.Contains("--mlp")));
+            return;
+        }
         if (args.Contains("--quant-gemm"))
         {
             int r = Array.IndexOf(args, "--rows");
