@@ -64,7 +64,8 @@ public static class Program
         }
         if (args.Contains("--gpt-gemm"))
         {
-            Console.WriteLine(Kernels.GptGemmThroughput.Table(ThreadCounts(args), args.Contains("--mlp")));
+            if (args.Contains("--step")) Console.WriteLine(Kernels.GptGemmThroughput.StepTable(ThreadCounts(args)));
+            else Console.WriteLine(Kernels.GptGemmThroughput.Table(ThreadCounts(args), args.Contains("--mlp")));
             return;
         }
         if (args.Contains("--quant-gemm"))

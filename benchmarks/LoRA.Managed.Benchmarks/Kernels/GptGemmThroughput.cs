@@ -46,6 +46,59 @@ public static class GptGemmThroughput
         return sb.ToString();
     }
 
+    /// <summary>
+    /// The whole GPT training step, and the attention's two batched products (forward and backward through the tape),
+    /// with the direct path on and off (<see cref="Gemm.DirectPathDisabled"/>), at each thread count, all alternated;
+    /// milliseconds, best of the repetitions.
+    /// </summary>
+    public static string StepTable(int[] threads, double seconds = 4)
+    {
+        var cols = threads.SelectMany(t => new[] { (t, 0), (t, 1) }).ToArray();
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine("| run | " + string.Join(" | ", cols.Select(c => $"ms {c.t} thr {(c.Item2 == 0 ? "new" : "old")}"))
+            + " |");
+        sb.AppendLine("|---|" + string.Concat(cols.Select(_ => "---:|")));
+        foreach (var (name, run) in new (string, Action)[]
+        {
+            ("q·kᵀ, att·v fwd+bwd (128 of 64×64×16)", AttentionProducts()),
+            ("lm-demo GPT step", LoRA.Managed.Cli.Bench.QuickBench.CreateGptTrainStep()),
+        })
+        {
+            double[] best = Best(cols, run, seconds);
+            sb.AppendLine($"| {name} | " + string.Join(" | ", best.Select(t => (t * 1e3).ToString("F3"))) + " |");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>q·kᵀ then att·v on (32, 4, 64, 16) heads, and their backward, through the tape.</summary>
+    private static Action AttentionProducts()
+    {
+        var g = new LoRA.Managed.Tensors.TorchGenerator(3);
+        LoRA.Managed.Tensors.Tensor Make(params int[] shape)
+        {
+            var t = new LoRA.Managed.Tensors.Tensor(shape) { RequiresGrad = true };
+            g.FillUniform(t.Data, -1f, 1f);
+            return t;
+        }
+        var q0 = Make(32, 4, 64, 16);
+        var k0 = Make(32, 4, 64, 16);
+        var v0 = Make(32, 4, 64, 16);
+        float[] seed = new float[32 * 4 * 64 * 16];
+        g.FillUniform(seed, -1f, 1f);
+        var arena = new LoRA.Managed.Autograd.TensorArena();
+        return () =>
+        {
+            using var scope = arena.Activate();
+            // Scaled by 1, so that q, k and v are op outputs with pooled gradients, as in the model.
+            var q = LoRA.Managed.Autograd.Functional.Scale(q0, 1f);
+            var k = LoRA.Managed.Autograd.Functional.Scale(k0, 1f);
+            var v = LoRA.Managed.Autograd.Functional.Scale(v0, 1f);
+            var att = LoRA.Managed.Autograd.Functional.BatchedMatMul(q, k, transposeB: true);
+            var y = LoRA.Managed.Autograd.Functional.BatchedMatMul(att, v);
+            LoRA.Managed.Autograd.Tape.Current.Backward(y, seed);
+        };
+    }
+
     private static double[] Best((int t, int x)[] threads, Action run, double seconds)
     {
         var best = Enumerable.Repeat(double.MaxValue, threads.Length).ToArray();
@@ -57,12 +110,14 @@ public static class GptGemmThroughput
             {
                 using var scope = ComputeThreads.Use(threads[t].t);
                 Gemm.DirectPathDisabled = threads[t].x == 1;
+                LoRA.Managed.Autograd.Ops.BatchedMatMulOp.Legacy = threads[t].x == 1;
                 run();
                 long t0 = Stopwatch.GetTimestamp();
                 run();
                 best[t] = Math.Min(best[t], Stopwatch.GetElapsedTime(t0).TotalSeconds);
             }
         Gemm.DirectPathDisabled = false;
+        LoRA.Managed.Autograd.Ops.BatchedMatMulOp.Legacy = false;
         return best;
     }
 }

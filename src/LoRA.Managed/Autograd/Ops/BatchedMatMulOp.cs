@@ -53,14 +53,22 @@ internal sealed class BatchedMatMulOp : Op
 
     public override void Backward()
     {
-        float[]? da = _a.RequiresGrad ? _a.EnsureGrad() : null, db = _b.RequiresGrad ? _b.EnsureGrad() : null;
+        // β = 0 when an input's gradient is logically zero (a new pooled buffer, or just zeroed): the GEMMs write it
+        // instead of adding to zeros that would first be written and read back (Tensor.GradBeta). When A and B are one
+        // tensor, B's call sees the buffer A's GEMM of the same slice has just written, and adds (β = 1).
+        float[]? da = null, db = null;
+        float betaA = 1f, betaB = 1f;
+        if (_a.RequiresGrad) betaA = Legacy ? Zeroed(_a, out da) : _a.GradBeta(out da);
+        if (_b.RequiresGrad) betaB = Legacy ? Zeroed(_b, out db) : _b.GradBeta(out db);
         var job = t_job ??= new SliceJob();
-        job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, _ta, _tb, _m, _n, _k, lda: _a.Shape[^1],
-            ldb: _b.Shape[^1]);
+        job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, betaA, betaB, _ta, _tb, _m, _n, _k,
+            lda: _a.Shape[^1], ldb: _b.Shape[^1]);
         Run(job, _batch, 2L * _m * _n * _k);
     }
 
     [ThreadStatic] private static SliceJob? t_job;
+    internal static bool Legacy;
+    private static float Zeroed(Tensor t, out float[] g) { g = t.EnsureGrad(); return 1f; }
 
     /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then
     /// drops its array references.</summary>
@@ -88,6 +96,7 @@ internal sealed class BatchedMatMulOp : Op
         private float[]? _a, _b, _c, _da, _db;
         private bool _backward, _ta, _tb;
         private int _m, _n, _k, _lda, _ldb;
+        private float _betaA, _betaB;
 
         public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
         {
@@ -97,10 +106,11 @@ internal sealed class BatchedMatMulOp : Op
 
         /// <summary><paramref name="dc"/> is ∂C; <paramref name="da"/>/<paramref name="db"/> are null when that input
         /// needs no gradient.</summary>
-        public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, bool ta, bool tb, int m, int n,
-            int k, int lda, int ldb)
+        public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, float betaA, float betaB,
+            bool ta, bool tb, int m, int n, int k, int lda, int ldb)
         {
             _backward = true;
+            _betaA = betaA; _betaB = betaB;
             _a = a; _b = b; _c = dc; _da = da; _db = db; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda;
             _ldb = ldb;
         }
@@ -116,20 +126,21 @@ internal sealed class BatchedMatMulOp : Op
                 Gemm.Multiply(_ta, _tb, m, n, k, 1f, a, lda, b, ldb, 0f, _c!.AsSpan(s * sc, sc), n);
                 return;
             }
-            // ∂op(A) = ∂C·op(B)ᵀ and ∂op(B) = op(A)ᵀ·∂C, accumulated (β = 1) into the inputs' gradients.
+            // ∂op(A) = ∂C·op(B)ᵀ and ∂op(B) = op(A)ᵀ·∂C, written (β = 0) or accumulated (β = 1) into the inputs'
+            // gradients.
             ReadOnlySpan<float> dcs = _c!.AsSpan(s * sc, sc);
             bool ta = _ta, tb = _tb;
             if (_da is not null)
             {
                 Span<float> g = _da.AsSpan(s * sa, sa);
-                if (!ta) Gemm.Multiply(false, !tb, m, k, n, 1f, dcs, n, b, ldb, 1f, g, k);
-                else Gemm.Multiply(tb, true, k, m, n, 1f, b, ldb, dcs, n, 1f, g, m);
+                if (!ta) Gemm.Multiply(false, !tb, m, k, n, 1f, dcs, n, b, ldb, _betaA, g, k);
+                else Gemm.Multiply(tb, true, k, m, n, 1f, b, ldb, dcs, n, _betaA, g, m);
             }
             if (_db is not null)
             {
                 Span<float> g = _db.AsSpan(s * sb, sb);
-                if (!tb) Gemm.Multiply(!ta, false, k, n, m, 1f, a, lda, dcs, n, 1f, g, n);
-                else Gemm.Multiply(true, ta, n, k, m, 1f, dcs, n, a, lda, 1f, g, k);
+                if (!tb) Gemm.Multiply(!ta, false, k, n, m, 1f, a, lda, dcs, n, _betaB, g, n);
+                else Gemm.Multiply(true, ta, n, k, m, 1f, dcs, n, a, lda, _betaB, g, k);
             }
         }
     }
