@@ -62,6 +62,7 @@ public static class GptGemmThroughput
         {
             ("q·kᵀ, att·v fwd+bwd (128 of 64×64×16)", AttentionProducts()),
             ("lm-demo GPT step", LoRA.Managed.Cli.Bench.QuickBench.CreateGptTrainStep()),
+            ("blog MLP step", LoRA.Managed.Cli.Bench.QuickBench.CreateTrainStep(lora: false)),
         })
         {
             double[] best = Best(cols, run, seconds);

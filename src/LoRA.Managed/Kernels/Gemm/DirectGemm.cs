@@ -5,19 +5,21 @@ using System.Runtime.Intrinsics.X86;
 namespace LoRA.Managed.Kernels;
 
 /// <summary>
-/// The path of <see cref="Gemm"/> for products with at most <see cref="MaxColumns"/> columns: A is read where it
-/// lies instead of being packed, and op(B) is packed once per block of <see cref="Gemm.KC"/> (or read in place).
-/// The transformer's linear layers (2048 tokens × width 64, MLP 256) are such products.
+/// The path of <see cref="Gemm"/> that reads A where it lies instead of packing it: products with at most
+/// <see cref="MaxColumns"/> columns (the transformer's linear layers: 2048 tokens × width 64, MLP 256) or at most
+/// <see cref="FewRows"/> rows (the blog MLP's batch of 64).
 /// </summary>
 /// <remarks>
-/// <para>Why: packing copies each element of A once per block of <see cref="Gemm.KC"/>, and that copy pays off over
-/// the ⌈n/32⌉ panels of op(B) that reuse it. With 64 columns there are two, and packing A took about a sixth of the
-/// product (docs/07-performance.md, "Decisions in the kernels"). Unpacked, each step of p broadcasts the eight rows'
-/// values straight from A (a row stride and a column stride cover every transpose, as in <see cref="NarrowGemm"/>):
-/// the eight rows of a tile stay in L1 while the tile sweeps across the ≤ 256 KB packed block of op(B) in L2.</para>
-/// <para>op(B) is read in place, unpacked, when its rows are contiguous (not transposed) and the product has at most
-/// <see cref="InPlaceRows"/> rows: few tiles reuse each element of B there, so packing it was the larger cost; with
-/// more rows the strided rows of B conflicted in L1 and the packed block was faster.</para>
+/// <para>Why: packing copies each element of A once per block of <see cref="Gemm.KC"/>, a copy that pays off over the
+/// ⌈n/32⌉ panels of op(B) that reuse it. With 64 columns there are two, and packing A took about a sixth of the
+/// product (docs/07-performance.md, "Decisions in the kernels"). Unpacked, each step of p broadcasts a tile's eight
+/// values straight from A (a row stride and a column stride cover both transposes, as in <see cref="NarrowGemm"/>).
+/// </para>
+/// <para>Two loop orders, by the number of rows. With more than <see cref="FewRows"/>, each tile of eight rows (in
+/// L1) sweeps across a block of op(B) packed once per block of <see cref="Gemm.KC"/> (at most 256 KB, in L2). With
+/// fewer, each 32-column panel of op(B) (in L1) meets every row of A (at most 96 KB, in L2): the panel is packed just
+/// before its use, or, when op(B)'s rows are contiguous (B not transposed) and the panel is full, read in place,
+/// unpacked: few tiles reuse each element of B there, so its copy cost more than the strided reads.</para>
 /// <para>Every element of C is the <see cref="NarrowKernels.Rows8x32"/> chain: FMAs over p in increasing order from
 /// zero, C written as <c>alpha·acc</c> or <c>fma(C, beta, alpha·acc)</c> after each block of <see cref="Gemm.KC"/>,
 /// beta on the first block and 1 after: the packed path's bits, for any split of rows or columns.</para>
@@ -25,18 +27,18 @@ namespace LoRA.Managed.Kernels;
 [SkipLocalsInit]
 internal static unsafe class DirectGemm
 {
-    /// <summary>Widest op(B) this path takes: eight 32-column panels per tile of A.</summary>
+    /// <summary>Widest op(B) this path takes with many rows: eight 32-column panels per tile of A, and a packed block
+    /// of op(B) that fits L2.</summary>
     public const int MaxColumns = 256;
 
-    /// <summary>Most rows for which op(B) is read in place rather than packed.</summary>
-    public const int InPlaceRows = 96;
+    /// <summary>Rows at or under which any product takes this path, panel by panel.</summary>
+    public const int FewRows = 96;
 
     private const int NR = 2 * NarrowKernels.V;
 
-    /// <summary>True when a product of this shape takes this path (on AVX-512, with at most
-    /// <see cref="MaxColumns"/> columns).</summary>
+    /// <summary>True when a product of this shape takes this path (on AVX-512).</summary>
     public static bool Applies(int m, int n) =>
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && n <= MaxColumns && m > 0;
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && (n <= MaxColumns || m <= FewRows);
 
     /// <summary>Row-major <c>C = alpha·op(A)·op(B) + beta·C</c> on one thread, for a shape where
     /// <see cref="Applies"/> holds.</summary>
@@ -45,8 +47,6 @@ internal static unsafe class DirectGemm
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
         long rsA = transA ? 1 : lda, csA = transA ? lda : 1;
-        // Full 32-column panels of a row-major op(B) read in place; the rest (a tail, or all of a transposed B) packed.
-        int inPlace = !transB && m <= InPlaceRows ? n / NR * NR : 0;
         fixed (float* unaligned = Gemm.PackBufferB())
         {
             float* packed = Gemm.Align64(unaligned);
@@ -54,24 +54,51 @@ internal static unsafe class DirectGemm
             {
                 int kc = Math.Min(Gemm.KC, k - pc);
                 float betaEff = pc == 0 ? beta : 1f;
-                if (inPlace < n) Packing.PackB(transB, b, ldb, pc, inPlace, kc, n - inPlace, NR, packed);
-                float* bBlock = b + (long)pc * ldb;
-                for (int ir = 0; ir < m; ir += 8)
-                {
-                    int rows = Math.Min(8, m - ir);
-                    float* ai = a + ir * rsA + pc * csA, ci = c + (long)ir * ldc;
-                    for (int jr = 0; jr < n; jr += NR)
-                    {
-                        int w = Math.Min(NR, n - jr);
-                        if (jr < inPlace)
-                            NarrowKernels.Rows8x32(kc, alpha, ai, rsA, csA, bBlock + jr, ldb, betaEff, ci + jr, ldc,
-                                rows, w);
-                        else
-                            NarrowKernels.Rows8x32(kc, alpha, ai, rsA, csA, packed + (jr - inPlace) * kc, NR, betaEff,
-                                ci + jr, ldc, rows, w);
-                    }
-                }
+                float* ap = a + pc * csA;
+                if (m <= FewRows) PanelByPanel(transB, m, n, kc, pc, alpha, ap, rsA, csA, b, ldb, betaEff, c, ldc,
+                    packed);
+                else TileByTile(transB, m, n, kc, pc, alpha, ap, rsA, csA, b, ldb, betaEff, c, ldc, packed);
             }
+        }
+    }
+
+    /// <summary>One block of the shared dimension with few rows: each panel of op(B), packed or in place, meets every
+    /// tile of A.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PanelByPanel(bool transB, int m, int n, int kc, int pc, float alpha, float* a, long rsA,
+        long csA, float* b, int ldb, float beta, float* c, int ldc, float* packed)
+    {
+        for (int jr = 0; jr < n; jr += NR)
+        {
+            int w = Math.Min(NR, n - jr);
+            float* panel = b + (long)pc * ldb + jr;
+            long rsB = ldb;
+            if (transB || w < NR)
+            {
+                Packing.PackB(transB, b, ldb, pc, jr, kc, w, NR, packed);
+                panel = packed;
+                rsB = NR;
+            }
+            for (int ir = 0; ir < m; ir += 8)
+                NarrowKernels.Rows8x32(kc, alpha, a + ir * rsA, rsA, csA, panel, rsB, beta, c + (long)ir * ldc + jr, ldc,
+                    Math.Min(8, m - ir), w);
+        }
+    }
+
+    /// <summary>One block of the shared dimension with many rows: op(B)'s block is packed once, and each tile of eight
+    /// rows sweeps across it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileByTile(bool transB, int m, int n, int kc, int pc, float alpha, float* a, long rsA,
+        long csA, float* b, int ldb, float beta, float* c, int ldc, float* packed)
+    {
+        Packing.PackB(transB, b, ldb, pc, 0, kc, n, NR, packed);
+        for (int ir = 0; ir < m; ir += 8)
+        {
+            int rows = Math.Min(8, m - ir);
+            float* ai = a + ir * rsA, ci = c + (long)ir * ldc;
+            for (int jr = 0; jr < n; jr += NR)
+                NarrowKernels.Rows8x32(kc, alpha, ai, rsA, csA, packed + jr * kc, NR, beta, ci + jr, ldc, rows,
+                    Math.Min(NR, n - jr));
         }
     }
 }

@@ -20,7 +20,9 @@ namespace LoRA.Managed.Kernels;
 /// columns (or rows), run by the persistent workers of <see cref="ComputePool"/>; each element of C is still
 /// summed in the same order, so results do not depend on the thread count.</para>
 /// <para>Products with at most 16 columns or rows, or with k at most 16 and too small to split over threads,
-/// take <see cref="NarrowGemm"/>'s unpacked path, which sums every element exactly as the packed path does.</para>
+/// take <see cref="NarrowGemm"/>'s unpacked path, which sums every element exactly as the packed path does. On
+/// AVX-512, products with at most 256 columns or 96 rows take <see cref="DirectGemm"/>, which reads A in place
+/// instead of packing it, with the same sums.</para>
 /// </remarks>
 public static unsafe class Gemm
 {
