@@ -53,9 +53,11 @@ public static class GptGemmThroughput
     /// </summary>
     public static string StepTable(int[] threads, double seconds = 4)
     {
-        var cols = threads.SelectMany(t => new[] { (t, 0), (t, 1) }).ToArray();
+        int[] variants = Environment.GetEnvironmentVariable("GEMM_VARIANTS") is { } v
+            ? v.Split(',').Select(int.Parse).ToArray() : [0, 1];
+        var cols = threads.SelectMany(t => variants.Select(x => (t, x))).ToArray();
         var sb = new System.Text.StringBuilder();
-        sb.AppendLine("| run | " + string.Join(" | ", cols.Select(c => $"ms {c.t} thr {(c.Item2 == 0 ? "new" : "old")}"))
+        sb.AppendLine("| run | " + string.Join(" | ", cols.Select(c => $"ms {c.t} thr v{c.x}"))
             + " |");
         sb.AppendLine("|---|" + string.Concat(cols.Select(_ => "---:|")));
         foreach (var (name, run) in new (string, Action)[]

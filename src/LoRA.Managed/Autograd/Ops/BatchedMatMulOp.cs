@@ -79,23 +79,31 @@ internal sealed class BatchedMatMulOp : Op
             int threads = ComputeThreads.Max;
             if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold
                 || workPerSlice * batch < Gemm.ParallelThreshold)
-                for (int s = 0; s < batch; s++) job.Execute(s);
+                for (int s = 0; s < batch; s++) job.ExecuteSlice(s);
             else
-                ComputePool.Run(job, batch, threads);
+            {
+                // Two runs of consecutive slices per thread: with a part per slice, claiming the 128 parts of
+                // attention's products (each ~0.5 µs of work) cost more than the second core gave (benchmarks'
+                // --gpt-gemm --step); two per thread leave some balance when one thread is slowed.
+                int parts = Legacy ? batch : Math.Min(batch, 2 * threads);
+                int per = (batch + parts - 1) / parts;
+                job.Slices(per, batch);
+                ComputePool.Run(job, (batch + per - 1) / per, threads);
+            }
         }
         finally { job.Clear(); }
     }
 
     /// <summary>
-    /// Part s is slice s: one <see cref="Gemm.Multiply"/> (forward) or one per input gradient (backward), on one
-    /// thread, writing only slice s of its outputs, so the split never changes a bit. Reused per thread, so a step
-    /// allocates nothing.
+    /// Part p is the slices from p·per to (p + 1)·per − 1; slice s is one <see cref="Gemm.Multiply"/> (forward) or one
+    /// per input gradient (backward), on one thread, writing only slice s of its outputs, so the split never changes
+    /// a bit. Reused per thread, so a step allocates nothing.
     /// </summary>
     private sealed class SliceJob : ComputeJob
     {
         private float[]? _a, _b, _c, _da, _db;
         private bool _backward, _ta, _tb;
-        private int _m, _n, _k, _lda, _ldb;
+        private int _m, _n, _k, _lda, _ldb, _per, _batch;
         private float _betaA, _betaB;
 
         public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
@@ -117,7 +125,16 @@ internal sealed class BatchedMatMulOp : Op
 
         public void Clear() { _a = _b = _c = _da = _db = null; }
 
-        public override void Execute(int s)
+        /// <summary>Sets the parts: <paramref name="per"/> consecutive slices each, of <paramref name="batch"/>.</summary>
+        public void Slices(int per, int batch) { _per = per; _batch = batch; }
+
+        public override void Execute(int part)
+        {
+            int end = Math.Min(_batch, (part + 1) * _per);
+            for (int s = part * _per; s < end; s++) ExecuteSlice(s);
+        }
+
+        public void ExecuteSlice(int s)
         {
             int m = _m, n = _n, k = _k, lda = _lda, ldb = _ldb, sa = m * k, sb = k * n, sc = m * n;
             ReadOnlySpan<float> a = _a!.AsSpan(s * sa, sa), b = _b!.AsSpan(s * sb, sb);
