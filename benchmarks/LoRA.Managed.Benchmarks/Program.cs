@@ -57,11 +57,6 @@ public static class Program
             Console.WriteLine(ThreadScaling.StepTable(threads));
             return;
         }
-        if (args.Contains("--kernel-peak"))
-        {
-            Console.WriteLine(Kernels.KernelPeak.Run());
-            return;
-        }
         if (args.Contains("--gpt-gemm"))
         {
             if (args.Contains("--step")) Console.WriteLine(Kernels.GptGemmThroughput.StepTable(ThreadCounts(args)));

@@ -42,8 +42,8 @@ public class GemmBitsTests
 
     /// <summary>
     /// The products of the lm-demo GPT step (2048 tokens, width 64, MLP 256, vocab 96) and of the blog MLP (batch 64),
-    /// which read A in place (<see cref="DirectGemm"/>: tile by tile above 96 rows, panel by panel at or under, op(B) in
-    /// place or packed), and shapes one off their edges, on one thread and two: the packed path's bits.
+    /// which read A in place (<see cref="DirectGemm"/>: tile by tile above 96 rows, panel by panel at or under, op(B)
+    /// in place or packed), and shapes one off their edges, on one thread and two: the packed path's bits.
     /// </summary>
     [TestCase(2048, 64, 64, false, true), TestCase(2048, 64, 64, false, false), TestCase(64, 64, 2048, true, false),
      TestCase(2048, 256, 64, false, true), TestCase(2048, 64, 256, false, false), TestCase(256, 64, 2048, true, false),

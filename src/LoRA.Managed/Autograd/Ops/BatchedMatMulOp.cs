@@ -12,7 +12,8 @@ namespace LoRA.Managed.Autograd.Ops;
 /// <remarks>
 /// Attention's slices are small (T×T×hs), below <see cref="Gemm.ParallelThreshold"/>, so GEMM would run each on
 /// one thread; when the whole batch is large enough the slices are spread over <see cref="ComputeThreads.Max"/>
-/// threads instead. Each slice is still computed by one thread in one order, so results do not depend on it.
+/// threads instead, in runs of consecutive slices (two per thread). Each slice is still computed by one thread in one
+/// order, so results do not depend on it.
 /// </remarks>
 internal sealed class BatchedMatMulOp : Op
 {
@@ -67,8 +68,17 @@ internal sealed class BatchedMatMulOp : Op
     }
 
     [ThreadStatic] private static SliceJob? t_job;
+
+    /// <summary>When set, backward zeroes the input gradients and adds to them (β = 1), and a batch is split a part
+    /// per slice, as before both changes: only for benchmarks that time the two side by side
+    /// (<c>--gpt-gemm --step</c>).</summary>
     internal static bool Legacy;
-    private static float Zeroed(Tensor t, out float[] g) { g = t.EnsureGrad(); return 1f; }
+
+    private static float Zeroed(Tensor t, out float[] g)
+    {
+        g = t.EnsureGrad();
+        return 1f;
+    }
 
     /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then
     /// drops its array references.</summary>
@@ -125,7 +135,8 @@ internal sealed class BatchedMatMulOp : Op
 
         public void Clear() { _a = _b = _c = _da = _db = null; }
 
-        /// <summary>Sets the parts: <paramref name="per"/> consecutive slices each, of <paramref name="batch"/>.</summary>
+        /// <summary>Sets the parts: <paramref name="per"/> consecutive slices each, of
+        /// <paramref name="batch"/>.</summary>
         public void Slices(int per, int batch) { _per = per; _batch = batch; }
 
         public override void Execute(int part)

@@ -84,8 +84,8 @@ internal static unsafe class DirectGemm
                 rsB = NR;
             }
             for (int ir = 0; ir < m; ir += 8)
-                NarrowKernels.Rows8x32(kc, alpha, a + ir * rsA, rsA, csA, panel, rsB, beta, c + (long)ir * ldc + jr, ldc,
-                    Math.Min(8, m - ir), w);
+                NarrowKernels.Rows8x32(kc, alpha, a + ir * rsA, rsA, csA, panel, rsB, beta, c + (long)ir * ldc + jr,
+                    ldc, Math.Min(8, m - ir), w);
         }
     }
 

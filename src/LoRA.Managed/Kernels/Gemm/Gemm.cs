@@ -234,7 +234,8 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>This thread's pinned buffer for packed blocks of op(B): KC×(NC + 32) floats and room to align.</summary>
+    /// <summary>This thread's pinned buffer for packed blocks of op(B): KC×(NC + 32) floats, and room to
+    /// align.</summary>
     internal static float[] PackBufferB() =>
         t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32) + 16, pinned: true);
 
