@@ -11,10 +11,10 @@ namespace LoRA.Managed.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>Why: packing copies each element of A once per block of <see cref="Gemm.KC"/>, a copy that pays off over the
-/// ⌈n/32⌉ panels of op(B) that reuse it. With 64 columns there are two, and packing A took about a sixth of the
-/// product (docs/07-performance.md, "Decisions in the kernels"). Unpacked, each step of p broadcasts a tile's eight
-/// values straight from A (a row stride and a column stride cover both transposes, as in <see cref="NarrowGemm"/>).
-/// </para>
+/// ⌈n/32⌉ panels of op(B) that reuse it. With 64 columns there are two: 2048×64·64×64 ran at 182–190 GFLOP/s packed
+/// and 219–228 unpacked on one thread (the benchmarks' <c>--gpt-gemm</c>, which alternates the two paths). Unpacked,
+/// each step of p broadcasts a tile's eight values straight from A (a row stride and a column stride cover both
+/// transposes, as in <see cref="NarrowGemm"/>).</para>
 /// <para>Two loop orders, by the number of rows. With more than <see cref="FewRows"/>, each tile of eight rows (in
 /// L1) sweeps across a block of op(B) packed once per block of <see cref="Gemm.KC"/> (at most 256 KB, in L2). With
 /// fewer, each 32-column panel of op(B) (in L1) meets every row of A (at most 96 KB, in L2): the panel is packed just
