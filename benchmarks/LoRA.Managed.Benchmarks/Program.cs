@@ -14,9 +14,12 @@ namespace LoRA.Managed.Benchmarks;
 /// base training loop per step, cold and warm, beside the isolated step (<see cref="Training.TrainerLoopTiming"/>);
 /// <c>--ops</c> breaks the MLP, LoRA and GPT steps down op by op inside the real step
 /// (<see cref="Training.OpProfileBench"/>); <c>--quant-gemm [--rows N]</c> sets the quantised base's training-shape
-/// products (256 rows unless given) beside the float GEMM (<see cref="Kernels.QuantGemmThroughput"/>). Anything else
-/// goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>. <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c>
-/// measures tokenizer encoding throughput (<see cref="Text.TokenizerThroughput"/>).
+/// products (256 rows unless given) beside the float GEMM (<see cref="Kernels.QuantGemmThroughput"/>);
+/// <c>--gpt-gemm [--mlp | --step]</c> times the GPT step's (or the MLP's) products, or the GPT and MLP steps,
+/// with <see cref="Gemm.DirectPathDisabled"/> off and on side by side (<see cref="Kernels.GptGemmThroughput"/>).
+/// Anything else goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>.
+/// <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures tokenizer encoding throughput
+/// (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
 public static class Program
 {
@@ -57,6 +60,12 @@ public static class Program
             int[] threads = ThreadCounts(args);
             Console.WriteLine(ThreadScaling.Table(threads));
             Console.WriteLine(ThreadScaling.StepTable(threads));
+            return;
+        }
+        if (args.Contains("--gpt-gemm"))
+        {
+            if (args.Contains("--step")) Console.WriteLine(Kernels.GptGemmThroughput.StepTable(ThreadCounts(args)));
+            else Console.WriteLine(Kernels.GptGemmThroughput.Table(ThreadCounts(args), args.Contains("--mlp")));
             return;
         }
         if (args.Contains("--quant-gemm"))

@@ -40,6 +40,31 @@ public class GemmBitsTests
         finally { ComputeThreads.Max = saved; }
     }
 
+    /// <summary>
+    /// The products of the lm-demo GPT step (2048 tokens, width 64, MLP 256, vocab 96) and of the blog MLP (batch 64),
+    /// which read A in place (<see cref="DirectGemm"/>: tile by tile above 96 rows, panel by panel at or under, op(B)
+    /// in place or packed), and shapes one off their edges, on one thread and two: the packed path's bits.
+    /// </summary>
+    [TestCase(2048, 64, 64, false, true), TestCase(2048, 64, 64, false, false), TestCase(64, 64, 2048, true, false),
+     TestCase(2048, 256, 64, false, true), TestCase(2048, 64, 256, false, false), TestCase(256, 64, 2048, true, false),
+     TestCase(64, 256, 2048, true, false), TestCase(2048, 96, 64, false, true), TestCase(96, 64, 2048, true, false),
+     TestCase(64, 512, 784, false, true), TestCase(512, 784, 64, true, false), TestCase(64, 784, 512, false, false),
+     TestCase(97, 257, 300, false, false), TestCase(95, 300, 513, true, true), TestCase(129, 255, 65, true, true)]
+    public void TransformerAndMlpShapesGiveThePacked8x32Bits(int m, int n, int k, bool ta, bool tb)
+    {
+        Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
+        int saved = ComputeThreads.Max;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                ComputeThreads.Max = threads;
+                Compare(MicroKernelKind.Vector512x8x32, m, n, k, ta, tb, null, $"{threads} thread(s)");
+            }
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
+
     [TestCase("Vector256x6x16", false, false), TestCase("Vector256x6x16", false, true),
         TestCase("Vector256x6x16", true, false),
      TestCase("Vector256x6x16", true, true), TestCase("Scalar", false, false), TestCase("Scalar", true, true)]

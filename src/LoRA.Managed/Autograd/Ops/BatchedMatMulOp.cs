@@ -12,7 +12,8 @@ namespace LoRA.Managed.Autograd.Ops;
 /// <remarks>
 /// Attention's slices are small (T×T×hs), below <see cref="Gemm.ParallelThreshold"/>, so GEMM would run each on
 /// one thread; when the whole batch is large enough the slices are spread over <see cref="ComputeThreads.Max"/>
-/// threads instead. Each slice is still computed by one thread in one order, so results do not depend on it.
+/// threads instead, in runs of consecutive slices (two per thread). Each slice is still computed by one thread in one
+/// order, so results do not depend on it.
 /// </remarks>
 internal sealed class BatchedMatMulOp : Op
 {
@@ -53,14 +54,31 @@ internal sealed class BatchedMatMulOp : Op
 
     public override void Backward()
     {
-        float[]? da = _a.RequiresGrad ? _a.EnsureGrad() : null, db = _b.RequiresGrad ? _b.EnsureGrad() : null;
+        // β = 0 when an input's gradient is logically zero (a new pooled buffer, or just zeroed): the GEMMs write it
+        // instead of adding to zeros that would first be written and read back (Tensor.GradBeta). When A and B are one
+        // tensor, B's call sees the buffer A's GEMM of the same slice has just written, and adds (β = 1).
+        float[]? da = null, db = null;
+        float betaA = 1f, betaB = 1f;
+        if (_a.RequiresGrad) betaA = Legacy ? Zeroed(_a, out da) : _a.GradBeta(out da);
+        if (_b.RequiresGrad) betaB = Legacy ? Zeroed(_b, out db) : _b.GradBeta(out db);
         var job = t_job ??= new SliceJob();
-        job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, _ta, _tb, _m, _n, _k, lda: _a.Shape[^1],
-            ldb: _b.Shape[^1]);
+        job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, betaA, betaB, _ta, _tb, _m, _n, _k,
+            lda: _a.Shape[^1], ldb: _b.Shape[^1]);
         Run(job, _batch, 2L * _m * _n * _k);
     }
 
     [ThreadStatic] private static SliceJob? t_job;
+
+    /// <summary>When set, backward zeroes the input gradients and adds to them (β = 1), and a batch is split a part
+    /// per slice, as before both changes: only for benchmarks that time the two side by side
+    /// (<c>--gpt-gemm --step</c>).</summary>
+    internal static bool Legacy;
+
+    private static float Zeroed(Tensor t, out float[] g)
+    {
+        g = t.EnsureGrad();
+        return 1f;
+    }
 
     /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then
     /// drops its array references.</summary>
@@ -71,23 +89,32 @@ internal sealed class BatchedMatMulOp : Op
             int threads = ComputeThreads.Max;
             if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold
                 || workPerSlice * batch < Gemm.ParallelThreshold)
-                for (int s = 0; s < batch; s++) job.Execute(s);
+                for (int s = 0; s < batch; s++) job.ExecuteSlice(s);
             else
-                ComputePool.Run(job, batch, threads);
+            {
+                // Two runs of consecutive slices per thread: with a part per slice, claiming the 128 parts of
+                // attention's products (each ~0.5 µs of work) cost more than the second core gave (benchmarks'
+                // --gpt-gemm --step); two per thread leave some balance when one thread is slowed.
+                int parts = Legacy ? batch : Math.Min(batch, 2 * threads);
+                int per = (batch + parts - 1) / parts;
+                job.Slices(per, batch);
+                ComputePool.Run(job, (batch + per - 1) / per, threads);
+            }
         }
         finally { job.Clear(); }
     }
 
     /// <summary>
-    /// Part s is slice s: one <see cref="Gemm.Multiply"/> (forward) or one per input gradient (backward), on one
-    /// thread, writing only slice s of its outputs, so the split never changes a bit. Reused per thread, so a step
-    /// allocates nothing.
+    /// Part p is the slices from p·per to (p + 1)·per − 1; slice s is one <see cref="Gemm.Multiply"/> (forward) or one
+    /// per input gradient (backward), on one thread, writing only slice s of its outputs, so the split never changes
+    /// a bit. Reused per thread, so a step allocates nothing.
     /// </summary>
     private sealed class SliceJob : ComputeJob
     {
         private float[]? _a, _b, _c, _da, _db;
         private bool _backward, _ta, _tb;
-        private int _m, _n, _k, _lda, _ldb;
+        private int _m, _n, _k, _lda, _ldb, _per, _batch;
+        private float _betaA, _betaB;
 
         public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
         {
@@ -97,17 +124,28 @@ internal sealed class BatchedMatMulOp : Op
 
         /// <summary><paramref name="dc"/> is ∂C; <paramref name="da"/>/<paramref name="db"/> are null when that input
         /// needs no gradient.</summary>
-        public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, bool ta, bool tb, int m, int n,
-            int k, int lda, int ldb)
+        public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, float betaA, float betaB,
+            bool ta, bool tb, int m, int n, int k, int lda, int ldb)
         {
             _backward = true;
+            _betaA = betaA; _betaB = betaB;
             _a = a; _b = b; _c = dc; _da = da; _db = db; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda;
             _ldb = ldb;
         }
 
         public void Clear() { _a = _b = _c = _da = _db = null; }
 
-        public override void Execute(int s)
+        /// <summary>Sets the parts: <paramref name="per"/> consecutive slices each, of
+        /// <paramref name="batch"/>.</summary>
+        public void Slices(int per, int batch) { _per = per; _batch = batch; }
+
+        public override void Execute(int part)
+        {
+            int end = Math.Min(_batch, (part + 1) * _per);
+            for (int s = part * _per; s < end; s++) ExecuteSlice(s);
+        }
+
+        public void ExecuteSlice(int s)
         {
             int m = _m, n = _n, k = _k, lda = _lda, ldb = _ldb, sa = m * k, sb = k * n, sc = m * n;
             ReadOnlySpan<float> a = _a!.AsSpan(s * sa, sa), b = _b!.AsSpan(s * sb, sb);
@@ -116,20 +154,21 @@ internal sealed class BatchedMatMulOp : Op
                 Gemm.Multiply(_ta, _tb, m, n, k, 1f, a, lda, b, ldb, 0f, _c!.AsSpan(s * sc, sc), n);
                 return;
             }
-            // ∂op(A) = ∂C·op(B)ᵀ and ∂op(B) = op(A)ᵀ·∂C, accumulated (β = 1) into the inputs' gradients.
+            // ∂op(A) = ∂C·op(B)ᵀ and ∂op(B) = op(A)ᵀ·∂C, written (β = 0) or accumulated (β = 1) into the inputs'
+            // gradients.
             ReadOnlySpan<float> dcs = _c!.AsSpan(s * sc, sc);
             bool ta = _ta, tb = _tb;
             if (_da is not null)
             {
                 Span<float> g = _da.AsSpan(s * sa, sa);
-                if (!ta) Gemm.Multiply(false, !tb, m, k, n, 1f, dcs, n, b, ldb, 1f, g, k);
-                else Gemm.Multiply(tb, true, k, m, n, 1f, b, ldb, dcs, n, 1f, g, m);
+                if (!ta) Gemm.Multiply(false, !tb, m, k, n, 1f, dcs, n, b, ldb, _betaA, g, k);
+                else Gemm.Multiply(tb, true, k, m, n, 1f, b, ldb, dcs, n, _betaA, g, m);
             }
             if (_db is not null)
             {
                 Span<float> g = _db.AsSpan(s * sb, sb);
-                if (!tb) Gemm.Multiply(!ta, false, k, n, m, 1f, a, lda, dcs, n, 1f, g, n);
-                else Gemm.Multiply(true, ta, n, k, m, 1f, dcs, n, a, lda, 1f, g, k);
+                if (!tb) Gemm.Multiply(!ta, false, k, n, m, 1f, a, lda, dcs, n, _betaB, g, n);
+                else Gemm.Multiply(true, ta, n, k, m, 1f, dcs, n, a, lda, _betaB, g, k);
             }
         }
     }

@@ -20,7 +20,9 @@ namespace LoRA.Managed.Kernels;
 /// columns (or rows), run by the persistent workers of <see cref="ComputePool"/>; each element of C is still
 /// summed in the same order, so results do not depend on the thread count.</para>
 /// <para>Products with at most 16 columns or rows, or with k at most 16 and too small to split over threads,
-/// take <see cref="NarrowGemm"/>'s unpacked path, which sums every element exactly as the packed path does.</para>
+/// take <see cref="NarrowGemm"/>'s unpacked path, which sums every element exactly as the packed path does. On
+/// AVX-512, products with at most 256 columns or 96 rows take <see cref="DirectGemm"/>, which reads A in place
+/// instead of packing it, with the same sums.</para>
 /// </remarks>
 public static unsafe class Gemm
 {
@@ -45,6 +47,10 @@ public static unsafe class Gemm
     /// before a second thread pays for its hand-off (measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     public const long ParallelThreshold = 1L << 18;
+
+    /// <summary>When set, products that would take <see cref="DirectGemm"/> take the packed path instead: only for
+    /// benchmarks that time the two side by side (<c>--gpt-gemm</c>).</summary>
+    internal static bool DirectPathDisabled;
 
     [ThreadStatic] private static float[]? t_packA;
     [ThreadStatic] private static float[]? t_packB;
@@ -157,8 +163,15 @@ public static unsafe class Gemm
         Use512 ? MicroKernelKind.Vector512x8x32 : Use256 ? MicroKernelKind.Vector256x6x16 : MicroKernelKind.Scalar;
 
     private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        if (!DirectPathDisabled && DirectGemm.Applies(m, n))
+        {
+            DirectGemm.Multiply(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
         Serial(DefaultKernel, transA, m, n, k, alpha, a, lda, new FloatPanels(transB, b, ldb), beta, c, ldc);
+    }
 
     /// <summary>The five loops on one thread with a chosen micro-kernel (<see cref="GemmStages"/> compares
     /// them).</summary>
@@ -175,7 +188,7 @@ public static unsafe class Gemm
         int nr = kernel == MicroKernelKind.Vector256x6x16 ? 16 : kernel == MicroKernelKind.Vector512x8x32 ? 32 : NR;
         int mcMax = MC / mr * mr;
         float[] packA = t_packA ??= GC.AllocateUninitializedArray<float>(MC * KC + 16, pinned: true);
-        float[] packB = t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32) + 16, pinned: true);
+        float[] packB = PackBufferB();
         fixed (float* unalignedA = packA, unalignedB = packB)
         {
             // Panels start on a 64-byte boundary (an array's data starts 16 bytes into the object): every
@@ -220,6 +233,11 @@ public static unsafe class Gemm
             }
         }
     }
+
+    /// <summary>This thread's pinned buffer for packed blocks of op(B): KC×(NC + 32) floats, and room to
+    /// align.</summary>
+    internal static float[] PackBufferB() =>
+        t_packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32) + 16, pinned: true);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);

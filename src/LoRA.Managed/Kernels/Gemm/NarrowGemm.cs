@@ -14,7 +14,8 @@ namespace LoRA.Managed.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>C is computed in blocks of 16 columns when it has at most 16 (one <see cref="Vector512{T}"/> per row),
-/// else of 32 (two per row, see <see cref="NarrowKernels"/>), eight rows at a time. A is addressed through a
+/// else of 32 (two per row, see <see cref="NarrowKernels"/>), eight rows at a time (sixteen for one vector per row
+/// while sixteen rows remain: <see cref="SixteenRowKernel"/>). A is addressed through a
 /// (row stride, column stride) pair and op(B) through a row stride, so one set of tiles serves every transpose.
 /// With few columns there is one block and A streams through once; with few rows A is at most 16×k and stays
 /// in L1 while the blocks sweep across B.</para>
@@ -117,7 +118,13 @@ internal static unsafe class NarrowGemm
                         float* ai = ap + i * rsA, ci = cj + (long)i * ldc;
                         if (width == V)
                         {
-                            if (rows > 4)
+                            if (m - i >= 16 && !Gemm.DirectPathDisabled)
+                            {
+                                SixteenRowKernel.Rows16x16(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc,
+                                    w);
+                                i += 8;
+                            }
+                            else if (rows > 4)
                                 NarrowKernels.Rows8x16(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc,
                                     rows, w);
                             else
