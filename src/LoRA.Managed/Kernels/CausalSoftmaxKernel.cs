@@ -1,5 +1,3 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
-
 namespace LoRA.Managed.Kernels;
 
 /// <summary>
@@ -12,8 +10,6 @@ namespace LoRA.Managed.Kernels;
 /// </summary>
 public static unsafe class CausalSoftmaxKernel
 {
-    private const int Chunk = 256;
-
     // Matrices per thread at least this many elements' worth: below, a second thread costs more than it saves.
     private const int MinElementsPerThread = 16 * 1024;
 
@@ -51,20 +47,15 @@ public static unsafe class CausalSoftmaxKernel
         }
     }
 
+    // One fused pass per row (SoftmaxRow), then the masked columns j > i cleared.
     private static void ForwardSerial(ReadOnlySpan<float> x, Span<float> y, int matrices, int t, float scale)
     {
-        for (int mtx = 0; mtx < matrices; mtx++)
-            for (int i = 0; i < t; i++)
+        fixed (float* px = x, py = y)
+            for (long row = 0, rows = (long)matrices * t; row < rows; row++)
             {
-                int offset = (mtx * t + i) * t, n = i + 1;
-                ReadOnlySpan<float> xr = x.Slice(offset, n);
-                Span<float> yr = y.Slice(offset, n);
-                float max = TensorPrimitives.Max(xr);
-                TensorPrimitives.Subtract(xr, max, yr);
-                TensorPrimitives.Multiply(yr, scale, yr);
-                TensorPrimitives.Exp(yr, yr);
-                TensorPrimitives.Multiply(yr, 1f / TensorPrimitives.Sum(yr), yr);
-                y.Slice(offset + n, t - n).Clear();
+                int n = (int)(row % t) + 1;
+                float* xr = px + row * t, yr = py + row * t;
+                SoftmaxRow.Forward(xr, yr, n, t, scale);
             }
     }
 
@@ -88,23 +79,12 @@ public static unsafe class CausalSoftmaxKernel
         int t, float scale,
         bool overwrite)
     {
-        Span<float> tmp = stackalloc float[Chunk];
-        for (int mtx = 0; mtx < matrices; mtx++)
-            for (int i = 0; i < t; i++)
+        fixed (float* pp = p, pdp = dp, pdx = dx)
+            for (long row = 0, rows = (long)matrices * t; row < rows; row++)
             {
-                int offset = (mtx * t + i) * t, n = i + 1;
-                float dot = TensorPrimitives.Dot(p.Slice(offset, n), dp.Slice(offset, n));
-                for (int start = 0; start < n; start += Chunk)
-                {
-                    int len = Math.Min(Chunk, n - start);
-                    Span<float> ts = tmp.Slice(0, len);
-                    Span<float> dxs = dx.Slice(offset + start, len);
-                    TensorPrimitives.Subtract(dp.Slice(offset + start, len), dot, ts);
-                    TensorPrimitives.Multiply(ts, scale, ts);
-                    if (overwrite) TensorPrimitives.Multiply(ts, p.Slice(offset + start, len), dxs);
-                    else TensorPrimitives.FusedMultiplyAdd(ts, p.Slice(offset + start, len), dxs, dxs);
-                }
-                if (overwrite) dx.Slice(offset + n, t - n).Clear();
+                int n = (int)(row % t) + 1;
+                long o = row * t;
+                SoftmaxRow.Backward(pp + o, pdp + o, pdx + o, n, t, scale, overwrite);
             }
     }
 

@@ -111,7 +111,7 @@ public static unsafe class GeluKernel
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Forward512(Vector512<float> x) =>
-        x / (Vector512<float>.One + Vector512.Exp(-TwoU(x)));
+        x / (Vector512<float>.One + FastExp.Exp(-TwoU(x)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Forward256(Vector256<float> x) =>
@@ -121,7 +121,7 @@ public static unsafe class GeluKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Derivative512(Vector512<float> x)
     {
-        Vector512<float> s = Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-TwoU(x)));
+        Vector512<float> s = Vector512<float>.One / (Vector512<float>.One + FastExp.Exp(-TwoU(x)));
         Vector512<float> du = Vector512.Create(2f * SqrtTwoOverPi) *
             Vector512.FusedMultiplyAdd(Vector512.Create(3f * Cubic), x * x, Vector512<float>.One);
         return Vector512.FusedMultiplyAdd(x * s * (Vector512<float>.One - s), du, s);

@@ -45,6 +45,12 @@ public static unsafe class LayerNormKernel
         float eps,
         int start, int end)
     {
+        if (LayerNormRow.IsSupported)
+        {
+            for (long r = start; r < end; r++)
+                LayerNormRow.Forward(px + r * cols, pw, pb, py + r * cols, cols, eps, out pm[r], out pr[r]);
+            return;
+        }
         var weight = new ReadOnlySpan<float>(pw, cols);
         var bias = new ReadOnlySpan<float>(pb, cols);
         for (int r = start; r < end; r++)
@@ -89,6 +95,18 @@ public static unsafe class LayerNormKernel
             fixed (float* px = x, pw = weight, pm = mean, pr = rstd, pdy = dy, pdx = dx)
                 ParallelRange.For(new BackwardBody(px, pw, pm, pr, pdy, pdx, cols), rows, 1, MinRows(cols));
         }
+        if (LayerNormRow.IsSupported)
+        {
+            // One fused pass per row; dw and db summed over rows in row order, as the split case leaves them.
+            fixed (float* px = x, pw = weight, pdy = dy, pdx = dx, pdw = dw, pdb = db)
+                for (long r = 0; r < rows; r++)
+                {
+                    if (db.IsEmpty && dw.IsEmpty && (dx.IsEmpty || splitDx)) break;
+                    LayerNormRow.Backward(px + r * cols, pw, mean[(int)r], rstd[(int)r], pdy + r * cols,
+                        dx.IsEmpty || splitDx ? null : pdx + r * cols, pdw, pdb, cols);
+                }
+            return;
+        }
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<float> xr = x.Slice(r * cols, cols), dyr = dy.Slice(r * cols, cols);
@@ -107,6 +125,13 @@ public static unsafe class LayerNormKernel
     {
         public void Run(int start, int end)
         {
+            if (LayerNormRow.IsSupported)
+            {
+                for (long r = start; r < end; r++)
+                    LayerNormRow.Backward(x + r * cols, w, mean[r], rstd[r], dy + r * cols, dx + r * cols, null, null,
+                        cols);
+                return;
+            }
             Span<float> scratch = stackalloc float[2 * cols];
             Span<float> xhat = scratch.Slice(0, cols), g = scratch.Slice(cols, cols);
             var weight = new ReadOnlySpan<float>(w, cols);
