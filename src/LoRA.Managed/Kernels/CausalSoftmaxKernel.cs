@@ -47,15 +47,19 @@ public static unsafe class CausalSoftmaxKernel
         }
     }
 
-    // One fused pass per row (SoftmaxRow), then the masked columns j > i cleared.
+    // One fused pass per row (SoftmaxRow), the masked columns j > i written as zeros; rows go in pairs, whose
+    // independent work interleaves (each row's bits are those of the row alone).
     private static void ForwardSerial(ReadOnlySpan<float> x, Span<float> y, int matrices, int t, float scale)
     {
         fixed (float* px = x, py = y)
-            for (long row = 0, rows = (long)matrices * t; row < rows; row++)
+            for (int mtx = 0; mtx < matrices; mtx++)
             {
-                int n = (int)(row % t) + 1;
-                float* xr = px + row * t, yr = py + row * t;
-                SoftmaxRow.Forward(xr, yr, n, t, scale);
+                long o = (long)mtx * t * t;
+                int i = 0;
+                for (; i + 1 < t; i += 2)
+                    SoftmaxRow.ForwardPair(px + o + (long)i * t, py + o + (long)i * t, i + 1,
+                        px + o + (long)(i + 1) * t, py + o + (long)(i + 1) * t, i + 2, t, scale);
+                if (i < t) SoftmaxRow.Forward(px + o + (long)i * t, py + o + (long)i * t, i + 1, t, scale);
             }
     }
 

@@ -58,23 +58,72 @@ internal static unsafe class SoftmaxRow
     private static Vector512<float> Mask(int lane0, int n) =>
         Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(lane0), Vector512.Create(n)).AsSingle();
 
-    private static void ForwardSmall(float* x, float* y, int n, int width, float scale)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Load4(float* x, int n, out Vector512<float> x0, out Vector512<float> x1,
+        out Vector512<float> x2, out Vector512<float> x3)
     {
-        Vector512<float> m0 = Mask(0, n), m1 = Mask(16, n), m2 = Mask(32, n), m3 = Mask(48, n);
         Vector512<float> ninf = Vector512.Create(float.NegativeInfinity);
-        Vector512<float> x0 = Avx512F.MaskLoad(x, m0, ninf), x1 = Avx512F.MaskLoad(x + 16, m1, ninf);
-        Vector512<float> x2 = Avx512F.MaskLoad(x + 32, m2, ninf), x3 = Avx512F.MaskLoad(x + 48, m3, ninf);
-        Vector512<float> vm = AllMax(Vector512.MaxNative(Vector512.MaxNative(x0, x1), Vector512.MaxNative(x2, x3)));
-        Vector512<float> vs = Vector512.Create(scale);
-        Vector512<float> e0 = Vector512.ConditionalSelect(m0, FastExp.Exp((x0 - vm) * vs), Vector512<float>.Zero);
-        Vector512<float> e1 = Vector512.ConditionalSelect(m1, FastExp.Exp((x1 - vm) * vs), Vector512<float>.Zero);
-        Vector512<float> e2 = Vector512.ConditionalSelect(m2, FastExp.Exp((x2 - vm) * vs), Vector512<float>.Zero);
-        Vector512<float> e3 = Vector512.ConditionalSelect(m3, FastExp.Exp((x3 - vm) * vs), Vector512<float>.Zero);
-        Vector512<float> inv = Vector512<float>.One / AllSum((e0 + e1) + (e2 + e3));
+        x0 = Avx512F.MaskLoad(x, Mask(0, n), ninf);
+        x1 = Avx512F.MaskLoad(x + 16, Mask(16, n), ninf);
+        x2 = Avx512F.MaskLoad(x + 32, Mask(32, n), ninf);
+        x3 = Avx512F.MaskLoad(x + 48, Mask(48, n), ninf);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Max4(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2,
+        Vector512<float> x3) =>
+        AllMax(Vector512.MaxNative(Vector512.MaxNative(x0, x1), Vector512.MaxNative(x2, x3)));
+
+    // exp(s·(x − m)) in lanes below n, 0 above.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> E(Vector512<float> x, Vector512<float> vm, Vector512<float> vs, int lane0, int n) =>
+        Vector512.ConditionalSelect(Mask(lane0, n), FastExp.Exp((x - vm) * vs), Vector512<float>.Zero);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(float* y, int width, Vector512<float> inv, Vector512<float> e0, Vector512<float> e1,
+        Vector512<float> e2, Vector512<float> e3)
+    {
         Avx512F.MaskStore(y, Mask(0, width), e0 * inv);
         Avx512F.MaskStore(y + 16, Mask(16, width), e1 * inv);
         Avx512F.MaskStore(y + 32, Mask(32, width), e2 * inv);
         Avx512F.MaskStore(y + 48, Mask(48, width), e3 * inv);
+    }
+
+    private static void ForwardSmall(float* x, float* y, int n, int width, float scale)
+    {
+        Load4(x, n, out Vector512<float> x0, out Vector512<float> x1, out Vector512<float> x2, out Vector512<float> x3);
+        Vector512<float> vm = Max4(x0, x1, x2, x3), vs = Vector512.Create(scale);
+        Vector512<float> e0 = E(x0, vm, vs, 0, n), e1 = E(x1, vm, vs, 16, n);
+        Vector512<float> e2 = E(x2, vm, vs, 32, n), e3 = E(x3, vm, vs, 48, n);
+        Store4(y, width, Vector512<float>.One / AllSum((e0 + e1) + (e2 + e3)), e0, e1, e2, e3);
+    }
+
+    /// <summary>
+    /// Two rows (a and b, each as <see cref="Forward(float*, float*, int, int, float)"/> computes it alone, bit for
+    /// bit), their operations interleaved: a short row is one chain of dependent reductions (max, exponentials, sum,
+    /// division), and two independent chains side by side keep the core busy while each waits.
+    /// </summary>
+    public static void ForwardPair(float* xa, float* ya, int na, float* xb, float* yb, int nb, int width, float scale)
+    {
+        if (!Wide || na <= 0 || nb <= 0 || na > Small || nb > Small || width > Small)
+        {
+            Forward(xa, ya, na, width, scale);
+            Forward(xb, yb, nb, width, scale);
+            return;
+        }
+        Load4(xa, na, out Vector512<float> a0, out Vector512<float> a1, out Vector512<float> a2,
+            out Vector512<float> a3);
+        Load4(xb, nb, out Vector512<float> b0, out Vector512<float> b1, out Vector512<float> b2,
+            out Vector512<float> b3);
+        Vector512<float> ma = Max4(a0, a1, a2, a3), mb = Max4(b0, b1, b2, b3), vs = Vector512.Create(scale);
+        a0 = E(a0, ma, vs, 0, na); b0 = E(b0, mb, vs, 0, nb);
+        a1 = E(a1, ma, vs, 16, na); b1 = E(b1, mb, vs, 16, nb);
+        a2 = E(a2, ma, vs, 32, na); b2 = E(b2, mb, vs, 32, nb);
+        a3 = E(a3, ma, vs, 48, na); b3 = E(b3, mb, vs, 48, nb);
+        Vector512<float> ia = Vector512<float>.One / AllSum((a0 + a1) + (a2 + a3));
+        Vector512<float> ib = Vector512<float>.One / AllSum((b0 + b1) + (b2 + b3));
+        Store4(ya, width, ia, a0, a1, a2, a3);
+        Store4(yb, width, ib, b0, b1, b2, b3);
     }
 
     // Longer rows: three passes (max; exp and sum; scale), four vectors at a time, the ragged end masked.
