@@ -73,12 +73,15 @@ public static unsafe class LayerNormKernel
     /// <summary>
     /// Accumulates the gradients: with <c>g = ∂y⊙w</c>,
     /// <c>∂x += rstd·(g − mean(g) − x̂·mean(g⊙x̂))</c>, <c>∂w += Σ_rows ∂y⊙x̂</c>, <c>∂b += Σ_rows ∂y</c>.
-    /// Any of dx, dw, db may be empty to skip it. <paramref name="scratch"/> needs 2·cols floats.
+    /// Any of dx, dw, db may be empty to skip it. <paramref name="scratch"/> needs 2·cols floats. With
+    /// <paramref name="overwriteDx"/> dx is written instead of added to (a gradient that is still zero: no clearing,
+    /// no reading back; the same bits as adding to zeros).
     /// </summary>
     /// <exception cref="ArgumentException">A span's length does not match rows × cols.</exception>
     public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean,
         ReadOnlySpan<float> rstd,
-        ReadOnlySpan<float> dy, Span<float> dx, Span<float> dw, Span<float> db, int rows, int cols, Span<float> scratch)
+        ReadOnlySpan<float> dy, Span<float> dx, Span<float> dw, Span<float> db, int rows, int cols, Span<float> scratch,
+        bool overwriteDx = false)
     {
         Check(x.Length, weight.Length, weight.Length, dy.Length, mean.Length, rstd.Length, rows, cols);
         if ((!dx.IsEmpty && dx.Length != x.Length) || (!dw.IsEmpty && dw.Length != cols)
@@ -93,7 +96,8 @@ public static unsafe class LayerNormKernel
             // dx row by row on every thread; dw and db, sums over rows, below on this thread in row order, so the bits
             // are the serial loop's.
             fixed (float* px = x, pw = weight, pm = mean, pr = rstd, pdy = dy, pdx = dx)
-                ParallelRange.For(new BackwardBody(px, pw, pm, pr, pdy, pdx, cols), rows, 1, MinRows(cols));
+                ParallelRange.For(new BackwardBody(px, pw, pm, pr, pdy, pdx, cols, overwriteDx), rows, 1,
+                    MinRows(cols));
         }
         if (LayerNormRow.IsSupported)
         {
@@ -103,7 +107,7 @@ public static unsafe class LayerNormKernel
                 {
                     if (db.IsEmpty && dw.IsEmpty && (dx.IsEmpty || splitDx)) break;
                     LayerNormRow.Backward(px + r * cols, pw, mean[(int)r], rstd[(int)r], pdy + r * cols,
-                        dx.IsEmpty || splitDx ? null : pdx + r * cols, pdw, pdb, cols);
+                        dx.IsEmpty || splitDx ? null : pdx + r * cols, pdw, pdb, cols, overwriteDx);
                 }
             return;
         }
@@ -116,11 +120,12 @@ public static unsafe class LayerNormKernel
             if (!db.IsEmpty) TensorPrimitives.Add(db, dyr, db);
             if (!dw.IsEmpty) TensorPrimitives.FusedMultiplyAdd(dyr, xhat, dw, dw);
             if (dx.IsEmpty || splitDx) continue;
-            InputGradientRow(dyr, weight, xhat, g, rstd[r], dx.Slice(r * cols, cols));
+            InputGradientRow(dyr, weight, xhat, g, rstd[r], dx.Slice(r * cols, cols), overwriteDx);
         }
     }
 
-    private readonly struct BackwardBody(float* x, float* w, float* mean, float* rstd, float* dy, float* dx, int cols)
+    private readonly struct BackwardBody(float* x, float* w, float* mean, float* rstd, float* dy, float* dx, int cols,
+        bool overwrite)
         : IRangeBody
     {
         public void Run(int start, int end)
@@ -129,7 +134,7 @@ public static unsafe class LayerNormKernel
             {
                 for (long r = start; r < end; r++)
                     LayerNormRow.Backward(x + r * cols, w, mean[r], rstd[r], dy + r * cols, dx + r * cols, null, null,
-                        cols);
+                        cols, overwrite);
                 return;
             }
             Span<float> scratch = stackalloc float[2 * cols];
@@ -140,14 +145,14 @@ public static unsafe class LayerNormKernel
                 TensorPrimitives.Subtract(new ReadOnlySpan<float>(x + (long)r * cols, cols), mean[r], xhat);
                 TensorPrimitives.Multiply(xhat, rstd[r], xhat);
                 InputGradientRow(new ReadOnlySpan<float>(dy + (long)r * cols, cols), weight, xhat, g, rstd[r],
-                    new Span<float>(dx + (long)r * cols, cols));
+                    new Span<float>(dx + (long)r * cols, cols), overwrite);
             }
         }
     }
 
     /// <summary>One row of <c>dx += rstd·(g − mean(g) − x̂·mean(g·x̂))</c> with <c>g = dy·w</c>.</summary>
     private static void InputGradientRow(ReadOnlySpan<float> dyr, ReadOnlySpan<float> weight, ReadOnlySpan<float> xhat,
-        Span<float> g, float rstd, Span<float> dxr)
+        Span<float> g, float rstd, Span<float> dxr, bool overwrite)
     {
         int cols = g.Length;
         TensorPrimitives.Multiply(dyr, weight, g);
@@ -156,7 +161,8 @@ public static unsafe class LayerNormKernel
         // g ← g − meanG − x̂·meanGx, then dx += rstd·g.
         TensorPrimitives.Subtract(g, meanG, g);
         TensorPrimitives.FusedMultiplyAdd(xhat, -meanGx, g, g);
-        TensorPrimitives.FusedMultiplyAdd(g, rstd, dxr, dxr);
+        if (overwrite) TensorPrimitives.Multiply(g, rstd, dxr);
+        else TensorPrimitives.FusedMultiplyAdd(g, rstd, dxr, dxr);
     }
 
     private static void Check(int x, int w, int b, int y, int mean, int rstd, int rows, int cols)

@@ -74,10 +74,11 @@ internal static unsafe class LayerNormRow
 
     /// <summary>
     /// One row's share of the backward: <c>dw += dy⊙x̂</c> and <c>db += dy</c> (each skipped when null), and, when
-    /// <paramref name="dx"/> is not null, <c>dx += rstd·(g − mean(g) − x̂·mean(g⊙x̂))</c> with <c>g = dy⊙w</c>.
+    /// <paramref name="dx"/> is not null, <c>dx += rstd·(g − mean(g) − x̂·mean(g⊙x̂))</c> with <c>g = dy⊙w</c>
+    /// (written instead of added with <paramref name="overwrite"/>).
     /// </summary>
     public static void Backward(float* x, float* w, float mean, float rstd, float* dy, float* dx, float* dw,
-        float* db, int cols)
+        float* db, int cols, bool overwrite)
     {
         Vector512<float> z = Vector512<float>.Zero, vm = Vector512.Create(mean), vr = Vector512.Create(rstd);
         Vector512<float> g0 = z, g1 = z, gx0 = z, gx1 = z;
@@ -114,7 +115,9 @@ internal static unsafe class LayerNormRow
             Vector512<float> xh = (Avx512F.MaskLoad(x + k, mask, z) - vm) * vr;
             Vector512<float> g = Avx512F.MaskLoad(dy + k, mask, z) * Avx512F.MaskLoad(w + k, mask, z) - meanG;
             g = Vector512.FusedMultiplyAdd(xh, meanGx, g);
-            Avx512F.MaskStore(dx + k, mask, Vector512.FusedMultiplyAdd(g, vr, Avx512F.MaskLoad(dx + k, mask, z)));
+            // Written: g·rstd, the same bits as g·rstd + 0.
+            Avx512F.MaskStore(dx + k, mask,
+                overwrite ? g * vr : Vector512.FusedMultiplyAdd(g, vr, Avx512F.MaskLoad(dx + k, mask, z)));
         }
     }
 }

@@ -40,7 +40,13 @@ internal static unsafe class SoftmaxRow
             ForwardScalar(x, y, n, scale);
             Clear(y + n, width - n);
         }
-        else if (n <= Small && width <= Small) ForwardSmall(x, y, n, width, scale);
+        else if (n <= Small)
+        {
+            // By the row's length alone, so a row has the same bits whatever its width (cached attention's rows have
+            // none to clear).
+            ForwardSmall(x, y, n, Math.Min(width, Small), scale);
+            Clear(y + Small, width - Small);
+        }
         else
         {
             ForwardLong(x, y, n, scale);
@@ -105,7 +111,7 @@ internal static unsafe class SoftmaxRow
     /// </summary>
     public static void ForwardPair(float* xa, float* ya, int na, float* xb, float* yb, int nb, int width, float scale)
     {
-        if (!Wide || na <= 0 || nb <= 0 || na > Small || nb > Small || width > Small)
+        if (!Wide || na <= 0 || nb <= 0 || na > Small || nb > Small)
         {
             Forward(xa, ya, na, width, scale);
             Forward(xb, yb, nb, width, scale);
@@ -122,8 +128,10 @@ internal static unsafe class SoftmaxRow
         a3 = E(a3, ma, vs, 48, na); b3 = E(b3, mb, vs, 48, nb);
         Vector512<float> ia = Vector512<float>.One / AllSum((a0 + a1) + (a2 + a3));
         Vector512<float> ib = Vector512<float>.One / AllSum((b0 + b1) + (b2 + b3));
-        Store4(ya, width, ia, a0, a1, a2, a3);
-        Store4(yb, width, ib, b0, b1, b2, b3);
+        Store4(ya, Math.Min(width, Small), ia, a0, a1, a2, a3);
+        Store4(yb, Math.Min(width, Small), ib, b0, b1, b2, b3);
+        Clear(ya + Small, width - Small);
+        Clear(yb + Small, width - Small);
     }
 
     // Longer rows: three passes (max; exp and sum; scale), four vectors at a time, the ragged end masked.
@@ -199,7 +207,11 @@ internal static unsafe class SoftmaxRow
             BackwardScalar(p, dp, dx, n, scale, overwrite);
             if (overwrite) Clear(dx + Math.Max(n, 0), width - Math.Max(n, 0));
         }
-        else if (n <= Small && width <= Small) BackwardSmall(p, dp, dx, n, width, scale, overwrite);
+        else if (n <= Small)
+        {
+            BackwardSmall(p, dp, dx, n, Math.Min(width, Small), scale, overwrite);
+            if (overwrite) Clear(dx + Small, width - Small);
+        }
         else
         {
             BackwardLong(p, dp, dx, n, scale, overwrite);
