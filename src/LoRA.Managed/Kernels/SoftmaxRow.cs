@@ -117,21 +117,74 @@ internal static unsafe class SoftmaxRow
             Forward(xb, yb, nb, width, scale);
             return;
         }
-        Load4(xa, na, out Vector512<float> a0, out Vector512<float> a1, out Vector512<float> a2,
-            out Vector512<float> a3);
-        Load4(xb, nb, out Vector512<float> b0, out Vector512<float> b1, out Vector512<float> b2,
-            out Vector512<float> b3);
+        // Only the vectors that hold entries are computed: a causal row of length i + 1 needs ⌈(i + 1)/16⌉ of the
+        // four. The vectors left out hold −∞ and exp 0 in the full computation, and max(m, −∞) = m and s + 0 = s
+        // exactly, so the bits are the same.
+        switch ((Math.Max(na, nb) + 15) >> 4)
+        {
+            case 1: ForwardPair<One>(xa, ya, na, xb, yb, nb, width, scale); break;
+            case 2: ForwardPair<Two>(xa, ya, na, xb, yb, nb, width, scale); break;
+            case 3: ForwardPair<Three>(xa, ya, na, xb, yb, nb, width, scale); break;
+            default: ForwardPair<Four>(xa, ya, na, xb, yb, nb, width, scale); break;
+        }
+        // Stored so far: the computed vectors, up to the width (zeros past each row's length).
+        int done = Math.Min(width, (Math.Max(na, nb) + 15) & ~15);
+        Clear(ya + done, width - done);
+        Clear(yb + done, width - done);
+    }
+
+    private interface IVectorCount
+    {
+        static abstract int Count { get; }
+    }
+
+    private struct One : IVectorCount { public static int Count => 1; }
+
+    private struct Two : IVectorCount { public static int Count => 2; }
+
+    private struct Three : IVectorCount { public static int Count => 3; }
+
+    private struct Four : IVectorCount { public static int Count => 4; }
+
+    // Rows a and b of at most 16·C entries; writes the first min(16·C, width) lanes of each (zeros past its length).
+    // C is a constant in each instantiation, so the unused vectors' code disappears.
+    private static void ForwardPair<TC>(float* xa, float* ya, int na, float* xb, float* yb, int nb, int width,
+        float scale)
+        where TC : struct, IVectorCount
+    {
+        int c = TC.Count;
+        Vector512<float> ninf = Vector512.Create(float.NegativeInfinity), z = Vector512<float>.Zero;
+        Vector512<float> a0 = Avx512F.MaskLoad(xa, Mask(0, na), ninf), b0 = Avx512F.MaskLoad(xb, Mask(0, nb), ninf);
+        Vector512<float> a1 = c > 1 ? Avx512F.MaskLoad(xa + 16, Mask(16, na), ninf) : ninf;
+        Vector512<float> b1 = c > 1 ? Avx512F.MaskLoad(xb + 16, Mask(16, nb), ninf) : ninf;
+        Vector512<float> a2 = c > 2 ? Avx512F.MaskLoad(xa + 32, Mask(32, na), ninf) : ninf;
+        Vector512<float> b2 = c > 2 ? Avx512F.MaskLoad(xb + 32, Mask(32, nb), ninf) : ninf;
+        Vector512<float> a3 = c > 3 ? Avx512F.MaskLoad(xa + 48, Mask(48, na), ninf) : ninf;
+        Vector512<float> b3 = c > 3 ? Avx512F.MaskLoad(xb + 48, Mask(48, nb), ninf) : ninf;
         Vector512<float> ma = Max4(a0, a1, a2, a3), mb = Max4(b0, b1, b2, b3), vs = Vector512.Create(scale);
         a0 = E(a0, ma, vs, 0, na); b0 = E(b0, mb, vs, 0, nb);
-        a1 = E(a1, ma, vs, 16, na); b1 = E(b1, mb, vs, 16, nb);
-        a2 = E(a2, ma, vs, 32, na); b2 = E(b2, mb, vs, 32, nb);
-        a3 = E(a3, ma, vs, 48, na); b3 = E(b3, mb, vs, 48, nb);
+        a1 = c > 1 ? E(a1, ma, vs, 16, na) : z; b1 = c > 1 ? E(b1, mb, vs, 16, nb) : z;
+        a2 = c > 2 ? E(a2, ma, vs, 32, na) : z; b2 = c > 2 ? E(b2, mb, vs, 32, nb) : z;
+        a3 = c > 3 ? E(a3, ma, vs, 48, na) : z; b3 = c > 3 ? E(b3, mb, vs, 48, nb) : z;
         Vector512<float> ia = Vector512<float>.One / AllSum((a0 + a1) + (a2 + a3));
         Vector512<float> ib = Vector512<float>.One / AllSum((b0 + b1) + (b2 + b3));
-        Store4(ya, Math.Min(width, Small), ia, a0, a1, a2, a3);
-        Store4(yb, Math.Min(width, Small), ib, b0, b1, b2, b3);
-        Clear(ya + Small, width - Small);
-        Clear(yb + Small, width - Small);
+        Vector512<float> w0 = Mask(0, width);
+        Avx512F.MaskStore(ya, w0, a0 * ia); Avx512F.MaskStore(yb, w0, b0 * ib);
+        if (c > 1)
+        {
+            Vector512<float> w1 = Mask(16, width);
+            Avx512F.MaskStore(ya + 16, w1, a1 * ia); Avx512F.MaskStore(yb + 16, w1, b1 * ib);
+        }
+        if (c > 2)
+        {
+            Vector512<float> w2 = Mask(32, width);
+            Avx512F.MaskStore(ya + 32, w2, a2 * ia); Avx512F.MaskStore(yb + 32, w2, b2 * ib);
+        }
+        if (c > 3)
+        {
+            Vector512<float> w3 = Mask(48, width);
+            Avx512F.MaskStore(ya + 48, w3, a3 * ia); Avx512F.MaskStore(yb + 48, w3, b3 * ib);
+        }
     }
 
     // Longer rows: three passes (max; exp and sum; scale), four vectors at a time, the ragged end masked.
