@@ -70,7 +70,8 @@ public class FusedRowKernelTests
     {
         Assert.That(float.IsNaN(FastExp.Exp(float.NaN)), Is.True);
         Assert.That(float.IsNaN(FastExp.Exp(Vector512.Create(float.NaN)).ToScalar()), Is.True);
-        Assert.That(UlpDistance(FastExp.Exp(88.72f), (float)Math.Exp(88.72f)), Is.LessThanOrEqualTo(2), "near float.MaxValue");
+        Assert.That(UlpDistance(FastExp.Exp(88.72f), (float)Math.Exp(88.72f)), Is.LessThanOrEqualTo(2),
+            "near float.MaxValue");
     }
 
     [Test]
