@@ -8,6 +8,13 @@ namespace LoRA.Managed.Kernels;
 /// <c>softmax(masked_fill(s·x, mask, −inf))</c> gives. The scale s is <c>1/√d_k</c> in attention.
 /// Masked entries of x are never read. <see cref="TransformerKernelsReference"/> holds the scalar twins.
 /// </summary>
+/// <remarks>
+/// Each row is one call of <see cref="SoftmaxRow"/> (rows of the forward two at a time), which
+/// <see cref="CachedAttentionKernel"/> also uses, so a KV-cache decoding step's probabilities have the bits of the
+/// training path's for the same scores. Written as five <see cref="System.Numerics.Tensors.TensorPrimitives"/> calls
+/// per row, the forward cost about 0.9 ns per element of 128 matrices of 64×64 (half of them masked); fused, 3.3×
+/// faster in cache, the backward 3.3× (<c>FusedRowKernelTests</c> hold the bit-for-bit properties).
+/// </remarks>
 public static unsafe class CausalSoftmaxKernel
 {
     // Matrices per thread at least this many elements' worth: below, a second thread costs more than it saves.
