@@ -93,11 +93,18 @@ public static unsafe class LayerNormKernel
         bool splitDx = !dx.IsEmpty && cols <= MaxStackColumns && ComputeThreads.Max > 1 && rows >= 2 * MinRows(cols);
         if (splitDx)
         {
-            // dx row by row on every thread; dw and db, sums over rows, below on this thread in row order, so the bits
-            // are the serial loop's.
+            // dx row by row on every thread; dw and db, sums over rows in row order, below.
             fixed (float* px = x, pw = weight, pm = mean, pr = rstd, pdy = dy, pdx = dx)
                 ParallelRange.For(new BackwardBody(px, pw, pm, pr, pdy, pdx, cols, overwriteDx), rows, 1,
                     MinRows(cols));
+        }
+        if (LayerNormRow.IsSupported && splitDx && cols > 16 && !(dw.IsEmpty && db.IsEmpty))
+        {
+            // dw and db too on every thread, each taking whole columns (16 at a time) over all rows in row order:
+            // every column's sum is the serial loop's, so the bits are too.
+            fixed (float* px = x, pm = mean, pr = rstd, pdy = dy, pdw = dw, pdb = db)
+                ParallelRange.For(new ParameterBody(px, pm, pr, pdy, pdw, pdb, rows, cols), (cols + 15) / 16, 1, 1);
+            return;
         }
         if (LayerNormRow.IsSupported)
         {
@@ -122,6 +129,15 @@ public static unsafe class LayerNormKernel
             if (dx.IsEmpty || splitDx) continue;
             InputGradientRow(dyr, weight, xhat, g, rstd[r], dx.Slice(r * cols, cols), overwriteDx);
         }
+    }
+
+    private readonly struct ParameterBody(float* x, float* mean, float* rstd, float* dy, float* dw, float* db,
+        int rows, int cols)
+        : IRangeBody
+    {
+        public void Run(int start, int end) =>
+            LayerNormRow.ParameterGradients(x, mean, rstd, dy, dw, db, rows, cols, start * 16,
+                Math.Min(cols, end * 16));
     }
 
     private readonly struct BackwardBody(float* x, float* w, float* mean, float* rstd, float* dy, float* dx, int cols,

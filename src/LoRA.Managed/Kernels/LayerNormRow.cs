@@ -73,6 +73,32 @@ internal static unsafe class LayerNormRow
     }
 
     /// <summary>
+    /// <c>dw += Σ_rows dy⊙x̂</c> and <c>db += Σ_rows dy</c> (each skipped when null) for columns [c0, c1), c0 a
+    /// multiple of 16, rows in order: the same operations on each column as <see cref="Backward"/> row after row.
+    /// </summary>
+    public static void ParameterGradients(float* x, float* mean, float* rstd, float* dy, float* dw, float* db,
+        int rows, int cols, int c0, int c1)
+    {
+        Vector512<float> z = Vector512<float>.Zero;
+        for (int k = c0; k < c1; k += 16)
+        {
+            Vector512<float> mask = Mask(k, c1);
+            Vector512<float> sw = dw == null ? z : Avx512F.MaskLoad(dw + k, mask, z);
+            Vector512<float> sb = db == null ? z : Avx512F.MaskLoad(db + k, mask, z);
+            for (long r = 0; r < rows; r++)
+            {
+                Vector512<float> dyr = Avx512F.MaskLoad(dy + r * cols + k, mask, z);
+                Vector512<float> xh = (Avx512F.MaskLoad(x + r * cols + k, mask, z) - Vector512.Create(mean[r]))
+                    * Vector512.Create(rstd[r]);
+                sb += dyr;
+                sw = Vector512.FusedMultiplyAdd(dyr, xh, sw);
+            }
+            if (dw != null) Avx512F.MaskStore(dw + k, mask, sw);
+            if (db != null) Avx512F.MaskStore(db + k, mask, sb);
+        }
+    }
+
+    /// <summary>
     /// One row's share of the backward: <c>dw += dy⊙x̂</c> and <c>db += dy</c> (each skipped when null), and, when
     /// <paramref name="dx"/> is not null, <c>dx += rstd·(g − mean(g) − x̂·mean(g⊙x̂))</c> with <c>g = dy⊙w</c>
     /// (written instead of added with <paramref name="overwrite"/>).
