@@ -30,7 +30,12 @@ public class TransformerRowBenchmarks
     {
         _threads = ComputeThreads.Use(1);
         var g = new TorchGenerator(5);
-        float[] R(int n, float from = -3f, float to = 3f) { var a = new float[n]; g.FillUniform(a, from, to); return a; }
+        float[] R(int n)
+        {
+            var a = new float[n];
+            g.FillUniform(a, -3f, 3f);
+            return a;
+        }
         _scores = R(Matrices * T * T); _p = new float[_scores.Length]; _dp = R(_scores.Length);
         _ds = new float[_scores.Length];
         CausalSoftmaxKernel.Forward(_scores, _p, Matrices, T, 0.25f);
