@@ -12,7 +12,8 @@ namespace LoRA.Managed.Kernels;
 /// </summary>
 /// <remarks>
 /// q and out are (n, H, D); the caches are (capacity, H_kv, D). The softmax subtracts the row maximum before
-/// <c>exp</c>, as <see cref="CausalSoftmaxKernel"/>. The (token, head) rows are spread over
+/// <c>exp</c> and runs the same row code as <see cref="CausalSoftmaxKernel"/> (<see cref="SoftmaxRow"/>), so a
+/// cached step's probabilities have the training path's bits. The (token, head) rows are spread over
 /// <see cref="ComputeThreads.Max"/> threads when there is enough work; each row is computed by one thread in
 /// one order, so the result does not depend on the thread count.
 /// </remarks>
@@ -84,11 +85,11 @@ public static class CachedAttentionKernel
             ReadOnlySpan<float> q = _q.AsSpan(row * d, d);
             float[] k = _k!, v = _v!;
             for (int j = 0; j < keysSeen; j++) scores[j] = TensorPrimitives.Dot(q, k.AsSpan(j * kvRow + g * d, d));
-            float max = TensorPrimitives.Max(scores);
-            TensorPrimitives.Subtract(scores, max, scores);
-            TensorPrimitives.Multiply(scores, _scale, scores);
-            TensorPrimitives.Exp(scores, scores);
-            TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
+            // The training path's row softmax (CausalSoftmaxKernel), so cached decoding gives its bits.
+            unsafe
+            {
+                fixed (float* ps = buffer) SoftmaxRow.Forward(ps, ps, keysSeen, _scale);
+            }
             Span<float> o = Output.AsSpan(row * d, d);
             o.Clear();
             for (int j = 0; j < keysSeen; j++)

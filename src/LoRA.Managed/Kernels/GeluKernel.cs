@@ -15,8 +15,10 @@ namespace LoRA.Managed.Kernels;
 /// Written as eight <see cref="TensorPrimitives"/> passes (square, scale, add, multiply, tanh, add, multiply, halve),
 /// GELU took 13 % of <c>lm-demo</c>'s training step. Every element, the ragged end included, goes through the same
 /// vector formula (the last partial vector is padded on the stack), so a value's GELU does not depend on where it sits
-/// in a span. The σ form also avoids the cancellation in <c>1 + tanh u</c> for negative x. The double-precision twin
-/// is <see cref="TransformerKernelsReference.GeluForward"/>.
+/// in a span. The σ form also avoids the cancellation in <c>1 + tanh u</c> for negative x. With AVX-512 the
+/// exponential is <see cref="FastExp"/> (single precision throughout; <see cref="Vector512.Exp(Vector512{float})"/>
+/// widens to double, and the exponential was most of GELU's time: 1.6× faster forward, 1.5× backward, on 16,384
+/// elements in cache). The double-precision twin is <see cref="TransformerKernelsReference.GeluForward"/>.
 /// </remarks>
 public static unsafe class GeluKernel
 {
@@ -111,7 +113,7 @@ public static unsafe class GeluKernel
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Forward512(Vector512<float> x) =>
-        x / (Vector512<float>.One + Vector512.Exp(-TwoU(x)));
+        x / (Vector512<float>.One + FastExp.Exp(-TwoU(x)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Forward256(Vector256<float> x) =>
@@ -121,7 +123,7 @@ public static unsafe class GeluKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Derivative512(Vector512<float> x)
     {
-        Vector512<float> s = Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-TwoU(x)));
+        Vector512<float> s = Vector512<float>.One / (Vector512<float>.One + FastExp.Exp(-TwoU(x)));
         Vector512<float> du = Vector512.Create(2f * SqrtTwoOverPi) *
             Vector512.FusedMultiplyAdd(Vector512.Create(3f * Cubic), x * x, Vector512<float>.One);
         return Vector512.FusedMultiplyAdd(x * s * (Vector512<float>.One - s), du, s);

@@ -127,6 +127,18 @@ public class Tensor
         return true;
     }
 
+    /// <summary>
+    /// Hands this intermediate's gradient buffer to <paramref name="to"/> when it can take it as its own (see
+    /// <see cref="TryAdoptGrad"/>): a reshape's or an add's backward passes the gradient on unchanged, so the buffer
+    /// moves instead of being copied. False, and nothing changed, otherwise.
+    /// </summary>
+    internal bool TryPassGradTo(Tensor to)
+    {
+        if (_grad is null || !IsIntermediate || _gradStale || !to.TryAdoptGrad(_grad)) return false;
+        _grad = null;
+        return true;
+    }
+
     /// <summary>Hands this intermediate's gradient buffer back to the pool; the tensor then has no gradient.</summary>
     internal void ReleaseGrad()
     {

@@ -49,6 +49,29 @@ public class PermuteOpTests
         Assert.That(x.Grad.ToArray(), Is.EqualTo(expectedGrad));
     }
 
+    [TestCaseSource(nameof(Cases))]
+    public void PermuteAddsIntoAGradientXAlreadyHas(int[] shape, int[] dims)
+    {
+        // x also feeds a second, later op, whose backward runs first: the permute's backward must add, not write.
+        var g = new TorchGenerator(5);
+        Tensor x = g.Rand(shape);
+        x.RequiresGrad = true;
+        Tensor y = Functional.Permute(x, dims);
+        float[] up = new float[y.Count], other = new float[x.Count];
+        g.FillUniform(up, -1f, 1f);
+        g.FillUniform(other, -1f, 1f);
+        Functional.Add(GradCheckLoss(y, up), GradCheckLoss(x, other)).Backward();
+        float[] alone = PermuteGradient(shape, dims, up);
+        for (int i = 0; i < x.Count; i++) Assert.That(x.Grad[i], Is.EqualTo(alone[i] + other[i]), $"element {i}");
+    }
+
+    private static float[] PermuteGradient(int[] shape, int[] dims, float[] upstream)
+    {
+        Tensor x = new(shape) { RequiresGrad = true };
+        GradCheckLoss(Functional.Permute(x, dims), upstream).Backward();
+        return x.Grad.ToArray();
+    }
+
     // Σ y·upstream, whose gradient with respect to y is the upstream values.
     private static Tensor GradCheckLoss(Tensor y, float[] upstream) =>
         Functional.Reshape(Functional.MatMul(Functional.Reshape(y, 1, y.Count),

@@ -26,8 +26,10 @@ internal sealed class AddOp : Op
     public override void Backward()
     {
         ReadOnlySpan<float> dy = Output.Grad;
-        if (_a.RequiresGrad) Accumulate(_a, dy);
+        // b first: a may then take dy's buffer itself (the residual stream's gradient moves on instead of being
+        // copied), after which dy, the same memory, is a's gradient and must not change.
         if (_b.RequiresGrad) Accumulate(_b, dy);
+        if (_a.RequiresGrad && !Output.TryPassGradTo(_a)) Accumulate(_a, dy);
     }
 
     /// <summary><c>x.grad += dy</c>, or a copy when the gradient is still zero (the residual stream's gradients are

@@ -40,7 +40,10 @@ internal sealed class LayerNormOp : Op
     public override void Backward()
     {
         if (_scratch.Length != 2 * _cols) _scratch = new float[2 * _cols];
+        // x's gradient is written, not added, when still zero (ln_f's input: nothing else reads it).
+        bool overwrite = false;
+        Span<float> dx = _x.RequiresGrad ? _x.GradForOverwrite(out overwrite) : Span<float>.Empty;
         LayerNormKernel.Backward(_x.Data, _w.Data, _mean.Data, _rstd.Data, Output.Grad,
-            GradOf(_x), GradOf(_w), GradOf(_b), _rows, _cols, _scratch);
+            dx, GradOf(_w), GradOf(_b), _rows, _cols, _scratch, overwrite);
     }
 }

@@ -1,11 +1,11 @@
 using LoRA.Managed.Tensors;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
 /// <summary>
 /// A new shape over the same elements in the same order, as a view sharing the input's storage (PyTorch's
-/// <c>view</c>): no copy, no second buffer. The gradient has its own buffer and flows back unchanged.
+/// <c>view</c>): no copy, no second buffer. The gradient flows back unchanged: its buffer is handed to x when x has
+/// none yet (no copy either), else added to x's.
 /// </summary>
 internal sealed class ReshapeOp : Op
 {
@@ -30,6 +30,7 @@ internal sealed class ReshapeOp : Op
 
     public override void Backward()
     {
-        if (_x.RequiresGrad) AddOp.Accumulate(_x, Output.Grad);
+        // The gradient is the output's, unchanged: when x has none yet, its buffer simply moves to x.
+        if (_x.RequiresGrad && !Output.TryPassGradTo(_x)) AddOp.Accumulate(_x, Output.Grad);
     }
 }
