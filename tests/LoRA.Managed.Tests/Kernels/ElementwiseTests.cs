@@ -52,6 +52,28 @@ public class ElementwiseTests
         for (int j = 0; j < cols; j++) Assert.That(s[j], Is.EqualTo(sr[j]).Within(1e-4f * rows));
     }
 
+    // Large enough to split over two threads (2048×64 and 2048×256 are the GPT step's): the bias add splits rows,
+    // the column sums 16-column blocks, and both keep every sum's order, so the bits are the reference's.
+    [TestCase(1, 1)] [TestCase(7, 63)] [TestCase(65, 129)] [TestCase(2048, 64)] [TestCase(2048, 256)]
+    [TestCase(1000, 65)] [TestCase(4096, 17)] [TestCase(129, 1000)]
+    public void BiasAndColumnSumsAreBitwiseTheReferenceOnOneAndTwoThreads(int rows, int cols)
+    {
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var _ = ComputeThreads.Use(threads);
+            float[] y = Rand(rows * cols, 11), bias = Rand(cols, 12);
+            float[] r = (float[])y.Clone();
+            RowOps.AddBias(y, bias, rows, cols);
+            ElementwiseReference.AddBias(r, bias, rows, cols);
+            Assert.That(y, Is.EqualTo(r), $"bias add, {threads} thread(s)");
+
+            float[] s = Rand(cols, 13), sr = (float[])s.Clone();
+            RowOps.AccumulateColumnSums(y, rows, cols, s);
+            ElementwiseReference.AccumulateColumnSums(y, rows, cols, sr);
+            Assert.That(s, Is.EqualTo(sr), $"column sums, {threads} thread(s)");
+        }
+    }
+
     [TestCase(1, 1)] [TestCase(7, 10)] [TestCase(63, 65)] [TestCase(2, 129)] [TestCase(64, 10)]
     public void LogSoftmaxMatchesReferenceEvenForHugeLogits(int rows, int cols)
     {
