@@ -72,25 +72,55 @@ public static class CrossEntropyKernel
         if (classes <= 0 || logits.Length != rows * classes || dLogits.Length != logits.Length)
             throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient " +
                 $"{dLogits.Length}, expected {rows}×{classes}.");
-        LogSoftmax.Rows(logits, dLogits, rows, classes);
+        if (rows == 0) return 0;
+        // Rows are independent: they split over threads, each writing its row's −log p into a scratch slot, and the
+        // loss is then summed in row order on this thread, so its bits do not depend on the thread count.
+        float[] losses = t_losses is { } l && l.Length >= rows ? l : t_losses = new float[rows];
+        unsafe
+        {
+            fixed (float* pz = logits, pd = dLogits, pl = losses)
+            fixed (int* py = labels)
+                ParallelRange.For(new RowsBody(pz, py, pd, pl, classes, gradPerRow), rows, 1,
+                    Math.Max(1, MinElementsPerThread / classes));
+        }
         double total = 0;
         for (int i = 0; i < rows; i++)
+            if (labels[i] != IgnoreIndex) total -= losses[i];
+        return total;
+    }
+
+    // Below this many logits per thread a second core costs more than it saves.
+    private const int MinElementsPerThread = 32 * 1024;
+
+    // Grown once per thread to the largest batch seen: a warm step allocates nothing.
+    [ThreadStatic] private static float[]? t_losses;
+
+    private readonly unsafe struct RowsBody(float* logits, int* labels, float* dLogits, float* losses, int classes,
+        float gradPerRow) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
-            int label = labels[i];
-            Span<float> row = dLogits.Slice(i * classes, classes);
-            if (label == IgnoreIndex)
+            int n = end - start;
+            var z = new ReadOnlySpan<float>(logits + (long)start * classes, n * classes);
+            var d = new Span<float>(dLogits + (long)start * classes, n * classes);
+            LogSoftmax.Rows(z, d, n, classes);
+            for (int i = 0; i < n; i++)
             {
-                row.Clear();
-                continue;
-            }
-            total -= row[label];
-            if (gradPerRow != 0f)
-            {
-                TensorPrimitives.Exp(row, row);                 // softmax
-                TensorPrimitives.Multiply(row, gradPerRow, row);
-                row[label] -= gradPerRow;
+                int label = labels[start + i];
+                Span<float> row = d.Slice(i * classes, classes);
+                if (label == IgnoreIndex)
+                {
+                    row.Clear();
+                    continue;
+                }
+                losses[start + i] = row[label];
+                if (gradPerRow != 0f)
+                {
+                    TensorPrimitives.Exp(row, row);                 // softmax
+                    TensorPrimitives.Multiply(row, gradPerRow, row);
+                    row[label] -= gradPerRow;
+                }
             }
         }
-        return total;
     }
 }

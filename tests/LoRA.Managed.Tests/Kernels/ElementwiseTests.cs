@@ -103,6 +103,26 @@ public class ElementwiseTests
         for (int i = 0; i < d.Length; i++) Assert.That(d[i], Is.EqualTo(dr[i]).Within(1e-6f));
     }
 
+    // 2048×96 is the GPT step's loss, large enough to split over two threads; every 5th row is ignored. The loss is
+    // summed in row order after the split, so two threads give one thread's bits, loss and gradient.
+    [TestCase(2048, 96)] [TestCase(1000, 65)] [TestCase(7, 129)] [TestCase(1, 1)]
+    public void CrossEntropyGivesTheSameBitsOnOneAndTwoThreads(int rows, int classes)
+    {
+        float[] z = Rand(rows * classes, 21, -20f, 20f);
+        int[] labels = Enumerable.Range(0, rows)
+            .Select(i => i % 5 == 4 && rows > 1 ? CrossEntropyKernel.IgnoreIndex : (i * 7) % classes).ToArray();
+        float[] d1 = new float[z.Length], d2 = new float[z.Length];
+        float loss1, loss2;
+        using (ComputeThreads.Use(1)) loss1 = CrossEntropyKernel.ForwardBackward(z, labels, classes, d1, 1f);
+        using (ComputeThreads.Use(2)) loss2 = CrossEntropyKernel.ForwardBackward(z, labels, classes, d2, 1f);
+        Assert.That(loss2, Is.EqualTo(loss1));
+        Assert.That(d2, Is.EqualTo(d1));
+        for (int i = 0; i < rows; i++)
+            if (labels[i] == CrossEntropyKernel.IgnoreIndex)
+                Assert.That(d1.AsSpan(i * classes, classes).ToArray(), Is.All.EqualTo(0f), $"ignored row {i}");
+        Assert.That(float.IsFinite(loss1) && loss1 >= 0f, $"loss {loss1}");
+    }
+
     [Test]
     public void CrossEntropyRefusesLabelsOutOfRange()
     {
