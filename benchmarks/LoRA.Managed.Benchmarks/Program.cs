@@ -69,6 +69,17 @@ public static class Program
             Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args)));
             return;
         }
+        if (args.Contains("--adam-cache"))
+        {
+            Console.WriteLine(Training.AdamCacheTiming.Table());
+            Console.WriteLine(Training.AdamVariants.Table());
+            return;
+        }
+        if (args.Contains("--in-backward"))
+        {
+            Console.WriteLine(Training.InBackwardStepTiming.Table(ThreadCounts(args)));
+            return;
+        }
         if (args.Contains("--trainer"))
         {
             Console.WriteLine(Training.TrainerLoopTiming.Table(ThreadCounts(args)));

@@ -149,6 +149,9 @@ public sealed partial class Trainer
             run.RestoreModelGenerators(resumeFrom, resume.ModelRng);
         }
 
+        // Early updates only where they cannot change a bit: one micro-batch per step, no clipping's global norm.
+        OptimizerInBackward? early = Args.OptimizerInBackward && accumulation == 1 && !(Args.MaxGradNorm > 0)
+            ? OptimizerInBackward.For(Optimizer, Model) : null;
         Model.Train();
         Optimizer.ZeroGrad(); // once: from here on each step leaves the gradients zeroed (StepAndZeroGrad)
         var arena = new TensorArena();
@@ -189,10 +192,14 @@ public sealed partial class Trainer
                     int samples = task.SampleCount(batches.Current);
                     using (arena.Activate())
                     {
-                        Tensor loss = task.ComputeLoss(Model, batches.Current);
+                        early?.Begin();
+                        Tensor loss;
+                        try { loss = task.ComputeLoss(Model, batches.Current); }
+                        catch { early?.Abandon(); throw; }
                         value = loss.Item();
                         if (!float.IsFinite(value))
                         {
+                            early?.Abandon();
                             Tape.Current.Clear();
                             string where = accumulation > 1 ? $", micro-batch {micro + 1} of {group}" : "";
                             throw new ArithmeticException(
@@ -203,7 +210,8 @@ public sealed partial class Trainer
                         // Each micro-batch's mean loss is divided by the group size, so the summed gradients are the
                         // gradient of the mean over the group: that of one batch `group` times larger (equal sizes).
                         if (group > 1) loss = Functional.Scale(loss, 1f / group);
-                        loss.Backward();
+                        try { loss.Backward(); }
+                        catch { early?.Abandon(); throw; }
                     }
                     stepLoss += (double)value * samples;
                     stepSamples += samples;
@@ -211,7 +219,8 @@ public sealed partial class Trainer
                     more = batches.MoveNext();
                 }
                 if (Args.MaxGradNorm is > 0 and double max) ClipGradNorm(Optimizer.Parameters, max);
-                Optimizer.StepAndZeroGrad();
+                if (early is not null) early.Finish(); // the layers backward did not update
+                else Optimizer.StepAndZeroGrad();
                 c.GlobalStep++;
                 c.StepInEpoch++;
                 float reported = micro == 1 ? value : (float)(stepLoss / stepSamples);
