@@ -75,11 +75,6 @@ public static class Program
             Console.WriteLine(Training.AdamVariants.Table());
             return;
         }
-        if (args.Contains("--in-backward"))
-        {
-            Console.WriteLine(Training.InBackwardStepTiming.Table(ThreadCounts(args)));
-            return;
-        }
         if (args.Contains("--trainer"))
         {
             Console.WriteLine(Training.TrainerLoopTiming.Table(ThreadCounts(args)));

@@ -12,9 +12,7 @@ namespace LoRA.Managed.Benchmarks.Training;
 /// The blog's base training as the demo runs it (<see cref="ClassifierTraining.TrainBlogMlp"/>: the one trainer loop,
 /// the data loader filling each batch, Adam) on an MNIST-sized set of random images, beside the isolated step of
 /// <see cref="QuickBench.MeasureTrainStep"/>. The first epoch of a process is "cold": the runtime is still compiling
-/// the hot methods (tiered compilation); later epochs are "warm". Thread counts and the two ways of stepping (Adam
-/// after backward, or each layer inside backward: <see cref="ClassifierTrainingOptions.OptimizerInBackward"/>)
-/// alternate on every repetition, and the two ways' final weights are compared bit for bit.
+/// the hot methods (tiered compilation); later epochs are "warm". Thread counts alternate on every repetition.
 /// </summary>
 public static class TrainerLoopTiming
 {
@@ -31,43 +29,32 @@ public static class TrainerLoopTiming
         var train = new MnistDataset(pixels, labels, 784);
         int steps = (Images + 63) / 64;
 
-        var cold = new Dictionary<(int, bool), double>();
-        var warm = new Dictionary<(int, bool), double>();
-        var weights = new Dictionary<(int, bool), float[]>();
+        var cold = new Dictionary<int, double>();
+        var warm = threadCounts.ToDictionary(t => t, _ => double.MaxValue);
         for (int rep = 0; rep < repetitions; rep++)
             foreach (int t in threadCounts)
-                foreach (bool inBackward in new[] { false, true })
+            {
+                double us;
+                using (ComputeThreads.Use(t))
                 {
-                    double us;
-                    using (ComputeThreads.Use(t))
-                    {
-                        long t0 = Stopwatch.GetTimestamp();
-                        var (model, _) = ClassifierTraining.TrainBlogMlp(train,
-                            new ClassifierTrainingOptions { Epochs = 1, OptimizerInBackward = inBackward },
-                            new TorchGenerator(0));
-                        us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / steps;
-                        weights[(t, inBackward)] = model.Parameters().SelectMany(p => p.Data.ToArray()).ToArray();
-                    }
-                    if (!cold.ContainsKey((t, inBackward))) cold[(t, inBackward)] = us;
-                    else warm[(t, inBackward)] = Math.Min(warm.GetValueOrDefault((t, inBackward), double.MaxValue), us);
+                    long t0 = Stopwatch.GetTimestamp();
+                    ClassifierTraining.TrainBlogMlp(train, new ClassifierTrainingOptions { Epochs = 1 },
+                        new TorchGenerator(0));
+                    us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / steps;
                 }
+                if (!cold.ContainsKey(t)) cold[t] = us;
+                else warm[t] = Math.Min(warm[t], us);
+            }
 
         var sb = new StringBuilder();
-        sb.AppendLine("| threads | Adam | trainer loop, first epoch (µs/step) | trainer loop, best later epoch | " +
-            "same weights as after backward |");
-        sb.AppendLine("|---:|---|---:|---:|---|");
-        foreach (int t in threadCounts)
-            foreach (bool inBackward in new[] { false, true })
-            {
-                bool same = weights[(t, false)].AsSpan().SequenceEqual(weights[(t, inBackward)]);
-                sb.AppendLine($"| {t} | {(inBackward ? "in backward" : "after backward")} | " +
-                    $"{cold[(t, inBackward)]:F0} | {warm.GetValueOrDefault((t, inBackward)):F0} | {same} |");
-            }
+        sb.AppendLine($"| threads | trainer loop, first epoch (µs/step) | trainer loop, best later epoch | " +
+            $"isolated step (median) |");
+        sb.AppendLine("|---:|---:|---:|---:|");
         foreach (int t in threadCounts)
         {
             double isolated;
             using (ComputeThreads.Use(t)) isolated = QuickBench.MeasureTrainStep(steps: 200, lora: false).Ms * 1000;
-            sb.AppendLine($"isolated step (median), {t} thread(s): {isolated:F0} µs");
+            sb.AppendLine($"| {t} | {cold[t]:F0} | {warm[t]:F0} | {isolated:F0} |");
         }
         return sb.ToString();
     }

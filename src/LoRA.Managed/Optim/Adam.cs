@@ -46,32 +46,26 @@ public class Adam : Optimizer
     /// <summary>Second-moment buffers, one per parameter (exposed for checkpoints).</summary>
     public IReadOnlyList<float[]> SecondMoments => _v;
 
-    private StepConstants _step;
-
-    // What every parameter's update of one step shares.
-    private readonly record struct StepConstants(float StepSize, float Bias2Sqrt, float L2, float Decay);
-
     /// <inheritdoc />
-    protected override void BeginStep()
+    protected override void Update(bool zeroGrad)
     {
         StepCount++;
         int t = StepCount;
         // Bias corrections as PyTorch computes them: step_size = lr / (1 − β₁ᵗ), denom = √v / √(1 − β₂ᵗ) + ε.
         double bias1 = 1 - Math.Pow(Beta1, t);
         double bias2Sqrt = Math.Sqrt(1 - Math.Pow(Beta2, t));
-        _step = new StepConstants((float)(LearningRate / bias1), (float)bias2Sqrt,
-            Decoupled ? 0f : (float)WeightDecay, Decoupled ? (float)(1 - LearningRate * WeightDecay) : 1f);
-    }
-
-    /// <inheritdoc />
-    protected override void UpdateParameter(int index, bool zeroGrad)
-    {
-        Parameter p = Parameters[index];
-        if (!Active(p)) return;
-        StepConstants s = _step;
-        AdamUpdate.Step(p.Data, p.Grad, _m[index], _v[index], s.StepSize, (float)(1 - Beta1), (float)Beta2,
-            (float)(1 - Beta2), s.Bias2Sqrt, (float)Eps, s.L2, DecayFor(p, s.Decay));
-        if (zeroGrad) p.ZeroGrad(); // lazily: the next backward's first write overwrites (Tensor.ZeroGrad)
+        float stepSize = (float)(LearningRate / bias1);
+        float l2 = Decoupled ? 0f : (float)WeightDecay;
+        float decay = Decoupled ? (float)(1 - LearningRate * WeightDecay) : 1f;
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            Parameter p = Parameters[i];
+            if (!Active(p)) continue;
+            AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)(1 - Beta1), (float)Beta2,
+                (float)(1 - Beta2), (float)bias2Sqrt, (float)Eps,
+                l2, DecayFor(p, decay));
+            if (zeroGrad) p.ZeroGrad(); // lazily: the next backward's first write overwrites (Tensor.ZeroGrad)
+        }
     }
 
     /// <summary>The decoupled decay factor for one parameter (AdamW may exempt some).</summary>

@@ -43,28 +43,7 @@ public abstract class Optimizer
     public void StepAndZeroGrad() => Update(zeroGrad: true);
 
     /// <summary>The update; with <paramref name="zeroGrad"/> each gradient read is left zeroed.</summary>
-    protected virtual void Update(bool zeroGrad)
-    {
-        BeginStep();
-        for (int i = 0; i < Parameters.Count; i++) UpdateParameter(i, zeroGrad);
-    }
-
-    /// <summary>
-    /// Starts a step: counts it and fixes what every parameter's update shares (the rate, bias corrections), so that
-    /// <see cref="UpdateParameter"/> may then run for the parameters in any order, each exactly once.
-    /// </summary>
-    protected abstract void BeginStep();
-
-    /// <summary>Updates parameter <paramref name="index"/> if it is <see cref="Active"/> (its update reads only its
-    /// own gradient and state), and marks its gradient zero when <paramref name="zeroGrad"/>.</summary>
-    protected abstract void UpdateParameter(int index, bool zeroGrad);
-
-    /// <summary><see cref="BeginStep"/> for a step whose parameters are updated one by one as backward finishes their
-    /// gradients (optimizer-in-backward, which the trainer drives).</summary>
-    internal void BeginSplitStep() => BeginStep();
-
-    /// <summary><see cref="UpdateParameter"/> for such a step.</summary>
-    internal void UpdateOne(int index, bool zeroGrad) => UpdateParameter(index, zeroGrad);
+    protected abstract void Update(bool zeroGrad);
 
     /// <summary>Zeroes the gradients of the parameters.</summary>
     public void ZeroGrad()

@@ -46,37 +46,32 @@ public sealed class Sgd : Optimizer
         _buf[index] = (float[])buffer.Clone();
     }
 
-    private float _lr, _mu, _wd;
-
     /// <inheritdoc />
-    protected override void BeginStep()
+    protected override void Update(bool zeroGrad)
     {
         StepCount++;
-        _lr = (float)LearningRate; _mu = (float)Momentum; _wd = (float)WeightDecay;
-    }
-
-    /// <inheritdoc />
-    protected override void UpdateParameter(int i, bool zeroGrad)
-    {
-        Parameter p = Parameters[i];
-        if (!Active(p)) return;
-        float lr = _lr, mu = _mu, wd = _wd;
-        Span<float> theta = p.Data;
-        ReadOnlySpan<float> g = p.Grad;
-        float[]? d = null;
-        if (wd != 0f)
+        float lr = (float)LearningRate, mu = (float)Momentum, wd = (float)WeightDecay;
+        for (int i = 0; i < Parameters.Count; i++)
         {
-            d = new float[theta.Length];
-            TensorPrimitives.MultiplyAdd(theta, wd, g, d);
-            g = d;
+            Parameter p = Parameters[i];
+            if (!Active(p)) continue;
+            Span<float> theta = p.Data;
+            ReadOnlySpan<float> g = p.Grad;
+            float[]? d = null;
+            if (wd != 0f)
+            {
+                d = new float[theta.Length];
+                TensorPrimitives.MultiplyAdd(theta, wd, g, d);
+                g = d;
+            }
+            if (mu != 0f)
+            {
+                if (_buf[i] is null) _buf[i] = g.ToArray();
+                else TensorPrimitives.MultiplyAdd(_buf[i], mu, g, _buf[i]); // b = μb + g
+                g = _buf[i];
+            }
+            TensorPrimitives.MultiplyAdd(g, -lr, theta, theta);
+            if (zeroGrad) p.ZeroGrad();
         }
-        if (mu != 0f)
-        {
-            if (_buf[i] is null) _buf[i] = g.ToArray();
-            else TensorPrimitives.MultiplyAdd(_buf[i], mu, g, _buf[i]); // b = μb + g
-            g = _buf[i];
-        }
-        TensorPrimitives.MultiplyAdd(g, -lr, theta, theta);
-        if (zeroGrad) p.ZeroGrad();
     }
 }

@@ -20,10 +20,6 @@ public sealed record ClassifierTrainingOptions
     /// <summary>Samples per batch.</summary>
     public int BatchSize { get; init; } = 64;
 
-    /// <summary>Update each linear layer inside backward as soon as its gradient is written
-    /// (<see cref="TrainingArguments.OptimizerInBackward"/>): the same weights, less time. Default true.</summary>
-    public bool OptimizerInBackward { get; init; } = true;
-
     /// <summary>The phase's name in progress reports.</summary>
     public string Label { get; init; } = "train";
 
@@ -96,7 +92,7 @@ public static class ClassifierTraining
             PerDeviceTrainBatchSize = options.BatchSize, NumTrainEpochs = options.Epochs,
             LearningRate = options.LearningRate,
             Optimizer = OptimizerType.Adam, LrSchedulerType = LrSchedulerType.Constant, WeightDecay = 0,
-            MaxGradNorm = null, OptimizerInBackward = options.OptimizerInBackward,
+            MaxGradNorm = null,
             LoggingSteps = int.MaxValue, RunTags = options.RunTags,
         };
         if (options.CheckpointDirectory is { } dir)

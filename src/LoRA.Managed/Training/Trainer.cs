@@ -149,9 +149,6 @@ public sealed partial class Trainer
             run.RestoreModelGenerators(resumeFrom, resume.ModelRng);
         }
 
-        // Early updates only where they cannot change a bit: one micro-batch per step, no clipping's global norm.
-        OptimizerInBackward? early = Args.OptimizerInBackward && accumulation == 1 && !(Args.MaxGradNorm > 0)
-            ? OptimizerInBackward.For(Optimizer, Model) : null;
         Model.Train();
         Optimizer.ZeroGrad(); // once: from here on each step leaves the gradients zeroed (StepAndZeroGrad)
         var arena = new TensorArena();
@@ -192,14 +189,10 @@ public sealed partial class Trainer
                     int samples = task.SampleCount(batches.Current);
                     using (arena.Activate())
                     {
-                        early?.Begin();
-                        Tensor loss;
-                        try { loss = task.ComputeLoss(Model, batches.Current); }
-                        catch { early?.Abandon(); throw; }
+                        Tensor loss = task.ComputeLoss(Model, batches.Current);
                         value = loss.Item();
                         if (!float.IsFinite(value))
                         {
-                            early?.Abandon();
                             Tape.Current.Clear();
                             string where = accumulation > 1 ? $", micro-batch {micro + 1} of {group}" : "";
                             throw new ArithmeticException(
@@ -210,8 +203,7 @@ public sealed partial class Trainer
                         // Each micro-batch's mean loss is divided by the group size, so the summed gradients are the
                         // gradient of the mean over the group: that of one batch `group` times larger (equal sizes).
                         if (group > 1) loss = Functional.Scale(loss, 1f / group);
-                        try { loss.Backward(); }
-                        catch { early?.Abandon(); throw; }
+                        loss.Backward();
                     }
                     stepLoss += (double)value * samples;
                     stepSamples += samples;
@@ -219,8 +211,7 @@ public sealed partial class Trainer
                     more = batches.MoveNext();
                 }
                 if (Args.MaxGradNorm is > 0 and double max) ClipGradNorm(Optimizer.Parameters, max);
-                if (early is not null) early.Finish(); // the layers backward did not update
-                else Optimizer.StepAndZeroGrad();
+                Optimizer.StepAndZeroGrad();
                 c.GlobalStep++;
                 c.StepInEpoch++;
                 float reported = micro == 1 ? value : (float)(stepLoss / stepSamples);

@@ -65,17 +65,6 @@ public sealed record TrainingArguments
     /// null or 0 for no clipping. Default 1.0.</summary>
     public double? MaxGradNorm { get; init; } = 1.0;
 
-    /// <summary>
-    /// Update each linear layer's parameters inside backward, right after their gradient is written (PyTorch's
-    /// optimizer-in-backward recipe), instead of in a pass over every parameter after it: the same weights bit for bit,
-    /// with the gradients still in the cache. Used only when it cannot change the result: one micro-batch per step
-    /// (<see cref="GradientAccumulationSteps"/> 1) and no clipping (<see cref="MaxGradNorm"/> null or 0, since clipping
-    /// needs every gradient first); otherwise the step runs after backward as usual. Only for models whose linear
-    /// layers' weights are read by nothing but their own layer (see <c>OptimizerInBackward</c>). Not in HF. Default
-    /// false.
-    /// </summary>
-    public bool OptimizerInBackward { get; init; }
-
     /// <summary><c>eval_strategy</c>. Default No.</summary>
     public IntervalStrategy EvalStrategy { get; init; } = IntervalStrategy.No;
 

@@ -38,11 +38,6 @@ internal sealed class LinearOp : Op
         {
             var op = Tape.Record<LinearOp>(y);
             op._x = x; op._w = w; op._b = b; op._n = n; op._in = inF; op._out = outF; op._inOut = weightInOut;
-            if (GradientReadyHook.Current is { } hook)
-            {
-                if (w.RequiresGrad) hook.Used(w);
-                if (b is { RequiresGrad: true }) hook.Used(b);
-            }
         }
         return y;
     }
@@ -50,19 +45,11 @@ internal sealed class LinearOp : Op
     public override void Backward()
     {
         ReadOnlySpan<float> dy = Output.Grad;
-        if (_inOut) BackwardInOut(dy);
-        else BackwardOutIn(dy);
-        // After ∂x, which read the weight as it was: from here the weight may change (optimizer-in-backward).
-        if (GradientReadyHook.Current is { } hook)
+        if (_inOut)
         {
-            if (_w.RequiresGrad) hook.Ready(_w);
-            if (_b is { RequiresGrad: true }) hook.Ready(_b);
+            BackwardInOut(dy);
+            return;
         }
-    }
-
-    /// <summary>W (out, in): <c>∂x += ∂y·W</c>, <c>∂W += ∂yᵀ·x</c>, <c>∂b += Σₙ ∂y</c>.</summary>
-    private void BackwardOutIn(ReadOnlySpan<float> dy)
-    {
         // β = 0 when the gradient is logically zero (just zeroed or new): the GEMM writes it instead of adding to
         // zeros it would first have to clear and read (Tensor.GradBeta).
         if (_x.RequiresGrad)
