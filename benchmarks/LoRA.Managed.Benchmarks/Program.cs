@@ -69,6 +69,11 @@ public static class Program
             Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args)));
             return;
         }
+        if (args.Contains("--fill"))
+        {
+            Console.WriteLine(Training.FillTiming.Run());
+            return;
+        }
         if (args.Contains("--adam-cache"))
         {
             Console.WriteLine(Training.AdamCacheTiming.Table());
