@@ -80,6 +80,17 @@ public static class Program
             Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args)));
             return;
         }
+        if (args.Contains("--fill"))
+        {
+            Console.WriteLine(Training.FillTiming.Run());
+            return;
+        }
+        if (args.Contains("--adam-cache"))
+        {
+            Console.WriteLine(Training.AdamCacheTiming.Table());
+            Console.WriteLine(Training.AdamVariants.Table());
+            return;
+        }
         if (args.Contains("--trainer"))
         {
             Console.WriteLine(Training.TrainerLoopTiming.Table(ThreadCounts(args)));

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace LoRA.Managed.Data;
@@ -77,8 +78,28 @@ public sealed class MnistDataset
         if (destination.Length < pixels.Length)
             throw new ArgumentException($"CopyImage: destination holds {destination.Length} floats, the image has " +
                 $"{pixels.Length}.", nameof(destination));
+        int done = Avx512F.IsSupported ? CopyVectorised(pixels, destination, Scale) : 0;
         ReadOnlySpan<float> lookup = _lookup;
-        for (int i = 0; i < pixels.Length; i++) destination[i] = lookup[pixels[i]];
+        for (int i = done; i < pixels.Length; i++) destination[i] = lookup[pixels[i]];
+    }
+
+    /// <summary>
+    /// 16 pixels at a time: zero-extended to int32, converted (exactly) and scaled with the same float operations as
+    /// <see cref="Lookup"/>, so the values are the table's bit for bit. The table's scalar loop was most of a batch's
+    /// fill (64 × 784 bounds-checked loads). Returns how many pixels it wrote.
+    /// </summary>
+    private static unsafe int CopyVectorised(ReadOnlySpan<byte> pixels, Span<float> destination, PixelScale scale)
+    {
+        int n = pixels.Length & ~15;
+        fixed (byte* src = pixels)
+        fixed (float* dst = destination)
+            for (int i = 0; i < n; i += 16)
+            {
+                var v = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(src + i)));
+                if (scale == PixelScale.MinusOneToOne) v = (v / 255f - Vector512.Create(0.5f)) / 0.5f;
+                v.Store(dst + i);
+            }
+        return n;
     }
 
     /// <summary>Asks the processor to bring image <paramref name="index"/>'s bytes into the cache (a hint: nothing is

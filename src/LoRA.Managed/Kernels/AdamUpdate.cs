@@ -118,7 +118,8 @@ public static unsafe class AdamUpdate
                 var m0 = Vector512.Load(m + i);
                 // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
                 // SubnormalMoments).
-                var decaying = exactSubnormals ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
+                var decaying = exactSubnormals && SubnormalMoments.Any(m0)
+                    ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
                 bool anyDecaying = decaying != Vector512<int>.Zero;
                 Vector512<float> mDecayed = default;
                 if (anyDecaying)

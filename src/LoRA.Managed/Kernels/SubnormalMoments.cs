@@ -39,6 +39,16 @@ internal static class SubnormalMoments
         return t < float.MaxValue ? (float)t : float.PositiveInfinity;
     }
 
+    /// <summary>
+    /// Whether any lane of <paramref name="m"/> is subnormal and non-zero: the cheap test (three instructions) that
+    /// lets the common vector, with no such lane, skip <see cref="Lanes"/>' dozen, which cost Adam's pass a quarter of
+    /// its time. |m|'s bits minus 1 wrap to 2³²−1 for zero, so one unsigned compare finds 0 &lt; |m| &lt; 2⁻¹²⁶.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Any(Vector512<float> m) =>
+        Vector512.LessThanAny((m.AsUInt32() & Vector512.Create(0x7FFF_FFFFu)) - Vector512<uint>.One,
+            Vector512.Create((uint)MinNormalBits - 1));
+
     /// <summary>Lanes whose m is subnormal (non-zero), whose gradient is ±0, and whose |θ·d| exceeds the
     /// threshold.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

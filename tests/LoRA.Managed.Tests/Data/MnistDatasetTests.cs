@@ -39,6 +39,30 @@ public class MnistDatasetTests
         Assert.That(normalised, Is.EqualTo(new[] { -1f, (51f / 255f - 0.5f) / 0.5f, (128f / 255f - 0.5f) / 0.5f, 1f }));
     }
 
+    /// <summary>The vectorised copy (16 pixels at a time, then a scalar tail) gives the scalar formula's bits for every
+    /// byte value, in every position of a vector, at lengths with and without a tail.</summary>
+    [TestCase(784), TestCase(263), TestCase(15), TestCase(16)]
+    public void EveryByteValueCopiesAsTheScalarFormulaBitForBit(int size)
+    {
+        var images = new byte[2 * size];
+        for (int i = 0; i < images.Length; i++) images[i] = (byte)(i * 7 + i / 256);
+        var dataset = new MnistDataset(images, [1, 2], size);
+        foreach (PixelScale scale in Enum.GetValues<PixelScale>())
+            for (int image = 0; image < 2; image++)
+            {
+                var copied = new float[size];
+                dataset.WithScale(scale).CopyImage(image, copied);
+                for (int i = 0; i < size; i++)
+                {
+                    byte b = images[image * size + i];
+                    float expected = scale == PixelScale.Raw ? b : (b / 255f - 0.5f) / 0.5f;
+                    Assert.That(BitConverter.SingleToInt32Bits(copied[i]),
+                        Is.EqualTo(BitConverter.SingleToInt32Bits(expected)), $"{scale}, pixel {i} = {b}");
+                }
+            }
+        Assert.That(images.Take(2 * Math.Min(size, 256)).Distinct().Count(), Is.GreaterThan(Math.Min(size, 200)));
+    }
+
     [Test]
     public void LoadChecksImagesAgainstLabels()
     {
