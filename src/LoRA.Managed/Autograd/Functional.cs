@@ -114,6 +114,16 @@ public static class Functional
     public static Tensor BatchedMatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false) =>
         BatchedMatMulOp.Apply(a, b, transposeA, transposeB);
 
+    /// <summary>
+    /// Attention's batched products over the causal triangle only: with <paramref name="transposeB"/>, the scores
+    /// <c>tril(A·Bᵀ)</c> (…, T, D) × (…, T, D) → (…, T, T), zero above the diagonal; without, <c>A·B</c> for A
+    /// (…, T, T) lower triangular (…, T, T) × (…, T, D) → (…, T, D). Same bits as <see cref="BatchedMatMul"/> on
+    /// the kept entries, at about half the work. Requires, as after <see cref="CausalSoftmax"/>, that A (weighted sum)
+    /// and the scores' gradient be zero above the diagonal: inside the diagonal blocks they are read.
+    /// </summary>
+    public static Tensor CausalBatchedMatMul(Tensor a, Tensor b, bool transposeB = false) =>
+        BatchedMatMulOp.Apply(a, b, false, transposeB, causal: true);
+
     /// <summary>Reorders dimensions into a contiguous copy (<c>x.permute(dims).contiguous()</c>).</summary>
     public static Tensor Permute(Tensor x, params int[] dims) => PermuteOp.Apply(x, dims);
 
