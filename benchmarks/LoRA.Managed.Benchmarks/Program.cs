@@ -65,7 +65,9 @@ public static class Program
         }
         if (args.Contains("--causal"))
         {
-            Console.WriteLine(Kernels.CausalProducts.Table());
+            Console.WriteLine(args.Contains("--products")
+                ? Kernels.CausalProducts.Products(64) + Kernels.CausalProducts.Products(128)
+                : Kernels.CausalProducts.Table());
             return;
         }
         if (args.Contains("--gpt-gemm"))

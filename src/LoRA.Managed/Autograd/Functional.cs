@@ -115,11 +115,12 @@ public static class Functional
         BatchedMatMulOp.Apply(a, b, transposeA, transposeB);
 
     /// <summary>
-    /// Attention's batched products over the causal triangle only: with <paramref name="transposeB"/>, the scores
-    /// <c>tril(A·Bᵀ)</c> (…, T, D) × (…, T, D) → (…, T, T), zero above the diagonal; without, <c>A·B</c> for A
-    /// (…, T, T) lower triangular (…, T, T) × (…, T, D) → (…, T, D). Same bits as <see cref="BatchedMatMul"/> on
-    /// the kept entries, at about half the work. Requires, as after <see cref="CausalSoftmax"/>, that A (weighted sum)
-    /// and the scores' gradient be zero above the diagonal: inside the diagonal blocks they are read.
+    /// Attention's batched products, skipping work on the masked triangle where that pays: with
+    /// <paramref name="transposeB"/>, the scores <c>A·Bᵀ</c> (…, T, D) × (…, T, D) → (…, T, T), meaningful on j ≤ i
+    /// only (above the diagonal: zeros, or the product's values, never stale memory); without, <c>A·B</c> for A
+    /// (…, T, T) lower triangular × (…, T, D) → (…, T, D). Same bits as <see cref="BatchedMatMul"/> on the kept
+    /// entries. Requires, as after <see cref="CausalSoftmax"/>, that A (weighted sum) and the scores' gradient be zero
+    /// above the diagonal (read inside the diagonal blocks); the gradient A gets above it is meaningless.
     /// </summary>
     public static Tensor CausalBatchedMatMul(Tensor a, Tensor b, bool transposeB = false) =>
         BatchedMatMulOp.Apply(a, b, false, transposeB, causal: true);

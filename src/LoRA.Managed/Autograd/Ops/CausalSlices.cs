@@ -3,38 +3,53 @@ using LoRA.Managed.Kernels;
 namespace LoRA.Managed.Autograd.Ops;
 
 /// <summary>
-/// One slice of attention's two causal products, each only over the unmasked triangle, in blocks of
-/// <see cref="BlockRows"/> rows (<see cref="BatchedMatMulOp"/> with <c>causal</c>):
+/// One slice of attention's two causal products, skipping work on the masked triangle where that pays
+/// (<see cref="BatchedMatMulOp"/> with <c>causal</c>): scores <c>S = Q·Kᵀ</c> (T×hs · (T×hs)ᵀ), needed for j ≤ i
+/// only, and the weighted sum <c>Y = P·V</c> with P lower triangular (T×T · T×hs), with their gradients.
 /// <list type="bullet">
-/// <item>scores <c>S = tril(Q·Kᵀ)</c> (T×hs · (T×hs)ᵀ): rows i of a block [r₀, r₁) need columns j ≤ i &lt; r₁;
-/// backward <c>∂Q = ∂S·K</c> needs depth j &lt; r₁ and <c>∂K = ∂Sᵀ·Q</c>, row j, needs depth i ≥ j ≥ r₀;</item>
-/// <item>weighted sum <c>Y = P·V</c> with P lower triangular (T×T · T×hs): a block needs depth j &lt; r₁;
-/// backward <c>∂P = tril(∂Y·Vᵀ)</c> columns j &lt; r₁, and <c>∂V = Pᵀ·∂Y</c>, row j, depth i ≥ j ≥ r₀.</item>
+/// <item>Products whose depth is the masked dimension with A read by rows, <c>Y = P·V</c> and <c>∂Q = ∂S·K</c>:
+/// a block of rows [r₀, r₁) needs depth j &lt; r₁ only (<see cref="BlockRows"/> rows per block).</item>
+/// <item>Products whose columns are masked, <c>S</c> and <c>∂P = ∂Y·Vᵀ</c>: a block needs columns j &lt; r₁; from
+/// T = <see cref="ColumnBlocksFrom"/> only (below, re-packing op(B) per block and the extra calls cost more than
+/// the skipped quarter saves; S and ∂P then hold the full product there, finite values nothing reads).</item>
+/// <item><c>∂K = ∂Sᵀ·Q</c> and <c>∂V = Pᵀ·∂Y</c> (row j needs depth i ≥ j) stay full products: cutting the depth's
+/// start did not pay at T = 64 or 128 (measured with <c>--causal --products</c>).</item>
 /// </list>
-/// The terms left out are products with the masked entries, which are exact zeros (the causal softmax writes P's and
-/// ∂S's masked entries as 0), and GEMM sums every element in depth order from a zero accumulator, in blocks of
-/// <c>Gemm.KC</c> from depth 0: a depth cut at its end drops trailing <c>+0·x</c> terms and one cut at its start
-/// (aligned down to a multiple of KC, so the blocks stay where they were) drops leading ones, so every kept element
-/// has the bits of the full product (up to the sign of an exact zero sum).
+/// The terms left out are products with masked entries, exact zeros (the causal softmax writes P's and ∂S's masked
+/// entries as 0), and GEMM sums every element in depth order from a zero accumulator, in blocks of <c>Gemm.KC</c>
+/// from depth 0, C updated after each: cutting the depth at its end drops trailing <c>+0·x</c> terms (or whole
+/// blocks that would add +0 to C), so every kept element has the bits of the full product (up to the sign of an
+/// exact zero sum).
 /// </summary>
 /// <remarks>
-/// Contract, as attention meets it: P (forward) and ∂S (backward) are zero above the diagonal; they are read there
-/// only inside the diagonal blocks. Outputs S and ∂P (when written, β = 0) get exact zeros above the diagonal, so no
-/// stale arena memory reaches any tensor; with β = 1 those entries of ∂P are left as they were (adding zero).
+/// Contract, as attention meets it: P (forward) and ∂S (backward) are zero above the diagonal; inside the diagonal
+/// blocks they are read. Where the columns are cut, the masked entries of S and of ∂P (when written, β = 0) are set
+/// to exact zeros, so no stale arena memory reaches any tensor; with β = 1 those of ∂P are left as they were.
 /// </remarks>
 internal static class CausalSlices
 {
-    /// <summary>Rows per block: smaller blocks skip more of the masked triangle (T²/2 − T·R/2 of T² entries are
-    /// computed) but issue more, smaller GEMM calls.</summary>
-    internal static int BlockRows = 32;
+    /// <summary>Rows per block of the depth-cut products: 16 skipped more than 32 did (1.44× against 1.29× for
+    /// P·V at T = 64).</summary>
+    internal static int BlockRows = 16;
 
-    /// <summary>S (t×t, row stride t) = tril(q·kᵀ); q and k are t×hs with row strides ldq and ldk.</summary>
+    /// <summary>Rows per block of the column-cut products (32 beat 16 at T = 128: 1.11× against 1.01× for S).</summary>
+    internal static int ColumnBlockRows = 32;
+
+    /// <summary>Sequence length from which S and ∂P are computed in column-cut blocks.</summary>
+    internal static int ColumnBlocksFrom = 128;
+
+    /// <summary>S (t×t, row stride t) = q·kᵀ on j ≤ i; q and k are t×hs with row strides ldq and ldk.</summary>
     public static void ScoresForward(ReadOnlySpan<float> q, int ldq, ReadOnlySpan<float> k, int ldk, Span<float> s,
         int t, int hs)
     {
-        for (int r0 = 0; r0 < t; r0 += BlockRows)
+        if (t < ColumnBlocksFrom)
         {
-            int r1 = Math.Min(t, r0 + BlockRows);
+            Gemm.Multiply(false, true, t, t, hs, 1f, q, ldq, k, ldk, 0f, s, t);
+            return;
+        }
+        for (int r0 = 0; r0 < t; r0 += ColumnBlockRows)
+        {
+            int r1 = Math.Min(t, r0 + ColumnBlockRows);
             Gemm.Multiply(false, true, r1 - r0, r1, hs, 1f, q[(r0 * ldq)..], ldq, k, ldk, 0f, s[(r0 * t)..], t);
         }
         ClearAboveDiagonal(s, t);
@@ -51,17 +66,10 @@ internal static class CausalSlices
         }
     }
 
-    /// <summary>∂k (β) += ∂Sᵀ·q over i ≥ j.</summary>
+    /// <summary>∂k (β) += ∂Sᵀ·q (full).</summary>
     public static void ScoresGradK(ReadOnlySpan<float> ds, ReadOnlySpan<float> q, int ldq, float beta, Span<float> dk,
-        int t, int hs)
-    {
-        for (int r0 = 0; r0 < t; r0 += BlockRows)
-        {
-            int r1 = Math.Min(t, r0 + BlockRows), d0 = DepthStart(r0);
-            Gemm.Multiply(true, false, r1 - r0, hs, t - d0, 1f, ds[(d0 * t + r0)..], t, q[(d0 * ldq)..], ldq, beta,
-                dk[(r0 * hs)..], hs);
-        }
-    }
+        int t, int hs) =>
+        Gemm.Multiply(true, false, t, hs, t, 1f, ds, t, q, ldq, beta, dk, hs);
 
     /// <summary>y (t×hs) = P·v, P lower triangular (t×t, row stride t), v t×hs with row stride ldv.</summary>
     public static void WeightedForward(ReadOnlySpan<float> p, ReadOnlySpan<float> v, int ldv, Span<float> y, int t,
@@ -74,33 +82,27 @@ internal static class CausalSlices
         }
     }
 
-    /// <summary>∂P (β) += tril(∂y·vᵀ).</summary>
+    /// <summary>∂P (β) += ∂y·vᵀ on j ≤ i.</summary>
     public static void WeightedGradP(ReadOnlySpan<float> dy, ReadOnlySpan<float> v, int ldv, float beta,
         Span<float> dp, int t, int hs)
     {
-        for (int r0 = 0; r0 < t; r0 += BlockRows)
+        if (t < ColumnBlocksFrom)
         {
-            int r1 = Math.Min(t, r0 + BlockRows);
+            Gemm.Multiply(false, true, t, t, hs, 1f, dy, hs, v, ldv, beta, dp, t);
+            return;
+        }
+        for (int r0 = 0; r0 < t; r0 += ColumnBlockRows)
+        {
+            int r1 = Math.Min(t, r0 + ColumnBlockRows);
             Gemm.Multiply(false, true, r1 - r0, r1, hs, 1f, dy[(r0 * hs)..], hs, v, ldv, beta, dp[(r0 * t)..], t);
         }
         if (beta == 0f) ClearAboveDiagonal(dp, t);
     }
 
-    /// <summary>∂v (β) += Pᵀ·∂y over i ≥ j.</summary>
+    /// <summary>∂v (β) += Pᵀ·∂y (full).</summary>
     public static void WeightedGradV(ReadOnlySpan<float> p, ReadOnlySpan<float> dy, float beta, Span<float> dv,
-        int t, int hs)
-    {
-        for (int r0 = 0; r0 < t; r0 += BlockRows)
-        {
-            int r1 = Math.Min(t, r0 + BlockRows), d0 = DepthStart(r0);
-            Gemm.Multiply(true, false, r1 - r0, hs, t - d0, 1f, p[(d0 * t + r0)..], t, dy[(d0 * hs)..], hs, beta,
-                dv[(r0 * hs)..], hs);
-        }
-    }
-
-    // GEMM sums depth in blocks of KC from its first index: starting on a multiple of KC keeps every block boundary
-    // of the full product.
-    private static int DepthStart(int r0) => r0 / Gemm.KC * Gemm.KC;
+        int t, int hs) =>
+        Gemm.Multiply(true, false, t, hs, t, 1f, p, t, dy, hs, beta, dv, hs);
 
     private static void ClearAboveDiagonal(Span<float> m, int t)
     {
