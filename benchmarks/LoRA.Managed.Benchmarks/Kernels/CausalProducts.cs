@@ -101,14 +101,12 @@ internal static class CausalProducts
                 for (int i = 0; i < variants.Length; i++)
                 {
                     CausalSlices.BlockRows = CausalSlices.ColumnBlockRows = variants[i].rows;
-                    CausalSlices.ColumnBlocksFrom = 0;
                     long t0 = Stopwatch.GetTimestamp();
                     for (int x = 0; x < slices; x++) product(x, variants[i].causal);
                     best[i] = Math.Min(best[i], Stopwatch.GetElapsedTime(t0).TotalSeconds);
                 }
             CausalSlices.BlockRows = 16;
             CausalSlices.ColumnBlockRows = 32;
-            CausalSlices.ColumnBlocksFrom = 128;
             sb.AppendLine($"T {t}: {name} x{slices}: full {best[0] * 1e6:F1} µs, causal/16 {best[1] * 1e6:F1} " +
                 $"({best[0] / best[1]:F3}x), causal/32 {best[2] * 1e6:F1} ({best[0] / best[2]:F3}x)");
         }
@@ -118,7 +116,7 @@ internal static class CausalProducts
     private static void Set((bool full, int rows) v)
     {
         BatchedMatMulOp.CausalDisabled = v.full;
-        CausalSlices.BlockRows = v.rows; // column-cut blocks (T ≥ 128 only) stay at 32 rows
+        CausalSlices.BlockRows = v.rows; // column-cut blocks stay at 32 rows
     }
 
     private static Action Attention(int batch, int t)
