@@ -37,7 +37,7 @@ public sealed class Gpt2Attention : Module
         Tensor v = Heads(Functional.Narrow(qkv, 2 * _embed, _embed), s);
         Tensor att = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(q, k, transposeB: true),
             1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
-        Tensor y = Functional.CausalBatchedMatMul(att, v);                                   // (B, H, T, D)
+        Tensor y = Functional.CausalBatchedMatMul(att, v);                             // (B, H, T, D)
         y = Functional.Reshape(Functional.Permute(y, AttentionShapes.SwapTimeAndHeads), s.Merged);
         return _cProj.Forward(y);
     }

@@ -50,7 +50,7 @@ public sealed class LlamaAttention : Module
         v = Functional.RepeatKv(v, _heads / _kvHeads);
         Tensor att = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(q, k, transposeB: true),
             1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
-        Tensor y = Functional.CausalBatchedMatMul(att, v);                                             // (B, H, T, D)
+        Tensor y = Functional.CausalBatchedMatMul(att, v);                                       // (B, H, T, D)
         y = Functional.Reshape(Functional.Permute(y, swap), s.Merged);                           // (B, T, H·D)
         return _o.Forward(y);
     }
