@@ -15,6 +15,7 @@ namespace LoRA.Managed.Benchmarks;
 /// <c>--ops</c> breaks the MLP, LoRA and GPT steps down op by op inside the real step
 /// (<see cref="Training.OpProfileBench"/>); <c>--quant-gemm [--rows N]</c> sets the quantised base's training-shape
 /// products (256 rows unless given) beside the float GEMM (<see cref="Kernels.QuantGemmThroughput"/>);
+/// <c>--causal</c> times attention's causal products against full ones (1 thread, alternated).
 /// <c>--gpt-gemm [--mlp | --step]</c> times the GPT step's (or the MLP's) products, or the GPT and MLP steps,
 /// with <see cref="Gemm.DirectPathDisabled"/> off and on side by side (<see cref="Kernels.GptGemmThroughput"/>).
 /// Anything else goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>.
@@ -60,6 +61,13 @@ public static class Program
             int[] threads = ThreadCounts(args);
             Console.WriteLine(ThreadScaling.Table(threads));
             Console.WriteLine(ThreadScaling.StepTable(threads));
+            return;
+        }
+        if (args.Contains("--causal"))
+        {
+            Console.WriteLine(args.Contains("--products")
+                ? Kernels.CausalProducts.Products(64) + Kernels.CausalProducts.Products(128)
+                : Kernels.CausalProducts.Table());
             return;
         }
         if (args.Contains("--gpt-gemm"))

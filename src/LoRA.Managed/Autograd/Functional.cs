@@ -114,6 +114,17 @@ public static class Functional
     public static Tensor BatchedMatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false) =>
         BatchedMatMulOp.Apply(a, b, transposeA, transposeB);
 
+    /// <summary>
+    /// Attention's batched products, skipping work on the masked triangle where that pays: with
+    /// <paramref name="transposeB"/>, the scores <c>A·Bᵀ</c> (…, T, D) × (…, T, D) → (…, T, T), meaningful on j ≤ i
+    /// only (above the diagonal: zeros, or the product's values, never stale memory); without, <c>A·B</c> for A
+    /// (…, T, T) lower triangular × (…, T, D) → (…, T, D). Same bits as <see cref="BatchedMatMul"/> on the kept
+    /// entries. Requires, as after <see cref="CausalSoftmax"/>, that A (weighted sum) and the scores' gradient be zero
+    /// above the diagonal (read inside the diagonal blocks); the gradient A gets above it is meaningless.
+    /// </summary>
+    public static Tensor CausalBatchedMatMul(Tensor a, Tensor b, bool transposeB = false) =>
+        BatchedMatMulOp.Apply(a, b, false, transposeB, causal: true);
+
     /// <summary>Reorders dimensions into a contiguous copy (<c>x.permute(dims).contiguous()</c>).</summary>
     public static Tensor Permute(Tensor x, params int[] dims) => PermuteOp.Apply(x, dims);
 

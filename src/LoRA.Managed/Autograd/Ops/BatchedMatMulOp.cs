@@ -14,16 +14,18 @@ namespace LoRA.Managed.Autograd.Ops;
 /// one thread; when the whole batch is large enough the slices are spread over <see cref="ComputeThreads.Max"/>
 /// threads instead, in runs of consecutive slices (two per thread). Each slice is still computed by one thread in one
 /// order, so results do not depend on it.
+/// <para>With <c>causal</c> (attention's <c>tril(Q·Kᵀ)</c> and <c>P·V</c> with P lower triangular) each slice is
+/// computed over its unmasked triangle only, in row blocks (<see cref="CausalSlices"/>).</para>
 /// </remarks>
 internal sealed class BatchedMatMulOp : Op
 {
     private Tensor _a = null!, _b = null!;
-    private bool _ta, _tb;
+    private bool _ta, _tb, _causal;
     private int _batch, _m, _n, _k;
 
     public override string Name => "bmm";
 
-    public static Tensor Apply(Tensor a, Tensor b, bool transA, bool transB)
+    public static Tensor Apply(Tensor a, Tensor b, bool transA, bool transB, bool causal = false)
     {
         if (a.Rank < 2 || a.Rank != b.Rank
             || !a.Shape.AsSpan(0, a.Rank - 2).SequenceEqual(b.Shape.AsSpan(0, b.Rank - 2)))
@@ -34,6 +36,10 @@ internal sealed class BatchedMatMulOp : Op
         if (k != kb)
             throw new ArgumentException("bmm: inner dimensions differ: A " +
                 $"{Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}{(transB ? "ᵀ" : "")}.");
+        if (causal && (transA || (transB ? m != n : m != k)))
+            throw new ArgumentException("bmm: causal products are tril(A·Bᵀ) with a square result or A·B with a " +
+                $"square A, got A {Shapes.Format(a.Shape)}{(transA ? "ᵀ" : "")} and B {Shapes.Format(b.Shape)}" +
+                $"{(transB ? "ᵀ" : "")}.");
         int batch = 1;
         for (int d = 0; d < a.Rank - 2; d++) batch *= a.Shape[d];
         Span<int> shape = stackalloc int[a.Rank];
@@ -42,12 +48,13 @@ internal sealed class BatchedMatMulOp : Op
         shape[^1] = n;
         Tensor c = Tape.NewTensor(shape); // every slice is written with β = 0, so stale arena contents are never read
         var job = t_job ??= new SliceJob();
-        job.Forward(a.Array, b.Array, c.Array, transA, transB, m, n, k, lda: ca, ldb: cb);
+        job.Forward(a.Array, b.Array, c.Array, transA, transB, m, n, k, lda: ca, ldb: cb, causal);
         Run(job, batch, (long)m * n * k);
         if (Tape.ShouldRecord(a, b))
         {
             var op = Tape.Record<BatchedMatMulOp>(c);
-            op._a = a; op._b = b; op._ta = transA; op._tb = transB; op._batch = batch; op._m = m; op._n = n; op._k = k;
+            op._a = a; op._b = b; op._ta = transA; op._tb = transB; op._causal = causal;
+            op._batch = batch; op._m = m; op._n = n; op._k = k;
         }
         return c;
     }
@@ -63,7 +70,7 @@ internal sealed class BatchedMatMulOp : Op
         if (_b.RequiresGrad) betaB = Legacy ? Zeroed(_b, out db) : _b.GradBeta(out db);
         var job = t_job ??= new SliceJob();
         job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, betaA, betaB, _ta, _tb, _m, _n, _k,
-            lda: _a.Shape[^1], ldb: _b.Shape[^1]);
+            lda: _a.Shape[^1], ldb: _b.Shape[^1], _causal);
         Run(job, _batch, 2L * _m * _n * _k);
     }
 
@@ -73,6 +80,10 @@ internal sealed class BatchedMatMulOp : Op
     /// per slice, as before both changes: only for benchmarks that time the two side by side
     /// (<c>--gpt-gemm --step</c>).</summary>
     internal static bool Legacy;
+
+    /// <summary>When set, causal products run as full ones (same kept bits; S's masked entries then hold q·kᵀ, which
+    /// the causal softmax never reads): only for benchmarks that time the two side by side (<c>--causal</c>).</summary>
+    internal static bool CausalDisabled;
 
     private static float Zeroed(Tensor t, out float[] g)
     {
@@ -112,22 +123,25 @@ internal sealed class BatchedMatMulOp : Op
     private sealed class SliceJob : ComputeJob
     {
         private float[]? _a, _b, _c, _da, _db;
-        private bool _backward, _ta, _tb;
+        private bool _backward, _ta, _tb, _causal;
         private int _m, _n, _k, _lda, _ldb, _per, _batch;
         private float _betaA, _betaB;
 
-        public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb)
+        public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb,
+            bool causal)
         {
             _backward = false;
+            _causal = causal;
             _a = a; _b = b; _c = c; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda; _ldb = ldb;
         }
 
         /// <summary><paramref name="dc"/> is ∂C; <paramref name="da"/>/<paramref name="db"/> are null when that input
         /// needs no gradient.</summary>
         public void Backward(float[] a, float[] b, float[] dc, float[]? da, float[]? db, float betaA, float betaB,
-            bool ta, bool tb, int m, int n, int k, int lda, int ldb)
+            bool ta, bool tb, int m, int n, int k, int lda, int ldb, bool causal)
         {
             _backward = true;
+            _causal = causal;
             _betaA = betaA; _betaB = betaB;
             _a = a; _b = b; _c = dc; _da = da; _db = db; _ta = ta; _tb = tb; _m = m; _n = n; _k = k; _lda = lda;
             _ldb = ldb;
@@ -149,6 +163,11 @@ internal sealed class BatchedMatMulOp : Op
         {
             int m = _m, n = _n, k = _k, lda = _lda, ldb = _ldb, sa = m * k, sb = k * n, sc = m * n;
             ReadOnlySpan<float> a = _a!.AsSpan(s * sa, sa), b = _b!.AsSpan(s * sb, sb);
+            if (_causal && !CausalDisabled)
+            {
+                ExecuteCausal(a, b, s);
+                return;
+            }
             if (!_backward)
             {
                 Gemm.Multiply(_ta, _tb, m, n, k, 1f, a, lda, b, ldb, 0f, _c!.AsSpan(s * sc, sc), n);
@@ -169,6 +188,34 @@ internal sealed class BatchedMatMulOp : Op
                 Span<float> g = _db.AsSpan(s * sb, sb);
                 if (!tb) Gemm.Multiply(!ta, false, k, n, m, 1f, a, lda, dcs, n, _betaB, g, n);
                 else Gemm.Multiply(true, ta, n, k, m, 1f, dcs, n, a, lda, _betaB, g, k);
+            }
+        }
+
+        // Scores tril(q·kᵀ) (B transposed: q, k are T×hs) or weighted sums P·v (P is T×T): see CausalSlices.
+        private void ExecuteCausal(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int s)
+        {
+            int m = _m, n = _n, k = _k, sa = m * k, sb = k * n, sc = m * n;
+            bool scores = _tb;
+            int t = m, hs = scores ? k : n;
+            if (!_backward)
+            {
+                Span<float> c = _c!.AsSpan(s * sc, sc);
+                if (scores) CausalSlices.ScoresForward(a, _lda, b, _ldb, c, t, hs);
+                else CausalSlices.WeightedForward(a, b, _ldb, c, t, hs);
+                return;
+            }
+            ReadOnlySpan<float> dcs = _c!.AsSpan(s * sc, sc);
+            if (_da is not null)
+            {
+                Span<float> g = _da.AsSpan(s * sa, sa);
+                if (scores) CausalSlices.ScoresGradQ(dcs, b, _ldb, _betaA, g, t, hs);
+                else CausalSlices.WeightedGradP(dcs, b, _ldb, _betaA, g, t, hs);
+            }
+            if (_db is not null)
+            {
+                Span<float> g = _db.AsSpan(s * sb, sb);
+                if (scores) CausalSlices.ScoresGradK(dcs, a, _lda, _betaB, g, t, hs);
+                else CausalSlices.WeightedGradV(a, dcs, _betaB, g, t, hs);
             }
         }
     }

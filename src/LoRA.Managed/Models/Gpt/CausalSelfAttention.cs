@@ -73,10 +73,10 @@ public sealed class CausalSelfAttention : Module
         Tensor q = SplitHeads(_q.Forward(input), headsShape);                         // (B, nh, T, hs)
         Tensor k = SplitHeads(_k.Forward(input), headsShape);                         // (B, nh, T, hs)
         Tensor v = SplitHeads(_v.Forward(input), headsShape);                         // (B, nh, T, hs)
-        Tensor att = Functional.BatchedMatMul(q, k, transposeB: true);               // (B, nh, T, T) = Q·Kᵀ
+        Tensor att = Functional.CausalBatchedMatMul(q, k, transposeB: true);         // (B, nh, T, T) = Q·Kᵀ
         att = Functional.CausalSoftmax(att, 1f / MathF.Sqrt(hs), inPlace: true);     // softmax(Q·Kᵀ/√hs + mask)
         att = _attnDropout.Forward(att);
-        Tensor y = Functional.BatchedMatMul(att, v);                                  // (B, nh, T, hs)
+        Tensor y = Functional.CausalBatchedMatMul(att, v);                            // (B, nh, T, hs)
         y = Functional.Reshape(Functional.Permute(y, HeadPermutation), mergedShape);  // (B, T, nh, hs) → (B, T, C)
         return _residDropout.Forward(_o.Forward(y));
     }

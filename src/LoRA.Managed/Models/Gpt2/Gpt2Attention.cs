@@ -35,9 +35,9 @@ public sealed class Gpt2Attention : Module
         Tensor q = Heads(Functional.Narrow(qkv, 0, _embed), s);                        // (B, H, T, D)
         Tensor k = Heads(Functional.Narrow(qkv, _embed, _embed), s);
         Tensor v = Heads(Functional.Narrow(qkv, 2 * _embed, _embed), s);
-        Tensor att = Functional.CausalSoftmax(Functional.BatchedMatMul(q, k, transposeB: true),
+        Tensor att = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(q, k, transposeB: true),
             1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
-        Tensor y = Functional.BatchedMatMul(att, v);                                   // (B, H, T, D)
+        Tensor y = Functional.CausalBatchedMatMul(att, v);                             // (B, H, T, D)
         y = Functional.Reshape(Functional.Permute(y, AttentionShapes.SwapTimeAndHeads), s.Merged);
         return _cProj.Forward(y);
     }

@@ -48,9 +48,9 @@ public sealed class LlamaAttention : Module
         Tensor v = Functional.Permute(Functional.Reshape(_v.Forward(input), s.KvHeads), swap);   // (B, H_kv, T, D)
         k = Functional.RepeatKv(k, _heads / _kvHeads);                                           // (B, H, T, D)
         v = Functional.RepeatKv(v, _heads / _kvHeads);
-        Tensor att = Functional.CausalSoftmax(Functional.BatchedMatMul(q, k, transposeB: true),
+        Tensor att = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(q, k, transposeB: true),
             1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
-        Tensor y = Functional.BatchedMatMul(att, v);                                             // (B, H, T, D)
+        Tensor y = Functional.CausalBatchedMatMul(att, v);                                       // (B, H, T, D)
         y = Functional.Reshape(Functional.Permute(y, swap), s.Merged);                           // (B, T, H·D)
         return _o.Forward(y);
     }
