@@ -63,28 +63,28 @@ internal static class CausalProducts
         [
             ("S = q·kᵀ", (x, c) =>
             {
-                if (c) CausalSlices.ScoresForward(q.AsSpan(x * t * hs), hs, k.AsSpan(x * t * hs), hs,
+                if (c) CausalSlices.LowerTimesTransposed(q.AsSpan(x * t * hs), hs, k.AsSpan(x * t * hs), hs, 0f,
                     outS.AsSpan(x * t * t, t * t), t, hs);
                 else Gemm.Multiply(false, true, t, t, hs, 1f, q.AsSpan(x * t * hs), hs, k.AsSpan(x * t * hs), hs, 0f,
                     outS.AsSpan(x * t * t, t * t), t);
             }),
             ("y = P·v", (x, c) =>
             {
-                if (c) CausalSlices.WeightedForward(s.AsSpan(x * t * t), k.AsSpan(x * t * hs), hs,
+                if (c) CausalSlices.LowerTimes(s.AsSpan(x * t * t), k.AsSpan(x * t * hs), hs, 0f,
                     outH.AsSpan(x * t * hs, t * hs), t, hs);
                 else Gemm.Multiply(false, false, t, hs, t, 1f, s.AsSpan(x * t * t), t, k.AsSpan(x * t * hs), hs, 0f,
                     outH.AsSpan(x * t * hs, t * hs), hs);
             }),
             ("dP = dy·vᵀ", (x, c) =>
             {
-                if (c) CausalSlices.WeightedGradP(dy.AsSpan(x * t * hs), k.AsSpan(x * t * hs), hs, 0f,
+                if (c) CausalSlices.LowerTimesTransposed(dy.AsSpan(x * t * hs), hs, k.AsSpan(x * t * hs), hs, 0f,
                     outS.AsSpan(x * t * t, t * t), t, hs);
                 else Gemm.Multiply(false, true, t, t, hs, 1f, dy.AsSpan(x * t * hs), hs, k.AsSpan(x * t * hs), hs,
                     0f, outS.AsSpan(x * t * t, t * t), t);
             }),
             ("dv = Pᵀ·dy", (x, c) =>
             {
-                if (c) CausalSlices.WeightedGradV(s.AsSpan(x * t * t), dy.AsSpan(x * t * hs), 0f,
+                if (c) CausalSlices.LowerTransposedTimes(s.AsSpan(x * t * t), dy.AsSpan(x * t * hs), hs, 0f,
                     outH.AsSpan(x * t * hs, t * hs), t, hs);
                 else Gemm.Multiply(true, false, t, hs, t, 1f, s.AsSpan(x * t * t), t, dy.AsSpan(x * t * hs), hs, 0f,
                     outH.AsSpan(x * t * hs, t * hs), hs);

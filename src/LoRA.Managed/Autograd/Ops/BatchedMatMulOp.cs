@@ -200,22 +200,22 @@ internal sealed class BatchedMatMulOp : Op
             if (!_backward)
             {
                 Span<float> c = _c!.AsSpan(s * sc, sc);
-                if (scores) CausalSlices.ScoresForward(a, _lda, b, _ldb, c, t, hs);
-                else CausalSlices.WeightedForward(a, b, _ldb, c, t, hs);
+                if (scores) CausalSlices.LowerTimesTransposed(a, _lda, b, _ldb, 0f, c, t, hs);
+                else CausalSlices.LowerTimes(a, b, _ldb, 0f, c, t, hs);
                 return;
             }
             ReadOnlySpan<float> dcs = _c!.AsSpan(s * sc, sc);
             if (_da is not null)
             {
                 Span<float> g = _da.AsSpan(s * sa, sa);
-                if (scores) CausalSlices.ScoresGradQ(dcs, b, _ldb, _betaA, g, t, hs);
-                else CausalSlices.WeightedGradP(dcs, b, _ldb, _betaA, g, t, hs);
+                if (scores) CausalSlices.LowerTimes(dcs, b, _ldb, _betaA, g, t, hs);
+                else CausalSlices.LowerTimesTransposed(dcs, hs, b, _ldb, _betaA, g, t, hs);
             }
             if (_db is not null)
             {
                 Span<float> g = _db.AsSpan(s * sb, sb);
-                if (scores) CausalSlices.ScoresGradK(dcs, a, _lda, _betaB, g, t, hs);
-                else CausalSlices.WeightedGradV(a, dcs, _betaB, g, t, hs);
+                if (scores) CausalSlices.LowerTransposedTimes(dcs, a, _lda, _betaB, g, t, hs);
+                else CausalSlices.LowerTransposedTimes(a, dcs, hs, _betaB, g, t, hs);
             }
         }
     }

@@ -38,73 +38,47 @@ internal static unsafe class CausalSlices
     /// product; at T = 128: 1.18× against 1.05×), each block re-packing its columns of op(B).</summary>
     internal static int ColumnBlockRows = 32;
 
-    /// <summary>S (t×t, row stride t) = q·kᵀ on j ≤ i; q and k are t×hs with row strides ldq and ldk.</summary>
-    public static void ScoresForward(ReadOnlySpan<float> q, int ldq, ReadOnlySpan<float> k, int ldk, Span<float> s,
-        int t, int hs)
+    // Each of the three products below serves one forward and one gradient: the scores S = q·kᵀ and ∂P = ∂y·vᵀ are
+    // both tril(A·Bᵀ); y = P·v and ∂q = ∂S·k both multiply by a lower-triangular t×t A; ∂v = Pᵀ·∂y and ∂k = ∂Sᵀ·q by
+    // its transpose.
+
+    /// <summary>
+    /// C (t×t, row stride t; β) = A·Bᵀ on j ≤ i (S = q·kᵀ, ∂P = ∂y·vᵀ); A and B are t×hs with row strides lda and ldb.
+    /// With β = 0 the part right of each row block is zeroed; with β = 1 it is left as it was.
+    /// </summary>
+    public static void LowerTimesTransposed(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        float beta, Span<float> c, int t, int hs)
     {
         for (int r0 = 0; r0 < t; r0 += ColumnBlockRows)
         {
             int r1 = Math.Min(t, r0 + ColumnBlockRows);
-            Gemm.Multiply(false, true, r1 - r0, r1, hs, 1f, q[(r0 * ldq)..], ldq, k, ldk, 0f, s[(r0 * t)..], t);
-            ClearRight(s, t, r0, r1);
+            Gemm.Multiply(false, true, r1 - r0, r1, hs, 1f, a[(r0 * lda)..], lda, b, ldb, beta, c[(r0 * t)..], t);
+            if (beta == 0f) ClearRight(c, t, r0, r1);
         }
     }
 
-    /// <summary>∂q (β) += ∂S·k over j ≤ i.</summary>
-    public static void ScoresGradQ(ReadOnlySpan<float> ds, ReadOnlySpan<float> k, int ldk, float beta, Span<float> dq,
+    /// <summary>C (t×hs; β) = L·B for L lower triangular (t×t, row stride t) and B t×hs with row stride ldb
+    /// (y = P·v, ∂q = ∂S·k).</summary>
+    public static void LowerTimes(ReadOnlySpan<float> l, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c,
         int t, int hs)
     {
         for (int r0 = 0; r0 < t; r0 += BlockRows)
         {
             int r1 = Math.Min(t, r0 + BlockRows);
-            Gemm.Multiply(false, false, r1 - r0, hs, r1, 1f, ds[(r0 * t)..], t, k, ldk, beta, dq[(r0 * hs)..], hs);
+            Gemm.Multiply(false, false, r1 - r0, hs, r1, 1f, l[(r0 * t)..], t, b, ldb, beta, c[(r0 * hs)..], hs);
         }
     }
 
-    /// <summary>∂k (β) += ∂Sᵀ·q over i ≥ j.</summary>
-    public static void ScoresGradK(ReadOnlySpan<float> ds, ReadOnlySpan<float> q, int ldq, float beta, Span<float> dk,
-        int t, int hs)
+    /// <summary>C (t×hs; β) = Lᵀ·B for L lower triangular (t×t, row stride t) and B t×hs with row stride ldb
+    /// (∂v = Pᵀ·∂y, ∂k = ∂Sᵀ·q).</summary>
+    public static void LowerTransposedTimes(ReadOnlySpan<float> l, ReadOnlySpan<float> b, int ldb, float beta,
+        Span<float> c, int t, int hs)
     {
         for (int r0 = 0; r0 < t; r0 += BlockRows)
         {
             int r1 = Math.Min(t, r0 + BlockRows), d0 = DepthStart(r0, t);
-            Gemm.Multiply(true, false, r1 - r0, hs, t - d0, 1f, ds[(d0 * t + r0)..], t, q[(d0 * ldq)..], ldq, beta,
-                dk[(r0 * hs)..], hs);
-        }
-    }
-
-    /// <summary>y (t×hs) = P·v, P lower triangular (t×t, row stride t), v t×hs with row stride ldv.</summary>
-    public static void WeightedForward(ReadOnlySpan<float> p, ReadOnlySpan<float> v, int ldv, Span<float> y, int t,
-        int hs)
-    {
-        for (int r0 = 0; r0 < t; r0 += BlockRows)
-        {
-            int r1 = Math.Min(t, r0 + BlockRows);
-            Gemm.Multiply(false, false, r1 - r0, hs, r1, 1f, p[(r0 * t)..], t, v, ldv, 0f, y[(r0 * hs)..], hs);
-        }
-    }
-
-    /// <summary>∂P (β) += ∂y·vᵀ on j ≤ i.</summary>
-    public static void WeightedGradP(ReadOnlySpan<float> dy, ReadOnlySpan<float> v, int ldv, float beta,
-        Span<float> dp, int t, int hs)
-    {
-        for (int r0 = 0; r0 < t; r0 += ColumnBlockRows)
-        {
-            int r1 = Math.Min(t, r0 + ColumnBlockRows);
-            Gemm.Multiply(false, true, r1 - r0, r1, hs, 1f, dy[(r0 * hs)..], hs, v, ldv, beta, dp[(r0 * t)..], t);
-            if (beta == 0f) ClearRight(dp, t, r0, r1);
-        }
-    }
-
-    /// <summary>∂v (β) += Pᵀ·∂y over i ≥ j.</summary>
-    public static void WeightedGradV(ReadOnlySpan<float> p, ReadOnlySpan<float> dy, float beta, Span<float> dv,
-        int t, int hs)
-    {
-        for (int r0 = 0; r0 < t; r0 += BlockRows)
-        {
-            int r1 = Math.Min(t, r0 + BlockRows), d0 = DepthStart(r0, t);
-            Gemm.Multiply(true, false, r1 - r0, hs, t - d0, 1f, p[(d0 * t + r0)..], t, dy[(d0 * hs)..], hs, beta,
-                dv[(r0 * hs)..], hs);
+            Gemm.Multiply(true, false, r1 - r0, hs, t - d0, 1f, l[(d0 * t + r0)..], t, b[(d0 * ldb)..], ldb, beta,
+                c[(r0 * hs)..], hs);
         }
     }
 
