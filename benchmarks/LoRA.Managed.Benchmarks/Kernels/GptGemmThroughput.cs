@@ -113,14 +113,12 @@ public static class GptGemmThroughput
             {
                 using var scope = ComputeThreads.Use(threads[t].t);
                 Gemm.DirectPathDisabled = threads[t].x == 1;
-                LoRA.Managed.Autograd.Ops.BatchedMatMulOp.Legacy = threads[t].x == 1;
                 run();
                 long t0 = Stopwatch.GetTimestamp();
                 run();
                 best[t] = Math.Min(best[t], Stopwatch.GetElapsedTime(t0).TotalSeconds);
             }
         Gemm.DirectPathDisabled = false;
-        LoRA.Managed.Autograd.Ops.BatchedMatMulOp.Legacy = false;
         return best;
     }
 }

@@ -66,8 +66,8 @@ internal sealed class BatchedMatMulOp : Op
         // tensor, B's call sees the buffer A's GEMM of the same slice has just written, and adds (β = 1).
         float[]? da = null, db = null;
         float betaA = 1f, betaB = 1f;
-        if (_a.RequiresGrad) betaA = Legacy ? Zeroed(_a, out da) : _a.GradBeta(out da);
-        if (_b.RequiresGrad) betaB = Legacy ? Zeroed(_b, out db) : _b.GradBeta(out db);
+        if (_a.RequiresGrad) betaA = _a.GradBeta(out da);
+        if (_b.RequiresGrad) betaB = _b.GradBeta(out db);
         var job = t_job ??= new SliceJob();
         job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, betaA, betaB, _ta, _tb, _m, _n, _k,
             lda: _a.Shape[^1], ldb: _b.Shape[^1], _causal);
@@ -76,20 +76,9 @@ internal sealed class BatchedMatMulOp : Op
 
     [ThreadStatic] private static SliceJob? t_job;
 
-    /// <summary>When set, backward zeroes the input gradients and adds to them (β = 1), and a batch is split a part
-    /// per slice, as before both changes: only for benchmarks that time the two side by side
-    /// (<c>--gpt-gemm --step</c>).</summary>
-    internal static bool Legacy;
-
     /// <summary>When set, causal products run as full ones (same kept bits; S's masked entries then hold q·kᵀ, which
     /// the causal softmax never reads): only for benchmarks that time the two side by side (<c>--causal</c>).</summary>
     internal static bool CausalDisabled;
-
-    private static float Zeroed(Tensor t, out float[] g)
-    {
-        g = t.EnsureGrad();
-        return 1f;
-    }
 
     /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then
     /// drops its array references.</summary>
@@ -106,7 +95,7 @@ internal sealed class BatchedMatMulOp : Op
                 // Two runs of consecutive slices per thread: with a part per slice, claiming the 128 parts of
                 // attention's products (each ~0.5 µs of work) cost more than the second core gave (benchmarks'
                 // --gpt-gemm --step); two per thread leave some balance when one thread is slowed.
-                int parts = Legacy ? batch : Math.Min(batch, 2 * threads);
+                int parts = Math.Min(batch, 2 * threads);
                 int per = (batch + parts - 1) / parts;
                 job.Slices(per, batch);
                 ComputePool.Run(job, (batch + per - 1) / per, threads);

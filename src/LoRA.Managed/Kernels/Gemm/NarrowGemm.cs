@@ -118,7 +118,7 @@ internal static unsafe class NarrowGemm
                         float* ai = ap + i * rsA, ci = cj + (long)i * ldc;
                         if (width == V)
                         {
-                            if (m - i >= 16 && !Gemm.DirectPathDisabled)
+                            if (m - i >= 16)
                             {
                                 SixteenRowKernel.Rows16x16(kc, alpha, ai, rsA, csA, rowsB, strideB, betaEff, ci, ldc,
                                     w);
