@@ -12,18 +12,11 @@ namespace LoRA.Managed.Kernels;
 /// A transformer's rows are short (64 columns in lm-demo), so the former loop of six
 /// <see cref="System.Numerics.Tensors.TensorPrimitives"/> calls per row spent most of its time in the calls: about
 /// 0.7 ns per element forward and more backward. Each sum runs in four vector accumulators reduced in a fixed order,
-/// so a row's result depends only on the row. Used when <see cref="IsSupported"/>; the kernel keeps its portable loop
-/// otherwise.
+/// so a row's result depends only on the row. Used when <see cref="RowMask.IsSupported"/>; the kernel keeps its
+/// portable loop otherwise.
 /// </remarks>
 internal static unsafe class LayerNormRow
 {
-    /// <summary>True when the vector rows can run (AVX-512).</summary>
-    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Mask(int lane0, int n) =>
-        Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(lane0), Vector512.Create(n)).AsSingle();
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sum(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3) =>
         Vector512.Sum((a0 + a1) + (a2 + a3));
@@ -39,7 +32,7 @@ internal static unsafe class LayerNormRow
             a0 += Vector512.Load(x + k); a1 += Vector512.Load(x + k + 16);
             a2 += Vector512.Load(x + k + 32); a3 += Vector512.Load(x + k + 48);
         }
-        for (; k < cols; k += 16) a0 += Avx512F.MaskLoad(x + k, Mask(k, cols), z);
+        for (; k < cols; k += 16) a0 += Avx512F.MaskLoad(x + k, RowMask.Mask(k, cols), z);
         float m = Sum(a0, a1, a2, a3) / cols;
         // Two passes (mean, then squared deviations) rather than E[x²] − μ², which cancels badly when |μ| ≫ σ.
         Vector512<float> vm = Vector512.Create(m);
@@ -53,7 +46,7 @@ internal static unsafe class LayerNormRow
         }
         for (; k < cols; k += 16)
         {
-            Vector512<float> mask = Mask(k, cols);
+            Vector512<float> mask = RowMask.Mask(k, cols);
             Vector512<float> d = Vector512.ConditionalSelect(mask, Avx512F.MaskLoad(x + k, mask, z) - vm, z);
             a0 = Vector512.FusedMultiplyAdd(d, d, a0);
         }
@@ -64,7 +57,7 @@ internal static unsafe class LayerNormRow
                 .Store(y + k);
         if (k < cols)
         {
-            Vector512<float> mask = Mask(k, cols);
+            Vector512<float> mask = RowMask.Mask(k, cols);
             Avx512F.MaskStore(y + k, mask, Vector512.FusedMultiplyAdd((Avx512F.MaskLoad(x + k, mask, z) - vm) * vs,
                 Avx512F.MaskLoad(w + k, mask, z), Avx512F.MaskLoad(b + k, mask, z)));
         }
@@ -82,7 +75,7 @@ internal static unsafe class LayerNormRow
         Vector512<float> z = Vector512<float>.Zero;
         for (int k = c0; k < c1; k += 16)
         {
-            Vector512<float> mask = Mask(k, c1);
+            Vector512<float> mask = RowMask.Mask(k, c1);
             Vector512<float> sw = dw == null ? z : Avx512F.MaskLoad(dw + k, mask, z);
             Vector512<float> sb = db == null ? z : Avx512F.MaskLoad(db + k, mask, z);
             for (long r = 0; r < rows; r++)
@@ -112,7 +105,7 @@ internal static unsafe class LayerNormRow
         for (; k < cols; k += 32)
         {
             // Two vectors a step (the second possibly empty): two accumulators per sum.
-            Vector512<float> ma = Mask(k, cols), mb = Mask(k + 16, cols);
+            Vector512<float> ma = RowMask.Mask(k, cols), mb = RowMask.Mask(k + 16, cols);
             Vector512<float> dya = Avx512F.MaskLoad(dy + k, ma, z), dyb = Avx512F.MaskLoad(dy + k + 16, mb, z);
             Vector512<float> xha = (Avx512F.MaskLoad(x + k, ma, z) - vm) * vr;
             Vector512<float> xhb = (Avx512F.MaskLoad(x + k + 16, mb, z) - vm) * vr;
@@ -137,7 +130,7 @@ internal static unsafe class LayerNormRow
         Vector512<float> meanGx = Vector512.Create(-(Vector512.Sum(gx0 + gx1) / cols));
         for (k = 0; k < cols; k += 16)
         {
-            Vector512<float> mask = Mask(k, cols);
+            Vector512<float> mask = RowMask.Mask(k, cols);
             Vector512<float> xh = (Avx512F.MaskLoad(x + k, mask, z) - vm) * vr;
             Vector512<float> g = Avx512F.MaskLoad(dy + k, mask, z) * Avx512F.MaskLoad(w + k, mask, z) - meanG;
             g = Vector512.FusedMultiplyAdd(xh, meanGx, g);

@@ -19,8 +19,6 @@ namespace LoRA.Managed.Kernels;
 /// </remarks>
 internal static unsafe class SoftmaxRow
 {
-    private static bool Wide => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
-
     /// <summary>Writes the softmax of x[0..n) scaled by <paramref name="scale"/> into y[0..n) (may alias x).</summary>
     public static void Forward(float* x, float* y, int n, float scale) => Forward(x, y, n, n, scale);
 
@@ -35,7 +33,7 @@ internal static unsafe class SoftmaxRow
             Clear(y, width);
             return;
         }
-        if (!Wide)
+        if (!RowMask.IsSupported)
         {
             ForwardScalar(x, y, n, scale);
             Clear(y + n, width - n);
@@ -60,19 +58,16 @@ internal static unsafe class SoftmaxRow
     // arithmetic, is what it costs.
     private const int Small = 64;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Mask(int lane0, int n) =>
-        Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(lane0), Vector512.Create(n)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Load4(float* x, int n, out Vector512<float> x0, out Vector512<float> x1,
         out Vector512<float> x2, out Vector512<float> x3)
     {
         Vector512<float> ninf = Vector512.Create(float.NegativeInfinity);
-        x0 = Avx512F.MaskLoad(x, Mask(0, n), ninf);
-        x1 = Avx512F.MaskLoad(x + 16, Mask(16, n), ninf);
-        x2 = Avx512F.MaskLoad(x + 32, Mask(32, n), ninf);
-        x3 = Avx512F.MaskLoad(x + 48, Mask(48, n), ninf);
+        x0 = Avx512F.MaskLoad(x, RowMask.Mask(0, n), ninf);
+        x1 = Avx512F.MaskLoad(x + 16, RowMask.Mask(16, n), ninf);
+        x2 = Avx512F.MaskLoad(x + 32, RowMask.Mask(32, n), ninf);
+        x3 = Avx512F.MaskLoad(x + 48, RowMask.Mask(48, n), ninf);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -83,16 +78,16 @@ internal static unsafe class SoftmaxRow
     // exp(s·(x − m)) in lanes below n, 0 above.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> E(Vector512<float> x, Vector512<float> vm, Vector512<float> vs, int lane0, int n) =>
-        Vector512.ConditionalSelect(Mask(lane0, n), FastExp.Exp((x - vm) * vs), Vector512<float>.Zero);
+        Vector512.ConditionalSelect(RowMask.Mask(lane0, n), FastExp.Exp((x - vm) * vs), Vector512<float>.Zero);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store4(float* y, int width, Vector512<float> inv, Vector512<float> e0, Vector512<float> e1,
         Vector512<float> e2, Vector512<float> e3)
     {
-        Avx512F.MaskStore(y, Mask(0, width), e0 * inv);
-        Avx512F.MaskStore(y + 16, Mask(16, width), e1 * inv);
-        Avx512F.MaskStore(y + 32, Mask(32, width), e2 * inv);
-        Avx512F.MaskStore(y + 48, Mask(48, width), e3 * inv);
+        Avx512F.MaskStore(y, RowMask.Mask(0, width), e0 * inv);
+        Avx512F.MaskStore(y + 16, RowMask.Mask(16, width), e1 * inv);
+        Avx512F.MaskStore(y + 32, RowMask.Mask(32, width), e2 * inv);
+        Avx512F.MaskStore(y + 48, RowMask.Mask(48, width), e3 * inv);
     }
 
     private static void ForwardSmall(float* x, float* y, int n, int width, float scale)
@@ -111,7 +106,7 @@ internal static unsafe class SoftmaxRow
     /// </summary>
     public static void ForwardPair(float* xa, float* ya, int na, float* xb, float* yb, int nb, int width, float scale)
     {
-        if (!Wide || na <= 0 || nb <= 0 || na > Small || nb > Small)
+        if (!RowMask.IsSupported || na <= 0 || nb <= 0 || na > Small || nb > Small)
         {
             Forward(xa, ya, na, width, scale);
             Forward(xb, yb, nb, width, scale);
@@ -154,13 +149,14 @@ internal static unsafe class SoftmaxRow
     {
         int c = TC.Count;
         Vector512<float> ninf = Vector512.Create(float.NegativeInfinity), z = Vector512<float>.Zero;
-        Vector512<float> a0 = Avx512F.MaskLoad(xa, Mask(0, na), ninf), b0 = Avx512F.MaskLoad(xb, Mask(0, nb), ninf);
-        Vector512<float> a1 = c > 1 ? Avx512F.MaskLoad(xa + 16, Mask(16, na), ninf) : ninf;
-        Vector512<float> b1 = c > 1 ? Avx512F.MaskLoad(xb + 16, Mask(16, nb), ninf) : ninf;
-        Vector512<float> a2 = c > 2 ? Avx512F.MaskLoad(xa + 32, Mask(32, na), ninf) : ninf;
-        Vector512<float> b2 = c > 2 ? Avx512F.MaskLoad(xb + 32, Mask(32, nb), ninf) : ninf;
-        Vector512<float> a3 = c > 3 ? Avx512F.MaskLoad(xa + 48, Mask(48, na), ninf) : ninf;
-        Vector512<float> b3 = c > 3 ? Avx512F.MaskLoad(xb + 48, Mask(48, nb), ninf) : ninf;
+        Vector512<float> a0 = Avx512F.MaskLoad(xa, RowMask.Mask(0, na), ninf);
+        Vector512<float> b0 = Avx512F.MaskLoad(xb, RowMask.Mask(0, nb), ninf);
+        Vector512<float> a1 = c > 1 ? Avx512F.MaskLoad(xa + 16, RowMask.Mask(16, na), ninf) : ninf;
+        Vector512<float> b1 = c > 1 ? Avx512F.MaskLoad(xb + 16, RowMask.Mask(16, nb), ninf) : ninf;
+        Vector512<float> a2 = c > 2 ? Avx512F.MaskLoad(xa + 32, RowMask.Mask(32, na), ninf) : ninf;
+        Vector512<float> b2 = c > 2 ? Avx512F.MaskLoad(xb + 32, RowMask.Mask(32, nb), ninf) : ninf;
+        Vector512<float> a3 = c > 3 ? Avx512F.MaskLoad(xa + 48, RowMask.Mask(48, na), ninf) : ninf;
+        Vector512<float> b3 = c > 3 ? Avx512F.MaskLoad(xb + 48, RowMask.Mask(48, nb), ninf) : ninf;
         Vector512<float> ma = Max4(a0, a1, a2, a3), mb = Max4(b0, b1, b2, b3), vs = Vector512.Create(scale);
         a0 = E(a0, ma, vs, 0, na); b0 = E(b0, mb, vs, 0, nb);
         a1 = c > 1 ? E(a1, ma, vs, 16, na) : z; b1 = c > 1 ? E(b1, mb, vs, 16, nb) : z;
@@ -168,21 +164,21 @@ internal static unsafe class SoftmaxRow
         a3 = c > 3 ? E(a3, ma, vs, 48, na) : z; b3 = c > 3 ? E(b3, mb, vs, 48, nb) : z;
         Vector512<float> ia = Vector512<float>.One / AllSum((a0 + a1) + (a2 + a3));
         Vector512<float> ib = Vector512<float>.One / AllSum((b0 + b1) + (b2 + b3));
-        Vector512<float> w0 = Mask(0, width);
+        Vector512<float> w0 = RowMask.Mask(0, width);
         Avx512F.MaskStore(ya, w0, a0 * ia); Avx512F.MaskStore(yb, w0, b0 * ib);
         if (c > 1)
         {
-            Vector512<float> w1 = Mask(16, width);
+            Vector512<float> w1 = RowMask.Mask(16, width);
             Avx512F.MaskStore(ya + 16, w1, a1 * ia); Avx512F.MaskStore(yb + 16, w1, b1 * ib);
         }
         if (c > 2)
         {
-            Vector512<float> w2 = Mask(32, width);
+            Vector512<float> w2 = RowMask.Mask(32, width);
             Avx512F.MaskStore(ya + 32, w2, a2 * ia); Avx512F.MaskStore(yb + 32, w2, b2 * ib);
         }
         if (c > 3)
         {
-            Vector512<float> w3 = Mask(48, width);
+            Vector512<float> w3 = RowMask.Mask(48, width);
             Avx512F.MaskStore(ya + 48, w3, a3 * ia); Avx512F.MaskStore(yb + 48, w3, b3 * ib);
         }
     }
@@ -200,7 +196,7 @@ internal static unsafe class SoftmaxRow
             a2 = Vector512.MaxNative(a2, Vector512.Load(x + k + 32));
             a3 = Vector512.MaxNative(a3, Vector512.Load(x + k + 48));
         }
-        for (; k < n; k += 16) a0 = Vector512.MaxNative(a0, Avx512F.MaskLoad(x + k, Mask(k, n), ninf));
+        for (; k < n; k += 16) a0 = Vector512.MaxNative(a0, Avx512F.MaskLoad(x + k, RowMask.Mask(k, n), ninf));
         Vector512<float> vm = AllMax(Vector512.MaxNative(Vector512.MaxNative(a0, a1), Vector512.MaxNative(a2, a3)));
         Vector512<float> vs = Vector512.Create(scale);
         a0 = a1 = a2 = a3 = Vector512<float>.Zero;
@@ -215,7 +211,7 @@ internal static unsafe class SoftmaxRow
         }
         for (; k < n; k += 16)
         {
-            Vector512<float> mask = Mask(k, n);
+            Vector512<float> mask = RowMask.Mask(k, n);
             Vector512<float> e = Vector512.ConditionalSelect(mask,
                 FastExp.Exp((Avx512F.MaskLoad(x + k, mask, ninf) - vm) * vs), Vector512<float>.Zero);
             Avx512F.MaskStore(y + k, mask, e);
@@ -225,7 +221,7 @@ internal static unsafe class SoftmaxRow
         for (k = 0; k <= n - 16; k += 16) (Vector512.Load(y + k) * inv).Store(y + k);
         if (k < n)
         {
-            Vector512<float> mask = Mask(k, n);
+            Vector512<float> mask = RowMask.Mask(k, n);
             Avx512F.MaskStore(y + k, mask, Avx512F.MaskLoad(y + k, mask, Vector512<float>.Zero) * inv);
         }
     }
@@ -255,7 +251,7 @@ internal static unsafe class SoftmaxRow
     /// </summary>
     public static void Backward(float* p, float* dp, float* dx, int n, int width, float scale, bool overwrite)
     {
-        if (!Wide)
+        if (!RowMask.IsSupported)
         {
             BackwardScalar(p, dp, dx, n, scale, overwrite);
             if (overwrite) Clear(dx + Math.Max(n, 0), width - Math.Max(n, 0));
@@ -274,7 +270,8 @@ internal static unsafe class SoftmaxRow
 
     private static void BackwardSmall(float* p, float* dp, float* dx, int n, int width, float scale, bool overwrite)
     {
-        Vector512<float> m0 = Mask(0, n), m1 = Mask(16, n), m2 = Mask(32, n), m3 = Mask(48, n);
+        Vector512<float> m0 = RowMask.Mask(0, n), m1 = RowMask.Mask(16, n);
+        Vector512<float> m2 = RowMask.Mask(32, n), m3 = RowMask.Mask(48, n);
         Vector512<float> z = Vector512<float>.Zero;
         Vector512<float> p0 = Avx512F.MaskLoad(p, m0, z), p1 = Avx512F.MaskLoad(p + 16, m1, z);
         Vector512<float> p2 = Avx512F.MaskLoad(p + 32, m2, z), p3 = Avx512F.MaskLoad(p + 48, m3, z);
@@ -286,10 +283,10 @@ internal static unsafe class SoftmaxRow
         if (overwrite)
         {
             // Lanes at or past n hold p = 0, so they store the masked part's zeros.
-            Avx512F.MaskStore(dx, Mask(0, width), t0 * p0);
-            Avx512F.MaskStore(dx + 16, Mask(16, width), t1 * p1);
-            Avx512F.MaskStore(dx + 32, Mask(32, width), t2 * p2);
-            Avx512F.MaskStore(dx + 48, Mask(48, width), t3 * p3);
+            Avx512F.MaskStore(dx, RowMask.Mask(0, width), t0 * p0);
+            Avx512F.MaskStore(dx + 16, RowMask.Mask(16, width), t1 * p1);
+            Avx512F.MaskStore(dx + 32, RowMask.Mask(32, width), t2 * p2);
+            Avx512F.MaskStore(dx + 48, RowMask.Mask(48, width), t3 * p3);
             return;
         }
         Avx512F.MaskStore(dx, m0, Vector512.FusedMultiplyAdd(t0, p0, Avx512F.MaskLoad(dx, m0, z)));
@@ -311,13 +308,13 @@ internal static unsafe class SoftmaxRow
         }
         for (; k < n; k += 16)
         {
-            Vector512<float> mask = Mask(k, n);
+            Vector512<float> mask = RowMask.Mask(k, n);
             a0 = Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(p + k, mask, z), Avx512F.MaskLoad(dp + k, mask, z), a0);
         }
         Vector512<float> dot = AllSum((a0 + a1) + (a2 + a3)), vs = Vector512.Create(scale);
         for (k = 0; k < n; k += 16)
         {
-            Vector512<float> mask = Mask(k, n);
+            Vector512<float> mask = RowMask.Mask(k, n);
             Vector512<float> pk = Avx512F.MaskLoad(p + k, mask, z);
             Vector512<float> t = (Avx512F.MaskLoad(dp + k, mask, z) - dot) * vs;
             Vector512<float> r = overwrite
@@ -331,27 +328,14 @@ internal static unsafe class SoftmaxRow
     public static void Clear(float* y, int n)
     {
         if (n <= 0) return;
-        if (!Wide)
+        if (!RowMask.IsSupported)
         {
             new Span<float>(y, n).Clear();
             return;
         }
         int k = 0;
         for (; k <= n - 16; k += 16) Vector512<float>.Zero.Store(y + k);
-        if (k < n) Avx512F.MaskStore(y + k, TailMask(n - k), Vector512<float>.Zero);
-    }
-
-    // Lanes 0..rest−1 set (all bits), the others clear.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> TailMask(int rest) =>
-        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rest)).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HorizontalMax(Vector512<float> v)
-    {
-        Vector256<float> a = Vector256.Max(v.GetLower(), v.GetUpper());
-        Vector128<float> b = Vector128.Max(a.GetLower(), a.GetUpper());
-        return MathF.Max(MathF.Max(b[0], b[1]), MathF.Max(b[2], b[3]));
+        if (k < n) Avx512F.MaskStore(y + k, RowMask.Mask(0, n - k), Vector512<float>.Zero);
     }
 
     private static void ForwardScalar(float* x, float* y, int n, float scale)
