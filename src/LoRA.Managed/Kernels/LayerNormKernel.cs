@@ -45,7 +45,7 @@ public static unsafe class LayerNormKernel
         float eps,
         int start, int end)
     {
-        if (LayerNormRow.IsSupported)
+        if (RowMask.IsSupported)
         {
             for (long r = start; r < end; r++)
                 LayerNormRow.Forward(px + r * cols, pw, pb, py + r * cols, cols, eps, out pm[r], out pr[r]);
@@ -98,7 +98,7 @@ public static unsafe class LayerNormKernel
                 ParallelRange.For(new BackwardBody(px, pw, pm, pr, pdy, pdx, cols, overwriteDx), rows, 1,
                     MinRows(cols));
         }
-        if (LayerNormRow.IsSupported && splitDx && cols > 16 && !(dw.IsEmpty && db.IsEmpty))
+        if (RowMask.IsSupported && splitDx && cols > 16 && !(dw.IsEmpty && db.IsEmpty))
         {
             // dw and db too on every thread, each taking whole columns (16 at a time) over all rows in row order:
             // every column's sum is the serial loop's, so the bits are too.
@@ -106,28 +106,25 @@ public static unsafe class LayerNormKernel
                 ParallelRange.For(new ParameterBody(px, pm, pr, pdy, pdw, pdb, rows, cols), (cols + 15) / 16, 1, 1);
             return;
         }
-        if (LayerNormRow.IsSupported)
+        bool rowDx = !dx.IsEmpty && !splitDx;
+        if (db.IsEmpty && dw.IsEmpty && !rowDx) return;   // dx (if wanted) was computed above: nothing left per row
+        if (RowMask.IsSupported)
         {
             // One fused pass per row; dw and db summed over rows in row order, as the split case leaves them.
             fixed (float* px = x, pw = weight, pdy = dy, pdx = dx, pdw = dw, pdb = db)
                 for (long r = 0; r < rows; r++)
-                {
-                    if (db.IsEmpty && dw.IsEmpty && (dx.IsEmpty || splitDx)) break;
                     LayerNormRow.Backward(px + r * cols, pw, mean[(int)r], rstd[(int)r], pdy + r * cols,
-                        dx.IsEmpty || splitDx ? null : pdx + r * cols, pdw, pdb, cols, overwriteDx);
-                }
+                        rowDx ? pdx + r * cols : null, pdw, pdb, cols, overwriteDx);
             return;
         }
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<float> xr = x.Slice(r * cols, cols), dyr = dy.Slice(r * cols, cols);
-            if (db.IsEmpty && dw.IsEmpty && (dx.IsEmpty || splitDx)) break;
             TensorPrimitives.Subtract(xr, mean[r], xhat);
             TensorPrimitives.Multiply(xhat, rstd[r], xhat);
             if (!db.IsEmpty) TensorPrimitives.Add(db, dyr, db);
             if (!dw.IsEmpty) TensorPrimitives.FusedMultiplyAdd(dyr, xhat, dw, dw);
-            if (dx.IsEmpty || splitDx) continue;
-            InputGradientRow(dyr, weight, xhat, g, rstd[r], dx.Slice(r * cols, cols), overwriteDx);
+            if (rowDx) InputGradientRow(dyr, weight, xhat, g, rstd[r], dx.Slice(r * cols, cols), overwriteDx);
         }
     }
 
@@ -146,7 +143,7 @@ public static unsafe class LayerNormKernel
     {
         public void Run(int start, int end)
         {
-            if (LayerNormRow.IsSupported)
+            if (RowMask.IsSupported)
             {
                 for (long r = start; r < end; r++)
                     LayerNormRow.Backward(x + r * cols, w, mean[r], rstd[r], dy + r * cols, dx + r * cols, null, null,
