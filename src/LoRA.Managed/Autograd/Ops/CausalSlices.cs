@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using LoRA.Managed.Kernels;
 
 namespace LoRA.Managed.Autograd.Ops;
@@ -87,20 +86,12 @@ internal static unsafe class CausalSlices
     // goes down to a multiple of KC, so the blocks stay where they were.
     private static int DepthStart(int r0, int t) => r0 >= (t - 1) / Gemm.KC * Gemm.KC ? r0 : r0 / Gemm.KC * Gemm.KC;
 
-    // Zeroes columns r1..t-1 of rows r0..r1-1, the part of a row block its GEMM did not write: inline 64-byte stores
-    // (one Span.Clear call per row cost more than the skipped products saved at T = 64).
+    // Zeroes columns r1..t-1 of rows r0..r1-1, the part of a row block its GEMM did not write, with the causal
+    // softmax's vector stores (one Span.Clear call per row cost more than the skipped products saved at T = 64).
     private static void ClearRight(Span<float> m, int t, int r0, int r1)
     {
-        int width = t - r1;
-        if (width == 0) return;
+        if (r1 == t) return;
         fixed (float* pm = m)
-            for (int i = r0; i < r1; i++)
-            {
-                float* row = pm + (long)i * t + r1;
-                int j = 0;
-                if (Vector512.IsHardwareAccelerated)
-                    for (; j + 16 <= width; j += 16) Vector512<float>.Zero.Store(row + j);
-                for (; j < width; j++) row[j] = 0f;
-            }
+            for (int i = r0; i < r1; i++) SoftmaxRow.Clear(pm + (long)i * t + r1, t - r1);
     }
 }
