@@ -29,7 +29,15 @@ internal sealed class AddOp : Op
         // b first: a may then take dy's buffer itself (the residual stream's gradient moves on instead of being
         // copied), after which dy, the same memory, is a's gradient and must not change.
         if (_b.RequiresGrad) Accumulate(_b, dy);
-        if (_a.RequiresGrad && !Output.TryPassGradTo(_a)) Accumulate(_a, dy);
+        if (_a.RequiresGrad) PassOrAccumulate(Output, _a);
+    }
+
+    /// <summary><c>x.grad += from.grad</c> for an op whose backward passes its output's gradient on unchanged (add,
+    /// reshape): when x has no gradient yet, the buffer itself moves to x instead of being copied
+    /// (<see cref="Tensor.TryPassGradTo"/>).</summary>
+    internal static void PassOrAccumulate(Tensor from, Tensor x)
+    {
+        if (!from.TryPassGradTo(x)) Accumulate(x, from.Grad);
     }
 
     /// <summary><c>x.grad += dy</c>, or a copy when the gradient is still zero (the residual stream's gradients are

@@ -31,6 +31,6 @@ internal sealed class ReshapeOp : Op
     public override void Backward()
     {
         // The gradient is the output's, unchanged: when x has none yet, its buffer simply moves to x.
-        if (_x.RequiresGrad && !Output.TryPassGradTo(_x)) AddOp.Accumulate(_x, Output.Grad);
+        if (_x.RequiresGrad) AddOp.PassOrAccumulate(Output, _x);
     }
 }
