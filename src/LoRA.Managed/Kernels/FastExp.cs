@@ -6,7 +6,7 @@ namespace LoRA.Managed.Kernels;
 /// <summary>
 /// <c>eˣ</c> in single precision, one formula for a 512-bit vector and for a scalar, so that a value's exponential
 /// has the same bits whichever path (vector body or scalar tail) computes it. Causal softmax, cached attention,
-/// GELU and cross-entropy share it; the softmax of the training path and of KV-cache decoding must agree bit for bit.
+/// and GELU share it; the softmax of the training path and of KV-cache decoding must agree bit for bit.
 /// </summary>
 /// <remarks>
 /// Cody–Waite range reduction and Cephes' <c>expf</c> polynomial (Moshier, "Methods and Programs for Mathematical
