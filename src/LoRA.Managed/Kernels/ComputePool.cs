@@ -21,9 +21,16 @@ internal abstract class ComputeJob
 /// and workers, which spin briefly after each job before blocking, pick up the rest within a microsecond.
 /// </summary>
 /// <remarks>
-/// <para>Parts are claimed dynamically (an interlocked counter): the caller takes parts too, so if a worker
-/// is descheduled on a busy machine the caller simply does more of the job, with no waiting for it.
-/// Since the partition is fixed by the kernel and parts are disjoint, results stay bitwise identical.</para>
+/// <para>Parts are claimed dynamically: the caller takes parts too, so if a worker is descheduled on a busy
+/// machine the caller simply does more of the job, with no waiting for it. Since the partition is fixed by the
+/// kernel and parts are disjoint, results stay bitwise identical.</para>
+/// <para>Each thread first claims its own <em>home</em> parts: of P parts on T threads, thread w (the caller is 0,
+/// worker i is i) owns the block [w·P/T, (w+1)·P/T), and only then takes what is left of the others'. Kernels split
+/// their data the same way from one op to the next (rows of the activations, runs of attention's slices), so a
+/// core goes on reading the half of the data its own cache holds. With the first claim left to whichever thread
+/// came first, the spinning worker often took part 0 and the caller part 1: on a machine whose two cores share
+/// no cache, the GPT step's head split (permute) then ran 1.6× slower on two threads than on one
+/// (docs/07-performance.md, "Home parts").</para>
 /// <para>One job runs at a time. A call made while the pool is busy (a nested kernel inside a part, or
 /// another thread's kernel) runs all its parts on the calling thread: same parts, same results.</para>
 /// </remarks>
@@ -38,11 +45,13 @@ internal static class ComputePool
     private static Thread[] _workers = [];
     private static int _busy;
 
-    // The published job. _state holds the job's generation (high 32 bits) and the next unclaimed part
-    // (low 32 bits), so a part is claimed with one compare-exchange that fails if the job has changed:
-    // a worker that wakes late can never run a part of a new job with the previous job's arguments.
+    // The published job. _state holds the job's generation (high 32 bits) and, in the low 32 bits, a bit per claimed
+    // part (jobs of at most 32 parts) or else the next unclaimed part, so a part is claimed with one
+    // compare-exchange that fails if the job has changed: a worker that wakes late can never run a part of a new job
+    // with the previous job's arguments.
     private static ComputeJob? _job;
-    private static int _parts, _donePart, _sleepers;
+    private static int _parts, _threads, _donePart, _sleepers;
+    private const int MaxMaskParts = 32;
     private static long _state;
     private static Exception? _failure;
 
@@ -65,13 +74,14 @@ internal static class ComputePool
             EnsureWorkers(threads - 1);
             _job = job;
             _parts = parts;
+            _threads = threads;
             _donePart = 0;
             _failure = null;
             int gen = Generation(Volatile.Read(ref _state)) + 1;
             Interlocked.Exchange(ref _state, (long)gen << 32); // full fence: the job is visible before its generation
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (Gate) Monitor.PulseAll(Gate);
-            Work(gen);
+            Work(gen, 0);
             var spin = new SpinWait();
             while (Volatile.Read(ref _donePart) < parts) spin.SpinOnce(sleep1Threshold: -1);
             _job = null;
@@ -80,8 +90,46 @@ internal static class ComputePool
         finally { Volatile.Write(ref _busy, 0); }
     }
 
-    /// <summary>Claims and runs parts of job <paramref name="gen"/> until none are left.</summary>
-    private static void Work(int gen)
+    /// <summary>Claims and runs parts of job <paramref name="gen"/> until none are left: thread
+    /// <paramref name="self"/>'s home parts first, then any other.</summary>
+    private static void Work(int gen, int self)
+    {
+        int parts = _parts, threads = Math.Max(1, _threads);
+        if (parts > MaxMaskParts)
+        {
+            WorkInOrder(gen);
+            return;
+        }
+        for (int i = 0; i < parts; i++)
+        {
+            int part = ClaimOrder(self, parts, threads, i);
+            while (true)
+            {
+                long s = Volatile.Read(ref _state);
+                ComputeJob? job = _job;
+                if (Generation(s) != gen || job is null) return;
+                long bit = 1L << part;
+                if ((s & bit) != 0) break;
+                if (Interlocked.CompareExchange(ref _state, s | bit, s) != s) continue;
+                Execute(job, part);
+                break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The <paramref name="i"/>-th part thread <paramref name="self"/> tries to claim: its home block
+    /// [self·P/T, (self+1)·P/T) first, then on round from the block's end; a worker beyond the job's thread count
+    /// has no home block and starts at part 0.
+    /// </summary>
+    internal static int ClaimOrder(int self, int parts, int threads, int i)
+    {
+        int home = self < threads ? (int)((long)self * parts / threads) : 0;
+        return (home + i) % parts;
+    }
+
+    /// <summary>Jobs of more than <see cref="MaxMaskParts"/> parts: the next unclaimed part, by any thread.</summary>
+    private static void WorkInOrder(int gen)
     {
         while (true)
         {
@@ -90,10 +138,15 @@ internal static class ComputePool
             int parts = _parts, part = (int)s;
             if (Generation(s) != gen || job is null || part >= parts) return;
             if (Interlocked.CompareExchange(ref _state, s + 1, s) != s) continue;
-            try { job.Execute(part); }
-            catch (Exception e) { Interlocked.CompareExchange(ref _failure, e, null); }
-            finally { Interlocked.Increment(ref _donePart); }
+            Execute(job, part);
         }
+    }
+
+    private static void Execute(ComputeJob job, int part)
+    {
+        try { job.Execute(part); }
+        catch (Exception e) { Interlocked.CompareExchange(ref _failure, e, null); }
+        finally { Interlocked.Increment(ref _donePart); }
     }
 
     private static void EnsureWorkers(int count)
@@ -106,7 +159,7 @@ internal static class ComputePool
             for (int i = _workers.Length; i < count; i++)
             {
                 grown[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"LoRA.Managed compute {i + 1}" };
-                grown[i].Start(Generation(Volatile.Read(ref _state)));
+                grown[i].Start((Generation(Volatile.Read(ref _state)), i + 1));
             }
             _workers = grown;
         }
@@ -114,7 +167,7 @@ internal static class ComputePool
 
     private static void WorkerLoop(object? start)
     {
-        int seen = (int)start!;
+        var (seen, self) = ((int, int))start!;
         while (true)
         {
             long t0 = Stopwatch.GetTimestamp();
@@ -130,7 +183,7 @@ internal static class ComputePool
                 }
             }
             seen = Generation(Volatile.Read(ref _state));
-            Work(seen);
+            Work(seen, self);
         }
     }
 }

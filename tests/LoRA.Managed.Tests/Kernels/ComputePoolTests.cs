@@ -16,7 +16,8 @@ public class ComputePoolTests
         }
     }
 
-    [TestCase(1, 1), TestCase(2, 2), TestCase(7, 2), TestCase(5, 3), TestCase(64, 2)]
+    [TestCase(1, 1), TestCase(2, 2), TestCase(7, 2), TestCase(5, 3), TestCase(32, 2), TestCase(33, 2),
+     TestCase(64, 2), TestCase(3, 4)]
     public void EveryPartRunsExactlyOnce(int parts, int threads)
     {
         var job = new CountingJob();
@@ -27,6 +28,32 @@ public class ComputePoolTests
             for (int p = 0; p < job.Runs.Length; p++)
                 Assert.That(job.Runs[p], Is.EqualTo(p < parts ? 1 : 0), $"rep {rep}: part {p}");
         }
+    }
+
+    [TestCase(0, new[] { 0, 1, 2, 3 }), TestCase(1, new[] { 2, 3, 0, 1 }), TestCase(2, new[] { 0, 1, 2, 3 })]
+    public void EachThreadTriesItsHomePartsFirst(int self, int[] order)
+    {
+        // 4 parts on 2 threads: the caller (0) owns parts 0–1, worker 1 owns 2–3, a third worker has no home.
+        Assert.That(Enumerable.Range(0, 4).Select(i => ComputePool.ClaimOrder(self, 4, 2, i)), Is.EqualTo(order));
+    }
+
+    [Test]
+    public void HomeBlocksCoverEveryPartOnceForUnevenSplits()
+    {
+        foreach (int threads in new[] { 2, 3, 5 })
+            foreach (int parts in new[] { 1, 2, 3, 7, 32 })
+            {
+                var firsts = new List<int>();
+                for (int self = 0; self < threads; self++)
+                {
+                    int[] order = Enumerable.Range(0, parts)
+                        .Select(i => ComputePool.ClaimOrder(self, parts, threads, i)).ToArray();
+                    Assert.That(order.OrderBy(p => p), Is.EqualTo(Enumerable.Range(0, parts)),
+                        $"thread {self} of {threads}, {parts} parts: every part once");
+                    firsts.Add(order[0]);
+                }
+                Assert.That(firsts, Is.Ordered, $"{threads} threads, {parts} parts: home blocks in thread order");
+            }
     }
 
     [Test]
