@@ -40,12 +40,18 @@ public static class Program
             Console.WriteLine(HfLmBench.Run(args[1], args[2], ThreadCounts(args).Max()));
             return;
         }
+        if (args.Contains("--memory"))
+        {
+            Console.WriteLine(Kernels.Roofline.MemoryAcrossCores());
+            return;
+        }
         if (args.Contains("--roofline"))
         {
             var (ceilings, points) = Kernels.Roofline.Measure();
             Console.WriteLine(Kernels.Roofline.Tables(ceilings, points));
             Console.WriteLine(FormattableString.Invariant(
                 $"two cores at once, Vector512 FMA, 16 chains each: {Kernels.Roofline.TwoCoreFmaPeak():F1} GFLOP/s"));
+            Console.WriteLine(Kernels.Roofline.MemoryAcrossCores());
             int svg = Array.IndexOf(args, "--svg");
             if (svg >= 0 && svg + 1 < args.Length)
                 File.WriteAllText(args[svg + 1], Kernels.Roofline.Svg(ceilings, points));
@@ -86,6 +92,11 @@ public static class Program
         if (args.Contains("--ops"))
         {
             Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args)));
+            return;
+        }
+        if (args.Contains("--phases"))
+        {
+            Console.WriteLine(Training.StepPhases.Table(ThreadCounts(args)));
             return;
         }
         if (args.Contains("--fill"))

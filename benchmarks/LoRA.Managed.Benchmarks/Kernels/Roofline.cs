@@ -97,6 +97,67 @@ public static class Roofline
         return 2 * 2.0 * 16 * 16 * iters / best / 1e9;
     }
 
+    /// <summary>
+    /// What two cores get from memory and from each other, the limits of a memory-bound kernel on two threads:
+    /// both cores reading their own 2 MB to 128 MB at once (against one alone), and one
+    /// core reading 256 KB that the other core has just written (against 256 KB it wrote itself). Returns a markdown
+    /// table of GB/s.
+    /// </summary>
+    public static string MemoryAcrossCores()
+    {
+        var sb = new StringBuilder("| reads | GB/s |\n|---|---:|\n");
+        foreach (int mb in new[] { 2, 4, 8, 16, 128 })
+        {
+            int bytes = mb << 20;
+            string label = $"{mb} MB";
+            float[] a = Random(bytes / 4), b = Random(bytes / 4);
+            int passes = Math.Max(1, (256 << 20) / bytes);
+            double one = Best(() => Read(a, passes));
+            double both = double.MaxValue;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                using var start = new Barrier(2);
+                var worker = new Thread(() => { start.SignalAndWait(); Read(b, passes); });
+                worker.Start();
+                start.SignalAndWait();
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                Read(a, passes);
+                worker.Join();
+                both = Math.Min(both, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+            sb.AppendLine(Inv($"| {label} on one core | {(double)bytes * passes / one / 1e9:F1} |"));
+            sb.AppendLine(Inv($"| {label} each on two cores at once (sum) | {2.0 * bytes * passes / both / 1e9:F1} |"));
+        }
+        const int handoff = 256 << 10;
+        float[] shared = Random(handoff / 4);
+        double own = double.MaxValue, other = double.MaxValue;
+        using (var turn = new Barrier(2))
+        {
+            const int reps = 400;
+            var writer = new Thread(() =>
+            {
+                for (int r = 0; r < reps; r++) { turn.SignalAndWait(); Array.Fill(shared, r); turn.SignalAndWait(); }
+            });
+            writer.Start();
+            for (int r = 0; r < reps; r++)
+            {
+                turn.SignalAndWait(); // the other core writes the buffer
+                turn.SignalAndWait();
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                Read(shared, 1);
+                other = Math.Min(other, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                Array.Fill(shared, -r); // this core writes it
+                t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                Read(shared, 1);
+                own = Math.Min(own, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+            writer.Join();
+        }
+        sb.AppendLine(Inv($"| 256 KB this core just wrote | {handoff / own / 1e9:F1} |"));
+        sb.AppendLine(Inv($"| 256 KB the other core just wrote | {handoff / other / 1e9:F1} |"));
+        return sb.ToString();
+    }
+
     /// <summary>The two markdown tables.</summary>
     public static string Tables(IReadOnlyList<Ceiling> ceilings, IReadOnlyList<Point> points)
     {
