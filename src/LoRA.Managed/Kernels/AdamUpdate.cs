@@ -64,6 +64,81 @@ public static unsafe class AdamUpdate
         }
     }
 
+    /// <summary>One tensor of a multi-tensor step: θ, g, m, v (one length) and its decoupled decay factor.</summary>
+    internal readonly record struct Tensors(float[] Param, float[] Grad, float[] M, float[] V, float Decay);
+
+    /// <summary>
+    /// <see cref="Step"/> on every tensor of <paramref name="tensors"/> as one parallel job (PyTorch's multi-tensor
+    /// <c>foreach</c> Adam): part p of T updates the p-th block of every tensor, blocks of whole 16-element groups cut
+    /// as <see cref="Step"/> cuts one tensor, so the bits are the per-tensor loop's. One job instead of one per tensor
+    /// spares the dispatches; and each core updates the half of each weight gradient that its own part of the
+    /// weight-gradient GEMM wrote (that GEMM splits C's rows in halves too), where a tensor below
+    /// <see cref="ParallelThreshold"/> was updated by the caller alone, reading the other core's half.
+    /// </summary>
+    internal static void StepMany(ReadOnlySpan<Tensors> tensors, float stepSize, float oneMinusBeta1, float beta2,
+        float oneMinusBeta2, float bias2Sqrt, float eps, float l2)
+    {
+        long total = 0;
+        foreach (var t in tensors)
+        {
+            int n = t.Param.Length;
+            if (t.Grad.Length != n || t.M.Length != n || t.V.Length != n)
+                throw new ArgumentException($"AdamUpdate.StepMany: lengths differ: param {n}, grad {t.Grad.Length}, " +
+                    $"m {t.M.Length}, v {t.V.Length}.");
+            total += n;
+        }
+        var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, 1f);
+        int threads = ComputeThreads.Max;
+        if (total < ParallelThreshold || threads <= 1)
+        {
+            foreach (var t in tensors) Part(t, 0, 1, h);
+            return;
+        }
+        var job = t_many ??= new ManyJob();
+        job.Set(tensors, threads, h);
+        try { ComputePool.Run(job, threads, threads); }
+        finally { job.Clear(); }
+    }
+
+    /// <summary>Part <paramref name="part"/> of <paramref name="parts"/> of one tensor: [p·chunk, (p+1)·chunk) with
+    /// chunk a multiple of 16, the last part to the end.</summary>
+    private static void Part(in Tensors t, int part, int parts, Hyper h)
+    {
+        int n = t.Param.Length, chunk = (n / 16 + parts - 1) / parts * 16, start = part * chunk;
+        int end = part == parts - 1 ? n : Math.Min(n, start + chunk);
+        if (start >= end) return;
+        fixed (float* pp = t.Param, pg = t.Grad, pm = t.M, pv = t.V)
+            Range(pp, pg, pm, pv, start, end, h with { Decay = t.Decay });
+    }
+
+    [ThreadStatic] private static ManyJob? t_many;
+
+    /// <summary>The tensors of a multi-tensor step, kept in a reused array (no allocation per step).</summary>
+    private sealed class ManyJob : ComputeJob
+    {
+        private Tensors[] _tensors = [];
+        private int _count, _parts;
+        private Hyper _h;
+
+        public void Set(ReadOnlySpan<Tensors> tensors, int parts, Hyper h)
+        {
+            if (_tensors.Length < tensors.Length) _tensors = new Tensors[tensors.Length];
+            tensors.CopyTo(_tensors);
+            _count = tensors.Length; _parts = parts; _h = h;
+        }
+
+        public void Clear()
+        {
+            System.Array.Clear(_tensors, 0, _count);
+            _count = 0;
+        }
+
+        public override void Execute(int part)
+        {
+            for (int i = 0; i < _count; i++) Part(_tensors[i], part, _parts, _h);
+        }
+    }
+
     private readonly record struct Hyper(float StepSize, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
         float Bias2Sqrt, float Eps,
         float L2, float Decay);

@@ -5,11 +5,13 @@ namespace LoRA.Managed.Optim;
 
 /// <summary>
 /// <c>torch.optim.Adam</c>: β₁ 0.9, β₂ 0.999, ε 1e-8 by default, bias-corrected, optional L2 weight
-/// decay added to the gradient. Each parameter is updated by one fused SIMD pass (<see cref="AdamUpdate"/>).
+/// decay added to the gradient. All parameters are updated in one fused SIMD pass split over the threads
+/// (<see cref="AdamUpdate"/>).
 /// </summary>
 public class Adam : Optimizer
 {
     private readonly float[][] _m, _v;
+    private readonly AdamUpdate.Tensors[] _batch;
 
     /// <summary>Creates the optimiser.</summary>
     public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
@@ -26,6 +28,7 @@ public class Adam : Optimizer
         Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
         _m = Parameters.Select(p => new float[p.Count]).ToArray();
         _v = Parameters.Select(p => new float[p.Count]).ToArray();
+        _batch = new AdamUpdate.Tensors[Parameters.Count];
     }
 
     /// <summary>β₁.</summary>
@@ -57,15 +60,21 @@ public class Adam : Optimizer
         float stepSize = (float)(LearningRate / bias1);
         float l2 = Decoupled ? 0f : (float)WeightDecay;
         float decay = Decoupled ? (float)(1 - LearningRate * WeightDecay) : 1f;
+        int count = 0;
         for (int i = 0; i < Parameters.Count; i++)
         {
             Parameter p = Parameters[i];
             if (!Active(p)) continue;
-            AdamUpdate.Step(p.Data, p.Grad, _m[i], _v[i], stepSize, (float)(1 - Beta1), (float)Beta2,
-                (float)(1 - Beta2), (float)bias2Sqrt, (float)Eps,
-                l2, DecayFor(p, decay));
-            if (zeroGrad) p.ZeroGrad(); // lazily: the next backward's first write overwrites (Tensor.ZeroGrad)
+            _batch[count++] = new AdamUpdate.Tensors(p.Array, p.EnsureGrad(), _m[i], _v[i], DecayFor(p, decay));
         }
+        // All parameters in one pass split over the threads (AdamUpdate.StepMany), as torch's foreach Adam.
+        AdamUpdate.StepMany(_batch.AsSpan(0, count), stepSize, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2),
+            (float)bias2Sqrt, (float)Eps, l2);
+        System.Array.Clear(_batch, 0, count); // no references kept to gradients between steps
+        // Zeroing is lazy: the next backward's first write into each gradient overwrites it (Tensor.ZeroGrad).
+        if (zeroGrad)
+            for (int i = 0; i < Parameters.Count; i++)
+                if (Active(Parameters[i])) Parameters[i].ZeroGrad();
     }
 
     /// <summary>The decoupled decay factor for one parameter (AdamW may exempt some).</summary>
