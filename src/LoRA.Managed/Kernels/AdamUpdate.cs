@@ -79,12 +79,13 @@ public static unsafe class AdamUpdate
         float oneMinusBeta2, float bias2Sqrt, float eps, float l2)
     {
         long total = 0;
-        foreach (var t in tensors)
+        for (int i = 0; i < tensors.Length; i++)
         {
+            Tensors t = tensors[i];
             int n = t.Param.Length;
             if (t.Grad.Length != n || t.M.Length != n || t.V.Length != n)
-                throw new ArgumentException($"AdamUpdate.StepMany: lengths differ: param {n}, grad {t.Grad.Length}, " +
-                    $"m {t.M.Length}, v {t.V.Length}.");
+                throw new ArgumentException($"AdamUpdate.StepMany: tensor {i}'s lengths differ: param {n}, grad " +
+                    $"{t.Grad.Length}, m {t.M.Length}, v {t.V.Length}.");
             total += n;
         }
         var h = new Hyper(stepSize, oneMinusBeta1, beta2, oneMinusBeta2, bias2Sqrt, eps, l2, 1f);

@@ -172,6 +172,51 @@ public class ElementwiseTests
         Assert.That(v, Is.EqualTo(v2));
     }
 
+    /// <summary>
+    /// The multi-tensor step (one job for all of an optimiser's parameters) against the reference tensor by tensor:
+    /// tensors from 1 to 401,408 elements (the blog MLP's), with their own decay factors, on 1, 2 and 3 threads, and a
+    /// few subnormal moments with zero gradients (Adam's exact slow lanes).
+    /// </summary>
+    [Test]
+    public void AdamMultiTensorStepIsBitwiseTheReferencePerTensorOnAnyThreadCount()
+    {
+        int[] sizes = [401_408, 512, 131_072, 10, 1, 17, 2_560, 65, 100_003];
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            var tensors = new AdamUpdate.Tensors[sizes.Length];
+            var expected = new (float[] P, float[] M, float[] V)[sizes.Length];
+            for (int t = 0; t < sizes.Length; t++)
+            {
+                int n = sizes[t];
+                float[] p = Rand(n, 100 + t), g = Rand(n, 200 + t), m = Rand(n, 300 + t, 0f, 0.1f);
+                float[] v = Rand(n, 400 + t, 0f, 0.1f);
+                for (int i = 0; i < n; i += 7) { m[i] = 3e-39f * (i % 3 == 0 ? -1 : 1); g[i] = 0f; }
+                float decay = t % 2 == 0 ? 0.999f : 1f;
+                float[] pr = (float[])p.Clone(), mr = (float[])m.Clone(), vr = (float[])v.Clone();
+                ElementwiseReference.AdamStep(pr, g, mr, vr, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.05f, decay);
+                expected[t] = (pr, mr, vr);
+                tensors[t] = new AdamUpdate.Tensors(p, g, m, v, decay);
+            }
+            using (ComputeThreads.Use(threads))
+                AdamUpdate.StepMany(tensors, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.05f);
+            for (int t = 0; t < sizes.Length; t++)
+            {
+                Assert.That(tensors[t].Param, Is.EqualTo(expected[t].P), $"θ of tensor {t}, {threads} thread(s)");
+                Assert.That(tensors[t].M, Is.EqualTo(expected[t].M), $"m of tensor {t}, {threads} thread(s)");
+                Assert.That(tensors[t].V, Is.EqualTo(expected[t].V), $"v of tensor {t}, {threads} thread(s)");
+            }
+        }
+    }
+
+    [Test]
+    public void AdamMultiTensorStepNamesTheTensorWhoseLengthsDiffer()
+    {
+        var bad = new AdamUpdate.Tensors(new float[4], new float[4], new float[3], new float[4], 1f);
+        var ex = Assert.Throws<ArgumentException>(() =>
+            AdamUpdate.StepMany([bad], 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0f));
+        Assert.That(ex!.Message, Does.Contain("tensor 0's lengths differ").And.Contain("m 3"));
+    }
+
     /// <summary>Long spans are split over threads; every split must give the serial reference's exact bits.</summary>
     [TestCase(AdamUpdate.ParallelThreshold), TestCase(100_003), TestCase(401_408)]
     public void AdamUpdateOnLongSpansIsBitwiseTheSameForAnyThreadCount(int n)
