@@ -77,41 +77,6 @@ internal static unsafe class ParallelRange
         finally { job.Clear(); }
     }
 
-    // A column split is worth its dispatch from this many elements: below it the matrix is a few KB per core.
-    private const int MinColumnSplitElements = 8 * 1024;
-
-    /// <summary>
-    /// Whether an elementwise kernel on a rows×cols matrix, the output of a GEMM or the input of the next one, splits
-    /// by columns: the GEMM splits C by columns when rows are few (<see cref="Gemm.SplitsByColumns"/>), so the kernel
-    /// follows it and each core reads what it wrote. Two cores that share no cache pay for every byte that crosses
-    /// between them: in the blog MLP's two-thread step the serial ReLU took 27 µs where it takes 3 alone.
-    /// </summary>
-    public static bool SplitsByColumns(int rows, int cols) =>
-        ComputeThreads.Max > 1 && (long)rows * cols >= MinColumnSplitElements && cols >= 2 * Gemm.NR
-        && Gemm.SplitsByColumns(rows, cols, ComputeThreads.Max);
-
-    /// <summary>
-    /// Runs <paramref name="body"/> over the columns [0, <paramref name="cols"/>) of a matrix in the blocks
-    /// <see cref="Gemm.ColumnStep"/> gives the GEMM's parts (<paramref name="body"/> walks every row of its columns).
-    /// Call it where <see cref="SplitsByColumns"/> holds; elsewhere it runs serially.
-    /// </summary>
-    public static void ForColumns<T>(T body, int cols) where T : struct, IRangeBody
-    {
-        int threads = ComputeThreads.Max;
-        int parts = Math.Min(threads, (cols + Gemm.NR - 1) / Gemm.NR);
-        if (parts <= 1)
-        {
-            body.Run(0, cols);
-            return;
-        }
-        int step = Gemm.ColumnStep(cols, parts);
-        parts = (cols + step - 1) / step;
-        var job = Job<T>.Current ??= new Job<T>();
-        job.Set(body, cols, step);
-        try { ComputePool.Run(job, parts, threads); }
-        finally { job.Clear(); }
-    }
-
     private sealed class Job<T> : ComputeJob where T : struct, IRangeBody
     {
         [ThreadStatic] internal static Job<T>? Current;

@@ -25,12 +25,7 @@ public static unsafe class RowOps
         Check(y.Length, rows, cols, bias.Length, "RowOps.AddBias");
         if (rows == 0 || cols == 0) return;
         fixed (float* py = y, pb = bias)
-        {
-            if (ParallelRange.SplitsByColumns(rows, cols))
-                ParallelRange.ForColumns(new AddBiasColumnsBody(py, pb, rows, cols), cols);
-            else
-                ParallelRange.For(new AddBiasBody(py, pb, cols), rows, 1, Math.Max(1, MinElementsPerThread / cols));
-        }
+            ParallelRange.For(new AddBiasBody(py, pb, cols), rows, 1, Math.Max(1, MinElementsPerThread / cols));
     }
 
     /// <summary><c>sums[j] += Σᵢ x[i, j]</c>, rows added in order: the bias gradient is the column sum of the output
@@ -41,37 +36,8 @@ public static unsafe class RowOps
         if (rows == 0 || cols == 0) return;
         int blocks = (cols + 15) / 16;
         fixed (float* px = x, ps = sums)
-        {
-            // Column blocks of the GEMM's split are whole 16-column blocks (its tiles are 32 or 16 wide).
-            if (ParallelRange.SplitsByColumns(rows, cols))
-                ParallelRange.ForColumns(new ColumnsOfBlocks(new ColumnSumsBody(px, ps, rows, cols), cols), cols);
-            else
-                ParallelRange.For(new ColumnSumsBody(px, ps, rows, cols), blocks, 1,
-                    Math.Max(1, MinElementsPerThread / (16 * rows)));
-        }
-    }
-
-    /// <summary>Columns [start, end) of a column split, run as the 16-column blocks they cover.</summary>
-    private readonly struct ColumnsOfBlocks(ColumnSumsBody blocks, int cols) : IRangeBody
-    {
-        public void Run(int start, int end) => blocks.Run(start / 16, end == cols ? (cols + 15) / 16 : end / 16);
-    }
-
-    // Columns [start, end) of every row: the bias add when the GEMM before it split C by columns.
-    private readonly struct AddBiasColumnsBody(float* y, float* bias, int rows, int cols) : IRangeBody
-    {
-        public void Run(int start, int end)
-        {
-            for (int i = 0; i < rows; i++)
-            {
-                float* row = y + (long)i * cols;
-                int j = start;
-                if (Vector512.IsHardwareAccelerated)
-                    for (; j + 16 <= end; j += 16)
-                        Vector512.Store(Vector512.Load(row + j) + Vector512.Load(bias + j), row + j);
-                for (; j < end; j++) row[j] += bias[j];
-            }
-        }
+            ParallelRange.For(new ColumnSumsBody(px, ps, rows, cols), blocks, 1,
+                Math.Max(1, MinElementsPerThread / (16 * rows)));
     }
 
     private readonly struct AddBiasBody(float* y, float* bias, int cols) : IRangeBody

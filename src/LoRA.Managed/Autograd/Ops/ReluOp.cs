@@ -13,7 +13,7 @@ internal sealed class ReluOp : Op
     public static Tensor Apply(Tensor x)
     {
         Tensor y = Tape.NewTensor(x.Shape);
-        Relu.Forward(x.Data, y.Data, Columns(x));
+        Relu.Forward(x.Data, y.Data);
         if (Tape.ShouldRecord(x))
         {
             var op = Tape.Record<ReluOp>(y);
@@ -22,14 +22,11 @@ internal sealed class ReluOp : Op
         return y;
     }
 
-    // The last dimension: a linear layer's output features, the columns its GEMM may have split by.
-    private static int Columns(Tensor x) => x.Rank >= 2 ? x.Shape[^1] : x.Count;
-
     public override void Backward()
     {
         if (!_x.RequiresGrad) return;
         // ReLU reaches every element of x: a gradient that is still zero is written, not cleared and then added to.
         float[] dx = _x.GradForOverwrite(out bool overwrite);
-        Relu.Backward(Output.Data, Output.Grad, dx, Columns(_x), overwrite);
+        Relu.Backward(Output.Data, Output.Grad, dx, overwrite);
     }
 }

@@ -102,7 +102,7 @@ public static unsafe class Gemm
         float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads)
     {
         int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
-        bool byColumns = SplitsByColumns(m, n, threads);
+        bool byColumns = m < 256 && (tilesN >= tilesM || tilesN >= 2 * threads);
         int tiles = byColumns ? tilesN : tilesM;
         int parts = Math.Min(threads, tiles);
         if (parts <= 1)
@@ -110,31 +110,12 @@ public static unsafe class Gemm
             Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             return;
         }
+        int tilesPer = (tiles + parts - 1) / parts;
         var job = t_job ??= new GemmJob();
         job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns,
-            byColumns ? ColumnStep(n, parts) : (tiles + parts - 1) / parts * MR);
+            tilesPer * (byColumns ? NR : MR));
         try { ComputePool.Run(job, parts, threads); }
         finally { job.Clear(); }
-    }
-
-    /// <summary>
-    /// The width of each part's block of columns when C (n columns) is split by columns into
-    /// <paramref name="parts"/> parts: whole NR-wide tiles, the last part taking the rest. Elementwise kernels on a
-    /// GEMM's output split the same way (<see cref="ParallelRange.ForColumns"/>), so each core reads the columns it
-    /// wrote.
-    /// </summary>
-    internal static int ColumnStep(int n, int parts)
-    {
-        int tiles = (n + NR - 1) / NR;
-        return (tiles + parts - 1) / parts * NR;
-    }
-
-    /// <summary>Whether a product with <paramref name="m"/> rows that is split at all is split by columns (C's rows
-    /// are few) rather than by rows.</summary>
-    internal static bool SplitsByColumns(int m, int n, int threads)
-    {
-        int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
-        return m < 256 && (tilesN >= tilesM || tilesN >= 2 * threads);
     }
 
     [ThreadStatic] private static GemmJob? t_job;
