@@ -187,6 +187,7 @@ public static unsafe class AdamUpdate
             var vdec = Vector512.Create(decoupledDecay);
             bool exactSubnormals = Avx512F.IsSupported;
             var vThreshold = Vector512.Create(SubnormalMoments.Threshold(stepSize, eps, omb1));
+            var vResting = Vector512.Create(SubnormalMoments.RestingMagnitude(omb1));
             for (; i <= n - 16; i += 16)
             {
                 var p = Vector512.Load(param + i) * vdec;
@@ -200,7 +201,9 @@ public static unsafe class AdamUpdate
                 Vector512<float> mDecayed = default;
                 if (anyDecaying)
                 {
-                    mDecayed = SubnormalMoments.Decay(m0, omb1);
+                    // Lanes at rest (the usual case in a long run) keep m: Decay would return it unchanged.
+                    mDecayed = SubnormalMoments.AnyMoving(m0, decaying, vResting)
+                        ? SubnormalMoments.Decay(m0, omb1) : m0;
                     m0 = Vector512.ConditionalSelect(decaying.AsSingle(), Vector512<float>.Zero, m0);
                 }
                 var mi = m0 + vomb1 * (g - m0);

@@ -65,6 +65,29 @@ internal static class SubnormalMoments
     }
 
     /// <summary>
+    /// The largest subnormal magnitude A (m = ±A·2⁻¹⁴⁹) that a zero gradient leaves unchanged: rne((1−β₁)·A) = 0, that
+    /// is (1−β₁)·A ≤ ½ (a tie rounds to the even 0), computed exactly in double. With 1 − β₁ = 0.1 it is 4: a first
+    /// moment decays to ±4·2⁻¹⁴⁹ and stays there, so in a long run nearly every decaying lane is at rest, and
+    /// <see cref="AnyMoving"/> lets those vectors skip <see cref="Decay"/>'s conversions to double.
+    /// </summary>
+    public static int RestingMagnitude(float oneMinusBeta1)
+    {
+        double f = oneMinusBeta1;
+        if (!(f > 0)) return MinNormalBits; // (1−β₁) ≤ 0 or NaN: Lanes never selects a lane (Threshold is +∞)
+        double a = Math.Min(Math.Floor(0.5 / f), MinNormalBits);
+        while (a > 0 && f * a > 0.5) a--;
+        while (a < MinNormalBits && f * (a + 1) <= 0.5) a++;
+        return (int)a;
+    }
+
+    /// <summary>Whether a lane selected by <paramref name="decaying"/> has a magnitude above
+    /// <paramref name="resting"/> (<see cref="RestingMagnitude"/>), so that <see cref="Decay"/> changes it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AnyMoving(Vector512<float> m, Vector512<int> decaying, Vector512<int> resting) =>
+        (Vector512.GreaterThan(m.AsInt32() & Vector512.Create(0x7FFF_FFFF), resting) & decaying)
+        != Vector512<int>.Zero;
+
+    /// <summary>
     /// <c>m + (1−β₁)·(0 − m)</c> for subnormal m, bit for bit as IEEE float arithmetic gives it, in integers
     /// and doubles (lanes where m is not subnormal get meaningless values: the caller selects).
     /// </summary>

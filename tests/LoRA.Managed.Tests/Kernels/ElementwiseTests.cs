@@ -227,8 +227,26 @@ public class ElementwiseTests
     /// it must give the scalar reference's exact bits, mixed in one vector with ordinary lanes, tiny θ, zero v,
     /// negative m, Adam's L2 decay and AdamW's decoupled decay, over many steps.
     /// </summary>
-    [TestCase(0f, 1f), TestCase(0.1f, 1f), TestCase(0f, 0.999f)]
-    public void AdamUpdateWithSubnormalMomentsMatchesReferenceBitForBit(float l2, float decay)
+    [TestCase(0.1f, 4), TestCase(0.25f, 2), TestCase(0.5f, 1), TestCase(0.01f, 50), TestCase(1f, 0),
+     TestCase(0.3f, 1), TestCase(0.2f, 2)]
+    public void ARestingSubnormalMomentIsTheLargestThatAZeroGradientLeavesAlone(float oneMinusBeta1, int expected)
+    {
+        int resting = SubnormalMoments.RestingMagnitude(oneMinusBeta1);
+        Assert.That(resting, Is.EqualTo(expected));
+        // The float arithmetic itself agrees: m + (1−β₁)·(0 − m) keeps A·2⁻¹⁴⁹ for A = resting, moves A + 1.
+        float Decayed(int a)
+        {
+            float m = BitConverter.Int32BitsToSingle(a);
+            return m + oneMinusBeta1 * (0f - m);
+        }
+        if (resting > 0) Assert.That(BitConverter.SingleToInt32Bits(Decayed(resting)), Is.EqualTo(resting));
+        Assert.That(BitConverter.SingleToInt32Bits(Decayed(resting + 1)), Is.LessThan(resting + 1));
+    }
+
+    // 1 − β₁ of 0.1 (PyTorch's default, moments rest at 4 ulps), 0.25 (at 2), 0.01 (at 50) and 0.5 (at 1).
+    [TestCase(0f, 1f, 0.1f), TestCase(0.1f, 1f, 0.1f), TestCase(0f, 0.999f, 0.1f), TestCase(0f, 1f, 0.25f),
+     TestCase(0f, 1f, 0.01f), TestCase(0f, 0.999f, 0.5f)]
+    public void AdamUpdateWithSubnormalMomentsMatchesReferenceBitForBit(float l2, float decay, float oneMinusBeta1)
     {
         const int n = 16 * 40 + 5;
         var rng = new Random(1234);
@@ -253,8 +271,9 @@ public class ElementwiseTests
         float[] p2 = (float[])p.Clone(), m2 = (float[])m.Clone(), v2 = (float[])v.Clone();
         for (int step = 0; step < 60; step++)
         {
-            AdamUpdate.Step(p, g, m, v, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, l2, decay);
-            ElementwiseReference.AdamStep(p2, g, m2, v2, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, l2, decay);
+            AdamUpdate.Step(p, g, m, v, 1e-3f, oneMinusBeta1, 0.999f, 0.001f, 0.5f, 1e-8f, l2, decay);
+            ElementwiseReference.AdamStep(p2, g, m2, v2, 1e-3f, oneMinusBeta1, 0.999f, 0.001f, 0.5f, 1e-8f, l2,
+                decay);
             for (int i = 0; i < n; i++)
             {
                 if (BitConverter.SingleToInt32Bits(m[i]) != BitConverter.SingleToInt32Bits(m2[i]))
@@ -268,6 +287,7 @@ public class ElementwiseTests
         }
         // Under round-to-nearest a moment of ≤ 5·2⁻¹⁴⁹ never decays further (0.1·5 rounds to 0), so subnormals
         // persist to the end, as in PyTorch: without L2 decay the path was exercised on every one of the 60 steps.
-        if (l2 == 0f) Assert.That(m.Count(x => x != 0f && float.IsSubnormal(x)), Is.GreaterThan(n / 6));
+        if (l2 == 0f && oneMinusBeta1 < 0.5f)
+            Assert.That(m.Count(x => x != 0f && float.IsSubnormal(x)), Is.GreaterThan(n / 6));
     }
 }
