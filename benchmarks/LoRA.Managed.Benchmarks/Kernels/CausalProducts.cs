@@ -71,7 +71,7 @@ internal static class CausalProducts
             ("y = P·v", (x, c) =>
             {
                 if (c) CausalSlices.LowerTimes(s.AsSpan(x * t * t), k.AsSpan(x * t * hs), hs, 0f,
-                    outH.AsSpan(x * t * hs, t * hs), t, hs);
+                    outH.AsSpan(x * t * hs, t * hs), hs, t, hs);
                 else Gemm.Multiply(false, false, t, hs, t, 1f, s.AsSpan(x * t * t), t, k.AsSpan(x * t * hs), hs, 0f,
                     outH.AsSpan(x * t * hs, t * hs), hs);
             }),
@@ -85,7 +85,7 @@ internal static class CausalProducts
             ("dv = Pᵀ·dy", (x, c) =>
             {
                 if (c) CausalSlices.LowerTransposedTimes(s.AsSpan(x * t * t), dy.AsSpan(x * t * hs), hs, 0f,
-                    outH.AsSpan(x * t * hs, t * hs), t, hs);
+                    outH.AsSpan(x * t * hs, t * hs), hs, t, hs);
                 else Gemm.Multiply(true, false, t, hs, t, 1f, s.AsSpan(x * t * t), t, dy.AsSpan(x * t * hs), hs, 0f,
                     outH.AsSpan(x * t * hs, t * hs), hs);
             }),

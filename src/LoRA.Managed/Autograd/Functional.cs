@@ -125,6 +125,20 @@ public static class Functional
     public static Tensor CausalBatchedMatMul(Tensor a, Tensor b, bool transposeB = false) =>
         BatchedMatMulOp.Apply(a, b, false, transposeB, causal: true);
 
+    /// <summary>
+    /// Causal attention's scores per head, read in place from the projections: q and k (B, T, H·D) give
+    /// <c>tril(q_h·k_hᵀ)</c> (B, H, T, T), the masked entries 0. Bitwise the same as splitting the heads with
+    /// <see cref="Permute"/> and calling <see cref="CausalBatchedMatMul"/>, without the copies.
+    /// </summary>
+    public static Tensor CausalHeadScores(Tensor q, Tensor k, int heads) => HeadsCausalMatMulOp.Scores(q, k, heads);
+
+    /// <summary>
+    /// Causal attention's weighted values per head, written in place into the merged layout: p (B, H, T, T) lower
+    /// triangular and v (B, T, H·D) give y (B, T, H·D) with <c>y_h = p_h·v_h</c>. Bitwise the same as
+    /// <see cref="CausalBatchedMatMul"/> on split heads followed by the merging <see cref="Permute"/>.
+    /// </summary>
+    public static Tensor CausalHeadValues(Tensor p, Tensor v, int heads) => HeadsCausalMatMulOp.Values(p, v, heads);
+
     /// <summary>Reorders dimensions into a contiguous copy (<c>x.permute(dims).contiguous()</c>).</summary>
     public static Tensor Permute(Tensor x, params int[] dims) => PermuteOp.Apply(x, dims);
 

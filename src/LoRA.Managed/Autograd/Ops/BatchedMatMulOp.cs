@@ -80,27 +80,11 @@ internal sealed class BatchedMatMulOp : Op
     /// the causal softmax never reads): only for benchmarks that time the two side by side (<c>--causal</c>).</summary>
     internal static bool CausalDisabled;
 
-    /// <summary>Runs every slice of <paramref name="job"/>, spread over threads when slices are small but many; then
-    /// drops its array references.</summary>
+    /// <summary>Runs every slice of <paramref name="job"/> (<see cref="SlicedJob.Run"/>), then drops its array
+    /// references.</summary>
     private static void Run(SliceJob job, int batch, long workPerSlice)
     {
-        try
-        {
-            int threads = ComputeThreads.Max;
-            if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold
-                || workPerSlice * batch < Gemm.ParallelThreshold)
-                for (int s = 0; s < batch; s++) job.ExecuteSlice(s);
-            else
-            {
-                // Two runs of consecutive slices per thread: with a part per slice, claiming the 128 parts of
-                // attention's products (each ~0.5 µs of work) cost more than the second core gave (benchmarks'
-                // --gpt-gemm --step); two per thread leave some balance when one thread is slowed.
-                int parts = Math.Min(batch, 2 * threads);
-                int per = (batch + parts - 1) / parts;
-                job.Slices(per, batch);
-                ComputePool.Run(job, (batch + per - 1) / per, threads);
-            }
-        }
+        try { SlicedJob.Run(job, batch, workPerSlice); }
         finally { job.Clear(); }
     }
 
@@ -109,11 +93,11 @@ internal sealed class BatchedMatMulOp : Op
     /// per input gradient (backward), on one thread, writing only slice s of its outputs, so the split never changes
     /// a bit. Reused per thread, so a step allocates nothing.
     /// </summary>
-    private sealed class SliceJob : ComputeJob
+    private sealed class SliceJob : SlicedJob
     {
         private float[]? _a, _b, _c, _da, _db;
         private bool _backward, _ta, _tb, _causal;
-        private int _m, _n, _k, _lda, _ldb, _per, _batch;
+        private int _m, _n, _k, _lda, _ldb;
         private float _betaA, _betaB;
 
         public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb,
@@ -138,17 +122,7 @@ internal sealed class BatchedMatMulOp : Op
 
         public void Clear() { _a = _b = _c = _da = _db = null; }
 
-        /// <summary>Sets the parts: <paramref name="per"/> consecutive slices each, of
-        /// <paramref name="batch"/>.</summary>
-        public void Slices(int per, int batch) { _per = per; _batch = batch; }
-
-        public override void Execute(int part)
-        {
-            int end = Math.Min(_batch, (part + 1) * _per);
-            for (int s = part * _per; s < end; s++) ExecuteSlice(s);
-        }
-
-        public void ExecuteSlice(int s)
+        public override void ExecuteSlice(int s)
         {
             int m = _m, n = _n, k = _k, lda = _lda, ldb = _ldb, sa = m * k, sb = k * n, sc = m * n;
             ReadOnlySpan<float> a = _a!.AsSpan(s * sa, sa), b = _b!.AsSpan(s * sb, sb);
@@ -190,21 +164,21 @@ internal sealed class BatchedMatMulOp : Op
             {
                 Span<float> c = _c!.AsSpan(s * sc, sc);
                 if (scores) CausalSlices.LowerTimesTransposed(a, _lda, b, _ldb, 0f, c, t, hs);
-                else CausalSlices.LowerTimes(a, b, _ldb, 0f, c, t, hs);
+                else CausalSlices.LowerTimes(a, b, _ldb, 0f, c, hs, t, hs);
                 return;
             }
             ReadOnlySpan<float> dcs = _c!.AsSpan(s * sc, sc);
             if (_da is not null)
             {
                 Span<float> g = _da.AsSpan(s * sa, sa);
-                if (scores) CausalSlices.LowerTimes(dcs, b, _ldb, _betaA, g, t, hs);
+                if (scores) CausalSlices.LowerTimes(dcs, b, _ldb, _betaA, g, hs, t, hs);
                 else CausalSlices.LowerTimesTransposed(dcs, hs, b, _ldb, _betaA, g, t, hs);
             }
             if (_db is not null)
             {
                 Span<float> g = _db.AsSpan(s * sb, sb);
-                if (scores) CausalSlices.LowerTransposedTimes(dcs, a, _lda, _betaB, g, t, hs);
-                else CausalSlices.LowerTransposedTimes(a, dcs, hs, _betaB, g, t, hs);
+                if (scores) CausalSlices.LowerTransposedTimes(dcs, a, _lda, _betaB, g, hs, t, hs);
+                else CausalSlices.LowerTransposedTimes(a, dcs, hs, _betaB, g, hs, t, hs);
             }
         }
     }

@@ -56,28 +56,28 @@ internal static unsafe class CausalSlices
         }
     }
 
-    /// <summary>C (t×hs; β) = L·B for L lower triangular (t×t, row stride t) and B t×hs with row stride ldb
-    /// (y = P·v, ∂q = ∂S·k).</summary>
+    /// <summary>C (t×hs, row stride ldc; β) = L·B for L lower triangular (t×t, row stride t) and B t×hs with row
+    /// stride ldb (y = P·v, ∂q = ∂S·k).</summary>
     public static void LowerTimes(ReadOnlySpan<float> l, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c,
-        int t, int hs)
+        int ldc, int t, int hs)
     {
         for (int r0 = 0; r0 < t; r0 += BlockRows)
         {
             int r1 = Math.Min(t, r0 + BlockRows);
-            Gemm.Multiply(false, false, r1 - r0, hs, r1, 1f, l[(r0 * t)..], t, b, ldb, beta, c[(r0 * hs)..], hs);
+            Gemm.Multiply(false, false, r1 - r0, hs, r1, 1f, l[(r0 * t)..], t, b, ldb, beta, c[(r0 * ldc)..], ldc);
         }
     }
 
-    /// <summary>C (t×hs; β) = Lᵀ·B for L lower triangular (t×t, row stride t) and B t×hs with row stride ldb
-    /// (∂v = Pᵀ·∂y, ∂k = ∂Sᵀ·q).</summary>
+    /// <summary>C (t×hs, row stride ldc; β) = Lᵀ·B for L lower triangular (t×t, row stride t) and B t×hs with row
+    /// stride ldb (∂v = Pᵀ·∂y, ∂k = ∂Sᵀ·q).</summary>
     public static void LowerTransposedTimes(ReadOnlySpan<float> l, ReadOnlySpan<float> b, int ldb, float beta,
-        Span<float> c, int t, int hs)
+        Span<float> c, int ldc, int t, int hs)
     {
         for (int r0 = 0; r0 < t; r0 += BlockRows)
         {
             int r1 = Math.Min(t, r0 + BlockRows), d0 = DepthStart(r0, t);
             Gemm.Multiply(true, false, r1 - r0, hs, t - d0, 1f, l[(d0 * t + r0)..], t, b[(d0 * ldb)..], ldb, beta,
-                c[(r0 * hs)..], hs);
+                c[(r0 * ldc)..], ldc);
         }
     }
 

@@ -16,10 +16,8 @@ public sealed class CausalSelfAttention : Module
 {
     private Module _q, _k, _v, _o, _attnDropout, _residDropout;
     // (B, T, nh, hs) ↔ (B, nh, T, hs) swaps dimensions 1 and 2 both ways.
-    private static readonly int[] HeadPermutation = [0, 2, 1, 3];
     // The shapes (B, T, nh, hs) and (B, T, C) of the last input, so a training step does not allocate them each
     // forward. Each array is replaced, never mutated, so a forward on another thread cannot see a half-written one.
-    private int[]? _headsShape, _mergedShape;
 
     /// <summary>Creates the layer for <paramref name="config"/>, drawing weights and dropout masks from
     /// <paramref name="generator"/>.</summary>
@@ -64,26 +62,16 @@ public sealed class CausalSelfAttention : Module
         if (input.Rank != 3 || input.Shape[2] != Embed)
             throw new ArgumentException($"CausalSelfAttention: expected input (B, T, {Embed}), got " +
                 $"{Shapes.Format(input.Shape)}.");
-        int b = input.Shape[0], t = input.Shape[1], hs = Embed / Heads;
-        int[]? headsShape = _headsShape, mergedShape = _mergedShape;
-        if (headsShape is null || headsShape[0] != b || headsShape[1] != t)
-            _headsShape = headsShape = [b, t, Heads, hs];
-        if (mergedShape is null || mergedShape[0] != b || mergedShape[1] != t)
-            _mergedShape = mergedShape = [b, t, Embed];
-        Tensor q = SplitHeads(_q.Forward(input), headsShape);                         // (B, nh, T, hs)
-        Tensor k = SplitHeads(_k.Forward(input), headsShape);                         // (B, nh, T, hs)
-        Tensor v = SplitHeads(_v.Forward(input), headsShape);                         // (B, nh, T, hs)
-        Tensor att = Functional.CausalBatchedMatMul(q, k, transposeB: true);         // (B, nh, T, T) = Q·Kᵀ
+        int hs = Embed / Heads;
+        // Heads are read and written in place in the (B, T, C) projections (Functional.CausalHeadScores/Values), with
+        // no (B, nh, T, hs) copies: the same bits as splitting them with a permute.
+        Tensor q = _q.Forward(input), k = _k.Forward(input), v = _v.Forward(input);   // (B, T, C) each
+        Tensor att = Functional.CausalHeadScores(q, k, Heads);                        // (B, nh, T, T) = Q·Kᵀ per head
         att = Functional.CausalSoftmax(att, 1f / MathF.Sqrt(hs), inPlace: true);     // softmax(Q·Kᵀ/√hs + mask)
         att = _attnDropout.Forward(att);
-        Tensor y = Functional.CausalBatchedMatMul(att, v);                            // (B, nh, T, hs)
-        y = Functional.Reshape(Functional.Permute(y, HeadPermutation), mergedShape);  // (B, T, nh, hs) → (B, T, C)
+        Tensor y = Functional.CausalHeadValues(att, v, Heads);                        // (B, T, C), heads merged
         return _residDropout.Forward(_o.Forward(y));
     }
-
-    /// <summary>(B, T, C) → (B, T, nh, hs) → (B, nh, T, hs).</summary>
-    private static Tensor SplitHeads(Tensor x, int[] headsShape) =>
-        Functional.Permute(Functional.Reshape(x, headsShape), HeadPermutation);
 
     /// <inheritdoc />
     protected override void OnChildReplaced(string name, Module module)

@@ -14,7 +14,6 @@ public sealed class Gpt2Attention : Module
 {
     private Module _cAttn, _cProj;
     private readonly int _heads, _embed, _headDim;
-    private AttentionShapes? _shapes;
 
     /// <summary>Creates the layer with zero weights (to be loaded).</summary>
     public Gpt2Attention(int embed, int heads)
@@ -29,17 +28,14 @@ public sealed class Gpt2Attention : Module
     /// <summary>x (B, T, C) → (B, T, C).</summary>
     public override Tensor Forward(Tensor input)
     {
-        int b = input.Shape[0], t = input.Shape[1];
-        AttentionShapes s = AttentionShapes.For(ref _shapes, b, t, _heads, _heads, _headDim);
         Tensor qkv = _cAttn.Forward(input);                                            // (B, T, 3C)
-        Tensor q = Heads(Functional.Narrow(qkv, 0, _embed), s);                        // (B, H, T, D)
-        Tensor k = Heads(Functional.Narrow(qkv, _embed, _embed), s);
-        Tensor v = Heads(Functional.Narrow(qkv, 2 * _embed, _embed), s);
-        Tensor att = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(q, k, transposeB: true),
+        Tensor q = Functional.Narrow(qkv, 0, _embed);                                  // (B, T, C) each
+        Tensor k = Functional.Narrow(qkv, _embed, _embed);
+        Tensor v = Functional.Narrow(qkv, 2 * _embed, _embed);
+        // Heads read and written in place in (B, T, C): the bits of splitting them with a permute, without the copies.
+        Tensor att = Functional.CausalSoftmax(Functional.CausalHeadScores(q, k, _heads),
             1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
-        Tensor y = Functional.CausalBatchedMatMul(att, v);                             // (B, H, T, D)
-        y = Functional.Reshape(Functional.Permute(y, AttentionShapes.SwapTimeAndHeads), s.Merged);
-        return _cProj.Forward(y);
+        return _cProj.Forward(Functional.CausalHeadValues(att, v, _heads));            // (B, T, C), heads merged
     }
 
     /// <summary>x (1, n, C) for n new tokens against layer <paramref name="layer"/> of the cache → (1, n, C).</summary>
@@ -56,9 +52,6 @@ public sealed class Gpt2Attention : Module
             cache.Length, 1f / MathF.Sqrt(_headDim));
         return _cProj.Forward(y);
     }
-
-    private static Tensor Heads(Tensor x, AttentionShapes s) =>
-        Functional.Permute(Functional.Reshape(x, s.Heads), AttentionShapes.SwapTimeAndHeads);
 
     /// <inheritdoc />
     protected override void OnChildReplaced(string name, Module module)

@@ -1,0 +1,46 @@
+using LoRA.Managed.Kernels;
+
+namespace LoRA.Managed.Autograd.Ops;
+
+/// <summary>
+/// A batch of independent small products (attention's slices, one per batch item and head), run in runs of
+/// consecutive slices. Each slice is computed by one thread in one order and writes only its own outputs, so the split
+/// never changes a bit.
+/// </summary>
+internal abstract class SlicedJob : ComputeJob
+{
+    private int _per, _batch;
+
+    /// <summary>Computes slice <paramref name="s"/>.</summary>
+    public abstract void ExecuteSlice(int s);
+
+    /// <summary>Part p is slices p·per to (p + 1)·per − 1.</summary>
+    public sealed override void Execute(int part)
+    {
+        int end = Math.Min(_batch, (part + 1) * _per);
+        for (int s = part * _per; s < end; s++) ExecuteSlice(s);
+    }
+
+    /// <summary>
+    /// Runs every slice of <paramref name="job"/>: serially on one thread or when a slice is large enough for the
+    /// GEMM to split it itself, else in two runs of consecutive slices per thread. With a part per slice, claiming the
+    /// 128 parts of attention's products (each ~0.5 µs of work) cost more than the second core gave (benchmarks'
+    /// <c>--gpt-gemm --step</c>); two per thread leave some balance when one thread is slowed. The first runs go to the
+    /// calling thread (<see cref="ComputePool"/>'s home parts): the first batch items, whose rows it computed before.
+    /// </summary>
+    public static void Run(SlicedJob job, int batch, long workPerSlice)
+    {
+        int threads = ComputeThreads.Max;
+        if (threads == 1 || batch < 2 || workPerSlice >= Gemm.ParallelThreshold
+            || workPerSlice * batch < Gemm.ParallelThreshold)
+        {
+            for (int s = 0; s < batch; s++) job.ExecuteSlice(s);
+            return;
+        }
+        int parts = Math.Min(batch, 2 * threads);
+        int per = (batch + parts - 1) / parts;
+        job._per = per;
+        job._batch = batch;
+        ComputePool.Run(job, (batch + per - 1) / per, threads);
+    }
+}
