@@ -130,14 +130,21 @@ public static class Functional
     /// <c>tril(q_h·k_hᵀ)</c> (B, H, T, T), the masked entries 0. Bitwise the same as splitting the heads with
     /// <see cref="Permute"/> and calling <see cref="CausalBatchedMatMul"/>, without the copies.
     /// </summary>
-    public static Tensor CausalHeadScores(Tensor q, Tensor k, int heads) => HeadsCausalMatMulOp.Scores(q, k, heads);
+    public static Tensor CausalHeadScores(Tensor q, Tensor k, int heads) =>
+        HeadsCausalMatMulOp.Scores(q, k, heads, heads);
+
+    /// <summary><see cref="CausalHeadScores(Tensor, Tensor, int)"/> for grouped-query attention: k (B, T, H_kv·D),
+    /// query head h against key head h / (H / H_kv), as Llama's <c>repeat_kv</c> without the copies.</summary>
+    public static Tensor CausalHeadScores(Tensor q, Tensor k, int heads, int kvHeads) =>
+        HeadsCausalMatMulOp.Scores(q, k, heads, kvHeads);
 
     /// <summary>
     /// Causal attention's weighted values per head, written in place into the merged layout: p (B, H, T, T) lower
-    /// triangular and v (B, T, H·D) give y (B, T, H·D) with <c>y_h = p_h·v_h</c>. Bitwise the same as
-    /// <see cref="CausalBatchedMatMul"/> on split heads followed by the merging <see cref="Permute"/>.
+    /// triangular and v (B, T, H_kv·D) give y (B, T, H·D) with <c>y_h = p_h·v_{h / (H / H_kv)}</c> (H_kv = H without
+    /// grouped-query attention). Bitwise the same as <see cref="CausalBatchedMatMul"/> on split (and repeated) heads
+    /// followed by the merging <see cref="Permute"/>.
     /// </summary>
-    public static Tensor CausalHeadValues(Tensor p, Tensor v, int heads) => HeadsCausalMatMulOp.Values(p, v, heads);
+    public static Tensor CausalHeadValues(Tensor p, Tensor v, int kvHeads) => HeadsCausalMatMulOp.Values(p, v, kvHeads);
 
     /// <summary>Reorders dimensions into a contiguous copy (<c>x.permute(dims).contiguous()</c>).</summary>
     public static Tensor Permute(Tensor x, params int[] dims) => PermuteOp.Apply(x, dims);

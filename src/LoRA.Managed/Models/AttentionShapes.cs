@@ -14,6 +14,7 @@ internal sealed class AttentionShapes
         Heads = [batch, time, heads, headDim];
         KvHeads = [batch, time, kvHeads, headDim];
         Merged = [batch, time, heads * headDim];
+        KvMerged = [batch, time, kvHeads * headDim];
     }
 
     public int Batch { get; }
@@ -21,6 +22,7 @@ internal sealed class AttentionShapes
     public int[] Heads { get; }
     public int[] KvHeads { get; }
     public int[] Merged { get; }
+    public int[] KvMerged { get; }
 
     /// <summary>(B, T, H, D) ↔ (B, H, T, D).</summary>
     public static readonly int[] SwapTimeAndHeads = [0, 2, 1, 3];

@@ -31,6 +31,34 @@ public class HeadsCausalMatMulTests
         }
     }
 
+    // Grouped-query attention against repeat_kv: 6 query heads on 2 or 3 key/value heads, and multi-query (1).
+    [TestCase(2, 6, 2, 9, 5), TestCase(3, 6, 3, 64, 16), TestCase(2, 4, 1, 65, 8), TestCase(32, 4, 2, 63, 16)]
+    public void GroupedQueryAttentionInPlaceIsBitwiseRepeatKvOnOneAndTwoThreads(int batch, int heads, int kvHeads,
+        int t, int d)
+    {
+        float[][] reference = With(1, () => Attention(batch, heads, t, d, inPlace: false, kvHeads));
+        foreach (int threads in new[] { 1, 2 })
+        {
+            float[][] got = With(threads, () => Attention(batch, heads, t, d, inPlace: true, kvHeads));
+            string[] names = ["y", "∂q", "∂k", "∂v"];
+            for (int i = 0; i < names.Length; i++)
+                Assert.That(got[i].Select(BitConverter.SingleToInt32Bits),
+                    Is.EqualTo(reference[i].Select(BitConverter.SingleToInt32Bits)),
+                    $"{names[i]}, B {batch}, H {heads}, H_kv {kvHeads}, T {t}, D {d}, {threads} thread(s)");
+        }
+    }
+
+    [Test]
+    public void GroupedQueryAttentionInPlacePassesTheGradientCheck()
+    {
+        var g = new TorchGenerator(13);
+        Tensor q = GradCheck.Param(g, 2, 7, 4 * 3), k = GradCheck.Param(g, 2, 7, 2 * 3);
+        Tensor v = GradCheck.Param(g, 2, 7, 2 * 3);
+        GradCheck.Check(() => GradCheck.WeightedSum(Functional.CausalHeadValues(
+            Functional.CausalSoftmax(Functional.CausalHeadScores(q, k, 4, 2), 0.6f), v, 2)),
+            new[] { q, k, v }, eps: 1e-3f);
+    }
+
     [TestCase(1, 5), TestCase(2, 7), TestCase(3, 33)]
     public void AttentionInPlacePassesTheGradientCheck(int heads, int t)
     {
@@ -59,27 +87,32 @@ public class HeadsCausalMatMulTests
         Assert.That(ex!.Message, Does.Contain("[2, 4, 6]").And.Contain("[2, 5, 6]"));
         ex = Assert.Throws<ArgumentException>(() => Functional.CausalHeadScores(q, q, 4));
         Assert.That(ex!.Message, Does.Contain("4 heads"));
+        ex = Assert.Throws<ArgumentException>(() => Functional.CausalHeadScores(q, new Tensor(2, 5, 4), 3, 2));
+        Assert.That(ex!.Message, Does.Contain("[2, 5, 4]").And.Contain("2 key/value heads"));
         ex = Assert.Throws<ArgumentException>(() => Functional.CausalHeadValues(new Tensor(2, 2, 5, 4), q, 2));
         Assert.That(ex!.Message, Does.Contain("[2, 2, 5, 4]"));
     }
 
-    // y, ∂q, ∂k, ∂v of y = P·v with P = causal softmax(q·kᵀ), for q, k, v (B, T, H·D), the loss a weighted sum of y.
-    private static float[][] Attention(int batch, int heads, int t, int d, bool inPlace)
+    // y, ∂q, ∂k, ∂v of y = P·v with P = causal softmax(q·kᵀ), for q (B, T, H·D) and k, v (B, T, H_kv·D), the loss
+    // a weighted sum of y; the reference splits the heads with permutes and shares key/value heads with repeat_kv.
+    private static float[][] Attention(int batch, int heads, int t, int d, bool inPlace, int kvHeads = 0)
     {
+        if (kvHeads == 0) kvHeads = heads;
         var g = new TorchGenerator(5);
-        Tensor q = GradCheck.Param(g, batch, t, heads * d), k = GradCheck.Param(g, batch, t, heads * d);
-        Tensor v = GradCheck.Param(g, batch, t, heads * d);
+        Tensor q = GradCheck.Param(g, batch, t, heads * d), k = GradCheck.Param(g, batch, t, kvHeads * d);
+        Tensor v = GradCheck.Param(g, batch, t, kvHeads * d);
         Tensor y;
         if (inPlace)
-            y = Functional.CausalHeadValues(Functional.CausalSoftmax(Functional.CausalHeadScores(q, k, heads), 0.5f),
-                v, heads);
+            y = Functional.CausalHeadValues(Functional.CausalSoftmax(
+                Functional.CausalHeadScores(q, k, heads, kvHeads), 0.5f), v, kvHeads);
         else
         {
-            int[] split = [batch, t, heads, d];
-            Tensor Heads(Tensor x) => Functional.Permute(Functional.Reshape(x, split), Swap);
-            Tensor p = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(Heads(q), Heads(k), transposeB: true),
+            Tensor Heads(Tensor x, int n) => Functional.Permute(Functional.Reshape(x, batch, t, n, d), Swap);
+            Tensor ks = Functional.RepeatKv(Heads(k, kvHeads), heads / kvHeads);
+            Tensor vs = Functional.RepeatKv(Heads(v, kvHeads), heads / kvHeads);
+            Tensor p = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(Heads(q, heads), ks, transposeB: true),
                 0.5f);
-            y = Functional.Reshape(Functional.Permute(Functional.CausalBatchedMatMul(p, Heads(v)), Swap),
+            y = Functional.Reshape(Functional.Permute(Functional.CausalBatchedMatMul(p, vs), Swap),
                 batch, t, heads * d);
         }
         GradCheck.WeightedSum(y).Backward();

@@ -12,6 +12,9 @@ namespace LoRA.Managed.Autograd.Ops;
 /// <item><b>values</b>, Y_bh = P_bh·V_bh written into Y (B, T, H·D); backward ∂P = tril(∂Y_bh·V_bhᵀ),
 /// ∂V_bh = P_bhᵀ·∂Y_bh.</item>
 /// </list>
+/// With grouped-query attention k and v have fewer heads (H_kv, each shared by H / H_kv query heads, Llama's
+/// <c>repeat_kv</c>): a slice is then one batch item and key/value head, its query heads in order, so a shared head's
+/// gradient sums them in <c>repeat_kv</c>'s order on one thread.
 /// Each is the same GEMM calls as <see cref="BatchedMatMulOp"/>'s causal product on permuted copies, over the
 /// unmasked triangle (<see cref="CausalSlices"/>), so the bits are those of the permute path. The slices (b, h) run in
 /// runs over threads (<see cref="SlicedJob"/>); each writes only its own block of every output and gradient, and the
@@ -21,30 +24,35 @@ internal sealed class HeadsCausalMatMulOp : Op
 {
     private Tensor _a = null!, _b = null!;
     private bool _scores;
-    private int _batch, _heads, _time, _dim;
+    private int _batch, _heads, _kvHeads, _time, _dim;
 
     public override string Name => "bmm";
 
-    /// <summary>S = tril(Q·Kᵀ) per head: q and k (B, T, H·D) → (B, H, T, T).</summary>
-    public static Tensor Scores(Tensor q, Tensor k, int heads)
+    /// <summary>S = tril(Q·Kᵀ) per head: q (B, T, H·D) and k (B, T, H_kv·D) → (B, H, T, T); query head h reads key
+    /// head h / (H / H_kv).</summary>
+    public static Tensor Scores(Tensor q, Tensor k, int heads, int kvHeads)
     {
         var (batch, time, dim) = Check(q, "q", heads);
-        if (!k.Shape.AsSpan().SequenceEqual(q.Shape))
-            throw new ArgumentException($"attention scores: k {Shapes.Format(k.Shape)} differs from q " +
-                $"{Shapes.Format(q.Shape)}.");
+        if (k.Rank != 3 || k.Shape[0] != batch || k.Shape[1] != time || kvHeads <= 0 || heads % kvHeads != 0
+            || k.Shape[2] != kvHeads * dim)
+            throw new ArgumentException($"attention scores: k {Shapes.Format(k.Shape)} is not ({batch}, {time}, " +
+                $"{kvHeads}·{dim}) for q {Shapes.Format(q.Shape)} with {heads} heads and {kvHeads} key/value heads.");
         Tensor s = Tape.NewTensor([batch, heads, time, time]); // every slice written with β = 0
-        return Run(q, k, s, scores: true, batch, heads, time, dim);
+        return Run(q, k, s, scores: true, batch, heads, kvHeads, time, dim);
     }
 
-    /// <summary>Y = P·V per head: p (B, H, T, T) lower triangular and v (B, T, H·D) → (B, T, H·D).</summary>
-    public static Tensor Values(Tensor p, Tensor v, int heads)
+    /// <summary>Y = P·V per head: p (B, H, T, T) lower triangular and v (B, T, H_kv·D) → (B, T, H·D); query head h
+    /// weighs value head h / (H / H_kv).</summary>
+    public static Tensor Values(Tensor p, Tensor v, int kvHeads)
     {
-        var (batch, time, dim) = Check(v, "v", heads);
-        if (p.Rank != 4 || p.Shape[0] != batch || p.Shape[1] != heads || p.Shape[2] != time || p.Shape[3] != time)
-            throw new ArgumentException($"attention values: p {Shapes.Format(p.Shape)} is not ({batch}, {heads}, " +
-                $"{time}, {time}) for v {Shapes.Format(v.Shape)}.");
-        Tensor y = Tape.NewTensor(v.Shape); // the slices' blocks cover it
-        return Run(p, v, y, scores: false, batch, heads, time, dim);
+        var (batch, time, dim) = Check(v, "v", kvHeads);
+        int heads = p.Rank == 4 ? p.Shape[1] : 0;
+        if (p.Rank != 4 || p.Shape[0] != batch || heads % kvHeads != 0 || heads == 0 || p.Shape[2] != time
+            || p.Shape[3] != time)
+            throw new ArgumentException($"attention values: p {Shapes.Format(p.Shape)} is not ({batch}, H, " +
+                $"{time}, {time}) with H a multiple of {kvHeads} for v {Shapes.Format(v.Shape)}.");
+        Tensor y = Tape.NewTensor([batch, time, heads * dim]); // the slices' blocks cover it
+        return Run(p, v, y, scores: false, batch, heads, kvHeads, time, dim);
     }
 
     private static (int Batch, int Time, int Dim) Check(Tensor x, string name, int heads)
@@ -55,20 +63,22 @@ internal sealed class HeadsCausalMatMulOp : Op
         return (x.Shape[0], x.Shape[1], x.Shape[2] / heads);
     }
 
-    private static Tensor Run(Tensor a, Tensor b, Tensor output, bool scores, int batch, int heads, int time, int dim)
+    private static Tensor Run(Tensor a, Tensor b, Tensor output, bool scores, int batch, int heads, int kvHeads,
+        int time, int dim)
     {
         var job = t_job ??= new Job();
         try
         {
-            job.Set(a.Array, b.Array, output.Array, null, null, 0f, 0f, scores, backward: false, heads, time, dim);
-            SlicedJob.Run(job, batch * heads, (long)time * time * dim);
+            job.Set(a.Array, b.Array, output.Array, null, null, 0f, 0f, scores, backward: false, heads, kvHeads, time,
+                dim);
+            SlicedJob.Run(job, batch * kvHeads, (long)heads / kvHeads * time * time * dim);
         }
         finally { job.Clear(); }
         if (Tape.ShouldRecord(a, b))
         {
             var op = Tape.Record<HeadsCausalMatMulOp>(output);
             op._a = a; op._b = b; op._scores = scores;
-            op._batch = batch; op._heads = heads; op._time = time; op._dim = dim;
+            op._batch = batch; op._heads = heads; op._kvHeads = kvHeads; op._time = time; op._dim = dim;
         }
         return output;
     }
@@ -85,65 +95,79 @@ internal sealed class HeadsCausalMatMulOp : Op
         try
         {
             job.Set(_a.Array, _b.Array, Output.EnsureGrad(), da, db, betaA, betaB, _scores, backward: true, _heads,
-                _time, _dim);
-            SlicedJob.Run(job, _batch * _heads, 2L * _time * _time * _dim);
+                _kvHeads, _time, _dim);
+            SlicedJob.Run(job, _batch * _kvHeads, 2L * _heads / _kvHeads * _time * _time * _dim);
         }
         finally { job.Clear(); }
     }
 
     [ThreadStatic] private static Job? t_job;
 
-    /// <summary>Slice s = b·H + h; reused per thread, so a step allocates nothing.</summary>
+    /// <summary>Slice s = b·H_kv + g: key/value head g of batch item b and its query heads; reused per thread, so a
+    /// step allocates nothing.</summary>
     private sealed class Job : SlicedJob
     {
         private float[]? _a, _b, _c, _da, _db;
         private float _betaA, _betaB;
         private bool _scores, _backward;
-        private int _heads, _time, _dim;
+        private int _heads, _kvHeads, _time, _dim;
 
         public void Set(float[] a, float[] b, float[] c, float[]? da, float[]? db, float betaA, float betaB,
-            bool scores, bool backward, int heads, int time, int dim)
+            bool scores, bool backward, int heads, int kvHeads, int time, int dim)
         {
             _a = a; _b = b; _c = c; _da = da; _db = db; _betaA = betaA; _betaB = betaB;
-            _scores = scores; _backward = backward; _heads = heads; _time = time; _dim = dim;
+            _scores = scores; _backward = backward; _heads = heads; _kvHeads = kvHeads; _time = time; _dim = dim;
         }
 
         public void Clear() { _a = _b = _c = _da = _db = null; }
 
         public override void ExecuteSlice(int s)
         {
-            int t = _time, d = _dim, width = _heads * d;
-            int head = (s / _heads) * t * width + (s % _heads) * d; // (b, h)'s block of a (B, T, H·D) tensor
-            int square = s * t * t;                                 // slice s of a (B, H, T, T) tensor
-            if (_scores)
+            int t = _time, d = _dim, rep = _heads / _kvHeads, b = s / _kvHeads, g = s % _kvHeads;
+            int wq = _heads * d, wkv = _kvHeads * d;                // row strides of q, y and of k, v
+            int kv = b * t * wkv + g * d;                           // (b, g)'s block of k or v
+            for (int r = 0; r < rep; r++)
             {
-                // a = q, b = k (B, T, H·D); c = S or ∂S (B, H, T, T).
-                if (!_backward)
-                {
-                    CausalSlices.LowerTimesTransposed(_a.AsSpan(head), width, _b.AsSpan(head), width, 0f,
-                        _c.AsSpan(square, t * t), t, d);
-                    return;
-                }
-                ReadOnlySpan<float> ds = _c.AsSpan(square, t * t);
-                if (_da is not null)
-                    CausalSlices.LowerTimes(ds, _b.AsSpan(head), width, _betaA, _da.AsSpan(head), width, t, d);
-                if (_db is not null)
-                    CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(head), width, _betaB, _db.AsSpan(head), width, t,
-                        d);
+                int h = g * rep + r;
+                int qy = b * t * wq + h * d;                        // (b, h)'s block of q or y
+                int square = (b * _heads + h) * t * t;              // (b, h)'s slice of S or P
+                // A shared key/value head's gradient: written by its first query head (or added, β = 1, when it
+                // already held a gradient), then added to by the others, in head order.
+                float betaB = r == 0 ? _betaB : 1f;
+                if (_scores) Scores(t, d, wq, wkv, kv, qy, square, betaB);
+                else Values(t, d, wq, wkv, kv, qy, square, betaB);
+            }
+        }
+
+        // a = q, b = k; c = S or ∂S (B, H, T, T).
+        private void Scores(int t, int d, int wq, int wkv, int kv, int qy, int square, float betaB)
+        {
+            if (!_backward)
+            {
+                CausalSlices.LowerTimesTransposed(_a.AsSpan(qy), wq, _b.AsSpan(kv), wkv, 0f, _c.AsSpan(square, t * t),
+                    t, d);
                 return;
             }
-            // a = P (B, H, T, T), b = v (B, T, H·D); c = y or ∂y (B, T, H·D).
+            ReadOnlySpan<float> ds = _c.AsSpan(square, t * t);
+            if (_da is not null) CausalSlices.LowerTimes(ds, _b.AsSpan(kv), wkv, _betaA, _da.AsSpan(qy), wq, t, d);
+            if (_db is not null)
+                CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
+        }
+
+        // a = P (B, H, T, T), b = v; c = y or ∂y (B, T, H·D).
+        private void Values(int t, int d, int wq, int wkv, int kv, int qy, int square, float betaB)
+        {
             ReadOnlySpan<float> p = _a.AsSpan(square, t * t);
             if (!_backward)
             {
-                CausalSlices.LowerTimes(p, _b.AsSpan(head), width, 0f, _c.AsSpan(head), width, t, d);
+                CausalSlices.LowerTimes(p, _b.AsSpan(kv), wkv, 0f, _c.AsSpan(qy), wq, t, d);
                 return;
             }
             if (_da is not null)
-                CausalSlices.LowerTimesTransposed(_c.AsSpan(head), width, _b.AsSpan(head), width, _betaA,
+                CausalSlices.LowerTimesTransposed(_c.AsSpan(qy), wq, _b.AsSpan(kv), wkv, _betaA,
                     _da.AsSpan(square, t * t), t, d);
             if (_db is not null)
-                CausalSlices.LowerTransposedTimes(p, _c.AsSpan(head), width, _betaB, _db.AsSpan(head), width, t, d);
+                CausalSlices.LowerTransposedTimes(p, _c.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
         }
     }
 }

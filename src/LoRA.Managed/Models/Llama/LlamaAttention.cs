@@ -40,19 +40,16 @@ public sealed class LlamaAttention : Module
         int b = input.Shape[0], t = input.Shape[1];
         AttentionShapes s = AttentionShapes.For(ref _shapes, b, t, _heads, _kvHeads, _headDim);
         _rope.Ensure(t);
-        int[] swap = AttentionShapes.SwapTimeAndHeads;
-        Tensor q = Functional.Permute(
-            Functional.Rope(Functional.Reshape(_q.Forward(input), s.Heads), _rope.Cos, _rope.Sin), swap);
-        Tensor k = Functional.Permute(
-            Functional.Rope(Functional.Reshape(_k.Forward(input), s.KvHeads), _rope.Cos, _rope.Sin), swap);
-        Tensor v = Functional.Permute(Functional.Reshape(_v.Forward(input), s.KvHeads), swap);   // (B, H_kv, T, D)
-        k = Functional.RepeatKv(k, _heads / _kvHeads);                                           // (B, H, T, D)
-        v = Functional.RepeatKv(v, _heads / _kvHeads);
-        Tensor att = Functional.CausalSoftmax(Functional.CausalBatchedMatMul(q, k, transposeB: true),
+        // RoPE on (B, T, H, D); the heads are then read and written in place in (B, T, H·D) and the key/value heads
+        // shared without repeat_kv's copies (Functional.CausalHeadScores/Values): the bits of the permute path.
+        Tensor q = Functional.Reshape(
+            Functional.Rope(Functional.Reshape(_q.Forward(input), s.Heads), _rope.Cos, _rope.Sin), s.Merged);
+        Tensor k = Functional.Reshape(
+            Functional.Rope(Functional.Reshape(_k.Forward(input), s.KvHeads), _rope.Cos, _rope.Sin), s.KvMerged);
+        Tensor v = _v.Forward(input);                                                            // (B, T, H_kv·D)
+        Tensor att = Functional.CausalSoftmax(Functional.CausalHeadScores(q, k, _heads, _kvHeads),
             1f / MathF.Sqrt(_headDim), inPlace: true);   // the scores are read by nothing else
-        Tensor y = Functional.CausalBatchedMatMul(att, v);                                       // (B, H, T, D)
-        y = Functional.Reshape(Functional.Permute(y, swap), s.Merged);                           // (B, T, H·D)
-        return _o.Forward(y);
+        return _o.Forward(Functional.CausalHeadValues(att, v, _kvHeads));                        // (B, T, H·D)
     }
 
     /// <summary>x (1, n, C) for n new tokens against layer <paramref name="layer"/> of the cache → (1, n, C).</summary>
