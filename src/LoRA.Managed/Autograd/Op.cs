@@ -30,4 +30,19 @@ public abstract class Op
 
     /// <summary>The gradient buffer of an input, allocated zeroed on first use; empty when it needs none.</summary>
     protected static Span<float> GradOf(Tensor input) => input.RequiresGrad ? input.EnsureGrad() : Span<float>.Empty;
+
+    /// <summary>
+    /// The gradient buffers of a product's two inputs for GEMMs that write or add into them: each array (null when that
+    /// input needs none) with its β, 0 when the gradient is logically zero so the GEMM writes it instead of adding to
+    /// zeros (<see cref="Tensor.GradBeta"/>). When <paramref name="a"/> and <paramref name="b"/> are one tensor, b's β
+    /// is 1: its GEMM adds to what a's GEMM of the same slice has just written.
+    /// </summary>
+    internal static (float[]? Da, float BetaA, float[]? Db, float BetaB) GradBetas(Tensor a, Tensor b)
+    {
+        float[]? da = null, db = null;
+        float betaA = 1f, betaB = 1f;
+        if (a.RequiresGrad) betaA = a.GradBeta(out da);
+        if (b.RequiresGrad) betaB = b.GradBeta(out db);
+        return (da, betaA, db, betaB);
+    }
 }

@@ -61,13 +61,8 @@ internal sealed class BatchedMatMulOp : Op
 
     public override void Backward()
     {
-        // β = 0 when an input's gradient is logically zero (a new pooled buffer, or just zeroed): the GEMMs write it
-        // instead of adding to zeros that would first be written and read back (Tensor.GradBeta). When A and B are one
-        // tensor, B's call sees the buffer A's GEMM of the same slice has just written, and adds (β = 1).
-        float[]? da = null, db = null;
-        float betaA = 1f, betaB = 1f;
-        if (_a.RequiresGrad) betaA = _a.GradBeta(out da);
-        if (_b.RequiresGrad) betaB = _b.GradBeta(out db);
+        // Each input's gradient written (β = 0) or added to (β = 1): Op.GradBetas.
+        var (da, betaA, db, betaB) = GradBetas(_a, _b);
         var job = t_job ??= new SliceJob();
         job.Backward(_a.Array, _b.Array, Output.EnsureGrad(), da, db, betaA, betaB, _ta, _tb, _m, _n, _k,
             lda: _a.Shape[^1], ldb: _b.Shape[^1], _causal);

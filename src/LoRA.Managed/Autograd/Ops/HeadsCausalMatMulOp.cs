@@ -85,12 +85,8 @@ internal sealed class HeadsCausalMatMulOp : Op
 
     public override void Backward()
     {
-        // β = 0 when an input's gradient is logically zero (Tensor.GradBeta). When A and B are one tensor, B's blocks
-        // are A's, written by the same slice just before, so B's call adds (β = 1).
-        float[]? da = null, db = null;
-        float betaA = 1f, betaB = 1f;
-        if (_a.RequiresGrad) betaA = _a.GradBeta(out da);
-        if (_b.RequiresGrad) betaB = _b.GradBeta(out db);
+        // Each input's gradient written (β = 0) or added to (β = 1): Op.GradBetas.
+        var (da, betaA, db, betaB) = GradBetas(_a, _b);
         var job = t_job ??= new Job();
         try
         {
