@@ -57,6 +57,9 @@ internal static class ComputePool
 
     private static int Generation(long state) => (int)(state >> 32);
 
+    // For tests only: delays that open the race between a late worker and the next job (ComputePoolTests).
+    internal static int DelayBeforeClaimMs, DelayBeforePublishMs;
+
     /// <summary>
     /// Runs parts 0..<paramref name="parts"/>−1 of <paramref name="job"/> on up to <paramref name="threads"/>
     /// threads (the caller included) and returns when all are done. An exception in a part is rethrown here.
@@ -72,11 +75,18 @@ internal static class ComputePool
         try
         {
             EnsureWorkers(threads - 1);
+            // Seal the finished job's generation first: every part claimed (the mask full, the counter past any end).
+            // A worker that read that generation and was delayed may wake while the fields below are being written;
+            // with the seal its claim fails instead of running a part of this job before it is published (it would
+            // then run twice).
+            long sealedState = Volatile.Read(ref _state) | 0xFFFF_FFFFL;
+            Interlocked.Exchange(ref _state, sealedState);
             _job = job;
             _parts = parts;
             _threads = threads;
             _donePart = 0;
             _failure = null;
+            if (DelayBeforePublishMs > 0) Thread.Sleep(DelayBeforePublishMs);
             int gen = Generation(Volatile.Read(ref _state)) + 1;
             Interlocked.Exchange(ref _state, (long)gen << 32); // full fence: the job is visible before its generation
             if (Volatile.Read(ref _sleepers) > 0)
@@ -120,11 +130,12 @@ internal static class ComputePool
     /// <summary>
     /// The <paramref name="i"/>-th part thread <paramref name="self"/> tries to claim: its home block
     /// [self·P/T, (self+1)·P/T) first, then on round from the block's end; a worker beyond the job's thread count
-    /// has no home block and starts at part 0.
+    /// has no home block and starts at the last part.
     /// </summary>
     internal static int ClaimOrder(int self, int parts, int threads, int i)
     {
-        int home = self < threads ? (int)((long)self * parts / threads) : 0;
+        // A worker beyond the job's thread count has no home block: it starts at the last part, away from the caller's.
+        int home = self < threads ? (int)((long)self * parts / threads) : parts - 1;
         return (home + i) % parts;
     }
 
@@ -135,10 +146,11 @@ internal static class ComputePool
         {
             long s = Volatile.Read(ref _state);
             ComputeJob? job = _job;
-            int parts = _parts, part = (int)s;
-            if (Generation(s) != gen || job is null || part >= parts) return;
+            int parts = _parts;
+            uint part = (uint)s; // a sealed job's counter is 2³²−1
+            if (Generation(s) != gen || job is null || part >= (uint)parts) return;
             if (Interlocked.CompareExchange(ref _state, s + 1, s) != s) continue;
-            Execute(job, part);
+            Execute(job, (int)part);
         }
     }
 
@@ -183,6 +195,7 @@ internal static class ComputePool
                 }
             }
             seen = Generation(Volatile.Read(ref _state));
+            if (DelayBeforeClaimMs > 0) Thread.Sleep(DelayBeforeClaimMs);
             Work(seen, self);
         }
     }

@@ -30,10 +30,11 @@ public class ComputePoolTests
         }
     }
 
-    [TestCase(0, new[] { 0, 1, 2, 3 }), TestCase(1, new[] { 2, 3, 0, 1 }), TestCase(2, new[] { 0, 1, 2, 3 })]
+    [TestCase(0, new[] { 0, 1, 2, 3 }), TestCase(1, new[] { 2, 3, 0, 1 }), TestCase(2, new[] { 3, 0, 1, 2 })]
     public void EachThreadTriesItsHomePartsFirst(int self, int[] order)
     {
-        // 4 parts on 2 threads: the caller (0) owns parts 0–1, worker 1 owns 2–3, a third worker has no home.
+        // 4 parts on 2 threads: the caller (0) owns parts 0–1, worker 1 owns 2–3, a third worker has no home and starts
+        // at the last part, away from the caller's.
         Assert.That(Enumerable.Range(0, 4).Select(i => ComputePool.ClaimOrder(self, 4, 2, i)), Is.EqualTo(order));
     }
 
@@ -54,6 +55,51 @@ public class ComputePoolTests
                 }
                 Assert.That(firsts, Is.Ordered, $"{threads} threads, {parts} parts: home blocks in thread order");
             }
+    }
+
+    private sealed class SlowCountingJob : ComputeJob
+    {
+        public readonly int[] Runs = new int[8];
+
+        public override void Execute(int part)
+        {
+            Interlocked.Increment(ref Runs[part]);
+            Thread.SpinWait(2000);
+        }
+    }
+
+    /// <summary>
+    /// A worker that read a job's generation and was then delayed while the caller finished that job alone must not
+    /// run parts of the next job before it is published (they would run twice). Delays injected at the two points of
+    /// the race (found in review): the worker sleeps after reading the generation, the next caller after writing its
+    /// job's fields.
+    /// </summary>
+    [Test, NonParallelizable]
+    public void ALateWorkerNeverRunsPartsOfTheNextJob()
+    {
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var a = new SlowCountingJob();
+            var b = new SlowCountingJob();
+            ComputePool.Run(new SlowCountingJob(), 2, 2); // the worker exists and is spinning
+            Thread.Sleep(20);
+            try
+            {
+                ComputePool.DelayBeforeClaimMs = 20;
+                ComputePool.Run(a, 2, 2);                 // the worker wakes, then sleeps holding A's generation
+                ComputePool.DelayBeforeClaimMs = 0;
+                ComputePool.DelayBeforePublishMs = 60;    // B's fields written, its generation not yet published
+                ComputePool.Run(b, 4, 2);
+            }
+            finally
+            {
+                ComputePool.DelayBeforeClaimMs = 0;
+                ComputePool.DelayBeforePublishMs = 0;
+            }
+            Thread.Sleep(30);
+            Assert.That(a.Runs.Take(2), Is.All.EqualTo(1), $"rep {rep}: job A");
+            Assert.That(b.Runs.Take(4), Is.All.EqualTo(1), $"rep {rep}: job B, parts {string.Join(",", b.Runs)}");
+        }
     }
 
     [Test]
