@@ -134,7 +134,8 @@ public static class Functional
         HeadsCausalMatMulOp.Scores(q, k, heads, heads);
 
     /// <summary><see cref="CausalHeadScores(Tensor, Tensor, int)"/> for grouped-query attention: k (B, T, H_kv·D),
-    /// query head h against key head h / (H / H_kv), as Llama's <c>repeat_kv</c> without the copies.</summary>
+    /// query head h against key head h / (H / H_kv), as Llama's <c>repeat_kv</c> without the copies. k's gradient
+    /// has <c>repeat_kv</c>'s bits when it is fresh; one that already held G gets G + d₀ + d₁ … in turn.</summary>
     public static Tensor CausalHeadScores(Tensor q, Tensor k, int heads, int kvHeads) =>
         HeadsCausalMatMulOp.Scores(q, k, heads, kvHeads);
 

@@ -50,6 +50,7 @@ public static class Relu
             }
         }
         for (; i < n; i++)
-            dx[i] = (overwrite ? 0f : dx[i]) + (y[i] > 0f ? dy[i] : 0f);
+            if (overwrite) dx[i] = 0f + (y[i] > 0f ? dy[i] : 0f);
+            else if (y[i] > 0f) dx[i] += dy[i];
     }
 }

@@ -162,7 +162,7 @@ public class ElementwiseTests
     [Test]
     public void AdamMultiTensorStepIsBitwiseTheReferencePerTensorOnAnyThreadCount()
     {
-        int[] sizes = [401_408, 512, 131_072, 10, 1, 17, 2_560, 65, 100_003];
+        int[] sizes = [401_408, 512, 131_072, 10, 1, 17, 2_560, 65, 100_003, 0, 15, 16];
         foreach (int threads in new[] { 1, 2, 3 })
         {
             var tensors = new AdamUpdate.Tensors[sizes.Length];
@@ -181,11 +181,12 @@ public class ElementwiseTests
             }
             using (ComputeThreads.Use(threads))
                 AdamUpdate.StepMany(tensors, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.05f);
+            static IEnumerable<int> Bits(float[] x) => x.Select(BitConverter.SingleToInt32Bits);
             for (int t = 0; t < sizes.Length; t++)
             {
-                Assert.That(tensors[t].Param, Is.EqualTo(expected[t].P), $"θ of tensor {t}, {threads} thread(s)");
-                Assert.That(tensors[t].M, Is.EqualTo(expected[t].M), $"m of tensor {t}, {threads} thread(s)");
-                Assert.That(tensors[t].V, Is.EqualTo(expected[t].V), $"v of tensor {t}, {threads} thread(s)");
+                Assert.That(Bits(tensors[t].Param), Is.EqualTo(Bits(expected[t].P)), $"θ, tensor {t}, {threads} thr.");
+                Assert.That(Bits(tensors[t].M), Is.EqualTo(Bits(expected[t].M)), $"m of tensor {t}, {threads} thr.");
+                Assert.That(Bits(tensors[t].V), Is.EqualTo(Bits(expected[t].V)), $"v of tensor {t}, {threads} thr.");
             }
         }
     }

@@ -15,12 +15,13 @@ public class HeadsCausalMatMulTests
 {
     private static readonly int[] Swap = [0, 2, 1, 3];
 
+    // 300 crosses GEMM's depth block (KC = 256).
     [TestCase(2, 3, 1, 5), TestCase(2, 3, 7, 5), TestCase(3, 4, 64, 16), TestCase(1, 2, 65, 16),
-     TestCase(2, 1, 129, 7), TestCase(32, 4, 63, 16)]
+     TestCase(2, 1, 129, 7), TestCase(32, 4, 63, 16), TestCase(1, 2, 300, 8)]
     public void AttentionInPlaceIsBitwiseThePermutePathOnOneAndTwoThreads(int batch, int heads, int t, int d)
     {
         float[][] reference = With(1, () => Attention(batch, heads, t, d, inPlace: false));
-        foreach (int threads in new[] { 1, 2 })
+        foreach (int threads in new[] { 1, 2, 3 })
         {
             float[][] got = With(threads, () => Attention(batch, heads, t, d, inPlace: true));
             string[] names = ["y", "∂q", "∂k", "∂v"];
@@ -32,12 +33,13 @@ public class HeadsCausalMatMulTests
     }
 
     // Grouped-query attention against repeat_kv: 6 query heads on 2 or 3 key/value heads, and multi-query (1).
-    [TestCase(2, 6, 2, 9, 5), TestCase(3, 6, 3, 64, 16), TestCase(2, 4, 1, 65, 8), TestCase(32, 4, 2, 63, 16)]
+    [TestCase(2, 6, 2, 9, 5), TestCase(3, 6, 3, 64, 16), TestCase(2, 4, 1, 65, 8), TestCase(32, 4, 2, 63, 16),
+     TestCase(1, 4, 2, 300, 8)]
     public void GroupedQueryAttentionInPlaceIsBitwiseRepeatKvOnOneAndTwoThreads(int batch, int heads, int kvHeads,
         int t, int d)
     {
         float[][] reference = With(1, () => Attention(batch, heads, t, d, inPlace: false, kvHeads));
-        foreach (int threads in new[] { 1, 2 })
+        foreach (int threads in new[] { 1, 2, 3 })
         {
             float[][] got = With(threads, () => Attention(batch, heads, t, d, inPlace: true, kvHeads));
             string[] names = ["y", "∂q", "∂k", "∂v"];
@@ -45,6 +47,23 @@ public class HeadsCausalMatMulTests
                 Assert.That(got[i].Select(BitConverter.SingleToInt32Bits),
                     Is.EqualTo(reference[i].Select(BitConverter.SingleToInt32Bits)),
                     $"{names[i]}, B {batch}, H {heads}, H_kv {kvHeads}, T {t}, D {d}, {threads} thread(s)");
+        }
+    }
+
+    // q, k and v already holding a gradient when attention's backward runs (β = 1), beyond KC too: without grouped
+    // queries the in-place path adds each whole product, as the permute path's backward does.
+    [TestCase(2, 3, 65, 5), TestCase(1, 2, 300, 8)]
+    public void WithGradientsAlreadyPresentAttentionInPlaceIsBitwiseThePermutePath(int batch, int heads, int t, int d)
+    {
+        float[][] reference = With(1, () => Attention(batch, heads, t, d, inPlace: false, pre: true));
+        foreach (int threads in new[] { 1, 2 })
+        {
+            float[][] got = With(threads, () => Attention(batch, heads, t, d, inPlace: true, pre: true));
+            string[] names = ["y", "∂q", "∂k", "∂v"];
+            for (int i = 0; i < names.Length; i++)
+                Assert.That(got[i].Select(BitConverter.SingleToInt32Bits),
+                    Is.EqualTo(reference[i].Select(BitConverter.SingleToInt32Bits)),
+                    $"{names[i]}, B {batch}, H {heads}, T {t}, D {d}, {threads} thread(s)");
         }
     }
 
@@ -95,7 +114,8 @@ public class HeadsCausalMatMulTests
 
     // y, ∂q, ∂k, ∂v of y = P·v with P = causal softmax(q·kᵀ), for q (B, T, H·D) and k, v (B, T, H_kv·D), the loss
     // a weighted sum of y; the reference splits the heads with permutes and shares key/value heads with repeat_kv.
-    private static float[][] Attention(int batch, int heads, int t, int d, bool inPlace, int kvHeads = 0)
+    private static float[][] Attention(int batch, int heads, int t, int d, bool inPlace, int kvHeads = 0,
+        bool pre = false)
     {
         if (kvHeads == 0) kvHeads = heads;
         var g = new TorchGenerator(5);
@@ -115,7 +135,12 @@ public class HeadsCausalMatMulTests
             y = Functional.Reshape(Functional.Permute(Functional.CausalBatchedMatMul(p, vs), Swap),
                 batch, t, heads * d);
         }
-        GradCheck.WeightedSum(y).Backward();
+        Tensor loss = GradCheck.WeightedSum(y);
+        if (pre) // other uses of q, k and v whose gradients reach them first (the tape runs backward in reverse)
+            loss = Functional.Add(loss, Functional.Add(GradCheck.WeightedSum(Functional.Scale(q, 0.3f), 7),
+                Functional.Add(GradCheck.WeightedSum(Functional.Scale(k, 0.3f), 8),
+                    GradCheck.WeightedSum(Functional.Scale(v, 0.3f), 9))));
+        loss.Backward();
         return [y.Data.ToArray(), q.Grad.ToArray(), k.Grad.ToArray(), v.Grad.ToArray()];
     }
 

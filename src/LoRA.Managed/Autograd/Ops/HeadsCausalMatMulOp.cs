@@ -1,4 +1,6 @@
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LoRA.Managed.Autograd.Ops;
 
@@ -16,7 +18,10 @@ namespace LoRA.Managed.Autograd.Ops;
 /// <c>repeat_kv</c>): a slice is then one batch item and key/value head, its query heads in order, so a shared head's
 /// gradient sums them in <c>repeat_kv</c>'s order on one thread.
 /// Each is the same GEMM calls as <see cref="BatchedMatMulOp"/>'s causal product on permuted copies, over the
-/// unmasked triangle (<see cref="CausalSlices"/>), so the bits are those of the permute path. The slices (b, h) run in
+/// unmasked triangle (<see cref="CausalSlices"/>), so the bits are those of the permute path (and of
+/// <c>repeat_kv</c>'s sum in head order). One case differs in rounding order: with grouped-query attention, a key or
+/// value whose gradient already held a value before attention's backward gets G + d₀ + d₁ … added in turn where the
+/// permute path adds G + (d₀ + d₁ + …); in the models here those gradients are always fresh. The slices (b, h) run in
 /// runs over threads (<see cref="SlicedJob"/>); each writes only its own block of every output and gradient, and the
 /// blocks of all slices cover each tensor once, so a gradient that is still zero is written (β = 0), not added to.
 /// </summary>
@@ -145,9 +150,24 @@ internal sealed class HeadsCausalMatMulOp : Op
                 return;
             }
             ReadOnlySpan<float> ds = _c.AsSpan(square, t * t);
-            if (_da is not null) CausalSlices.LowerTimes(ds, _b.AsSpan(kv), wkv, _betaA, _da.AsSpan(qy), wq, t, d);
+            if (_da is not null)
+            {
+                if (Apart(_betaA, t, d, out Span<float> tmp))
+                {
+                    CausalSlices.LowerTimes(ds, _b.AsSpan(kv), wkv, 0f, tmp, d, t, d);
+                    AddRows(tmp, _da.AsSpan(qy), wq, t, d);
+                }
+                else CausalSlices.LowerTimes(ds, _b.AsSpan(kv), wkv, _betaA, _da.AsSpan(qy), wq, t, d);
+            }
             if (_db is not null)
-                CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
+            {
+                if (Apart(betaB, t, d, out Span<float> tmp))
+                {
+                    CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(qy), wq, 0f, tmp, d, t, d);
+                    AddRows(tmp, _db.AsSpan(kv), wkv, t, d);
+                }
+                else CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
+            }
         }
 
         // a = P (B, H, T, T), b = v; c = y or ∂y (B, T, H·D).
@@ -159,11 +179,44 @@ internal sealed class HeadsCausalMatMulOp : Op
                 CausalSlices.LowerTimes(p, _b.AsSpan(kv), wkv, 0f, _c.AsSpan(qy), wq, t, d);
                 return;
             }
-            if (_da is not null)
+            if (_da is not null) // depth D: one GEMM depth block, so adding with β = 1 is adding the whole product
                 CausalSlices.LowerTimesTransposed(_c.AsSpan(qy), wq, _b.AsSpan(kv), wkv, _betaA,
                     _da.AsSpan(square, t * t), t, d);
             if (_db is not null)
-                CausalSlices.LowerTransposedTimes(p, _c.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
+            {
+                if (Apart(betaB, t, d, out Span<float> tmp))
+                {
+                    CausalSlices.LowerTransposedTimes(p, _c.AsSpan(qy), wq, 0f, tmp, d, t, d);
+                    AddRows(tmp, _db.AsSpan(kv), wkv, t, d);
+                }
+                else CausalSlices.LowerTransposedTimes(p, _c.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
+            }
         }
+
+        // A product over depth T that is added to a gradient (β = 1): the GEMM adds each Gemm.KC-deep block of it to C
+        // in turn, where the permute and repeat_kv path adds the whole product. Beyond KC the product is computed
+        // apart, in a per-thread buffer, and then added, so the bits stay that path's.
+        private static bool Apart(float beta, int t, int d, out Span<float> scratch)
+        {
+            if (beta == 0f || t <= Gemm.KC)
+            {
+                scratch = default;
+                return false;
+            }
+            float[] buffer = t_scratch is { } a && a.Length >= t * d ? a : t_scratch = new float[t * d];
+            scratch = buffer.AsSpan(0, t * d);
+            return true;
+        }
+
+        private static void AddRows(ReadOnlySpan<float> rows, Span<float> destination, int ld, int t, int d)
+        {
+            for (int i = 0; i < t; i++)
+            {
+                Span<float> row = destination.Slice(i * ld, d);
+                TensorPrimitives.Add(row, rows.Slice(i * d, d), row);
+            }
+        }
+
+        [ThreadStatic] private static float[]? t_scratch;
     }
 }

@@ -15,9 +15,6 @@ namespace LoRA.Managed.Models;
 public sealed class CausalSelfAttention : Module
 {
     private Module _q, _k, _v, _o, _attnDropout, _residDropout;
-    // (B, T, nh, hs) ↔ (B, nh, T, hs) swaps dimensions 1 and 2 both ways.
-    // The shapes (B, T, nh, hs) and (B, T, C) of the last input, so a training step does not allocate them each
-    // forward. Each array is replaced, never mutated, so a forward on another thread cannot see a half-written one.
 
     /// <summary>Creates the layer for <paramref name="config"/>, drawing weights and dropout masks from
     /// <paramref name="generator"/>.</summary>
