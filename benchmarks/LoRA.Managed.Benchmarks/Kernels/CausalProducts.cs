@@ -40,7 +40,7 @@ internal static class CausalProducts
                     run();
                     best[i] = Math.Min(best[i], Stopwatch.GetElapsedTime(t0).TotalSeconds);
                 }
-            BatchedMatMulOp.CausalDisabled = false;
+            CausalSlices.FullProducts = false;
             CausalSlices.BlockRows = 16;
             CausalSlices.ColumnBlockRows = 32;
             sb.AppendLine($"{name}, 1 thread, best µs: full {best[0] * 1e6:F0}, causal/16 {best[1] * 1e6:F0} " +
@@ -115,7 +115,7 @@ internal static class CausalProducts
 
     private static void Set((bool full, int rows) v)
     {
-        BatchedMatMulOp.CausalDisabled = v.full;
+        CausalSlices.FullProducts = v.full;
         CausalSlices.BlockRows = v.rows; // column-cut blocks stay at 32 rows
     }
 

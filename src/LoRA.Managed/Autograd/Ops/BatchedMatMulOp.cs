@@ -71,10 +71,6 @@ internal sealed class BatchedMatMulOp : Op
 
     [ThreadStatic] private static SliceJob? t_job;
 
-    /// <summary>When set, causal products run as full ones (same kept bits; S's masked entries then hold q·kᵀ, which
-    /// the causal softmax never reads): only for benchmarks that time the two side by side (<c>--causal</c>).</summary>
-    internal static bool CausalDisabled;
-
     /// <summary>Runs every slice of <paramref name="job"/> (<see cref="SlicedJob.Run"/>), then drops its array
     /// references.</summary>
     private static void Run(SliceJob job, int batch, long workPerSlice)
@@ -121,7 +117,7 @@ internal sealed class BatchedMatMulOp : Op
         {
             int m = _m, n = _n, k = _k, lda = _lda, ldb = _ldb, sa = m * k, sb = k * n, sc = m * n;
             ReadOnlySpan<float> a = _a!.AsSpan(s * sa, sa), b = _b!.AsSpan(s * sb, sb);
-            if (_causal && !CausalDisabled)
+            if (_causal)
             {
                 ExecuteCausal(a, b, s);
                 return;

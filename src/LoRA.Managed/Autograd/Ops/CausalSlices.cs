@@ -37,6 +37,12 @@ internal static unsafe class CausalSlices
     /// product; at T = 128: 1.18× against 1.05×), each block re-packing its columns of op(B).</summary>
     internal static int ColumnBlockRows = 32;
 
+    /// <summary>When set, each product runs as the full GEMM (the kept entries' bits are the same; S's and ∂P's
+    /// masked entries then hold the product's values, which nothing reads): only for <c>--causal</c>, which times the
+    /// two side by side through <see cref="BatchedMatMulOp"/>, <see cref="HeadsCausalMatMulOp"/> and the GPT
+    /// step.</summary>
+    internal static bool FullProducts;
+
     // Each of the three products below serves one forward and one gradient: the scores S = q·kᵀ and ∂P = ∂y·vᵀ are
     // both tril(A·Bᵀ); y = P·v and ∂q = ∂S·k both multiply by a lower-triangular t×t A; ∂v = Pᵀ·∂y and ∂k = ∂Sᵀ·q by
     // its transpose.
@@ -48,6 +54,11 @@ internal static unsafe class CausalSlices
     public static void LowerTimesTransposed(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int t, int hs)
     {
+        if (FullProducts)
+        {
+            Gemm.Multiply(false, true, t, t, hs, 1f, a, lda, b, ldb, beta, c, t);
+            return;
+        }
         for (int r0 = 0; r0 < t; r0 += ColumnBlockRows)
         {
             int r1 = Math.Min(t, r0 + ColumnBlockRows);
@@ -61,6 +72,11 @@ internal static unsafe class CausalSlices
     public static void LowerTimes(ReadOnlySpan<float> l, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c,
         int ldc, int t, int hs)
     {
+        if (FullProducts)
+        {
+            Gemm.Multiply(false, false, t, hs, t, 1f, l, t, b, ldb, beta, c, ldc);
+            return;
+        }
         for (int r0 = 0; r0 < t; r0 += BlockRows)
         {
             int r1 = Math.Min(t, r0 + BlockRows);
@@ -73,6 +89,11 @@ internal static unsafe class CausalSlices
     public static void LowerTransposedTimes(ReadOnlySpan<float> l, ReadOnlySpan<float> b, int ldb, float beta,
         Span<float> c, int ldc, int t, int hs)
     {
+        if (FullProducts)
+        {
+            Gemm.Multiply(true, false, t, hs, t, 1f, l, t, b, ldb, beta, c, ldc);
+            return;
+        }
         for (int r0 = 0; r0 < t; r0 += BlockRows)
         {
             int r1 = Math.Min(t, r0 + BlockRows), d0 = DepthStart(r0, t);
