@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoRA.Managed.Kernels;
@@ -70,15 +69,6 @@ internal sealed class PermuteOp : Op
     {
         int rank = inShape.Length;
         if (rank > MaxRank) throw new ArgumentException($"permute: rank {rank} is above {MaxRank}.");
-        if (rank == 4 && dims[0] == 0 && dims[1] == 2 && dims[2] == 1 && dims[3] == 3)
-        {
-            // Attention's head split and merge, (B, A, C, D) ↔ (B, C, A, D): nested loops over whole rows of D.
-            if (ySpan.Length == 0) return;
-            fixed (float* px = xSpan, py = ySpan)
-                ParallelRange.For(new SwapBody(inShape[1], inShape[2], inShape[3], px, py, accumulateBack),
-                    inShape[0] * inShape[2], 1, Math.Max(1, 32 * 1024 / Math.Max(1, inShape[1] * inShape[3])));
-            return;
-        }
         var layout = new Layout();
         Span<int> inStride = stackalloc int[rank];
         inStride[rank - 1] = 1;
@@ -102,42 +92,6 @@ internal sealed class PermuteOp : Op
     }
 
     private const int MaxRank = 4;
-
-    /// <summary>
-    /// <c>y[b, c, a, :] = x[b, a, c, :]</c> for x (B, A, C, D), one item per (b, c): the A rows of D it gathers, each
-    /// item writing its own rows (so any split gives the same result). With <c>AccumulateBack</c> the rows are added
-    /// back into x instead: <c>x[b, a, c, :] += y[b, c, a, :]</c>.
-    /// </summary>
-    private readonly unsafe struct SwapBody(int a, int c, int d, float* x, float* y, bool accumulateBack)
-        : IRangeBody
-    {
-        public void Run(int start, int end)
-        {
-            for (int item = start; item < end; item++)
-            {
-                int b = item / c, ci = item % c;
-                float* yRow = y + (long)item * a * d;              // y[b, ci, 0, :]
-                float* xRow = x + ((long)b * a * c + ci) * d;       // x[b, 0, ci, :]
-                for (int ai = 0; ai < a; ai++, yRow += d, xRow += (long)c * d)
-                    MoveRow(xRow, yRow, d, accumulateBack);
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void MoveRow(float* x, float* y, int d, bool accumulateBack)
-        {
-            if (d == 16 && Vector512.IsHardwareAccelerated)
-            {
-                if (accumulateBack) (Vector512.Load(x) + Vector512.Load(y)).Store(x);
-                else Vector512.Load(x).Store(y);
-                return;
-            }
-            var xs = new Span<float>(x, d);
-            var ys = new Span<float>(y, d);
-            if (accumulateBack) TensorPrimitives.Add(xs, ys, xs);
-            else xs.CopyTo(ys);
-        }
-    }
 
     private unsafe struct Layout
     {
