@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -180,38 +181,25 @@ public static unsafe class AdamUpdate
         int i = start;
         if (Vector512.IsHardwareAccelerated)
         {
-            var vomb1 = Vector512.Create(omb1);
-            var vb2 = Vector512.Create(beta2); var vomb2 = Vector512.Create(omb2);
-            var vstep = Vector512.Create(stepSize); var vbc2 = Vector512.Create(bias2Sqrt);
-            var veps = Vector512.Create(eps); var vl2 = Vector512.Create(l2);
-            var vdec = Vector512.Create(decoupledDecay);
+            // Chunks judged dense or sparse in subnormal moments before they start (SubnormalMoments.DenseShare);
+            // the two loops give the same bits. Each is its own method: in one, the JIT kept the vector constants
+            // and the index in memory for the whole pass.
             bool exactSubnormals = Avx512F.IsSupported;
-            var vThreshold = Vector512.Create(SubnormalMoments.Threshold(stepSize, eps, omb1));
-            var vResting = Vector512.Create(SubnormalMoments.RestingMagnitude(omb1));
-            for (; i <= n - 16; i += 16)
+            float threshold = SubnormalMoments.Threshold(stepSize, eps, omb1);
+            int resting = SubnormalMoments.RestingMagnitude(omb1);
+            int vectorsEnd = i + ((n - i) & ~15);
+            while (i < vectorsEnd)
             {
-                var p = Vector512.Load(param + i) * vdec;
-                var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
-                var m0 = Vector512.Load(m + i);
-                // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
-                // SubnormalMoments).
-                var decaying = exactSubnormals && SubnormalMoments.Any(m0)
-                    ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
-                bool anyDecaying = decaying != Vector512<int>.Zero;
-                Vector512<float> mDecayed = default;
-                if (anyDecaying)
-                {
-                    // Lanes at rest (the usual case in a long run) keep m: Decay would return it unchanged.
-                    mDecayed = SubnormalMoments.AnyMoving(m0, decaying, vResting)
-                        ? SubnormalMoments.Decay(m0, omb1) : m0;
-                    m0 = Vector512.ConditionalSelect(decaying.AsSingle(), Vector512<float>.Zero, m0);
-                }
-                var mi = m0 + vomb1 * (g - m0);
-                var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
-                var denom = Vector512.Sqrt(vi) / vbc2 + veps;
-                p -= vstep * (mi / denom);
-                if (anyDecaying) mi = Vector512.ConditionalSelect(decaying.AsSingle(), mDecayed, mi);
-                mi.Store(m + i); vi.Store(v + i); p.Store(param + i);
+                // A run of chunks of one kind in one call: a tensor without subnormal moments is one loop, as before.
+                bool dense = exactSubnormals && SubnormalMoments.Dense(m + i, Math.Min(vectorsEnd - i,
+                    SubnormalMoments.ChunkLength));
+                int runEnd = Math.Min(vectorsEnd, i + SubnormalMoments.ChunkLength);
+                while (runEnd < vectorsEnd && dense == (exactSubnormals &&
+                    SubnormalMoments.Dense(m + runEnd, Math.Min(vectorsEnd - runEnd, SubnormalMoments.ChunkLength))))
+                    runEnd = Math.Min(vectorsEnd, runEnd + SubnormalMoments.ChunkLength);
+                if (dense) DenseVectors(param, grad, m, v, i, runEnd, h, threshold);
+                else SparseVectors(param, grad, m, v, i, runEnd, h, threshold, resting);
+                i = runEnd;
             }
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -242,6 +230,77 @@ public static unsafe class AdamUpdate
             float denom = MathF.Sqrt(vi) / bias2Sqrt + eps;
             m[i] = mi; v[i] = vi;
             param[i] = p0 * decoupledDecay - stepSize * (mi / denom);
+        }
+    }
+
+    /// <summary>Vectors [start, end) of chunks with few subnormal moments: a vector's lanes are tested only when
+    /// <see cref="SubnormalMoments.Any"/> finds one (and only with AVX-512F, which <see cref="SubnormalMoments.Decay"/>
+    /// needs).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SparseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
+        float threshold, int resting)
+    {
+        bool exactSubnormals = Avx512F.IsSupported;
+        var vomb1 = Vector512.Create(h.OneMinusBeta1);
+        var vb2 = Vector512.Create(h.Beta2); var vomb2 = Vector512.Create(h.OneMinusBeta2);
+        var vstep = Vector512.Create(h.StepSize); var vbc2 = Vector512.Create(h.Bias2Sqrt);
+        var veps = Vector512.Create(h.Eps); var vl2 = Vector512.Create(h.L2);
+        var vdec = Vector512.Create(h.Decay);
+        var vThreshold = Vector512.Create(threshold);
+        var vResting = Vector512.Create(resting);
+        for (int i = start; i < end; i += 16)
+        {
+            var p = Vector512.Load(param + i) * vdec;
+            var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
+            var m0 = Vector512.Load(m + i);
+            // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
+            // SubnormalMoments).
+            var decaying = exactSubnormals && SubnormalMoments.Any(m0)
+                ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
+            bool anyDecaying = decaying != Vector512<int>.Zero;
+            Vector512<float> mDecayed = default;
+            if (anyDecaying)
+            {
+                // Lanes at rest (the usual case in a long run) keep m: Decay would return it unchanged.
+                mDecayed = SubnormalMoments.AnyMoving(m0, decaying, vResting)
+                    ? SubnormalMoments.Decay(m0, h.OneMinusBeta1) : m0;
+                m0 = Vector512.ConditionalSelect(decaying.AsSingle(), Vector512<float>.Zero, m0);
+            }
+            var mi = m0 + vomb1 * (g - m0);
+            var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
+            var denom = Vector512.Sqrt(vi) / vbc2 + veps;
+            p -= vstep * (mi / denom);
+            if (anyDecaying) mi = Vector512.ConditionalSelect(decaying.AsSingle(), mDecayed, mi);
+            mi.Store(m + i); vi.Store(v + i); p.Store(param + i);
+        }
+    }
+
+    /// <summary>Vectors [start, end) of a chunk with many subnormal moments: every vector's lanes tested and decayed
+    /// without a branch, which in such a chunk would be mispredicted every few vectors.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void DenseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
+        float threshold)
+    {
+        var vomb1 = Vector512.Create(h.OneMinusBeta1);
+        var vb2 = Vector512.Create(h.Beta2); var vomb2 = Vector512.Create(h.OneMinusBeta2);
+        var vstep = Vector512.Create(h.StepSize); var vbc2 = Vector512.Create(h.Bias2Sqrt);
+        var veps = Vector512.Create(h.Eps); var vl2 = Vector512.Create(h.L2);
+        var vdec = Vector512.Create(h.Decay);
+        var vThreshold = Vector512.Create(threshold);
+        for (int i = start; i < end; i += 16)
+        {
+            var p = Vector512.Load(param + i) * vdec;
+            var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
+            var m0 = Vector512.Load(m + i);
+            var decaying = SubnormalMoments.Lanes(m0, g, p, vThreshold).AsSingle();
+            var mDecayed = SubnormalMoments.Decay(m0, h.OneMinusBeta1);
+            m0 = Vector512.ConditionalSelect(decaying, Vector512<float>.Zero, m0);
+            var mi = m0 + vomb1 * (g - m0);
+            var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
+            var denom = Vector512.Sqrt(vi) / vbc2 + veps;
+            p -= vstep * (mi / denom);
+            Vector512.ConditionalSelect(decaying, mDecayed, mi).Store(m + i);
+            vi.Store(v + i); p.Store(param + i);
         }
     }
 }

@@ -65,4 +65,83 @@ public class SubnormalMomentsTests
         }
         Assert.That(m.Count(float.IsSubnormal), Is.EqualTo(32), "the lone moments stayed subnormal");
     }
+
+    /// <summary>A chunk is dense exactly when one of its sampled vectors (one in
+    /// <see cref="SubnormalMoments.DenseShare"/> from its start) holds a subnormal moment.</summary>
+    [Test]
+    public unsafe void DenseLooksAtTheSampledVectorsOnly()
+    {
+        var m = new float[SubnormalMoments.ChunkLength];
+        fixed (float* p = m)
+        {
+            Assert.That(SubnormalMoments.Dense(p, m.Length), Is.False, "no subnormal");
+            m[16 * 3 + 5] = BitConverter.Int32BitsToSingle(7);
+            Assert.That(SubnormalMoments.Dense(p, m.Length), Is.False, "a subnormal in an unsampled vector");
+            m[16 * SubnormalMoments.DenseShare + 15] = -BitConverter.Int32BitsToSingle(0x7F_FFFF);
+            Assert.That(SubnormalMoments.Dense(p, m.Length), Is.True, "a subnormal in a sampled vector");
+            Assert.That(SubnormalMoments.Dense(p, 16 * SubnormalMoments.DenseShare), Is.False,
+                "the sampled vector beyond the length is not read");
+        }
+    }
+
+    /// <summary>
+    /// One tensor whose chunks are of every kind, side by side: dense (the lanes of every vector tested without a
+    /// branch), clean, sparse with subnormal moments in unsampled vectors (the per-vector test), a dense partial
+    /// chunk and a scalar tail; on one thread and split over two. The scalar reference's bits over steps in which
+    /// the moments keep decaying.
+    /// </summary>
+    [TestCase(1, 3 * SubnormalMoments.ChunkLength + 16 * 5 + 7)]
+    [TestCase(2, 72 * SubnormalMoments.ChunkLength + 16 * 9 + 11)]
+    public unsafe void AdamMatchesReferenceInDenseAndSparseChunks(int threads, int n)
+    {
+        const int chunk = SubnormalMoments.ChunkLength;
+        var rng = new Random(2026);
+        float[] p = new float[n], g = new float[n], m = new float[n], v = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            p[i] = (float)(rng.NextDouble() * 2 - 1);
+            m[i] = (float)(rng.NextDouble() - 0.5) * 1e-3f;
+            v[i] = (float)rng.NextDouble() * 1e-6f;
+            g[i] = (float)(rng.NextDouble() - 0.5) * 1e-2f;
+        }
+        void Subnormal(int i, int units)
+        {
+            m[i] = BitConverter.Int32BitsToSingle((rng.Next(2) == 0 ? 0 : unchecked((int)0x8000_0000)) | units);
+            g[i] = rng.Next(4) == 0 ? (float)(rng.NextDouble() - 0.5) * 1e-2f : 0f; // mostly a zero gradient
+        }
+        int chunks = n / chunk;
+        for (int c = 0; c < chunks; c++)
+        {
+            int kind = c % 3, at = c * chunk;
+            if (kind == 0) // dense: about one lane in eight, in roughly half the vectors
+                for (int i = at; i < at + chunk; i++)
+                    if (rng.Next(8) == 0) Subnormal(i, 1 + rng.Next(0x7F_FFFF));
+            else if (kind == 2) // sparse: a few vectors none of which is sampled
+                foreach (int vector in new[] { 3, 17, 50, 63 })
+                    Subnormal(at + 16 * vector + rng.Next(16), 5 + rng.Next(5000));
+        }
+        for (int i = chunks * chunk; i < n; i++)
+            if (rng.Next(3) == 0) Subnormal(i, 1 + rng.Next(0x7F_FFFF)); // the partial chunk and the tail
+        fixed (float* pm = m)
+            for (int c = 0; c < chunks; c++)
+            {
+                bool dense = SubnormalMoments.Dense(pm + c * chunk, chunk);
+                Assert.That(dense, Is.EqualTo(c % 3 == 0), $"chunk {c} is {(dense ? "dense" : "sparse")}");
+            }
+        float[] p2 = (float[])p.Clone(), m2 = (float[])m.Clone(), v2 = (float[])v.Clone();
+        using var _ = ComputeThreads.Use(threads);
+        for (int step = 0; step < 12; step++)
+        {
+            AdamUpdate.Step(p, g, m, v, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
+            ElementwiseReference.AdamStep(p2, g, m2, v2, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
+            for (int i = 0; i < n; i++)
+                if (BitConverter.SingleToInt32Bits(m[i]) != BitConverter.SingleToInt32Bits(m2[i]) ||
+                    BitConverter.SingleToInt32Bits(p[i]) != BitConverter.SingleToInt32Bits(p2[i]) ||
+                    BitConverter.SingleToInt32Bits(v[i]) != BitConverter.SingleToInt32Bits(v2[i]))
+                    Assert.Fail($"step {step}, element {i} (chunk {i / chunk}): m {m[i]:R} / {m2[i]:R}, " +
+                        $"θ {p[i]:R} / {p2[i]:R}, v {v[i]:R} / {v2[i]:R}");
+        }
+        Assert.That(m.Count(x => x != 0f && float.IsSubnormal(x)), Is.GreaterThan(chunks * 4),
+            "subnormal moments were still there at the end");
+    }
 }
