@@ -16,6 +16,8 @@ namespace LoRA.Managed.Benchmarks;
 /// (<see cref="Training.OpProfileBench"/>); <c>--quant-gemm [--rows N]</c> sets the quantised base's training-shape
 /// products (256 rows unless given) beside the float GEMM (<see cref="Kernels.QuantGemmThroughput"/>);
 /// <c>--causal</c> times attention's causal products against full ones (1 thread, alternated).
+/// <c>--adam-state [STEPS]</c> times Adam on the blog run's real state after STEPS steps (1,200 unless given), with
+/// and without its subnormal moments (<see cref="Training.AdamRealState"/>).
 /// <c>--gpt-gemm [--mlp | --step]</c> times the GPT step's (or the MLP's) products, or the GPT and MLP steps,
 /// with <see cref="Gemm.DirectPathDisabled"/> off and on side by side (<see cref="Kernels.GptGemmThroughput"/>).
 /// Anything else goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>.
@@ -102,6 +104,13 @@ public static class Program
         if (args.Contains("--fill"))
         {
             Console.WriteLine(Training.FillTiming.Run());
+            return;
+        }
+        if (args.Contains("--adam-state"))
+        {
+            int at = Array.IndexOf(args, "--adam-state");
+            int steps = at + 1 < args.Length && int.TryParse(args[at + 1], out int n) ? n : 1200;
+            Console.WriteLine(Training.AdamRealState.Table(steps));
             return;
         }
         if (args.Contains("--adam-cache"))

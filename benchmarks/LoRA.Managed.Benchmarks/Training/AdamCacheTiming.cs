@@ -17,9 +17,11 @@ public static class AdamCacheTiming
         var sb = new StringBuilder();
         using var one = ComputeThreads.Use(1);
         var flush = new float[16 << 20];
-        foreach (var (name, n, cold, stuck) in new[] { ("16K elements (L2)", 16384, false, false),
-            ("535,818 (MLP, warm)", 535_818, false, false), ("535,818 (MLP, after 64 MB)", 535_818, true, false),
-            ("535,818 (MLP, warm), 1 in 4 vectors with subnormal m at rest", 535_818, false, true) })
+        foreach (var (name, n, cold, stuck, spread) in new[] { ("16K elements (L2)", 16384, false, false, false),
+            ("535,818 (MLP, warm)", 535_818, false, false, false),
+            ("535,818 (MLP, after 64 MB)", 535_818, true, false, false),
+            ("535,818 (MLP, warm), 1 in 4 vectors with subnormal m at rest", 535_818, false, true, false),
+            ("535,818 (MLP, warm), a subnormal m in half the vectors at random", 535_818, false, false, true) })
         {
             var p = new float[n]; var g = new float[n]; var m = new float[n]; var v = new float[n];
             var r = new Random(1);
@@ -29,6 +31,22 @@ public static class AdamCacheTiming
             if (stuck)
                 for (int i = 0; i < n; i++)
                     if ((i / 16) % 4 == 0 && i % 2 == 0) { g[i] = 0f; m[i] = BitConverter.Int32BitsToSingle(4); }
+            // After the blog MLP's first epoch: one moment in eight subnormal, in about half the vectors, which ones
+            // at random (docs/07-performance.md, "Subnormal moments on Zen 5").
+            if (spread)
+                for (int i = 0; i < n; i += 16)
+                    if (r.Next(2) == 0)
+                        for (int lane = i; lane < Math.Min(n, i + 16); lane++)
+                            if (r.Next(4) == 0)
+                            {
+                                g[lane] = 0f;
+                                m[lane] = BitConverter.Int32BitsToSingle(1 + r.Next(1 << 20));
+                            }
+            // Half a second first: tiered compilation recompiles the hot loops (as StepPhases waits).
+            long warm = Stopwatch.GetTimestamp();
+            float[] p0 = (float[])p.Clone(), m0 = (float[])m.Clone(), v0 = (float[])v.Clone();
+            while (Stopwatch.GetElapsedTime(warm).TotalSeconds < 0.5)
+                AdamUpdate.Step(p0, g, m0, v0, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
             var best = double.MaxValue;
             for (int rep = 0; rep < repetitions; rep++)
             {
