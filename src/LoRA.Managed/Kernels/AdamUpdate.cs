@@ -181,26 +181,16 @@ public static unsafe class AdamUpdate
         int i = start;
         if (Vector512.IsHardwareAccelerated)
         {
-            // Chunks judged dense or sparse in subnormal moments before they start (SubnormalMoments.DenseShare);
-            // the two loops give the same bits. Each is its own method: in one, the JIT kept the vector constants
-            // and the index in memory for the whole pass.
-            bool exactSubnormals = Avx512F.IsSupported;
+            // Chunks of vectors are dense or sparse in subnormal moments (SubnormalMoments.DenseShare), and a chunk
+            // is updated the way its predecessor turned out to need: the loops count as they go, so nothing is read
+            // twice. Each loop returns at the first chunk of the other kind; both give the same bits. They are
+            // methods of their own: in one, the JIT kept the vector constants and the index in memory.
             float threshold = SubnormalMoments.Threshold(stepSize, eps, omb1);
             int resting = SubnormalMoments.RestingMagnitude(omb1);
             int vectorsEnd = i + ((n - i) & ~15);
-            while (i < vectorsEnd)
-            {
-                // A run of chunks of one kind in one call: a tensor without subnormal moments is one loop, as before.
-                bool dense = exactSubnormals && SubnormalMoments.Dense(m + i, Math.Min(vectorsEnd - i,
-                    SubnormalMoments.ChunkLength));
-                int runEnd = Math.Min(vectorsEnd, i + SubnormalMoments.ChunkLength);
-                while (runEnd < vectorsEnd && dense == (exactSubnormals &&
-                    SubnormalMoments.Dense(m + runEnd, Math.Min(vectorsEnd - runEnd, SubnormalMoments.ChunkLength))))
-                    runEnd = Math.Min(vectorsEnd, runEnd + SubnormalMoments.ChunkLength);
-                if (dense) DenseVectors(param, grad, m, v, i, runEnd, h, threshold);
-                else SparseVectors(param, grad, m, v, i, runEnd, h, threshold, resting);
-                i = runEnd;
-            }
+            for (bool dense = false; i < vectorsEnd; dense = !dense)
+                i = dense ? DenseVectors(param, grad, m, v, i, vectorsEnd, h, threshold)
+                    : SparseVectors(param, grad, m, v, i, vectorsEnd, h, threshold, resting);
         }
         else if (Vector256.IsHardwareAccelerated)
         {
@@ -233,11 +223,14 @@ public static unsafe class AdamUpdate
         }
     }
 
-    /// <summary>Vectors [start, end) of chunks with few subnormal moments: a vector's lanes are tested only when
-    /// <see cref="SubnormalMoments.Any"/> finds one (and only with AVX-512F, which <see cref="SubnormalMoments.Decay"/>
-    /// needs).</summary>
+    /// <summary>
+    /// Vectors from <paramref name="start"/> in chunks with few subnormal moments: a vector's lanes are tested only
+    /// when <see cref="SubnormalMoments.Any"/> finds one (and only with AVX-512F, which
+    /// <see cref="SubnormalMoments.Decay"/> needs). Returns where it stopped: <paramref name="end"/>, or the end of
+    /// the first chunk found dense.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void SparseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
+    private static int SparseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
         float threshold, int resting)
     {
         bool exactSubnormals = Avx512F.IsSupported;
@@ -248,37 +241,48 @@ public static unsafe class AdamUpdate
         var vdec = Vector512.Create(h.Decay);
         var vThreshold = Vector512.Create(threshold);
         var vResting = Vector512.Create(resting);
-        for (int i = start; i < end; i += 16)
+        int i = start;
+        while (i < end)
         {
-            var p = Vector512.Load(param + i) * vdec;
-            var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
-            var m0 = Vector512.Load(m + i);
-            // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
-            // SubnormalMoments).
-            var decaying = exactSubnormals && SubnormalMoments.Any(m0)
-                ? SubnormalMoments.Lanes(m0, g, p, vThreshold) : Vector512<int>.Zero;
-            bool anyDecaying = decaying != Vector512<int>.Zero;
-            Vector512<float> mDecayed = default;
-            if (anyDecaying)
+            int chunkEnd = Math.Min(end, i + SubnormalMoments.ChunkLength), flagged = 0;
+            for (; i < chunkEnd; i += 16)
             {
-                // Lanes at rest (the usual case in a long run) keep m: Decay would return it unchanged.
-                mDecayed = SubnormalMoments.AnyMoving(m0, decaying, vResting)
-                    ? SubnormalMoments.Decay(m0, h.OneMinusBeta1) : m0;
-                m0 = Vector512.ConditionalSelect(decaying.AsSingle(), Vector512<float>.Zero, m0);
+                var p = Vector512.Load(param + i) * vdec;
+                var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
+                var m0 = Vector512.Load(m + i);
+                // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
+                // SubnormalMoments). Without such lanes the select below keeps m: one blend, no flag to test.
+                var decaying = Vector512<float>.Zero;
+                Vector512<float> mDecayed = default;
+                if (exactSubnormals && SubnormalMoments.Any(m0))
+                {
+                    flagged++;
+                    Vector512<int> lanes = SubnormalMoments.Lanes(m0, g, p, vThreshold);
+                    // Lanes at rest (the usual case in a long run) keep m: Decay would return it unchanged.
+                    mDecayed = SubnormalMoments.AnyMoving(m0, lanes, vResting)
+                        ? SubnormalMoments.Decay(m0, h.OneMinusBeta1) : m0;
+                    decaying = lanes.AsSingle();
+                    m0 = Vector512.ConditionalSelect(decaying, Vector512<float>.Zero, m0);
+                }
+                var mi = m0 + vomb1 * (g - m0);
+                var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
+                var denom = Vector512.Sqrt(vi) / vbc2 + veps;
+                p -= vstep * (mi / denom);
+                Vector512.ConditionalSelect(decaying, mDecayed, mi).Store(m + i);
+                vi.Store(v + i); p.Store(param + i);
             }
-            var mi = m0 + vomb1 * (g - m0);
-            var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
-            var denom = Vector512.Sqrt(vi) / vbc2 + veps;
-            p -= vstep * (mi / denom);
-            if (anyDecaying) mi = Vector512.ConditionalSelect(decaying.AsSingle(), mDecayed, mi);
-            mi.Store(m + i); vi.Store(v + i); p.Store(param + i);
+            if (SubnormalMoments.Dense(flagged, SubnormalMoments.ChunkLength / 16)) return i;
         }
+        return i;
     }
 
-    /// <summary>Vectors [start, end) of a chunk with many subnormal moments: every vector's lanes tested and decayed
-    /// without a branch, which in such a chunk would be mispredicted every few vectors.</summary>
+    /// <summary>
+    /// Vectors from <paramref name="start"/> in chunks with many subnormal moments: every vector's lanes tested and
+    /// decayed without a branch, which in such a chunk would be mispredicted every few vectors. Returns where it
+    /// stopped: <paramref name="end"/>, or the end of the first chunk found sparse.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void DenseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
+    private static int DenseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
         float threshold)
     {
         var vomb1 = Vector512.Create(h.OneMinusBeta1);
@@ -287,20 +291,28 @@ public static unsafe class AdamUpdate
         var veps = Vector512.Create(h.Eps); var vl2 = Vector512.Create(h.L2);
         var vdec = Vector512.Create(h.Decay);
         var vThreshold = Vector512.Create(threshold);
-        for (int i = start; i < end; i += 16)
+        int i = start;
+        while (i < end)
         {
-            var p = Vector512.Load(param + i) * vdec;
-            var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
-            var m0 = Vector512.Load(m + i);
-            var decaying = SubnormalMoments.Lanes(m0, g, p, vThreshold).AsSingle();
-            var mDecayed = SubnormalMoments.Decay(m0, h.OneMinusBeta1);
-            m0 = Vector512.ConditionalSelect(decaying, Vector512<float>.Zero, m0);
-            var mi = m0 + vomb1 * (g - m0);
-            var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
-            var denom = Vector512.Sqrt(vi) / vbc2 + veps;
-            p -= vstep * (mi / denom);
-            Vector512.ConditionalSelect(decaying, mDecayed, mi).Store(m + i);
-            vi.Store(v + i); p.Store(param + i);
+            int chunkEnd = Math.Min(end, i + SubnormalMoments.ChunkLength), flagged = 0;
+            for (; i < chunkEnd; i += 16)
+            {
+                var p = Vector512.Load(param + i) * vdec;
+                var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
+                var m0 = Vector512.Load(m + i);
+                flagged += SubnormalMoments.AnyCount(m0);
+                var decaying = SubnormalMoments.Lanes(m0, g, p, vThreshold).AsSingle();
+                var mDecayed = SubnormalMoments.Decay(m0, h.OneMinusBeta1);
+                m0 = Vector512.ConditionalSelect(decaying, Vector512<float>.Zero, m0);
+                var mi = m0 + vomb1 * (g - m0);
+                var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
+                var denom = Vector512.Sqrt(vi) / vbc2 + veps;
+                p -= vstep * (mi / denom);
+                Vector512.ConditionalSelect(decaying, mDecayed, mi).Store(m + i);
+                vi.Store(v + i); p.Store(param + i);
+            }
+            if (!SubnormalMoments.Dense(flagged, SubnormalMoments.ChunkLength / 16)) return i;
         }
+        return i;
     }
 }

@@ -49,6 +49,16 @@ internal static class SubnormalMoments
         Vector512.LessThanAny((m.AsUInt32() & Vector512.Create(0x7FFF_FFFFu)) - Vector512<uint>.One,
             Vector512.Create((uint)MinNormalBits - 1));
 
+    /// <summary><see cref="Any"/> as 0 or 1 without a branch, for counting where a branch would be
+    /// mispredicted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int AnyCount(Vector512<float> m)
+    {
+        uint lanes = (uint)Vector512.LessThan((m.AsUInt32() & Vector512.Create(0x7FFF_FFFFu)) - Vector512<uint>.One,
+            Vector512.Create((uint)MinNormalBits - 1)).ExtractMostSignificantBits();
+        return (int)((lanes | (0u - lanes)) >> 31); // the top bit of x | −x is set exactly when x ≠ 0
+    }
+
     /// <summary>Lanes whose m is subnormal (non-zero), whose gradient is ±0, and whose |θ·d| exceeds the
     /// threshold.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -65,29 +75,24 @@ internal static class SubnormalMoments
     }
 
     /// <summary>Elements per chunk of Adam's pass judged dense or sparse in subnormal moments (see
-    /// <see cref="DenseShare"/>): 64 vectors, 4 KB of moments, which stay in L1 between the judging and the
-    /// update.</summary>
+    /// <see cref="DenseShare"/>): 64 vectors.</summary>
     public const int ChunkLength = 1024;
 
     /// <summary>
-    /// Adam's pass samples one vector in this many of a chunk with <see cref="Any"/>; if one holds a subnormal moment
-    /// the chunk is dense, and every vector's lanes are tested and decayed without a branch. A sparse chunk tests
-    /// <see cref="Any"/> on each vector and skips the lane test when it finds none. After the blog MLP's first epoch
-    /// 12 % of the first layer's moments are subnormal, spread over 48 % of its vectors with no pattern a branch
-    /// predictor learns: tested vector by vector, Adam's pass on that state took 316–347 µs on one Zen 5 core, with
-    /// dense chunks 234–252, against 180–190 with those moments zeroed (docs/07-performance.md, "Subnormal moments
-    /// spread out"). Both loops compute the same bits, so a wrong guess costs time only.
+    /// A chunk in which at least one vector in this many holds a subnormal moment is dense. Adam's pass updates each
+    /// chunk as its predecessor turned out to be (the first of a part as sparse): a dense chunk has every vector's
+    /// lanes tested and decayed without a branch, a sparse one tests <see cref="Any"/> on each vector and skips the
+    /// lane test when it finds none. After the blog MLP's first epoch 12 % of the first layer's moments are
+    /// subnormal, spread over 48 % of its vectors with no pattern a branch predictor learns; tested vector by vector,
+    /// Adam's pass on that state took 320–510 µs on one Zen 5 core against 180–250 µs with those moments zeroed
+    /// (docs/07-performance.md, "Subnormal moments spread out"). Both ways compute the same bits, so a wrong guess
+    /// costs time only.
     /// </summary>
     public const int DenseShare = 8;
 
-    /// <summary>Whether the chunk of <paramref name="length"/> moments at <paramref name="m"/> is dense: one of its
-    /// vectors sampled every <see cref="DenseShare"/> holds a subnormal moment.</summary>
-    public static unsafe bool Dense(float* m, int length)
-    {
-        for (int k = 0; k < length / 16; k += DenseShare)
-            if (Any(Vector512.Load(m + 16 * k))) return true;
-        return false;
-    }
+    /// <summary>Whether <paramref name="flagged"/> vectors with a subnormal moment out of
+    /// <paramref name="vectors"/> make a chunk dense (<see cref="DenseShare"/>).</summary>
+    public static bool Dense(int flagged, int vectors) => flagged > 0 && flagged * DenseShare >= vectors;
 
     /// <summary>
     /// The largest subnormal magnitude A (m = ±A·2⁻¹⁴⁹) that a zero gradient leaves unchanged: rne((1−β₁)·A) = 0, that
