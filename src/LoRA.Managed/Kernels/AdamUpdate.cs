@@ -183,14 +183,13 @@ public static unsafe class AdamUpdate
         {
             // Chunks of vectors are dense or sparse in subnormal moments (SubnormalMoments.DenseShare), and a chunk
             // is updated the way its predecessor turned out to need: the loops count as they go, so nothing is read
-            // twice. Each loop returns at the first chunk of the other kind; both give the same bits. They are
-            // methods of their own: in one, the JIT kept the vector constants and the index in memory.
+            // twice. Each loop returns at the first chunk of the other kind; both give the same bits.
             float threshold = SubnormalMoments.Threshold(stepSize, eps, omb1);
             int resting = SubnormalMoments.RestingMagnitude(omb1);
             int vectorsEnd = i + ((n - i) & ~15);
             for (bool dense = false; i < vectorsEnd; dense = !dense)
-                i = dense ? DenseVectors(param, grad, m, v, i, vectorsEnd, h, threshold)
-                    : SparseVectors(param, grad, m, v, i, vectorsEnd, h, threshold, resting);
+                i = dense ? Vectors<DenseChunks>(param, grad, m, v, i, vectorsEnd, h, threshold, resting)
+                    : Vectors<SparseChunks>(param, grad, m, v, i, vectorsEnd, h, threshold, resting);
         }
         else if (Vector256.IsHardwareAccelerated)
         {
@@ -223,15 +222,36 @@ public static unsafe class AdamUpdate
         }
     }
 
+    /// <summary>The kind of chunk a loop of <see cref="Vectors{TKind}"/> updates, fixed when it is compiled.</summary>
+    private interface IChunkKind
+    {
+        static abstract bool Dense { get; }
+    }
+
+    /// <summary>Chunks with many subnormal moments (<see cref="SubnormalMoments.DenseShare"/>).</summary>
+    private readonly struct DenseChunks : IChunkKind
+    {
+        public static bool Dense => true;
+    }
+
+    /// <summary>Chunks with few or none.</summary>
+    private readonly struct SparseChunks : IChunkKind
+    {
+        public static bool Dense => false;
+    }
+
     /// <summary>
-    /// Vectors from <paramref name="start"/> in chunks with few subnormal moments: a vector's lanes are tested only
-    /// when <see cref="SubnormalMoments.Any"/> finds one (and only with AVX-512F, which
-    /// <see cref="SubnormalMoments.Decay"/> needs). Returns where it stopped: <paramref name="end"/>, or the end of
-    /// the first chunk found dense.
+    /// Vectors from <paramref name="start"/> in chunks of one kind. Sparse: a vector's lanes are tested only when
+    /// <see cref="SubnormalMoments.Any"/> finds one (and only with AVX-512F, which <see cref="SubnormalMoments.Decay"/>
+    /// needs). Dense: every vector's lanes tested and decayed without a branch, which in such a chunk would be
+    /// mispredicted every few vectors. Counts the vectors with a subnormal moment as it goes and returns at the end of
+    /// the first chunk of the other kind, or at <paramref name="end"/>. Each kind is compiled on its own (a generic
+    /// over a struct), which is what keeps the vector constants in registers: in one loop with both kinds, the JIT kept
+    /// them and the index in memory.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int SparseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
-        float threshold, int resting)
+    private static int Vectors<TKind>(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
+        float threshold, int resting) where TKind : struct, IChunkKind
     {
         bool exactSubnormals = Avx512F.IsSupported;
         var vomb1 = Vector512.Create(h.OneMinusBeta1);
@@ -251,10 +271,16 @@ public static unsafe class AdamUpdate
                 var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
                 var m0 = Vector512.Load(m + i);
                 // Lanes with a subnormal m and a zero gradient: same bits without subnormal arithmetic (see
-                // SubnormalMoments). Without such lanes the select below keeps m: one blend, no flag to test.
+                // SubnormalMoments). Where there are none the selects keep m: a blend each, no flag to test.
                 var decaying = Vector512<float>.Zero;
                 Vector512<float> mDecayed = default;
-                if (exactSubnormals && SubnormalMoments.Any(m0))
+                if (TKind.Dense)
+                {
+                    flagged += SubnormalMoments.AnyCount(m0);
+                    decaying = SubnormalMoments.Lanes(m0, g, p, vThreshold).AsSingle();
+                    mDecayed = SubnormalMoments.Decay(m0, h.OneMinusBeta1);
+                }
+                else if (exactSubnormals && SubnormalMoments.Any(m0))
                 {
                     flagged++;
                     Vector512<int> lanes = SubnormalMoments.Lanes(m0, g, p, vThreshold);
@@ -262,47 +288,7 @@ public static unsafe class AdamUpdate
                     mDecayed = SubnormalMoments.AnyMoving(m0, lanes, vResting)
                         ? SubnormalMoments.Decay(m0, h.OneMinusBeta1) : m0;
                     decaying = lanes.AsSingle();
-                    m0 = Vector512.ConditionalSelect(decaying, Vector512<float>.Zero, m0);
                 }
-                var mi = m0 + vomb1 * (g - m0);
-                var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
-                var denom = Vector512.Sqrt(vi) / vbc2 + veps;
-                p -= vstep * (mi / denom);
-                Vector512.ConditionalSelect(decaying, mDecayed, mi).Store(m + i);
-                vi.Store(v + i); p.Store(param + i);
-            }
-            if (SubnormalMoments.Dense(flagged, SubnormalMoments.ChunkLength / 16)) return i;
-        }
-        return i;
-    }
-
-    /// <summary>
-    /// Vectors from <paramref name="start"/> in chunks with many subnormal moments: every vector's lanes tested and
-    /// decayed without a branch, which in such a chunk would be mispredicted every few vectors. Returns where it
-    /// stopped: <paramref name="end"/>, or the end of the first chunk found sparse.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int DenseVectors(float* param, float* grad, float* m, float* v, int start, int end, Hyper h,
-        float threshold)
-    {
-        var vomb1 = Vector512.Create(h.OneMinusBeta1);
-        var vb2 = Vector512.Create(h.Beta2); var vomb2 = Vector512.Create(h.OneMinusBeta2);
-        var vstep = Vector512.Create(h.StepSize); var vbc2 = Vector512.Create(h.Bias2Sqrt);
-        var veps = Vector512.Create(h.Eps); var vl2 = Vector512.Create(h.L2);
-        var vdec = Vector512.Create(h.Decay);
-        var vThreshold = Vector512.Create(threshold);
-        int i = start;
-        while (i < end)
-        {
-            int chunkEnd = Math.Min(end, i + SubnormalMoments.ChunkLength), flagged = 0;
-            for (; i < chunkEnd; i += 16)
-            {
-                var p = Vector512.Load(param + i) * vdec;
-                var g = Vector512.Load(grad + i) + vl2 * Vector512.Load(param + i);
-                var m0 = Vector512.Load(m + i);
-                flagged += SubnormalMoments.AnyCount(m0);
-                var decaying = SubnormalMoments.Lanes(m0, g, p, vThreshold).AsSingle();
-                var mDecayed = SubnormalMoments.Decay(m0, h.OneMinusBeta1);
                 m0 = Vector512.ConditionalSelect(decaying, Vector512<float>.Zero, m0);
                 var mi = m0 + vomb1 * (g - m0);
                 var vi = vb2 * Vector512.Load(v + i) + vomb2 * g * g;
@@ -311,7 +297,7 @@ public static unsafe class AdamUpdate
                 Vector512.ConditionalSelect(decaying, mDecayed, mi).Store(m + i);
                 vi.Store(v + i); p.Store(param + i);
             }
-            if (!SubnormalMoments.Dense(flagged, SubnormalMoments.ChunkLength / 16)) return i;
+            if (SubnormalMoments.Dense(flagged, SubnormalMoments.ChunkLength / 16) != TKind.Dense) return i;
         }
         return i;
     }

@@ -39,14 +39,7 @@ public class SubnormalMomentsTests
     {
         const int n = 16 * 40 + 3;
         var rng = new Random(77);
-        float[] p = new float[n], g = new float[n], m = new float[n], v = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            p[i] = (float)(rng.NextDouble() * 2 - 1);
-            m[i] = (float)(rng.NextDouble() - 0.5) * 1e-3f;
-            v[i] = (float)rng.NextDouble() * 1e-6f;
-            g[i] = (float)(rng.NextDouble() - 0.5) * 1e-2f;
-        }
+        var (p, g, m, v) = OrdinaryState(n, rng);
         // Vector k (k < 32) holds one subnormal moment with a zero gradient in lane k % 16; the rest have none.
         for (int k = 0; k < 32; k++)
         {
@@ -54,17 +47,7 @@ public class SubnormalMomentsTests
             m[i] = BitConverter.Int32BitsToSingle((k % 2 == 0 ? 0 : unchecked((int)0x8000_0000)) | (5 + 1000 * k));
             g[i] = 0f;
         }
-        float[] p2 = (float[])p.Clone(), m2 = (float[])m.Clone(), v2 = (float[])v.Clone();
-        for (int step = 0; step < 20; step++)
-        {
-            AdamUpdate.Step(p, g, m, v, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
-            ElementwiseReference.AdamStep(p2, g, m2, v2, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
-            for (int i = 0; i < n; i++)
-                Assert.That((BitConverter.SingleToInt32Bits(m[i]), BitConverter.SingleToInt32Bits(p[i]),
-                        BitConverter.SingleToInt32Bits(v[i])),
-                    Is.EqualTo((BitConverter.SingleToInt32Bits(m2[i]), BitConverter.SingleToInt32Bits(p2[i]),
-                        BitConverter.SingleToInt32Bits(v2[i]))), $"step {step}, element {i}");
-        }
+        StepBesideReference(p, g, m, v, steps: 20);
         Assert.That(m.Count(float.IsSubnormal), Is.EqualTo(32), "the lone moments stayed subnormal");
     }
 
@@ -91,14 +74,7 @@ public class SubnormalMomentsTests
     {
         const int chunk = SubnormalMoments.ChunkLength;
         var rng = new Random(2026);
-        float[] p = new float[n], g = new float[n], m = new float[n], v = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            p[i] = (float)(rng.NextDouble() * 2 - 1);
-            m[i] = (float)(rng.NextDouble() - 0.5) * 1e-3f;
-            v[i] = (float)rng.NextDouble() * 1e-6f;
-            g[i] = (float)(rng.NextDouble() - 0.5) * 1e-2f;
-        }
+        var (p, g, m, v) = OrdinaryState(n, rng);
         void Subnormal(int i, int units)
         {
             m[i] = BitConverter.Int32BitsToSingle((rng.Next(2) == 0 ? 0 : unchecked((int)0x8000_0000)) | units);
@@ -124,20 +100,40 @@ public class SubnormalMomentsTests
                 if (m.AsSpan(k, 16).ToArray().Any(x => x != 0f && float.IsSubnormal(x))) flagged++;
             Assert.That(SubnormalMoments.Dense(flagged, chunk / 16), Is.EqualTo(c % 4 <= 1), $"chunk {c}'s kind");
         }
+        using (ComputeThreads.Use(threads)) StepBesideReference(p, g, m, v, steps: 12);
+        Assert.That(m.Count(x => x != 0f && float.IsSubnormal(x)), Is.GreaterThan(chunks * 4),
+            "subnormal moments were still there at the end");
+    }
+
+    // θ, g, m and v of n ordinary elements: no subnormal moment, no zero gradient.
+    private static (float[] P, float[] G, float[] M, float[] V) OrdinaryState(int n, Random rng)
+    {
+        float[] p = new float[n], g = new float[n], m = new float[n], v = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            p[i] = (float)(rng.NextDouble() * 2 - 1);
+            m[i] = (float)(rng.NextDouble() - 0.5) * 1e-3f;
+            v[i] = (float)rng.NextDouble() * 1e-6f;
+            g[i] = (float)(rng.NextDouble() - 0.5) * 1e-2f;
+        }
+        return (p, g, m, v);
+    }
+
+    // Adam's pass and the scalar reference side by side for some steps (PyTorch's defaults, lr 1e-3), every element's
+    // θ, m and v compared bit for bit after each.
+    private static void StepBesideReference(float[] p, float[] g, float[] m, float[] v, int steps)
+    {
         float[] p2 = (float[])p.Clone(), m2 = (float[])m.Clone(), v2 = (float[])v.Clone();
-        using var _ = ComputeThreads.Use(threads);
-        for (int step = 0; step < 12; step++)
+        for (int step = 0; step < steps; step++)
         {
             AdamUpdate.Step(p, g, m, v, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
             ElementwiseReference.AdamStep(p2, g, m2, v2, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < p.Length; i++)
                 if (BitConverter.SingleToInt32Bits(m[i]) != BitConverter.SingleToInt32Bits(m2[i]) ||
                     BitConverter.SingleToInt32Bits(p[i]) != BitConverter.SingleToInt32Bits(p2[i]) ||
                     BitConverter.SingleToInt32Bits(v[i]) != BitConverter.SingleToInt32Bits(v2[i]))
-                    Assert.Fail($"step {step}, element {i} (chunk {i / chunk}): m {m[i]:R} / {m2[i]:R}, " +
-                        $"θ {p[i]:R} / {p2[i]:R}, v {v[i]:R} / {v2[i]:R}");
+                    Assert.Fail($"step {step}, element {i} (chunk {i / SubnormalMoments.ChunkLength}): m {m[i]:R} / " +
+                        $"{m2[i]:R}, θ {p[i]:R} / {p2[i]:R}, v {v[i]:R} / {v2[i]:R}");
         }
-        Assert.That(m.Count(x => x != 0f && float.IsSubnormal(x)), Is.GreaterThan(chunks * 4),
-            "subnormal moments were still there at the end");
     }
 }
