@@ -20,6 +20,15 @@ internal sealed class LoraProcess : IDisposable
             : "dotnet";
         var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true,
             UseShellExecute = false };
+        if (SignalsIgnored())
+        {
+            // Started under nohup or as a background job, this process ignores SIGHUP or SIGINT and a child would
+            // inherit that, so the signal tests would test nothing. GNU env restores the default first (and execs,
+            // so the process id stays the child's).
+            info.FileName = "env";
+            info.ArgumentList.Add("--default-signal=HUP,INT,TERM");
+            info.ArgumentList.Add(host);
+        }
         info.ArgumentList.Add(dll);
         foreach (string a in args) info.ArgumentList.Add(a);
         info.Environment["CI"] = "1";   // plain output, no live progress
@@ -30,6 +39,15 @@ internal sealed class LoraProcess : IDisposable
         _process.Start();
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
+
+    // Whether this process ignores SIGHUP, SIGINT or SIGTERM (bits 0, 1 and 14 of /proc's SigIgn mask).
+    private static bool SignalsIgnored()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:",
+            StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & 0x4003UL) != 0;
     }
 
     public string Out { get { lock (_gate) return _out.ToString(); } }
