@@ -32,7 +32,7 @@ public static class AdamCacheTiming
                 for (int i = 0; i < n; i++)
                     if ((i / 16) % 4 == 0 && i % 2 == 0) { g[i] = 0f; m[i] = BitConverter.Int32BitsToSingle(4); }
             // After the blog MLP's first epoch: one moment in eight subnormal, in about half the vectors, which ones
-            // at random (docs/07-performance.md, "Subnormal moments on Zen 5").
+            // at random (docs/07-performance.md, "Subnormal moments spread out (Zen 5)").
             if (spread)
                 for (int i = 0; i < n; i += 16)
                     if (r.Next(2) == 0)
@@ -48,9 +48,12 @@ public static class AdamCacheTiming
             while (Stopwatch.GetElapsedTime(warm).TotalSeconds < 0.5)
                 AdamUpdate.Step(p0, g, m0, v0, 1e-3f, 0.1f, 0.999f, 0.001f, 0.5f, 1e-8f, 0f, 1f);
             var best = double.MaxValue;
+            float[] spreadMoments = (float[])m.Clone();
             for (int rep = 0; rep < repetitions; rep++)
             {
                 if (cold) for (int i = 0; i < flush.Length; i += 16) flush[i] += 1f;
+                // Spread moments decay to rest within ~135 passes: each pass starts from the same, still moving, ones.
+                if (spread) spreadMoments.CopyTo(m, 0);
                 long t0 = Stopwatch.GetTimestamp();
                 int inner = n < 100_000 ? 30 : 1;
                 for (int k = 0; k < inner; k++)

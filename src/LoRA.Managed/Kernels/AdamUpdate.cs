@@ -264,7 +264,8 @@ public static unsafe class AdamUpdate
         int i = start;
         while (i < end)
         {
-            int chunkEnd = Math.Min(end, i + SubnormalMoments.ChunkLength), flagged = 0;
+            // Not i + ChunkLength first: near int.MaxValue that would wrap and the loop would never advance.
+            int chunkEnd = end - i > SubnormalMoments.ChunkLength ? i + SubnormalMoments.ChunkLength : end, flagged = 0;
             for (; i < chunkEnd; i += 16)
             {
                 var p = Vector512.Load(param + i) * vdec;

@@ -84,7 +84,7 @@ internal static class SubnormalMoments
     /// lanes tested and decayed without a branch, a sparse one tests <see cref="Any"/> on each vector and skips the
     /// lane test when it finds none. After the blog MLP's first epoch 12 % of the first layer's moments are
     /// subnormal, spread over 48 % of its vectors with no pattern a branch predictor learns; tested vector by vector,
-    /// Adam's pass on that state took 320–510 µs on one Zen 5 core against 180–250 µs with those moments zeroed
+    /// Adam's pass on that state took 380–407 µs on one Zen 5 core against 191–204 µs with those moments zeroed
     /// (docs/07-performance.md, "Subnormal moments spread out"). Both ways compute the same bits, so a wrong guess
     /// costs time only.
     /// </summary>
@@ -97,8 +97,9 @@ internal static class SubnormalMoments
     /// <summary>
     /// The largest subnormal magnitude A (m = ±A·2⁻¹⁴⁹) that a zero gradient leaves unchanged: rne((1−β₁)·A) = 0, that
     /// is (1−β₁)·A ≤ ½ (a tie rounds to the even 0), computed exactly in double. With 1 − β₁ = 0.1 it is 4: a first
-    /// moment decays to ±4·2⁻¹⁴⁹ and stays there, so in a long run nearly every decaying lane is at rest, and
-    /// <see cref="AnyMoving"/> lets those vectors skip <see cref="Decay"/>'s conversions to double.
+    /// moment decays to ±4·2⁻¹⁴⁹ and stays there, so in a long run nearly every decaying lane is at rest, and in a
+    /// sparse chunk (<see cref="DenseShare"/>) <see cref="AnyMoving"/> lets those vectors skip <see cref="Decay"/>'s
+    /// conversions to double; a dense chunk decays every vector.
     /// </summary>
     public static int RestingMagnitude(float oneMinusBeta1)
     {

@@ -4,10 +4,11 @@ using LoRA.Managed.Kernels;
 namespace LoRA.Managed.Tests.Kernels;
 
 /// <summary>
-/// Adam's pass skips the subnormal-moment lane test for a vector whose first moments have no non-zero subnormal
-/// (<see cref="SubnormalMoments.Any"/>). A wrong "none" would not change a bit (the ordinary path computes the same
-/// IEEE results, slowly), only the time, so the predicate is tested on its own; the pass is held to the reference
-/// with vectors of each kind side by side.
+/// In a sparse chunk Adam's pass skips the subnormal-moment lane test for a vector whose first moments have no
+/// non-zero subnormal (<see cref="SubnormalMoments.Any"/>); a dense chunk tests every vector
+/// (<see cref="SubnormalMoments.Dense"/>). A wrong "none" or a wrong kind would not change a bit (the ordinary path
+/// computes the same IEEE results, slowly), only the time, so the predicates are tested on their own; the pass is held
+/// to the reference with vectors and chunks of each kind side by side.
 /// </summary>
 public class SubnormalMomentsTests
 {
