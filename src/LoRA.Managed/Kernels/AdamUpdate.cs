@@ -57,10 +57,9 @@ public static unsafe class AdamUpdate
                 Range(pp, pg, pm, pv, 0, n, h);
                 return;
             }
-            int parts = threads;
             var job = t_job ??= new AdamJob();
-            job.Set(pp, pg, pm, pv, n, (n / 16 + parts - 1) / parts * 16, parts, h);
-            try { ComputePool.Run(job, parts, threads); }
+            job.Set(pp, pg, pm, pv, n, threads, h);
+            try { ComputePool.Run(job, threads, threads); }
             finally { job.Clear(); }
         }
     }
@@ -69,18 +68,19 @@ public static unsafe class AdamUpdate
     internal readonly record struct Tensors(float[] Param, float[] Grad, float[] M, float[] V, float Decay);
 
     /// <summary>
-    /// <see cref="Step"/> on every tensor of <paramref name="tensors"/> as one parallel job (PyTorch's multi-tensor
-    /// <c>foreach</c> Adam): part p of T updates the p-th block of every tensor, blocks of whole 16-element groups cut
-    /// as <see cref="Step"/> cuts one tensor, so the bits are the per-tensor loop's. One job instead of one per tensor
-    /// spares the dispatches; and each core updates the half of each weight gradient that its own part of the
-    /// weight-gradient GEMM wrote (that GEMM splits C's rows in halves too), where a tensor below
-    /// <see cref="ParallelThreshold"/> was updated by the caller alone, reading the other core's half.
+    /// <see cref="Step"/> on the first <paramref name="count"/> tensors of <paramref name="tensors"/> as one parallel
+    /// job (PyTorch's multi-tensor <c>foreach</c> Adam): part p of T updates the p-th block of every tensor, blocks of
+    /// whole 16-element groups cut as <see cref="Step"/> cuts one tensor, so the bits are the per-tensor loop's. One
+    /// job instead of one per tensor spares the dispatches; and each core updates the half of each weight gradient
+    /// that its own part of the weight-gradient GEMM wrote (that GEMM splits C's rows in halves too), where a tensor
+    /// below <see cref="ParallelThreshold"/> was updated by the caller alone, reading the other core's half. The job
+    /// references <paramref name="tensors"/> while it runs; nothing is copied.
     /// </summary>
-    internal static void StepMany(ReadOnlySpan<Tensors> tensors, float stepSize, float oneMinusBeta1, float beta2,
+    internal static void StepMany(Tensors[] tensors, int count, float stepSize, float oneMinusBeta1, float beta2,
         float oneMinusBeta2, float bias2Sqrt, float eps, float l2)
     {
         long total = 0;
-        for (int i = 0; i < tensors.Length; i++)
+        for (int i = 0; i < count; i++)
         {
             Tensors t = tensors[i];
             int n = t.Param.Length;
@@ -93,45 +93,48 @@ public static unsafe class AdamUpdate
         int threads = ComputeThreads.Max;
         if (total < ParallelThreshold || threads <= 1)
         {
-            foreach (var t in tensors) Part(t, 0, 1, h);
+            for (int i = 0; i < count; i++) Part(tensors[i], 0, 1, h);
             return;
         }
         var job = t_many ??= new ManyJob();
-        job.Set(tensors, threads, h);
+        job.Set(tensors, count, threads, h);
         try { ComputePool.Run(job, threads, threads); }
         finally { job.Clear(); }
     }
 
-    /// <summary>Part <paramref name="part"/> of <paramref name="parts"/> of one tensor: [p·chunk, (p+1)·chunk) with
-    /// chunk a multiple of 16, the last part to the end.</summary>
     private static void Part(in Tensors t, int part, int parts, Hyper h)
     {
-        int n = t.Param.Length, chunk = (n / 16 + parts - 1) / parts * 16, start = part * chunk;
-        int end = part == parts - 1 ? n : Math.Min(n, start + chunk);
-        if (start >= end) return;
         fixed (float* pp = t.Param, pg = t.Grad, pm = t.M, pv = t.V)
-            Range(pp, pg, pm, pv, start, end, h with { Decay = t.Decay });
+            Part(pp, pg, pm, pv, t.Param.Length, part, parts, h with { Decay = t.Decay });
+    }
+
+    /// <summary>Part <paramref name="part"/> of <paramref name="parts"/> of n elements: [p·chunk, (p+1)·chunk) with
+    /// chunk a multiple of 16, the last part to the end.</summary>
+    private static void Part(float* p, float* g, float* m, float* v, int n, int part, int parts, Hyper h)
+    {
+        int chunk = (n / 16 + parts - 1) / parts * 16, start = part * chunk;
+        int end = part == parts - 1 ? n : Math.Min(n, start + chunk);
+        if (start < end) Range(p, g, m, v, start, end, h);
     }
 
     [ThreadStatic] private static ManyJob? t_many;
 
-    /// <summary>The tensors of a multi-tensor step, kept in a reused array (no allocation per step).</summary>
+    /// <summary>The caller's tensors of a multi-tensor step, referenced for the job only (no copy, no
+    /// allocation).</summary>
     private sealed class ManyJob : ComputeJob
     {
         private Tensors[] _tensors = [];
         private int _count, _parts;
         private Hyper _h;
 
-        public void Set(ReadOnlySpan<Tensors> tensors, int parts, Hyper h)
+        public void Set(Tensors[] tensors, int count, int parts, Hyper h)
         {
-            if (_tensors.Length < tensors.Length) _tensors = new Tensors[tensors.Length];
-            tensors.CopyTo(_tensors);
-            _count = tensors.Length; _parts = parts; _h = h;
+            _tensors = tensors; _count = count; _parts = parts; _h = h;
         }
 
         public void Clear()
         {
-            System.Array.Clear(_tensors, 0, _count);
+            _tensors = [];
             _count = 0;
         }
 
@@ -147,27 +150,21 @@ public static unsafe class AdamUpdate
 
     [ThreadStatic] private static AdamJob? t_job;
 
-    /// <summary>Part p updates elements [p·chunk, min(n, (p+1)·chunk)); chunk is a multiple of 16 and the last part
-    /// takes the tail.</summary>
+    /// <summary>The parts of one tensor (<see cref="Step"/>), each cut as the multi-tensor step cuts it.</summary>
     private sealed class AdamJob : ComputeJob
     {
         private float* _p, _g, _m, _v;
-        private int _n, _chunk, _parts;
+        private int _n, _parts;
         private Hyper _h;
 
-        public void Set(float* p, float* g, float* m, float* v, int n, int chunk, int parts, Hyper h)
+        public void Set(float* p, float* g, float* m, float* v, int n, int parts, Hyper h)
         {
-            _p = p; _g = g; _m = m; _v = v; _n = n; _chunk = chunk; _parts = parts; _h = h;
+            _p = p; _g = g; _m = m; _v = v; _n = n; _parts = parts; _h = h;
         }
 
         public void Clear() { _p = _g = _m = _v = null; }
 
-        public override void Execute(int part)
-        {
-            int start = part * _chunk;
-            if (start >= _n) return;
-            Range(_p, _g, _m, _v, start, part == _parts - 1 ? _n : Math.Min(_n, start + _chunk), _h);
-        }
+        public override void Execute(int part) => Part(_p, _g, _m, _v, _n, part, _parts, _h);
     }
 
     /// <summary>The fused update of elements [start, end): SIMD blocks of 16 (or 8) from start, then a scalar

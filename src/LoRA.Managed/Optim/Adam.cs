@@ -66,15 +66,14 @@ public class Adam : Optimizer
             Parameter p = Parameters[i];
             if (!Active(p)) continue;
             _batch[count++] = new AdamUpdate.Tensors(p.Array, p.EnsureGrad(), _m[i], _v[i], DecayFor(p, decay));
+            // Zeroing only marks the gradient (Tensor.ZeroGrad): its values stay in the array the update reads below,
+            // and the next backward's first write overwrites them.
+            if (zeroGrad) p.ZeroGrad();
         }
         // All parameters in one pass split over the threads (AdamUpdate.StepMany), as torch's foreach Adam.
-        AdamUpdate.StepMany(_batch.AsSpan(0, count), stepSize, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2),
+        AdamUpdate.StepMany(_batch, count, stepSize, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2),
             (float)bias2Sqrt, (float)Eps, l2);
         System.Array.Clear(_batch, 0, count); // no references kept to gradients between steps
-        // Zeroing is lazy: the next backward's first write into each gradient overwrites it (Tensor.ZeroGrad).
-        if (zeroGrad)
-            for (int i = 0; i < Parameters.Count; i++)
-                if (Active(Parameters[i])) Parameters[i].ZeroGrad();
     }
 
     /// <summary>The decoupled decay factor for one parameter (AdamW may exempt some).</summary>

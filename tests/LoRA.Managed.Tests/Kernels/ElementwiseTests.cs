@@ -180,7 +180,7 @@ public class ElementwiseTests
                 tensors[t] = new AdamUpdate.Tensors(p, g, m, v, decay);
             }
             using (ComputeThreads.Use(threads))
-                AdamUpdate.StepMany(tensors, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.05f);
+                AdamUpdate.StepMany(tensors, tensors.Length, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0.05f);
             static IEnumerable<int> Bits(float[] x) => x.Select(BitConverter.SingleToInt32Bits);
             for (int t = 0; t < sizes.Length; t++)
             {
@@ -196,7 +196,7 @@ public class ElementwiseTests
     {
         var bad = new AdamUpdate.Tensors(new float[4], new float[4], new float[3], new float[4], 1f);
         var ex = Assert.Throws<ArgumentException>(() =>
-            AdamUpdate.StepMany([bad], 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0f));
+            AdamUpdate.StepMany([bad], 1, 0.01f, 0.1f, 0.999f, 0.001f, 0.77f, 1e-8f, 0f));
         Assert.That(ex!.Message, Does.Contain("tensor 0's lengths differ").And.Contain("m 3"));
     }
 
