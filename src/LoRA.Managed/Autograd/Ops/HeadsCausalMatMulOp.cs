@@ -152,21 +152,15 @@ internal sealed class HeadsCausalMatMulOp : Op
             ReadOnlySpan<float> ds = _c.AsSpan(square, t * t);
             if (_da is not null)
             {
-                if (Apart(_betaA, t, d, out Span<float> tmp))
-                {
-                    CausalSlices.LowerTimes(ds, _b.AsSpan(kv), wkv, 0f, tmp, d, t, d);
-                    AddRows(tmp, _da.AsSpan(qy), wq, t, d);
-                }
-                else CausalSlices.LowerTimes(ds, _b.AsSpan(kv), wkv, _betaA, _da.AsSpan(qy), wq, t, d);
+                var into = Into.Gradient(_da.AsSpan(qy), wq, _betaA, t, d);
+                CausalSlices.LowerTimes(ds, _b.AsSpan(kv), wkv, into.Beta, into.C, into.Ld, t, d);
+                into.Finish();
             }
             if (_db is not null)
             {
-                if (Apart(betaB, t, d, out Span<float> tmp))
-                {
-                    CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(qy), wq, 0f, tmp, d, t, d);
-                    AddRows(tmp, _db.AsSpan(kv), wkv, t, d);
-                }
-                else CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
+                var into = Into.Gradient(_db.AsSpan(kv), wkv, betaB, t, d);
+                CausalSlices.LowerTransposedTimes(ds, _a.AsSpan(qy), wq, into.Beta, into.C, into.Ld, t, d);
+                into.Finish();
             }
         }
 
@@ -184,36 +178,49 @@ internal sealed class HeadsCausalMatMulOp : Op
                     _da.AsSpan(square, t * t), t, d);
             if (_db is not null)
             {
-                if (Apart(betaB, t, d, out Span<float> tmp))
+                var into = Into.Gradient(_db.AsSpan(kv), wkv, betaB, t, d);
+                CausalSlices.LowerTransposedTimes(p, _c.AsSpan(qy), wq, into.Beta, into.C, into.Ld, t, d);
+                into.Finish();
+            }
+        }
+
+        /// <summary>
+        /// Where a backward product over depth T goes (t×d, β). Added to a gradient (β = 1), the GEMM adds each
+        /// Gemm.KC-deep block of it to C in turn, where the permute and repeat_kv path adds the whole product; so
+        /// beyond KC the product is computed apart, into a per-thread buffer with β = 0, and <see cref="Finish"/> adds
+        /// it whole, which keeps that path's bits. Otherwise it goes straight into the gradient's block.
+        /// </summary>
+        private readonly ref struct Into
+        {
+            private readonly Span<float> _gradient;
+            private readonly int _ld, _t, _d;
+
+            private Into(Span<float> c, int ld, float beta, Span<float> gradient, int gradientLd, int t, int d)
+            {
+                C = c; Ld = ld; Beta = beta; _gradient = gradient; _ld = gradientLd; _t = t; _d = d;
+            }
+
+            /// <summary>The product's destination, its row stride and β.</summary>
+            public Span<float> C { get; }
+            public int Ld { get; }
+            public float Beta { get; }
+
+            public static Into Gradient(Span<float> gradient, int ld, float beta, int t, int d)
+            {
+                if (beta == 0f || t <= Gemm.KC) return new Into(gradient, ld, beta, default, 0, 0, 0);
+                float[] buffer = t_scratch is { } a && a.Length >= t * d ? a : t_scratch = new float[t * d];
+                return new Into(buffer.AsSpan(0, t * d), d, 0f, gradient, ld, t, d);
+            }
+
+            /// <summary>Adds a product computed apart to the gradient's block, row by row.</summary>
+            public void Finish()
+            {
+                if (_gradient.IsEmpty) return;
+                for (int i = 0; i < _t; i++)
                 {
-                    CausalSlices.LowerTransposedTimes(p, _c.AsSpan(qy), wq, 0f, tmp, d, t, d);
-                    AddRows(tmp, _db.AsSpan(kv), wkv, t, d);
+                    Span<float> row = _gradient.Slice(i * _ld, _d);
+                    TensorPrimitives.Add(row, C.Slice(i * _d, _d), row);
                 }
-                else CausalSlices.LowerTransposedTimes(p, _c.AsSpan(qy), wq, betaB, _db.AsSpan(kv), wkv, t, d);
-            }
-        }
-
-        // A product over depth T that is added to a gradient (β = 1): the GEMM adds each Gemm.KC-deep block of it to C
-        // in turn, where the permute and repeat_kv path adds the whole product. Beyond KC the product is computed
-        // apart, in a per-thread buffer, and then added, so the bits stay that path's.
-        private static bool Apart(float beta, int t, int d, out Span<float> scratch)
-        {
-            if (beta == 0f || t <= Gemm.KC)
-            {
-                scratch = default;
-                return false;
-            }
-            float[] buffer = t_scratch is { } a && a.Length >= t * d ? a : t_scratch = new float[t * d];
-            scratch = buffer.AsSpan(0, t * d);
-            return true;
-        }
-
-        private static void AddRows(ReadOnlySpan<float> rows, Span<float> destination, int ld, int t, int d)
-        {
-            for (int i = 0; i < t; i++)
-            {
-                Span<float> row = destination.Slice(i * ld, d);
-                TensorPrimitives.Add(row, rows.Slice(i * d, d), row);
             }
         }
 
