@@ -1,9 +1,10 @@
 namespace LoRA.Managed.Models;
 
 /// <summary>
-/// The shapes one attention forward reshapes through for a (batch, time): (B, T, H, D), (B, T, H_kv, D) and
-/// (B, T, H·D). Kept by the layer and rebuilt only when (batch, time) changes, so a training step or a decode step
-/// allocates none; replaced, never mutated, so another thread's forward never sees a half-written one.
+/// The shapes one attention forward reshapes through for a (batch, time): (B, T, H, D), (B, T, H_kv, D),
+/// (B, T, H·D) and (B, T, H_kv·D). Kept by the layer and rebuilt only when (batch, time) changes, so a training step
+/// or a decode step allocates none; replaced, never mutated, so another thread's forward never sees a half-written
+/// one.
 /// </summary>
 internal sealed class AttentionShapes
 {
@@ -23,9 +24,6 @@ internal sealed class AttentionShapes
     public int[] KvHeads { get; }
     public int[] Merged { get; }
     public int[] KvMerged { get; }
-
-    /// <summary>(B, T, H, D) ↔ (B, H, T, D).</summary>
-    public static readonly int[] SwapTimeAndHeads = [0, 2, 1, 3];
 
     /// <summary><paramref name="cached"/> when it is for this (batch, time), else new shapes (stored back by the
     /// caller).</summary>
