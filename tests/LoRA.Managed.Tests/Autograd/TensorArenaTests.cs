@@ -49,11 +49,7 @@ public class TensorArenaTests
         ComputeThreads.Max = 1; // the threaded GEMM path uses the thread pool, measured separately by the benchmarks
         try
         {
-            for (int i = 0; i < 3; i++) Step(model, opt, x, y, arena);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) Step(model, opt, x, y, arena);
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.That(allocated, Is.Zero);
+            Assert.That(SteadyState.AllocatedBytes(() => Step(model, opt, x, y, arena), 10), Is.Zero);
         }
         finally { ComputeThreads.Max = saved; }
     }
@@ -109,11 +105,8 @@ public class TensorArenaTests
         ComputeThreads.Max = threads;
         try
         {
-            for (int i = 0; i < 3; i++) GptStep(model, opt, ids, targets, b, t, arena);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) GptStep(model, opt, ids, targets, b, t, arena);
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.That(allocated, Is.Zero, $"bytes allocated by 10 steady-state GPT steps on {threads} thread(s)");
+            long allocated = SteadyState.AllocatedBytes(() => GptStep(model, opt, ids, targets, b, t, arena), 10);
+            Assert.That(allocated, Is.Zero, $"bytes allocated by steady-state GPT steps on {threads} thread(s)");
         }
         finally { ComputeThreads.Max = saved; }
     }

@@ -117,10 +117,7 @@ public class GradientCheckpointingTests
         ComputeThreads.Max = 1;
         try
         {
-            for (int i = 0; i < 3; i++) Step();
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 4; i++) Step();
-            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes per steady-state step");
+            Assert.That(SteadyState.AllocatedBytes(Step, 4), Is.Zero, "bytes per steady-state step");
         }
         finally { ComputeThreads.Max = saved; }
 

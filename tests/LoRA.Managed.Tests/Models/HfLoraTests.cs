@@ -7,6 +7,7 @@ using LoRA.Managed.Models;
 using LoRA.Managed.Models.Hf;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
+using LoRA.Managed.Tests.Autograd;
 
 namespace LoRA.Managed.Tests.Models;
 
@@ -90,10 +91,7 @@ public class HfLoraTests
         ComputeThreads.Max = 1;
         try
         {
-            for (int i = 0; i < 3; i++) TrainStep(model, opt, ids, arena);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 5; i++) TrainStep(model, opt, ids, arena);
-            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+            Assert.That(SteadyState.AllocatedBytes(() => TrainStep(model, opt, ids, arena), 5), Is.Zero);
         }
         finally { ComputeThreads.Max = saved; }
     }

@@ -7,6 +7,7 @@ using LoRA.Managed.Models.Hf;
 using LoRA.Managed.Nn;
 using LoRA.Managed.Optim;
 using LoRA.Managed.Tensors;
+using LoRA.Managed.Tests.Autograd;
 using LoRA.Managed.Tests.Cli;
 
 namespace LoRA.Managed.Tests.Models;
@@ -124,10 +125,7 @@ public class QuantizedBaseTests
         try
         {
             double first = step();
-            for (int i = 0; i < 3; i++) step();
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 5; i++) step();
-            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes per steady-state step");
+            Assert.That(SteadyState.AllocatedBytes(() => step(), 5), Is.Zero, "bytes per steady-state step");
             return (first, step());
         }
         finally { ComputeThreads.Max = saved; }

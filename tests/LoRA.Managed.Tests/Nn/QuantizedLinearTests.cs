@@ -189,10 +189,7 @@ public class QuantizedLinearTests
                 Functional.CrossEntropy(head.Forward(Functional.Relu(q.Forward(x))), labels).Backward();
                 opt.Step();
             }
-            for (int i = 0; i < 3; i++) Step();
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) Step();
-            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+            Assert.That(SteadyState.AllocatedBytes(Step, 10), Is.Zero);
         }
         finally { ComputeThreads.Max = saved; }
     }
