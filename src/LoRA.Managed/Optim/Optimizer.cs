@@ -1,4 +1,5 @@
 using LoRA.Managed.Nn;
+using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Optim;
 
@@ -15,6 +16,17 @@ public abstract class Optimizer
                 "Optimizer: the learning rate must be a finite number ≥ 0.");
         Parameters = parameters.ToArray();
         if (Parameters.Count == 0) throw new ArgumentException("Optimizer: got an empty parameter list.");
+        // A parameter listed twice would take two steps per Step (PyTorch warns of duplicate parameters in a group
+        // and refuses them across groups); a list built by hand, e.g. a tied weight added once per module, does this.
+        var seen = new Dictionary<Parameter, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            ArgumentNullException.ThrowIfNull(Parameters[i], $"{nameof(parameters)}[{i}]");
+            if (!seen.TryAdd(Parameters[i], i))
+                throw new ArgumentException($"Optimizer: parameters {seen[Parameters[i]]} and {i} are the same " +
+                    $"tensor {Shapes.Format(Parameters[i].Shape)}; list each parameter once (a tied weight too).",
+                    nameof(parameters));
+        }
         LearningRate = learningRate;
     }
 

@@ -109,6 +109,22 @@ public class OptimizerTests
     }
 
     [Test]
+    public void AParameterListedTwiceIsRefusedByEveryOptimizer()
+    {
+        var w = new Parameter(new float[6], 2, 3);
+        var b = Scalar(1f);
+        Func<IEnumerable<Parameter>, Optimizer>[] make =
+            [p => new Adam(p), p => new AdamW(p), p => new Sgd(p, 0.1)];
+        foreach (var create in make)
+        {
+            var e = Assert.Throws<ArgumentException>(() => create([w, b, w]))!;
+            Assert.That(e.Message, Does.Contain("parameters 0 and 2").And.Contain("[2, 3]"));
+            Assert.Throws<ArgumentNullException>(() => create([w, null!]));
+            Assert.That(create([w, b]).Parameters, Has.Count.EqualTo(2), "distinct tensors of equal values are fine");
+        }
+    }
+
+    [Test]
     public void WarmupCosineScheduleValues()
     {
         var s = LrSchedules.WarmupCosine(1.0, warmupSteps: 10, totalSteps: 110);
