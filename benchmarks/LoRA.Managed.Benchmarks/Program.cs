@@ -119,6 +119,11 @@ public static class Program
             Console.WriteLine(Training.AdamVariants.Table());
             return;
         }
+        if (args.Contains("--fusion"))
+        {
+            Console.WriteLine(Training.FusionTiming.Table(ThreadCounts(args)));
+            return;
+        }
         if (args.Contains("--trainer"))
         {
             Console.WriteLine(Training.TrainerLoopTiming.Table(ThreadCounts(args)));

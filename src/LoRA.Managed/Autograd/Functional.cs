@@ -16,6 +16,12 @@ public static class Functional
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool weightInOut = false) =>
         LinearOp.Apply(x, weight, bias, weightInOut);
 
+    /// <summary><c>max(x·Wᵀ + b, 0)</c> as one op: <see cref="Linear"/> then <see cref="Relu"/>, bit for bit, with the
+    /// bias and ReLU applied by the product's threads (what <c>Sequential</c> runs for a Linear followed by a
+    /// ReLU).</summary>
+    internal static Tensor LinearRelu(Tensor x, Tensor weight, Tensor? bias, bool weightInOut = false) =>
+        LinearOp.Apply(x, weight, bias, weightInOut, relu: true);
+
     /// <summary><c>y = x·Wᵀ + b</c> with a frozen W stored quantised, <c>[out, in]</c> (QLoRA's base layer); no
     /// gradient reaches W.</summary>
     public static Tensor QuantizedLinear(Tensor x, Kernels.QuantizedMatrix weight, Tensor? bias = null) =>

@@ -153,6 +153,12 @@ public sealed class Linear : Module, IQuantizableWeight
         ? Functional.QuantizedLinear(input, q, Bias)
         : Functional.Linear(input, Weight, Bias, FanInFanOut);
 
+    /// <summary><c>ReLU(Forward(input))</c>, fused into one op for a float weight
+    /// (<see cref="Functional.LinearRelu"/>).</summary>
+    internal Tensor ForwardRelu(Tensor input) => QuantizedWeight is null
+        ? Functional.LinearRelu(input, Weight, Bias, FanInFanOut)
+        : Functional.Relu(Forward(input));
+
     /// <inheritdoc />
     public override string ToString() => IsQuantized
         ? $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null}, " +

@@ -25,7 +25,19 @@ public sealed class Sequential : Module
     public override Tensor Forward(Tensor input)
     {
         Tensor x = input;
-        foreach (var layer in _layers) x = layer.Forward(x);
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            // A Linear followed by a ReLU runs as one op, with the same bits: the bias and the ReLU are applied by
+            // the threads of the product to the blocks they computed (Functional.LinearRelu).
+            if (_layers[i] is Linear linear && i + 1 < _layers.Count && _layers[i + 1] is ReLU)
+                x = linear.ForwardRelu(x);
+            else
+            {
+                x = _layers[i].Forward(x);
+                continue;
+            }
+            i++;
+        }
         return x;
     }
 

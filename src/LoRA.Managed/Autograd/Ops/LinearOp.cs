@@ -9,17 +9,25 @@ namespace LoRA.Managed.Autograd.Ops;
 /// <c>∂x += ∂y·W</c>, <c>∂W += ∂yᵀ·x</c>, <c>∂b += Σₙ ∂y</c>: the transposes are GEMM flags, never copies.
 /// With <c>weightInOut</c> W is stored (in, out) as GPT-2's <c>Conv1D</c> keeps it (<c>y = x·W + b</c>, HF's
 /// <c>torch.addmm(b, x, W)</c>); then <c>∂x += ∂y·Wᵀ</c> and <c>∂W += xᵀ·∂y</c>.
+/// With <c>relu</c> the op is <c>y = max(x·Wᵀ + b, 0)</c> (a <c>Linear</c> followed by a <c>ReLU</c> in a
+/// <c>Sequential</c>): the bias and the ReLU are applied by each thread of the product to the block it computed
+/// (<see cref="GemmEpilogue"/>), and backward first masks ∂y where y = 0 (<see cref="Relu.BackwardWithBiasGrad"/>).
+/// The bits are those of the linear op followed by the ReLU op.
 /// </summary>
-internal sealed class LinearOp : Op
+internal sealed unsafe class LinearOp : Op
 {
     private Tensor _x = null!, _w = null!;
     private Tensor? _b;
     private int _n, _in, _out;
-    private bool _inOut;
+    private bool _inOut, _relu;
 
-    public override string Name => "linear";
+    public override string Name => _relu ? "linear_relu" : "linear";
 
-    public static Tensor Apply(Tensor x, Tensor w, Tensor? b, bool weightInOut = false)
+    /// <summary>When set, the bias is added after the product on the calling thread and the ReLU runs as its own op,
+    /// as before the epilogue: only for the benchmark that times the two side by side (<c>--fusion</c>).</summary>
+    internal static bool EpilogueDisabled;
+
+    public static Tensor Apply(Tensor x, Tensor w, Tensor? b, bool weightInOut = false, bool relu = false)
     {
         Shapes.RequireMatrix(w, "linear", "weight");
         int outF = weightInOut ? w.Shape[1] : w.Shape[0], inF = weightInOut ? w.Shape[0] : w.Shape[1];
@@ -29,25 +37,51 @@ internal sealed class LinearOp : Op
         if (b is not null && (b.Rank != 1 || b.Count != outF))
             throw new ArgumentException($"linear: bias {Shapes.Format(b.Shape)} does not match weight " +
                 $"{Shapes.Format(w.Shape)} (expected [{outF}]).");
+        if (relu && EpilogueDisabled) return ReluOp.Apply(Apply(x, w, b, weightInOut));
         int n = inF == 0 ? 0 : x.Count / inF;
         Tensor y = Tape.NewTensorLike(x, outF);
-        if (weightInOut) Gemm.Multiply(false, false, n, outF, inF, 1f, x.Data, inF, w.Data, outF, 0f, y.Data, outF);
-        else Gemm.Multiply(false, true, n, outF, inF, 1f, x.Data, inF, w.Data, inF, 0f, y.Data, outF);
-        if (b is not null) RowOps.AddBias(y.Data, b.Data, n, outF);
+        fixed (float* bias = b is null || EpilogueDisabled ? default : b.Data)
+        {
+            var epilogue = new GemmEpilogue(bias, relu);
+            if (weightInOut)
+                Gemm.MultiplyWithEpilogue(false, false, n, outF, inF, 1f, x.Data, inF, w.Data, outF, 0f, y.Data, outF,
+                    epilogue);
+            else
+                Gemm.MultiplyWithEpilogue(false, true, n, outF, inF, 1f, x.Data, inF, w.Data, inF, 0f, y.Data, outF,
+                    epilogue);
+        }
+        if (b is not null && EpilogueDisabled) RowOps.AddBias(y.Data, b.Data, n, outF);
         if (Tape.ShouldRecord(x, w, b))
         {
             var op = Tape.Record<LinearOp>(y);
             op._x = x; op._w = w; op._b = b; op._n = n; op._in = inF; op._out = outF; op._inOut = weightInOut;
+            op._relu = relu;
         }
         return y;
     }
 
     public override void Backward()
     {
-        ReadOnlySpan<float> dy = Output.Grad;
+        if (!_relu)
+        {
+            Backward(Output.Grad, withBias: true);
+            return;
+        }
+        // dz = ∂y masked where y = 0, with the bias gradient summed in the same pass; then the plain backward on dz.
+        GradientPool pool = GradientPool.Current;
+        float[] dz = pool.Rent(Output.Count);
+        bool bias = _b is not null && _b.RequiresGrad;
+        Relu.BackwardWithBiasGrad(Output.Data, Output.Grad, dz.AsSpan(0, Output.Count), _n, _out,
+            bias ? _b!.EnsureGrad() : default);
+        Backward(dz.AsSpan(0, Output.Count), withBias: false);
+        pool.Return(dz);
+    }
+
+    private void Backward(ReadOnlySpan<float> dy, bool withBias)
+    {
         if (_inOut)
         {
-            BackwardInOut(dy);
+            BackwardInOut(dy, withBias);
             return;
         }
         // β = 0 when the gradient is logically zero (just zeroed or new): the GEMM writes it instead of adding to
@@ -57,12 +91,12 @@ internal sealed class LinearOp : Op
                 gx, _in);
         if (_w.RequiresGrad)
             Gemm.Multiply(true, false, _out, _in, _n, 1f, dy, _out, _x.Data, _in, _w.GradBeta(out float[] gw), gw, _in);
-        if (_b is not null && _b.RequiresGrad)
+        if (withBias && _b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
     }
 
     /// <summary>The Conv1D layout, W (in, out): <c>∂x += ∂y·Wᵀ</c>, <c>∂W += xᵀ·∂y</c>, <c>∂b += Σₙ ∂y</c>.</summary>
-    private void BackwardInOut(ReadOnlySpan<float> dy)
+    private void BackwardInOut(ReadOnlySpan<float> dy, bool withBias)
     {
         if (_x.RequiresGrad)
             Gemm.Multiply(false, true, _n, _in, _out, 1f, dy, _out, _w.Data, _out, _x.GradBeta(out float[] gx),
@@ -70,7 +104,7 @@ internal sealed class LinearOp : Op
         if (_w.RequiresGrad)
             Gemm.Multiply(true, false, _in, _out, _n, 1f, _x.Data, _in, dy, _out, _w.GradBeta(out float[] gw),
                 gw, _out);
-        if (_b is not null && _b.RequiresGrad)
+        if (withBias && _b is not null && _b.RequiresGrad)
             RowOps.AccumulateColumnSums(dy, _n, _out, _b.EnsureGrad());
     }
 }

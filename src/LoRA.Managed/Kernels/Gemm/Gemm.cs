@@ -63,30 +63,33 @@ public static unsafe class Gemm
     /// <exception cref="ArgumentException">A size is negative, a leading dimension is too small, or a span is too
     /// short.</exception>
     public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
+        MultiplyWithEpilogue(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default);
+
+    /// <summary>
+    /// <see cref="Multiply"/>, then <paramref name="epilogue"/> on C (a linear layer's bias and ReLU), applied by each
+    /// thread to the block it computed.
+    /// </summary>
+    internal static void MultiplyWithEpilogue(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc,
+        GemmEpilogue epilogue)
     {
         GemmArguments.Check(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
         if (m == 0 || n == 0) return;
         fixed (float* pa = a, pb = b, pc = c)
         {
-            if (k == 0 || alpha == 0f)
-            {
-                ScaleC(m, n, beta, pc, ldc);
-                return;
-            }
-            if (NarrowGemm.Applies(m, n, k))
-            {
-                NarrowGemm.Multiply(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-                return;
-            }
             long work = (long)m * n * k;
             int threads = work >= ParallelThreshold ? ComputeThreads.Max : 1;
-            if (threads == 1)
+            if (k == 0 || alpha == 0f) ScaleC(m, n, beta, pc, ldc);
+            else if (NarrowGemm.Applies(m, n, k))
+                NarrowGemm.Multiply(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            else if (threads > 1)
             {
-                Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                Split(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
                 return;
             }
-            Split(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            else Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            epilogue.Apply(pc, m, n, ldc, 0);
         }
     }
 
@@ -99,7 +102,7 @@ public static unsafe class Gemm
     /// part packed all of it (measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     private static void Split(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads)
+        float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads, GemmEpilogue epilogue)
     {
         int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
         bool byColumns = m < 256 && (tilesN >= tilesM || tilesN >= 2 * threads);
@@ -108,12 +111,13 @@ public static unsafe class Gemm
         if (parts <= 1)
         {
             Serial(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            epilogue.Apply(pc, m, n, ldc, 0);
             return;
         }
         int tilesPer = (tiles + parts - 1) / parts;
         var job = t_job ??= new GemmJob();
         job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns,
-            tilesPer * (byColumns ? NR : MR));
+            tilesPer * (byColumns ? NR : MR), epilogue);
         try { ComputePool.Run(job, parts, threads); }
         finally { job.Clear(); }
     }
@@ -128,16 +132,17 @@ public static unsafe class Gemm
         private int _m, _n, _k, _lda, _ldb, _ldc, _step;
         private float _alpha, _beta;
         private float* _a, _b, _c;
+        private GemmEpilogue _epilogue;
 
         public void Set(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b,
-            int ldb,
-            float beta, float* c, int ldc, bool byColumns, int step)
+            int ldb, float beta, float* c, int ldc, bool byColumns, int step, GemmEpilogue epilogue)
         {
             _transA = transA; _transB = transB; _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
             _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc; _byColumns = byColumns; _step = step;
+            _epilogue = epilogue;
         }
 
-        public void Clear() { _a = null; _b = null; _c = null; }
+        public void Clear() { _a = null; _b = null; _c = null; _epilogue = default; }
 
         public override void Execute(int part)
         {
@@ -148,13 +153,16 @@ public static unsafe class Gemm
                 int len = Math.Min(_step, _n - start);
                 float* bj = _b + (_transB ? (long)start * _ldb : start);
                 Serial(_transA, _transB, _m, len, _k, _alpha, _a, _lda, bj, _ldb, _beta, _c + start, _ldc);
+                _epilogue.Apply(_c + start, _m, len, _ldc, start);
             }
             else
             {
                 if (start >= _m) return;
                 int len = Math.Min(_step, _m - start);
                 float* ai = _a + (_transA ? start : (long)start * _lda);
-                Serial(_transA, _transB, len, _n, _k, _alpha, ai, _lda, _b, _ldb, _beta, _c + (long)start * _ldc, _ldc);
+                float* ci = _c + (long)start * _ldc;
+                Serial(_transA, _transB, len, _n, _k, _alpha, ai, _lda, _b, _ldb, _beta, ci, _ldc);
+                _epilogue.Apply(ci, len, _n, _ldc, 0);
             }
         }
     }
