@@ -46,7 +46,7 @@ public static class FusionTiming
                 var list = times[(fused, t)];
                 double best = list.Min(), ratio = times[(false, t)].Min() / best;
                 sb.AppendLine($"| {t} | {(fused ? "in the product's epilogue" : "separate passes")} | {best:F0} | " +
-                    $"{Median(list):F0} | {ratio:F3} |");
+                    $"{StepPhases.Median([.. list]):F0} | {ratio:F3} |");
             }
         return sb.ToString();
     }
@@ -62,12 +62,5 @@ public static class FusionTiming
             return Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
         }
         finally { LinearOp.EpilogueDisabled = false; }
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToList();
-        int n = sorted.Count;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 }

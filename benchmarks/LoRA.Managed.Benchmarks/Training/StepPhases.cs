@@ -80,5 +80,5 @@ public static class StepPhases
         }
     }
 
-    private static double Median(double[] v) { var s = (double[])v.Clone(); Array.Sort(s); return s[s.Length / 2]; }
+    internal static double Median(double[] v) { var s = (double[])v.Clone(); Array.Sort(s); return s[s.Length / 2]; }
 }
