@@ -98,8 +98,16 @@ public abstract class Module
                 yield return pair;
     }
 
-    /// <summary>Every parameter in the tree.</summary>
-    public IEnumerable<Parameter> Parameters() => NamedParameters().Select(p => p.Value);
+    /// <summary>Every parameter in the tree, each once: a module used in two places (a shared layer) gives its
+    /// parameters under their first name only, as PyTorch's <c>parameters()</c> does, so an optimiser built from
+    /// them steps each once. <see cref="NamedParameters"/> and <see cref="StateDict"/> keep every name, as
+    /// <c>state_dict()</c> does.</summary>
+    public IEnumerable<Parameter> Parameters()
+    {
+        var seen = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        foreach (var (_, p) in NamedParameters())
+            if (seen.Add(p)) yield return p;
+    }
 
     /// <summary>Parameters that currently require a gradient (what an optimiser should get).</summary>
     public IEnumerable<Parameter> TrainableParameters() => Parameters().Where(p => p.RequiresGrad);

@@ -7,6 +7,22 @@ namespace LoRA.Managed.Tests.Nn;
 public class ModuleTests
 {
     [Test]
+    public void ASharedLayerGivesItsParametersOnceAndKeepsEveryStateDictName()
+    {
+        var shared = new Linear(8, 8, new TorchGenerator(1));
+        var model = new Sequential(shared, new ReLU(), shared);
+        Assert.That(model.NamedParameters().Select(p => p.Key),
+            Is.EqualTo(new[] { "0.weight", "0.bias", "2.weight", "2.bias" }));
+        Assert.That(model.StateDict().Keys, Has.Count.EqualTo(4), "state_dict keeps every name");
+        Assert.That(model.Parameters(), Is.EqualTo(new Tensor[] { shared.Weight, shared.Bias! }));
+        Assert.That(model.ParameterCount(), Is.EqualTo(72));
+        // The trainer's optimiser steps the shared weight once (the optimiser refuses a parameter listed twice).
+        var optimizer = LoRA.Managed.Training.Trainer.CreateOptimizer(model,
+            new LoRA.Managed.Training.TrainingArguments());
+        Assert.That(optimizer.Parameters, Is.EqualTo(new Tensor[] { shared.Weight, shared.Bias! }));
+    }
+
+    [Test]
     public void BlogMlpHasPyTorchStateDictNamesAndCount()
     {
         var model = Mlp.Blog(new TorchGenerator(0));
