@@ -119,6 +119,27 @@ public class LinearReluTests
     }
 
     [Test]
+    public void NoInputFeaturesGiveTheBiasOnEveryRow([Values(false, true)] bool relu)
+    {
+        // F.linear(x[3, 0], W[4, 0], b) is b on every row, and b's gradient the column sums of ∂y (masked by the ReLU).
+        var x = new Tensor(3, 0) { RequiresGrad = true };
+        var w = new Tensor(4, 0) { RequiresGrad = true };
+        var b = new Tensor([1f, -2f, 3f, -0.5f], 4) { RequiresGrad = true };
+        Tensor y = relu ? Functional.LinearRelu(x, w, b) : Functional.Linear(x, w, b);
+        Assert.That(y.Shape, Is.EqualTo(new[] { 3, 4 }));
+        float[] row = relu ? [1f, 0f, 3f, 0f] : [1f, -2f, 3f, -0.5f];
+        Assert.That(y.Data.ToArray(), Is.EqualTo(row.Concat(row).Concat(row).ToArray()));
+        GradCheck.WeightedSum(y).Backward();
+        var dy = new TorchGenerator(1234).Rand(12, 1);   // GradCheck.WeightedSum's weights
+        for (int j = 0; j < 4; j++)
+        {
+            float want = 0f;
+            for (int i = 0; i < 3; i++) want += row[j] > 0f || !relu ? 2 * dy[i * 4 + j] - 1 : 0f;
+            Assert.That(b.Grad[j], Is.EqualTo(want).Within(1e-6f), $"db[{j}]");
+        }
+    }
+
+    [Test]
     public void SequentialRunsALinearAndItsReluAsOneOpWithTheSameBits()
     {
         var model = Mlp.Blog(new TorchGenerator(3));

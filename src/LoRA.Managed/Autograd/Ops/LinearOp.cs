@@ -12,7 +12,8 @@ namespace LoRA.Managed.Autograd.Ops;
 /// With <c>relu</c> the op is <c>y = max(x·Wᵀ + b, 0)</c> (a <c>Linear</c> followed by a <c>ReLU</c> in a
 /// <c>Sequential</c>): the bias and the ReLU are applied by each thread of the product to the block it computed
 /// (<see cref="GemmEpilogue"/>), and backward first masks ∂y where y = 0 (<see cref="Relu.BackwardWithBiasGrad"/>).
-/// The bits are those of the linear op followed by the ReLU op.
+/// The bits are those of the linear op followed by the ReLU op (a NaN's payload aside: which of two NaN operands an
+/// add returns depends on how the JIT orders them, in either path).
 /// </summary>
 internal sealed unsafe class LinearOp : Op
 {
@@ -38,7 +39,8 @@ internal sealed unsafe class LinearOp : Op
             throw new ArgumentException($"linear: bias {Shapes.Format(b.Shape)} does not match weight " +
                 $"{Shapes.Format(w.Shape)} (expected [{outF}]).");
         if (relu && EpilogueDisabled) return ReluOp.Apply(Apply(x, w, b, weightInOut));
-        int n = inF == 0 ? 0 : x.Count / inF;
+        int n = 1;   // rows: the leading dimensions (x.Count / inF fails for inF = 0, where y is the bias repeated)
+        for (int i = 0; i < x.Rank - 1; i++) n *= x.Shape[i];
         Tensor y = Tape.NewTensorLike(x, outF);
         fixed (float* bias = b is null || EpilogueDisabled ? default : b.Data)
         {
