@@ -30,13 +30,11 @@ public sealed class Sequential : Module
             // A Linear followed by a ReLU runs as one op, with the same bits: the bias and the ReLU are applied by
             // the threads of the product to the blocks they computed (Functional.LinearRelu).
             if (_layers[i] is Linear linear && i + 1 < _layers.Count && _layers[i + 1] is ReLU)
-                x = linear.ForwardRelu(x);
-            else
             {
-                x = _layers[i].Forward(x);
-                continue;
+                x = linear.ForwardRelu(x);
+                i++;   // the ReLU ran inside
             }
-            i++;
+            else x = _layers[i].Forward(x);
         }
         return x;
     }
