@@ -59,7 +59,8 @@ public static unsafe class Relu
     /// <c>dz = 0 + (y &gt; 0 ? dy : 0)</c> of a rows×cols matrix, and, when <paramref name="biasGrad"/> is given,
     /// <c>biasGrad[j] += Σᵢ dz[i, j]</c> with the rows added in order. The bits of
     /// <see cref="Backward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, bool)"/> into a zero gradient then
-    /// <see cref="RowOps.AccumulateColumnSums"/>, in one pass split over threads by blocks of 32 columns: the blocks
+    /// <see cref="RowOps.AccumulateColumnSums"/>, in one pass split over threads by blocks of 32 columns (dz may be
+    /// dy itself: each element is read before it is written): the blocks
     /// the forward product split by columns left in each thread's cache.
     /// </summary>
     internal static void BackwardWithBiasGrad(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz,

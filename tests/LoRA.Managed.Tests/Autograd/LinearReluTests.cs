@@ -118,6 +118,23 @@ public class LinearReluTests
         }
     }
 
+    [TestCase(1), TestCase(2)]
+    public void AnOutputReadTwiceGetsBothGradientsBeforeTheMask(int threads)
+    {
+        // The fused backward masks ∂y in place: both readers must have added into it first, as in the unfused ops.
+        using var scope = ComputeThreads.Use(threads);
+        float[][] Grads(bool fused)
+        {
+            var g = new TorchGenerator(11);
+            Tensor x = GradCheck.Param(g, 65, 63), w = GradCheck.Param(g, 129, 63), b = GradCheck.Param(g, 129);
+            Tensor y = fused ? Functional.LinearRelu(x, w, b) : Functional.Relu(Functional.Linear(x, w, b));
+            Functional.Add(GradCheck.WeightedSum(y, 1), GradCheck.WeightedSum(Functional.Scale(y, 3f), 2)).Backward();
+            return [x.Grad.ToArray(), w.Grad.ToArray(), b.Grad.ToArray()];
+        }
+        float[][] want = Grads(fused: false), got = Grads(fused: true);
+        for (int i = 0; i < want.Length; i++) Assert.That(Bits(got[i]), Is.EqualTo(Bits(want[i])), $"input {i}");
+    }
+
     [Test]
     public void NoInputFeaturesGiveTheBiasOnEveryRow([Values(false, true)] bool relu)
     {

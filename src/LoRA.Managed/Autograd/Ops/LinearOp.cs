@@ -70,13 +70,12 @@ internal sealed unsafe class LinearOp : Op
             return;
         }
         // dz = ∂y masked where y = 0, with the bias gradient summed in the same pass; then the plain backward on dz.
-        GradientPool pool = GradientPool.Current;
-        float[] dz = pool.Rent(Output.Count);
+        // The mask is written over ∂y: every reader of this output ran before this op, and the tape releases its
+        // gradient right after (Tape.Run), so no one sees ∂y again.
+        Span<float> dy = Output.Grad;
         bool bias = _b is not null && _b.RequiresGrad;
-        Relu.BackwardWithBiasGrad(Output.Data, Output.Grad, dz.AsSpan(0, Output.Count), _n, _out,
-            bias ? _b!.EnsureGrad() : default);
-        Backward(dz.AsSpan(0, Output.Count), withBias: false);
-        pool.Return(dz);
+        Relu.BackwardWithBiasGrad(Output.Data, dy, dy, _n, _out, bias ? _b!.EnsureGrad() : default);
+        Backward(dy, withBias: false);
     }
 
     private void Backward(ReadOnlySpan<float> dy, bool withBias)
