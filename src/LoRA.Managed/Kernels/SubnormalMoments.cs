@@ -45,18 +45,26 @@ internal static class SubnormalMoments
     /// its time. |m|'s bits minus 1 wrap to 2³²−1 for zero, so one unsigned compare finds 0 &lt; |m| &lt; 2⁻¹²⁶.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Any(Vector512<float> m) =>
-        Vector512.LessThanAny((m.AsUInt32() & Vector512.Create(0x7FFF_FFFFu)) - Vector512<uint>.One,
-            Vector512.Create((uint)MinNormalBits - 1));
+    public static bool Any(Vector512<float> m) => Vector512.LessThanAny(MagnitudeMinusOne(m), SubnormalLimit);
 
     /// <summary><see cref="Any"/> as 0 or 1 without a branch, for counting where a branch would be
     /// mispredicted.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int AnyCount(Vector512<float> m)
     {
-        uint lanes = (uint)Vector512.LessThan((m.AsUInt32() & Vector512.Create(0x7FFF_FFFFu)) - Vector512<uint>.One,
-            Vector512.Create((uint)MinNormalBits - 1)).ExtractMostSignificantBits();
+        uint lanes = (uint)Vector512.LessThan(MagnitudeMinusOne(m), SubnormalLimit).ExtractMostSignificantBits();
         return (int)((lanes | (0u - lanes)) >> 31); // the top bit of x | −x is set exactly when x ≠ 0
+    }
+
+    // |m|'s bits minus 1, and the bound below which that is a non-zero subnormal (Any, AnyCount).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> MagnitudeMinusOne(Vector512<float> m) =>
+        (m.AsUInt32() & Vector512.Create(0x7FFF_FFFFu)) - Vector512<uint>.One;
+
+    private static Vector512<uint> SubnormalLimit
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.Create((uint)MinNormalBits - 1);
     }
 
     /// <summary>Lanes whose m is subnormal (non-zero), whose gradient is ±0, and whose |θ·d| exceeds the
