@@ -14,11 +14,16 @@ internal static class GradCheck
     /// Reduces any tensor to a scalar with fixed random weights, <c>L = Σ y ⊙ R</c>, built from
     /// differentiable ops (reshape + matmul) so every op upstream receives a non-uniform gradient.
     /// </summary>
-    public static Tensor WeightedSum(Tensor y, int seed = 1234)
+    public static Tensor WeightedSum(Tensor y, int seed = 1234) =>
+        Functional.MatMul(Functional.Reshape(y, 1, y.Count), Weights(y.Count, seed));
+
+    /// <summary><see cref="WeightedSum"/>'s R, (count, 1), uniform in [−1, 1): the gradient it sends back to
+    /// y.</summary>
+    public static Tensor Weights(int count, int seed = 1234)
     {
-        var r = new TorchGenerator((ulong)seed).Rand(y.Count, 1);
+        var r = new TorchGenerator((ulong)seed).Rand(count, 1);
         for (int i = 0; i < r.Count; i++) r[i] = 2 * r[i] - 1;
-        return Functional.MatMul(Functional.Reshape(y, 1, y.Count), r);
+        return r;
     }
 
     public static void Check(Func<Tensor> loss, IEnumerable<Tensor> inputs, float eps = 1e-2f, float tol = 2e-3f,

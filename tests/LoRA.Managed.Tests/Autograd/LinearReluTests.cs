@@ -49,10 +49,7 @@ public class LinearReluTests
     // y, dx, dW, db of WeightedSum(ReLU(linear(x))) from fixed inputs, the ReLU fused or as its own op.
     private static float[][] Run(int n, int inF, int outF, bool inOut, bool bias, bool fused)
     {
-        var g = new TorchGenerator(7);
-        Tensor x = GradCheck.Param(g, n, inF);
-        Tensor w = inOut ? GradCheck.Param(g, inF, outF) : GradCheck.Param(g, outF, inF);
-        Tensor? b = bias ? GradCheck.Param(g, outF) : null;
+        var (x, w, b) = Inputs(n, inF, outF, inOut, bias);
         Tensor y = fused ? Functional.LinearRelu(x, w, b, inOut) : Functional.Relu(Functional.Linear(x, w, b, inOut));
         float[] values = y.Data.ToArray();
         GradCheck.WeightedSum(y).Backward();
@@ -63,16 +60,12 @@ public class LinearReluTests
     // backward Relu.Backward into a zero gradient, the two products and RowOps.AccumulateColumnSums.
     private static float[][] Passes(int n, int inF, int outF, bool inOut, bool bias)
     {
-        var g = new TorchGenerator(7);
-        Tensor x = GradCheck.Param(g, n, inF);
-        Tensor w = inOut ? GradCheck.Param(g, inF, outF) : GradCheck.Param(g, outF, inF);
-        Tensor? b = bias ? GradCheck.Param(g, outF) : null;
+        var (x, w, b) = Inputs(n, inF, outF, inOut, bias);
         var y = new float[n * outF];
         Gemm.Multiply(false, !inOut, n, outF, inF, 1f, x.Data, inF, w.Data, inOut ? outF : inF, 0f, y, outF);
         if (b is not null) RowOps.AddBias(y, b.Data, n, outF);
         Relu.Forward(y, y);
-        var dy = new TorchGenerator(1234).Rand(y.Length, 1);   // GradCheck.WeightedSum's weights
-        for (int i = 0; i < dy.Count; i++) dy[i] = 2 * dy[i] - 1;
+        Tensor dy = GradCheck.Weights(y.Length);   // the gradient GradCheck.WeightedSum sends back
         var dz = new float[y.Length];
         Relu.Backward(y, dy.Data, dz, overwrite: true);
         float[] dx = new float[n * inF], dw = new float[inF * outF], db = bias ? new float[outF] : [];
@@ -88,6 +81,15 @@ public class LinearReluTests
         }
         if (bias) RowOps.AccumulateColumnSums(dz, n, outF, db);
         return [y, dx, dw, db];
+    }
+
+    // The same x, W and b for every variant of a case.
+    private static (Tensor X, Tensor W, Tensor? B) Inputs(int n, int inF, int outF, bool inOut, bool bias)
+    {
+        var g = new TorchGenerator(7);
+        Tensor x = GradCheck.Param(g, n, inF);
+        Tensor w = inOut ? GradCheck.Param(g, inF, outF) : GradCheck.Param(g, outF, inF);
+        return (x, w, bias ? GradCheck.Param(g, outF) : null);
     }
 
     private static int[] Bits(float[] v) => v.Select(BitConverter.SingleToInt32Bits).ToArray();
@@ -147,11 +149,11 @@ public class LinearReluTests
         float[] row = relu ? [1f, 0f, 3f, 0f] : [1f, -2f, 3f, -0.5f];
         Assert.That(y.Data.ToArray(), Is.EqualTo(row.Concat(row).Concat(row).ToArray()));
         GradCheck.WeightedSum(y).Backward();
-        var dy = new TorchGenerator(1234).Rand(12, 1);   // GradCheck.WeightedSum's weights
+        Tensor dy = GradCheck.Weights(12);   // the gradient GradCheck.WeightedSum sends back
         for (int j = 0; j < 4; j++)
         {
             float want = 0f;
-            for (int i = 0; i < 3; i++) want += row[j] > 0f || !relu ? 2 * dy[i * 4 + j] - 1 : 0f;
+            for (int i = 0; i < 3; i++) want += row[j] > 0f || !relu ? dy[i * 4 + j] : 0f;
             Assert.That(b.Grad[j], Is.EqualTo(want).Within(1e-6f), $"db[{j}]");
         }
     }
