@@ -192,12 +192,12 @@ internal sealed class HeadsCausalMatMulOp : Op
         /// </summary>
         private readonly ref struct Into
         {
-            private readonly Span<float> _gradient;
-            private readonly int _ld, _t, _d;
+            private readonly Span<float> _gradient;   // empty when the product goes straight into it
+            private readonly int _gradientLd;
 
-            private Into(Span<float> c, int ld, float beta, Span<float> gradient, int gradientLd, int t, int d)
+            private Into(Span<float> c, int ld, float beta, Span<float> gradient, int gradientLd)
             {
-                C = c; Ld = ld; Beta = beta; _gradient = gradient; _ld = gradientLd; _t = t; _d = d;
+                C = c; Ld = ld; Beta = beta; _gradient = gradient; _gradientLd = gradientLd;
             }
 
             /// <summary>The product's destination, its row stride and β.</summary>
@@ -207,19 +207,20 @@ internal sealed class HeadsCausalMatMulOp : Op
 
             public static Into Gradient(Span<float> gradient, int ld, float beta, int t, int d)
             {
-                if (beta == 0f || t <= Gemm.KC) return new Into(gradient, ld, beta, default, 0, 0, 0);
+                if (beta == 0f || t <= Gemm.KC) return new Into(gradient, ld, beta, default, 0);
                 float[] buffer = t_scratch is { } a && a.Length >= t * d ? a : t_scratch = new float[t * d];
-                return new Into(buffer.AsSpan(0, t * d), d, 0f, gradient, ld, t, d);
+                return new Into(buffer.AsSpan(0, t * d), d, 0f, gradient, ld);
             }
 
-            /// <summary>Adds a product computed apart to the gradient's block, row by row.</summary>
+            /// <summary>Adds a product computed apart (t rows of d = <see cref="Ld"/>) to the gradient's block, row by
+            /// row.</summary>
             public void Finish()
             {
                 if (_gradient.IsEmpty) return;
-                for (int i = 0; i < _t; i++)
+                for (int i = 0, d = Ld; i < C.Length / d; i++)
                 {
-                    Span<float> row = _gradient.Slice(i * _ld, _d);
-                    TensorPrimitives.Add(row, C.Slice(i * _d, _d), row);
+                    Span<float> row = _gradient.Slice(i * _gradientLd, d);
+                    TensorPrimitives.Add(row, C.Slice(i * d, d), row);
                 }
             }
         }
