@@ -52,16 +52,24 @@ public static class AdamRealState
         float bias2Sqrt = (float)Math.Sqrt(1 - Math.Pow(0.999, t));
 
         var sb = new StringBuilder($"Blog MLP after {steps} steps of the demo's base training (seed 0):\n");
-        sb.AppendLine("| tensor | elements | subnormal m | 16-lane vectors | with a subnormal m |");
-        sb.AppendLine("|---|---:|---:|---:|---:|");
+        // At rest: a subnormal m that a zero gradient leaves unchanged (SubnormalMoments.RestingMagnitude).
+        int resting = SubnormalMoments.RestingMagnitude(0.1f);
+        bool AtRest(float x) => float.IsSubnormal(x) && (BitConverter.SingleToInt32Bits(x) & 0x7FFF_FFFF) <= resting;
+        sb.AppendLine("| tensor | elements | subnormal m | of which at rest | 16-lane vectors | with a subnormal m | " +
+            "with one moving |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
         for (int i = 0; i < m.Length; i++)
         {
-            int vectors = m[i].Length / 16, flagged = 0;
+            int vectors = m[i].Length / 16, flagged = 0, moving = 0;
             for (int k = 0; k < vectors; k++)
-                if (m[i].AsSpan(16 * k, 16).ToArray().Any(float.IsSubnormal)) flagged++;
+            {
+                float[] lanes = m[i].AsSpan(16 * k, 16).ToArray();
+                if (lanes.Any(float.IsSubnormal)) flagged++;
+                if (lanes.Any(x => float.IsSubnormal(x) && !AtRest(x))) moving++;
+            }
             sb.AppendLine($"| {parameters[i].Shape.Length switch { 1 => "bias", _ => "weight" }} " +
                 $"{string.Join('×', parameters[i].Shape)} | {m[i].Length:N0} | {m[i].Count(float.IsSubnormal):N0} | " +
-                $"{vectors:N0} | {flagged:N0} |");
+                $"{m[i].Count(AtRest):N0} | {vectors:N0} | {flagged:N0} | {moving:N0} |");
         }
 
         // Copies restored before each pass, so every pass starts from the same state (and from the caches as a step
