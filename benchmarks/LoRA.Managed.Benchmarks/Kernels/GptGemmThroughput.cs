@@ -48,8 +48,9 @@ public static class GptGemmThroughput
 
     /// <summary>
     /// The whole GPT training step, and the attention's two batched products (forward and backward through the tape),
-    /// with the direct path on and off (<see cref="Gemm.DirectPathDisabled"/>), at each thread count, all alternated;
-    /// milliseconds, best of the repetitions.
+    /// in variants chosen by <c>GEMM_VARIANTS</c> (default <c>0,1</c>): v0 as shipped, v1 with the direct path off
+    /// (<see cref="Gemm.DirectPathDisabled"/>), v2 with the split by k off (<see cref="Gemm.DepthSplitDisabled"/>), at
+    /// each thread count, all alternated; milliseconds, best of the repetitions.
     /// </summary>
     public static string StepTable(int[] threads, double seconds = 4)
     {
@@ -105,20 +106,27 @@ public static class GptGemmThroughput
     private static double[] Best((int t, int x)[] threads, Action run, double seconds)
     {
         var best = Enumerable.Repeat(double.MaxValue, threads.Length).ToArray();
-        foreach (var (_, x) in threads) { Gemm.DirectPathDisabled = x == 1; for (int w = 0; w < 20; w++) run(); }
+        foreach (var (_, x) in threads) { Variant(x); for (int w = 0; w < 20; w++) run(); }
         for (int w = 0; w < 20; w++) run();
         long start = Stopwatch.GetTimestamp();
         for (int rep = 0; rep < 10 || Stopwatch.GetElapsedTime(start).TotalSeconds < seconds; rep++)
             for (int t = 0; t < threads.Length; t++)
             {
                 using var scope = ComputeThreads.Use(threads[t].t);
-                Gemm.DirectPathDisabled = threads[t].x == 1;
+                Variant(threads[t].x);
                 run();
                 long t0 = Stopwatch.GetTimestamp();
                 run();
                 best[t] = Math.Min(best[t], Stopwatch.GetElapsedTime(t0).TotalSeconds);
             }
-        Gemm.DirectPathDisabled = false;
+        Variant(0);
         return best;
+    }
+
+    // v0: as shipped; v1: no direct path; v2: no split by k.
+    private static void Variant(int x)
+    {
+        Gemm.DirectPathDisabled = x == 1;
+        Gemm.DepthSplitDisabled = x == 2;
     }
 }

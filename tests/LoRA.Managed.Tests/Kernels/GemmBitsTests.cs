@@ -204,7 +204,7 @@ public class GemmBitsTests
     /// with leading dimensions wider than the rows, for beta 0 (C holds NaN, which must not leak), 1 and 0.3 and
     /// alpha 0.75, and asserts the same bits and untouched padding.
     /// </summary>
-    private static unsafe void Compare(MicroKernelKind reference, int m, int n, int k, bool ta, bool tb,
+    internal static unsafe void Compare(MicroKernelKind reference, int m, int n, int k, bool ta, bool tb,
         MicroKernelKind? kind, string what)
     {
         var g = new TorchGenerator((ulong)(m * 7919 + n * 104729 + k * 13 + (ta ? 1 : 0) + (tb ? 2 : 0)));

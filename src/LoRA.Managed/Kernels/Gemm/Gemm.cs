@@ -18,7 +18,8 @@ namespace LoRA.Managed.Kernels;
 /// plain twin the tests hold this against.</para>
 /// <para>Large products are split over <see cref="ComputeThreads.Max"/> threads by blocks of output
 /// columns (or rows), run by the persistent workers of <see cref="ComputePool"/>; each element of C is still
-/// summed in the same order, so results do not depend on the thread count.</para>
+/// summed in the same order, so results do not depend on the thread count. A small C with a long shared
+/// dimension is split by blocks of that dimension instead (<see cref="DepthSplit"/>), with the same bits.</para>
 /// <para>Products with at most 16 columns or rows, or with k at most 16 and too small to split over threads,
 /// take <see cref="NarrowGemm"/>'s unpacked path, which sums every element exactly as the packed path does. On
 /// AVX-512, products with at most 256 columns or 96 rows take <see cref="DirectGemm"/>, which reads A in place
@@ -51,6 +52,10 @@ public static unsafe class Gemm
     /// <summary>When set, products that would take <see cref="DirectGemm"/> take the packed path instead: only for
     /// benchmarks that time the two side by side (<c>--gpt-gemm</c>).</summary>
     internal static bool DirectPathDisabled;
+
+    /// <summary>When set, products that would be split by k (<see cref="DepthSplit"/>) split C instead: only for
+    /// benchmarks that time the two side by side.</summary>
+    internal static bool DepthSplitDisabled;
 
     [ThreadStatic] private static float[]? t_packA;
     [ThreadStatic] private static float[]? t_packB;
@@ -104,6 +109,11 @@ public static unsafe class Gemm
     private static void Split(bool transA, bool transB, int m, int n, int k, float alpha,
         float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads, GemmEpilogue epilogue)
     {
+        if (!DepthSplitDisabled && DepthSplit.Applies(m, n, k, threads))
+        {
+            DepthSplit.Multiply(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
+            return;
+        }
         int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
         bool byColumns = m < 256 && (tilesN >= tilesM || tilesN >= 2 * threads);
         int tiles = byColumns ? tilesN : tilesM;
@@ -170,7 +180,9 @@ public static unsafe class Gemm
     internal static readonly MicroKernelKind DefaultKernel =
         Use512 ? MicroKernelKind.Vector512x8x32 : Use256 ? MicroKernelKind.Vector256x6x16 : MicroKernelKind.Scalar;
 
-    private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,
+    /// <summary>The product on the calling thread: <see cref="DirectGemm"/> where it applies, else the packed
+    /// path.</summary>
+    internal static void Serial(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
         if (!DirectPathDisabled && DirectGemm.Applies(m, n))
