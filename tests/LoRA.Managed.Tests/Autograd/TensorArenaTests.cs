@@ -57,13 +57,13 @@ public class TensorArenaTests
     // A GPT step exercises the transformer ops (embedding, layer norm, permute, batched matmul, causal softmax,
     // GELU, dropout). B·nh = 8 slices of 16×16×8 keep the batched matmul serial; the two-thread variant below
     // uses a longer window so its slices are spread over the compute pool.
-    private static (GptModel Model, AdamW Opt, int[] Ids, int[] Targets, int Batch, int Time) SetupGpt(int time = 16)
+    private static (GptModel Model, AdamW Opt, int[] Ids, int[] Targets, int Batch, int Time) SetupGpt(int time = 16,
+        int batch = 2)
     {
         var g = new TorchGenerator(11);
         var config = new GptConfig { VocabSize = 13, BlockSize = 64, Layers = 2, Heads = 4, Embed = 32,
             Dropout = 0.1f };
         var model = new GptModel(config, g);
-        int batch = 2;
         var ids = new int[batch * time];
         var targets = new int[batch * time];
         for (int i = 0; i < ids.Length; i++) { ids[i] = g.NextInt(13); targets[i] = g.NextInt(13); }
@@ -95,11 +95,15 @@ public class TensorArenaTests
             Assert.That(p.Data.ToArray(), Is.EqualTo(a.Data.ToArray()), name);
     }
 
-    [TestCase(1, 16)]
-    [TestCase(2, 64)]
-    public void SteadyStateGptTrainingStepAllocatesNothing(int threads, int time)
+    /// <summary>The last case has 1,024 tokens, so its weight gradients (32×32 over the tokens) are split by depth
+    /// (<see cref="DepthSplit"/>), whose slots must be reused.</summary>
+    [TestCase(1, 16, 2)]
+    [TestCase(2, 64, 2)]
+    [TestCase(2, 64, 16)]
+    public void SteadyStateGptTrainingStepAllocatesNothing(int threads, int time, int batch)
     {
-        var (model, opt, ids, targets, b, t) = SetupGpt(time);
+        if (batch * time >= 1024) Assert.That(DepthSplit.Applies(32, 32, batch * time, threads), Is.True);
+        var (model, opt, ids, targets, b, t) = SetupGpt(time, batch);
         var arena = new TensorArena();
         int saved = ComputeThreads.Max;
         ComputeThreads.Max = threads;
