@@ -22,7 +22,9 @@ public static class GptGemmThroughput
         }
     }
 
-    /// <summary>One row per shape: GFLOP/s at each thread count.</summary>
+    /// <summary>One row per shape: GFLOP/s at each thread count, in the variants of <c>GEMM_VARIANTS</c> (default
+    /// <c>0</c>; see <see cref="StepTable"/>), on the shapes of <c>GEMM_SHAPES</c> ("M,K,N,T|F,T|F;…") if
+    /// set.</summary>
     public static string Table(int[] threads, bool mlp, double seconds = 0.4)
     {
         var sb = new System.Text.StringBuilder();

@@ -13,8 +13,9 @@ public class DepthSplitTests
 {
     /// <summary>The GPT's weight gradients (2,048 tokens), k of exactly four blocks, a partial last block (1,025,
     /// 1,031, 1,793, 4,103), rows and columns off the tiles (17, 33, 63, 65, 127, 129), every transpose, on two, three
-    /// and four threads (parts of unequal blocks): the packed path's bits (alpha 0.75; beta 0 with C full of NaN, 1
-    /// and 0.3), and the one-thread product's.</summary>
+    /// and four threads (parts of unequal blocks): the packed path's bits (on AVX-512; alpha 0.75; beta 0 with C full
+    /// of NaN, 1 and 0.3), and on any machine the one-thread product's (padded leading dimensions, NaN, ±∞ and −0
+    /// among the operands).</summary>
     [TestCase(64, 64, 2048), TestCase(96, 64, 2048), TestCase(256, 64, 2048), TestCase(64, 256, 2048),
      TestCase(17, 33, 1024), TestCase(65, 63, 1025), TestCase(127, 129, 1031), TestCase(63, 65, 1793),
      TestCase(33, 17, 4103)]
@@ -38,12 +39,14 @@ public class DepthSplitTests
         finally { ComputeThreads.Max = saved; }
     }
 
-    /// <summary>The split is for small outputs over a long depth only: the blog MLP's products (k ≤ 784), a C above
-    /// <see cref="DepthSplit.MaxOutputs"/>, one thread, and a depth whose slots would pass 4 MB keep the split of
+    /// <summary>The split is for small outputs over a long depth only: the blog MLP's products (k ≤ 784, also at
+    /// batches of 17–32, and k of four partial blocks), a C above <see cref="DepthSplit.MaxOutputs"/> or wider than
+    /// <see cref="DepthSplit.MaxSide"/>, one thread, and a depth whose slots would pass 4 MB keep the split of
     /// C.</summary>
     [TestCase(64, 512, 784, 2), TestCase(512, 784, 64, 2), TestCase(64, 784, 512, 2), TestCase(64, 256, 512, 2),
-     TestCase(64, 10, 256, 2), TestCase(64, 64, 768, 2), TestCase(129, 128, 2048, 2), TestCase(64, 64, 2048, 1),
-     TestCase(128, 128, 1 << 20, 2)]
+     TestCase(64, 10, 256, 2), TestCase(64, 64, 768, 2), TestCase(32, 512, 784, 2), TestCase(17, 512, 784, 2),
+     TestCase(64, 64, 784, 2), TestCase(64, 64, 1023, 2), TestCase(32, 512, 2048, 2), TestCase(129, 128, 2048, 2),
+     TestCase(64, 64, 2048, 1), TestCase(128, 128, 1 << 20, 2)]
     public void OtherProductsKeepTheSplitOfC(int m, int n, int k, int threads) =>
         Assert.That(DepthSplit.Applies(m, n, k, threads), Is.False);
 
@@ -76,24 +79,35 @@ public class DepthSplitTests
                 $"C[{i / n},{i % n}]");
     }
 
-    // Gemm.Multiply on `threads` threads against the same call on one, for beta 0 (C full of NaN) and 0.3.
+    // Gemm.Multiply on `threads` threads against the same call on one, on any machine (the 6×16 and scalar tiles
+    // too): leading dimensions wider than the rows, a few NaN, ±∞ and −0 among the operands, beta 0 (C full of NaN
+    // outside the padding), 1 and 0.3.
     private static void AgainstOneThread(int m, int n, int k, bool ta, bool tb, int threads)
     {
         var g = new TorchGenerator((ulong)(m * 31 + n * 17 + k));
-        int lda = ta ? m : k, ldb = tb ? k : n;
-        float[] a = GemmTests.Rand(g, m * k), b = GemmTests.Rand(g, k * n), c0 = GemmTests.Rand(g, m * n);
-        foreach (float beta in new[] { 0f, 0.3f })
+        int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+        float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb),
+            c0 = GemmTests.Rand(g, m * ldc);
+        float[] special = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, -0f];
+        for (int i = 0; i < special.Length; i++)
         {
-            float[] expected = beta == 0f ? Enumerable.Repeat(float.NaN, m * n).ToArray() : (float[])c0.Clone();
+            a[(i * 7919 + 13) % a.Length] = special[i];
+            b[(i * 104729 + 29) % b.Length] = special[i];
+        }
+        foreach (float beta in new[] { 0f, 1f, 0.3f })
+        {
+            float[] expected = (float[])c0.Clone();
+            if (beta == 0f)
+                for (int i = 0; i < m; i++) Array.Fill(expected, float.NaN, i * ldc, n);
             float[] actual = (float[])expected.Clone();
             ComputeThreads.Max = 1;
-            Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, expected, n);
+            Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, expected, ldc);
             ComputeThreads.Max = threads;
-            Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, actual, n);
+            Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, actual, ldc);
             for (int i = 0; i < actual.Length; i++)
                 if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
                     Assert.Fail($"{m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} beta {beta}, {threads} " +
-                        $"threads: C[{i / n},{i % n}] = {actual[i]:R}, one thread {expected[i]:R}");
+                        $"threads: C[{i / ldc},{i % ldc}] = {actual[i]:R}, one thread {expected[i]:R}");
         }
     }
 }
