@@ -33,7 +33,8 @@ public class DepthSplitTests
                         if (Vector512.IsHardwareAccelerated)
                             GemmBitsTests.Compare(MicroKernelKind.Vector512x8x32, m, n, k, ta, tb, null,
                                 $"{threads} threads");
-                        AgainstOneThread(m, n, k, ta, tb, threads);
+                        // On any machine (the 6×16 and scalar tiles too), with NaN, ±∞ and −0 among the operands.
+                        GemmBitsTests.Compare(null, m, n, k, ta, tb, null, $"{threads} threads", specials: true);
                     }
         }
         finally { ComputeThreads.Max = saved; }
@@ -77,37 +78,5 @@ public class DepthSplitTests
         for (int i = 0; i < one.Length; i++)
             Assert.That(BitConverter.SingleToInt32Bits(two[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(one[i])),
                 $"C[{i / n},{i % n}]");
-    }
-
-    // Gemm.Multiply on `threads` threads against the same call on one, on any machine (the 6×16 and scalar tiles
-    // too): leading dimensions wider than the rows, a few NaN, ±∞ and −0 among the operands, beta 0 (C full of NaN
-    // outside the padding), 1 and 0.3.
-    private static void AgainstOneThread(int m, int n, int k, bool ta, bool tb, int threads)
-    {
-        var g = new TorchGenerator((ulong)(m * 31 + n * 17 + k));
-        int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
-        float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb),
-            c0 = GemmTests.Rand(g, m * ldc);
-        float[] special = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, -0f];
-        for (int i = 0; i < special.Length; i++)
-        {
-            a[(i * 7919 + 13) % a.Length] = special[i];
-            b[(i * 104729 + 29) % b.Length] = special[i];
-        }
-        foreach (float beta in new[] { 0f, 1f, 0.3f })
-        {
-            float[] expected = (float[])c0.Clone();
-            if (beta == 0f)
-                for (int i = 0; i < m; i++) Array.Fill(expected, float.NaN, i * ldc, n);
-            float[] actual = (float[])expected.Clone();
-            ComputeThreads.Max = 1;
-            Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, expected, ldc);
-            ComputeThreads.Max = threads;
-            Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, actual, ldc);
-            for (int i = 0; i < actual.Length; i++)
-                if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
-                    Assert.Fail($"{m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} beta {beta}, {threads} " +
-                        $"threads: C[{i / ldc},{i % ldc}] = {actual[i]:R}, one thread {expected[i]:R}");
-        }
     }
 }

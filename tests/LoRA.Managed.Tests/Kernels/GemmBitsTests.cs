@@ -200,17 +200,24 @@ public class GemmBitsTests
 
     /// <summary>
     /// Runs <see cref="Gemm.Multiply"/> (or, given <paramref name="kind"/>, the packed path with that tile) and the
-    /// <paramref name="reference"/> packed path on the same operands,
-    /// with leading dimensions wider than the rows, for beta 0 (C holds NaN, which must not leak), 1 and 0.3 and
-    /// alpha 0.75, and asserts the same bits and untouched padding.
+    /// <paramref name="reference"/> packed path (or, when null, <see cref="Gemm.Multiply"/> on one thread) on the
+    /// same operands, with leading dimensions wider than the rows, for beta 0 (C holds NaN, which must not leak), 1
+    /// and 0.3 and alpha 0.75, and asserts the same bits and untouched padding. With <paramref name="specials"/> a
+    /// few NaN, ±∞ and −0 sit among the operands.
     /// </summary>
-    internal static unsafe void Compare(MicroKernelKind reference, int m, int n, int k, bool ta, bool tb,
-        MicroKernelKind? kind, string what)
+    internal static unsafe void Compare(MicroKernelKind? reference, int m, int n, int k, bool ta, bool tb,
+        MicroKernelKind? kind, string what, bool specials = false)
     {
         var g = new TorchGenerator((ulong)(m * 7919 + n * 104729 + k * 13 + (ta ? 1 : 0) + (tb ? 2 : 0)));
         int lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 3, ldc = n + 2;
         float[] a = GemmTests.Rand(g, (ta ? k : m) * lda), b = GemmTests.Rand(g, (tb ? n : k) * ldb),
             c0 = GemmTests.Rand(g, m * ldc);
+        float[] special = specials ? [float.NaN, float.PositiveInfinity, float.NegativeInfinity, -0f] : [];
+        for (int i = 0; i < special.Length; i++)
+        {
+            a[(i * 7919 + 13) % a.Length] = special[i];
+            b[(i * 104729 + 29) % b.Length] = special[i];
+        }
         // 0.3 is not a power of two: beta·C rounds, so an update written as a separate multiply and add would show.
         foreach (float beta in new[] { 0f, 1f, 0.3f })
         {
@@ -220,14 +227,19 @@ public class GemmBitsTests
                     for (int j = 0; j < n; j++) { actual[i * ldc + j] = float.NaN; expected[i * ldc + j] = float.NaN; }
             fixed (float* pa = a, pb = b, pe = expected, pc = actual)
             {
-                Gemm.Serial(reference, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, beta, pe, ldc);
+                if (reference is { } packed)
+                    Gemm.Serial(packed, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, beta, pe, ldc);
+                else
+                    using (ComputeThreads.Use(1))
+                        Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, expected, ldc);
                 if (kind is { } tile) Gemm.Serial(tile, ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, beta, pc, ldc);
                 else Gemm.Multiply(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, actual, ldc);
             }
             for (int i = 0; i < actual.Length; i++)
                 if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
                     Assert.Fail($"{what}: {m}×{k}·{k}×{n} {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} beta {beta}: " +
-                        $"C[{i / ldc},{i % ldc}] = {actual[i]:R}, packed path {expected[i]:R}");
+                        $"C[{i / ldc},{i % ldc}] = {actual[i]:R}, " +
+                        $"{(reference is null ? "one thread" : "packed path")} {expected[i]:R}");
         }
     }
 }
