@@ -72,17 +72,37 @@ public static class CrossEntropyKernel
         if (classes <= 0 || logits.Length != rows * classes || dLogits.Length != logits.Length)
             throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient " +
                 $"{dLogits.Length}, expected {rows}×{classes}.");
-        if (rows == 0) return 0;
+        return rows == 0 ? 0 : Sum(logits, labels, classes, dLogits, gradPerRow, inPlace: false);
+    }
+
+    /// <summary>
+    /// <see cref="NllSum"/> with the gradient written over the logits: the caller holds one rows × classes buffer
+    /// instead of two (a language model's head, 50,257 classes a row). Each row's log-probabilities go through a
+    /// scratch row of the thread, and the row's gradient is stored back over its logits; the operations, and so the
+    /// bits, are <see cref="NllSum"/>'s (ignored rows get 0). When <paramref name="gradPerRow"/> is zero only the loss
+    /// is wanted and the span's contents are unspecified afterwards.
+    /// </summary>
+    /// <exception cref="ArgumentException">The span does not hold labels.Length × classes elements.</exception>
+    public static double NllSumInPlace(Span<float> logits, ReadOnlySpan<int> labels, int classes, float gradPerRow)
+    {
+        int rows = labels.Length;
+        if (classes <= 0 || logits.Length != rows * classes)
+            throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, expected " +
+                $"{rows}×{classes}.");
+        return rows == 0 ? 0 : Sum(logits, labels, classes, logits, gradPerRow, inPlace: true);
+    }
+
+    private static unsafe double Sum(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes,
+        Span<float> dLogits, float gradPerRow, bool inPlace)
+    {
+        int rows = labels.Length;
         // Rows are independent: they split over threads, each writing its row's −log p into a scratch slot, and the
         // loss is then summed in row order on this thread, so its bits do not depend on the thread count.
         float[] losses = t_losses is { } l && l.Length >= rows ? l : t_losses = new float[rows];
-        unsafe
-        {
-            fixed (float* pz = logits, pd = dLogits, pl = losses)
-            fixed (int* py = labels)
-                ParallelRange.For(new RowsBody(pz, py, pd, pl, classes, gradPerRow), rows, 1,
-                    Math.Max(1, MinElementsPerThread / classes));
-        }
+        fixed (float* pz = logits, pd = dLogits, pl = losses)
+        fixed (int* py = labels)
+            ParallelRange.For(new RowsBody(pz, py, pd, pl, classes, gradPerRow, inPlace), rows, 1,
+                Math.Max(1, MinElementsPerThread / classes));
         double total = 0;
         for (int i = 0; i < rows; i++)
             if (labels[i] != IgnoreIndex) total -= losses[i];
@@ -92,14 +112,19 @@ public static class CrossEntropyKernel
     // Below this many logits per thread a second core costs more than it saves.
     private const int MinElementsPerThread = 32 * 1024;
 
-    // Grown once per thread to the largest batch seen: a warm step allocates nothing.
-    [ThreadStatic] private static float[]? t_losses;
+    // Grown once per thread to the largest batch (and row) seen: a warm step allocates nothing.
+    [ThreadStatic] private static float[]? t_losses, t_row;
 
     private readonly unsafe struct RowsBody(float* logits, int* labels, float* dLogits, float* losses, int classes,
-        float gradPerRow) : IRangeBody
+        float gradPerRow, bool inPlace) : IRangeBody
     {
         public void Run(int start, int end)
         {
+            if (inPlace)
+            {
+                RunInPlace(start, end);
+                return;
+            }
             int n = end - start;
             var z = new ReadOnlySpan<float>(logits + (long)start * classes, n * classes);
             var d = new Span<float>(dLogits + (long)start * classes, n * classes);
@@ -118,6 +143,31 @@ public static class CrossEntropyKernel
                 {
                     TensorPrimitives.Exp(row, row);                 // softmax
                     TensorPrimitives.Multiply(row, gradPerRow, row);
+                    row[label] -= gradPerRow;
+                }
+            }
+        }
+
+        // The loop above one row at a time through a scratch row: the same calls on the same values.
+        private void RunInPlace(int start, int end)
+        {
+            float[] scratch = t_row is { } r && r.Length >= classes ? r : t_row = new float[classes];
+            Span<float> s = scratch.AsSpan(0, classes);
+            for (int i = start; i < end; i++)
+            {
+                int label = labels[i];
+                var row = new Span<float>(logits + (long)i * classes, classes);
+                if (label == IgnoreIndex)
+                {
+                    row.Clear();
+                    continue;
+                }
+                LogSoftmax.Rows(row, s, 1, classes);
+                losses[i] = s[label];
+                if (gradPerRow != 0f)
+                {
+                    TensorPrimitives.Exp(s, s);                     // softmax
+                    TensorPrimitives.Multiply(s, gradPerRow, row);
                     row[label] -= gradPerRow;
                 }
             }

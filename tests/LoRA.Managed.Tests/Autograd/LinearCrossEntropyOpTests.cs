@@ -1,4 +1,6 @@
 using LoRA.Managed.Autograd;
+using LoRA.Managed.Autograd.Ops;
+using LoRA.Managed.Kernels;
 using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Tests.Autograd;
@@ -12,6 +14,7 @@ public class LinearCrossEntropyOpTests
     [TestCase(63, 65, 4)]
     [TestCase(65, 7, 3)]
     [TestCase(129, 129, 8)]
+    [TestCase(257, 9, 5)]
     public void MatchesTheUnfusedHeadAndLoss(int n, int vocab, int hidden)
     {
         var g = new TorchGenerator((ulong)(n * 7919 + vocab));
@@ -32,6 +35,41 @@ public class LinearCrossEntropyOpTests
         for (int i = 0; i < got.Length; i++)
             Assert.That(got[i], Is.EqualTo(expectedGrad[i]).Within(1e-6f + 1e-5f * Math.Abs(expectedGrad[i])),
                 $"∂h[{i}]");
+    }
+
+    /// <summary>
+    /// The chunks of rows (<see cref="LinearCrossEntropyOp.ChunkRows"/>) change neither the loss nor ∂h by a bit: the
+    /// op against the same kernels on the whole batch at once (one product for the logits, <c>NllSum</c> with a
+    /// separate gradient buffer, one product for ∂h), on one and two threads, for batches below, at and across chunk
+    /// edges.
+    /// </summary>
+    [TestCase(1)] [TestCase(127)] [TestCase(128)] [TestCase(129)] [TestCase(300)]
+    public void ChunksGiveTheWholeBatchsBits(int n)
+    {
+        const int vocab = 203, hidden = 37;
+        var g = new TorchGenerator((ulong)n);
+        Tensor h = g.Rand(n, hidden), w = g.Rand(vocab, hidden);
+        int[] labels = Enumerable.Range(0, n).Select(i => i % 7 == 5 ? -100 : (i * 13 + 1) % vocab).ToArray();
+        if (labels.All(l => l == -100)) labels[0] = 0;
+        int kept = labels.Count(l => l != -100);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var _ = ComputeThreads.Use(threads);
+            float[] z = new float[n * vocab], dz = new float[n * vocab], dh = new float[n * hidden];
+            Gemm.Multiply(false, true, n, vocab, hidden, 1f, h.Data, hidden, w.Data, hidden, 0f, z, vocab);
+            double total = CrossEntropyKernel.NllSum(z, labels, vocab, dz, 1f / kept);
+            Gemm.Multiply(false, false, n, hidden, vocab, 1f, dz, vocab, w.Data, hidden, 0f, dh, hidden);
+
+            h.RequiresGrad = true;
+            h.ZeroGrad();
+            Tensor loss = Functional.LinearCrossEntropy(h, w, labels);
+            Assert.That(loss.Item(), Is.EqualTo((float)(total / kept)), $"loss, {threads} thread(s)");
+            loss.Backward();
+            float[] got = h.Grad.ToArray();
+            for (int i = 0; i < got.Length; i++)
+                Assert.That(BitConverter.SingleToInt32Bits(got[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(dh[i])),
+                    $"∂h[{i / hidden}, {i % hidden}], {threads} thread(s)");
+        }
     }
 
     [Test]

@@ -134,6 +134,32 @@ public class ElementwiseTests
         Assert.That(float.IsFinite(loss1) && loss1 >= 0f, $"loss {loss1}");
     }
 
+    // The in-place form a language model's head uses (the gradient written over the logits) against NllSum with a
+    // separate gradient buffer, bit for bit: loss and gradient, ignored rows, no gradient wanted, one and two threads.
+    [TestCase(1, 1)] [TestCase(7, 129)] [TestCase(63, 65)] [TestCase(65, 7)] [TestCase(129, 1000)]
+    [TestCase(300, 600)]
+    public void CrossEntropyInPlaceGivesNllSumsBits(int rows, int classes)
+    {
+        float[] z = Rand(rows * classes, 23, -20f, 20f);
+        int[] labels = Enumerable.Range(0, rows)
+            .Select(i => i % 5 == 4 ? CrossEntropyKernel.IgnoreIndex : (i * 7) % classes).ToArray();
+        foreach (int threads in new[] { 1, 2 })
+            foreach (float gradPerRow in new[] { 0.37f, 0f })
+            {
+                using var _ = ComputeThreads.Use(threads);
+                float[] d = new float[z.Length], inPlace = (float[])z.Clone();
+                double expected = CrossEntropyKernel.NllSum(z, labels, classes, d, gradPerRow);
+                double got = CrossEntropyKernel.NllSumInPlace(inPlace, labels, classes, gradPerRow);
+                Assert.That(got, Is.EqualTo(expected), $"loss, {threads} thread(s), gradPerRow {gradPerRow}");
+                if (gradPerRow == 0f) continue;   // only the loss is wanted: the span's contents are unspecified
+                for (int i = 0; i < d.Length; i++)
+                    Assert.That(BitConverter.SingleToInt32Bits(inPlace[i]),
+                        Is.EqualTo(BitConverter.SingleToInt32Bits(d[i])),
+                        $"gradient [{i / classes}, {i % classes}], {threads} thread(s)");
+            }
+        Assert.Throws<ArgumentException>(() => CrossEntropyKernel.NllSumInPlace(new float[5], [0, 1], 3, 1f));
+    }
+
     [Test]
     public void CrossEntropyRefusesLabelsOutOfRange()
     {

@@ -19,9 +19,14 @@ namespace LoRA.Managed.Autograd.Ops;
 /// </remarks>
 internal sealed class LinearCrossEntropyOp : Op
 {
-    /// <summary>Rows of logits formed at once: 64 × 50,257 floats is 13 MB, and 64 rows keep the GEMM
-    /// efficient.</summary>
-    internal const int ChunkRows = 64;
+    /// <summary>
+    /// Rows of logits formed at once, their gradient then written over them
+    /// (<see cref="CrossEntropyKernel.NllSumInPlace"/>): 128 × 50,257 floats is 26 MB, what two 64-row buffers (the
+    /// logits and their gradient) took before. On a 49,152 × 576 head (SmolLM2-135M's) the 64-row products ran at
+    /// 0.71× (logits) and 0.89× (∂h) the rate of 128-row ones on one thread, and the head was a quarter of a LoRA
+    /// step (docs/07-performance.md, "A Llama's fine-tuning step").
+    /// </summary>
+    internal const int ChunkRows = 128;
 
     private Tensor _h = null!;
     private float[]? _dH;
@@ -61,7 +66,7 @@ internal sealed class LinearCrossEntropyOp : Op
         float gradPerRow = record ? 1f / kept : 0f;   // as CrossEntropyKernel.ForwardBackward: upstream 1 over K rows
         GradientPool pool = GradientPool.Current;
         int chunk = Math.Min(ChunkRows, n);
-        float[] logits = pool.Rent(chunk * v), dLogits = pool.Rent(chunk * v);
+        float[] logits = pool.Rent(chunk * v);
         float[]? dH = record ? pool.Rent(n * c) : null;
         double total = 0;
         try
@@ -69,15 +74,15 @@ internal sealed class LinearCrossEntropyOp : Op
             for (int r0 = 0; r0 < n; r0 += chunk)
             {
                 int m = Math.Min(chunk, n - r0);
-                Span<float> z = logits.AsSpan(0, m * v), dz = dLogits.AsSpan(0, m * v);
+                Span<float> z = logits.AsSpan(0, m * v);   // the logits, then their gradient
                 ReadOnlySpan<float> hm = h.Data.Slice(r0 * c, m * c);
                 if (wq is null) Gemm.Multiply(false, true, m, v, c, 1f, hm, c, wf!.Data, c, 0f, z, v);
                 else QuantizedGemm.MultiplyTransposed(wq, m, hm, z);
-                total += CrossEntropyKernel.NllSum(z, labels.Slice(r0, m), v, dz, gradPerRow);
+                total += CrossEntropyKernel.NllSumInPlace(z, labels.Slice(r0, m), v, gradPerRow);
                 if (dH is null) continue;
                 Span<float> dHm = dH.AsSpan(r0 * c, m * c);
-                if (wq is null) Gemm.Multiply(false, false, m, c, v, 1f, dz, v, wf!.Data, c, 0f, dHm, c);
-                else QuantizedGemm.MultiplyAccumulate(wq, m, dz, dHm, beta: 0f);
+                if (wq is null) Gemm.Multiply(false, false, m, c, v, 1f, z, v, wf!.Data, c, 0f, dHm, c);
+                else QuantizedGemm.MultiplyAccumulate(wq, m, z, dHm, beta: 0f);
             }
         }
         catch
@@ -88,7 +93,6 @@ internal sealed class LinearCrossEntropyOp : Op
         finally
         {
             pool.Return(logits);
-            pool.Return(dLogits);
         }
         Tensor y = Tape.NewTensor([1]);
         y[0] = (float)(total / kept);
