@@ -51,7 +51,8 @@ public static class GptGemmThroughput
     /// <summary>
     /// The whole GPT training step, and the attention's two batched products (forward and backward through the tape),
     /// in variants chosen by <c>GEMM_VARIANTS</c> (default <c>0,1</c>): v0 as shipped, v1 with the direct path off
-    /// (<see cref="Gemm.DirectPathDisabled"/>), v2 with the split by k off (<see cref="Gemm.DepthSplitDisabled"/>), at
+    /// (<see cref="Gemm.DirectPathDisabled"/>), v2 with the split by k off (<see cref="Gemm.DepthSplitDisabled"/>), v3
+    /// with wide C of 256 rows or more split by rows (<see cref="Gemm.WideColumnSplitDisabled"/>), at
     /// each thread count, all alternated; milliseconds, best of the repetitions.
     /// </summary>
     public static string StepTable(int[] threads, double seconds = 4)
@@ -125,10 +126,11 @@ public static class GptGemmThroughput
         return best;
     }
 
-    // v0: as shipped; v1: no direct path; v2: no split by k.
+    // v0: as shipped; v1: no direct path; v2: no split by k; v3: C from 256 rows split by rows even when wide.
     private static void Variant(int x)
     {
         Gemm.DirectPathDisabled = x == 1;
         Gemm.DepthSplitDisabled = x == 2;
+        Gemm.WideColumnSplitDisabled = x == 3;
     }
 }

@@ -65,6 +65,36 @@ public class GemmBitsTests
         finally { ComputeThreads.Max = saved; }
     }
 
+    /// <summary>
+    /// C of 256 rows or more that is more than twice as wide as high is split by columns (a language model's
+    /// projections over a few hundred tokens), narrower or taller C by rows: the parts' shapes change, the bits do not,
+    /// on two and three threads.
+    /// </summary>
+    [TestCase(256, 1536, 576, false, true), TestCase(256, 1536, 576, false, false), TestCase(257, 1031, 65, true, true),
+     TestCase(300, 601, 129, false, false), TestCase(300, 600, 129, false, true)]
+    public void WideProductsSplitByColumnsWithThePacked8x32Bits(int m, int n, int k, bool ta, bool tb)
+    {
+        Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
+        Assert.That(Gemm.SplitsByColumns(m, n, 2), Is.EqualTo(n > 2 * m), $"{m}×{n} on two threads");
+        int saved = ComputeThreads.Max;
+        try
+        {
+            foreach (int threads in new[] { 2, 3 })
+            {
+                ComputeThreads.Max = threads;
+                Compare(MicroKernelKind.Vector512x8x32, m, n, k, ta, tb, null, $"{threads} thread(s)");
+            }
+        }
+        finally { ComputeThreads.Max = saved; }
+    }
+
+    /// <summary>Which way <see cref="Gemm"/> splits the products of the blog MLP and of a Llama over 256 tokens on
+    /// two threads.</summary>
+    [TestCase(64, 512, true), TestCase(64, 784, true), TestCase(512, 784, false), TestCase(256, 512, false),
+     TestCase(256, 1536, true), TestCase(256, 576, true), TestCase(512, 1024, false), TestCase(1024, 128, false)]
+    public void SplitDirection(int m, int n, bool byColumns) =>
+        Assert.That(Gemm.SplitsByColumns(m, n, 2), Is.EqualTo(byColumns));
+
     [TestCase("Vector256x6x16", false, false), TestCase("Vector256x6x16", false, true),
         TestCase("Vector256x6x16", true, false),
      TestCase("Vector256x6x16", true, true), TestCase("Scalar", false, false), TestCase("Scalar", true, true)]

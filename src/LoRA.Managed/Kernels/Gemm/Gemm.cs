@@ -57,6 +57,10 @@ public static unsafe class Gemm
     /// benchmarks that time the two side by side.</summary>
     internal static bool DepthSplitDisabled;
 
+    /// <summary>When set, C of 256 rows or more is split by rows even when it is more than twice as wide as high (the
+    /// rule before the wide split): only for benchmarks (<c>GEMM_VARIANTS</c> v3).</summary>
+    internal static bool WideColumnSplitDisabled;
+
     [ThreadStatic] private static float[]? t_packA;
     [ThreadStatic] private static float[]? t_packB;
 
@@ -104,7 +108,9 @@ public static unsafe class Gemm
     /// are preferred: each part then packs only its own columns of B (the large operand in the MLP's forward
     /// and input-gradient products), and A, small at batch 64, is packed by each part. From 256 rows C is split
     /// by rows: packing A into 8-row panels costs more per element than copying B's panels, and with columns every
-    /// part packed all of it (measurements: docs/07-performance.md, "Decisions in the kernels").
+    /// part packed all of it; unless C is more than twice as wide as high (a language model's projections over a few
+    /// hundred tokens, 256×576·576×1,536), where each part packing all of B costs more than each packing all of A
+    /// (measurements: docs/07-performance.md, "Decisions in the kernels").
     /// </summary>
     private static void Split(bool transA, bool transB, int m, int n, int k, float alpha,
         float* pa, int lda, float* pb, int ldb, float beta, float* pc, int ldc, int threads, GemmEpilogue epilogue)
@@ -115,7 +121,7 @@ public static unsafe class Gemm
             return;
         }
         int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
-        bool byColumns = m < 256 && (tilesN >= tilesM || tilesN >= 2 * threads);
+        bool byColumns = SplitsByColumns(m, n, threads);
         int tiles = byColumns ? tilesN : tilesM;
         int parts = Math.Min(threads, tiles);
         if (parts <= 1)
@@ -130,6 +136,15 @@ public static unsafe class Gemm
             tilesPer * (byColumns ? NR : MR), epilogue);
         try { ComputePool.Run(job, parts, threads); }
         finally { job.Clear(); }
+    }
+
+    /// <summary>Whether <see cref="Split"/> cuts an m×n C into blocks of columns (else of rows) on
+    /// <paramref name="threads"/> threads.</summary>
+    internal static bool SplitsByColumns(int m, int n, int threads)
+    {
+        int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
+        bool wide = !WideColumnSplitDisabled && n > 2 * m;
+        return (m < 256 || wide) && (tilesN >= tilesM || tilesN >= 2 * threads);
     }
 
     [ThreadStatic] private static GemmJob? t_job;
