@@ -34,7 +34,7 @@ public class HeadsCausalMatMulTests
 
     // Grouped-query attention against repeat_kv: 6 query heads on 2 or 3 key/value heads, and multi-query (1).
     [TestCase(2, 6, 2, 9, 5), TestCase(3, 6, 3, 64, 16), TestCase(2, 4, 1, 65, 8), TestCase(32, 4, 2, 63, 16),
-     TestCase(1, 4, 2, 300, 8)]
+     TestCase(1, 4, 2, 300, 8), TestCase(1, 9, 3, 256, 64)]
     public void GroupedQueryAttentionInPlaceIsBitwiseRepeatKvOnOneAndTwoThreads(int batch, int heads, int kvHeads,
         int t, int d)
     {
