@@ -93,7 +93,7 @@ public static class Program
         }
         if (args.Contains("--ops"))
         {
-            Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args)));
+            Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args), llama: args.Contains("--llama")));
             return;
         }
         if (args.Contains("--phases"))
