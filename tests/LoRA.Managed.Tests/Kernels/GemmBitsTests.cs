@@ -53,16 +53,7 @@ public class GemmBitsTests
     public void TransformerAndMlpShapesGiveThePacked8x32Bits(int m, int n, int k, bool ta, bool tb)
     {
         Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
-        int saved = ComputeThreads.Max;
-        try
-        {
-            foreach (int threads in new[] { 1, 2 })
-            {
-                ComputeThreads.Max = threads;
-                Compare(MicroKernelKind.Vector512x8x32, m, n, k, ta, tb, null, $"{threads} thread(s)");
-            }
-        }
-        finally { ComputeThreads.Max = saved; }
+        ComparePacked8x32OnThreads(m, n, k, ta, tb, 1, 2);
     }
 
     /// <summary>
@@ -76,10 +67,16 @@ public class GemmBitsTests
     {
         Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
         Assert.That(Gemm.SplitsByColumns(m, n, 2), Is.EqualTo(n > 2 * m), $"{m}×{n} on two threads");
+        ComparePacked8x32OnThreads(m, n, k, ta, tb, 2, 3);
+    }
+
+    // Compare against the packed 8×32 path on one thread with each of the thread counts.
+    private static void ComparePacked8x32OnThreads(int m, int n, int k, bool ta, bool tb, params int[] threadCounts)
+    {
         int saved = ComputeThreads.Max;
         try
         {
-            foreach (int threads in new[] { 2, 3 })
+            foreach (int threads in threadCounts)
             {
                 ComputeThreads.Max = threads;
                 Compare(MicroKernelKind.Vector512x8x32, m, n, k, ta, tb, null, $"{threads} thread(s)");
