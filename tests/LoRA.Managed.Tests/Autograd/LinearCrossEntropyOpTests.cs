@@ -72,6 +72,40 @@ public class LinearCrossEntropyOpTests
         }
     }
 
+    /// <summary>
+    /// The same for a quantised head (<see cref="QuantizedGemm"/>): its one-row product takes a vector path with other
+    /// sums than the GEMM's, so no chunk may be a lone row unless the batch is (n = 129 and 257 would end with one).
+    /// </summary>
+    [TestCase(2, BaseDType.Int8)] [TestCase(65, BaseDType.Nf4)] [TestCase(129, BaseDType.Int8)]
+    [TestCase(129, BaseDType.Bf16)] [TestCase(257, BaseDType.Nf4)]
+    public void QuantisedHeadChunksGiveTheWholeBatchsBits(int n, BaseDType dtype)
+    {
+        const int vocab = 203, hidden = 64;
+        var g = new TorchGenerator((ulong)(n + 17));
+        Tensor h = g.Rand(n, hidden), w = g.Rand(vocab, hidden);
+        QuantizedMatrix wq = QuantizedMatrix.Quantize(w.Data, vocab, hidden, dtype);
+        int[] labels = Enumerable.Range(0, n).Select(i => i % 7 == 5 ? -100 : (i * 13 + 1) % vocab).ToArray();
+        int kept = labels.Count(l => l != -100);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var _ = ComputeThreads.Use(threads);
+            float[] z = new float[n * vocab], dz = new float[n * vocab], dh = new float[n * hidden];
+            QuantizedGemm.MultiplyTransposed(wq, n, h.Data, z);
+            double total = CrossEntropyKernel.NllSum(z, labels, vocab, dz, 1f / kept);
+            QuantizedGemm.MultiplyAccumulate(wq, n, dz, dh, beta: 0f);
+
+            h.RequiresGrad = true;
+            h.ZeroGrad();
+            Tensor loss = Functional.LinearCrossEntropy(h, wq, labels);
+            Assert.That(loss.Item(), Is.EqualTo((float)(total / kept)), $"loss, {threads} thread(s)");
+            loss.Backward();
+            float[] got = h.Grad.ToArray();
+            for (int i = 0; i < got.Length; i++)
+                Assert.That(BitConverter.SingleToInt32Bits(got[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(dh[i])),
+                    $"∂h[{i / hidden}, {i % hidden}], {threads} thread(s)");
+        }
+    }
+
     [Test]
     public void PassesTheFiniteDifferenceCheck()
     {

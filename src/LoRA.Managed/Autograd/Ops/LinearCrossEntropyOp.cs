@@ -71,9 +71,12 @@ internal sealed class LinearCrossEntropyOp : Op
         double total = 0;
         try
         {
-            for (int r0 = 0; r0 < n; r0 += chunk)
+            for (int r0 = 0, m; r0 < n; r0 += m)
             {
-                int m = Math.Min(chunk, n - r0);
+                m = Math.Min(chunk, n - r0);
+                // A quantised head multiplies a lone row by its vector path, whose sums are ordered otherwise than the
+                // GEMM's: a last chunk of one row would change its bits, so the chunk before it gives up a row.
+                if (n - r0 - m == 1) m--;
                 Span<float> z = logits.AsSpan(0, m * v);   // the logits, then their gradient
                 ReadOnlySpan<float> hm = h.Data.Slice(r0 * c, m * c);
                 if (wq is null) Gemm.Multiply(false, true, m, v, c, 1f, hm, c, wf!.Data, c, 0f, z, v);
