@@ -75,7 +75,7 @@ internal sealed class BatchedMatMulOp : Op
     /// references.</summary>
     private static void Run(SliceJob job, int batch, long workPerSlice)
     {
-        try { SlicedJob.Run(job, batch, workPerSlice); }
+        try { SlicedJob.Run(job, batch, workPerSlice, rowBlocks: job.Causal && !CausalSlices.FullProducts); }
         finally { job.Clear(); }
     }
 
@@ -90,6 +90,10 @@ internal sealed class BatchedMatMulOp : Op
         private bool _backward, _ta, _tb, _causal;
         private int _m, _n, _k, _lda, _ldb;
         private float _betaA, _betaB;
+
+        /// <summary>Whether the slices are causal products, run in blocks of rows
+        /// (<see cref="CausalSlices"/>).</summary>
+        public bool Causal => _causal;
 
         public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb,
             bool causal)

@@ -22,20 +22,20 @@ internal abstract class SlicedJob : ComputeJob
     }
 
     /// <summary>
-    /// Runs every slice of <paramref name="job"/>: serially on one thread, or when there are fewer slices than threads
-    /// and a slice is large enough for the GEMM to split it itself; else in two runs of consecutive slices per thread.
-    /// With as many slices as threads the slices are split even when large: attention's causal products run in blocks
-    /// of 16–32 rows (<see cref="CausalSlices"/>), too small for the GEMM to split well, so a SmolLM2-135M-sized
-    /// model's attention at T = 256 (3 slices of 12.6 M multiply-adds) ran on one thread while the other waited
-    /// (docs/07-performance.md, "A Llama's fine-tuning step"). With a part per slice, claiming the
+    /// Runs every slice of <paramref name="job"/>: serially on one thread, or when a slice is large enough for the GEMM
+    /// to split it itself; else in two runs of consecutive slices per thread. Slices whose products run in blocks of
+    /// rows (<paramref name="rowBlocks"/>: attention's causal products, <see cref="CausalSlices"/>) are split over the
+    /// threads even when large, since blocks of 16–32 rows are too small for the GEMM to split well: a
+    /// SmolLM2-135M-sized model's attention at T = 256 (3 slices of 12.6 M multiply-adds) ran on one thread while the
+    /// other waited (docs/07-performance.md, "A Llama's fine-tuning step"). With a part per slice, claiming the
     /// 128 parts of attention's products (each ~0.5 µs of work) cost more than the second core gave (benchmarks'
     /// <c>--gpt-gemm --step</c>); two per thread leave some balance when one thread is slowed. The first runs go to the
     /// calling thread (<see cref="ComputePool"/>'s home parts): the first batch items, whose rows it computed before.
     /// </summary>
-    public static void Run(SlicedJob job, int batch, long workPerSlice)
+    public static void Run(SlicedJob job, int batch, long workPerSlice, bool rowBlocks = false)
     {
         int threads = ComputeThreads.Max;
-        bool gemmSplits = batch < threads && workPerSlice >= Gemm.ParallelThreshold;
+        bool gemmSplits = !rowBlocks && workPerSlice >= Gemm.ParallelThreshold;
         if (threads == 1 || batch < 2 || gemmSplits || workPerSlice * batch < Gemm.ParallelThreshold)
         {
             for (int s = 0; s < batch; s++) job.ExecuteSlice(s);
