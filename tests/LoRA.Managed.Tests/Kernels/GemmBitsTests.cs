@@ -85,12 +85,14 @@ public class GemmBitsTests
         finally { ComputeThreads.Max = saved; }
     }
 
-    /// <summary>Which way <see cref="Gemm"/> splits the products of the blog MLP and of a Llama over 256 tokens on
-    /// two threads.</summary>
-    [TestCase(64, 512, true), TestCase(64, 784, true), TestCase(512, 784, false), TestCase(256, 512, false),
-     TestCase(256, 1536, true), TestCase(256, 576, true), TestCase(512, 1024, false), TestCase(1024, 128, false)]
-    public void SplitDirection(int m, int n, bool byColumns) =>
-        Assert.That(Gemm.SplitsByColumns(m, n, 2), Is.EqualTo(byColumns));
+    /// <summary>Which way <see cref="Gemm"/> splits the products of the blog MLP and of a Llama over 256 tokens: on
+    /// two threads, and on sixteen, where 256×576 has too few 32-column tiles (18) for columns.</summary>
+    [TestCase(64, 512, 2, true), TestCase(64, 784, 2, true), TestCase(512, 784, 2, false),
+     TestCase(256, 512, 2, false), TestCase(256, 1536, 2, true), TestCase(256, 576, 2, true),
+     TestCase(512, 1024, 2, false), TestCase(1024, 128, 2, false), TestCase(256, 576, 16, false),
+     TestCase(256, 1536, 16, true)]
+    public void SplitDirection(int m, int n, int threads, bool byColumns) =>
+        Assert.That(Gemm.SplitsByColumns(m, n, threads), Is.EqualTo(byColumns));
 
     [TestCase("Vector256x6x16", false, false), TestCase("Vector256x6x16", false, true),
         TestCase("Vector256x6x16", true, false),
