@@ -51,25 +51,10 @@ public class LinearCrossEntropyOpTests
         Tensor h = g.Rand(n, hidden), w = g.Rand(vocab, hidden);
         int[] labels = Enumerable.Range(0, n).Select(i => i % 7 == 5 ? -100 : (i * 13 + 1) % vocab).ToArray();
         if (labels.All(l => l == -100)) labels[0] = 0;
-        int kept = labels.Count(l => l != -100);
-        foreach (int threads in new[] { 1, 2 })
-        {
-            using var _ = ComputeThreads.Use(threads);
-            float[] z = new float[n * vocab], dz = new float[n * vocab], dh = new float[n * hidden];
-            Gemm.Multiply(false, true, n, vocab, hidden, 1f, h.Data, hidden, w.Data, hidden, 0f, z, vocab);
-            double total = CrossEntropyKernel.NllSum(z, labels, vocab, dz, 1f / kept);
-            Gemm.Multiply(false, false, n, hidden, vocab, 1f, dz, vocab, w.Data, hidden, 0f, dh, hidden);
-
-            h.RequiresGrad = true;
-            h.ZeroGrad();
-            Tensor loss = Functional.LinearCrossEntropy(h, w, labels);
-            Assert.That(loss.Item(), Is.EqualTo((float)(total / kept)), $"loss, {threads} thread(s)");
-            loss.Backward();
-            float[] got = h.Grad.ToArray();
-            for (int i = 0; i < got.Length; i++)
-                Assert.That(BitConverter.SingleToInt32Bits(got[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(dh[i])),
-                    $"∂h[{i / hidden}, {i % hidden}], {threads} thread(s)");
-        }
+        AssertTheWholeBatchsBits(h, vocab, labels,
+            z => Gemm.Multiply(false, true, n, vocab, hidden, 1f, h.Data, hidden, w.Data, hidden, 0f, z, vocab),
+            (dz, dh) => Gemm.Multiply(false, false, n, hidden, vocab, 1f, dz, vocab, w.Data, hidden, 0f, dh, hidden),
+            () => Functional.LinearCrossEntropy(h, w, labels));
     }
 
     /// <summary>
@@ -85,18 +70,28 @@ public class LinearCrossEntropyOpTests
         Tensor h = g.Rand(n, hidden), w = g.Rand(vocab, hidden);
         QuantizedMatrix wq = QuantizedMatrix.Quantize(w.Data, vocab, hidden, dtype);
         int[] labels = Enumerable.Range(0, n).Select(i => i % 7 == 5 ? -100 : (i * 13 + 1) % vocab).ToArray();
-        int kept = labels.Count(l => l != -100);
+        AssertTheWholeBatchsBits(h, vocab, labels, z => QuantizedGemm.MultiplyTransposed(wq, n, h.Data, z),
+            (dz, dh) => QuantizedGemm.MultiplyAccumulate(wq, n, dz, dh, beta: 0f),
+            () => Functional.LinearCrossEntropy(h, wq, labels));
+    }
+
+    // The op's loss and ∂h against the whole batch's logits product, NllSum and ∂h product, bit for bit, on one and
+    // two threads.
+    private static void AssertTheWholeBatchsBits(Tensor h, int vocab, int[] labels, Action<float[]> logits,
+        Action<float[], float[]> inputGradient, Func<Tensor> op)
+    {
+        int n = h.Shape[0], hidden = h.Shape[1], kept = labels.Count(l => l != -100);
         foreach (int threads in new[] { 1, 2 })
         {
             using var _ = ComputeThreads.Use(threads);
             float[] z = new float[n * vocab], dz = new float[n * vocab], dh = new float[n * hidden];
-            QuantizedGemm.MultiplyTransposed(wq, n, h.Data, z);
+            logits(z);
             double total = CrossEntropyKernel.NllSum(z, labels, vocab, dz, 1f / kept);
-            QuantizedGemm.MultiplyAccumulate(wq, n, dz, dh, beta: 0f);
+            inputGradient(dz, dh);
 
             h.RequiresGrad = true;
             h.ZeroGrad();
-            Tensor loss = Functional.LinearCrossEntropy(h, wq, labels);
+            Tensor loss = op();
             Assert.That(loss.Item(), Is.EqualTo((float)(total / kept)), $"loss, {threads} thread(s)");
             loss.Backward();
             float[] got = h.Grad.ToArray();
