@@ -72,7 +72,7 @@ public static class CrossEntropyKernel
         if (classes <= 0 || logits.Length != rows * classes || dLogits.Length != logits.Length)
             throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, gradient " +
                 $"{dLogits.Length}, expected {rows}×{classes}.");
-        return rows == 0 ? 0 : Sum(logits, labels, classes, dLogits, gradPerRow, inPlace: false);
+        return rows == 0 ? 0 : Sum(logits, labels, classes, dLogits, gradPerRow);
     }
 
     /// <summary>
@@ -89,11 +89,11 @@ public static class CrossEntropyKernel
         if (classes <= 0 || logits.Length != rows * classes)
             throw new ArgumentException($"CrossEntropy: logits have {logits.Length} elements, expected " +
                 $"{rows}×{classes}.");
-        return rows == 0 ? 0 : Sum(logits, labels, classes, logits, gradPerRow, inPlace: true);
+        return rows == 0 ? 0 : Sum(logits, labels, classes, logits, gradPerRow);
     }
 
     private static unsafe double Sum(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes,
-        Span<float> dLogits, float gradPerRow, bool inPlace)
+        Span<float> dLogits, float gradPerRow)
     {
         int rows = labels.Length;
         // Rows are independent: they split over threads, each writing its row's −log p into a scratch slot, and the
@@ -101,7 +101,7 @@ public static class CrossEntropyKernel
         float[] losses = t_losses is { } l && l.Length >= rows ? l : t_losses = new float[rows];
         fixed (float* pz = logits, pd = dLogits, pl = losses)
         fixed (int* py = labels)
-            ParallelRange.For(new RowsBody(pz, py, pd, pl, classes, gradPerRow, inPlace), rows, 1,
+            ParallelRange.For(new RowsBody(pz, py, pd, pl, classes, gradPerRow), rows, 1,
                 Math.Max(1, MinElementsPerThread / classes));
         double total = 0;
         for (int i = 0; i < rows; i++)
@@ -116,59 +116,41 @@ public static class CrossEntropyKernel
     [ThreadStatic] private static float[]? t_losses, t_row;
 
     private readonly unsafe struct RowsBody(float* logits, int* labels, float* dLogits, float* losses, int classes,
-        float gradPerRow, bool inPlace) : IRangeBody
+        float gradPerRow) : IRangeBody
     {
         public void Run(int start, int end)
         {
-            if (inPlace)
-            {
-                RunInPlace(start, end);
-                return;
-            }
-            int n = end - start;
-            var z = new ReadOnlySpan<float>(logits + (long)start * classes, n * classes);
-            var d = new Span<float>(dLogits + (long)start * classes, n * classes);
-            LogSoftmax.Rows(z, d, n, classes);
-            for (int i = 0; i < n; i++)
-            {
-                int label = labels[start + i];
-                Span<float> row = d.Slice(i * classes, classes);
-                if (label == IgnoreIndex)
-                {
-                    row.Clear();
-                    continue;
-                }
-                losses[start + i] = row[label];
-                if (gradPerRow != 0f)
-                {
-                    TensorPrimitives.Exp(row, row);                 // softmax
-                    TensorPrimitives.Multiply(row, gradPerRow, row);
-                    row[label] -= gradPerRow;
-                }
-            }
-        }
-
-        // The loop above one row at a time through a scratch row: the same calls on the same values.
-        private void RunInPlace(int start, int end)
-        {
-            float[] scratch = t_row is { } r && r.Length >= classes ? r : t_row = new float[classes];
-            Span<float> s = scratch.AsSpan(0, classes);
+            // The rows' log-probabilities go into their gradient's rows, all in one call; or, when the gradient is
+            // written over the logits (NllSumInPlace), row by row into a scratch row of this thread. The same calls on
+            // the same values either way, so the same bits.
+            bool inPlace = logits == dLogits;
+            Span<float> scratch = inPlace
+                ? (t_row is { } r && r.Length >= classes ? r : t_row = new float[classes]).AsSpan(0, classes)
+                : default;
+            if (!inPlace)
+                LogSoftmax.Rows(new ReadOnlySpan<float>(logits + (long)start * classes, (end - start) * classes),
+                    new Span<float>(dLogits + (long)start * classes, (end - start) * classes), end - start, classes);
             for (int i = start; i < end; i++)
             {
                 int label = labels[i];
-                var row = new Span<float>(logits + (long)i * classes, classes);
+                var d = new Span<float>(dLogits + (long)i * classes, classes);
                 if (label == IgnoreIndex)
                 {
-                    row.Clear();
+                    d.Clear();
                     continue;
                 }
-                LogSoftmax.Rows(row, s, 1, classes);
-                losses[i] = s[label];
+                Span<float> logp = d;
+                if (inPlace)
+                {
+                    logp = scratch;
+                    LogSoftmax.Rows(d, logp, 1, classes);
+                }
+                losses[i] = logp[label];
                 if (gradPerRow != 0f)
                 {
-                    TensorPrimitives.Exp(s, s);                     // softmax
-                    TensorPrimitives.Multiply(s, gradPerRow, row);
-                    row[label] -= gradPerRow;
+                    TensorPrimitives.Exp(logp, logp);                 // softmax
+                    TensorPrimitives.Multiply(logp, gradPerRow, d);
+                    d[label] -= gradPerRow;
                 }
             }
         }
