@@ -75,7 +75,7 @@ internal sealed class BatchedMatMulOp : Op
     /// references.</summary>
     private static void Run(SliceJob job, int batch, long workPerSlice)
     {
-        try { SlicedJob.Run(job, batch, workPerSlice, rowBlocks: job.Causal && !CausalSlices.FullProducts); }
+        try { SlicedJob.Run(job, batch, workPerSlice); }
         finally { job.Clear(); }
     }
 
@@ -91,9 +91,7 @@ internal sealed class BatchedMatMulOp : Op
         private int _m, _n, _k, _lda, _ldb;
         private float _betaA, _betaB;
 
-        /// <summary>Whether the slices are causal products, run in blocks of rows
-        /// (<see cref="CausalSlices"/>).</summary>
-        public bool Causal => _causal;
+        protected override bool RowBlocks => _causal && !CausalSlices.FullProducts;
 
         public void Forward(float[] a, float[] b, float[] c, bool ta, bool tb, int m, int n, int k, int lda, int ldb,
             bool causal)

@@ -76,8 +76,7 @@ internal sealed class HeadsCausalMatMulOp : Op
         {
             job.Set(a.Array, b.Array, output.Array, null, null, 0f, 0f, scores, backward: false, heads, kvHeads, time,
                 dim);
-            SlicedJob.Run(job, batch * kvHeads, (long)heads / kvHeads * time * time * dim,
-                rowBlocks: !CausalSlices.FullProducts);
+            SlicedJob.Run(job, batch * kvHeads, (long)heads / kvHeads * time * time * dim);
         }
         finally { job.Clear(); }
         if (Tape.ShouldRecord(a, b))
@@ -98,8 +97,7 @@ internal sealed class HeadsCausalMatMulOp : Op
         {
             job.Set(_a.Array, _b.Array, Output.EnsureGrad(), da, db, betaA, betaB, _scores, backward: true, _heads,
                 _kvHeads, _time, _dim);
-            SlicedJob.Run(job, _batch * _kvHeads, 2L * _heads / _kvHeads * _time * _time * _dim,
-                rowBlocks: !CausalSlices.FullProducts);
+            SlicedJob.Run(job, _batch * _kvHeads, 2L * _heads / _kvHeads * _time * _time * _dim);
         }
         finally { job.Clear(); }
     }
@@ -123,6 +121,8 @@ internal sealed class HeadsCausalMatMulOp : Op
         }
 
         public void Clear() { _a = _b = _c = _da = _db = null; }
+
+        protected override bool RowBlocks => !CausalSlices.FullProducts;
 
         public override void ExecuteSlice(int s)
         {

@@ -120,9 +120,8 @@ public static unsafe class Gemm
             DepthSplit.Multiply(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
             return;
         }
-        int tilesN = (n + NR - 1) / NR, tilesM = (m + MR - 1) / MR;
         bool byColumns = SplitsByColumns(m, n, threads);
-        int tiles = byColumns ? tilesN : tilesM;
+        int tiles = byColumns ? (n + NR - 1) / NR : (m + MR - 1) / MR;
         int parts = Math.Min(threads, tiles);
         if (parts <= 1)
         {
