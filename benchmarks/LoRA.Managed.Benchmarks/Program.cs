@@ -51,8 +51,9 @@ public static class Program
         {
             var (ceilings, points) = Kernels.Roofline.Measure();
             Console.WriteLine(Kernels.Roofline.Tables(ceilings, points));
+            double peak = Kernels.Roofline.TwoCoreFmaPeak();
             Console.WriteLine(FormattableString.Invariant(
-                $"two cores at once, Vector512 FMA, 16 chains each: {Kernels.Roofline.TwoCoreFmaPeak():F1} GFLOP/s"));
+                $"two cores at once, Vector{FmaPeak.VectorBits} FMA, {FmaPeak.Chains} chains each: {peak:F1} GFLOP/s"));
             Console.WriteLine(Kernels.Roofline.MemoryAcrossCores());
             int svg = Array.IndexOf(args, "--svg");
             if (svg >= 0 && svg + 1 < args.Length)

@@ -72,30 +72,10 @@ public static class Roofline
     }
 
     /// <summary>
-    /// The two-core FMA peak, measured rather than assumed: the 16-chain <c>Vector512</c> loop run on two threads at
-    /// once (the caller and one started for it, released together), its flops over the wall time of both. Issue 20's
-    /// "fraction of the two-core peak" divides by this. Returns GFLOP/s (0 without 512-bit vectors).
+    /// The two-core FMA peak, measured rather than assumed: <see cref="FmaPeak.Measure"/> on two threads at once.
+    /// Issue 20's "fraction of the two-core peak" divides by this (and <c>lora bench --threads 2</c> prints it).
     /// </summary>
-    public static double TwoCoreFmaPeak()
-    {
-        if (!Vector512.IsHardwareAccelerated) return 0;
-        const long iters = 1 << 22;
-        double best = double.MaxValue;
-        for (int rep = 0; rep < 12; rep++)
-        {
-            using var start = new Barrier(2);
-            float other = 0f;
-            var worker = new Thread(() => { start.SignalAndWait(); other = Fma16(iters); });
-            worker.Start();
-            start.SignalAndWait();
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            float mine = Fma16(iters);
-            worker.Join();
-            best = Math.Min(best, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            if (float.IsNaN(mine + other)) Console.Write("");
-        }
-        return 2 * 2.0 * 16 * 16 * iters / best / 1e9;
-    }
+    public static double TwoCoreFmaPeak() => FmaPeak.Measure(threads: 2, iterations: 1 << 22);
 
     /// <summary>
     /// What two cores get from memory and from each other, the limits of a memory-bound kernel on two threads:

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using LoRA.Managed.Cli.Bench;
 using LoRA.Managed.Kernels;
 using LoRA.Managed.Recipes;
 using LoRA.Managed.Training;
@@ -110,6 +111,14 @@ internal static class DemoCommand
         context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"seconds: load {mnist.Seconds:F2}, base training {r.SecondsBase:F1}, LoRA training {r.SecondsLora:F1}, " +
             $"total {totalSeconds:F1} ({ComputeThreads.Max} threads)"));
+        // Issue 20's end-to-end rate: the products of every sample of every epoch (a short last batch does a batch's
+        // share of the flops) over the whole of phase 1, its data loading and warm-up included.
+        double baseFlops = options.Epochs * (double)mnist.Train.Filter(BlogExperiment.BaseDigits).Count *
+            QuickBench.TrainStepFlops / QuickBench.Batch;
+        double baseGflops = baseFlops / r.SecondsBase / 1e9;
+        context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"base training: {baseFlops / 1e9:F1} GFLOP of products in {r.SecondsBase:F2} s = {baseGflops:F1} GFLOP/s " +
+            $"(lora bench prints this machine's FMA peak)"));
 
         var json = new Dictionary<string, object?>
         {
@@ -124,6 +133,8 @@ internal static class DemoCommand
             ["seconds_base_train"] = r.SecondsBase,
             ["seconds_lora_train"] = r.SecondsLora,
             ["seconds_total"] = totalSeconds,
+            ["base_train_gflop"] = baseFlops / 1e9,
+            ["base_train_gflops"] = baseGflops,
             ["seed"] = options.Seed,
             ["threads"] = ComputeThreads.Max,
         };

@@ -160,8 +160,15 @@ public class CliTests
         JsonElement root = doc.RootElement;
         string[] keys = ["base_acc_0to7", "base_acc_89", "lora_acc_89", "lora_acc_0to7", "base_trainable_params",
             "lora_trainable_params", "lora_trainable_percent", "seconds_load", "seconds_base_train",
-            "seconds_lora_train", "seconds_total", "seed", "threads"];
+            "seconds_lora_train", "seconds_total", "base_train_gflop", "base_train_gflops", "seed", "threads"];
         Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EquivalentTo(keys));
+        // One epoch of the 32 training images of 0-7: half a batch of 64's products.
+        Assert.That(root.GetProperty("base_train_gflop").GetDouble(),
+            Is.EqualTo(32 * LoRA.Managed.Cli.Bench.QuickBench.TrainStepFlops / 64 / 1e9).Within(1e-12));
+        Assert.That(root.GetProperty("base_train_gflops").GetDouble(), Is.EqualTo(
+            root.GetProperty("base_train_gflop").GetDouble() / root.GetProperty("seconds_base_train").GetDouble())
+            .Within(1e-9).Percent);
+        Assert.That(run.Out, Does.Contain("GFLOP of products in"));
         Assert.That(root.GetProperty("base_trainable_params").GetInt64(), Is.EqualTo(535_818));
         Assert.That(root.GetProperty("lora_trainable_params").GetInt64(), Is.EqualTo(1_064));
         Assert.That(root.GetProperty("lora_trainable_percent").GetDouble(),
