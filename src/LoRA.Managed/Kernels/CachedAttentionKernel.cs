@@ -16,10 +16,25 @@ namespace LoRA.Managed.Kernels;
 /// cached step's probabilities have the training path's bits. The (token, head) rows are spread over
 /// <see cref="ComputeThreads.Max"/> threads when there is enough work; each row is computed by one thread in
 /// one order, so the result does not depend on the thread count.
+/// <para>A chunk of at least <see cref="ProductRows"/> new tokens (a prompt's or a scored window's prefill) runs as
+/// products instead, head by head: <c>S = Q_h·K_gᵀ</c> (n × span) with <see cref="Gemm"/>, each row's softmax over its
+/// first <c>start + i + 1</c> entries and zeros after them, then <c>O_h = P·V_g</c>. Row by row, each of the
+/// n·H·span scores was a 64-long dot product of its own call, and SmolLM2-135M's 256-token prefill spent 143 ms of one
+/// thread there against 23 ms for the training path's products (docs/07). Heads are spread over the threads, each
+/// head's products run by one thread; <see cref="Gemm"/>'s bits do not depend on how it is split, so neither do
+/// these. The two paths sum the dot products in different orders: a token's output can differ in the last bits
+/// between a chunk of 16 or more and a shorter one.</para>
 /// </remarks>
 public static class CachedAttentionKernel
 {
+    /// <summary>New tokens from which a call runs as products (<see cref="Gemm"/>) rather than row by row.</summary>
+    public const int ProductRows = 16;
+
+    /// <summary>For benchmarks and tests: every call row by row, as before the products (docs/07).</summary>
+    internal static bool ProductsDisabled;
+
     [ThreadStatic] private static Job? t_job;
+    [ThreadStatic] private static HeadsJob? t_headsJob;
 
     /// <summary>Writes out (n, H, D).</summary>
     /// <exception cref="ArgumentException">A span does not fit the shape, or H is not a multiple of H_kv.</exception>
@@ -35,6 +50,18 @@ public static class CachedAttentionKernel
             throw new ArgumentException($"CachedAttentionKernel: q {q.Length}, out {output.Length}, caches " +
                 $"{keys.Length}/{values.Length} do not fit " +
                 $"n {n}, heads {heads}, kv heads {kvHeads}, head size {headDim}, start {start}.");
+        if (n >= ProductRows && !ProductsDisabled)
+        {
+            var byHeads = t_headsJob ??= new HeadsJob();
+            byHeads.Set(q, keys, values, n, heads, kvHeads, headDim, start, scale);
+            try
+            {
+                ComputePool.Run(byHeads, heads, ComputeThreads.Max);
+                byHeads.Output.AsSpan(0, q.Length).CopyTo(output);
+            }
+            finally { byHeads.Clear(); }
+            return;
+        }
         var job = t_job ??= new Job();
         // The job reads q and writes out through arrays; copy q into the job's buffer (small: n·H·D).
         job.Set(q, keys, values, n, heads, kvHeads, headDim, start, scale);
@@ -94,6 +121,49 @@ public static class CachedAttentionKernel
             o.Clear();
             for (int j = 0; j < keysSeen; j++)
                 TensorPrimitives.MultiplyAdd(v.AsSpan(j * kvRow + g * d, d), scores[j], o, o);
+        }
+    }
+
+    // One part per query head: its scores, softmax and weighted values as two products over the cache.
+    private sealed class HeadsJob : ComputeJob
+    {
+        // Each thread's n × span scores, grown once to the largest chunk it has seen.
+        [ThreadStatic] private static float[]? t_scores;
+        private float[] _q = [];
+        public float[] Output = [];
+        private float[]? _k, _v;
+        private int _n, _heads, _group, _kvHeads, _d, _start, _span;
+        private float _scale;
+
+        public void Set(ReadOnlySpan<float> q, float[] k, float[] v, int n, int heads, int kvHeads, int d, int start,
+            float scale)
+        {
+            if (_q.Length < q.Length) { _q = new float[q.Length]; Output = new float[q.Length]; }
+            q.CopyTo(_q);
+            _k = k; _v = v; _n = n; _heads = heads; _kvHeads = kvHeads; _group = heads / kvHeads; _d = d;
+            _start = start; _scale = scale;
+            _span = start + n;
+        }
+
+        public void Clear() { _k = _v = null; }
+
+        public override unsafe void Execute(int h)
+        {
+            int n = _n, d = _d, span = _span, g = h / _group, qRow = _heads * d, kvRow = _kvHeads * d;
+            int size = n * span;
+            float[] scores = t_scores is { } b && b.Length >= size
+                ? b
+                : t_scores = new float[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)size)];
+            // S = Q_h · K_gᵀ: query rows i of head h (stride H·D) against cache rows 0..span of kv head g.
+            Gemm.Multiply(false, true, n, span, d, 1f, _q.AsSpan(h * d), qRow, _k!.AsSpan(g * d), kvRow, 0f,
+                scores, span);
+            // Token i sees cache rows 0..start+i; the rest of its row becomes 0, so the product below ignores it.
+            fixed (float* ps = scores)
+                for (int i = 0; i < n; i++)
+                    SoftmaxRow.Forward(ps + (long)i * span, ps + (long)i * span, _start + i + 1, span, _scale);
+            // O_h = P · V_g, written into head h's columns of the (n, H, D) output.
+            Gemm.Multiply(false, false, n, d, span, 1f, scores, span, _v!.AsSpan(g * d), kvRow, 0f,
+                Output.AsSpan(h * d), qRow);
         }
     }
 }

@@ -80,8 +80,12 @@ public class LlamaKernelTests
             rope.Cos, rope.Sin));
     }
 
+    // Below ProductRows (16) new tokens the kernel runs row by row, from it as products: both against the twin, with
+    // and without a cached prefix, grouped heads, head sizes 1, 7, 8, 64 and 65.
     [TestCase(1, 1, 1, 1, 0), TestCase(7, 4, 2, 8, 0), TestCase(1, 6, 3, 16, 62), TestCase(3, 8, 1, 65, 63),
-        TestCase(65, 2, 2, 7, 0), TestCase(1, 12, 12, 64, 128)]
+        TestCase(65, 2, 2, 7, 0), TestCase(1, 12, 12, 64, 128), TestCase(15, 9, 3, 64, 1), TestCase(16, 9, 3, 64, 0),
+        TestCase(17, 3, 1, 1, 0), TestCase(63, 4, 2, 8, 65), TestCase(64, 9, 3, 64, 192), TestCase(129, 2, 1, 7, 1),
+        TestCase(128, 1, 1, 65, 128)]
     public void CachedAttentionMatchesReference(int n, int heads, int kvHeads, int headDim, int start)
     {
         int span = start + n, row = kvHeads * headDim;
@@ -91,6 +95,35 @@ public class LlamaKernelTests
         LlamaKernelsReference.CachedAttention(q, k, v, oRef, n, heads, kvHeads, headDim, start,
             1f / MathF.Sqrt(headDim));
         Close(o, oRef, 1e-4, 1e-5, "attention");
+    }
+
+    // The products path's parts are heads and each head's products run on one thread, so 1, 2 and 3 threads give the
+    // same bits; and a chunk's tokens get what the row-by-row path gives them, to rounding.
+    [TestCase(16, 9, 3, 64, 0), TestCase(64, 9, 3, 64, 64), TestCase(129, 4, 2, 8, 7), TestCase(33, 1, 1, 64, 0)]
+    public void CachedAttentionProductsDoNotDependOnThreadsAndMatchTheRows(int n, int heads, int kvHeads, int headDim,
+        int start)
+    {
+        int span = start + n, row = kvHeads * headDim;
+        float[] q = Random(n * heads * headDim, 31), k = Random(span * row, 32), v = Random(span * row, 33);
+        float Scale() => 1f / MathF.Sqrt(headDim);
+        float[] one = new float[q.Length];
+        using (ComputeThreads.Use(1))
+            CachedAttentionKernel.Forward(q, k, v, one, n, heads, kvHeads, headDim, start, Scale());
+        foreach (int threads in new[] { 2, 3 })
+        {
+            float[] o = new float[q.Length];
+            using (ComputeThreads.Use(threads))
+                CachedAttentionKernel.Forward(q, k, v, o, n, heads, kvHeads, headDim, start, Scale());
+            Assert.That(o, Is.EqualTo(one), $"{threads} threads");
+        }
+        float[] rows = new float[q.Length];
+        try
+        {
+            CachedAttentionKernel.ProductsDisabled = true;
+            CachedAttentionKernel.Forward(q, k, v, rows, n, heads, kvHeads, headDim, start, Scale());
+        }
+        finally { CachedAttentionKernel.ProductsDisabled = false; }
+        Close(one, rows, 1e-4, 1e-5, "products against rows");
     }
 
     [Test]
