@@ -1,6 +1,7 @@
 using LoRA.Managed.Autograd;
 using LoRA.Managed.Models;
 using LoRA.Managed.Models.Hf;
+using LoRA.Managed.Tensors;
 
 namespace LoRA.Managed.Tests.Models;
 
@@ -51,6 +52,50 @@ public class Stories260KTests
         double whole = e.GetProperty("mean_nll").GetDouble(), eight = e.GetProperty("mean_nll_context8").GetDouble();
         Assert.That(model.Score(ids).MeanNll, Is.EqualTo(whole).Within(2e-4 * whole));
         Assert.That(model.Score(ids, 8).MeanNll, Is.EqualTo(eight).Within(2e-4 * eight));
+    }
+
+    // Score prefills each window through the cache in chunks of LmScoring.ChunkTokens (128), attention as products
+    // from 16 new tokens, and sums each row's NLL with the training loss's kernel: against one uncached pass per
+    // window and a log-softmax in double, over windows longer than a chunk, shorter, and cut by the context.
+    [TestCase(300, 300), TestCase(300, 200), TestCase(129, 0), TestCase(20, 7)]
+    public void ScoringInChunksEqualsOneUncachedPassPerWindow(int length, int context)
+    {
+        CausalLm model = Load();
+        int vocab = model.Config.VocabSize, window = context == 0 ? model.Config.MaxContext : context;
+        var g = new TorchGenerator(5);
+        int[] ids = Enumerable.Range(0, length).Select(_ => g.NextInt(vocab)).ToArray();
+        double total = 0;
+        long count = 0;
+        for (int start = 0; start < length; start += window)
+        {
+            int n = Math.Min(window, length - start);
+            if (n < 2) continue;
+            float[] logits;
+            using (Tape.NoGrad()) logits = model.Forward(ids.AsSpan(start, n), 1, n).Data.ToArray();
+            for (int r = 0; r + 1 < n; r++)
+            {
+                ReadOnlySpan<float> row = logits.AsSpan(r * vocab, vocab);
+                double max = double.NegativeInfinity, sum = 0;
+                foreach (float x in row) max = Math.Max(max, x);
+                foreach (float x in row) sum += Math.Exp(x - max);
+                total += Math.Log(sum) + max - row[ids[start + r + 1]];
+                count++;
+            }
+        }
+        ScoreResult scored = model.Score(ids, context);
+        Assert.That(scored.Tokens, Is.EqualTo(count));
+        Assert.That(scored.MeanNll, Is.EqualTo(total / count).Within(1e-5 * total / count));
+    }
+
+    [Test]
+    public void ScoringNamesATargetOutsideTheVocabulary()
+    {
+        CausalLm model = Load();
+        int vocab = model.Config.VocabSize;
+        int[] ids = Enumerable.Range(0, 200).Select(i => i % vocab).ToArray();
+        ids[LmScoring.ChunkTokens] = vocab + 3;   // the first chunk's last target, before its own chunk looks it up
+        Assert.That(() => model.Score(ids, 200), Throws.ArgumentException.With.Message
+            .Contains($"token id {vocab + 3} is outside the vocabulary 0..{vocab - 1}"));
     }
 
     [Test]
