@@ -5,7 +5,9 @@ the twins of tests/fixtures/hf/make_fixtures.py. Prints one JSON line: tokens_pe
 
   /usr/bin/python3 benchmarks/pytorch/hf_lm.py make /tmp/gpt2-124m
   /usr/bin/python3 benchmarks/pytorch/hf_lm.py make-llama /tmp/tinyllama-1.1b   # TinyLlama-1.1B-shaped, random, BF16
+  /usr/bin/python3 benchmarks/pytorch/hf_lm.py make-smol /tmp/hf-smollm2-135m     # SmolLM2-135M-shaped, random, F32
   python3 benchmarks/pytorch/hf_lm.py score|finetune|generate /tmp/gpt2-124m [--threads 2]
+  python3 benchmarks/pytorch/hf_lm.py score|finetune /tmp/hf-smollm2-135m [--threads 2]   # a Llama: LoRA on q/k/v
 """
 import importlib.util, json, math, os, struct, sys, time
 import torch
@@ -84,38 +86,86 @@ def make_llama(folder):
     print(f"wrote {folder}: {sum(math.prod(s) for s in shapes.values()):,} parameters")
 
 
+def make_smol(folder):
+    """A SmolLM2-135M-shaped Llama (30 layers of 576, 9 query and 3 key/value heads of 64, SwiGLU 1536, the tied
+    49152-token table; random normal weights, sigma 0.02 as initializer_range, norms 1), float32: the shapes of
+    `LoRA.Managed.Benchmarks --ops --llama`, as a Hub folder both engines load."""
+    C, I, L, H, KV, V, D = 576, 1536, 30, 9, 3, 49152, 64
+    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": C, "intermediate_size": I,
+           "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": KV, "head_dim": D, "vocab_size": V,
+           "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "hidden_act": "silu",
+           "tie_word_embeddings": True, "bos_token_id": 0, "eos_token_id": 0, "torch_dtype": "float32"}
+    os.makedirs(folder, exist_ok=True)
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"), indent=2)
+    g = torch.Generator().manual_seed(135)
+    W = {"model.embed_tokens.weight": torch.randn(V, C, generator=g) * 0.02, "model.norm.weight": torch.ones(C)}
+    for l in range(L):
+        p = f"model.layers.{l}."
+        W.update({p + "input_layernorm.weight": torch.ones(C), p + "post_attention_layernorm.weight": torch.ones(C),
+                  p + "self_attn.q_proj.weight": torch.randn(H * D, C, generator=g) * 0.02,
+                  p + "self_attn.k_proj.weight": torch.randn(KV * D, C, generator=g) * 0.02,
+                  p + "self_attn.v_proj.weight": torch.randn(KV * D, C, generator=g) * 0.02,
+                  p + "self_attn.o_proj.weight": torch.randn(C, H * D, generator=g) * 0.02,
+                  p + "mlp.gate_proj.weight": torch.randn(I, C, generator=g) * 0.02,
+                  p + "mlp.up_proj.weight": torch.randn(I, C, generator=g) * 0.02,
+                  p + "mlp.down_proj.weight": torch.randn(C, I, generator=g) * 0.02})
+    tw.save_safetensors(os.path.join(folder, "model.safetensors"), W, metadata={"format": "pt"})
+    print(f"wrote {folder}: {sum(v.numel() for v in W.values()):,} parameters")
+
+
+def is_llama(cfg):
+    return cfg["model_type"] != "gpt2"
+
+
+def forward_for(cfg, W):
+    return (lambda x, lora=None: tw.llama_forward(cfg, W, x, lora)) if is_llama(cfg) else \
+        (lambda x, lora=None: tw.gpt2_forward(cfg, W, x, lora))
+
+
 def load(folder):
     return json.load(open(os.path.join(folder, "config.json"))), tw.load_safetensors(os.path.join(folder, "model.safetensors"))
 
 
-def ids_for(n, seed=1):
-    return [int(v) for v in torch.randint(0, 50257, (n,), generator=torch.Generator().manual_seed(seed))]
+def ids_for(n, seed=1, vocab=50257):
+    return [int(v) for v in torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(seed))]
 
 
 def score(folder):
     cfg, W = load(folder)
-    ids = ids_for(CONTEXT * SCORE_WINDOWS)
+    ids = ids_for(CONTEXT * SCORE_WINDOWS, vocab=cfg.get("vocab_size", 50257))
+    fwd = forward_for(cfg, W)
     with torch.no_grad():
-        tw.mean_nll(lambda x: tw.gpt2_forward(cfg, W, x), ids[:CONTEXT], CONTEXT)  # warm-up
+        tw.mean_nll(fwd, ids[:CONTEXT], CONTEXT)  # warm-up
         t = time.perf_counter()
-        nll, n = tw.mean_nll(lambda x: tw.gpt2_forward(cfg, W, x), ids, CONTEXT)
+        nll, n = tw.mean_nll(fwd, ids, CONTEXT)
         dt = time.perf_counter() - t
     return {"mode": "score", "tokens": n, "mean_nll": nll, "tokens_per_second": len(ids) / dt}
+
+
+def lora_shapes(cfg):
+    """(module name, in, out) of each LoRA target: c_attn for GPT-2 (PEFT's default), q/k/v for a Llama."""
+    if not is_llama(cfg):
+        return [(f"transformer.h.{l}.attn.c_attn", 768, 3 * 768) for l in range(12)]
+    C, H = cfg["hidden_size"], cfg["num_attention_heads"]
+    KV, D = cfg.get("num_key_value_heads") or H, cfg.get("head_dim") or C // H
+    return [(f"model.layers.{l}.self_attn.{m}_proj", C, (H if m == "q" else KV) * D)
+            for l in range(cfg["num_hidden_layers"]) for m in "qkv"]
 
 
 def finetune(folder):
     cfg, W = load(folder)
     g = torch.Generator().manual_seed(3)
-    targets = [f"transformer.h.{l}.attn.c_attn" for l in range(12)]
-    A = {t: (torch.rand(8, 768, generator=g) * 2 - 1).div(math.sqrt(768)).requires_grad_() for t in targets}
-    B = {t: torch.zeros(3 * 768, 8, requires_grad=True) for t in targets}
+    shapes = lora_shapes(cfg)
+    A = {t: (torch.rand(8, i, generator=g) * 2 - 1).div(math.sqrt(i)).requires_grad_() for t, i, _ in shapes}
+    B = {t: torch.zeros(o, 8, requires_grad=True) for t, _, o in shapes}
     lora = tw.Lora(A, B, 16 / 8)
     opt = torch.optim.AdamW(list(A.values()) + list(B.values()), lr=1e-4, weight_decay=0.0)
-    ids = ids_for(CONTEXT * (FT_STEPS + 1) + 1)
+    ids = ids_for(CONTEXT * (FT_STEPS + 1) + 1, vocab=cfg.get("vocab_size", 50257))
+    fwd = forward_for(cfg, W)
 
     def step(i):
         w = ids[i * CONTEXT:(i + 1) * CONTEXT + 1]
-        logits = tw.gpt2_forward(cfg, W, w[:-1], lora)
+        logits = fwd(w[:-1], lora)
         loss = F.cross_entropy(logits, torch.tensor(w[1:]))
         opt.zero_grad()
         loss.backward()
@@ -127,12 +177,16 @@ def finetune(folder):
     for i in range(1, FT_STEPS + 1):
         last = step(i)
     dt = time.perf_counter() - t
-    return {"mode": "finetune", "steps": FT_STEPS, "context": CONTEXT, "last_loss": last, "tokens_per_second": FT_STEPS * CONTEXT / dt}
+    return {"mode": "finetune", "steps": FT_STEPS, "context": CONTEXT, "last_loss": last,
+            "trainable_params": sum(a.numel() + b.numel() for a, b in zip(A.values(), B.values())),
+            "tokens_per_second": FT_STEPS * CONTEXT / dt}
 
 
 def generate(folder):
     """Greedy decoding with a KV cache: the prompt once, then one position per token (HF's past_key_values)."""
     cfg, W = load(folder)
+    if is_llama(cfg):
+        sys.exit("hf_lm.py generate: GPT-2 only (score and finetune take a Llama)")
     C, H, L = 768, 12, 12
     D = C // H
 
@@ -182,6 +236,8 @@ if __name__ == "__main__":
         make(folder)
     elif mode == "make-llama":
         make_llama(folder)
+    elif mode == "make-smol":
+        make_smol(folder)
     else:
         r = {"score": score, "finetune": finetune, "generate": generate}[mode](folder)
         r.update({"engine": "pytorch " + torch.__version__, "threads": threads, "peak_rss_mb": peak_rss_mb()})

@@ -12,7 +12,8 @@ namespace LoRA.Managed.Benchmarks;
 
 /// <summary>
 /// Our side of benchmarks/pytorch/hf_lm.py on a Hugging Face folder (a GPT-2-small-sized random model made by
-/// <c>hf_lm.py make</c>): <c>score</c> (8 windows of 256 tokens), <c>finetune</c> (LoRA r = 8 on c_attn, context 256,
+/// <c>hf_lm.py make</c>, or a SmolLM2-135M-shaped Llama by <c>make-smol</c>): <c>score</c> (8 windows of 256 tokens),
+/// <c>finetune</c> (LoRA r = 8 on c_attn, or on q/k/v for a Llama, context 256,
 /// batch 1, AdamW, 6 timed steps after one warm-up) and <c>generate</c> (greedy, 16-token prompt, 64 new tokens, KV
 /// cache). Same shapes and step counts as the peer; one JSON line with tokens_per_second and peak_rss_mb (VmHWM).
 /// Run one mode per process so the peak RSS is that mode's; HF_BENCH_TRACE=1 adds memory lines on stderr.
@@ -69,7 +70,9 @@ public static class HfLmBench
 
     private static string Finetune(CausalLm model)
     {
-        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["c_attn"] },
+        // PEFT's defaults: GPT-2's fused c_attn (q, k and v), a Llama's q/k/v projections
+        string[] targets = model is Gpt2LmHeadModel ? ["c_attn"] : ["q_proj", "k_proj", "v_proj"];
+        var peft = LoraModel.GetPeftModel(model, new LoraConfig { Rank = 8, Alpha = 16, TargetModules = targets },
             new TorchGenerator(3));
         model.Train();
         var opt = new AdamW(peft.TrainableParameters(), 1e-4, weightDecay: 0);
