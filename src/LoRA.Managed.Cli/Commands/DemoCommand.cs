@@ -117,8 +117,8 @@ internal static class DemoCommand
             QuickBench.TrainStepFlops / QuickBench.Batch;
         double baseGflops = baseFlops / r.SecondsBase / 1e9;
         context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"base training: {baseFlops / 1e9:F1} GFLOP of products in {r.SecondsBase:F2} s = {baseGflops:F1} GFLOP/s " +
-            $"(lora bench prints this machine's FMA peak)"));
+            $"base training: {baseFlops / 1e9:F1} GFLOP of products in {r.SecondsBase:F2} s = " +
+            $"{baseGflops:F1} GFLOP/s (lora bench prints this machine's FMA peak)"));
 
         var json = new Dictionary<string, object?>
         {
