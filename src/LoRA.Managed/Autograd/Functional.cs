@@ -167,6 +167,12 @@ public static class Functional
     public static Tensor Mul(Tensor a, Tensor b) => MulOp.Apply(a, b);
 
     /// <summary>
+    /// SwiGLU, <c>silu(gate) ⊙ up</c> (same shape): a Llama MLP's <c>act_fn(gate_proj(x)) * up_proj(x)</c> as one op,
+    /// with the values of <c>Mul(Silu(gate), up)</c> and without holding silu(gate).
+    /// </summary>
+    public static Tensor SwiGlu(Tensor gate, Tensor up) => SwiGluOp.Apply(gate, up);
+
+    /// <summary>
     /// Rotary position embedding (rotate-half layout) of x (B, T, H, D), token t at position <c>start + t</c>, from
     /// cos/sin tables of (positions, D/2) values.
     /// </summary>

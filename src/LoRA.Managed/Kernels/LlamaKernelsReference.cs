@@ -1,7 +1,8 @@
 namespace LoRA.Managed.Kernels;
 
 /// <summary>
-/// Plain scalar twins of <see cref="RmsNormKernel"/>, <see cref="SiluKernel"/>, <see cref="RopeKernel"/> and
+/// Plain scalar twins of <see cref="RmsNormKernel"/>, <see cref="SiluKernel"/>, <see cref="SwiGluKernel"/>,
+/// <see cref="RopeKernel"/> and
 /// <see cref="CachedAttentionKernel"/>: one loop each, in double, straight from the formulas, for tests to hold the
 /// fast versions against.
 /// </summary>
@@ -54,6 +55,24 @@ public static class LlamaKernelsReference
         {
             double s = 1 / (1 + Math.Exp(-x[i]));
             dx[i] += (float)(dy[i] * s * (1 + x[i] * (1 - s)));
+        }
+    }
+
+    /// <summary>SwiGLU forward, <c>silu(g)·u</c>, as <see cref="SwiGluKernel.Forward"/>.</summary>
+    public static void SwiGluForward(ReadOnlySpan<float> g, ReadOnlySpan<float> u, Span<float> y)
+    {
+        for (int i = 0; i < g.Length; i++) y[i] = (float)(g[i] / (1 + Math.Exp(-g[i])) * u[i]);
+    }
+
+    /// <summary>SwiGLU backward, as <see cref="SwiGluKernel.Backward"/> accumulating into both gradients.</summary>
+    public static void SwiGluBackward(ReadOnlySpan<float> g, ReadOnlySpan<float> u, ReadOnlySpan<float> dy,
+        Span<float> dg, Span<float> du)
+    {
+        for (int i = 0; i < g.Length; i++)
+        {
+            double s = 1 / (1 + Math.Exp(-g[i]));
+            du[i] += (float)(dy[i] * g[i] * s);
+            dg[i] += (float)(dy[i] * u[i] * s * (1 + g[i] * (1 - s)));
         }
     }
 

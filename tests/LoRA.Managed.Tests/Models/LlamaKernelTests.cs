@@ -58,6 +58,67 @@ public class LlamaKernelTests
         }
     }
 
+    // Lengths around the 256-element chunk and 16,384-element thread split, both gradient modes, one and two threads.
+    [TestCase(1), TestCase(7), TestCase(63), TestCase(65), TestCase(129), TestCase(255), TestCase(257),
+        TestCase(40_000)]
+    public void SwiGluMatchesReference(int n)
+    {
+        float[] g = Random(n, 41, -8f, 8f), u = Random(n, 42), dy = Random(n, 43);
+        float[] yRef = new float[n], dgRef = Random(n, 44), duRef = Random(n, 45);
+        LlamaKernelsReference.SwiGluForward(g, u, yRef);
+        float[] dgStart = (float[])dgRef.Clone(), duStart = (float[])duRef.Clone();
+        LlamaKernelsReference.SwiGluBackward(g, u, dy, dgRef, duRef);
+        float[] dgFresh = new float[n], duFresh = new float[n];
+        LlamaKernelsReference.SwiGluBackward(g, u, dy, dgFresh, duFresh);
+        foreach (int threads in new[] { 1, 2 })
+            using (ComputeThreads.Use(threads))
+            {
+                float[] y = new float[n];
+                SwiGluKernel.Forward(g, u, y);
+                Close(y, yRef, 1e-5, 1e-5, $"forward, {threads} threads");
+                float[] dg = (float[])dgStart.Clone(), du = (float[])duStart.Clone();
+                SwiGluKernel.Backward(g, u, dy, dg, false, du, false);
+                Close(dg, dgRef, 1e-5, 1e-5, $"accumulated ∂gate, {threads} threads");
+                Close(du, duRef, 1e-5, 1e-5, $"accumulated ∂up, {threads} threads");
+                dg = Random(n, 46); du = Random(n, 47);   // stale contents, overwritten
+                SwiGluKernel.Backward(g, u, dy, dg, true, du, true);
+                Close(dg, dgFresh, 1e-5, 1e-5, $"written ∂gate, {threads} threads");
+                Close(du, duFresh, 1e-5, 1e-5, $"written ∂up, {threads} threads");
+                dg = new float[n];
+                SwiGluKernel.Backward(g, u, dy, dg, true, default, false);
+                Close(dg, dgFresh, 1e-5, 1e-5, $"∂gate alone, {threads} threads");
+            }
+    }
+
+    // The fused kernel forms each value with SiluKernel's calls and the multiply's: the chain's values exactly.
+    [TestCase(1), TestCase(65), TestCase(300), TestCase(40_000)]
+    public void SwiGluGivesSiluThenMultiplysValues(int n)
+    {
+        float[] g = Random(n, 51, -8f, 8f), u = Random(n, 52), dy = Random(n, 53);
+        float[] s = new float[n], chainY = new float[n], y = new float[n];
+        SiluKernel.Forward(g, s);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(s, u, chainY);
+        SwiGluKernel.Forward(g, u, y);
+        Assert.That(y, Is.EqualTo(chainY), "forward");
+        // The chain's backward: ∂s = ∂y ⊙ u and ∂u = ∂y ⊙ s (MulOp), then ∂g += ∂s ⊙ silu′(g) (SiluKernel).
+        float[] ds = new float[n], chainDu = new float[n], chainDg = Random(n, 54), dg = (float[])chainDg.Clone();
+        System.Numerics.Tensors.TensorPrimitives.Multiply(dy, u, ds);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(dy, s, chainDu);
+        SiluKernel.Backward(g, ds, chainDg);
+        float[] du = new float[n];
+        SwiGluKernel.Backward(g, u, dy, dg, false, du, true);
+        Assert.That(du, Is.EqualTo(chainDu), "∂up");
+        Assert.That(dg, Is.EqualTo(chainDg), "∂gate");
+    }
+
+    [Test]
+    public void SwiGluRefusesSpansThatDoNotFit()
+    {
+        Assert.Throws<ArgumentException>(() => SwiGluKernel.Forward(new float[4], new float[3], new float[4]));
+        Assert.Throws<ArgumentException>(() => SwiGluKernel.Backward(new float[4], new float[4], new float[4],
+            new float[3], true, default, false));
+    }
+
     [TestCase(1, 1, 1, 2, 0), TestCase(2, 7, 3, 8, 5), TestCase(1, 63, 2, 64, 0), TestCase(1, 65, 1, 6, 129),
         TestCase(2, 3, 4, 130, 1)]
     public void RopeMatchesReferenceAndItsBackwardIsTheTranspose(int batch, int time, int heads, int headDim, int start)

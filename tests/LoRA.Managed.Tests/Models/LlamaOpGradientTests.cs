@@ -24,6 +24,44 @@ public class LlamaOpGradientTests
         GradCheck.Check(() => GradCheck.WeightedSum(Functional.Mul(Functional.Silu(a), b)), new[] { a, b });
     }
 
+    [Test]
+    public void SwiGlu()
+    {
+        var g = new TorchGenerator(37);
+        Tensor a = GradCheck.Param(g, 3, 7), b = GradCheck.Param(g, 3, 7);
+        GradCheck.Check(() => GradCheck.WeightedSum(Functional.SwiGlu(a, b)), new[] { a, b });
+        // One tensor as both gate and up: x·silu(x), the second gradient added to the first.
+        GradCheck.Check(() => GradCheck.WeightedSum(Functional.SwiGlu(a, a)), new[] { a });
+    }
+
+    // The op against the chain it replaces, Mul(Silu(gate), up): the same values, and the same gradients both when
+    // they start at the op and when another use of gate and up has started them first (accumulation).
+    [TestCase(false), TestCase(true)]
+    public void SwiGluGivesTheChainsValuesAndGradients(bool otherUseFirst)
+    {
+        var g = new TorchGenerator(38);
+        Tensor gate = GradCheck.Param(g, 5, 300), up = GradCheck.Param(g, 5, 300);
+        float[] Run(Func<Tensor, Tensor, Tensor> gateOp, out float[] dGate, out float[] dUp)
+        {
+            gate.ZeroGrad();
+            up.ZeroGrad();
+            Tensor y = gateOp(gate, up);
+            Tensor loss = GradCheck.WeightedSum(y);
+            if (otherUseFirst)   // recorded after the gate, so its backward reaches gate and up first
+                loss = Functional.Add(loss, GradCheck.WeightedSum(Functional.Add(gate, Functional.Scale(up, 3f)), 7));
+            loss.Backward();
+            dGate = gate.Grad.ToArray();
+            dUp = up.Grad.ToArray();
+            return y.Data.ToArray();
+        }
+        float[] chain = Run((a, b) => Functional.Mul(Functional.Silu(a), b), out float[] chainDGate,
+            out float[] chainDUp);
+        float[] fused = Run(Functional.SwiGlu, out float[] dGate, out float[] dUp);
+        Assert.That(fused, Is.EqualTo(chain), "forward");
+        Assert.That(dGate, Is.EqualTo(chainDGate), "∂gate");
+        Assert.That(dUp, Is.EqualTo(chainDUp), "∂up");
+    }
+
     [TestCase(0), TestCase(5)]
     public void Rope(int start)
     {

@@ -21,8 +21,13 @@ public sealed class LlamaMlp : Module
     }
 
     /// <inheritdoc />
-    public override Tensor Forward(Tensor input) =>
-        _down.Forward(Functional.Mul(Functional.Silu(_gate.Forward(input)), _up.Forward(input)));
+    /// <remarks>The gate is one op (<see cref="Functional.SwiGlu"/>), with the values of
+    /// <c>Mul(Silu(gate), up)</c>; gate_proj still runs before up_proj.</remarks>
+    public override Tensor Forward(Tensor input)
+    {
+        Tensor gate = _gate.Forward(input);
+        return _down.Forward(Functional.SwiGlu(gate, _up.Forward(input)));
+    }
 
     /// <inheritdoc />
     protected override void OnChildReplaced(string name, Module module)
