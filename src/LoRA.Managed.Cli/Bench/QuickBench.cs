@@ -42,6 +42,8 @@ public sealed record GemmMeasurement(
 /// <paramref name="TrainStepMs"/>.</param>
 /// <param name="SpeedupVsOneThread">With more than one thread: the train step's best time on one thread over its best
 /// on <paramref name="Threads"/>, the two counts alternating in one loop; null on one thread.</param>
+/// <param name="GptSpeedupVsOneThread">The same for <c>lm-demo</c>'s GPT training step
+/// (<see cref="QuickBench.CreateGptTrainStep"/>); null on one thread.</param>
 public sealed record QuickBenchResult(
     [property: JsonPropertyName("gemm")] IReadOnlyList<GemmMeasurement> Gemm,
     [property: JsonPropertyName("train_step_ms")] double TrainStepMs,
@@ -51,7 +53,8 @@ public sealed record QuickBenchResult(
     [property: JsonPropertyName("fma_peak_gflops")] double FmaPeakGflops,
     [property: JsonPropertyName("vector_bits")] int VectorBits,
     [property: JsonPropertyName("train_step_gflops")] double TrainStepGflops,
-    [property: JsonPropertyName("train_step_speedup_vs_one_thread")] double? SpeedupVsOneThread)
+    [property: JsonPropertyName("train_step_speedup_vs_one_thread")] double? SpeedupVsOneThread,
+    [property: JsonPropertyName("gpt_step_speedup_vs_one_thread")] double? GptSpeedupVsOneThread)
 {
     /// <summary>The train step's share of the FMA peak: <see cref="TrainStepGflops"/> over
     /// <see cref="FmaPeakGflops"/> (issue 20's target is 0.6 on two threads).</summary>
@@ -78,6 +81,8 @@ public sealed record QuickBenchResult(
             $"{TrainStepGflops:F1} GFLOP/s = {TrainStepPeakFraction:P0} of that peak");
         if (SpeedupVsOneThread is double speedup)
             sb.AppendLine($"train step, {Threads} threads against 1 (best times, alternating): {speedup:F2}× faster");
+        if (GptSpeedupVsOneThread is double gpt)
+            sb.AppendLine($"lm-demo GPT step, {Threads} threads against 1 (best times, alternating): {gpt:F2}× faster");
         return sb.ToString();
     }
 }
@@ -153,17 +158,26 @@ public static class QuickBench
             double warmUp = Math.Min(1.0, secondsPerShape * 6);
             var (stepMs, bytes) = MeasureTrainStep(steps: 100, lora: false, warmUp);
             var (loraMs, loraBytes) = MeasureTrainStep(steps: 100, lora: true, warmUp);
-            double? speedup = null;
+            double? speedup = null, gptSpeedup = null;
             if (threads > 1)
             {
-                double[] best = ThreadScaling.Interleaved([1, threads], CreateTrainStep(lora: false),
-                    secondsPerShape * 10);
-                speedup = best[0] / best[1];
+                speedup = SpeedupOverOneThread(CreateTrainStep(lora: false), threads, warmUp, secondsPerShape * 10);
+                gptSpeedup = SpeedupOverOneThread(CreateGptTrainStep(), threads, warmUp, secondsPerShape * 10);
             }
             double peak = FmaPeak.Measure(threads);
             return new QuickBenchResult(gemm, stepMs, loraMs, Math.Max(bytes, loraBytes), threads, peak,
-                FmaPeak.VectorBits, TrainStepFlops / (stepMs * 1e-3) / 1e9, speedup);
+                FmaPeak.VectorBits, TrainStepFlops / (stepMs * 1e-3) / 1e9, speedup, gptSpeedup);
         }
+    }
+
+    // One thread's best step over `threads` threads' best, the two alternating (ThreadScaling.Interleaved) after the
+    // step has run for the warm-up on `threads` threads.
+    private static double SpeedupOverOneThread(Action step, int threads, double warmUpSeconds, double seconds)
+    {
+        long warm = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 20 || Stopwatch.GetElapsedTime(warm).TotalSeconds < warmUpSeconds; i++) step();
+        double[] best = ThreadScaling.Interleaved([1, threads], step, seconds);
+        return best[0] / best[1];
     }
 
     /// <summary>
