@@ -21,6 +21,8 @@ namespace LoRA.Managed.Benchmarks;
 /// <c>--gpt-gemm [--mlp | --step]</c> times the GPT step's (or the MLP's) products, or the GPT and MLP steps,
 /// with <see cref="Gemm.DirectPathDisabled"/> off and on side by side (<see cref="Kernels.GptGemmThroughput"/>).
 /// Anything else goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>.
+/// <c>--scoring</c> times scoring's cached attention (rows and products) and loss (before and after) side by side
+/// (<see cref="ScoringBench"/>).
 /// <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures tokenizer encoding throughput
 /// (<see cref="Text.TokenizerThroughput"/>).
 /// </summary>
@@ -40,6 +42,11 @@ public static class Program
         if (args.Length >= 3 && args[0] == "--hf")
         {
             Console.WriteLine(HfLmBench.Run(args[1], args[2], ThreadCounts(args).Max()));
+            return;
+        }
+        if (args.Contains("--scoring"))
+        {
+            Console.WriteLine(ScoringBench.Table(ThreadCounts(args)));
             return;
         }
         if (args.Contains("--memory"))

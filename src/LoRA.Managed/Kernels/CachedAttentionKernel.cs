@@ -17,13 +17,14 @@ namespace LoRA.Managed.Kernels;
 /// <see cref="ComputeThreads.Max"/> threads when there is enough work; each row is computed by one thread in
 /// one order, so the result does not depend on the thread count.
 /// <para>A chunk of at least <see cref="ProductRows"/> new tokens (a prompt's or a scored window's prefill) runs as
-/// products instead, head by head: <c>S = Q_h·K_gᵀ</c> (n × span) with <see cref="Gemm"/>, each row's softmax over its
-/// first <c>start + i + 1</c> entries and zeros after them, then <c>O_h = P·V_g</c>. Row by row, each of the
-/// n·H·span scores was a 64-long dot product of its own call, and SmolLM2-135M's 256-token prefill spent 143 ms of one
-/// thread there against 23 ms for the training path's products (docs/07). Heads are spread over the threads, each
-/// head's products run by one thread; <see cref="Gemm"/>'s bits do not depend on how it is split, so neither do
-/// these. The two paths sum the dot products in different orders: a token's output can differ in the last bits
-/// between a chunk of 16 or more and a shorter one.</para>
+/// products instead, head by head: <c>S = Q_h·K_gᵀ</c> with <see cref="Gemm"/>, each row's softmax over its first
+/// <c>start + i + 1</c> entries and zeros after them, then <c>O_h = P·V_g</c>, in blocks of 64 query rows, each block
+/// over the cache rows its last token sees. Row by row, each of the n·H·span scores is a 64-long dot product of its
+/// own call: SmolLM2-135M's attention over a 256-token window took 127–134 ms of one thread that way and 20 ms as
+/// products (<c>--scoring</c>, docs/07). Heads are spread over the threads, each head's products run by one thread;
+/// <see cref="Gemm"/>'s bits do not depend on how it is split, so neither do these. The two paths sum the dot products
+/// in different orders: a token's output can differ in the last bits between a chunk of 16 or more and a shorter
+/// one.</para>
 /// </remarks>
 public static class CachedAttentionKernel
 {
@@ -127,7 +128,12 @@ public static class CachedAttentionKernel
     // One part per query head: its scores, softmax and weighted values as two products over the cache.
     private sealed class HeadsJob : ComputeJob
     {
-        // Each thread's n × span scores, grown once to the largest chunk it has seen.
+        // Query rows per pair of products: bounds a thread's scratch (64 × span floats, 8 MB at a 32k context) and
+        // skips the masked corner of a long chunk. Rows of a block may still multiply a later token's value by a zero
+        // weight, as the training path's causal blocks do (CausalSlices).
+        private const int BlockRows = 64;
+
+        // Each thread's block of scores, grown once to the largest it has seen.
         [ThreadStatic] private static float[]? t_scores;
         private float[] _q = [];
         public float[] Output = [];
@@ -149,21 +155,26 @@ public static class CachedAttentionKernel
 
         public override unsafe void Execute(int h)
         {
-            int n = _n, d = _d, span = _span, g = h / _group, qRow = _heads * d, kvRow = _kvHeads * d;
-            int size = n * span;
-            float[] scores = t_scores is { } b && b.Length >= size
-                ? b
-                : t_scores = new float[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)size)];
-            // S = Q_h · K_gᵀ: query rows i of head h (stride H·D) against cache rows 0..span of kv head g.
-            Gemm.Multiply(false, true, n, span, d, 1f, _q.AsSpan(h * d), qRow, _k!.AsSpan(g * d), kvRow, 0f,
-                scores, span);
-            // Token i sees cache rows 0..start+i; the rest of its row becomes 0, so the product below ignores it.
-            fixed (float* ps = scores)
-                for (int i = 0; i < n; i++)
-                    SoftmaxRow.Forward(ps + (long)i * span, ps + (long)i * span, _start + i + 1, span, _scale);
-            // O_h = P · V_g, written into head h's columns of the (n, H, D) output.
-            Gemm.Multiply(false, false, n, d, span, 1f, scores, span, _v!.AsSpan(g * d), kvRow, 0f,
-                Output.AsSpan(h * d), qRow);
+            int d = _d, g = h / _group, qRow = _heads * d, kvRow = _kvHeads * d;
+            // Query rows in blocks of BlockRows: block [i0, i1) sees cache rows 0..start + i1, so the scratch is at
+            // most BlockRows × span and the masked corner past the block is neither computed nor multiplied.
+            int longest = Math.Min(BlockRows, _n) * _span;
+            float[] scores = t_scores is { } b && b.Length >= longest ? b : t_scores = new float[longest];
+            for (int i0 = 0; i0 < _n; i0 += BlockRows)
+            {
+                int rows = Math.Min(BlockRows, _n - i0), span = _start + i0 + rows;
+                // S = Q_h · K_gᵀ: the block's query rows of head h (stride H·D) against cache rows 0..span of head g.
+                Gemm.Multiply(false, true, rows, span, d, 1f, _q.AsSpan((i0 * _heads + h) * d), qRow,
+                    _k!.AsSpan(g * d), kvRow, 0f, scores, span);
+                // Token i0 + i sees cache rows 0..start + i0 + i; the rest of its row becomes 0.
+                fixed (float* ps = scores)
+                    for (int i = 0; i < rows; i++)
+                        SoftmaxRow.Forward(ps + (long)i * span, ps + (long)i * span, _start + i0 + i + 1, span,
+                            _scale);
+                // O_h = P · V_g, written into head h's columns of the block's rows of the (n, H, D) output.
+                Gemm.Multiply(false, false, rows, d, span, 1f, scores, span, _v!.AsSpan(g * d), kvRow, 0f,
+                    Output.AsSpan((i0 * _heads + h) * d), qRow);
+            }
         }
     }
 }

@@ -160,7 +160,10 @@ public class LlamaKernelTests
 
     // The products path's parts are heads and each head's products run on one thread, so 1, 2 and 3 threads give the
     // same bits; and a chunk's tokens get what the row-by-row path gives them, to rounding.
-    [TestCase(16, 9, 3, 64, 0), TestCase(64, 9, 3, 64, 64), TestCase(129, 4, 2, 8, 7), TestCase(33, 1, 1, 64, 0)]
+    // Long cached prefixes (1,100 and 2,048 rows) take the GEMM's split by depth; one head lets the GEMM itself use
+    // the pool; 129 and 200 new tokens cross the 64-row blocks.
+    [TestCase(16, 9, 3, 64, 0), TestCase(64, 9, 3, 64, 64), TestCase(129, 4, 2, 8, 7), TestCase(33, 1, 1, 64, 0),
+        TestCase(17, 1, 1, 64, 2048), TestCase(20, 9, 3, 64, 1100), TestCase(200, 2, 1, 64, 900)]
     public void CachedAttentionProductsDoNotDependOnThreadsAndMatchTheRows(int n, int heads, int kvHeads, int headDim,
         int start)
     {
