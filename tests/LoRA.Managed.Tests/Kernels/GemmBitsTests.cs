@@ -70,6 +70,28 @@ public class GemmBitsTests
         ComparePacked8x32OnThreads(m, n, k, ta, tb, 2, 3);
     }
 
+    /// <summary>
+    /// Narrow products with many columns are split over threads by blocks of 32 columns, each block a narrow product
+    /// of its own: a decoded token's projections (x·Wᵀ and GPT-2's Conv1D x·W) and head, LoRA's factor gradient over
+    /// 256 tokens, depths past one block of KC, 33 columns (one full block and one of one column): the packed path's
+    /// bits on two and three threads.
+    /// </summary>
+    [TestCase(1, 576, 576, false, true), TestCase(1, 1536, 576, false, true), TestCase(1, 576, 1536, false, true),
+     TestCase(1, 2304, 768, false, false), TestCase(1, 49152, 576, false, true), TestCase(8, 576, 256, true, false),
+     TestCase(3, 65, 4000, false, true), TestCase(16, 33, 4096, true, true), TestCase(5, 1000, 300, true, false)]
+    public void NarrowProductsSplitByColumnsWithThePacked8x32Bits(int m, int n, int k, bool ta, bool tb)
+    {
+        Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");
+        Assert.That(NarrowGemm.Applies(m, n, k), Is.True, "a narrow product");
+        Assert.That(Gemm.NarrowSplits(m, n, 2), Is.True, "split on two threads");
+        ComparePacked8x32OnThreads(m, n, k, ta, tb, 2, 3);
+    }
+
+    [TestCase(1, 16, 2, false), TestCase(1, 17, 2, false), TestCase(1, 33, 2, true), TestCase(1, 576, 1, false),
+     TestCase(8, 576, 2, true), TestCase(64, 10, 2, false)]
+    public void NarrowSplitNeedsTwoBlocksOfColumnsAndTwoThreads(int m, int n, int threads, bool splits) =>
+        Assert.That(Gemm.NarrowSplits(m, n, threads), Is.EqualTo(splits));
+
     // Compare against the packed 8×32 path on one thread with each of the thread counts.
     private static void ComparePacked8x32OnThreads(int m, int n, int k, bool ta, bool tb, params int[] threadCounts)
     {

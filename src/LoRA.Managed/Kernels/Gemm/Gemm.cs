@@ -91,7 +91,15 @@ public static unsafe class Gemm
             int threads = work >= ParallelThreshold ? ComputeThreads.Max : 1;
             if (k == 0 || alpha == 0f) ScaleC(m, n, beta, pc, ldc);
             else if (NarrowGemm.Applies(m, n, k))
+            {
+                if (threads > 1 && NarrowSplits(m, n, threads))
+                {
+                    RunParts(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns: true,
+                        narrow: true, parts: Math.Min(threads, (n + NR - 1) / NR), threads, epilogue);
+                    return;
+                }
                 NarrowGemm.Multiply(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            }
             else if (threads > 1)
             {
                 Split(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
@@ -129,13 +137,37 @@ public static unsafe class Gemm
             epilogue.Apply(pc, m, n, ldc, 0);
             return;
         }
+        RunParts(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns, narrow: false, parts,
+            threads, epilogue);
+    }
+
+    // C in `parts` blocks of whole tiles on the pool; a narrow product's blocks run NarrowGemm.
+    private static void RunParts(bool transA, bool transB, int m, int n, int k, float alpha, float* pa, int lda,
+        float* pb, int ldb, float beta, float* pc, int ldc, bool byColumns, bool narrow, int parts, int threads,
+        GemmEpilogue epilogue)
+    {
+        int tiles = byColumns ? (n + NR - 1) / NR : (m + MR - 1) / MR;
         int tilesPer = (tiles + parts - 1) / parts;
         var job = t_job ??= new GemmJob();
         job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns,
-            tilesPer * (byColumns ? NR : MR), epilogue);
-        try { ComputePool.Run(job, parts, threads); }
+            tilesPer * (byColumns ? NR : MR), narrow, epilogue);
+        try { ComputePool.Run(job, (tiles + tilesPer - 1) / tilesPer, threads); }
         finally { job.Clear(); }
     }
+
+    /// <summary>
+    /// Whether a product that takes <see cref="NarrowGemm"/> is split over <paramref name="threads"/> threads by
+    /// blocks of 32 columns: one with a few rows and many columns (a decoded token's projections, 1 × 576 · 576 ×
+    /// 1,536, and its head, 1 × 49,152; LoRA's factor gradients, 8 × 576 over the tokens). Each block is a narrow
+    /// product on its own, each element of C summed as the packed path sums it, so the bits stay those of one
+    /// thread. Products with 16 columns or fewer stay whole.
+    /// </summary>
+    internal static bool NarrowSplits(int m, int n, int threads) =>
+        !NarrowSplitDisabled && threads > 1 && n > NarrowGemm.Width && (n + NR - 1) / NR >= 2;
+
+    /// <summary>For benchmarks and tests: narrow products on the calling thread only, as before they were
+    /// split.</summary>
+    internal static bool NarrowSplitDisabled;
 
     /// <summary>Whether <see cref="Split"/> cuts an m×n C into blocks of columns (else of rows) on
     /// <paramref name="threads"/> threads.</summary>
@@ -152,18 +184,18 @@ public static unsafe class Gemm
     /// <c>fixed</c>.</summary>
     private sealed class GemmJob : ComputeJob
     {
-        private bool _transA, _transB, _byColumns;
+        private bool _transA, _transB, _byColumns, _narrow;
         private int _m, _n, _k, _lda, _ldb, _ldc, _step;
         private float _alpha, _beta;
         private float* _a, _b, _c;
         private GemmEpilogue _epilogue;
 
         public void Set(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b,
-            int ldb, float beta, float* c, int ldc, bool byColumns, int step, GemmEpilogue epilogue)
+            int ldb, float beta, float* c, int ldc, bool byColumns, int step, bool narrow, GemmEpilogue epilogue)
         {
             _transA = transA; _transB = transB; _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
             _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc; _byColumns = byColumns; _step = step;
-            _epilogue = epilogue;
+            _narrow = narrow; _epilogue = epilogue;
         }
 
         public void Clear() { _a = null; _b = null; _c = null; _epilogue = default; }
@@ -176,7 +208,9 @@ public static unsafe class Gemm
                 if (start >= _n) return;
                 int len = Math.Min(_step, _n - start);
                 float* bj = _b + (_transB ? (long)start * _ldb : start);
-                Serial(_transA, _transB, _m, len, _k, _alpha, _a, _lda, bj, _ldb, _beta, _c + start, _ldc);
+                if (_narrow) NarrowGemm.Multiply(_transA, _transB, _m, len, _k, _alpha, _a, _lda, bj, _ldb, _beta,
+                    _c + start, _ldc);
+                else Serial(_transA, _transB, _m, len, _k, _alpha, _a, _lda, bj, _ldb, _beta, _c + start, _ldc);
                 _epilogue.Apply(_c + start, _m, len, _ldc, start);
             }
             else

@@ -56,6 +56,11 @@ internal static unsafe class NarrowGemm
         // op(A)[i, p] = a[i·rsA + p·csA]; op(B)[p, j] = b[p·rsB + j·csB].
         long rsA = transA ? 1 : lda, csA = transA ? lda : 1;
         long rsB = transB ? 1 : ldb, csB = transB ? ldb : 1;
+        if (GemvKernel.Applies(m, transB))
+        {
+            GemvKernel.Multiply(n, k, alpha, a, csA, b, ldb, beta, c);   // one row: B read row by row, once
+            return;
+        }
         int width = n <= V ? V : 2 * V;
         float[] scratch = t_scratch ??= GC.AllocateUninitializedArray<float>(Gemm.KC * (2 * V + 12) + V, pinned: true);
         fixed (float* unaligned = scratch)
