@@ -12,14 +12,16 @@ namespace LoRA.Managed.Benchmarks;
 /// (30 layers, 9 query and 3 key/value heads of 64) over a 256-token window in chunks of 64 and of 128 tokens, row by
 /// row (<see cref="CachedAttentionKernel.ProductsDisabled"/>) and as products; (2) the loss over 256 rows of a
 /// 49,152-token vocabulary, with the scalar double loop scoring used before and with <see cref="LmScoring.NllSum"/>
-/// (the training loss's kernel). Best milliseconds of the rounds after a warm-up; docs/07-performance.md, "Scoring and
-/// a prompt's prefill".
+/// (the training loss's kernel); (3) a decoded token's products over the same model's 30 layers, x·Wᵀ and x·W, on the
+/// calling thread's tiles as before and split by columns over the threads (<see cref="Gemm.NarrowSplitDisabled"/>),
+/// x·W also through <see cref="GemvKernel"/>. Best milliseconds of the rounds after a warm-up; docs/07-performance.md,
+/// "Scoring and a prompt's prefill" and "Decoding on both cores".
 /// </summary>
 public static class ScoringBench
 {
     private static double _sink;   // the losses go somewhere, so no call can be dropped
 
-    private const int Layers = 30, Heads = 9, KvHeads = 3, HeadDim = 64, Window = 256, Vocab = 49152, Rounds = 20;
+    private const int Layers = 30, Heads = 9, KvHeads = 3, HeadDim = 64, Window = 256, Vocab = 49152, Rounds = 10;
 
     /// <summary>The markdown table.</summary>
     public static string Table(int[] threadCounts)
@@ -57,6 +59,42 @@ public static class ScoringBench
             _sink += LmScoring.NllSum(scratch, targets, Vocab);
         }));
 
+        // A decoded token's products: 30 layers of the 7 projections (406 MB of weights, so from memory), as x·Wᵀ
+        // (a Linear's weight, out × in) and as x·W (GPT-2's Conv1D layout, in × out).
+        (int N, int K)[] projections = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576),
+            (576, 1536)];
+        var weights = new List<float[]>();
+        for (int l = 0; l < Layers; l++)
+            foreach (var (n, k) in projections)
+            {
+                var w = new float[n * k];
+                g.FillNormal(w, 0f, 0.02f);
+                weights.Add(w);
+            }
+        float[] token = new float[1536], outputs = new float[1536];
+        g.FillNormal(token);
+        foreach (bool transposed in new[] { true, false })
+            foreach (string variant in new[] { "one thread's tiles (before)", "columns over threads", "both" })
+            {
+                if (!transposed && variant == "columns over threads") continue;
+                if (transposed && variant == "both") continue;
+                bool split = variant != "one thread's tiles (before)", gemv = variant == "both";
+                cases.Add(($"decoding, {(transposed ? "x·Wᵀ" : "x·W")}, {variant}", () =>
+                {
+                    Gemm.NarrowSplitDisabled = !split;
+                    GemvKernel.Disabled = !gemv;
+                    try
+                    {
+                        int i = 0;
+                        for (int l = 0; l < Layers; l++)
+                            foreach (var (n, k) in projections)
+                                Gemm.Multiply(false, transposed, 1, n, k, 1f, token.AsSpan(0, k), k, weights[i++],
+                                    transposed ? k : n, 0f, outputs.AsSpan(0, n), n);
+                    }
+                    finally { Gemm.NarrowSplitDisabled = false; GemvKernel.Disabled = false; }
+                }));
+            }
+
         var best = new double[cases.Count, threadCounts.Length];
         for (int i = 0; i < best.Length; i++) best[i / threadCounts.Length, i % threadCounts.Length] = double.MaxValue;
         for (int round = 0; round < Rounds + 3; round++)          // the first rounds warm the JIT up, untimed
@@ -64,12 +102,13 @@ public static class ScoringBench
                 for (int t = 0; t < threadCounts.Length; t++)
                     using (ComputeThreads.Use(threadCounts[t]))
                     {
+                        cases[c].Run();   // untimed: each timed call follows its own case, not the previous one
                         long t0 = Stopwatch.GetTimestamp();
                         cases[c].Run();
                         double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                         if (round >= 3) best[c, t] = Math.Min(best[c, t], ms);
                     }
-        var sb = new StringBuilder("| 256-token window | " +
+        var sb = new StringBuilder("| SmolLM2-135M's shapes | " +
             string.Join(" | ", threadCounts.Select(t => $"ms, {t} thread{(t > 1 ? "s" : "")}")) + " |\n|---|" +
             string.Concat(threadCounts.Select(_ => "---:|")) + "\n");
         for (int c = 0; c < cases.Count; c++)

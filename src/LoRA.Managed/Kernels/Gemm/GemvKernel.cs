@@ -30,7 +30,11 @@ internal static unsafe class GemvKernel
     /// <summary>Whether the product runs here: one row, op(B) not transposed, AVX-512 (the masked loads and
     /// stores).</summary>
     public static bool Applies(int m, bool transB) =>
-        m == 1 && !transB && Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+        m == 1 && !transB && !Disabled && Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
+    /// <summary>For benchmarks and tests: one-row products through <see cref="NarrowGemm"/>'s tiles, as
+    /// before.</summary>
+    internal static bool Disabled;
 
     /// <summary><c>c[j] = alpha·Σₚ a[p·csA]·b[p·ldb + j] + beta·c[j]</c> for j &lt; n.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
