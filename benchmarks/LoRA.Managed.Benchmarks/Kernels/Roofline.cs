@@ -282,7 +282,7 @@ public static class Roofline
 
     private static float FmaChains(int chains, long iters) => chains switch
     {
-        1 => Fma1(iters), 2 => Fma2(iters), 4 => Fma4(iters), 8 => Fma8(iters), _ => Fma16(iters),
+        1 => Fma1(iters), 2 => Fma2(iters), 4 => Fma4(iters), 8 => Fma8(iters), _ => FmaPeak.Vector512Chains16(iters),
     };
 
     // c ← c·m + d with m just below 1: stays finite and normal, and every FMA depends on its chain's previous one.
@@ -331,25 +331,6 @@ public static class Roofline
             c6 = Vector512.FusedMultiplyAdd(c6, m, d); c7 = Vector512.FusedMultiplyAdd(c7, m, d);
         }
         return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7).ToScalar();
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Fma16(long iters)
-    {
-        Vector512<float> m = M, d = D, c0 = d, c1 = d, c2 = d, c3 = d, c4 = d, c5 = d, c6 = d, c7 = d;
-        Vector512<float> c8 = d, c9 = d, c10 = d, c11 = d, c12 = d, c13 = d, c14 = d, c15 = d;
-        for (long i = 0; i < iters; i++)
-        {
-            c0 = Vector512.FusedMultiplyAdd(c0, m, d); c1 = Vector512.FusedMultiplyAdd(c1, m, d);
-            c2 = Vector512.FusedMultiplyAdd(c2, m, d); c3 = Vector512.FusedMultiplyAdd(c3, m, d);
-            c4 = Vector512.FusedMultiplyAdd(c4, m, d); c5 = Vector512.FusedMultiplyAdd(c5, m, d);
-            c6 = Vector512.FusedMultiplyAdd(c6, m, d); c7 = Vector512.FusedMultiplyAdd(c7, m, d);
-            c8 = Vector512.FusedMultiplyAdd(c8, m, d); c9 = Vector512.FusedMultiplyAdd(c9, m, d);
-            c10 = Vector512.FusedMultiplyAdd(c10, m, d); c11 = Vector512.FusedMultiplyAdd(c11, m, d);
-            c12 = Vector512.FusedMultiplyAdd(c12, m, d); c13 = Vector512.FusedMultiplyAdd(c13, m, d);
-            c14 = Vector512.FusedMultiplyAdd(c14, m, d); c15 = Vector512.FusedMultiplyAdd(c15, m, d);
-        }
-        return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11 + c12 + c13 + c14 + c15).ToScalar();
     }
 
     // Reads every float of the array, passes times, into eight vector sums (so the adds' latency is not the limit).
