@@ -78,7 +78,8 @@ public class GemmBitsTests
     /// </summary>
     [TestCase(1, 576, 576, false, true), TestCase(1, 1536, 576, false, true), TestCase(1, 576, 1536, false, true),
      TestCase(1, 2304, 768, false, false), TestCase(1, 49152, 576, false, true), TestCase(8, 576, 256, true, false),
-     TestCase(3, 65, 4000, false, true), TestCase(16, 33, 4096, true, true), TestCase(5, 1000, 300, true, false)]
+     TestCase(3, 65, 4000, false, true), TestCase(16, 33, 4096, true, true), TestCase(5, 1000, 300, true, false),
+     TestCase(1, 1536, 576, false, false), TestCase(1, 3000, 1000, true, false)]
     public void NarrowProductsSplitByColumnsWithThePacked8x32Bits(int m, int n, int k, bool ta, bool tb)
     {
         Assume.That(Vector512.IsHardwareAccelerated, "the reference here is the AVX-512 packed path");

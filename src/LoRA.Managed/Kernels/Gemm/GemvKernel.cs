@@ -51,7 +51,8 @@ internal static unsafe class GemvKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Rows(int n, int kc, float alpha, float* a, long csA, float* b, int ldb, float beta, float* c)
     {
-        float[] buffer = t_sums is { } s && s.Length >= n ? s : t_sums = new float[Math.Max(n, 1024)];
+        float[] buffer = t_sums is { } s && s.Length >= n ? s
+            : t_sums = new float[Math.Max(n, Math.Max(1024, 2 * (t_sums?.Length ?? 0)))];
         // The last vector of sums is read and written masked: nothing past n is touched.
         fixed (float* sums = buffer)
         {
