@@ -24,13 +24,12 @@ internal static unsafe class GemvKernel
 {
     private const int V = 16;
 
-    // The row of n sums, per thread, grown once.
+    // The row of n sums, per thread, grown once; whole vectors, so the final store may read its last one whole.
     [ThreadStatic] private static float[]? t_sums;
 
     /// <summary>Whether the product runs here: one row, op(B) not transposed, AVX-512 (the masked loads and
     /// stores).</summary>
-    public static bool Applies(int m, bool transB) =>
-        m == 1 && !transB && !Disabled && Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+    public static bool Applies(int m, bool transB) => m == 1 && !transB && !Disabled && RowMask.IsSupported;
 
     /// <summary>For benchmarks and tests: one-row products through <see cref="NarrowGemm"/>'s tiles, as
     /// before.</summary>
@@ -51,9 +50,9 @@ internal static unsafe class GemvKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Rows(int n, int kc, float alpha, float* a, long csA, float* b, int ldb, float beta, float* c)
     {
-        float[] buffer = t_sums is { } s && s.Length >= n ? s
-            : t_sums = new float[Math.Max(n, Math.Max(1024, 2 * (t_sums?.Length ?? 0)))];
-        // The last vector of sums is read and written masked: nothing past n is touched.
+        int padded = (n + V - 1) / V * V;
+        float[] buffer = t_sums is { } s && s.Length >= padded ? s
+            : t_sums = new float[Math.Max(padded, Math.Max(1024, 2 * (t_sums?.Length ?? 0)))];
         fixed (float* sums = buffer)
         {
             new Span<float>(sums, n).Clear();
@@ -73,52 +72,27 @@ internal static unsafe class GemvKernel
                     acc = Vector512.FusedMultiplyAdd(x3, Vector512.Load(r3 + j), acc);
                     acc.Store(sums + j);
                 }
-                if (j < n)
-                {
-                    var mask = Mask(n - j);
-                    var acc = Avx512F.MaskLoad(sums + j, mask, default);
-                    acc = Vector512.FusedMultiplyAdd(x0, Avx512F.MaskLoad(r0 + j, mask, default), acc);
-                    acc = Vector512.FusedMultiplyAdd(x1, Avx512F.MaskLoad(r1 + j, mask, default), acc);
-                    acc = Vector512.FusedMultiplyAdd(x2, Avx512F.MaskLoad(r2 + j, mask, default), acc);
-                    acc = Vector512.FusedMultiplyAdd(x3, Avx512F.MaskLoad(r3 + j, mask, default), acc);
-                    Avx512F.MaskStore(sums + j, mask, acc);
-                }
+                if (j == n) continue;
+                // B's last vector of a row ends at column n: masked loads (masked loads throughout were a quarter
+                // slower). The sums are padded to whole vectors; their lanes past n are never stored to c.
+                var mask = RowMask.Mask(j, n);
+                var last = Vector512.Load(sums + j);
+                last = Vector512.FusedMultiplyAdd(x0, Avx512F.MaskLoad(r0 + j, mask, default), last);
+                last = Vector512.FusedMultiplyAdd(x1, Avx512F.MaskLoad(r1 + j, mask, default), last);
+                last = Vector512.FusedMultiplyAdd(x2, Avx512F.MaskLoad(r2 + j, mask, default), last);
+                last = Vector512.FusedMultiplyAdd(x3, Avx512F.MaskLoad(r3 + j, mask, default), last);
+                last.Store(sums + j);
             }
             for (; p < kc; p++)
             {
                 var x = Vector512.Create(a[p * csA]);
                 float* r = b + (long)p * ldb;
                 for (int j = 0; j < n; j += V)
-                {
-                    var mask = Mask(n - j);
-                    var acc = Avx512F.MaskLoad(sums + j, mask, default);
-                    Avx512F.MaskStore(sums + j, mask,
-                        Vector512.FusedMultiplyAdd(x, Avx512F.MaskLoad(r + j, mask, default), acc));
-                }
+                    Vector512.FusedMultiplyAdd(x, Avx512F.MaskLoad(r + j, RowMask.Mask(j, n), default),
+                        Vector512.Load(sums + j)).Store(sums + j);
             }
-            for (int j = 0; j < n; j += V) Store(c + j, Avx512F.MaskLoad(sums + j, Mask(n - j), default), alpha,
-                beta, n - j);
+            // c ← alpha·sum (+ beta·c): the packed path's two roundings, its narrow tiles' masked store.
+            NarrowKernels.StoreEdge(sums, padded, 1, c, padded, n, alpha, beta);
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Mask(int valid) =>
-        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(valid)).AsSingle();
-
-    // c ← alpha·sum (+ beta·c), the packed path's two roundings (NarrowKernels.Store), on the first `valid` lanes.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(float* c, Vector512<float> sum, float alpha, float beta, int valid)
-    {
-        var scaled = sum * Vector512.Create(alpha);
-        if (valid >= V)
-        {
-            (beta == 0f ? scaled : Vector512.FusedMultiplyAdd(Vector512.Load(c), Vector512.Create(beta), scaled))
-                .Store(c);
-            return;
-        }
-        var mask = Mask(valid);
-        if (beta != 0f)
-            scaled = Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(c, mask, default), Vector512.Create(beta), scaled);
-        Avx512F.MaskStore(c, mask, scaled);
     }
 }
