@@ -34,7 +34,7 @@ public static class CachedAttentionKernel
     /// <summary>For benchmarks and tests: every call row by row, as before the products (docs/07).</summary>
     internal static bool ProductsDisabled;
 
-    [ThreadStatic] private static Job? t_job;
+    [ThreadStatic] private static RowsJob? t_job;
     [ThreadStatic] private static HeadsJob? t_headsJob;
 
     /// <summary>Writes out (n, H, D).</summary>
@@ -51,72 +51,65 @@ public static class CachedAttentionKernel
             throw new ArgumentException($"CachedAttentionKernel: q {q.Length}, out {output.Length}, caches " +
                 $"{keys.Length}/{values.Length} do not fit " +
                 $"n {n}, heads {heads}, kv heads {kvHeads}, head size {headDim}, start {start}.");
-        if (n >= ProductRows && !ProductsDisabled)
-        {
-            var byHeads = t_headsJob ??= new HeadsJob();
-            byHeads.Set(q, keys, values, n, heads, kvHeads, headDim, start, scale);
-            try
-            {
-                ComputePool.Run(byHeads, heads, ComputeThreads.Max);
-                byHeads.Output.AsSpan(0, q.Length).CopyTo(output);
-            }
-            finally { byHeads.Clear(); }
-            return;
-        }
-        var job = t_job ??= new Job();
+        bool products = n >= ProductRows && !ProductsDisabled;
+        CacheJob job = products ? t_headsJob ??= new HeadsJob() : t_job ??= new RowsJob();
         // The job reads q and writes out through arrays; copy q into the job's buffer (small: n·H·D).
         job.Set(q, keys, values, n, heads, kvHeads, headDim, start, scale);
-        int rows = n * heads, threads = ComputeThreads.Max;
-        long work = (long)rows * (start + n) * headDim;
+        // Products: a part per query head. Rows: a part per (token, head) row, on this thread below 2¹⁶ multiply-adds.
+        int rows = n * heads;
+        bool split = products || (long)rows * (start + n) * headDim >= 1 << 16;
         try
         {
-            if (threads == 1 || rows < 2 || work < 1 << 16)
-                for (int r = 0; r < rows; r++) job.Execute(r);
-            else
-                ComputePool.Run(job, rows, threads);
+            ComputePool.Run(job, products ? heads : rows, split ? ComputeThreads.Max : 1);
             job.Output.AsSpan(0, q.Length).CopyTo(output);
         }
         finally { job.Clear(); }
     }
 
-    private sealed class Job : ComputeJob
+    // What both ways of running a call share: q copied in, the output, the caches and the shape.
+    private abstract class CacheJob : ComputeJob
     {
-        // Each thread's row of scores, grown once to the longest span it has seen.
-        [ThreadStatic] private static float[]? t_scores;
-        private float[] _q = [];
+        protected float[] Q = [];
         public float[] Output = [];
-        private float[]? _k, _v;
-        private int _heads, _group, _kvHeads, _d, _start, _span;
-        private float _scale;
+        protected float[]? K, V;
+        protected int N, Heads, Group, KvHeads, D, Start, CacheRows;   // CacheRows: start + n
+        protected float Scale;
 
         public void Set(ReadOnlySpan<float> q, float[] k, float[] v, int n, int heads, int kvHeads, int d, int start,
             float scale)
         {
-            if (_q.Length < q.Length) { _q = new float[q.Length]; Output = new float[q.Length]; }
-            q.CopyTo(_q);
-            _k = k; _v = v; _heads = heads; _kvHeads = kvHeads; _group = heads / kvHeads; _d = d; _start = start;
-            _scale = scale;
-            _span = start + n;
+            if (Q.Length < q.Length) { Q = new float[q.Length]; Output = new float[q.Length]; }
+            q.CopyTo(Q);
+            K = k; V = v; N = n; Heads = heads; KvHeads = kvHeads; Group = heads / kvHeads; D = d; Start = start;
+            Scale = scale;
+            CacheRows = start + n;
         }
 
-        public void Clear() { _k = _v = null; }
+        public void Clear() { K = V = null; }
+    }
+
+    // A part per (token, head) row: its scores one dot product each, for one new token (decoding).
+    private sealed class RowsJob : CacheJob
+    {
+        // Each thread's row of scores, grown once to the longest span it has seen.
+        [ThreadStatic] private static float[]? t_scores;
 
         public override void Execute(int row)
         {
-            int i = row / _heads, h = row % _heads, g = h / _group, d = _d, kvRow = _kvHeads * d;
-            int keysSeen = _start + i + 1;
-            float[] buffer = t_scores is { } b && b.Length >= _span
+            int i = row / Heads, h = row % Heads, g = h / Group, d = D, kvRow = KvHeads * d;
+            int keysSeen = Start + i + 1;
+            float[] buffer = t_scores is { } b && b.Length >= CacheRows
                 ? b
                 : t_scores = new float[Math.Max(256,
-                    (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_span))];
+                    (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)CacheRows))];
             Span<float> scores = buffer.AsSpan(0, keysSeen);
-            ReadOnlySpan<float> q = _q.AsSpan(row * d, d);
-            float[] k = _k!, v = _v!;
+            ReadOnlySpan<float> q = Q.AsSpan(row * d, d);
+            float[] k = K!, v = V!;
             for (int j = 0; j < keysSeen; j++) scores[j] = TensorPrimitives.Dot(q, k.AsSpan(j * kvRow + g * d, d));
             // The training path's row softmax (CausalSoftmaxKernel), so cached decoding gives its bits.
             unsafe
             {
-                fixed (float* ps = buffer) SoftmaxRow.Forward(ps, ps, keysSeen, _scale);
+                fixed (float* ps = buffer) SoftmaxRow.Forward(ps, ps, keysSeen, Scale);
             }
             Span<float> o = Output.AsSpan(row * d, d);
             o.Clear();
@@ -126,7 +119,7 @@ public static class CachedAttentionKernel
     }
 
     // One part per query head: its scores, softmax and weighted values as two products over the cache.
-    private sealed class HeadsJob : ComputeJob
+    private sealed class HeadsJob : CacheJob
     {
         // Query rows per pair of products: bounds a thread's scratch (64 × span floats, 8 MB at a 32k context) and
         // skips the masked corner of a long chunk. Rows of a block may still multiply a later token's value by a zero
@@ -135,45 +128,28 @@ public static class CachedAttentionKernel
 
         // Each thread's block of scores, grown once to the largest it has seen.
         [ThreadStatic] private static float[]? t_scores;
-        private float[] _q = [];
-        public float[] Output = [];
-        private float[]? _k, _v;
-        private int _n, _heads, _group, _kvHeads, _d, _start, _span;
-        private float _scale;
-
-        public void Set(ReadOnlySpan<float> q, float[] k, float[] v, int n, int heads, int kvHeads, int d, int start,
-            float scale)
-        {
-            if (_q.Length < q.Length) { _q = new float[q.Length]; Output = new float[q.Length]; }
-            q.CopyTo(_q);
-            _k = k; _v = v; _n = n; _heads = heads; _kvHeads = kvHeads; _group = heads / kvHeads; _d = d;
-            _start = start; _scale = scale;
-            _span = start + n;
-        }
-
-        public void Clear() { _k = _v = null; }
 
         public override unsafe void Execute(int h)
         {
-            int d = _d, g = h / _group, qRow = _heads * d, kvRow = _kvHeads * d;
+            int d = D, g = h / Group, qRow = Heads * d, kvRow = KvHeads * d;
             // Query rows in blocks of BlockRows: block [i0, i1) sees cache rows 0..start + i1, so the scratch is at
             // most BlockRows × span and the masked corner past the block is neither computed nor multiplied.
-            int longest = Math.Min(BlockRows, _n) * _span;
+            int longest = Math.Min(BlockRows, N) * CacheRows;
             float[] scores = t_scores is { } b && b.Length >= longest ? b : t_scores = new float[longest];
-            for (int i0 = 0; i0 < _n; i0 += BlockRows)
+            for (int i0 = 0; i0 < N; i0 += BlockRows)
             {
-                int rows = Math.Min(BlockRows, _n - i0), span = _start + i0 + rows;
+                int rows = Math.Min(BlockRows, N - i0), span = Start + i0 + rows;
                 // S = Q_h · K_gᵀ: the block's query rows of head h (stride H·D) against cache rows 0..span of head g.
-                Gemm.Multiply(false, true, rows, span, d, 1f, _q.AsSpan((i0 * _heads + h) * d), qRow,
-                    _k!.AsSpan(g * d), kvRow, 0f, scores, span);
+                Gemm.Multiply(false, true, rows, span, d, 1f, Q.AsSpan((i0 * Heads + h) * d), qRow,
+                    K!.AsSpan(g * d), kvRow, 0f, scores, span);
                 // Token i0 + i sees cache rows 0..start + i0 + i; the rest of its row becomes 0.
                 fixed (float* ps = scores)
                     for (int i = 0; i < rows; i++)
-                        SoftmaxRow.Forward(ps + (long)i * span, ps + (long)i * span, _start + i0 + i + 1, span,
-                            _scale);
+                        SoftmaxRow.Forward(ps + (long)i * span, ps + (long)i * span, Start + i0 + i + 1, span,
+                            Scale);
                 // O_h = P · V_g, written into head h's columns of the block's rows of the (n, H, D) output.
-                Gemm.Multiply(false, false, rows, d, span, 1f, scores, span, _v!.AsSpan(g * d), kvRow, 0f,
-                    Output.AsSpan((i0 * _heads + h) * d), qRow);
+                Gemm.Multiply(false, false, rows, d, span, 1f, scores, span, V!.AsSpan(g * d), kvRow, 0f,
+                    Output.AsSpan((i0 * Heads + h) * d), qRow);
             }
         }
     }
