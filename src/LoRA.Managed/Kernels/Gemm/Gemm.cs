@@ -92,7 +92,7 @@ public static unsafe class Gemm
             if (k == 0 || alpha == 0f) ScaleC(m, n, beta, pc, ldc);
             else if (NarrowGemm.Applies(m, n, k))
             {
-                if (threads > 1 && NarrowSplits(m, n, threads))
+                if (NarrowSplits(n, threads))
                 {
                     RunParts(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, byColumns: true,
                         narrow: true, parts: Math.Min(threads, (n + NR - 1) / NR), threads, epilogue);
@@ -160,10 +160,9 @@ public static unsafe class Gemm
     /// blocks of 32 columns: one with a few rows and many columns (a decoded token's projections, 1 × 576 · 576 ×
     /// 1,536, and its head, 1 × 49,152; LoRA's factor gradients, 8 × 576 over the tokens). Each block is a narrow
     /// product on its own, each element of C summed as the packed path sums it, so the bits stay those of one
-    /// thread. Products with 16 columns or fewer stay whole.
+    /// thread. It takes two blocks or more: more than 32 columns.
     /// </summary>
-    internal static bool NarrowSplits(int m, int n, int threads) =>
-        !NarrowSplitDisabled && threads > 1 && n > NarrowGemm.Width && (n + NR - 1) / NR >= 2;
+    internal static bool NarrowSplits(int n, int threads) => !NarrowSplitDisabled && threads > 1 && n > NR;
 
     /// <summary>For benchmarks and tests: narrow products on the calling thread only, as before they were
     /// split.</summary>
