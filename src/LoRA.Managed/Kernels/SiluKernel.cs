@@ -60,6 +60,17 @@ public static unsafe class SiluKernel
             ParallelRange.For(new BackwardBody(px, pdy, pdx), x.Length, Chunk, MinPerThread);
     }
 
+    /// <summary>σ(x) into <paramref name="sigmoid"/> and <c>silu′(x) = σ·(1 + x·(1 − σ))</c> into
+    /// <paramref name="derivative"/> (one chunk; <see cref="SwiGluKernel"/> shares it, so both derivatives have one
+    /// set of bits).</summary>
+    internal static void SigmoidAndDerivative(ReadOnlySpan<float> x, Span<float> sigmoid, Span<float> derivative)
+    {
+        TensorPrimitives.Sigmoid(x, sigmoid);
+        TensorPrimitives.Subtract(1f, sigmoid, derivative);                 // 1 − σ
+        TensorPrimitives.FusedMultiplyAdd(x, derivative, 1f, derivative);   // 1 + x(1 − σ)
+        TensorPrimitives.Multiply(derivative, sigmoid, derivative);         // silu′(x)
+    }
+
     private static void BackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
         Span<float> buffer = stackalloc float[2 * Chunk];
@@ -68,10 +79,7 @@ public static unsafe class SiluKernel
             int n = Math.Min(Chunk, x.Length - start);
             ReadOnlySpan<float> xs = x.Slice(start, n);
             Span<float> sg = buffer.Slice(0, n), d = buffer.Slice(Chunk, n);
-            TensorPrimitives.Sigmoid(xs, sg);
-            TensorPrimitives.Subtract(1f, sg, d);               // 1 − σ
-            TensorPrimitives.FusedMultiplyAdd(xs, d, 1f, d);     // 1 + x(1 − σ)
-            TensorPrimitives.Multiply(d, sg, d);                 // silu′(x)
+            SigmoidAndDerivative(xs, sg, d);
             Span<float> dxs = dx.Slice(start, n);
             TensorPrimitives.FusedMultiplyAdd(dy.Slice(start, n), d, dxs, dxs);
         }

@@ -78,19 +78,16 @@ public static unsafe class SwiGluKernel
                 var gs = new ReadOnlySpan<float>(g + c, n);
                 var dys = new ReadOnlySpan<float>(dy + c, n);
                 Span<float> sg = buffer[..n], d = buffer.Slice(Chunk, n), ds = buffer.Slice(2 * Chunk, n);
-                TensorPrimitives.Sigmoid(gs, sg);
+                SiluKernel.SigmoidAndDerivative(gs, sg, d);                               // σ(g), silu′(g)
                 if (du != null)
                 {
-                    TensorPrimitives.Multiply(sg, gs, d);                                 // silu(g)
+                    TensorPrimitives.Multiply(sg, gs, ds);                                // silu(g)
                     var dus = new Span<float>(du + c, n);
-                    if (overwriteDu) TensorPrimitives.Multiply(dys, d, dus);
-                    else TensorPrimitives.FusedMultiplyAdd(dys, d, dus, dus);
+                    if (overwriteDu) TensorPrimitives.Multiply(dys, ds, dus);
+                    else TensorPrimitives.FusedMultiplyAdd(dys, ds, dus, dus);
                 }
                 if (dg == null) continue;
                 TensorPrimitives.Multiply(dys, new ReadOnlySpan<float>(u + c, n), ds);   // ∂silu = ∂y ⊙ u
-                TensorPrimitives.Subtract(1f, sg, d);                                    // 1 − σ
-                TensorPrimitives.FusedMultiplyAdd(gs, d, 1f, d);                         // 1 + g(1 − σ)
-                TensorPrimitives.Multiply(d, sg, d);                                     // silu′(g)
                 var dgs = new Span<float>(dg + c, n);
                 if (overwriteDg) TensorPrimitives.Multiply(ds, d, dgs);
                 else TensorPrimitives.FusedMultiplyAdd(ds, d, dgs, dgs);
