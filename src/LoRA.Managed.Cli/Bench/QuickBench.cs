@@ -170,12 +170,18 @@ public static class QuickBench
         }
     }
 
+    // Untimed steps, at least 20 and for at least `seconds`: the runtime recompiles hot methods only after ~100 ms.
+    private static void WarmUpStep(Action step, double seconds)
+    {
+        long warm = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 20 || Stopwatch.GetElapsedTime(warm).TotalSeconds < seconds; i++) step();
+    }
+
     // One thread's best step over `threads` threads' best, the two alternating (ThreadScaling.Interleaved) after the
     // step has run for the warm-up on `threads` threads.
     private static double SpeedupOverOneThread(Action step, int threads, double warmUpSeconds, double seconds)
     {
-        long warm = Stopwatch.GetTimestamp();
-        for (int i = 0; i < 20 || Stopwatch.GetElapsedTime(warm).TotalSeconds < warmUpSeconds; i++) step();
+        WarmUpStep(step, warmUpSeconds);
         double[] best = ThreadScaling.Interleaved([1, threads], step, seconds);
         return best[0] / best[1];
     }
@@ -234,8 +240,7 @@ public static class QuickBench
     public static (double Ms, long BytesPerStep) MeasureTrainStep(int steps, bool lora, double warmUpSeconds = 1.0)
     {
         Action step = CreateTrainStep(lora);
-        long warm = Stopwatch.GetTimestamp();
-        for (int i = 0; i < 20 || Stopwatch.GetElapsedTime(warm).TotalSeconds < warmUpSeconds; i++) step();
+        WarmUpStep(step, warmUpSeconds);
         var times = new double[steps];
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < steps; i++)
