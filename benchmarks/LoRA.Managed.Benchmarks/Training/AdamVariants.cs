@@ -84,6 +84,7 @@ public static unsafe class AdamVariants
         var vstep = Vector512.Create(stepSize); var vbc2 = Vector512.Create(0.5f);
         var veps = Vector512.Create(eps); var vl2 = Vector512.Create(0f); var vdec = Vector512.Create(1f);
         var vThreshold = Vector512.Create(SubnormalMoments.Threshold(stepSize, eps, omb1));
+        var vomb1Double = Vector512.Create((double)omb1);
         for (int i = 0; i <= n - 16; i += 16)
         {
             var p = Vector512.Load(param + i) * vdec;
@@ -94,7 +95,7 @@ public static unsafe class AdamVariants
             Vector512<float> mDecayed = default;
             if (anyDecaying)
             {
-                mDecayed = SubnormalMoments.Decay(m0, omb1);
+                mDecayed = SubnormalMoments.Decay(m0, vomb1Double);
                 m0 = Vector512.ConditionalSelect(decaying.AsSingle(), Vector512<float>.Zero, m0);
             }
             var mi = m0 + vomb1 * (g - m0);

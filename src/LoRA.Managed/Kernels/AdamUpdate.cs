@@ -258,6 +258,7 @@ public static unsafe class AdamUpdate
         var vdec = Vector512.Create(h.Decay);
         var vThreshold = Vector512.Create(threshold);
         var vResting = Vector512.Create(resting);
+        var vomb1Double = Vector512.Create((double)h.OneMinusBeta1);
         int i = start;
         while (i < end)
         {
@@ -274,9 +275,8 @@ public static unsafe class AdamUpdate
                 Vector512<float> mDecayed = default;
                 if (TKind.Dense)
                 {
-                    flagged += SubnormalMoments.AnyCount(m0);
-                    decaying = SubnormalMoments.Lanes(m0, g, p, vThreshold).AsSingle();
-                    mDecayed = SubnormalMoments.Decay(m0, h.OneMinusBeta1);
+                    decaying = SubnormalMoments.CountedLanes(m0, g, p, vThreshold, ref flagged).AsSingle();
+                    mDecayed = SubnormalMoments.Decay(m0, vomb1Double);
                 }
                 else if (exactSubnormals && SubnormalMoments.Any(m0))
                 {
@@ -284,7 +284,7 @@ public static unsafe class AdamUpdate
                     Vector512<int> lanes = SubnormalMoments.Lanes(m0, g, p, vThreshold);
                     // Lanes at rest (the usual case in a long run) keep m: Decay would return it unchanged.
                     mDecayed = SubnormalMoments.AnyMoving(m0, lanes, vResting)
-                        ? SubnormalMoments.Decay(m0, h.OneMinusBeta1) : m0;
+                        ? SubnormalMoments.Decay(m0, vomb1Double) : m0;
                     decaying = lanes.AsSingle();
                 }
                 m0 = Vector512.ConditionalSelect(decaying, Vector512<float>.Zero, m0);

@@ -41,22 +41,14 @@ internal static class SubnormalMoments
 
     /// <summary>
     /// Whether any lane of <paramref name="m"/> is subnormal and non-zero: the cheap test (three instructions) that
-    /// lets the common vector, with no such lane, skip <see cref="Lanes"/>' dozen, which cost Adam's pass a quarter of
-    /// its time. |m|'s bits minus 1 wrap to 2³²−1 for zero, so one unsigned compare finds 0 &lt; |m| &lt; 2⁻¹²⁶.
+    /// lets the common vector, with no such lane, skip the dozen of <see cref="Lanes"/>, which cost Adam's pass a
+    /// quarter of its time. |m|'s bits minus 1 wrap to 2³²−1 for zero, so one unsigned compare finds
+    /// 0 &lt; |m| &lt; 2⁻¹²⁶.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Any(Vector512<float> m) => Vector512.LessThanAny(MagnitudeMinusOne(m), SubnormalLimit);
 
-    /// <summary><see cref="Any"/> as 0 or 1 without a branch, for counting where a branch would be
-    /// mispredicted.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int AnyCount(Vector512<float> m)
-    {
-        uint lanes = (uint)Vector512.LessThan(MagnitudeMinusOne(m), SubnormalLimit).ExtractMostSignificantBits();
-        return (int)((lanes | (0u - lanes)) >> 31); // the top bit of x | −x is set exactly when x ≠ 0
-    }
-
-    // |m|'s bits minus 1, and the bound below which that is a non-zero subnormal (Any, AnyCount).
+    // |m|'s bits minus 1, and the bound below which that is a non-zero subnormal (Any).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<uint> MagnitudeMinusOne(Vector512<float> m) =>
         (m.AsUInt32() & Vector512.Create(0x7FFF_FFFFu)) - Vector512<uint>.One;
@@ -71,12 +63,38 @@ internal static class SubnormalMoments
     /// threshold.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<int> Lanes(Vector512<float> m, Vector512<float> g, Vector512<float> thetaDecayed,
+        Vector512<float> threshold) => Selected(Subnormal(m), g, thetaDecayed, threshold);
+
+    /// <summary>
+    /// The lanes <see cref="Lanes"/> picks, adding 1 to <paramref name="flagged"/> when any lane of m is subnormal
+    /// and non-zero, whatever its gradient (the vectors <see cref="Dense"/> counts): the dense loop's count from the
+    /// test it makes anyway, without a branch. A second test of its own for the count cost that loop ten instructions
+    /// a vector.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<int> CountedLanes(Vector512<float> m, Vector512<float> g, Vector512<float> thetaDecayed,
+        Vector512<float> threshold, ref int flagged)
+    {
+        Vector512<int> subnormal = Subnormal(m);
+        flagged += subnormal != Vector512<int>.Zero ? 1 : 0;
+        return Selected(subnormal, g, thetaDecayed, threshold);
+    }
+
+    // The lanes whose m is subnormal and non-zero; integer tests on the bits: floating-point compares would read the
+    // subnormals this avoids touching.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Subnormal(Vector512<float> m)
+    {
+        Vector512<int> magnitude = m.AsInt32() & Vector512.Create(0x7FFF_FFFF);
+        return Vector512.LessThan(magnitude, Vector512.Create(MinNormalBits))
+            & ~Vector512.Equals(magnitude, Vector512<int>.Zero);
+    }
+
+    // Of the subnormal lanes, those whose gradient is ±0 and whose |θ·d| exceeds the threshold.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Selected(Vector512<int> subnormal, Vector512<float> g, Vector512<float> thetaDecayed,
         Vector512<float> threshold)
     {
-        // Integer tests on the bits: floating-point compares would read the subnormals this avoids touching.
-        Vector512<int> magnitude = m.AsInt32() & Vector512.Create(0x7FFF_FFFF);
-        Vector512<int> subnormal = Vector512.LessThan(magnitude, Vector512.Create(MinNormalBits))
-            & ~Vector512.Equals(magnitude, Vector512<int>.Zero);
         Vector512<int> zeroGrad = Vector512.Equals(g.AsInt32() & Vector512.Create(0x7FFF_FFFF), Vector512<int>.Zero);
         Vector512<int> large = Vector512.GreaterThan(Vector512.Abs(thetaDecayed), threshold).AsInt32();
         return subnormal & zeroGrad & large;
@@ -130,17 +148,24 @@ internal static class SubnormalMoments
     /// <c>m + (1−β₁)·(0 − m)</c> for subnormal m, bit for bit as IEEE float arithmetic gives it, in integers
     /// and doubles (lanes where m is not subnormal get meaningless values: the caller selects).
     /// </summary>
+    /// <param name="m">The moments.</param>
+    /// <param name="oneMinusBeta1">1 − β₁ in double in every lane (<c>Vector512.Create((double)(1 − β₁))</c>), made
+    /// once by the caller's loop.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Decay(Vector512<float> m, float oneMinusBeta1)
+    public static Vector512<float> Decay(Vector512<float> m, Vector512<double> oneMinusBeta1)
     {
         Vector512<int> bits = m.AsInt32();
         Vector512<int> sign = bits & Vector512.Create(unchecked((int)0x8000_0000));
         Vector512<int> a = bits & Vector512.Create(0x7FFF_FFFF);
-        var f = Vector512.Create((double)oneMinusBeta1);
         // cvtpd2dq rounds to nearest, ties to even (the default MXCSR mode .NET runs in), like the float multiply.
-        Vector256<int> rLow = Avx512F.ConvertToVector256Int32(Avx512F.ConvertToVector512Double(a.GetLower()) * f);
-        Vector256<int> rHigh = Avx512F.ConvertToVector256Int32(Avx512F.ConvertToVector512Double(a.GetUpper()) * f);
-        Vector512<int> d = a - Vector512.Create(rLow, rHigh);
+        Vector256<int> rLow = Avx512F.ConvertToVector256Int32(Avx512F.ConvertToVector512Double(a.GetLower()) *
+            oneMinusBeta1);
+        Vector256<int> rHigh = Avx512F.ConvertToVector256Int32(Avx512F.ConvertToVector512Double(a.GetUpper()) *
+            oneMinusBeta1);
+        // Not Vector512.Create(rLow, rHigh): the JIT built that by inserting both halves into one register zeroed
+        // before Adam's loop, so each vector's insert waited for the previous vector's (a chain through the loop).
+        // Widening rLow leaves its upper half undefined, with no dependency, and one insert fills it.
+        Vector512<int> d = a - rLow.ToVector512Unsafe().WithUpper(rHigh);
         return Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<int>.Zero), Vector512<int>.Zero, sign | d)
             .AsSingle();
     }

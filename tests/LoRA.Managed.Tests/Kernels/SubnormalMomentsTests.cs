@@ -28,8 +28,14 @@ public class SubnormalMomentsTests
                     bool subnormal = bits is > 0 and < 0x80_0000;
                     Assert.That(SubnormalMoments.Any(Vector512.Create(lanes)), Is.EqualTo(subnormal),
                         $"bits {bits | sign:X8} in lane {lane}");
-                    Assert.That(SubnormalMoments.AnyCount(Vector512.Create(lanes)), Is.EqualTo(subnormal ? 1 : 0),
+                    // The dense loop's count comes from CountedLanes, whatever the gradient and θ: here g = 1 and
+                    // θ = 0, so no lane is selected, yet a subnormal m is counted.
+                    int flagged = 5;
+                    Vector512<int> selected = SubnormalMoments.CountedLanes(Vector512.Create(lanes),
+                        Vector512<float>.One, Vector512<float>.Zero, Vector512<float>.Zero, ref flagged);
+                    Assert.That(flagged, Is.EqualTo(subnormal ? 6 : 5),
                         $"counted: bits {bits | sign:X8} in lane {lane}");
+                    Assert.That(selected, Is.EqualTo(Vector512<int>.Zero));
                 }
     }
 
