@@ -21,6 +21,10 @@ namespace LoRA.Managed.Benchmarks;
 /// <c>--gpt-gemm [--mlp | --step]</c> times the GPT step's (or the MLP's) products, or the GPT and MLP steps,
 /// with <see cref="Gemm.DirectPathDisabled"/> off and on side by side (<see cref="Kernels.GptGemmThroughput"/>).
 /// Anything else goes to BenchmarkDotNet's switcher, e.g. <c>--filter '*Gemm*'</c>.
+/// <c>--first-epoch</c> times the demo's first two epochs by phase in windows of steps, without and with its image
+/// bytes read once first (<see cref="Training.FirstEpochTiming"/>).
+/// <c>--two-cores</c> times what the MLP step loses on two threads, item by item
+/// (<see cref="Training.TwoCoreBudget"/>).
 /// <c>--scoring</c> times scoring's cached attention (rows and products) and loss (before and after) side by side
 /// (<see cref="ScoringBench"/>).
 /// <c>--tokenizers DIR_OR_JSON,... [--text FILE]</c> measures tokenizer encoding throughput
@@ -102,6 +106,20 @@ public static class Program
         if (args.Contains("--ops"))
         {
             Console.WriteLine(Training.OpProfileBench.Tables(ThreadCounts(args), llama: args.Contains("--llama")));
+            return;
+        }
+        if (args.Contains("--first-epoch"))
+        {
+            foreach (int t in ThreadCounts(args))
+            {
+                Console.WriteLine(Training.FirstEpochTiming.Table(t, touch: false));
+                Console.WriteLine(Training.FirstEpochTiming.Table(t, touch: true));
+            }
+            return;
+        }
+        if (args.Contains("--two-cores"))
+        {
+            Console.WriteLine(Training.TwoCoreBudget.Table());
             return;
         }
         if (args.Contains("--phases"))
