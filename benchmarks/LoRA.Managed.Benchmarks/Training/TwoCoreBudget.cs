@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using LoRA.Managed.Cli.Bench;
 using LoRA.Managed.Kernels;
 
 namespace LoRA.Managed.Benchmarks.Training;
@@ -95,18 +96,7 @@ public static class TwoCoreBudget
             $"\nAdam over {Parameters:N0} parameters, warm, no subnormal moment, µs:\n" + adam;
     }
 
-    private static double Median(Action action, int calls)
-    {
-        var t = new double[calls];
-        for (int i = 0; i < calls; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            action();
-            t[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
-        }
-        Array.Sort(t);
-        return t[calls / 2];
-    }
+    private static double Median(Action action, int calls) => StepProfile.MedianMicroseconds(action, calls);
 
     private static (double, double, double) InSequence(Action a, Action b, Action c, int calls)
     {
